@@ -1,0 +1,1 @@
+//! Config errors that name the file, line, column and the fix; all of them, not only the first.

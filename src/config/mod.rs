@@ -1,0 +1,119 @@
+//! `stack.toml`: loading, defaults, validation with file:line:column diagnostics, and the typed model.
+//!
+//! Every `Option` field below is "don't care": absent from stack.toml and without a stackctl
+//! default, so it is never diffed. Non-`Option` fields are declared or defaulted.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::model::ResourceAddr;
+
+mod diagnostics;
+mod load;
+pub mod units;
+
+pub use diagnostics::{ConfigError, ConfigErrors};
+pub use load::{load, parse};
+
+/// A whole, validated stack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stack {
+    /// The stack file it was loaded from (for messages and for `.stackctl/` beside it).
+    pub file: PathBuf,
+    pub settings: StackSettings,
+    pub services: BTreeMap<String, ServiceConfig>,
+    pub queues: BTreeMap<String, QueueConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackSettings {
+    /// Ownership label value: `stackctl-stack=<name>`.
+    pub name: String,
+    pub project: String,
+    pub region: String,
+    /// Labels added to every labelable resource of the stack.
+    pub labels: BTreeMap<String, String>,
+    /// Explicit `state_bucket`; `None` means `<project>-stackctl-state`.
+    pub state_bucket: Option<String>,
+}
+
+impl Stack {
+    /// Applies the global `--project` / `--region` overrides (one stack file, several environments).
+    pub fn with_overrides(mut self, project: Option<&str>, region: Option<&str>) -> Self {
+        if let Some(p) = project {
+            self.settings.project = p.to_string();
+        }
+        if let Some(r) = region {
+            self.settings.region = r.to_string();
+        }
+        self
+    }
+
+    /// The bucket holding the ownership ledger and the apply lock.
+    pub fn state_bucket(&self) -> String {
+        self.settings
+            .state_bucket
+            .clone()
+            .unwrap_or_else(|| format!("{}-stackctl-state", self.settings.project))
+    }
+}
+
+/// `[service.NAME]`: a Cloud Run v2 service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceConfig {
+    /// GCP service id (`NAME` unless `id = "..."`).
+    pub id: String,
+    pub image: String,
+    /// Default 0 (scale to zero).
+    pub min_instances: u32,
+    /// Required: service-wide `scaling.maxInstanceCount` and each revision's cap.
+    pub max_instances: u32,
+    /// Default 80.
+    pub concurrency: u32,
+    /// CPU limit in millicores. Default 1000 (`"1"`).
+    pub cpu_millis: u32,
+    /// Memory limit in bytes. Default 512 MiB.
+    pub memory_bytes: u64,
+    /// CPU only during requests. Default true.
+    pub cpu_idle: bool,
+    /// Request timeout. Default 300s.
+    pub timeout: Duration,
+    pub ingress: Option<Ingress>,
+    pub env: BTreeMap<String, String>,
+    /// Extra labels for this service (the stack's labels and the ownership label are added).
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ingress {
+    /// `"all"`
+    All,
+    /// `"internal"`
+    Internal,
+    /// `"internal-and-cloud-load-balancing"`
+    InternalAndCloudLoadBalancing,
+}
+
+/// `[queue.NAME]`: a Cloud Tasks v2 queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueConfig {
+    /// GCP queue id (`NAME` unless `id = "..."`).
+    pub id: String,
+    /// `service.NAME` the queue dispatches HTTP tasks to (its URL is known after apply).
+    pub target: Option<ResourceAddr>,
+    /// Path on the target, e.g. `/tasks/webhook`. Only with `target`.
+    pub path: Option<String>,
+    pub max_dispatches_per_second: Option<f64>,
+    /// Defaults to the target's `max_instances * concurrency` when there is a target.
+    pub max_concurrent_dispatches: Option<u32>,
+    /// Default 5 (the API's default is unlimited).
+    pub max_attempts: i32,
+    /// Default 1s.
+    pub min_backoff: Duration,
+    /// Default 300s.
+    pub max_backoff: Duration,
+    pub max_doublings: Option<u32>,
+    pub max_retry_duration: Option<Duration>,
+}

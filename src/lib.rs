@@ -1,0 +1,4 @@
+//! stackctl: declarative, cost-capped Google Cloud stacks for the services around a Shopify store.
+
+pub mod config;
+pub mod model;

@@ -1,0 +1,102 @@
+//! The vocabulary every layer shares: resource kinds and addresses like `service.worker`.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Every kind of resource a stack can declare. The one exhaustive registry of kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Service,
+    Queue,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 2] = [Kind::Service, Kind::Queue];
+
+    /// The table prefix in stack.toml and in addresses (`service`, `queue`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Service => "service",
+            Kind::Queue => "queue",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<_> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+                format!("unknown kind `{s}` (known kinds: {})", known.join(", "))
+            })
+    }
+}
+
+/// The address of a declared resource: `<kind>.<name>`, e.g. `queue.webhooks`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ResourceAddr {
+    pub kind: Kind,
+    pub name: String,
+}
+
+impl ResourceAddr {
+    pub fn new(kind: Kind, name: impl Into<String>) -> Self {
+        Self { kind, name: name.into() }
+    }
+}
+
+impl fmt::Display for ResourceAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.kind, self.name)
+    }
+}
+
+impl FromStr for ResourceAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (kind, name) = s
+            .split_once('.')
+            .ok_or_else(|| format!("`{s}` is not a reference: write `<kind>.<name>`, e.g. `service.worker`"))?;
+        if name.is_empty() {
+            return Err(format!("`{s}` has no name after the kind"));
+        }
+        Ok(Self { kind: kind.parse()?, name: name.to_string() })
+    }
+}
+
+impl serde::Serialize for ResourceAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ResourceAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_round_trip_and_reject_unknown_kinds() {
+        let addr: ResourceAddr = "queue.webhooks".parse().unwrap();
+        assert_eq!(addr, ResourceAddr::new(Kind::Queue, "webhooks"));
+        assert_eq!(addr.to_string(), "queue.webhooks");
+        assert!("bucket.x".parse::<ResourceAddr>().unwrap_err().contains("unknown kind"));
+        assert!("service".parse::<ResourceAddr>().is_err());
+    }
+}
