@@ -1,0 +1,119 @@
+//! The I/O boundary: endpoints, credentials, Google's client crates, and plain records of what they return.
+//!
+//! Nothing above this module sees a Google client type: callers get [`tasks::QueueRecord`],
+//! [`run::ServiceRecord`] and [`storage`] objects, and [`ApiError`]s that name the call.
+
+pub mod error;
+pub mod retry;
+pub mod run;
+pub mod storage;
+pub mod tasks;
+
+use std::time::Duration;
+
+use google_cloud_auth::credentials::{Credentials, anonymous};
+
+pub use error::{ApiError, RetryObserver, Silent};
+pub use retry::Backoff;
+
+/// Where API calls go.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Endpoint {
+    /// Google's real endpoints with Application Default Credentials.
+    Google,
+    /// The in-process local emulator (`--local`), state beside the stack file.
+    Local { url: String },
+    /// An explicit endpoint (`--endpoint`), anonymous credentials.
+    Custom { url: String },
+}
+
+impl Endpoint {
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            Endpoint::Google => None,
+            Endpoint::Local { url } | Endpoint::Custom { url } => Some(url),
+        }
+    }
+
+    /// Whether two targets are the same kind of cloud (a local plan never applies to Google).
+    pub fn same_kind(&self, other: &Endpoint) -> bool {
+        matches!(
+            (self, other),
+            (Endpoint::Google, Endpoint::Google) | (Endpoint::Local { .. }, Endpoint::Local { .. }) | (Endpoint::Custom { .. }, Endpoint::Custom { .. })
+        )
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Endpoint::Google => "Google Cloud".into(),
+            Endpoint::Local { .. } => "the local emulator (--local)".into(),
+            Endpoint::Custom { url } => format!("the endpoint {url}"),
+        }
+    }
+}
+
+/// The clients for one endpoint, project and region, shared by every call of a run.
+#[derive(Clone)]
+pub struct Cloud {
+    pub endpoint: Endpoint,
+    pub project: String,
+    pub region: String,
+    pub backoff: Backoff,
+    tasks: google_cloud_tasks_v2::client::CloudTasks,
+    services: google_cloud_run_v2::client::Services,
+    storage: storage::StorageClient,
+}
+
+/// Why the clients could not be built (credentials, usually).
+#[derive(Debug, thiserror::Error)]
+#[error("could not set up Google API clients: {0}\n  hint: run `gcloud auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS, or use --local")]
+pub struct SetupError(String);
+
+impl Cloud {
+    pub async fn connect(endpoint: Endpoint, project: &str, region: &str) -> Result<Self, SetupError> {
+        let credentials: Credentials = match &endpoint {
+            Endpoint::Google => google_cloud_auth::credentials::Builder::default().build().map_err(|e| SetupError(e.to_string()))?,
+            Endpoint::Local { .. } | Endpoint::Custom { .. } => anonymous::Builder::new().build(),
+        };
+        let (backoff, poll_initial) = match endpoint {
+            Endpoint::Google => (Backoff::GOOGLE, Duration::from_secs(1)),
+            _ => (Backoff::LOCAL, Duration::from_millis(50)),
+        };
+        let polling_backoff = || {
+            google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder::new()
+                .with_initial_delay(poll_initial)
+                .with_maximum_delay(poll_initial * 10)
+                .with_scaling(1.5)
+                .clamp()
+        };
+        let polling_errors = retry::TransientPollingErrors { max_attempts: backoff.max_attempts };
+
+        macro_rules! client {
+            ($ty:ty) => {{
+                let mut b = <$ty>::builder()
+                    .with_credentials(credentials.clone())
+                    .with_retry_policy(google_cloud_gax::retry_policy::NeverRetry)
+                    .with_polling_backoff_policy(polling_backoff())
+                    .with_polling_error_policy(polling_errors.clone());
+                if let Some(url) = endpoint.url() {
+                    b = b.with_endpoint(url);
+                }
+                b.build().await.map_err(|e| SetupError(e.to_string()))?
+            }};
+        }
+        let tasks = client!(google_cloud_tasks_v2::client::CloudTasks);
+        let services = client!(google_cloud_run_v2::client::Services);
+        let storage = storage::StorageClient::new(endpoint.url(), credentials.clone()).map_err(|e| SetupError(e.to_string()))?;
+        Ok(Self { endpoint, project: project.to_string(), region: region.to_string(), backoff, tasks, services, storage })
+    }
+
+    /// `projects/P/locations/R`
+    pub fn parent(&self) -> String {
+        format!("projects/{}/locations/{}", self.project, self.region)
+    }
+
+    pub fn storage(&self) -> &storage::StorageClient {
+        &self.storage
+    }
+}

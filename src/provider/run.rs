@@ -1,0 +1,304 @@
+//! Cloud Run Admin v2 services through `google-cloud-run-v2`: list, create, read-modify-write update, delete, as LROs.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use google_cloud_lro::{Poller, PollingResult};
+use google_cloud_run_v2::model::{self as gm, condition::State as ConditionState};
+use google_cloud_wkt as wkt;
+
+use super::error::{ApiError, RetryObserver};
+use super::retry::retrying;
+use super::Cloud;
+
+/// A service as the API reports it, in plain Rust types.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ServiceRecord {
+    /// `projects/P/locations/L/services/ID`
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub etag: String,
+    pub generation: i64,
+    pub uri: String,
+    pub reconciling: bool,
+    pub latest_ready_revision: String,
+    pub latest_created_revision: String,
+    /// The `Ready` condition's failure message, when the last revision failed.
+    pub failure: Option<String>,
+    pub ingress: IngressKind,
+    /// Service-wide `scaling.maxInstanceCount` (0 = unset).
+    pub service_max_instances: i32,
+    pub image: String,
+    /// Plain-valued env vars of the first container.
+    pub env: BTreeMap<String, String>,
+    /// `resources.limits` of the first container (`cpu`, `memory`).
+    pub limits: BTreeMap<String, String>,
+    pub cpu_idle: bool,
+    pub min_instances: i32,
+    pub max_instances: i32,
+    pub concurrency: i32,
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum IngressKind {
+    Unspecified,
+    All,
+    InternalOnly,
+    InternalLoadBalancer,
+    None,
+}
+
+/// The declared state stackctl writes onto a service; everything else on the service is kept as it is.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ServiceWrite {
+    pub name: String,
+    /// Labels to set (other labels on the service are kept).
+    pub labels: BTreeMap<String, String>,
+    pub image: String,
+    /// `None` = env is not managed; `Some` = exactly these plain env vars.
+    pub env: Option<BTreeMap<String, String>>,
+    pub cpu: String,
+    pub memory: String,
+    pub cpu_idle: bool,
+    pub min_instances: i32,
+    pub max_instances: i32,
+    pub concurrency: i32,
+    pub timeout: Duration,
+    pub ingress: Option<IngressKind>,
+}
+
+/// What the LRO reports while it runs, for progress lines.
+pub trait OperationObserver: RetryObserver {
+    fn phase(&self, phase: &str);
+}
+
+impl ServiceRecord {
+    fn from_api(s: gm::Service) -> Self {
+        let template = s.template.unwrap_or_default();
+        let container = template.containers.into_iter().next().unwrap_or_default();
+        let resources = container.resources.unwrap_or_default();
+        let scaling = template.scaling.unwrap_or_default();
+        let env = container
+            .env
+            .into_iter()
+            .filter_map(|e| match e.values {
+                Some(gm::env_var::Values::Value(v)) => Some((e.name, v)),
+                _ => None,
+            })
+            .collect();
+        let failure = s
+            .terminal_condition
+            .filter(|c| c.state == ConditionState::ConditionFailed)
+            .map(|c| if c.message.is_empty() { "the latest revision failed".to_string() } else { c.message });
+        Self {
+            name: s.name,
+            labels: s.labels.into_iter().collect(),
+            etag: s.etag,
+            generation: s.generation,
+            uri: s.uri,
+            reconciling: s.reconciling,
+            latest_ready_revision: s.latest_ready_revision,
+            latest_created_revision: s.latest_created_revision,
+            failure,
+            ingress: match s.ingress {
+                gm::IngressTraffic::All => IngressKind::All,
+                gm::IngressTraffic::InternalOnly => IngressKind::InternalOnly,
+                gm::IngressTraffic::InternalLoadBalancer => IngressKind::InternalLoadBalancer,
+                gm::IngressTraffic::None => IngressKind::None,
+                _ => IngressKind::Unspecified,
+            },
+            service_max_instances: s.scaling.map(|sc| sc.max_instance_count).unwrap_or(0),
+            image: container.image,
+            env,
+            limits: resources.limits.into_iter().collect(),
+            cpu_idle: resources.cpu_idle,
+            min_instances: scaling.min_instance_count,
+            max_instances: scaling.max_instance_count,
+            concurrency: template.max_instance_request_concurrency,
+            timeout: template.timeout.and_then(|t| Duration::try_from(t).ok()),
+        }
+    }
+}
+
+impl ServiceWrite {
+    /// Writes the declared fields onto `service`, keeping every other field as it is.
+    fn overlay(&self, mut service: gm::Service) -> gm::Service {
+        service.name = self.name.clone();
+        for (k, v) in &self.labels {
+            service.labels.insert(k.clone(), v.clone());
+        }
+        if let Some(ingress) = self.ingress {
+            service.ingress = match ingress {
+                IngressKind::All | IngressKind::Unspecified => gm::IngressTraffic::All,
+                IngressKind::InternalOnly => gm::IngressTraffic::InternalOnly,
+                IngressKind::InternalLoadBalancer => gm::IngressTraffic::InternalLoadBalancer,
+                IngressKind::None => gm::IngressTraffic::None,
+            };
+        }
+        let mut scaling = service.scaling.take().unwrap_or_default();
+        scaling.max_instance_count = self.max_instances;
+        service.scaling = Some(scaling);
+
+        let mut template = service.template.take().unwrap_or_default();
+        // Never send back a revision name read from the server (google-cloud-python#14259).
+        template.revision.clear();
+        let mut rev_scaling = template.scaling.take().unwrap_or_default();
+        rev_scaling.min_instance_count = self.min_instances;
+        rev_scaling.max_instance_count = self.max_instances;
+        template.scaling = Some(rev_scaling);
+        template.max_instance_request_concurrency = self.concurrency;
+        template.timeout = wkt::Duration::try_from(self.timeout).ok();
+        if template.containers.is_empty() {
+            template.containers.push(gm::Container::new());
+        }
+        let container = &mut template.containers[0];
+        container.image = self.image.clone();
+        let mut resources = container.resources.take().unwrap_or_default();
+        resources.limits.insert("cpu".into(), self.cpu.clone());
+        resources.limits.insert("memory".into(), self.memory.clone());
+        resources.cpu_idle = self.cpu_idle;
+        container.resources = Some(resources);
+        if let Some(env) = &self.env {
+            let mut vars: Vec<gm::EnvVar> =
+                container.env.drain(..).filter(|e| !matches!(e.values, Some(gm::env_var::Values::Value(_))) && !env.contains_key(&e.name)).collect();
+            vars.extend(env.iter().map(|(k, v)| gm::EnvVar::new().set_name(k.clone()).set_value(v.clone())));
+            vars.sort_by(|a, b| a.name.cmp(&b.name));
+            container.env = vars;
+        }
+        service.template = Some(template);
+        service
+    }
+}
+
+impl Cloud {
+    /// Every service in the project and region: one paged list call per page.
+    pub async fn list_services(&self, observer: &dyn RetryObserver) -> Result<Vec<ServiceRecord>, ApiError> {
+        let parent = self.parent();
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = retrying(self.backoff, observer, || async {
+                self.services
+                    .list_services()
+                    .set_parent(&parent)
+                    .set_page_token(&token)
+                    .send()
+                    .await
+                    .map_err(|e| ApiError::from_gax("run.services.list", &parent, &e))
+            })
+            .await?;
+            out.extend(page.services.into_iter().map(ServiceRecord::from_api));
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    async fn get_service_api(&self, name: &str, observer: &dyn RetryObserver) -> Result<Option<gm::Service>, ApiError> {
+        let got = retrying(self.backoff, observer, || async {
+            self.services.get_service().set_name(name).send().await.map_err(|e| ApiError::from_gax("run.services.get", name, &e))
+        })
+        .await;
+        match got {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn get_service(&self, name: &str, observer: &dyn RetryObserver) -> Result<Option<ServiceRecord>, ApiError> {
+        Ok(self.get_service_api(name, observer).await?.map(ServiceRecord::from_api))
+    }
+
+    /// Creates the service and waits for its operation. A create that finds the service
+    /// already there (a retried create) updates it instead.
+    pub async fn create_service(&self, write: &ServiceWrite, observer: &dyn OperationObserver) -> Result<ServiceRecord, ApiError> {
+        let parent = self.parent();
+        let id = write.name.rsplit('/').next().unwrap_or_default().to_string();
+        let service = write.overlay(gm::Service::new());
+        let created = retrying(self.backoff, observer, || {
+            let poller = self.services.create_service().set_parent(&parent).set_service_id(&id).set_service(service.clone()).poller();
+            wait_for("run.services.create", &write.name, poller, observer)
+        })
+        .await;
+        match created {
+            Err(e) if e.is_already_exists() => self.update_service(write, None, observer).await,
+            other => other.and_then(|s| ready(ServiceRecord::from_api(s), "run.services.create")),
+        }
+    }
+
+    /// Reads the service, writes the declared fields onto it and patches it with its etag.
+    /// `expected_etag` (from a saved plan) makes the update fail if the service changed since.
+    pub async fn update_service(&self, write: &ServiceWrite, expected_etag: Option<&str>, observer: &dyn OperationObserver) -> Result<ServiceRecord, ApiError> {
+        let live = self
+            .get_service_api(&write.name, observer)
+            .await?
+            .ok_or_else(|| ApiError::new("run.services.get", &write.name, Some(404), Some("NOT_FOUND".into()), "the service disappeared since it was planned; re-run plan"))?;
+        if let Some(expected) = expected_etag
+            && expected != live.etag
+        {
+            return Err(ApiError::new(
+                "run.services.patch",
+                &write.name,
+                None,
+                Some("ABORTED".into()),
+                "the service changed since the plan was made (etag differs); re-run `stackctl plan`",
+            ));
+        }
+        let service = write.overlay(live);
+        let updated = retrying(self.backoff, observer, || {
+            let poller = self.services.update_service().set_service(service.clone()).poller();
+            wait_for("run.services.patch", &write.name, poller, observer)
+        })
+        .await?;
+        ready(ServiceRecord::from_api(updated), "run.services.patch")
+    }
+
+    pub async fn delete_service(&self, name: &str, observer: &dyn OperationObserver) -> Result<(), ApiError> {
+        let deleted = retrying(self.backoff, observer, || {
+            let poller = self.services.delete_service().set_name(name).poller();
+            wait_for("run.services.delete", name, poller, observer)
+        })
+        .await;
+        match deleted {
+            Err(e) if !e.is_not_found() => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Polls an operation to completion, reporting each in-progress poll as a phase.
+async fn wait_for<P>(call: &'static str, resource: &str, mut poller: P, observer: &dyn OperationObserver) -> Result<gm::Service, ApiError>
+where
+    P: Poller<gm::Service, gm::Service>,
+{
+    let mut polls = 0u32;
+    while let Some(result) = poller.poll().await {
+        match result {
+            PollingResult::Completed(done) => return done.map_err(|e| ApiError::from_gax(call, resource, &e)),
+            PollingResult::InProgress(_) => {
+                polls += 1;
+                observer.phase(&format!("waiting for operation (poll {polls})"));
+            }
+            PollingResult::PollingError(e) => return Err(ApiError::from_gax(call, resource, &e)),
+        }
+    }
+    Err(ApiError::new(call, resource, None, Some("UNKNOWN".into()), "the operation ended without a result"))
+}
+
+/// A finished operation whose latest revision failed is an error that carries the revision's message.
+fn ready(record: ServiceRecord, call: &'static str) -> Result<ServiceRecord, ApiError> {
+    match &record.failure {
+        Some(message) => Err(ApiError::new(
+            call,
+            &record.name,
+            None,
+            Some("FAILED_PRECONDITION".into()),
+            format!("revision {} is not ready: {message} (traffic stays on {})", record.latest_created_revision, if record.latest_ready_revision.is_empty() { "no revision" } else { &record.latest_ready_revision }),
+        )),
+        None => Ok(record),
+    }
+}

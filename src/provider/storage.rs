@@ -1,0 +1,159 @@
+//! A small typed Cloud Storage JSON API client (buckets and objects with generation preconditions)
+//! over reqwest and the same credentials as the Google client crates.
+
+use google_cloud_auth::credentials::{CacheableResource, Credentials};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+
+use serde::Deserialize;
+
+use super::error::ApiError;
+
+const GOOGLE_STORAGE: &str = "https://storage.googleapis.com";
+
+#[derive(Clone)]
+pub struct StorageClient {
+    http: reqwest::Client,
+    base: String,
+    credentials: Credentials,
+}
+
+/// An object's bytes and the generation they were read at.
+#[derive(Debug, Clone)]
+pub struct StoredObject {
+    pub data: Vec<u8>,
+    pub generation: i64,
+}
+
+#[derive(Deserialize)]
+struct ObjectMeta {
+    #[serde(default, deserialize_with = "int64_string")]
+    generation: i64,
+}
+
+fn int64_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map_err(serde::de::Error::custom)
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+fn enc(s: &str) -> String {
+    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
+}
+
+impl StorageClient {
+    pub fn new(endpoint: Option<&str>, credentials: Credentials) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder().build()?;
+        let base = endpoint.unwrap_or(GOOGLE_STORAGE).trim_end_matches('/').to_string();
+        Ok(Self { http, base, credentials })
+    }
+
+    async fn send(&self, call: &'static str, resource: &str, request: reqwest::RequestBuilder) -> Result<reqwest::Response, ApiError> {
+        let headers = match self.credentials.headers(Default::default()).await {
+            Ok(CacheableResource::New { data, .. }) => data,
+            Ok(CacheableResource::NotModified) => Default::default(),
+            Err(e) => return Err(ApiError::new(call, resource, None, Some("UNAUTHENTICATED".into()), e.to_string())),
+        };
+        let response = request
+            .headers(headers)
+            .send()
+            .await
+            .map_err(|e| ApiError::new(call, resource, None, None, e.to_string()))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        let (code, message) = match serde_json::from_str::<ErrorBody>(&body) {
+            Ok(b) => (b.error.status, b.error.message),
+            Err(_) => (None, body),
+        };
+        Err(ApiError::new(call, resource, Some(status), code, message))
+    }
+
+    /// Whether the bucket exists (a 403 means it exists but belongs to someone else).
+    pub async fn bucket_exists(&self, bucket: &str) -> Result<bool, ApiError> {
+        let url = format!("{}/storage/v1/b/{}", self.base, enc(bucket));
+        match self.send("storage.buckets.get", bucket, self.http.get(url)).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates the bucket with uniform access and no public access; an existing bucket is fine.
+    pub async fn create_bucket(&self, project: &str, bucket: &str, location: &str) -> Result<(), ApiError> {
+        let url = format!("{}/storage/v1/b", self.base);
+        let body = serde_json::json!({
+            "name": bucket,
+            "location": location,
+            "iamConfiguration": {"uniformBucketLevelAccess": {"enabled": true}, "publicAccessPrevention": "enforced"},
+            "versioning": {"enabled": true},
+            "labels": {"stackctl-state": "true"},
+        });
+        match self.send("storage.buckets.insert", bucket, self.http.post(url).query(&[("project", project)]).json(&body)).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.http_status == Some(409) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads an object; `None` if the bucket or object does not exist.
+    pub async fn read(&self, bucket: &str, object: &str) -> Result<Option<StoredObject>, ApiError> {
+        let resource = format!("gs://{bucket}/{object}");
+        let url = format!("{}/storage/v1/b/{}/o/{}", self.base, enc(bucket), enc(object));
+        let response = match self.send("storage.objects.get", &resource, self.http.get(url).query(&[("alt", "media")])).await {
+            Ok(r) => r,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let generation = response
+            .headers()
+            .get("x-goog-generation")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| ApiError::new("storage.objects.get", &resource, Some(200), None, "the response has no x-goog-generation header"))?;
+        let data = response.bytes().await.map_err(|e| ApiError::new("storage.objects.get", &resource, None, None, e.to_string()))?.to_vec();
+        Ok(Some(StoredObject { data, generation }))
+    }
+
+    /// Writes an object only if its generation is `if_generation_match` (0 = only if absent).
+    /// Returns the new generation; a lost race is a 412 [`ApiError::is_precondition_failed`].
+    pub async fn write(&self, bucket: &str, object: &str, data: Vec<u8>, if_generation_match: i64) -> Result<i64, ApiError> {
+        let resource = format!("gs://{bucket}/{object}");
+        let url = format!("{}/upload/storage/v1/b/{}/o", self.base, enc(bucket));
+        let request = self
+            .http
+            .post(url)
+            .query(&[("uploadType", "media"), ("name", object), ("ifGenerationMatch", &if_generation_match.to_string())])
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(data);
+        let response = self.send("storage.objects.insert", &resource, request).await?;
+        let meta: ObjectMeta = response.json().await.map_err(|e| ApiError::new("storage.objects.insert", &resource, None, None, e.to_string()))?;
+        Ok(meta.generation)
+    }
+
+    /// Deletes an object only if its generation is `if_generation_match`; already gone is fine.
+    pub async fn delete(&self, bucket: &str, object: &str, if_generation_match: i64) -> Result<(), ApiError> {
+        let resource = format!("gs://{bucket}/{object}");
+        let url = format!("{}/storage/v1/b/{}/o/{}", self.base, enc(bucket), enc(object));
+        let request = self.http.delete(url).query(&[("ifGenerationMatch", if_generation_match.to_string())]);
+        match self.send("storage.objects.delete", &resource, request).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+

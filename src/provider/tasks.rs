@@ -1,0 +1,228 @@
+//! Cloud Tasks v2 queues through `google-cloud-tasks-v2`: list, create, patch with a field mask, pause, resume, delete.
+
+use std::time::Duration;
+
+use google_cloud_tasks_v2::model::{self as gm, queue::State};
+use google_cloud_wkt as wkt;
+
+use super::error::{ApiError, RetryObserver};
+use super::retry::retrying;
+use super::Cloud;
+
+/// A queue as the API reports it, in plain Rust types.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct QueueRecord {
+    /// `projects/P/locations/L/queues/ID`
+    pub name: String,
+    pub state: QueueState,
+    pub max_dispatches_per_second: f64,
+    pub max_concurrent_dispatches: i32,
+    pub max_attempts: i32,
+    pub min_backoff: Option<Duration>,
+    pub max_backoff: Option<Duration>,
+    pub max_doublings: i32,
+    pub max_retry_duration: Option<Duration>,
+    /// Queue-level HTTP target: every task is sent to `https://HOST/PATH` with POST.
+    pub http_target: Option<HttpTargetRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HttpTargetRecord {
+    pub host: String,
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum QueueState {
+    Running,
+    Paused,
+    Disabled,
+    Unspecified,
+}
+
+impl QueueState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueState::Running => "RUNNING",
+            QueueState::Paused => "PAUSED",
+            QueueState::Disabled => "DISABLED",
+            QueueState::Unspecified => "STATE_UNSPECIFIED",
+        }
+    }
+}
+
+/// The updatable fields of a queue, named as in the API's field mask (snake_case proto paths).
+pub const RATE_MAX_DISPATCHES_PER_SECOND: &str = "rate_limits.max_dispatches_per_second";
+pub const RATE_MAX_CONCURRENT_DISPATCHES: &str = "rate_limits.max_concurrent_dispatches";
+pub const RETRY_MAX_ATTEMPTS: &str = "retry_config.max_attempts";
+pub const RETRY_MIN_BACKOFF: &str = "retry_config.min_backoff";
+pub const RETRY_MAX_BACKOFF: &str = "retry_config.max_backoff";
+pub const RETRY_MAX_DOUBLINGS: &str = "retry_config.max_doublings";
+pub const RETRY_MAX_RETRY_DURATION: &str = "retry_config.max_retry_duration";
+pub const HTTP_TARGET: &str = "http_target";
+
+fn to_wkt(d: Duration) -> Option<wkt::Duration> {
+    wkt::Duration::try_from(d).ok()
+}
+
+fn from_wkt(d: Option<&wkt::Duration>) -> Option<Duration> {
+    d.and_then(|d| Duration::try_from(d.clone()).ok())
+}
+
+impl QueueRecord {
+    fn from_api(q: gm::Queue) -> Self {
+        let rate = q.rate_limits.unwrap_or_default();
+        let retry = q.retry_config.unwrap_or_default();
+        let http_target = q.http_target.and_then(|t| t.uri_override).and_then(|u| {
+            u.host.map(|host| HttpTargetRecord { host, path: u.path_override.map(|p| p.path).filter(|p| !p.is_empty()) })
+        });
+        Self {
+            name: q.name,
+            state: match q.state {
+                State::Running => QueueState::Running,
+                State::Paused => QueueState::Paused,
+                State::Disabled => QueueState::Disabled,
+                _ => QueueState::Unspecified,
+            },
+            max_dispatches_per_second: rate.max_dispatches_per_second,
+            max_concurrent_dispatches: rate.max_concurrent_dispatches,
+            max_attempts: retry.max_attempts,
+            min_backoff: from_wkt(retry.min_backoff.as_ref()),
+            max_backoff: from_wkt(retry.max_backoff.as_ref()),
+            max_doublings: retry.max_doublings,
+            max_retry_duration: from_wkt(retry.max_retry_duration.as_ref()),
+            http_target,
+        }
+    }
+
+    fn to_api(&self) -> gm::Queue {
+        let rate = gm::RateLimits::new()
+            .set_max_dispatches_per_second(self.max_dispatches_per_second)
+            .set_max_concurrent_dispatches(self.max_concurrent_dispatches);
+        let retry = gm::RetryConfig::new()
+            .set_max_attempts(self.max_attempts)
+            .set_or_clear_min_backoff(self.min_backoff.and_then(to_wkt))
+            .set_or_clear_max_backoff(self.max_backoff.and_then(to_wkt))
+            .set_max_doublings(self.max_doublings)
+            .set_or_clear_max_retry_duration(self.max_retry_duration.and_then(to_wkt));
+        let http_target = self.http_target.as_ref().map(|t| {
+            let mut uri = gm::UriOverride::new()
+                .set_scheme(gm::uri_override::Scheme::Https)
+                .set_host(t.host.clone())
+                .set_uri_override_enforce_mode(gm::uri_override::UriOverrideEnforceMode::Always);
+            if let Some(path) = &t.path {
+                uri = uri.set_path_override(gm::PathOverride::new().set_path(path.clone()));
+            }
+            gm::HttpTarget::new().set_uri_override(uri).set_http_method(gm::HttpMethod::Post)
+        });
+        gm::Queue::new()
+            .set_name(self.name.clone())
+            .set_rate_limits(rate)
+            .set_retry_config(retry)
+            .set_or_clear_http_target(http_target)
+    }
+}
+
+impl Cloud {
+    /// Every queue in the project and region: one paged list call per page.
+    pub async fn list_queues(&self, observer: &dyn RetryObserver) -> Result<Vec<QueueRecord>, ApiError> {
+        let parent = self.parent();
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = retrying(self.backoff, observer, || async {
+                self.tasks
+                    .list_queues()
+                    .set_parent(&parent)
+                    .set_page_token(&token)
+                    .send()
+                    .await
+                    .map_err(|e| ApiError::from_gax("cloudtasks.queues.list", &parent, &e))
+            })
+            .await?;
+            out.extend(page.queues.into_iter().map(QueueRecord::from_api));
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    pub async fn get_queue(&self, name: &str, observer: &dyn RetryObserver) -> Result<Option<QueueRecord>, ApiError> {
+        let got = retrying(self.backoff, observer, || async {
+            self.tasks.get_queue().set_name(name).send().await.map_err(|e| ApiError::from_gax("cloudtasks.queues.get", name, &e))
+        })
+        .await;
+        match got {
+            Ok(q) => Ok(Some(QueueRecord::from_api(q))),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates the queue; if a retried create finds it already there, reads it back instead.
+    pub async fn create_queue(&self, queue: &QueueRecord, observer: &dyn RetryObserver) -> Result<QueueRecord, ApiError> {
+        let parent = self.parent();
+        let created = retrying(self.backoff, observer, || async {
+            self.tasks
+                .create_queue()
+                .set_parent(&parent)
+                .set_queue(queue.to_api())
+                .send()
+                .await
+                .map_err(|e| ApiError::from_gax("cloudtasks.queues.create", &queue.name, &e))
+        })
+        .await;
+        match created {
+            Ok(q) => Ok(QueueRecord::from_api(q)),
+            Err(e) if e.is_already_exists() => self
+                .get_queue(&queue.name, observer)
+                .await?
+                .ok_or(e),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Patches exactly the masked fields (proto paths such as [`RETRY_MAX_ATTEMPTS`]).
+    pub async fn update_queue(&self, queue: &QueueRecord, mask: &[&str], observer: &dyn RetryObserver) -> Result<QueueRecord, ApiError> {
+        let mask = wkt::FieldMask::default().set_paths(mask.iter().map(|p| p.to_string()));
+        retrying(self.backoff, observer, || async {
+            self.tasks
+                .update_queue()
+                .set_queue(queue.to_api())
+                .set_update_mask(mask.clone())
+                .send()
+                .await
+                .map(QueueRecord::from_api)
+                .map_err(|e| ApiError::from_gax("cloudtasks.queues.patch", &queue.name, &e))
+        })
+        .await
+    }
+
+    pub async fn pause_queue(&self, name: &str, observer: &dyn RetryObserver) -> Result<QueueRecord, ApiError> {
+        retrying(self.backoff, observer, || async {
+            self.tasks.pause_queue().set_name(name).send().await.map(QueueRecord::from_api).map_err(|e| ApiError::from_gax("cloudtasks.queues.pause", name, &e))
+        })
+        .await
+    }
+
+    pub async fn resume_queue(&self, name: &str, observer: &dyn RetryObserver) -> Result<QueueRecord, ApiError> {
+        retrying(self.backoff, observer, || async {
+            self.tasks.resume_queue().set_name(name).send().await.map(QueueRecord::from_api).map_err(|e| ApiError::from_gax("cloudtasks.queues.resume", name, &e))
+        })
+        .await
+    }
+
+    /// Deletes the queue; already gone counts as done.
+    pub async fn delete_queue(&self, name: &str, observer: &dyn RetryObserver) -> Result<(), ApiError> {
+        let deleted = retrying(self.backoff, observer, || async {
+            self.tasks.delete_queue().set_name(name).send().await.map_err(|e| ApiError::from_gax("cloudtasks.queues.delete", name, &e))
+        })
+        .await;
+        match deleted {
+            Err(e) if !e.is_not_found() => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
