@@ -3,3 +3,6 @@
 pub mod config;
 pub mod model;
 pub mod provider;
+pub mod plan;
+pub mod resources;
+pub mod state;

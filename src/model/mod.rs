@@ -87,6 +87,43 @@ impl<'de> serde::Deserialize<'de> for ResourceAddr {
     }
 }
 
+/// Where API calls go.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Endpoint {
+    /// Google's real endpoints with Application Default Credentials.
+    Google,
+    /// The in-process local emulator (`--local`), state beside the stack file.
+    Local { url: String },
+    /// An explicit endpoint (`--endpoint`), anonymous credentials.
+    Custom { url: String },
+}
+
+impl Endpoint {
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            Endpoint::Google => None,
+            Endpoint::Local { url } | Endpoint::Custom { url } => Some(url),
+        }
+    }
+
+    /// Whether two targets are the same kind of cloud (a local plan never applies to Google).
+    pub fn same_kind(&self, other: &Endpoint) -> bool {
+        matches!(
+            (self, other),
+            (Endpoint::Google, Endpoint::Google) | (Endpoint::Local { .. }, Endpoint::Local { .. }) | (Endpoint::Custom { .. }, Endpoint::Custom { .. })
+        )
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Endpoint::Google => "Google Cloud".into(),
+            Endpoint::Local { .. } => "the local emulator (--local)".into(),
+            Endpoint::Custom { url } => format!("the endpoint {url}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,190 @@
+//! The planner: `plan(desired, observed) -> Plan`, pure and synchronous, with the ownership rules.
+
+use std::collections::BTreeMap;
+
+use super::{Action, Plan, PlanTarget, ResourceChange, PLAN_FORMAT_VERSION};
+use crate::config::Stack;
+use crate::model::{Kind, ResourceAddr};
+use crate::provider::run::ServiceRecord;
+use crate::provider::tasks::QueueRecord;
+use crate::resources::{fingerprint_of, queue, service, Desired};
+use crate::state::{Ledger, LedgerStatus};
+
+/// Everything observed in the cloud, read with one list call per kind.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub queues: Vec<QueueRecord>,
+    pub services: Vec<ServiceRecord>,
+    pub ledger: Ledger,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlanOptions {
+    /// Delete queues removed from stack.toml instead of pausing them.
+    pub allow_queue_delete: bool,
+}
+
+/// Conflicts that make a plan impossible, all of them.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
+pub struct PlanError(pub Vec<String>);
+
+pub fn plan(stack: &Stack, target: PlanTarget, observed: &Observed, options: PlanOptions) -> Result<Plan, PlanError> {
+    let stack_name = &stack.settings.name;
+    let services: BTreeMap<&str, &ServiceRecord> = observed.services.iter().map(|s| (s.name.as_str(), s)).collect();
+    let queues: BTreeMap<&str, &QueueRecord> = observed.queues.iter().map(|q| (q.name.as_str(), q)).collect();
+    let mut changes = Vec::new();
+    let mut unchanged = Vec::new();
+    let mut conflicts = Vec::new();
+
+    // Service hosts as they will be when the queues are applied: known for existing services.
+    let mut hosts: BTreeMap<ResourceAddr, Option<String>> = BTreeMap::new();
+
+    for (name, cfg) in &stack.services {
+        let address = ResourceAddr::new(Kind::Service, name);
+        let spec = service::spec(stack, cfg);
+        match services.get(spec.name.as_str()) {
+            None => {
+                hosts.insert(address.clone(), None);
+                changes.push(ResourceChange {
+                    fields: service::create_fields(&spec),
+                    address,
+                    name: spec.name.clone(),
+                    action: Action::Create,
+                    fingerprint: None,
+                    desired: Some(Desired::Service(spec)),
+                    depends_on: vec![],
+                    notes: vec![],
+                });
+            }
+            Some(live) => {
+                match service::owner(live) {
+                    Some(owner) if owner == stack_name => {}
+                    Some(other) => {
+                        conflicts.push(format!("{address}: the service {} belongs to the stack `{other}` (label {}={other}); stackctl never touches another stack's resources — rename it with `id = \"...\"` or remove it from this stack", spec.name, crate::resources::OWNER_LABEL));
+                        continue;
+                    }
+                    None => {
+                        conflicts.push(format!("{address}: the service {} already exists and is not owned by this stack; if it is yours, run `stackctl adopt {address}`, or give this one another `id`", spec.name));
+                        continue;
+                    }
+                }
+                hosts.insert(address.clone(), service::host_of(&live.uri));
+                let fields = service::diff(&spec, live);
+                if fields.is_empty() {
+                    unchanged.push(address);
+                } else {
+                    changes.push(ResourceChange {
+                        address,
+                        name: spec.name.clone(),
+                        action: Action::Update,
+                        fields,
+                        fingerprint: Some(live.etag.clone()),
+                        desired: Some(Desired::Service(spec)),
+                        depends_on: vec![],
+                        notes: vec![],
+                    });
+                }
+            }
+        }
+    }
+
+    for (name, cfg) in &stack.queues {
+        let address = ResourceAddr::new(Kind::Queue, name);
+        let spec = queue::spec(stack, cfg);
+        let depends_on: Vec<ResourceAddr> = spec.target.iter().map(|t| t.service.clone()).collect();
+        let target_host = spec.target.as_ref().and_then(|t| hosts.get(&t.service).cloned().flatten());
+        match queues.get(spec.name.as_str()) {
+            None => changes.push(ResourceChange {
+                fields: queue::create_fields(&spec, target_host.as_deref()),
+                address,
+                name: spec.name.clone(),
+                action: Action::Create,
+                fingerprint: None,
+                desired: Some(Desired::Queue(spec)),
+                depends_on,
+                notes: vec![],
+            }),
+            Some(live) => {
+                if observed.ledger.entry(&spec.name).is_none() {
+                    conflicts.push(format!("{address}: the queue {} already exists and is not in this stack's ownership ledger; if it is yours, run `stackctl adopt {address}`, or give this one another `id`", spec.name));
+                    continue;
+                }
+                let fields = queue::diff(&spec, live, target_host.as_deref());
+                if fields.is_empty() {
+                    unchanged.push(address);
+                } else {
+                    let notes = match live.state {
+                        crate::provider::tasks::QueueState::Paused => vec!["resumes a queue that was paused (retired or paused by hand)".to_string()],
+                        _ => vec![],
+                    };
+                    changes.push(ResourceChange {
+                        address,
+                        name: spec.name.clone(),
+                        action: Action::Update,
+                        fields,
+                        fingerprint: Some(fingerprint_of(live)),
+                        desired: Some(Desired::Queue(spec)),
+                        depends_on,
+                        notes,
+                    });
+                }
+            }
+        }
+    }
+
+    // Owned resources that left stack.toml.
+    let declared_services: Vec<String> = stack.services.values().map(|c| service::full_name(stack, &c.id)).collect();
+    for live in &observed.services {
+        if service::owner(live) == Some(stack_name.as_str()) && !declared_services.contains(&live.name) {
+            let id = live.name.rsplit('/').next().unwrap_or_default();
+            changes.push(ResourceChange {
+                address: ResourceAddr::new(Kind::Service, id),
+                name: live.name.clone(),
+                action: Action::Delete,
+                fields: vec![],
+                fingerprint: Some(live.etag.clone()),
+                desired: None,
+                depends_on: vec![],
+                notes: vec![],
+            });
+        }
+    }
+    let declared_queues: Vec<String> = stack.queues.values().map(|c| queue::full_name(stack, &c.id)).collect();
+    for (name, entry) in &observed.ledger.resources {
+        if entry.address.kind != Kind::Queue || declared_queues.contains(name) {
+            continue;
+        }
+        let Some(live) = queues.get(name.as_str()) else { continue };
+        if options.allow_queue_delete {
+            changes.push(ResourceChange {
+                address: entry.address.clone(),
+                name: name.clone(),
+                action: Action::Delete,
+                fields: vec![],
+                fingerprint: Some(fingerprint_of(live)),
+                desired: None,
+                depends_on: vec![],
+                notes: vec!["--allow-queue-delete: the queue name cannot be reused for up to 7 days".into()],
+            });
+        } else if entry.status == LedgerStatus::Active {
+            changes.push(ResourceChange {
+                address: entry.address.clone(),
+                name: name.clone(),
+                action: Action::Retire,
+                fields: queue::retire_fields(live),
+                fingerprint: Some(fingerprint_of(live)),
+                desired: None,
+                depends_on: vec![],
+                notes: vec!["removed from stack.toml: paused, not deleted (a deleted queue's name is blocked for days); --allow-queue-delete deletes it".into()],
+            });
+        }
+    }
+
+    if !conflicts.is_empty() {
+        return Err(PlanError(conflicts));
+    }
+    changes.sort_by(|a, b| a.address.cmp(&b.address));
+    unchanged.sort();
+    Ok(Plan { format_version: PLAN_FORMAT_VERSION, target, changes, unchanged })
+}

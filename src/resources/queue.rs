@@ -1,0 +1,171 @@
+//! `queue`: Cloud Tasks v2 queues — spec from stack.toml, normalized live state, field diff, update mask.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::push_if_differs;
+use crate::config::units::format_duration;
+use crate::config::{QueueConfig, Stack};
+use crate::model::ResourceAddr;
+use crate::plan::{FieldChange, FieldValue};
+use crate::provider::tasks::{self as api, HttpTargetRecord, QueueRecord, QueueState};
+
+/// The declared state of one queue, every stackctl default applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueSpec {
+    /// `projects/P/locations/L/queues/ID`
+    pub name: String,
+    pub target: Option<QueueTarget>,
+    pub max_dispatches_per_second: Option<f64>,
+    pub max_concurrent_dispatches: Option<u32>,
+    pub max_attempts: i32,
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    pub max_doublings: Option<u32>,
+    pub max_retry_duration: Option<Duration>,
+}
+
+/// The service a queue dispatches to; its host is known once the service exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueTarget {
+    pub service: ResourceAddr,
+    pub path: Option<String>,
+}
+
+pub fn full_name(stack: &Stack, id: &str) -> String {
+    format!("projects/{}/locations/{}/queues/{}", stack.settings.project, stack.settings.region, id)
+}
+
+pub fn spec(stack: &Stack, cfg: &QueueConfig) -> QueueSpec {
+    QueueSpec {
+        name: full_name(stack, &cfg.id),
+        target: cfg.target.clone().map(|service| QueueTarget { service, path: cfg.path.clone() }),
+        max_dispatches_per_second: cfg.max_dispatches_per_second,
+        max_concurrent_dispatches: cfg.max_concurrent_dispatches,
+        max_attempts: cfg.max_attempts,
+        min_backoff: cfg.min_backoff,
+        max_backoff: cfg.max_backoff,
+        max_doublings: cfg.max_doublings,
+        max_retry_duration: cfg.max_retry_duration,
+    }
+}
+
+fn quoted_duration(d: &Duration) -> String {
+    format!("{:?}", format_duration(*d))
+}
+
+fn target_url(host: &str, path: Option<&str>) -> String {
+    format!("\"https://{host}{}\"", path.unwrap_or("/"))
+}
+
+fn live_target(t: &Option<HttpTargetRecord>) -> Option<String> {
+    t.as_ref().map(|t| target_url(&t.host, t.path.as_deref()))
+}
+
+/// Every declared field, as a `+ create` shows them. `target_host` is `None` until the service exists.
+pub fn create_fields(spec: &QueueSpec, target_host: Option<&str>) -> Vec<FieldChange> {
+    let known = |f: &str, v: String| FieldChange::new(f, None, Some(FieldValue::Known(v)));
+    let mut out = vec![known("state", "\"RUNNING\"".into())];
+    if let Some(t) = &spec.target {
+        let after = match target_host {
+            Some(h) => FieldValue::Known(target_url(h, t.path.as_deref())),
+            None => FieldValue::KnownAfterApply,
+        };
+        out.push(FieldChange::new("target", None, Some(after)));
+    }
+    if let Some(v) = spec.max_dispatches_per_second {
+        out.push(known("max_dispatches_per_second", v.to_string()));
+    }
+    if let Some(v) = spec.max_concurrent_dispatches {
+        out.push(known("max_concurrent_dispatches", v.to_string()));
+    }
+    out.push(known("max_attempts", spec.max_attempts.to_string()));
+    out.push(known("min_backoff", quoted_duration(&spec.min_backoff)));
+    out.push(known("max_backoff", quoted_duration(&spec.max_backoff)));
+    if let Some(v) = spec.max_doublings {
+        out.push(known("max_doublings", v.to_string()));
+    }
+    if let Some(v) = spec.max_retry_duration {
+        out.push(known("max_retry_duration", quoted_duration(&v)));
+    }
+    out
+}
+
+/// Declared fields that differ from the live queue. A declared queue should be RUNNING.
+pub fn diff(spec: &QueueSpec, live: &QueueRecord, target_host: Option<&str>) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    if live.state != QueueState::Running {
+        out.push(FieldChange::new("state", Some(format!("{:?}", live.state.as_str())), Some(FieldValue::Known("\"RUNNING\"".into()))));
+    }
+    if let Some(t) = &spec.target {
+        let before = live_target(&live.http_target);
+        match target_host {
+            Some(h) => {
+                let after = target_url(h, t.path.as_deref());
+                if before.as_deref() != Some(after.as_str()) {
+                    out.push(FieldChange::new("target", before, Some(FieldValue::Known(after))));
+                }
+            }
+            None => out.push(FieldChange::new("target", before, Some(FieldValue::KnownAfterApply))),
+        }
+    }
+    if let Some(v) = spec.max_dispatches_per_second {
+        push_if_differs(&mut out, "max_dispatches_per_second", v, live.max_dispatches_per_second, |v| v.to_string());
+    }
+    if let Some(v) = spec.max_concurrent_dispatches {
+        push_if_differs(&mut out, "max_concurrent_dispatches", v as i64, live.max_concurrent_dispatches as i64, |v| v.to_string());
+    }
+    push_if_differs(&mut out, "max_attempts", spec.max_attempts, live.max_attempts, |v| v.to_string());
+    push_if_differs(&mut out, "min_backoff", Some(spec.min_backoff), live.min_backoff, |v| v.as_ref().map(quoted_duration).unwrap_or_default());
+    push_if_differs(&mut out, "max_backoff", Some(spec.max_backoff), live.max_backoff, |v| v.as_ref().map(quoted_duration).unwrap_or_default());
+    if let Some(v) = spec.max_doublings {
+        push_if_differs(&mut out, "max_doublings", v as i64, live.max_doublings as i64, |v| v.to_string());
+    }
+    if let Some(v) = spec.max_retry_duration {
+        push_if_differs(&mut out, "max_retry_duration", Some(v), live.max_retry_duration, |v| v.as_ref().map(quoted_duration).unwrap_or_else(|| "unlimited".into()));
+    }
+    out
+}
+
+/// The API field-mask path for a planned field (`state` is a verb, not a field: pause/resume).
+pub fn mask_path(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "target" => api::HTTP_TARGET,
+        "max_dispatches_per_second" => api::RATE_MAX_DISPATCHES_PER_SECOND,
+        "max_concurrent_dispatches" => api::RATE_MAX_CONCURRENT_DISPATCHES,
+        "max_attempts" => api::RETRY_MAX_ATTEMPTS,
+        "min_backoff" => api::RETRY_MIN_BACKOFF,
+        "max_backoff" => api::RETRY_MAX_BACKOFF,
+        "max_doublings" => api::RETRY_MAX_DOUBLINGS,
+        "max_retry_duration" => api::RETRY_MAX_RETRY_DURATION,
+        _ => return None,
+    })
+}
+
+/// The queue as the provider writes it; unset optional fields are left to the server's defaults.
+pub fn to_record(spec: &QueueSpec, target_host: Option<&str>) -> QueueRecord {
+    QueueRecord {
+        name: spec.name.clone(),
+        state: QueueState::Running,
+        max_dispatches_per_second: spec.max_dispatches_per_second.unwrap_or(0.0),
+        max_concurrent_dispatches: spec.max_concurrent_dispatches.map(|v| v as i32).unwrap_or(0),
+        max_attempts: spec.max_attempts,
+        min_backoff: Some(spec.min_backoff),
+        max_backoff: Some(spec.max_backoff),
+        max_doublings: spec.max_doublings.map(|v| v as i32).unwrap_or(0),
+        max_retry_duration: spec.max_retry_duration,
+        http_target: match (&spec.target, target_host) {
+            (Some(t), Some(host)) => Some(HttpTargetRecord { host: host.to_string(), path: t.path.clone() }),
+            _ => None,
+        },
+    }
+}
+
+/// The `- state RUNNING -> PAUSED` change that retires a queue removed from stack.toml.
+pub fn retire_fields(live: &QueueRecord) -> Vec<FieldChange> {
+    if live.state == QueueState::Paused {
+        return vec![];
+    }
+    vec![FieldChange::new("state", Some(format!("{:?}", live.state.as_str())), Some(FieldValue::Known("\"PAUSED\"".into())))]
+}

@@ -1,0 +1,189 @@
+//! `service`: Cloud Run v2 services — spec from stack.toml, normalized live state, field diff.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{OWNER_LABEL, push_if_differs};
+use crate::config::units::{format_cpu, format_duration, format_memory, parse_cpu, parse_memory};
+use crate::config::{Ingress, ServiceConfig, Stack};
+use crate::plan::{FieldChange, FieldValue};
+use crate::provider::run::{IngressKind, ServiceRecord, ServiceWrite};
+
+/// Cloud Run's own defaults, used to normalize what the API leaves unset.
+const SERVER_CPU_MILLIS: u32 = 1000;
+const SERVER_MEMORY_BYTES: u64 = 512 * 1024 * 1024;
+const SERVER_CONCURRENCY: u32 = 80;
+const SERVER_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The declared state of one service, every stackctl default applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceSpec {
+    /// `projects/P/locations/L/services/ID`
+    pub name: String,
+    /// Ownership label, stack labels and the service's own labels.
+    pub labels: BTreeMap<String, String>,
+    pub image: String,
+    pub min_instances: u32,
+    pub max_instances: u32,
+    pub concurrency: u32,
+    pub cpu_millis: u32,
+    pub memory_bytes: u64,
+    pub cpu_idle: bool,
+    pub timeout: Duration,
+    pub ingress: Option<Ingress>,
+    /// `None` = env not managed.
+    pub env: Option<BTreeMap<String, String>>,
+}
+
+pub fn full_name(stack: &Stack, id: &str) -> String {
+    format!("projects/{}/locations/{}/services/{}", stack.settings.project, stack.settings.region, id)
+}
+
+pub fn spec(stack: &Stack, cfg: &ServiceConfig) -> ServiceSpec {
+    let mut labels = stack.settings.labels.clone();
+    labels.extend(cfg.labels.clone());
+    labels.insert(OWNER_LABEL.to_string(), stack.settings.name.clone());
+    ServiceSpec {
+        name: full_name(stack, &cfg.id),
+        labels,
+        image: cfg.image.clone(),
+        min_instances: cfg.min_instances,
+        max_instances: cfg.max_instances,
+        concurrency: cfg.concurrency,
+        cpu_millis: cfg.cpu_millis,
+        memory_bytes: cfg.memory_bytes,
+        cpu_idle: cfg.cpu_idle,
+        timeout: cfg.timeout,
+        ingress: cfg.ingress,
+        env: (!cfg.env.is_empty()).then(|| cfg.env.clone()),
+    }
+}
+
+/// The stack that owns a live service, from its ownership label.
+pub fn owner(live: &ServiceRecord) -> Option<&str> {
+    live.labels.get(OWNER_LABEL).map(String::as_str)
+}
+
+fn ingress_name(i: Ingress) -> &'static str {
+    match i {
+        Ingress::All => "all",
+        Ingress::Internal => "internal",
+        Ingress::InternalAndCloudLoadBalancing => "internal-and-cloud-load-balancing",
+    }
+}
+
+fn ingress_kind(i: Ingress) -> IngressKind {
+    match i {
+        Ingress::All => IngressKind::All,
+        Ingress::Internal => IngressKind::InternalOnly,
+        Ingress::InternalAndCloudLoadBalancing => IngressKind::InternalLoadBalancer,
+    }
+}
+
+fn live_ingress(k: IngressKind) -> &'static str {
+    match k {
+        IngressKind::All | IngressKind::Unspecified => "all",
+        IngressKind::InternalOnly => "internal",
+        IngressKind::InternalLoadBalancer => "internal-and-cloud-load-balancing",
+        IngressKind::None => "none",
+    }
+}
+
+fn quoted(s: &String) -> String {
+    format!("{s:?}")
+}
+
+/// Every declared field, as a `+ create` shows them.
+pub fn create_fields(spec: &ServiceSpec) -> Vec<FieldChange> {
+    let known = |f: &str, v: String| FieldChange::new(f, None, Some(FieldValue::Known(v)));
+    let mut out = vec![
+        known("image", quoted(&spec.image)),
+        known("min_instances", spec.min_instances.to_string()),
+        known("max_instances", spec.max_instances.to_string()),
+        known("concurrency", spec.concurrency.to_string()),
+        known("cpu", quoted(&format_cpu(spec.cpu_millis))),
+        known("memory", quoted(&format_memory(spec.memory_bytes))),
+        known("cpu_idle", spec.cpu_idle.to_string()),
+        known("timeout", quoted(&format_duration(spec.timeout))),
+    ];
+    if let Some(i) = spec.ingress {
+        out.push(known("ingress", quoted(&ingress_name(i).to_string())));
+    }
+    for (k, v) in spec.env.iter().flatten() {
+        out.push(known(&format!("env.{k}"), quoted(v)));
+    }
+    for (k, v) in &spec.labels {
+        out.push(known(&format!("labels.{k}"), quoted(v)));
+    }
+    out.push(FieldChange::new("url", None, Some(FieldValue::KnownAfterApply)));
+    out
+}
+
+/// Declared fields that differ from the live service, after normalizing server defaults and units.
+pub fn diff(spec: &ServiceSpec, live: &ServiceRecord) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    push_if_differs(&mut out, "image", &spec.image, &live.image, |s| quoted(s));
+    push_if_differs(&mut out, "min_instances", spec.min_instances as i64, live.min_instances as i64, |v| v.to_string());
+    // max_instances is both the service-wide cap and each revision's cap: both must match.
+    let live_max = if live.max_instances as u32 != spec.max_instances { live.max_instances } else { live.service_max_instances };
+    push_if_differs(&mut out, "max_instances", spec.max_instances as i64, live_max as i64, |v| v.to_string());
+    let live_concurrency = if live.concurrency <= 0 { SERVER_CONCURRENCY } else { live.concurrency as u32 };
+    push_if_differs(&mut out, "concurrency", spec.concurrency, live_concurrency, |v| v.to_string());
+    let live_cpu = live.limits.get("cpu").and_then(|c| parse_cpu(c).ok()).unwrap_or(SERVER_CPU_MILLIS);
+    push_if_differs(&mut out, "cpu", spec.cpu_millis, live_cpu, |v| quoted(&format_cpu(*v)));
+    let live_memory = live.limits.get("memory").and_then(|m| parse_memory(m).ok()).unwrap_or(SERVER_MEMORY_BYTES);
+    push_if_differs(&mut out, "memory", spec.memory_bytes, live_memory, |v| quoted(&format_memory(*v)));
+    push_if_differs(&mut out, "cpu_idle", spec.cpu_idle, live.cpu_idle, |v| v.to_string());
+    push_if_differs(&mut out, "timeout", spec.timeout, live.timeout.unwrap_or(SERVER_TIMEOUT), |v| quoted(&format_duration(*v)));
+    if let Some(i) = spec.ingress {
+        push_if_differs(&mut out, "ingress", ingress_name(i), live_ingress(live.ingress), |v| quoted(&v.to_string()));
+    }
+    if let Some(env) = &spec.env {
+        diff_map(&mut out, "env", env, &live.env, true);
+    }
+    diff_map(&mut out, "labels", &spec.labels, &live.labels, false);
+    out
+}
+
+/// Map entries that differ; `authoritative` also removes live keys that are not declared.
+fn diff_map(out: &mut Vec<FieldChange>, prefix: &str, desired: &BTreeMap<String, String>, live: &BTreeMap<String, String>, authoritative: bool) {
+    for (k, v) in desired {
+        if live.get(k) != Some(v) {
+            out.push(FieldChange::new(format!("{prefix}.{k}"), live.get(k).map(quoted), Some(FieldValue::Known(quoted(v)))));
+        }
+    }
+    if authoritative {
+        for (k, v) in live {
+            if !desired.contains_key(k) {
+                out.push(FieldChange::new(format!("{prefix}.{k}"), Some(quoted(v)), None));
+            }
+        }
+    }
+}
+
+/// What the provider writes onto the service.
+pub fn to_write(spec: &ServiceSpec) -> ServiceWrite {
+    ServiceWrite {
+        name: spec.name.clone(),
+        labels: spec.labels.clone(),
+        image: spec.image.clone(),
+        env: spec.env.clone(),
+        cpu: format_cpu(spec.cpu_millis),
+        memory: format_memory(spec.memory_bytes),
+        cpu_idle: spec.cpu_idle,
+        min_instances: spec.min_instances as i32,
+        max_instances: spec.max_instances as i32,
+        concurrency: spec.concurrency as i32,
+        timeout: spec.timeout,
+        ingress: spec.ingress.map(ingress_kind),
+    }
+}
+
+/// The host of a service URL (`https://x-uc.a.run.app` -> `x-uc.a.run.app`).
+pub fn host_of(uri: &str) -> Option<String> {
+    let rest = uri.split_once("://").map(|(_, r)| r).unwrap_or(uri);
+    let host = rest.split('/').next().unwrap_or_default();
+    (!host.is_empty()).then(|| host.to_string())
+}

@@ -1,0 +1,110 @@
+//! The ownership ledger: which label-less resources (queues) this stack created or adopted.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::ResourceAddr;
+use crate::provider::ApiError;
+use crate::provider::storage::StorageClient;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerStatus {
+    /// Declared and managed.
+    Active,
+    /// Removed from stack.toml and paused; kept so its name stays ours.
+    Retired,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub address: ResourceAddr,
+    pub status: LedgerStatus,
+}
+
+/// Owned resources by full GCP name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ledger {
+    pub version: u32,
+    pub stack: String,
+    pub resources: BTreeMap<String, LedgerEntry>,
+}
+
+impl Ledger {
+    pub fn empty(stack: &str) -> Self {
+        Self { version: 1, stack: stack.to_string(), resources: BTreeMap::new() }
+    }
+
+    pub fn entry(&self, name: &str) -> Option<&LedgerEntry> {
+        self.resources.get(name)
+    }
+
+    pub fn record(&mut self, name: &str, address: &ResourceAddr, status: LedgerStatus) {
+        self.resources.insert(name.to_string(), LedgerEntry { address: address.clone(), status });
+    }
+
+    pub fn forget(&mut self, name: &str) {
+        self.resources.remove(name);
+    }
+}
+
+/// Why the ledger could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("the ledger gs://{bucket}/{object} is not valid JSON ({source}); fix or delete it, then rebuild it with `stackctl adopt`")]
+    Corrupt { bucket: String, object: String, source: serde_json::Error },
+}
+
+/// The ledger object in the state bucket, with the generation it was read at.
+pub struct LedgerStore {
+    storage: StorageClient,
+    bucket: String,
+    object: String,
+    generation: i64,
+    pub ledger: Ledger,
+}
+
+impl LedgerStore {
+    /// Reads the ledger; a missing bucket or object is an empty ledger.
+    pub async fn load(storage: &StorageClient, bucket: &str, stack: &str) -> Result<Self, LedgerError> {
+        let object = super::ledger_object(stack);
+        let (ledger, generation) = match storage.read(bucket, &object).await? {
+            Some(stored) => {
+                let ledger = serde_json::from_slice(&stored.data).map_err(|source| LedgerError::Corrupt { bucket: bucket.into(), object: object.clone(), source })?;
+                (ledger, stored.generation)
+            }
+            None => (Ledger::empty(stack), 0),
+        };
+        Ok(Self { storage: storage.clone(), bucket: bucket.to_string(), object, generation, ledger })
+    }
+
+    /// Applies `change` and writes the ledger with `ifGenerationMatch`; if someone else wrote it
+    /// in between, re-reads and re-applies the change.
+    pub async fn update(&mut self, change: impl Fn(&mut Ledger)) -> Result<(), LedgerError> {
+        for _ in 0..5 {
+            let mut next = self.ledger.clone();
+            change(&mut next);
+            if next == self.ledger && self.generation != 0 {
+                return Ok(());
+            }
+            let body = serde_json::to_vec_pretty(&next).map_err(|source| LedgerError::Corrupt { bucket: self.bucket.clone(), object: self.object.clone(), source })?;
+            match self.storage.write(&self.bucket, &self.object, body, self.generation).await {
+                Ok(generation) => {
+                    self.generation = generation;
+                    self.ledger = next;
+                    return Ok(());
+                }
+                Err(e) if e.is_precondition_failed() => {
+                    let fresh = Self::load(&self.storage, &self.bucket, &self.ledger.stack).await?;
+                    self.generation = fresh.generation;
+                    self.ledger = fresh.ledger;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::new("storage.objects.insert", format!("gs://{}/{}", self.bucket, self.object), Some(412), None, "the ledger kept changing under concurrent writers; re-run").into())
+    }
+}
