@@ -6,3 +6,5 @@ pub mod provider;
 pub mod plan;
 pub mod resources;
 pub mod state;
+pub mod apply;
+pub mod ui;

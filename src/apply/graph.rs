@@ -1,0 +1,108 @@
+//! The order of a plan's changes: explicit references first, and deletes in reverse dependency order.
+
+use crate::model::Kind;
+use crate::plan::{Action, Plan};
+
+/// How deep a kind sits in the dependency chain; deletes run deepest first.
+fn depth(kind: Kind) -> u8 {
+    match kind {
+        Kind::Service => 0,
+        Kind::Queue => 1,
+    }
+}
+
+fn is_removal(action: Action) -> bool {
+    matches!(action, Action::Delete | Action::Retire)
+}
+
+/// For each change (by index), the changes that must finish first.
+pub fn prerequisites(plan: &Plan) -> Vec<Vec<usize>> {
+    let changes = &plan.changes;
+    changes
+        .iter()
+        .map(|change| {
+            changes
+                .iter()
+                .enumerate()
+                .filter(|(_, other)| other.address != change.address)
+                .filter(|(_, other)| {
+                    if is_removal(change.action) {
+                        // Remove dependents before what they depend on.
+                        is_removal(other.action) && depth(other.address.kind) > depth(change.address.kind)
+                    } else {
+                        !is_removal(other.action) && change.depends_on.contains(&other.address)
+                    }
+                })
+                .map(|(i, _)| i)
+                .collect()
+        })
+        .collect()
+}
+
+/// Every index that (transitively) waits for `failed`.
+pub fn dependents_of(prereqs: &[Vec<usize>], failed: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut stack = vec![failed];
+    while let Some(current) = stack.pop() {
+        for (i, p) in prereqs.iter().enumerate() {
+            if p.contains(&current) && !out.contains(&i) {
+                out.push(i);
+                stack.push(i);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Endpoint, ResourceAddr};
+    use crate::plan::{PlanTarget, ResourceChange};
+
+    fn change(addr: &str, action: Action, deps: &[&str]) -> ResourceChange {
+        ResourceChange {
+            address: addr.parse().unwrap(),
+            name: addr.into(),
+            action,
+            fields: vec![],
+            fingerprint: None,
+            desired: None,
+            depends_on: deps.iter().map(|d| d.parse::<ResourceAddr>().unwrap()).collect(),
+            notes: vec![],
+        }
+    }
+
+    fn plan(changes: Vec<ResourceChange>) -> Plan {
+        Plan {
+            format_version: 1,
+            target: PlanTarget { stack: "s".into(), project: "p".into(), region: "r".into(), endpoint: Endpoint::Google },
+            changes,
+            unchanged: vec![],
+        }
+    }
+
+    #[test]
+    fn creates_wait_for_what_they_reference_and_deletes_go_in_reverse() {
+        let p = plan(vec![
+            change("queue.a", Action::Create, &["service.w"]),
+            change("service.w", Action::Create, &[]),
+            change("queue.old", Action::Delete, &[]),
+            change("service.old", Action::Delete, &[]),
+            change("queue.gone", Action::Retire, &[]),
+        ]);
+        let pre = prerequisites(&p);
+        assert_eq!(pre[0], vec![1], "the queue waits for its service");
+        assert!(pre[1].is_empty());
+        assert_eq!(pre[3], vec![2, 4], "the service is deleted after the queues are removed");
+        assert!(pre[2].is_empty() && pre[4].is_empty());
+    }
+
+    #[test]
+    fn a_failure_skips_exactly_its_transitive_dependents() {
+        let pre = vec![vec![], vec![0], vec![1], vec![]];
+        assert_eq!(dependents_of(&pre, 0), vec![1, 2]);
+        assert!(dependents_of(&pre, 3).is_empty());
+    }
+}

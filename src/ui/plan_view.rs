@@ -1,0 +1,102 @@
+//! Renders a plan the way Terraform does: `+`/`~`/`-`, field-level `before -> after`, a summary line.
+//! Pure: the same plan always renders the same text (snapshot-tested).
+
+use std::fmt::Write;
+
+use console::Style;
+
+use crate::apply::ApplyReport;
+use crate::apply::Outcome;
+use crate::plan::{Action, FieldChange, Plan, ResourceChange};
+
+fn style(color: bool, action: Action) -> Style {
+    let s = Style::new().force_styling(color);
+    match action {
+        Action::Create => s.green(),
+        Action::Update | Action::Retire => s.yellow(),
+        Action::Delete => s.red(),
+    }
+}
+
+fn headline(change: &ResourceChange) -> String {
+    match change.action {
+        Action::Create => format!("{} will be created", change.address),
+        Action::Update => format!("{} will be updated in-place", change.address),
+        Action::Retire => format!("{} will be paused (retired, not deleted)", change.address),
+        Action::Delete => format!("{} will be destroyed", change.address),
+    }
+}
+
+fn field_line(field: &FieldChange, width: usize, action: Action) -> (String, String) {
+    let name = format!("{:width$}", field.field);
+    match (&field.before, &field.after) {
+        (None, Some(after)) if action == Action::Create => ("+".into(), format!("{name} = {after}")),
+        (None, Some(after)) => ("+".into(), format!("{name} = {after}")),
+        (Some(before), None) => ("-".into(), format!("{name} = {before} -> null")),
+        (Some(before), Some(after)) => ("~".into(), format!("{name} = {before} -> {after}")),
+        (None, None) => ("~".into(), name),
+    }
+}
+
+/// The full human plan.
+pub fn render(plan: &Plan, color: bool) -> String {
+    let mut out = String::new();
+    let t = &plan.target;
+    let place = match &t.endpoint {
+        crate::model::Endpoint::Google => format!("project {} ({})", t.project, t.region),
+        other => format!("project {} ({}) on {}", t.project, t.region, other.describe()),
+    };
+    if plan.is_empty() {
+        let _ = writeln!(out, "No changes. Stack `{}` matches {place}.", t.stack);
+        return out;
+    }
+    let _ = writeln!(out, "Stack `{}` in {place}: stackctl will perform these actions:", t.stack);
+    for change in &plan.changes {
+        let st = style(color, change.action);
+        let _ = writeln!(out);
+        let _ = writeln!(out, "  # {}", headline(change));
+        let _ = writeln!(out, "  {} {} ({})", st.apply_to(change.action.symbol()), change.address, change.name);
+        let width = change.fields.iter().map(|f| f.field.len()).max().unwrap_or(0);
+        for field in &change.fields {
+            let (symbol, text) = field_line(field, width, change.action);
+            let symbol_style = match symbol.as_str() {
+                "+" => style(color, Action::Create),
+                "-" => style(color, Action::Delete),
+                _ => style(color, Action::Update),
+            };
+            let _ = writeln!(out, "      {} {}", symbol_style.apply_to(symbol), text);
+        }
+        for note in &change.notes {
+            let _ = writeln!(out, "      # {note}");
+        }
+    }
+    let s = plan.summary();
+    let _ = writeln!(out);
+    let retire = if s.retire > 0 { format!(", {} to retire", s.retire) } else { String::new() };
+    let _ = writeln!(out, "Plan: {} to create, {} to update{retire}, {} to destroy.", s.create, s.update, s.delete);
+    out
+}
+
+/// The closing summary of an apply, listing every failure.
+pub fn render_report(report: &ApplyReport) -> String {
+    let mut out = String::new();
+    let failures: Vec<_> = report.failures().collect();
+    if failures.is_empty() {
+        let _ = writeln!(out, "Apply complete: {} changed.", report.succeeded());
+        return out;
+    }
+    let _ = writeln!(out, "Apply finished with errors: {} changed, {} failed or skipped.", report.succeeded(), failures.len());
+    for f in failures {
+        match &f.outcome {
+            Outcome::Failed { error } => {
+                let _ = writeln!(out, "  ✗ {}: {}", f.address, error.replace('\n', "\n    "));
+            }
+            Outcome::Skipped { because } => {
+                let _ = writeln!(out, "  - {}: skipped because {because} failed", f.address);
+            }
+            Outcome::Succeeded => {}
+        }
+    }
+    let _ = writeln!(out, "Re-run `stackctl apply`: it converges from where this one stopped.");
+    out
+}
