@@ -32,14 +32,23 @@ struct Snippet {
 
 impl ConfigError {
     /// An error about the byte range `span` of `source`.
-    pub fn at(file: &Path, source: &str, span: Range<usize>, message: impl Into<String>, help: Option<String>) -> Self {
+    pub fn at(
+        file: &Path,
+        source: &str,
+        span: Range<usize>,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) -> Self {
         let start = clamp_to_char_boundary(source, span.start);
         let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = source[start..].find('\n').map_or(source.len(), |i| start + i);
+        let line_end = source[start..]
+            .find('\n')
+            .map_or(source.len(), |i| start + i);
         let line_text = source[line_start..line_end].trim_end_matches('\r');
         let line = source[..start].matches('\n').count() + 1;
         let underline_from = source[line_start..start].chars().count();
-        let end = clamp_to_char_boundary(source, span.end.max(start)).min(line_start + line_text.len());
+        let end =
+            clamp_to_char_boundary(source, span.end.max(start)).min(line_start + line_text.len());
         let underline_len = source[start.min(end)..end].chars().count().max(1);
         Self {
             file: file.to_path_buf(),
@@ -47,13 +56,24 @@ impl ConfigError {
             column: Some(underline_from + 1),
             message: message.into(),
             help,
-            snippet: Some(Snippet { text: line_text.to_string(), underline_from, underline_len }),
+            snippet: Some(Snippet {
+                text: line_text.to_string(),
+                underline_from,
+                underline_len,
+            }),
         }
     }
 
     /// An error about the file as a whole, without a position.
     pub fn whole_file(file: &Path, message: impl Into<String>, help: Option<String>) -> Self {
-        Self { file: file.to_path_buf(), line: None, column: None, message: message.into(), help, snippet: None }
+        Self {
+            file: file.to_path_buf(),
+            line: None,
+            column: None,
+            message: message.into(),
+            help,
+            snippet: None,
+        }
     }
 }
 
@@ -71,7 +91,9 @@ impl fmt::Display for ConfigError {
         let gutter = self.line.map_or(1, |line| line.to_string().len());
         let pad = " ".repeat(gutter);
         match (self.line, self.column) {
-            (Some(line), Some(column)) => writeln!(f, "{pad}--> {}:{line}:{column}", self.file.display())?,
+            (Some(line), Some(column)) => {
+                writeln!(f, "{pad}--> {}:{line}:{column}", self.file.display())?
+            }
             _ => writeln!(f, "{pad}--> {}", self.file.display())?,
         }
         if let (Some(line), Some(snippet)) = (self.line, &self.snippet) {
@@ -144,9 +166,16 @@ impl fmt::Display for ConfigErrors {
         for error in &self.errors {
             writeln!(f, "{error}")?;
         }
-        let file = self.errors.first().map_or_else(|| "stack file".to_string(), |e| e.file.display().to_string());
+        let file = self.errors.first().map_or_else(
+            || "stack file".to_string(),
+            |e| e.file.display().to_string(),
+        );
         let count = self.errors.len();
-        write!(f, "error: {file} has {count} error{}", if count == 1 { "" } else { "s" })
+        write!(
+            f,
+            "error: {file} has {count} error{}",
+            if count == 1 { "" } else { "s" }
+        )
     }
 }
 
@@ -160,7 +189,13 @@ mod tests {
     fn positions_are_one_based_lines_and_character_columns() {
         let source = "[stack]\nname = \"é-x\"\n";
         let offset = source.find("x\"").unwrap();
-        let error = ConfigError::at(Path::new("stack.toml"), source, offset..offset + 1, "bad", None);
+        let error = ConfigError::at(
+            Path::new("stack.toml"),
+            source,
+            offset..offset + 1,
+            "bad",
+            None,
+        );
         assert_eq!((error.line, error.column), (Some(2), Some(11)));
     }
 
@@ -197,7 +232,11 @@ error: unknown key `max_instance` in [service.worker]
         ]);
         assert_eq!(errors.errors()[0].message, "missing [stack]");
         assert_eq!(errors.errors()[0].line, None);
-        assert!(errors.to_string().contains("error: missing [stack]\n --> s.toml\n"));
+        assert!(
+            errors
+                .to_string()
+                .contains("error: missing [stack]\n --> s.toml\n")
+        );
         assert!(errors.to_string().ends_with("error: s.toml has 2 errors"));
     }
 }

@@ -36,7 +36,11 @@ pub struct UnitError {
 
 impl UnitError {
     fn new(quantity: Quantity, input: &str, reason: impl Into<String>) -> Self {
-        Self { quantity, input: input.to_string(), reason: reason.into() }
+        Self {
+            quantity,
+            input: input.to_string(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -75,7 +79,9 @@ impl Decimal {
 
 /// Splits a leading unsigned decimal number (`12`, `0.5`, `.5`, `3.`) off `input`.
 fn split_decimal(input: &str) -> Option<(Decimal, &str)> {
-    let end = input.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(input.len());
+    let end = input
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(input.len());
     let (number, rest) = input.split_at(end);
     let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
     if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
@@ -112,29 +118,39 @@ pub fn parse_duration(input: &str) -> Result<Duration, UnitError> {
     let mut total_nanos: u128 = 0;
     let mut next_unit = 0;
     while !rest.is_empty() {
-        let (number, after_number) =
-            split_decimal(rest).ok_or_else(|| fail("expected a number followed by d, h, m, s or ms"))?;
-        let unit_len = after_number.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(after_number.len());
+        let (number, after_number) = split_decimal(rest)
+            .ok_or_else(|| fail("expected a number followed by d, h, m, s or ms"))?;
+        let unit_len = after_number
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(after_number.len());
         let (unit, after_unit) = after_number.split_at(unit_len);
         if unit.is_empty() {
-            return Err(fail("a number needs a unit: d, h, m, s or ms (e.g. \"300s\")"));
+            return Err(fail(
+                "a number needs a unit: d, h, m, s or ms (e.g. \"300s\")",
+            ));
         }
         let position = DURATION_UNITS
             .iter()
             .position(|(name, _)| *name == unit)
             .ok_or_else(|| fail(&format!("unknown unit `{unit}`; use d, h, m, s or ms")))?;
         if position < next_unit {
-            return Err(fail("write units once each, largest first: d, h, m, s, ms (e.g. \"1h30m\")"));
+            return Err(fail(
+                "write units once each, largest first: d, h, m, s, ms (e.g. \"1h30m\")",
+            ));
         }
         next_unit = position + 1;
         let nanos = number
             .times_truncated(DURATION_UNITS[position].1)
             .ok_or_else(|| fail("the number is too large"))?;
-        total_nanos = total_nanos.checked_add(nanos).ok_or_else(|| fail("the number is too large"))?;
+        total_nanos = total_nanos
+            .checked_add(nanos)
+            .ok_or_else(|| fail("the number is too large"))?;
         rest = after_unit;
     }
-    let seconds = u64::try_from(total_nanos / NANOS_PER_SECOND).map_err(|_| fail("the number is too large"))?;
-    let subsec = u32::try_from(total_nanos % NANOS_PER_SECOND).map_err(|_| fail("the number is too large"))?;
+    let seconds = u64::try_from(total_nanos / NANOS_PER_SECOND)
+        .map_err(|_| fail("the number is too large"))?;
+    let subsec = u32::try_from(total_nanos % NANOS_PER_SECOND)
+        .map_err(|_| fail("the number is too large"))?;
     Ok(Duration::new(seconds, subsec))
 }
 
@@ -187,8 +203,8 @@ pub fn parse_memory(input: &str) -> Result<u64, UnitError> {
     if text.is_empty() {
         return Err(fail("it is empty"));
     }
-    let (number, suffix) =
-        split_decimal(text).ok_or_else(|| fail("expected a number followed by Ki, Mi, Gi or Ti (e.g. \"512Mi\")"))?;
+    let (number, suffix) = split_decimal(text)
+        .ok_or_else(|| fail("expected a number followed by Ki, Mi, Gi or Ti (e.g. \"512Mi\")"))?;
     let multiplier = if suffix.is_empty() {
         1
     } else {
@@ -196,7 +212,11 @@ pub fn parse_memory(input: &str) -> Result<u64, UnitError> {
             .iter()
             .find(|(name, _)| *name == suffix)
             .map(|(_, bytes)| *bytes)
-            .ok_or_else(|| fail(&format!("unknown unit `{suffix}`; use Ki, Mi, Gi, Ti (or K, M, G, T)")))?
+            .ok_or_else(|| {
+                fail(&format!(
+                    "unknown unit `{suffix}`; use Ki, Mi, Gi, Ti (or K, M, G, T)"
+                ))
+            })?
     };
     let bytes = number
         .times_exact(u128::from(multiplier))
@@ -207,7 +227,7 @@ pub fn parse_memory(input: &str) -> Result<u64, UnitError> {
 /// The largest binary unit that divides exactly (`512Mi`, `1Gi`, `1536Mi`), else plain bytes.
 pub fn format_memory(bytes: u64) -> String {
     for (name, unit) in [("Ti", TIB), ("Gi", GIB), ("Mi", MIB), ("Ki", KIB)] {
-        if bytes > 0 && bytes % unit == 0 {
+        if bytes > 0 && bytes.is_multiple_of(unit) {
             return format!("{}{name}", bytes / unit);
         }
     }
@@ -224,9 +244,17 @@ pub fn parse_cpu(input: &str) -> Result<u32, UnitError> {
     let (number, suffix) = split_decimal(text)
         .ok_or_else(|| fail("expected cores like \"1\" or \"0.5\", or millicores like \"500m\""))?;
     let millis = match suffix {
-        "" => number.times_exact(1000).ok_or_else(|| fail("it is not a whole number of millicores"))?,
-        "m" => number.times_exact(1).ok_or_else(|| fail("millicores must be a whole number"))?,
-        other => return Err(fail(&format!("unknown unit `{other}`; write cores (\"1\") or millicores (\"500m\")"))),
+        "" => number
+            .times_exact(1000)
+            .ok_or_else(|| fail("it is not a whole number of millicores"))?,
+        "m" => number
+            .times_exact(1)
+            .ok_or_else(|| fail("millicores must be a whole number"))?,
+        other => {
+            return Err(fail(&format!(
+                "unknown unit `{other}`; write cores (\"1\") or millicores (\"500m\")"
+            )));
+        }
     };
     u32::try_from(millis).map_err(|_| fail("the number is too large"))
 }
@@ -235,12 +263,20 @@ pub fn parse_cpu(input: &str) -> Result<u32, UnitError> {
 pub fn cpu_millis_from_cores(cores: f64) -> Result<u32, UnitError> {
     let input = cores.to_string();
     if !cores.is_finite() || cores < 0.0 {
-        return Err(UnitError::new(Quantity::Cpu, &input, "cores must be a positive number"));
+        return Err(UnitError::new(
+            Quantity::Cpu,
+            &input,
+            "cores must be a positive number",
+        ));
     }
     let millis = cores * 1000.0;
     let rounded = millis.round();
     if (millis - rounded).abs() > 1e-6 || rounded > f64::from(u32::MAX) {
-        return Err(UnitError::new(Quantity::Cpu, &input, "it is not a whole number of millicores"));
+        return Err(UnitError::new(
+            Quantity::Cpu,
+            &input,
+            "it is not a whole number of millicores",
+        ));
     }
     // Exact: `rounded` is a whole number within u32's range.
     Ok(rounded as u32)
@@ -248,7 +284,11 @@ pub fn cpu_millis_from_cores(cores: f64) -> Result<u32, UnitError> {
 
 /// Whole cores as `"1"`, `"2"`; anything else in millicores, `"500m"`.
 pub fn format_cpu(millis: u32) -> String {
-    if millis % 1000 == 0 { (millis / 1000).to_string() } else { format!("{millis}m") }
+    if millis.is_multiple_of(1000) {
+        (millis / 1000).to_string()
+    } else {
+        format!("{millis}m")
+    }
 }
 
 #[cfg(test)]
@@ -265,9 +305,15 @@ mod tests {
         assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("400d").unwrap(), Duration::from_secs(400 * 86_400));
+        assert_eq!(
+            parse_duration("400d").unwrap(),
+            Duration::from_secs(400 * 86_400)
+        );
         assert_eq!(parse_duration("100ms").unwrap(), ms(100));
-        assert_eq!(parse_duration("1d2h3m4s5ms").unwrap(), Duration::from_secs(93_784) + ms(5));
+        assert_eq!(
+            parse_duration("1d2h3m4s5ms").unwrap(),
+            Duration::from_secs(93_784) + ms(5)
+        );
         assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
     }
@@ -282,14 +328,40 @@ mod tests {
 
     #[test]
     fn durations_reject_malformed_input_with_a_reason() {
-        for bad in ["", "300", "5 minutes", "1m1h", "1s1s", "-1s", "1x", "s", "1..5s", "1.2.3s"] {
+        for bad in [
+            "",
+            "300",
+            "5 minutes",
+            "1m1h",
+            "1s1s",
+            "-1s",
+            "1x",
+            "s",
+            "1..5s",
+            "1.2.3s",
+        ] {
             let err = parse_duration(bad).unwrap_err();
             assert_eq!(err.quantity, Quantity::Duration, "{bad}");
             assert!(!err.reason.is_empty());
         }
-        assert!(parse_duration("1m1h").unwrap_err().reason.contains("largest first"));
-        assert!(parse_duration("300").unwrap_err().reason.contains("needs a unit"));
-        assert!(parse_duration("5y").unwrap_err().reason.contains("unknown unit `y`"));
+        assert!(
+            parse_duration("1m1h")
+                .unwrap_err()
+                .reason
+                .contains("largest first")
+        );
+        assert!(
+            parse_duration("300")
+                .unwrap_err()
+                .reason
+                .contains("needs a unit")
+        );
+        assert!(
+            parse_duration("5y")
+                .unwrap_err()
+                .reason
+                .contains("unknown unit `y`")
+        );
     }
 
     #[test]
@@ -330,9 +402,18 @@ mod tests {
     #[test]
     fn memory_rejects_malformed_input() {
         for bad in ["", "Mi", "512MB", "1.5", "0.1Ki", "lots"] {
-            assert_eq!(parse_memory(bad).unwrap_err().quantity, Quantity::Memory, "{bad}");
+            assert_eq!(
+                parse_memory(bad).unwrap_err().quantity,
+                Quantity::Memory,
+                "{bad}"
+            );
         }
-        assert!(parse_memory("512MB").unwrap_err().reason.contains("unknown unit `MB`"));
+        assert!(
+            parse_memory("512MB")
+                .unwrap_err()
+                .reason
+                .contains("unknown unit `MB`")
+        );
     }
 
     #[test]
@@ -376,7 +457,13 @@ mod tests {
 
     #[test]
     fn cpu_formats_whole_cores_else_millicores_and_round_trips() {
-        for (millis, text) in [(1000, "1"), (2000, "2"), (500, "500m"), (1500, "1500m"), (80, "80m")] {
+        for (millis, text) in [
+            (1000, "1"),
+            (2000, "2"),
+            (500, "500m"),
+            (1500, "1500m"),
+            (80, "80m"),
+        ] {
             assert_eq!(format_cpu(millis), text);
             assert_eq!(parse_cpu(text).unwrap(), millis);
         }
