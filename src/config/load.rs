@@ -486,7 +486,15 @@ impl Checker<'_> {
                     let cores = float.as_str().parse::<f64>().unwrap_or(f64::NAN);
                     units::cpu_millis_from_cores(cores)
                 }),
-                DeValue::Integer(integer) => units::parse_cpu(integer.as_str()),
+                DeValue::Integer(_) => match integer_value(value) {
+                    Some(Ok(cores)) => units::parse_cpu(&cores.to_string()),
+                    _ => {
+                        return Err(Problem::new(
+                            format!("`{key}` in {title} is too large"),
+                            None,
+                        ));
+                    }
+                },
                 other => {
                     let expected = "a cpu amount like \"1\", \"0.5\" or \"500m\"";
                     return Err(type_problem(key, title, expected, other, None));
@@ -799,8 +807,7 @@ fn resource_tables<'t, 'i>(
                     describe_type(other)
                 ),
                 Some(format!(
-                    "declare it as a table: [{kind}.{}]",
-                    name.get_ref()
+                    "each {kind} is a table of its own: [{kind}.NAME] with its keys below"
                 )),
             ),
         }

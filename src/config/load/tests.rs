@@ -457,6 +457,31 @@ fn fractional_cpu_requires_concurrency_one() {
 }
 
 #[test]
+fn cpu_accepts_toml_numbers_as_cores() {
+    for (written, millis) in [("2", 2000), ("0x2", 2000), ("1.0", 1000), ("0.5", 500)] {
+        let body = format!("max_instances = 2\nconcurrency = 1\ncpu = {written}\n");
+        assert_eq!(
+            parse_str(&service_source(&body)).unwrap().services["worker"].cpu_millis,
+            millis,
+            "{written}"
+        );
+    }
+}
+
+#[test]
+fn kinds_hold_one_table_per_resource() {
+    assert_eq!(
+        single_error(&format!("{STACK}[service]\nimage = \"img\"\n")),
+        owned(
+            6,
+            9,
+            "`service.image` must be a table, found a string",
+            Some("each service is a table of its own: [service.NAME] with its keys below")
+        )
+    );
+}
+
+#[test]
 fn ingress_must_be_a_known_setting() {
     assert_eq!(
         single_error(&service_source(
