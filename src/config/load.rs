@@ -1,4 +1,1570 @@
 //! Parsing stack.toml with spans into the typed [`super::Stack`], applying defaults and validating.
-// placeholder until the config branch lands
-pub fn load(_: &std::path::Path) -> Result<super::Stack, super::ConfigErrors> { unimplemented!() }
-pub fn parse(_: &std::path::Path, _: &str) -> Result<super::Stack, super::ConfigErrors> { unimplemented!() }
+//!
+//! The document is parsed with `toml::de::DeTable::parse_recoverable`, which keeps a byte span
+//! for every key and value. Every check records its error and carries on, so one run reports
+//! every problem in the file; the typed [`Stack`] is built only when there are none.
+
+use std::collections::BTreeMap;
+use std::ops::{Range, RangeInclusive};
+use std::path::Path;
+use std::time::Duration;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::units::{self, UnitError};
+use super::{ConfigError, ConfigErrors, Ingress, QueueConfig, ServiceConfig, Stack, StackSettings};
+use crate::model::{Kind, ResourceAddr};
+
+type Span = Range<usize>;
+
+const STACK_KEYS: &[&str] = &["labels", "name", "project", "region", "state_bucket"];
+const SERVICE_KEYS: &[&str] = &[
+    "concurrency",
+    "cpu",
+    "cpu_idle",
+    "env",
+    "id",
+    "image",
+    "ingress",
+    "labels",
+    "max_instances",
+    "memory",
+    "min_instances",
+    "timeout",
+];
+const QUEUE_KEYS: &[&str] = &[
+    "id",
+    "max_attempts",
+    "max_backoff",
+    "max_concurrent_dispatches",
+    "max_dispatches_per_second",
+    "max_doublings",
+    "max_retry_duration",
+    "min_backoff",
+    "path",
+    "target",
+];
+
+/// The tables stackctl understands, for "supported tables" hints.
+const SUPPORTED_TABLES: &str = "[stack], [service.NAME], [queue.NAME]";
+
+/// The label stackctl puts on everything it owns; users cannot set it.
+const OWNERSHIP_LABEL: &str = "stackctl-stack";
+/// Environment variables Cloud Run sets itself and rejects in a service spec.
+const RESERVED_ENV: [&str; 4] = ["PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"];
+
+const DEFAULT_MIN_INSTANCES: u32 = 0;
+const DEFAULT_CONCURRENCY: u32 = 80;
+const DEFAULT_CPU_MILLIS: u32 = 1000;
+const DEFAULT_MEMORY_BYTES: u64 = 512 << 20;
+const DEFAULT_CPU_IDLE: bool = true;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+const DEFAULT_MAX_ATTEMPTS: i32 = 5;
+const DEFAULT_MIN_BACKOFF: Duration = Duration::from_secs(1);
+const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Cloud Tasks' ceiling for `max_concurrent_dispatches`, also the cap of its derived default.
+const MAX_CONCURRENT_DISPATCHES: u32 = 5000;
+
+/// Reads and parses the stack file at `path`.
+pub fn load(path: &Path) -> Result<Stack, ConfigErrors> {
+    let source = std::fs::read_to_string(path).map_err(|error| {
+        let help = match error.kind() {
+            std::io::ErrorKind::NotFound => {
+                "create one with the [stack] table (name, project, region) or pass -f PATH"
+                    .to_string()
+            }
+            _ => "check the file's permissions, or pass -f PATH to use another stack file"
+                .to_string(),
+        };
+        ConfigErrors::from(ConfigError::whole_file(
+            path,
+            format!("cannot read {}: {error}", path.display()),
+            Some(help),
+        ))
+    })?;
+    parse(path, &source)
+}
+
+/// Parses stack file text; `file` is only used in messages and kept as [`Stack::file`].
+pub fn parse(file: &Path, source: &str) -> Result<Stack, ConfigErrors> {
+    let mut checker = Checker {
+        file,
+        source,
+        errors: Vec::new(),
+    };
+    let (document, syntax_errors) = DeTable::parse_recoverable(source);
+    if !syntax_errors.is_empty() {
+        for error in syntax_errors {
+            let span = error.span().unwrap_or(0..0);
+            checker.error(span, format!("invalid TOML: {}", error.message()), None);
+        }
+        return Err(checker.into_errors());
+    }
+    let document = document.into_inner();
+    let stack = read_document(&mut checker, &document);
+    match stack {
+        Some(stack) if checker.errors.is_empty() => Ok(stack),
+        _ => Err(checker.into_errors()),
+    }
+}
+
+/// Collects errors against one source text.
+struct Checker<'s> {
+    file: &'s Path,
+    source: &'s str,
+    errors: Vec<ConfigError>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, span: Span, message: impl Into<String>, help: Option<String>) {
+        self.errors
+            .push(ConfigError::at(self.file, self.source, span, message, help));
+    }
+
+    fn into_errors(self) -> ConfigErrors {
+        ConfigErrors::new(self.errors)
+    }
+
+    fn file_name(&self) -> String {
+        self.file.display().to_string()
+    }
+}
+
+/// One table of the document, with what messages call it.
+struct TableRef<'t, 'i> {
+    /// `[service.worker]`
+    title: String,
+    /// The table's own name (`worker`); empty for `[stack]`.
+    name: String,
+    /// Where the table's name is written (for defaulted ids).
+    name_span: Span,
+    /// The header, or the inline table (for "missing key" errors).
+    span: Span,
+    table: &'t DeTable<'i>,
+}
+
+impl<'t, 'i> TableRef<'t, 'i> {
+    fn get(&self, key: &str) -> Option<&'t Spanned<DeValue<'i>>> {
+        self.table.get(key)
+    }
+}
+
+/// A key as read from a table.
+enum Read<T> {
+    Absent,
+    /// Present but unusable; the error is already recorded.
+    Invalid,
+    Found(T, Span),
+}
+
+/// A usable value: declared at `span`, or defaulted (`span` is `None`).
+#[derive(Debug, Clone)]
+struct Field<T> {
+    value: T,
+    span: Option<Span>,
+}
+
+impl<T> Read<T> {
+    fn or_default(self, default: T) -> Option<Field<T>> {
+        match self {
+            Read::Absent => Some(Field {
+                value: default,
+                span: None,
+            }),
+            Read::Invalid => None,
+            Read::Found(value, span) => Some(Field {
+                value,
+                span: Some(span),
+            }),
+        }
+    }
+
+    fn optional(self) -> Option<Option<Field<T>>> {
+        match self {
+            Read::Absent => Some(None),
+            Read::Invalid => None,
+            Read::Found(value, span) => Some(Some(Field {
+                value,
+                span: Some(span),
+            })),
+        }
+    }
+
+    fn required(
+        self,
+        checker: &mut Checker,
+        table: &TableRef,
+        key: &str,
+        help: String,
+    ) -> Option<Field<T>> {
+        match self {
+            Read::Absent => {
+                checker.error(
+                    table.span.clone(),
+                    format!("{} has no `{key}`", table.title),
+                    Some(help),
+                );
+                None
+            }
+            Read::Invalid => None,
+            Read::Found(value, span) => Some(Field {
+                value,
+                span: Some(span),
+            }),
+        }
+    }
+}
+
+/// A value that could not be used, and what to tell the user.
+struct Problem {
+    message: String,
+    help: Option<String>,
+}
+
+impl Problem {
+    fn new(message: impl Into<String>, help: Option<String>) -> Self {
+        Self {
+            message: message.into(),
+            help,
+        }
+    }
+}
+
+fn describe_type(value: &DeValue) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a datetime",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+/// How a number or boolean is written, for "quote it" hints.
+fn scalar_text(value: &DeValue) -> Option<String> {
+    match value {
+        DeValue::Integer(integer) => Some(integer.to_string()),
+        DeValue::Float(float) => Some(float.as_str().to_string()),
+        DeValue::Boolean(flag) => Some(flag.to_string()),
+        _ => None,
+    }
+}
+
+fn type_problem(
+    key: &str,
+    title: &str,
+    expected: &str,
+    value: &DeValue,
+    help: Option<String>,
+) -> Problem {
+    Problem::new(
+        format!(
+            "`{key}` in {title}: expected {expected}, found {}",
+            describe_type(value)
+        ),
+        help,
+    )
+}
+
+fn integer_value(value: &DeValue) -> Option<Result<i64, ()>> {
+    let integer = value.as_integer()?;
+    Some(i64::from_str_radix(integer.as_str(), integer.radix()).map_err(|_| ()))
+}
+
+impl Checker<'_> {
+    /// Reads `key` and converts it, recording the conversion's problem at the value.
+    fn read<T>(
+        &mut self,
+        table: &TableRef,
+        key: &str,
+        convert: impl FnOnce(&DeValue) -> Result<T, Problem>,
+    ) -> Read<T> {
+        let Some(value) = table.get(key) else {
+            return Read::Absent;
+        };
+        match convert(value.get_ref()) {
+            Ok(converted) => Read::Found(converted, value.span()),
+            Err(problem) => {
+                self.error(value.span(), problem.message, problem.help);
+                Read::Invalid
+            }
+        }
+    }
+
+    fn read_string(&mut self, table: &TableRef, key: &str) -> Read<String> {
+        let title = &table.title;
+        self.read(table, key, |value| match value {
+            DeValue::String(text) => Ok(text.to_string()),
+            other => {
+                let help = Some(format!("quote it: {key} = \"...\""));
+                Err(type_problem(key, title, "a string", other, help))
+            }
+        })
+    }
+
+    fn read_bool(&mut self, table: &TableRef, key: &str) -> Read<bool> {
+        let title = &table.title;
+        self.read(table, key, |value| match value {
+            DeValue::Boolean(flag) => Ok(*flag),
+            DeValue::String(text) if matches!(text.as_ref(), "true" | "false") => {
+                Err(type_problem(
+                    key,
+                    title,
+                    "true or false",
+                    value,
+                    Some(format!("remove the quotes: {key} = {text}")),
+                ))
+            }
+            other => Err(type_problem(key, title, "true or false", other, None)),
+        })
+    }
+
+    /// An integer within `range`; `range_help` explains the limit.
+    fn read_integer(
+        &mut self,
+        table: &TableRef,
+        key: &str,
+        range: RangeInclusive<i64>,
+        range_help: &str,
+    ) -> Read<i64> {
+        let title = &table.title;
+        self.read(table, key, |value| {
+            let number = match integer_value(value) {
+                Some(Ok(number)) => number,
+                Some(Err(())) => {
+                    return Err(Problem::new(
+                        format!("`{key}` in {title} is too large"),
+                        None,
+                    ));
+                }
+                None => {
+                    let help = match value {
+                        DeValue::String(text) if text.trim().parse::<i64>().is_ok() => {
+                            Some(format!("remove the quotes: {key} = {}", text.trim()))
+                        }
+                        _ => None,
+                    };
+                    return Err(type_problem(key, title, "an integer", value, help));
+                }
+            };
+            if range.contains(&number) {
+                Ok(number)
+            } else {
+                Err(out_of_range(key, title, number, &range, range_help))
+            }
+        })
+    }
+
+    /// An integer or float.
+    fn read_number(&mut self, table: &TableRef, key: &str) -> Read<f64> {
+        let title = &table.title;
+        self.read(table, key, |value| match value {
+            DeValue::Float(float) => float
+                .as_str()
+                .parse::<f64>()
+                .ok()
+                .filter(|number| number.is_finite())
+                .ok_or_else(|| {
+                    Problem::new(format!("`{key}` in {title} must be a finite number"), None)
+                }),
+            DeValue::Integer(_) => match integer_value(value) {
+                // Every limit we check is far below 2^53, so the conversion is exact where it matters.
+                Some(Ok(number)) => Ok(number as f64),
+                _ => Err(Problem::new(
+                    format!("`{key}` in {title} is too large"),
+                    None,
+                )),
+            },
+            other => Err(type_problem(key, title, "a number", other, None)),
+        })
+    }
+
+    fn read_duration(
+        &mut self,
+        table: &TableRef,
+        key: &str,
+        range: RangeInclusive<Duration>,
+    ) -> Read<Duration> {
+        let title = &table.title;
+        self.read(table, key, |value| {
+            let duration = match value {
+                DeValue::String(text) => {
+                    units::parse_duration(text).map_err(|error| unit_problem(key, title, &error))?
+                }
+                DeValue::Integer(_) | DeValue::Float(_) => {
+                    let number = scalar_text(value).unwrap_or_default();
+                    let help = Some(format!(
+                        "durations are strings with a unit: {key} = \"{number}s\""
+                    ));
+                    return Err(type_problem(
+                        key,
+                        title,
+                        "a duration string like \"300s\"",
+                        value,
+                        help,
+                    ));
+                }
+                other => {
+                    return Err(type_problem(
+                        key,
+                        title,
+                        "a duration string like \"300s\"",
+                        other,
+                        None,
+                    ));
+                }
+            };
+            if range.contains(&duration) {
+                Ok(duration)
+            } else {
+                let (low, high) = (
+                    units::format_duration(*range.start()),
+                    units::format_duration(*range.end()),
+                );
+                Err(Problem::new(
+                    format!(
+                        "`{key}` in {title} must be between {low} and {high}, found {}",
+                        units::format_duration(duration)
+                    ),
+                    None,
+                ))
+            }
+        })
+    }
+
+    fn read_memory(
+        &mut self,
+        table: &TableRef,
+        key: &str,
+        range: RangeInclusive<u64>,
+    ) -> Read<u64> {
+        let title = &table.title;
+        self.read(table, key, |value| {
+            let bytes = match value {
+                DeValue::String(text) => {
+                    units::parse_memory(text).map_err(|error| unit_problem(key, title, &error))?
+                }
+                other => {
+                    let help = Some(format!("sizes are strings with a unit: {key} = \"512Mi\""));
+                    return Err(type_problem(
+                        key,
+                        title,
+                        "a memory size string like \"512Mi\"",
+                        other,
+                        help,
+                    ));
+                }
+            };
+            if range.contains(&bytes) {
+                Ok(bytes)
+            } else {
+                let (low, high) = (
+                    units::format_memory(*range.start()),
+                    units::format_memory(*range.end()),
+                );
+                Err(Problem::new(
+                    format!(
+                        "`{key}` in {title} must be between {low} and {high}, found {}",
+                        units::format_memory(bytes)
+                    ),
+                    Some("Cloud Run allows 128Mi to 32Gi".into()),
+                ))
+            }
+        })
+    }
+
+    /// CPU in millicores from `"1"`, `"0.5"`, `"500m"`, `1` or `0.5`.
+    fn read_cpu(&mut self, table: &TableRef, key: &str) -> Read<u32> {
+        let title = &table.title;
+        self.read(table, key, |value| {
+            let parsed = match value {
+                DeValue::String(text) => units::parse_cpu(text),
+                DeValue::Float(float) => units::parse_cpu(float.as_str()).or_else(|_| {
+                    let cores = float.as_str().parse::<f64>().unwrap_or(f64::NAN);
+                    units::cpu_millis_from_cores(cores)
+                }),
+                DeValue::Integer(_) => match integer_value(value) {
+                    Some(Ok(cores)) => units::parse_cpu(&cores.to_string()),
+                    _ => {
+                        return Err(Problem::new(
+                            format!("`{key}` in {title} is too large"),
+                            None,
+                        ));
+                    }
+                },
+                other => {
+                    let expected = "a cpu amount like \"1\", \"0.5\" or \"500m\"";
+                    return Err(type_problem(key, title, expected, other, None));
+                }
+            };
+            parsed.map_err(|error| unit_problem(key, title, &error))
+        })
+    }
+
+    /// A table of string values (`env`, `labels`), each entry with its spans. Entries that
+    /// are not strings are reported and left out (`complete` is then false), so the rest can
+    /// still be checked.
+    fn read_string_map(&mut self, table: &TableRef, key: &str) -> Read<StringMap> {
+        let Some(value) = table.get(key) else {
+            return Read::Absent;
+        };
+        let DeValue::Table(entries) = value.get_ref() else {
+            let help = Some(format!("write {key} = {{ NAME = \"value\" }}"));
+            let problem = type_problem(
+                key,
+                &table.title,
+                "a table of strings",
+                value.get_ref(),
+                help,
+            );
+            self.error(value.span(), problem.message, problem.help);
+            return Read::Invalid;
+        };
+        let mut map = StringMap {
+            entries: Vec::new(),
+            complete: true,
+        };
+        for (entry_key, entry_value) in entries.iter() {
+            match entry_value.get_ref() {
+                DeValue::String(text) => map.entries.push(MapEntry {
+                    key: entry_key.get_ref().to_string(),
+                    key_span: entry_key.span(),
+                    value: text.to_string(),
+                    value_span: entry_value.span(),
+                }),
+                other => {
+                    map.complete = false;
+                    let help = scalar_text(other)
+                        .map(|text| format!("quote it: {} = \"{text}\"", entry_key.get_ref()));
+                    let message = format!(
+                        "`{key}.{}` in {}: expected a string, found {}",
+                        entry_key.get_ref(),
+                        table.title,
+                        describe_type(other)
+                    );
+                    self.error(entry_value.span(), message, help);
+                }
+            }
+        }
+        Read::Found(map, value.span())
+    }
+
+    /// Records an unknown-key error for every key of `table` not in `known`.
+    fn check_keys(&mut self, table: &TableRef, known: &[&str]) {
+        for key in table.table.keys() {
+            let name = key.get_ref().as_ref();
+            if known.contains(&name) {
+                continue;
+            }
+            let help = match closest(name, known.iter().copied()) {
+                Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                None => format!("known keys in {}: {}", table.title, known.join(", ")),
+            };
+            self.error(
+                key.span(),
+                format!("unknown key `{name}` in {}", table.title),
+                Some(help),
+            );
+        }
+    }
+}
+
+fn unit_problem(key: &str, title: &str, error: &UnitError) -> Problem {
+    let example = match error.quantity {
+        units::Quantity::Duration => {
+            "write durations like \"300s\", \"10m\", \"1h30m\" or \"100ms\""
+        }
+        units::Quantity::Memory => "write sizes like \"512Mi\" or \"1Gi\"",
+        units::Quantity::Cpu => "write cores like \"1\" or \"0.5\", or millicores like \"500m\"",
+    };
+    Problem::new(
+        format!("`{key}` in {title}: {error}"),
+        Some(example.to_string()),
+    )
+}
+
+fn out_of_range(
+    key: &str,
+    title: &str,
+    found: i64,
+    range: &RangeInclusive<i64>,
+    help: &str,
+) -> Problem {
+    let help = (!help.is_empty()).then(|| help.to_string());
+    let message = if *range.end() >= i64::from(i32::MAX) {
+        format!(
+            "`{key}` in {title} must be at least {}, found {found}",
+            range.start()
+        )
+    } else {
+        format!(
+            "`{key}` in {title} must be between {} and {}, found {found}",
+            range.start(),
+            range.end()
+        )
+    };
+    Problem::new(message, help)
+}
+
+/// The string entries of an `env` or `labels` table.
+struct StringMap {
+    entries: Vec<MapEntry>,
+    /// False when some entry was not a string (and was reported).
+    complete: bool,
+}
+
+impl StringMap {
+    fn empty() -> Self {
+        Self {
+            entries: Vec::new(),
+            complete: true,
+        }
+    }
+}
+
+/// One `KEY = "value"` of an `env` or `labels` table.
+struct MapEntry {
+    key: String,
+    key_span: Span,
+    value: String,
+    value_span: Span,
+}
+
+/// The known name closest to `unknown` by edit distance, if it is close enough to be a typo.
+fn closest<'a>(unknown: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (unknown.chars().count() / 3).max(1);
+    known
+        .map(|candidate| (edit_distance(unknown, candidate), candidate))
+        .filter(|(distance, _)| *distance <= limit)
+        .min()
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// The top level: `[stack]`, `[service.*]`, `[queue.*]`; anything else is an error.
+fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
+    let mut stack_table = None;
+    let mut services = Vec::new();
+    let mut queues = Vec::new();
+    for (key, value) in document.iter() {
+        let name = key.get_ref().as_ref();
+        if name == "stack" {
+            match value.get_ref() {
+                DeValue::Table(table) => {
+                    stack_table = Some(TableRef {
+                        title: "[stack]".into(),
+                        name: String::new(),
+                        name_span: key.span(),
+                        span: value.span(),
+                        table,
+                    })
+                }
+                other => checker.error(
+                    value.span(),
+                    format!("`stack` must be a table, found {}", describe_type(other)),
+                    Some("write a [stack] table with name, project and region".into()),
+                ),
+            }
+            continue;
+        }
+        match name.parse::<Kind>() {
+            Ok(kind) => {
+                let tables = resource_tables(checker, kind, value);
+                match kind {
+                    Kind::Service => services = tables,
+                    Kind::Queue => queues = tables,
+                }
+            }
+            Err(_) => unknown_top_level(checker, key, value),
+        }
+    }
+
+    let settings = match &stack_table {
+        Some(table) => read_settings(checker, table),
+        None => {
+            let file = checker.file_name();
+            checker.errors.push(ConfigError::whole_file(
+                checker.file,
+                format!("no [stack] table in {file}"),
+                Some("add [stack] with name, project and region".into()),
+            ));
+            None
+        }
+    };
+
+    let mut service_results = BTreeMap::new();
+    for table in &services {
+        let service = read_service(checker, table);
+        service_results.insert(table.name.clone(), service);
+    }
+    check_unique_ids(
+        checker,
+        Kind::Service,
+        service_results.iter().filter_map(|(name, parsed)| {
+            parsed.as_ref().map(|parsed| {
+                (
+                    name.as_str(),
+                    parsed.config.id.as_str(),
+                    parsed.id_span.clone(),
+                )
+            })
+        }),
+    );
+
+    let mut queue_results = BTreeMap::new();
+    for table in &queues {
+        let queue = read_queue(checker, table, &service_results);
+        queue_results.insert(table.name.clone(), queue);
+    }
+    check_unique_ids(
+        checker,
+        Kind::Queue,
+        queue_results.iter().filter_map(|(name, parsed)| {
+            parsed.as_ref().map(|parsed| {
+                (
+                    name.as_str(),
+                    parsed.config.id.as_str(),
+                    parsed.id_span.clone(),
+                )
+            })
+        }),
+    );
+
+    let settings = settings?;
+    let services = collect_all(service_results)?;
+    let queues = collect_all(queue_results)?;
+    Some(Stack {
+        file: checker.file.to_path_buf(),
+        settings,
+        services,
+        queues,
+    })
+}
+
+/// Keeps the typed configs if every table was valid.
+fn collect_all<T>(results: BTreeMap<String, Option<Parsed<T>>>) -> Option<BTreeMap<String, T>> {
+    results
+        .into_iter()
+        .map(|(name, parsed)| parsed.map(|parsed| (name, parsed.config)))
+        .collect()
+}
+
+/// A valid table's typed config, and where its GCP id is written (`id` or the table name).
+struct Parsed<T> {
+    config: T,
+    id_span: Span,
+}
+
+/// The `[kind.NAME]` tables under one top-level kind key.
+fn resource_tables<'t, 'i>(
+    checker: &mut Checker,
+    kind: Kind,
+    value: &'t Spanned<DeValue<'i>>,
+) -> Vec<TableRef<'t, 'i>> {
+    let DeValue::Table(entries) = value.get_ref() else {
+        checker.error(
+            value.span(),
+            format!(
+                "`{kind}` must hold tables, found {}",
+                describe_type(value.get_ref())
+            ),
+            Some(format!("declare each {kind} as a table: [{kind}.NAME]")),
+        );
+        return Vec::new();
+    };
+    let mut tables = Vec::new();
+    for (name, table) in entries.iter() {
+        match table.get_ref() {
+            DeValue::Table(inner) => tables.push(TableRef {
+                title: format!("[{kind}.{}]", name.get_ref()),
+                name: name.get_ref().to_string(),
+                name_span: name.span(),
+                span: table.span(),
+                table: inner,
+            }),
+            other => checker.error(
+                table.span(),
+                format!(
+                    "`{kind}.{}` must be a table, found {}",
+                    name.get_ref(),
+                    describe_type(other)
+                ),
+                Some(format!(
+                    "each {kind} is a table of its own: [{kind}.NAME] with its keys below"
+                )),
+            ),
+        }
+    }
+    tables
+}
+
+/// A top-level key that is not a supported table.
+fn unknown_top_level(
+    checker: &mut Checker,
+    key: &Spanned<std::borrow::Cow<'_, str>>,
+    value: &Spanned<DeValue<'_>>,
+) {
+    let name = key.get_ref().as_ref();
+    let kinds = std::iter::once("stack").chain(Kind::ALL.iter().map(|kind| kind.as_str()));
+    let help = match closest(name, kinds) {
+        Some(suggestion) => format!("did you mean `{suggestion}`?"),
+        None if STACK_KEYS.contains(&name) => format!("`{name}` belongs in the [stack] table"),
+        None => format!("supported tables: {SUPPORTED_TABLES}"),
+    };
+    // `[job.a]` and `[job.b]`: one error per table, at its header.
+    if let DeValue::Table(entries) = value.get_ref()
+        && !entries.is_empty()
+        && entries.values().all(|entry| entry.get_ref().is_table())
+    {
+        for (entry_name, entry) in entries.iter() {
+            checker.error(
+                entry.span(),
+                format!(
+                    "unknown table kind `{name}` in [{name}.{}]",
+                    entry_name.get_ref()
+                ),
+                Some(help.clone()),
+            );
+        }
+        return;
+    }
+    let message = if value.get_ref().is_table() {
+        format!("unknown table [{name}]")
+    } else {
+        format!("unknown top-level key `{name}`")
+    };
+    checker.error(key.span(), message, Some(help));
+}
+
+fn read_settings(checker: &mut Checker, table: &TableRef) -> Option<StackSettings> {
+    checker.check_keys(table, STACK_KEYS);
+    let name = checker.read_string(table, "name").required(
+        checker,
+        table,
+        "name",
+        "add name = \"my-stack\" (the value of the stackctl-stack ownership label)".into(),
+    );
+    if let Some(Field {
+        value,
+        span: Some(span),
+    }) = &name
+        && !is_stack_name(value)
+    {
+        checker.error(
+            span.clone(),
+            format!("stack name `{value}` is not a valid label value"),
+            Some("use lowercase letters, digits, `-` and `_`, start with a letter, at most 63 characters".into()),
+        );
+    }
+    let project = checker.read_string(table, "project").required(
+        checker,
+        table,
+        "project",
+        "add project = \"my-project-id\" (the GCP project id)".into(),
+    );
+    if let Some(Field {
+        value,
+        span: Some(span),
+    }) = &project
+        && !is_project_id(value)
+    {
+        checker.error(
+            span.clone(),
+            format!("`{value}` is not a valid GCP project id"),
+            Some(
+                "project ids are 6 to 30 lowercase letters, digits and `-`, start with a letter and do not end with `-`"
+                    .into(),
+            ),
+        );
+    }
+    let region = checker.read_string(table, "region").required(
+        checker,
+        table,
+        "region",
+        "add region = \"us-central1\"".into(),
+    );
+    if let Some(Field {
+        value,
+        span: Some(span),
+    }) = &region
+        && !is_region(value)
+    {
+        checker.error(
+            span.clone(),
+            format!("`{value}` is not a GCP region"),
+            Some("write a region like \"us-central1\" or \"europe-west1\"".into()),
+        );
+    }
+    let labels = read_labels(checker, table);
+    let state_bucket = checker.read_string(table, "state_bucket").optional();
+    if let Some(Some(Field {
+        value,
+        span: Some(span),
+    })) = &state_bucket
+        && !is_bucket_name(value)
+    {
+        checker.error(
+            span.clone(),
+            format!("`{value}` is not a valid Cloud Storage bucket name"),
+            Some("use 3 to 63 lowercase letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit".into()),
+        );
+    }
+    Some(StackSettings {
+        name: name?.value,
+        project: project?.value,
+        region: region?.value,
+        labels: labels?,
+        state_bucket: state_bucket?.map(|field| field.value),
+    })
+}
+
+/// `labels = { key = "value" }`, checked against GCP's label rules.
+fn read_labels(checker: &mut Checker, table: &TableRef) -> Option<BTreeMap<String, String>> {
+    let map = checker
+        .read_string_map(table, "labels")
+        .or_default(StringMap::empty())?
+        .value;
+    let mut labels = BTreeMap::new();
+    let mut valid = map.complete;
+    for entry in map.entries {
+        if entry.key == OWNERSHIP_LABEL {
+            valid = false;
+            checker.error(
+                entry.key_span.clone(),
+                format!("label `{OWNERSHIP_LABEL}` is reserved"),
+                Some("stackctl sets it to the stack name to mark what it owns; remove it".into()),
+            );
+        } else if !is_label_key(&entry.key) {
+            valid = false;
+            checker.error(
+                entry.key_span.clone(),
+                format!("`{}` is not a valid label key", entry.key),
+                Some("label keys start with a lowercase letter and use lowercase letters, digits, `-` and `_`, at most 63 characters".into()),
+            );
+        }
+        if !is_label_value(&entry.value) {
+            valid = false;
+            checker.error(
+                entry.value_span.clone(),
+                format!("`{}` is not a valid label value", entry.value),
+                Some("label values use lowercase letters, digits, `-` and `_`, at most 63 characters".into()),
+            );
+        }
+        labels.insert(entry.key, entry.value);
+    }
+    valid.then_some(labels)
+}
+
+fn read_service(checker: &mut Checker, table: &TableRef) -> Option<Parsed<ServiceConfig>> {
+    checker.check_keys(table, SERVICE_KEYS);
+    let id = read_id(checker, table);
+    if let Some(id) = &id
+        && !is_service_id(&id.value)
+    {
+        let help = "service ids are 1 to 49 lowercase letters, digits and `-`, start with a letter and end with a letter or digit";
+        id_error(checker, table, id, Kind::Service, help);
+    }
+    let image = checker.read_string(table, "image").required(
+        checker,
+        table,
+        "image",
+        "add image = \"REGION-docker.pkg.dev/PROJECT/REPO/IMAGE@sha256:...\"".into(),
+    );
+    if let Some(Field {
+        value,
+        span: Some(span),
+    }) = &image
+        && value.trim().is_empty()
+    {
+        checker.error(
+            span.clone(),
+            format!("`image` in {} is empty", table.title),
+            None,
+        );
+    }
+    let min_instances = checker
+        .read_integer(
+            table,
+            "min_instances",
+            0..=1000,
+            "Cloud Run allows 0 to 1000 instances",
+        )
+        .or_default(i64::from(DEFAULT_MIN_INSTANCES));
+    let max_instances = checker
+        .read_integer(
+            table,
+            "max_instances",
+            1..=1000,
+            "Cloud Run allows 1 to 1000 instances",
+        )
+        .required(
+            checker,
+            table,
+            "max_instances",
+            "add max_instances = 10 (a hard cap on instances; required)".into(),
+        );
+    if let (Some(min), Some(max)) = (&min_instances, &max_instances)
+        && min.value > max.value
+    {
+        let span = min
+            .span
+            .clone()
+            .or_else(|| max.span.clone())
+            .unwrap_or_else(|| table.span.clone());
+        checker.error(
+            span,
+            format!(
+                "`min_instances` ({}) is above `max_instances` ({}) in {}",
+                min.value, max.value, table.title
+            ),
+            Some("lower min_instances or raise max_instances".into()),
+        );
+    }
+    let concurrency = checker
+        .read_integer(
+            table,
+            "concurrency",
+            1..=1000,
+            "Cloud Run allows 1 to 1000 concurrent requests per instance",
+        )
+        .or_default(i64::from(DEFAULT_CONCURRENCY));
+    let cpu = checker
+        .read_cpu(table, "cpu")
+        .or_default(DEFAULT_CPU_MILLIS);
+    if let Some(Field {
+        value: millis,
+        span: Some(span),
+    }) = &cpu
+    {
+        check_cpu(checker, table, *millis, span, concurrency.as_ref());
+    }
+    let memory = checker
+        .read_memory(table, "memory", (128 << 20)..=(32 << 30))
+        .or_default(DEFAULT_MEMORY_BYTES);
+    let cpu_idle = checker
+        .read_bool(table, "cpu_idle")
+        .or_default(DEFAULT_CPU_IDLE);
+    let timeout = checker
+        .read_duration(
+            table,
+            "timeout",
+            Duration::from_secs(1)..=Duration::from_secs(3600),
+        )
+        .or_default(DEFAULT_TIMEOUT);
+    let ingress = read_ingress(checker, table);
+    let env = read_env(checker, table);
+    let labels = read_labels(checker, table);
+
+    let id = id?;
+    let id_span = id.span.unwrap_or_else(|| table.name_span.clone());
+    let config = ServiceConfig {
+        id: id.value,
+        image: image?.value,
+        min_instances: u32::try_from(min_instances?.value).ok()?,
+        max_instances: u32::try_from(max_instances?.value).ok()?,
+        concurrency: u32::try_from(concurrency?.value).ok()?,
+        cpu_millis: cpu?.value,
+        memory_bytes: memory?.value,
+        cpu_idle: cpu_idle?.value,
+        timeout: timeout?.value,
+        ingress: ingress?,
+        env: env?,
+        labels: labels?,
+    };
+    Some(Parsed { config, id_span })
+}
+
+/// Cloud Run's CPU limits: 0.08 to 8 cores; below 1 core only with concurrency 1; above 1
+/// core only whole values of 2, 4, 6 or 8.
+fn check_cpu(
+    checker: &mut Checker,
+    table: &TableRef,
+    millis: u32,
+    span: &Span,
+    concurrency: Option<&Field<i64>>,
+) {
+    let title = &table.title;
+    if !(80..=8000).contains(&millis) {
+        checker.error(
+            span.clone(),
+            format!(
+                "`cpu` in {title} must be between 80m and 8, found {}",
+                units::format_cpu(millis)
+            ),
+            Some("Cloud Run allows 0.08 to 8 cpus".into()),
+        );
+    } else if millis < 1000 {
+        if let Some(concurrency) = concurrency
+            && concurrency.value != 1
+        {
+            checker.error(
+                span.clone(),
+                format!(
+                    "`cpu` below 1 in {title} requires concurrency = 1 (found concurrency {})",
+                    concurrency.value
+                ),
+                Some("Cloud Run serves one request at a time on less than 1 cpu: set concurrency = 1 or cpu = \"1\"".into()),
+            );
+        }
+    } else if millis > 1000 && ![2000, 4000, 6000, 8000].contains(&millis) {
+        checker.error(
+            span.clone(),
+            format!(
+                "`cpu` in {title} must be 1, 2, 4, 6 or 8 above one cpu, found {}",
+                units::format_cpu(millis)
+            ),
+            Some("Cloud Run allows fractional cpu only below 1".into()),
+        );
+    }
+}
+
+fn read_ingress(checker: &mut Checker, table: &TableRef) -> Option<Option<Ingress>> {
+    let field = checker.read_string(table, "ingress").optional()?;
+    let Some(Field { value, span }) = field else {
+        return Some(None);
+    };
+    let ingress = match value.as_str() {
+        "all" => Ingress::All,
+        "internal" => Ingress::Internal,
+        "internal-and-cloud-load-balancing" => Ingress::InternalAndCloudLoadBalancing,
+        other => {
+            let choices = ["all", "internal", "internal-and-cloud-load-balancing"];
+            let help = match closest(other, choices.iter().copied()) {
+                Some(suggestion) => format!("did you mean \"{suggestion}\"?"),
+                None => "use \"all\", \"internal\" or \"internal-and-cloud-load-balancing\"".into(),
+            };
+            checker.error(
+                span.unwrap_or_else(|| table.span.clone()),
+                format!("unknown ingress `{other}` in {}", table.title),
+                Some(help),
+            );
+            return None;
+        }
+    };
+    Some(Some(ingress))
+}
+
+fn read_env(checker: &mut Checker, table: &TableRef) -> Option<BTreeMap<String, String>> {
+    let map = checker
+        .read_string_map(table, "env")
+        .or_default(StringMap::empty())?
+        .value;
+    let mut env = BTreeMap::new();
+    let mut valid = map.complete;
+    for entry in map.entries {
+        if RESERVED_ENV.contains(&entry.key.as_str()) {
+            valid = false;
+            checker.error(
+                entry.key_span.clone(),
+                format!(
+                    "environment variable `{}` is reserved by Cloud Run",
+                    entry.key
+                ),
+                Some(format!(
+                    "Cloud Run sets {} itself; remove it",
+                    RESERVED_ENV.join(", ")
+                )),
+            );
+        } else if !is_env_name(&entry.key) {
+            valid = false;
+            checker.error(
+                entry.key_span.clone(),
+                format!("`{}` is not a valid environment variable name", entry.key),
+                Some("use letters, digits and `_`, not starting with a digit".into()),
+            );
+        }
+        env.insert(entry.key, entry.value);
+    }
+    valid.then_some(env)
+}
+
+/// `id`, defaulting to the table name (its span then points at the name in the header).
+fn read_id(checker: &mut Checker, table: &TableRef) -> Option<Field<String>> {
+    let field = checker.read_string(table, "id").optional()?;
+    Some(field.unwrap_or_else(|| Field {
+        value: table.name.clone(),
+        span: None,
+    }))
+}
+
+fn id_error(checker: &mut Checker, table: &TableRef, id: &Field<String>, kind: Kind, rules: &str) {
+    let (span, help) = match &id.span {
+        Some(span) => (span.clone(), rules.to_string()),
+        None => (
+            table.name_span.clone(),
+            format!(
+                "{rules}; the id defaults to the table name, set id = \"...\" to choose another"
+            ),
+        ),
+    };
+    checker.error(
+        span,
+        format!("`{}` is not a valid {} id", id.value, kind_noun(kind)),
+        Some(help),
+    );
+}
+
+fn kind_noun(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Service => "Cloud Run service",
+        Kind::Queue => "Cloud Tasks queue",
+    }
+}
+
+fn read_queue(
+    checker: &mut Checker,
+    table: &TableRef,
+    services: &BTreeMap<String, Option<Parsed<ServiceConfig>>>,
+) -> Option<Parsed<QueueConfig>> {
+    checker.check_keys(table, QUEUE_KEYS);
+    let id = read_id(checker, table);
+    if let Some(id) = &id
+        && !is_queue_id(&id.value)
+    {
+        id_error(
+            checker,
+            table,
+            id,
+            Kind::Queue,
+            "queue ids are 1 to 100 letters, digits and `-`",
+        );
+    }
+    let target = read_target(checker, table, services);
+    let path = checker.read_string(table, "path").optional();
+    if let Some(Some(Field {
+        value,
+        span: Some(span),
+    })) = &path
+    {
+        if !value.starts_with('/') {
+            checker.error(
+                span.clone(),
+                format!(
+                    "`path` in {} must start with `/`, found `{value}`",
+                    table.title
+                ),
+                Some(format!(
+                    "write path = \"/{}\"",
+                    value.trim_start_matches('/')
+                )),
+            );
+        }
+        if matches!(target, Some(None)) {
+            checker.error(
+                span.clone(),
+                format!("`path` in {} needs a `target`", table.title),
+                Some(
+                    "add target = \"service.NAME\" (the service the path is on), or remove path"
+                        .into(),
+                ),
+            );
+        }
+    }
+    let max_dispatches_per_second = checker
+        .read_number(table, "max_dispatches_per_second")
+        .optional();
+    if let Some(Some(Field {
+        value,
+        span: Some(span),
+    })) = &max_dispatches_per_second
+        && !(*value > 0.0 && *value <= 500.0)
+    {
+        checker.error(
+            span.clone(),
+            format!(
+                "`max_dispatches_per_second` in {} must be above 0 and at most 500, found {value}",
+                table.title
+            ),
+            Some("Cloud Tasks allows up to 500 dispatches per second per queue".into()),
+        );
+    }
+    let max_concurrent_dispatches = checker
+        .read_integer(
+            table,
+            "max_concurrent_dispatches",
+            1..=i64::from(MAX_CONCURRENT_DISPATCHES),
+            "Cloud Tasks allows 1 to 5000 concurrent dispatches",
+        )
+        .optional();
+    let max_attempts = checker
+        .read_integer(
+            table,
+            "max_attempts",
+            -1..=i64::from(i32::MAX),
+            "-1 means unlimited attempts",
+        )
+        .or_default(i64::from(DEFAULT_MAX_ATTEMPTS));
+    let min_backoff = checker
+        .read_duration(table, "min_backoff", Duration::ZERO..=Duration::MAX)
+        .or_default(DEFAULT_MIN_BACKOFF);
+    let max_backoff = checker
+        .read_duration(table, "max_backoff", Duration::ZERO..=Duration::MAX)
+        .or_default(DEFAULT_MAX_BACKOFF);
+    if let (Some(min), Some(max)) = (&min_backoff, &max_backoff)
+        && min.value > max.value
+    {
+        let span = min
+            .span
+            .clone()
+            .or_else(|| max.span.clone())
+            .unwrap_or_else(|| table.span.clone());
+        checker.error(
+            span,
+            format!(
+                "`min_backoff` ({}) is above `max_backoff` ({}) in {}",
+                units::format_duration(min.value),
+                units::format_duration(max.value),
+                table.title
+            ),
+            Some("lower min_backoff or raise max_backoff".into()),
+        );
+    }
+    let max_doublings = checker
+        .read_integer(table, "max_doublings", 0..=i64::from(i32::MAX), "")
+        .optional();
+    let max_retry_duration = checker
+        .read_duration(table, "max_retry_duration", Duration::ZERO..=Duration::MAX)
+        .optional();
+
+    let target = target?;
+    let max_concurrent_dispatches = match max_concurrent_dispatches? {
+        Some(field) => Some(u32::try_from(field.value).ok()?),
+        None => match &target {
+            Some(addr) => {
+                let service = services.get(&addr.name)?.as_ref()?;
+                let product = service
+                    .config
+                    .max_instances
+                    .saturating_mul(service.config.concurrency);
+                Some(product.min(MAX_CONCURRENT_DISPATCHES))
+            }
+            None => None,
+        },
+    };
+    let id = id?;
+    let id_span = id.span.unwrap_or_else(|| table.name_span.clone());
+    let config = QueueConfig {
+        id: id.value,
+        target,
+        path: path?.map(|field| field.value),
+        max_dispatches_per_second: max_dispatches_per_second?.map(|field| field.value),
+        max_concurrent_dispatches,
+        max_attempts: i32::try_from(max_attempts?.value).ok()?,
+        min_backoff: min_backoff?.value,
+        max_backoff: max_backoff?.value,
+        max_doublings: max_doublings?
+            .map(|field| u32::try_from(field.value))
+            .transpose()
+            .ok()?,
+        max_retry_duration: max_retry_duration?.map(|field| field.value),
+    };
+    Some(Parsed { config, id_span })
+}
+
+/// `target = "service.NAME"`: must name a declared service. `Some(None)` when absent.
+fn read_target(
+    checker: &mut Checker,
+    table: &TableRef,
+    services: &BTreeMap<String, Option<Parsed<ServiceConfig>>>,
+) -> Option<Option<ResourceAddr>> {
+    let Some(Field { value, span }) = checker.read_string(table, "target").optional()? else {
+        return Some(None);
+    };
+    let span = span.unwrap_or_else(|| table.span.clone());
+    let declared = if services.is_empty() {
+        "no services are declared; add a [service.NAME] table".to_string()
+    } else {
+        format!(
+            "declared services: {}",
+            services.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    };
+    let addr = match value.parse::<ResourceAddr>() {
+        Ok(addr) if addr.kind == Kind::Service => addr,
+        Ok(addr) => {
+            checker.error(
+                span,
+                format!(
+                    "`target` in {} must be a service, found `{addr}`",
+                    table.title
+                ),
+                Some(format!("write target = \"service.NAME\"; {declared}")),
+            );
+            return None;
+        }
+        Err(_)
+            if value
+                .split_once('.')
+                .is_some_and(|(kind, _)| !kind.is_empty()) =>
+        {
+            checker.error(
+                span,
+                format!(
+                    "`target` in {} must be a service, found `{value}`",
+                    table.title
+                ),
+                Some(format!("write target = \"service.NAME\"; {declared}")),
+            );
+            return None;
+        }
+        Err(_) => {
+            let help = if services.contains_key(&value) {
+                format!("write target = \"service.{value}\"")
+            } else {
+                format!("write target = \"service.NAME\"; {declared}")
+            };
+            checker.error(
+                span,
+                format!(
+                    "`target` in {} is not a reference: expected \"service.NAME\", found `{value}`",
+                    table.title
+                ),
+                Some(help),
+            );
+            return None;
+        }
+    };
+    if !services.contains_key(&addr.name) {
+        let help = match closest(&addr.name, services.keys().map(String::as_str)) {
+            Some(suggestion) => format!("did you mean \"service.{suggestion}\"? {declared}"),
+            None => declared,
+        };
+        let file = checker.file_name();
+        checker.error(
+            span,
+            format!("no [service.{}] in {file}", addr.name),
+            Some(help),
+        );
+        return None;
+    }
+    Some(Some(addr))
+}
+
+/// Two tables of one kind must not claim the same GCP id; the later one (in the file) is flagged.
+fn check_unique_ids<'a>(
+    checker: &mut Checker,
+    kind: Kind,
+    ids: impl Iterator<Item = (&'a str, &'a str, Span)>,
+) {
+    let mut ids: Vec<_> = ids.collect();
+    ids.sort_by_key(|(_, _, span)| span.start);
+    let mut first_with_id: BTreeMap<&str, &str> = BTreeMap::new();
+    for (name, id, span) in ids {
+        match first_with_id.get(id) {
+            Some(first) => checker.error(
+                span,
+                format!(
+                    "[{kind}.{name}] has the same {} id `{id}` as [{kind}.{first}]",
+                    kind_noun(kind)
+                ),
+                Some(
+                    "ids must be unique within a kind: set a different id = \"...\" on one of them"
+                        .into(),
+                ),
+            ),
+            None => {
+                first_with_id.insert(id, name);
+            }
+        }
+    }
+}
+
+// --- GCP naming rules ------------------------------------------------------------------------
+
+fn is_lower_or_digit(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit()
+}
+
+/// Cloud Run service id: `^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$`.
+fn is_service_id(id: &str) -> bool {
+    let len = id.len();
+    (1..=49).contains(&len)
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id.ends_with(is_lower_or_digit)
+        && id.chars().all(|c| is_lower_or_digit(c) || c == '-')
+}
+
+/// Cloud Tasks queue id: `^[A-Za-z0-9-]{1,100}$`.
+fn is_queue_id(id: &str) -> bool {
+    (1..=100).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// GCP label value: at most 63 of `[a-z0-9_-]` (may be empty).
+fn is_label_value(value: &str) -> bool {
+    value.len() <= 63
+        && value
+            .chars()
+            .all(|c| is_lower_or_digit(c) || c == '-' || c == '_')
+}
+
+/// GCP label key: a lowercase letter, then `[a-z0-9_-]`, at most 63.
+fn is_label_key(key: &str) -> bool {
+    key.starts_with(|c: char| c.is_ascii_lowercase()) && is_label_value(key)
+}
+
+/// The stack name is the ownership label's value, and must start with a letter.
+fn is_stack_name(name: &str) -> bool {
+    is_label_key(name)
+}
+
+/// GCP project id: `^[a-z][-a-z0-9]{4,28}[a-z0-9]$`.
+fn is_project_id(id: &str) -> bool {
+    (6..=30).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id.ends_with(is_lower_or_digit)
+        && id.chars().all(|c| is_lower_or_digit(c) || c == '-')
+}
+
+/// GCP region like `us-central1`: `^[a-z]+-[a-z]+[0-9]+$`.
+fn is_region(region: &str) -> bool {
+    let Some((area, rest)) = region.split_once('-') else {
+        return false;
+    };
+    let digits_at = rest
+        .find(|c: char| c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let (place, number) = rest.split_at(digits_at);
+    !area.is_empty()
+        && area.chars().all(|c| c.is_ascii_lowercase())
+        && !place.is_empty()
+        && place.chars().all(|c| c.is_ascii_lowercase())
+        && !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Cloud Storage bucket name: 3 to 63 of `[a-z0-9-_.]`, starting and ending alphanumeric.
+fn is_bucket_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name.starts_with(is_lower_or_digit)
+        && name.ends_with(is_lower_or_digit)
+        && name
+            .chars()
+            .all(|c| is_lower_or_digit(c) || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with("goog")
+}
+
+/// Environment variable name: `^[A-Za-z_][A-Za-z0-9_]*$`.
+fn is_env_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,770 @@
+//! Loader tests: the valid example with defaults, and every error class at its line and column.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+/// A valid `[stack]` table: 4 lines, so appended tables start on line 5.
+const STACK: &str =
+    "[stack]\nname = \"shop\"\nproject = \"acme-shop-prod\"\nregion = \"us-central1\"\n";
+
+/// A valid service to target, appended after [`STACK`] (lines 5-7).
+const WORKER: &str = "[service.worker]\nimage = \"img\"\nmax_instances = 10\n";
+
+fn parse_str(source: &str) -> Result<Stack, ConfigErrors> {
+    parse(Path::new("stack.toml"), source)
+}
+
+/// (line, column, message, help) of every error, in reported order.
+fn errors(source: &str) -> Vec<(usize, usize, String, Option<String>)> {
+    let errors = parse_str(source).expect_err("expected errors");
+    errors
+        .iter()
+        .map(|e| {
+            (
+                e.line.unwrap_or(0),
+                e.column.unwrap_or(0),
+                e.message.clone(),
+                e.help.clone(),
+            )
+        })
+        .collect()
+}
+
+/// The single error of `source`, as (line, column, message, help).
+fn single_error(source: &str) -> (usize, usize, String, Option<String>) {
+    let mut all = errors(source);
+    assert_eq!(all.len(), 1, "expected exactly one error, got {all:#?}");
+    all.remove(0)
+}
+
+fn owned(
+    line: usize,
+    column: usize,
+    message: &str,
+    help: Option<&str>,
+) -> (usize, usize, String, Option<String>) {
+    (line, column, message.to_string(), help.map(str::to_string))
+}
+
+fn service_source(body: &str) -> String {
+    format!("{STACK}[service.worker]\nimage = \"img\"\n{body}")
+}
+
+fn queue_source(body: &str) -> String {
+    format!("{STACK}{WORKER}[queue.jobs]\n{body}")
+}
+
+#[test]
+fn the_example_parses_to_typed_values_with_defaults() {
+    let stack = parse(
+        Path::new("fixtures/valid.toml"),
+        include_str!("../fixtures/valid.toml"),
+    )
+    .unwrap();
+    assert_eq!(stack.file, Path::new("fixtures/valid.toml"));
+    assert_eq!(
+        stack.settings,
+        StackSettings {
+            name: "shopify-ops".into(),
+            project: "acme-shop-prod".into(),
+            region: "us-central1".into(),
+            labels: BTreeMap::from([("team".into(), "commerce".into())]),
+            state_bucket: Some("acme-shop-prod-stackctl-state".into()),
+        }
+    );
+    assert_eq!(
+        stack.services["worker"],
+        ServiceConfig {
+            id: "worker".into(),
+            image: "us-central1-docker.pkg.dev/acme-shop-prod/workers/task-worker@sha256:0123"
+                .into(),
+            min_instances: 0,
+            max_instances: 10,
+            concurrency: 80,
+            cpu_millis: 1000,
+            memory_bytes: 512 << 20,
+            cpu_idle: true,
+            timeout: Duration::from_secs(60),
+            ingress: Some(Ingress::InternalAndCloudLoadBalancing),
+            env: BTreeMap::from([("RUST_LOG".into(), "info".into())]),
+            labels: BTreeMap::new(),
+        }
+    );
+    assert_eq!(
+        stack.services["api"],
+        ServiceConfig {
+            id: "shop-api".into(),
+            image: "us-central1-docker.pkg.dev/acme-shop-prod/workers/api:1.0".into(),
+            min_instances: 1,
+            max_instances: 3,
+            concurrency: 1,
+            cpu_millis: 500,
+            memory_bytes: 1 << 30,
+            cpu_idle: false,
+            timeout: Duration::from_secs(300),
+            ingress: None,
+            env: BTreeMap::new(),
+            labels: BTreeMap::from([("tier".into(), "frontend".into())]),
+        }
+    );
+    assert_eq!(
+        stack.queues["webhooks"],
+        QueueConfig {
+            id: "webhooks".into(),
+            target: Some(ResourceAddr::new(Kind::Service, "worker")),
+            path: Some("/tasks/webhook".into()),
+            max_dispatches_per_second: Some(50.0),
+            // Defaulted from the target: max_instances 10 * concurrency 80.
+            max_concurrent_dispatches: Some(800),
+            max_attempts: 10,
+            min_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(600),
+            max_doublings: Some(4),
+            max_retry_duration: Some(Duration::from_secs(5400)),
+        }
+    );
+    assert_eq!(
+        stack.queues["slow"],
+        QueueConfig {
+            id: "slow".into(),
+            target: Some(ResourceAddr::new(Kind::Service, "api")),
+            path: None,
+            max_dispatches_per_second: None,
+            max_concurrent_dispatches: Some(3),
+            max_attempts: 5,
+            min_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            max_doublings: None,
+            max_retry_duration: None,
+        }
+    );
+    let parked = &stack.queues["parked"];
+    assert_eq!(
+        (parked.target.as_ref(), parked.max_concurrent_dispatches),
+        (None, Some(2))
+    );
+    assert_eq!(stack.state_bucket(), "acme-shop-prod-stackctl-state");
+}
+
+#[test]
+fn derived_max_concurrent_dispatches_is_capped_at_5000() {
+    let source = format!(
+        "{STACK}[service.big]\nimage = \"img\"\nmax_instances = 1000\n[queue.q]\ntarget = \"service.big\"\n"
+    );
+    let stack = parse_str(&source).unwrap();
+    assert_eq!(stack.queues["q"].max_concurrent_dispatches, Some(5000));
+    assert_eq!(stack.queues["q"].max_attempts, 5);
+}
+
+#[test]
+fn load_names_the_missing_file_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stack.toml");
+    let errors = load(&path).unwrap_err();
+    let error = &errors.errors()[0];
+    assert_eq!((errors.len(), error.line, error.column), (1, None, None));
+    assert_eq!(error.file, path);
+    assert!(
+        error
+            .message
+            .starts_with(&format!("cannot read {}", path.display())),
+        "{}",
+        error.message
+    );
+    assert_eq!(
+        error.help.as_deref(),
+        Some("create one with the [stack] table (name, project, region) or pass -f PATH")
+    );
+}
+
+#[test]
+fn load_reads_and_parses_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stack.toml");
+    std::fs::write(&path, STACK).unwrap();
+    let stack = load(&path).unwrap();
+    assert_eq!((stack.file, stack.settings.name.as_str()), (path, "shop"));
+}
+
+#[test]
+fn toml_syntax_errors_have_positions() {
+    assert_eq!(
+        single_error("[stack]\nname = \"shop\nproject = \"p\"\n"),
+        owned(
+            2,
+            13,
+            "invalid TOML: invalid basic string, expected `\"`",
+            None
+        )
+    );
+    assert_eq!(
+        single_error(&format!("{STACK}region = \"europe-west1\"\n")),
+        owned(5, 1, "invalid TOML: duplicate key", None)
+    );
+}
+
+#[test]
+fn missing_stack_table_is_a_whole_file_error() {
+    assert_eq!(
+        single_error(WORKER),
+        owned(
+            0,
+            0,
+            "no [stack] table in stack.toml",
+            Some("add [stack] with name, project and region")
+        )
+    );
+}
+
+#[test]
+fn missing_required_keys_point_at_the_table_header() {
+    assert_eq!(
+        errors("[stack]\nname = \"shop\"\n"),
+        vec![
+            owned(
+                1,
+                1,
+                "[stack] has no `project`",
+                Some("add project = \"my-project-id\" (the GCP project id)")
+            ),
+            owned(
+                1,
+                1,
+                "[stack] has no `region`",
+                Some("add region = \"us-central1\"")
+            ),
+        ]
+    );
+    assert_eq!(
+        single_error(&format!("{STACK}[service.worker]\nimage = \"img\"\n")),
+        owned(
+            5,
+            1,
+            "[service.worker] has no `max_instances`",
+            Some("add max_instances = 10 (a hard cap on instances; required)")
+        )
+    );
+    let (line, column, message, _) =
+        single_error(&format!("{STACK}[service.worker]\nmax_instances = 1\n"));
+    assert_eq!(
+        (line, column, message.as_str()),
+        (5, 1, "[service.worker] has no `image`")
+    );
+}
+
+#[test]
+fn unknown_keys_suggest_the_closest_known_key() {
+    assert_eq!(
+        single_error(&service_source("max_instance = 10\nmax_instances = 10\n")),
+        owned(
+            7,
+            1,
+            "unknown key `max_instance` in [service.worker]",
+            Some("did you mean `max_instances`?")
+        )
+    );
+}
+
+#[test]
+fn unknown_keys_far_from_any_known_key_list_the_table_keys() {
+    assert_eq!(
+        single_error(&format!(
+            "{STACK}billing_account = \"012345-6789AB-CDEF01\"\n"
+        )),
+        owned(
+            5,
+            1,
+            "unknown key `billing_account` in [stack]",
+            Some("known keys in [stack]: labels, name, project, region, state_bucket")
+        )
+    );
+}
+
+#[test]
+fn unsupported_kinds_say_which_tables_are_supported() {
+    assert_eq!(
+        single_error(&format!("{STACK}\n[job.ingest-orders]\ncpu = \"1\"\n")),
+        owned(
+            6,
+            1,
+            "unknown table kind `job` in [job.ingest-orders]",
+            Some("supported tables: [stack], [service.NAME], [queue.NAME]")
+        )
+    );
+    assert_eq!(
+        single_error(&format!("{STACK}[servce.worker]\n")),
+        owned(
+            5,
+            1,
+            "unknown table kind `servce` in [servce.worker]",
+            Some("did you mean `service`?")
+        )
+    );
+    assert_eq!(
+        single_error(&format!("region = \"us-central1\"\n{STACK}")),
+        owned(
+            1,
+            1,
+            "unknown top-level key `region`",
+            Some("`region` belongs in the [stack] table")
+        )
+    );
+}
+
+#[test]
+fn type_errors_name_the_key_and_the_expected_form() {
+    assert_eq!(
+        single_error(&service_source("max_instances = 10\ntimeout = 60\n")),
+        owned(
+            8,
+            11,
+            "`timeout` in [service.worker]: expected a duration string like \"300s\", found an integer",
+            Some("durations are strings with a unit: timeout = \"60s\"")
+        )
+    );
+    assert_eq!(
+        single_error(&service_source("max_instances = \"10\"\n")),
+        owned(
+            7,
+            17,
+            "`max_instances` in [service.worker]: expected an integer, found a string",
+            Some("remove the quotes: max_instances = 10")
+        )
+    );
+    assert_eq!(
+        single_error(&service_source("max_instances = 10\nmemory = 512\n")),
+        owned(
+            8,
+            10,
+            "`memory` in [service.worker]: expected a memory size string like \"512Mi\", found an integer",
+            Some("sizes are strings with a unit: memory = \"512Mi\"")
+        )
+    );
+    assert_eq!(
+        single_error(&service_source(
+            "max_instances = 10\ncpu_idle = \"false\"\n"
+        )),
+        owned(
+            8,
+            12,
+            "`cpu_idle` in [service.worker]: expected true or false, found a string",
+            Some("remove the quotes: cpu_idle = false")
+        )
+    );
+    assert_eq!(
+        single_error(&service_source(
+            "max_instances = 10\ntimeout = \"5 minutes\"\n"
+        )),
+        owned(
+            8,
+            11,
+            "`timeout` in [service.worker]: invalid duration `5 minutes`: a number needs a unit: d, h, m, s or ms (e.g. \"300s\")",
+            Some("write durations like \"300s\", \"10m\", \"1h30m\" or \"100ms\"")
+        )
+    );
+}
+
+#[test]
+fn service_ranges_are_checked() {
+    let cases = [
+        (
+            "max_instances = 0\n",
+            7,
+            17,
+            "`max_instances` in [service.worker] must be between 1 and 1000, found 0",
+        ),
+        (
+            "max_instances = 1001\n",
+            7,
+            17,
+            "`max_instances` in [service.worker] must be between 1 and 1000, found 1001",
+        ),
+        (
+            "max_instances = 2\nmin_instances = 3\n",
+            8,
+            17,
+            "`min_instances` (3) is above `max_instances` (2) in [service.worker]",
+        ),
+        (
+            "max_instances = 2\nconcurrency = 0\n",
+            8,
+            15,
+            "`concurrency` in [service.worker] must be between 1 and 1000, found 0",
+        ),
+        (
+            "max_instances = 2\ncpu = \"50m\"\nconcurrency = 1\n",
+            8,
+            7,
+            "`cpu` in [service.worker] must be between 80m and 8, found 50m",
+        ),
+        (
+            "max_instances = 2\ncpu = 3\n",
+            8,
+            7,
+            "`cpu` in [service.worker] must be 1, 2, 4, 6 or 8 above one cpu, found 3",
+        ),
+        (
+            "max_instances = 2\nmemory = \"64Mi\"\n",
+            8,
+            10,
+            "`memory` in [service.worker] must be between 128Mi and 32Gi, found 64Mi",
+        ),
+        (
+            "max_instances = 2\ntimeout = \"2h\"\n",
+            8,
+            11,
+            "`timeout` in [service.worker] must be between 1s and 1h, found 2h",
+        ),
+        (
+            "max_instances = 2\ntimeout = \"0.5s\"\n",
+            8,
+            11,
+            "`timeout` in [service.worker] must be between 1s and 1h, found 0.5s",
+        ),
+    ];
+    for (body, line, column, message) in cases {
+        let (found_line, found_column, found_message, _) = single_error(&service_source(body));
+        assert_eq!(
+            (found_line, found_column, found_message.as_str()),
+            (line, column, message),
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn fractional_cpu_requires_concurrency_one() {
+    assert_eq!(
+        single_error(&service_source("max_instances = 2\ncpu = \"0.5\"\n")),
+        owned(
+            8,
+            7,
+            "`cpu` below 1 in [service.worker] requires concurrency = 1 (found concurrency 80)",
+            Some(
+                "Cloud Run serves one request at a time on less than 1 cpu: set concurrency = 1 or cpu = \"1\""
+            )
+        )
+    );
+    assert!(
+        parse_str(&service_source(
+            "max_instances = 2\ncpu = \"500m\"\nconcurrency = 1\n"
+        ))
+        .is_ok()
+    );
+}
+
+#[test]
+fn cpu_accepts_toml_numbers_as_cores() {
+    for (written, millis) in [("2", 2000), ("0x2", 2000), ("1.0", 1000), ("0.5", 500)] {
+        let body = format!("max_instances = 2\nconcurrency = 1\ncpu = {written}\n");
+        assert_eq!(
+            parse_str(&service_source(&body)).unwrap().services["worker"].cpu_millis,
+            millis,
+            "{written}"
+        );
+    }
+}
+
+#[test]
+fn kinds_hold_one_table_per_resource() {
+    assert_eq!(
+        single_error(&format!("{STACK}[service]\nimage = \"img\"\n")),
+        owned(
+            6,
+            9,
+            "`service.image` must be a table, found a string",
+            Some("each service is a table of its own: [service.NAME] with its keys below")
+        )
+    );
+}
+
+#[test]
+fn ingress_must_be_a_known_setting() {
+    assert_eq!(
+        single_error(&service_source(
+            "max_instances = 2\ningress = \"internal-only\"\n"
+        )),
+        owned(
+            8,
+            11,
+            "unknown ingress `internal-only` in [service.worker]",
+            Some("use \"all\", \"internal\" or \"internal-and-cloud-load-balancing\"")
+        )
+    );
+    let (_, _, _, help) = single_error(&service_source(
+        "max_instances = 2\ningress = \"internl\"\n",
+    ));
+    assert_eq!(help.as_deref(), Some("did you mean \"internal\"?"));
+}
+
+#[test]
+fn env_names_follow_posix_rules_and_avoid_cloud_run_reserved_names() {
+    assert_eq!(
+        errors(&service_source(
+            "max_instances = 2\nenv = { PORT = \"8080\", 1BAD = \"x\", OK = 1 }\n"
+        )),
+        vec![
+            owned(
+                8,
+                9,
+                "environment variable `PORT` is reserved by Cloud Run",
+                Some(
+                    "Cloud Run sets PORT, K_SERVICE, K_REVISION, K_CONFIGURATION itself; remove it"
+                )
+            ),
+            owned(
+                8,
+                24,
+                "`1BAD` is not a valid environment variable name",
+                Some("use letters, digits and `_`, not starting with a digit")
+            ),
+            owned(
+                8,
+                41,
+                "`env.OK` in [service.worker]: expected a string, found an integer",
+                Some("quote it: OK = \"1\"")
+            ),
+        ]
+    );
+}
+
+#[test]
+fn labels_follow_gcp_rules_and_the_ownership_label_is_reserved() {
+    let source =
+        format!("{STACK}labels = {{ stackctl-stack = \"x\", Team = \"ops\", env = \"Prod\" }}\n");
+    let found: Vec<_> = errors(&source)
+        .into_iter()
+        .map(|(l, c, m, _)| (l, c, m))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (5, 12, "label `stackctl-stack` is reserved".to_string()),
+            (5, 34, "`Team` is not a valid label key".to_string()),
+            (5, 54, "`Prod` is not a valid label value".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn stack_settings_follow_gcp_naming_rules() {
+    let source = "[stack]\nname = \"Shop Ops\"\nproject = \"acme\"\nregion = \"central\"\nstate_bucket = \"-bucket\"\n";
+    let found: Vec<_> = errors(source)
+        .into_iter()
+        .map(|(l, c, m, _)| (l, c, m))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (
+                2,
+                8,
+                "stack name `Shop Ops` is not a valid label value".to_string()
+            ),
+            (3, 11, "`acme` is not a valid GCP project id".to_string()),
+            (4, 10, "`central` is not a GCP region".to_string()),
+            (
+                5,
+                16,
+                "`-bucket` is not a valid Cloud Storage bucket name".to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn ids_follow_gcp_rules_at_the_id_or_the_table_name() {
+    let defaulted = format!("{STACK}[service.Worker]\nimage = \"img\"\nmax_instances = 1\n");
+    assert_eq!(
+        single_error(&defaulted),
+        owned(
+            5,
+            10,
+            "`Worker` is not a valid Cloud Run service id",
+            Some(
+                "service ids are 1 to 49 lowercase letters, digits and `-`, start with a letter and end with a letter or digit; the id defaults to the table name, set id = \"...\" to choose another"
+            )
+        )
+    );
+    let explicit = format!("{STACK}{WORKER}[queue.q]\nid = \"bad_id\"\n");
+    assert_eq!(
+        single_error(&explicit),
+        owned(
+            9,
+            6,
+            "`bad_id` is not a valid Cloud Tasks queue id",
+            Some("queue ids are 1 to 100 letters, digits and `-`")
+        )
+    );
+}
+
+#[test]
+fn duplicate_gcp_ids_within_a_kind_are_errors() {
+    let source = format!(
+        "{STACK}{WORKER}[service.other]\nid = \"worker\"\nimage = \"img\"\nmax_instances = 1\n"
+    );
+    assert_eq!(
+        single_error(&source),
+        owned(
+            9,
+            6,
+            "[service.other] has the same Cloud Run service id `worker` as [service.worker]",
+            Some("ids must be unique within a kind: set a different id = \"...\" on one of them")
+        )
+    );
+    // Different kinds may share an id.
+    assert!(parse_str(&format!("{STACK}{WORKER}[queue.worker]\n")).is_ok());
+}
+
+#[test]
+fn targets_must_name_a_declared_service() {
+    assert_eq!(
+        single_error(&queue_source("target = \"service.nope\"\n")),
+        owned(
+            9,
+            10,
+            "no [service.nope] in stack.toml",
+            Some("declared services: worker")
+        )
+    );
+    assert_eq!(
+        single_error(&queue_source("target = \"service.wroker\"\n")),
+        owned(
+            9,
+            10,
+            "no [service.wroker] in stack.toml",
+            Some("did you mean \"service.worker\"? declared services: worker")
+        )
+    );
+    assert_eq!(
+        single_error(&queue_source("target = \"queue.x\"\n")),
+        owned(
+            9,
+            10,
+            "`target` in [queue.jobs] must be a service, found `queue.x`",
+            Some("write target = \"service.NAME\"; declared services: worker")
+        )
+    );
+    assert_eq!(
+        single_error(&queue_source("target = \"worker\"\n")),
+        owned(
+            9,
+            10,
+            "`target` in [queue.jobs] is not a reference: expected \"service.NAME\", found `worker`",
+            Some("write target = \"service.worker\"")
+        )
+    );
+}
+
+#[test]
+fn path_needs_a_slash_and_a_target() {
+    assert_eq!(
+        errors(&queue_source("path = \"tasks\"\n")),
+        vec![
+            owned(
+                9,
+                8,
+                "`path` in [queue.jobs] must start with `/`, found `tasks`",
+                Some("write path = \"/tasks\"")
+            ),
+            owned(
+                9,
+                8,
+                "`path` in [queue.jobs] needs a `target`",
+                Some("add target = \"service.NAME\" (the service the path is on), or remove path")
+            ),
+        ]
+    );
+}
+
+#[test]
+fn queue_ranges_are_checked() {
+    let cases = [
+        (
+            "max_dispatches_per_second = 0\n",
+            9,
+            29,
+            "`max_dispatches_per_second` in [queue.jobs] must be above 0 and at most 500, found 0",
+        ),
+        (
+            "max_dispatches_per_second = 500.5\n",
+            9,
+            29,
+            "`max_dispatches_per_second` in [queue.jobs] must be above 0 and at most 500, found 500.5",
+        ),
+        (
+            "max_concurrent_dispatches = 0\n",
+            9,
+            29,
+            "`max_concurrent_dispatches` in [queue.jobs] must be between 1 and 5000, found 0",
+        ),
+        (
+            "max_attempts = -2\n",
+            9,
+            16,
+            "`max_attempts` in [queue.jobs] must be at least -1, found -2",
+        ),
+        (
+            "max_backoff = \"0.5s\"\n",
+            9,
+            15,
+            "`min_backoff` (1s) is above `max_backoff` (0.5s) in [queue.jobs]",
+        ),
+        (
+            "min_backoff = \"10m\"\nmax_backoff = \"5m\"\n",
+            9,
+            15,
+            "`min_backoff` (10m) is above `max_backoff` (5m) in [queue.jobs]",
+        ),
+        (
+            "max_doublings = -1\n",
+            9,
+            17,
+            "`max_doublings` in [queue.jobs] must be at least 0, found -1",
+        ),
+    ];
+    for (body, line, column, message) in cases {
+        let (found_line, found_column, found_message, _) = single_error(&queue_source(body));
+        assert_eq!(
+            (found_line, found_column, found_message.as_str()),
+            (line, column, message),
+            "{body}"
+        );
+    }
+    let unlimited = parse_str(&queue_source("max_attempts = -1\n")).unwrap();
+    assert_eq!(unlimited.queues["jobs"].max_attempts, -1);
+}
+
+#[test]
+fn every_error_is_reported_in_file_order() {
+    let errors = parse(
+        Path::new("stack.toml"),
+        include_str!("../fixtures/bad.toml"),
+    )
+    .unwrap_err();
+    let positions: Vec<_> = errors
+        .iter()
+        .map(|e| (e.line.unwrap_or(0), e.column.unwrap_or(0)))
+        .collect();
+    let mut sorted = positions.clone();
+    sorted.sort();
+    assert_eq!(positions, sorted);
+    assert!(
+        errors.len() >= 15,
+        "expected every problem of bad.toml, got {}",
+        errors.len()
+    );
+}
+
+#[test]
+fn rendered_errors_of_a_bad_file() {
+    let errors = parse(
+        Path::new("stack.toml"),
+        include_str!("../fixtures/bad.toml"),
+    )
+    .unwrap_err();
+    insta::assert_snapshot!(errors.to_string());
+}
