@@ -5,10 +5,19 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "stackctl", version, about = "Declarative, cost-capped Google Cloud stacks for the services around a Shopify store")]
+#[command(
+    name = "stackctl",
+    version,
+    about = "Declarative, cost-capped Google Cloud stacks for the services around a Shopify store"
+)]
 pub struct Cli {
     /// The stack file.
-    #[arg(short = 'f', long = "file", global = true, default_value = "stack.toml")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        global = true,
+        default_value = "stack.toml"
+    )]
     pub file: PathBuf,
     /// Override `[stack] project` (one stack file, several environments).
     #[arg(long, global = true)]
@@ -47,9 +56,7 @@ pub enum Command {
     /// Serve the local Google Cloud emulator on loopback until killed.
     Emulator(EmulatorArgs),
     /// Print shell completions.
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Debug, Args)]

@@ -1,10 +1,12 @@
 //! stackctl: declarative, cost-capped Google Cloud stacks for the services around a Shopify store.
 
+pub mod apply;
+pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod model;
-pub mod provider;
 pub mod plan;
+pub mod provider;
 pub mod resources;
 pub mod state;
-pub mod apply;
 pub mod ui;

@@ -14,8 +14,8 @@ use crate::plan::{Action, Plan, ResourceChange};
 use crate::provider::run::OperationObserver;
 use crate::provider::{ApiError, Cloud, RetryObserver};
 use crate::resources::{Desired, queue, service};
-use crate::state::{LedgerStatus, LedgerStore};
 use crate::state::ledger::LedgerError;
+use crate::state::{LedgerStatus, LedgerStore};
 
 /// What every change of one apply shares.
 pub struct ApplyContext {
@@ -66,7 +66,10 @@ pub async fn apply(ctx: Arc<ApplyContext>, plan: &Plan, parallelism: usize) -> A
 
     loop {
         for i in 0..n {
-            let ready = !started[i] && prereqs[i].iter().all(|&p| matches!(&outcomes[p], Some(r) if r.outcome == Outcome::Succeeded));
+            let ready = !started[i]
+                && prereqs[i]
+                    .iter()
+                    .all(|&p| matches!(&outcomes[p], Some(r) if r.outcome == Outcome::Succeeded));
             if !ready {
                 continue;
             }
@@ -80,13 +83,26 @@ pub async fn apply(ctx: Arc<ApplyContext>, plan: &Plan, parallelism: usize) -> A
                 let t0 = Instant::now();
                 let outcome = match execute(&ctx, &change).await {
                     Ok(()) => Outcome::Succeeded,
-                    Err(e) => Outcome::Failed { error: e.to_string() },
+                    Err(e) => Outcome::Failed {
+                        error: e.to_string(),
+                    },
                 };
-                ctx.reporter.finished(&change.address, change.action, &outcome, t0.elapsed());
-                (i, ResourceResult { address: change.address, action: change.action, outcome, elapsed_ms: t0.elapsed().as_millis() })
+                ctx.reporter
+                    .finished(&change.address, change.action, &outcome, t0.elapsed());
+                (
+                    i,
+                    ResourceResult {
+                        address: change.address,
+                        action: change.action,
+                        outcome,
+                        elapsed_ms: t0.elapsed().as_millis(),
+                    },
+                )
             });
         }
-        let Some(joined) = running.join_next().await else { break };
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
         let (i, result) = match joined {
             Ok(r) => r,
             Err(e) => {
@@ -99,9 +115,17 @@ pub async fn apply(ctx: Arc<ApplyContext>, plan: &Plan, parallelism: usize) -> A
                 if !started[d] {
                     started[d] = true;
                     let change = &plan.changes[d];
-                    let outcome = Outcome::Skipped { because: result.address.clone() };
-                    ctx.reporter.finished(&change.address, change.action, &outcome, Duration::ZERO);
-                    outcomes[d] = Some(ResourceResult { address: change.address.clone(), action: change.action, outcome, elapsed_ms: 0 });
+                    let outcome = Outcome::Skipped {
+                        because: result.address.clone(),
+                    };
+                    ctx.reporter
+                        .finished(&change.address, change.action, &outcome, Duration::ZERO);
+                    outcomes[d] = Some(ResourceResult {
+                        address: change.address.clone(),
+                        action: change.action,
+                        outcome,
+                        elapsed_ms: 0,
+                    });
                 }
             }
         }
@@ -113,17 +137,28 @@ pub async fn apply(ctx: Arc<ApplyContext>, plan: &Plan, parallelism: usize) -> A
 }
 
 async fn execute(ctx: &ApplyContext, change: &ResourceChange) -> Result<(), StepError> {
-    let observer = ResourceObserver { address: &change.address, reporter: ctx.reporter.as_ref() };
+    let observer = ResourceObserver {
+        address: &change.address,
+        reporter: ctx.reporter.as_ref(),
+    };
     let cloud = &ctx.cloud;
     match (change.address.kind, change.action, &change.desired) {
         (Kind::Service, Action::Create, Some(Desired::Service(spec))) => {
             observer.phase("creating service");
-            let record = cloud.create_service(&service::to_write(spec), &observer).await?;
+            let record = cloud
+                .create_service(&service::to_write(spec), &observer)
+                .await?;
             remember_host(ctx, &change.address, &record.uri).await;
         }
         (Kind::Service, Action::Update, Some(Desired::Service(spec))) => {
             observer.phase("updating service");
-            let record = cloud.update_service(&service::to_write(spec), change.fingerprint.as_deref(), &observer).await?;
+            let record = cloud
+                .update_service(
+                    &service::to_write(spec),
+                    change.fingerprint.as_deref(),
+                    &observer,
+                )
+                .await?;
             remember_host(ctx, &change.address, &record.uri).await;
         }
         (Kind::Service, Action::Delete, _) => {
@@ -135,15 +170,23 @@ async fn execute(ctx: &ApplyContext, change: &ResourceChange) -> Result<(), Step
             // Claim the name in the ledger first: a crash after the create still leaves it owned.
             record_in_ledger(ctx, change, LedgerStatus::Active).await?;
             observer.phase("creating queue");
-            cloud.create_queue(&queue::to_record(spec, host.as_deref()), &observer).await?;
+            cloud
+                .create_queue(&queue::to_record(spec, host.as_deref()), &observer)
+                .await?;
         }
         (Kind::Queue, Action::Update, Some(Desired::Queue(spec))) => {
             let host = target_host(ctx, spec).await?;
             record_in_ledger(ctx, change, LedgerStatus::Active).await?;
-            let mask: Vec<&str> = change.fields.iter().filter_map(|f| queue::mask_path(&f.field)).collect();
+            let mask: Vec<&str> = change
+                .fields
+                .iter()
+                .filter_map(|f| queue::mask_path(&f.field))
+                .collect();
             if !mask.is_empty() {
                 observer.phase("updating queue");
-                cloud.update_queue(&queue::to_record(spec, host.as_deref()), &mask, &observer).await?;
+                cloud
+                    .update_queue(&queue::to_record(spec, host.as_deref()), &mask, &observer)
+                    .await?;
             }
             if change.fields.iter().any(|f| f.field == "state") {
                 observer.phase("resuming queue");
@@ -164,15 +207,25 @@ async fn execute(ctx: &ApplyContext, change: &ResourceChange) -> Result<(), Step
             ctx.ledger.lock().await.update(|l| l.forget(&name)).await?;
         }
         (kind, action, _) => {
-            return Err(StepError::Plan(format!("the plan has no desired state for {kind} {action:?}; the plan file is damaged: re-run `stackctl plan`")));
+            return Err(StepError::Plan(format!(
+                "the plan has no desired state for {kind} {action:?}; the plan file is damaged: re-run `stackctl plan`"
+            )));
         }
     }
     Ok(())
 }
 
-async fn record_in_ledger(ctx: &ApplyContext, change: &ResourceChange, status: LedgerStatus) -> Result<(), LedgerError> {
+async fn record_in_ledger(
+    ctx: &ApplyContext,
+    change: &ResourceChange,
+    status: LedgerStatus,
+) -> Result<(), LedgerError> {
     let (name, address) = (change.name.clone(), change.address.clone());
-    ctx.ledger.lock().await.update(|l| l.record(&name, &address, status)).await
+    ctx.ledger
+        .lock()
+        .await
+        .update(|l| l.record(&name, &address, status))
+        .await
 }
 
 async fn remember_host(ctx: &ApplyContext, address: &ResourceAddr, uri: &str) {
@@ -182,10 +235,18 @@ async fn remember_host(ctx: &ApplyContext, address: &ResourceAddr, uri: &str) {
 }
 
 /// The target service's host, which must be known by now (the service was applied first).
-async fn target_host(ctx: &ApplyContext, spec: &queue::QueueSpec) -> Result<Option<String>, StepError> {
-    let Some(target) = &spec.target else { return Ok(None) };
+async fn target_host(
+    ctx: &ApplyContext,
+    spec: &queue::QueueSpec,
+) -> Result<Option<String>, StepError> {
+    let Some(target) = &spec.target else {
+        return Ok(None);
+    };
     match ctx.hosts.lock().await.get(&target.service) {
         Some(h) => Ok(Some(h.clone())),
-        None => Err(StepError::Plan(format!("the URL of {} is unknown: the service has no URL yet; re-run apply", target.service))),
+        None => Err(StepError::Plan(format!(
+            "the URL of {} is unknown: the service has no URL yet; re-run apply",
+            target.service
+        ))),
     }
 }

@@ -28,7 +28,8 @@ pub fn prerequisites(plan: &Plan) -> Vec<Vec<usize>> {
                 .filter(|(_, other)| {
                     if is_removal(change.action) {
                         // Remove dependents before what they depend on.
-                        is_removal(other.action) && depth(other.address.kind) > depth(change.address.kind)
+                        is_removal(other.action)
+                            && depth(other.address.kind) > depth(change.address.kind)
                     } else {
                         !is_removal(other.action) && change.depends_on.contains(&other.address)
                     }
@@ -69,7 +70,10 @@ mod tests {
             fields: vec![],
             fingerprint: None,
             desired: None,
-            depends_on: deps.iter().map(|d| d.parse::<ResourceAddr>().unwrap()).collect(),
+            depends_on: deps
+                .iter()
+                .map(|d| d.parse::<ResourceAddr>().unwrap())
+                .collect(),
             notes: vec![],
         }
     }
@@ -77,7 +81,12 @@ mod tests {
     fn plan(changes: Vec<ResourceChange>) -> Plan {
         Plan {
             format_version: 1,
-            target: PlanTarget { stack: "s".into(), project: "p".into(), region: "r".into(), endpoint: Endpoint::Google },
+            target: PlanTarget {
+                stack: "s".into(),
+                project: "p".into(),
+                region: "r".into(),
+                endpoint: Endpoint::Google,
+            },
             changes,
             unchanged: vec![],
         }
@@ -95,7 +104,11 @@ mod tests {
         let pre = prerequisites(&p);
         assert_eq!(pre[0], vec![1], "the queue waits for its service");
         assert!(pre[1].is_empty());
-        assert_eq!(pre[3], vec![2, 4], "the service is deleted after the queues are removed");
+        assert_eq!(
+            pre[3],
+            vec![2, 4],
+            "the service is deleted after the queues are removed"
+        );
         assert!(pre[2].is_empty() && pre[4].is_empty());
     }
 

@@ -13,16 +13,26 @@ pub trait ApplyReporter: Send + Sync {
     fn started(&self, change: &ResourceChange);
     fn phase(&self, address: &ResourceAddr, phase: &str);
     fn retrying(&self, address: &ResourceAddr, attempt: u32, delay: Duration, reason: &str);
-    fn finished(&self, address: &ResourceAddr, action: Action, outcome: &Outcome, elapsed: Duration);
+    fn finished(
+        &self,
+        address: &ResourceAddr,
+        action: Action,
+        outcome: &Outcome,
+        elapsed: Duration,
+    );
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
     Succeeded,
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
     /// Not attempted because something it needs failed.
-    Skipped { because: ResourceAddr },
+    Skipped {
+        because: ResourceAddr,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -42,11 +52,16 @@ pub struct ApplyReport {
 
 impl ApplyReport {
     pub fn succeeded(&self) -> usize {
-        self.results.iter().filter(|r| r.outcome == Outcome::Succeeded).count()
+        self.results
+            .iter()
+            .filter(|r| r.outcome == Outcome::Succeeded)
+            .count()
     }
 
     pub fn failures(&self) -> impl Iterator<Item = &ResourceResult> {
-        self.results.iter().filter(|r| r.outcome != Outcome::Succeeded)
+        self.results
+            .iter()
+            .filter(|r| r.outcome != Outcome::Succeeded)
     }
 
     pub fn is_success(&self) -> bool {

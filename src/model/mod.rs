@@ -4,7 +4,9 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Every kind of resource a stack can declare. The one exhaustive registry of kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Service,
@@ -51,7 +53,10 @@ pub struct ResourceAddr {
 
 impl ResourceAddr {
     pub fn new(kind: Kind, name: impl Into<String>) -> Self {
-        Self { kind, name: name.into() }
+        Self {
+            kind,
+            name: name.into(),
+        }
     }
 }
 
@@ -64,13 +69,16 @@ impl fmt::Display for ResourceAddr {
 impl FromStr for ResourceAddr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (kind, name) = s
-            .split_once('.')
-            .ok_or_else(|| format!("`{s}` is not a reference: write `<kind>.<name>`, e.g. `service.worker`"))?;
+        let (kind, name) = s.split_once('.').ok_or_else(|| {
+            format!("`{s}` is not a reference: write `<kind>.<name>`, e.g. `service.worker`")
+        })?;
         if name.is_empty() {
             return Err(format!("`{s}` has no name after the kind"));
         }
-        Ok(Self { kind: kind.parse()?, name: name.to_string() })
+        Ok(Self {
+            kind: kind.parse()?,
+            name: name.to_string(),
+        })
     }
 }
 
@@ -111,7 +119,9 @@ impl Endpoint {
     pub fn same_kind(&self, other: &Endpoint) -> bool {
         matches!(
             (self, other),
-            (Endpoint::Google, Endpoint::Google) | (Endpoint::Local { .. }, Endpoint::Local { .. }) | (Endpoint::Custom { .. }, Endpoint::Custom { .. })
+            (Endpoint::Google, Endpoint::Google)
+                | (Endpoint::Local { .. }, Endpoint::Local { .. })
+                | (Endpoint::Custom { .. }, Endpoint::Custom { .. })
         )
     }
 
@@ -133,7 +143,12 @@ mod tests {
         let addr: ResourceAddr = "queue.webhooks".parse().unwrap();
         assert_eq!(addr, ResourceAddr::new(Kind::Queue, "webhooks"));
         assert_eq!(addr.to_string(), "queue.webhooks");
-        assert!("bucket.x".parse::<ResourceAddr>().unwrap_err().contains("unknown kind"));
+        assert!(
+            "bucket.x"
+                .parse::<ResourceAddr>()
+                .unwrap_err()
+                .contains("unknown kind")
+        );
         assert!("service".parse::<ResourceAddr>().is_err());
     }
 }

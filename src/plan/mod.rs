@@ -62,8 +62,16 @@ pub struct FieldChange {
 }
 
 impl FieldChange {
-    pub fn new(field: impl Into<String>, before: Option<String>, after: Option<FieldValue>) -> Self {
-        Self { field: field.into(), before, after }
+    pub fn new(
+        field: impl Into<String>,
+        before: Option<String>,
+        after: Option<FieldValue>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            before,
+            after,
+        }
     }
 }
 

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use super::{Action, Plan, PlanTarget, ResourceChange, PLAN_FORMAT_VERSION};
+use super::{Action, PLAN_FORMAT_VERSION, Plan, PlanTarget, ResourceChange};
 use crate::config::Stack;
 use crate::model::{Kind, ResourceAddr};
 use crate::provider::run::ServiceRecord;
 use crate::provider::tasks::QueueRecord;
-use crate::resources::{fingerprint_of, queue, service, Desired};
+use crate::resources::{Desired, fingerprint_of, queue, service};
 use crate::state::{Ledger, LedgerStatus};
 
 /// Everything observed in the cloud, read with one list call per kind.
@@ -29,10 +29,23 @@ pub struct PlanOptions {
 #[error("{}", .0.join("\n"))]
 pub struct PlanError(pub Vec<String>);
 
-pub fn plan(stack: &Stack, target: PlanTarget, observed: &Observed, options: PlanOptions) -> Result<Plan, PlanError> {
+pub fn plan(
+    stack: &Stack,
+    target: PlanTarget,
+    observed: &Observed,
+    options: PlanOptions,
+) -> Result<Plan, PlanError> {
     let stack_name = &stack.settings.name;
-    let services: BTreeMap<&str, &ServiceRecord> = observed.services.iter().map(|s| (s.name.as_str(), s)).collect();
-    let queues: BTreeMap<&str, &QueueRecord> = observed.queues.iter().map(|q| (q.name.as_str(), q)).collect();
+    let services: BTreeMap<&str, &ServiceRecord> = observed
+        .services
+        .iter()
+        .map(|s| (s.name.as_str(), s))
+        .collect();
+    let queues: BTreeMap<&str, &QueueRecord> = observed
+        .queues
+        .iter()
+        .map(|q| (q.name.as_str(), q))
+        .collect();
     let mut changes = Vec::new();
     let mut unchanged = Vec::new();
     let mut conflicts = Vec::new();
@@ -93,7 +106,10 @@ pub fn plan(stack: &Stack, target: PlanTarget, observed: &Observed, options: Pla
         let address = ResourceAddr::new(Kind::Queue, name);
         let spec = queue::spec(stack, cfg);
         let depends_on: Vec<ResourceAddr> = spec.target.iter().map(|t| t.service.clone()).collect();
-        let target_host = spec.target.as_ref().and_then(|t| hosts.get(&t.service).cloned().flatten());
+        let target_host = spec
+            .target
+            .as_ref()
+            .and_then(|t| hosts.get(&t.service).cloned().flatten());
         match queues.get(spec.name.as_str()) {
             None => changes.push(ResourceChange {
                 fields: queue::create_fields(&spec, target_host.as_deref()),
@@ -115,7 +131,10 @@ pub fn plan(stack: &Stack, target: PlanTarget, observed: &Observed, options: Pla
                     unchanged.push(address);
                 } else {
                     let notes = match live.state {
-                        crate::provider::tasks::QueueState::Paused => vec!["resumes a queue that was paused (retired or paused by hand)".to_string()],
+                        crate::provider::tasks::QueueState::Paused => vec![
+                            "resumes a queue that was paused (retired or paused by hand)"
+                                .to_string(),
+                        ],
                         _ => vec![],
                     };
                     changes.push(ResourceChange {
@@ -134,9 +153,15 @@ pub fn plan(stack: &Stack, target: PlanTarget, observed: &Observed, options: Pla
     }
 
     // Owned resources that left stack.toml.
-    let declared_services: Vec<String> = stack.services.values().map(|c| service::full_name(stack, &c.id)).collect();
+    let declared_services: Vec<String> = stack
+        .services
+        .values()
+        .map(|c| service::full_name(stack, &c.id))
+        .collect();
     for live in &observed.services {
-        if service::owner(live) == Some(stack_name.as_str()) && !declared_services.contains(&live.name) {
+        if service::owner(live) == Some(stack_name.as_str())
+            && !declared_services.contains(&live.name)
+        {
             let id = live.name.rsplit('/').next().unwrap_or_default();
             changes.push(ResourceChange {
                 address: ResourceAddr::new(Kind::Service, id),
@@ -150,12 +175,18 @@ pub fn plan(stack: &Stack, target: PlanTarget, observed: &Observed, options: Pla
             });
         }
     }
-    let declared_queues: Vec<String> = stack.queues.values().map(|c| queue::full_name(stack, &c.id)).collect();
+    let declared_queues: Vec<String> = stack
+        .queues
+        .values()
+        .map(|c| queue::full_name(stack, &c.id))
+        .collect();
     for (name, entry) in &observed.ledger.resources {
         if entry.address.kind != Kind::Queue || declared_queues.contains(name) {
             continue;
         }
-        let Some(live) = queues.get(name.as_str()) else { continue };
+        let Some(live) = queues.get(name.as_str()) else {
+            continue;
+        };
         if options.allow_queue_delete {
             changes.push(ResourceChange {
                 address: entry.address.clone(),
@@ -165,7 +196,9 @@ pub fn plan(stack: &Stack, target: PlanTarget, observed: &Observed, options: Pla
                 fingerprint: Some(fingerprint_of(live)),
                 desired: None,
                 depends_on: vec![],
-                notes: vec!["--allow-queue-delete: the queue name cannot be reused for up to 7 days".into()],
+                notes: vec![
+                    "--allow-queue-delete: the queue name cannot be reused for up to 7 days".into(),
+                ],
             });
         } else if entry.status == LedgerStatus::Active {
             changes.push(ResourceChange {
@@ -186,5 +219,10 @@ pub fn plan(stack: &Stack, target: PlanTarget, observed: &Observed, options: Pla
     }
     changes.sort_by(|a, b| a.address.cmp(&b.address));
     unchanged.sort();
-    Ok(Plan { format_version: PLAN_FORMAT_VERSION, target, changes, unchanged })
+    Ok(Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        target,
+        changes,
+        unchanged,
+    })
 }

@@ -18,8 +18,20 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(call: &'static str, resource: impl Into<String>, http_status: Option<u16>, code: Option<String>, message: impl Into<String>) -> Self {
-        Self { call, resource: resource.into(), http_status, code, message: message.into() }
+    pub fn new(
+        call: &'static str,
+        resource: impl Into<String>,
+        http_status: Option<u16>,
+        code: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            call,
+            resource: resource.into(),
+            http_status,
+            code,
+            message: message.into(),
+        }
     }
 
     fn detail(&self) -> String {
@@ -36,7 +48,8 @@ impl ApiError {
     }
 
     pub fn is_already_exists(&self) -> bool {
-        self.code.as_deref() == Some("ALREADY_EXISTS") || (self.http_status == Some(409) && self.message.contains("already exists"))
+        self.code.as_deref() == Some("ALREADY_EXISTS")
+            || (self.http_status == Some(409) && self.message.contains("already exists"))
     }
 
     pub fn is_precondition_failed(&self) -> bool {
@@ -47,12 +60,20 @@ impl ApiError {
     pub fn retry_reason(&self) -> Option<String> {
         let msg = self.message.as_str();
         match self.http_status {
-            None if self.code.as_deref() == Some("UNAVAILABLE") || self.code.is_none() => Some(format!("network error: {msg}")),
+            None if self.code.as_deref() == Some("UNAVAILABLE") || self.code.is_none() => {
+                Some(format!("network error: {msg}"))
+            }
             Some(429) if is_hard_quota(msg) => None,
             Some(429) => Some("429 rate limited".into()),
-            Some(s @ (500 | 502 | 503 | 504)) => Some(format!("{s} {}", self.code.as_deref().unwrap_or("server error"))),
+            Some(s @ (500 | 502 | 503 | 504)) => Some(format!(
+                "{s} {}",
+                self.code.as_deref().unwrap_or("server error")
+            )),
             Some(409) if is_transient_conflict(msg) => Some("409 concurrent change".into()),
-            Some(403) if msg.contains("Quota exceeded for quota metric") && msg.contains("per minute") => {
+            Some(403)
+                if msg.contains("Quota exceeded for quota metric")
+                    && msg.contains("per minute") =>
+            {
                 Some("403 per-minute quota".into())
             }
             _ => None,
@@ -61,19 +82,35 @@ impl ApiError {
 
     fn hint(&self) -> Option<&'static str> {
         match self.http_status {
-            Some(401) => Some("credentials were rejected: run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS"),
-            Some(403) => Some("the caller lacks a permission or the API is not enabled in the project: check IAM roles and `gcloud services enable`"),
-            Some(429) => Some("a quota was exhausted: wait and re-run, lower --parallelism, or raise the quota"),
-            Some(409) => Some("someone else changed this resource: re-run `stackctl plan` and apply again"),
+            Some(401) => Some(
+                "credentials were rejected: run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS",
+            ),
+            Some(403) => Some(
+                "the caller lacks a permission or the API is not enabled in the project: check IAM roles and `gcloud services enable`",
+            ),
+            Some(429) => Some(
+                "a quota was exhausted: wait and re-run, lower --parallelism, or raise the quota",
+            ),
+            Some(409) => {
+                Some("someone else changed this resource: re-run `stackctl plan` and apply again")
+            }
             Some(412) => Some("the resource changed since it was read: re-run `stackctl plan`"),
-            Some(s) if s >= 500 => Some("Google returned a server error after retries: re-run apply; it converges from where it stopped"),
-            None if self.code.is_none() => Some("could not reach the endpoint: check the network, or use --local to run against the local emulator"),
+            Some(s) if s >= 500 => Some(
+                "Google returned a server error after retries: re-run apply; it converges from where it stopped",
+            ),
+            None if self.code.is_none() => Some(
+                "could not reach the endpoint: check the network, or use --local to run against the local emulator",
+            ),
             _ => None,
         }
     }
 
     /// Converts a google-cloud-gax error into an [`ApiError`] for `call` on `resource`.
-    pub fn from_gax(call: &'static str, resource: impl Into<String>, e: &google_cloud_gax::error::Error) -> Self {
+    pub fn from_gax(
+        call: &'static str,
+        resource: impl Into<String>,
+        e: &google_cloud_gax::error::Error,
+    ) -> Self {
         let http_status = e.http_status_code();
         let (code, message) = match e.status() {
             Some(status) => (Some(status.code.name().to_string()), status.message.clone()),
@@ -123,19 +160,57 @@ mod tests {
     #[test]
     fn transient_errors_are_classified_like_terraform() {
         assert!(err(503, "UNAVAILABLE", "x").retry_reason().is_some());
-        assert!(err(429, "RESOURCE_EXHAUSTED", "rate").retry_reason().is_some());
-        assert!(err(429, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'x' and limit 'per day'").retry_reason().is_none());
-        assert!(err(409, "ABORTED", "There were concurrent policy changes.").retry_reason().is_some());
-        assert!(err(409, "ALREADY_EXISTS", "already exists").retry_reason().is_none());
-        assert!(err(403, "PERMISSION_DENIED", "Quota exceeded for quota metric 'r' and limit 'r per minute'").retry_reason().is_some());
-        assert!(err(403, "PERMISSION_DENIED", "denied").retry_reason().is_none());
+        assert!(
+            err(429, "RESOURCE_EXHAUSTED", "rate")
+                .retry_reason()
+                .is_some()
+        );
+        assert!(
+            err(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "Quota exceeded for quota metric 'x' and limit 'per day'"
+            )
+            .retry_reason()
+            .is_none()
+        );
+        assert!(
+            err(409, "ABORTED", "There were concurrent policy changes.")
+                .retry_reason()
+                .is_some()
+        );
+        assert!(
+            err(409, "ALREADY_EXISTS", "already exists")
+                .retry_reason()
+                .is_none()
+        );
+        assert!(
+            err(
+                403,
+                "PERMISSION_DENIED",
+                "Quota exceeded for quota metric 'r' and limit 'r per minute'"
+            )
+            .retry_reason()
+            .is_some()
+        );
+        assert!(
+            err(403, "PERMISSION_DENIED", "denied")
+                .retry_reason()
+                .is_none()
+        );
         assert!(err(400, "INVALID_ARGUMENT", "bad").retry_reason().is_none());
     }
 
     #[test]
     fn errors_name_the_call_the_resource_and_what_to_do() {
         let text = err(403, "PERMISSION_DENIED", "Permission denied").to_string();
-        assert!(text.starts_with("x.y on r failed: HTTP 403 PERMISSION_DENIED: Permission denied"), "{text}");
-        assert!(text.contains("hint: the caller lacks a permission"), "{text}");
+        assert!(
+            text.starts_with("x.y on r failed: HTTP 403 PERMISSION_DENIED: Permission denied"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hint: the caller lacks a permission"),
+            "{text}"
+        );
     }
 }

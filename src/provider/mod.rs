@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use google_cloud_auth::credentials::{Credentials, anonymous};
 
+pub use crate::model::Endpoint;
 pub use error::{ApiError, RetryObserver, Silent};
 pub use retry::Backoff;
-pub use crate::model::Endpoint;
 
 /// The clients for one endpoint, project and region, shared by every call of a run.
 #[derive(Clone)]
@@ -31,13 +31,21 @@ pub struct Cloud {
 
 /// Why the clients could not be built (credentials, usually).
 #[derive(Debug, thiserror::Error)]
-#[error("could not set up Google API clients: {0}\n  hint: run `gcloud auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS, or use --local")]
+#[error(
+    "could not set up Google API clients: {0}\n  hint: run `gcloud auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS, or use --local"
+)]
 pub struct SetupError(String);
 
 impl Cloud {
-    pub async fn connect(endpoint: Endpoint, project: &str, region: &str) -> Result<Self, SetupError> {
+    pub async fn connect(
+        endpoint: Endpoint,
+        project: &str,
+        region: &str,
+    ) -> Result<Self, SetupError> {
         let credentials: Credentials = match &endpoint {
-            Endpoint::Google => google_cloud_auth::credentials::Builder::default().build().map_err(|e| SetupError(e.to_string()))?,
+            Endpoint::Google => google_cloud_auth::credentials::Builder::default()
+                .build()
+                .map_err(|e| SetupError(e.to_string()))?,
             Endpoint::Local { .. } | Endpoint::Custom { .. } => anonymous::Builder::new().build(),
         };
         let (backoff, poll_initial) = match endpoint {
@@ -51,7 +59,9 @@ impl Cloud {
                 .with_scaling(1.5)
                 .clamp()
         };
-        let polling_errors = retry::TransientPollingErrors { max_attempts: backoff.max_attempts };
+        let polling_errors = retry::TransientPollingErrors {
+            max_attempts: backoff.max_attempts,
+        };
 
         macro_rules! client {
             ($ty:ty) => {{
@@ -68,8 +78,17 @@ impl Cloud {
         }
         let tasks = client!(google_cloud_tasks_v2::client::CloudTasks);
         let services = client!(google_cloud_run_v2::client::Services);
-        let storage = storage::StorageClient::new(endpoint.url(), credentials.clone()).map_err(|e| SetupError(e.to_string()))?;
-        Ok(Self { endpoint, project: project.to_string(), region: region.to_string(), backoff, tasks, services, storage })
+        let storage = storage::StorageClient::new(endpoint.url(), credentials.clone())
+            .map_err(|e| SetupError(e.to_string()))?;
+        Ok(Self {
+            endpoint,
+            project: project.to_string(),
+            region: region.to_string(),
+            backoff,
+            tasks,
+            services,
+            storage,
+        })
     }
 
     /// `projects/P/locations/R`

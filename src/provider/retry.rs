@@ -16,19 +16,34 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    pub const GOOGLE: Backoff = Backoff { max_attempts: 8, initial: Duration::from_millis(500), max_delay: Duration::from_secs(30) };
-    pub const LOCAL: Backoff = Backoff { max_attempts: 8, initial: Duration::from_millis(20), max_delay: Duration::from_millis(500) };
+    pub const GOOGLE: Backoff = Backoff {
+        max_attempts: 8,
+        initial: Duration::from_millis(500),
+        max_delay: Duration::from_secs(30),
+    };
+    pub const LOCAL: Backoff = Backoff {
+        max_attempts: 8,
+        initial: Duration::from_millis(20),
+        max_delay: Duration::from_millis(500),
+    };
 
     /// The delay before retry `attempt` (1-based): full jitter over an exponential ceiling.
     pub fn delay(&self, attempt: u32) -> Duration {
-        let ceiling = self.initial.saturating_mul(1u32 << attempt.min(16)).min(self.max_delay);
+        let ceiling = self
+            .initial
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.max_delay);
         let millis = ceiling.as_millis().max(1) as u64;
         Duration::from_millis(rand::rng().random_range(millis / 2..=millis))
     }
 }
 
 /// Runs `call` until it succeeds, fails permanently, or the attempts run out.
-pub async fn retrying<T, F, Fut>(backoff: Backoff, observer: &dyn RetryObserver, mut call: F) -> Result<T, ApiError>
+pub async fn retrying<T, F, Fut>(
+    backoff: Backoff,
+    observer: &dyn RetryObserver,
+    mut call: F,
+) -> Result<T, ApiError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ApiError>>,
@@ -92,14 +107,23 @@ mod tests {
         let rec = Recorder(Mutex::new(vec![]));
         let out = retrying(Backoff::LOCAL, &rec, || async {
             if calls.fetch_add(1, Ordering::SeqCst) < 2 {
-                Err(ApiError::new("c", "r", Some(503), Some("UNAVAILABLE".into()), "down"))
+                Err(ApiError::new(
+                    "c",
+                    "r",
+                    Some(503),
+                    Some("UNAVAILABLE".into()),
+                    "down",
+                ))
             } else {
                 Ok(7)
             }
         })
         .await;
         assert_eq!(out.unwrap(), 7);
-        assert_eq!(*rec.0.lock().unwrap(), vec!["2:503 UNAVAILABLE", "3:503 UNAVAILABLE"]);
+        assert_eq!(
+            *rec.0.lock().unwrap(),
+            vec!["2:503 UNAVAILABLE", "3:503 UNAVAILABLE"]
+        );
     }
 
     #[tokio::test]
@@ -107,7 +131,13 @@ mod tests {
         let calls = AtomicU32::new(0);
         let out: Result<(), _> = retrying(Backoff::LOCAL, &super::super::error::Silent, || async {
             calls.fetch_add(1, Ordering::SeqCst);
-            Err(ApiError::new("c", "r", Some(400), Some("INVALID_ARGUMENT".into()), "bad"))
+            Err(ApiError::new(
+                "c",
+                "r",
+                Some(400),
+                Some("INVALID_ARGUMENT".into()),
+                "bad",
+            ))
         })
         .await;
         assert!(out.is_err());
@@ -116,7 +146,11 @@ mod tests {
 
     #[test]
     fn delays_grow_and_stay_capped() {
-        let b = Backoff { max_attempts: 10, initial: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        let b = Backoff {
+            max_attempts: 10,
+            initial: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
         assert!(b.delay(1) <= Duration::from_millis(200));
         assert!(b.delay(9) <= Duration::from_secs(1));
         assert!(b.delay(9) >= Duration::from_millis(500));

@@ -7,9 +7,9 @@ use google_cloud_lro::{Poller, PollingResult};
 use google_cloud_run_v2::model::{self as gm, condition::State as ConditionState};
 use google_cloud_wkt as wkt;
 
+use super::Cloud;
 use super::error::{ApiError, RetryObserver};
 use super::retry::retrying;
-use super::Cloud;
 
 /// A service as the API reports it, in plain Rust types.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -91,7 +91,13 @@ impl ServiceRecord {
         let failure = s
             .terminal_condition
             .filter(|c| c.state == ConditionState::ConditionFailed)
-            .map(|c| if c.message.is_empty() { "the latest revision failed".to_string() } else { c.message });
+            .map(|c| {
+                if c.message.is_empty() {
+                    "the latest revision failed".to_string()
+                } else {
+                    c.message
+                }
+            });
         Self {
             name: s.name,
             labels: s.labels.into_iter().collect(),
@@ -157,13 +163,24 @@ impl ServiceWrite {
         container.image = self.image.clone();
         let mut resources = container.resources.take().unwrap_or_default();
         resources.limits.insert("cpu".into(), self.cpu.clone());
-        resources.limits.insert("memory".into(), self.memory.clone());
+        resources
+            .limits
+            .insert("memory".into(), self.memory.clone());
         resources.cpu_idle = self.cpu_idle;
         container.resources = Some(resources);
         if let Some(env) = &self.env {
-            let mut vars: Vec<gm::EnvVar> =
-                container.env.drain(..).filter(|e| !matches!(e.values, Some(gm::env_var::Values::Value(_))) && !env.contains_key(&e.name)).collect();
-            vars.extend(env.iter().map(|(k, v)| gm::EnvVar::new().set_name(k.clone()).set_value(v.clone())));
+            let mut vars: Vec<gm::EnvVar> = container
+                .env
+                .drain(..)
+                .filter(|e| {
+                    !matches!(e.values, Some(gm::env_var::Values::Value(_)))
+                        && !env.contains_key(&e.name)
+                })
+                .collect();
+            vars.extend(
+                env.iter()
+                    .map(|(k, v)| gm::EnvVar::new().set_name(k.clone()).set_value(v.clone())),
+            );
             vars.sort_by(|a, b| a.name.cmp(&b.name));
             container.env = vars;
         }
@@ -174,7 +191,10 @@ impl ServiceWrite {
 
 impl Cloud {
     /// Every service in the project and region: one paged list call per page.
-    pub async fn list_services(&self, observer: &dyn RetryObserver) -> Result<Vec<ServiceRecord>, ApiError> {
+    pub async fn list_services(
+        &self,
+        observer: &dyn RetryObserver,
+    ) -> Result<Vec<ServiceRecord>, ApiError> {
         let parent = self.parent();
         let mut out = Vec::new();
         let mut token = String::new();
@@ -197,9 +217,18 @@ impl Cloud {
         }
     }
 
-    async fn get_service_api(&self, name: &str, observer: &dyn RetryObserver) -> Result<Option<gm::Service>, ApiError> {
+    async fn get_service_api(
+        &self,
+        name: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<Option<gm::Service>, ApiError> {
         let got = retrying(self.backoff, observer, || async {
-            self.services.get_service().set_name(name).send().await.map_err(|e| ApiError::from_gax("run.services.get", name, &e))
+            self.services
+                .get_service()
+                .set_name(name)
+                .send()
+                .await
+                .map_err(|e| ApiError::from_gax("run.services.get", name, &e))
         })
         .await;
         match got {
@@ -209,18 +238,40 @@ impl Cloud {
         }
     }
 
-    pub async fn get_service(&self, name: &str, observer: &dyn RetryObserver) -> Result<Option<ServiceRecord>, ApiError> {
-        Ok(self.get_service_api(name, observer).await?.map(ServiceRecord::from_api))
+    pub async fn get_service(
+        &self,
+        name: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<Option<ServiceRecord>, ApiError> {
+        Ok(self
+            .get_service_api(name, observer)
+            .await?
+            .map(ServiceRecord::from_api))
     }
 
     /// Creates the service and waits for its operation. A create that finds the service
     /// already there (a retried create) updates it instead.
-    pub async fn create_service(&self, write: &ServiceWrite, observer: &dyn OperationObserver) -> Result<ServiceRecord, ApiError> {
+    pub async fn create_service(
+        &self,
+        write: &ServiceWrite,
+        observer: &dyn OperationObserver,
+    ) -> Result<ServiceRecord, ApiError> {
         let parent = self.parent();
-        let id = write.name.rsplit('/').next().unwrap_or_default().to_string();
+        let id = write
+            .name
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let service = write.overlay(gm::Service::new());
         let created = retrying(self.backoff, observer, || {
-            let poller = self.services.create_service().set_parent(&parent).set_service_id(&id).set_service(service.clone()).poller();
+            let poller = self
+                .services
+                .create_service()
+                .set_parent(&parent)
+                .set_service_id(&id)
+                .set_service(service.clone())
+                .poller();
             wait_for("run.services.create", &write.name, poller, observer)
         })
         .await;
@@ -232,11 +283,24 @@ impl Cloud {
 
     /// Reads the service, writes the declared fields onto it and patches it with its etag.
     /// `expected_etag` (from a saved plan) makes the update fail if the service changed since.
-    pub async fn update_service(&self, write: &ServiceWrite, expected_etag: Option<&str>, observer: &dyn OperationObserver) -> Result<ServiceRecord, ApiError> {
+    pub async fn update_service(
+        &self,
+        write: &ServiceWrite,
+        expected_etag: Option<&str>,
+        observer: &dyn OperationObserver,
+    ) -> Result<ServiceRecord, ApiError> {
         let live = self
             .get_service_api(&write.name, observer)
             .await?
-            .ok_or_else(|| ApiError::new("run.services.get", &write.name, Some(404), Some("NOT_FOUND".into()), "the service disappeared since it was planned; re-run plan"))?;
+            .ok_or_else(|| {
+                ApiError::new(
+                    "run.services.get",
+                    &write.name,
+                    Some(404),
+                    Some("NOT_FOUND".into()),
+                    "the service disappeared since it was planned; re-run plan",
+                )
+            })?;
         if let Some(expected) = expected_etag
             && expected != live.etag
         {
@@ -250,14 +314,22 @@ impl Cloud {
         }
         let service = write.overlay(live);
         let updated = retrying(self.backoff, observer, || {
-            let poller = self.services.update_service().set_service(service.clone()).poller();
+            let poller = self
+                .services
+                .update_service()
+                .set_service(service.clone())
+                .poller();
             wait_for("run.services.patch", &write.name, poller, observer)
         })
         .await?;
         ready(ServiceRecord::from_api(updated), "run.services.patch")
     }
 
-    pub async fn delete_service(&self, name: &str, observer: &dyn OperationObserver) -> Result<(), ApiError> {
+    pub async fn delete_service(
+        &self,
+        name: &str,
+        observer: &dyn OperationObserver,
+    ) -> Result<(), ApiError> {
         let deleted = retrying(self.backoff, observer, || {
             let poller = self.services.delete_service().set_name(name).poller();
             wait_for("run.services.delete", name, poller, observer)
@@ -271,14 +343,21 @@ impl Cloud {
 }
 
 /// Polls an operation to completion, reporting each in-progress poll as a phase.
-async fn wait_for<P>(call: &'static str, resource: &str, mut poller: P, observer: &dyn OperationObserver) -> Result<gm::Service, ApiError>
+async fn wait_for<P>(
+    call: &'static str,
+    resource: &str,
+    mut poller: P,
+    observer: &dyn OperationObserver,
+) -> Result<gm::Service, ApiError>
 where
     P: Poller<gm::Service, gm::Service>,
 {
     let mut polls = 0u32;
     while let Some(result) = poller.poll().await {
         match result {
-            PollingResult::Completed(done) => return done.map_err(|e| ApiError::from_gax(call, resource, &e)),
+            PollingResult::Completed(done) => {
+                return done.map_err(|e| ApiError::from_gax(call, resource, &e));
+            }
             PollingResult::InProgress(_) => {
                 polls += 1;
                 observer.phase(&format!("waiting for operation (poll {polls})"));
@@ -286,7 +365,13 @@ where
             PollingResult::PollingError(e) => return Err(ApiError::from_gax(call, resource, &e)),
         }
     }
-    Err(ApiError::new(call, resource, None, Some("UNKNOWN".into()), "the operation ended without a result"))
+    Err(ApiError::new(
+        call,
+        resource,
+        None,
+        Some("UNKNOWN".into()),
+        "the operation ended without a result",
+    ))
 }
 
 /// A finished operation whose latest revision failed is an error that carries the revision's message.
@@ -297,8 +382,51 @@ fn ready(record: ServiceRecord, call: &'static str) -> Result<ServiceRecord, Api
             &record.name,
             None,
             Some("FAILED_PRECONDITION".into()),
-            format!("revision {} is not ready: {message} (traffic stays on {})", record.latest_created_revision, if record.latest_ready_revision.is_empty() { "no revision" } else { &record.latest_ready_revision }),
+            format!(
+                "revision {} is not ready: {message} (traffic stays on {})",
+                record.latest_created_revision,
+                if record.latest_ready_revision.is_empty() {
+                    "no revision"
+                } else {
+                    &record.latest_ready_revision
+                }
+            ),
         )),
         None => Ok(record),
+    }
+}
+
+impl Cloud {
+    /// Sets one label on a service (read-modify-write with its etag), e.g. to adopt it.
+    pub async fn label_service(
+        &self,
+        name: &str,
+        key: &str,
+        value: &str,
+        observer: &dyn OperationObserver,
+    ) -> Result<ServiceRecord, ApiError> {
+        let mut live = self.get_service_api(name, observer).await?.ok_or_else(|| {
+            ApiError::new(
+                "run.services.get",
+                name,
+                Some(404),
+                Some("NOT_FOUND".into()),
+                "no such service",
+            )
+        })?;
+        live.labels.insert(key.to_string(), value.to_string());
+        if let Some(t) = live.template.as_mut() {
+            t.revision.clear();
+        }
+        let updated = retrying(self.backoff, observer, || {
+            let poller = self
+                .services
+                .update_service()
+                .set_service(live.clone())
+                .poller();
+            wait_for("run.services.patch", name, poller, observer)
+        })
+        .await?;
+        Ok(ServiceRecord::from_api(updated))
     }
 }

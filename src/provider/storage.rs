@@ -55,15 +55,35 @@ fn enc(s: &str) -> String {
 impl StorageClient {
     pub fn new(endpoint: Option<&str>, credentials: Credentials) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder().build()?;
-        let base = endpoint.unwrap_or(GOOGLE_STORAGE).trim_end_matches('/').to_string();
-        Ok(Self { http, base, credentials })
+        let base = endpoint
+            .unwrap_or(GOOGLE_STORAGE)
+            .trim_end_matches('/')
+            .to_string();
+        Ok(Self {
+            http,
+            base,
+            credentials,
+        })
     }
 
-    async fn send(&self, call: &'static str, resource: &str, request: reqwest::RequestBuilder) -> Result<reqwest::Response, ApiError> {
+    async fn send(
+        &self,
+        call: &'static str,
+        resource: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ApiError> {
         let headers = match self.credentials.headers(Default::default()).await {
             Ok(CacheableResource::New { data, .. }) => data,
             Ok(CacheableResource::NotModified) => Default::default(),
-            Err(e) => return Err(ApiError::new(call, resource, None, Some("UNAUTHENTICATED".into()), e.to_string())),
+            Err(e) => {
+                return Err(ApiError::new(
+                    call,
+                    resource,
+                    None,
+                    Some("UNAUTHENTICATED".into()),
+                    e.to_string(),
+                ));
+            }
         };
         let response = request
             .headers(headers)
@@ -85,7 +105,10 @@ impl StorageClient {
     /// Whether the bucket exists (a 403 means it exists but belongs to someone else).
     pub async fn bucket_exists(&self, bucket: &str) -> Result<bool, ApiError> {
         let url = format!("{}/storage/v1/b/{}", self.base, enc(bucket));
-        match self.send("storage.buckets.get", bucket, self.http.get(url)).await {
+        match self
+            .send("storage.buckets.get", bucket, self.http.get(url))
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e),
@@ -93,7 +116,12 @@ impl StorageClient {
     }
 
     /// Creates the bucket with uniform access and no public access; an existing bucket is fine.
-    pub async fn create_bucket(&self, project: &str, bucket: &str, location: &str) -> Result<(), ApiError> {
+    pub async fn create_bucket(
+        &self,
+        project: &str,
+        bucket: &str,
+        location: &str,
+    ) -> Result<(), ApiError> {
         let url = format!("{}/storage/v1/b", self.base);
         let body = serde_json::json!({
             "name": bucket,
@@ -102,7 +130,17 @@ impl StorageClient {
             "versioning": {"enabled": true},
             "labels": {"stackctl-state": "true"},
         });
-        match self.send("storage.buckets.insert", bucket, self.http.post(url).query(&[("project", project)]).json(&body)).await {
+        match self
+            .send(
+                "storage.buckets.insert",
+                bucket,
+                self.http
+                    .post(url)
+                    .query(&[("project", project)])
+                    .json(&body),
+            )
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.http_status == Some(409) => Ok(()),
             Err(e) => Err(e),
@@ -112,8 +150,20 @@ impl StorageClient {
     /// Reads an object; `None` if the bucket or object does not exist.
     pub async fn read(&self, bucket: &str, object: &str) -> Result<Option<StoredObject>, ApiError> {
         let resource = format!("gs://{bucket}/{object}");
-        let url = format!("{}/storage/v1/b/{}/o/{}", self.base, enc(bucket), enc(object));
-        let response = match self.send("storage.objects.get", &resource, self.http.get(url).query(&[("alt", "media")])).await {
+        let url = format!(
+            "{}/storage/v1/b/{}/o/{}",
+            self.base,
+            enc(bucket),
+            enc(object)
+        );
+        let response = match self
+            .send(
+                "storage.objects.get",
+                &resource,
+                self.http.get(url).query(&[("alt", "media")]),
+            )
+            .await
+        {
             Ok(r) => r,
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),
@@ -123,37 +173,86 @@ impl StorageClient {
             .get("x-goog-generation")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
-            .ok_or_else(|| ApiError::new("storage.objects.get", &resource, Some(200), None, "the response has no x-goog-generation header"))?;
-        let data = response.bytes().await.map_err(|e| ApiError::new("storage.objects.get", &resource, None, None, e.to_string()))?.to_vec();
+            .ok_or_else(|| {
+                ApiError::new(
+                    "storage.objects.get",
+                    &resource,
+                    Some(200),
+                    None,
+                    "the response has no x-goog-generation header",
+                )
+            })?;
+        let data = response
+            .bytes()
+            .await
+            .map_err(|e| {
+                ApiError::new("storage.objects.get", &resource, None, None, e.to_string())
+            })?
+            .to_vec();
         Ok(Some(StoredObject { data, generation }))
     }
 
     /// Writes an object only if its generation is `if_generation_match` (0 = only if absent).
     /// Returns the new generation; a lost race is a 412 [`ApiError::is_precondition_failed`].
-    pub async fn write(&self, bucket: &str, object: &str, data: Vec<u8>, if_generation_match: i64) -> Result<i64, ApiError> {
+    pub async fn write(
+        &self,
+        bucket: &str,
+        object: &str,
+        data: Vec<u8>,
+        if_generation_match: i64,
+    ) -> Result<i64, ApiError> {
         let resource = format!("gs://{bucket}/{object}");
         let url = format!("{}/upload/storage/v1/b/{}/o", self.base, enc(bucket));
         let request = self
             .http
             .post(url)
-            .query(&[("uploadType", "media"), ("name", object), ("ifGenerationMatch", &if_generation_match.to_string())])
+            .query(&[
+                ("uploadType", "media"),
+                ("name", object),
+                ("ifGenerationMatch", &if_generation_match.to_string()),
+            ])
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(data);
-        let response = self.send("storage.objects.insert", &resource, request).await?;
-        let meta: ObjectMeta = response.json().await.map_err(|e| ApiError::new("storage.objects.insert", &resource, None, None, e.to_string()))?;
+        let response = self
+            .send("storage.objects.insert", &resource, request)
+            .await?;
+        let meta: ObjectMeta = response.json().await.map_err(|e| {
+            ApiError::new(
+                "storage.objects.insert",
+                &resource,
+                None,
+                None,
+                e.to_string(),
+            )
+        })?;
         Ok(meta.generation)
     }
 
     /// Deletes an object only if its generation is `if_generation_match`; already gone is fine.
-    pub async fn delete(&self, bucket: &str, object: &str, if_generation_match: i64) -> Result<(), ApiError> {
+    pub async fn delete(
+        &self,
+        bucket: &str,
+        object: &str,
+        if_generation_match: i64,
+    ) -> Result<(), ApiError> {
         let resource = format!("gs://{bucket}/{object}");
-        let url = format!("{}/storage/v1/b/{}/o/{}", self.base, enc(bucket), enc(object));
-        let request = self.http.delete(url).query(&[("ifGenerationMatch", if_generation_match.to_string())]);
-        match self.send("storage.objects.delete", &resource, request).await {
+        let url = format!(
+            "{}/storage/v1/b/{}/o/{}",
+            self.base,
+            enc(bucket),
+            enc(object)
+        );
+        let request = self
+            .http
+            .delete(url)
+            .query(&[("ifGenerationMatch", if_generation_match.to_string())]);
+        match self
+            .send("storage.objects.delete", &resource, request)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(e),
         }
     }
 }
-

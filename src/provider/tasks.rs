@@ -5,9 +5,9 @@ use std::time::Duration;
 use google_cloud_tasks_v2::model::{self as gm, queue::State};
 use google_cloud_wkt as wkt;
 
+use super::Cloud;
 use super::error::{ApiError, RetryObserver};
 use super::retry::retrying;
-use super::Cloud;
 
 /// A queue as the API reports it, in plain Rust types.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -75,7 +75,10 @@ impl QueueRecord {
         let rate = q.rate_limits.unwrap_or_default();
         let retry = q.retry_config.unwrap_or_default();
         let http_target = q.http_target.and_then(|t| t.uri_override).and_then(|u| {
-            u.host.map(|host| HttpTargetRecord { host, path: u.path_override.map(|p| p.path).filter(|p| !p.is_empty()) })
+            u.host.map(|host| HttpTargetRecord {
+                host,
+                path: u.path_override.map(|p| p.path).filter(|p| !p.is_empty()),
+            })
         });
         Self {
             name: q.name,
@@ -114,7 +117,9 @@ impl QueueRecord {
             if let Some(path) = &t.path {
                 uri = uri.set_path_override(gm::PathOverride::new().set_path(path.clone()));
             }
-            gm::HttpTarget::new().set_uri_override(uri).set_http_method(gm::HttpMethod::Post)
+            gm::HttpTarget::new()
+                .set_uri_override(uri)
+                .set_http_method(gm::HttpMethod::Post)
         });
         gm::Queue::new()
             .set_name(self.name.clone())
@@ -126,7 +131,10 @@ impl QueueRecord {
 
 impl Cloud {
     /// Every queue in the project and region: one paged list call per page.
-    pub async fn list_queues(&self, observer: &dyn RetryObserver) -> Result<Vec<QueueRecord>, ApiError> {
+    pub async fn list_queues(
+        &self,
+        observer: &dyn RetryObserver,
+    ) -> Result<Vec<QueueRecord>, ApiError> {
         let parent = self.parent();
         let mut out = Vec::new();
         let mut token = String::new();
@@ -149,9 +157,18 @@ impl Cloud {
         }
     }
 
-    pub async fn get_queue(&self, name: &str, observer: &dyn RetryObserver) -> Result<Option<QueueRecord>, ApiError> {
+    pub async fn get_queue(
+        &self,
+        name: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<Option<QueueRecord>, ApiError> {
         let got = retrying(self.backoff, observer, || async {
-            self.tasks.get_queue().set_name(name).send().await.map_err(|e| ApiError::from_gax("cloudtasks.queues.get", name, &e))
+            self.tasks
+                .get_queue()
+                .set_name(name)
+                .send()
+                .await
+                .map_err(|e| ApiError::from_gax("cloudtasks.queues.get", name, &e))
         })
         .await;
         match got {
@@ -162,7 +179,11 @@ impl Cloud {
     }
 
     /// Creates the queue; if a retried create finds it already there, reads it back instead.
-    pub async fn create_queue(&self, queue: &QueueRecord, observer: &dyn RetryObserver) -> Result<QueueRecord, ApiError> {
+    pub async fn create_queue(
+        &self,
+        queue: &QueueRecord,
+        observer: &dyn RetryObserver,
+    ) -> Result<QueueRecord, ApiError> {
         let parent = self.parent();
         let created = retrying(self.backoff, observer, || async {
             self.tasks
@@ -176,16 +197,20 @@ impl Cloud {
         .await;
         match created {
             Ok(q) => Ok(QueueRecord::from_api(q)),
-            Err(e) if e.is_already_exists() => self
-                .get_queue(&queue.name, observer)
-                .await?
-                .ok_or(e),
+            Err(e) if e.is_already_exists() => {
+                self.get_queue(&queue.name, observer).await?.ok_or(e)
+            }
             Err(e) => Err(e),
         }
     }
 
     /// Patches exactly the masked fields (proto paths such as [`RETRY_MAX_ATTEMPTS`]).
-    pub async fn update_queue(&self, queue: &QueueRecord, mask: &[&str], observer: &dyn RetryObserver) -> Result<QueueRecord, ApiError> {
+    pub async fn update_queue(
+        &self,
+        queue: &QueueRecord,
+        mask: &[&str],
+        observer: &dyn RetryObserver,
+    ) -> Result<QueueRecord, ApiError> {
         let mask = wkt::FieldMask::default().set_paths(mask.iter().map(|p| p.to_string()));
         retrying(self.backoff, observer, || async {
             self.tasks
@@ -200,24 +225,53 @@ impl Cloud {
         .await
     }
 
-    pub async fn pause_queue(&self, name: &str, observer: &dyn RetryObserver) -> Result<QueueRecord, ApiError> {
+    pub async fn pause_queue(
+        &self,
+        name: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<QueueRecord, ApiError> {
         retrying(self.backoff, observer, || async {
-            self.tasks.pause_queue().set_name(name).send().await.map(QueueRecord::from_api).map_err(|e| ApiError::from_gax("cloudtasks.queues.pause", name, &e))
+            self.tasks
+                .pause_queue()
+                .set_name(name)
+                .send()
+                .await
+                .map(QueueRecord::from_api)
+                .map_err(|e| ApiError::from_gax("cloudtasks.queues.pause", name, &e))
         })
         .await
     }
 
-    pub async fn resume_queue(&self, name: &str, observer: &dyn RetryObserver) -> Result<QueueRecord, ApiError> {
+    pub async fn resume_queue(
+        &self,
+        name: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<QueueRecord, ApiError> {
         retrying(self.backoff, observer, || async {
-            self.tasks.resume_queue().set_name(name).send().await.map(QueueRecord::from_api).map_err(|e| ApiError::from_gax("cloudtasks.queues.resume", name, &e))
+            self.tasks
+                .resume_queue()
+                .set_name(name)
+                .send()
+                .await
+                .map(QueueRecord::from_api)
+                .map_err(|e| ApiError::from_gax("cloudtasks.queues.resume", name, &e))
         })
         .await
     }
 
     /// Deletes the queue; already gone counts as done.
-    pub async fn delete_queue(&self, name: &str, observer: &dyn RetryObserver) -> Result<(), ApiError> {
+    pub async fn delete_queue(
+        &self,
+        name: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<(), ApiError> {
         let deleted = retrying(self.backoff, observer, || async {
-            self.tasks.delete_queue().set_name(name).send().await.map_err(|e| ApiError::from_gax("cloudtasks.queues.delete", name, &e))
+            self.tasks
+                .delete_queue()
+                .set_name(name)
+                .send()
+                .await
+                .map_err(|e| ApiError::from_gax("cloudtasks.queues.delete", name, &e))
         })
         .await;
         match deleted {

@@ -33,6 +33,10 @@ pub(crate) fn push_if_differs<T: PartialEq>(
     show: impl Fn(&T) -> String,
 ) {
     if desired != live {
-        out.push(crate::plan::FieldChange::new(field, Some(show(&live)), Some(crate::plan::FieldValue::Known(show(&desired)))));
+        out.push(crate::plan::FieldChange::new(
+            field,
+            Some(show(&live)),
+            Some(crate::plan::FieldValue::Known(show(&desired))),
+        ));
     }
 }

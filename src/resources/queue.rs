@@ -34,13 +34,19 @@ pub struct QueueTarget {
 }
 
 pub fn full_name(stack: &Stack, id: &str) -> String {
-    format!("projects/{}/locations/{}/queues/{}", stack.settings.project, stack.settings.region, id)
+    format!(
+        "projects/{}/locations/{}/queues/{}",
+        stack.settings.project, stack.settings.region, id
+    )
 }
 
 pub fn spec(stack: &Stack, cfg: &QueueConfig) -> QueueSpec {
     QueueSpec {
         name: full_name(stack, &cfg.id),
-        target: cfg.target.clone().map(|service| QueueTarget { service, path: cfg.path.clone() }),
+        target: cfg.target.clone().map(|service| QueueTarget {
+            service,
+            path: cfg.path.clone(),
+        }),
         max_dispatches_per_second: cfg.max_dispatches_per_second,
         max_concurrent_dispatches: cfg.max_concurrent_dispatches,
         max_attempts: cfg.max_attempts,
@@ -96,7 +102,11 @@ pub fn create_fields(spec: &QueueSpec, target_host: Option<&str>) -> Vec<FieldCh
 pub fn diff(spec: &QueueSpec, live: &QueueRecord, target_host: Option<&str>) -> Vec<FieldChange> {
     let mut out = Vec::new();
     if live.state != QueueState::Running {
-        out.push(FieldChange::new("state", Some(format!("{:?}", live.state.as_str())), Some(FieldValue::Known("\"RUNNING\"".into()))));
+        out.push(FieldChange::new(
+            "state",
+            Some(format!("{:?}", live.state.as_str())),
+            Some(FieldValue::Known("\"RUNNING\"".into())),
+        ));
     }
     if let Some(t) = &spec.target {
         let before = live_target(&live.http_target);
@@ -104,26 +114,80 @@ pub fn diff(spec: &QueueSpec, live: &QueueRecord, target_host: Option<&str>) -> 
             Some(h) => {
                 let after = target_url(h, t.path.as_deref());
                 if before.as_deref() != Some(after.as_str()) {
-                    out.push(FieldChange::new("target", before, Some(FieldValue::Known(after))));
+                    out.push(FieldChange::new(
+                        "target",
+                        before,
+                        Some(FieldValue::Known(after)),
+                    ));
                 }
             }
-            None => out.push(FieldChange::new("target", before, Some(FieldValue::KnownAfterApply))),
+            None => out.push(FieldChange::new(
+                "target",
+                before,
+                Some(FieldValue::KnownAfterApply),
+            )),
         }
     }
     if let Some(v) = spec.max_dispatches_per_second {
-        push_if_differs(&mut out, "max_dispatches_per_second", v, live.max_dispatches_per_second, |v| v.to_string());
+        push_if_differs(
+            &mut out,
+            "max_dispatches_per_second",
+            v,
+            live.max_dispatches_per_second,
+            |v| v.to_string(),
+        );
     }
     if let Some(v) = spec.max_concurrent_dispatches {
-        push_if_differs(&mut out, "max_concurrent_dispatches", v as i64, live.max_concurrent_dispatches as i64, |v| v.to_string());
+        push_if_differs(
+            &mut out,
+            "max_concurrent_dispatches",
+            v as i64,
+            live.max_concurrent_dispatches as i64,
+            |v| v.to_string(),
+        );
     }
-    push_if_differs(&mut out, "max_attempts", spec.max_attempts, live.max_attempts, |v| v.to_string());
-    push_if_differs(&mut out, "min_backoff", Some(spec.min_backoff), live.min_backoff, |v| v.as_ref().map(quoted_duration).unwrap_or_default());
-    push_if_differs(&mut out, "max_backoff", Some(spec.max_backoff), live.max_backoff, |v| v.as_ref().map(quoted_duration).unwrap_or_default());
+    push_if_differs(
+        &mut out,
+        "max_attempts",
+        spec.max_attempts,
+        live.max_attempts,
+        |v| v.to_string(),
+    );
+    push_if_differs(
+        &mut out,
+        "min_backoff",
+        Some(spec.min_backoff),
+        live.min_backoff,
+        |v| v.as_ref().map(quoted_duration).unwrap_or_default(),
+    );
+    push_if_differs(
+        &mut out,
+        "max_backoff",
+        Some(spec.max_backoff),
+        live.max_backoff,
+        |v| v.as_ref().map(quoted_duration).unwrap_or_default(),
+    );
     if let Some(v) = spec.max_doublings {
-        push_if_differs(&mut out, "max_doublings", v as i64, live.max_doublings as i64, |v| v.to_string());
+        push_if_differs(
+            &mut out,
+            "max_doublings",
+            v as i64,
+            live.max_doublings as i64,
+            |v| v.to_string(),
+        );
     }
     if let Some(v) = spec.max_retry_duration {
-        push_if_differs(&mut out, "max_retry_duration", Some(v), live.max_retry_duration, |v| v.as_ref().map(quoted_duration).unwrap_or_else(|| "unlimited".into()));
+        push_if_differs(
+            &mut out,
+            "max_retry_duration",
+            Some(v),
+            live.max_retry_duration,
+            |v| {
+                v.as_ref()
+                    .map(quoted_duration)
+                    .unwrap_or_else(|| "unlimited".into())
+            },
+        );
     }
     out
 }
@@ -149,14 +213,20 @@ pub fn to_record(spec: &QueueSpec, target_host: Option<&str>) -> QueueRecord {
         name: spec.name.clone(),
         state: QueueState::Running,
         max_dispatches_per_second: spec.max_dispatches_per_second.unwrap_or(0.0),
-        max_concurrent_dispatches: spec.max_concurrent_dispatches.map(|v| v as i32).unwrap_or(0),
+        max_concurrent_dispatches: spec
+            .max_concurrent_dispatches
+            .map(|v| v as i32)
+            .unwrap_or(0),
         max_attempts: spec.max_attempts,
         min_backoff: Some(spec.min_backoff),
         max_backoff: Some(spec.max_backoff),
         max_doublings: spec.max_doublings.map(|v| v as i32).unwrap_or(0),
         max_retry_duration: spec.max_retry_duration,
         http_target: match (&spec.target, target_host) {
-            (Some(t), Some(host)) => Some(HttpTargetRecord { host: host.to_string(), path: t.path.clone() }),
+            (Some(t), Some(host)) => Some(HttpTargetRecord {
+                host: host.to_string(),
+                path: t.path.clone(),
+            }),
             _ => None,
         },
     }
@@ -167,5 +237,9 @@ pub fn retire_fields(live: &QueueRecord) -> Vec<FieldChange> {
     if live.state == QueueState::Paused {
         return vec![];
     }
-    vec![FieldChange::new("state", Some(format!("{:?}", live.state.as_str())), Some(FieldValue::Known("\"PAUSED\"".into())))]
+    vec![FieldChange::new(
+        "state",
+        Some(format!("{:?}", live.state.as_str())),
+        Some(FieldValue::Known("\"PAUSED\"".into())),
+    )]
 }

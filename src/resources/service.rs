@@ -38,7 +38,10 @@ pub struct ServiceSpec {
 }
 
 pub fn full_name(stack: &Stack, id: &str) -> String {
-    format!("projects/{}/locations/{}/services/{}", stack.settings.project, stack.settings.region, id)
+    format!(
+        "projects/{}/locations/{}/services/{}",
+        stack.settings.project, stack.settings.region, id
+    )
 }
 
 pub fn spec(stack: &Stack, cfg: &ServiceConfig) -> ServiceSpec {
@@ -117,7 +120,11 @@ pub fn create_fields(spec: &ServiceSpec) -> Vec<FieldChange> {
     for (k, v) in &spec.labels {
         out.push(known(&format!("labels.{k}"), quoted(v)));
     }
-    out.push(FieldChange::new("url", None, Some(FieldValue::KnownAfterApply)));
+    out.push(FieldChange::new(
+        "url",
+        None,
+        Some(FieldValue::KnownAfterApply),
+    ));
     out
 }
 
@@ -125,20 +132,72 @@ pub fn create_fields(spec: &ServiceSpec) -> Vec<FieldChange> {
 pub fn diff(spec: &ServiceSpec, live: &ServiceRecord) -> Vec<FieldChange> {
     let mut out = Vec::new();
     push_if_differs(&mut out, "image", &spec.image, &live.image, |s| quoted(s));
-    push_if_differs(&mut out, "min_instances", spec.min_instances as i64, live.min_instances as i64, |v| v.to_string());
+    push_if_differs(
+        &mut out,
+        "min_instances",
+        spec.min_instances as i64,
+        live.min_instances as i64,
+        |v| v.to_string(),
+    );
     // max_instances is both the service-wide cap and each revision's cap: both must match.
-    let live_max = if live.max_instances as u32 != spec.max_instances { live.max_instances } else { live.service_max_instances };
-    push_if_differs(&mut out, "max_instances", spec.max_instances as i64, live_max as i64, |v| v.to_string());
-    let live_concurrency = if live.concurrency <= 0 { SERVER_CONCURRENCY } else { live.concurrency as u32 };
-    push_if_differs(&mut out, "concurrency", spec.concurrency, live_concurrency, |v| v.to_string());
-    let live_cpu = live.limits.get("cpu").and_then(|c| parse_cpu(c).ok()).unwrap_or(SERVER_CPU_MILLIS);
-    push_if_differs(&mut out, "cpu", spec.cpu_millis, live_cpu, |v| quoted(&format_cpu(*v)));
-    let live_memory = live.limits.get("memory").and_then(|m| parse_memory(m).ok()).unwrap_or(SERVER_MEMORY_BYTES);
-    push_if_differs(&mut out, "memory", spec.memory_bytes, live_memory, |v| quoted(&format_memory(*v)));
-    push_if_differs(&mut out, "cpu_idle", spec.cpu_idle, live.cpu_idle, |v| v.to_string());
-    push_if_differs(&mut out, "timeout", spec.timeout, live.timeout.unwrap_or(SERVER_TIMEOUT), |v| quoted(&format_duration(*v)));
+    let live_max = if live.max_instances as u32 != spec.max_instances {
+        live.max_instances
+    } else {
+        live.service_max_instances
+    };
+    push_if_differs(
+        &mut out,
+        "max_instances",
+        spec.max_instances as i64,
+        live_max as i64,
+        |v| v.to_string(),
+    );
+    let live_concurrency = if live.concurrency <= 0 {
+        SERVER_CONCURRENCY
+    } else {
+        live.concurrency as u32
+    };
+    push_if_differs(
+        &mut out,
+        "concurrency",
+        spec.concurrency,
+        live_concurrency,
+        |v| v.to_string(),
+    );
+    let live_cpu = live
+        .limits
+        .get("cpu")
+        .and_then(|c| parse_cpu(c).ok())
+        .unwrap_or(SERVER_CPU_MILLIS);
+    push_if_differs(&mut out, "cpu", spec.cpu_millis, live_cpu, |v| {
+        quoted(&format_cpu(*v))
+    });
+    let live_memory = live
+        .limits
+        .get("memory")
+        .and_then(|m| parse_memory(m).ok())
+        .unwrap_or(SERVER_MEMORY_BYTES);
+    push_if_differs(&mut out, "memory", spec.memory_bytes, live_memory, |v| {
+        quoted(&format_memory(*v))
+    });
+    push_if_differs(&mut out, "cpu_idle", spec.cpu_idle, live.cpu_idle, |v| {
+        v.to_string()
+    });
+    push_if_differs(
+        &mut out,
+        "timeout",
+        spec.timeout,
+        live.timeout.unwrap_or(SERVER_TIMEOUT),
+        |v| quoted(&format_duration(*v)),
+    );
     if let Some(i) = spec.ingress {
-        push_if_differs(&mut out, "ingress", ingress_name(i), live_ingress(live.ingress), |v| quoted(&v.to_string()));
+        push_if_differs(
+            &mut out,
+            "ingress",
+            ingress_name(i),
+            live_ingress(live.ingress),
+            |v| quoted(&v.to_string()),
+        );
     }
     if let Some(env) = &spec.env {
         diff_map(&mut out, "env", env, &live.env, true);
@@ -148,16 +207,30 @@ pub fn diff(spec: &ServiceSpec, live: &ServiceRecord) -> Vec<FieldChange> {
 }
 
 /// Map entries that differ; `authoritative` also removes live keys that are not declared.
-fn diff_map(out: &mut Vec<FieldChange>, prefix: &str, desired: &BTreeMap<String, String>, live: &BTreeMap<String, String>, authoritative: bool) {
+fn diff_map(
+    out: &mut Vec<FieldChange>,
+    prefix: &str,
+    desired: &BTreeMap<String, String>,
+    live: &BTreeMap<String, String>,
+    authoritative: bool,
+) {
     for (k, v) in desired {
         if live.get(k) != Some(v) {
-            out.push(FieldChange::new(format!("{prefix}.{k}"), live.get(k).map(quoted), Some(FieldValue::Known(quoted(v)))));
+            out.push(FieldChange::new(
+                format!("{prefix}.{k}"),
+                live.get(k).map(quoted),
+                Some(FieldValue::Known(quoted(v))),
+            ));
         }
     }
     if authoritative {
         for (k, v) in live {
             if !desired.contains_key(k) {
-                out.push(FieldChange::new(format!("{prefix}.{k}"), Some(quoted(v)), None));
+                out.push(FieldChange::new(
+                    format!("{prefix}.{k}"),
+                    Some(quoted(v)),
+                    None,
+                ));
             }
         }
     }

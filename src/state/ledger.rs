@@ -33,7 +33,11 @@ pub struct Ledger {
 
 impl Ledger {
     pub fn empty(stack: &str) -> Self {
-        Self { version: 1, stack: stack.to_string(), resources: BTreeMap::new() }
+        Self {
+            version: 1,
+            stack: stack.to_string(),
+            resources: BTreeMap::new(),
+        }
     }
 
     pub fn entry(&self, name: &str) -> Option<&LedgerEntry> {
@@ -41,7 +45,13 @@ impl Ledger {
     }
 
     pub fn record(&mut self, name: &str, address: &ResourceAddr, status: LedgerStatus) {
-        self.resources.insert(name.to_string(), LedgerEntry { address: address.clone(), status });
+        self.resources.insert(
+            name.to_string(),
+            LedgerEntry {
+                address: address.clone(),
+                status,
+            },
+        );
     }
 
     pub fn forget(&mut self, name: &str) {
@@ -54,8 +64,14 @@ impl Ledger {
 pub enum LedgerError {
     #[error(transparent)]
     Api(#[from] ApiError),
-    #[error("the ledger gs://{bucket}/{object} is not valid JSON ({source}); fix or delete it, then rebuild it with `stackctl adopt`")]
-    Corrupt { bucket: String, object: String, source: serde_json::Error },
+    #[error(
+        "the ledger gs://{bucket}/{object} is not valid JSON ({source}); fix or delete it, then rebuild it with `stackctl adopt`"
+    )]
+    Corrupt {
+        bucket: String,
+        object: String,
+        source: serde_json::Error,
+    },
 }
 
 /// The ledger object in the state bucket, with the generation it was read at.
@@ -69,16 +85,32 @@ pub struct LedgerStore {
 
 impl LedgerStore {
     /// Reads the ledger; a missing bucket or object is an empty ledger.
-    pub async fn load(storage: &StorageClient, bucket: &str, stack: &str) -> Result<Self, LedgerError> {
+    pub async fn load(
+        storage: &StorageClient,
+        bucket: &str,
+        stack: &str,
+    ) -> Result<Self, LedgerError> {
         let object = super::ledger_object(stack);
         let (ledger, generation) = match storage.read(bucket, &object).await? {
             Some(stored) => {
-                let ledger = serde_json::from_slice(&stored.data).map_err(|source| LedgerError::Corrupt { bucket: bucket.into(), object: object.clone(), source })?;
+                let ledger = serde_json::from_slice(&stored.data).map_err(|source| {
+                    LedgerError::Corrupt {
+                        bucket: bucket.into(),
+                        object: object.clone(),
+                        source,
+                    }
+                })?;
                 (ledger, stored.generation)
             }
             None => (Ledger::empty(stack), 0),
         };
-        Ok(Self { storage: storage.clone(), bucket: bucket.to_string(), object, generation, ledger })
+        Ok(Self {
+            storage: storage.clone(),
+            bucket: bucket.to_string(),
+            object,
+            generation,
+            ledger,
+        })
     }
 
     /// Applies `change` and writes the ledger with `ifGenerationMatch`; if someone else wrote it
@@ -90,8 +122,16 @@ impl LedgerStore {
             if next == self.ledger && self.generation != 0 {
                 return Ok(());
             }
-            let body = serde_json::to_vec_pretty(&next).map_err(|source| LedgerError::Corrupt { bucket: self.bucket.clone(), object: self.object.clone(), source })?;
-            match self.storage.write(&self.bucket, &self.object, body, self.generation).await {
+            let body = serde_json::to_vec_pretty(&next).map_err(|source| LedgerError::Corrupt {
+                bucket: self.bucket.clone(),
+                object: self.object.clone(),
+                source,
+            })?;
+            match self
+                .storage
+                .write(&self.bucket, &self.object, body, self.generation)
+                .await
+            {
                 Ok(generation) => {
                     self.generation = generation;
                     self.ledger = next;
@@ -105,6 +145,13 @@ impl LedgerStore {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ApiError::new("storage.objects.insert", format!("gs://{}/{}", self.bucket, self.object), Some(412), None, "the ledger kept changing under concurrent writers; re-run").into())
+        Err(ApiError::new(
+            "storage.objects.insert",
+            format!("gs://{}/{}", self.bucket, self.object),
+            Some(412),
+            None,
+            "the ledger kept changing under concurrent writers; re-run",
+        )
+        .into())
     }
 }

@@ -16,8 +16,12 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(no_color: bool) -> Self {
-        let color = !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
-        Self { color, stderr_is_terminal: std::io::stderr().is_terminal() }
+        let color =
+            !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+        Self {
+            color,
+            stderr_is_terminal: std::io::stderr().is_terminal(),
+        }
     }
 
     /// Writes to stdout (plans, reports, JSON).

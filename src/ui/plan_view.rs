@@ -30,7 +30,9 @@ fn headline(change: &ResourceChange) -> String {
 fn field_line(field: &FieldChange, width: usize, action: Action) -> (String, String) {
     let name = format!("{:width$}", field.field);
     match (&field.before, &field.after) {
-        (None, Some(after)) if action == Action::Create => ("+".into(), format!("{name} = {after}")),
+        (None, Some(after)) if action == Action::Create => {
+            ("+".into(), format!("{name} = {after}"))
+        }
         (None, Some(after)) => ("+".into(), format!("{name} = {after}")),
         (Some(before), None) => ("-".into(), format!("{name} = {before} -> null")),
         (Some(before), Some(after)) => ("~".into(), format!("{name} = {before} -> {after}")),
@@ -44,19 +46,39 @@ pub fn render(plan: &Plan, color: bool) -> String {
     let t = &plan.target;
     let place = match &t.endpoint {
         crate::model::Endpoint::Google => format!("project {} ({})", t.project, t.region),
-        other => format!("project {} ({}) on {}", t.project, t.region, other.describe()),
+        other => format!(
+            "project {} ({}) on {}",
+            t.project,
+            t.region,
+            other.describe()
+        ),
     };
     if plan.is_empty() {
         let _ = writeln!(out, "No changes. Stack `{}` matches {place}.", t.stack);
         return out;
     }
-    let _ = writeln!(out, "Stack `{}` in {place}: stackctl will perform these actions:", t.stack);
+    let _ = writeln!(
+        out,
+        "Stack `{}` in {place}: stackctl will perform these actions:",
+        t.stack
+    );
     for change in &plan.changes {
         let st = style(color, change.action);
         let _ = writeln!(out);
         let _ = writeln!(out, "  # {}", headline(change));
-        let _ = writeln!(out, "  {} {} ({})", st.apply_to(change.action.symbol()), change.address, change.name);
-        let width = change.fields.iter().map(|f| f.field.len()).max().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "  {} {} ({})",
+            st.apply_to(change.action.symbol()),
+            change.address,
+            change.name
+        );
+        let width = change
+            .fields
+            .iter()
+            .map(|f| f.field.len())
+            .max()
+            .unwrap_or(0);
         for field in &change.fields {
             let (symbol, text) = field_line(field, width, change.action);
             let symbol_style = match symbol.as_str() {
@@ -72,8 +94,16 @@ pub fn render(plan: &Plan, color: bool) -> String {
     }
     let s = plan.summary();
     let _ = writeln!(out);
-    let retire = if s.retire > 0 { format!(", {} to retire", s.retire) } else { String::new() };
-    let _ = writeln!(out, "Plan: {} to create, {} to update{retire}, {} to destroy.", s.create, s.update, s.delete);
+    let retire = if s.retire > 0 {
+        format!(", {} to retire", s.retire)
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "Plan: {} to create, {} to update{retire}, {} to destroy.",
+        s.create, s.update, s.delete
+    );
     out
 }
 
@@ -85,7 +115,12 @@ pub fn render_report(report: &ApplyReport) -> String {
         let _ = writeln!(out, "Apply complete: {} changed.", report.succeeded());
         return out;
     }
-    let _ = writeln!(out, "Apply finished with errors: {} changed, {} failed or skipped.", report.succeeded(), failures.len());
+    let _ = writeln!(
+        out,
+        "Apply finished with errors: {} changed, {} failed or skipped.",
+        report.succeeded(),
+        failures.len()
+    );
     for f in failures {
         match &f.outcome {
             Outcome::Failed { error } => {
@@ -97,6 +132,9 @@ pub fn render_report(report: &ApplyReport) -> String {
             Outcome::Succeeded => {}
         }
     }
-    let _ = writeln!(out, "Re-run `stackctl apply`: it converges from where this one stopped.");
+    let _ = writeln!(
+        out,
+        "Re-run `stackctl apply`: it converges from where this one stopped."
+    );
     out
 }

@@ -23,7 +23,9 @@ fn verb(action: Action) -> (&'static str, &'static str) {
 fn outcome_text(action: Action, outcome: &Outcome, elapsed: Duration) -> String {
     match outcome {
         Outcome::Succeeded => format!("{} ({:.1}s)", verb(action).1, elapsed.as_secs_f64()),
-        Outcome::Failed { error } => format!("failed: {}", error.lines().next().unwrap_or_default()),
+        Outcome::Failed { error } => {
+            format!("failed: {}", error.lines().next().unwrap_or_default())
+        }
         Outcome::Skipped { because } => format!("skipped: {because} failed"),
     }
 }
@@ -36,7 +38,10 @@ pub struct TerminalProgress {
 
 impl Default for TerminalProgress {
     fn default() -> Self {
-        Self { multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()), bars: Mutex::new(BTreeMap::new()) }
+        Self {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::new(BTreeMap::new()),
+        }
     }
 }
 
@@ -53,7 +58,10 @@ impl TerminalProgress {
 impl ApplyReporter for TerminalProgress {
     fn started(&self, change: &ResourceChange) {
         let bar = self.multi.add(ProgressBar::new_spinner());
-        bar.set_style(ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} {msg} [{elapsed}]").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} {msg} [{elapsed}]")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         bar.set_prefix(change.address.to_string());
         bar.set_message(verb(change.action).0);
         bar.enable_steady_tick(Duration::from_millis(120));
@@ -67,16 +75,37 @@ impl ApplyReporter for TerminalProgress {
     }
 
     fn retrying(&self, address: &ResourceAddr, attempt: u32, delay: Duration, reason: &str) {
-        self.with_bar(address, |b| b.set_message(format!("retrying in {:.1}s (attempt {attempt}): {reason}", delay.as_secs_f64())));
+        self.with_bar(address, |b| {
+            b.set_message(format!(
+                "retrying in {:.1}s (attempt {attempt}): {reason}",
+                delay.as_secs_f64()
+            ))
+        });
     }
 
-    fn finished(&self, address: &ResourceAddr, action: Action, outcome: &Outcome, elapsed: Duration) {
-        let mark = if *outcome == Outcome::Succeeded { "✓" } else { "✗" };
-        let text = format!("{mark} {address}: {}", outcome_text(action, outcome, elapsed));
+    fn finished(
+        &self,
+        address: &ResourceAddr,
+        action: Action,
+        outcome: &Outcome,
+        elapsed: Duration,
+    ) {
+        let mark = if *outcome == Outcome::Succeeded {
+            "✓"
+        } else {
+            "✗"
+        };
+        let text = format!(
+            "{mark} {address}: {}",
+            outcome_text(action, outcome, elapsed)
+        );
         let bar = self.bars.lock().ok().and_then(|mut b| b.remove(address));
         match bar {
             Some(bar) => {
-                bar.set_style(ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                bar.set_style(
+                    ProgressStyle::with_template("{msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
                 bar.finish_with_message(text);
             }
             None => {
@@ -97,9 +126,18 @@ impl ApplyReporter for LogProgress {
         eprintln!("{address}: {phase}");
     }
     fn retrying(&self, address: &ResourceAddr, attempt: u32, delay: Duration, reason: &str) {
-        eprintln!("{address}: retrying in {:.1}s (attempt {attempt}): {reason}", delay.as_secs_f64());
+        eprintln!(
+            "{address}: retrying in {:.1}s (attempt {attempt}): {reason}",
+            delay.as_secs_f64()
+        );
     }
-    fn finished(&self, address: &ResourceAddr, action: Action, outcome: &Outcome, elapsed: Duration) {
+    fn finished(
+        &self,
+        address: &ResourceAddr,
+        action: Action,
+        outcome: &Outcome,
+        elapsed: Duration,
+    ) {
         eprintln!("{address}: {}", outcome_text(action, outcome, elapsed));
     }
 }

@@ -4,7 +4,9 @@ use std::io::IsTerminal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PromptError {
-    #[error("apply needs confirmation but there is no terminal to ask on; pass --auto-approve (e.g. in CI) or apply a saved plan file")]
+    #[error(
+        "apply needs confirmation but there is no terminal to ask on; pass --auto-approve (e.g. in CI) or apply a saved plan file"
+    )]
     NoTerminal,
     #[error("apply cancelled: nothing was changed")]
     Declined,
@@ -22,5 +24,9 @@ pub fn confirm_apply() -> Result<(), PromptError> {
         .default(false)
         .interact()
         .map_err(|e| PromptError::Io(e.to_string()))?;
-    if answer { Ok(()) } else { Err(PromptError::Declined) }
+    if answer {
+        Ok(())
+    } else {
+        Err(PromptError::Declined)
+    }
 }

@@ -1,0 +1,106 @@
+//! `stackctl adopt ADDR...`: take ownership of existing resources by explicit name, never by guessing —
+//! queues go into the ledger, services get the ownership label.
+
+use anyhow::{Result, bail};
+
+use super::{ExitStatus, Session, load_stack};
+use crate::cli::{AdoptArgs, Cli};
+use crate::model::{Kind, ResourceAddr};
+use crate::provider::Silent;
+use crate::provider::run::OperationObserver;
+use crate::resources::{OWNER_LABEL, queue, service};
+use crate::state::lock::holder_name;
+use crate::state::{ApplyLock, LedgerStatus, LedgerStore};
+use crate::ui::Printer;
+
+struct Quiet;
+impl crate::provider::RetryObserver for Quiet {
+    fn retrying(&self, _: u32, _: std::time::Duration, _: &str) {}
+}
+impl OperationObserver for Quiet {
+    fn phase(&self, _: &str) {}
+}
+
+pub async fn run(cli: &Cli, args: &AdoptArgs, printer: &Printer) -> Result<ExitStatus> {
+    let Some(stack) = load_stack(cli, printer) else {
+        return Ok(ExitStatus::Failure);
+    };
+    let mut addresses = Vec::new();
+    for a in &args.addresses {
+        let addr: ResourceAddr = a.parse().map_err(anyhow::Error::msg)?;
+        let declared = match addr.kind {
+            Kind::Service => stack.services.contains_key(&addr.name),
+            Kind::Queue => stack.queues.contains_key(&addr.name),
+        };
+        if !declared {
+            bail!(
+                "{addr} is not declared in {}: declare it first, then adopt it",
+                cli.file.display()
+            );
+        }
+        addresses.push(addr);
+    }
+    let session = Session::open(cli, stack).await?;
+    let result = adopt(&session, &addresses, printer).await;
+    session.close().await;
+    result
+}
+
+async fn adopt(
+    session: &Session,
+    addresses: &[ResourceAddr],
+    printer: &Printer,
+) -> Result<ExitStatus> {
+    let stack = &session.stack;
+    let storage = session.cloud.storage();
+    let bucket = stack.state_bucket();
+    if !storage.bucket_exists(&bucket).await? {
+        storage
+            .create_bucket(&stack.settings.project, &bucket, &stack.settings.region)
+            .await?;
+    }
+    let lock = ApplyLock::acquire(
+        storage,
+        &bucket,
+        &stack.settings.name,
+        &holder_name(),
+        std::time::Duration::from_secs(300),
+    )
+    .await?;
+    let result = async {
+        let mut ledger = LedgerStore::load(storage, &bucket, &stack.settings.name).await?;
+        for addr in addresses {
+            match addr.kind {
+                Kind::Queue => {
+                    let name = queue::full_name(stack, &stack.queues[&addr.name].id);
+                    if session.cloud.get_queue(&name, &Silent).await?.is_none() {
+                        bail!("{addr}: no queue {name} exists, so there is nothing to adopt; `stackctl apply` creates it");
+                    }
+                    ledger.update(|l| l.record(&name, addr, LedgerStatus::Active)).await?;
+                    printer.out(&format!("Adopted {addr} ({name}) into the ownership ledger."));
+                }
+                Kind::Service => {
+                    let name = service::full_name(stack, &stack.services[&addr.name].id);
+                    let Some(live) = session.cloud.get_service(&name, &Silent).await? else {
+                        bail!("{addr}: no service {name} exists, so there is nothing to adopt; `stackctl apply` creates it");
+                    };
+                    match service::owner(&live) {
+                        Some(owner) if owner == stack.settings.name => printer.out(&format!("{addr} is already owned by this stack.")),
+                        Some(other) => bail!("{addr}: {name} belongs to the stack `{other}`; stackctl will not take it over"),
+                        None => {
+                            session.cloud.label_service(&name, OWNER_LABEL, &stack.settings.name, &Quiet).await?;
+                            printer.out(&format!("Adopted {addr} ({name}): labelled {OWNER_LABEL}={}.", stack.settings.name));
+                        }
+                    }
+                }
+            }
+        }
+        printer.out("Run `stackctl plan` to see how they differ from stack.toml.");
+        Ok(ExitStatus::Success)
+    }
+    .await;
+    if let Err(e) = lock.release().await {
+        printer.err(&format!("warning: could not release the apply lock: {e}"));
+    }
+    result
+}

@@ -1,0 +1,248 @@
+//! `stackctl apply [FILE]`: lock, observe, plan (or check a saved plan is still current), confirm,
+//! execute with progress, report every outcome, unlock.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use super::{ExitStatus, Session, load_stack};
+use crate::apply::{ApplyContext, ApplyReporter, apply};
+use crate::cli::{ApplyArgs, Cli};
+use crate::model::{Kind, ResourceAddr};
+use crate::plan::{Action, Observed, PLAN_FORMAT_VERSION, Plan, PlanOptions, plan};
+use crate::resources::{fingerprint_of, service};
+use crate::state::ApplyLock;
+use crate::state::lock::holder_name;
+use crate::ui::progress::{LogProgress, TerminalProgress};
+use crate::ui::prompt::{PromptError, confirm_apply};
+use crate::ui::{Printer, plan_view};
+
+/// How long an apply lock lives without renewal; a killed apply blocks the next one at most this long.
+const LOCK_LEASE: Duration = Duration::from_secs(15 * 60);
+
+pub async fn run(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<ExitStatus> {
+    let Some(stack) = load_stack(cli, printer) else {
+        return Ok(ExitStatus::Failure);
+    };
+    let saved = match &args.plan_file {
+        Some(path) => Some(read_plan(path)?),
+        None => None,
+    };
+    let session = Session::open(cli, stack).await?;
+    let result = with_lock(&session, args, saved, printer).await;
+    session.close().await;
+    result
+}
+
+fn read_plan(path: &std::path::Path) -> Result<Plan> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading the plan file {}", path.display()))?;
+    let plan: Plan = serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "{} is not a stackctl plan; make one with `stackctl plan --out FILE`",
+            path.display()
+        )
+    })?;
+    if plan.format_version != PLAN_FORMAT_VERSION {
+        bail!(
+            "{} was written by another stackctl version (plan format {}, this one reads {PLAN_FORMAT_VERSION}); run `stackctl plan --out FILE` again",
+            path.display(),
+            plan.format_version
+        );
+    }
+    Ok(plan)
+}
+
+async fn with_lock(
+    session: &Session,
+    args: &ApplyArgs,
+    saved: Option<Plan>,
+    printer: &Printer,
+) -> Result<ExitStatus> {
+    if let Some(saved) = &saved {
+        let here = session.target();
+        if !saved.target.endpoint.same_kind(&here.endpoint)
+            || saved.target.project != here.project
+            || saved.target.region != here.region
+            || saved.target.stack != here.stack
+        {
+            bail!(
+                "this plan was made for stack `{}` in project {} ({}) on {}; it cannot be applied to stack `{}` in project {} ({}) on {}",
+                saved.target.stack,
+                saved.target.project,
+                saved.target.region,
+                saved.target.endpoint.describe(),
+                here.stack,
+                here.project,
+                here.region,
+                here.endpoint.describe()
+            );
+        }
+    }
+    let storage = session.cloud.storage();
+    let bucket = session.stack.state_bucket();
+    if !storage.bucket_exists(&bucket).await? {
+        printer.err(&format!(
+            "Creating the state bucket gs://{bucket} (ownership ledger and apply lock)."
+        ));
+        storage
+            .create_bucket(
+                &session.stack.settings.project,
+                &bucket,
+                &session.stack.settings.region,
+            )
+            .await?;
+    }
+    let lock = ApplyLock::acquire(
+        storage,
+        &bucket,
+        &session.stack.settings.name,
+        &holder_name(),
+        LOCK_LEASE,
+    )
+    .await?;
+    let lock = Arc::new(tokio::sync::Mutex::new(lock));
+    let renewer = {
+        let lock = lock.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LOCK_LEASE / 3).await;
+                if let Err(e) = lock.lock().await.renew().await {
+                    tracing::warn!("could not renew the apply lock: {e}");
+                }
+            }
+        })
+    };
+    let result = locked(session, args, saved, printer).await;
+    renewer.abort();
+    let _ = renewer.await;
+    if let Ok(lock) = Arc::try_unwrap(lock)
+        && let Err(e) = lock.into_inner().release().await
+    {
+        printer.err(&format!("warning: could not release the apply lock: {e}"));
+    }
+    result
+}
+
+async fn locked(
+    session: &Session,
+    args: &ApplyArgs,
+    saved: Option<Plan>,
+    printer: &Printer,
+) -> Result<ExitStatus> {
+    let (observed, ledger) = session.observe().await?;
+    let from_file = saved.is_some();
+    let plan = match saved {
+        Some(saved) => {
+            check_current(&saved, &observed)?;
+            saved
+        }
+        None => plan(
+            &session.stack,
+            session.target(),
+            &observed,
+            PlanOptions {
+                allow_queue_delete: args.allow_queue_delete,
+            },
+        )?,
+    };
+    if !args.json {
+        printer.out(&plan_view::render(&plan, printer.color));
+    }
+    if plan.is_empty() {
+        if args.json {
+            printer.json(&serde_json::json!({ "plan": plan, "report": { "results": [] } }));
+        }
+        return Ok(ExitStatus::Success);
+    }
+    if !from_file && !args.auto_approve {
+        match confirm_apply() {
+            Ok(()) => {}
+            Err(e @ (PromptError::NoTerminal | PromptError::Declined)) => {
+                printer.err(&format!("error: {e}"));
+                return Ok(ExitStatus::Failure);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let reporter: Arc<dyn ApplyReporter> = if printer.stderr_is_terminal {
+        Arc::new(TerminalProgress::default())
+    } else {
+        Arc::new(LogProgress)
+    };
+    let ctx = Arc::new(ApplyContext {
+        cloud: session.cloud.clone(),
+        ledger: tokio::sync::Mutex::new(ledger),
+        hosts: tokio::sync::Mutex::new(observed_hosts(session, &observed)),
+        reporter,
+    });
+    let report = apply(ctx, &plan, args.parallelism).await;
+    if args.json {
+        printer.json(&serde_json::json!({ "plan": plan, "report": report }));
+    } else {
+        printer.out(&plan_view::render_report(&report));
+    }
+    Ok(if report.is_success() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
+}
+
+/// Hosts of the declared services that exist already, for queue targets.
+fn observed_hosts(session: &Session, observed: &Observed) -> BTreeMap<ResourceAddr, String> {
+    session
+        .stack
+        .services
+        .iter()
+        .filter_map(|(name, cfg)| {
+            let full = service::full_name(&session.stack, &cfg.id);
+            let live = observed.services.iter().find(|s| s.name == full)?;
+            Some((
+                ResourceAddr::new(Kind::Service, name),
+                service::host_of(&live.uri)?,
+            ))
+        })
+        .collect()
+}
+
+/// A saved plan applies only if nothing it planned against has changed since.
+fn check_current(plan: &Plan, observed: &Observed) -> Result<()> {
+    let mut stale = Vec::new();
+    for change in &plan.changes {
+        let now = match change.address.kind {
+            Kind::Service => observed
+                .services
+                .iter()
+                .find(|s| s.name == change.name)
+                .map(|s| s.etag.clone()),
+            Kind::Queue => observed
+                .queues
+                .iter()
+                .find(|q| q.name == change.name)
+                .map(fingerprint_of),
+        };
+        match (change.action, &change.fingerprint, now) {
+            (Action::Create, _, Some(_)) => stale.push(format!(
+                "{} was created since the plan was made",
+                change.address
+            )),
+            (Action::Create, _, None) => {}
+            (_, Some(_), None) => stale.push(format!("{} no longer exists", change.address)),
+            (_, Some(planned), Some(now)) if *planned != now => stale.push(format!(
+                "{} changed since the plan was made",
+                change.address
+            )),
+            _ => {}
+        }
+    }
+    if stale.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "the saved plan is stale, nothing was applied:\n  {}\nrun `stackctl plan --out FILE` again and apply the new plan",
+        stale.join("\n  ")
+    )
+}

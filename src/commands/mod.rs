@@ -1,0 +1,160 @@
+//! One module per verb; this one holds what they share: loading the stack, reaching the cloud,
+//! observing it, and exit statuses.
+
+mod adopt;
+mod apply;
+mod emulator;
+mod local;
+mod plan;
+mod unlock;
+mod validate;
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::{Cli, Command};
+use crate::config::Stack;
+use crate::model::Endpoint;
+use crate::plan::{Observed, PlanTarget};
+use crate::provider::{Cloud, Silent};
+use crate::state::LedgerStore;
+use crate::ui::Printer;
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0: success, or no changes.
+    Success,
+    /// 1: an error, a declined prompt, a stale plan, a partial failure.
+    Failure,
+    /// 2: `plan --detailed-exitcode` found changes.
+    Changes,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(s: ExitStatus) -> Self {
+        match s {
+            ExitStatus::Success => ExitCode::SUCCESS,
+            ExitStatus::Failure => ExitCode::from(1),
+            ExitStatus::Changes => ExitCode::from(2),
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<ExitStatus> {
+    let printer = Printer::new(cli.no_color);
+    match &cli.command {
+        Command::Validate => validate::run(&cli, &printer),
+        Command::Plan(args) => plan::run(&cli, args, &printer).await,
+        Command::Apply(args) => apply::run(&cli, args, &printer).await,
+        Command::Adopt(args) => adopt::run(&cli, args, &printer).await,
+        Command::Unlock => unlock::run(&cli, &printer).await,
+        Command::Emulator(args) => emulator::run(args).await,
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "stackctl", &mut std::io::stdout());
+            Ok(ExitStatus::Success)
+        }
+    }
+}
+
+/// Loads and validates the stack file, printing every config error. `None` = invalid.
+pub(crate) fn load_stack(cli: &Cli, printer: &Printer) -> Option<Stack> {
+    match crate::config::load(&cli.file) {
+        Ok(stack) => Some(stack.with_overrides(cli.project.as_deref(), cli.region.as_deref())),
+        Err(errors) => {
+            printer.err(&errors.to_string());
+            None
+        }
+    }
+}
+
+/// A connection to the cloud the flags name, plus the in-process emulator for `--local`.
+pub(crate) struct Session {
+    pub cloud: Cloud,
+    pub stack: Stack,
+    local: Option<local::LocalEmulator>,
+}
+
+impl Session {
+    pub async fn open(cli: &Cli, stack: Stack) -> Result<Self> {
+        let env_endpoint = std::env::var("STACKCTL_ENDPOINT")
+            .ok()
+            .filter(|s| !s.is_empty());
+        let (endpoint, local) = match (cli.local, &cli.endpoint) {
+            (true, Some(_)) => bail!(
+                "--local and --endpoint are mutually exclusive: --local starts its own emulator; use one or the other"
+            ),
+            (true, None) => {
+                let emulator = local::LocalEmulator::start(&stack.file).await?;
+                (
+                    Endpoint::Local {
+                        url: emulator.url(),
+                    },
+                    Some(emulator),
+                )
+            }
+            (false, Some(url)) => (Endpoint::Custom { url: url.clone() }, None),
+            (false, None) => match env_endpoint {
+                Some(url) => (Endpoint::Custom { url }, None),
+                None => (Endpoint::Google, None),
+            },
+        };
+        let cloud =
+            Cloud::connect(endpoint, &stack.settings.project, &stack.settings.region).await?;
+        Ok(Self {
+            cloud,
+            stack,
+            local,
+        })
+    }
+
+    pub fn target(&self) -> PlanTarget {
+        PlanTarget {
+            stack: self.stack.settings.name.clone(),
+            project: self.stack.settings.project.clone(),
+            region: self.stack.settings.region.clone(),
+            endpoint: self.cloud.endpoint.clone(),
+        }
+    }
+
+    /// Reads the ledger and lists every kind once (in parallel).
+    pub async fn observe(&self) -> Result<(Observed, LedgerStore)> {
+        let bucket = self.stack.state_bucket();
+        let (queues, services, ledger) = tokio::try_join!(
+            async {
+                self.cloud
+                    .list_queues(&Silent)
+                    .await
+                    .map_err(anyhow::Error::from)
+            },
+            async {
+                self.cloud
+                    .list_services(&Silent)
+                    .await
+                    .map_err(anyhow::Error::from)
+            },
+            async {
+                LedgerStore::load(self.cloud.storage(), &bucket, &self.stack.settings.name)
+                    .await
+                    .context("reading the ownership ledger")
+            },
+        )?;
+        Ok((
+            Observed {
+                queues,
+                services,
+                ledger: ledger.ledger.clone(),
+            },
+            ledger,
+        ))
+    }
+
+    /// Stops the in-process emulator (flushing its state).
+    pub async fn close(self) {
+        if let Some(local) = self.local {
+            local.shutdown().await;
+        }
+    }
+}

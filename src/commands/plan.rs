@@ -1,0 +1,52 @@
+//! `stackctl plan`: observe, diff, render; optionally save the plan for `apply FILE`.
+
+use anyhow::{Context, Result};
+
+use super::{ExitStatus, Session, load_stack};
+use crate::cli::{Cli, PlanArgs};
+use crate::plan::{Plan, PlanOptions, plan};
+use crate::ui::{Printer, plan_view};
+
+pub async fn run(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<ExitStatus> {
+    let Some(stack) = load_stack(cli, printer) else {
+        return Ok(ExitStatus::Failure);
+    };
+    let session = Session::open(cli, stack).await?;
+    let result = make_plan(
+        &session,
+        PlanOptions {
+            allow_queue_delete: args.allow_queue_delete,
+        },
+    )
+    .await;
+    session.close().await;
+    let plan = result?;
+    if args.json {
+        printer.json(&plan);
+    } else {
+        printer.out(&plan_view::render(&plan, printer.color));
+    }
+    if let Some(path) = &args.out {
+        save(&plan, path)?;
+        printer.err(&format!(
+            "Saved the plan to {}; run `stackctl apply {}` to execute exactly it.",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(if args.detailed_exitcode && !plan.is_empty() {
+        ExitStatus::Changes
+    } else {
+        ExitStatus::Success
+    })
+}
+
+pub(crate) async fn make_plan(session: &Session, options: PlanOptions) -> Result<Plan> {
+    let (observed, _) = session.observe().await?;
+    Ok(plan(&session.stack, session.target(), &observed, options)?)
+}
+
+fn save(plan: &Plan, path: &std::path::Path) -> Result<()> {
+    let json = serde_json::to_vec_pretty(plan)?;
+    std::fs::write(path, json).with_context(|| format!("writing the plan to {}", path.display()))
+}
