@@ -226,3 +226,136 @@ pub fn plan(
         unchanged,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Endpoint;
+    use crate::provider::tasks::QueueState;
+
+    const STACK: &str = r#"
+[stack]
+name = "shop"
+project = "acme-shop"
+region = "us-central1"
+
+[service.worker]
+image = "img"
+max_instances = 3
+
+[queue.webhooks]
+target = "service.worker"
+path = "/t"
+"#;
+
+    fn stack() -> Stack {
+        crate::config::parse(std::path::Path::new("stack.toml"), STACK).unwrap()
+    }
+
+    fn target() -> PlanTarget {
+        PlanTarget {
+            stack: "shop".into(),
+            project: "acme-shop".into(),
+            region: "us-central1".into(),
+            endpoint: Endpoint::Google,
+        }
+    }
+
+    fn empty() -> Observed {
+        Observed {
+            queues: vec![],
+            services: vec![],
+            ledger: Ledger::empty("shop"),
+        }
+    }
+
+    fn queue_record(name: &str, state: QueueState) -> QueueRecord {
+        QueueRecord {
+            name: format!("projects/acme-shop/locations/us-central1/queues/{name}"),
+            state,
+            max_dispatches_per_second: 500.0,
+            max_concurrent_dispatches: 240,
+            max_attempts: 5,
+            min_backoff: Some(std::time::Duration::from_secs(1)),
+            max_backoff: Some(std::time::Duration::from_secs(300)),
+            max_doublings: 16,
+            max_retry_duration: None,
+            http_target: None,
+        }
+    }
+
+    #[test]
+    fn an_empty_project_plans_creates_with_the_queue_after_its_service() {
+        let p = plan(&stack(), target(), &empty(), PlanOptions::default()).unwrap();
+        let actions: Vec<_> = p
+            .changes
+            .iter()
+            .map(|c| (c.address.to_string(), c.action))
+            .collect();
+        assert_eq!(
+            actions,
+            vec![
+                ("service.worker".into(), Action::Create),
+                ("queue.webhooks".into(), Action::Create)
+            ]
+        );
+        assert_eq!(
+            p.changes[1].depends_on,
+            vec!["service.worker".parse().unwrap()]
+        );
+    }
+
+    #[test]
+    fn an_existing_queue_outside_the_ledger_is_never_touched() {
+        let mut o = empty();
+        o.queues.push(queue_record("webhooks", QueueState::Running));
+        let err = plan(&stack(), target(), &o, PlanOptions::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("stackctl adopt queue.webhooks"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_removed_queue_is_retired_once_then_left_alone() {
+        let mut o = empty();
+        let name = "projects/acme-shop/locations/us-central1/queues/old";
+        o.queues.push(queue_record("old", QueueState::Running));
+        o.ledger
+            .record(name, &"queue.old".parse().unwrap(), LedgerStatus::Active);
+        let p = plan(&stack(), target(), &o, PlanOptions::default()).unwrap();
+        let retire = p
+            .changes
+            .iter()
+            .find(|c| c.address.to_string() == "queue.old")
+            .unwrap();
+        assert_eq!(retire.action, Action::Retire);
+        assert_eq!(retire.fields[0].field, "state");
+
+        o.queues[0].state = QueueState::Paused;
+        o.ledger
+            .record(name, &"queue.old".parse().unwrap(), LedgerStatus::Retired);
+        let p = plan(&stack(), target(), &o, PlanOptions::default()).unwrap();
+        assert!(
+            p.changes
+                .iter()
+                .all(|c| c.address.to_string() != "queue.old")
+        );
+
+        let p = plan(
+            &stack(),
+            target(),
+            &o,
+            PlanOptions {
+                allow_queue_delete: true,
+            },
+        )
+        .unwrap();
+        let delete = p
+            .changes
+            .iter()
+            .find(|c| c.address.to_string() == "queue.old")
+            .unwrap();
+        assert_eq!(delete.action, Action::Delete);
+    }
+}

@@ -243,3 +243,101 @@ pub fn retire_fields(live: &QueueRecord) -> Vec<FieldChange> {
         Some(FieldValue::Known("\"PAUSED\"".into())),
     )]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> QueueSpec {
+        QueueSpec {
+            name: "projects/p/locations/r/queues/webhooks".into(),
+            target: Some(QueueTarget {
+                service: "service.worker".parse().unwrap(),
+                path: Some("/tasks".into()),
+            }),
+            max_dispatches_per_second: None,
+            max_concurrent_dispatches: Some(800),
+            max_attempts: 5,
+            min_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            max_doublings: None,
+            max_retry_duration: None,
+        }
+    }
+
+    /// What Cloud Tasks echoes: every server default filled in.
+    fn live() -> QueueRecord {
+        QueueRecord {
+            name: "projects/p/locations/r/queues/webhooks".into(),
+            state: QueueState::Running,
+            max_dispatches_per_second: 500.0,
+            max_concurrent_dispatches: 800,
+            max_attempts: 5,
+            min_backoff: Some(Duration::from_secs(1)),
+            max_backoff: Some(Duration::from_secs(300)),
+            max_doublings: 16,
+            max_retry_duration: None,
+            http_target: Some(HttpTargetRecord {
+                host: "w.run.app".into(),
+                path: Some("/tasks".into()),
+            }),
+        }
+    }
+
+    #[test]
+    fn server_defaults_of_undeclared_fields_do_not_diff() {
+        assert_eq!(diff(&spec(), &live(), Some("w.run.app")), vec![]);
+    }
+
+    #[test]
+    fn durations_are_compared_as_durations_and_shown_in_stack_toml_form() {
+        let mut l = live();
+        l.min_backoff = Some(Duration::from_millis(100));
+        let changes = diff(&spec(), &l, Some("w.run.app"));
+        assert_eq!(
+            changes,
+            vec![FieldChange::new(
+                "min_backoff",
+                Some("\"0.1s\"".into()),
+                Some(FieldValue::Known("\"1s\"".into()))
+            )]
+        );
+        assert_eq!(mask_path(&changes[0].field), Some(api::RETRY_MIN_BACKOFF));
+    }
+
+    #[test]
+    fn a_paused_declared_queue_is_resumed() {
+        let mut l = live();
+        l.state = QueueState::Paused;
+        let changes = diff(&spec(), &l, Some("w.run.app"));
+        assert_eq!(changes[0].field, "state");
+        assert_eq!(
+            mask_path("state"),
+            None,
+            "state changes through pause/resume, not the mask"
+        );
+    }
+
+    #[test]
+    fn the_target_url_is_known_after_apply_until_the_service_exists() {
+        let created = create_fields(&spec(), None);
+        let target = created.iter().find(|f| f.field == "target").unwrap();
+        assert_eq!(target.after, Some(FieldValue::KnownAfterApply));
+        let moved = diff(&spec(), &live(), Some("other.run.app"));
+        assert_eq!(
+            moved[0].after,
+            Some(FieldValue::Known("\"https://other.run.app/tasks\"".into()))
+        );
+    }
+
+    #[test]
+    fn retiring_shows_running_to_paused_once() {
+        assert_eq!(
+            retire_fields(&live())[0].before.as_deref(),
+            Some("\"RUNNING\"")
+        );
+        let mut paused = live();
+        paused.state = QueueState::Paused;
+        assert!(retire_fields(&paused).is_empty());
+    }
+}

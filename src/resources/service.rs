@@ -260,3 +260,137 @@ pub fn host_of(uri: &str) -> Option<String> {
     let host = rest.split('/').next().unwrap_or_default();
     (!host.is_empty()).then(|| host.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> ServiceSpec {
+        ServiceSpec {
+            name: "projects/p/locations/r/services/worker".into(),
+            labels: BTreeMap::from([(OWNER_LABEL.into(), "s".into())]),
+            image: "img".into(),
+            min_instances: 0,
+            max_instances: 10,
+            concurrency: 80,
+            cpu_millis: 1000,
+            memory_bytes: 512 * 1024 * 1024,
+            cpu_idle: true,
+            timeout: Duration::from_secs(60),
+            ingress: Some(Ingress::Internal),
+            env: Some(BTreeMap::from([("RUST_LOG".into(), "info".into())])),
+        }
+    }
+
+    /// A live service as Cloud Run echoes it: server forms and defaults filled in.
+    fn live() -> ServiceRecord {
+        ServiceRecord {
+            name: "projects/p/locations/r/services/worker".into(),
+            labels: BTreeMap::from([
+                (OWNER_LABEL.into(), "s".into()),
+                ("someone-else".into(), "x".into()),
+            ]),
+            etag: "e1".into(),
+            generation: 1,
+            uri: "https://worker-abc-uc.a.run.app".into(),
+            reconciling: false,
+            latest_ready_revision: "r1".into(),
+            latest_created_revision: "r1".into(),
+            failure: None,
+            ingress: IngressKind::InternalOnly,
+            service_max_instances: 10,
+            image: "img".into(),
+            env: BTreeMap::from([("RUST_LOG".into(), "info".into())]),
+            limits: BTreeMap::from([
+                ("cpu".into(), "1000m".into()),
+                ("memory".into(), "512Mi".into()),
+            ]),
+            cpu_idle: true,
+            min_instances: 0,
+            max_instances: 10,
+            concurrency: 80,
+            timeout: Some(Duration::from_secs(60)),
+        }
+    }
+
+    #[test]
+    fn server_forms_and_foreign_labels_do_not_diff() {
+        assert_eq!(diff(&spec(), &live()), vec![]);
+    }
+
+    #[test]
+    fn unset_server_fields_normalize_to_cloud_run_defaults() {
+        let mut l = live();
+        l.limits.clear();
+        l.concurrency = 0;
+        let mut s = spec();
+        s.timeout = SERVER_TIMEOUT;
+        l.timeout = None;
+        assert_eq!(diff(&s, &l), vec![]);
+    }
+
+    #[test]
+    fn one_changed_field_shows_exactly_that_field() {
+        let mut l = live();
+        l.max_instances = 20;
+        let changes = diff(&spec(), &l);
+        assert_eq!(
+            changes,
+            vec![FieldChange::new(
+                "max_instances",
+                Some("20".into()),
+                Some(FieldValue::Known("10".into()))
+            )]
+        );
+    }
+
+    #[test]
+    fn the_service_wide_cap_is_diffed_too() {
+        let mut l = live();
+        l.service_max_instances = 0;
+        assert_eq!(diff(&spec(), &l)[0].field, "max_instances");
+    }
+
+    #[test]
+    fn declared_env_is_authoritative_and_cpu_is_compared_in_millicores() {
+        let mut l = live();
+        l.env.insert("EXTRA".into(), "1".into());
+        l.limits.insert("cpu".into(), "2".into());
+        let changes = diff(&spec(), &l);
+        let fields: Vec<_> = changes
+            .iter()
+            .map(|c| {
+                (
+                    c.field.as_str(),
+                    c.before.as_deref(),
+                    c.after.as_ref().map(|a| a.to_string()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            fields,
+            vec![
+                ("cpu", Some("\"2\""), Some("\"1\"".to_string())),
+                ("env.EXTRA", Some("\"1\""), None)
+            ]
+        );
+    }
+
+    #[test]
+    fn ingress_left_unset_is_dont_care() {
+        let mut s = spec();
+        s.ingress = None;
+        let mut l = live();
+        l.ingress = IngressKind::All;
+        assert_eq!(diff(&s, &l), vec![]);
+    }
+
+    #[test]
+    fn host_of_strips_scheme_and_path() {
+        assert_eq!(
+            host_of("https://w-1-uc.a.run.app/x").as_deref(),
+            Some("w-1-uc.a.run.app")
+        );
+        assert_eq!(host_of(""), None);
+    }
+}

@@ -138,3 +138,102 @@ pub fn render_report(report: &ApplyReport) -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Endpoint;
+    use crate::plan::{FieldValue, PlanTarget};
+
+    fn change(
+        addr: &str,
+        action: Action,
+        fields: Vec<FieldChange>,
+        notes: Vec<&str>,
+    ) -> ResourceChange {
+        ResourceChange {
+            address: addr.parse().unwrap(),
+            name: format!(
+                "projects/acme-shop/locations/us-central1/{}",
+                addr.replace('.', "s/")
+            ),
+            action,
+            fields,
+            fingerprint: None,
+            desired: None,
+            depends_on: vec![],
+            notes: notes.into_iter().map(String::from).collect(),
+        }
+    }
+
+    fn known(v: &str) -> Option<FieldValue> {
+        Some(FieldValue::Known(v.into()))
+    }
+
+    #[test]
+    fn every_action_renders_like_terraform() {
+        let plan = Plan {
+            format_version: 1,
+            target: PlanTarget {
+                stack: "shop".into(),
+                project: "acme-shop".into(),
+                region: "us-central1".into(),
+                endpoint: Endpoint::Local {
+                    url: "http://127.0.0.1:1".into(),
+                },
+            },
+            changes: vec![
+                change(
+                    "queue.old",
+                    Action::Retire,
+                    vec![FieldChange::new(
+                        "state",
+                        Some("\"RUNNING\"".into()),
+                        known("\"PAUSED\""),
+                    )],
+                    vec!["removed from stack.toml: paused, not deleted"],
+                ),
+                change(
+                    "queue.webhooks",
+                    Action::Create,
+                    vec![
+                        FieldChange::new("state", None, known("\"RUNNING\"")),
+                        FieldChange::new("target", None, Some(FieldValue::KnownAfterApply)),
+                    ],
+                    vec![],
+                ),
+                change(
+                    "service.worker",
+                    Action::Update,
+                    vec![
+                        FieldChange::new("max_instances", Some("10".into()), known("20")),
+                        FieldChange::new("env.EXTRA", Some("\"1\"".into()), None),
+                    ],
+                    vec![],
+                ),
+                change("service.legacy", Action::Delete, vec![], vec![]),
+            ],
+            unchanged: vec![],
+        };
+        insta::assert_snapshot!(render(&plan, false));
+    }
+
+    #[test]
+    fn an_empty_plan_says_no_changes() {
+        let plan = Plan {
+            format_version: 1,
+            target: PlanTarget {
+                stack: "shop".into(),
+                project: "acme-shop".into(),
+                region: "us-central1".into(),
+                endpoint: Endpoint::Google,
+            },
+            changes: vec![],
+            unchanged: vec!["service.worker".parse().unwrap()],
+        };
+        assert_eq!(
+            render(&plan, false),
+            "No changes. Stack `shop` matches project acme-shop (us-central1).\n"
+        );
+    }
+}
