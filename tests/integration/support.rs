@@ -1,0 +1,208 @@
+//! Test harness: the built `stackctl` binary, emulator processes on loopback, stack workspaces.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_stackctl");
+
+/// A `stackctl emulator` process with its own state dir; killed on drop.
+pub struct Emulator {
+    child: Child,
+    pub url: String,
+    pub state_dir: tempfile::TempDir,
+}
+
+impl Emulator {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(env: &[(&str, &str)]) -> Self {
+        let state_dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(state_dir, env)
+    }
+
+    pub fn start_in(state_dir: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["emulator", "--port", "0", "--state-dir"]).arg(state_dir.path()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn stackctl emulator");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
+        let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        Self { child, url, state_dir }
+    }
+
+    fn addr(&self) -> String {
+        self.url.trim_start_matches("http://").to_string()
+    }
+
+    /// A raw HTTP/1.1 request to the emulator; returns (status, body).
+    pub fn http(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        http(&self.addr(), method, path, body)
+    }
+
+    pub fn set_faults(&self, json: &str) {
+        let (status, body) = self.http("POST", "/_emulator/faults", Some(json));
+        assert_eq!(status, 200, "setting faults: {body}");
+    }
+
+    pub fn clear_faults(&self) {
+        self.http("DELETE", "/_emulator/faults", None);
+    }
+
+    /// `(method, path)` of every API request since the last [`Emulator::clear_requests`].
+    pub fn requests(&self) -> Vec<(String, String)> {
+        let (_, body) = self.http("GET", "/_emulator/requests", None);
+        let v: serde_json::Value = serde_json::from_str(&body).expect("requests JSON");
+        let list = v.as_array().cloned().or_else(|| v["requests"].as_array().cloned()).unwrap_or_default();
+        list.iter().map(|r| (r["method"].as_str().unwrap_or_default().to_string(), r["path"].as_str().unwrap_or_default().to_string())).collect()
+    }
+
+    pub fn clear_requests(&self) {
+        self.http("DELETE", "/_emulator/requests", None);
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect to emulator");
+    let body = body.unwrap_or("");
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+/// The outcome of one `stackctl` run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn expect(self, code: i32) -> Self {
+        assert_eq!(self.code, code, "expected exit {code}, got {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr);
+        self
+    }
+}
+
+/// A folder with a stack.toml, where stackctl runs.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new(stack: &str) -> Self {
+        let ws = Self { dir: tempfile::tempdir().expect("tempdir") };
+        ws.write(stack);
+        ws
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn file(&self) -> PathBuf {
+        self.dir.path().join("stack.toml")
+    }
+
+    pub fn write(&self, stack: &str) {
+        std::fs::write(self.file(), stack).expect("write stack.toml");
+    }
+
+    /// Replaces `from` with `to` in stack.toml (the edit must apply).
+    pub fn edit(&self, from: &str, to: &str) {
+        let text = std::fs::read_to_string(self.file()).expect("read stack.toml");
+        assert!(text.contains(from), "stack.toml has no {from:?}");
+        self.write(&text.replacen(from, to, 1));
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(self.path()).args(args).env("NO_COLOR", "1").env_remove("STACKCTL_ENDPOINT").stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run stackctl");
+        Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+    }
+
+    /// Runs against an emulator process with `--endpoint`.
+    pub fn on(&self, emulator: &Emulator, args: &[&str]) -> Run {
+        let mut full: Vec<&str> = args.to_vec();
+        full.extend(["--endpoint", emulator.url.as_str()]);
+        self.run(&full)
+    }
+}
+
+/// A small stack used by most tests: one service, one queue targeting it.
+pub fn basic_stack(stack_name: &str) -> String {
+    format!(
+        r#"[stack]
+name = "{stack_name}"
+project = "test-project"
+region = "us-central1"
+
+[service.worker]
+image = "us-docker.pkg.dev/cloudrun/container/hello"
+max_instances = 5
+timeout = "60s"
+env = {{ RUST_LOG = "info" }}
+
+[queue.webhooks]
+target = "service.worker"
+path = "/tasks/webhook"
+max_attempts = 10
+min_backoff = "1s"
+"#
+    )
+}
+
+/// The field lines (`~ name = a -> b`) of a rendered plan.
+pub fn field_lines(plan: &str) -> Vec<String> {
+    plan.lines().map(str::trim).filter(|l| l.len() > 2 && ["+ ", "~ ", "- "].iter().any(|p| l.starts_with(p)) && l.contains(" = ")).map(String::from).collect()
+}
+
+/// The Python interpreter with Google's client libraries (.ci/run makes the venv).
+pub fn python() -> String {
+    std::env::var("STACKCTL_PYTHON").unwrap_or_else(|_| {
+        let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+        if Path::new(venv).exists() { venv.to_string() } else { "python3".to_string() }
+    })
+}
