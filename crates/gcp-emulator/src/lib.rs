@@ -1,23 +1,111 @@
-// placeholder until the emulator branch lands
-#[derive(Default)]
+//! A local stand-in for the Google Cloud REST/JSON APIs stackctl uses (Cloud Tasks v2 queues,
+//! Cloud Run Admin v2 services, a Cloud Storage JSON subset, Resource Manager v3 projects),
+//! faithful enough that Google's official clients cannot tell it from Google for those calls.
+
+mod admin;
+mod apis;
+mod conventions;
+mod discovery;
+mod faults;
+mod server;
+mod state;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use faults::{FaultPlan, FaultRule};
+pub use server::{RunningEmulator, start};
+
+/// How an emulator instance behaves.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    pub state_dir: Option<std::path::PathBuf>,
+    /// Where state is persisted; `None` keeps it in memory only.
+    pub state_dir: Option<PathBuf>,
+    /// How many GETs a long-running operation stays `done: false` (0 = done immediately).
+    pub operation_polls: u32,
+    /// How long a deleted queue's name cannot be reused.
+    pub queue_tombstone: Duration,
+    /// Initial fault rules.
+    pub faults: FaultPlan,
 }
+
+pub const ENV_OPERATION_POLLS: &str = "STACKCTL_EMULATOR_OPERATION_POLLS";
+pub const ENV_QUEUE_TOMBSTONE_SECS: &str = "STACKCTL_EMULATOR_QUEUE_TOMBSTONE_SECS";
+pub const ENV_FAULTS: &str = "STACKCTL_EMULATOR_FAULTS";
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            state_dir: None,
+            operation_polls: 1,
+            queue_tombstone: Duration::from_secs(3 * 24 * 60 * 60),
+            faults: FaultPlan::default(),
+        }
+    }
+}
+
 impl Settings {
-    pub fn from_env() -> Result<Self, std::io::Error> {
-        Ok(Self::default())
+    /// Defaults overridden by `STACKCTL_EMULATOR_OPERATION_POLLS`,
+    /// `STACKCTL_EMULATOR_QUEUE_TOMBSTONE_SECS` and `STACKCTL_EMULATOR_FAULTS` (JSON, the shape
+    /// of `POST /_emulator/faults`).
+    pub fn from_env() -> Result<Self, EmulatorError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, EmulatorError> {
+        let mut settings = Self::default();
+        let invalid = |name: &str, reason: String| EmulatorError::InvalidSetting { name: name.to_string(), reason };
+        if let Some(raw) = lookup(ENV_OPERATION_POLLS).filter(|v| !v.trim().is_empty()) {
+            settings.operation_polls =
+                raw.trim().parse().map_err(|e| invalid(ENV_OPERATION_POLLS, format!("{raw:?}: {e}")))?;
+        }
+        if let Some(raw) = lookup(ENV_QUEUE_TOMBSTONE_SECS).filter(|v| !v.trim().is_empty()) {
+            let seconds: u64 = raw.trim().parse().map_err(|e| invalid(ENV_QUEUE_TOMBSTONE_SECS, format!("{raw:?}: {e}")))?;
+            settings.queue_tombstone = Duration::from_secs(seconds);
+        }
+        if let Some(raw) = lookup(ENV_FAULTS).filter(|v| !v.trim().is_empty()) {
+            settings.faults = serde_json::from_str(&raw).map_err(|e| invalid(ENV_FAULTS, e.to_string()))?;
+        }
+        Ok(settings)
     }
 }
-pub struct RunningEmulator;
-impl RunningEmulator {
-    pub fn url(&self) -> String {
-        String::new()
-    }
-    pub async fn shutdown(self) {}
-    pub async fn serve_forever(self) -> Result<(), std::io::Error> {
-        Ok(())
-    }
+
+/// Why the emulator could not start or keep running.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("invalid setting {name}: {reason}")]
+    InvalidSetting { name: String, reason: String },
+    #[error("state directory {} is in use by another emulator process (lock {} is held)", dir.display(), lock.display())]
+    StateDirLocked { dir: PathBuf, lock: PathBuf },
+    #[error("cannot use state directory {}: {source}", dir.display())]
+    StateDir { dir: PathBuf, source: std::io::Error },
+    #[error("state file {} is unreadable: {source}", path.display())]
+    StateCorrupt { path: PathBuf, source: serde_json::Error },
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Bind { port: u16, source: std::io::Error },
+    #[error(transparent)]
+    Discovery(#[from] discovery::DiscoveryError),
+    #[error("emulator server failed: {0}")]
+    Serve(std::io::Error),
 }
-pub async fn start(_: Settings, _: u16) -> Result<RunningEmulator, std::io::Error> {
-    Ok(RunningEmulator)
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_read_overrides_from_env() {
+        let env = |name: &str| match name {
+            ENV_OPERATION_POLLS => Some("0".to_string()),
+            ENV_QUEUE_TOMBSTONE_SECS => Some("5".to_string()),
+            ENV_FAULTS => Some(r#"{"seed":1,"rules":[{"status":503,"count":1}]}"#.to_string()),
+            _ => None,
+        };
+        let settings = Settings::from_lookup(env).expect("valid env");
+        assert_eq!(settings.operation_polls, 0);
+        assert_eq!(settings.queue_tombstone, Duration::from_secs(5));
+        assert_eq!(settings.faults.rules[0].status, Some(503));
+        let bad = Settings::from_lookup(|n| (n == ENV_FAULTS).then(|| "{".to_string()));
+        assert!(matches!(bad, Err(EmulatorError::InvalidSetting { .. })));
+    }
 }

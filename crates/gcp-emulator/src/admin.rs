@@ -1,0 +1,46 @@
+//! The `/_emulator/*` admin surface: health, request log, reset, and fault rules. Never faulted,
+//! never recorded in the request log.
+
+use serde_json::{Value, json};
+
+use crate::conventions::ApiError;
+use crate::faults::FaultPlan;
+use crate::server::{Emulator, HttpRequest, HttpResponse, lock};
+use crate::state::State;
+
+pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
+    let path = request.raw_path.trim_end_matches('/');
+    match (request.method.as_str(), path) {
+        ("GET", "/_emulator/health") => HttpResponse::json(200, &json!({"status": "ok"})),
+        ("GET", "/_emulator/requests") => {
+            let records = lock(&emulator.requests).clone();
+            HttpResponse::json(200, &serde_json::to_value(records).unwrap_or(Value::Null))
+        }
+        ("DELETE", "/_emulator/requests") => {
+            lock(&emulator.requests).clear();
+            HttpResponse::json(200, &json!({}))
+        }
+        ("POST", "/_emulator/reset") => {
+            let mut state = lock(&emulator.state);
+            *state = State::empty();
+            emulator.persist(&state);
+            HttpResponse::json(200, &json!({}))
+        }
+        ("GET", "/_emulator/faults") => {
+            let plan = lock(&emulator.faults).plan().clone();
+            HttpResponse::json(200, &serde_json::to_value(plan).unwrap_or(Value::Null))
+        }
+        ("POST", "/_emulator/faults") => match serde_json::from_slice::<FaultPlan>(&request.body) {
+            Ok(plan) => {
+                lock(&emulator.faults).replace(plan.clone());
+                HttpResponse::json(200, &serde_json::to_value(plan).unwrap_or(Value::Null))
+            }
+            Err(error) => HttpResponse::error(&ApiError::invalid_argument(format!("Invalid fault plan: {error}")), false),
+        },
+        ("DELETE", "/_emulator/faults") => {
+            lock(&emulator.faults).replace(FaultPlan::default());
+            HttpResponse::json(200, &json!({}))
+        }
+        _ => HttpResponse::error(&ApiError::not_found(format!("No admin endpoint {} {}", request.method, path)), false),
+    }
+}

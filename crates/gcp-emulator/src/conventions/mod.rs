@@ -1,0 +1,11 @@
+//! Google REST conventions shared by every emulated API (errors, payload shaping, paging,
+//! update masks, wire encodings). No API-specific behaviour lives here.
+
+pub mod error;
+pub mod field_mask;
+pub mod paging;
+pub mod payload;
+pub mod wire;
+
+pub use error::{ApiError, Code};
+pub use wire::Query;

@@ -1,0 +1,455 @@
+//! The HTTP front: one axum fallback that records, faults, routes (via the discovery table),
+//! validates, dispatches to an API handler, persists and renders every request.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::body::Body;
+use axum::extract::State as AxumState;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use bytes::Bytes;
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::apis::{self, Call, Context, Reply};
+use crate::conventions::payload::{normalize_request, render_response};
+use crate::conventions::wire::snake_case;
+use crate::conventions::{ApiError, Code, Query};
+use crate::discovery::{Discovery, Route, RouteMatch};
+use crate::faults::FaultInjector;
+use crate::state::{State, StateStore};
+use crate::{EmulatorError, Settings};
+
+/// Largest request body accepted (Storage uploads included).
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// A request as the emulator sees it (raw path kept percent-encoded for routing).
+#[derive(Debug)]
+pub struct HttpRequest {
+    pub method: String,
+    pub raw_path: String,
+    pub raw_query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// A response before it is handed to hyper.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn json(status: u16, value: &Value) -> Self {
+        let mut body = serde_json::to_vec_pretty(value).unwrap_or_default();
+        body.push(b'\n');
+        Self { status, headers: vec![("content-type".into(), "application/json; charset=UTF-8".into())], body }
+    }
+
+    pub fn error(error: &ApiError, storage_style: bool) -> Self {
+        Self::json(error.http_status(), &error.to_body(storage_style))
+    }
+
+    /// Google's HTML 404 for paths no API serves.
+    fn html_not_found(path: &str) -> Self {
+        let escaped = path.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let body = format!(
+            "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 404 (Not Found)!!1</title>\n  \
+             <p><b>404.</b> <ins>That\u{2019}s an error.</ins>\n  <p>The requested URL <code>{escaped}</code> was not found on this server.  \
+             <ins>That\u{2019}s all we know.</ins>\n"
+        );
+        Self { status: 404, headers: vec![("content-type".into(), "text/html; charset=UTF-8".into())], body: body.into_bytes() }
+    }
+}
+
+/// One served API request, as listed by `GET /_emulator/requests`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestRecord {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub status: u16,
+}
+
+/// The shared emulator: discovery, state, faults and the request log.
+#[derive(Debug)]
+pub struct Emulator {
+    pub(crate) discovery: Discovery,
+    pub(crate) settings: Settings,
+    pub(crate) state: Mutex<State>,
+    pub(crate) store: Option<StateStore>,
+    pub(crate) faults: Mutex<FaultInjector>,
+    pub(crate) requests: Mutex<Vec<RequestRecord>>,
+}
+
+/// Locks a mutex, recovering the data if a handler panicked while holding it.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Emulator {
+    pub fn new(settings: Settings) -> Result<Self, EmulatorError> {
+        let discovery = Discovery::load()?;
+        let (store, state) = match &settings.state_dir {
+            Some(dir) => {
+                let (store, state) = StateStore::open(dir)?;
+                (Some(store), state)
+            }
+            None => (None, State::empty()),
+        };
+        let faults = FaultInjector::new(settings.faults.clone());
+        Ok(Self {
+            discovery,
+            settings,
+            state: Mutex::new(state),
+            store,
+            faults: Mutex::new(faults),
+            requests: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Writes the state to disk (no-op when in memory).
+    pub(crate) fn persist(&self, state: &State) {
+        if let Some(store) = &self.store
+            && let Err(error) = store.save(state)
+        {
+            tracing::error!(dir = %store.dir().display(), %error, "cannot persist emulator state");
+        }
+    }
+
+    pub async fn handle(&self, request: HttpRequest) -> HttpResponse {
+        if request.raw_path == "/_emulator" || request.raw_path.starts_with("/_emulator/") {
+            return crate::admin::handle(self, &request);
+        }
+        let decision = lock(&self.faults).decide(&request.method, &request.raw_path);
+        if !decision.latency.is_zero() {
+            tokio::time::sleep(decision.latency).await;
+        }
+        let response = match decision.error_status {
+            Some(status) => {
+                let code = Code::from_http_status(status);
+                let error = ApiError::new(code, format!("Injected fault: HTTP {status} {}.", code.status_name()))
+                    .with_http_status(status);
+                HttpResponse::error(&error, request.raw_path.contains("/storage/v1/"))
+            }
+            None => self.dispatch(&request),
+        };
+        lock(&self.requests).push(RequestRecord {
+            method: request.method.clone(),
+            path: crate::conventions::wire::percent_decode(&request.raw_path),
+            query: request.raw_query.clone().unwrap_or_default(),
+            status: response.status,
+        });
+        response
+    }
+
+    fn dispatch(&self, request: &HttpRequest) -> HttpResponse {
+        match self.discovery.match_route(&request.method, &request.raw_path, apis::is_implemented) {
+            RouteMatch::NotFound => HttpResponse::html_not_found(&request.raw_path),
+            RouteMatch::Unimplemented(route) => HttpResponse::error(
+                &ApiError::unimplemented(format!(
+                    "Operation is not implemented, or supported, or enabled. ({} is not emulated)",
+                    route.id
+                )),
+                !route.api.is_proto_based(),
+            ),
+            RouteMatch::Found { route, params } => {
+                let query = Query::parse(request.raw_query.as_deref());
+                let storage_style = !route.api.is_proto_based();
+                match self.call(route, params, &query, request) {
+                    Ok(reply) => self.render(route, &query, reply),
+                    Err(error) => HttpResponse::error(&error, storage_style),
+                }
+            }
+        }
+    }
+
+    fn call(
+        &self,
+        route: &Route,
+        params: std::collections::BTreeMap<String, String>,
+        query: &Query,
+        request: &HttpRequest,
+    ) -> Result<Reply, ApiError> {
+        if route.api.is_proto_based() {
+            check_query_params(&self.discovery, route, query)?;
+        }
+        let body = self.parse_body(route, &request.body)?;
+        let call = Call { route, params, query, body, raw_body: &request.body, headers: &request.headers, now: Utc::now() };
+        let handler = apis::handler_for(&route.id).ok_or_else(|| ApiError::unimplemented(route.id.clone()))?;
+        let mut state = lock(&self.state);
+        let mut context = Context { state: &mut state, discovery: &self.discovery, settings: &self.settings };
+        let reply = handler(&mut context, &call)?;
+        if route.http_method != "GET" || apis::reads_mutate(&route.id) {
+            self.persist(&state);
+        }
+        Ok(reply)
+    }
+
+    fn parse_body(&self, route: &Route, raw: &Bytes) -> Result<Option<Value>, ApiError> {
+        let Some(schema_name) = route.request_schema.as_deref() else { return Ok(None) };
+        if route.is_media_upload {
+            return Ok(None);
+        }
+        let parsed: Value = if raw.iter().all(u8::is_ascii_whitespace) {
+            Value::Object(serde_json::Map::new())
+        } else {
+            serde_json::from_slice(raw).map_err(|error| {
+                ApiError::bad_field(
+                    "",
+                    format!("Invalid JSON payload received. Unexpected token.\n{error}"),
+                )
+            })?
+        };
+        if !route.api.is_proto_based() {
+            return Ok(Some(parsed));
+        }
+        let root_field = request_root_field(schema_name);
+        normalize_request(&self.discovery, route.api, schema_name, parsed, &root_field).map(Some)
+    }
+
+    fn render(&self, route: &Route, query: &Query, reply: Reply) -> HttpResponse {
+        match reply {
+            Reply::Json(value) => {
+                let value = if route.api.is_proto_based() {
+                    render_response(&self.discovery, route.api, route.response_schema.as_deref(), value, query.wants_int_enums())
+                } else {
+                    value
+                };
+                HttpResponse::json(200, &value)
+            }
+            Reply::Media { bytes, headers } => HttpResponse { status: 200, headers, body: bytes },
+            Reply::NoContent => HttpResponse { status: 204, headers: Vec::new(), body: Vec::new() },
+        }
+    }
+}
+
+/// The proto field a request body binds to: `Queue` -> `queue`, `GoogleCloudRunV2Service` ->
+/// `service`; whole-request bodies (`PauseQueueRequest`) bind to the root.
+fn request_root_field(schema_name: &str) -> String {
+    if schema_name.ends_with("Request") {
+        return String::new();
+    }
+    let short = ["GoogleCloudRunV2", "GoogleLongrunning", "GoogleIamV1"]
+        .iter()
+        .find_map(|prefix| schema_name.strip_prefix(prefix))
+        .unwrap_or(schema_name);
+    let mut chars = short.chars();
+    let lowered: String = chars.next().map(|c| c.to_ascii_lowercase()).into_iter().chain(chars).collect();
+    snake_case(&lowered)
+}
+
+/// Proto-based APIs reject query parameters the method does not declare.
+fn check_query_params(discovery: &Discovery, route: &Route, query: &Query) -> Result<(), ApiError> {
+    for name in query.names() {
+        let bare = name.strip_prefix('$').unwrap_or(name);
+        let known = route.query_params.contains(name)
+            || discovery.is_global_param(route.api, name)
+            || discovery.is_global_param(route.api, bare)
+            || name == "$.xgafv";
+        if !known {
+            return Err(ApiError::bad_field(
+                "",
+                format!(
+                    "Invalid JSON payload received. Unknown name \"{name}\": Cannot bind query parameter. Field '{name}' could not be found in request message."
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn axum_entry(AxumState(emulator): AxumState<Arc<Emulator>>, request: Request<Body>) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(_) => {
+            let error = ApiError::invalid_argument("Request body too large or unreadable.").with_http_status(413);
+            return into_axum(HttpResponse::error(&error, false));
+        }
+    };
+    let request = HttpRequest {
+        method: parts.method.as_str().to_string(),
+        raw_path: parts.uri.path().to_string(),
+        raw_query: parts.uri.query().map(str::to_string),
+        headers: parts.headers,
+        body,
+    };
+    into_axum(emulator.handle(request).await)
+}
+
+fn into_axum(response: HttpResponse) -> Response<Body> {
+    let mut out = Response::new(Body::from(response.body));
+    *out.status_mut() = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in response.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            out.headers_mut().append(name, value);
+        }
+    }
+    out
+}
+
+/// A started emulator serving on a loopback port.
+#[derive(Debug)]
+pub struct RunningEmulator {
+    address: SocketAddr,
+    emulator: Arc<Emulator>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds `127.0.0.1:port` (0 = a free port), loads state, and serves on the current tokio
+/// runtime. Returns once the listener is bound and the server task is running.
+pub async fn start(settings: Settings, port: u16) -> Result<RunningEmulator, EmulatorError> {
+    let emulator = Arc::new(Emulator::new(settings)?);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|source| EmulatorError::Bind { port, source })?;
+    let address = listener.local_addr().map_err(|source| EmulatorError::Bind { port, source })?;
+    let app = axum::Router::new().fallback(axum_entry).with_state(Arc::clone(&emulator));
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = shutdown_rx.await;
+            })
+            .await
+    });
+    Ok(RunningEmulator { address, emulator, shutdown: Some(shutdown_tx), server })
+}
+
+impl RunningEmulator {
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// Stops accepting requests, waits for in-flight ones, and flushes the state.
+    pub async fn shutdown(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let _ = (&mut self.server).await;
+        let state = lock(&self.emulator.state).clone();
+        self.emulator.persist(&state);
+    }
+
+    /// Serves until the server stops (it only stops on an I/O error).
+    pub async fn serve_forever(mut self) -> Result<(), EmulatorError> {
+        let _keep_open = self.shutdown.take();
+        match (&mut self.server).await {
+            Ok(result) => result.map_err(EmulatorError::Serve),
+            Err(join_error) => Err(EmulatorError::Serve(std::io::Error::other(join_error))),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Drives an in-memory [`Emulator`] without a socket.
+    use super::*;
+
+    pub struct TestEmulator {
+        pub emulator: Emulator,
+    }
+
+    impl TestEmulator {
+        pub fn new(settings: Settings) -> Self {
+            Self { emulator: Emulator::new(settings).expect("emulator starts") }
+        }
+
+        pub fn with_polls(polls: u32) -> Self {
+            Self::new(Settings { operation_polls: polls, ..Settings::default() })
+        }
+
+        pub async fn send(&self, method: &str, path_and_query: &str, body: Option<Value>) -> (u16, Value) {
+            let bytes = body.map(|b| serde_json::to_vec(&b).expect("json")).unwrap_or_default();
+            let response = self.raw(method, path_and_query, bytes, &[]).await;
+            let value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+            (response.status, value)
+        }
+
+        pub async fn raw(&self, method: &str, path_and_query: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> HttpResponse {
+            let (path, query) = match path_and_query.split_once('?') {
+                Some((p, q)) => (p.to_string(), Some(q.to_string())),
+                None => (path_and_query.to_string(), None),
+            };
+            let mut header_map = HeaderMap::new();
+            for (name, value) in headers {
+                header_map.insert(
+                    HeaderName::try_from(*name).expect("header name"),
+                    HeaderValue::try_from(*value).expect("header value"),
+                );
+            }
+            self.emulator
+                .handle(HttpRequest { method: method.into(), raw_path: path, raw_query: query, headers: header_map, body: body.into() })
+                .await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::testing::TestEmulator;
+    use super::*;
+
+    #[tokio::test]
+    async fn unknown_paths_get_html_404_and_known_unimplemented_methods_501() {
+        let emulator = TestEmulator::with_polls(0);
+        let response = emulator.raw("GET", "/nothing/here", Vec::new(), &[]).await;
+        assert_eq!(response.status, 404);
+        assert!(String::from_utf8_lossy(&response.body).contains("Error 404 (Not Found)"));
+        let (status, body) = emulator.send("GET", "/v2/projects/p/locations/l/queues/q/tasks", None).await;
+        assert_eq!(status, 501);
+        assert_eq!(body["error"]["status"], "UNIMPLEMENTED");
+    }
+
+    #[tokio::test]
+    async fn unknown_query_params_are_rejected_like_google() {
+        let emulator = TestEmulator::with_polls(0);
+        let (status, body) = emulator.send("GET", "/v2/projects/p/locations/l/queues?bogus=1", None).await;
+        assert_eq!(status, 400);
+        assert!(body["error"]["message"].as_str().unwrap_or("").contains("Unknown name \"bogus\""));
+        let (status, _) = emulator
+            .send("GET", "/v2/projects/p/locations/l/queues?%24alt=json%3Benum-encoding%3Dint&filter=&pageSize=0&pageToken=", None)
+            .await;
+        assert_eq!(status, 200);
+    }
+
+    #[tokio::test]
+    async fn request_log_and_faults_via_admin() {
+        let emulator = TestEmulator::with_polls(0);
+        let rules = json!({"rules": [{"method": "GET", "path_contains": "/queues", "status": 503, "count": 1}]});
+        let (status, _) = emulator.send("POST", "/_emulator/faults", Some(rules)).await;
+        assert_eq!(status, 200);
+        let (status, body) = emulator.send("GET", "/v2/projects/p/locations/l/queues", None).await;
+        assert_eq!((status, body["error"]["status"].clone()), (503, json!("UNAVAILABLE")));
+        let (status, _) = emulator.send("GET", "/v2/projects/p/locations/l/queues", None).await;
+        assert_eq!(status, 200);
+        let (_, log) = emulator.send("GET", "/_emulator/requests", None).await;
+        assert_eq!(log.as_array().map(Vec::len), Some(2));
+        assert_eq!(log[0]["status"], 503);
+        assert_eq!(log[1]["path"], "/v2/projects/p/locations/l/queues");
+        emulator.send("DELETE", "/_emulator/requests", None).await;
+        let (_, log) = emulator.send("GET", "/_emulator/requests", None).await;
+        assert_eq!(log, json!([]));
+    }
+
+    #[test]
+    fn request_bodies_bind_to_the_right_root_field() {
+        assert_eq!(request_root_field("Queue"), "queue");
+        assert_eq!(request_root_field("GoogleCloudRunV2Service"), "service");
+        assert_eq!(request_root_field("PauseQueueRequest"), "");
+    }
+}

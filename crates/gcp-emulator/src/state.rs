@@ -1,0 +1,138 @@
+//! Emulated resources and their persistence: one JSON file per state dir, rewritten (temp file +
+//! rename) after every change, guarded by an exclusive lock so only one process uses a dir.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::EmulatorError;
+
+const STATE_FILE: &str = "state.json";
+const LOCK_FILE: &str = "emulator.lock";
+const FORMAT_VERSION: u32 = 1;
+
+/// Everything the emulated APIs know. Resources are kept as their wire JSON (enum names).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct State {
+    pub format_version: u32,
+    /// Cloud Tasks queues by full name.
+    pub queues: BTreeMap<String, Value>,
+    /// Deleted queue names -> RFC 3339 deletion time (blocks re-creation for a while).
+    pub queue_tombstones: BTreeMap<String, String>,
+    /// Cloud Run services by full name.
+    pub services: BTreeMap<String, ServiceRecord>,
+    /// Cloud Run revisions by full name (`.../services/S/revisions/R`).
+    pub revisions: BTreeMap<String, Value>,
+    /// Long-running operations by full name.
+    pub operations: BTreeMap<String, OperationRecord>,
+    /// Storage buckets by name.
+    pub buckets: BTreeMap<String, Value>,
+    /// Storage objects: bucket -> object name -> object.
+    pub objects: BTreeMap<String, BTreeMap<String, StoredObject>>,
+    /// Highest object generation handed out (generations only increase).
+    pub last_object_generation: i64,
+}
+
+/// A Cloud Run service and the bookkeeping its reconciliation needs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServiceRecord {
+    pub service: Value,
+    /// The operation still reconciling this service, if any.
+    pub pending_operation: Option<String>,
+    /// Revisions created so far (the `00001` counter of revision names).
+    pub revision_count: u32,
+    /// The (defaulted) template each revision of this service was created from.
+    pub revision_templates: BTreeMap<String, Value>,
+}
+
+/// What a long-running operation does when it completes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OperationKind {
+    #[default]
+    CreateOrUpdateService,
+    DeleteService,
+}
+
+/// A long-running operation and what completes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OperationRecord {
+    /// The `google.longrunning.Operation` as served (enum names).
+    pub operation: Value,
+    /// GETs still answered with `done: false`.
+    pub polls_remaining: u32,
+    pub kind: OperationKind,
+    /// Full name of the resource the operation acts on.
+    pub target: String,
+    /// The revision this operation rolls out, if the template changed.
+    pub new_revision: Option<String>,
+    /// The final resource for operations whose target no longer exists (deletes).
+    pub final_resource: Option<Value>,
+}
+
+/// A Storage object: its metadata resource and its bytes (hex in the state file).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StoredObject {
+    pub metadata: Value,
+    pub content_hex: String,
+}
+
+impl State {
+    pub fn empty() -> Self {
+        Self { format_version: FORMAT_VERSION, ..Self::default() }
+    }
+}
+
+/// The on-disk home of a [`State`]; holds the directory lock for its lifetime.
+#[derive(Debug)]
+pub struct StateStore {
+    dir: PathBuf,
+    _lock: File,
+}
+
+impl StateStore {
+    /// Creates `dir` if needed, takes its lock, and loads the saved state (empty if none).
+    pub fn open(dir: &Path) -> Result<(Self, State), EmulatorError> {
+        let io_error = |source| EmulatorError::StateDir { dir: dir.to_path_buf(), source };
+        std::fs::create_dir_all(dir).map_err(io_error)?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_error)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(EmulatorError::StateDirLocked { dir: dir.to_path_buf(), lock: lock_path });
+            }
+            Err(std::fs::TryLockError::Error(source)) => return Err(io_error(source)),
+        }
+        let state_path = dir.join(STATE_FILE);
+        let state = match std::fs::read(&state_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|source| EmulatorError::StateCorrupt { path: state_path.clone(), source })?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => State::empty(),
+            Err(error) => return Err(io_error(error)),
+        };
+        Ok((Self { dir: dir.to_path_buf(), _lock: lock }, state))
+    }
+
+    /// Writes `state` atomically (temp file, then rename over `state.json`).
+    pub fn save(&self, state: &State) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(state).map_err(std::io::Error::other)?;
+        let temp_path = self.dir.join(format!("{STATE_FILE}.tmp"));
+        let mut temp = File::create(&temp_path)?;
+        temp.write_all(&bytes)?;
+        temp.flush()?;
+        drop(temp);
+        std::fs::rename(&temp_path, self.dir.join(STATE_FILE))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
