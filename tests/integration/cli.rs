@@ -8,22 +8,51 @@ const EXAMPLE: &str = include_str!("../../stack.toml");
 fn readme_tour_apply_local_then_plan_is_empty_then_one_field_shows() {
     let ws = Workspace::new(EXAMPLE);
     let first = ws.run(&["apply", "--local", "--auto-approve"]).expect(0);
-    assert!(first.stdout.contains("+ service.worker"), "{}", first.stdout);
-    assert!(first.stdout.contains("+ queue.webhooks"), "{}", first.stdout);
-    assert!(first.stdout.contains("Apply complete: 2 changed."), "{}", first.stdout);
+    assert!(
+        first.stdout.contains("+ service.worker"),
+        "{}",
+        first.stdout
+    );
+    assert!(
+        first.stdout.contains("+ queue.webhooks"),
+        "{}",
+        first.stdout
+    );
+    assert!(
+        first.stdout.contains("Apply complete: 2 changed."),
+        "{}",
+        first.stdout
+    );
     // Progress goes to stderr, one line per resource event (no terminal here).
-    assert!(first.stderr.contains("service.worker: created"), "{}", first.stderr);
-    assert!(first.stderr.contains("queue.webhooks: created"), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("service.worker: created"),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        first.stderr.contains("queue.webhooks: created"),
+        "{}",
+        first.stderr
+    );
     assert!(ws.path().join(".stackctl/local").is_dir());
 
     // A new process sees the same cloud: nothing to do.
-    let again = ws.run(&["plan", "--local", "--detailed-exitcode"]).expect(0);
+    let again = ws
+        .run(&["plan", "--local", "--detailed-exitcode"])
+        .expect(0);
     assert!(again.stdout.starts_with("No changes."), "{}", again.stdout);
     ws.run(&["apply", "--local", "--auto-approve"]).expect(0);
 
     ws.edit("max_instances = 10", "max_instances = 20");
-    let changed = ws.run(&["plan", "--local", "--detailed-exitcode"]).expect(2);
-    assert_eq!(field_lines(&changed.stdout), vec!["~ max_instances = 10 -> 20"], "{}", changed.stdout);
+    let changed = ws
+        .run(&["plan", "--local", "--detailed-exitcode"])
+        .expect(2);
+    assert_eq!(
+        field_lines(&changed.stdout),
+        vec!["~ max_instances = 10 -> 20"],
+        "{}",
+        changed.stdout
+    );
     insta::assert_snapshot!("tour_one_field_plan", changed.stdout);
 }
 
@@ -40,7 +69,9 @@ fn apply_without_a_terminal_or_auto_approve_refuses_and_changes_nothing() {
 #[test]
 fn local_and_endpoint_together_is_an_error() {
     let ws = Workspace::new(&basic_stack("both"));
-    let run = ws.run(&["plan", "--local", "--endpoint", "http://127.0.0.1:9"]).expect(1);
+    let run = ws
+        .run(&["plan", "--local", "--endpoint", "http://127.0.0.1:9"])
+        .expect(1);
     assert!(run.stderr.contains("mutually exclusive"), "{}", run.stderr);
 }
 
@@ -48,10 +79,21 @@ fn local_and_endpoint_together_is_an_error() {
 fn config_errors_name_file_line_column_and_exit_1() {
     let ws = Workspace::new(&basic_stack("bad").replace("max_instances = 5", "max_instance = 5"));
     let run = ws.run(&["plan", "--local"]).expect(1);
-    assert!(run.stderr.contains("unknown key `max_instance`"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unknown key `max_instance`"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("stack.toml:8:1"), "{}", run.stderr);
-    assert!(run.stderr.contains("did you mean `max_instances`?"), "{}", run.stderr);
-    assert!(!ws.path().join(".stackctl").exists(), "nothing was started for an invalid stack");
+    assert!(
+        run.stderr.contains("did you mean `max_instances`?"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !ws.path().join(".stackctl").exists(),
+        "nothing was started for an invalid stack"
+    );
 }
 
 #[test]
@@ -61,8 +103,19 @@ fn json_plan_renders_the_same_plan() {
     let run = ws.on(&emulator, &["plan", "--json"]).expect(0);
     let plan: serde_json::Value = serde_json::from_str(&run.stdout).expect("plan JSON on stdout");
     let changes = plan["changes"].as_array().unwrap();
-    let actions: Vec<_> = changes.iter().map(|c| (c["address"].as_str().unwrap(), c["action"].as_str().unwrap())).collect();
-    assert_eq!(actions, vec![("service.worker", "create"), ("queue.webhooks", "create")]);
+    let actions: Vec<_> = changes
+        .iter()
+        .map(|c| {
+            (
+                c["address"].as_str().unwrap(),
+                c["action"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        vec![("service.worker", "create"), ("queue.webhooks", "create")]
+    );
     assert_eq!(plan["target"]["endpoint"]["kind"], "custom");
 }
 
@@ -70,27 +123,38 @@ fn json_plan_renders_the_same_plan() {
 fn saved_plan_applies_exactly_and_is_refused_when_stale() {
     let emulator = Emulator::start();
     let ws = Workspace::new(&basic_stack("saved"));
-    ws.on(&emulator, &["plan", "--out", "create.json"]).expect(0);
+    ws.on(&emulator, &["plan", "--out", "create.json"])
+        .expect(0);
     // Applying a saved plan needs no prompt: the plan is what was reviewed.
     ws.on(&emulator, &["apply", "create.json"]).expect(0);
     ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(0);
 
     ws.edit("max_instances = 5", "max_instances = 6");
-    ws.on(&emulator, &["plan", "--out", "update.json"]).expect(0);
+    ws.on(&emulator, &["plan", "--out", "update.json"])
+        .expect(0);
     // Someone changes the service after the plan was saved.
     ws.edit("max_instances = 6", "max_instances = 7");
     ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
     let stale = ws.on(&emulator, &["apply", "update.json"]).expect(1);
-    assert!(stale.stderr.contains("stale") && stale.stderr.contains("service.worker changed"), "{}", stale.stderr);
+    assert!(
+        stale.stderr.contains("stale") && stale.stderr.contains("service.worker changed"),
+        "{}",
+        stale.stderr
+    );
     let plan = ws.on(&emulator, &["plan"]).expect(0);
-    assert!(plan.stdout.starts_with("No changes."), "the stale plan applied nothing: {}", plan.stdout);
+    assert!(
+        plan.stdout.starts_with("No changes."),
+        "the stale plan applied nothing: {}",
+        plan.stdout
+    );
 }
 
 #[test]
 fn a_local_plan_cannot_be_applied_to_another_target() {
     let emulator = Emulator::start();
     let ws = Workspace::new(&basic_stack("target"));
-    ws.run(&["plan", "--local", "--out", "local.json"]).expect(0);
+    ws.run(&["plan", "--local", "--out", "local.json"])
+        .expect(0);
     let run = ws.on(&emulator, &["apply", "local.json"]).expect(1);
     assert!(run.stderr.contains("cannot be applied"), "{}", run.stderr);
 }
@@ -105,22 +169,46 @@ fn removed_queue_is_paused_not_deleted_then_resumed_when_readded() {
     let without_queue = stack.split("[queue.webhooks]").next().unwrap().to_string();
     ws.write(&without_queue);
     let plan = ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(2);
-    assert_eq!(field_lines(&plan.stdout), vec![r#"~ state = "RUNNING" -> "PAUSED""#], "{}", plan.stdout);
+    assert_eq!(
+        field_lines(&plan.stdout),
+        vec![r#"~ state = "RUNNING" -> "PAUSED""#],
+        "{}",
+        plan.stdout
+    );
     ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
     ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(0);
 
     ws.write(&stack);
     let plan = ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(2);
-    assert_eq!(field_lines(&plan.stdout), vec![r#"~ state = "PAUSED" -> "RUNNING""#], "{}", plan.stdout);
+    assert_eq!(
+        field_lines(&plan.stdout),
+        vec![r#"~ state = "PAUSED" -> "RUNNING""#],
+        "{}",
+        plan.stdout
+    );
     ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
     ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(0);
 
     ws.write(&without_queue);
-    let plan = ws.on(&emulator, &["plan", "--allow-queue-delete"]).expect(0);
+    let plan = ws
+        .on(&emulator, &["plan", "--allow-queue-delete"])
+        .expect(0);
     assert!(plan.stdout.contains("- queue.webhooks"), "{}", plan.stdout);
-    ws.on(&emulator, &["apply", "--auto-approve", "--allow-queue-delete"]).expect(0);
-    ws.on(&emulator, &["plan", "--detailed-exitcode", "--allow-queue-delete"]).expect(0);
-    let (status, _) = emulator.http("GET", "/v2/projects/test-project/locations/us-central1/queues/webhooks", None);
+    ws.on(
+        &emulator,
+        &["apply", "--auto-approve", "--allow-queue-delete"],
+    )
+    .expect(0);
+    ws.on(
+        &emulator,
+        &["plan", "--detailed-exitcode", "--allow-queue-delete"],
+    )
+    .expect(0);
+    let (status, _) = emulator.http(
+        "GET",
+        "/v2/projects/test-project/locations/us-central1/queues/webhooks",
+        None,
+    );
     assert_eq!(status, 404);
 }
 
@@ -129,29 +217,100 @@ fn every_declared_field_converges_and_a_change_shows_exactly_that_field() {
     let emulator = Emulator::start();
     let ws = Workspace::new(&basic_stack("converge"));
     ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
-    let edits: &[(&str, &str, &str)] = &[
-        ("max_instances = 5", "max_instances = 4", "~ max_instances = 5 -> 4"),
-        ("timeout = \"60s\"", "timeout = \"90s\"", r#"~ timeout = "1m" -> "1m30s""#),
-        ("RUST_LOG = \"info\"", "RUST_LOG = \"debug\"", r#"~ env.RUST_LOG = "info" -> "debug""#),
-        ("max_instances = 4", "max_instances = 4\nmemory = \"1Gi\"", r#"~ memory = "512Mi" -> "1Gi""#),
-        ("max_instances = 4", "max_instances = 4\ncpu_idle = false", "~ cpu_idle = true -> false"),
-        ("max_instances = 4", "max_instances = 4\nmin_instances = 1", "~ min_instances = 0 -> 1"),
-        ("max_instances = 4", "max_instances = 4\nconcurrency = 40", "~ concurrency = 80 -> 40"),
-        ("max_instances = 4", "max_instances = 4\ningress = \"internal\"", r#"~ ingress = "all" -> "internal""#),
-        ("max_attempts = 10", "max_attempts = 3", "~ max_attempts = 10 -> 3"),
-        ("min_backoff = \"1s\"", "min_backoff = \"0.5s\"", r#"~ min_backoff = "1s" -> "0.5s""#),
-        ("path = \"/tasks/webhook\"", "path = \"/tasks/v2\"", "~ target = "),
-        ("max_attempts = 3", "max_attempts = 3\nmax_dispatches_per_second = 20", "~ max_dispatches_per_second = 500 -> 20"),
+    // Each edit, and the field lines the plan must show: exactly those (the queue's
+    // max_concurrent_dispatches follows the worker's max_instances x concurrency).
+    let edits: &[(&str, &str, &[&str])] = &[
+        (
+            "max_instances = 5",
+            "max_instances = 4",
+            &[
+                "~ max_instances = 5 -> 4",
+                "~ max_concurrent_dispatches = 400 -> 320",
+            ],
+        ),
+        (
+            "timeout = \"60s\"",
+            "timeout = \"90s\"",
+            &[r#"~ timeout = "1m" -> "1m30s""#],
+        ),
+        (
+            "RUST_LOG = \"info\"",
+            "RUST_LOG = \"debug\"",
+            &[r#"~ env.RUST_LOG = "info" -> "debug""#],
+        ),
+        (
+            "max_instances = 4",
+            "max_instances = 4\nmemory = \"1Gi\"",
+            &[r#"~ memory = "512Mi" -> "1Gi""#],
+        ),
+        (
+            "max_instances = 4",
+            "max_instances = 4\ncpu_idle = false",
+            &["~ cpu_idle = true -> false"],
+        ),
+        (
+            "max_instances = 4",
+            "max_instances = 4\nmin_instances = 1",
+            &["~ min_instances = 0 -> 1"],
+        ),
+        (
+            "max_instances = 4",
+            "max_instances = 4\nconcurrency = 40",
+            &[
+                "~ concurrency = 80 -> 40",
+                "~ max_concurrent_dispatches = 320 -> 160",
+            ],
+        ),
+        (
+            "max_instances = 4",
+            "max_instances = 4\ningress = \"internal\"",
+            &[r#"~ ingress = "all" -> "internal""#],
+        ),
+        (
+            "max_attempts = 10",
+            "max_attempts = 3",
+            &["~ max_attempts = 10 -> 3"],
+        ),
+        (
+            "min_backoff = \"1s\"",
+            "min_backoff = \"0.5s\"",
+            &[r#"~ min_backoff = "1s" -> "0.5s""#],
+        ),
+        (
+            "path = \"/tasks/webhook\"",
+            "path = \"/tasks/v2\"",
+            &["~ target = "],
+        ),
+        (
+            "max_attempts = 3",
+            "max_attempts = 3\nmax_dispatches_per_second = 20",
+            &["~ max_dispatches_per_second = 500 -> 20"],
+        ),
     ];
     for (from, to, expected) in edits {
         ws.edit(from, to);
         let plan = ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(2);
         let lines = field_lines(&plan.stdout);
-        assert_eq!(lines.len(), 1, "editing {from:?} -> {to:?} should change one field:\n{}", plan.stdout);
-        assert!(lines[0].starts_with(expected), "editing {from:?}: got {:?}, want {expected:?}", lines[0]);
+        assert_eq!(
+            lines.len(),
+            expected.len(),
+            "editing {from:?} -> {to:?} should change exactly {expected:?}:\n{}",
+            plan.stdout
+        );
+        for (line, want) in lines.iter().zip(expected.iter()) {
+            assert!(
+                line.starts_with(want),
+                "editing {from:?}: got {line:?}, want {want:?}\n{}",
+                plan.stdout
+            );
+        }
         ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
         let after = ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(0);
-        assert!(after.stdout.starts_with("No changes."), "after applying {to:?}: {}", after.stdout);
+        assert!(
+            after.stdout.starts_with("No changes."),
+            "after applying {to:?}: {}",
+            after.stdout
+        );
     }
 }
 
@@ -163,9 +322,16 @@ fn observing_uses_one_list_call_per_kind_not_a_get_per_resource() {
     emulator.clear_requests();
     ws.on(&emulator, &["plan"]).expect(0);
     let calls = emulator.requests();
-    let api: Vec<_> = calls.iter().filter(|(_, p)| p.starts_with("/v2/")).collect();
+    let api: Vec<_> = calls
+        .iter()
+        .filter(|(_, p)| p.starts_with("/v2/"))
+        .collect();
     assert_eq!(api.len(), 2, "{calls:?}");
-    assert!(api.iter().all(|(m, p)| m == "GET" && (p.ends_with("/queues") || p.ends_with("/services"))), "{calls:?}");
+    assert!(
+        api.iter()
+            .all(|(m, p)| m == "GET" && (p.ends_with("/queues") || p.ends_with("/services"))),
+        "{calls:?}"
+    );
 }
 
 #[test]
@@ -180,11 +346,17 @@ fn the_prompt_asks_on_a_terminal_and_only_yes_applies() {
             .env("NO_COLOR", "1")
             .output()
             .expect("run the pty helper");
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).to_string())
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
     };
     let (code, screen) = answer("n");
     assert_eq!(code, 1, "{screen}");
-    assert!(screen.contains("Apply these changes?") && screen.contains("cancelled"), "{screen}");
+    assert!(
+        screen.contains("Apply these changes?") && screen.contains("cancelled"),
+        "{screen}"
+    );
     ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(2);
     let (code, screen) = answer("y");
     assert_eq!(code, 0, "{screen}");

@@ -26,17 +26,30 @@ impl Emulator {
 
     pub fn start_in(state_dir: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(BIN);
-        cmd.args(["emulator", "--port", "0", "--state-dir"]).arg(state_dir.path()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.args(["emulator", "--port", "0", "--state-dir"])
+            .arg(state_dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         for (k, v) in env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn stackctl emulator");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
-        let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_string();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the listening line");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
         assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-        Self { child, url, state_dir }
+        Self {
+            child,
+            url,
+            state_dir,
+        }
     }
 
     fn addr(&self) -> String {
@@ -61,8 +74,19 @@ impl Emulator {
     pub fn requests(&self) -> Vec<(String, String)> {
         let (_, body) = self.http("GET", "/_emulator/requests", None);
         let v: serde_json::Value = serde_json::from_str(&body).expect("requests JSON");
-        let list = v.as_array().cloned().or_else(|| v["requests"].as_array().cloned()).unwrap_or_default();
-        list.iter().map(|r| (r["method"].as_str().unwrap_or_default().to_string(), r["path"].as_str().unwrap_or_default().to_string())).collect()
+        let list = v
+            .as_array()
+            .cloned()
+            .or_else(|| v["requests"].as_array().cloned())
+            .unwrap_or_default();
+        list.iter()
+            .map(|r| {
+                (
+                    r["method"].as_str().unwrap_or_default().to_string(),
+                    r["path"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
     }
 
     pub fn clear_requests(&self) {
@@ -83,9 +107,20 @@ pub fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, S
     write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).expect("write");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     (status, body)
 }
 
@@ -113,7 +148,11 @@ pub struct Run {
 impl Run {
     #[track_caller]
     pub fn expect(self, code: i32) -> Self {
-        assert_eq!(self.code, code, "expected exit {code}, got {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}, got {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
         self
     }
 }
@@ -125,7 +164,9 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn new(stack: &str) -> Self {
-        let ws = Self { dir: tempfile::tempdir().expect("tempdir") };
+        let ws = Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
         ws.write(stack);
         ws
     }
@@ -155,12 +196,20 @@ impl Workspace {
 
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(BIN);
-        cmd.current_dir(self.path()).args(args).env("NO_COLOR", "1").env_remove("STACKCTL_ENDPOINT").stdin(Stdio::null());
+        cmd.current_dir(self.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("STACKCTL_ENDPOINT")
+            .stdin(Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);
         }
         let out = cmd.output().expect("run stackctl");
-        Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into(),
+            stderr: String::from_utf8_lossy(&out.stderr).into(),
+        }
     }
 
     /// Runs against an emulator process with `--endpoint`.
@@ -196,13 +245,23 @@ min_backoff = "1s"
 
 /// The field lines (`~ name = a -> b`) of a rendered plan.
 pub fn field_lines(plan: &str) -> Vec<String> {
-    plan.lines().map(str::trim).filter(|l| l.len() > 2 && ["+ ", "~ ", "- "].iter().any(|p| l.starts_with(p)) && l.contains(" = ")).map(String::from).collect()
+    plan.lines()
+        .map(str::trim)
+        .filter(|l| {
+            l.len() > 2 && ["+ ", "~ ", "- "].iter().any(|p| l.starts_with(p)) && l.contains(" = ")
+        })
+        .map(String::from)
+        .collect()
 }
 
 /// The Python interpreter with Google's client libraries (.ci/run makes the venv).
 pub fn python() -> String {
     std::env::var("STACKCTL_PYTHON").unwrap_or_else(|_| {
         let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
-        if Path::new(venv).exists() { venv.to_string() } else { "python3".to_string() }
+        if Path::new(venv).exists() {
+            venv.to_string()
+        } else {
+            "python3".to_string()
+        }
     })
 }

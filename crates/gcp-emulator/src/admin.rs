@@ -35,12 +35,18 @@ pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
                 lock(&emulator.faults).replace(plan.clone());
                 HttpResponse::json(200, &serde_json::to_value(plan).unwrap_or(Value::Null))
             }
-            Err(error) => HttpResponse::error(&ApiError::invalid_argument(format!("Invalid fault plan: {error}")), false),
+            Err(error) => HttpResponse::error(
+                &ApiError::invalid_argument(format!("Invalid fault plan: {error}")),
+                false,
+            ),
         },
         ("DELETE", "/_emulator/faults") => {
             lock(&emulator.faults).replace(FaultPlan::default());
             HttpResponse::json(200, &json!({}))
         }
-        _ => HttpResponse::error(&ApiError::not_found(format!("No admin endpoint {} {}", request.method, path)), false),
+        _ => HttpResponse::error(
+            &ApiError::not_found(format!("No admin endpoint {} {}", request.method, path)),
+            false,
+        ),
     }
 }

@@ -17,7 +17,12 @@ pub enum Api {
 }
 
 impl Api {
-    pub const ALL: [Api; 4] = [Api::CloudTasks, Api::CloudRun, Api::Storage, Api::ResourceManager];
+    pub const ALL: [Api; 4] = [
+        Api::CloudTasks,
+        Api::CloudRun,
+        Api::Storage,
+        Api::ResourceManager,
+    ];
 
     fn document_text(self) -> &'static str {
         match self {
@@ -70,14 +75,20 @@ pub struct Route {
 
 impl Route {
     fn literal_count(&self) -> usize {
-        self.segments.iter().filter(|s| matches!(s, Segment::Literal(_))).count()
+        self.segments
+            .iter()
+            .filter(|s| matches!(s, Segment::Literal(_)))
+            .count()
     }
 }
 
 /// The outcome of matching a request against the route table.
 #[derive(Debug)]
 pub enum RouteMatch<'a> {
-    Found { route: &'a Route, params: BTreeMap<String, String> },
+    Found {
+        route: &'a Route,
+        params: BTreeMap<String, String>,
+    },
     /// A discovery method exists for this request but the emulator does not implement it.
     Unimplemented(&'a Route),
     NotFound,
@@ -102,7 +113,10 @@ impl Discovery {
             let service_path = document
                 .get("servicePath")
                 .and_then(Value::as_str)
-                .ok_or_else(|| DiscoveryError::Shape { api, what: "no servicePath".into() })?
+                .ok_or_else(|| DiscoveryError::Shape {
+                    api,
+                    what: "no servicePath".into(),
+                })?
                 .to_string();
             let params = document
                 .get("parameters")
@@ -113,12 +127,18 @@ impl Discovery {
             collect_routes(api, &service_path, &document, &mut routes)?;
             documents.insert(api, document);
         }
-        Ok(Self { documents, global_params, routes })
+        Ok(Self {
+            documents,
+            global_params,
+            routes,
+        })
     }
 
     #[cfg(test)]
     pub fn route_by_id(&self, id: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| r.id == id && !r.is_media_upload)
+        self.routes
+            .iter()
+            .find(|r| r.id == id && !r.is_media_upload)
     }
 
     pub fn schema(&self, api: Api, name: &str) -> Option<&Value> {
@@ -127,7 +147,9 @@ impl Discovery {
 
     /// Whether `name` is a query parameter every method of `api` accepts (`alt`, `fields`, ...).
     pub fn is_global_param(&self, api: Api, name: &str) -> bool {
-        self.global_params.get(&api).is_some_and(|p| p.contains(name))
+        self.global_params
+            .get(&api)
+            .is_some_and(|p| p.contains(name))
     }
 
     /// Matches a raw (still percent-encoded) path. Literal-rich templates win over variable ones,
@@ -145,9 +167,14 @@ impl Discovery {
             if route.http_method != http_method {
                 continue;
             }
-            let Some(params) = match_template(route, &raw_segments) else { continue };
+            let Some(params) = match_template(route, &raw_segments) else {
+                continue;
+            };
             let rank = (is_implemented(&route.id), route.literal_count());
-            if best.as_ref().is_none_or(|(_, _, best_rank)| rank > *best_rank) {
+            if best
+                .as_ref()
+                .is_none_or(|(_, _, best_rank)| rank > *best_rank)
+            {
                 best = Some((route, params, rank));
             }
         }
@@ -218,12 +245,21 @@ fn push_method_routes(
     routes: &mut Vec<Route>,
 ) -> Result<(), DiscoveryError> {
     let text = |key: &str| method.get(key).and_then(Value::as_str).map(str::to_string);
-    let shape = |what: &str| DiscoveryError::Shape { api, what: what.to_string() };
+    let shape = |what: &str| DiscoveryError::Shape {
+        api,
+        what: what.to_string(),
+    };
     let id = text("id").ok_or_else(|| shape("method without id"))?;
     let http_method = text("httpMethod").ok_or_else(|| shape("method without httpMethod"))?;
-    let path = text("flatPath").or_else(|| text("path")).ok_or_else(|| shape("method without path"))?;
+    let path = text("flatPath")
+        .or_else(|| text("path"))
+        .ok_or_else(|| shape("method without path"))?;
     let schema_ref = |key: &str| {
-        method.get(key).and_then(|r| r.get("$ref")).and_then(Value::as_str).map(str::to_string)
+        method
+            .get(key)
+            .and_then(|r| r.get("$ref"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
     };
     let query_params = method
         .get("parameters")
@@ -247,9 +283,15 @@ fn push_method_routes(
         is_media_upload: false,
         query_params,
     };
-    routes.push(with_template(base.clone(), &format!("{service_path}{path}")));
+    routes.push(with_template(
+        base.clone(),
+        &format!("{service_path}{path}"),
+    ));
     if method.get("supportsMediaDownload").and_then(Value::as_bool) == Some(true) {
-        routes.push(with_template(base.clone(), &format!("download/{service_path}{path}")));
+        routes.push(with_template(
+            base.clone(),
+            &format!("download/{service_path}{path}"),
+        ));
     }
     let upload_path = method
         .get("mediaUpload")
@@ -258,7 +300,10 @@ fn push_method_routes(
         .and_then(|s| s.get("path"))
         .and_then(Value::as_str);
     if let Some(upload_path) = upload_path {
-        let upload = Route { is_media_upload: true, ..base };
+        let upload = Route {
+            is_media_upload: true,
+            ..base
+        };
         routes.push(with_template(upload, upload_path.trim_start_matches('/')));
     }
     Ok(())
@@ -274,10 +319,12 @@ fn with_template(mut route: Route, template: &str) -> Route {
     }
     route.segments = parts
         .into_iter()
-        .map(|part| match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-            Some(name) => Segment::Variable(name.trim_start_matches('+').to_string()),
-            None => Segment::Literal(part.to_string()),
-        })
+        .map(
+            |part| match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                Some(name) => Segment::Variable(name.trim_start_matches('+').to_string()),
+                None => Segment::Literal(part.to_string()),
+            },
+        )
         .collect();
     route
 }
@@ -327,21 +374,33 @@ const NON_CONTIGUOUS_ENUMS: &[(&str, &[(&str, i64)])] = &[
 
 fn exception_table(values: &[Value]) -> Option<&'static [(&'static str, i64)]> {
     let zero = values.first()?.as_str()?;
-    NON_CONTIGUOUS_ENUMS.iter().find(|(key, _)| *key == zero).map(|(_, table)| *table)
+    NON_CONTIGUOUS_ENUMS
+        .iter()
+        .find(|(key, _)| *key == zero)
+        .map(|(_, table)| *table)
 }
 
 /// The proto number of enum value `name`, given the discovery `enum` list it belongs to.
 pub fn enum_number(values: &[Value], name: &str) -> Option<i64> {
     if let Some(table) = exception_table(values) {
-        return table.iter().find(|(n, _)| *n == name).map(|(_, number)| *number);
+        return table
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, number)| *number);
     }
-    values.iter().position(|v| v.as_str() == Some(name)).and_then(|i| i64::try_from(i).ok())
+    values
+        .iter()
+        .position(|v| v.as_str() == Some(name))
+        .and_then(|i| i64::try_from(i).ok())
 }
 
 /// The enum value name for proto number `number`, given the discovery `enum` list.
 pub fn enum_name(values: &[Value], number: i64) -> Option<String> {
     if let Some(table) = exception_table(values) {
-        return table.iter().find(|(_, n)| *n == number).map(|(name, _)| (*name).to_string());
+        return table
+            .iter()
+            .find(|(_, n)| *n == number)
+            .map(|(name, _)| (*name).to_string());
     }
     let index = usize::try_from(number).ok()?;
     values.get(index)?.as_str().map(str::to_string)
@@ -381,14 +440,21 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert!(matches!(
-            discovery.match_route("GET", "/v2/projects/p/locations/l/queues/q/tasks", implemented),
+            discovery.match_route(
+                "GET",
+                "/v2/projects/p/locations/l/queues/q/tasks",
+                implemented
+            ),
             RouteMatch::Found { .. }
         ));
         assert!(matches!(
             discovery.match_route("GET", "/v2/projects/p/locations/l/services", |_| false),
             RouteMatch::Unimplemented(_)
         ));
-        assert!(matches!(discovery.match_route("GET", "/nope", |_| true), RouteMatch::NotFound));
+        assert!(matches!(
+            discovery.match_route("GET", "/nope", |_| true),
+            RouteMatch::NotFound
+        ));
     }
 
     #[test]

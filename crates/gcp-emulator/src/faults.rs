@@ -39,8 +39,13 @@ pub struct FaultRule {
 
 impl FaultRule {
     fn matches(&self, method: &str, path: &str) -> bool {
-        self.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
-            && self.path_contains.as_deref().is_none_or(|p| path.contains(p))
+        self.method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self
+                .path_contains
+                .as_deref()
+                .is_none_or(|p| path.contains(p))
     }
 }
 
@@ -124,24 +129,45 @@ mod tests {
 
     #[test]
     fn n_shot_rules_expire_after_count_failures() {
-        let mut injector = FaultInjector::new(plan(r#"{"rules":[{"method":"PATCH","path_contains":"/queues","status":503,"count":2}]}"#));
+        let mut injector = FaultInjector::new(plan(
+            r#"{"rules":[{"method":"PATCH","path_contains":"/queues","status":503,"count":2}]}"#,
+        ));
         assert_eq!(injector.decide("GET", "/v2/x/queues").error_status, None);
-        assert_eq!(injector.decide("PATCH", "/v2/x/queues/q").error_status, Some(503));
-        assert_eq!(injector.decide("PATCH", "/v2/x/queues/q").error_status, Some(503));
-        assert_eq!(injector.decide("PATCH", "/v2/x/queues/q").error_status, None);
+        assert_eq!(
+            injector.decide("PATCH", "/v2/x/queues/q").error_status,
+            Some(503)
+        );
+        assert_eq!(
+            injector.decide("PATCH", "/v2/x/queues/q").error_status,
+            Some(503)
+        );
+        assert_eq!(
+            injector.decide("PATCH", "/v2/x/queues/q").error_status,
+            None
+        );
         assert!(injector.plan().rules.is_empty());
     }
 
     #[test]
     fn seeded_rates_are_reproducible_and_latency_only_rules_do_not_fail() {
         let text = r#"{"seed":7,"rules":[{"status":429,"rate":0.5},{"latency_ms":20}]}"#;
-        let draws = |mut injector: FaultInjector| (0..32).map(|_| injector.decide("GET", "/a").error_status).collect::<Vec<_>>();
+        let draws = |mut injector: FaultInjector| {
+            (0..32)
+                .map(|_| injector.decide("GET", "/a").error_status)
+                .collect::<Vec<_>>()
+        };
         let first = draws(FaultInjector::new(plan(text)));
         assert_eq!(first, draws(FaultInjector::new(plan(text))));
         assert!(first.contains(&Some(429)) && first.contains(&None));
         let mut latency_only = FaultInjector::new(plan(r#"{"rules":[{"latency_ms":20}]}"#));
         let decision = latency_only.decide("GET", "/a");
-        assert_eq!(decision, FaultDecision { latency: Duration::from_millis(20), error_status: None });
+        assert_eq!(
+            decision,
+            FaultDecision {
+                latency: Duration::from_millis(20),
+                error_status: None
+            }
+        );
         assert!(serde_json::from_str::<FaultPlan>(r#"{"rules":[{"stauts":1}]}"#).is_err());
     }
 }

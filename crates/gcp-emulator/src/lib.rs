@@ -54,17 +54,26 @@ impl Settings {
 
     fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, EmulatorError> {
         let mut settings = Self::default();
-        let invalid = |name: &str, reason: String| EmulatorError::InvalidSetting { name: name.to_string(), reason };
+        let invalid = |name: &str, reason: String| EmulatorError::InvalidSetting {
+            name: name.to_string(),
+            reason,
+        };
         if let Some(raw) = lookup(ENV_OPERATION_POLLS).filter(|v| !v.trim().is_empty()) {
-            settings.operation_polls =
-                raw.trim().parse().map_err(|e| invalid(ENV_OPERATION_POLLS, format!("{raw:?}: {e}")))?;
+            settings.operation_polls = raw
+                .trim()
+                .parse()
+                .map_err(|e| invalid(ENV_OPERATION_POLLS, format!("{raw:?}: {e}")))?;
         }
         if let Some(raw) = lookup(ENV_QUEUE_TOMBSTONE_SECS).filter(|v| !v.trim().is_empty()) {
-            let seconds: u64 = raw.trim().parse().map_err(|e| invalid(ENV_QUEUE_TOMBSTONE_SECS, format!("{raw:?}: {e}")))?;
+            let seconds: u64 = raw
+                .trim()
+                .parse()
+                .map_err(|e| invalid(ENV_QUEUE_TOMBSTONE_SECS, format!("{raw:?}: {e}")))?;
             settings.queue_tombstone = Duration::from_secs(seconds);
         }
         if let Some(raw) = lookup(ENV_FAULTS).filter(|v| !v.trim().is_empty()) {
-            settings.faults = serde_json::from_str(&raw).map_err(|e| invalid(ENV_FAULTS, e.to_string()))?;
+            settings.faults =
+                serde_json::from_str(&raw).map_err(|e| invalid(ENV_FAULTS, e.to_string()))?;
         }
         Ok(settings)
     }
@@ -78,9 +87,15 @@ pub enum EmulatorError {
     #[error("state directory {} is in use by another emulator process (lock {} is held)", dir.display(), lock.display())]
     StateDirLocked { dir: PathBuf, lock: PathBuf },
     #[error("cannot use state directory {}: {source}", dir.display())]
-    StateDir { dir: PathBuf, source: std::io::Error },
+    StateDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
     #[error("state file {} is unreadable: {source}", path.display())]
-    StateCorrupt { path: PathBuf, source: serde_json::Error },
+    StateCorrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("cannot listen on 127.0.0.1:{port}: {source}")]
     Bind { port: u16, source: std::io::Error },
     #[error(transparent)]

@@ -19,11 +19,19 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             Some((flag, value)) => (flag.to_string(), Some(value.to_string())),
             None => (arg.clone(), None),
         };
-        let mut value = || inline.clone().or_else(|| args.next()).ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+        };
         match flag.as_str() {
             "--port" => {
                 let raw = value()?;
-                port = Some(raw.parse::<u16>().map_err(|e| format!("invalid --port {raw:?}: {e}"))?);
+                port = Some(
+                    raw.parse::<u16>()
+                        .map_err(|e| format!("invalid --port {raw:?}: {e}"))?,
+                );
             }
             "--state-dir" => state_dir = Some(PathBuf::from(value()?)),
             "-h" | "--help" => return Err(USAGE.to_string()),
@@ -42,7 +50,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("gcp-emulator: cannot start the async runtime: {error}");

@@ -48,7 +48,14 @@ impl HttpResponse {
     pub fn json(status: u16, value: &Value) -> Self {
         let mut body = serde_json::to_vec_pretty(value).unwrap_or_default();
         body.push(b'\n');
-        Self { status, headers: vec![("content-type".into(), "application/json; charset=UTF-8".into())], body }
+        Self {
+            status,
+            headers: vec![(
+                "content-type".into(),
+                "application/json; charset=UTF-8".into(),
+            )],
+            body,
+        }
     }
 
     pub fn error(error: &ApiError, storage_style: bool) -> Self {
@@ -57,13 +64,20 @@ impl HttpResponse {
 
     /// Google's HTML 404 for paths no API serves.
     fn html_not_found(path: &str) -> Self {
-        let escaped = path.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let escaped = path
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
         let body = format!(
             "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 404 (Not Found)!!1</title>\n  \
              <p><b>404.</b> <ins>That\u{2019}s an error.</ins>\n  <p>The requested URL <code>{escaped}</code> was not found on this server.  \
              <ins>That\u{2019}s all we know.</ins>\n"
         );
-        Self { status: 404, headers: vec![("content-type".into(), "text/html; charset=UTF-8".into())], body: body.into_bytes() }
+        Self {
+            status: 404,
+            headers: vec![("content-type".into(), "text/html; charset=UTF-8".into())],
+            body: body.into_bytes(),
+        }
     }
 }
 
@@ -133,8 +147,11 @@ impl Emulator {
         let response = match decision.error_status {
             Some(status) => {
                 let code = Code::from_http_status(status);
-                let error = ApiError::new(code, format!("Injected fault: HTTP {status} {}.", code.status_name()))
-                    .with_http_status(status);
+                let error = ApiError::new(
+                    code,
+                    format!("Injected fault: HTTP {status} {}.", code.status_name()),
+                )
+                .with_http_status(status);
                 HttpResponse::error(&error, request.raw_path.contains("/storage/v1/"))
             }
             None => self.dispatch(&request),
@@ -149,7 +166,10 @@ impl Emulator {
     }
 
     fn dispatch(&self, request: &HttpRequest) -> HttpResponse {
-        match self.discovery.match_route(&request.method, &request.raw_path, apis::is_implemented) {
+        match self
+            .discovery
+            .match_route(&request.method, &request.raw_path, apis::is_implemented)
+        {
             RouteMatch::NotFound => HttpResponse::html_not_found(&request.raw_path),
             RouteMatch::Unimplemented(route) => HttpResponse::error(
                 &ApiError::unimplemented(format!(
@@ -180,10 +200,23 @@ impl Emulator {
             check_query_params(&self.discovery, route, query)?;
         }
         let body = self.parse_body(route, &request.body)?;
-        let call = Call { route, params, query, body, raw_body: &request.body, headers: &request.headers, now: Utc::now() };
-        let handler = apis::handler_for(&route.id).ok_or_else(|| ApiError::unimplemented(route.id.clone()))?;
+        let call = Call {
+            route,
+            params,
+            query,
+            body,
+            raw_body: &request.body,
+            headers: &request.headers,
+            now: Utc::now(),
+        };
+        let handler = apis::handler_for(&route.id)
+            .ok_or_else(|| ApiError::unimplemented(route.id.clone()))?;
         let mut state = lock(&self.state);
-        let mut context = Context { state: &mut state, discovery: &self.discovery, settings: &self.settings };
+        let mut context = Context {
+            state: &mut state,
+            discovery: &self.discovery,
+            settings: &self.settings,
+        };
         let reply = handler(&mut context, &call)?;
         if route.http_method != "GET" || apis::reads_mutate(&route.id) {
             self.persist(&state);
@@ -192,7 +225,9 @@ impl Emulator {
     }
 
     fn parse_body(&self, route: &Route, raw: &Bytes) -> Result<Option<Value>, ApiError> {
-        let Some(schema_name) = route.request_schema.as_deref() else { return Ok(None) };
+        let Some(schema_name) = route.request_schema.as_deref() else {
+            return Ok(None);
+        };
         if route.is_media_upload {
             return Ok(None);
         }
@@ -217,14 +252,28 @@ impl Emulator {
         match reply {
             Reply::Json(value) => {
                 let value = if route.api.is_proto_based() {
-                    render_response(&self.discovery, route.api, route.response_schema.as_deref(), value, query.wants_int_enums())
+                    render_response(
+                        &self.discovery,
+                        route.api,
+                        route.response_schema.as_deref(),
+                        value,
+                        query.wants_int_enums(),
+                    )
                 } else {
                     value
                 };
                 HttpResponse::json(200, &value)
             }
-            Reply::Media { bytes, headers } => HttpResponse { status: 200, headers, body: bytes },
-            Reply::NoContent => HttpResponse { status: 204, headers: Vec::new(), body: Vec::new() },
+            Reply::Media { bytes, headers } => HttpResponse {
+                status: 200,
+                headers,
+                body: bytes,
+            },
+            Reply::NoContent => HttpResponse {
+                status: 204,
+                headers: Vec::new(),
+                body: Vec::new(),
+            },
         }
     }
 }
@@ -240,7 +289,12 @@ fn request_root_field(schema_name: &str) -> String {
         .find_map(|prefix| schema_name.strip_prefix(prefix))
         .unwrap_or(schema_name);
     let mut chars = short.chars();
-    let lowered: String = chars.next().map(|c| c.to_ascii_lowercase()).into_iter().chain(chars).collect();
+    let lowered: String = chars
+        .next()
+        .map(|c| c.to_ascii_lowercase())
+        .into_iter()
+        .chain(chars)
+        .collect();
     snake_case(&lowered)
 }
 
@@ -264,12 +318,16 @@ fn check_query_params(discovery: &Discovery, route: &Route, query: &Query) -> Re
     Ok(())
 }
 
-async fn axum_entry(AxumState(emulator): AxumState<Arc<Emulator>>, request: Request<Body>) -> Response<Body> {
+async fn axum_entry(
+    AxumState(emulator): AxumState<Arc<Emulator>>,
+    request: Request<Body>,
+) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(_) => {
-            let error = ApiError::invalid_argument("Request body too large or unreadable.").with_http_status(413);
+            let error = ApiError::invalid_argument("Request body too large or unreadable.")
+                .with_http_status(413);
             return into_axum(HttpResponse::error(&error, false));
         }
     };
@@ -285,7 +343,8 @@ async fn axum_entry(AxumState(emulator): AxumState<Arc<Emulator>>, request: Requ
 
 fn into_axum(response: HttpResponse) -> Response<Body> {
     let mut out = Response::new(Body::from(response.body));
-    *out.status_mut() = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *out.status_mut() =
+        StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (name, value) in response.headers {
         if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
             out.headers_mut().append(name, value);
@@ -310,8 +369,12 @@ pub async fn start(settings: Settings, port: u16) -> Result<RunningEmulator, Emu
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|source| EmulatorError::Bind { port, source })?;
-    let address = listener.local_addr().map_err(|source| EmulatorError::Bind { port, source })?;
-    let app = axum::Router::new().fallback(axum_entry).with_state(Arc::clone(&emulator));
+    let address = listener
+        .local_addr()
+        .map_err(|source| EmulatorError::Bind { port, source })?;
+    let app = axum::Router::new()
+        .fallback(axum_entry)
+        .with_state(Arc::clone(&emulator));
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -320,7 +383,12 @@ pub async fn start(settings: Settings, port: u16) -> Result<RunningEmulator, Emu
             })
             .await
     });
-    Ok(RunningEmulator { address, emulator, shutdown: Some(shutdown_tx), server })
+    Ok(RunningEmulator {
+        address,
+        emulator,
+        shutdown: Some(shutdown_tx),
+        server,
+    })
 }
 
 impl RunningEmulator {
@@ -364,21 +432,39 @@ pub(crate) mod testing {
 
     impl TestEmulator {
         pub fn new(settings: Settings) -> Self {
-            Self { emulator: Emulator::new(settings).expect("emulator starts") }
+            Self {
+                emulator: Emulator::new(settings).expect("emulator starts"),
+            }
         }
 
         pub fn with_polls(polls: u32) -> Self {
-            Self::new(Settings { operation_polls: polls, ..Settings::default() })
+            Self::new(Settings {
+                operation_polls: polls,
+                ..Settings::default()
+            })
         }
 
-        pub async fn send(&self, method: &str, path_and_query: &str, body: Option<Value>) -> (u16, Value) {
-            let bytes = body.map(|b| serde_json::to_vec(&b).expect("json")).unwrap_or_default();
+        pub async fn send(
+            &self,
+            method: &str,
+            path_and_query: &str,
+            body: Option<Value>,
+        ) -> (u16, Value) {
+            let bytes = body
+                .map(|b| serde_json::to_vec(&b).expect("json"))
+                .unwrap_or_default();
             let response = self.raw(method, path_and_query, bytes, &[]).await;
             let value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
             (response.status, value)
         }
 
-        pub async fn raw(&self, method: &str, path_and_query: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> HttpResponse {
+        pub async fn raw(
+            &self,
+            method: &str,
+            path_and_query: &str,
+            body: Vec<u8>,
+            headers: &[(&str, &str)],
+        ) -> HttpResponse {
             let (path, query) = match path_and_query.split_once('?') {
                 Some((p, q)) => (p.to_string(), Some(q.to_string())),
                 None => (path_and_query.to_string(), None),
@@ -391,7 +477,13 @@ pub(crate) mod testing {
                 );
             }
             self.emulator
-                .handle(HttpRequest { method: method.into(), raw_path: path, raw_query: query, headers: header_map, body: body.into() })
+                .handle(HttpRequest {
+                    method: method.into(),
+                    raw_path: path,
+                    raw_query: query,
+                    headers: header_map,
+                    body: body.into(),
+                })
                 .await
         }
     }
@@ -410,7 +502,9 @@ mod tests {
         let response = emulator.raw("GET", "/nothing/here", Vec::new(), &[]).await;
         assert_eq!(response.status, 404);
         assert!(String::from_utf8_lossy(&response.body).contains("Error 404 (Not Found)"));
-        let (status, body) = emulator.send("GET", "/v2/projects/p/locations/l/queues/q/tasks", None).await;
+        let (status, body) = emulator
+            .send("GET", "/v2/projects/p/locations/l/queues/q/tasks", None)
+            .await;
         assert_eq!(status, 501);
         assert_eq!(body["error"]["status"], "UNIMPLEMENTED");
     }
@@ -418,9 +512,16 @@ mod tests {
     #[tokio::test]
     async fn unknown_query_params_are_rejected_like_google() {
         let emulator = TestEmulator::with_polls(0);
-        let (status, body) = emulator.send("GET", "/v2/projects/p/locations/l/queues?bogus=1", None).await;
+        let (status, body) = emulator
+            .send("GET", "/v2/projects/p/locations/l/queues?bogus=1", None)
+            .await;
         assert_eq!(status, 400);
-        assert!(body["error"]["message"].as_str().unwrap_or("").contains("Unknown name \"bogus\""));
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Unknown name \"bogus\"")
+        );
         let (status, _) = emulator
             .send("GET", "/v2/projects/p/locations/l/queues?%24alt=json%3Benum-encoding%3Dint&filter=&pageSize=0&pageToken=", None)
             .await;
@@ -431,11 +532,20 @@ mod tests {
     async fn request_log_and_faults_via_admin() {
         let emulator = TestEmulator::with_polls(0);
         let rules = json!({"rules": [{"method": "GET", "path_contains": "/queues", "status": 503, "count": 1}]});
-        let (status, _) = emulator.send("POST", "/_emulator/faults", Some(rules)).await;
+        let (status, _) = emulator
+            .send("POST", "/_emulator/faults", Some(rules))
+            .await;
         assert_eq!(status, 200);
-        let (status, body) = emulator.send("GET", "/v2/projects/p/locations/l/queues", None).await;
-        assert_eq!((status, body["error"]["status"].clone()), (503, json!("UNAVAILABLE")));
-        let (status, _) = emulator.send("GET", "/v2/projects/p/locations/l/queues", None).await;
+        let (status, body) = emulator
+            .send("GET", "/v2/projects/p/locations/l/queues", None)
+            .await;
+        assert_eq!(
+            (status, body["error"]["status"].clone()),
+            (503, json!("UNAVAILABLE"))
+        );
+        let (status, _) = emulator
+            .send("GET", "/v2/projects/p/locations/l/queues", None)
+            .await;
         assert_eq!(status, 200);
         let (_, log) = emulator.send("GET", "/_emulator/requests", None).await;
         assert_eq!(log.as_array().map(Vec::len), Some(2));

@@ -86,7 +86,10 @@ pub struct StoredObject {
 
 impl State {
     pub fn empty() -> Self {
-        Self { format_version: FORMAT_VERSION, ..Self::default() }
+        Self {
+            format_version: FORMAT_VERSION,
+            ..Self::default()
+        }
     }
 }
 
@@ -100,25 +103,46 @@ pub struct StateStore {
 impl StateStore {
     /// Creates `dir` if needed, takes its lock, and loads the saved state (empty if none).
     pub fn open(dir: &Path) -> Result<(Self, State), EmulatorError> {
-        let io_error = |source| EmulatorError::StateDir { dir: dir.to_path_buf(), source };
+        let io_error = |source| EmulatorError::StateDir {
+            dir: dir.to_path_buf(),
+            source,
+        };
         std::fs::create_dir_all(dir).map_err(io_error)?;
         let lock_path = dir.join(LOCK_FILE);
-        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_error)?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_error)?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(EmulatorError::StateDirLocked { dir: dir.to_path_buf(), lock: lock_path });
+                return Err(EmulatorError::StateDirLocked {
+                    dir: dir.to_path_buf(),
+                    lock: lock_path,
+                });
             }
             Err(std::fs::TryLockError::Error(source)) => return Err(io_error(source)),
         }
         let state_path = dir.join(STATE_FILE);
         let state = match std::fs::read(&state_path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|source| EmulatorError::StateCorrupt { path: state_path.clone(), source })?,
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|source| EmulatorError::StateCorrupt {
+                    path: state_path.clone(),
+                    source,
+                })?
+            }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => State::empty(),
             Err(error) => return Err(io_error(error)),
         };
-        Ok((Self { dir: dir.to_path_buf(), _lock: lock }, state))
+        Ok((
+            Self {
+                dir: dir.to_path_buf(),
+                _lock: lock,
+            },
+            state,
+        ))
     }
 
     /// Writes `state` atomically (temp file, then rename over `state.json`).

@@ -39,19 +39,27 @@ pub struct Call<'a> {
 
 impl Call<'_> {
     pub fn param(&self, name: &str) -> Result<&str, ApiError> {
-        self.params
-            .get(name)
-            .map(String::as_str)
-            .ok_or_else(|| ApiError::internal(format!("route {} has no path variable {name}", self.route.id)))
+        self.params.get(name).map(String::as_str).ok_or_else(|| {
+            ApiError::internal(format!(
+                "route {} has no path variable {name}",
+                self.route.id
+            ))
+        })
     }
 
     /// `projects/{projectsId}/locations/{locationsId}` of a Tasks/Run path.
     pub fn location_name(&self) -> Result<String, ApiError> {
-        Ok(format!("projects/{}/locations/{}", self.param("projectsId")?, self.param("locationsId")?))
+        Ok(format!(
+            "projects/{}/locations/{}",
+            self.param("projectsId")?,
+            self.param("locationsId")?
+        ))
     }
 
     pub fn body_or_empty(&self) -> Value {
-        self.body.clone().unwrap_or_else(|| Value::Object(serde_json::Map::new()))
+        self.body
+            .clone()
+            .unwrap_or_else(|| Value::Object(serde_json::Map::new()))
     }
 
     /// A boolean query parameter (`validateOnly=false` is sent explicitly by the Rust clients).
@@ -62,7 +70,10 @@ impl Call<'_> {
             Some(raw) if raw.eq_ignore_ascii_case("false") => Ok(false),
             Some(raw) => {
                 let field = crate::conventions::wire::snake_case(name);
-                Err(ApiError::bad_field(&field, format!("Invalid value at '{field}' (TYPE_BOOL), \"{raw}\"")))
+                Err(ApiError::bad_field(
+                    &field,
+                    format!("Invalid value at '{field}' (TYPE_BOOL), \"{raw}\""),
+                ))
             }
         }
     }
@@ -74,7 +85,10 @@ pub enum Reply {
     /// A JSON resource, rendered against the method's response schema.
     Json(Value),
     /// Raw bytes (Storage `alt=media`).
-    Media { bytes: Vec<u8>, headers: Vec<(String, String)> },
+    Media {
+        bytes: Vec<u8>,
+        headers: Vec<(String, String)>,
+    },
     /// 204 with no body (Storage deletes).
     NoContent,
 }
@@ -83,36 +97,84 @@ pub type Handler = fn(&mut Context<'_>, &Call<'_>) -> Result<Reply, ApiError>;
 
 /// Every implemented discovery method. A test checks each id exists in the vendored documents.
 const HANDLERS: &[(&str, Handler)] = &[
-    ("cloudtasks.projects.locations.queues.create", tasks::create_queue),
+    (
+        "cloudtasks.projects.locations.queues.create",
+        tasks::create_queue,
+    ),
     ("cloudtasks.projects.locations.queues.get", tasks::get_queue),
-    ("cloudtasks.projects.locations.queues.list", tasks::list_queues),
-    ("cloudtasks.projects.locations.queues.patch", tasks::patch_queue),
-    ("cloudtasks.projects.locations.queues.delete", tasks::delete_queue),
-    ("cloudtasks.projects.locations.queues.pause", tasks::pause_queue),
-    ("cloudtasks.projects.locations.queues.resume", tasks::resume_queue),
-    ("cloudtasks.projects.locations.queues.purge", tasks::purge_queue),
-    ("run.projects.locations.services.create", run::create_service),
+    (
+        "cloudtasks.projects.locations.queues.list",
+        tasks::list_queues,
+    ),
+    (
+        "cloudtasks.projects.locations.queues.patch",
+        tasks::patch_queue,
+    ),
+    (
+        "cloudtasks.projects.locations.queues.delete",
+        tasks::delete_queue,
+    ),
+    (
+        "cloudtasks.projects.locations.queues.pause",
+        tasks::pause_queue,
+    ),
+    (
+        "cloudtasks.projects.locations.queues.resume",
+        tasks::resume_queue,
+    ),
+    (
+        "cloudtasks.projects.locations.queues.purge",
+        tasks::purge_queue,
+    ),
+    (
+        "run.projects.locations.services.create",
+        run::create_service,
+    ),
     ("run.projects.locations.services.get", run::get_service),
     ("run.projects.locations.services.list", run::list_services),
     ("run.projects.locations.services.patch", run::patch_service),
-    ("run.projects.locations.services.delete", run::delete_service),
-    ("run.projects.locations.services.revisions.get", run::get_revision),
-    ("run.projects.locations.services.revisions.list", run::list_revisions),
+    (
+        "run.projects.locations.services.delete",
+        run::delete_service,
+    ),
+    (
+        "run.projects.locations.services.revisions.get",
+        run::get_revision,
+    ),
+    (
+        "run.projects.locations.services.revisions.list",
+        run::list_revisions,
+    ),
     ("run.projects.locations.operations.get", run::get_operation),
-    ("run.projects.locations.operations.list", run::list_operations),
-    ("run.projects.locations.operations.delete", run::delete_operation),
-    ("run.projects.locations.operations.wait", run::wait_operation),
+    (
+        "run.projects.locations.operations.list",
+        run::list_operations,
+    ),
+    (
+        "run.projects.locations.operations.delete",
+        run::delete_operation,
+    ),
+    (
+        "run.projects.locations.operations.wait",
+        run::wait_operation,
+    ),
     ("storage.buckets.insert", storage::insert_bucket),
     ("storage.buckets.get", storage::get_bucket),
     ("storage.objects.insert", storage::insert_object),
     ("storage.objects.get", storage::get_object),
     ("storage.objects.list", storage::list_objects),
     ("storage.objects.delete", storage::delete_object),
-    ("cloudresourcemanager.projects.get", resourcemanager::get_project),
+    (
+        "cloudresourcemanager.projects.get",
+        resourcemanager::get_project,
+    ),
 ];
 
 pub fn handler_for(id: &str) -> Option<Handler> {
-    HANDLERS.iter().find(|(known, _)| *known == id).map(|(_, handler)| *handler)
+    HANDLERS
+        .iter()
+        .find(|(known, _)| *known == id)
+        .map(|(_, handler)| *handler)
 }
 
 pub fn is_implemented(id: &str) -> bool {
@@ -142,7 +204,10 @@ mod tests {
     fn every_handler_is_bound_to_a_discovery_method() {
         let discovery = Discovery::load().expect("discovery loads");
         for (id, _) in HANDLERS {
-            assert!(discovery.route_by_id(id).is_some(), "{id} is not in the vendored discovery documents");
+            assert!(
+                discovery.route_by_id(id).is_some(),
+                "{id} is not in the vendored discovery documents"
+            );
         }
     }
 

@@ -10,7 +10,11 @@ use crate::state::State;
 
 /// Project ids the emulator has seen in resource names, to answer `projects/<number>` lookups.
 fn known_project_ids(state: &State) -> Vec<String> {
-    let from_name = |name: &str| name.strip_prefix("projects/").and_then(|rest| rest.split('/').next()).map(str::to_string);
+    let from_name = |name: &str| {
+        name.strip_prefix("projects/")
+            .and_then(|rest| rest.split('/').next())
+            .map(str::to_string)
+    };
     let mut ids: Vec<String> = state
         .queues
         .keys()
@@ -40,9 +44,16 @@ pub fn get_project(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
     } else {
         requested.to_string()
     };
-    let number = if is_number { requested.to_string() } else { project_number(&project_id) };
+    let number = if is_number {
+        requested.to_string()
+    } else {
+        project_number(&project_id)
+    };
     let created = timestamp(creation_time(&project_id));
-    let etag = format!("W/\"{}\"", &stable_hash(&["project-etag", &project_id])[..16]);
+    let etag = format!(
+        "W/\"{}\"",
+        &stable_hash(&["project-etag", &project_id])[..16]
+    );
     let project: Value = json!({
         "name": format!("projects/{number}"),
         "projectId": project_id,
@@ -67,9 +78,21 @@ mod tests {
         let name = by_id["name"].as_str().unwrap_or("").to_string();
         assert_eq!(name.len(), "projects/".len() + 12);
         assert_eq!(by_id["state"], "ACTIVE");
-        let (_, int_enums) = emulator.send("GET", "/v3/projects/my-proj?%24alt=json%3Benum-encoding%3Dint", None).await;
+        let (_, int_enums) = emulator
+            .send(
+                "GET",
+                "/v3/projects/my-proj?%24alt=json%3Benum-encoding%3Dint",
+                None,
+            )
+            .await;
         assert_eq!(int_enums["state"], 1);
-        emulator.send("POST", "/v2/projects/my-proj/locations/l/queues", Some(serde_json::json!({"name": "projects/my-proj/locations/l/queues/q"}))).await;
+        emulator
+            .send(
+                "POST",
+                "/v2/projects/my-proj/locations/l/queues",
+                Some(serde_json::json!({"name": "projects/my-proj/locations/l/queues/q"})),
+            )
+            .await;
         let (_, by_number) = emulator.send("GET", &format!("/v3/{name}"), None).await;
         assert_eq!(by_number["projectId"], "my-proj");
         assert_eq!(by_number["name"], name);

@@ -19,17 +19,62 @@ pub const SERVICE_TYPE_URL: &str = "type.googleapis.com/google.cloud.run.v2.Serv
 pub const FAILING_IMAGE_MARKER: &str = "emulator-fail";
 const MODIFIER: &str = "emulator@stackctl.local";
 
-const SERVICES_POLICY: PagePolicy = PagePolicy { default_size: 100, max_size: 1000, size_param: "pageSize", token_kind: "services" };
-const REVISIONS_POLICY: PagePolicy = PagePolicy { default_size: 100, max_size: 1000, size_param: "pageSize", token_kind: "revisions" };
-const OPERATIONS_POLICY: PagePolicy = PagePolicy { default_size: 100, max_size: 1000, size_param: "pageSize", token_kind: "operations" };
+const SERVICES_POLICY: PagePolicy = PagePolicy {
+    default_size: 100,
+    max_size: 1000,
+    size_param: "pageSize",
+    token_kind: "services",
+};
+const REVISIONS_POLICY: PagePolicy = PagePolicy {
+    default_size: 100,
+    max_size: 1000,
+    size_param: "pageSize",
+    token_kind: "revisions",
+};
+const OPERATIONS_POLICY: PagePolicy = PagePolicy {
+    default_size: 100,
+    max_size: 1000,
+    size_param: "pageSize",
+    token_kind: "operations",
+};
 
 /// Service fields in proto field-number order (the order real responses use).
 const SERVICE_FIELD_ORDER: &[&str] = &[
-    "name", "description", "uid", "generation", "labels", "annotations", "createTime", "updateTime", "deleteTime",
-    "expireTime", "creator", "lastModifier", "client", "clientVersion", "ingress", "launchStage", "binaryAuthorization",
-    "template", "traffic", "scaling", "invokerIamDisabled", "defaultUriDisabled", "urls", "customAudiences",
-    "observedGeneration", "terminalCondition", "conditions", "latestReadyRevision", "latestCreatedRevision",
-    "trafficStatuses", "uri", "satisfiesPzs", "buildConfig", "reconciling", "etag",
+    "name",
+    "description",
+    "uid",
+    "generation",
+    "labels",
+    "annotations",
+    "createTime",
+    "updateTime",
+    "deleteTime",
+    "expireTime",
+    "creator",
+    "lastModifier",
+    "client",
+    "clientVersion",
+    "ingress",
+    "launchStage",
+    "binaryAuthorization",
+    "template",
+    "traffic",
+    "scaling",
+    "invokerIamDisabled",
+    "defaultUriDisabled",
+    "urls",
+    "customAudiences",
+    "observedGeneration",
+    "terminalCondition",
+    "conditions",
+    "latestReadyRevision",
+    "latestCreatedRevision",
+    "trafficStatuses",
+    "uri",
+    "satisfiesPzs",
+    "buildConfig",
+    "reconciling",
+    "etag",
 ];
 
 const LATEST: &str = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST";
@@ -55,7 +100,11 @@ impl ServiceName {
     }
 
     fn from_path(call: &Call<'_>) -> Result<Self, ApiError> {
-        Self::new(call.param("projectsId")?, call.param("locationsId")?, call.param("servicesId")?)
+        Self::new(
+            call.param("projectsId")?,
+            call.param("locationsId")?,
+            call.param("servicesId")?,
+        )
     }
 
     fn revision(&self, revision_id: &str) -> String {
@@ -68,7 +117,9 @@ fn validate_service_id(id: &str) -> Result<(), ApiError> {
     let valid = !bytes.is_empty()
         && bytes.len() <= 49
         && bytes[0].is_ascii_lowercase()
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
         && bytes.last() != Some(&b'-');
     if valid {
         Ok(())
@@ -97,7 +148,9 @@ fn settable_service_fields(context: &Context<'_>) -> Vec<String> {
         .map(|properties| {
             properties
                 .iter()
-                .filter(|(name, property)| !is_output_only(property) && name.as_str() != "name" && name.as_str() != "etag")
+                .filter(|(name, property)| {
+                    !is_output_only(property) && name.as_str() != "name" && name.as_str() != "etag"
+                })
                 .map(|(name, _)| name.clone())
                 .collect()
         })
@@ -128,14 +181,23 @@ fn region_code(location: &str) -> String {
         .iter()
         .find(|(region, _)| *region == location)
         .map(|(_, code)| (*code).to_string())
-        .unwrap_or_else(|| location.split('-').filter_map(|part| part.chars().next()).collect())
+        .unwrap_or_else(|| {
+            location
+                .split('-')
+                .filter_map(|part| part.chars().next())
+                .collect()
+        })
 }
 
 /// `https://ID-<10 hex of the project>-<region code>.a.run.app`, plus the project-number form.
 fn service_urls(name: &ServiceName) -> (String, Vec<String>) {
     let number = project_number(&name.project);
     let project_hash = &stable_hash(&["run-url", &number])[..10];
-    let uri = format!("https://{}-{project_hash}-{}.a.run.app", name.id, region_code(&name.location));
+    let uri = format!(
+        "https://{}-{project_hash}-{}.a.run.app",
+        name.id,
+        region_code(&name.location)
+    );
     let deterministic = format!("https://{}-{number}.{}.run.app", name.id, name.location);
     (uri.clone(), vec![deterministic, uri])
 }
@@ -155,10 +217,20 @@ fn template_with_defaults(template: &Value, project: &str) -> Value {
     let any_ports = template
         .get("containers")
         .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| c.get("ports").is_some_and(|p| p.as_array().is_some_and(|p| !p.is_empty()))));
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.get("ports")
+                    .is_some_and(|p| p.as_array().is_some_and(|p| !p.is_empty()))
+            })
+        });
     if let Some(Value::Array(containers)) = template.get_mut("containers") {
         for (index, container) in containers.iter_mut().enumerate() {
-            let Value::Object(container) = container else { continue };
+            let Value::Object(container) = container else {
+                continue;
+            };
+            // Cloud Run: cpuIdle is true by default only when `resources` is absent; a request that
+            // sets resources without cpuIdle gets CPU always allocated (cpuIdle false, omitted).
+            let resources_given = container.contains_key("resources");
             let resources = container.entry("resources").or_insert_with(|| json!({}));
             if let Value::Object(resources) = resources {
                 let limits = resources.entry("limits").or_insert_with(|| json!({}));
@@ -166,10 +238,15 @@ fn template_with_defaults(template: &Value, project: &str) -> Value {
                     limits.entry("cpu").or_insert_with(|| json!("1000m"));
                     limits.entry("memory").or_insert_with(|| json!("512Mi"));
                 }
-                resources.entry("cpuIdle").or_insert(json!(true));
+                if !resources_given {
+                    resources.entry("cpuIdle").or_insert(json!(true));
+                }
             }
             if index == 0 && !any_ports {
-                container.insert("ports".into(), json!([{ "name": "http1", "containerPort": 8080 }]));
+                container.insert(
+                    "ports".into(),
+                    json!([{ "name": "http1", "containerPort": 8080 }]),
+                );
             }
             let port = container
                 .get("ports")
@@ -187,17 +264,39 @@ fn template_with_defaults(template: &Value, project: &str) -> Value {
     }
     let scaling = template.entry("scaling").or_insert_with(|| json!({}));
     if let Value::Object(scaling) = scaling
-        && scaling.get("maxInstanceCount").and_then(Value::as_i64).is_none_or(|v| v == 0)
+        && scaling
+            .get("maxInstanceCount")
+            .and_then(Value::as_i64)
+            .is_none_or(|v| v == 0)
     {
         scaling.insert("maxInstanceCount".into(), json!(100));
     }
-    if template.get("timeout").and_then(Value::as_str).and_then(parse_duration_nanos).is_none_or(|n| n == 0) {
+    if template
+        .get("timeout")
+        .and_then(Value::as_str)
+        .and_then(parse_duration_nanos)
+        .is_none_or(|n| n == 0)
+    {
         template.insert("timeout".into(), json!("300s"));
     }
-    if template.get("serviceAccount").and_then(Value::as_str).is_none_or(str::is_empty) {
-        template.insert("serviceAccount".into(), json!(format!("{}-compute@developer.gserviceaccount.com", project_number(project))));
+    if template
+        .get("serviceAccount")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        template.insert(
+            "serviceAccount".into(),
+            json!(format!(
+                "{}-compute@developer.gserviceaccount.com",
+                project_number(project)
+            )),
+        );
     }
-    if template.get("maxInstanceRequestConcurrency").and_then(Value::as_i64).is_none_or(|v| v == 0) {
+    if template
+        .get("maxInstanceRequestConcurrency")
+        .and_then(Value::as_i64)
+        .is_none_or(|v| v == 0)
+    {
         template.insert("maxInstanceRequestConcurrency".into(), json!(80));
     }
     Value::Object(template)
@@ -222,7 +321,9 @@ fn failing_image(template: &Value) -> Option<String> {
 }
 
 fn validate_template(template: Option<&Value>) -> Result<(), ApiError> {
-    let containers = template.and_then(|t| t.get("containers")).and_then(Value::as_array);
+    let containers = template
+        .and_then(|t| t.get("containers"))
+        .and_then(Value::as_array);
     let Some(containers) = containers.filter(|c| !c.is_empty()) else {
         return Err(ApiError::bad_field(
             "service.template.containers",
@@ -230,33 +331,51 @@ fn validate_template(template: Option<&Value>) -> Result<(), ApiError> {
         ));
     };
     for (index, container) in containers.iter().enumerate() {
-        if container.get("image").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if container
+            .get("image")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             let field = format!("service.template.containers[{index}].image");
-            return Err(ApiError::bad_field(&field, format!("{field}: Required field is not set.")));
+            return Err(ApiError::bad_field(
+                &field,
+                format!("{field}: Required field is not set."),
+            ));
         }
     }
     Ok(())
 }
 
-fn validate_traffic(traffic: &[Value], name: &ServiceName, known_revisions: &[String]) -> Result<(), ApiError> {
+fn validate_traffic(
+    traffic: &[Value],
+    name: &ServiceName,
+    known_revisions: &[String],
+) -> Result<(), ApiError> {
     let mut total = 0;
     for target in traffic {
         total += target.get("percent").and_then(Value::as_i64).unwrap_or(0);
         let kind = target.get("type").and_then(Value::as_str).unwrap_or("");
         if kind == BY_REVISION {
             let revision = target.get("revision").and_then(Value::as_str).unwrap_or("");
-            if !known_revisions.iter().any(|known| known == &name.revision(revision)) {
+            if !known_revisions
+                .iter()
+                .any(|known| known == &name.revision(revision))
+            {
                 return Err(ApiError::invalid_argument(format!(
                     "Revision '{revision}' referenced in traffic does not exist for service '{}'.",
                     name.id
                 )));
             }
         } else if kind != LATEST {
-            return Err(ApiError::invalid_argument("traffic[].type must be LATEST or REVISION."));
+            return Err(ApiError::invalid_argument(
+                "traffic[].type must be LATEST or REVISION.",
+            ));
         }
     }
     if total != 100 {
-        return Err(ApiError::invalid_argument(format!("Traffic percents must add up to 100, got {total}.")));
+        return Err(ApiError::invalid_argument(format!(
+            "Traffic percents must add up to 100, got {total}."
+        )));
     }
     Ok(())
 }
@@ -287,8 +406,17 @@ fn service_etag(uid: &str, generation: i64) -> String {
 }
 
 fn revision_suffix(service: &str, counter: u32, template: &Value) -> String {
-    let digest = stable_hash(&["revision", service, &counter.to_string(), &template.to_string()]);
-    digest.bytes().take(3).map(|b| char::from(b'a' + b % 26)).collect()
+    let digest = stable_hash(&[
+        "revision",
+        service,
+        &counter.to_string(),
+        &template.to_string(),
+    ]);
+    digest
+        .bytes()
+        .take(3)
+        .map(|b| char::from(b'a' + b % 26))
+        .collect()
 }
 
 /// The outcome of applying a requested spec to (maybe) an existing service.
@@ -307,24 +435,47 @@ fn plan_rollout(
 ) -> Result<Rollout, ApiError> {
     let now = timestamp(call.now);
     validate_template(spec.get("template"))?;
-    let template = template_with_defaults(spec.get("template").unwrap_or(&Value::Null), &name.project);
+    let template =
+        template_with_defaults(spec.get("template").unwrap_or(&Value::Null), &name.project);
     spec.insert("template".into(), template.clone());
-    if spec.get("ingress").and_then(Value::as_str).is_none_or(|v| v == "INGRESS_TRAFFIC_UNSPECIFIED") {
+    if spec
+        .get("ingress")
+        .and_then(Value::as_str)
+        .is_none_or(|v| v == "INGRESS_TRAFFIC_UNSPECIFIED")
+    {
         spec.insert("ingress".into(), json!("INGRESS_TRAFFIC_ALL"));
     }
-    if spec.get("launchStage").and_then(Value::as_str).is_none_or(|v| v == "LAUNCH_STAGE_UNSPECIFIED") {
+    if spec
+        .get("launchStage")
+        .and_then(Value::as_str)
+        .is_none_or(|v| v == "LAUNCH_STAGE_UNSPECIFIED")
+    {
         spec.insert("launchStage".into(), json!("GA"));
     }
-    if spec.get("traffic").and_then(Value::as_array).is_none_or(Vec::is_empty) {
-        spec.insert("traffic".into(), json!([{ "type": LATEST, "percent": 100 }]));
+    if spec
+        .get("traffic")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty)
+    {
+        spec.insert(
+            "traffic".into(),
+            json!([{ "type": LATEST, "percent": 100 }]),
+        );
     }
 
     let previous_service = existing.map(|record| &record.service);
-    let revision_templates = existing.map(|r| r.revision_templates.clone()).unwrap_or_default();
+    let revision_templates = existing
+        .map(|r| r.revision_templates.clone())
+        .unwrap_or_default();
     let old_template = previous_service.and_then(|s| s.get("template"));
-    let requested_revision = template.get("revision").and_then(Value::as_str).filter(|r| !r.is_empty());
+    let requested_revision = template
+        .get("revision")
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty());
     let mut new_revision = None;
-    let mut latest_created = previous_service.and_then(|s| s.get("latestCreatedRevision")).cloned();
+    let mut latest_created = previous_service
+        .and_then(|s| s.get("latestCreatedRevision"))
+        .cloned();
     if let Some(requested) = requested_revision {
         if !requested.starts_with(&format!("{}-", name.id)) {
             return Err(ApiError::invalid_argument(format!(
@@ -350,7 +501,13 @@ fn plan_rollout(
 
     let mut known_revisions: Vec<String> = revision_templates.keys().cloned().collect();
     known_revisions.extend(new_revision.clone());
-    validate_traffic(spec.get("traffic").and_then(Value::as_array).map_or(&[], Vec::as_slice), name, &known_revisions)?;
+    validate_traffic(
+        spec.get("traffic")
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice),
+        name,
+        &known_revisions,
+    )?;
 
     let previous_spec = previous_service.map(|s| spec_of(context, s));
     let spec_changed = previous_spec.as_ref() != Some(&spec);
@@ -359,7 +516,11 @@ fn plan_rollout(
         .and_then(Value::as_str)
         .and_then(|g| g.parse::<i64>().ok())
         .unwrap_or(0);
-    let generation = if spec_changed || existing.is_none() { previous_generation + 1 } else { previous_generation };
+    let generation = if spec_changed || existing.is_none() {
+        previous_generation + 1
+    } else {
+        previous_generation
+    };
 
     let mut service = match previous_service {
         Some(previous) => {
@@ -390,7 +551,11 @@ fn plan_rollout(
     if let Some(latest_created) = latest_created {
         service.insert("latestCreatedRevision".into(), latest_created);
     }
-    let uid = service.get("uid").and_then(Value::as_str).unwrap_or_default().to_string();
+    let uid = service
+        .get("uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     service.insert("generation".into(), json!(generation.to_string()));
     service.insert("etag".into(), json!(service_etag(&uid, generation)));
     if spec_changed || existing.is_none() {
@@ -398,7 +563,10 @@ fn plan_rollout(
         service.insert("lastModifier".into(), json!(MODIFIER));
     }
     service.insert("reconciling".into(), json!(true));
-    service.insert("terminalCondition".into(), condition("Ready", "CONDITION_RECONCILING", &now, None));
+    service.insert(
+        "terminalCondition".into(),
+        condition("Ready", "CONDITION_RECONCILING", &now, None),
+    );
     service.insert(
         "conditions".into(),
         json!([
@@ -407,7 +575,10 @@ fn plan_rollout(
         ]),
     );
     let new_revision = new_revision.map(|full| (full, template.clone()));
-    Ok(Rollout { service: ordered(service, SERVICE_FIELD_ORDER), new_revision })
+    Ok(Rollout {
+        service: ordered(service, SERVICE_FIELD_ORDER),
+        new_revision,
+    })
 }
 
 fn build_revision(name: &ServiceName, revision_name: &str, template: &Value, now: &str) -> Value {
@@ -426,30 +597,57 @@ fn build_revision(name: &ServiceName, revision_name: &str, template: &Value, now
     revision.insert("service".into(), json!(name.full));
     if let Value::Object(fields) = template {
         for (key, value) in fields {
-            if !matches!(key.as_str(), "revision" | "labels" | "annotations" | "client" | "clientVersion") {
+            if !matches!(
+                key.as_str(),
+                "revision" | "labels" | "annotations" | "client" | "clientVersion"
+            ) {
                 revision.insert(key.clone(), value.clone());
             }
         }
     }
     revision.insert("reconciling".into(), json!(true));
-    revision.insert("conditions".into(), json!([condition("Ready", "CONDITION_RECONCILING", now, None)]));
+    revision.insert(
+        "conditions".into(),
+        json!([condition("Ready", "CONDITION_RECONCILING", now, None)]),
+    );
     revision.insert("observedGeneration".into(), json!("1"));
-    revision.insert("etag".into(), json!(format!("\"{}\"", &stable_hash(&["revision-etag", revision_name])[..24])));
+    revision.insert(
+        "etag".into(),
+        json!(format!(
+            "\"{}\"",
+            &stable_hash(&["revision-etag", revision_name])[..24]
+        )),
+    );
     Value::Object(revision)
 }
 
 /// Stores the rollout, creates its revision, and starts (or finishes) its operation.
-fn start_rollout(context: &mut Context<'_>, call: &Call<'_>, name: &ServiceName, rollout: Rollout) -> Value {
+fn start_rollout(
+    context: &mut Context<'_>,
+    call: &Call<'_>,
+    name: &ServiceName,
+    rollout: Rollout,
+) -> Value {
     let now = timestamp(call.now);
     let record = context.state.services.entry(name.full.clone()).or_default();
     record.service = rollout.service.clone();
     let new_revision = rollout.new_revision.map(|(revision_name, template)| {
         record.revision_count += 1;
-        record.revision_templates.insert(revision_name.clone(), template.clone());
-        context.state.revisions.insert(revision_name.clone(), build_revision(name, &revision_name, &template, &now));
+        record
+            .revision_templates
+            .insert(revision_name.clone(), template.clone());
+        context.state.revisions.insert(
+            revision_name.clone(),
+            build_revision(name, &revision_name, &template, &now),
+        );
         revision_name
     });
-    let operation_name = format!("projects/{}/locations/{}/operations/{}", name.project, name.location, uuid::Uuid::new_v4());
+    let operation_name = format!(
+        "projects/{}/locations/{}/operations/{}",
+        name.project,
+        name.location,
+        uuid::Uuid::new_v4()
+    );
     if let Some(record) = context.state.services.get_mut(&name.full) {
         record.pending_operation = Some(operation_name.clone());
     }
@@ -472,7 +670,12 @@ fn start_rollout(context: &mut Context<'_>, call: &Call<'_>, name: &ServiceName,
     if context.settings.operation_polls == 0 {
         complete_operation(context.state, &operation_name, &now);
     }
-    context.state.operations.get(&operation_name).map(|r| r.operation.clone()).unwrap_or(Value::Null)
+    context
+        .state
+        .operations
+        .get(&operation_name)
+        .map(|r| r.operation.clone())
+        .unwrap_or(Value::Null)
 }
 
 /// An operation for `validateOnly` requests: done at once, nothing persisted.
@@ -504,10 +707,16 @@ fn traffic_statuses(service: &Value) -> Value {
                         }
                     }
                     if let (Some(tag), Some(uri)) = (
-                        target.get("tag").and_then(Value::as_str).filter(|t| !t.is_empty()),
+                        target
+                            .get("tag")
+                            .and_then(Value::as_str)
+                            .filter(|t| !t.is_empty()),
                         service.get("uri").and_then(Value::as_str),
                     ) {
-                        status.insert("uri".into(), json!(uri.replacen("https://", &format!("https://{tag}---"), 1)));
+                        status.insert(
+                            "uri".into(),
+                            json!(uri.replacen("https://", &format!("https://{tag}---"), 1)),
+                        );
                     }
                     Value::Object(status)
                 })
@@ -519,7 +728,9 @@ fn traffic_statuses(service: &Value) -> Value {
 
 /// Finishes an operation: the service becomes ready (or its new revision fails).
 pub fn complete_operation(state: &mut State, operation_name: &str, now: &str) {
-    let Some(record) = state.operations.get(operation_name).cloned() else { return };
+    let Some(record) = state.operations.get(operation_name).cloned() else {
+        return;
+    };
     if record.operation.get("done").and_then(Value::as_bool) == Some(true) {
         return;
     }
@@ -561,22 +772,36 @@ pub fn complete_operation(state: &mut State, operation_name: &str, now: &str) {
                     service["observedGeneration"] = service["generation"].clone();
                     service["latestReadyRevision"] = service["latestCreatedRevision"].clone();
                     service["trafficStatuses"] = traffic_statuses(service);
-                    service["terminalCondition"] = condition("Ready", "CONDITION_SUCCEEDED", now, None);
+                    service["terminalCondition"] =
+                        condition("Ready", "CONDITION_SUCCEEDED", now, None);
                     service["conditions"] = json!([
                         condition("RoutesReady", "CONDITION_SUCCEEDED", now, None),
                         condition("ConfigurationsReady", "CONDITION_SUCCEEDED", now, None),
                     ]);
                 }
                 Some(message) => {
-                    let routes = if service.get("latestReadyRevision").is_some() { "CONDITION_SUCCEEDED" } else { "CONDITION_FAILED" };
-                    service["terminalCondition"] = condition("Ready", "CONDITION_FAILED", now, Some(message));
+                    let routes = if service.get("latestReadyRevision").is_some() {
+                        "CONDITION_SUCCEEDED"
+                    } else {
+                        "CONDITION_FAILED"
+                    };
+                    service["terminalCondition"] =
+                        condition("Ready", "CONDITION_FAILED", now, Some(message));
                     service["conditions"] = json!([
                         condition("RoutesReady", routes, now, None),
-                        condition("ConfigurationsReady", "CONDITION_FAILED", now, Some(message)),
+                        condition(
+                            "ConfigurationsReady",
+                            "CONDITION_FAILED",
+                            now,
+                            Some(message)
+                        ),
                     ]);
                 }
             }
-            let final_service = ordered(service.as_object().cloned().unwrap_or_default(), SERVICE_FIELD_ORDER);
+            let final_service = ordered(
+                service.as_object().cloned().unwrap_or_default(),
+                SERVICE_FIELD_ORDER,
+            );
             *service = final_service.clone();
             if let Some(revision_name) = &record.new_revision
                 && let Some(Value::Object(revision)) = state.revisions.get_mut(revision_name)
@@ -597,7 +822,9 @@ pub fn complete_operation(state: &mut State, operation_name: &str, now: &str) {
             }
             match failure {
                 None => operation["response"] = as_any(SERVICE_TYPE_URL, &final_service),
-                Some(message) => operation["error"] = ApiError::failed_precondition(message).to_rpc_status(),
+                Some(message) => {
+                    operation["error"] = ApiError::failed_precondition(message).to_rpc_status()
+                }
             }
         }
     }
@@ -609,7 +836,11 @@ pub fn complete_operation(state: &mut State, operation_name: &str, now: &str) {
 
 /// Completes the service's in-flight operation before a new change is applied.
 fn settle_pending(context: &mut Context<'_>, call: &Call<'_>, service_name: &str) {
-    let pending = context.state.services.get(service_name).and_then(|r| r.pending_operation.clone());
+    let pending = context
+        .state
+        .services
+        .get(service_name)
+        .and_then(|r| r.pending_operation.clone());
     if let Some(operation_name) = pending {
         complete_operation(context.state, &operation_name, &timestamp(call.now));
     }
@@ -621,16 +852,30 @@ fn request_spec(context: &Context<'_>, body: &Value) -> Map<String, Value> {
 
 pub fn create_service(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let service_id = call.query.non_empty("serviceId").ok_or_else(|| {
-        ApiError::bad_field("service_id", "service_id: Required field is not set.".into())
+        ApiError::bad_field(
+            "service_id",
+            "service_id: Required field is not set.".into(),
+        )
     })?;
-    let name = ServiceName::new(call.param("projectsId")?, call.param("locationsId")?, service_id)?;
+    let name = ServiceName::new(
+        call.param("projectsId")?,
+        call.param("locationsId")?,
+        service_id,
+    )?;
     if context.state.services.contains_key(&name.full) {
-        return Err(ApiError::already_exists(format!("Resource '{}' already exists.", name.id)));
+        return Err(ApiError::already_exists(format!(
+            "Resource '{}' already exists.",
+            name.id
+        )));
     }
     create_new(context, call, &name)
 }
 
-fn create_new(context: &mut Context<'_>, call: &Call<'_>, name: &ServiceName) -> Result<Reply, ApiError> {
+fn create_new(
+    context: &mut Context<'_>,
+    call: &Call<'_>,
+    name: &ServiceName,
+) -> Result<Reply, ApiError> {
     let body = call.body_or_empty();
     let spec = request_spec(context, &body);
     let rollout = plan_rollout(context, call, name, None, spec)?;
@@ -641,8 +886,13 @@ fn create_new(context: &mut Context<'_>, call: &Call<'_>, name: &ServiceName) ->
 }
 
 fn check_etag(current: &Value, sent: Option<&str>) -> Result<(), ApiError> {
-    let Some(sent) = sent.filter(|e| !e.is_empty()) else { return Ok(()) };
-    let current = current.get("etag").and_then(Value::as_str).unwrap_or_default();
+    let Some(sent) = sent.filter(|e| !e.is_empty()) else {
+        return Ok(());
+    };
+    let current = current
+        .get("etag")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if sent == current || sent.trim_matches('"') == current.trim_matches('"') {
         Ok(())
     } else {
@@ -655,10 +905,16 @@ fn check_etag(current: &Value, sent: Option<&str>) -> Result<(), ApiError> {
 pub fn patch_service(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = ServiceName::from_path(call)?;
     let body = call.body_or_empty();
-    if let Some(body_name) = body.get("name").and_then(Value::as_str).filter(|n| !n.is_empty())
+    if let Some(body_name) = body
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
         && body_name != name.full
     {
-        return Err(ApiError::invalid_argument(format!("service.name \"{body_name}\" does not match the URL \"{}\".", name.full)));
+        return Err(ApiError::invalid_argument(format!(
+            "service.name \"{body_name}\" does not match the URL \"{}\".",
+            name.full
+        )));
     }
     let Some(existing) = context.state.services.get(&name.full).cloned() else {
         if call.query_bool("allowMissing")? {
@@ -667,7 +923,12 @@ pub fn patch_service(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply
         return Err(service_not_found(&name));
     };
     check_etag(&existing.service, body.get("etag").and_then(Value::as_str))?;
-    let mask = FieldMask::parse(call.query.non_empty("updateMask"), context.discovery, Api::CloudRun, SERVICE_SCHEMA)?;
+    let mask = FieldMask::parse(
+        call.query.non_empty("updateMask"),
+        context.discovery,
+        Api::CloudRun,
+        SERVICE_SCHEMA,
+    )?;
     let spec = if mask.is_empty() {
         request_spec(context, &body)
     } else {
@@ -677,32 +938,64 @@ pub fn patch_service(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply
     };
     if call.query_bool("validateOnly")? {
         let rollout = plan_rollout(context, call, &name, Some(&existing), spec)?;
-        return Ok(Reply::Json(validate_only_operation(&name, &rollout.service)));
+        return Ok(Reply::Json(validate_only_operation(
+            &name,
+            &rollout.service,
+        )));
     }
     settle_pending(context, call, &name.full);
-    let settled = context.state.services.get(&name.full).cloned().unwrap_or(existing);
+    let settled = context
+        .state
+        .services
+        .get(&name.full)
+        .cloned()
+        .unwrap_or(existing);
     let rollout = plan_rollout(context, call, &name, Some(&settled), spec)?;
     Ok(Reply::Json(start_rollout(context, call, &name, rollout)))
 }
 
 pub fn delete_service(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = ServiceName::from_path(call)?;
-    let existing = context.state.services.get(&name.full).cloned().ok_or_else(|| service_not_found(&name))?;
+    let existing = context
+        .state
+        .services
+        .get(&name.full)
+        .cloned()
+        .ok_or_else(|| service_not_found(&name))?;
     check_etag(&existing.service, call.query.non_empty("etag"))?;
     if call.query_bool("validateOnly")? {
-        return Ok(Reply::Json(validate_only_operation(&name, &existing.service)));
+        return Ok(Reply::Json(validate_only_operation(
+            &name,
+            &existing.service,
+        )));
     }
     settle_pending(context, call, &name.full);
     let now = timestamp(call.now);
-    let mut final_service = context.state.services.remove(&name.full).map(|r| r.service).unwrap_or(existing.service);
+    let mut final_service = context
+        .state
+        .services
+        .remove(&name.full)
+        .map(|r| r.service)
+        .unwrap_or(existing.service);
     if let Value::Object(fields) = &mut final_service {
         fields.remove("reconciling");
         fields.insert("deleteTime".into(), json!(now));
     }
-    let final_service = ordered(final_service.as_object().cloned().unwrap_or_default(), SERVICE_FIELD_ORDER);
+    let final_service = ordered(
+        final_service.as_object().cloned().unwrap_or_default(),
+        SERVICE_FIELD_ORDER,
+    );
     let revision_prefix = format!("{}/revisions/", name.full);
-    context.state.revisions.retain(|revision, _| !revision.starts_with(&revision_prefix));
-    let operation_name = format!("projects/{}/locations/{}/operations/{}", name.project, name.location, uuid::Uuid::new_v4());
+    context
+        .state
+        .revisions
+        .retain(|revision, _| !revision.starts_with(&revision_prefix));
+    let operation_name = format!(
+        "projects/{}/locations/{}/operations/{}",
+        name.project,
+        name.location,
+        uuid::Uuid::new_v4()
+    );
     let operation = json!({
         "name": operation_name,
         "metadata": as_any(SERVICE_TYPE_URL, &final_service),
@@ -722,12 +1015,24 @@ pub fn delete_service(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
     if context.settings.operation_polls == 0 {
         complete_operation(context.state, &operation_name, &now);
     }
-    Ok(Reply::Json(context.state.operations.get(&operation_name).map(|r| r.operation.clone()).unwrap_or(Value::Null)))
+    Ok(Reply::Json(
+        context
+            .state
+            .operations
+            .get(&operation_name)
+            .map(|r| r.operation.clone())
+            .unwrap_or(Value::Null),
+    ))
 }
 
 pub fn get_service(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = ServiceName::from_path(call)?;
-    context.state.services.get(&name.full).map(|r| Reply::Json(r.service.clone())).ok_or_else(|| service_not_found(&name))
+    context
+        .state
+        .services
+        .get(&name.full)
+        .map(|r| Reply::Json(r.service.clone()))
+        .ok_or_else(|| service_not_found(&name))
 }
 
 pub fn list_services(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -739,7 +1044,12 @@ pub fn list_services(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply
         .take_while(|(name, _)| name.starts_with(&prefix))
         .map(|(_, record)| &record.service)
         .collect();
-    let page = paginate(services, |s| s.get("name").and_then(Value::as_str).unwrap_or_default(), call.query, SERVICES_POLICY)?;
+    let page = paginate(
+        services,
+        |s| s.get("name").and_then(Value::as_str).unwrap_or_default(),
+        call.query,
+        SERVICES_POLICY,
+    )?;
     let mut response = json!({ "services": page.items });
     if let Some(token) = page.next_page_token {
         response["nextPageToken"] = json!(token);
@@ -772,7 +1082,12 @@ pub fn list_revisions(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
         .take_while(|(revision, _)| revision.starts_with(&prefix))
         .map(|(_, revision)| revision)
         .collect();
-    let page = paginate(revisions, |r| r.get("name").and_then(Value::as_str).unwrap_or_default(), call.query, REVISIONS_POLICY)?;
+    let page = paginate(
+        revisions,
+        |r| r.get("name").and_then(Value::as_str).unwrap_or_default(),
+        call.query,
+        REVISIONS_POLICY,
+    )?;
     let mut response = json!({ "revisions": page.items });
     if let Some(token) = page.next_page_token {
         response["nextPageToken"] = json!(token);
@@ -781,7 +1096,11 @@ pub fn list_revisions(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
 }
 
 fn operation_name(call: &Call<'_>) -> Result<String, ApiError> {
-    Ok(format!("{}/operations/{}", call.location_name()?, call.param("operationsId")?))
+    Ok(format!(
+        "{}/operations/{}",
+        call.location_name()?,
+        call.param("operationsId")?
+    ))
 }
 
 fn operation_not_found(name: &str) -> ApiError {
@@ -790,7 +1109,11 @@ fn operation_not_found(name: &str) -> ApiError {
 
 pub fn get_operation(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = operation_name(call)?;
-    let record = context.state.operations.get_mut(&name).ok_or_else(|| operation_not_found(&name))?;
+    let record = context
+        .state
+        .operations
+        .get_mut(&name)
+        .ok_or_else(|| operation_not_found(&name))?;
     if record.operation.get("done").and_then(Value::as_bool) != Some(true) {
         if record.polls_remaining > 0 {
             record.polls_remaining -= 1;
@@ -798,7 +1121,12 @@ pub fn get_operation(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply
             complete_operation(context.state, &name, &timestamp(call.now));
         }
     }
-    context.state.operations.get(&name).map(|r| Reply::Json(r.operation.clone())).ok_or_else(|| operation_not_found(&name))
+    context
+        .state
+        .operations
+        .get(&name)
+        .map(|r| Reply::Json(r.operation.clone()))
+        .ok_or_else(|| operation_not_found(&name))
 }
 
 pub fn list_operations(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -810,7 +1138,12 @@ pub fn list_operations(context: &mut Context<'_>, call: &Call<'_>) -> Result<Rep
         .take_while(|(name, _)| name.starts_with(&prefix))
         .map(|(_, record)| &record.operation)
         .collect();
-    let page = paginate(operations, |o| o.get("name").and_then(Value::as_str).unwrap_or_default(), call.query, OPERATIONS_POLICY)?;
+    let page = paginate(
+        operations,
+        |o| o.get("name").and_then(Value::as_str).unwrap_or_default(),
+        call.query,
+        OPERATIONS_POLICY,
+    )?;
     let mut response = json!({ "operations": page.items });
     if let Some(token) = page.next_page_token {
         response["nextPageToken"] = json!(token);
@@ -820,7 +1153,11 @@ pub fn list_operations(context: &mut Context<'_>, call: &Call<'_>) -> Result<Rep
 
 pub fn delete_operation(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = operation_name(call)?;
-    context.state.operations.remove(&name).ok_or_else(|| operation_not_found(&name))?;
+    context
+        .state
+        .operations
+        .remove(&name)
+        .ok_or_else(|| operation_not_found(&name))?;
     Ok(Reply::Json(json!({})))
 }
 
@@ -830,11 +1167,21 @@ pub fn wait_operation(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
     if !context.state.operations.contains_key(&name) {
         return Err(operation_not_found(&name));
     }
-    let timeout = call.body.as_ref().and_then(|b| b.get("timeout")).and_then(Value::as_str).and_then(parse_duration_nanos);
+    let timeout = call
+        .body
+        .as_ref()
+        .and_then(|b| b.get("timeout"))
+        .and_then(Value::as_str)
+        .and_then(parse_duration_nanos);
     if timeout != Some(0) {
         complete_operation(context.state, &name, &timestamp(call.now));
     }
-    context.state.operations.get(&name).map(|r| Reply::Json(r.operation.clone())).ok_or_else(|| operation_not_found(&name))
+    context
+        .state
+        .operations
+        .get(&name)
+        .map(|r| Reply::Json(r.operation.clone()))
+        .ok_or_else(|| operation_not_found(&name))
 }
 
 #[cfg(test)]
@@ -851,9 +1198,14 @@ mod tests {
     }
 
     async fn poll_until_done(emulator: &TestEmulator, operation: &Value) -> (usize, Value) {
-        let name = operation["name"].as_str().expect("operation name").to_string();
+        let name = operation["name"]
+            .as_str()
+            .expect("operation name")
+            .to_string();
         for polls in 1..10 {
-            let (status, current) = emulator.send("GET", &format!("/v2/{name}?{INT_ENUMS}"), None).await;
+            let (status, current) = emulator
+                .send("GET", &format!("/v2/{name}?{INT_ENUMS}"), None)
+                .await;
             assert_eq!(status, 200);
             if current["done"] == json!(true) {
                 return (polls, current);
@@ -865,67 +1217,150 @@ mod tests {
     #[tokio::test]
     async fn create_returns_an_operation_that_finishes_after_the_configured_polls() {
         let emulator = TestEmulator::with_polls(1);
-        let (status, operation) =
-            emulator.send("POST", &format!("{PARENT}/services?serviceId=web&validateOnly=false&{INT_ENUMS}"), Some(service_body("gcr.io/p1/web:1"))).await;
+        let (status, operation) = emulator
+            .send(
+                "POST",
+                &format!("{PARENT}/services?serviceId=web&validateOnly=false&{INT_ENUMS}"),
+                Some(service_body("gcr.io/p1/web:1")),
+            )
+            .await;
         assert_eq!(status, 200, "{operation}");
-        assert!(operation.get("done").is_none(), "done:false is omitted like proto3 JSON");
-        assert!(operation["name"].as_str().unwrap_or("").starts_with("projects/p1/locations/us-central1/operations/"));
-        assert_eq!(operation["metadata"]["@type"], "type.googleapis.com/google.cloud.run.v2.Service");
+        assert!(
+            operation.get("done").is_none(),
+            "done:false is omitted like proto3 JSON"
+        );
+        assert!(
+            operation["name"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("projects/p1/locations/us-central1/operations/")
+        );
+        assert_eq!(
+            operation["metadata"]["@type"],
+            "type.googleapis.com/google.cloud.run.v2.Service"
+        );
         assert_eq!(operation["metadata"]["reconciling"], true);
-        let (_, during) = emulator.send("GET", &format!("{PARENT}/services/web"), None).await;
+        let (_, during) = emulator
+            .send("GET", &format!("{PARENT}/services/web"), None)
+            .await;
         assert_eq!(during["reconciling"], true);
-        assert_eq!(during["terminalCondition"]["state"], "CONDITION_RECONCILING");
+        assert_eq!(
+            during["terminalCondition"]["state"],
+            "CONDITION_RECONCILING"
+        );
 
         let (polls, done) = poll_until_done(&emulator, &operation).await;
         assert_eq!(polls, 2, "one GET stays done:false");
         let service = &done["response"];
-        assert_eq!(service["@type"], "type.googleapis.com/google.cloud.run.v2.Service");
-        assert_eq!(service["launchStage"], 4, "GA is 4 in the proto, not its discovery index");
+        assert_eq!(
+            service["@type"],
+            "type.googleapis.com/google.cloud.run.v2.Service"
+        );
+        assert_eq!(
+            service["launchStage"], 4,
+            "GA is 4 in the proto, not its discovery index"
+        );
         assert_eq!(service["ingress"], 1);
         assert_eq!(service["terminalCondition"]["state"], 4);
         assert_eq!(service["generation"], "1");
         assert_eq!(service["observedGeneration"], "1");
         assert!(service.get("reconciling").is_none());
         let container = &service["template"]["containers"][0];
-        assert_eq!(container["resources"], json!({"limits": {"cpu": "1000m", "memory": "512Mi"}, "cpuIdle": true}));
+        assert_eq!(
+            container["resources"],
+            json!({"limits": {"cpu": "1000m", "memory": "512Mi"}, "cpuIdle": true})
+        );
         assert_eq!(service["template"]["maxInstanceRequestConcurrency"], 80);
         assert_eq!(service["template"]["timeout"], "300s");
         assert_eq!(service["template"]["scaling"]["maxInstanceCount"], 100);
-        assert!(service["template"]["serviceAccount"].as_str().unwrap_or("").ends_with("-compute@developer.gserviceaccount.com"));
+        assert!(
+            service["template"]["serviceAccount"]
+                .as_str()
+                .unwrap_or("")
+                .ends_with("-compute@developer.gserviceaccount.com")
+        );
         assert_eq!(service["traffic"], json!([{"type": 1, "percent": 100}]));
-        assert_eq!(service["trafficStatuses"], json!([{"type": 1, "percent": 100}]));
-        assert_eq!(service["latestReadyRevision"], service["latestCreatedRevision"]);
+        assert_eq!(
+            service["trafficStatuses"],
+            json!([{"type": 1, "percent": 100}])
+        );
+        assert_eq!(
+            service["latestReadyRevision"],
+            service["latestCreatedRevision"]
+        );
         let revision = service["latestReadyRevision"].as_str().unwrap_or("");
-        assert!(revision.starts_with("projects/p1/locations/us-central1/services/web/revisions/web-00001-"), "{revision}");
-        assert!(service["uri"].as_str().unwrap_or("").ends_with("-uc.a.run.app"));
+        assert!(
+            revision
+                .starts_with("projects/p1/locations/us-central1/services/web/revisions/web-00001-"),
+            "{revision}"
+        );
+        assert!(
+            service["uri"]
+                .as_str()
+                .unwrap_or("")
+                .ends_with("-uc.a.run.app")
+        );
         assert_eq!(service["labels"], json!({"team": "a"}));
     }
 
     #[tokio::test]
     async fn generation_and_revisions_change_only_with_the_spec_and_template() {
         let emulator = TestEmulator::with_polls(0);
-        let (_, created) = emulator.send("POST", &format!("{PARENT}/services?serviceId=api"), Some(service_body("img:1"))).await;
+        let (_, created) = emulator
+            .send(
+                "POST",
+                &format!("{PARENT}/services?serviceId=api"),
+                Some(service_body("img:1")),
+            )
+            .await;
         let first_revision = created["response"]["latestReadyRevision"].clone();
 
-        let (_, same) = emulator.send("PATCH", &format!("{PARENT}/services/api"), Some(service_body("img:1"))).await;
-        assert_eq!(same["response"]["generation"], "1", "no change, no new generation");
+        let (_, same) = emulator
+            .send(
+                "PATCH",
+                &format!("{PARENT}/services/api"),
+                Some(service_body("img:1")),
+            )
+            .await;
+        assert_eq!(
+            same["response"]["generation"], "1",
+            "no change, no new generation"
+        );
         assert_eq!(same["response"]["latestReadyRevision"], first_revision);
 
         let mut relabelled = service_body("img:1");
         relabelled["labels"] = json!({"team": "b"});
-        let (_, relabelled) = emulator.send("PATCH", &format!("{PARENT}/services/api"), Some(relabelled)).await;
+        let (_, relabelled) = emulator
+            .send("PATCH", &format!("{PARENT}/services/api"), Some(relabelled))
+            .await;
         assert_eq!(relabelled["response"]["generation"], "2");
-        assert_eq!(relabelled["response"]["latestReadyRevision"], first_revision, "labels are not the template");
+        assert_eq!(
+            relabelled["response"]["latestReadyRevision"], first_revision,
+            "labels are not the template"
+        );
 
         let (_, rolled) = emulator
-            .send("PATCH", &format!("{PARENT}/services/api?updateMask=template.containers"), Some(service_body("img:2")))
+            .send(
+                "PATCH",
+                &format!("{PARENT}/services/api?updateMask=template.containers"),
+                Some(service_body("img:2")),
+            )
             .await;
         assert_eq!(rolled["response"]["generation"], "3");
-        assert_eq!(rolled["response"]["labels"], json!({"team": "b"}), "masked patch keeps other fields");
-        let second = rolled["response"]["latestReadyRevision"].as_str().unwrap_or("").to_string();
+        assert_eq!(
+            rolled["response"]["labels"],
+            json!({"team": "b"}),
+            "masked patch keeps other fields"
+        );
+        let second = rolled["response"]["latestReadyRevision"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         assert_ne!(json!(second), first_revision);
         assert!(second.contains("/revisions/api-00002-"));
-        let (_, revisions) = emulator.send("GET", &format!("{PARENT}/services/api/revisions"), None).await;
+        let (_, revisions) = emulator
+            .send("GET", &format!("{PARENT}/services/api/revisions"), None)
+            .await;
         assert_eq!(revisions["revisions"].as_array().map(Vec::len), Some(2));
         let (status, revision) = emulator.send("GET", &format!("/v2/{second}"), None).await;
         assert_eq!(status, 200);
@@ -936,15 +1371,39 @@ mod tests {
     #[tokio::test]
     async fn failing_images_leave_traffic_on_the_last_ready_revision() {
         let emulator = TestEmulator::with_polls(0);
-        let (_, created) = emulator.send("POST", &format!("{PARENT}/services?serviceId=svc"), Some(service_body("img:ok"))).await;
+        let (_, created) = emulator
+            .send(
+                "POST",
+                &format!("{PARENT}/services?serviceId=svc"),
+                Some(service_body("img:ok")),
+            )
+            .await;
         let ready = created["response"]["latestReadyRevision"].clone();
-        let (_, failed) = emulator.send("PATCH", &format!("{PARENT}/services/svc"), Some(service_body("img:emulator-fail"))).await;
+        let (_, failed) = emulator
+            .send(
+                "PATCH",
+                &format!("{PARENT}/services/svc"),
+                Some(service_body("img:emulator-fail")),
+            )
+            .await;
         assert_eq!(failed["done"], true);
         assert_eq!(failed["error"]["code"], 9);
-        assert!(failed["error"]["message"].as_str().unwrap_or("").contains("img:emulator-fail"));
-        let (_, service) = emulator.send("GET", &format!("{PARENT}/services/svc"), None).await;
+        assert!(
+            failed["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("img:emulator-fail")
+        );
+        let (_, service) = emulator
+            .send("GET", &format!("{PARENT}/services/svc"), None)
+            .await;
         assert_eq!(service["terminalCondition"]["state"], "CONDITION_FAILED");
-        assert!(service["terminalCondition"]["message"].as_str().unwrap_or("").contains("img:emulator-fail"));
+        assert!(
+            service["terminalCondition"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("img:emulator-fail")
+        );
         assert_eq!(service["latestReadyRevision"], ready);
         assert_ne!(service["latestCreatedRevision"], ready);
         assert_eq!(service["observedGeneration"], "1");
@@ -954,52 +1413,123 @@ mod tests {
     #[tokio::test]
     async fn stale_etags_and_conflicting_revision_names_are_refused() {
         let emulator = TestEmulator::with_polls(0);
-        emulator.send("POST", &format!("{PARENT}/services?serviceId=e"), Some(service_body("img:1"))).await;
-        let (_, service) = emulator.send("GET", &format!("{PARENT}/services/e"), None).await;
+        emulator
+            .send(
+                "POST",
+                &format!("{PARENT}/services?serviceId=e"),
+                Some(service_body("img:1")),
+            )
+            .await;
+        let (_, service) = emulator
+            .send("GET", &format!("{PARENT}/services/e"), None)
+            .await;
         let mut stale = service_body("img:2");
         stale["etag"] = json!("\"not-the-etag\"");
-        let (status, error) = emulator.send("PATCH", &format!("{PARENT}/services/e"), Some(stale)).await;
-        assert_eq!((status, error["error"]["status"].clone()), (409, json!("ABORTED")));
-        let (status, _) = emulator.send("DELETE", &format!("{PARENT}/services/e?etag=%22nope%22"), None).await;
+        let (status, error) = emulator
+            .send("PATCH", &format!("{PARENT}/services/e"), Some(stale))
+            .await;
+        assert_eq!(
+            (status, error["error"]["status"].clone()),
+            (409, json!("ABORTED"))
+        );
+        let (status, _) = emulator
+            .send(
+                "DELETE",
+                &format!("{PARENT}/services/e?etag=%22nope%22"),
+                None,
+            )
+            .await;
         assert_eq!(status, 409);
 
         let mut echoed = service.clone();
-        echoed["template"]["revision"] = json!(service["latestCreatedRevision"].as_str().unwrap_or("").rsplit('/').next());
+        echoed["template"]["revision"] = json!(
+            service["latestCreatedRevision"]
+                .as_str()
+                .unwrap_or("")
+                .rsplit('/')
+                .next()
+        );
         echoed["template"]["containers"][0]["image"] = json!("img:3");
-        let (status, error) = emulator.send("PATCH", &format!("{PARENT}/services/e"), Some(echoed)).await;
+        let (status, error) = emulator
+            .send("PATCH", &format!("{PARENT}/services/e"), Some(echoed))
+            .await;
         assert_eq!(status, 409, "{error}");
-        assert!(error["error"]["message"].as_str().unwrap_or("").contains("with different configuration already exists"));
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("with different configuration already exists")
+        );
 
         let mut current = service.clone();
         current["etag"] = service["etag"].clone();
-        let (status, _) = emulator.send("PATCH", &format!("{PARENT}/services/e"), Some(current)).await;
+        let (status, _) = emulator
+            .send("PATCH", &format!("{PARENT}/services/e"), Some(current))
+            .await;
         assert_eq!(status, 200, "a GET result can be sent back as is");
     }
 
     #[tokio::test]
     async fn validate_only_allow_missing_delete_and_wait() {
         let emulator = TestEmulator::with_polls(3);
-        let (status, checked) =
-            emulator.send("POST", &format!("{PARENT}/services?serviceId=v&validateOnly=true"), Some(service_body("img"))).await;
+        let (status, checked) = emulator
+            .send(
+                "POST",
+                &format!("{PARENT}/services?serviceId=v&validateOnly=true"),
+                Some(service_body("img")),
+            )
+            .await;
         assert_eq!((status, checked["done"].clone()), (200, json!(true)));
-        let (status, _) = emulator.send("GET", &format!("{PARENT}/services/v"), None).await;
+        let (status, _) = emulator
+            .send("GET", &format!("{PARENT}/services/v"), None)
+            .await;
         assert_eq!(status, 404, "validateOnly persists nothing");
 
-        let (status, _) = emulator.send("PATCH", &format!("{PARENT}/services/v"), Some(service_body("img"))).await;
+        let (status, _) = emulator
+            .send(
+                "PATCH",
+                &format!("{PARENT}/services/v"),
+                Some(service_body("img")),
+            )
+            .await;
         assert_eq!(status, 404);
-        let (status, operation) =
-            emulator.send("PATCH", &format!("{PARENT}/services/v?allowMissing=true"), Some(service_body("img"))).await;
+        let (status, operation) = emulator
+            .send(
+                "PATCH",
+                &format!("{PARENT}/services/v?allowMissing=true"),
+                Some(service_body("img")),
+            )
+            .await;
         assert_eq!(status, 200);
         let name = operation["name"].as_str().unwrap_or("").to_string();
-        let (_, listed) = emulator.send("GET", &format!("{PARENT}/operations"), None).await;
+        let (_, listed) = emulator
+            .send("GET", &format!("{PARENT}/operations"), None)
+            .await;
         assert_eq!(listed["operations"].as_array().map(Vec::len), Some(1));
-        let (_, waited) = emulator.send("POST", &format!("/v2/{name}:wait"), Some(json!({"timeout": "10s"}))).await;
+        let (_, waited) = emulator
+            .send(
+                "POST",
+                &format!("/v2/{name}:wait"),
+                Some(json!({"timeout": "10s"})),
+            )
+            .await;
         assert_eq!(waited["done"], true);
-        assert_eq!(waited["response"]["name"], "projects/p1/locations/us-central1/services/v");
+        assert_eq!(
+            waited["response"]["name"],
+            "projects/p1/locations/us-central1/services/v"
+        );
 
-        let (status, deleting) = emulator.send("DELETE", &format!("{PARENT}/services/v?etag=&validateOnly=false"), None).await;
+        let (status, deleting) = emulator
+            .send(
+                "DELETE",
+                &format!("{PARENT}/services/v?etag=&validateOnly=false"),
+                None,
+            )
+            .await;
         assert_eq!(status, 200);
-        let (status, _) = emulator.send("GET", &format!("{PARENT}/services/v"), None).await;
+        let (status, _) = emulator
+            .send("GET", &format!("{PARENT}/services/v"), None)
+            .await;
         assert_eq!(status, 404);
         let (_, deleted) = poll_until_done(&emulator, &deleting).await;
         assert!(deleted["response"]["deleteTime"].is_string());
@@ -1011,7 +1541,13 @@ mod tests {
     async fn unknown_fields_in_nested_service_paths_use_google_wording() {
         let emulator = TestEmulator::with_polls(0);
         let body = json!({"template": {"containers": [{"image": "i", "bogus": 1}]}});
-        let (status, error) = emulator.send("POST", &format!("{PARENT}/services?serviceId=x"), Some(body)).await;
+        let (status, error) = emulator
+            .send(
+                "POST",
+                &format!("{PARENT}/services?serviceId=x"),
+                Some(body),
+            )
+            .await;
         assert_eq!(status, 400);
         assert_eq!(
             error["error"]["message"],

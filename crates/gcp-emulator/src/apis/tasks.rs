@@ -14,10 +14,16 @@ use crate::discovery::Api;
 const QUEUE_SCHEMA: &str = "Queue";
 
 /// "The maximum page size is 9800. If unspecified, the page size will be the maximum."
-const LIST_POLICY: PagePolicy = PagePolicy { default_size: 9800, max_size: 9800, size_param: "pageSize", token_kind: "queues" };
+const LIST_POLICY: PagePolicy = PagePolicy {
+    default_size: 9800,
+    max_size: 9800,
+    size_param: "pageSize",
+    token_kind: "queues",
+};
 
 const NOT_FOUND: &str = "Requested entity was not found.";
-const TOMBSTONED: &str = "The queue cannot be created because a queue with this name existed too recently.";
+const TOMBSTONED: &str =
+    "The queue cannot be created because a queue with this name existed too recently.";
 
 /// Queue fields in proto field-number order, which is the order responses list them in.
 const FIELD_ORDER: &[&str] = &[
@@ -39,7 +45,9 @@ fn queue_name(call: &Call<'_>) -> Result<String, ApiError> {
 }
 
 fn validate_queue_id(name: &str, id: &str) -> Result<(), ApiError> {
-    let valid = !id.is_empty() && id.len() <= 100 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let valid = !id.is_empty()
+        && id.len() <= 100
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     if valid {
         Ok(())
     } else {
@@ -56,10 +64,16 @@ fn not_found() -> ApiError {
 
 /// Fails if `name` was deleted less than the tombstone period ago; forgets expired tombstones.
 fn check_tombstone(context: &mut Context<'_>, call: &Call<'_>, name: &str) -> Result<(), ApiError> {
-    let Some(deleted_at) = context.state.queue_tombstones.get(name).and_then(|t| parse_timestamp(t)) else {
+    let Some(deleted_at) = context
+        .state
+        .queue_tombstones
+        .get(name)
+        .and_then(|t| parse_timestamp(t))
+    else {
         return Ok(());
     };
-    let blocked_for = ChronoDuration::from_std(context.settings.queue_tombstone).unwrap_or(ChronoDuration::MAX);
+    let blocked_for =
+        ChronoDuration::from_std(context.settings.queue_tombstone).unwrap_or(ChronoDuration::MAX);
     if call.now < deleted_at + blocked_for {
         return Err(ApiError::failed_precondition(TOMBSTONED));
     }
@@ -79,26 +93,50 @@ fn settable_fields(body: &Value) -> Map<String, Value> {
 fn with_server_defaults(mut queue: Map<String, Value>) -> Value {
     let rate_limits = queue.entry("rateLimits").or_insert_with(|| json!({}));
     if let Value::Object(limits) = rate_limits {
-        if limits.get("maxDispatchesPerSecond").and_then(Value::as_f64).is_none_or(|v| v == 0.0) {
+        if limits
+            .get("maxDispatchesPerSecond")
+            .and_then(Value::as_f64)
+            .is_none_or(|v| v == 0.0)
+        {
             limits.insert("maxDispatchesPerSecond".into(), json!(500.0));
         }
         limits.insert("maxBurstSize".into(), json!(100));
-        if limits.get("maxConcurrentDispatches").and_then(Value::as_i64).is_none_or(|v| v == 0) {
+        if limits
+            .get("maxConcurrentDispatches")
+            .and_then(Value::as_i64)
+            .is_none_or(|v| v == 0)
+        {
             limits.insert("maxConcurrentDispatches".into(), json!(1000));
         }
     }
     let retry_config = queue.entry("retryConfig").or_insert_with(|| json!({}));
     if let Value::Object(retry) = retry_config {
-        if retry.get("maxAttempts").and_then(Value::as_i64).is_none_or(|v| v == 0) {
+        if retry
+            .get("maxAttempts")
+            .and_then(Value::as_i64)
+            .is_none_or(|v| v == 0)
+        {
             retry.insert("maxAttempts".into(), json!(100));
         }
-        if retry.get("minBackoff").and_then(Value::as_str).is_none_or(|v| v == "0s") {
+        if retry
+            .get("minBackoff")
+            .and_then(Value::as_str)
+            .is_none_or(|v| v == "0s")
+        {
             retry.insert("minBackoff".into(), json!("0.100s"));
         }
-        if retry.get("maxBackoff").and_then(Value::as_str).is_none_or(|v| v == "0s") {
+        if retry
+            .get("maxBackoff")
+            .and_then(Value::as_str)
+            .is_none_or(|v| v == "0s")
+        {
             retry.insert("maxBackoff".into(), json!("3600s"));
         }
-        if retry.get("maxDoublings").and_then(Value::as_i64).is_none_or(|v| v == 0) {
+        if retry
+            .get("maxDoublings")
+            .and_then(Value::as_i64)
+            .is_none_or(|v| v == 0)
+        {
             retry.insert("maxDoublings".into(), json!(16));
         }
     }
@@ -116,7 +154,11 @@ fn with_server_defaults(mut queue: Map<String, Value>) -> Value {
 pub fn create_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let parent = call.location_name()?;
     let body = call.body_or_empty();
-    let name = body.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let id = name.strip_prefix(&format!("{parent}/queues/")).ok_or_else(|| {
         ApiError::invalid_argument(format!(
             "Queue.name \"{name}\" must be of the form \"{parent}/queues/QUEUE_ID\" (it must be a child of the parent)."
@@ -136,7 +178,13 @@ pub fn create_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply,
 
 pub fn get_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = queue_name(call)?;
-    context.state.queues.get(&name).cloned().map(Reply::Json).ok_or_else(not_found)
+    context
+        .state
+        .queues
+        .get(&name)
+        .cloned()
+        .map(Reply::Json)
+        .ok_or_else(not_found)
 }
 
 pub fn list_queues(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -148,9 +196,18 @@ pub fn list_queues(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
         .range(prefix.clone()..)
         .take_while(|(name, _)| name.starts_with(&prefix))
         .map(|(_, queue)| queue)
-        .filter(|queue| state_filter.as_deref().is_none_or(|s| queue.get("state").and_then(Value::as_str) == Some(s)))
+        .filter(|queue| {
+            state_filter
+                .as_deref()
+                .is_none_or(|s| queue.get("state").and_then(Value::as_str) == Some(s))
+        })
         .collect();
-    let page = paginate(queues, |q| q.get("name").and_then(Value::as_str).unwrap_or_default(), call.query, LIST_POLICY)?;
+    let page = paginate(
+        queues,
+        |q| q.get("name").and_then(Value::as_str).unwrap_or_default(),
+        call.query,
+        LIST_POLICY,
+    )?;
     let mut response = json!({ "queues": page.items });
     if let Some(token) = page.next_page_token {
         response["nextPageToken"] = json!(token);
@@ -160,10 +217,14 @@ pub fn list_queues(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
 
 /// Supports the filter stackctl and gcloud use: `state: PAUSED` / `state = PAUSED`.
 fn parse_state_filter(filter: Option<&str>) -> Result<Option<String>, ApiError> {
-    let Some(filter) = filter.map(str::trim).filter(|f| !f.is_empty()) else { return Ok(None) };
+    let Some(filter) = filter.map(str::trim).filter(|f| !f.is_empty()) else {
+        return Ok(None);
+    };
     let split = filter.split_once(':').or_else(|| filter.split_once('='));
     match split {
-        Some((field, value)) if field.trim() == "state" => Ok(Some(value.trim().trim_matches('"').to_string())),
+        Some((field, value)) if field.trim() == "state" => {
+            Ok(Some(value.trim().trim_matches('"').to_string()))
+        }
         _ => Err(ApiError::invalid_argument(format!(
             "Unsupported filter \"{filter}\": the emulator supports only `state: STATE`."
         ))),
@@ -173,12 +234,22 @@ fn parse_state_filter(filter: Option<&str>) -> Result<Option<String>, ApiError> 
 pub fn patch_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = queue_name(call)?;
     let body = call.body_or_empty();
-    if let Some(body_name) = body.get("name").and_then(Value::as_str).filter(|n| !n.is_empty())
+    if let Some(body_name) = body
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
         && body_name != name
     {
-        return Err(ApiError::invalid_argument(format!("Queue.name \"{body_name}\" does not match the URL \"{name}\".")));
+        return Err(ApiError::invalid_argument(format!(
+            "Queue.name \"{body_name}\" does not match the URL \"{name}\"."
+        )));
     }
-    let mask = FieldMask::parse(call.query.non_empty("updateMask"), context.discovery, Api::CloudTasks, QUEUE_SCHEMA)?;
+    let mask = FieldMask::parse(
+        call.query.non_empty("updateMask"),
+        context.discovery,
+        Api::CloudTasks,
+        QUEUE_SCHEMA,
+    )?;
     let existing = context.state.queues.get(&name).cloned();
     if existing.is_none() {
         check_tombstone(context, call, &name)?;
@@ -205,7 +276,10 @@ pub fn patch_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
             queue
         }
     };
-    let mut fields = updated.as_object_mut().map(std::mem::take).unwrap_or_default();
+    let mut fields = updated
+        .as_object_mut()
+        .map(std::mem::take)
+        .unwrap_or_default();
     fields.insert("name".into(), json!(name));
     let queue = with_server_defaults(fields);
     context.state.queues.insert(name, queue.clone());
@@ -215,7 +289,10 @@ pub fn patch_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
 pub fn delete_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = queue_name(call)?;
     context.state.queues.remove(&name).ok_or_else(not_found)?;
-    context.state.queue_tombstones.insert(name, timestamp(call.now));
+    context
+        .state
+        .queue_tombstones
+        .insert(name, timestamp(call.now));
     Ok(Reply::Json(json!({})))
 }
 
@@ -266,7 +343,13 @@ mod tests {
     async fn create_echoes_server_defaults_and_refuses_duplicates() {
         let emulator = TestEmulator::with_polls(0);
         let name = "projects/p1/locations/us-central1/queues/q1";
-        let (status, queue) = emulator.send("POST", &format!("{PARENT}/queues"), Some(json!({"name": name}))).await;
+        let (status, queue) = emulator
+            .send(
+                "POST",
+                &format!("{PARENT}/queues"),
+                Some(json!({"name": name})),
+            )
+            .await;
         assert_eq!(status, 200, "{queue}");
         assert_eq!(
             queue,
@@ -275,16 +358,33 @@ mod tests {
                    "retryConfig": {"maxAttempts": 100, "minBackoff": "0.100s", "maxBackoff": "3600s", "maxDoublings": 16},
                    "state": "RUNNING"})
         );
-        let (status, error) = emulator.send("POST", &format!("{PARENT}/queues"), Some(json!({"name": name}))).await;
-        assert_eq!((status, error["error"]["status"].clone()), (409, json!("ALREADY_EXISTS")));
-        let (status, queue) = emulator.send("GET", &format!("{PARENT}/queues/q1?%24alt=json%3Benum-encoding%3Dint"), None).await;
+        let (status, error) = emulator
+            .send(
+                "POST",
+                &format!("{PARENT}/queues"),
+                Some(json!({"name": name})),
+            )
+            .await;
+        assert_eq!(
+            (status, error["error"]["status"].clone()),
+            (409, json!("ALREADY_EXISTS"))
+        );
+        let (status, queue) = emulator
+            .send(
+                "GET",
+                &format!("{PARENT}/queues/q1?%24alt=json%3Benum-encoding%3Dint"),
+                None,
+            )
+            .await;
         assert_eq!((status, queue["state"].clone()), (200, json!(1)));
     }
 
     #[tokio::test]
     async fn patch_with_mask_changes_only_masked_fields_and_creates_missing_queues() {
         let emulator = TestEmulator::with_polls(0);
-        let url = format!("{PARENT}/queues/q2?updateMask=rateLimits.maxDispatchesPerSecond,retryConfig.maxAttempts");
+        let url = format!(
+            "{PARENT}/queues/q2?updateMask=rateLimits.maxDispatchesPerSecond,retryConfig.maxAttempts"
+        );
         let body = json!({"rateLimits": {"maxDispatchesPerSecond": 5, "maxConcurrentDispatches": 7}, "retryConfig": {"maxAttempts": 3},
                           "httpTarget": {"httpMethod": 1, "uriOverride": {"scheme": "HTTPS", "host": "example.com", "port": "443",
                                          "pathOverride": {"path": "/x"}, "uriOverrideEnforceMode": "ALWAYS"},
@@ -292,16 +392,37 @@ mod tests {
         let (status, queue) = emulator.send("PATCH", &url, Some(body.clone())).await;
         assert_eq!(status, 200, "{queue}");
         assert_eq!(queue["rateLimits"]["maxDispatchesPerSecond"], 5.0);
-        assert_eq!(queue["rateLimits"]["maxConcurrentDispatches"], 1000, "not in the mask");
+        assert_eq!(
+            queue["rateLimits"]["maxConcurrentDispatches"], 1000,
+            "not in the mask"
+        );
         assert_eq!(queue["retryConfig"]["maxAttempts"], 3);
         assert!(queue.get("httpTarget").is_none(), "not in the mask");
-        let (_, queue) = emulator.send("PATCH", &format!("{PARENT}/queues/q2?updateMask="), Some(body)).await;
+        let (_, queue) = emulator
+            .send(
+                "PATCH",
+                &format!("{PARENT}/queues/q2?updateMask="),
+                Some(body),
+            )
+            .await;
         assert_eq!(queue["rateLimits"]["maxConcurrentDispatches"], 7);
         assert_eq!(queue["httpTarget"]["httpMethod"], "POST");
         assert_eq!(queue["httpTarget"]["uriOverride"]["port"], "443");
-        assert_eq!(queue["httpTarget"]["uriOverride"]["pathOverride"]["path"], "/x");
-        let (_, queue) = emulator.send("PATCH", &format!("{PARENT}/queues/q2?updateMask=retryConfig.maxAttempts"), Some(json!({}))).await;
-        assert_eq!(queue["retryConfig"]["maxAttempts"], 100, "absent masked field resets to the default");
+        assert_eq!(
+            queue["httpTarget"]["uriOverride"]["pathOverride"]["path"],
+            "/x"
+        );
+        let (_, queue) = emulator
+            .send(
+                "PATCH",
+                &format!("{PARENT}/queues/q2?updateMask=retryConfig.maxAttempts"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(
+            queue["retryConfig"]["maxAttempts"], 100,
+            "absent masked field resets to the default"
+        );
         assert_eq!(queue["httpTarget"]["uriOverride"]["host"], "example.com");
     }
 
@@ -309,40 +430,109 @@ mod tests {
     async fn pause_resume_purge_and_tombstone() {
         let emulator = TestEmulator::with_polls(0);
         let name = "projects/p1/locations/us-central1/queues/q3";
-        emulator.send("POST", &format!("{PARENT}/queues"), Some(json!({"name": name}))).await;
-        let (_, queue) = emulator.send("POST", &format!("{PARENT}/queues/q3:pause"), Some(json!({}))).await;
+        emulator
+            .send(
+                "POST",
+                &format!("{PARENT}/queues"),
+                Some(json!({"name": name})),
+            )
+            .await;
+        let (_, queue) = emulator
+            .send(
+                "POST",
+                &format!("{PARENT}/queues/q3:pause"),
+                Some(json!({})),
+            )
+            .await;
         assert_eq!(queue["state"], "PAUSED");
-        let (_, list) = emulator.send("GET", &format!("{PARENT}/queues?filter=state%3A%20PAUSED"), None).await;
+        let (_, list) = emulator
+            .send(
+                "GET",
+                &format!("{PARENT}/queues?filter=state%3A%20PAUSED"),
+                None,
+            )
+            .await;
         assert_eq!(list["queues"].as_array().map(Vec::len), Some(1));
-        let (_, queue) = emulator.send("POST", &format!("{PARENT}/queues/q3:resume"), None).await;
+        let (_, queue) = emulator
+            .send("POST", &format!("{PARENT}/queues/q3:resume"), None)
+            .await;
         assert_eq!(queue["state"], "RUNNING");
-        let (_, queue) = emulator.send("POST", &format!("{PARENT}/queues/q3:purge"), Some(json!({}))).await;
-        assert!(queue["purgeTime"].as_str().is_some_and(|t| t.ends_with('Z')));
-        let (status, empty) = emulator.send("DELETE", &format!("{PARENT}/queues/q3"), None).await;
+        let (_, queue) = emulator
+            .send(
+                "POST",
+                &format!("{PARENT}/queues/q3:purge"),
+                Some(json!({})),
+            )
+            .await;
+        assert!(
+            queue["purgeTime"]
+                .as_str()
+                .is_some_and(|t| t.ends_with('Z'))
+        );
+        let (status, empty) = emulator
+            .send("DELETE", &format!("{PARENT}/queues/q3"), None)
+            .await;
         assert_eq!((status, empty), (200, json!({})));
-        let (status, _) = emulator.send("GET", &format!("{PARENT}/queues/q3"), None).await;
+        let (status, _) = emulator
+            .send("GET", &format!("{PARENT}/queues/q3"), None)
+            .await;
         assert_eq!(status, 404);
-        let (status, error) = emulator.send("POST", &format!("{PARENT}/queues"), Some(json!({"name": name}))).await;
+        let (status, error) = emulator
+            .send(
+                "POST",
+                &format!("{PARENT}/queues"),
+                Some(json!({"name": name})),
+            )
+            .await;
         assert_eq!(status, 400);
         assert_eq!(error["error"]["status"], "FAILED_PRECONDITION");
         assert_eq!(error["error"]["message"], super::TOMBSTONED);
-        let (status, _) = emulator.send("PATCH", &format!("{PARENT}/queues/q3"), Some(json!({}))).await;
+        let (status, _) = emulator
+            .send("PATCH", &format!("{PARENT}/queues/q3"), Some(json!({})))
+            .await;
         assert_eq!(status, 400, "patch-create is refused too");
     }
 
     #[tokio::test]
     async fn expired_tombstones_allow_recreation_and_names_are_validated() {
-        let emulator = TestEmulator::new(Settings { queue_tombstone: Duration::ZERO, ..Settings::default() });
+        let emulator = TestEmulator::new(Settings {
+            queue_tombstone: Duration::ZERO,
+            ..Settings::default()
+        });
         let name = "projects/p1/locations/us-central1/queues/q4";
-        emulator.send("POST", &format!("{PARENT}/queues"), Some(json!({"name": name}))).await;
-        emulator.send("DELETE", &format!("{PARENT}/queues/q4"), None).await;
-        let (status, _) = emulator.send("POST", &format!("{PARENT}/queues"), Some(json!({"name": name}))).await;
+        emulator
+            .send(
+                "POST",
+                &format!("{PARENT}/queues"),
+                Some(json!({"name": name})),
+            )
+            .await;
+        emulator
+            .send("DELETE", &format!("{PARENT}/queues/q4"), None)
+            .await;
+        let (status, _) = emulator
+            .send(
+                "POST",
+                &format!("{PARENT}/queues"),
+                Some(json!({"name": name})),
+            )
+            .await;
         assert_eq!(status, 200);
         let (status, _) = emulator
-            .send("POST", &format!("{PARENT}/queues"), Some(json!({"name": "projects/p1/locations/us-central1/queues/bad_id"})))
+            .send(
+                "POST",
+                &format!("{PARENT}/queues"),
+                Some(json!({"name": "projects/p1/locations/us-central1/queues/bad_id"})),
+            )
             .await;
         assert_eq!(status, 400);
-        let (status, _) = emulator.send("POST", &format!("{PARENT}/queues"), Some(json!({"name": "projects/x/locations/y/queues/q"}))).await;
+        let (status, _) = emulator
+            .send(
+                "POST",
+                &format!("{PARENT}/queues"),
+                Some(json!({"name": "projects/x/locations/y/queues/q"})),
+            )
+            .await;
         assert_eq!(status, 400);
     }
 
@@ -351,15 +541,35 @@ mod tests {
         let emulator = TestEmulator::with_polls(0);
         for i in 0..5 {
             let name = format!("projects/p1/locations/us-central1/queues/q-{i}");
-            emulator.send("POST", &format!("{PARENT}/queues"), Some(json!({"name": name}))).await;
+            emulator
+                .send(
+                    "POST",
+                    &format!("{PARENT}/queues"),
+                    Some(json!({"name": name})),
+                )
+                .await;
         }
-        let (_, first) = emulator.send("GET", &format!("{PARENT}/queues?pageSize=2&pageToken="), None).await;
+        let (_, first) = emulator
+            .send(
+                "GET",
+                &format!("{PARENT}/queues?pageSize=2&pageToken="),
+                None,
+            )
+            .await;
         assert_eq!(first["queues"].as_array().map(Vec::len), Some(2));
         let token = first["nextPageToken"].as_str().expect("token").to_string();
-        let (_, rest) = emulator.send("GET", &format!("{PARENT}/queues?pageSize=0&pageToken={token}"), None).await;
+        let (_, rest) = emulator
+            .send(
+                "GET",
+                &format!("{PARENT}/queues?pageSize=0&pageToken={token}"),
+                None,
+            )
+            .await;
         assert_eq!(rest["queues"].as_array().map(Vec::len), Some(3));
         assert!(rest.get("nextPageToken").is_none());
-        let (status, _) = emulator.send("GET", &format!("{PARENT}/queues?pageToken=bogus"), None).await;
+        let (status, _) = emulator
+            .send("GET", &format!("{PARENT}/queues?pageToken=bogus"), None)
+            .await;
         assert_eq!(status, 400);
     }
 }

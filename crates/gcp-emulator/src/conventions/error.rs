@@ -112,7 +112,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), http_status: None, details: Vec::new(), storage_reason: None }
+        Self {
+            code,
+            message: message.into(),
+            http_status: None,
+            details: Vec::new(),
+            storage_reason: None,
+        }
     }
 
     pub fn invalid_argument(message: impl Into<String>) -> Self {
@@ -177,7 +183,9 @@ impl ApiError {
     pub fn to_body(&self, storage_style: bool) -> Value {
         let code = self.http_status();
         if storage_style {
-            let reason = self.storage_reason.unwrap_or_else(|| storage_reason_for(code));
+            let reason = self
+                .storage_reason
+                .unwrap_or_else(|| storage_reason_for(code));
             let mut item = json!({ "message": self.message, "domain": "global", "reason": reason });
             if reason == "conditionNotMet" {
                 item["locationType"] = json!("header");
@@ -185,7 +193,8 @@ impl ApiError {
             }
             return json!({ "error": { "code": code, "message": self.message, "errors": [item] } });
         }
-        let mut error = json!({ "code": code, "message": self.message, "status": self.code.status_name() });
+        let mut error =
+            json!({ "code": code, "message": self.message, "status": self.code.status_name() });
         if !self.details.is_empty() {
             error["details"] = Value::Array(self.details.clone());
         }
@@ -223,9 +232,11 @@ mod tests {
             not_found.to_body(false),
             json!({"error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND"}})
         );
-        let precondition = ApiError::failed_precondition("At least one of the pre-conditions you specified did not hold.")
-            .with_http_status(412)
-            .with_storage_reason("conditionNotMet");
+        let precondition = ApiError::failed_precondition(
+            "At least one of the pre-conditions you specified did not hold.",
+        )
+        .with_http_status(412)
+        .with_storage_reason("conditionNotMet");
         let body = precondition.to_body(true);
         assert_eq!(body["error"]["code"], 412);
         assert_eq!(body["error"]["errors"][0]["reason"], "conditionNotMet");

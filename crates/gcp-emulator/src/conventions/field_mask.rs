@@ -16,12 +16,24 @@ pub struct FieldMask {
 
 impl FieldMask {
     /// Parses `raw` and checks each path exists in `schema_name`. Output-only paths are dropped.
-    pub fn parse(raw: Option<&str>, discovery: &Discovery, api: Api, schema_name: &str) -> Result<Self, ApiError> {
+    pub fn parse(
+        raw: Option<&str>,
+        discovery: &Discovery,
+        api: Api,
+        schema_name: &str,
+    ) -> Result<Self, ApiError> {
         let mut paths = Vec::new();
-        for path in raw.unwrap_or("").split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        for path in raw
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             let components: Vec<String> = path.split('.').map(camel_case).collect();
             let Some(property) = property_at_path(discovery, api, schema_name, &components) else {
-                return Err(ApiError::invalid_argument(format!("Invalid field mask path: \"{path}\".")));
+                return Err(ApiError::invalid_argument(format!(
+                    "Invalid field mask path: \"{path}\"."
+                )));
             };
             if !is_output_only(property) {
                 paths.push(components);
@@ -45,18 +57,23 @@ impl FieldMask {
 }
 
 fn lookup<'v>(value: &'v Value, path: &[String]) -> Option<&'v Value> {
-    path.iter().try_fold(value, |node, key| node.get(key.as_str()))
+    path.iter()
+        .try_fold(value, |node, key| node.get(key.as_str()))
 }
 
 fn set_path(target: &mut Value, path: &[String], value: Option<Value>) {
-    let Some((last, parents)) = path.split_last() else { return };
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
     let mut node = target;
     for key in parents {
         if !node.is_object() {
             *node = Value::Object(Map::new());
         }
         let Value::Object(map) = node else { return };
-        node = map.entry(key.clone()).or_insert_with(|| Value::Object(Map::new()));
+        node = map
+            .entry(key.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
     }
     if !node.is_object() {
         *node = Value::Object(Map::new());
@@ -91,10 +108,22 @@ mod tests {
         .expect("valid mask");
         let mut stored = json!({"rateLimits": {"maxDispatchesPerSecond": 500.0, "maxConcurrentDispatches": 1000},
                                 "retryConfig": {"maxAttempts": 100}});
-        mask.apply(&json!({"rateLimits": {"maxDispatchesPerSecond": 5.0}}), &mut stored);
-        assert_eq!(stored, json!({"rateLimits": {"maxDispatchesPerSecond": 5.0, "maxConcurrentDispatches": 1000},
-                                  "retryConfig": {}}));
-        let error = FieldMask::parse(Some("rateLimits.nope"), &discovery, Api::CloudTasks, "Queue").expect_err("bad path");
+        mask.apply(
+            &json!({"rateLimits": {"maxDispatchesPerSecond": 5.0}}),
+            &mut stored,
+        );
+        assert_eq!(
+            stored,
+            json!({"rateLimits": {"maxDispatchesPerSecond": 5.0, "maxConcurrentDispatches": 1000},
+                                  "retryConfig": {}})
+        );
+        let error = FieldMask::parse(
+            Some("rateLimits.nope"),
+            &discovery,
+            Api::CloudTasks,
+            "Queue",
+        )
+        .expect_err("bad path");
         assert_eq!(error.code.http_status(), 400);
     }
 }

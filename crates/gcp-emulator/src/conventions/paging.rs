@@ -24,18 +24,31 @@ pub struct Page<T> {
 }
 
 /// Pages over `items`, which must be sorted by `key` (ascending, unique).
-pub fn paginate<T>(items: Vec<T>, key: impl Fn(&T) -> &str, query: &Query, policy: PagePolicy) -> Result<Page<T>, ApiError> {
+pub fn paginate<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> &str,
+    query: &Query,
+    policy: PagePolicy,
+) -> Result<Page<T>, ApiError> {
     let size = match query.non_empty(policy.size_param) {
         None => policy.default_size,
         Some(raw) => match raw.parse::<i64>() {
             Ok(0) => policy.default_size,
             Ok(n) if n < 0 => {
-                return Err(ApiError::invalid_argument(format!("Invalid {}: must not be negative.", policy.size_param)));
+                return Err(ApiError::invalid_argument(format!(
+                    "Invalid {}: must not be negative.",
+                    policy.size_param
+                )));
             }
-            Ok(n) => usize::try_from(n).unwrap_or(policy.max_size).min(policy.max_size),
+            Ok(n) => usize::try_from(n)
+                .unwrap_or(policy.max_size)
+                .min(policy.max_size),
             Err(_) => {
                 let field = super::wire::snake_case(policy.size_param);
-                return Err(ApiError::bad_field(&field, format!("Invalid value at '{field}' (TYPE_INT32), \"{raw}\"")));
+                return Err(ApiError::bad_field(
+                    &field,
+                    format!("Invalid value at '{field}' (TYPE_INT32), \"{raw}\""),
+                ));
             }
         },
     };
@@ -44,16 +57,24 @@ pub fn paginate<T>(items: Vec<T>, key: impl Fn(&T) -> &str, query: &Query, polic
         Some(token) => Some(decode_token(token, policy.token_kind)?),
     };
     let mut remaining: Vec<T> = match &after {
-        Some(after) => items.into_iter().filter(|item| key(item) > after.as_str()).collect(),
+        Some(after) => items
+            .into_iter()
+            .filter(|item| key(item) > after.as_str())
+            .collect(),
         None => items,
     };
     let next_page_token = if remaining.len() > size {
         remaining.truncate(size);
-        remaining.last().map(|last| encode_token(policy.token_kind, key(last)))
+        remaining
+            .last()
+            .map(|last| encode_token(policy.token_kind, key(last)))
     } else {
         None
     };
-    Ok(Page { items: remaining, next_page_token })
+    Ok(Page {
+        items: remaining,
+        next_page_token,
+    })
 }
 
 fn encode_token(kind: &str, last_key: &str) -> String {
@@ -74,7 +95,12 @@ fn decode_token(token: &str, kind: &str) -> Result<String, ApiError> {
 mod tests {
     use super::*;
 
-    const POLICY: PagePolicy = PagePolicy { default_size: 3, max_size: 5, size_param: "pageSize", token_kind: "t" };
+    const POLICY: PagePolicy = PagePolicy {
+        default_size: 3,
+        max_size: 5,
+        size_param: "pageSize",
+        token_kind: "t",
+    };
 
     fn names(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("item-{i:02}")).collect()
@@ -82,18 +108,38 @@ mod tests {
 
     #[test]
     fn page_size_zero_means_default_and_tokens_continue() {
-        let first = paginate(names(7), |s| s.as_str(), &Query::parse(Some("pageSize=0&pageToken=")), POLICY).expect("page");
+        let first = paginate(
+            names(7),
+            |s| s.as_str(),
+            &Query::parse(Some("pageSize=0&pageToken=")),
+            POLICY,
+        )
+        .expect("page");
         assert_eq!(first.items.len(), 3);
         let token = first.next_page_token.expect("more");
-        let second = paginate(names(7), |s| s.as_str(), &Query::parse(Some(&format!("pageSize=100&pageToken={token}"))), POLICY)
-            .expect("page");
-        assert_eq!(second.items, vec!["item-03", "item-04", "item-05", "item-06"]);
+        let second = paginate(
+            names(7),
+            |s| s.as_str(),
+            &Query::parse(Some(&format!("pageSize=100&pageToken={token}"))),
+            POLICY,
+        )
+        .expect("page");
+        assert_eq!(
+            second.items,
+            vec!["item-03", "item-04", "item-05", "item-06"]
+        );
         assert!(second.next_page_token.is_none());
     }
 
     #[test]
     fn foreign_tokens_are_rejected() {
-        let error = paginate(names(2), |s| s.as_str(), &Query::parse(Some("pageToken=zzz")), POLICY).expect_err("bad token");
+        let error = paginate(
+            names(2),
+            |s| s.as_str(),
+            &Query::parse(Some("pageToken=zzz")),
+            POLICY,
+        )
+        .expect_err("bad token");
         assert_eq!(error.code.http_status(), 400);
     }
 }

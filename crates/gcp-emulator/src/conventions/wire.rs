@@ -23,14 +23,21 @@ impl Query {
             .filter(|part| !part.is_empty())
             .map(|part| {
                 let (key, value) = part.split_once('=').unwrap_or((part, ""));
-                (percent_decode(&key.replace('+', " ")), percent_decode(&value.replace('+', " ")))
+                (
+                    percent_decode(&key.replace('+', " ")),
+                    percent_decode(&value.replace('+', " ")),
+                )
             })
             .collect();
         Self { pairs }
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// A parameter that is present and non-empty (the Rust clients send `pageToken=` etc.).
@@ -44,7 +51,10 @@ impl Query {
 
     /// True when the client asked for integer enums (`$alt=json;enum-encoding=int`).
     pub fn wants_int_enums(&self) -> bool {
-        ["$alt", "alt"].iter().filter_map(|k| self.get(k)).any(|v| v.contains("enum-encoding=int"))
+        ["$alt", "alt"]
+            .iter()
+            .filter_map(|k| self.get(k))
+            .any(|v| v.contains("enum-encoding=int"))
     }
 }
 
@@ -54,7 +64,9 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
 }
 
 pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Parses a protobuf JSON duration (`"3.5s"`, `"-0.100s"`) into nanoseconds.
@@ -72,7 +84,11 @@ pub fn parse_duration_nanos(text: &str) -> Option<i128> {
         return None;
     }
     let seconds: i128 = seconds.parse().ok()?;
-    let nanos: i128 = if fraction.is_empty() { 0 } else { format!("{fraction:0<9}").parse().ok()? };
+    let nanos: i128 = if fraction.is_empty() {
+        0
+    } else {
+        format!("{fraction:0<9}").parse().ok()?
+    };
     let total = seconds * 1_000_000_000 + nanos;
     Some(if negative { -total } else { total })
 }
@@ -125,17 +141,24 @@ pub fn camel_case(snake: &str) -> String {
     out
 }
 
-const BASE64_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const BASE64_ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Standard padded base64 (Storage's `md5Hash`, `crc32c`, `etag`).
 pub fn base64(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
-                out.push(char::from(BASE64_ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+                out.push(char::from(
+                    BASE64_ALPHABET[((n >> (18 - 6 * i)) & 63) as usize],
+                ));
             } else {
                 out.push('=');
             }
@@ -150,7 +173,11 @@ pub fn crc32c(bytes: &[u8]) -> u32 {
     for &byte in bytes {
         crc ^= u32::from(byte);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -159,10 +186,13 @@ pub fn crc32c(bytes: &[u8]) -> u32 {
 /// MD5 digest (Storage's `md5Hash`; RFC 1321).
 pub fn md5(input: &[u8]) -> [u8; 16] {
     const SHIFTS: [u32; 64] = [
-        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20,
-        4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
+        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5,
+        9, 14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10,
+        15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
     ];
-    let constants: Vec<u32> = (0..64).map(|i: i32| ((f64::from(i + 1)).sin().abs() * 4_294_967_296.0) as u32).collect();
+    let constants: Vec<u32> = (0..64)
+        .map(|i: i32| ((f64::from(i + 1)).sin().abs() * 4_294_967_296.0) as u32)
+        .collect();
     let mut state: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
     let mut message = input.to_vec();
     let bit_length = (input.len() as u64).wrapping_mul(8);
@@ -172,8 +202,10 @@ pub fn md5(input: &[u8]) -> [u8; 16] {
     }
     message.extend_from_slice(&bit_length.to_le_bytes());
     for block in message.chunks(64) {
-        let words: Vec<u32> =
-            block.chunks(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
+        let words: Vec<u32> = block
+            .chunks(4)
+            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+            .collect();
         let [mut a, mut b, mut c, mut d] = state;
         for i in 0..64 {
             let (f, g) = match i / 16 {
@@ -182,13 +214,22 @@ pub fn md5(input: &[u8]) -> [u8; 16] {
                 2 => (b ^ c ^ d, (3 * i + 5) % 16),
                 _ => (c ^ (b | !d), (7 * i) % 16),
             };
-            let rotated = a.wrapping_add(f).wrapping_add(constants[i]).wrapping_add(words[g]).rotate_left(SHIFTS[i]);
+            let rotated = a
+                .wrapping_add(f)
+                .wrapping_add(constants[i])
+                .wrapping_add(words[g])
+                .rotate_left(SHIFTS[i]);
             a = d;
             d = c;
             c = b;
             b = b.wrapping_add(rotated);
         }
-        state = [state[0].wrapping_add(a), state[1].wrapping_add(b), state[2].wrapping_add(c), state[3].wrapping_add(d)];
+        state = [
+            state[0].wrapping_add(a),
+            state[1].wrapping_add(b),
+            state[2].wrapping_add(c),
+            state[3].wrapping_add(d),
+        ];
     }
     let mut digest = [0u8; 16];
     for (chunk, word) in digest.chunks_mut(4).zip(state) {
@@ -217,20 +258,28 @@ mod tests {
         assert_eq!(parse_duration_nanos("0.1s"), Some(100_000_000));
         assert_eq!(format_duration_nanos(100_000_000), "0.100s");
         assert_eq!(format_duration_nanos(3_600_000_000_000), "3600s");
-        assert_eq!(format_duration_nanos(parse_duration_nanos("1.000001s").unwrap_or(0)), "1.000001s");
+        assert_eq!(
+            format_duration_nanos(parse_duration_nanos("1.000001s").unwrap_or(0)),
+            "1.000001s"
+        );
         assert_eq!(parse_duration_nanos("abc"), None);
         assert_eq!(parse_duration_nanos("5"), None);
     }
 
     #[test]
     fn names_convert_between_proto_and_json() {
-        assert_eq!(snake_case("maxDispatchesPerSecond"), "max_dispatches_per_second");
+        assert_eq!(
+            snake_case("maxDispatchesPerSecond"),
+            "max_dispatches_per_second"
+        );
         assert_eq!(camel_case("rate_limits"), "rateLimits");
     }
 
     #[test]
     fn query_detects_int_enums_and_keeps_empty_params() {
-        let q = Query::parse(Some("%24alt=json%3Benum-encoding%3Dint&pageSize=0&pageToken="));
+        let q = Query::parse(Some(
+            "%24alt=json%3Benum-encoding%3Dint&pageSize=0&pageToken=",
+        ));
         assert!(q.wants_int_enums());
         assert_eq!(q.get("pageToken"), Some(""));
         assert_eq!(q.non_empty("pageToken"), None);
@@ -241,6 +290,9 @@ mod tests {
         assert_eq!(base64(b"hello"), "aGVsbG8=");
         assert_eq!(crc32c(b"123456789"), 0xE306_9283);
         assert_eq!(hex::encode(md5(b"")), "d41d8cd98f00b204e9800998ecf8427e");
-        assert_eq!(hex::encode(md5(b"The quick brown fox jumps over the lazy dog")), "9e107d9d372bb6826bd81d3542a419d6");
+        assert_eq!(
+            hex::encode(md5(b"The quick brown fox jumps over the lazy dog")),
+            "9e107d9d372bb6826bd81d3542a419d6"
+        );
     }
 }
