@@ -162,7 +162,9 @@ impl Discovery {
     ) -> RouteMatch<'_> {
         let trimmed = raw_path.strip_prefix('/').unwrap_or(raw_path);
         let raw_segments: Vec<&str> = trimmed.split('/').collect();
-        let mut best: Option<(&Route, BTreeMap<String, String>, (bool, usize))> = None;
+        // (route, path variables, rank = (implemented, literal segments))
+        type Candidate<'r> = (&'r Route, BTreeMap<String, String>, (bool, usize));
+        let mut best: Option<Candidate<'_>> = None;
         for route in &self.routes {
             if route.http_method != http_method {
                 continue;

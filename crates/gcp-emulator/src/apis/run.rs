@@ -546,7 +546,6 @@ fn plan_rollout(
     service.extend(spec);
     if let Some(revision) = &new_revision {
         latest_created = Some(json!(revision));
-        let _ = revision;
     }
     if let Some(latest_created) = latest_created {
         service.insert("latestCreatedRevision".into(), latest_created);

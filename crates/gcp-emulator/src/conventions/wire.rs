@@ -1,7 +1,7 @@
 //! Wire-level encodings Google uses: query strings, RFC 3339 timestamps, `"3.5s"` durations,
 //! camelCase/snake_case names, base64 and CRC32C for Storage hashes.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use percent_encoding::percent_decode_str;
 
 /// Percent-decodes one path segment or query component (`+` is kept literally).
@@ -58,9 +58,12 @@ impl Query {
     }
 }
 
-/// RFC 3339 with `Z` and microseconds trimmed the way Google prints them.
+/// RFC 3339 with `Z`, at microsecond precision with 0, 3 or 6 fractional digits, as Google
+/// prints them.
 pub fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    let micros = at.timestamp_subsec_micros();
+    let truncated = at.with_nanosecond(micros * 1_000).unwrap_or(at);
+    truncated.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
 pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
