@@ -80,3 +80,80 @@ fn googles_python_clients_read_back_exactly_the_declared_values() {
     assert_eq!(container["env"][0]["name"], "RUST_LOG", "{service}");
     assert_eq!(container["env"][0]["value"], "info", "{service}");
 }
+
+#[test]
+fn googles_python_clients_run_the_full_queue_and_service_scenario_against_the_emulator() {
+    let emulator = Emulator::start_with(&[("STACKCTL_EMULATOR_OPERATION_POLLS", "2")]);
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/conformance/python_clients.py"
+    );
+    let out = std::process::Command::new(python())
+        .args([
+            script,
+            "--endpoint",
+            &emulator.url,
+            "--project",
+            "conformance-project",
+            "--region",
+            "us-central1",
+        ])
+        .output()
+        .expect("run python_clients.py");
+    assert!(
+        out.status.success(),
+        "Google's Python clients found a difference from the real API:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn gcloud_reads_queues_that_stackctl_created() {
+    if std::process::Command::new("gcloud")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "gcloud is not installed here; skipping the gcloud reader (the Python readers still ran)"
+        );
+        return;
+    }
+    let emulator = Emulator::start();
+    let ws = Workspace::new(&basic_stack("gcloud"));
+    ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    let config = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("gcloud")
+        .args([
+            "tasks",
+            "queues",
+            "describe",
+            "webhooks",
+            "--location=us-central1",
+            "--format=json",
+        ])
+        .env("CLOUDSDK_CONFIG", config.path())
+        .env("CLOUDSDK_AUTH_DISABLE_CREDENTIALS", "true")
+        .env("CLOUDSDK_CORE_PROJECT", "test-project")
+        .env(
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDTASKS",
+            format!("{}/", emulator.url),
+        )
+        .env("CLOUDSDK_CORE_DISABLE_PROMPTS", "1")
+        .output()
+        .expect("run gcloud");
+    assert!(
+        out.status.success(),
+        "gcloud failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let queue: serde_json::Value = serde_json::from_slice(&out.stdout).expect("gcloud JSON");
+    assert_eq!(queue["state"], "RUNNING", "{queue}");
+    assert_eq!(queue["retryConfig"]["maxAttempts"], 10, "{queue}");
+    assert_eq!(queue["retryConfig"]["minBackoff"], "1s", "{queue}");
+    assert_eq!(
+        queue["httpTarget"]["uriOverride"]["pathOverride"]["path"], "/tasks/webhook",
+        "{queue}"
+    );
+}

@@ -581,31 +581,48 @@ mod socket_tests {
         stream.write_all(request.as_bytes()).expect("write");
         let mut response = String::new();
         stream.read_to_string(&mut response).expect("read");
-        let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         (status, body)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn state_survives_restart_and_the_dir_lock_is_exclusive() {
         let dir = std::env::temp_dir().join(format!("gcp-emulator-test-{}", uuid::Uuid::new_v4()));
-        let settings = Settings { state_dir: Some(dir.clone()), operation_polls: 0, ..Settings::default() };
+        let settings = Settings {
+            state_dir: Some(dir.clone()),
+            operation_polls: 0,
+            ..Settings::default()
+        };
         let running = start(settings.clone(), 0).await.expect("starts");
         assert!(running.url().starts_with("http://127.0.0.1:"));
         let locked = start(settings.clone(), 0).await;
         match locked {
-            Err(EmulatorError::StateDirLocked { dir: locked_dir, .. }) => assert_eq!(locked_dir, dir),
+            Err(EmulatorError::StateDirLocked {
+                dir: locked_dir, ..
+            }) => assert_eq!(locked_dir, dir),
             other => panic!("expected a lock error, got {other:?}"),
         }
         let url = running.url();
         let queue = r#"{"name":"projects/p1/locations/l/queues/kept"}"#;
-        let (status, body) = tokio::task::spawn_blocking(move || http(&url, "POST", "/v2/projects/p1/locations/l/queues", queue))
-            .await
-            .expect("join");
+        let (status, body) = tokio::task::spawn_blocking(move || {
+            http(&url, "POST", "/v2/projects/p1/locations/l/queues", queue)
+        })
+        .await
+        .expect("join");
         assert_eq!(status, 200, "{body}");
         let (health, _) = {
             let url = running.url();
-            tokio::task::spawn_blocking(move || http(&url, "GET", "/_emulator/health", "")).await.expect("join")
+            tokio::task::spawn_blocking(move || http(&url, "GET", "/_emulator/health", ""))
+                .await
+                .expect("join")
         };
         assert_eq!(health, 200);
         // Written on change: readable before shutdown, as after a kill.
@@ -613,10 +630,15 @@ mod socket_tests {
         assert!(saved.contains("queues/kept"));
         running.shutdown().await;
 
-        let restarted = start(settings, 0).await.expect("restarts after the lock is released");
+        let restarted = start(settings, 0)
+            .await
+            .expect("restarts after the lock is released");
         let url = restarted.url();
-        let (status, body) =
-            tokio::task::spawn_blocking(move || http(&url, "GET", "/v2/projects/p1/locations/l/queues/kept", "")).await.expect("join");
+        let (status, body) = tokio::task::spawn_blocking(move || {
+            http(&url, "GET", "/v2/projects/p1/locations/l/queues/kept", "")
+        })
+        .await
+        .expect("join");
         assert_eq!(status, 200, "{body}");
         restarted.shutdown().await;
         let _ = std::fs::remove_dir_all(&dir);
