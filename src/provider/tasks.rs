@@ -67,7 +67,7 @@ fn to_wkt(d: Duration) -> Option<wkt::Duration> {
 }
 
 fn from_wkt(d: Option<&wkt::Duration>) -> Option<Duration> {
-    d.and_then(|d| Duration::try_from(d.clone()).ok())
+    d.and_then(|d| Duration::try_from(*d).ok())
 }
 
 impl QueueRecord {

@@ -11,7 +11,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_stackctl");
 pub struct Emulator {
     child: Child,
     pub url: String,
-    pub state_dir: tempfile::TempDir,
+    /// Kept alive (and removed) with the process.
+    _state_dir: tempfile::TempDir,
 }
 
 impl Emulator {

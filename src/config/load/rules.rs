@@ -1,0 +1,79 @@
+//! Naming rules of Google Cloud ids, labels and env vars, checked at validate time.
+
+pub(super) fn is_lower_or_digit(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit()
+}
+
+/// Cloud Run service id: `^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$`.
+pub(super) fn is_service_id(id: &str) -> bool {
+    let len = id.len();
+    (1..=49).contains(&len)
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id.ends_with(is_lower_or_digit)
+        && id.chars().all(|c| is_lower_or_digit(c) || c == '-')
+}
+
+/// Cloud Tasks queue id: `^[A-Za-z0-9-]{1,100}$`.
+pub(super) fn is_queue_id(id: &str) -> bool {
+    (1..=100).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// GCP label value: at most 63 of `[a-z0-9_-]` (may be empty).
+pub(super) fn is_label_value(value: &str) -> bool {
+    value.len() <= 63
+        && value
+            .chars()
+            .all(|c| is_lower_or_digit(c) || c == '-' || c == '_')
+}
+
+/// GCP label key: a lowercase letter, then `[a-z0-9_-]`, at most 63.
+pub(super) fn is_label_key(key: &str) -> bool {
+    key.starts_with(|c: char| c.is_ascii_lowercase()) && is_label_value(key)
+}
+
+/// The stack name is the ownership label's value, and must start with a letter.
+pub(super) fn is_stack_name(name: &str) -> bool {
+    is_label_key(name)
+}
+
+/// GCP project id: `^[a-z][-a-z0-9]{4,28}[a-z0-9]$`.
+pub(super) fn is_project_id(id: &str) -> bool {
+    (6..=30).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id.ends_with(is_lower_or_digit)
+        && id.chars().all(|c| is_lower_or_digit(c) || c == '-')
+}
+
+/// GCP region like `us-central1`: `^[a-z]+-[a-z]+[0-9]+$`.
+pub(super) fn is_region(region: &str) -> bool {
+    let Some((area, rest)) = region.split_once('-') else {
+        return false;
+    };
+    let digits_at = rest
+        .find(|c: char| c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let (place, number) = rest.split_at(digits_at);
+    !area.is_empty()
+        && area.chars().all(|c| c.is_ascii_lowercase())
+        && !place.is_empty()
+        && place.chars().all(|c| c.is_ascii_lowercase())
+        && !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Cloud Storage bucket name: 3 to 63 of `[a-z0-9-_.]`, starting and ending alphanumeric.
+pub(super) fn is_bucket_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name.starts_with(is_lower_or_digit)
+        && name.ends_with(is_lower_or_digit)
+        && name
+            .chars()
+            .all(|c| is_lower_or_digit(c) || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with("goog")
+}
+
+/// Environment variable name: `^[A-Za-z_][A-Za-z0-9_]*$`.
+pub(super) fn is_env_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

@@ -1,0 +1,262 @@
+//! `[service.NAME]`: a Cloud Run service's keys, defaults and checks.
+
+use super::*;
+
+pub(super) const SERVICE_KEYS: &[&str] = &[
+    "concurrency",
+    "cpu",
+    "cpu_idle",
+    "env",
+    "id",
+    "image",
+    "ingress",
+    "labels",
+    "max_instances",
+    "memory",
+    "min_instances",
+    "timeout",
+];
+
+pub(super) const DEFAULT_MIN_INSTANCES: u32 = 0;
+
+pub(super) const DEFAULT_CONCURRENCY: u32 = 80;
+
+pub(super) const DEFAULT_CPU_MILLIS: u32 = 1000;
+
+pub(super) const DEFAULT_MEMORY_BYTES: u64 = 512 << 20;
+
+pub(super) const DEFAULT_CPU_IDLE: bool = true;
+
+pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Environment variables Cloud Run sets itself and rejects in a service spec.
+pub(super) const RESERVED_ENV: [&str; 4] = ["PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"];
+
+pub(super) fn read_service(
+    checker: &mut Checker,
+    table: &TableRef,
+) -> Option<Parsed<ServiceConfig>> {
+    checker.check_keys(table, SERVICE_KEYS);
+    let id = read_id(checker, table);
+    if let Some(id) = &id
+        && !is_service_id(&id.value)
+    {
+        let help = "service ids are 1 to 49 lowercase letters, digits and `-`, start with a letter and end with a letter or digit";
+        id_error(checker, table, id, Kind::Service, help);
+    }
+    let image = checker.read_string(table, "image").required(
+        checker,
+        table,
+        "image",
+        "add image = \"REGION-docker.pkg.dev/PROJECT/REPO/IMAGE@sha256:...\"".into(),
+    );
+    if let Some(Field {
+        value,
+        span: Some(span),
+    }) = &image
+        && value.trim().is_empty()
+    {
+        checker.error(
+            span.clone(),
+            format!("`image` in {} is empty", table.title),
+            None,
+        );
+    }
+    let min_instances = checker
+        .read_integer(
+            table,
+            "min_instances",
+            0..=1000,
+            "Cloud Run allows 0 to 1000 instances",
+        )
+        .or_default(i64::from(DEFAULT_MIN_INSTANCES));
+    let max_instances = checker
+        .read_integer(
+            table,
+            "max_instances",
+            1..=1000,
+            "Cloud Run allows 1 to 1000 instances",
+        )
+        .required(
+            checker,
+            table,
+            "max_instances",
+            "add max_instances = 10 (a hard cap on instances; required)".into(),
+        );
+    if let (Some(min), Some(max)) = (&min_instances, &max_instances)
+        && min.value > max.value
+    {
+        let span = min
+            .span
+            .clone()
+            .or_else(|| max.span.clone())
+            .unwrap_or_else(|| table.span.clone());
+        checker.error(
+            span,
+            format!(
+                "`min_instances` ({}) is above `max_instances` ({}) in {}",
+                min.value, max.value, table.title
+            ),
+            Some("lower min_instances or raise max_instances".into()),
+        );
+    }
+    let concurrency = checker
+        .read_integer(
+            table,
+            "concurrency",
+            1..=1000,
+            "Cloud Run allows 1 to 1000 concurrent requests per instance",
+        )
+        .or_default(i64::from(DEFAULT_CONCURRENCY));
+    let cpu = checker
+        .read_cpu(table, "cpu")
+        .or_default(DEFAULT_CPU_MILLIS);
+    if let Some(Field {
+        value: millis,
+        span: Some(span),
+    }) = &cpu
+    {
+        check_cpu(checker, table, *millis, span, concurrency.as_ref());
+    }
+    let memory = checker
+        .read_memory(table, "memory", (128 << 20)..=(32 << 30))
+        .or_default(DEFAULT_MEMORY_BYTES);
+    let cpu_idle = checker
+        .read_bool(table, "cpu_idle")
+        .or_default(DEFAULT_CPU_IDLE);
+    let timeout = checker
+        .read_duration(
+            table,
+            "timeout",
+            Duration::from_secs(1)..=Duration::from_secs(3600),
+        )
+        .or_default(DEFAULT_TIMEOUT);
+    let ingress = read_ingress(checker, table);
+    let env = read_env(checker, table);
+    let labels = read_labels(checker, table);
+
+    let id = id?;
+    let id_span = id.span.unwrap_or_else(|| table.name_span.clone());
+    let config = ServiceConfig {
+        id: id.value,
+        image: image?.value,
+        min_instances: u32::try_from(min_instances?.value).ok()?,
+        max_instances: u32::try_from(max_instances?.value).ok()?,
+        concurrency: u32::try_from(concurrency?.value).ok()?,
+        cpu_millis: cpu?.value,
+        memory_bytes: memory?.value,
+        cpu_idle: cpu_idle?.value,
+        timeout: timeout?.value,
+        ingress: ingress?,
+        env: env?,
+        labels: labels?,
+    };
+    Some(Parsed { config, id_span })
+}
+
+/// Cloud Run's CPU limits: 0.08 to 8 cores; below 1 core only with concurrency 1; above 1
+/// core only whole values of 2, 4, 6 or 8.
+pub(super) fn check_cpu(
+    checker: &mut Checker,
+    table: &TableRef,
+    millis: u32,
+    span: &Span,
+    concurrency: Option<&Field<i64>>,
+) {
+    let title = &table.title;
+    if !(80..=8000).contains(&millis) {
+        checker.error(
+            span.clone(),
+            format!(
+                "`cpu` in {title} must be between 80m and 8, found {}",
+                units::format_cpu(millis)
+            ),
+            Some("Cloud Run allows 0.08 to 8 cpus".into()),
+        );
+    } else if millis < 1000 {
+        if let Some(concurrency) = concurrency
+            && concurrency.value != 1
+        {
+            checker.error(
+                span.clone(),
+                format!(
+                    "`cpu` below 1 in {title} requires concurrency = 1 (found concurrency {})",
+                    concurrency.value
+                ),
+                Some("Cloud Run serves one request at a time on less than 1 cpu: set concurrency = 1 or cpu = \"1\"".into()),
+            );
+        }
+    } else if millis > 1000 && ![2000, 4000, 6000, 8000].contains(&millis) {
+        checker.error(
+            span.clone(),
+            format!(
+                "`cpu` in {title} must be 1, 2, 4, 6 or 8 above one cpu, found {}",
+                units::format_cpu(millis)
+            ),
+            Some("Cloud Run allows fractional cpu only below 1".into()),
+        );
+    }
+}
+
+pub(super) fn read_ingress(checker: &mut Checker, table: &TableRef) -> Option<Option<Ingress>> {
+    let field = checker.read_string(table, "ingress").optional()?;
+    let Some(Field { value, span }) = field else {
+        return Some(None);
+    };
+    let ingress = match value.as_str() {
+        "all" => Ingress::All,
+        "internal" => Ingress::Internal,
+        "internal-and-cloud-load-balancing" => Ingress::InternalAndCloudLoadBalancing,
+        other => {
+            let choices = ["all", "internal", "internal-and-cloud-load-balancing"];
+            let help = match closest(other, choices.iter().copied()) {
+                Some(suggestion) => format!("did you mean \"{suggestion}\"?"),
+                None => "use \"all\", \"internal\" or \"internal-and-cloud-load-balancing\"".into(),
+            };
+            checker.error(
+                span.unwrap_or_else(|| table.span.clone()),
+                format!("unknown ingress `{other}` in {}", table.title),
+                Some(help),
+            );
+            return None;
+        }
+    };
+    Some(Some(ingress))
+}
+
+pub(super) fn read_env(
+    checker: &mut Checker,
+    table: &TableRef,
+) -> Option<BTreeMap<String, String>> {
+    let map = checker
+        .read_string_map(table, "env")
+        .or_default(StringMap::empty())?
+        .value;
+    let mut env = BTreeMap::new();
+    let mut valid = map.complete;
+    for entry in map.entries {
+        if RESERVED_ENV.contains(&entry.key.as_str()) {
+            valid = false;
+            checker.error(
+                entry.key_span.clone(),
+                format!(
+                    "environment variable `{}` is reserved by Cloud Run",
+                    entry.key
+                ),
+                Some(format!(
+                    "Cloud Run sets {} itself; remove it",
+                    RESERVED_ENV.join(", ")
+                )),
+            );
+        } else if !is_env_name(&entry.key) {
+            valid = false;
+            checker.error(
+                entry.key_span.clone(),
+                format!("`{}` is not a valid environment variable name", entry.key),
+                Some("use letters, digits and `_`, not starting with a digit".into()),
+            );
+        }
+        env.insert(entry.key, entry.value);
+    }
+    valid.then_some(env)
+}
