@@ -49,7 +49,7 @@ impl Emulator {
         Self {
             child,
             url,
-            state_dir,
+            _state_dir: state_dir,
         }
     }
 
