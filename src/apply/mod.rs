@@ -5,5 +5,6 @@ mod execute;
 pub mod graph;
 mod reporter;
 
-pub use execute::{ApplyContext, apply};
+pub use crate::resources::ApplyCtx;
+pub use execute::apply;
 pub use reporter::{ApplyReport, ApplyReporter, Outcome, RecordingReporter, ResourceResult};

@@ -1,18 +1,19 @@
 //! `stackctl apply [FILE]`: lock, observe, plan (or check a saved plan is still current), confirm,
 //! execute with progress, report every outcome, unlock.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
 use super::{ExitStatus, Session, load_stack};
-use crate::apply::{ApplyContext, ApplyReporter, apply};
+use crate::apply::{ApplyCtx, ApplyReporter, apply};
 use crate::cli::{ApplyArgs, Cli};
-use crate::model::{Kind, ResourceAddr};
-use crate::plan::{Action, Observed, PLAN_FORMAT_VERSION, Plan, PlanOptions, plan};
-use crate::resources::{fingerprint_of, service};
+use crate::model::Kind;
+use crate::plan::{
+    Action, Observed, PLAN_FORMAT_VERSION, Plan, PlanOptions, known_before_apply, plan,
+};
+use crate::resources::fingerprint_of;
 use crate::state::ApplyLock;
 use crate::state::lock::holder_name;
 use crate::ui::progress::{LogProgress, TerminalProgress};
@@ -172,13 +173,17 @@ async fn locked(
     } else {
         Arc::new(LogProgress)
     };
-    let ctx = Arc::new(ApplyContext {
+    let hosts = known_before_apply(&session.stack, &observed)
+        .hosts
+        .into_iter()
+        .filter_map(|(a, h)| Some((a, h?)))
+        .collect();
+    let ctx = Arc::new(ApplyCtx {
         cloud: session.cloud.clone(),
         ledger: tokio::sync::Mutex::new(ledger),
-        hosts: tokio::sync::Mutex::new(observed_hosts(session, &observed)),
-        reporter,
+        hosts: tokio::sync::Mutex::new(hosts),
     });
-    let report = apply(ctx, &plan, args.parallelism).await;
+    let report = apply(ctx, reporter, &plan, args.parallelism).await;
     if args.json {
         printer.json(&serde_json::json!({ "plan": plan, "report": report }));
     } else {
@@ -189,23 +194,6 @@ async fn locked(
     } else {
         ExitStatus::Failure
     })
-}
-
-/// Hosts of the declared services that exist already, for queue targets.
-fn observed_hosts(session: &Session, observed: &Observed) -> BTreeMap<ResourceAddr, String> {
-    session
-        .stack
-        .services
-        .iter()
-        .filter_map(|(name, cfg)| {
-            let full = service::full_name(&session.stack, &cfg.id);
-            let live = observed.services.iter().find(|s| s.name == full)?;
-            Some((
-                ResourceAddr::new(Kind::Service, name),
-                service::host_of(&live.uri)?,
-            ))
-        })
-        .collect()
 }
 
 /// A saved plan applies only if nothing it planned against has changed since.

@@ -2,7 +2,7 @@
 
 mod planner;
 
-pub use planner::{Observed, PlanError, PlanOptions, plan};
+pub use planner::{Observed, PlanError, PlanOptions, known_before_apply, plan};
 
 use serde::{Deserialize, Serialize};
 

@@ -1,33 +1,29 @@
 //! The planner: `plan(desired, observed) -> Plan`, pure and synchronous, with the ownership rules.
+//! One generic pass per kind ([`plan_kind`]); the `match` in [`plan`] is the registry of kinds.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Action, PLAN_FORMAT_VERSION, Plan, PlanTarget, ResourceChange};
 use crate::config::Stack;
 use crate::model::{Kind, ResourceAddr};
-use crate::provider::run::ServiceRecord;
-use crate::provider::tasks::QueueRecord;
-use crate::resources::{Desired, fingerprint_of, queue, service};
-use crate::state::{Ledger, LedgerStatus};
+use crate::resources::queue::QueueKind;
+use crate::resources::service::{self, ServiceKind};
+use crate::resources::{Known, Ownership, Reconcile, Removal};
+use crate::state::Ledger;
 
-/// Everything observed in the cloud, read with one list call per kind.
-#[derive(Debug, Clone)]
-pub struct Observed {
-    pub queues: Vec<QueueRecord>,
-    pub services: Vec<ServiceRecord>,
-    pub ledger: Ledger,
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PlanOptions {
-    /// Delete queues removed from stack.toml instead of pausing them.
-    pub allow_queue_delete: bool,
-}
+pub use crate::resources::{Observed, PlanOptions};
 
 /// Conflicts that make a plan impossible, all of them.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", .0.join("\n"))]
 pub struct PlanError(pub Vec<String>);
+
+#[derive(Default)]
+struct Planned {
+    changes: Vec<ResourceChange>,
+    unchanged: Vec<ResourceAddr>,
+    conflicts: Vec<String>,
+}
 
 pub fn plan(
     stack: &Stack,
@@ -35,203 +31,146 @@ pub fn plan(
     observed: &Observed,
     options: PlanOptions,
 ) -> Result<Plan, PlanError> {
-    let stack_name = &stack.settings.name;
-    let services: BTreeMap<&str, &ServiceRecord> = observed
-        .services
-        .iter()
-        .map(|s| (s.name.as_str(), s))
-        .collect();
-    let queues: BTreeMap<&str, &QueueRecord> = observed
-        .queues
-        .iter()
-        .map(|q| (q.name.as_str(), q))
-        .collect();
-    let mut changes = Vec::new();
-    let mut unchanged = Vec::new();
-    let mut conflicts = Vec::new();
-
-    // Service hosts as they will be when the queues are applied: known for existing services.
-    let mut hosts: BTreeMap<ResourceAddr, Option<String>> = BTreeMap::new();
-
-    for (name, cfg) in &stack.services {
-        let address = ResourceAddr::new(Kind::Service, name);
-        let spec = service::spec(stack, cfg);
-        match services.get(spec.name.as_str()) {
-            None => {
-                hosts.insert(address.clone(), None);
-                changes.push(ResourceChange {
-                    fields: service::create_fields(&spec),
-                    address,
-                    name: spec.name.clone(),
-                    action: Action::Create,
-                    fingerprint: None,
-                    desired: Some(Desired::Service(spec)),
-                    depends_on: vec![],
-                    notes: vec![],
-                });
-            }
-            Some(live) => {
-                match service::owner(live) {
-                    Some(owner) if owner == stack_name => {}
-                    Some(other) => {
-                        conflicts.push(format!("{address}: the service {} belongs to the stack `{other}` (label {}={other}); stackctl never touches another stack's resources — rename it with `id = \"...\"` or remove it from this stack", spec.name, crate::resources::OWNER_LABEL));
-                        continue;
-                    }
-                    None => {
-                        conflicts.push(format!("{address}: the service {} already exists and is not owned by this stack; if it is yours, run `stackctl adopt {address}`, or give this one another `id`", spec.name));
-                        continue;
-                    }
-                }
-                hosts.insert(address.clone(), service::host_of(&live.uri));
-                let fields = service::diff(&spec, live);
-                if fields.is_empty() {
-                    unchanged.push(address);
-                } else {
-                    changes.push(ResourceChange {
-                        address,
-                        name: spec.name.clone(),
-                        action: Action::Update,
-                        fields,
-                        fingerprint: Some(live.etag.clone()),
-                        desired: Some(Desired::Service(spec)),
-                        depends_on: vec![],
-                        notes: vec![],
-                    });
-                }
-            }
+    let known = known_before_apply(stack, observed);
+    let mut planned = Planned::default();
+    for kind in Kind::ALL {
+        match kind {
+            Kind::Service => plan_kind::<ServiceKind>(
+                stack,
+                &observed.services,
+                &observed.ledger,
+                &known,
+                options,
+                &mut planned,
+            ),
+            Kind::Queue => plan_kind::<QueueKind>(
+                stack,
+                &observed.queues,
+                &observed.ledger,
+                &known,
+                options,
+                &mut planned,
+            ),
         }
     }
-
-    for (name, cfg) in &stack.queues {
-        let address = ResourceAddr::new(Kind::Queue, name);
-        let spec = queue::spec(stack, cfg);
-        let depends_on: Vec<ResourceAddr> = spec.target.iter().map(|t| t.service.clone()).collect();
-        let target_host = spec
-            .target
-            .as_ref()
-            .and_then(|t| hosts.get(&t.service).cloned().flatten());
-        match queues.get(spec.name.as_str()) {
-            None => changes.push(ResourceChange {
-                fields: queue::create_fields(&spec, target_host.as_deref()),
-                address,
-                name: spec.name.clone(),
-                action: Action::Create,
-                fingerprint: None,
-                desired: Some(Desired::Queue(spec)),
-                depends_on,
-                notes: vec![],
-            }),
-            Some(live) => {
-                if observed.ledger.entry(&spec.name).is_none() {
-                    conflicts.push(format!("{address}: the queue {} already exists and is not in this stack's ownership ledger; if it is yours, run `stackctl adopt {address}`, or give this one another `id`", spec.name));
-                    continue;
-                }
-                let fields = queue::diff(&spec, live, target_host.as_deref());
-                if fields.is_empty() {
-                    unchanged.push(address);
-                } else {
-                    let notes = match live.state {
-                        crate::provider::tasks::QueueState::Paused => vec![
-                            "resumes a queue that was paused (retired or paused by hand)"
-                                .to_string(),
-                        ],
-                        _ => vec![],
-                    };
-                    changes.push(ResourceChange {
-                        address,
-                        name: spec.name.clone(),
-                        action: Action::Update,
-                        fields,
-                        fingerprint: Some(fingerprint_of(live)),
-                        desired: Some(Desired::Queue(spec)),
-                        depends_on,
-                        notes,
-                    });
-                }
-            }
-        }
+    if !planned.conflicts.is_empty() {
+        return Err(PlanError(planned.conflicts));
     }
-
-    // Owned resources that left stack.toml.
-    let declared_services: Vec<String> = stack
-        .services
-        .values()
-        .map(|c| service::full_name(stack, &c.id))
-        .collect();
-    for live in &observed.services {
-        if service::owner(live) == Some(stack_name.as_str())
-            && !declared_services.contains(&live.name)
-        {
-            let id = live.name.rsplit('/').next().unwrap_or_default();
-            changes.push(ResourceChange {
-                address: ResourceAddr::new(Kind::Service, id),
-                name: live.name.clone(),
-                action: Action::Delete,
-                fields: vec![],
-                fingerprint: Some(live.etag.clone()),
-                desired: None,
-                depends_on: vec![],
-                notes: vec![],
-            });
-        }
-    }
-    let declared_queues: Vec<String> = stack
-        .queues
-        .values()
-        .map(|c| queue::full_name(stack, &c.id))
-        .collect();
-    for (name, entry) in &observed.ledger.resources {
-        if entry.address.kind != Kind::Queue || declared_queues.contains(name) {
-            continue;
-        }
-        let Some(live) = queues.get(name.as_str()) else {
-            continue;
-        };
-        if options.allow_queue_delete {
-            changes.push(ResourceChange {
-                address: entry.address.clone(),
-                name: name.clone(),
-                action: Action::Delete,
-                fields: vec![],
-                fingerprint: Some(fingerprint_of(live)),
-                desired: None,
-                depends_on: vec![],
-                notes: vec![
-                    "--allow-queue-delete: the queue name cannot be reused for up to 7 days".into(),
-                ],
-            });
-        } else if entry.status == LedgerStatus::Active {
-            changes.push(ResourceChange {
-                address: entry.address.clone(),
-                name: name.clone(),
-                action: Action::Retire,
-                fields: queue::retire_fields(live),
-                fingerprint: Some(fingerprint_of(live)),
-                desired: None,
-                depends_on: vec![],
-                notes: vec!["removed from stack.toml: paused, not deleted (a deleted queue's name is blocked for days); --allow-queue-delete deletes it".into()],
-            });
-        }
-    }
-
-    if !conflicts.is_empty() {
-        return Err(PlanError(conflicts));
-    }
-    changes.sort_by(|a, b| a.address.cmp(&b.address));
-    unchanged.sort();
+    planned.changes.sort_by(|a, b| a.address.cmp(&b.address));
+    planned.unchanged.sort();
     Ok(Plan {
         format_version: PLAN_FORMAT_VERSION,
         target,
-        changes,
-        unchanged,
+        changes: planned.changes,
+        unchanged: planned.unchanged,
     })
+}
+
+/// Cross-resource facts known before apply: hosts of declared services that exist.
+pub fn known_before_apply(stack: &Stack, observed: &Observed) -> Known {
+    let hosts = ServiceKind::declared(stack)
+        .into_iter()
+        .map(|(address, spec)| {
+            let host = observed
+                .services
+                .iter()
+                .find(|s| s.name == spec.name)
+                .and_then(|s| service::host_of(&s.uri));
+            (address, host)
+        })
+        .collect();
+    Known { hosts }
+}
+
+/// Declared resources of one kind against what is live, then owned leftovers.
+fn plan_kind<K: Reconcile>(
+    stack: &Stack,
+    lives: &[K::Live],
+    ledger: &Ledger,
+    known: &Known,
+    options: PlanOptions,
+    out: &mut Planned,
+) {
+    let stack_name = stack.settings.name.as_str();
+    let by_name: BTreeMap<&str, &K::Live> = lives.iter().map(|l| (K::live_name(l), l)).collect();
+    let declared = K::declared(stack);
+    let declared_names: BTreeSet<String> = declared
+        .iter()
+        .map(|(_, spec)| K::spec_name(spec).to_string())
+        .collect();
+
+    for (address, spec) in declared {
+        let name = K::spec_name(&spec).to_string();
+        let depends_on = K::depends_on(&spec);
+        match by_name.get(name.as_str()) {
+            None => out.changes.push(ResourceChange {
+                fields: K::create_fields(&spec, known),
+                address,
+                name,
+                action: Action::Create,
+                fingerprint: None,
+                desired: Some(K::wrap(spec)),
+                depends_on,
+                notes: vec![],
+            }),
+            Some(live) => match K::ownership(live, stack_name, ledger) {
+                Ownership::Ours => {
+                    let fields = K::diff(&spec, live, known);
+                    if fields.is_empty() {
+                        out.unchanged.push(address);
+                    } else {
+                        out.changes.push(ResourceChange {
+                            address,
+                            name,
+                            action: Action::Update,
+                            fields,
+                            fingerprint: Some(K::fingerprint(live)),
+                            desired: Some(K::wrap(spec)),
+                            depends_on,
+                            notes: K::update_notes(live),
+                        });
+                    }
+                }
+                Ownership::OtherStack(other) => out.conflicts.push(format!(
+                    "{address}: {name} belongs to the stack `{other}` (label {}={other}); stackctl never touches another stack's resources — give this one another `id` or remove it from this stack",
+                    crate::resources::OWNER_LABEL
+                )),
+                Ownership::Unowned => out.conflicts.push(K::unowned_hint(&address, &name)),
+            },
+        }
+    }
+
+    for live in lives {
+        let name = K::live_name(live);
+        if declared_names.contains(name)
+            || K::ownership(live, stack_name, ledger) != Ownership::Ours
+        {
+            continue;
+        }
+        let (action, fields, notes) = match K::removal(live, ledger, options) {
+            Removal::Delete { notes } => (Action::Delete, vec![], notes),
+            Removal::Retire { fields, notes } => (Action::Retire, fields, notes),
+            Removal::Keep => continue,
+        };
+        out.changes.push(ResourceChange {
+            address: K::address_of(live, ledger),
+            name: name.to_string(),
+            action,
+            fields,
+            fingerprint: Some(K::fingerprint(live)),
+            desired: None,
+            depends_on: vec![],
+            notes,
+        });
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::Endpoint;
-    use crate::provider::tasks::QueueState;
+    use crate::provider::tasks::{QueueRecord, QueueState};
+    use crate::state::LedgerStatus;
 
     const STACK: &str = r#"
 [stack]

@@ -1,10 +1,25 @@
 //! Resource kinds: each kind's desired spec (from stack.toml), how live state is normalized into
-//! its vocabulary, the field diff, and the provider calls that make it so.
+//! its vocabulary, the field diff, ownership, and the provider calls that converge it.
+//!
+//! A kind plugs in by implementing [`Reconcile`] (pure: planning) and [`Converge`] (async: apply)
+//! in `resources/<kind>.rs`, and by one arm in each of the exhaustive `match`es on [`Kind`] in
+//! `plan::planner::plan`, `apply::execute` and [`Observed`].
 
 pub mod queue;
 pub mod service;
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
+
+use crate::config::Stack;
+use crate::model::ResourceAddr;
+use crate::plan::{FieldChange, FieldValue, ResourceChange};
+use crate::provider::run::OperationObserver;
+use crate::provider::{ApiError, Cloud};
+use crate::state::ledger::LedgerError;
+use crate::state::{Ledger, LedgerEntry, LedgerStatus, LedgerStore};
 
 /// The label that marks a resource as owned by a stack: `stackctl-stack=<name>`.
 pub const OWNER_LABEL: &str = "stackctl-stack";
@@ -17,6 +32,141 @@ pub enum Desired {
     Service(service::ServiceSpec),
 }
 
+/// Everything observed in the cloud, read with one list call per kind and location.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub services: Vec<crate::provider::run::ServiceRecord>,
+    pub queues: Vec<crate::provider::tasks::QueueRecord>,
+    pub ledger: Ledger,
+}
+
+/// Who owns a live resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ownership {
+    /// This stack (label or ledger).
+    Ours,
+    /// Another stack's label.
+    OtherStack(String),
+    /// Nobody we know of: created by hand or by another tool.
+    Unowned,
+}
+
+/// What happens to an owned resource that left stack.toml.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Removal {
+    Delete {
+        notes: Vec<String>,
+    },
+    /// Pause, keep the name (queues).
+    Retire {
+        fields: Vec<FieldChange>,
+        notes: Vec<String>,
+    },
+    /// Nothing to do (already retired).
+    Keep,
+}
+
+/// Facts one resource needs about another, known before apply or learned during it
+/// (a service's host for the queues that target it).
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    /// Service hosts by address; `None` = the service will be created, host known after apply.
+    pub hosts: BTreeMap<ResourceAddr, Option<String>>,
+}
+
+/// Options that change what planning may do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlanOptions {
+    /// Delete queues removed from stack.toml instead of pausing them.
+    pub allow_queue_delete: bool,
+}
+
+/// The pure half of a kind: declared specs, ownership, diff.
+pub trait Reconcile {
+    type Spec: Clone + Serialize;
+    type Live: Serialize;
+
+    /// The declared resources of this kind: address and spec (with its full GCP name).
+    fn declared(stack: &Stack) -> Vec<(ResourceAddr, Self::Spec)>;
+    fn spec_name(spec: &Self::Spec) -> &str;
+    fn live_name(live: &Self::Live) -> &str;
+    fn wrap(spec: Self::Spec) -> Desired;
+    fn ownership(live: &Self::Live, stack: &str, ledger: &Ledger) -> Ownership;
+    /// The address of an owned live resource no longer declared.
+    fn address_of(live: &Self::Live, ledger: &Ledger) -> ResourceAddr;
+    /// Fingerprint of observed state, checked by apply for saved plans.
+    fn fingerprint(live: &Self::Live) -> String {
+        fingerprint_of(live)
+    }
+    fn depends_on(_spec: &Self::Spec) -> Vec<ResourceAddr> {
+        vec![]
+    }
+    fn create_fields(spec: &Self::Spec, known: &Known) -> Vec<FieldChange>;
+    fn diff(spec: &Self::Spec, live: &Self::Live, known: &Known) -> Vec<FieldChange>;
+    /// Notes on an update (e.g. a paused queue being resumed).
+    fn update_notes(_live: &Self::Live) -> Vec<String> {
+        vec![]
+    }
+    fn removal(_live: &Self::Live, _ledger: &Ledger, _options: PlanOptions) -> Removal {
+        Removal::Delete { notes: vec![] }
+    }
+    /// How a conflict is explained: the hint to give for an unowned resource.
+    fn unowned_hint(address: &ResourceAddr, name: &str) -> String {
+        format!(
+            "{address}: {name} already exists and is not owned by this stack; if it is yours, run `stackctl adopt {address}`, or give this one another `id`"
+        )
+    }
+}
+
+/// What every change of one apply shares.
+pub struct ApplyCtx {
+    pub cloud: Cloud,
+    pub ledger: tokio::sync::Mutex<LedgerStore>,
+    /// Service hosts by address: observed before apply, updated as services are applied.
+    pub hosts: tokio::sync::Mutex<BTreeMap<ResourceAddr, String>>,
+}
+
+impl ApplyCtx {
+    pub async fn record_in_ledger(
+        &self,
+        change: &ResourceChange,
+        status: LedgerStatus,
+    ) -> Result<(), LedgerError> {
+        let (name, address) = (change.name.clone(), change.address.clone());
+        self.ledger
+            .lock()
+            .await
+            .update(|l| l.record(&name, &address, status))
+            .await
+    }
+
+    pub async fn forget_in_ledger(&self, change: &ResourceChange) -> Result<(), LedgerError> {
+        let name = change.name.clone();
+        self.ledger.lock().await.update(|l| l.forget(&name)).await
+    }
+}
+
+/// Why one change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("{0}")]
+    Plan(String),
+}
+
+/// The async half of a kind: make one planned change real.
+pub trait Converge: Reconcile {
+    fn converge(
+        ctx: &ApplyCtx,
+        change: &ResourceChange,
+        spec: Option<&Self::Spec>,
+        observer: &dyn OperationObserver,
+    ) -> impl std::future::Future<Output = Result<(), StepError>> + Send;
+}
+
 /// A stable fingerprint of observed state for kinds without an etag.
 pub fn fingerprint_of<T: Serialize>(observed: &T) -> String {
     use sha2::Digest;
@@ -24,19 +174,50 @@ pub fn fingerprint_of<T: Serialize>(observed: &T) -> String {
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(json)))
 }
 
+/// The ledger's view of a label-less resource.
+pub fn ledger_ownership(ledger: &Ledger, name: &str) -> Ownership {
+    match ledger.entry(name) {
+        Some(_) => Ownership::Ours,
+        None => Ownership::Unowned,
+    }
+}
+
+pub fn ledger_entry<'l>(ledger: &'l Ledger, name: &str) -> Option<&'l LedgerEntry> {
+    ledger.entry(name)
+}
+
+/// The ownership a label says.
+pub fn label_ownership(labels: &BTreeMap<String, String>, stack: &str) -> Ownership {
+    match labels.get(OWNER_LABEL) {
+        Some(owner) if owner == stack => Ownership::Ours,
+        Some(other) => Ownership::OtherStack(other.clone()),
+        None => Ownership::Unowned,
+    }
+}
+
 /// Pushes a change for `field` when the declared and live values differ.
 pub(crate) fn push_if_differs<T: PartialEq>(
-    out: &mut Vec<crate::plan::FieldChange>,
+    out: &mut Vec<FieldChange>,
     field: &str,
     desired: T,
     live: T,
     show: impl Fn(&T) -> String,
 ) {
     if desired != live {
-        out.push(crate::plan::FieldChange::new(
+        out.push(FieldChange::new(
             field,
             Some(show(&live)),
-            Some(crate::plan::FieldValue::Known(show(&desired))),
+            Some(FieldValue::Known(show(&desired))),
         ));
     }
+}
+
+/// A quoted string as plans show it.
+pub(crate) fn quoted(s: &str) -> String {
+    format!("{s:?}")
+}
+
+/// A duration as plans show it (`"1m30s"`).
+pub(crate) fn quoted_duration(d: &Duration) -> String {
+    quoted(&crate::config::units::format_duration(*d))
 }

@@ -4,12 +4,16 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::push_if_differs;
-use crate::config::units::format_duration;
+use super::{
+    ApplyCtx, Converge, Desired, Known, Ownership, PlanOptions, Reconcile, Removal, StepError,
+    ledger_ownership, push_if_differs, quoted_duration,
+};
 use crate::config::{QueueConfig, Stack};
-use crate::model::ResourceAddr;
-use crate::plan::{FieldChange, FieldValue};
+use crate::model::{Kind, ResourceAddr};
+use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
+use crate::provider::run::OperationObserver;
 use crate::provider::tasks::{self as api, HttpTargetRecord, QueueRecord, QueueState};
+use crate::state::{Ledger, LedgerStatus};
 
 /// The declared state of one queue, every stackctl default applied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,10 +59,6 @@ pub fn spec(stack: &Stack, cfg: &QueueConfig) -> QueueSpec {
         max_doublings: cfg.max_doublings,
         max_retry_duration: cfg.max_retry_duration,
     }
-}
-
-fn quoted_duration(d: &Duration) -> String {
-    format!("{:?}", format_duration(*d))
 }
 
 fn target_url(host: &str, path: Option<&str>) -> String {
@@ -242,6 +242,161 @@ pub fn retire_fields(live: &QueueRecord) -> Vec<FieldChange> {
         Some(format!("{:?}", live.state.as_str())),
         Some(FieldValue::Known("\"PAUSED\"".into())),
     )]
+}
+
+/// `queue`: Cloud Tasks v2 queues, owned through the ledger (queues have no labels).
+pub struct QueueKind;
+
+impl Reconcile for QueueKind {
+    type Spec = QueueSpec;
+    type Live = QueueRecord;
+
+    fn declared(stack: &Stack) -> Vec<(ResourceAddr, QueueSpec)> {
+        stack
+            .queues
+            .iter()
+            .map(|(name, cfg)| (ResourceAddr::new(Kind::Queue, name), spec(stack, cfg)))
+            .collect()
+    }
+    fn spec_name(spec: &QueueSpec) -> &str {
+        &spec.name
+    }
+    fn live_name(live: &QueueRecord) -> &str {
+        &live.name
+    }
+    fn wrap(spec: QueueSpec) -> Desired {
+        Desired::Queue(spec)
+    }
+    fn ownership(live: &QueueRecord, _: &str, ledger: &Ledger) -> Ownership {
+        ledger_ownership(ledger, &live.name)
+    }
+    fn address_of(live: &QueueRecord, ledger: &Ledger) -> ResourceAddr {
+        ledger
+            .entry(&live.name)
+            .map(|e| e.address.clone())
+            .unwrap_or_else(|| {
+                ResourceAddr::new(
+                    Kind::Queue,
+                    live.name.rsplit('/').next().unwrap_or_default(),
+                )
+            })
+    }
+    fn depends_on(spec: &QueueSpec) -> Vec<ResourceAddr> {
+        spec.target.iter().map(|t| t.service.clone()).collect()
+    }
+    fn create_fields(spec: &QueueSpec, known: &Known) -> Vec<FieldChange> {
+        create_fields(spec, target_host(spec, known).as_deref())
+    }
+    fn diff(spec: &QueueSpec, live: &QueueRecord, known: &Known) -> Vec<FieldChange> {
+        diff(spec, live, target_host(spec, known).as_deref())
+    }
+    fn update_notes(live: &QueueRecord) -> Vec<String> {
+        match live.state {
+            QueueState::Paused => {
+                vec!["resumes a queue that was paused (retired or paused by hand)".to_string()]
+            }
+            _ => vec![],
+        }
+    }
+    fn removal(live: &QueueRecord, ledger: &Ledger, options: PlanOptions) -> Removal {
+        if options.allow_queue_delete {
+            return Removal::Delete {
+                notes: vec![
+                    "--allow-queue-delete: the queue name cannot be reused for up to 7 days".into(),
+                ],
+            };
+        }
+        match ledger.entry(&live.name).map(|e| e.status) {
+            Some(LedgerStatus::Active) => Removal::Retire {
+                fields: retire_fields(live),
+                notes: vec!["removed from stack.toml: paused, not deleted (a deleted queue's name is blocked for days); --allow-queue-delete deletes it".into()],
+            },
+            _ => Removal::Keep,
+        }
+    }
+}
+
+fn target_host(spec: &QueueSpec, known: &Known) -> Option<String> {
+    spec.target
+        .as_ref()
+        .and_then(|t| known.hosts.get(&t.service).cloned().flatten())
+}
+
+impl Converge for QueueKind {
+    async fn converge(
+        ctx: &ApplyCtx,
+        change: &ResourceChange,
+        spec: Option<&QueueSpec>,
+        observer: &dyn OperationObserver,
+    ) -> Result<(), StepError> {
+        let cloud = &ctx.cloud;
+        match (change.action, spec) {
+            (Action::Create, Some(spec)) => {
+                let host = applied_target_host(ctx, spec).await?;
+                // Claim the name in the ledger first: a crash after the create still leaves it owned.
+                ctx.record_in_ledger(change, LedgerStatus::Active).await?;
+                observer.phase("creating queue");
+                cloud
+                    .create_queue(&to_record(spec, host.as_deref()), observer)
+                    .await?;
+            }
+            (Action::Update, Some(spec)) => {
+                let host = applied_target_host(ctx, spec).await?;
+                ctx.record_in_ledger(change, LedgerStatus::Active).await?;
+                let mask: Vec<&str> = change
+                    .fields
+                    .iter()
+                    .filter_map(|f| mask_path(&f.field))
+                    .collect();
+                if !mask.is_empty() {
+                    observer.phase("updating queue");
+                    cloud
+                        .update_queue(&to_record(spec, host.as_deref()), &mask, observer)
+                        .await?;
+                }
+                if change.fields.iter().any(|f| f.field == "state") {
+                    observer.phase("resuming queue");
+                    cloud.resume_queue(&change.name, observer).await?;
+                }
+            }
+            (Action::Retire, _) => {
+                if !change.fields.is_empty() {
+                    observer.phase("pausing queue");
+                    cloud.pause_queue(&change.name, observer).await?;
+                }
+                ctx.record_in_ledger(change, LedgerStatus::Retired).await?;
+            }
+            (Action::Delete, _) => {
+                observer.phase("deleting queue");
+                cloud.delete_queue(&change.name, observer).await?;
+                ctx.forget_in_ledger(change).await?;
+            }
+            (action, None) => {
+                return Err(StepError::Plan(format!(
+                    "the plan has no desired state to {action:?} {}; re-run `stackctl plan`",
+                    change.address
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The target service's host, which must be known by now (the service was applied first).
+async fn applied_target_host(
+    ctx: &ApplyCtx,
+    spec: &QueueSpec,
+) -> Result<Option<String>, StepError> {
+    let Some(target) = &spec.target else {
+        return Ok(None);
+    };
+    match ctx.hosts.lock().await.get(&target.service) {
+        Some(h) => Ok(Some(h.clone())),
+        None => Err(StepError::Plan(format!(
+            "the URL of {} is unknown: the service has no URL yet; re-run apply",
+            target.service
+        ))),
+    }
 }
 
 #[cfg(test)]

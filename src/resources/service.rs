@@ -1,15 +1,21 @@
 //! `service`: Cloud Run v2 services — spec from stack.toml, normalized live state, field diff.
 
+use crate::resources::quoted;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{OWNER_LABEL, push_if_differs};
+use super::{
+    ApplyCtx, Converge, Desired, Known, OWNER_LABEL, Ownership, Reconcile, StepError,
+    label_ownership, push_if_differs,
+};
 use crate::config::units::{format_cpu, format_duration, format_memory, parse_cpu, parse_memory};
 use crate::config::{Ingress, ServiceConfig, Stack};
-use crate::plan::{FieldChange, FieldValue};
-use crate::provider::run::{IngressKind, ServiceRecord, ServiceWrite};
+use crate::model::{Kind, ResourceAddr};
+use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
+use crate::provider::run::{IngressKind, OperationObserver, ServiceRecord, ServiceWrite};
+use crate::state::Ledger;
 
 /// Cloud Run's own defaults, used to normalize what the API leaves unset.
 const SERVER_CPU_MILLIS: u32 = 1000;
@@ -94,10 +100,6 @@ fn live_ingress(k: IngressKind) -> &'static str {
     }
 }
 
-fn quoted(s: &String) -> String {
-    format!("{s:?}")
-}
-
 /// Every declared field, as a `+ create` shows them.
 pub fn create_fields(spec: &ServiceSpec) -> Vec<FieldChange> {
     let known = |f: &str, v: String| FieldChange::new(f, None, Some(FieldValue::Known(v)));
@@ -112,7 +114,7 @@ pub fn create_fields(spec: &ServiceSpec) -> Vec<FieldChange> {
         known("timeout", quoted(&format_duration(spec.timeout))),
     ];
     if let Some(i) = spec.ingress {
-        out.push(known("ingress", quoted(&ingress_name(i).to_string())));
+        out.push(known("ingress", quoted(ingress_name(i))));
     }
     for (k, v) in spec.env.iter().flatten() {
         out.push(known(&format!("env.{k}"), quoted(v)));
@@ -196,7 +198,7 @@ pub fn diff(spec: &ServiceSpec, live: &ServiceRecord) -> Vec<FieldChange> {
             "ingress",
             ingress_name(i),
             live_ingress(live.ingress),
-            |v| quoted(&v.to_string()),
+            |v| quoted(v),
         );
     }
     if let Some(env) = &spec.env {
@@ -218,7 +220,7 @@ fn diff_map(
         if live.get(k) != Some(v) {
             out.push(FieldChange::new(
                 format!("{prefix}.{k}"),
-                live.get(k).map(quoted),
+                live.get(k).map(|v| quoted(v)),
                 Some(FieldValue::Known(quoted(v))),
             ));
         }
@@ -259,6 +261,87 @@ pub fn host_of(uri: &str) -> Option<String> {
     let rest = uri.split_once("://").map(|(_, r)| r).unwrap_or(uri);
     let host = rest.split('/').next().unwrap_or_default();
     (!host.is_empty()).then(|| host.to_string())
+}
+
+/// `service`: Cloud Run v2 services, owned by label.
+pub struct ServiceKind;
+
+impl Reconcile for ServiceKind {
+    type Spec = ServiceSpec;
+    type Live = ServiceRecord;
+
+    fn declared(stack: &Stack) -> Vec<(ResourceAddr, ServiceSpec)> {
+        stack
+            .services
+            .iter()
+            .map(|(name, cfg)| (ResourceAddr::new(Kind::Service, name), spec(stack, cfg)))
+            .collect()
+    }
+    fn spec_name(spec: &ServiceSpec) -> &str {
+        &spec.name
+    }
+    fn live_name(live: &ServiceRecord) -> &str {
+        &live.name
+    }
+    fn wrap(spec: ServiceSpec) -> Desired {
+        Desired::Service(spec)
+    }
+    fn ownership(live: &ServiceRecord, stack: &str, _: &Ledger) -> Ownership {
+        label_ownership(&live.labels, stack)
+    }
+    fn address_of(live: &ServiceRecord, _: &Ledger) -> ResourceAddr {
+        ResourceAddr::new(
+            Kind::Service,
+            live.name.rsplit('/').next().unwrap_or_default(),
+        )
+    }
+    fn fingerprint(live: &ServiceRecord) -> String {
+        live.etag.clone()
+    }
+    fn create_fields(spec: &ServiceSpec, _: &Known) -> Vec<FieldChange> {
+        create_fields(spec)
+    }
+    fn diff(spec: &ServiceSpec, live: &ServiceRecord, _: &Known) -> Vec<FieldChange> {
+        diff(spec, live)
+    }
+}
+
+impl Converge for ServiceKind {
+    async fn converge(
+        ctx: &ApplyCtx,
+        change: &ResourceChange,
+        spec: Option<&ServiceSpec>,
+        observer: &dyn OperationObserver,
+    ) -> Result<(), StepError> {
+        let cloud = &ctx.cloud;
+        let record = match (change.action, spec) {
+            (Action::Create, Some(spec)) => {
+                observer.phase("creating service");
+                cloud.create_service(&to_write(spec), observer).await?
+            }
+            (Action::Update, Some(spec)) => {
+                observer.phase("updating service");
+                cloud
+                    .update_service(&to_write(spec), change.fingerprint.as_deref(), observer)
+                    .await?
+            }
+            (Action::Delete | Action::Retire, _) => {
+                observer.phase("deleting service");
+                cloud.delete_service(&change.name, observer).await?;
+                return Ok(());
+            }
+            (action, None) => {
+                return Err(StepError::Plan(format!(
+                    "the plan has no desired state to {action:?} {}; re-run `stackctl plan`",
+                    change.address
+                )));
+            }
+        };
+        if let Some(host) = host_of(&record.uri) {
+            ctx.hosts.lock().await.insert(change.address.clone(), host);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
