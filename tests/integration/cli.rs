@@ -362,3 +362,50 @@ fn the_prompt_asks_on_a_terminal_and_only_yes_applies() {
     assert_eq!(code, 0, "{screen}");
     ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(0);
 }
+
+#[test]
+fn project_and_region_flags_override_the_stack_file_and_the_endpoint_env_var_works() {
+    let emulator = Emulator::start();
+    let ws = Workspace::new(&basic_stack("envs"));
+    let staging = ws
+        .run_env(
+            &[
+                "apply",
+                "--auto-approve",
+                "--project",
+                "staging-project",
+                "--region",
+                "europe-west1",
+            ],
+            &[("STACKCTL_ENDPOINT", &emulator.url)],
+        )
+        .expect(0);
+    assert!(
+        staging
+            .stdout
+            .contains("projects/staging-project/locations/europe-west1/services/worker"),
+        "{}",
+        staging.stdout
+    );
+    let (status, _) = emulator.http(
+        "GET",
+        "/v2/projects/staging-project/locations/europe-west1/queues/webhooks",
+        None,
+    );
+    assert_eq!(status, 200);
+    // The file's own project is untouched and still needs everything.
+    let prod = ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(2);
+    assert!(prod.stdout.contains("2 to create"), "{}", prod.stdout);
+    ws.run_env(
+        &[
+            "plan",
+            "--detailed-exitcode",
+            "--project",
+            "staging-project",
+            "--region",
+            "europe-west1",
+        ],
+        &[("STACKCTL_ENDPOINT", &emulator.url)],
+    )
+    .expect(0);
+}
