@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use super::{ExitStatus, Session, load_stack};
 use crate::apply::{ApplyContext, ApplyReporter, apply};
 use crate::cli::{ApplyArgs, Cli};
+use crate::cost::PriceTable;
 use crate::model::{Kind, ResourceAddr};
 use crate::plan::{Action, Observed, PLAN_FORMAT_VERSION, Plan, PlanOptions, plan};
 use crate::resources::{fingerprint_of, service};
@@ -146,6 +147,7 @@ async fn locked(
             PlanOptions {
                 allow_queue_delete: args.allow_queue_delete,
             },
+            &PriceTable::builtin(&session.stack.settings.region),
         )?,
     };
     if !args.json {

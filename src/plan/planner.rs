@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 
 use super::{Action, PLAN_FORMAT_VERSION, Plan, PlanTarget, ResourceChange};
 use crate::config::Stack;
+use crate::cost::{self, Estimate, PlanCost, PriceTable, ResourceCost, ServiceSizing};
 use crate::model::{Kind, ResourceAddr};
 use crate::provider::run::ServiceRecord;
-use crate::provider::tasks::QueueRecord;
+use crate::provider::tasks::{QueueRecord, QueueState};
 use crate::resources::{Desired, fingerprint_of, queue, service};
 use crate::state::{Ledger, LedgerStatus};
 
@@ -34,6 +35,7 @@ pub fn plan(
     target: PlanTarget,
     observed: &Observed,
     options: PlanOptions,
+    prices: &PriceTable,
 ) -> Result<Plan, PlanError> {
     let stack_name = &stack.settings.name;
     let services: BTreeMap<&str, &ServiceRecord> = observed
@@ -68,6 +70,7 @@ pub fn plan(
                     desired: Some(Desired::Service(spec)),
                     depends_on: vec![],
                     notes: vec![],
+                    cost: ResourceCost::default(),
                 });
             }
             Some(live) => {
@@ -96,6 +99,7 @@ pub fn plan(
                         desired: Some(Desired::Service(spec)),
                         depends_on: vec![],
                         notes: vec![],
+                        cost: ResourceCost::default(),
                     });
                 }
             }
@@ -120,6 +124,7 @@ pub fn plan(
                 desired: Some(Desired::Queue(spec)),
                 depends_on,
                 notes: vec![],
+                cost: ResourceCost::default(),
             }),
             Some(live) => {
                 if observed.ledger.entry(&spec.name).is_none() {
@@ -131,7 +136,7 @@ pub fn plan(
                     unchanged.push(address);
                 } else {
                     let notes = match live.state {
-                        crate::provider::tasks::QueueState::Paused => vec![
+                        QueueState::Paused => vec![
                             "resumes a queue that was paused (retired or paused by hand)"
                                 .to_string(),
                         ],
@@ -146,6 +151,7 @@ pub fn plan(
                         desired: Some(Desired::Queue(spec)),
                         depends_on,
                         notes,
+                        cost: ResourceCost::default(),
                     });
                 }
             }
@@ -172,6 +178,7 @@ pub fn plan(
                 desired: None,
                 depends_on: vec![],
                 notes: vec![],
+                cost: ResourceCost::default(),
             });
         }
     }
@@ -199,6 +206,7 @@ pub fn plan(
                 notes: vec![
                     "--allow-queue-delete: the queue name cannot be reused for up to 7 days".into(),
                 ],
+                cost: ResourceCost::default(),
             });
         } else if entry.status == LedgerStatus::Active {
             changes.push(ResourceChange {
@@ -210,6 +218,7 @@ pub fn plan(
                 desired: None,
                 depends_on: vec![],
                 notes: vec!["removed from stack.toml: paused, not deleted (a deleted queue's name is blocked for days); --allow-queue-delete deletes it".into()],
+                cost: ResourceCost::default(),
             });
         }
     }
@@ -219,19 +228,77 @@ pub fn plan(
     }
     changes.sort_by(|a, b| a.address.cmp(&b.address));
     unchanged.sort();
+    for change in &mut changes {
+        change.cost = cost_of(stack, prices, change, &services, &queues);
+    }
+    let unchanged_costs: Vec<ResourceCost> = unchanged
+        .iter()
+        .filter_map(|address| cost::declared(stack, prices, address))
+        .map(ResourceCost::unchanged)
+        .collect();
+    let cost = PlanCost::total(
+        prices,
+        changes.iter().map(|c| &c.cost).chain(&unchanged_costs),
+    );
     Ok(Plan {
         format_version: PLAN_FORMAT_VERSION,
         target,
         changes,
         unchanged,
+        cost,
     })
+}
+
+/// A change's monthly cost: before from the live resource's declared fields, after from
+/// stack.toml, both with the resource's `[usage]`. Deletes and paused queues cost nothing after.
+fn cost_of(
+    stack: &Stack,
+    prices: &PriceTable,
+    change: &ResourceChange,
+    services: &BTreeMap<&str, &ServiceRecord>,
+    queues: &BTreeMap<&str, &QueueRecord>,
+) -> ResourceCost {
+    let label = change.address.to_string();
+    let before = match (change.action, change.address.kind) {
+        (Action::Create, _) => Estimate::zero(),
+        (_, Kind::Service) => services
+            .get(change.name.as_str())
+            .map(|live| {
+                let sizing = ServiceSizing {
+                    cpu_millis: service::live_cpu_millis(live),
+                    memory_bytes: service::live_memory_bytes(live),
+                    min_instances: u32::try_from(live.min_instances).unwrap_or(0),
+                    cpu_idle: live.cpu_idle,
+                };
+                cost::estimate::service(
+                    prices,
+                    sizing,
+                    stack.usage.services.get(&change.address.name),
+                    &label,
+                )
+            })
+            .unwrap_or_default(),
+        (_, Kind::Queue) => match queues.get(change.name.as_str()) {
+            Some(live) if live.state == QueueState::Running => {
+                cost::estimate::queue(prices, stack.usage.queues.get(&change.address.name), &label)
+            }
+            // A paused queue dispatches nothing.
+            _ => Estimate::zero(),
+        },
+    };
+    let after = match change.action {
+        Action::Create | Action::Update => {
+            cost::declared(stack, prices, &change.address).unwrap_or_default()
+        }
+        Action::Retire | Action::Delete => Estimate::zero(),
+    };
+    ResourceCost::new(before, after)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::Endpoint;
-    use crate::provider::tasks::QueueState;
 
     const STACK: &str = r#"
 [stack]
@@ -250,6 +317,10 @@ path = "/t"
 
     fn stack() -> Stack {
         crate::config::parse(std::path::Path::new("stack.toml"), STACK).unwrap()
+    }
+
+    fn prices() -> PriceTable {
+        PriceTable::builtin("us-central1")
     }
 
     fn target() -> PlanTarget {
@@ -286,7 +357,14 @@ path = "/t"
 
     #[test]
     fn an_empty_project_plans_creates_with_the_queue_after_its_service() {
-        let p = plan(&stack(), target(), &empty(), PlanOptions::default()).unwrap();
+        let p = plan(
+            &stack(),
+            target(),
+            &empty(),
+            PlanOptions::default(),
+            &prices(),
+        )
+        .unwrap();
         let actions: Vec<_> = p
             .changes
             .iter()
@@ -309,7 +387,7 @@ path = "/t"
     fn an_existing_queue_outside_the_ledger_is_never_touched() {
         let mut o = empty();
         o.queues.push(queue_record("webhooks", QueueState::Running));
-        let err = plan(&stack(), target(), &o, PlanOptions::default()).unwrap_err();
+        let err = plan(&stack(), target(), &o, PlanOptions::default(), &prices()).unwrap_err();
         assert!(
             err.to_string().contains("stackctl adopt queue.webhooks"),
             "{err}"
@@ -323,7 +401,7 @@ path = "/t"
         o.queues.push(queue_record("old", QueueState::Running));
         o.ledger
             .record(name, &"queue.old".parse().unwrap(), LedgerStatus::Active);
-        let p = plan(&stack(), target(), &o, PlanOptions::default()).unwrap();
+        let p = plan(&stack(), target(), &o, PlanOptions::default(), &prices()).unwrap();
         let retire = p
             .changes
             .iter()
@@ -335,7 +413,7 @@ path = "/t"
         o.queues[0].state = QueueState::Paused;
         o.ledger
             .record(name, &"queue.old".parse().unwrap(), LedgerStatus::Retired);
-        let p = plan(&stack(), target(), &o, PlanOptions::default()).unwrap();
+        let p = plan(&stack(), target(), &o, PlanOptions::default(), &prices()).unwrap();
         assert!(
             p.changes
                 .iter()
@@ -349,6 +427,7 @@ path = "/t"
             PlanOptions {
                 allow_queue_delete: true,
             },
+            &prices(),
         )
         .unwrap();
         let delete = p
@@ -357,5 +436,63 @@ path = "/t"
             .find(|c| c.address.to_string() == "queue.old")
             .unwrap();
         assert_eq!(delete.action, Action::Delete);
+    }
+
+    fn live_worker(min_instances: i32, cpu_idle: bool) -> ServiceRecord {
+        ServiceRecord {
+            name: "projects/acme-shop/locations/us-central1/services/worker".into(),
+            labels: BTreeMap::from([(crate::resources::OWNER_LABEL.into(), "shop".into())]),
+            etag: "e".into(),
+            generation: 1,
+            uri: "https://worker-x-uc.a.run.app".into(),
+            reconciling: false,
+            latest_ready_revision: "r".into(),
+            latest_created_revision: "r".into(),
+            failure: None,
+            ingress: crate::provider::run::IngressKind::All,
+            service_max_instances: 3,
+            image: "img".into(),
+            env: BTreeMap::new(),
+            limits: BTreeMap::from([
+                ("cpu".into(), "1000m".into()),
+                ("memory".into(), "512Mi".into()),
+            ]),
+            cpu_idle,
+            min_instances,
+            max_instances: 3,
+            concurrency: 80,
+            timeout: Some(std::time::Duration::from_secs(300)),
+        }
+    }
+
+    #[test]
+    fn costs_come_from_the_live_service_before_and_stack_toml_after() {
+        let with_usage =
+            format!("{STACK}\n[usage]\n\"queue.webhooks\" = {{ tasks_per_month = 2_000_000 }}\n");
+        let stack = crate::config::parse(std::path::Path::new("stack.toml"), &with_usage).unwrap();
+        let mut o = empty();
+        // Live: one warm instance with CPU always allocated; declared: scale to zero.
+        o.services.push(live_worker(1, false));
+        let p = plan(&stack, target(), &o, PlanOptions::default(), &prices()).unwrap();
+        let worker = &p.changes[0];
+        assert_eq!(worker.address.to_string(), "service.worker");
+        assert_eq!(worker.cost.before.monthly_usd, 49.248);
+        assert_eq!(worker.cost.after.monthly_usd, 0.0);
+        assert_eq!(worker.cost.delta_monthly_usd, -49.248);
+        assert_eq!(
+            worker.cost.after.unknown.as_deref(),
+            Some("no [usage] for service.worker")
+        );
+        let queue = &p.changes[1];
+        assert_eq!(
+            (queue.cost.before.monthly_usd, queue.cost.after.monthly_usd),
+            (0.0, 1.6)
+        );
+        assert_eq!(p.cost.past_total_monthly_usd, 49.248);
+        assert_eq!(p.cost.total_monthly_usd, 1.6);
+        assert_eq!(
+            p.cost.unknown,
+            vec!["no [usage] for service.worker".to_string()]
+        );
     }
 }
