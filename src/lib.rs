@@ -1,6 +1,7 @@
 //! stackctl: declarative, cost-capped Google Cloud stacks for the services around a Shopify store.
 
 pub mod apply;
+pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -462,6 +462,7 @@ path = "/t"
             max_instances: 3,
             concurrency: 80,
             timeout: Some(std::time::Duration::from_secs(300)),
+            traffic: vec![],
         }
     }
 

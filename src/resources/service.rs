@@ -318,6 +318,7 @@ mod tests {
             max_instances: 10,
             concurrency: 80,
             timeout: Some(Duration::from_secs(60)),
+            traffic: vec![],
         }
     }
 
