@@ -53,6 +53,10 @@ pub enum Command {
     Adopt(AdoptArgs),
     /// Remove the apply lock left by a dead apply.
     Unlock,
+    /// The stack's monthly cost as declared, by resource and component (no cloud access).
+    Cost(CostArgs),
+    /// Find unused and wasteful resources in the live project and price the waste (read-only).
+    Audit(AuditArgs),
     /// Serve the local Google Cloud emulator on loopback until killed.
     Emulator(EmulatorArgs),
     /// Print shell completions.
@@ -108,4 +112,50 @@ pub struct EmulatorArgs {
     /// Persist state here (written on every change); in memory without it.
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    /// Print the breakdown as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How `stackctl audit` prints its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditFormat {
+    /// An aligned table for people.
+    Table,
+    /// JSON (the same as --json).
+    Json,
+    /// A Markdown table for a pull request or a ticket.
+    Markdown,
+}
+
+/// The lowest severity that fails `stackctl audit --fail-on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Print the findings as JSON (same as --format json).
+    #[arg(long)]
+    pub json: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AuditFormat::Table)]
+    pub format: AuditFormat,
+    /// Exit 1 when any finding is at least this severe (for CI).
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+    /// Days of traffic a service needs to not count as unused (request_count window).
+    #[arg(long, default_value_t = 30)]
+    pub idle_days: u32,
+    /// Days of hourly traffic read for the min-instances and bursty-traffic rules.
+    #[arg(long, default_value_t = 14)]
+    pub traffic_days: u32,
 }

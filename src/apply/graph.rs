@@ -75,6 +75,7 @@ mod tests {
                 .map(|d| d.parse::<ResourceAddr>().unwrap())
                 .collect(),
             notes: vec![],
+            cost: Default::default(),
         }
     }
 
@@ -89,6 +90,7 @@ mod tests {
             },
             changes,
             unchanged: vec![],
+            cost: crate::cost::PlanCost::total(&crate::cost::PriceTable::builtin("r"), []),
         }
     }
 

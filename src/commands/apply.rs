@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use super::{ExitStatus, Session, load_stack};
 use crate::apply::{ApplyCtx, ApplyReporter, apply};
 use crate::cli::{ApplyArgs, Cli};
+use crate::cost::PriceTable;
 use crate::model::Kind;
 use crate::plan::{
     Action, Observed, PLAN_FORMAT_VERSION, Plan, PlanOptions, known_before_apply, plan,
@@ -147,6 +148,7 @@ async fn locked(
             PlanOptions {
                 allow_queue_delete: args.allow_queue_delete,
             },
+            &PriceTable::builtin(&session.stack.settings.region),
         )?,
     };
     if !args.json {

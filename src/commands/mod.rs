@@ -3,6 +3,8 @@
 
 mod adopt;
 mod apply;
+mod audit;
+mod cost;
 mod emulator;
 mod local;
 mod plan;
@@ -50,6 +52,8 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Apply(args) => apply::run(&cli, args, &printer).await,
         Command::Adopt(args) => adopt::run(&cli, args, &printer).await,
         Command::Unlock => unlock::run(&cli, &printer).await,
+        Command::Cost(args) => cost::run(&cli, args, &printer),
+        Command::Audit(args) => audit::run(&cli, args, &printer).await,
         Command::Emulator(args) => emulator::run(args).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

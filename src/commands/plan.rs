@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 
 use super::{ExitStatus, Session, load_stack};
 use crate::cli::{Cli, PlanArgs};
+use crate::cost::PriceTable;
 use crate::plan::{Plan, PlanOptions, plan};
 use crate::ui::{Printer, plan_view};
 
@@ -43,7 +44,14 @@ pub async fn run(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<ExitSt
 
 pub(crate) async fn make_plan(session: &Session, options: PlanOptions) -> Result<Plan> {
     let (observed, _) = session.observe().await?;
-    Ok(plan(&session.stack, session.target(), &observed, options)?)
+    let prices = PriceTable::builtin(&session.stack.settings.region);
+    Ok(plan(
+        &session.stack,
+        session.target(),
+        &observed,
+        options,
+        &prices,
+    )?)
 }
 
 fn save(plan: &Plan, path: &std::path::Path) -> Result<()> {

@@ -24,6 +24,8 @@ pub struct Stack {
     pub settings: StackSettings,
     pub services: BTreeMap<String, ServiceConfig>,
     pub queues: BTreeMap<String, QueueConfig>,
+    /// `[usage]`: monthly usage assumptions for the cost estimate (none = usage cost unknown).
+    pub usage: Usage,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -116,4 +118,31 @@ pub struct QueueConfig {
     pub max_backoff: Duration,
     pub max_doublings: Option<u32>,
     pub max_retry_duration: Option<Duration>,
+}
+
+/// `[usage]`: what each resource is expected to do in a month, keyed by the resource's NAME.
+/// Only the cost estimate reads it; a resource without an entry has an unknown usage cost.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Usage {
+    pub services: BTreeMap<String, ServiceUsage>,
+    pub queues: BTreeMap<String, QueueUsage>,
+}
+
+/// `"service.NAME" = { requests_per_month, avg_request_ms, avg_concurrency }`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ServiceUsage {
+    pub requests_per_month: u64,
+    /// Average time to serve one request, in milliseconds.
+    pub avg_request_ms: f64,
+    /// Requests an instance serves at once on average. Default 1 (every request bills its own
+    /// instance time: the conservative choice).
+    pub avg_concurrency: f64,
+}
+
+/// `"queue.NAME" = { tasks_per_month, attempts_per_task }`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueueUsage {
+    pub tasks_per_month: u64,
+    /// Push attempts per task on average, retries included. Default 1.
+    pub attempts_per_task: f64,
 }

@@ -6,11 +6,12 @@ pub use planner::{Observed, PlanError, PlanOptions, known_before_apply, plan};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cost::{PlanCost, ResourceCost};
 use crate::model::{Endpoint, ResourceAddr};
 use crate::resources::Desired;
 
 /// Bumped whenever a saved plan's shape changes; older plans are refused.
-pub const PLAN_FORMAT_VERSION: u32 = 1;
+pub const PLAN_FORMAT_VERSION: u32 = 2;
 
 /// What apply will do to one resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -92,6 +93,8 @@ pub struct ResourceChange {
     pub depends_on: Vec<ResourceAddr>,
     /// Extra lines for the reader, e.g. why a queue is paused rather than deleted.
     pub notes: Vec<String>,
+    /// Monthly cost before (live) and after (stack.toml) this change.
+    pub cost: ResourceCost,
 }
 
 /// Where a plan was made, so it is never applied elsewhere.
@@ -112,6 +115,8 @@ pub struct Plan {
     pub changes: Vec<ResourceChange>,
     /// Declared resources that already match.
     pub unchanged: Vec<ResourceAddr>,
+    /// The stack's monthly cost before and after the plan (unchanged resources included).
+    pub cost: PlanCost,
 }
 
 /// Counts per action, for the summary line.

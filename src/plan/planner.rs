@@ -1,10 +1,12 @@
-//! The planner: `plan(desired, observed) -> Plan`, pure and synchronous, with the ownership rules.
-//! One generic pass per kind ([`plan_kind`]); the `match` in [`plan`] is the registry of kinds.
+//! The planner: `plan(desired, observed) -> Plan`, pure and synchronous, with the ownership rules
+//! and each change's monthly cost. One generic pass per kind ([`plan_kind`]); the `match` in
+//! [`plan`] is the registry of kinds.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Action, PLAN_FORMAT_VERSION, Plan, PlanTarget, ResourceChange};
 use crate::config::Stack;
+use crate::cost::{self, Estimate, PlanCost, PriceTable, ResourceCost};
 use crate::model::{Kind, ResourceAddr};
 use crate::resources::queue::QueueKind;
 use crate::resources::service::{self, ServiceKind};
@@ -25,32 +27,36 @@ struct Planned {
     conflicts: Vec<String>,
 }
 
+/// What every kind's pass reads.
+struct Inputs<'a> {
+    stack: &'a Stack,
+    ledger: &'a Ledger,
+    known: &'a Known,
+    options: PlanOptions,
+    prices: &'a PriceTable,
+}
+
+/// Plans `stack` against what was observed, pricing each change with `prices` and `[usage]`.
 pub fn plan(
     stack: &Stack,
     target: PlanTarget,
     observed: &Observed,
     options: PlanOptions,
+    prices: &PriceTable,
 ) -> Result<Plan, PlanError> {
     let known = known_before_apply(stack, observed);
+    let inputs = Inputs {
+        stack,
+        ledger: &observed.ledger,
+        known: &known,
+        options,
+        prices,
+    };
     let mut planned = Planned::default();
     for kind in Kind::ALL {
         match kind {
-            Kind::Service => plan_kind::<ServiceKind>(
-                stack,
-                &observed.services,
-                &observed.ledger,
-                &known,
-                options,
-                &mut planned,
-            ),
-            Kind::Queue => plan_kind::<QueueKind>(
-                stack,
-                &observed.queues,
-                &observed.ledger,
-                &known,
-                options,
-                &mut planned,
-            ),
+            Kind::Service => plan_kind::<ServiceKind>(&inputs, &observed.services, &mut planned),
+            Kind::Queue => plan_kind::<QueueKind>(&inputs, &observed.queues, &mut planned),
         }
     }
     if !planned.conflicts.is_empty() {
@@ -58,11 +64,26 @@ pub fn plan(
     }
     planned.changes.sort_by(|a, b| a.address.cmp(&b.address));
     planned.unchanged.sort();
+    let unchanged_costs: Vec<ResourceCost> = planned
+        .unchanged
+        .iter()
+        .filter_map(|address| cost::declared(stack, prices, address))
+        .map(ResourceCost::unchanged)
+        .collect();
+    let cost = PlanCost::total(
+        prices,
+        planned
+            .changes
+            .iter()
+            .map(|c| &c.cost)
+            .chain(&unchanged_costs),
+    );
     Ok(Plan {
         format_version: PLAN_FORMAT_VERSION,
         target,
         changes: planned.changes,
         unchanged: planned.unchanged,
+        cost,
     })
 }
 
@@ -83,15 +104,20 @@ pub fn known_before_apply(stack: &Stack, observed: &Observed) -> Known {
 }
 
 /// Declared resources of one kind against what is live, then owned leftovers.
-fn plan_kind<K: Reconcile>(
-    stack: &Stack,
-    lives: &[K::Live],
-    ledger: &Ledger,
-    known: &Known,
-    options: PlanOptions,
-    out: &mut Planned,
-) {
+fn plan_kind<K: Reconcile>(inputs: &Inputs, lives: &[K::Live], out: &mut Planned) {
+    let Inputs {
+        stack,
+        ledger,
+        known,
+        options,
+        prices,
+    } = *inputs;
     let stack_name = stack.settings.name.as_str();
+    // Monthly cost: before from the live resource, after from stack.toml; removals go to zero.
+    let live_cost =
+        |live: &K::Live, address: &ResourceAddr| K::live_cost(live, address, stack, prices);
+    let declared_cost =
+        |address: &ResourceAddr| cost::declared(stack, prices, address).unwrap_or_default();
     let by_name: BTreeMap<&str, &K::Live> = lives.iter().map(|l| (K::live_name(l), l)).collect();
     let declared = K::declared(stack);
     let declared_names: BTreeSet<String> = declared
@@ -105,6 +131,7 @@ fn plan_kind<K: Reconcile>(
         match by_name.get(name.as_str()) {
             None => out.changes.push(ResourceChange {
                 fields: K::create_fields(&spec, known),
+                cost: ResourceCost::new(Estimate::zero(), declared_cost(&address)),
                 address,
                 name,
                 action: Action::Create,
@@ -120,6 +147,7 @@ fn plan_kind<K: Reconcile>(
                         out.unchanged.push(address);
                     } else {
                         out.changes.push(ResourceChange {
+                            cost: ResourceCost::new(live_cost(live, &address), declared_cost(&address)),
                             address,
                             name,
                             action: Action::Update,
@@ -152,8 +180,10 @@ fn plan_kind<K: Reconcile>(
             Removal::Retire { fields, notes } => (Action::Retire, fields, notes),
             Removal::Keep => continue,
         };
+        let address = K::address_of(live, ledger);
         out.changes.push(ResourceChange {
-            address: K::address_of(live, ledger),
+            cost: ResourceCost::new(live_cost(live, &address), Estimate::zero()),
+            address,
             name: name.to_string(),
             action,
             fields,
@@ -169,6 +199,7 @@ fn plan_kind<K: Reconcile>(
 mod tests {
     use super::*;
     use crate::model::Endpoint;
+    use crate::provider::run::ServiceRecord;
     use crate::provider::tasks::{QueueRecord, QueueState};
     use crate::state::LedgerStatus;
 
@@ -189,6 +220,10 @@ path = "/t"
 
     fn stack() -> Stack {
         crate::config::parse(std::path::Path::new("stack.toml"), STACK).unwrap()
+    }
+
+    fn prices() -> PriceTable {
+        PriceTable::builtin("us-central1")
     }
 
     fn target() -> PlanTarget {
@@ -225,7 +260,14 @@ path = "/t"
 
     #[test]
     fn an_empty_project_plans_creates_with_the_queue_after_its_service() {
-        let p = plan(&stack(), target(), &empty(), PlanOptions::default()).unwrap();
+        let p = plan(
+            &stack(),
+            target(),
+            &empty(),
+            PlanOptions::default(),
+            &prices(),
+        )
+        .unwrap();
         let actions: Vec<_> = p
             .changes
             .iter()
@@ -248,7 +290,7 @@ path = "/t"
     fn an_existing_queue_outside_the_ledger_is_never_touched() {
         let mut o = empty();
         o.queues.push(queue_record("webhooks", QueueState::Running));
-        let err = plan(&stack(), target(), &o, PlanOptions::default()).unwrap_err();
+        let err = plan(&stack(), target(), &o, PlanOptions::default(), &prices()).unwrap_err();
         assert!(
             err.to_string().contains("stackctl adopt queue.webhooks"),
             "{err}"
@@ -262,7 +304,7 @@ path = "/t"
         o.queues.push(queue_record("old", QueueState::Running));
         o.ledger
             .record(name, &"queue.old".parse().unwrap(), LedgerStatus::Active);
-        let p = plan(&stack(), target(), &o, PlanOptions::default()).unwrap();
+        let p = plan(&stack(), target(), &o, PlanOptions::default(), &prices()).unwrap();
         let retire = p
             .changes
             .iter()
@@ -274,7 +316,7 @@ path = "/t"
         o.queues[0].state = QueueState::Paused;
         o.ledger
             .record(name, &"queue.old".parse().unwrap(), LedgerStatus::Retired);
-        let p = plan(&stack(), target(), &o, PlanOptions::default()).unwrap();
+        let p = plan(&stack(), target(), &o, PlanOptions::default(), &prices()).unwrap();
         assert!(
             p.changes
                 .iter()
@@ -288,6 +330,7 @@ path = "/t"
             PlanOptions {
                 allow_queue_delete: true,
             },
+            &prices(),
         )
         .unwrap();
         let delete = p
@@ -296,5 +339,64 @@ path = "/t"
             .find(|c| c.address.to_string() == "queue.old")
             .unwrap();
         assert_eq!(delete.action, Action::Delete);
+    }
+
+    fn live_worker(min_instances: i32, cpu_idle: bool) -> ServiceRecord {
+        ServiceRecord {
+            name: "projects/acme-shop/locations/us-central1/services/worker".into(),
+            labels: BTreeMap::from([(crate::resources::OWNER_LABEL.into(), "shop".into())]),
+            etag: "e".into(),
+            generation: 1,
+            uri: "https://worker-x-uc.a.run.app".into(),
+            reconciling: false,
+            latest_ready_revision: "r".into(),
+            latest_created_revision: "r".into(),
+            failure: None,
+            ingress: crate::provider::run::IngressKind::All,
+            service_max_instances: 3,
+            image: "img".into(),
+            env: BTreeMap::new(),
+            limits: BTreeMap::from([
+                ("cpu".into(), "1000m".into()),
+                ("memory".into(), "512Mi".into()),
+            ]),
+            cpu_idle,
+            min_instances,
+            max_instances: 3,
+            concurrency: 80,
+            timeout: Some(std::time::Duration::from_secs(300)),
+            traffic: vec![],
+        }
+    }
+
+    #[test]
+    fn costs_come_from_the_live_service_before_and_stack_toml_after() {
+        let with_usage =
+            format!("{STACK}\n[usage]\n\"queue.webhooks\" = {{ tasks_per_month = 2_000_000 }}\n");
+        let stack = crate::config::parse(std::path::Path::new("stack.toml"), &with_usage).unwrap();
+        let mut o = empty();
+        // Live: one warm instance with CPU always allocated; declared: scale to zero.
+        o.services.push(live_worker(1, false));
+        let p = plan(&stack, target(), &o, PlanOptions::default(), &prices()).unwrap();
+        let worker = &p.changes[0];
+        assert_eq!(worker.address.to_string(), "service.worker");
+        assert_eq!(worker.cost.before.monthly_usd, 49.248);
+        assert_eq!(worker.cost.after.monthly_usd, 0.0);
+        assert_eq!(worker.cost.delta_monthly_usd, -49.248);
+        assert_eq!(
+            worker.cost.after.unknown.as_deref(),
+            Some("no [usage] for service.worker")
+        );
+        let queue = &p.changes[1];
+        assert_eq!(
+            (queue.cost.before.monthly_usd, queue.cost.after.monthly_usd),
+            (0.0, 1.6)
+        );
+        assert_eq!(p.cost.past_total_monthly_usd, 49.248);
+        assert_eq!(p.cost.total_monthly_usd, 1.6);
+        assert_eq!(
+            p.cost.unknown,
+            vec!["no [usage] for service.worker".to_string()]
+        );
     }
 }

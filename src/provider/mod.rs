@@ -4,6 +4,7 @@
 //! [`run::ServiceRecord`] and [`storage`] objects, and [`ApiError`]s that name the call.
 
 pub mod error;
+pub mod monitoring;
 pub mod retry;
 pub mod run;
 pub mod storage;
@@ -26,7 +27,9 @@ pub struct Cloud {
     pub backoff: Backoff,
     tasks: google_cloud_tasks_v2::client::CloudTasks,
     services: google_cloud_run_v2::client::Services,
+    revisions: google_cloud_run_v2::client::Revisions,
     storage: storage::StorageClient,
+    monitoring: monitoring::MonitoringClient,
 }
 
 /// Why the clients could not be built (credentials, usually).
@@ -78,7 +81,10 @@ impl Cloud {
         }
         let tasks = client!(google_cloud_tasks_v2::client::CloudTasks);
         let services = client!(google_cloud_run_v2::client::Services);
+        let revisions = client!(google_cloud_run_v2::client::Revisions);
         let storage = storage::StorageClient::new(endpoint.url(), credentials.clone())
+            .map_err(|e| SetupError(e.to_string()))?;
+        let monitoring = monitoring::MonitoringClient::new(endpoint.url(), credentials.clone())
             .map_err(|e| SetupError(e.to_string()))?;
         Ok(Self {
             endpoint,
@@ -87,7 +93,9 @@ impl Cloud {
             backoff,
             tasks,
             services,
+            revisions,
             storage,
+            monitoring,
         })
     }
 
@@ -98,5 +106,9 @@ impl Cloud {
 
     pub fn storage(&self) -> &storage::StorageClient {
         &self.storage
+    }
+
+    pub fn monitoring(&self) -> &monitoring::MonitoringClient {
+        &self.monitoring
     }
 }

@@ -38,6 +38,27 @@ pub struct ServiceRecord {
     pub max_instances: i32,
     pub concurrency: i32,
     pub timeout: Option<Duration>,
+    /// Where traffic actually goes (`trafficStatuses`), LATEST resolved to its revision.
+    pub traffic: Vec<TrafficRecord>,
+}
+
+/// One traffic status: a revision's share of requests and its tag, if any.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TrafficRecord {
+    /// Short revision name, e.g. `worker-00001-abc`.
+    pub revision: String,
+    pub percent: i32,
+    pub tag: Option<String>,
+}
+
+/// A revision's scaling and sizing, for audit.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RevisionRecord {
+    /// `projects/P/locations/L/services/S/revisions/R`
+    pub name: String,
+    pub min_instances: i32,
+    pub limits: BTreeMap<String, String>,
+    pub cpu_idle: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -76,6 +97,21 @@ pub trait OperationObserver: RetryObserver {
 
 impl ServiceRecord {
     fn from_api(s: gm::Service) -> Self {
+        let latest_ready = s.latest_ready_revision.clone();
+        let short = |name: &str| name.rsplit('/').next().unwrap_or_default().to_string();
+        let traffic = s
+            .traffic_statuses
+            .iter()
+            .map(|t| TrafficRecord {
+                revision: if t.revision.is_empty() {
+                    short(&latest_ready)
+                } else {
+                    short(&t.revision)
+                },
+                percent: t.percent,
+                tag: (!t.tag.is_empty()).then(|| t.tag.clone()),
+            })
+            .collect();
         let template = s.template.unwrap_or_default();
         let container = template.containers.into_iter().next().unwrap_or_default();
         let resources = container.resources.unwrap_or_default();
@@ -124,6 +160,7 @@ impl ServiceRecord {
             max_instances: scaling.max_instance_count,
             concurrency: template.max_instance_request_concurrency,
             timeout: template.timeout.and_then(|t| Duration::try_from(t).ok()),
+            traffic,
         }
     }
 }
@@ -190,6 +227,42 @@ impl ServiceWrite {
 }
 
 impl Cloud {
+    /// Every revision of a service (read-only, for audit).
+    pub async fn list_revisions(
+        &self,
+        service: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<Vec<RevisionRecord>, ApiError> {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = retrying(self.backoff, observer, || async {
+                self.revisions
+                    .list_revisions()
+                    .set_parent(service)
+                    .set_page_token(&token)
+                    .send()
+                    .await
+                    .map_err(|e| ApiError::from_gax("run.services.revisions.list", service, &e))
+            })
+            .await?;
+            out.extend(page.revisions.into_iter().map(|r| {
+                let container = r.containers.into_iter().next().unwrap_or_default();
+                let resources = container.resources.unwrap_or_default();
+                RevisionRecord {
+                    name: r.name,
+                    min_instances: r.scaling.map(|s| s.min_instance_count).unwrap_or(0),
+                    limits: resources.limits.into_iter().collect(),
+                    cpu_idle: resources.cpu_idle,
+                }
+            }));
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = page.next_page_token;
+        }
+    }
+
     /// Every service in the project and region: one paged list call per page.
     pub async fn list_services(
         &self,

@@ -35,6 +35,19 @@ fn int64_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error>
     s.parse().map_err(serde::de::Error::custom)
 }
 
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ObjectList {
+    items: Vec<ObjectName>,
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ObjectName {
+    name: String,
+}
+
 #[derive(Deserialize)]
 struct ErrorBody {
     error: ErrorDetail,
@@ -190,6 +203,40 @@ impl StorageClient {
             })?
             .to_vec();
         Ok(Some(StoredObject { data, generation }))
+    }
+
+    /// Names of the objects under `prefix`; a missing bucket has none.
+    pub async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, ApiError> {
+        let resource = format!("gs://{bucket}/{prefix}");
+        let url = format!("{}/storage/v1/b/{}/o", self.base, enc(bucket));
+        let mut names = Vec::new();
+        let mut token = String::new();
+        loop {
+            let mut query = vec![("prefix", prefix.to_string())];
+            if !token.is_empty() {
+                query.push(("pageToken", token.clone()));
+            }
+            let response = match self
+                .send(
+                    "storage.objects.list",
+                    &resource,
+                    self.http.get(&url).query(&query),
+                )
+                .await
+            {
+                Ok(r) => r,
+                Err(e) if e.is_not_found() => return Ok(names),
+                Err(e) => return Err(e),
+            };
+            let page: ObjectList = response.json().await.map_err(|e| {
+                ApiError::new("storage.objects.list", &resource, None, None, e.to_string())
+            })?;
+            names.extend(page.items.into_iter().map(|o| o.name));
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(next) => token = next,
+                None => return Ok(names),
+            }
+        }
     }
 
     /// Writes an object only if its generation is `if_generation_match` (0 = only if absent).

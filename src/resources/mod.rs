@@ -107,6 +107,13 @@ pub trait Reconcile {
     fn update_notes(_live: &Self::Live) -> Vec<String> {
         vec![]
     }
+    /// Monthly cost of the live resource as it runs now (the plan's "before").
+    fn live_cost(
+        live: &Self::Live,
+        address: &ResourceAddr,
+        stack: &Stack,
+        prices: &crate::cost::PriceTable,
+    ) -> crate::cost::Estimate;
     fn removal(_live: &Self::Live, _ledger: &Ledger, _options: PlanOptions) -> Removal {
         Removal::Delete { notes: vec![] }
     }

@@ -290,6 +290,22 @@ impl Reconcile for QueueKind {
     fn diff(spec: &QueueSpec, live: &QueueRecord, known: &Known) -> Vec<FieldChange> {
         diff(spec, live, target_host(spec, known).as_deref())
     }
+    fn live_cost(
+        live: &QueueRecord,
+        address: &ResourceAddr,
+        stack: &Stack,
+        prices: &crate::cost::PriceTable,
+    ) -> crate::cost::Estimate {
+        match live.state {
+            QueueState::Running => crate::cost::estimate::queue(
+                prices,
+                stack.usage.queues.get(&address.name),
+                &address.to_string(),
+            ),
+            // A paused queue dispatches nothing.
+            _ => crate::cost::Estimate::zero(),
+        }
+    }
     fn update_notes(live: &QueueRecord) -> Vec<String> {
         match live.state {
             QueueState::Paused => {

@@ -130,6 +130,22 @@ pub fn create_fields(spec: &ServiceSpec) -> Vec<FieldChange> {
     out
 }
 
+/// The live CPU limit in millicores, Cloud Run's default when unset.
+pub fn live_cpu_millis(live: &ServiceRecord) -> u32 {
+    live.limits
+        .get("cpu")
+        .and_then(|c| parse_cpu(c).ok())
+        .unwrap_or(SERVER_CPU_MILLIS)
+}
+
+/// The live memory limit in bytes, Cloud Run's default when unset.
+pub fn live_memory_bytes(live: &ServiceRecord) -> u64 {
+    live.limits
+        .get("memory")
+        .and_then(|m| parse_memory(m).ok())
+        .unwrap_or(SERVER_MEMORY_BYTES)
+}
+
 /// Declared fields that differ from the live service, after normalizing server defaults and units.
 pub fn diff(spec: &ServiceSpec, live: &ServiceRecord) -> Vec<FieldChange> {
     let mut out = Vec::new();
@@ -166,19 +182,11 @@ pub fn diff(spec: &ServiceSpec, live: &ServiceRecord) -> Vec<FieldChange> {
         live_concurrency,
         |v| v.to_string(),
     );
-    let live_cpu = live
-        .limits
-        .get("cpu")
-        .and_then(|c| parse_cpu(c).ok())
-        .unwrap_or(SERVER_CPU_MILLIS);
+    let live_cpu = live_cpu_millis(live);
     push_if_differs(&mut out, "cpu", spec.cpu_millis, live_cpu, |v| {
         quoted(&format_cpu(*v))
     });
-    let live_memory = live
-        .limits
-        .get("memory")
-        .and_then(|m| parse_memory(m).ok())
-        .unwrap_or(SERVER_MEMORY_BYTES);
+    let live_memory = live_memory_bytes(live);
     push_if_differs(&mut out, "memory", spec.memory_bytes, live_memory, |v| {
         quoted(&format_memory(*v))
     });
@@ -304,6 +312,25 @@ impl Reconcile for ServiceKind {
     fn diff(spec: &ServiceSpec, live: &ServiceRecord, _: &Known) -> Vec<FieldChange> {
         diff(spec, live)
     }
+    fn live_cost(
+        live: &ServiceRecord,
+        address: &ResourceAddr,
+        stack: &Stack,
+        prices: &crate::cost::PriceTable,
+    ) -> crate::cost::Estimate {
+        let sizing = crate::cost::ServiceSizing {
+            cpu_millis: live_cpu_millis(live),
+            memory_bytes: live_memory_bytes(live),
+            min_instances: u32::try_from(live.min_instances).unwrap_or(0),
+            cpu_idle: live.cpu_idle,
+        };
+        crate::cost::estimate::service(
+            prices,
+            sizing,
+            stack.usage.services.get(&address.name),
+            &address.to_string(),
+        )
+    }
 }
 
 impl Converge for ServiceKind {
@@ -393,6 +420,7 @@ mod tests {
             max_instances: 10,
             concurrency: 80,
             timeout: Some(Duration::from_secs(60)),
+            traffic: vec![],
         }
     }
 

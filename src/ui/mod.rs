@@ -1,6 +1,8 @@
 //! Everything that reaches the terminal: the printer, the plan view, apply progress, prompts.
 //! Plans and reports go to stdout; progress, logs and errors go to stderr.
 
+pub mod audit_view;
+pub mod cost_view;
 pub mod plan_view;
 pub mod progress;
 pub mod prompt;

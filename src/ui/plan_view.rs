@@ -8,6 +8,7 @@ use console::Style;
 use crate::apply::ApplyReport;
 use crate::apply::Outcome;
 use crate::plan::{Action, FieldChange, Plan, ResourceChange};
+use crate::ui::cost_view;
 
 fn style(color: bool, action: Action) -> Style {
     let s = Style::new().force_styling(color);
@@ -55,6 +56,9 @@ pub fn render(plan: &Plan, color: bool) -> String {
     };
     if plan.is_empty() {
         let _ = writeln!(out, "No changes. Stack `{}` matches {place}.", t.stack);
+        for line in cost_view::plan_total_lines(&plan.cost) {
+            let _ = writeln!(out, "{line}");
+        }
         return out;
     }
     let _ = writeln!(
@@ -91,6 +95,7 @@ pub fn render(plan: &Plan, color: bool) -> String {
         for note in &change.notes {
             let _ = writeln!(out, "      # {note}");
         }
+        let _ = writeln!(out, "      {}", cost_view::resource_cost_line(&change.cost));
     }
     let s = plan.summary();
     let _ = writeln!(out);
@@ -104,6 +109,9 @@ pub fn render(plan: &Plan, color: bool) -> String {
         "Plan: {} to create, {} to update{retire}, {} to destroy.",
         s.create, s.update, s.delete
     );
+    for line in cost_view::plan_total_lines(&plan.cost) {
+        let _ = writeln!(out, "{line}");
+    }
     out
 }
 
@@ -142,6 +150,8 @@ pub fn render_report(report: &ApplyReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::QueueUsage;
+    use crate::cost::{Estimate, PlanCost, PriceTable, ResourceCost, ServiceSizing, estimate};
     use crate::model::Endpoint;
     use crate::plan::{FieldValue, PlanTarget};
 
@@ -163,7 +173,27 @@ mod tests {
             desired: None,
             depends_on: vec![],
             notes: notes.into_iter().map(String::from).collect(),
+            cost: ResourceCost::default(),
         }
+    }
+
+    fn prices() -> PriceTable {
+        PriceTable::builtin("us-central1")
+    }
+
+    fn warm(min_instances: u32, cpu_idle: bool) -> Estimate {
+        let sizing = ServiceSizing {
+            cpu_millis: 1000,
+            memory_bytes: 512 << 20,
+            min_instances,
+            cpu_idle,
+        };
+        estimate::service(&prices(), sizing, None, "service.worker")
+    }
+
+    fn with_cost(mut change: ResourceChange, before: Estimate, after: Estimate) -> ResourceChange {
+        change.cost = ResourceCost::new(before, after);
+        change
     }
 
     fn known(v: &str) -> Option<FieldValue> {
@@ -183,38 +213,65 @@ mod tests {
                 },
             },
             changes: vec![
-                change(
-                    "queue.old",
-                    Action::Retire,
-                    vec![FieldChange::new(
-                        "state",
-                        Some("\"RUNNING\"".into()),
-                        known("\"PAUSED\""),
-                    )],
-                    vec!["removed from stack.toml: paused, not deleted"],
+                with_cost(
+                    change(
+                        "queue.old",
+                        Action::Retire,
+                        vec![FieldChange::new(
+                            "state",
+                            Some("\"RUNNING\"".into()),
+                            known("\"PAUSED\""),
+                        )],
+                        vec!["removed from stack.toml: paused, not deleted"],
+                    ),
+                    estimate::queue(&prices(), None, "queue.old"),
+                    Estimate::zero(),
                 ),
-                change(
-                    "queue.webhooks",
-                    Action::Create,
-                    vec![
-                        FieldChange::new("state", None, known("\"RUNNING\"")),
-                        FieldChange::new("target", None, Some(FieldValue::KnownAfterApply)),
-                    ],
-                    vec![],
+                with_cost(
+                    change(
+                        "queue.webhooks",
+                        Action::Create,
+                        vec![
+                            FieldChange::new("state", None, known("\"RUNNING\"")),
+                            FieldChange::new("target", None, Some(FieldValue::KnownAfterApply)),
+                        ],
+                        vec![],
+                    ),
+                    Estimate::zero(),
+                    estimate::queue(
+                        &prices(),
+                        Some(&QueueUsage {
+                            tasks_per_month: 2_000_000,
+                            attempts_per_task: 1.0,
+                        }),
+                        "queue.webhooks",
+                    ),
                 ),
-                change(
-                    "service.worker",
-                    Action::Update,
-                    vec![
-                        FieldChange::new("max_instances", Some("10".into()), known("20")),
-                        FieldChange::new("env.EXTRA", Some("\"1\"".into()), None),
-                    ],
-                    vec![],
+                with_cost(
+                    change(
+                        "service.worker",
+                        Action::Update,
+                        vec![
+                            FieldChange::new("min_instances", Some("1".into()), known("2")),
+                            FieldChange::new("max_instances", Some("10".into()), known("20")),
+                            FieldChange::new("env.EXTRA", Some("\"1\"".into()), None),
+                        ],
+                        vec![],
+                    ),
+                    warm(1, true),
+                    warm(2, true),
                 ),
-                change("service.legacy", Action::Delete, vec![], vec![]),
+                with_cost(
+                    change("service.legacy", Action::Delete, vec![], vec![]),
+                    warm(1, false),
+                    Estimate::zero(),
+                ),
             ],
             unchanged: vec![],
+            cost: PlanCost::total(&prices(), []),
         };
+        let mut plan = plan;
+        plan.cost = PlanCost::total(&prices(), plan.changes.iter().map(|c| &c.cost));
         insta::assert_snapshot!(render(&plan, false));
     }
 
@@ -230,10 +287,16 @@ mod tests {
             },
             changes: vec![],
             unchanged: vec!["service.worker".parse().unwrap()],
+            cost: PlanCost::total(&prices(), [&ResourceCost::unchanged(warm(1, true))]),
         };
         assert_eq!(
             render(&plan, false),
-            "No changes. Stack `shop` matches project acme-shop (us-central1).\n"
+            "No changes. Stack `shop` matches project acme-shop (us-central1).\n\
+             Monthly cost: $9.72 -> $9.72 + unknown (+$0.00/mo); free tier not included: \
+             Cloud Run 180,000 vCPU-seconds (request-based, per billing account per month), \
+             Cloud Run 360,000 GiB-seconds (request-based, per billing account per month).\n\
+             Usage cost unknown: no [usage] for service.worker; add the assumptions to [usage] in stack.toml.\n\
+             Prices: USD list prices of 2026-11-25, us-central1 tier 1, 30-day month.\n"
         );
     }
 }

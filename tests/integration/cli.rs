@@ -57,6 +57,68 @@ fn readme_tour_apply_local_then_plan_is_empty_then_one_field_shows() {
 }
 
 #[test]
+fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
+    let ws = Workspace::new(EXAMPLE);
+    let plan = ws.run(&["plan", "--local"]).expect(0);
+    // Hand-computed for the example's [usage] (see src/cost/mod.rs tests).
+    assert!(
+        plan.stdout
+            .contains("# cost: $0.00/mo -> $6.86/mo (+$6.86/mo)"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("# cost: $0.00/mo -> $1.60/mo (+$1.60/mo)"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains(
+            "Monthly cost: $0.00 -> $8.46 (+$8.46/mo); free tier not included: Cloud Run 180,000 vCPU-seconds"
+        ),
+        "{}",
+        plan.stdout
+    );
+    let json = ws.run(&["plan", "--local", "--json"]).expect(0);
+    let plan: serde_json::Value = serde_json::from_str(&json.stdout).expect("plan JSON");
+    assert_eq!(plan["cost"]["past_total_monthly_usd"], 0.0);
+    assert_eq!(plan["cost"]["total_monthly_usd"], 8.46);
+    assert_eq!(plan["cost"]["diff_monthly_usd"], 8.46);
+    assert_eq!(plan["cost"]["basis"]["currency"], "USD");
+    let worker = &plan["changes"][0];
+    assert_eq!(worker["address"], "service.worker");
+    assert_eq!(worker["cost"]["after"]["monthly_usd"], 6.86);
+    assert_eq!(
+        worker["cost"]["after"]["lines"][0]["component"],
+        "active_cpu"
+    );
+    assert_eq!(worker["cost"]["after"]["lines"][0]["quantity"], 240000.0);
+    assert_eq!(worker["cost"]["delta_monthly_usd"], 6.86);
+
+    // Without [usage], the usage cost is named unknown, not $0.
+    let without = EXAMPLE.split("[usage]").next().expect("example");
+    ws.write(without);
+    let plan = ws.run(&["plan", "--local"]).expect(0);
+    assert!(
+        plan.stdout.contains(
+            "# cost: $0.00/mo -> $0.00/mo + unknown (+$0.00/mo); usage cost unknown: no [usage] for service.worker"
+        ),
+        "{}",
+        plan.stdout
+    );
+    let cost = ws.run(&["cost", "--json"]).expect(0);
+    let cost: serde_json::Value = serde_json::from_str(&cost.stdout).expect("cost JSON");
+    assert_eq!(
+        cost["unknown"],
+        serde_json::json!([
+            "no [usage] for queue.webhooks",
+            "no [usage] for service.worker"
+        ])
+    );
+}
+
+#[test]
 fn apply_without_a_terminal_or_auto_approve_refuses_and_changes_nothing() {
     let emulator = Emulator::start();
     let ws = Workspace::new(&basic_stack("refuse"));

@@ -1,5 +1,6 @@
 //! stackctl end to end: the built binary against the emulator, as a user or CI would run it.
 
+mod audit;
 mod cli;
 mod conformance;
 mod faults;

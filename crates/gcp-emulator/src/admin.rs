@@ -1,4 +1,5 @@
-//! The `/_emulator/*` admin surface: health, request log, reset, and fault rules. Never faulted,
+//! The `/_emulator/*` admin surface: health, request log, reset, fault rules, and seeding
+//! Monitoring time series. Never faulted,
 //! never recorded in the request log.
 
 use serde_json::{Value, json};
@@ -40,6 +41,20 @@ pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
                 false,
             ),
         },
+        ("POST", "/_emulator/monitoring/timeseries") => {
+            let mut state = lock(&emulator.state);
+            match crate::apis::monitoring_timeseries::seed(
+                &emulator.discovery,
+                &mut state,
+                &request.body,
+            ) {
+                Ok(reply) => {
+                    emulator.persist(&state);
+                    HttpResponse::json(200, &reply)
+                }
+                Err(error) => HttpResponse::error(&error, false),
+            }
+        }
         ("DELETE", "/_emulator/faults") => {
             lock(&emulator.faults).replace(FaultPlan::default());
             HttpResponse::json(200, &json!({}))

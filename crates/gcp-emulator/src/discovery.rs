@@ -14,14 +14,16 @@ pub enum Api {
     CloudRun,
     Storage,
     ResourceManager,
+    Monitoring,
 }
 
 impl Api {
-    pub const ALL: [Api; 4] = [
+    pub const ALL: [Api; 5] = [
         Api::CloudTasks,
         Api::CloudRun,
         Api::Storage,
         Api::ResourceManager,
+        Api::Monitoring,
     ];
 
     fn document_text(self) -> &'static str {
@@ -30,6 +32,7 @@ impl Api {
             Api::CloudRun => include_str!("../discovery/run.v2.json"),
             Api::Storage => include_str!("../discovery/storage.v1.json"),
             Api::ResourceManager => include_str!("../discovery/cloudresourcemanager.v3.json"),
+            Api::Monitoring => include_str!("../discovery/monitoring.v3.json"),
         }
     }
 

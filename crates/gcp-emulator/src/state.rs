@@ -36,6 +36,9 @@ pub struct State {
     pub objects: BTreeMap<String, BTreeMap<String, StoredObject>>,
     /// Highest object generation handed out (generations only increase).
     pub last_object_generation: i64,
+    /// Monitoring time series seeded through `POST /_emulator/monitoring/timeseries`, by project
+    /// id, as Google's `TimeSeries` JSON (enum names).
+    pub time_series: BTreeMap<String, Vec<Value>>,
 }
 
 /// A Cloud Run service and the bookkeeping its reconciliation needs.

@@ -13,23 +13,28 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::units::{self, UnitError};
-use super::{ConfigError, ConfigErrors, Ingress, QueueConfig, ServiceConfig, Stack, StackSettings};
+use super::{
+    ConfigError, ConfigErrors, Ingress, QueueConfig, QueueUsage, ServiceConfig, ServiceUsage,
+    Stack, StackSettings, Usage,
+};
 use crate::model::{Kind, ResourceAddr};
 
 mod queue;
 mod rules;
 mod service;
+mod usage;
 
 use queue::*;
 use rules::*;
 use service::*;
+use usage::*;
 
 type Span = Range<usize>;
 
 const STACK_KEYS: &[&str] = &["labels", "name", "project", "region", "state_bucket"];
 
 /// The tables stackctl understands, for "supported tables" hints.
-const SUPPORTED_TABLES: &str = "[stack], [service.NAME], [queue.NAME]";
+const SUPPORTED_TABLES: &str = "[stack], [service.NAME], [queue.NAME], [usage]";
 
 /// The label stackctl puts on everything it owns; users cannot set it.
 const OWNERSHIP_LABEL: &str = "stackctl-stack";
@@ -629,6 +634,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// The top level: `[stack]`, `[service.*]`, `[queue.*]`; anything else is an error.
 fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
     let mut stack_table = None;
+    let mut usage_value = None;
     let mut services = Vec::new();
     let mut queues = Vec::new();
     for (key, value) in document.iter() {
@@ -650,6 +656,10 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
                     Some("write a [stack] table with name, project and region".into()),
                 ),
             }
+            continue;
+        }
+        if name == "usage" {
+            usage_value = Some(value);
             continue;
         }
         match name.parse::<Kind>() {
@@ -715,6 +725,11 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
         }),
     );
 
+    let usage = match usage_value {
+        Some(value) => read_usage(checker, value, &service_results, &queue_results),
+        None => Some(Usage::default()),
+    };
+
     let settings = settings?;
     let services = collect_all(service_results)?;
     let queues = collect_all(queue_results)?;
@@ -723,6 +738,7 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
         settings,
         services,
         queues,
+        usage: usage?,
     })
 }
 

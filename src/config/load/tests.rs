@@ -291,7 +291,7 @@ fn unsupported_kinds_say_which_tables_are_supported() {
             6,
             1,
             "unknown table kind `job` in [job.ingest-orders]",
-            Some("supported tables: [stack], [service.NAME], [queue.NAME]")
+            Some("supported tables: [stack], [service.NAME], [queue.NAME], [usage]")
         )
     );
     assert_eq!(
@@ -767,4 +767,65 @@ fn rendered_errors_of_a_bad_file() {
     )
     .unwrap_err();
     insta::assert_snapshot!(errors.to_string());
+}
+
+#[test]
+fn usage_entries_are_read_by_address_in_either_form() {
+    let source = format!(
+        "{STACK}{WORKER}[usage]\n\"service.worker\" = {{ requests_per_month = 1_000, avg_request_ms = 50, avg_concurrency = 2 }}\n"
+    );
+    let stack = parse_str(&source).expect("valid");
+    let worker = stack.usage.services["worker"];
+    assert_eq!(worker.requests_per_month, 1000);
+    assert_eq!(worker.avg_request_ms, 50.0);
+    assert_eq!(worker.avg_concurrency, 2.0);
+    let nested = format!(
+        "{STACK}{WORKER}[usage.service.worker]\nrequests_per_month = 7\navg_request_ms = 1.5\n"
+    );
+    let stack = parse_str(&nested).expect("valid");
+    assert_eq!(stack.usage.services["worker"].requests_per_month, 7);
+    assert_eq!(stack.usage.services["worker"].avg_concurrency, 1.0);
+}
+
+#[test]
+fn usage_names_declared_resources_and_known_keys() {
+    let undeclared =
+        format!("{STACK}{WORKER}[usage]\n\"queue.jobs\" = {{ tasks_per_month = 1 }}\n");
+    let (line, column, message, help) = single_error(&undeclared);
+    assert_eq!((line, column), (9, 1));
+    assert_eq!(
+        message,
+        "[usage] names queue.jobs, which stack.toml does not declare"
+    );
+    assert_eq!(
+        help.as_deref(),
+        Some("stack.toml declares no queue; remove this entry")
+    );
+
+    let typo = format!(
+        "{STACK}{WORKER}[usage]\n\"service.worker\" = {{ requests_per_month = 1, avg_request_ms = 10, avg_ms = 3 }}\n"
+    );
+    let (_, _, message, help) = single_error(&typo);
+    assert_eq!(
+        message,
+        "unknown key `avg_ms` in [usage] \"service.worker\""
+    );
+    assert!(help.unwrap_or_default().contains("avg_request_ms"));
+
+    let missing =
+        format!("{STACK}{WORKER}[usage]\n\"service.worker\" = {{ requests_per_month = 1 }}\n");
+    let (_, _, message, _) = single_error(&missing);
+    assert_eq!(
+        message,
+        "[usage] \"service.worker\" has no `avg_request_ms`"
+    );
+
+    let too_concurrent = format!(
+        "{STACK}[service.worker]\nimage = \"img\"\nmax_instances = 10\nconcurrency = 4\n[usage]\n\"service.worker\" = {{ requests_per_month = 1, avg_request_ms = 10, avg_concurrency = 8 }}\n"
+    );
+    let (_, _, message, _) = single_error(&too_concurrent);
+    assert!(
+        message.contains("at most the service's concurrency (4)"),
+        "{message}"
+    );
 }

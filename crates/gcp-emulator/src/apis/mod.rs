@@ -1,5 +1,6 @@
 //! The emulated API methods, bound to discovery method ids; plus what every handler receives.
 
+pub mod monitoring_timeseries;
 pub mod resourcemanager;
 pub mod run;
 pub mod storage;
@@ -167,6 +168,10 @@ const HANDLERS: &[(&str, Handler)] = &[
     (
         "cloudresourcemanager.projects.get",
         resourcemanager::get_project,
+    ),
+    (
+        "monitoring.projects.timeSeries.list",
+        monitoring_timeseries::list_time_series,
     ),
 ];
 

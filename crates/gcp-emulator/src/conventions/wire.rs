@@ -40,6 +40,15 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every non-empty value of a repeated parameter (`aggregation.groupByFields=a&...=b`).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.pairs
+            .iter()
+            .filter(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     /// A parameter that is present and non-empty (the Rust clients send `pageToken=` etc.).
     pub fn non_empty(&self, name: &str) -> Option<&str> {
         self.get(name).filter(|v| !v.is_empty())

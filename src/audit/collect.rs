@@ -1,0 +1,195 @@
+//! Reads what audit needs, read-only: services, revisions and queues (one list call each), the
+//! ledgers under `stackctl/` in the state bucket, and four Monitoring `timeSeries.list` queries.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{Inventory, Signals, Windows};
+use crate::provider::monitoring::{Aligner, Reducer, SeriesQuery};
+use crate::provider::{ApiError, Cloud, Silent};
+use crate::state::Ledger;
+
+/// Why the audit could not read the project.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("gs://{bucket}/{object} is not a stackctl ledger: {source}")]
+    Ledger {
+        bucket: String,
+        object: String,
+        source: serde_json::Error,
+    },
+}
+
+/// Lists every service (with its revisions), queue and ledgered queue name.
+pub async fn inventory(cloud: &Cloud, state_bucket: &str) -> Result<Inventory, CollectError> {
+    let (services, queues) =
+        tokio::try_join!(cloud.list_services(&Silent), cloud.list_queues(&Silent))?;
+    let mut revisions = BTreeMap::new();
+    for service in &services {
+        revisions.insert(
+            service.name.clone(),
+            cloud.list_revisions(&service.name, &Silent).await?,
+        );
+    }
+    let storage = cloud.storage();
+    let mut ledger_queues = BTreeSet::new();
+    for object in storage.list(state_bucket, "stackctl/").await? {
+        if !object.ends_with("/ledger.json") {
+            continue;
+        }
+        let Some(stored) = storage.read(state_bucket, &object).await? else {
+            continue;
+        };
+        let ledger: Ledger =
+            serde_json::from_slice(&stored.data).map_err(|source| CollectError::Ledger {
+                bucket: state_bucket.to_string(),
+                object: object.clone(),
+                source,
+            })?;
+        ledger_queues.extend(ledger.resources.into_keys());
+    }
+    Ok(Inventory {
+        project: cloud.project.clone(),
+        region: cloud.region.clone(),
+        services,
+        revisions,
+        queues,
+        ledger_queues,
+    })
+}
+
+/// One aligned, reduced read: a metric per label over the last `days`.
+struct Signal {
+    filter: &'static str,
+    label: &'static str,
+    days: u32,
+    /// `None` = one bucket over the whole window.
+    alignment_seconds: Option<u64>,
+    aligner: Aligner,
+    reducer: Reducer,
+}
+
+/// The bucket values of `signal` per label value, newest first.
+async fn per_label(
+    cloud: &Cloud,
+    signal: Signal,
+    end: DateTime<Utc>,
+) -> Result<BTreeMap<String, Vec<f64>>, ApiError> {
+    let window_seconds = u64::from(signal.days) * 86_400;
+    let query = SeriesQuery {
+        filter: signal.filter.to_string(),
+        start: end - Duration::days(i64::from(signal.days)),
+        end,
+        alignment_seconds: signal.alignment_seconds.unwrap_or(window_seconds),
+        aligner: signal.aligner,
+        reducer: signal.reducer,
+        group_by: vec![format!("resource.label.{}", signal.label)],
+    };
+    let series = cloud
+        .monitoring()
+        .time_series(&cloud.project, &query, cloud.backoff, &Silent)
+        .await?;
+    let mut out: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for s in series {
+        if let Some(id) = s.resource_labels.get(signal.label) {
+            out.entry(id.clone()).or_default().extend(s.values);
+        }
+    }
+    Ok(out)
+}
+
+const REQUESTS: &str =
+    "metric.type = \"run.googleapis.com/request_count\" AND resource.type = \"cloud_run_revision\"";
+const QUEUE_DEPTH: &str = "metric.type = \"cloudtasks.googleapis.com/queue/depth\" AND resource.type = \"cloud_tasks_queue\"";
+const QUEUE_ATTEMPTS: &str = "metric.type = \"cloudtasks.googleapis.com/queue/task_attempt_count\" AND resource.type = \"cloud_tasks_queue\"";
+
+/// The four signals the rules read, each one aligned, reduced query.
+pub async fn signals(
+    cloud: &Cloud,
+    window: Windows,
+    end: DateTime<Utc>,
+) -> Result<Signals, ApiError> {
+    let signal = |filter, label, days, alignment_seconds, aligner, reducer| Signal {
+        filter,
+        label,
+        days,
+        alignment_seconds,
+        aligner,
+        reducer,
+    };
+    let (requests, hourly, depth, attempts) = tokio::try_join!(
+        per_label(
+            cloud,
+            signal(
+                REQUESTS,
+                "service_name",
+                window.idle_days,
+                None,
+                Aligner::Sum,
+                Reducer::Sum
+            ),
+            end
+        ),
+        per_label(
+            cloud,
+            signal(
+                REQUESTS,
+                "service_name",
+                window.traffic_days,
+                Some(3600),
+                Aligner::Sum,
+                Reducer::Sum
+            ),
+            end
+        ),
+        per_label(
+            cloud,
+            signal(
+                QUEUE_DEPTH,
+                "queue_id",
+                window.idle_days,
+                None,
+                Aligner::Max,
+                Reducer::Max
+            ),
+            end
+        ),
+        per_label(
+            cloud,
+            signal(
+                QUEUE_ATTEMPTS,
+                "queue_id",
+                window.idle_days,
+                None,
+                Aligner::Sum,
+                Reducer::Sum
+            ),
+            end
+        ),
+    )?;
+    let total = |m: BTreeMap<String, Vec<f64>>| -> BTreeMap<String, f64> {
+        m.into_iter().map(|(k, v)| (k, v.iter().sum())).collect()
+    };
+    let max = |m: BTreeMap<String, Vec<f64>>| -> BTreeMap<String, f64> {
+        m.into_iter()
+            .map(|(k, v)| (k, v.iter().copied().fold(0.0, f64::max)))
+            .collect()
+    };
+    Ok(Signals {
+        requests: total(requests),
+        hours_with_traffic: hourly
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k,
+                    u32::try_from(v.iter().filter(|x| **x > 0.0).count()).unwrap_or(u32::MAX),
+                )
+            })
+            .collect(),
+        queue_depth_max: max(depth),
+        queue_attempts: total(attempts),
+    })
+}

@@ -1,0 +1,235 @@
+//! `stackctl audit`: read-only rules over the live inventory and its Monitoring signals that
+//! find unused and wasteful resources and price the waste. The rules are pure functions of
+//! [`Inventory`] and [`Signals`]; [`collect`] does the reading.
+
+pub mod collect;
+mod rules;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cost::{PriceBasis, PriceTable, round_usd};
+use crate::provider::run::{RevisionRecord, ServiceRecord};
+use crate::provider::tasks::QueueRecord;
+
+/// How much a finding matters. Ordered: `Low < Medium < High < Critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    /// The severity of a priced waste: $100+/mo critical, $20+ high, $5+ medium, else low.
+    pub fn of_waste(usd: f64) -> Self {
+        if usd >= 100.0 {
+            Severity::Critical
+        } else if usd >= 20.0 {
+            Severity::High
+        } else if usd >= 5.0 {
+            Severity::Medium
+        } else {
+            Severity::Low
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// Every audit rule. Closed: a finding always names one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Rule {
+    /// A service with no requests in the idle window.
+    #[serde(rename = "CR1")]
+    ServiceWithoutRequests,
+    /// Request-based service with min instances, idle most hours.
+    #[serde(rename = "CR2")]
+    MinInstancesMostlyIdle,
+    /// CPU always allocated (cpu_idle false) on bursty traffic.
+    #[serde(rename = "CR3")]
+    InstanceBillingOnBurstyTraffic,
+    /// A tagged revision with 0% traffic that keeps min instances.
+    #[serde(rename = "CR5")]
+    TaggedRevisionKeepsMinInstances,
+    /// No service-level max instances: spend is uncapped.
+    #[serde(rename = "CR9")]
+    ServiceWithoutMaxInstances,
+    /// A queue with no tasks and no attempts in the idle window.
+    #[serde(rename = "CT1")]
+    IdleQueue,
+    /// A queue that retries forever.
+    #[serde(rename = "CT2")]
+    QueueRetriesForever,
+    /// A paused queue holding tasks.
+    #[serde(rename = "CT3")]
+    PausedQueueWithBacklog,
+    /// A resource no stack owns (no ownership label, in no ledger).
+    #[serde(rename = "OWN1")]
+    Unowned,
+}
+
+impl Rule {
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::ServiceWithoutRequests => "CR1",
+            Rule::MinInstancesMostlyIdle => "CR2",
+            Rule::InstanceBillingOnBurstyTraffic => "CR3",
+            Rule::TaggedRevisionKeepsMinInstances => "CR5",
+            Rule::ServiceWithoutMaxInstances => "CR9",
+            Rule::IdleQueue => "CT1",
+            Rule::QueueRetriesForever => "CT2",
+            Rule::PausedQueueWithBacklog => "CT3",
+            Rule::Unowned => "OWN1",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Rule::ServiceWithoutRequests => "no requests",
+            Rule::MinInstancesMostlyIdle => "min instances on a mostly idle service",
+            Rule::InstanceBillingOnBurstyTraffic => "CPU always allocated on bursty traffic",
+            Rule::TaggedRevisionKeepsMinInstances => {
+                "tagged revision without traffic keeps min instances"
+            }
+            Rule::ServiceWithoutMaxInstances => "no max instances (uncapped spend)",
+            Rule::IdleQueue => "idle queue",
+            Rule::QueueRetriesForever => "retries forever",
+            Rule::PausedQueueWithBacklog => "paused with a backlog",
+            Rule::Unowned => "owned by no stack",
+        }
+    }
+}
+
+/// One problem found, priced where it can be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub rule: Rule,
+    pub title: String,
+    /// Full GCP resource name.
+    pub resource: String,
+    /// What was observed, with the numbers.
+    pub evidence: String,
+    /// Monthly USD wasted; `None` = a risk that has no price (never shown as $0).
+    pub monthly_waste_usd: Option<f64>,
+    pub severity: Severity,
+    /// The stack.toml change where one exists, else the command.
+    pub fix: String,
+    /// A Google Recommender that reports the same (or the opposite) case, where one exists.
+    pub recommender: Option<String>,
+}
+
+/// A rule the audit cannot run yet, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingRule {
+    pub id: String,
+    pub rule: String,
+    pub needs: String,
+}
+
+/// The whole audit: findings sorted by money, and what was not checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditReport {
+    pub project: String,
+    pub region: String,
+    pub findings: Vec<Finding>,
+    pub total_monthly_waste_usd: f64,
+    /// Findings without a price.
+    pub unpriced: usize,
+    pub window: Windows,
+    pub basis: PriceBasis,
+    pub not_yet_checked: Vec<PendingRule>,
+}
+
+impl AuditReport {
+    /// Whether any finding is at least `threshold` severe (`--fail-on`).
+    pub fn fails(&self, threshold: Severity) -> bool {
+        self.findings.iter().any(|f| f.severity >= threshold)
+    }
+}
+
+/// The signal windows, in days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Windows {
+    /// A service or queue with no activity in this many days is unused.
+    pub idle_days: u32,
+    /// Hourly traffic is read over this many days.
+    pub traffic_days: u32,
+}
+
+/// What the project holds, read from the APIs (no metrics).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Inventory {
+    pub project: String,
+    pub region: String,
+    pub services: Vec<ServiceRecord>,
+    /// Revisions by service full name.
+    pub revisions: BTreeMap<String, Vec<RevisionRecord>>,
+    pub queues: Vec<QueueRecord>,
+    /// Queue full names in any stack's ledger in the state bucket.
+    pub ledger_queues: BTreeSet<String>,
+}
+
+/// Monitoring signals, already aligned and reduced, keyed by service or queue id.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Signals {
+    /// `run.googleapis.com/request_count` summed over the idle window, by service id.
+    pub requests: BTreeMap<String, f64>,
+    /// Hours (1 h buckets, over the traffic window) with at least one request, by service id.
+    pub hours_with_traffic: BTreeMap<String, u32>,
+    /// `cloudtasks.googleapis.com/queue/depth` max over the idle window, by queue id.
+    pub queue_depth_max: BTreeMap<String, f64>,
+    /// `cloudtasks.googleapis.com/queue/task_attempt_count` summed over the idle window.
+    pub queue_attempts: BTreeMap<String, f64>,
+}
+
+/// Runs every rule and sorts the findings by monthly waste, then severity, then resource.
+pub fn audit(
+    inventory: &Inventory,
+    signals: &Signals,
+    prices: &PriceTable,
+    window: Windows,
+) -> AuditReport {
+    let context = rules::RuleContext {
+        inventory,
+        signals,
+        prices,
+        window,
+    };
+    let mut findings: Vec<Finding> = rules::RULES
+        .iter()
+        .flat_map(|rule| rule(&context))
+        .collect();
+    findings.sort_by(|a, b| {
+        let money = |f: &Finding| f.monthly_waste_usd.unwrap_or(0.0);
+        money(b)
+            .total_cmp(&money(a))
+            .then(b.severity.cmp(&a.severity))
+            .then(a.resource.cmp(&b.resource))
+            .then(a.rule.cmp(&b.rule))
+    });
+    let total = round_usd(findings.iter().filter_map(|f| f.monthly_waste_usd).sum());
+    AuditReport {
+        project: inventory.project.clone(),
+        region: inventory.region.clone(),
+        unpriced: findings
+            .iter()
+            .filter(|f| f.monthly_waste_usd.is_none())
+            .count(),
+        total_monthly_waste_usd: total,
+        findings,
+        window,
+        basis: PriceBasis::of(prices),
+        not_yet_checked: rules::pending(),
+    }
+}

@@ -1,0 +1,694 @@
+//! The audit rules, one function each over the inventory and signals. Adding a rule (a new kind's
+//! Scheduler, BigQuery, Artifact Registry, budget or alert-policy check) is one function in
+//! [`RULES`] plus the inventory field it reads; [`pending`] lists the ones not written yet.
+
+use std::collections::BTreeMap;
+
+use super::{Finding, Inventory, PendingRule, Rule, Severity, Signals, Windows};
+use crate::config::units::{parse_cpu, parse_memory};
+use crate::cost::{PriceTable, ServiceSizing, estimate};
+use crate::provider::run::ServiceRecord;
+use crate::provider::tasks::QueueState;
+use crate::resources::OWNER_LABEL;
+
+/// Traffic in fewer than this share of hours makes a service "mostly idle" / "bursty".
+const BUSY_HOURS_SHARE: f64 = 0.5;
+
+pub(super) struct RuleContext<'a> {
+    pub inventory: &'a Inventory,
+    pub signals: &'a Signals,
+    pub prices: &'a PriceTable,
+    pub window: Windows,
+}
+
+type RuleFn = fn(&RuleContext) -> Vec<Finding>;
+
+/// Every rule that runs today.
+pub(super) const RULES: &[RuleFn] = &[
+    service_without_requests,
+    min_instances_mostly_idle,
+    instance_billing_on_bursty_traffic,
+    tagged_revision_keeps_min_instances,
+    service_without_max_instances,
+    idle_queue,
+    queue_retries_forever,
+    paused_queue_with_backlog,
+    unowned_services,
+    unowned_queues,
+];
+
+/// Rules of GCP-NOTES §6 that wait for kinds stackctl does not read yet.
+pub(super) fn pending() -> Vec<PendingRule> {
+    let pending = |id: &str, rule: &str, needs: &str| PendingRule {
+        id: id.into(),
+        rule: rule.into(),
+        needs: needs.into(),
+    };
+    vec![
+        pending(
+            "SC1",
+            "paused or orphaned Cloud Scheduler jobs",
+            "Cloud Scheduler jobs.list in the provider",
+        ),
+        pending(
+            "BQ1",
+            "tables not read in N days",
+            "BigQuery tables.list and jobs.list (referenced tables)",
+        ),
+        pending(
+            "BQ2",
+            "tables without partitioning or partition expiration",
+            "BigQuery tables.get",
+        ),
+        pending(
+            "BQ4",
+            "large tables without require_partition_filter",
+            "BigQuery tables.get",
+        ),
+        pending(
+            "AR1",
+            "images no revision uses",
+            "Artifact Registry dockerImages.list",
+        ),
+        pending(
+            "AR2",
+            "repositories without a cleanup policy",
+            "Artifact Registry repositories.list",
+        ),
+        pending(
+            "BU1",
+            "no budget for the project",
+            "Billing Budgets budgets.list",
+        ),
+        pending(
+            "OB3",
+            "alert policies without notification channels",
+            "Monitoring alertPolicies.list",
+        ),
+    ]
+}
+
+fn short(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// The sizing of a container from its `resources.limits`, Cloud Run's defaults when unset.
+fn sizing(limits: &BTreeMap<String, String>, min_instances: i32, cpu_idle: bool) -> ServiceSizing {
+    ServiceSizing {
+        cpu_millis: limits
+            .get("cpu")
+            .and_then(|c| parse_cpu(c).ok())
+            .unwrap_or(1000),
+        memory_bytes: limits
+            .get("memory")
+            .and_then(|m| parse_memory(m).ok())
+            .unwrap_or(512 << 20),
+        min_instances: u32::try_from(min_instances).unwrap_or(0),
+        cpu_idle,
+    }
+}
+
+/// What a service's min instances cost per month (their fixed cost, no usage).
+fn min_instance_cost(context: &RuleContext, service: &ServiceRecord) -> f64 {
+    let s = sizing(&service.limits, service.min_instances, service.cpu_idle);
+    estimate::service(context.prices, s, None, &service.name).monthly_usd
+}
+
+/// The stack.toml change for an owned service, or `fallback` for one no stack owns.
+fn service_fix(service: &ServiceRecord, change: &str, fallback: String) -> String {
+    match service.labels.get(OWNER_LABEL) {
+        Some(stack) => format!(
+            "stack.toml of stack `{stack}`: {change} in [service.{}], then `stackctl apply`",
+            short(&service.name)
+        ),
+        None => fallback,
+    }
+}
+
+fn finding(
+    rule: Rule,
+    resource: &str,
+    evidence: String,
+    monthly_waste_usd: Option<f64>,
+    severity: Severity,
+    fix: String,
+) -> Finding {
+    Finding {
+        rule,
+        title: rule.title().to_string(),
+        resource: resource.to_string(),
+        evidence,
+        monthly_waste_usd,
+        severity,
+        fix,
+        recommender: None,
+    }
+}
+
+fn hours_in(days: u32) -> u32 {
+    days * 24
+}
+
+fn service_without_requests(context: &RuleContext) -> Vec<Finding> {
+    let days = context.window.idle_days;
+    context
+        .inventory
+        .services
+        .iter()
+        .filter(|s| {
+            context
+                .signals
+                .requests
+                .get(short(&s.name))
+                .copied()
+                .unwrap_or(0.0)
+                <= 0.0
+        })
+        .map(|service| {
+            let waste = min_instance_cost(context, service);
+            let evidence = format!(
+                "0 requests in {days} days (run.googleapis.com/request_count); min_instances = {}",
+                service.min_instances
+            );
+            let fallback = format!(
+                "delete it: gcloud run services delete {} --region {}",
+                short(&service.name),
+                context.inventory.region
+            );
+            finding(
+                Rule::ServiceWithoutRequests,
+                &service.name,
+                evidence,
+                Some(waste),
+                Severity::of_waste(waste),
+                service_fix(
+                    service,
+                    "remove the table (or set min_instances = 0)",
+                    fallback,
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Hours with traffic over the traffic window, for a service that had some requests.
+fn busy_share(context: &RuleContext, service: &ServiceRecord) -> Option<(u32, f64)> {
+    let id = short(&service.name);
+    if context.signals.requests.get(id).copied().unwrap_or(0.0) <= 0.0 {
+        return None; // CR1's case.
+    }
+    let busy = context
+        .signals
+        .hours_with_traffic
+        .get(id)
+        .copied()
+        .unwrap_or(0);
+    let total = hours_in(context.window.traffic_days).max(1);
+    Some((busy, f64::from(busy) / f64::from(total)))
+}
+
+fn min_instances_mostly_idle(context: &RuleContext) -> Vec<Finding> {
+    let days = context.window.traffic_days;
+    context
+        .inventory
+        .services
+        .iter()
+        .filter(|s| s.cpu_idle && s.min_instances > 0)
+        .filter_map(|service| {
+            let (busy, share) = busy_share(context, service)?;
+            if share >= BUSY_HOURS_SHARE {
+                return None;
+            }
+            let waste = min_instance_cost(context, service) * (1.0 - share);
+            Some(finding(
+                Rule::MinInstancesMostlyIdle,
+                &service.name,
+                format!(
+                    "min_instances = {} but traffic in {busy} of {} hours over {days} days",
+                    service.min_instances,
+                    hours_in(days)
+                ),
+                Some(crate::cost::round_usd(waste)),
+                Severity::of_waste(waste),
+                service_fix(
+                    service,
+                    "set min_instances = 0",
+                    format!(
+                        "gcloud run services update {} --min-instances 0",
+                        short(&service.name)
+                    ),
+                ),
+            ))
+        })
+        .collect()
+}
+
+fn instance_billing_on_bursty_traffic(context: &RuleContext) -> Vec<Finding> {
+    let days = context.window.traffic_days;
+    context
+        .inventory
+        .services
+        .iter()
+        .filter(|s| !s.cpu_idle)
+        .filter_map(|service| {
+            let (busy, share) = busy_share(context, service)?;
+            if share >= BUSY_HOURS_SHARE {
+                return None;
+            }
+            // What the same min instances cost idle under request-based billing, instead.
+            let waste = (service.min_instances > 0).then(|| {
+                let instance = min_instance_cost(context, service);
+                let request = estimate::service(
+                    context.prices,
+                    sizing(&service.limits, service.min_instances, true),
+                    None,
+                    &service.name,
+                )
+                .monthly_usd;
+                crate::cost::round_usd((instance - request).max(0.0))
+            });
+            let severity = waste.map_or(Severity::Medium, Severity::of_waste);
+            let mut found = finding(
+                Rule::InstanceBillingOnBurstyTraffic,
+                &service.name,
+                format!(
+                    "cpu_idle = false (instance-based billing) with traffic in {busy} of {} hours over {days} days; min_instances = {}",
+                    hours_in(days),
+                    service.min_instances
+                ),
+                waste,
+                severity,
+                service_fix(
+                    service,
+                    "set cpu_idle = true",
+                    format!("gcloud run services update {} --cpu-throttling", short(&service.name)),
+                ),
+            );
+            found.recommender = Some(
+                "google.run.service.CostRecommender (reports the opposite case: when instance-based billing is cheaper)".into(),
+            );
+            Some(found)
+        })
+        .collect()
+}
+
+fn tagged_revision_keeps_min_instances(context: &RuleContext) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for service in &context.inventory.services {
+        let revisions = context
+            .inventory
+            .revisions
+            .get(&service.name)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for traffic in &service.traffic {
+            let Some(tag) = &traffic.tag else { continue };
+            if traffic.percent > 0 {
+                continue;
+            }
+            let Some(revision) = revisions
+                .iter()
+                .find(|r| short(&r.name) == traffic.revision && r.min_instances > 0)
+            else {
+                continue;
+            };
+            let s = sizing(&revision.limits, revision.min_instances, revision.cpu_idle);
+            let waste = estimate::service(context.prices, s, None, &revision.name).monthly_usd;
+            out.push(finding(
+                Rule::TaggedRevisionKeepsMinInstances,
+                &revision.name,
+                format!(
+                    "tag `{tag}` routes 0% of traffic to it, and it keeps min_instances = {}",
+                    revision.min_instances
+                ),
+                Some(waste),
+                Severity::of_waste(waste),
+                format!(
+                    "remove the tag: gcloud run services update-traffic {} --remove-tags {tag} (stackctl sends all traffic to the latest revision)",
+                    short(&service.name)
+                ),
+            ));
+        }
+    }
+    out
+}
+
+fn service_without_max_instances(context: &RuleContext) -> Vec<Finding> {
+    context
+        .inventory
+        .services
+        .iter()
+        .filter(|s| s.service_max_instances <= 0)
+        .map(|service| {
+            finding(
+                Rule::ServiceWithoutMaxInstances,
+                &service.name,
+                format!(
+                    "scaling.maxInstanceCount is unset: it may scale to Cloud Run's default limit (revision cap: {})",
+                    if service.max_instances > 0 {
+                        service.max_instances.to_string()
+                    } else {
+                        "none".into()
+                    }
+                ),
+                None,
+                Severity::High,
+                service_fix(
+                    service,
+                    "set max_instances = N",
+                    format!(
+                        "declare it in a stack with max_instances (stackctl adopt), or: gcloud run services update {} --max-instances N",
+                        short(&service.name)
+                    ),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn idle_queue(context: &RuleContext) -> Vec<Finding> {
+    let days = context.window.idle_days;
+    context
+        .inventory
+        .queues
+        .iter()
+        .filter(|q| q.state == QueueState::Running)
+        .filter(|q| {
+            let id = short(&q.name);
+            context.signals.queue_attempts.get(id).copied().unwrap_or(0.0) <= 0.0
+                && context.signals.queue_depth_max.get(id).copied().unwrap_or(0.0) <= 0.0
+        })
+        .map(|queue| {
+            finding(
+                Rule::IdleQueue,
+                &queue.name,
+                format!("no tasks queued and no attempts in {days} days (queue/depth, queue/task_attempt_count)"),
+                Some(0.0),
+                Severity::Low,
+                format!(
+                    "remove [queue.{}] from stack.toml (stackctl pauses it), or delete it if no stack owns it",
+                    short(&queue.name)
+                ),
+            )
+        })
+        .collect()
+}
+
+fn queue_retries_forever(context: &RuleContext) -> Vec<Finding> {
+    context
+        .inventory
+        .queues
+        .iter()
+        .filter(|q| q.max_attempts == -1 && q.max_retry_duration.is_none_or(|d| d.is_zero()))
+        .map(|queue| {
+            finding(
+                Rule::QueueRetriesForever,
+                &queue.name,
+                "max_attempts = -1 (unlimited) and no max_retry_duration: a failing task is retried until the queue's 31-day retention".into(),
+                None,
+                Severity::Medium,
+                format!(
+                    "set max_attempts = 5 (or a max_retry_duration) in [queue.{}]",
+                    short(&queue.name)
+                ),
+            )
+        })
+        .collect()
+}
+
+fn paused_queue_with_backlog(context: &RuleContext) -> Vec<Finding> {
+    let days = context.window.idle_days;
+    context
+        .inventory
+        .queues
+        .iter()
+        .filter(|q| q.state == QueueState::Paused)
+        .filter_map(|queue| {
+            let depth = context
+                .signals
+                .queue_depth_max
+                .get(short(&queue.name))
+                .copied()
+                .unwrap_or(0.0);
+            (depth > 0.0).then(|| {
+                finding(
+                    Rule::PausedQueueWithBacklog,
+                    &queue.name,
+                    format!("PAUSED with up to {depth} tasks waiting in {days} days (queue/depth max)"),
+                    None,
+                    Severity::Medium,
+                    format!(
+                        "declare [queue.{}] in stack.toml to resume it, or purge it: gcloud tasks queues purge {}",
+                        short(&queue.name),
+                        short(&queue.name)
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+fn unowned_services(context: &RuleContext) -> Vec<Finding> {
+    context
+        .inventory
+        .services
+        .iter()
+        .filter(|s| !s.labels.contains_key(OWNER_LABEL))
+        .map(|service| {
+            let waste = min_instance_cost(context, service);
+            finding(
+                Rule::Unowned,
+                &service.name,
+                format!("no `{OWNER_LABEL}` label: no stack manages it"),
+                Some(waste),
+                Severity::of_waste(waste),
+                format!(
+                    "declare [service.{}] and run `stackctl adopt service.{}`, or delete it",
+                    short(&service.name),
+                    short(&service.name)
+                ),
+            )
+        })
+        .collect()
+}
+
+fn unowned_queues(context: &RuleContext) -> Vec<Finding> {
+    context
+        .inventory
+        .queues
+        .iter()
+        .filter(|q| !context.inventory.ledger_queues.contains(&q.name))
+        .map(|queue| {
+            finding(
+                Rule::Unowned,
+                &queue.name,
+                "in no stack's ownership ledger (stackctl/*/ledger.json in the state bucket)"
+                    .into(),
+                Some(0.0),
+                Severity::Low,
+                format!(
+                    "declare [queue.{}] and run `stackctl adopt queue.{}`, or delete it",
+                    short(&queue.name),
+                    short(&queue.name)
+                ),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use super::super::{Inventory, Signals, Windows, audit};
+    use super::*;
+    use crate::provider::run::{IngressKind, RevisionRecord, TrafficRecord};
+    use crate::provider::tasks::QueueRecord;
+
+    const P: &str = "projects/p/locations/us-central1";
+
+    fn service(id: &str, min: i32, cpu_idle: bool, owned: bool) -> ServiceRecord {
+        let mut labels = BTreeMap::new();
+        if owned {
+            labels.insert(OWNER_LABEL.to_string(), "shop".to_string());
+        }
+        ServiceRecord {
+            name: format!("{P}/services/{id}"),
+            labels,
+            etag: String::new(),
+            generation: 1,
+            uri: String::new(),
+            reconciling: false,
+            latest_ready_revision: format!("{P}/services/{id}/revisions/{id}-2"),
+            latest_created_revision: String::new(),
+            failure: None,
+            ingress: IngressKind::All,
+            service_max_instances: 3,
+            image: "img".into(),
+            env: BTreeMap::new(),
+            limits: BTreeMap::from([
+                ("cpu".into(), "1".into()),
+                ("memory".into(), "512Mi".into()),
+            ]),
+            cpu_idle,
+            min_instances: min,
+            max_instances: 3,
+            concurrency: 80,
+            timeout: None,
+            traffic: vec![],
+        }
+    }
+
+    fn queue(id: &str, state: QueueState, max_attempts: i32) -> QueueRecord {
+        QueueRecord {
+            name: format!("{P}/queues/{id}"),
+            state,
+            max_dispatches_per_second: 500.0,
+            max_concurrent_dispatches: 100,
+            max_attempts,
+            min_backoff: Some(Duration::from_secs(1)),
+            max_backoff: Some(Duration::from_secs(300)),
+            max_doublings: 16,
+            max_retry_duration: None,
+            http_target: None,
+        }
+    }
+
+    fn windows() -> Windows {
+        Windows {
+            idle_days: 30,
+            traffic_days: 14,
+        }
+    }
+
+    fn run(
+        inventory: &Inventory,
+        signals: &Signals,
+    ) -> Vec<(String, &'static str, Option<f64>, Severity)> {
+        audit(
+            inventory,
+            signals,
+            &PriceTable::builtin("us-central1"),
+            windows(),
+        )
+        .findings
+        .into_iter()
+        .map(|f| {
+            (
+                short(&f.resource).to_string(),
+                f.rule.id(),
+                f.monthly_waste_usd,
+                f.severity,
+            )
+        })
+        .collect()
+    }
+
+    fn inventory(services: Vec<ServiceRecord>, queues: Vec<QueueRecord>) -> Inventory {
+        let ledger_queues: BTreeSet<String> = queues.iter().map(|q| q.name.clone()).collect();
+        Inventory {
+            project: "p".into(),
+            region: "us-central1".into(),
+            services,
+            revisions: BTreeMap::new(),
+            queues,
+            ledger_queues,
+        }
+    }
+
+    #[test]
+    fn a_healthy_project_has_no_findings() {
+        let inv = inventory(
+            vec![service("api", 0, true, true)],
+            vec![queue("q", QueueState::Running, 5)],
+        );
+        let signals = Signals {
+            requests: BTreeMap::from([("api".into(), 1000.0)]),
+            hours_with_traffic: BTreeMap::from([("api".into(), 300)]),
+            queue_depth_max: BTreeMap::new(),
+            queue_attempts: BTreeMap::from([("q".into(), 50.0)]),
+        };
+        assert_eq!(run(&inv, &signals), vec![]);
+    }
+
+    #[test]
+    fn each_rule_fires_on_its_case_priced_and_sorted_by_money() {
+        let mut tagged = service("tagged", 0, true, true);
+        tagged.traffic = vec![
+            TrafficRecord {
+                revision: "tagged-2".into(),
+                percent: 100,
+                tag: None,
+            },
+            TrafficRecord {
+                revision: "tagged-1".into(),
+                percent: 0,
+                tag: Some("canary".into()),
+            },
+        ];
+        let mut uncapped = service("stray", 0, true, false);
+        uncapped.service_max_instances = 0;
+        let mut inv = inventory(
+            vec![
+                service("ghost", 1, true, true),
+                service("warm", 2, true, true),
+                service("steady", 1, false, true),
+                tagged,
+                uncapped,
+            ],
+            vec![
+                queue("stuck", QueueState::Paused, 5),
+                queue("forever", QueueState::Running, -1),
+                queue("quiet", QueueState::Running, 5),
+            ],
+        );
+        inv.revisions.insert(
+            format!("{P}/services/tagged"),
+            vec![RevisionRecord {
+                name: format!("{P}/services/tagged/revisions/tagged-1"),
+                min_instances: 1,
+                limits: BTreeMap::from([
+                    ("cpu".into(), "2".into()),
+                    ("memory".into(), "1Gi".into()),
+                ]),
+                cpu_idle: true,
+            }],
+        );
+        inv.queues.push(queue("foreign", QueueState::Running, 5));
+        let signals = Signals {
+            requests: BTreeMap::from([
+                ("warm".into(), 10.0),
+                ("steady".into(), 10.0),
+                ("tagged".into(), 10.0),
+                ("stray".into(), 10.0),
+            ]),
+            hours_with_traffic: BTreeMap::from([
+                ("warm".into(), 84),
+                ("steady".into(), 2),
+                ("tagged".into(), 336),
+                ("stray".into(), 336),
+            ]),
+            queue_depth_max: BTreeMap::from([("stuck".into(), 40.0)]),
+            queue_attempts: BTreeMap::from([("forever".into(), 9.0), ("foreign".into(), 1.0)]),
+        };
+        assert_eq!(
+            run(&inv, &signals),
+            vec![
+                // 49.248 − 9.72 (instance-based vs request-based idle, 1 vCPU / 512 MiB).
+                ("steady".into(), "CR3", Some(39.528), Severity::High),
+                // 2 vCPU / 1 GiB idle: 2 × 6.48 + 6.48.
+                ("tagged-1".into(), "CR5", Some(19.44), Severity::Medium),
+                // 2 × 9.72 × (1 − 84/336).
+                ("warm".into(), "CR2", Some(14.58), Severity::Medium),
+                ("ghost".into(), "CR1", Some(9.72), Severity::Medium),
+                ("stray".into(), "CR9", None, Severity::High),
+                ("forever".into(), "CT2", None, Severity::Medium),
+                ("stuck".into(), "CT3", None, Severity::Medium),
+                ("foreign".into(), "OWN1", Some(0.0), Severity::Low),
+                ("quiet".into(), "CT1", Some(0.0), Severity::Low),
+                ("stray".into(), "OWN1", Some(0.0), Severity::Low),
+            ]
+        );
+    }
+}

@@ -1,0 +1,287 @@
+//! `[usage]`: monthly usage assumptions per declared resource, read only by the cost estimate.
+//!
+//! Entries are keyed by address, `"service.worker" = { requests_per_month = 2_000_000, ... }`;
+//! the nested form `[usage.service.worker]` means the same.
+
+use super::*;
+
+pub(super) const SERVICE_USAGE_KEYS: &[&str] =
+    &["avg_concurrency", "avg_request_ms", "requests_per_month"];
+
+pub(super) const QUEUE_USAGE_KEYS: &[&str] = &["attempts_per_task", "tasks_per_month"];
+
+pub(super) const DEFAULT_AVG_CONCURRENCY: f64 = 1.0;
+
+pub(super) const DEFAULT_ATTEMPTS_PER_TASK: f64 = 1.0;
+
+/// Longest average request the estimate accepts: Cloud Run's 1-hour request timeout.
+const MAX_AVG_REQUEST_MS: f64 = 3_600_000.0;
+
+/// One `[usage]` entry before it is checked: its address text, where it is written, its table.
+struct UsageEntry<'t, 'i> {
+    address: String,
+    key_span: Span,
+    value: &'t Spanned<DeValue<'i>>,
+}
+
+pub(super) fn read_usage(
+    checker: &mut Checker,
+    value: &Spanned<DeValue>,
+    services: &BTreeMap<String, Option<Parsed<ServiceConfig>>>,
+    queues: &BTreeMap<String, Option<Parsed<QueueConfig>>>,
+) -> Option<Usage> {
+    let DeValue::Table(table) = value.get_ref() else {
+        checker.error(
+            value.span(),
+            format!(
+                "`usage` must be a table, found {}",
+                describe_type(value.get_ref())
+            ),
+            Some("write [usage] with one entry per resource: \"service.worker\" = { requests_per_month = 1_000_000, avg_request_ms = 100 }".into()),
+        );
+        return None;
+    };
+    let mut entries = Vec::new();
+    let mut valid = true;
+    for (key, entry) in table.iter() {
+        let key_text = key.get_ref().as_ref();
+        if key_text.contains('.') {
+            entries.push(UsageEntry {
+                address: key_text.to_string(),
+                key_span: key.span(),
+                value: entry,
+            });
+            continue;
+        }
+        // `[usage.service.worker]`: a kind holding one table per resource.
+        match (key_text.parse::<Kind>(), entry.get_ref()) {
+            (Ok(kind), DeValue::Table(inner)) => {
+                for (name, nested) in inner.iter() {
+                    entries.push(UsageEntry {
+                        address: format!("{kind}.{}", name.get_ref()),
+                        key_span: name.span(),
+                        value: nested,
+                    });
+                }
+            }
+            _ => {
+                valid = false;
+                checker.error(
+                    key.span(),
+                    format!("`{key_text}` in [usage] is not a resource address"),
+                    Some(format!(
+                        "key each entry by the resource it describes, e.g. \"service.{key_text}\" = {{ requests_per_month = 1_000_000, avg_request_ms = 100 }}"
+                    )),
+                );
+            }
+        }
+    }
+    let mut usage = Usage::default();
+    for entry in entries {
+        valid &= read_entry(checker, &entry, services, queues, &mut usage);
+    }
+    valid.then_some(usage)
+}
+
+/// Checks one entry and records it; false if it was invalid (errors recorded).
+fn read_entry(
+    checker: &mut Checker,
+    entry: &UsageEntry,
+    services: &BTreeMap<String, Option<Parsed<ServiceConfig>>>,
+    queues: &BTreeMap<String, Option<Parsed<QueueConfig>>>,
+    usage: &mut Usage,
+) -> bool {
+    let address: ResourceAddr = match entry.address.parse() {
+        Ok(address) => address,
+        Err(message) => {
+            checker.error(
+                entry.key_span.clone(),
+                format!("[usage] \"{}\": {message}", entry.address),
+                Some(
+                    "usage entries describe declared resources: \"service.NAME\" or \"queue.NAME\""
+                        .into(),
+                ),
+            );
+            return false;
+        }
+    };
+    let declared: Vec<&String> = match address.kind {
+        Kind::Service => services.keys().collect(),
+        Kind::Queue => queues.keys().collect(),
+    };
+    if !declared.contains(&&address.name) {
+        let known = declared
+            .iter()
+            .map(|name| format!("{}.{name}", address.kind))
+            .collect::<Vec<_>>();
+        let help = if known.is_empty() {
+            format!("stack.toml declares no {}; remove this entry", address.kind)
+        } else {
+            format!("declared: {}", known.join(", "))
+        };
+        checker.error(
+            entry.key_span.clone(),
+            format!("[usage] names {address}, which stack.toml does not declare"),
+            Some(help),
+        );
+        return false;
+    }
+    let DeValue::Table(inner) = entry.value.get_ref() else {
+        checker.error(
+            entry.value.span(),
+            format!(
+                "[usage] \"{address}\" must be a table, found {}",
+                describe_type(entry.value.get_ref())
+            ),
+            Some(format!("write \"{address}\" = {{ ... }}")),
+        );
+        return false;
+    };
+    let table = TableRef {
+        title: format!("[usage] \"{address}\""),
+        name: address.name.clone(),
+        name_span: entry.key_span.clone(),
+        span: entry.value.span(),
+        table: inner,
+    };
+    match address.kind {
+        Kind::Service => {
+            let concurrency = services
+                .get(&address.name)
+                .and_then(Option::as_ref)
+                .map(|parsed| parsed.config.concurrency);
+            match read_service_usage(checker, &table, concurrency) {
+                Some(parsed) => {
+                    usage.services.insert(address.name, parsed);
+                    true
+                }
+                None => false,
+            }
+        }
+        Kind::Queue => match read_queue_usage(checker, &table) {
+            Some(parsed) => {
+                usage.queues.insert(address.name, parsed);
+                true
+            }
+            None => false,
+        },
+    }
+}
+
+fn read_service_usage(
+    checker: &mut Checker,
+    table: &TableRef,
+    concurrency: Option<u32>,
+) -> Option<ServiceUsage> {
+    checker.check_keys(table, SERVICE_USAGE_KEYS);
+    let requests = checker
+        .read_integer(
+            table,
+            "requests_per_month",
+            0..=i64::MAX,
+            "requests per month, e.g. 2_000_000",
+        )
+        .required(
+            checker,
+            table,
+            "requests_per_month",
+            "add requests_per_month = 1_000_000 (your estimate)".into(),
+        );
+    let avg_ms = checker.read_number(table, "avg_request_ms").required(
+        checker,
+        table,
+        "avg_request_ms",
+        "add avg_request_ms = 100 (average time to serve one request)".into(),
+    );
+    let avg_ms = avg_ms.and_then(|field| {
+        check_number_range(
+            checker,
+            table,
+            "avg_request_ms",
+            &field,
+            f64::MIN_POSITIVE,
+            MAX_AVG_REQUEST_MS,
+            "above 0 and at most 3600000 (Cloud Run's 1-hour request limit)",
+        )
+    });
+    let max_concurrency = f64::from(concurrency.unwrap_or(1000));
+    let avg_concurrency = checker
+        .read_number(table, "avg_concurrency")
+        .or_default(DEFAULT_AVG_CONCURRENCY)
+        .and_then(|field| {
+            check_number_range(
+                checker,
+                table,
+                "avg_concurrency",
+                &field,
+                1.0,
+                max_concurrency,
+                &format!("at least 1 and at most the service's concurrency ({max_concurrency})"),
+            )
+        });
+    Some(ServiceUsage {
+        requests_per_month: u64::try_from(requests?.value).ok()?,
+        avg_request_ms: avg_ms?,
+        avg_concurrency: avg_concurrency?,
+    })
+}
+
+fn read_queue_usage(checker: &mut Checker, table: &TableRef) -> Option<QueueUsage> {
+    checker.check_keys(table, QUEUE_USAGE_KEYS);
+    let tasks = checker
+        .read_integer(
+            table,
+            "tasks_per_month",
+            0..=i64::MAX,
+            "tasks per month, e.g. 2_000_000",
+        )
+        .required(
+            checker,
+            table,
+            "tasks_per_month",
+            "add tasks_per_month = 1_000_000 (your estimate)".into(),
+        );
+    let attempts = checker
+        .read_number(table, "attempts_per_task")
+        .or_default(DEFAULT_ATTEMPTS_PER_TASK)
+        .and_then(|field| {
+            check_number_range(
+                checker,
+                table,
+                "attempts_per_task",
+                &field,
+                1.0,
+                f64::from(i32::MAX),
+                "at least 1 (the first attempt counts)",
+            )
+        });
+    Some(QueueUsage {
+        tasks_per_month: u64::try_from(tasks?.value).ok()?,
+        attempts_per_task: attempts?,
+    })
+}
+
+/// The value if `low <= value <= high`; otherwise an error at the value.
+fn check_number_range(
+    checker: &mut Checker,
+    table: &TableRef,
+    key: &str,
+    field: &Field<f64>,
+    low: f64,
+    high: f64,
+    rule: &str,
+) -> Option<f64> {
+    if (low..=high).contains(&field.value) {
+        return Some(field.value);
+    }
+    let span = field.span.clone().unwrap_or_else(|| table.span.clone());
+    checker.error(
+        span,
+        format!(
+            "`{key}` in {} must be {rule}, found {}",
+            table.title, field.value
+        ),
+        None,
+    );
+    None
+}

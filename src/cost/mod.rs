@@ -1,0 +1,312 @@
+//! Monthly cost: the dated price table, the per-kind estimators, and the cost figures a plan and
+//! `stackctl cost` carry. Pure: prices and usage come in, numbers go out.
+
+pub mod estimate;
+pub mod prices;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use estimate::{Component, CostLine, Estimate, ServiceSizing, round_usd};
+pub use prices::{FreeTier, PriceItem, PriceTable, RegionTier, SECONDS_PER_MONTH};
+
+use crate::config::{ServiceConfig, Stack};
+use crate::model::{Kind, ResourceAddr};
+
+/// One resource's monthly cost before and after a change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResourceCost {
+    /// From the live resource's declared fields; zero when it does not exist yet.
+    pub before: Estimate,
+    /// From stack.toml; zero when it is deleted (or a queue is paused).
+    pub after: Estimate,
+    pub delta_monthly_usd: f64,
+}
+
+impl ResourceCost {
+    pub fn new(before: Estimate, after: Estimate) -> Self {
+        let delta_monthly_usd = round_usd(after.monthly_usd - before.monthly_usd);
+        Self {
+            before,
+            after,
+            delta_monthly_usd,
+        }
+    }
+
+    /// The same cost before and after (an unchanged resource).
+    pub fn unchanged(estimate: Estimate) -> Self {
+        Self::new(estimate.clone(), estimate)
+    }
+}
+
+/// A free allowance as outputs show it (owned, so saved plans read back).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FreeTierNote {
+    pub item: PriceItem,
+    pub allowance: f64,
+    pub unit: Cow<'static, str>,
+    pub scope: Cow<'static, str>,
+}
+
+impl From<&FreeTier> for FreeTierNote {
+    fn from(tier: &FreeTier) -> Self {
+        Self {
+            item: tier.item,
+            allowance: tier.allowance,
+            unit: Cow::Borrowed(tier.unit),
+            scope: Cow::Borrowed(tier.scope),
+        }
+    }
+}
+
+/// What every figure assumes: prices of which region and date, and the month's length.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PriceBasis {
+    pub currency: String,
+    pub region: String,
+    pub region_tier: RegionTier,
+    pub price_table_date: String,
+    pub month_seconds: f64,
+}
+
+impl PriceBasis {
+    pub fn of(prices: &PriceTable) -> Self {
+        Self {
+            currency: "USD".into(),
+            region: prices.region.clone(),
+            region_tier: prices.tier,
+            price_table_date: prices.table_date.to_string(),
+            month_seconds: SECONDS_PER_MONTH,
+        }
+    }
+}
+
+/// The whole plan's monthly cost: every declared resource, changed or not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanCost {
+    pub past_total_monthly_usd: f64,
+    pub total_monthly_usd: f64,
+    pub diff_monthly_usd: f64,
+    /// Usage-dependent costs not estimated, each naming its resource.
+    pub unknown: Vec<String>,
+    /// Free allowances that could lower the bill; never subtracted above.
+    pub free_tier_not_included: Vec<FreeTierNote>,
+    pub basis: PriceBasis,
+}
+
+impl PlanCost {
+    /// Totals over every resource's cost (changes and unchanged resources alike).
+    pub fn total<'a>(
+        prices: &PriceTable,
+        costs: impl IntoIterator<Item = &'a ResourceCost>,
+    ) -> Self {
+        let mut before = 0.0;
+        let mut after = 0.0;
+        let mut unknown = Vec::new();
+        let mut lines = Vec::new();
+        for cost in costs {
+            before += cost.before.monthly_usd;
+            after += cost.after.monthly_usd;
+            unknown.extend(cost.after.unknown.clone());
+            lines.extend(cost.before.lines.iter().chain(&cost.after.lines).cloned());
+        }
+        unknown.sort();
+        unknown.dedup();
+        Self {
+            past_total_monthly_usd: round_usd(before),
+            total_monthly_usd: round_usd(after),
+            diff_monthly_usd: round_usd(after - before),
+            unknown,
+            free_tier_not_included: free_tiers_for(&lines),
+            basis: PriceBasis::of(prices),
+        }
+    }
+}
+
+/// The free tiers that apply to any of `lines`' price items (idle min-instance vCPU draws on
+/// the request-based vCPU allowance).
+pub fn free_tiers_for(lines: &[CostLine]) -> Vec<FreeTierNote> {
+    let allowance_of = |item: PriceItem| match item {
+        PriceItem::RunIdleMinInstanceVcpuSecond => PriceItem::RunRequestVcpuSecond,
+        other => other,
+    };
+    PriceTable::free_tiers()
+        .iter()
+        .filter(|tier| {
+            lines
+                .iter()
+                .any(|l| allowance_of(l.component.price_item()) == tier.item)
+        })
+        .map(FreeTierNote::from)
+        .collect()
+}
+
+/// The monthly cost of the stack as declared in stack.toml, by resource and component.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StackCost {
+    pub stack: String,
+    pub resources: BTreeMap<ResourceAddr, Estimate>,
+    pub total_monthly_usd: f64,
+    pub unknown: Vec<String>,
+    pub free_tier_not_included: Vec<FreeTierNote>,
+    pub basis: PriceBasis,
+}
+
+/// The sizing of a declared service.
+pub fn declared_sizing(config: &ServiceConfig) -> ServiceSizing {
+    ServiceSizing {
+        cpu_millis: config.cpu_millis,
+        memory_bytes: config.memory_bytes,
+        min_instances: config.min_instances,
+        cpu_idle: config.cpu_idle,
+    }
+}
+
+/// A declared resource's estimate from stack.toml and its `[usage]`; `None` if not declared.
+pub fn declared(stack: &Stack, prices: &PriceTable, address: &ResourceAddr) -> Option<Estimate> {
+    let label = address.to_string();
+    match address.kind {
+        Kind::Service => stack.services.get(&address.name).map(|config| {
+            estimate::service(
+                prices,
+                declared_sizing(config),
+                stack.usage.services.get(&address.name),
+                &label,
+            )
+        }),
+        Kind::Queue => stack
+            .queues
+            .get(&address.name)
+            .map(|_| estimate::queue(prices, stack.usage.queues.get(&address.name), &label)),
+    }
+}
+
+/// Every declared resource's estimate and the total.
+pub fn stack_cost(stack: &Stack, prices: &PriceTable) -> StackCost {
+    let addresses = stack
+        .services
+        .keys()
+        .map(|name| ResourceAddr::new(Kind::Service, name))
+        .chain(
+            stack
+                .queues
+                .keys()
+                .map(|name| ResourceAddr::new(Kind::Queue, name)),
+        );
+    let resources: BTreeMap<ResourceAddr, Estimate> = addresses
+        .filter_map(|address| declared(stack, prices, &address).map(|e| (address, e)))
+        .collect();
+    let costs: Vec<ResourceCost> = resources
+        .values()
+        .cloned()
+        .map(ResourceCost::unchanged)
+        .collect();
+    let total = PlanCost::total(prices, &costs);
+    StackCost {
+        stack: stack.settings.name.clone(),
+        resources,
+        total_monthly_usd: total.total_monthly_usd,
+        unknown: total.unknown,
+        free_tier_not_included: total.free_tier_not_included,
+        basis: total.basis,
+    }
+}
+
+/// `$9.72`, `$0.0040` for sub-cent amounts so small costs do not read as free.
+pub fn format_usd(usd: f64) -> String {
+    let magnitude = usd.abs();
+    if magnitude > 0.0 && magnitude < 0.01 {
+        format!("${usd:.4}")
+    } else {
+        format!("${usd:.2}")
+    }
+}
+
+/// `+$9.72`, `-$3.00`, `+$0.00`.
+pub fn format_delta(usd: f64) -> String {
+    if usd < 0.0 {
+        format!("-{}", format_usd(-usd))
+    } else {
+        format!("+{}", format_usd(usd))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../stack.toml");
+
+    fn example() -> Stack {
+        crate::config::parse(std::path::Path::new("stack.toml"), EXAMPLE).expect("example parses")
+    }
+
+    /// The example stack by hand (us-central1, tier 1):
+    /// worker: 2,000,000 requests × 120 ms = 240,000 instance-s at 1 vCPU / 0.5 GiB, concurrency 1
+    ///   vCPU 240,000 × $0.000024 = $5.76; memory 120,000 GiB-s × $0.0000025 = $0.30;
+    ///   requests 2M × $0.40/M = $0.80; min instances 0 -> $6.86.
+    /// webhooks: 2,000,000 tasks × (1 create + 1 attempt) = 4M ops × $0.40/M = $1.60.
+    #[test]
+    fn the_example_stack_costs_what_a_hand_computation_gives() {
+        let cost = stack_cost(&example(), &PriceTable::builtin("us-central1"));
+        let worker = &cost.resources[&"service.worker".parse().unwrap()];
+        let by_component: Vec<(Component, f64)> = worker
+            .lines
+            .iter()
+            .map(|l| (l.component, l.monthly_usd))
+            .collect();
+        assert_eq!(
+            by_component,
+            vec![
+                (Component::ActiveCpu, 5.76),
+                (Component::ActiveMemory, 0.3),
+                (Component::Requests, 0.8),
+            ]
+        );
+        assert_eq!(worker.monthly_usd, 6.86);
+        let webhooks = &cost.resources[&"queue.webhooks".parse().unwrap()];
+        assert_eq!(webhooks.monthly_usd, 1.6);
+        assert_eq!(cost.total_monthly_usd, 8.46);
+        assert!(cost.unknown.is_empty());
+        let free: Vec<PriceItem> = cost.free_tier_not_included.iter().map(|f| f.item).collect();
+        assert_eq!(
+            free,
+            vec![
+                PriceItem::RunRequestVcpuSecond,
+                PriceItem::RunRequestGibSecond,
+                PriceItem::RunRequest,
+                PriceItem::TasksOperation
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stack_without_usage_names_every_unknown() {
+        let without = EXAMPLE
+            .split("[usage]")
+            .next()
+            .expect("example text")
+            .to_string();
+        let stack =
+            crate::config::parse(std::path::Path::new("stack.toml"), &without).expect("parses");
+        let cost = stack_cost(&stack, &PriceTable::builtin("us-central1"));
+        assert_eq!(cost.total_monthly_usd, 0.0);
+        assert_eq!(
+            cost.unknown,
+            vec![
+                "no [usage] for queue.webhooks".to_string(),
+                "no [usage] for service.worker".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn money_formats_keep_sub_cent_amounts_visible() {
+        assert_eq!(format_usd(9.72), "$9.72");
+        assert_eq!(format_usd(0.004), "$0.0040");
+        assert_eq!(format_delta(-3.0), "-$3.00");
+        assert_eq!(format_delta(0.0), "+$0.00");
+    }
+}

@@ -1,0 +1,230 @@
+//! Renders cost figures: the per-resource `# cost:` line and the total line of a plan, and the
+//! `stackctl cost` breakdown table. Pure text from the same values `--json` prints.
+
+use std::fmt::Write;
+
+use crate::cost::{
+    Estimate, FreeTierNote, PlanCost, PriceBasis, RegionTier, ResourceCost, StackCost,
+    format_delta, format_usd,
+};
+
+fn monthly(estimate: &Estimate) -> String {
+    match estimate.unknown {
+        Some(_) => format!("{}/mo + unknown", format_usd(estimate.monthly_usd)),
+        None => format!("{}/mo", format_usd(estimate.monthly_usd)),
+    }
+}
+
+/// `# cost: $9.72/mo -> $19.44/mo (+$9.72/mo)`, naming any missing usage.
+pub fn resource_cost_line(cost: &ResourceCost) -> String {
+    let mut line = format!(
+        "# cost: {} -> {} ({}/mo)",
+        monthly(&cost.before),
+        monthly(&cost.after),
+        format_delta(cost.delta_monthly_usd)
+    );
+    if let Some(reason) = &cost.after.unknown {
+        let _ = write!(line, "; usage cost unknown: {reason}");
+    }
+    line
+}
+
+/// `180,000`, `0.5`
+fn amount(value: f64) -> String {
+    if value.fract() != 0.0 {
+        return value.to_string();
+    }
+    let digits = format!("{value:.0}");
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `Cloud Run 180,000 vCPU-seconds (per billing account per month (request-based)), ...`
+pub fn free_tiers_text(tiers: &[FreeTierNote]) -> String {
+    if tiers.is_empty() {
+        return "none applies".into();
+    }
+    tiers
+        .iter()
+        .map(|t| {
+            format!(
+                "{} {} {} ({})",
+                t.item.product(),
+                amount(t.allowance),
+                t.unit,
+                t.scope
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn basis_text(basis: &PriceBasis) -> String {
+    let tier = match basis.region_tier {
+        RegionTier::Tier1 => "tier 1",
+        RegionTier::Tier2 => "tier 2",
+        RegionTier::Unlisted => "unlisted region, priced as tier 2",
+    };
+    format!(
+        "{} list prices of {}, {} {tier}, {}-day month",
+        basis.currency,
+        basis.price_table_date,
+        basis.region,
+        basis.month_seconds / 86_400.0
+    )
+}
+
+/// The plan's closing cost lines.
+pub fn plan_total_lines(cost: &PlanCost) -> Vec<String> {
+    let unknown = if cost.unknown.is_empty() {
+        String::new()
+    } else {
+        " + unknown".into()
+    };
+    let mut lines = vec![format!(
+        "Monthly cost: {} -> {}{unknown} ({}/mo); free tier not included: {}.",
+        format_usd(cost.past_total_monthly_usd),
+        format_usd(cost.total_monthly_usd),
+        format_delta(cost.diff_monthly_usd),
+        free_tiers_text(&cost.free_tier_not_included)
+    )];
+    if !cost.unknown.is_empty() {
+        lines.push(format!(
+            "Usage cost unknown: {}; add the assumptions to [usage] in stack.toml.",
+            cost.unknown.join(", ")
+        ));
+    }
+    lines.push(format!("Prices: {}.", basis_text(&cost.basis)));
+    lines
+}
+
+/// `stackctl cost`: one row per resource and component, then the total.
+pub fn render_stack_cost(cost: &StackCost) -> String {
+    let mut rows: Vec<[String; 4]> = Vec::new();
+    for (address, estimate) in &cost.resources {
+        rows.push([
+            address.to_string(),
+            String::new(),
+            String::new(),
+            monthly(estimate),
+        ]);
+        for line in &estimate.lines {
+            rows.push([
+                format!("  {}", line.component.describe()),
+                format!("{} {}", amount(round_quantity(line.quantity)), line.unit),
+                format!("{}", line.unit_usd),
+                format_usd(line.monthly_usd),
+            ]);
+        }
+        if let Some(reason) = &estimate.unknown {
+            rows.push([
+                "  usage".into(),
+                "unknown".into(),
+                String::new(),
+                reason.clone(),
+            ]);
+        }
+    }
+    let header = [
+        "RESOURCE / COMPONENT".to_string(),
+        "QUANTITY".into(),
+        "USD/UNIT".into(),
+        "MONTHLY".into(),
+    ];
+    let widths: Vec<usize> = (0..4)
+        .map(|i| {
+            rows.iter()
+                .chain(std::iter::once(&header))
+                .map(|r| r[i].len())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Monthly cost of stack `{}` as declared in stack.toml:",
+        cost.stack
+    );
+    let _ = writeln!(out);
+    for row in std::iter::once(&header).chain(&rows) {
+        let _ = writeln!(
+            out,
+            "  {:w0$}  {:>w1$}  {:>w2$}  {:>w3$}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3]
+        );
+    }
+    let _ = writeln!(out);
+    let unknown = if cost.unknown.is_empty() {
+        String::new()
+    } else {
+        format!(" + unknown ({})", cost.unknown.join(", "))
+    };
+    let _ = writeln!(
+        out,
+        "Total: {}/mo{unknown}",
+        format_usd(cost.total_monthly_usd)
+    );
+    let _ = writeln!(
+        out,
+        "Free tier not included: {}.",
+        free_tiers_text(&cost.free_tier_not_included)
+    );
+    let _ = writeln!(out, "Prices: {}.", basis_text(&cost.basis));
+    out
+}
+
+/// Quantities as people read them: whole units when large, two decimals otherwise.
+fn round_quantity(quantity: f64) -> f64 {
+    if quantity >= 100.0 {
+        quantity.round()
+    } else {
+        (quantity * 100.0).round() / 100.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cost::{PriceTable, estimate};
+
+    #[test]
+    fn cost_lines_show_before_after_and_the_change() {
+        let prices = PriceTable::builtin("us-central1");
+        let sizing = crate::cost::ServiceSizing {
+            cpu_millis: 1000,
+            memory_bytes: 512 << 20,
+            min_instances: 1,
+            cpu_idle: true,
+        };
+        let one = estimate::service(&prices, sizing, None, "service.worker");
+        let two = estimate::service(
+            &prices,
+            crate::cost::ServiceSizing {
+                min_instances: 2,
+                ..sizing
+            },
+            None,
+            "service.worker",
+        );
+        assert_eq!(
+            resource_cost_line(&ResourceCost::new(one, two)),
+            "# cost: $9.72/mo + unknown -> $19.44/mo + unknown (+$9.72/mo); usage cost unknown: no [usage] for service.worker"
+        );
+        assert_eq!(amount(2_000_000.0), "2,000,000");
+        assert_eq!(amount(0.5), "0.5");
+    }
+}

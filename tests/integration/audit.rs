@@ -1,0 +1,190 @@
+//! `stackctl audit` against an emulator project seeded with known waste, and a clean one.
+
+use chrono::{Duration, Utc};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const IMAGE: &str = "us-docker.pkg.dev/cloudrun/container/hello";
+
+/// A DELTA int64 point `hours_ago` hours before now.
+fn point(hours_ago: i64, value: i64) -> Value {
+    let end = Utc::now() - Duration::hours(hours_ago) - Duration::minutes(5);
+    json!({
+        "interval": {"startTime": (end - Duration::minutes(1)).to_rfc3339(), "endTime": end.to_rfc3339()},
+        "value": {"int64Value": value.to_string()},
+    })
+}
+
+fn requests(project: &str, service: &str, hours_ago: &[i64]) -> Value {
+    json!({
+        "metric": {"type": "run.googleapis.com/request_count", "labels": {"response_code_class": "2xx"}},
+        "resource": {"type": "cloud_run_revision", "labels": {
+            "project_id": project, "location": "us-central1", "service_name": service,
+            "revision_name": format!("{service}-00001")}},
+        "metricKind": "DELTA",
+        "valueType": "INT64",
+        "points": hours_ago.iter().map(|h| point(*h, 25)).collect::<Vec<_>>(),
+    })
+}
+
+fn queue_metric(project: &str, metric: &str, kind: &str, queue: &str, value: i64) -> Value {
+    json!({
+        "metric": {"type": format!("cloudtasks.googleapis.com/queue/{metric}")},
+        "resource": {"type": "cloud_tasks_queue", "labels": {
+            "project_id": project, "target_type": "http", "queue_id": queue}},
+        "metricKind": kind,
+        "valueType": "INT64",
+        "points": [point(2, value)],
+    })
+}
+
+fn seed(emulator: &Emulator, project: &str, series: Vec<Value>) {
+    let body = json!({"project": project, "timeSeries": series}).to_string();
+    let (status, reply) = emulator.http("POST", "/_emulator/monitoring/timeseries", Some(&body));
+    assert_eq!(status, 200, "seeding: {reply}");
+}
+
+fn findings(json_text: &str) -> Vec<(String, String, Option<f64>, String)> {
+    let report: Value = serde_json::from_str(json_text).expect("audit JSON");
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["resource"]
+                    .as_str()
+                    .unwrap_or("")
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+                f["rule"].as_str().unwrap_or("").to_string(),
+                f["monthly_waste_usd"].as_f64(),
+                f["severity"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn audit_finds_exactly_the_planted_waste_priced_and_sorted_by_money() {
+    let emulator = Emulator::start();
+    let project = "waste-project";
+    let stack = format!(
+        r#"[stack]
+name = "waste"
+project = "{project}"
+region = "us-central1"
+
+[service.ghost]
+image = "{IMAGE}"
+min_instances = 1
+max_instances = 3
+
+[service.steady]
+image = "{IMAGE}"
+min_instances = 1
+max_instances = 3
+cpu_idle = false
+
+[queue.forever]
+max_attempts = -1
+
+[queue.stuck]
+"#
+    );
+    let ws = Workspace::new(&stack);
+    ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    // Retire `stuck`: stackctl pauses it and keeps it in the ledger.
+    ws.write(&stack.replace("\n[queue.stuck]\n", "\n"));
+    ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    // Out of band: an unlabelled service without a service-level max_instances.
+    let (status, body) = emulator.http(
+        "POST",
+        &format!("/v2/projects/{project}/locations/us-central1/services?serviceId=stray"),
+        Some(&json!({"template": {"containers": [{"image": IMAGE}]}}).to_string()),
+    );
+    assert_eq!(status, 200, "{body}");
+    seed(
+        &emulator,
+        project,
+        vec![
+            // Bursty: traffic in 2 of the 336 hours of 14 days.
+            requests(project, "steady", &[3, 50]),
+            requests(project, "stray", &[1]),
+            queue_metric(project, "task_attempt_count", "DELTA", "forever", 12),
+            queue_metric(project, "depth", "GAUGE", "stuck", 40),
+        ],
+    );
+
+    let run = ws.on(&emulator, &["audit", "--json"]).expect(0);
+    assert_eq!(
+        findings(&run.stdout),
+        vec![
+            // 1 vCPU / 512 MiB min instance: $49.248 instance-based − $9.72 request-based idle.
+            ("steady".into(), "CR3".into(), Some(39.528), "high".into()),
+            // One idle warm instance, request-based: $6.48 vCPU + $3.24 memory.
+            ("ghost".into(), "CR1".into(), Some(9.72), "medium".into()),
+            ("stray".into(), "CR9".into(), None, "high".into()),
+            ("forever".into(), "CT2".into(), None, "medium".into()),
+            ("stuck".into(), "CT3".into(), None, "medium".into()),
+            ("stray".into(), "OWN1".into(), Some(0.0), "low".into()),
+        ],
+        "{}",
+        run.stdout
+    );
+
+    let table = ws.on(&emulator, &["audit", "--fail-on", "high"]).expect(1);
+    assert!(table.stdout.contains("$39.53/mo"), "{}", table.stdout);
+    assert!(
+        table
+            .stdout
+            .contains("fix: stack.toml of stack `waste`: set cpu_idle = true in [service.steady]"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        table
+            .stdout
+            .contains("6 finding(s) in project waste-project (us-central1): $49.25/mo of priced waste, 3 unpriced risk(s)."),
+        "{}",
+        table.stdout
+    );
+    ws.on(&emulator, &["audit", "--fail-on", "critical"])
+        .expect(0);
+    let markdown = ws
+        .on(&emulator, &["audit", "--format", "markdown"])
+        .expect(0);
+    assert!(
+        markdown
+            .stdout
+            .contains("| high | $39.53/mo | CR3 | `services/steady` |"),
+        "{}",
+        markdown.stdout
+    );
+}
+
+#[test]
+fn a_clean_project_with_healthy_traffic_has_no_findings() {
+    let emulator = Emulator::start();
+    let ws = Workspace::new(include_str!("../../stack.toml"));
+    ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    let project = "acme-shop-dev";
+    seed(
+        &emulator,
+        project,
+        vec![
+            requests(project, "worker", &[1, 2, 30]),
+            queue_metric(project, "task_attempt_count", "DELTA", "webhooks", 7),
+        ],
+    );
+    let run = ws.on(&emulator, &["audit", "--fail-on", "low"]).expect(0);
+    assert!(
+        run.stdout
+            .starts_with("No findings in project acme-shop-dev (us-central1)."),
+        "{}",
+        run.stdout
+    );
+}
