@@ -6,6 +6,7 @@ pub mod lro;
 pub mod resourcemanager;
 pub mod run;
 pub mod run_jobs;
+pub mod scheduler;
 pub mod storage;
 pub mod tasks;
 
@@ -262,6 +263,38 @@ const HANDLERS: &[(&str, Handler)] = &[
     (
         "run.projects.locations.jobs.executions.list",
         run_jobs::list_executions,
+    ),
+    (
+        "cloudscheduler.projects.locations.jobs.create",
+        scheduler::create_job,
+    ),
+    (
+        "cloudscheduler.projects.locations.jobs.get",
+        scheduler::get_job,
+    ),
+    (
+        "cloudscheduler.projects.locations.jobs.list",
+        scheduler::list_jobs,
+    ),
+    (
+        "cloudscheduler.projects.locations.jobs.patch",
+        scheduler::patch_job,
+    ),
+    (
+        "cloudscheduler.projects.locations.jobs.delete",
+        scheduler::delete_job,
+    ),
+    (
+        "cloudscheduler.projects.locations.jobs.pause",
+        scheduler::pause_job,
+    ),
+    (
+        "cloudscheduler.projects.locations.jobs.resume",
+        scheduler::resume_job,
+    ),
+    (
+        "cloudscheduler.projects.locations.jobs.run",
+        scheduler::run_job,
     ),
 ];
 
