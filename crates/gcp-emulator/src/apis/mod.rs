@@ -1,5 +1,6 @@
 //! The emulated API methods, bound to discovery method ids; plus what every handler receives.
 
+pub mod bigquery;
 pub mod iam;
 pub mod iam_policy;
 pub mod lro;
@@ -296,6 +297,21 @@ const HANDLERS: &[(&str, Handler)] = &[
         "cloudscheduler.projects.locations.jobs.run",
         scheduler::run_job,
     ),
+    ("bigquery.datasets.insert", bigquery::insert_dataset),
+    ("bigquery.datasets.get", bigquery::get_dataset),
+    ("bigquery.datasets.list", bigquery::list_datasets),
+    ("bigquery.datasets.patch", bigquery::patch_dataset),
+    ("bigquery.datasets.update", bigquery::update_dataset),
+    ("bigquery.datasets.delete", bigquery::delete_dataset),
+    ("bigquery.tables.insert", bigquery::insert_table),
+    ("bigquery.tables.get", bigquery::get_table),
+    ("bigquery.tables.list", bigquery::list_tables),
+    ("bigquery.tables.patch", bigquery::patch_table),
+    ("bigquery.tables.update", bigquery::update_table),
+    ("bigquery.tables.delete", bigquery::delete_table),
+    ("bigquery.tables.getIamPolicy", bigquery::table_iam),
+    ("bigquery.tables.setIamPolicy", bigquery::table_iam),
+    ("bigquery.jobs.list", bigquery::list_jobs),
 ];
 
 pub fn handler_for(id: &str) -> Option<Handler> {
