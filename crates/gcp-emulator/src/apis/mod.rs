@@ -8,6 +8,8 @@ pub mod resourcemanager;
 pub mod run;
 pub mod run_jobs;
 pub mod scheduler;
+pub mod secretmanager;
+pub mod serviceusage;
 pub mod storage;
 pub mod tasks;
 
@@ -312,6 +314,67 @@ const HANDLERS: &[(&str, Handler)] = &[
     ("bigquery.tables.getIamPolicy", bigquery::table_iam),
     ("bigquery.tables.setIamPolicy", bigquery::table_iam),
     ("bigquery.jobs.list", bigquery::list_jobs),
+    (
+        "secretmanager.projects.secrets.create",
+        secretmanager::create_secret,
+    ),
+    (
+        "secretmanager.projects.secrets.get",
+        secretmanager::get_secret,
+    ),
+    (
+        "secretmanager.projects.secrets.list",
+        secretmanager::list_secrets,
+    ),
+    (
+        "secretmanager.projects.secrets.patch",
+        secretmanager::patch_secret,
+    ),
+    (
+        "secretmanager.projects.secrets.delete",
+        secretmanager::delete_secret,
+    ),
+    (
+        "secretmanager.projects.secrets.addVersion",
+        secretmanager::add_version,
+    ),
+    (
+        "secretmanager.projects.secrets.getIamPolicy",
+        secretmanager::secret_iam,
+    ),
+    (
+        "secretmanager.projects.secrets.setIamPolicy",
+        secretmanager::secret_iam,
+    ),
+    (
+        "secretmanager.projects.secrets.testIamPermissions",
+        secretmanager::secret_iam,
+    ),
+    (
+        "secretmanager.projects.secrets.versions.get",
+        secretmanager::get_version,
+    ),
+    (
+        "secretmanager.projects.secrets.versions.list",
+        secretmanager::list_versions,
+    ),
+    (
+        "secretmanager.projects.secrets.versions.access",
+        secretmanager::access_version,
+    ),
+    ("serviceusage.services.get", serviceusage::get_service),
+    ("serviceusage.services.batchGet", serviceusage::batch_get),
+    ("serviceusage.services.list", serviceusage::list_services),
+    ("serviceusage.services.enable", serviceusage::enable_service),
+    (
+        "serviceusage.services.disable",
+        serviceusage::disable_service,
+    ),
+    (
+        "serviceusage.services.batchEnable",
+        serviceusage::batch_enable,
+    ),
+    ("serviceusage.operations.get", serviceusage::get_operation),
 ];
 
 pub fn handler_for(id: &str) -> Option<Handler> {
