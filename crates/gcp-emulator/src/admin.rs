@@ -68,6 +68,9 @@ pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
         ("POST", "/_emulator/bigquery/jobs") => seed(emulator, request, |state, body| {
             crate::apis::bigquery::seed_jobs(state, body).map(|n| json!({"jobs": n}))
         }),
+        ("POST", "/_emulator/monitoring/timeseries") => {
+            seed(emulator, request, crate::apis::monitoring::seed_time_series)
+        }
         ("DELETE", "/_emulator/faults") => {
             lock(&emulator.faults).replace(FaultPlan::default());
             HttpResponse::json(200, &json!({}))

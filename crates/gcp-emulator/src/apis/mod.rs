@@ -4,6 +4,7 @@ pub mod bigquery;
 pub mod iam;
 pub mod iam_policy;
 pub mod lro;
+pub mod monitoring;
 pub mod resourcemanager;
 pub mod run;
 pub mod run_jobs;
@@ -375,6 +376,50 @@ const HANDLERS: &[(&str, Handler)] = &[
         serviceusage::batch_enable,
     ),
     ("serviceusage.operations.get", serviceusage::get_operation),
+    (
+        "monitoring.projects.notificationChannels.create",
+        monitoring::create_channel,
+    ),
+    (
+        "monitoring.projects.notificationChannels.get",
+        monitoring::get_channel,
+    ),
+    (
+        "monitoring.projects.notificationChannels.list",
+        monitoring::list_channels,
+    ),
+    (
+        "monitoring.projects.notificationChannels.patch",
+        monitoring::patch_channel,
+    ),
+    (
+        "monitoring.projects.notificationChannels.delete",
+        monitoring::delete_channel,
+    ),
+    (
+        "monitoring.projects.alertPolicies.create",
+        monitoring::create_policy,
+    ),
+    (
+        "monitoring.projects.alertPolicies.get",
+        monitoring::get_policy,
+    ),
+    (
+        "monitoring.projects.alertPolicies.list",
+        monitoring::list_policies,
+    ),
+    (
+        "monitoring.projects.alertPolicies.patch",
+        monitoring::patch_policy,
+    ),
+    (
+        "monitoring.projects.alertPolicies.delete",
+        monitoring::delete_policy,
+    ),
+    (
+        "monitoring.projects.timeSeries.list",
+        monitoring::list_time_series,
+    ),
 ];
 
 pub fn handler_for(id: &str) -> Option<Handler> {
