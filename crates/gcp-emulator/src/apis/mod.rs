@@ -1,6 +1,7 @@
 //! The emulated API methods, bound to discovery method ids; plus what every handler receives.
 
 pub mod bigquery;
+pub mod budgets;
 pub mod iam;
 pub mod iam_policy;
 pub mod lro;
@@ -419,6 +420,26 @@ const HANDLERS: &[(&str, Handler)] = &[
     (
         "monitoring.projects.timeSeries.list",
         monitoring::list_time_series,
+    ),
+    (
+        "billingbudgets.billingAccounts.budgets.create",
+        budgets::create_budget,
+    ),
+    (
+        "billingbudgets.billingAccounts.budgets.get",
+        budgets::get_budget,
+    ),
+    (
+        "billingbudgets.billingAccounts.budgets.list",
+        budgets::list_budgets,
+    ),
+    (
+        "billingbudgets.billingAccounts.budgets.patch",
+        budgets::patch_budget,
+    ),
+    (
+        "billingbudgets.billingAccounts.budgets.delete",
+        budgets::delete_budget,
     ),
 ];
 
