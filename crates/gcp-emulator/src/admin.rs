@@ -71,6 +71,11 @@ pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
         ("POST", "/_emulator/monitoring/timeseries") => {
             seed(emulator, request, crate::apis::monitoring::seed_time_series)
         }
+        ("POST", "/_emulator/artifactregistry/dockerImages") => seed(
+            emulator,
+            request,
+            crate::apis::artifactregistry::seed_docker_images,
+        ),
         ("DELETE", "/_emulator/faults") => {
             lock(&emulator.faults).replace(FaultPlan::default());
             HttpResponse::json(200, &json!({}))

@@ -1,5 +1,6 @@
 //! The emulated API methods, bound to discovery method ids; plus what every handler receives.
 
+pub mod artifactregistry;
 pub mod bigquery;
 pub mod budgets;
 pub mod iam;
@@ -440,6 +441,50 @@ const HANDLERS: &[(&str, Handler)] = &[
     (
         "billingbudgets.billingAccounts.budgets.delete",
         budgets::delete_budget,
+    ),
+    (
+        "artifactregistry.projects.locations.repositories.create",
+        artifactregistry::create_repository,
+    ),
+    (
+        "artifactregistry.projects.locations.repositories.get",
+        artifactregistry::get_repository,
+    ),
+    (
+        "artifactregistry.projects.locations.repositories.list",
+        artifactregistry::list_repositories,
+    ),
+    (
+        "artifactregistry.projects.locations.repositories.patch",
+        artifactregistry::patch_repository,
+    ),
+    (
+        "artifactregistry.projects.locations.repositories.delete",
+        artifactregistry::delete_repository,
+    ),
+    (
+        "artifactregistry.projects.locations.repositories.getIamPolicy",
+        artifactregistry::repository_iam,
+    ),
+    (
+        "artifactregistry.projects.locations.repositories.setIamPolicy",
+        artifactregistry::repository_iam,
+    ),
+    (
+        "artifactregistry.projects.locations.repositories.testIamPermissions",
+        artifactregistry::repository_iam,
+    ),
+    (
+        "artifactregistry.projects.locations.operations.get",
+        artifactregistry::get_operation,
+    ),
+    (
+        "artifactregistry.projects.locations.repositories.dockerImages.list",
+        artifactregistry::list_docker_images,
+    ),
+    (
+        "artifactregistry.projects.locations.repositories.dockerImages.get",
+        artifactregistry::get_docker_image,
     ),
 ];
 
