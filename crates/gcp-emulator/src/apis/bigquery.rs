@@ -1078,13 +1078,8 @@ pub fn list_jobs(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, Ap
         })
         .map(|(k, job)| {
             let mut job = job.clone();
-            if !full && let Some(Value::Object(config)) = job.get_mut("configuration") {
-                config.remove("query").map(|mut q| {
-                    if let Value::Object(q) = &mut q {
-                        q.remove("query");
-                    }
-                    config.insert("query".into(), q);
-                });
+            if !full && let Some(Value::Object(query)) = job.pointer_mut("/configuration/query") {
+                query.remove("query");
             }
             (k.clone(), job)
         })

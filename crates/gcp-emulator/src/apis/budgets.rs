@@ -66,14 +66,13 @@ fn shaped(mut budget: Value) -> Result<Value, ApiError> {
                     .into(),
             ));
         }
-        (Some(money), None) => {
+        (Some(money), None)
             if money
                 .get("currencyCode")
                 .and_then(Value::as_str)
-                .is_some_and(|c| c.len() != 3)
-            {
-                return Err(ApiError::invalid_argument(INVALID));
-            }
+                .is_some_and(|c| c.len() != 3) =>
+        {
+            return Err(ApiError::invalid_argument(INVALID));
         }
         _ => {}
     }

@@ -754,7 +754,7 @@ pub fn list_time_series(context: &mut Context<'_>, call: &Call<'_>) -> Result<Re
         .into_iter()
         .map(|series| {
             let mut points = series.points.clone();
-            points.sort_by(|a, b| b.0.cmp(&a.0));
+            points.sort_by_key(|p| std::cmp::Reverse(p.0));
             let points: Vec<Value> = points
                 .into_iter()
                 .map(|(at, value)| {
@@ -809,7 +809,7 @@ fn align(
     let points = windows
         .into_iter()
         .map(|(at, mut values)| {
-            values.sort_by(|a, b| a.0.cmp(&b.0));
+            values.sort_by_key(|v| v.0);
             let numbers: Vec<f64> = values.iter().map(|(_, v)| *v).collect();
             let sum: f64 = numbers.iter().sum();
             let delta = if metric_kind == "CUMULATIVE" {

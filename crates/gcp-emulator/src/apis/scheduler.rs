@@ -231,6 +231,11 @@ fn validate_job_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Scheduler reports its times at whole seconds.
+fn whole_seconds(at: DateTime<Utc>) -> String {
+    timestamp(at.with_nanosecond(0).unwrap_or(at))
+}
+
 fn not_found() -> ApiError {
     ApiError::not_found("Job not found.")
 }
@@ -365,7 +370,7 @@ pub fn create_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, A
     }
     let mut fields = settable(&body);
     fields.insert("name".into(), json!(name));
-    fields.insert("userUpdateTime".into(), json!(timestamp(call.now)));
+    fields.insert("userUpdateTime".into(), json!(whole_seconds(call.now)));
     let job = with_server_fields(fields, call.now, "ENABLED")?;
     context.state.scheduler_jobs.insert(name, job.clone());
     Ok(Reply::Json(job))
@@ -429,7 +434,7 @@ pub fn patch_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, Ap
         .to_string();
     if let Value::Object(fields) = &mut updated {
         fields.insert("name".into(), json!(name));
-        fields.insert("userUpdateTime".into(), json!(timestamp(call.now)));
+        fields.insert("userUpdateTime".into(), json!(whole_seconds(call.now)));
         for kept in ["status", "lastAttemptTime"] {
             if let Some(value) = existing.get(kept) {
                 fields.insert(kept.into(), value.clone());
@@ -488,7 +493,7 @@ pub fn run_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiE
         .scheduler_jobs
         .get_mut(&name)
         .ok_or_else(not_found)?;
-    job["lastAttemptTime"] = json!(timestamp(call.now));
+    job["lastAttemptTime"] = json!(whole_seconds(call.now));
     job["status"] = json!({});
     Ok(Reply::Json(job.clone()))
 }

@@ -142,6 +142,12 @@ impl Walker<'_> {
                 Value::String(name) if values.iter().any(|v| v.as_str() == Some(name)) => {
                     Ok(Some(value))
                 }
+                Value::String(name) if self.api.enums_case_insensitive() => values
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .find(|v| v.eq_ignore_ascii_case(name))
+                    .map(|v| Some(Value::String(v.to_string())))
+                    .ok_or_else(|| invalid_value(path, "TYPE_ENUM", &value)),
                 Value::Number(n) => match n.as_i64().and_then(|n| enum_name(values, n)) {
                     Some(name) => Ok(Some(Value::String(name))),
                     None => Err(invalid_value(path, "TYPE_ENUM", &value)),
