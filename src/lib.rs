@@ -4,6 +4,7 @@ pub mod apply;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod deploy;
 pub mod model;
 pub mod plan;
 pub mod provider;

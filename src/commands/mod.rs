@@ -3,9 +3,13 @@
 
 mod adopt;
 mod apply;
+mod build;
+mod deploy;
 mod emulator;
 mod local;
 mod plan;
+mod rollback;
+mod traffic;
 mod unlock;
 mod validate;
 
@@ -50,6 +54,10 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Apply(args) => apply::run(&cli, args, &printer).await,
         Command::Adopt(args) => adopt::run(&cli, args, &printer).await,
         Command::Unlock => unlock::run(&cli, &printer).await,
+        Command::Build(args) => build::run(&cli, args, &printer).await,
+        Command::Deploy(args) => deploy::run(&cli, args, &printer).await,
+        Command::Traffic(args) => traffic::run(&cli, args, &printer).await,
+        Command::Rollback(args) => rollback::run(&cli, args, &printer).await,
         Command::Emulator(args) => emulator::run(args).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

@@ -61,13 +61,13 @@ pub fn plan(
                 hosts.insert(address.clone(), None);
                 changes.push(ResourceChange {
                     fields: service::create_fields(&spec),
+                    notes: service::notes(&address.to_string(), &spec, None),
                     address,
                     name: spec.name.clone(),
                     action: Action::Create,
                     fingerprint: None,
                     desired: Some(Desired::Service(spec)),
                     depends_on: vec![],
-                    notes: vec![],
                 });
             }
             Some(live) => {
@@ -88,6 +88,7 @@ pub fn plan(
                     unchanged.push(address);
                 } else {
                     changes.push(ResourceChange {
+                        notes: service::notes(&address.to_string(), &spec, Some(live)),
                         address,
                         name: spec.name.clone(),
                         action: Action::Update,
@@ -95,7 +96,6 @@ pub fn plan(
                         fingerprint: Some(live.etag.clone()),
                         desired: Some(Desired::Service(spec)),
                         depends_on: vec![],
-                        notes: vec![],
                     });
                 }
             }

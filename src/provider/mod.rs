@@ -11,7 +11,7 @@ pub mod tasks;
 
 use std::time::Duration;
 
-use google_cloud_auth::credentials::{Credentials, anonymous};
+use google_cloud_auth::credentials::{CacheableResource, Credentials, anonymous};
 
 pub use crate::model::Endpoint;
 pub use error::{ApiError, RetryObserver, Silent};
@@ -26,7 +26,9 @@ pub struct Cloud {
     pub backoff: Backoff,
     tasks: google_cloud_tasks_v2::client::CloudTasks,
     services: google_cloud_run_v2::client::Services,
+    revisions: google_cloud_run_v2::client::Revisions,
     storage: storage::StorageClient,
+    credentials: Credentials,
 }
 
 /// Why the clients could not be built (credentials, usually).
@@ -78,6 +80,7 @@ impl Cloud {
         }
         let tasks = client!(google_cloud_tasks_v2::client::CloudTasks);
         let services = client!(google_cloud_run_v2::client::Services);
+        let revisions = client!(google_cloud_run_v2::client::Revisions);
         let storage = storage::StorageClient::new(endpoint.url(), credentials.clone())
             .map_err(|e| SetupError(e.to_string()))?;
         Ok(Self {
@@ -87,7 +90,9 @@ impl Cloud {
             backoff,
             tasks,
             services,
+            revisions,
             storage,
+            credentials,
         })
     }
 
@@ -98,5 +103,24 @@ impl Cloud {
 
     pub fn storage(&self) -> &storage::StorageClient {
         &self.storage
+    }
+
+    /// An OAuth access token from the same credentials as the API clients (for registry
+    /// logins as `oauth2accesstoken`); `None` for anonymous endpoints.
+    pub async fn access_token(&self) -> Result<Option<String>, SetupError> {
+        if self.endpoint != Endpoint::Google {
+            return Ok(None);
+        }
+        let headers = match self.credentials.headers(Default::default()).await {
+            Ok(CacheableResource::New { data, .. }) => data,
+            Ok(CacheableResource::NotModified) => Default::default(),
+            Err(e) => return Err(SetupError(e.to_string())),
+        };
+        headers
+            .get(reqwest::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|token| Some(token.to_string()))
+            .ok_or_else(|| SetupError("the credentials gave no bearer access token".into()))
     }
 }

@@ -1,6 +1,7 @@
 //! Everything that reaches the terminal: the printer, the plan view, apply progress, prompts.
 //! Plans and reports go to stdout; progress, logs and errors go to stderr.
 
+pub mod deploy_view;
 pub mod plan_view;
 pub mod progress;
 pub mod prompt;
