@@ -521,6 +521,10 @@ async fn retarget(
     };
     let state = current_state(cloud, address, &name, &observer).await?;
     let revisions = cloud.list_revisions(&name, &observer).await.map_err(api)?;
+    let images: std::collections::BTreeMap<String, String> = revisions
+        .iter()
+        .map(|r| (r.id.clone(), r.image.clone()))
+        .collect();
     let (revision, traffic) =
         compute(&state, revisions).map_err(|source| DeployError::Traffic {
             address: address.clone(),
@@ -555,7 +559,11 @@ async fn retarget(
         .roll_out(&name, &write, &observer)
         .await
         .map_err(api)?;
-    Ok(outcome(address, &state, &revision, None, false))
+    let mut done = outcome(address, &state, &revision, None, false);
+    if let Some(image) = images.get(&revision) {
+        done.image = image.clone();
+    }
+    Ok(done)
 }
 
 /// `stackctl traffic service.NAME candidate=10 ...`

@@ -236,8 +236,9 @@ fn resolve(state: &RolloutState, serving: &Serving, target: &str) -> Result<Stri
     ))
 }
 
-/// Rollback: 100% to `to`, or to the newest ready revision older than the one serving most
-/// traffic now. Returns the revision and the traffic to write (tags kept at 0%).
+/// Rollback: 100% to `to`; else, while a canary splits traffic, to the revision with the most
+/// traffic besides the newest serving one; else to the newest ready revision created before the
+/// one serving now. Returns the revision and the traffic to write (tags kept at 0%).
 pub fn rollback(
     state: &RolloutState,
     revisions: &[RevisionRecord],
@@ -272,18 +273,31 @@ pub fn rollback(
             }
         }
         None => {
-            let current = serving
-                .main_revision()
-                .map(str::to_string)
-                .unwrap_or_else(|| state.latest_ready_revision.clone());
-            // `revisions` is newest first: skip to the current one, then take the next ready one.
-            revisions
+            // The newest revision that takes any traffic is what is rolled back.
+            let current = revisions
                 .iter()
-                .skip_while(|r| r.id != current)
-                .skip(1)
-                .find(|r| r.readiness == Readiness::Ready)
+                .find(|r| serving.percents.get(&r.id).is_some_and(|p| *p > 0))
                 .map(|r| r.id.clone())
-                .ok_or(TrafficError::NothingToRollBackTo(current))?
+                .or_else(|| serving.main_revision().map(str::to_string))
+                .unwrap_or_else(|| state.latest_ready_revision.clone());
+            // During a canary the others still serve: the one with the most traffic takes it all.
+            let stable = serving
+                .percents
+                .iter()
+                .filter(|(revision, _)| **revision != current)
+                .max_by_key(|(revision, percent)| (**percent, (*revision).clone()))
+                .map(|(revision, _)| revision.clone());
+            match stable {
+                Some(stable) => stable,
+                // Otherwise: the newest ready revision created before it.
+                None => revisions
+                    .iter()
+                    .skip_while(|r| r.id != current)
+                    .skip(1)
+                    .find(|r| r.readiness == Readiness::Ready)
+                    .map(|r| r.id.clone())
+                    .ok_or(TrafficError::NothingToRollBackTo(current))?,
+            }
         }
     };
     serving.percents = BTreeMap::from([(target.clone(), 100)]);
@@ -482,6 +496,28 @@ mod tests {
             rollback(&s, &revisions, None),
             Err(TrafficError::NothingToRollBackTo(_))
         ));
+    }
+
+    #[test]
+    fn rolling_back_a_canary_goes_to_the_revision_before_it() {
+        let s = state(vec![
+            target(Some("w-a"), 90, None),
+            target(Some("w-b"), 10, Some("candidate")),
+        ]);
+        let revisions = vec![
+            revision("w-b", "2026-01-02T00:00:00Z", Readiness::Ready),
+            revision("w-a", "2026-01-01T00:00:00Z", Readiness::Ready),
+            revision("w-0", "2026-01-00T00:00:00Z", Readiness::Ready),
+        ];
+        let (to, traffic) = rollback(&s, &revisions, None).unwrap();
+        assert_eq!(to, "w-a");
+        assert_eq!(
+            traffic,
+            vec![
+                target(Some("w-a"), 100, None),
+                target(Some("w-b"), 0, Some("candidate"))
+            ]
+        );
     }
 
     #[test]

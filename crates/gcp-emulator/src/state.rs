@@ -36,6 +36,28 @@ pub struct State {
     pub objects: BTreeMap<String, BTreeMap<String, StoredObject>>,
     /// Highest object generation handed out (generations only increase).
     pub last_object_generation: i64,
+    /// Artifact Registry Docker repositories by path (`PROJECT/REPO/IMAGE`); blob bytes are
+    /// kept apart (see `apis::registry`).
+    pub registry: BTreeMap<String, RepositoryRecord>,
+}
+
+/// One image repository of the OCI distribution API.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RepositoryRecord {
+    /// Digests of the blobs linked into this repository (pushed or mounted here).
+    pub blobs: std::collections::BTreeSet<String>,
+    /// Manifests by digest.
+    pub manifests: BTreeMap<String, StoredManifest>,
+    /// Tag -> manifest digest.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A manifest exactly as pushed (its digest is the digest of these bytes).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredManifest {
+    pub media_type: String,
+    pub body: String,
 }
 
 /// A Cloud Run service and the bookkeeping its reconciliation needs.

@@ -1,5 +1,6 @@
 //! The emulated API methods, bound to discovery method ids; plus what every handler receives.
 
+pub mod registry;
 pub mod resourcemanager;
 pub mod run;
 pub mod storage;

@@ -493,7 +493,8 @@ fn plan_rollout(
             Some(_) => latest_created = Some(json!(full)),
             None => new_revision = Some(full),
         }
-    } else if old_template != Some(&template) {
+    } else if old_template.map(without_revision_name) != Some(without_revision_name(&template)) {
+        // Leaving out a name the last revision had is not a new configuration.
         let counter = existing.map_or(0, |r| r.revision_count) + 1;
         let suffix = revision_suffix(&name.full, counter, &template);
         new_revision = Some(name.revision(&format!("{}-{counter:05}-{suffix}", name.id)));
