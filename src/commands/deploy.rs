@@ -144,8 +144,7 @@ async fn deploy_all(
                 stack,
                 address,
                 cfg,
-                &pushed.image,
-                &pushed.digest,
+                &pushed,
                 &mode,
                 &progress,
             )

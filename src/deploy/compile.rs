@@ -182,7 +182,7 @@ fn executable_from_messages(stdout: &str, package: &str) -> Option<PathBuf> {
         .filter(|m| m["reason"] == "compiler-artifact")
         .filter(|m| m["target"]["name"] == package)
         .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .last()
+        .next_back()
 }
 
 /// An ELF64 x86-64 executable without a program interpreter (statically linked).

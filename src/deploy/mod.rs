@@ -376,18 +376,18 @@ async fn current_state(
         })
 }
 
-/// Points the service at `image_ref` (`NAME@sha256:...`): a new revision at 0% first, so a
+/// Points the service at the pushed image (`NAME@sha256:...`): a new revision at 0% first, so a
 /// revision that fails leaves traffic untouched; then, unless `NoTraffic`, all traffic to it.
 pub async fn roll_out(
     cloud: &Cloud,
     stack: &Stack,
     address: &ResourceAddr,
     cfg: &ServiceConfig,
-    image_ref: &str,
-    digest: &str,
+    pushed: &PushReport,
     mode: &TrafficMode,
     reporter: &dyn DeployReporter,
 ) -> Result<RolloutOutcome, DeployError> {
+    let (image_ref, digest) = (pushed.image.as_str(), pushed.digest.as_str());
     let observer = Observer { address, reporter };
     let name = full_name(stack, &cfg.id);
     let api = |source| DeployError::Api {

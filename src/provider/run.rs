@@ -618,10 +618,7 @@ impl RevisionRecord {
         };
         Self {
             id: short_revision(&r.name),
-            create_time: r
-                .create_time
-                .and_then(|t| String::try_from(t).ok())
-                .unwrap_or_default(),
+            create_time: r.create_time.map(String::from).unwrap_or_default(),
             image: r
                 .containers
                 .first()

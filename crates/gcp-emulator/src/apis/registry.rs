@@ -175,7 +175,7 @@ fn valid_name(name: &str) -> bool {
         })
 }
 
-fn query_value<'q>(query: Option<&'q str>, key: &str) -> Option<String> {
+fn query_value(query: Option<&str>, key: &str) -> Option<String> {
     query?
         .split('&')
         .filter_map(|pair| pair.split_once('='))
