@@ -392,3 +392,51 @@ fn deploy_refuses_services_without_build_and_a_missing_service() {
         run.stderr
     );
 }
+
+#[test]
+fn a_second_service_of_the_same_image_mounts_its_blobs_instead_of_uploading() {
+    if !musl_or_skip() {
+        return;
+    }
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    let emulator = Emulator::start_with(&[("STACKCTL_EMULATOR_OPERATION_POLLS", "0")]);
+    let stack = format!(
+        "{}\n[service.other]\nbuild = \"task-worker\"\nmax_instances = 1\n",
+        built_stack("mount", "workers")
+    );
+    let ws = built_workspace(&stack);
+    ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    let deployed = json(
+        &ws.on(
+            &emulator,
+            &["deploy", "--json", "--registry", registry.url.as_str()],
+        )
+        .expect(0),
+    );
+    let outcomes = |i: usize| -> Vec<String> {
+        deployed["deployed"][i]["push"]["blobs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|b| b[1].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(outcomes(0), vec!["uploaded"; 3], "{deployed}");
+    assert_eq!(
+        outcomes(1),
+        vec!["mounted"; 3],
+        "the same blobs cross-repository mounted: {deployed}"
+    );
+    let digest = deployed["deployed"][1]["push"]["digest"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(
+        registry
+            .manifest_digest("test-project/workers/other", digest)
+            .as_deref(),
+        Some(digest)
+    );
+}
