@@ -154,6 +154,10 @@ impl OperationObserver for Observer<'_> {
 }
 
 impl push::PushObserver for Observer<'_> {
+    fn retrying(&self, attempt: u32, delay: Duration, reason: &str) {
+        RetryObserver::retrying(self, attempt, delay, reason);
+    }
+
     fn blob(&self, digest: &str, size: u64, outcome: BlobOutcome) {
         self.reporter.event(
             self.address,

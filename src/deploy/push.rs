@@ -8,8 +8,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
+use std::time::Duration;
 
 use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use tokio::sync::Mutex;
@@ -117,9 +120,72 @@ impl PushReport {
     }
 }
 
-/// Reports blob decisions as they happen (the engine never prints).
+/// Reports blob decisions and retries as they happen (the engine never prints).
 pub trait PushObserver: Send + Sync {
     fn blob(&self, digest: &str, size: u64, outcome: BlobOutcome);
+    fn retrying(&self, attempt: u32, delay: Duration, reason: &str);
+}
+
+/// Registry calls are tried this many times when they fail transiently.
+const PUSH_ATTEMPTS: u32 = 5;
+
+/// Why retrying a failed registry call may succeed: 429, 5xx, a dropped or refused connection.
+/// A whole blob upload is retried from its start, as ggcr does.
+fn transient(error: &OciDistributionError) -> Option<String> {
+    let retryable_status = |code: u16| code == 429 || (500..600).contains(&code);
+    match error {
+        OciDistributionError::ServerError { code, .. } if retryable_status(*code) => {
+            Some(format!("HTTP {code}"))
+        }
+        OciDistributionError::RequestError(e) => match e.status() {
+            Some(status) if retryable_status(status.as_u16()) => {
+                Some(format!("HTTP {}", status.as_u16()))
+            }
+            Some(_) => None,
+            None if e.is_connect() || e.is_timeout() || e.is_request() || e.is_body() => {
+                Some(format!("network error: {e}"))
+            }
+            None => None,
+        },
+        OciDistributionError::RegistryError { envelope, .. }
+            if envelope
+                .errors
+                .iter()
+                .any(|e| e.code == OciErrorCode::Toomanyrequests) =>
+        {
+            Some("TOOMANYREQUESTS".into())
+        }
+        _ => None,
+    }
+}
+
+/// Runs `call` until it succeeds, fails for good, or [`PUSH_ATTEMPTS`] are spent, with
+/// jittered exponential backoff between attempts.
+async fn retried<T, Fut>(
+    observer: &dyn PushObserver,
+    mut call: impl FnMut() -> Fut,
+) -> Result<T, OciDistributionError>
+where
+    Fut: Future<Output = Result<T, OciDistributionError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(error) if attempt < PUSH_ATTEMPTS => {
+                let Some(reason) = transient(&error) else {
+                    return Err(error);
+                };
+                let base = Duration::from_millis(100) * 2u32.pow(attempt - 1);
+                let delay = base
+                    .min(Duration::from_secs(5))
+                    .mul_f64(0.5 + rand::random::<f64>() / 2.0);
+                attempt += 1;
+                observer.retrying(attempt, delay, &reason);
+                tokio::time::sleep(delay).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// A registry client for one run.
@@ -192,7 +258,7 @@ impl Pusher {
         step: &'static str,
         what: impl Into<String>,
         name: &ImageName,
-    ) -> impl Fn(oci_client::errors::OciDistributionError) -> PushError {
+    ) -> impl Fn(OciDistributionError) -> PushError {
         let what = what.into();
         let registry = self.registry_of(name);
         move |e| PushError::Registry {
@@ -220,7 +286,7 @@ impl Pusher {
         let mut uploaded_bytes = 0;
         for blob in image.blobs() {
             let outcome = self
-                .push_blob(name, &reference, &blob.digest, &blob.bytes)
+                .push_blob(name, &reference, &blob.digest, &blob.bytes, observer)
                 .await?;
             if outcome == BlobOutcome::Uploaded {
                 uploaded_bytes += blob.size();
@@ -228,19 +294,20 @@ impl Pusher {
             observer.blob(&blob.digest, blob.size(), outcome);
             blobs.push((blob.digest.clone(), outcome));
         }
-        self.client
-            .push_manifest_raw(
+        retried(observer, || {
+            self.client.push_manifest_raw(
                 &reference,
                 image.manifest.bytes.clone(),
                 reqwest::header::HeaderValue::from_static(MANIFEST_MEDIA_TYPE),
             )
-            .await
-            .map_err(self.failed("pushing", format!("the manifest of {name}"), name))?;
-        let reported = self
-            .client
-            .fetch_manifest_digest(&reference, &self.auth)
-            .await
-            .map_err(self.failed("reading back", format!("the manifest of {name}"), name))?;
+        })
+        .await
+        .map_err(self.failed("pushing", format!("the manifest of {name}"), name))?;
+        let reported = retried(observer, || {
+            self.client.fetch_manifest_digest(&reference, &self.auth)
+        })
+        .await
+        .map_err(self.failed("reading back", format!("the manifest of {name}"), name))?;
         if reported != image.digest() {
             return Err(PushError::DigestMismatch {
                 image: name.to_string(),
@@ -263,10 +330,9 @@ impl Pusher {
         reference: &Reference,
         digest: &str,
         bytes: &[u8],
+        observer: &dyn PushObserver,
     ) -> Result<BlobOutcome, PushError> {
-        let exists = self
-            .client
-            .blob_exists(reference, digest)
+        let exists = retried(observer, || self.client.blob_exists(reference, digest))
             .await
             .map_err(self.failed("checking", format!("blob {digest} of {name}"), name))?;
         let outcome = if exists {
@@ -302,10 +368,15 @@ impl Pusher {
             if mounted {
                 BlobOutcome::Mounted
             } else {
-                self.client
-                    .push_blob(reference, bytes.to_vec(), digest)
-                    .await
-                    .map_err(self.failed("uploading", format!("blob {digest} of {name}"), name))?;
+                retried(observer, || {
+                    self.client.push_blob(reference, bytes.to_vec(), digest)
+                })
+                .await
+                .map_err(self.failed(
+                    "uploading",
+                    format!("blob {digest} of {name}"),
+                    name,
+                ))?;
                 BlobOutcome::Uploaded
             }
         };
@@ -333,6 +404,19 @@ mod tests {
             name.at_digest("sha256:ab"),
             "us-central1-docker.pkg.dev/acme/workers/worker@sha256:ab"
         );
+    }
+
+    #[test]
+    fn only_rate_limits_server_errors_and_network_failures_are_retried() {
+        let server = |code| OciDistributionError::ServerError {
+            code,
+            url: "u".into(),
+            message: "m".into(),
+        };
+        assert_eq!(transient(&server(503)).as_deref(), Some("HTTP 503"));
+        assert_eq!(transient(&server(429)).as_deref(), Some("HTTP 429"));
+        assert_eq!(transient(&server(403)), None);
+        assert_eq!(transient(&OciDistributionError::PushNoDataError), None);
     }
 
     #[test]

@@ -440,3 +440,34 @@ fn a_second_service_of_the_same_image_mounts_its_blobs_instead_of_uploading() {
         Some(digest)
     );
 }
+
+#[test]
+fn pushes_ride_out_registry_503s_with_retries() {
+    if !musl_or_skip() {
+        return;
+    }
+    let emulator = Emulator::start_with(&[("STACKCTL_EMULATOR_OPERATION_POLLS", "0")]);
+    let ws = built_workspace(&built_stack("flaky", "workers"));
+    ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    emulator.set_faults(
+        r#"{"rules": [
+            {"method": "HEAD", "path_contains": "/blobs/sha256:", "status": 503, "count": 1},
+            {"method": "PATCH", "path_contains": "/blobs/uploads/", "status": 503, "count": 2},
+            {"method": "PUT", "path_contains": "/manifests/", "status": 429, "count": 1}
+        ]}"#,
+    );
+    let run = ws.on(&emulator, &["deploy"]).expect(0);
+    assert!(
+        run.stderr.contains("retrying in") && run.stderr.contains("HTTP 503"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("HTTP 429"), "{}", run.stderr);
+    assert!(
+        service(&emulator)["template"]["containers"][0]["image"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("@sha256:"),
+        "deployed despite the faults"
+    );
+}
