@@ -57,6 +57,14 @@ pub enum Command {
     Cost(CostArgs),
     /// Find unused and wasteful resources in the live project and price the waste (read-only).
     Audit(AuditArgs),
+    /// Compile built services (`build = "..."`) into reproducible OCI images, without pushing.
+    Build(BuildArgs),
+    /// Build, push and roll out built services: a new Cloud Run revision pinned by digest.
+    Deploy(DeployArgs),
+    /// Shift a service's traffic between tags and revisions, e.g. `candidate=10`.
+    Traffic(TrafficArgs),
+    /// Send all of a service's traffic back to its previous (or a named) ready revision.
+    Rollback(RollbackArgs),
     /// Serve the local Google Cloud emulator on loopback until killed.
     Emulator(EmulatorArgs),
     /// Print shell completions.
@@ -158,4 +166,50 @@ pub struct AuditArgs {
     /// Days of hourly traffic read for the min-instances and bursty-traffic rules.
     #[arg(long, default_value_t = 14)]
     pub traffic_days: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Services to build (`service.worker` or `worker`); all with `build = "..."` when none.
+    pub services: Vec<String>,
+    /// Print the images as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Services to deploy (`service.worker` or `worker`); all with `build = "..."` when none.
+    pub services: Vec<String>,
+    /// Create the new revision with 0% of the traffic (a canary); shift it with `stackctl traffic`.
+    #[arg(long)]
+    pub no_traffic: bool,
+    /// Tag the new revision (its own URL, `https://TAG---...`); needs --no-traffic.
+    #[arg(long, requires = "no_traffic")]
+    pub tag: Option<String>,
+    /// Push images to this registry (`http://127.0.0.1:5000`) instead of Artifact Registry or
+    /// the emulator; image names stay Artifact Registry names (env STACKCTL_REGISTRY).
+    #[arg(long, env = "STACKCTL_REGISTRY")]
+    pub registry: Option<String>,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TrafficArgs {
+    /// The service, e.g. `service.worker`.
+    pub service: String,
+    /// `TARGET=PERCENT`: a tag, a revision id or `latest`; the rest stays with what serves now, in proportion.
+    #[arg(required = true)]
+    pub assignments: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The service, e.g. `service.worker`.
+    pub service: String,
+    /// The ready revision to send all traffic to (default: the one before the revision serving now).
+    #[arg(long, value_name = "REVISION")]
+    pub to: Option<String>,
 }

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod cost;
+pub mod deploy;
 pub mod model;
 pub mod plan;
 pub mod provider;

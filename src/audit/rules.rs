@@ -653,6 +653,10 @@ mod tests {
                     ("memory".into(), "1Gi".into()),
                 ]),
                 cpu_idle: true,
+                id: "tagged-1".into(),
+                create_time: "2026-11-01T00:00:00Z".into(),
+                image: "img".into(),
+                readiness: crate::provider::run::Readiness::Ready,
             }],
         );
         inv.queues.push(queue("foreign", QueueState::Running, 5));

@@ -4,10 +4,14 @@
 mod adopt;
 mod apply;
 mod audit;
+mod build;
 mod cost;
+mod deploy;
 mod emulator;
 mod local;
 mod plan;
+mod rollback;
+mod traffic;
 mod unlock;
 mod validate;
 
@@ -54,6 +58,10 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Unlock => unlock::run(&cli, &printer).await,
         Command::Cost(args) => cost::run(&cli, args, &printer),
         Command::Audit(args) => audit::run(&cli, args, &printer).await,
+        Command::Build(args) => build::run(&cli, args, &printer).await,
+        Command::Deploy(args) => deploy::run(&cli, args, &printer).await,
+        Command::Traffic(args) => traffic::run(&cli, args, &printer).await,
+        Command::Rollback(args) => rollback::run(&cli, args, &printer).await,
         Command::Emulator(args) => emulator::run(args).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

@@ -4,7 +4,7 @@
 //! default, so it is never diffed. Non-`Option` fields are declared or defaulted.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::model::ResourceAddr;
@@ -38,6 +38,10 @@ pub struct StackSettings {
     pub labels: BTreeMap<String, String>,
     /// Explicit `state_bucket`; `None` means `<project>-stackctl-state`.
     pub state_bucket: Option<String>,
+    /// Artifact Registry repository id that `stackctl deploy` pushes built images to
+    /// (`image_repository = "workers"`). Until `[repository.*]` tables exist, the value is the
+    /// repository id; `"repository.workers"` is accepted too and will then name that table.
+    pub image_repository: Option<String>,
 }
 
 impl Stack {
@@ -50,6 +54,15 @@ impl Stack {
             self.settings.region = r.to_string();
         }
         self
+    }
+
+    /// The directory relative paths in the stack file (like `build`) start from.
+    pub fn base_dir(&self) -> PathBuf {
+        self.file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
     }
 
     /// The bucket holding the ownership ledger and the apply lock.
@@ -66,7 +79,8 @@ impl Stack {
 pub struct ServiceConfig {
     /// GCP service id (`NAME` unless `id = "..."`).
     pub id: String,
-    pub image: String,
+    /// Where the container image comes from: exactly one of `image` or `build`.
+    pub image: ImageSource,
     /// Default 0 (scale to zero).
     pub min_instances: u32,
     /// Required: service-wide `scaling.maxInstanceCount` and each revision's cap.
@@ -85,6 +99,34 @@ pub struct ServiceConfig {
     pub env: BTreeMap<String, String>,
     /// Extra labels for this service (the stack's labels and the ownership label are added).
     pub labels: BTreeMap<String, String>,
+}
+
+/// A service's image: declared in stack.toml, or built and deployed by `stackctl deploy`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    /// `image = "..."`: apply manages the image.
+    Image(String),
+    /// `build = "workers/task-worker"`: a cargo package directory, relative to the stack file.
+    /// `stackctl deploy` owns the image; apply never changes it.
+    Build(String),
+}
+
+impl ImageSource {
+    /// The declared image, when stack.toml names one.
+    pub fn declared(&self) -> Option<&str> {
+        match self {
+            ImageSource::Image(image) => Some(image),
+            ImageSource::Build(_) => None,
+        }
+    }
+
+    /// The cargo package directory, when the image is built by stackctl.
+    pub fn build_dir(&self) -> Option<&str> {
+        match self {
+            ImageSource::Build(dir) => Some(dir),
+            ImageSource::Image(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -130,6 +130,7 @@ fn plan_kind<K: Reconcile>(inputs: &Inputs, lives: &[K::Live], out: &mut Planned
         let depends_on = K::depends_on(&spec);
         match by_name.get(name.as_str()) {
             None => out.changes.push(ResourceChange {
+                notes: K::notes(&address, &spec, None),
                 fields: K::create_fields(&spec, known),
                 cost: ResourceCost::new(Estimate::zero(), declared_cost(&address)),
                 address,
@@ -138,7 +139,6 @@ fn plan_kind<K: Reconcile>(inputs: &Inputs, lives: &[K::Live], out: &mut Planned
                 fingerprint: None,
                 desired: Some(K::wrap(spec)),
                 depends_on,
-                notes: vec![],
             }),
             Some(live) => match K::ownership(live, stack_name, ledger) {
                 Ownership::Ours => {
@@ -147,6 +147,7 @@ fn plan_kind<K: Reconcile>(inputs: &Inputs, lives: &[K::Live], out: &mut Planned
                         out.unchanged.push(address);
                     } else {
                         out.changes.push(ResourceChange {
+                            notes: K::notes(&address, &spec, Some(live)),
                             cost: ResourceCost::new(live_cost(live, &address), declared_cost(&address)),
                             address,
                             name,
@@ -155,7 +156,6 @@ fn plan_kind<K: Reconcile>(inputs: &Inputs, lives: &[K::Live], out: &mut Planned
                             fingerprint: Some(K::fingerprint(live)),
                             desired: Some(K::wrap(spec)),
                             depends_on,
-                            notes: K::update_notes(live),
                         });
                     }
                 }

@@ -12,7 +12,7 @@ pub mod tasks;
 
 use std::time::Duration;
 
-use google_cloud_auth::credentials::{Credentials, anonymous};
+use google_cloud_auth::credentials::{CacheableResource, Credentials, anonymous};
 
 pub use crate::model::Endpoint;
 pub use error::{ApiError, RetryObserver, Silent};
@@ -30,6 +30,7 @@ pub struct Cloud {
     revisions: google_cloud_run_v2::client::Revisions,
     storage: storage::StorageClient,
     monitoring: monitoring::MonitoringClient,
+    credentials: Credentials,
 }
 
 /// Why the clients could not be built (credentials, usually).
@@ -96,6 +97,7 @@ impl Cloud {
             revisions,
             storage,
             monitoring,
+            credentials,
         })
     }
 
@@ -110,5 +112,24 @@ impl Cloud {
 
     pub fn monitoring(&self) -> &monitoring::MonitoringClient {
         &self.monitoring
+    }
+
+    /// An OAuth access token from the same credentials as the API clients (for registry
+    /// logins as `oauth2accesstoken`); `None` for anonymous endpoints.
+    pub async fn access_token(&self) -> Result<Option<String>, SetupError> {
+        if self.endpoint != Endpoint::Google {
+            return Ok(None);
+        }
+        let headers = match self.credentials.headers(Default::default()).await {
+            Ok(CacheableResource::New { data, .. }) => data,
+            Ok(CacheableResource::NotModified) => Default::default(),
+            Err(e) => return Err(SetupError(e.to_string())),
+        };
+        headers
+            .get(reqwest::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|token| Some(token.to_string()))
+            .ok_or_else(|| SetupError("the credentials gave no bearer access token".into()))
     }
 }

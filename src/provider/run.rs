@@ -51,16 +51,6 @@ pub struct TrafficRecord {
     pub tag: Option<String>,
 }
 
-/// A revision's scaling and sizing, for audit.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct RevisionRecord {
-    /// `projects/P/locations/L/services/S/revisions/R`
-    pub name: String,
-    pub min_instances: i32,
-    pub limits: BTreeMap<String, String>,
-    pub cpu_idle: bool,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum IngressKind {
@@ -77,7 +67,7 @@ pub struct ServiceWrite {
     pub name: String,
     /// Labels to set (other labels on the service are kept).
     pub labels: BTreeMap<String, String>,
-    pub image: String,
+    pub image: ImageWrite,
     /// `None` = env is not managed; `Some` = exactly these plain env vars.
     pub env: Option<BTreeMap<String, String>>,
     pub cpu: String,
@@ -88,6 +78,16 @@ pub struct ServiceWrite {
     pub concurrency: i32,
     pub timeout: Duration,
     pub ingress: Option<IngressKind>,
+}
+
+/// What apply does to the container image.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageWrite {
+    /// Set exactly this image.
+    Set(String),
+    /// The image belongs to `stackctl deploy`: keep the live one; a new service gets `placeholder`.
+    KeepDeployed { placeholder: String },
 }
 
 /// What the LRO reports while it runs, for progress lines.
@@ -197,7 +197,13 @@ impl ServiceWrite {
             template.containers.push(gm::Container::new());
         }
         let container = &mut template.containers[0];
-        container.image = self.image.clone();
+        match &self.image {
+            ImageWrite::Set(image) => container.image = image.clone(),
+            ImageWrite::KeepDeployed { placeholder } if container.image.is_empty() => {
+                container.image = placeholder.clone()
+            }
+            ImageWrite::KeepDeployed { .. } => {}
+        }
         let mut resources = container.resources.take().unwrap_or_default();
         resources.limits.insert("cpu".into(), self.cpu.clone());
         resources
@@ -227,42 +233,6 @@ impl ServiceWrite {
 }
 
 impl Cloud {
-    /// Every revision of a service (read-only, for audit).
-    pub async fn list_revisions(
-        &self,
-        service: &str,
-        observer: &dyn RetryObserver,
-    ) -> Result<Vec<RevisionRecord>, ApiError> {
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
-            let page = retrying(self.backoff, observer, || async {
-                self.revisions
-                    .list_revisions()
-                    .set_parent(service)
-                    .set_page_token(&token)
-                    .send()
-                    .await
-                    .map_err(|e| ApiError::from_gax("run.services.revisions.list", service, &e))
-            })
-            .await?;
-            out.extend(page.revisions.into_iter().map(|r| {
-                let container = r.containers.into_iter().next().unwrap_or_default();
-                let resources = container.resources.unwrap_or_default();
-                RevisionRecord {
-                    name: r.name,
-                    min_instances: r.scaling.map(|s| s.min_instance_count).unwrap_or(0),
-                    limits: resources.limits.into_iter().collect(),
-                    cpu_idle: resources.cpu_idle,
-                }
-            }));
-            if page.next_page_token.is_empty() {
-                return Ok(out);
-            }
-            token = page.next_page_token;
-        }
-    }
-
     /// Every service in the project and region: one paged list call per page.
     pub async fn list_services(
         &self,
@@ -501,5 +471,305 @@ impl Cloud {
         })
         .await?;
         Ok(ServiceRecord::from_api(updated))
+    }
+}
+
+/// One traffic target: `revision: None` is "the latest ready revision" (type LATEST).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TrafficTarget {
+    /// Revision id (`worker-00002-abc`), or `None` for LATEST.
+    pub revision: Option<String>,
+    pub percent: i32,
+    /// Gives the target its own URL, `https://TAG---SERVICE-....run.app`.
+    pub tag: Option<String>,
+}
+
+/// Where traffic actually goes (`trafficStatuses`), with tagged targets' URLs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TrafficStatus {
+    pub target: TrafficTarget,
+    pub uri: Option<String>,
+}
+
+/// A service as a rollout sees it: revisions, traffic, readiness.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RolloutState {
+    pub name: String,
+    pub etag: String,
+    pub uri: String,
+    /// Revision ids (not full names); empty when none.
+    pub latest_ready_revision: String,
+    pub latest_created_revision: String,
+    pub image: String,
+    /// The `Ready` condition's failure message, when the last revision failed.
+    pub failure: Option<String>,
+    pub traffic: Vec<TrafficTarget>,
+    pub traffic_statuses: Vec<TrafficStatus>,
+    /// Stable fingerprint of the revision template minus its name (for revision names).
+    pub template_fingerprint: String,
+}
+
+/// Whether a revision can serve.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Readiness {
+    Ready,
+    Failed { message: String },
+    Pending,
+}
+
+/// One revision of a service.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RevisionRecord {
+    /// `projects/P/locations/L/services/S/revisions/R`
+    pub name: String,
+    /// Revision id (`worker-00002-abc`).
+    pub id: String,
+    /// RFC 3339.
+    pub create_time: String,
+    pub image: String,
+    pub readiness: Readiness,
+    pub min_instances: i32,
+    /// `resources.limits` of the first container.
+    pub limits: BTreeMap<String, String>,
+    pub cpu_idle: bool,
+}
+
+/// A rollout write: a new image (with its revision id) and/or a new traffic split.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutWrite {
+    /// `Some((image, revision id))` changes the template and so creates that revision.
+    pub template: Option<(String, String)>,
+    pub traffic: Vec<TrafficTarget>,
+    /// The etag the rollout was computed from; the write fails if the service changed since.
+    pub expected_etag: String,
+}
+
+fn short_revision(name: &str) -> String {
+    name.rsplit('/').next().unwrap_or(name).to_string()
+}
+
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+fn traffic_from_api(
+    kind: &gm::TrafficTargetAllocationType,
+    revision: String,
+    percent: i32,
+    tag: String,
+) -> TrafficTarget {
+    TrafficTarget {
+        revision: match kind {
+            gm::TrafficTargetAllocationType::Latest => None,
+            _ => non_empty(revision).map(|r| short_revision(&r)),
+        },
+        percent,
+        tag: non_empty(tag),
+    }
+}
+
+fn traffic_to_api(target: &TrafficTarget) -> gm::TrafficTarget {
+    let mut out = gm::TrafficTarget::new().set_percent(target.percent);
+    out = match &target.revision {
+        Some(revision) => out
+            .set_type(gm::TrafficTargetAllocationType::Revision)
+            .set_revision(revision.clone()),
+        None => out.set_type(gm::TrafficTargetAllocationType::Latest),
+    };
+    if let Some(tag) = &target.tag {
+        out = out.set_tag(tag.clone());
+    }
+    out
+}
+
+fn template_fingerprint(template: Option<&gm::RevisionTemplate>) -> String {
+    use sha2::Digest;
+    let mut template = template.cloned().unwrap_or_default();
+    template.revision.clear();
+    let json = serde_json::to_vec(&template).unwrap_or_default();
+    hex::encode(sha2::Sha256::digest(json))
+}
+
+impl RolloutState {
+    fn from_api(s: &gm::Service) -> Self {
+        let image = s
+            .template
+            .as_ref()
+            .and_then(|t| t.containers.first())
+            .map(|c| c.image.clone())
+            .unwrap_or_default();
+        let failure = s
+            .terminal_condition
+            .as_ref()
+            .filter(|c| c.state == ConditionState::ConditionFailed)
+            .map(|c| {
+                if c.message.is_empty() {
+                    "the latest revision failed".to_string()
+                } else {
+                    c.message.clone()
+                }
+            });
+        Self {
+            name: s.name.clone(),
+            etag: s.etag.clone(),
+            uri: s.uri.clone(),
+            latest_ready_revision: short_revision(&s.latest_ready_revision),
+            latest_created_revision: short_revision(&s.latest_created_revision),
+            image,
+            failure,
+            traffic: s
+                .traffic
+                .iter()
+                .map(|t| traffic_from_api(&t.r#type, t.revision.clone(), t.percent, t.tag.clone()))
+                .collect(),
+            traffic_statuses: s
+                .traffic_statuses
+                .iter()
+                .map(|t| TrafficStatus {
+                    target: traffic_from_api(
+                        &t.r#type,
+                        t.revision.clone(),
+                        t.percent,
+                        t.tag.clone(),
+                    ),
+                    uri: non_empty(t.uri.clone()),
+                })
+                .collect(),
+            template_fingerprint: template_fingerprint(s.template.as_ref()),
+        }
+    }
+}
+
+impl RevisionRecord {
+    fn from_api(r: gm::Revision) -> Self {
+        let ready = r.conditions.iter().find(|c| c.r#type == "Ready");
+        let readiness = match ready.map(|c| (&c.state, c.message.clone())) {
+            Some((ConditionState::ConditionSucceeded, _)) => Readiness::Ready,
+            Some((ConditionState::ConditionFailed, message)) => Readiness::Failed { message },
+            _ => Readiness::Pending,
+        };
+        let container = r.containers.into_iter().next().unwrap_or_default();
+        let resources = container.resources.unwrap_or_default();
+        Self {
+            id: short_revision(&r.name),
+            name: r.name,
+            create_time: r.create_time.map(String::from).unwrap_or_default(),
+            image: container.image,
+            readiness,
+            min_instances: r.scaling.map(|s| s.min_instance_count).unwrap_or(0),
+            limits: resources.limits.into_iter().collect(),
+            cpu_idle: resources.cpu_idle,
+        }
+    }
+}
+
+impl Cloud {
+    /// The service's revisions, traffic and readiness; `None` if it does not exist.
+    pub async fn get_rollout_state(
+        &self,
+        name: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<Option<RolloutState>, ApiError> {
+        Ok(self
+            .get_service_api(name, observer)
+            .await?
+            .map(|s| RolloutState::from_api(&s)))
+    }
+
+    /// Every revision of the service, newest first.
+    pub async fn list_revisions(
+        &self,
+        service: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<Vec<RevisionRecord>, ApiError> {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = retrying(self.backoff, observer, || async {
+                self.revisions
+                    .list_revisions()
+                    .set_parent(service)
+                    .set_page_token(&token)
+                    .send()
+                    .await
+                    .map_err(|e| ApiError::from_gax("run.revisions.list", service, &e))
+            })
+            .await?;
+            out.extend(page.revisions.into_iter().map(RevisionRecord::from_api));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        out.sort_by(|a, b| (&b.create_time, &b.id).cmp(&(&a.create_time, &a.id)));
+        Ok(out)
+    }
+
+    /// Read-modify-write of the service's image (new revision) and/or traffic, with its etag;
+    /// waits for the operation. A revision that fails to become ready is an error carrying its
+    /// condition message; traffic then stays where it was.
+    pub async fn roll_out(
+        &self,
+        name: &str,
+        write: &RolloutWrite,
+        observer: &dyn OperationObserver,
+    ) -> Result<RolloutState, ApiError> {
+        let mut live = self.get_service_api(name, observer).await?.ok_or_else(|| {
+            ApiError::new(
+                "run.services.get",
+                name,
+                Some(404),
+                Some("NOT_FOUND".into()),
+                "no such service; create it with `stackctl apply` first",
+            )
+        })?;
+        if live.etag != write.expected_etag {
+            return Err(ApiError::new(
+                "run.services.patch",
+                name,
+                None,
+                Some("ABORTED".into()),
+                "the service changed while the rollout was being prepared (etag differs); run the command again",
+            ));
+        }
+        let mut template = live.template.take().unwrap_or_default();
+        // Never send back a revision name read from the server (google-cloud-python#14259).
+        template.revision.clear();
+        if let Some((image, revision)) = &write.template {
+            if template.containers.is_empty() {
+                template.containers.push(gm::Container::new());
+            }
+            template.containers[0].image = image.clone();
+            template.revision = revision.clone();
+        }
+        live.template = Some(template);
+        live.traffic = write.traffic.iter().map(traffic_to_api).collect();
+        // A traffic-only change names its field, so nothing else (the template) is rewritten.
+        let mask = write
+            .template
+            .is_none()
+            .then(|| wkt::FieldMask::default().set_paths(["traffic"]));
+        let updated = retrying(self.backoff, observer, || {
+            let poller = self
+                .services
+                .update_service()
+                .set_service(live.clone())
+                .set_or_clear_update_mask(mask.clone())
+                .poller();
+            wait_for("run.services.patch", name, poller, observer)
+        })
+        .await?;
+        let state = RolloutState::from_api(&updated);
+        match &state.failure {
+            Some(message) => Err(ApiError::new(
+                "run.services.patch",
+                name,
+                None,
+                Some("FAILED_PRECONDITION".into()),
+                message.clone(),
+            )),
+            None => Ok(state),
+        }
     }
 }

@@ -103,8 +103,13 @@ pub trait Reconcile {
     }
     fn create_fields(spec: &Self::Spec, known: &Known) -> Vec<FieldChange>;
     fn diff(spec: &Self::Spec, live: &Self::Live, known: &Known) -> Vec<FieldChange>;
-    /// Notes on an update (e.g. a paused queue being resumed).
-    fn update_notes(_live: &Self::Live) -> Vec<String> {
+    /// Notes for the reader on a create (`live` is `None`) or an update, e.g. a paused queue
+    /// being resumed or a service image that deploy owns.
+    fn notes(
+        _address: &ResourceAddr,
+        _spec: &Self::Spec,
+        _live: Option<&Self::Live>,
+    ) -> Vec<String> {
         vec![]
     }
     /// Monthly cost of the live resource as it runs now (the plan's "before").

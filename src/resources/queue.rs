@@ -306,9 +306,9 @@ impl Reconcile for QueueKind {
             _ => crate::cost::Estimate::zero(),
         }
     }
-    fn update_notes(live: &QueueRecord) -> Vec<String> {
-        match live.state {
-            QueueState::Paused => {
+    fn notes(_: &ResourceAddr, _: &QueueSpec, live: Option<&QueueRecord>) -> Vec<String> {
+        match live.map(|l| l.state) {
+            Some(QueueState::Paused) => {
                 vec!["resumes a queue that was paused (retired or paused by hand)".to_string()]
             }
             _ => vec![],

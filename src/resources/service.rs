@@ -11,11 +11,17 @@ use super::{
     label_ownership, push_if_differs,
 };
 use crate::config::units::{format_cpu, format_duration, format_memory, parse_cpu, parse_memory};
-use crate::config::{Ingress, ServiceConfig, Stack};
+use crate::config::{ImageSource, Ingress, ServiceConfig, Stack};
 use crate::model::{Kind, ResourceAddr};
 use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
-use crate::provider::run::{IngressKind, OperationObserver, ServiceRecord, ServiceWrite};
+use crate::provider::run::{
+    ImageWrite, IngressKind, OperationObserver, ServiceRecord, ServiceWrite,
+};
 use crate::state::Ledger;
+
+/// The image a service built by `stackctl deploy` starts with when apply creates it: Google's
+/// public sample, which listens on $PORT, so the service and its queue can exist before the first deploy.
+pub const PLACEHOLDER_IMAGE: &str = "us-docker.pkg.dev/cloudrun/container/hello";
 
 /// Cloud Run's own defaults, used to normalize what the API leaves unset.
 const SERVER_CPU_MILLIS: u32 = 1000;
@@ -30,7 +36,7 @@ pub struct ServiceSpec {
     pub name: String,
     /// Ownership label, stack labels and the service's own labels.
     pub labels: BTreeMap<String, String>,
-    pub image: String,
+    pub image: ServiceImage,
     pub min_instances: u32,
     pub max_instances: u32,
     pub concurrency: u32,
@@ -41,6 +47,17 @@ pub struct ServiceSpec {
     pub ingress: Option<Ingress>,
     /// `None` = env not managed.
     pub env: Option<BTreeMap<String, String>>,
+}
+
+/// Who owns the service's image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ServiceImage {
+    /// `image = "..."` in stack.toml: apply sets it and diffs it.
+    Declared(String),
+    /// `build = "DIR"`: `stackctl deploy` sets it (by digest); apply never changes or diffs it,
+    /// and creates the service with [`PLACEHOLDER_IMAGE`].
+    Deployed { build: String },
 }
 
 pub fn full_name(stack: &Stack, id: &str) -> String {
@@ -57,7 +74,10 @@ pub fn spec(stack: &Stack, cfg: &ServiceConfig) -> ServiceSpec {
     ServiceSpec {
         name: full_name(stack, &cfg.id),
         labels,
-        image: cfg.image.clone(),
+        image: match &cfg.image {
+            ImageSource::Image(image) => ServiceImage::Declared(image.clone()),
+            ImageSource::Build(dir) => ServiceImage::Deployed { build: dir.clone() },
+        },
         min_instances: cfg.min_instances,
         max_instances: cfg.max_instances,
         concurrency: cfg.concurrency,
@@ -103,8 +123,14 @@ fn live_ingress(k: IngressKind) -> &'static str {
 /// Every declared field, as a `+ create` shows them.
 pub fn create_fields(spec: &ServiceSpec) -> Vec<FieldChange> {
     let known = |f: &str, v: String| FieldChange::new(f, None, Some(FieldValue::Known(v)));
+    let image = match &spec.image {
+        ServiceImage::Declared(image) => quoted(image),
+        ServiceImage::Deployed { .. } => {
+            format!("{} (placeholder)", quoted(&PLACEHOLDER_IMAGE.to_string()))
+        }
+    };
     let mut out = vec![
-        known("image", quoted(&spec.image)),
+        known("image", image),
         known("min_instances", spec.min_instances.to_string()),
         known("max_instances", spec.max_instances.to_string()),
         known("concurrency", spec.concurrency.to_string()),
@@ -149,7 +175,9 @@ pub fn live_memory_bytes(live: &ServiceRecord) -> u64 {
 /// Declared fields that differ from the live service, after normalizing server defaults and units.
 pub fn diff(spec: &ServiceSpec, live: &ServiceRecord) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    push_if_differs(&mut out, "image", &spec.image, &live.image, |s| quoted(s));
+    if let ServiceImage::Declared(image) = &spec.image {
+        push_if_differs(&mut out, "image", image, &live.image, |s| quoted(s));
+    }
     push_if_differs(
         &mut out,
         "min_instances",
@@ -216,6 +244,26 @@ pub fn diff(spec: &ServiceSpec, live: &ServiceRecord) -> Vec<FieldChange> {
     out
 }
 
+/// Lines the plan shows under a service change: who owns a built service's image, and which
+/// image it runs (the deployed digest) or will start with.
+pub fn notes(address: &str, spec: &ServiceSpec, live: Option<&ServiceRecord>) -> Vec<String> {
+    let ServiceImage::Deployed { build } = &spec.image else {
+        return Vec::new();
+    };
+    match live {
+        None => vec![format!(
+            "image: starts with the placeholder {PLACEHOLDER_IMAGE}; `stackctl deploy {address}` builds {build} and rolls it out"
+        )],
+        Some(live) if live.image == PLACEHOLDER_IMAGE => vec![format!(
+            "image: still the placeholder; `stackctl deploy {address}` builds {build} and rolls it out"
+        )],
+        Some(live) => vec![format!(
+            "image: {} (deployed by `stackctl deploy`; apply keeps it)",
+            live.image
+        )],
+    }
+}
+
 /// Map entries that differ; `authoritative` also removes live keys that are not declared.
 fn diff_map(
     out: &mut Vec<FieldChange>,
@@ -251,7 +299,12 @@ pub fn to_write(spec: &ServiceSpec) -> ServiceWrite {
     ServiceWrite {
         name: spec.name.clone(),
         labels: spec.labels.clone(),
-        image: spec.image.clone(),
+        image: match &spec.image {
+            ServiceImage::Declared(image) => ImageWrite::Set(image.clone()),
+            ServiceImage::Deployed { .. } => ImageWrite::KeepDeployed {
+                placeholder: PLACEHOLDER_IMAGE.to_string(),
+            },
+        },
         env: spec.env.clone(),
         cpu: format_cpu(spec.cpu_millis),
         memory: format_memory(spec.memory_bytes),
@@ -311,6 +364,13 @@ impl Reconcile for ServiceKind {
     }
     fn diff(spec: &ServiceSpec, live: &ServiceRecord, _: &Known) -> Vec<FieldChange> {
         diff(spec, live)
+    }
+    fn notes(
+        address: &ResourceAddr,
+        spec: &ServiceSpec,
+        live: Option<&ServiceRecord>,
+    ) -> Vec<String> {
+        notes(&address.to_string(), spec, live)
     }
     fn live_cost(
         live: &ServiceRecord,
@@ -379,7 +439,7 @@ mod tests {
         ServiceSpec {
             name: "projects/p/locations/r/services/worker".into(),
             labels: BTreeMap::from([(OWNER_LABEL.into(), "s".into())]),
-            image: "img".into(),
+            image: ServiceImage::Declared("img".into()),
             min_instances: 0,
             max_instances: 10,
             concurrency: 80,
@@ -494,6 +554,37 @@ mod tests {
         let mut l = live();
         l.ingress = IngressKind::All;
         assert_eq!(diff(&s, &l), vec![]);
+    }
+
+    #[test]
+    fn a_deployed_image_is_never_diffed_and_the_plan_names_the_digest() {
+        let mut s = spec();
+        s.image = ServiceImage::Deployed {
+            build: "workers/w".into(),
+        };
+        let mut l = live();
+        l.image = "us-docker.pkg.dev/p/r/worker@sha256:abc".into();
+        assert_eq!(diff(&s, &l), vec![], "apply never reverts what deploy set");
+        assert_eq!(
+            notes("service.worker", &s, Some(&l)),
+            vec![
+                "image: us-docker.pkg.dev/p/r/worker@sha256:abc (deployed by `stackctl deploy`; apply keeps it)"
+            ]
+        );
+        assert!(notes("service.worker", &s, None)[0].contains("placeholder"));
+        assert_eq!(
+            create_fields(&s)[0].after,
+            Some(FieldValue::Known(format!(
+                "\"{PLACEHOLDER_IMAGE}\" (placeholder)"
+            )))
+        );
+        assert_eq!(
+            to_write(&s).image,
+            ImageWrite::KeepDeployed {
+                placeholder: PLACEHOLDER_IMAGE.into()
+            }
+        );
+        assert!(notes("service.worker", &spec(), Some(&l)).is_empty());
     }
 
     #[test]

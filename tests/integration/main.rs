@@ -3,6 +3,7 @@
 mod audit;
 mod cli;
 mod conformance;
+mod deploy;
 mod faults;
 mod ownership;
 mod support;

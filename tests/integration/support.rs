@@ -266,3 +266,142 @@ pub fn python() -> String {
         }
     })
 }
+
+/// A tool a test needs. In CI (`CI` set) a missing tool fails the test loudly; elsewhere the
+/// test is skipped with the reason printed.
+pub fn require(what: &str, present: bool, install: &str) -> bool {
+    if present {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{what} is missing in CI; .ci/run must install it: {install}");
+    }
+    eprintln!("SKIPPED: {what} is missing (install it with: {install})");
+    false
+}
+
+/// Whether the musl target that `stackctl build` compiles for is installed.
+pub fn musl_target_installed() -> bool {
+    let Ok(out) = Command::new("rustc").args(["--print", "sysroot"]).output() else {
+        return false;
+    };
+    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Path::new(&sysroot)
+        .join("lib/rustlib/x86_64-unknown-linux-musl/lib")
+        .is_dir()
+}
+
+/// Copies the example worker crate (Cargo.toml and src/) into `dir`.
+pub fn copy_worker(dir: &Path) {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("workers/task-worker");
+    std::fs::create_dir_all(dir.join("src")).expect("mkdir");
+    std::fs::copy(source.join("Cargo.toml"), dir.join("Cargo.toml")).expect("copy Cargo.toml");
+    std::fs::copy(source.join("src/main.rs"), dir.join("src/main.rs")).expect("copy main.rs");
+}
+
+/// Debian's `docker-registry` (CNCF distribution) on a loopback port, with a generated config
+/// and its access log in a file; killed on drop.
+pub struct Registry {
+    child: Child,
+    pub url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// `None` (skipped) when docker-registry is not installed outside CI.
+    pub fn start() -> Option<Self> {
+        let installed = Command::new("docker-registry")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !require(
+            "docker-registry (CNCF distribution)",
+            installed,
+            "apt-get install docker-registry",
+        ) {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let config = format!(
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-only-not-secret\nhealth:\n  storagedriver:\n    enabled: false\n",
+            dir.path().join("data").display()
+        );
+        let config_path = dir.path().join("registry.yml");
+        std::fs::write(&config_path, config).expect("write registry config");
+        let log = std::fs::File::create(dir.path().join("access.log")).expect("log file");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(log.try_clone().expect("log clone"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn docker-registry");
+        let registry = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            dir,
+        };
+        for _ in 0..100 {
+            if TcpStream::connect(registry.addr()).is_ok() {
+                let (status, _) = http(&registry.addr(), "GET", "/v2/", None);
+                if status == 200 {
+                    return Some(registry);
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("docker-registry did not start:\n{}", registry.access_log());
+    }
+
+    pub fn addr(&self) -> String {
+        self.url.trim_start_matches("http://").to_string()
+    }
+
+    /// Everything the registry logged (its access log: one line per request).
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+    }
+
+    /// Access-log lines of blob uploads (`POST|PATCH|PUT .../blobs/uploads/...`).
+    pub fn upload_requests(&self) -> Vec<String> {
+        self.access_log()
+            .lines()
+            .filter(|l| l.contains("/blobs/uploads"))
+            .filter(|l| {
+                ["\"POST ", "\"PATCH ", "\"PUT "]
+                    .iter()
+                    .any(|m| l.contains(m))
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// `Docker-Content-Digest` of a manifest, read with a plain HTTP HEAD.
+    pub fn manifest_digest(&self, name: &str, reference: &str) -> Option<String> {
+        let mut stream = TcpStream::connect(self.addr()).expect("connect to registry");
+        write!(
+            stream,
+            "HEAD /v2/{name}/manifests/{reference} HTTP/1.1\r\nHost: {}\r\nAccept: application/vnd.oci.image.manifest.v1+json\r\nConnection: close\r\n\r\n",
+            self.addr()
+        )
+        .expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        response.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("docker-content-digest")
+                .then(|| v.trim().to_string())
+        })
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

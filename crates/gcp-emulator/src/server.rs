@@ -99,6 +99,8 @@ pub struct Emulator {
     pub(crate) store: Option<StateStore>,
     pub(crate) faults: Mutex<FaultInjector>,
     pub(crate) requests: Mutex<Vec<RequestRecord>>,
+    /// Blob bytes and uploads of the OCI distribution API.
+    pub(crate) registry: apis::registry::RegistryStore,
 }
 
 /// Locks a mutex, recovering the data if a handler panicked while holding it.
@@ -117,7 +119,9 @@ impl Emulator {
             None => (None, State::empty()),
         };
         let faults = FaultInjector::new(settings.faults.clone());
+        let registry = apis::registry::RegistryStore::new(settings.state_dir.as_deref());
         Ok(Self {
+            registry,
             discovery,
             settings,
             state: Mutex::new(state),
@@ -153,6 +157,9 @@ impl Emulator {
                 )
                 .with_http_status(status);
                 HttpResponse::error(&error, error_style_for_path(&request.raw_path))
+            }
+            None if apis::registry::is_registry_path(&request.raw_path) => {
+                apis::registry::handle(self, &request)
             }
             None => self.dispatch(&request),
         };

@@ -74,6 +74,9 @@ pub struct State {
     pub enabled_services: BTreeMap<String, std::collections::BTreeSet<String>>,
     /// A counter for server-assigned ids (alert policies, channels, conditions, executions).
     pub last_id: u64,
+    /// Artifact Registry Docker repositories by path (`PROJECT/REPO/IMAGE`); blob bytes are
+    /// kept apart (see `apis::registry`).
+    pub registry: BTreeMap<String, RepositoryRecord>,
 }
 
 /// A Cloud Run job and its bookkeeping.
@@ -91,6 +94,25 @@ pub struct JobRecord {
 pub struct SecretVersionRecord {
     pub version: Value,
     pub payload_base64: String,
+}
+
+/// One image repository of the OCI distribution API.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RepositoryRecord {
+    /// Digests of the blobs linked into this repository (pushed or mounted here).
+    pub blobs: std::collections::BTreeSet<String>,
+    /// Manifests by digest.
+    pub manifests: BTreeMap<String, StoredManifest>,
+    /// Tag -> manifest digest.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A manifest exactly as pushed (its digest is the digest of these bytes).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredManifest {
+    pub media_type: String,
+    pub body: String,
 }
 
 /// A Cloud Run service and the bookkeeping its reconciliation needs.

@@ -14,8 +14,8 @@ use toml::de::{DeTable, DeValue};
 
 use super::units::{self, UnitError};
 use super::{
-    ConfigError, ConfigErrors, Ingress, QueueConfig, QueueUsage, ServiceConfig, ServiceUsage,
-    Stack, StackSettings, Usage,
+    ConfigError, ConfigErrors, ImageSource, Ingress, QueueConfig, QueueUsage, ServiceConfig,
+    ServiceUsage, Stack, StackSettings, Usage,
 };
 use crate::model::{Kind, ResourceAddr};
 
@@ -31,7 +31,14 @@ use usage::*;
 
 type Span = Range<usize>;
 
-const STACK_KEYS: &[&str] = &["labels", "name", "project", "region", "state_bucket"];
+const STACK_KEYS: &[&str] = &[
+    "image_repository",
+    "labels",
+    "name",
+    "project",
+    "region",
+    "state_bucket",
+];
 
 /// The tables stackctl understands, for "supported tables" hints.
 const SUPPORTED_TABLES: &str = "[stack], [service.NAME], [queue.NAME], [usage]";
@@ -687,9 +694,12 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
         }
     };
 
+    let image_repository = settings
+        .as_ref()
+        .map(|settings| settings.image_repository.is_some());
     let mut service_results = BTreeMap::new();
     for table in &services {
-        let service = read_service(checker, table);
+        let service = read_service(checker, table, image_repository);
         service_results.insert(table.name.clone(), service);
     }
     check_unique_ids(
@@ -910,13 +920,34 @@ fn read_settings(checker: &mut Checker, table: &TableRef) -> Option<StackSetting
             Some("use 3 to 63 lowercase letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit".into()),
         );
     }
+    let image_repository = read_image_repository(checker, table);
     Some(StackSettings {
         name: name?.value,
         project: project?.value,
         region: region?.value,
         labels: labels?,
         state_bucket: state_bucket?.map(|field| field.value),
+        image_repository: image_repository?,
     })
+}
+
+/// `image_repository = "workers"` (an Artifact Registry repository id) or, looking ahead to
+/// `[repository.*]` tables, `"repository.workers"`; both mean the repository id `workers`.
+fn read_image_repository(checker: &mut Checker, table: &TableRef) -> Option<Option<String>> {
+    let Some(Field { value, span }) = checker.read_string(table, "image_repository").optional()?
+    else {
+        return Some(None);
+    };
+    let id = value.strip_prefix("repository.").unwrap_or(&value);
+    if !is_repository_id(id) {
+        checker.error(
+            span.unwrap_or_else(|| table.span.clone()),
+            format!("`{value}` is not an Artifact Registry repository id"),
+            Some("write image_repository = \"workers\": 1 to 63 lowercase letters, digits and `-`, starting with a letter and not ending with `-`".into()),
+        );
+        return None;
+    }
+    Some(Some(id.to_string()))
 }
 
 /// `labels = { key = "value" }`, checked against GCP's label rules.

@@ -13,6 +13,19 @@ pub(super) fn is_service_id(id: &str) -> bool {
         && id.chars().all(|c| is_lower_or_digit(c) || c == '-')
 }
 
+/// Artifact Registry repository id: `^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`.
+pub(super) fn is_repository_id(id: &str) -> bool {
+    (1..=63).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id.ends_with(is_lower_or_digit)
+        && id.chars().all(|c| is_lower_or_digit(c) || c == '-')
+}
+
+/// A `build` path: relative to the stack file (so every checkout builds the same), not empty.
+pub(super) fn is_build_path(path: &str) -> bool {
+    !path.trim().is_empty() && std::path::Path::new(path).is_relative()
+}
+
 /// Cloud Tasks queue id: `^[A-Za-z0-9-]{1,100}$`.
 pub(super) fn is_queue_id(id: &str) -> bool {
     (1..=100).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')

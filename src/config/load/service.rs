@@ -3,6 +3,7 @@
 use super::*;
 
 pub(super) const SERVICE_KEYS: &[&str] = &[
+    "build",
     "concurrency",
     "cpu",
     "cpu_idle",
@@ -32,9 +33,12 @@ pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 /// Environment variables Cloud Run sets itself and rejects in a service spec.
 pub(super) const RESERVED_ENV: [&str; 4] = ["PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"];
 
+/// `has_image_repository`: whether `[stack]` names an `image_repository` (`None` when `[stack]`
+/// itself is invalid, so no second error is piled on).
 pub(super) fn read_service(
     checker: &mut Checker,
     table: &TableRef,
+    has_image_repository: Option<bool>,
 ) -> Option<Parsed<ServiceConfig>> {
     checker.check_keys(table, SERVICE_KEYS);
     let id = read_id(checker, table);
@@ -44,24 +48,7 @@ pub(super) fn read_service(
         let help = "service ids are 1 to 49 lowercase letters, digits and `-`, start with a letter and end with a letter or digit";
         id_error(checker, table, id, Kind::Service, help);
     }
-    let image = checker.read_string(table, "image").required(
-        checker,
-        table,
-        "image",
-        "add image = \"REGION-docker.pkg.dev/PROJECT/REPO/IMAGE@sha256:...\"".into(),
-    );
-    if let Some(Field {
-        value,
-        span: Some(span),
-    }) = &image
-        && value.trim().is_empty()
-    {
-        checker.error(
-            span.clone(),
-            format!("`image` in {} is empty", table.title),
-            None,
-        );
-    }
+    let image = read_image_source(checker, table, has_image_repository);
     let min_instances = checker
         .read_integer(
             table,
@@ -139,7 +126,7 @@ pub(super) fn read_service(
     let id_span = id.span.unwrap_or_else(|| table.name_span.clone());
     let config = ServiceConfig {
         id: id.value,
-        image: image?.value,
+        image: image?,
         min_instances: u32::try_from(min_instances?.value).ok()?,
         max_instances: u32::try_from(max_instances?.value).ok()?,
         concurrency: u32::try_from(concurrency?.value).ok()?,
@@ -152,6 +139,66 @@ pub(super) fn read_service(
         labels: labels?,
     };
     Some(Parsed { config, id_span })
+}
+
+/// Exactly one of `image = "..."` (apply manages the image) or `build = "DIR"` (a cargo
+/// package that `stackctl deploy` builds, pushes and rolls out).
+fn read_image_source(
+    checker: &mut Checker,
+    table: &TableRef,
+    has_image_repository: Option<bool>,
+) -> Option<ImageSource> {
+    let image = checker.read_string(table, "image").optional()?;
+    let build = checker.read_string(table, "build").optional()?;
+    match (image, build) {
+        (Some(_), Some(build)) => {
+            checker.error(
+                build.span.unwrap_or_else(|| table.span.clone()),
+                format!("{} has both `image` and `build`", table.title),
+                Some("keep `build` to let `stackctl deploy` build and roll out the image, or `image` to run a prebuilt one; not both".into()),
+            );
+            None
+        }
+        (None, None) => {
+            checker.error(
+                table.span.clone(),
+                format!("{} has no `image` or `build`", table.title),
+                Some("add image = \"REGION-docker.pkg.dev/PROJECT/REPO/IMAGE@sha256:...\", or build = \"path/to/cargo/package\" for `stackctl deploy`".into()),
+            );
+            None
+        }
+        (Some(Field { value, span }), None) => {
+            if value.trim().is_empty() {
+                checker.error(
+                    span.unwrap_or_else(|| table.span.clone()),
+                    format!("`image` in {} is empty", table.title),
+                    None,
+                );
+                return None;
+            }
+            Some(ImageSource::Image(value))
+        }
+        (None, Some(Field { value, span })) => {
+            let span = span.unwrap_or_else(|| table.span.clone());
+            if !is_build_path(&value) {
+                checker.error(
+                    span,
+                    format!("`build` in {} must be a relative path, found {value:?}", table.title),
+                    Some("write the cargo package's directory relative to the stack file, e.g. build = \"workers/task-worker\"".into()),
+                );
+                return None;
+            }
+            if has_image_repository == Some(false) {
+                checker.error(
+                    span,
+                    format!("{} has `build` but [stack] has no `image_repository`", table.title),
+                    Some("add image_repository = \"workers\" to [stack]: the Artifact Registry repository `stackctl deploy` pushes to".into()),
+                );
+                return None;
+            }
+            Some(ImageSource::Build(value))
+        }
+    }
 }
 
 /// Cloud Run's CPU limits: 0.08 to 8 cores; below 1 core only with concurrency 1; above 1

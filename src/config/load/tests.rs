@@ -73,14 +73,16 @@ fn the_example_parses_to_typed_values_with_defaults() {
             region: "us-central1".into(),
             labels: BTreeMap::from([("team".into(), "commerce".into())]),
             state_bucket: Some("acme-shop-prod-stackctl-state".into()),
+            image_repository: None,
         }
     );
     assert_eq!(
         stack.services["worker"],
         ServiceConfig {
             id: "worker".into(),
-            image: "us-central1-docker.pkg.dev/acme-shop-prod/workers/task-worker@sha256:0123"
-                .into(),
+            image: ImageSource::Image(
+                "us-central1-docker.pkg.dev/acme-shop-prod/workers/task-worker@sha256:0123".into()
+            ),
             min_instances: 0,
             max_instances: 10,
             concurrency: 80,
@@ -97,7 +99,9 @@ fn the_example_parses_to_typed_values_with_defaults() {
         stack.services["api"],
         ServiceConfig {
             id: "shop-api".into(),
-            image: "us-central1-docker.pkg.dev/acme-shop-prod/workers/api:1.0".into(),
+            image: ImageSource::Image(
+                "us-central1-docker.pkg.dev/acme-shop-prod/workers/api:1.0".into()
+            ),
             min_instances: 1,
             max_instances: 3,
             concurrency: 1,
@@ -251,7 +255,72 @@ fn missing_required_keys_point_at_the_table_header() {
         single_error(&format!("{STACK}[service.worker]\nmax_instances = 1\n"));
     assert_eq!(
         (line, column, message.as_str()),
-        (5, 1, "[service.worker] has no `image`")
+        (5, 1, "[service.worker] has no `image` or `build`")
+    );
+}
+
+#[test]
+fn a_built_service_needs_exactly_one_image_source_and_an_image_repository() {
+    let with_repository = STACK.replace("[stack]\n", "[stack]\nimage_repository = \"workers\"\n");
+    let stack = parse_str(&format!(
+        "{with_repository}[service.worker]\nbuild = \"workers/task-worker\"\nmax_instances = 1\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        stack.services["worker"].image,
+        ImageSource::Build("workers/task-worker".into())
+    );
+    assert_eq!(stack.settings.image_repository.as_deref(), Some("workers"));
+    let forward = with_repository.replace("\"workers\"", "\"repository.workers\"");
+    let stack = parse_str(&format!("{forward}{WORKER}")).unwrap();
+    assert_eq!(
+        stack.settings.image_repository.as_deref(),
+        Some("workers"),
+        "the reference form names the same repository"
+    );
+
+    let (line, column, message, _) = single_error(&format!(
+        "{with_repository}[service.worker]\nimage = \"img\"\nbuild = \"w\"\nmax_instances = 1\n"
+    ));
+    assert_eq!(
+        (line, column, message.as_str()),
+        (8, 9, "[service.worker] has both `image` and `build`")
+    );
+    let (line, column, message, help) = single_error(&format!(
+        "{STACK}[service.worker]\nbuild = \"w\"\nmax_instances = 1\n"
+    ));
+    assert_eq!(
+        (line, column, message.as_str()),
+        (
+            6,
+            9,
+            "[service.worker] has `build` but [stack] has no `image_repository`"
+        )
+    );
+    assert!(
+        help.unwrap_or_default()
+            .contains("image_repository = \"workers\"")
+    );
+    let (line, column, message, _) = single_error(&format!(
+        "{with_repository}[service.worker]\nbuild = \"/abs/w\"\nmax_instances = 1\n"
+    ));
+    assert_eq!(
+        (line, column, message.as_str()),
+        (
+            7,
+            9,
+            "`build` in [service.worker] must be a relative path, found \"/abs/w\""
+        )
+    );
+    let (line, column, message, _) =
+        single_error(&STACK.replace("[stack]\n", "[stack]\nimage_repository = \"Bad_Repo\"\n"));
+    assert_eq!(
+        (line, column, message.as_str()),
+        (
+            2,
+            20,
+            "`Bad_Repo` is not an Artifact Registry repository id"
+        )
     );
 }
 
@@ -278,7 +347,9 @@ fn unknown_keys_far_from_any_known_key_list_the_table_keys() {
             5,
             1,
             "unknown key `billing_account` in [stack]",
-            Some("known keys in [stack]: labels, name, project, region, state_bucket")
+            Some(
+                "known keys in [stack]: image_repository, labels, name, project, region, state_bucket"
+            )
         )
     );
 }

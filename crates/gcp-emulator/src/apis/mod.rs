@@ -7,6 +7,7 @@ pub mod iam;
 pub mod iam_policy;
 pub mod lro;
 pub mod monitoring;
+pub mod registry;
 pub mod resourcemanager;
 pub mod run;
 pub mod run_jobs;

@@ -485,7 +485,8 @@ fn plan_rollout(
             Some(_) => latest_created = Some(json!(full)),
             None => new_revision = Some(full),
         }
-    } else if old_template != Some(&template) {
+    } else if old_template.map(without_revision_name) != Some(without_revision_name(&template)) {
+        // Leaving out a name the last revision had is not a new configuration.
         let counter = existing.map_or(0, |r| r.revision_count) + 1;
         let suffix = revision_suffix(&name.full, counter, &template);
         new_revision = Some(name.revision(&format!("{}-{counter:05}-{suffix}", name.id)));
@@ -1523,6 +1524,94 @@ mod tests {
         assert!(deleted["response"]["deleteTime"].is_string());
         let (status, _) = emulator.send("DELETE", &format!("/v2/{name}"), None).await;
         assert_eq!(status, 200);
+    }
+
+    #[tokio::test]
+    async fn a_named_canary_at_zero_percent_then_a_traffic_only_shift_keeps_the_revisions() {
+        let emulator = TestEmulator::with_polls(0);
+        let (_, created) = emulator
+            .send(
+                "POST",
+                &format!("{PARENT}/services?serviceId=c"),
+                Some(service_body("img:1")),
+            )
+            .await;
+        let first = created["response"]["latestReadyRevision"]
+            .as_str()
+            .unwrap_or("")
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let mut canary = service_body("img:2");
+        canary["template"]["revision"] = json!("c-two");
+        canary["traffic"] = json!([
+            {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": first, "percent": 100},
+            {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": "c-two", "percent": 0, "tag": "candidate"}
+        ]);
+        let (status, staged) = emulator
+            .send(
+                "PATCH",
+                &format!("{PARENT}/services/c"),
+                Some(canary.clone()),
+            )
+            .await;
+        assert_eq!(status, 200, "{staged}");
+        let service = &staged["response"];
+        assert!(
+            service["latestReadyRevision"]
+                .as_str()
+                .unwrap_or("")
+                .ends_with("/c-two")
+        );
+        assert_eq!(service["trafficStatuses"][0]["percent"], 100);
+        assert_eq!(service["trafficStatuses"][1]["tag"], "candidate");
+        assert!(
+            service["trafficStatuses"][1]["uri"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("https://candidate---c-")
+        );
+
+        let mut shift = canary.clone();
+        shift["traffic"][0]["percent"] = json!(90);
+        shift["traffic"][1]["percent"] = json!(10);
+        shift["template"] = json!({"containers": [{"image": "ignored-by-the-mask"}]});
+        let (status, shifted) = emulator
+            .send(
+                "PATCH",
+                &format!("{PARENT}/services/c?updateMask=traffic"),
+                Some(shift),
+            )
+            .await;
+        assert_eq!(status, 200, "{shifted}");
+        assert_eq!(shifted["response"]["trafficStatuses"][1]["percent"], 10);
+        assert_eq!(
+            shifted["response"]["template"]["containers"][0]["image"], "img:2",
+            "the mask leaves the template alone"
+        );
+
+        // The same template without its revision name is not a new configuration.
+        let (_, current) = emulator
+            .send("GET", &format!("{PARENT}/services/c"), None)
+            .await;
+        let mut unnamed = current.clone();
+        unnamed["template"]
+            .as_object_mut()
+            .map(|t| t.remove("revision"));
+        let (_, same) = emulator
+            .send("PATCH", &format!("{PARENT}/services/c"), Some(unnamed))
+            .await;
+        assert!(
+            same["response"]["latestCreatedRevision"]
+                .as_str()
+                .unwrap_or("")
+                .ends_with("/c-two")
+        );
+        let (_, revisions) = emulator
+            .send("GET", &format!("{PARENT}/services/c/revisions"), None)
+            .await;
+        assert_eq!(revisions["revisions"].as_array().map(Vec::len), Some(2));
     }
 
     #[tokio::test]

@@ -1,0 +1,29 @@
+//! `stackctl build [service.NAME ...]`: compiles each built service's cargo package and assembles
+//! its reproducible image, without pushing; prints each image's digest and size.
+
+use anyhow::Result;
+
+use super::{ExitStatus, load_stack};
+use crate::cli::{BuildArgs, Cli};
+use crate::deploy;
+use crate::ui::Printer;
+use crate::ui::deploy_view::{DeployProgress, render_built};
+
+pub async fn run(cli: &Cli, args: &BuildArgs, printer: &Printer) -> Result<ExitStatus> {
+    let Some(stack) = load_stack(cli, printer) else {
+        return Ok(ExitStatus::Failure);
+    };
+    let targets = super::deploy::built_services(&stack, &args.services)?;
+    let progress = DeployProgress;
+    let mut built = Vec::new();
+    for (address, cfg, dir) in &targets {
+        built.push(deploy::build(&stack, address, cfg, dir, &progress).await?);
+    }
+    if args.json {
+        let json: Vec<_> = built.iter().map(super::deploy::built_json).collect();
+        printer.json(&json);
+    } else {
+        printer.out(&render_built(&built));
+    }
+    Ok(ExitStatus::Success)
+}
