@@ -126,7 +126,7 @@ pub fn create_fields(spec: &ServiceSpec) -> Vec<FieldChange> {
     let image = match &spec.image {
         ServiceImage::Declared(image) => quoted(image),
         ServiceImage::Deployed { .. } => {
-            format!("{} (placeholder)", quoted(&PLACEHOLDER_IMAGE.to_string()))
+            format!("{} (placeholder)", quoted(PLACEHOLDER_IMAGE))
         }
     };
     let mut out = vec![
