@@ -73,6 +73,9 @@ pub struct PlanArgs {
     /// Delete queues removed from stack.toml instead of pausing them (their names are blocked for days).
     #[arg(long)]
     pub allow_queue_delete: bool,
+    /// Allow changes that drop data: replacing tables, deleting datasets, tables and repositories.
+    #[arg(long)]
+    pub allow_data_loss: bool,
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +94,9 @@ pub struct ApplyArgs {
     /// Delete queues removed from stack.toml instead of pausing them.
     #[arg(long)]
     pub allow_queue_delete: bool,
+    /// Allow changes that drop data: replacing tables, deleting datasets, tables and repositories.
+    #[arg(long)]
+    pub allow_data_loss: bool,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,8 @@ pub enum Action {
     /// Pause a queue that left stack.toml instead of deleting it (its name would be blocked for days).
     Retire,
     Delete,
+    /// Delete and create again: a field that cannot change in place changed (`-/+`).
+    Replace,
 }
 
 impl Action {
@@ -29,6 +31,7 @@ impl Action {
             Action::Create => "+",
             Action::Update | Action::Retire => "~",
             Action::Delete => "-",
+            Action::Replace => "-/+",
         }
     }
 }
@@ -59,6 +62,9 @@ pub struct FieldChange {
     pub before: Option<String>,
     /// `None` when the field is being removed.
     pub after: Option<FieldValue>,
+    /// This field cannot change in place: the resource is replaced (`# forces replacement`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forces_replacement: bool,
 }
 
 impl FieldChange {
@@ -71,7 +77,14 @@ impl FieldChange {
             field: field.into(),
             before,
             after,
+            forces_replacement: false,
         }
+    }
+
+    /// Marks the field as one that cannot change in place.
+    pub fn forcing_replacement(mut self) -> Self {
+        self.forces_replacement = true;
+        self
     }
 }
 
@@ -121,6 +134,7 @@ pub struct Summary {
     pub update: usize,
     pub retire: usize,
     pub delete: usize,
+    pub replace: usize,
 }
 
 impl Plan {
@@ -136,6 +150,7 @@ impl Plan {
                 Action::Update => s.update += 1,
                 Action::Retire => s.retire += 1,
                 Action::Delete => s.delete += 1,
+                Action::Replace => s.replace += 1,
             }
         }
         s

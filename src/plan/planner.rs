@@ -6,9 +6,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{Action, PLAN_FORMAT_VERSION, Plan, PlanTarget, ResourceChange};
 use crate::config::Stack;
 use crate::model::{Kind, ResourceAddr};
+use crate::resources::alert::AlertKind;
+use crate::resources::budget::BudgetKind;
+use crate::resources::channel::ChannelKind;
+use crate::resources::dataset::DatasetKind;
 use crate::resources::queue::QueueKind;
+use crate::resources::repository::RepositoryKind;
 use crate::resources::service::{self, ServiceKind};
-use crate::resources::{Known, Ownership, Reconcile, Removal};
+use crate::resources::table::TableKind;
+use crate::resources::{Known, Ownership, Reconcile, Removal, data_loss};
 use crate::state::Ledger;
 
 pub use crate::resources::{Observed, PlanOptions};
@@ -51,10 +57,67 @@ pub fn plan(
                 options,
                 &mut planned,
             ),
+            Kind::Dataset => plan_kind::<DatasetKind>(
+                stack,
+                &observed.datasets,
+                &observed.ledger,
+                &known,
+                options,
+                &mut planned,
+            ),
+            Kind::Table => plan_kind::<TableKind>(
+                stack,
+                &observed.tables,
+                &observed.ledger,
+                &known,
+                options,
+                &mut planned,
+            ),
+            Kind::Repository => plan_kind::<RepositoryKind>(
+                stack,
+                &observed.repositories,
+                &observed.ledger,
+                &known,
+                options,
+                &mut planned,
+            ),
+            Kind::Channel => plan_kind::<ChannelKind>(
+                stack,
+                &observed.channels,
+                &observed.ledger,
+                &known,
+                options,
+                &mut planned,
+            ),
+            Kind::Budget => plan_kind::<BudgetKind>(
+                stack,
+                &observed.budgets,
+                &observed.ledger,
+                &known,
+                options,
+                &mut planned,
+            ),
+            Kind::Alert => plan_kind::<AlertKind>(
+                stack,
+                &observed.alerts,
+                &observed.ledger,
+                &known,
+                options,
+                &mut planned,
+            ),
         }
     }
     if !planned.conflicts.is_empty() {
         return Err(PlanError(planned.conflicts));
+    }
+    for change in &mut planned.changes {
+        if let Some(loss) = data_loss(change) {
+            change.notes.push(if options.allow_data_loss {
+                "--allow-data-loss: its data is lost".to_string()
+            } else {
+                format!("refused without --allow-data-loss: {loss}")
+            });
+        }
     }
     planned.changes.sort_by(|a, b| a.address.cmp(&b.address));
     planned.unchanged.sort();
@@ -79,7 +142,23 @@ pub fn known_before_apply(stack: &Stack, observed: &Observed) -> Known {
             (address, host)
         })
         .collect();
-    Known { hosts }
+    let names = ChannelKind::declared(stack)
+        .into_iter()
+        .map(|(address, spec)| {
+            let key = ChannelKind::spec_key(&spec);
+            let name = observed
+                .channels
+                .iter()
+                .find(|c| ChannelKind::live_key(c) == key)
+                .map(|c| c.name.clone());
+            (address, name)
+        })
+        .collect();
+    Known {
+        hosts,
+        names,
+        project_number: observed.project_number.clone(),
+    }
 }
 
 /// Declared resources of one kind against what is live, then owned leftovers.
@@ -92,17 +171,19 @@ fn plan_kind<K: Reconcile>(
     out: &mut Planned,
 ) {
     let stack_name = stack.settings.name.as_str();
-    let by_name: BTreeMap<&str, &K::Live> = lives.iter().map(|l| (K::live_name(l), l)).collect();
+    let by_key: BTreeMap<String, &K::Live> = lives.iter().map(|l| (K::live_key(l), l)).collect();
     let declared = K::declared(stack);
-    let declared_names: BTreeSet<String> = declared
-        .iter()
-        .map(|(_, spec)| K::spec_name(spec).to_string())
-        .collect();
+    let declared_keys: BTreeSet<String> =
+        declared.iter().map(|(_, spec)| K::spec_key(spec)).collect();
 
     for (address, spec) in declared {
-        let name = K::spec_name(&spec).to_string();
         let depends_on = K::depends_on(&spec);
-        match by_name.get(name.as_str()) {
+        let live = by_key.get(&K::spec_key(&spec));
+        let name = match live {
+            Some(live) => K::live_name(live).to_string(),
+            None => K::spec_name(&spec).to_string(),
+        };
+        match live {
             None => out.changes.push(ResourceChange {
                 fields: K::create_fields(&spec, known),
                 address,
@@ -116,18 +197,25 @@ fn plan_kind<K: Reconcile>(
             Some(live) => match K::ownership(live, stack_name, ledger) {
                 Ownership::Ours => {
                     let fields = K::diff(&spec, live, known);
+                    let action = if fields.iter().any(|f| f.forces_replacement) {
+                        Action::Replace
+                    } else {
+                        Action::Update
+                    };
                     if fields.is_empty() {
                         out.unchanged.push(address);
                     } else {
+                        let mut notes = K::update_notes(live);
+                        notes.extend(K::change_notes(&fields));
                         out.changes.push(ResourceChange {
                             address,
                             name,
-                            action: Action::Update,
+                            action,
                             fields,
                             fingerprint: Some(K::fingerprint(live)),
                             desired: Some(K::wrap(spec)),
                             depends_on,
-                            notes: K::update_notes(live),
+                            notes,
                         });
                     }
                 }
@@ -142,7 +230,7 @@ fn plan_kind<K: Reconcile>(
 
     for live in lives {
         let name = K::live_name(live);
-        if declared_names.contains(name)
+        if declared_keys.contains(&K::live_key(live))
             || K::ownership(live, stack_name, ledger) != Ownership::Ours
         {
             continue;
@@ -150,6 +238,10 @@ fn plan_kind<K: Reconcile>(
         let (action, fields, notes) = match K::removal(live, ledger, options) {
             Removal::Delete { notes } => (Action::Delete, vec![], notes),
             Removal::Retire { fields, notes } => (Action::Retire, fields, notes),
+            Removal::Refuse(why) => {
+                out.conflicts.push(why);
+                continue;
+            }
             Removal::Keep => continue,
         };
         out.changes.push(ResourceChange {
@@ -202,9 +294,8 @@ path = "/t"
 
     fn empty() -> Observed {
         Observed {
-            queues: vec![],
-            services: vec![],
             ledger: Ledger::empty("shop"),
+            ..Observed::default()
         }
     }
 
@@ -287,6 +378,7 @@ path = "/t"
             &o,
             PlanOptions {
                 allow_queue_delete: true,
+                ..PlanOptions::default()
             },
         )
         .unwrap();

@@ -3,7 +3,12 @@
 //! Nothing above this module sees a Google client type: callers get [`tasks::QueueRecord`],
 //! [`run::ServiceRecord`] and [`storage`] objects, and [`ApiError`]s that name the call.
 
+pub mod artifacts;
+pub mod bigquery;
+pub mod budgets;
 pub mod error;
+pub mod monitoring;
+pub mod rest;
 pub mod retry;
 pub mod run;
 pub mod storage;
@@ -16,6 +21,7 @@ use google_cloud_auth::credentials::{Credentials, anonymous};
 pub use crate::model::Endpoint;
 pub use error::{ApiError, RetryObserver, Silent};
 pub use retry::Backoff;
+use retry::retrying;
 
 /// The clients for one endpoint, project and region, shared by every call of a run.
 #[derive(Clone)]
@@ -27,6 +33,14 @@ pub struct Cloud {
     tasks: google_cloud_tasks_v2::client::CloudTasks,
     services: google_cloud_run_v2::client::Services,
     storage: storage::StorageClient,
+    bigquery: rest::RestClient,
+    budgets: rest::RestClient,
+    channels: google_cloud_monitoring_v3::client::NotificationChannelService,
+    alerts: google_cloud_monitoring_v3::client::AlertPolicyService,
+    /// Alert policy writes are serialized per project, as the Monitoring API asks.
+    alert_writes: std::sync::Arc<tokio::sync::Mutex<()>>,
+    artifacts: google_cloud_artifactregistry_v1::client::ArtifactRegistry,
+    projects: google_cloud_resourcemanager_v3::client::Projects,
 }
 
 /// Why the clients could not be built (credentials, usually).
@@ -80,6 +94,16 @@ impl Cloud {
         let services = client!(google_cloud_run_v2::client::Services);
         let storage = storage::StorageClient::new(endpoint.url(), credentials.clone())
             .map_err(|e| SetupError(e.to_string()))?;
+        let rest = |google: &str| {
+            rest::RestClient::new(endpoint.url(), google, credentials.clone())
+                .map_err(|e| SetupError(e.to_string()))
+        };
+        let bigquery = rest(bigquery::GOOGLE_BIGQUERY)?;
+        let budgets = rest(budgets::GOOGLE_BUDGETS)?;
+        let channels = client!(google_cloud_monitoring_v3::client::NotificationChannelService);
+        let alerts = client!(google_cloud_monitoring_v3::client::AlertPolicyService);
+        let artifacts = client!(google_cloud_artifactregistry_v1::client::ArtifactRegistry);
+        let projects = client!(google_cloud_resourcemanager_v3::client::Projects);
         Ok(Self {
             endpoint,
             project: project.to_string(),
@@ -88,6 +112,13 @@ impl Cloud {
             tasks,
             services,
             storage,
+            bigquery,
+            budgets,
+            channels,
+            alerts,
+            alert_writes: Default::default(),
+            artifacts,
+            projects,
         })
     }
 
@@ -98,5 +129,20 @@ impl Cloud {
 
     pub fn storage(&self) -> &storage::StorageClient {
         &self.storage
+    }
+
+    /// `projects/NUMBER` of the project (Resource Manager v3 `projects.get`).
+    pub async fn project_number(&self, observer: &dyn RetryObserver) -> Result<String, ApiError> {
+        let name = format!("projects/{}", self.project);
+        retrying(self.backoff, observer, || async {
+            self.projects
+                .get_project()
+                .set_name(&name)
+                .send()
+                .await
+                .map(|p| p.name)
+                .map_err(|e| ApiError::from_gax("cloudresourcemanager.projects.get", &name, &e))
+        })
+        .await
     }
 }

@@ -73,6 +73,7 @@ fn the_example_parses_to_typed_values_with_defaults() {
             region: "us-central1".into(),
             labels: BTreeMap::from([("team".into(), "commerce".into())]),
             state_bucket: Some("acme-shop-prod-stackctl-state".into()),
+            billing_account: None,
         }
     );
     assert_eq!(
@@ -272,13 +273,13 @@ fn unknown_keys_suggest_the_closest_known_key() {
 fn unknown_keys_far_from_any_known_key_list_the_table_keys() {
     assert_eq!(
         single_error(&format!(
-            "{STACK}billing_account = \"012345-6789AB-CDEF01\"\n"
+            "{STACK}organization_owner = \"someone\"\n"
         )),
         owned(
             5,
             1,
-            "unknown key `billing_account` in [stack]",
-            Some("known keys in [stack]: labels, name, project, region, state_bucket")
+            "unknown key `organization_owner` in [stack]",
+            Some("known keys in [stack]: billing_account, labels, name, project, region, state_bucket")
         )
     );
 }
@@ -286,12 +287,12 @@ fn unknown_keys_far_from_any_known_key_list_the_table_keys() {
 #[test]
 fn unsupported_kinds_say_which_tables_are_supported() {
     assert_eq!(
-        single_error(&format!("{STACK}\n[job.ingest-orders]\ncpu = \"1\"\n")),
+        single_error(&format!("{STACK}\n[function.ingest-orders]\ncpu = \"1\"\n")),
         owned(
             6,
             1,
-            "unknown table kind `job` in [job.ingest-orders]",
-            Some("supported tables: [stack], [service.NAME], [queue.NAME]")
+            "unknown table kind `function` in [function.ingest-orders]",
+            Some("supported tables: [stack], [service.NAME], [queue.NAME], [dataset.NAME], [table.NAME], [repository.NAME], [channel.NAME], [budget.NAME], [alert.NAME]")
         )
     );
     assert_eq!(
