@@ -3,10 +3,35 @@
 
 use serde_json::{Value, json};
 
-use crate::conventions::ApiError;
+use crate::conventions::{ApiError, ErrorStyle};
 use crate::faults::FaultPlan;
 use crate::server::{Emulator, HttpRequest, HttpResponse, lock};
 use crate::state::State;
+
+/// Applies a seeding endpoint's JSON body to the state and persists it.
+fn seed(
+    emulator: &Emulator,
+    request: &HttpRequest,
+    apply: impl FnOnce(&mut State, &Value) -> Result<Value, String>,
+) -> HttpResponse {
+    let body: Value = match serde_json::from_slice(&request.body) {
+        Ok(body) => body,
+        Err(error) => {
+            return HttpResponse::error(
+                &ApiError::invalid_argument(format!("Invalid JSON: {error}")),
+                ErrorStyle::Proto,
+            );
+        }
+    };
+    let mut state = lock(&emulator.state);
+    match apply(&mut state, &body) {
+        Ok(answer) => {
+            emulator.persist(&state);
+            HttpResponse::json(200, &answer)
+        }
+        Err(reason) => HttpResponse::error(&ApiError::invalid_argument(reason), ErrorStyle::Proto),
+    }
+}
 
 pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
     let path = request.raw_path.trim_end_matches('/');
@@ -37,16 +62,27 @@ pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
             }
             Err(error) => HttpResponse::error(
                 &ApiError::invalid_argument(format!("Invalid fault plan: {error}")),
-                false,
+                ErrorStyle::Proto,
             ),
         },
+        ("POST", "/_emulator/bigquery/jobs") => seed(emulator, request, |state, body| {
+            crate::apis::bigquery::seed_jobs(state, body).map(|n| json!({"jobs": n}))
+        }),
+        ("POST", "/_emulator/monitoring/timeseries") => {
+            seed(emulator, request, crate::apis::monitoring::seed_time_series)
+        }
+        ("POST", "/_emulator/artifactregistry/dockerImages") => seed(
+            emulator,
+            request,
+            crate::apis::artifactregistry::seed_docker_images,
+        ),
         ("DELETE", "/_emulator/faults") => {
             lock(&emulator.faults).replace(FaultPlan::default());
             HttpResponse::json(200, &json!({}))
         }
         _ => HttpResponse::error(
             &ApiError::not_found(format!("No admin endpoint {} {}", request.method, path)),
-            false,
+            ErrorStyle::Proto,
         ),
     }
 }

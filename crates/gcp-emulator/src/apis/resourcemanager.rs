@@ -20,8 +20,25 @@ fn known_project_ids(state: &State) -> Vec<String> {
         .keys()
         .chain(state.services.keys())
         .chain(state.operations.keys())
+        .chain(state.run_jobs.keys())
+        .chain(state.scheduler_jobs.keys())
+        .chain(state.repositories.keys())
+        .chain(state.alert_policies.keys())
+        .chain(state.iam_policies.keys())
         .filter_map(|name| from_name(name))
         .collect();
+    ids.extend(
+        state
+            .service_accounts
+            .values()
+            .filter_map(|a| a.get("projectId")?.as_str().map(str::to_string)),
+    );
+    ids.extend(
+        state
+            .bq_datasets
+            .keys()
+            .filter_map(|k| k.split(':').next().map(str::to_string)),
+    );
     ids.sort();
     ids.dedup();
     ids
@@ -64,6 +81,20 @@ pub fn get_project(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
         "etag": etag,
     });
     Ok(Reply::Json(project))
+}
+
+/// Every project exists, so its policy can always be read and written (keyed `projects/ID`).
+pub fn project_iam(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
+    let requested = call.param("projectsId")?;
+    let project_id = if requested.bytes().all(|b| b.is_ascii_digit()) {
+        known_project_ids(context.state)
+            .into_iter()
+            .find(|id| project_number(id) == requested)
+            .unwrap_or_else(|| requested.to_string())
+    } else {
+        requested.to_string()
+    };
+    super::iam_policy::answer(context, call, &format!("projects/{project_id}"))
 }
 
 #[cfg(test)]

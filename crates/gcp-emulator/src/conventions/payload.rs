@@ -100,6 +100,17 @@ fn invalid_value(path: &str, type_label: &str, value: &Value) -> ApiError {
 }
 
 impl Walker<'_> {
+    /// The schema an `Any` carries: `google.cloud.run.v2.Job` -> `GoogleCloudRunV2Job`, or the
+    /// bare message name (`google.devtools.artifactregistry.v1.Repository` -> `Repository`).
+    fn schema_for_type_url(&self, type_url: &str) -> Option<&Value> {
+        schema_name_for_type_url(type_url)
+            .and_then(|n| self.discovery.schema(self.api, &n))
+            .or_else(|| {
+                let short = type_url.rsplit('.').next()?;
+                self.discovery.schema(self.api, short)
+            })
+    }
+
     fn resolve<'s>(&'s self, property: &'s Value) -> Option<&'s Value> {
         match property.get("$ref").and_then(Value::as_str) {
             Some(reference) => self.discovery.schema(self.api, reference),
@@ -131,6 +142,12 @@ impl Walker<'_> {
                 Value::String(name) if values.iter().any(|v| v.as_str() == Some(name)) => {
                     Ok(Some(value))
                 }
+                Value::String(name) if self.api.enums_case_insensitive() => values
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .find(|v| v.eq_ignore_ascii_case(name))
+                    .map(|v| Some(Value::String(v.to_string())))
+                    .ok_or_else(|| invalid_value(path, "TYPE_ENUM", &value)),
                 Value::Number(n) => match n.as_i64().and_then(|n| enum_name(values, n)) {
                     Some(name) => Ok(Some(Value::String(name))),
                     None => Err(invalid_value(path, "TYPE_ENUM", &value)),
@@ -326,8 +343,7 @@ impl Walker<'_> {
                     .and_then(Value::as_str)
                     == Some("any");
                 if let Some(type_url) = map.get("@type").and_then(Value::as_str)
-                    && let Some(schema) = schema_name_for_type_url(type_url)
-                        .and_then(|n| self.discovery.schema(self.api, &n))
+                    && let Some(schema) = self.schema_for_type_url(type_url)
                 {
                     return Some(self.render_message(schema, Value::Object(map), int_enums));
                 }
@@ -361,8 +377,13 @@ impl Walker<'_> {
             return value;
         };
         let properties = schema.get("properties").and_then(Value::as_object);
+        let schema_id = schema.get("id").and_then(Value::as_str).unwrap_or_default();
         let mut out = Map::new();
         for (key, field_value) in fields {
+            if field_value == Value::Bool(false) && has_presence(schema_id, &key) {
+                out.insert(key, field_value);
+                continue;
+            }
             match properties.and_then(|p| p.get(&key)) {
                 Some(field_property) => {
                     if let Some(rendered) = self.render(field_property, field_value, int_enums) {
@@ -376,6 +397,18 @@ impl Walker<'_> {
         }
         Value::Object(out)
     }
+}
+
+/// `google.protobuf.BoolValue` fields: an explicit `false` is served, not omitted.
+const PRESENCE_FIELDS: &[(&str, &str)] = &[
+    ("AlertPolicy", "enabled"),
+    ("NotificationChannel", "enabled"),
+];
+
+fn has_presence(schema_id: &str, field: &str) -> bool {
+    PRESENCE_FIELDS
+        .iter()
+        .any(|(s, f)| *s == schema_id && *f == field)
 }
 
 fn integer_label(format: &str) -> &'static str {
