@@ -3,10 +3,13 @@
 use crate::support::*;
 
 const EXAMPLE: &str = include_str!("../../stack.toml");
+const EXAMPLE_SCHEMA: &str = include_str!("../../schemas/orders.json");
 
 #[test]
 fn readme_tour_apply_local_then_plan_is_empty_then_one_field_shows() {
     let ws = Workspace::new(EXAMPLE);
+    std::fs::create_dir_all(ws.path().join("schemas")).unwrap();
+    std::fs::write(ws.path().join("schemas/orders.json"), EXAMPLE_SCHEMA).unwrap();
     let first = ws.run(&["apply", "--local", "--auto-approve"]).expect(0);
     assert!(
         first.stdout.contains("+ service.worker"),
@@ -19,7 +22,7 @@ fn readme_tour_apply_local_then_plan_is_empty_then_one_field_shows() {
         first.stdout
     );
     assert!(
-        first.stdout.contains("Apply complete: 2 changed."),
+        first.stdout.contains("Apply complete: 9 changed."),
         "{}",
         first.stdout
     );

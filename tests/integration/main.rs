@@ -2,6 +2,7 @@
 
 mod cli;
 mod conformance;
+mod data;
 mod faults;
 mod ownership;
 mod support;

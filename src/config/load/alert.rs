@@ -218,7 +218,7 @@ pub(super) fn read_alert(
         }
     };
     let (display_name, notify) = (display_name?, notify?);
-    name_ok.then(|| AlertConfig {
+    name_ok.then_some(AlertConfig {
         display_name: display_name.value,
         conditions,
         notify: notify.value,
@@ -339,7 +339,7 @@ fn read_condition(checker: &mut Checker, sub: &TableRef, index: usize) -> Option
         found
     });
     for (field, known, what) in [
-        (aligner.as_ref().map(|f| f.clone()), ALIGNERS, "aligner"),
+        (aligner.clone(), ALIGNERS, "aligner"),
         (reducer.clone().flatten(), REDUCERS, "reducer"),
     ] {
         if let Some(f) = field

@@ -123,7 +123,7 @@ pub(super) fn read_budget(
         );
     }
     let (amount, thresholds, notify) = (amount?, thresholds?, notify?);
-    ok.then(|| BudgetConfig {
+    ok.then_some(BudgetConfig {
         amount_usd: amount.value,
         thresholds: thresholds.value,
         notify: notify.value,
