@@ -85,6 +85,9 @@ pub struct PlanArgs {
     /// Delete queues removed from stack.toml instead of pausing them (their names are blocked for days).
     #[arg(long)]
     pub allow_queue_delete: bool,
+    /// Allow changes that drop data: replacing tables, deleting datasets, tables and repositories.
+    #[arg(long)]
+    pub allow_data_loss: bool,
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +106,9 @@ pub struct ApplyArgs {
     /// Delete queues removed from stack.toml instead of pausing them.
     #[arg(long)]
     pub allow_queue_delete: bool,
+    /// Allow changes that drop data: replacing tables, deleting datasets, tables and repositories.
+    #[arg(long)]
+    pub allow_data_loss: bool,
 }
 
 #[derive(Debug, Args)]

@@ -12,8 +12,14 @@ use crate::model::{Kind, ResourceAddr};
 use crate::plan::{Plan, ResourceChange};
 use crate::provider::RetryObserver;
 use crate::provider::run::OperationObserver;
+use crate::resources::alert::AlertKind;
+use crate::resources::budget::BudgetKind;
+use crate::resources::channel::ChannelKind;
+use crate::resources::dataset::DatasetKind;
 use crate::resources::queue::QueueKind;
+use crate::resources::repository::RepositoryKind;
 use crate::resources::service::ServiceKind;
+use crate::resources::table::TableKind;
 use crate::resources::{ApplyCtx, Converge, Desired, StepError};
 
 /// Adapts the reporter to one resource's provider calls.
@@ -139,6 +145,30 @@ async fn execute(
             QueueKind::converge(ctx, change, Some(spec), &observer).await
         }
         (Kind::Queue, None) => QueueKind::converge(ctx, change, None, &observer).await,
+        (Kind::Dataset, Some(Desired::Dataset(spec))) => {
+            DatasetKind::converge(ctx, change, Some(spec), &observer).await
+        }
+        (Kind::Dataset, None) => DatasetKind::converge(ctx, change, None, &observer).await,
+        (Kind::Table, Some(Desired::Table(spec))) => {
+            TableKind::converge(ctx, change, Some(spec), &observer).await
+        }
+        (Kind::Table, None) => TableKind::converge(ctx, change, None, &observer).await,
+        (Kind::Repository, Some(Desired::Repository(spec))) => {
+            RepositoryKind::converge(ctx, change, Some(spec), &observer).await
+        }
+        (Kind::Repository, None) => RepositoryKind::converge(ctx, change, None, &observer).await,
+        (Kind::Channel, Some(Desired::Channel(spec))) => {
+            ChannelKind::converge(ctx, change, Some(spec), &observer).await
+        }
+        (Kind::Channel, None) => ChannelKind::converge(ctx, change, None, &observer).await,
+        (Kind::Budget, Some(Desired::Budget(spec))) => {
+            BudgetKind::converge(ctx, change, Some(spec), &observer).await
+        }
+        (Kind::Budget, None) => BudgetKind::converge(ctx, change, None, &observer).await,
+        (Kind::Alert, Some(Desired::Alert(spec))) => {
+            AlertKind::converge(ctx, change, Some(spec), &observer).await
+        }
+        (Kind::Alert, None) => AlertKind::converge(ctx, change, None, &observer).await,
         (kind, Some(other)) => Err(StepError::Plan(format!(
             "the plan pairs {kind} {} with desired state of another kind ({other:?}); the plan file is damaged: re-run `stackctl plan`",
             change.address

@@ -8,6 +8,12 @@ fn depth(kind: Kind) -> u8 {
     match kind {
         Kind::Service => 0,
         Kind::Queue => 1,
+        Kind::Dataset => 0,
+        Kind::Table => 1,
+        Kind::Repository => 0,
+        Kind::Channel => 0,
+        Kind::Budget => 1,
+        Kind::Alert => 1,
     }
 }
 

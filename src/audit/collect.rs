@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, Utc};
 
 use super::{Inventory, Signals, Windows};
-use crate::provider::monitoring::{Aligner, Reducer, SeriesQuery};
+use crate::provider::metrics::{Aligner, Reducer, SeriesQuery};
 use crate::provider::{ApiError, Cloud, Silent};
 use crate::state::Ledger;
 
@@ -89,7 +89,7 @@ async fn per_label(
         group_by: vec![format!("resource.label.{}", signal.label)],
     };
     let series = cloud
-        .monitoring()
+        .metrics()
         .time_series(&cloud.project, &query, cloud.backoff, &Silent)
         .await?;
     let mut out: BTreeMap<String, Vec<f64>> = BTreeMap::new();

@@ -31,6 +31,15 @@ pub async fn run(cli: &Cli, args: &AdoptArgs, printer: &Printer) -> Result<ExitS
         let declared = match addr.kind {
             Kind::Service => stack.services.contains_key(&addr.name),
             Kind::Queue => stack.queues.contains_key(&addr.name),
+            kind @ (Kind::Dataset
+            | Kind::Table
+            | Kind::Repository
+            | Kind::Channel
+            | Kind::Budget
+            | Kind::Alert) => bail!(
+                "{addr}: adopting a {kind} is not supported yet; label it {OWNER_LABEL}={} by hand (budgets: delete it and let apply recreate it)",
+                stack.settings.name
+            ),
         };
         if !declared {
             bail!(
@@ -79,6 +88,12 @@ async fn adopt(
                     ledger.update(|l| l.record(&name, addr, LedgerStatus::Active)).await?;
                     printer.out(&format!("Adopted {addr} ({name}) into the ownership ledger."));
                 }
+                Kind::Dataset
+                | Kind::Table
+                | Kind::Repository
+                | Kind::Channel
+                | Kind::Budget
+                | Kind::Alert => bail!("{addr}: adopting this kind is not supported yet"),
                 Kind::Service => {
                     let name = service::full_name(stack, &stack.services[&addr.name].id);
                     let Some(live) = session.cloud.get_service(&name, &Silent).await? else {

@@ -12,9 +12,17 @@ use crate::cli::{ApplyArgs, Cli};
 use crate::cost::PriceTable;
 use crate::model::Kind;
 use crate::plan::{
-    Action, Observed, PLAN_FORMAT_VERSION, Plan, PlanOptions, known_before_apply, plan,
+    Action, Observed, PLAN_FORMAT_VERSION, Plan, PlanOptions, ResourceChange, known_before_apply,
+    plan,
 };
-use crate::resources::fingerprint_of;
+use crate::resources::Desired;
+use crate::resources::alert::AlertKind;
+use crate::resources::budget::BudgetKind;
+use crate::resources::channel::ChannelKind;
+use crate::resources::dataset::DatasetKind;
+use crate::resources::repository::RepositoryKind;
+use crate::resources::table::TableKind;
+use crate::resources::{Reconcile, data_loss, fingerprint_of};
 use crate::state::ApplyLock;
 use crate::state::lock::holder_name;
 use crate::ui::progress::{LogProgress, TerminalProgress};
@@ -147,6 +155,7 @@ async fn locked(
             &observed,
             PlanOptions {
                 allow_queue_delete: args.allow_queue_delete,
+                allow_data_loss: args.allow_data_loss,
             },
             &PriceTable::builtin(&session.stack.settings.region),
         )?,
@@ -159,6 +168,14 @@ async fn locked(
             printer.json(&serde_json::json!({ "plan": plan, "report": { "results": [] } }));
         }
         return Ok(ExitStatus::Success);
+    }
+    let losses: Vec<String> = plan.changes.iter().filter_map(data_loss).collect();
+    if !losses.is_empty() && !args.allow_data_loss {
+        printer.err(&format!(
+            "error: refusing to apply a plan that drops data; nothing was changed:\n  {}",
+            losses.join("\n  ")
+        ));
+        return Ok(ExitStatus::Failure);
     }
     if !from_file && !args.auto_approve {
         match confirm_apply() {
@@ -175,15 +192,22 @@ async fn locked(
     } else {
         Arc::new(LogProgress)
     };
-    let hosts = known_before_apply(&session.stack, &observed)
+    let known = known_before_apply(&session.stack, &observed);
+    let hosts = known
         .hosts
         .into_iter()
         .filter_map(|(a, h)| Some((a, h?)))
+        .collect();
+    let names = known
+        .names
+        .into_iter()
+        .filter_map(|(a, n)| Some((a, n?)))
         .collect();
     let ctx = Arc::new(ApplyCtx {
         cloud: session.cloud.clone(),
         ledger: tokio::sync::Mutex::new(ledger),
         hosts: tokio::sync::Mutex::new(hosts),
+        names: tokio::sync::Mutex::new(names),
     });
     let report = apply(ctx, reporter, &plan, args.parallelism).await;
     if args.json {
@@ -196,6 +220,33 @@ async fn locked(
     } else {
         ExitStatus::Failure
     })
+}
+
+/// The fingerprint of the live resource a change was planned against; for creates, of a live
+/// resource that now answers to the same key (someone created it since).
+fn current<K: Reconcile>(lives: &[K::Live], change: &ResourceChange) -> Option<String> {
+    let found = match (change.action, &change.desired) {
+        (Action::Create, Some(desired)) => {
+            let key = desired_key(desired);
+            lives.iter().find(|l| K::live_key(l) == key)
+        }
+        _ => lives.iter().find(|l| K::live_name(l) == change.name),
+    };
+    found.map(K::fingerprint)
+}
+
+/// The match key of a planned resource (kinds with server-assigned ids match by key).
+fn desired_key(desired: &Desired) -> String {
+    match desired {
+        Desired::Dataset(s) => DatasetKind::spec_key(s),
+        Desired::Table(s) => TableKind::spec_key(s),
+        Desired::Repository(s) => RepositoryKind::spec_key(s),
+        Desired::Channel(s) => ChannelKind::spec_key(s),
+        Desired::Budget(s) => BudgetKind::spec_key(s),
+        Desired::Alert(s) => AlertKind::spec_key(s),
+        Desired::Queue(s) => s.name.clone(),
+        Desired::Service(s) => s.name.clone(),
+    }
 }
 
 /// A saved plan applies only if nothing it planned against has changed since.
@@ -213,6 +264,12 @@ fn check_current(plan: &Plan, observed: &Observed) -> Result<()> {
                 .iter()
                 .find(|q| q.name == change.name)
                 .map(fingerprint_of),
+            Kind::Dataset => current::<DatasetKind>(&observed.datasets, change),
+            Kind::Table => current::<TableKind>(&observed.tables, change),
+            Kind::Repository => current::<RepositoryKind>(&observed.repositories, change),
+            Kind::Channel => current::<ChannelKind>(&observed.channels, change),
+            Kind::Budget => current::<BudgetKind>(&observed.budgets, change),
+            Kind::Alert => current::<AlertKind>(&observed.alerts, change),
         };
         match (change.action, &change.fingerprint, now) {
             (Action::Create, _, Some(_)) => stale.push(format!(

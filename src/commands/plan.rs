@@ -6,6 +6,7 @@ use super::{ExitStatus, Session, load_stack};
 use crate::cli::{Cli, PlanArgs};
 use crate::cost::PriceTable;
 use crate::plan::{Plan, PlanOptions, plan};
+use crate::resources::data_loss;
 use crate::ui::{Printer, plan_view};
 
 pub async fn run(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<ExitStatus> {
@@ -17,6 +18,7 @@ pub async fn run(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<ExitSt
         &session,
         PlanOptions {
             allow_queue_delete: args.allow_queue_delete,
+            allow_data_loss: args.allow_data_loss,
         },
     )
     .await;
@@ -26,6 +28,11 @@ pub async fn run(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<ExitSt
         printer.json(&plan);
     } else {
         printer.out(&plan_view::render(&plan, printer.color));
+    }
+    if !args.allow_data_loss && plan.changes.iter().any(|c| data_loss(c).is_some()) {
+        printer.err(
+            "warning: this plan drops data (see the notes above); `stackctl apply` refuses it without --allow-data-loss",
+        );
     }
     if let Some(path) = &args.out {
         save(&plan, path)?;

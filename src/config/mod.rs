@@ -11,6 +11,7 @@ use crate::model::ResourceAddr;
 
 mod diagnostics;
 mod load;
+pub mod templates;
 pub mod units;
 
 pub use diagnostics::{ConfigError, ConfigErrors};
@@ -26,6 +27,12 @@ pub struct Stack {
     pub queues: BTreeMap<String, QueueConfig>,
     /// `[usage]`: monthly usage assumptions for the cost estimate (none = usage cost unknown).
     pub usage: Usage,
+    pub datasets: BTreeMap<String, DatasetConfig>,
+    pub tables: BTreeMap<String, TableConfig>,
+    pub repositories: BTreeMap<String, RepositoryConfig>,
+    pub channels: BTreeMap<String, ChannelConfig>,
+    pub budgets: BTreeMap<String, BudgetConfig>,
+    pub alerts: BTreeMap<String, AlertConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +49,8 @@ pub struct StackSettings {
     /// (`image_repository = "workers"`). Until `[repository.*]` tables exist, the value is the
     /// repository id; `"repository.workers"` is accepted too and will then name that table.
     pub image_repository: Option<String>,
+    /// `XXXXXX-XXXXXX-XXXXXX`: the billing account budgets live in (required by `[budget.*]`).
+    pub billing_account: Option<String>,
 }
 
 impl Stack {
@@ -168,6 +177,25 @@ pub struct QueueConfig {
 pub struct Usage {
     pub services: BTreeMap<String, ServiceUsage>,
     pub queues: BTreeMap<String, QueueUsage>,
+    pub tables: BTreeMap<String, TableUsage>,
+    pub repositories: BTreeMap<String, RepositoryUsage>,
+}
+
+/// `"table.NAME" = { stored_gib, long_term_gib, scanned_tib_per_month }`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TableUsage {
+    /// Logical GiB modified in the last 90 days (active storage).
+    pub stored_gib: f64,
+    /// Logical GiB untouched for 90 days (long-term storage). Default 0.
+    pub long_term_gib: f64,
+    /// TiB scanned by on-demand queries per month. Default 0.
+    pub scanned_tib_per_month: f64,
+}
+
+/// `"repository.NAME" = { stored_gb }`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RepositoryUsage {
+    pub stored_gb: f64,
 }
 
 /// `"service.NAME" = { requests_per_month, avg_request_ms, avg_concurrency }`.
@@ -187,4 +215,126 @@ pub struct QueueUsage {
     pub tasks_per_month: u64,
     /// Push attempts per task on average, retries included. Default 1.
     pub attempts_per_task: f64,
+}
+
+/// `[dataset.NAME]`: a BigQuery dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetConfig {
+    /// Dataset id (`NAME` unless `id = "..."`).
+    pub id: String,
+    /// Default `"US"`. Cannot change after creation.
+    pub location: String,
+    pub labels: BTreeMap<String, String>,
+    /// Partition expiration given to new partitioned tables.
+    pub default_partition_expiration: Option<Duration>,
+    /// Expiration given to new tables.
+    pub default_table_expiration: Option<Duration>,
+    /// Default true: stackctl refuses to delete the dataset.
+    pub deletion_protection: bool,
+}
+
+/// `[table.NAME]`: a BigQuery table or materialized view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableConfig {
+    /// Table id (`NAME` unless `id = "..."`).
+    pub id: String,
+    /// `dataset.NAME`
+    pub dataset: ResourceAddr,
+    /// Empty for a materialized view.
+    pub columns: Vec<Column>,
+    pub partition: Option<Partition>,
+    pub cluster_by: Vec<String>,
+    /// Default false.
+    pub require_partition_filter: bool,
+    /// Materialized view query; then there are no columns.
+    pub view_query: Option<String>,
+    /// Materialized view refresh interval. Default 30m.
+    pub refresh_interval: Option<Duration>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One column of a table schema (nested for RECORD columns from a schema file).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Column {
+    pub name: String,
+    /// Standard SQL name: STRING, INT64, FLOAT64, NUMERIC, BOOL, TIMESTAMP, DATE, RECORD, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// NULLABLE (default), REQUIRED or REPEATED.
+    pub mode: String,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub fields: Vec<Column>,
+}
+
+/// Time partitioning on a column.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Partition {
+    pub field: String,
+    /// DAY (default), HOUR or MONTH.
+    pub granularity: String,
+    pub expiration: Option<Duration>,
+}
+
+/// `[repository.NAME]`: an Artifact Registry Docker repository.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepositoryConfig {
+    pub id: String,
+    /// Default: the stack's region.
+    pub location: String,
+    /// Keep the N most recent versions (cleanup policy `keep-recent`).
+    pub keep_recent: Option<u32>,
+    /// Delete untagged versions older than this (cleanup policy `delete-untagged`).
+    pub delete_untagged_after: Option<Duration>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `[channel.NAME]`: a Monitoring notification channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelConfig {
+    /// Only `"email"`.
+    pub kind: String,
+    pub email: String,
+    /// Default: the table name.
+    pub display_name: String,
+}
+
+/// `[budget.NAME]`: a Billing budget on the stack's project.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetConfig {
+    pub amount_usd: f64,
+    /// Fractions of the amount; default [0.5, 0.9, 1.0].
+    pub thresholds: Vec<f64>,
+    /// `channel.NAME`s.
+    pub notify: Vec<ResourceAddr>,
+}
+
+/// `[alert.NAME]`: a Monitoring alert policy, from a template or explicit conditions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertConfig {
+    /// Default: the table name.
+    pub display_name: String,
+    pub conditions: Vec<AlertCondition>,
+    /// `channel.NAME`s.
+    pub notify: Vec<ResourceAddr>,
+    /// What the conditions watch (`service.x`, `queue.y`), for ordering.
+    pub watches: Vec<ResourceAddr>,
+}
+
+/// One threshold condition, after the template was expanded.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AlertCondition {
+    pub display_name: String,
+    pub filter: String,
+    pub denominator_filter: Option<String>,
+    /// `COMPARISON_GT`, `COMPARISON_LT`, ...
+    pub comparison: String,
+    pub threshold: f64,
+    pub duration: Duration,
+    /// Per-series aligner, e.g. `ALIGN_DELTA`.
+    pub aligner: String,
+    /// Cross-series reducer, e.g. `REDUCE_SUM`; `None` = none.
+    pub reducer: Option<String>,
+    pub group_by: Vec<String>,
+    pub period: Duration,
 }

@@ -180,22 +180,52 @@ pub fn declared(stack: &Stack, prices: &PriceTable, address: &ResourceAddr) -> O
             .queues
             .get(&address.name)
             .map(|_| estimate::queue(prices, stack.usage.queues.get(&address.name), &label)),
+        Kind::Table => stack.tables.get(&address.name).map(|_| {
+            let usage = stack
+                .usage
+                .tables
+                .get(&address.name)
+                .map(|u| estimate::TableUsage {
+                    active_gib: u.stored_gib,
+                    long_term_gib: u.long_term_gib,
+                    scanned_tib_per_month: u.scanned_tib_per_month,
+                });
+            estimate::table(prices, usage.as_ref(), &label)
+        }),
+        Kind::Repository => stack.repositories.get(&address.name).map(|_| {
+            let stored_gb = stack
+                .usage
+                .repositories
+                .get(&address.name)
+                .map(|u| u.stored_gb);
+            estimate::repository(prices, stored_gb, &label)
+        }),
+        Kind::Alert => stack.alerts.get(&address.name).map(|a| {
+            estimate::alert(
+                prices,
+                u32::try_from(a.conditions.len()).unwrap_or(u32::MAX),
+            )
+        }),
+        // Free: datasets (their tables are priced), notification channels, budgets.
+        Kind::Dataset => stack.datasets.get(&address.name).map(|_| Estimate::zero()),
+        Kind::Channel => stack.channels.get(&address.name).map(|_| Estimate::zero()),
+        Kind::Budget => stack.budgets.get(&address.name).map(|_| Estimate::zero()),
     }
 }
 
 /// Every declared resource's estimate and the total.
 pub fn stack_cost(stack: &Stack, prices: &PriceTable) -> StackCost {
-    let addresses = stack
-        .services
-        .keys()
-        .map(|name| ResourceAddr::new(Kind::Service, name))
-        .chain(
-            stack
-                .queues
-                .keys()
-                .map(|name| ResourceAddr::new(Kind::Queue, name)),
-        );
+    let mut addresses: Vec<ResourceAddr> = Vec::new();
+    let mut add = |kind: Kind, names: Vec<&String>| {
+        addresses.extend(names.into_iter().map(|name| ResourceAddr::new(kind, name)))
+    };
+    add(Kind::Service, stack.services.keys().collect());
+    add(Kind::Queue, stack.queues.keys().collect());
+    add(Kind::Table, stack.tables.keys().collect());
+    add(Kind::Repository, stack.repositories.keys().collect());
+    add(Kind::Alert, stack.alerts.keys().collect());
     let resources: BTreeMap<ResourceAddr, Estimate> = addresses
+        .into_iter()
         .filter_map(|address| declared(stack, prices, &address).map(|e| (address, e)))
         .collect();
     let costs: Vec<ResourceCost> = resources
@@ -268,7 +298,22 @@ mod tests {
         assert_eq!(worker.monthly_usd, 6.86);
         let webhooks = &cost.resources[&"queue.webhooks".parse().unwrap()];
         assert_eq!(webhooks.monthly_usd, 1.6);
-        assert_eq!(cost.total_monthly_usd, 8.46);
+        // Two alert policies of one condition each: 2 x $1.50.
+        let alerts: f64 = ["alert.worker-errors", "alert.webhook-backlog"]
+            .iter()
+            .map(|a| cost.resources[&a.parse().unwrap()].monthly_usd)
+            .sum();
+        assert_eq!(alerts, 3.0);
+        // table.orders: 20 GiB x $0.02 + 0.5 TiB x $6.25; repository.workers: 2 GB x $0.10.
+        assert_eq!(
+            cost.resources[&"table.orders".parse().unwrap()].monthly_usd,
+            3.525
+        );
+        assert_eq!(
+            cost.resources[&"repository.workers".parse().unwrap()].monthly_usd,
+            0.2
+        );
+        assert_eq!(cost.total_monthly_usd, 15.185);
         assert!(cost.unknown.is_empty());
         let free: Vec<PriceItem> = cost.free_tier_not_included.iter().map(|f| f.item).collect();
         assert_eq!(
@@ -277,7 +322,10 @@ mod tests {
                 PriceItem::RunRequestVcpuSecond,
                 PriceItem::RunRequestGibSecond,
                 PriceItem::RunRequest,
-                PriceItem::TasksOperation
+                PriceItem::TasksOperation,
+                PriceItem::BigQueryActiveStorageGibMonth,
+                PriceItem::BigQueryScannedTib,
+                PriceItem::ArtifactRegistryGbMonth,
             ]
         );
     }
@@ -292,12 +340,15 @@ mod tests {
         let stack =
             crate::config::parse(std::path::Path::new("stack.toml"), &without).expect("parses");
         let cost = stack_cost(&stack, &PriceTable::builtin("us-central1"));
-        assert_eq!(cost.total_monthly_usd, 0.0);
+        // Only the fixed fees remain: two alert conditions.
+        assert_eq!(cost.total_monthly_usd, 3.0);
         assert_eq!(
             cost.unknown,
             vec![
                 "no [usage] for queue.webhooks".to_string(),
-                "no [usage] for service.worker".to_string()
+                "no [usage] for repository.workers".to_string(),
+                "no [usage] for service.worker".to_string(),
+                "no [usage] for table.orders".to_string(),
             ]
         );
     }

@@ -11,16 +11,37 @@ use std::str::FromStr;
 pub enum Kind {
     Service,
     Queue,
+    Dataset,
+    Table,
+    Repository,
+    Channel,
+    Budget,
+    Alert,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 2] = [Kind::Service, Kind::Queue];
+    pub const ALL: [Kind; 8] = [
+        Kind::Service,
+        Kind::Queue,
+        Kind::Dataset,
+        Kind::Table,
+        Kind::Repository,
+        Kind::Channel,
+        Kind::Budget,
+        Kind::Alert,
+    ];
 
     /// The table prefix in stack.toml and in addresses (`service`, `queue`).
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Service => "service",
             Kind::Queue => "queue",
+            Kind::Dataset => "dataset",
+            Kind::Table => "table",
+            Kind::Repository => "repository",
+            Kind::Channel => "channel",
+            Kind::Budget => "budget",
+            Kind::Alert => "alert",
         }
     }
 }

@@ -22,6 +22,8 @@ pub enum Action {
     /// Pause a queue that left stack.toml instead of deleting it (its name would be blocked for days).
     Retire,
     Delete,
+    /// Delete and create again: a field that cannot change in place changed (`-/+`).
+    Replace,
 }
 
 impl Action {
@@ -30,6 +32,7 @@ impl Action {
             Action::Create => "+",
             Action::Update | Action::Retire => "~",
             Action::Delete => "-",
+            Action::Replace => "-/+",
         }
     }
 }
@@ -60,6 +63,9 @@ pub struct FieldChange {
     pub before: Option<String>,
     /// `None` when the field is being removed.
     pub after: Option<FieldValue>,
+    /// This field cannot change in place: the resource is replaced (`# forces replacement`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forces_replacement: bool,
 }
 
 impl FieldChange {
@@ -72,7 +78,14 @@ impl FieldChange {
             field: field.into(),
             before,
             after,
+            forces_replacement: false,
         }
+    }
+
+    /// Marks the field as one that cannot change in place.
+    pub fn forcing_replacement(mut self) -> Self {
+        self.forces_replacement = true;
+        self
     }
 }
 
@@ -126,6 +139,7 @@ pub struct Summary {
     pub update: usize,
     pub retire: usize,
     pub delete: usize,
+    pub replace: usize,
 }
 
 impl Plan {
@@ -141,6 +155,7 @@ impl Plan {
                 Action::Update => s.update += 1,
                 Action::Retire => s.retire += 1,
                 Action::Delete => s.delete += 1,
+                Action::Replace => s.replace += 1,
             }
         }
         s

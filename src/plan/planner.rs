@@ -8,9 +8,15 @@ use super::{Action, PLAN_FORMAT_VERSION, Plan, PlanTarget, ResourceChange};
 use crate::config::Stack;
 use crate::cost::{self, Estimate, PlanCost, PriceTable, ResourceCost};
 use crate::model::{Kind, ResourceAddr};
+use crate::resources::alert::AlertKind;
+use crate::resources::budget::BudgetKind;
+use crate::resources::channel::ChannelKind;
+use crate::resources::dataset::DatasetKind;
 use crate::resources::queue::QueueKind;
+use crate::resources::repository::RepositoryKind;
 use crate::resources::service::{self, ServiceKind};
-use crate::resources::{Known, Ownership, Reconcile, Removal};
+use crate::resources::table::TableKind;
+use crate::resources::{Known, Ownership, Reconcile, Removal, data_loss};
 use crate::state::Ledger;
 
 pub use crate::resources::{Observed, PlanOptions};
@@ -57,10 +63,27 @@ pub fn plan(
         match kind {
             Kind::Service => plan_kind::<ServiceKind>(&inputs, &observed.services, &mut planned),
             Kind::Queue => plan_kind::<QueueKind>(&inputs, &observed.queues, &mut planned),
+            Kind::Dataset => plan_kind::<DatasetKind>(&inputs, &observed.datasets, &mut planned),
+            Kind::Table => plan_kind::<TableKind>(&inputs, &observed.tables, &mut planned),
+            Kind::Repository => {
+                plan_kind::<RepositoryKind>(&inputs, &observed.repositories, &mut planned)
+            }
+            Kind::Channel => plan_kind::<ChannelKind>(&inputs, &observed.channels, &mut planned),
+            Kind::Budget => plan_kind::<BudgetKind>(&inputs, &observed.budgets, &mut planned),
+            Kind::Alert => plan_kind::<AlertKind>(&inputs, &observed.alerts, &mut planned),
         }
     }
     if !planned.conflicts.is_empty() {
         return Err(PlanError(planned.conflicts));
+    }
+    for change in &mut planned.changes {
+        if let Some(loss) = data_loss(change) {
+            change.notes.push(if options.allow_data_loss {
+                "--allow-data-loss: its data is lost".to_string()
+            } else {
+                format!("refused without --allow-data-loss: {loss}")
+            });
+        }
     }
     planned.changes.sort_by(|a, b| a.address.cmp(&b.address));
     planned.unchanged.sort();
@@ -87,7 +110,8 @@ pub fn plan(
     })
 }
 
-/// Cross-resource facts known before apply: hosts of declared services that exist.
+/// Cross-resource facts known before apply: hosts of declared services that exist, names of
+/// declared channels that exist (server-assigned), the project number.
 pub fn known_before_apply(stack: &Stack, observed: &Observed) -> Known {
     let hosts = ServiceKind::declared(stack)
         .into_iter()
@@ -100,7 +124,23 @@ pub fn known_before_apply(stack: &Stack, observed: &Observed) -> Known {
             (address, host)
         })
         .collect();
-    Known { hosts }
+    let names = ChannelKind::declared(stack)
+        .into_iter()
+        .map(|(address, spec)| {
+            let key = ChannelKind::spec_key(&spec);
+            let name = observed
+                .channels
+                .iter()
+                .find(|c| ChannelKind::live_key(c) == key)
+                .map(|c| c.name.clone());
+            (address, name)
+        })
+        .collect();
+    Known {
+        hosts,
+        names,
+        project_number: observed.project_number.clone(),
+    }
 }
 
 /// Declared resources of one kind against what is live, then owned leftovers.
@@ -118,20 +158,22 @@ fn plan_kind<K: Reconcile>(inputs: &Inputs, lives: &[K::Live], out: &mut Planned
         |live: &K::Live, address: &ResourceAddr| K::live_cost(live, address, stack, prices);
     let declared_cost =
         |address: &ResourceAddr| cost::declared(stack, prices, address).unwrap_or_default();
-    let by_name: BTreeMap<&str, &K::Live> = lives.iter().map(|l| (K::live_name(l), l)).collect();
+    let by_key: BTreeMap<String, &K::Live> = lives.iter().map(|l| (K::live_key(l), l)).collect();
     let declared = K::declared(stack);
-    let declared_names: BTreeSet<String> = declared
-        .iter()
-        .map(|(_, spec)| K::spec_name(spec).to_string())
-        .collect();
+    let declared_keys: BTreeSet<String> =
+        declared.iter().map(|(_, spec)| K::spec_key(spec)).collect();
 
     for (address, spec) in declared {
-        let name = K::spec_name(&spec).to_string();
         let depends_on = K::depends_on(&spec);
-        match by_name.get(name.as_str()) {
+        let live = by_key.get(&K::spec_key(&spec)).copied();
+        let name = match live {
+            Some(live) => K::live_name(live).to_string(),
+            None => K::spec_name(&spec).to_string(),
+        };
+        match live {
             None => out.changes.push(ResourceChange {
-                notes: K::notes(&address, &spec, None),
                 fields: K::create_fields(&spec, known),
+                notes: K::notes(&address, &spec, None),
                 cost: ResourceCost::new(Estimate::zero(), declared_cost(&address)),
                 address,
                 name,
@@ -145,19 +187,22 @@ fn plan_kind<K: Reconcile>(inputs: &Inputs, lives: &[K::Live], out: &mut Planned
                     let fields = K::diff(&spec, live, known);
                     if fields.is_empty() {
                         out.unchanged.push(address);
-                    } else {
-                        out.changes.push(ResourceChange {
-                            notes: K::notes(&address, &spec, Some(live)),
-                            cost: ResourceCost::new(live_cost(live, &address), declared_cost(&address)),
-                            address,
-                            name,
-                            action: Action::Update,
-                            fields,
-                            fingerprint: Some(K::fingerprint(live)),
-                            desired: Some(K::wrap(spec)),
-                            depends_on,
-                        });
+                        continue;
                     }
+                    let action = if fields.iter().any(|f| f.forces_replacement) { Action::Replace } else { Action::Update };
+                    let mut notes = K::notes(&address, &spec, Some(live));
+                    notes.extend(K::change_notes(&fields));
+                    out.changes.push(ResourceChange {
+                        cost: ResourceCost::new(live_cost(live, &address), declared_cost(&address)),
+                        address,
+                        name,
+                        action,
+                        fields,
+                        fingerprint: Some(K::fingerprint(live)),
+                        desired: Some(K::wrap(spec)),
+                        depends_on,
+                        notes,
+                    });
                 }
                 Ownership::OtherStack(other) => out.conflicts.push(format!(
                     "{address}: {name} belongs to the stack `{other}` (label {}={other}); stackctl never touches another stack's resources — give this one another `id` or remove it from this stack",
@@ -170,7 +215,7 @@ fn plan_kind<K: Reconcile>(inputs: &Inputs, lives: &[K::Live], out: &mut Planned
 
     for live in lives {
         let name = K::live_name(live);
-        if declared_names.contains(name)
+        if declared_keys.contains(&K::live_key(live))
             || K::ownership(live, stack_name, ledger) != Ownership::Ours
         {
             continue;
@@ -178,6 +223,10 @@ fn plan_kind<K: Reconcile>(inputs: &Inputs, lives: &[K::Live], out: &mut Planned
         let (action, fields, notes) = match K::removal(live, ledger, options) {
             Removal::Delete { notes } => (Action::Delete, vec![], notes),
             Removal::Retire { fields, notes } => (Action::Retire, fields, notes),
+            Removal::Refuse(why) => {
+                out.conflicts.push(why);
+                continue;
+            }
             Removal::Keep => continue,
         };
         let address = K::address_of(live, ledger);
@@ -237,9 +286,8 @@ path = "/t"
 
     fn empty() -> Observed {
         Observed {
-            queues: vec![],
-            services: vec![],
             ledger: Ledger::empty("shop"),
+            ..Observed::default()
         }
     }
 
@@ -329,6 +377,7 @@ path = "/t"
             &o,
             PlanOptions {
                 allow_queue_delete: true,
+                ..PlanOptions::default()
             },
             &prices(),
         )

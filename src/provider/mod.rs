@@ -3,8 +3,13 @@
 //! Nothing above this module sees a Google client type: callers get [`tasks::QueueRecord`],
 //! [`run::ServiceRecord`] and [`storage`] objects, and [`ApiError`]s that name the call.
 
+pub mod artifacts;
+pub mod bigquery;
+pub mod budgets;
 pub mod error;
+pub mod metrics;
 pub mod monitoring;
+pub mod rest;
 pub mod retry;
 pub mod run;
 pub mod storage;
@@ -17,6 +22,7 @@ use google_cloud_auth::credentials::{CacheableResource, Credentials, anonymous};
 pub use crate::model::Endpoint;
 pub use error::{ApiError, RetryObserver, Silent};
 pub use retry::Backoff;
+use retry::retrying;
 
 /// The clients for one endpoint, project and region, shared by every call of a run.
 #[derive(Clone)]
@@ -29,8 +35,16 @@ pub struct Cloud {
     services: google_cloud_run_v2::client::Services,
     revisions: google_cloud_run_v2::client::Revisions,
     storage: storage::StorageClient,
-    monitoring: monitoring::MonitoringClient,
+    metrics: metrics::MonitoringClient,
     credentials: Credentials,
+    bigquery: rest::RestClient,
+    budgets: rest::RestClient,
+    channels: google_cloud_monitoring_v3::client::NotificationChannelService,
+    alerts: google_cloud_monitoring_v3::client::AlertPolicyService,
+    /// Alert policy writes are serialized per project, as the Monitoring API asks.
+    alert_writes: std::sync::Arc<tokio::sync::Mutex<()>>,
+    artifacts: google_cloud_artifactregistry_v1::client::ArtifactRegistry,
+    projects: google_cloud_resourcemanager_v3::client::Projects,
 }
 
 /// Why the clients could not be built (credentials, usually).
@@ -85,8 +99,18 @@ impl Cloud {
         let revisions = client!(google_cloud_run_v2::client::Revisions);
         let storage = storage::StorageClient::new(endpoint.url(), credentials.clone())
             .map_err(|e| SetupError(e.to_string()))?;
-        let monitoring = monitoring::MonitoringClient::new(endpoint.url(), credentials.clone())
+        let metrics = metrics::MonitoringClient::new(endpoint.url(), credentials.clone())
             .map_err(|e| SetupError(e.to_string()))?;
+        let rest = |google: &str| {
+            rest::RestClient::new(endpoint.url(), google, credentials.clone())
+                .map_err(|e| SetupError(e.to_string()))
+        };
+        let bigquery = rest(bigquery::GOOGLE_BIGQUERY)?;
+        let budgets = rest(budgets::GOOGLE_BUDGETS)?;
+        let channels = client!(google_cloud_monitoring_v3::client::NotificationChannelService);
+        let alerts = client!(google_cloud_monitoring_v3::client::AlertPolicyService);
+        let artifacts = client!(google_cloud_artifactregistry_v1::client::ArtifactRegistry);
+        let projects = client!(google_cloud_resourcemanager_v3::client::Projects);
         Ok(Self {
             endpoint,
             project: project.to_string(),
@@ -96,8 +120,15 @@ impl Cloud {
             services,
             revisions,
             storage,
-            monitoring,
+            metrics,
             credentials,
+            bigquery,
+            budgets,
+            channels,
+            alerts,
+            alert_writes: Default::default(),
+            artifacts,
+            projects,
         })
     }
 
@@ -110,8 +141,8 @@ impl Cloud {
         &self.storage
     }
 
-    pub fn monitoring(&self) -> &monitoring::MonitoringClient {
-        &self.monitoring
+    pub fn metrics(&self) -> &metrics::MonitoringClient {
+        &self.metrics
     }
 
     /// An OAuth access token from the same credentials as the API clients (for registry
@@ -131,5 +162,20 @@ impl Cloud {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(|token| Some(token.to_string()))
             .ok_or_else(|| SetupError("the credentials gave no bearer access token".into()))
+    }
+
+    /// `projects/NUMBER` of the project (Resource Manager v3 `projects.get`).
+    pub async fn project_number(&self, observer: &dyn RetryObserver) -> Result<String, ApiError> {
+        let name = format!("projects/{}", self.project);
+        retrying(self.backoff, observer, || async {
+            self.projects
+                .get_project()
+                .set_name(&name)
+                .send()
+                .await
+                .map(|p| p.name)
+                .map_err(|e| ApiError::from_gax("cloudresourcemanager.projects.get", &name, &e))
+        })
+        .await
     }
 }

@@ -1,255 +1,419 @@
-//! A small typed Cloud Monitoring v3 `projects.timeSeries.list` client over reqwest and the same
-//! credentials as the Google client crates (the google-cloud-monitoring-v3 crate is not in this
-//! build's dependency cache, and the four read-only queries audit makes need only this).
+//! Cloud Monitoring v3 notification channels and alert policies through `google-cloud-monitoring-v3`.
+//! Alert policy writes are serialized per project, as the API asks.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use google_cloud_auth::credentials::{CacheableResource, Credentials};
-use serde::Deserialize;
+use google_cloud_monitoring_v3::model::{
+    self as gm, Aggregation, AlertPolicy, ComparisonType, NotificationChannel,
+    aggregation::{Aligner, Reducer},
+    alert_policy::{Condition, ConditionCombinerType, condition::MetricThreshold},
+};
+use google_cloud_wkt as wkt;
+use serde::{Deserialize, Serialize};
 
+use super::Cloud;
 use super::error::{ApiError, RetryObserver};
-use super::retry::{Backoff, retrying};
+use super::retry::retrying;
 
-const GOOGLE_MONITORING: &str = "https://monitoring.googleapis.com";
-const CALL: &str = "monitoring.projects.timeSeries.list";
+/// The label key of an email channel's address.
+const EMAIL_LABEL: &str = "email_address";
 
-#[derive(Clone)]
-pub struct MonitoringClient {
-    http: reqwest::Client,
-    base: String,
-    credentials: Credentials,
+/// A notification channel as the API reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChannelRecord {
+    /// `projects/P/notificationChannels/ID` (server-assigned)
+    pub name: String,
+    pub kind: String,
+    pub display_name: String,
+    /// The `email_address` label of an email channel.
+    pub email: Option<String>,
+    pub user_labels: BTreeMap<String, String>,
 }
 
-/// How each series is aligned in `alignment_seconds` buckets ending at the window's end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Aligner {
-    Sum,
-    Mean,
-    Max,
+/// What stackctl writes on a channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelWrite {
+    pub kind: String,
+    pub display_name: String,
+    pub email: String,
+    pub user_labels: BTreeMap<String, String>,
 }
 
-impl Aligner {
-    fn as_str(self) -> &'static str {
-        match self {
-            Aligner::Sum => "ALIGN_SUM",
-            Aligner::Mean => "ALIGN_MEAN",
-            Aligner::Max => "ALIGN_MAX",
+impl ChannelRecord {
+    fn from_api(c: NotificationChannel) -> Self {
+        Self {
+            email: c.labels.get(EMAIL_LABEL).cloned(),
+            name: c.name,
+            kind: c.r#type,
+            display_name: c.display_name,
+            user_labels: c.user_labels.into_iter().collect(),
         }
     }
 }
 
-/// How aligned series are combined across the group-by labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reducer {
-    Sum,
-    Max,
-}
-
-impl Reducer {
-    fn as_str(self) -> &'static str {
-        match self {
-            Reducer::Sum => "REDUCE_SUM",
-            Reducer::Max => "REDUCE_MAX",
-        }
+impl ChannelWrite {
+    fn to_api(&self, name: &str) -> NotificationChannel {
+        NotificationChannel::new()
+            .set_name(name)
+            .set_type(self.kind.clone())
+            .set_display_name(self.display_name.clone())
+            .set_labels([(EMAIL_LABEL.to_string(), self.email.clone())])
+            .set_user_labels(self.user_labels.clone())
     }
 }
 
-/// One aligned, reduced query.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SeriesQuery {
-    /// `metric.type = "..." AND resource.type = "..."`
+/// One threshold condition of an alert policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConditionRecord {
+    pub display_name: String,
     pub filter: String,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub alignment_seconds: u64,
-    pub aligner: Aligner,
-    pub reducer: Reducer,
-    /// e.g. `resource.label.service_name`
+    pub denominator_filter: Option<String>,
+    /// `COMPARISON_GT`, ...
+    pub comparison: String,
+    pub threshold: f64,
+    pub duration: Duration,
+    pub aligner: String,
+    pub reducer: Option<String>,
     pub group_by: Vec<String>,
+    pub period: Duration,
 }
 
-/// One returned series: its labels and its points (newest first), as numbers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SeriesRecord {
-    pub metric_labels: BTreeMap<String, String>,
-    pub resource_labels: BTreeMap<String, String>,
-    pub values: Vec<f64>,
+/// An alert policy as the API reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertRecord {
+    /// `projects/P/alertPolicies/ID` (server-assigned)
+    pub name: String,
+    pub display_name: String,
+    pub user_labels: BTreeMap<String, String>,
+    pub enabled: bool,
+    pub combiner: String,
+    /// Threshold conditions; other condition types are reported as `None`.
+    pub conditions: Vec<Option<ConditionRecord>>,
+    pub channels: Vec<String>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-struct ListResponse {
-    time_series: Vec<WireSeries>,
-    next_page_token: String,
+/// What stackctl writes on an alert policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertWrite {
+    pub display_name: String,
+    pub user_labels: BTreeMap<String, String>,
+    pub conditions: Vec<ConditionRecord>,
+    pub channels: Vec<String>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct WireSeries {
-    metric: WireLabels,
-    resource: WireLabels,
-    points: Vec<WirePoint>,
+fn duration_of(d: Option<&wkt::Duration>) -> Duration {
+    d.and_then(|d| Duration::try_from(*d).ok())
+        .unwrap_or(Duration::ZERO)
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct WireLabels {
-    labels: BTreeMap<String, String>,
+fn to_wkt(d: Duration) -> Option<wkt::Duration> {
+    wkt::Duration::try_from(d).ok()
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct WirePoint {
-    value: WireValue,
+fn aggregation(
+    aligner: &str,
+    reducer: Option<&str>,
+    group_by: &[String],
+    period: Duration,
+) -> Aggregation {
+    Aggregation::new()
+        .set_or_clear_alignment_period(to_wkt(period))
+        .set_per_series_aligner(Aligner::from(aligner))
+        .set_cross_series_reducer(Reducer::from(reducer.unwrap_or("REDUCE_NONE")))
+        .set_group_by_fields(group_by.to_vec())
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-struct WireValue {
-    int64_value: Option<String>,
-    double_value: Option<f64>,
-}
-
-impl WireValue {
-    fn number(&self) -> f64 {
-        self.int64_value
-            .as_deref()
-            .and_then(|v| v.parse::<f64>().ok())
-            .or(self.double_value)
-            .unwrap_or(0.0)
-    }
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Deserialize)]
-struct ErrorDetail {
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    status: Option<String>,
-}
-
-impl MonitoringClient {
-    pub fn new(endpoint: Option<&str>, credentials: Credentials) -> Result<Self, reqwest::Error> {
-        Ok(Self {
-            http: reqwest::Client::builder().build()?,
-            base: endpoint
-                .unwrap_or(GOOGLE_MONITORING)
-                .trim_end_matches('/')
+impl ConditionRecord {
+    fn from_api(c: Condition) -> Option<Self> {
+        let display_name = c.display_name.clone();
+        let t = c.condition_threshold()?.clone();
+        let agg = t.aggregations.first().cloned().unwrap_or_default();
+        let reducer = agg
+            .cross_series_reducer
+            .name()
+            .filter(|r| *r != "REDUCE_NONE")
+            .map(String::from);
+        Some(Self {
+            display_name,
+            filter: t.filter.clone(),
+            denominator_filter: (!t.denominator_filter.is_empty())
+                .then(|| t.denominator_filter.clone()),
+            comparison: t
+                .comparison
+                .name()
+                .unwrap_or("COMPARISON_UNSPECIFIED")
                 .to_string(),
-            credentials,
+            threshold: t.threshold_value,
+            duration: duration_of(t.duration.as_ref()),
+            aligner: agg
+                .per_series_aligner
+                .name()
+                .unwrap_or("ALIGN_NONE")
+                .to_string(),
+            reducer,
+            group_by: agg.group_by_fields.clone(),
+            period: duration_of(agg.alignment_period.as_ref()),
         })
     }
 
-    async fn page(
-        &self,
-        project: &str,
-        query: &SeriesQuery,
-        token: &str,
-    ) -> Result<ListResponse, ApiError> {
-        let resource = format!("projects/{project}");
-        let headers = match self.credentials.headers(Default::default()).await {
-            Ok(CacheableResource::New { data, .. }) => data,
-            Ok(CacheableResource::NotModified) => Default::default(),
-            Err(e) => {
-                return Err(ApiError::new(
-                    CALL,
-                    &resource,
-                    None,
-                    Some("UNAUTHENTICATED".into()),
-                    e.to_string(),
-                ));
-            }
-        };
-        let mut params: Vec<(&str, String)> = vec![
-            ("filter", query.filter.clone()),
-            (
-                "interval.startTime",
-                query
-                    .start
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            ),
-            (
-                "interval.endTime",
-                query.end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            ),
-            (
-                "aggregation.alignmentPeriod",
-                format!("{}s", query.alignment_seconds),
-            ),
-            (
-                "aggregation.perSeriesAligner",
-                query.aligner.as_str().into(),
-            ),
-            (
-                "aggregation.crossSeriesReducer",
-                query.reducer.as_str().into(),
-            ),
-        ];
-        for field in &query.group_by {
-            params.push(("aggregation.groupByFields", field.clone()));
+    fn to_api(&self) -> Condition {
+        let agg = aggregation(
+            &self.aligner,
+            self.reducer.as_deref(),
+            &self.group_by,
+            self.period,
+        );
+        let mut threshold = MetricThreshold::new()
+            .set_filter(self.filter.clone())
+            .set_aggregations([agg.clone()])
+            .set_comparison(ComparisonType::from(self.comparison.as_str()))
+            .set_threshold_value(self.threshold)
+            .set_or_clear_duration(to_wkt(self.duration))
+            .set_trigger(gm::alert_policy::condition::Trigger::new().set_count(1));
+        if let Some(d) = &self.denominator_filter {
+            threshold = threshold
+                .set_denominator_filter(d.clone())
+                .set_denominator_aggregations([agg]);
         }
-        if !token.is_empty() {
-            params.push(("pageToken", token.to_string()));
+        Condition::new()
+            .set_display_name(self.display_name.clone())
+            .set_condition_threshold(threshold)
+    }
+}
+
+impl AlertRecord {
+    fn from_api(p: AlertPolicy) -> Self {
+        Self {
+            name: p.name,
+            display_name: p.display_name,
+            user_labels: p.user_labels.into_iter().collect(),
+            enabled: p.enabled.unwrap_or(true),
+            combiner: p
+                .combiner
+                .name()
+                .unwrap_or("COMBINE_UNSPECIFIED")
+                .to_string(),
+            conditions: p
+                .conditions
+                .into_iter()
+                .map(ConditionRecord::from_api)
+                .collect(),
+            channels: p.notification_channels,
         }
-        let url = format!("{}/v3/{resource}/timeSeries", self.base);
-        let response = self
-            .http
-            .get(url)
-            .query(&params)
-            .headers(headers)
-            .send()
-            .await
-            .map_err(|e| ApiError::new(CALL, &resource, None, None, e.to_string()))?;
-        let status = response.status().as_u16();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| ApiError::new(CALL, &resource, None, None, e.to_string()))?;
-        if !(200..300).contains(&status) {
-            let (code, message) = match serde_json::from_str::<ErrorBody>(&body) {
-                Ok(b) => (b.error.status, b.error.message),
-                Err(_) => (None, body),
-            };
-            return Err(ApiError::new(CALL, &resource, Some(status), code, message));
-        }
-        serde_json::from_str(&body).map_err(|e| {
-            ApiError::new(
-                CALL,
-                &resource,
-                Some(status),
-                None,
-                format!("unreadable response: {e}"),
-            )
-        })
+    }
+}
+
+impl AlertWrite {
+    fn to_api(&self, name: &str) -> AlertPolicy {
+        AlertPolicy::new()
+            .set_name(name)
+            .set_display_name(self.display_name.clone())
+            .set_user_labels(self.user_labels.clone())
+            .set_combiner(ConditionCombinerType::Or)
+            .set_enabled(true)
+            .set_conditions(self.conditions.iter().map(ConditionRecord::to_api))
+            .set_notification_channels(self.channels.clone())
+    }
+}
+
+/// The policy fields stackctl manages, as `updateMask` paths.
+const ALERT_FIELDS: [&str; 6] = [
+    "display_name",
+    "user_labels",
+    "combiner",
+    "enabled",
+    "conditions",
+    "notification_channels",
+];
+
+const CHANNEL_FIELDS: [&str; 4] = ["type", "display_name", "labels", "user_labels"];
+
+impl Cloud {
+    fn monitoring_parent(&self) -> String {
+        format!("projects/{}", self.project)
     }
 
-    /// Every series the query returns, all pages, with retries on transient errors.
-    pub async fn time_series(
+    pub async fn list_channels(
         &self,
-        project: &str,
-        query: &SeriesQuery,
-        backoff: Backoff,
         observer: &dyn RetryObserver,
-    ) -> Result<Vec<SeriesRecord>, ApiError> {
+    ) -> Result<Vec<ChannelRecord>, ApiError> {
+        let parent = self.monitoring_parent();
         let mut out = Vec::new();
         let mut token = String::new();
         loop {
-            let page = retrying(backoff, observer, || self.page(project, query, &token)).await?;
-            out.extend(page.time_series.into_iter().map(|s| SeriesRecord {
-                metric_labels: s.metric.labels,
-                resource_labels: s.resource.labels,
-                values: s.points.iter().map(|p| p.value.number()).collect(),
-            }));
+            let page = retrying(self.backoff, observer, || async {
+                self.channels
+                    .list_notification_channels()
+                    .set_name(&parent)
+                    .set_page_token(&token)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        ApiError::from_gax("monitoring.notificationChannels.list", &parent, &e)
+                    })
+            })
+            .await?;
+            out.extend(
+                page.notification_channels
+                    .into_iter()
+                    .map(ChannelRecord::from_api),
+            );
             if page.next_page_token.is_empty() {
                 return Ok(out);
             }
             token = page.next_page_token;
+        }
+    }
+
+    pub async fn create_channel(
+        &self,
+        write: &ChannelWrite,
+        observer: &dyn RetryObserver,
+    ) -> Result<ChannelRecord, ApiError> {
+        let parent = self.monitoring_parent();
+        retrying(self.backoff, observer, || async {
+            self.channels
+                .create_notification_channel()
+                .set_name(&parent)
+                .set_notification_channel(write.to_api(""))
+                .send()
+                .await
+                .map(ChannelRecord::from_api)
+                .map_err(|e| {
+                    ApiError::from_gax("monitoring.notificationChannels.create", &parent, &e)
+                })
+        })
+        .await
+    }
+
+    pub async fn update_channel(
+        &self,
+        name: &str,
+        write: &ChannelWrite,
+        observer: &dyn RetryObserver,
+    ) -> Result<ChannelRecord, ApiError> {
+        let mask = wkt::FieldMask::default().set_paths(CHANNEL_FIELDS.map(String::from));
+        retrying(self.backoff, observer, || async {
+            self.channels
+                .update_notification_channel()
+                .set_notification_channel(write.to_api(name))
+                .set_update_mask(mask.clone())
+                .send()
+                .await
+                .map(ChannelRecord::from_api)
+                .map_err(|e| ApiError::from_gax("monitoring.notificationChannels.patch", name, &e))
+        })
+        .await
+    }
+
+    /// Deletes a channel; a channel alert policies still use is refused by the API (no `force`).
+    pub async fn delete_channel(
+        &self,
+        name: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<(), ApiError> {
+        let done = retrying(self.backoff, observer, || async {
+            self.channels
+                .delete_notification_channel()
+                .set_name(name)
+                .set_force(false)
+                .send()
+                .await
+                .map_err(|e| ApiError::from_gax("monitoring.notificationChannels.delete", name, &e))
+        })
+        .await;
+        match done {
+            Err(e) if !e.is_not_found() => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    pub async fn list_alerts(
+        &self,
+        observer: &dyn RetryObserver,
+    ) -> Result<Vec<AlertRecord>, ApiError> {
+        let parent = self.monitoring_parent();
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = retrying(self.backoff, observer, || async {
+                self.alerts
+                    .list_alert_policies()
+                    .set_name(&parent)
+                    .set_page_token(&token)
+                    .send()
+                    .await
+                    .map_err(|e| ApiError::from_gax("monitoring.alertPolicies.list", &parent, &e))
+            })
+            .await?;
+            out.extend(page.alert_policies.into_iter().map(AlertRecord::from_api));
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    pub async fn create_alert(
+        &self,
+        write: &AlertWrite,
+        observer: &dyn RetryObserver,
+    ) -> Result<AlertRecord, ApiError> {
+        let parent = self.monitoring_parent();
+        let _serialized = self.alert_writes.lock().await;
+        retrying(self.backoff, observer, || async {
+            self.alerts
+                .create_alert_policy()
+                .set_name(&parent)
+                .set_alert_policy(write.to_api(""))
+                .send()
+                .await
+                .map(AlertRecord::from_api)
+                .map_err(|e| ApiError::from_gax("monitoring.alertPolicies.create", &parent, &e))
+        })
+        .await
+    }
+
+    pub async fn update_alert(
+        &self,
+        name: &str,
+        write: &AlertWrite,
+        observer: &dyn RetryObserver,
+    ) -> Result<AlertRecord, ApiError> {
+        let mask = wkt::FieldMask::default().set_paths(ALERT_FIELDS.map(String::from));
+        let _serialized = self.alert_writes.lock().await;
+        retrying(self.backoff, observer, || async {
+            self.alerts
+                .update_alert_policy()
+                .set_alert_policy(write.to_api(name))
+                .set_update_mask(mask.clone())
+                .send()
+                .await
+                .map(AlertRecord::from_api)
+                .map_err(|e| ApiError::from_gax("monitoring.alertPolicies.patch", name, &e))
+        })
+        .await
+    }
+
+    pub async fn delete_alert(
+        &self,
+        name: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<(), ApiError> {
+        let _serialized = self.alert_writes.lock().await;
+        let done = retrying(self.backoff, observer, || async {
+            self.alerts
+                .delete_alert_policy()
+                .set_name(name)
+                .send()
+                .await
+                .map_err(|e| ApiError::from_gax("monitoring.alertPolicies.delete", name, &e))
+        })
+        .await;
+        match done {
+            Err(e) if !e.is_not_found() => Err(e),
+            _ => Ok(()),
         }
     }
 }

@@ -5,8 +5,14 @@
 //! in `resources/<kind>.rs`, and by one arm in each of the exhaustive `match`es on [`Kind`] in
 //! `plan::planner::plan`, `apply::execute` and [`Observed`].
 
+pub mod alert;
+pub mod budget;
+pub mod channel;
+pub mod dataset;
 pub mod queue;
+pub mod repository;
 pub mod service;
+pub mod table;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -30,13 +36,27 @@ pub const OWNER_LABEL: &str = "stackctl-stack";
 pub enum Desired {
     Queue(queue::QueueSpec),
     Service(service::ServiceSpec),
+    Dataset(dataset::DatasetSpec),
+    Table(table::TableSpec),
+    Repository(repository::RepositorySpec),
+    Channel(channel::ChannelSpec),
+    Budget(budget::BudgetSpec),
+    Alert(alert::AlertSpec),
 }
 
 /// Everything observed in the cloud, read with one list call per kind and location.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Observed {
     pub services: Vec<crate::provider::run::ServiceRecord>,
     pub queues: Vec<crate::provider::tasks::QueueRecord>,
+    pub datasets: Vec<crate::provider::bigquery::DatasetRecord>,
+    pub tables: Vec<crate::provider::bigquery::TableRecord>,
+    pub repositories: Vec<crate::provider::artifacts::RepositoryRecord>,
+    pub channels: Vec<crate::provider::monitoring::ChannelRecord>,
+    pub budgets: Vec<crate::provider::budgets::BudgetRecord>,
+    pub alerts: Vec<crate::provider::monitoring::AlertRecord>,
+    /// `projects/NUMBER`, looked up with Resource Manager when budgets need it.
+    pub project_number: Option<String>,
     pub ledger: Ledger,
 }
 
@@ -57,6 +77,8 @@ pub enum Removal {
     Delete {
         notes: Vec<String>,
     },
+    /// Deleting it is not allowed (e.g. `deletion_protection`); the plan fails with this message.
+    Refuse(String),
     /// Pause, keep the name (queues).
     Retire {
         fields: Vec<FieldChange>,
@@ -72,6 +94,11 @@ pub enum Removal {
 pub struct Known {
     /// Service hosts by address; `None` = the service will be created, host known after apply.
     pub hosts: BTreeMap<ResourceAddr, Option<String>>,
+    /// Server-assigned names of declared resources (notification channels) by address;
+    /// `None` = created by this apply, known after it.
+    pub names: BTreeMap<ResourceAddr, Option<String>>,
+    /// `projects/NUMBER` of the stack's project, when it was looked up.
+    pub project_number: Option<String>,
 }
 
 /// Options that change what planning may do.
@@ -79,6 +106,8 @@ pub struct Known {
 pub struct PlanOptions {
     /// Delete queues removed from stack.toml instead of pausing them.
     pub allow_queue_delete: bool,
+    /// Allow replacing or deleting data-bearing resources (tables, datasets).
+    pub allow_data_loss: bool,
 }
 
 /// The pure half of a kind: declared specs, ownership, diff.
@@ -90,6 +119,14 @@ pub trait Reconcile {
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, Self::Spec)>;
     fn spec_name(spec: &Self::Spec) -> &str;
     fn live_name(live: &Self::Live) -> &str;
+    /// What matches a declared resource to a live one; the full name unless the server assigns
+    /// ids (then e.g. the stack and name labels, or the display-name convention).
+    fn spec_key(spec: &Self::Spec) -> String {
+        Self::spec_name(spec).to_string()
+    }
+    fn live_key(live: &Self::Live) -> String {
+        Self::live_name(live).to_string()
+    }
     fn wrap(spec: Self::Spec) -> Desired;
     fn ownership(live: &Self::Live, stack: &str, ledger: &Ledger) -> Ownership;
     /// The address of an owned live resource no longer declared.
@@ -112,13 +149,20 @@ pub trait Reconcile {
     ) -> Vec<String> {
         vec![]
     }
-    /// Monthly cost of the live resource as it runs now (the plan's "before").
+    /// Monthly cost of the live resource as it runs now (the plan's "before"). By default the
+    /// declared estimate: right for kinds whose price does not follow the fields stackctl diffs.
     fn live_cost(
-        live: &Self::Live,
+        _live: &Self::Live,
         address: &ResourceAddr,
         stack: &Stack,
         prices: &crate::cost::PriceTable,
-    ) -> crate::cost::Estimate;
+    ) -> crate::cost::Estimate {
+        crate::cost::declared(stack, prices, address).unwrap_or_default()
+    }
+    /// Notes about what some field changes mean (e.g. "affects only new tables").
+    fn change_notes(_fields: &[FieldChange]) -> Vec<String> {
+        vec![]
+    }
     fn removal(_live: &Self::Live, _ledger: &Ledger, _options: PlanOptions) -> Removal {
         Removal::Delete { notes: vec![] }
     }
@@ -136,6 +180,8 @@ pub struct ApplyCtx {
     pub ledger: tokio::sync::Mutex<LedgerStore>,
     /// Service hosts by address: observed before apply, updated as services are applied.
     pub hosts: tokio::sync::Mutex<BTreeMap<ResourceAddr, String>>,
+    /// Server-assigned names (notification channels) by address: observed, then learned as created.
+    pub names: tokio::sync::Mutex<BTreeMap<ResourceAddr, String>>,
 }
 
 impl ApplyCtx {
@@ -198,6 +244,56 @@ pub fn ledger_entry<'l>(ledger: &'l Ledger, name: &str) -> Option<&'l LedgerEntr
     ledger.entry(name)
 }
 
+/// The label that names the declared resource a live one is, for kinds with server-assigned ids.
+pub const NAME_LABEL: &str = "stackctl-name";
+
+/// The match key of a label-owned resource with a server-assigned id: `<stack>/<name>`.
+pub fn labelled_key(labels: &BTreeMap<String, String>, fallback: &str) -> String {
+    match (labels.get(OWNER_LABEL), labels.get(NAME_LABEL)) {
+        (Some(stack), Some(name)) => format!("{stack}/{name}"),
+        _ => fallback.to_string(),
+    }
+}
+
+/// Why a change would lose data, and how to migrate instead; `None` when it loses none.
+pub fn data_loss(change: &ResourceChange) -> Option<String> {
+    use crate::model::Kind;
+    use crate::plan::Action;
+    let is_view = matches!(&change.desired, Some(Desired::Table(t)) if t.view_query.is_some());
+    match (change.address.kind, change.action) {
+        (Kind::Table, Action::Replace) if !is_view => {
+            let fields: Vec<&str> = change
+                .fields
+                .iter()
+                .filter(|f| f.forces_replacement)
+                .map(|f| f.field.as_str())
+                .collect();
+            Some(format!(
+                "{} would be dropped and recreated empty ({} cannot change in place); to keep its rows migrate instead: copy it (`bq cp` or CREATE TABLE ... AS SELECT) -> recreate it with the new definition -> backfill from the copy; or pass --allow-data-loss to drop it",
+                change.address,
+                fields.join(", ")
+            ))
+        }
+        (Kind::Table, Action::Delete) => Some(format!(
+            "{} was removed from stack.toml and would be deleted with its rows; copy it first if you need them, or put it back; --allow-data-loss deletes it",
+            change.address
+        )),
+        (Kind::Dataset | Kind::Repository, Action::Replace) => Some(format!(
+            "{} would be deleted and created again, losing what it holds; create the new one under another id, move the data, then remove the old one; or pass --allow-data-loss",
+            change.address
+        )),
+        (Kind::Repository, Action::Delete) => Some(format!(
+            "{} was removed from stack.toml and would be deleted with every image in it; put it back, or pass --allow-data-loss to delete it",
+            change.address
+        )),
+        (Kind::Dataset, Action::Delete) => Some(format!(
+            "{} was removed from stack.toml and would be deleted; copy its tables first if you need them, or put it back; --allow-data-loss deletes it",
+            change.address
+        )),
+        _ => None,
+    }
+}
+
 /// The ownership a label says.
 pub fn label_ownership(labels: &BTreeMap<String, String>, stack: &str) -> Ownership {
     match labels.get(OWNER_LABEL) {
@@ -222,6 +318,42 @@ pub(crate) fn push_if_differs<T: PartialEq>(
             Some(FieldValue::Known(show(&desired))),
         ));
     }
+}
+
+/// The labels stackctl writes on a resource it owns: the stack's, the resource's own, and the
+/// ownership label.
+pub(crate) fn owned_labels(
+    stack: &Stack,
+    own: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut labels = stack.settings.labels.clone();
+    labels.extend(own.clone());
+    labels.insert(OWNER_LABEL.to_string(), stack.settings.name.clone());
+    labels
+}
+
+/// Declared labels that differ from live ones (`labels.KEY`); labels stackctl does not declare
+/// are left alone.
+pub(crate) fn diff_labels(
+    out: &mut Vec<FieldChange>,
+    prefix: &str,
+    desired: &BTreeMap<String, String>,
+    live: &BTreeMap<String, String>,
+) {
+    for (k, v) in desired {
+        if live.get(k) != Some(v) {
+            out.push(FieldChange::new(
+                format!("{prefix}.{k}"),
+                live.get(k).map(|v| quoted(v)),
+                Some(FieldValue::Known(quoted(v))),
+            ));
+        }
+    }
+}
+
+/// `+ field = value` lines for a create.
+pub(crate) fn created(field: &str, value: String) -> FieldChange {
+    FieldChange::new(field, None, Some(FieldValue::Known(value)))
 }
 
 /// A quoted string as plans show it.

@@ -387,6 +387,12 @@ impl Converge for QueueKind {
                 cloud.delete_queue(&change.name, observer).await?;
                 ctx.forget_in_ledger(change).await?;
             }
+            (Action::Replace, _) => {
+                return Err(StepError::Plan(format!(
+                    "{} cannot be replaced; re-run `stackctl plan`",
+                    change.address
+                )));
+            }
             (action, None) => {
                 return Err(StepError::Plan(format!(
                     "the plan has no desired state to {action:?} {}; re-run `stackctl plan`",

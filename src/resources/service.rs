@@ -417,6 +417,12 @@ impl Converge for ServiceKind {
                 cloud.delete_service(&change.name, observer).await?;
                 return Ok(());
             }
+            (Action::Replace, _) => {
+                return Err(StepError::Plan(format!(
+                    "{} cannot be replaced; re-run `stackctl plan`",
+                    change.address
+                )));
+            }
             (action, None) => {
                 return Err(StepError::Plan(format!(
                     "the plan has no desired state to {action:?} {}; re-run `stackctl plan`",

@@ -16,6 +16,7 @@ fn style(color: bool, action: Action) -> Style {
         Action::Create => s.green(),
         Action::Update | Action::Retire => s.yellow(),
         Action::Delete => s.red(),
+        Action::Replace => s.magenta(),
     }
 }
 
@@ -25,10 +26,23 @@ fn headline(change: &ResourceChange) -> String {
         Action::Update => format!("{} will be updated in-place", change.address),
         Action::Retire => format!("{} will be paused (retired, not deleted)", change.address),
         Action::Delete => format!("{} will be destroyed", change.address),
+        Action::Replace => format!(
+            "{} must be replaced (destroyed and created again)",
+            change.address
+        ),
     }
 }
 
 fn field_line(field: &FieldChange, width: usize, action: Action) -> (String, String) {
+    let (symbol, text) = field_text(field, width, action);
+    if field.forces_replacement {
+        (symbol, format!("{text} # forces replacement"))
+    } else {
+        (symbol, text)
+    }
+}
+
+fn field_text(field: &FieldChange, width: usize, action: Action) -> (String, String) {
     let name = format!("{:width$}", field.field);
     match (&field.before, &field.after) {
         (None, Some(after)) if action == Action::Create => {
@@ -104,9 +118,14 @@ pub fn render(plan: &Plan, color: bool) -> String {
     } else {
         String::new()
     };
+    let replace = if s.replace > 0 {
+        format!(", {} to replace", s.replace)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "Plan: {} to create, {} to update{retire}, {} to destroy.",
+        "Plan: {} to create, {} to update{retire}{replace}, {} to destroy.",
         s.create, s.update, s.delete
     );
     for line in cost_view::plan_total_lines(&plan.cost) {

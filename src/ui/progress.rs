@@ -17,6 +17,7 @@ fn verb(action: Action) -> (&'static str, &'static str) {
         Action::Update => ("updating", "updated"),
         Action::Retire => ("pausing", "paused"),
         Action::Delete => ("deleting", "deleted"),
+        Action::Replace => ("replacing", "replaced"),
     }
 }
 

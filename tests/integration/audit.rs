@@ -169,7 +169,7 @@ max_attempts = -1
 #[test]
 fn a_clean_project_with_healthy_traffic_has_no_findings() {
     let emulator = Emulator::start();
-    let ws = Workspace::new(include_str!("../../stack.toml"));
+    let ws = Workspace::example();
     ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
     let project = "acme-shop-dev";
     seed(

@@ -2,11 +2,9 @@
 
 use crate::support::*;
 
-const EXAMPLE: &str = include_str!("../../stack.toml");
-
 #[test]
 fn readme_tour_apply_local_then_plan_is_empty_then_one_field_shows() {
-    let ws = Workspace::new(EXAMPLE);
+    let ws = Workspace::example();
     let first = ws.run(&["apply", "--local", "--auto-approve"]).expect(0);
     assert!(
         first.stdout.contains("+ service.worker"),
@@ -19,7 +17,7 @@ fn readme_tour_apply_local_then_plan_is_empty_then_one_field_shows() {
         first.stdout
     );
     assert!(
-        first.stdout.contains("Apply complete: 2 changed."),
+        first.stdout.contains("Apply complete: 9 changed."),
         "{}",
         first.stdout
     );
@@ -58,7 +56,7 @@ fn readme_tour_apply_local_then_plan_is_empty_then_one_field_shows() {
 
 #[test]
 fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
-    let ws = Workspace::new(EXAMPLE);
+    let ws = Workspace::example();
     let plan = ws.run(&["plan", "--local"]).expect(0);
     // Hand-computed for the example's [usage] (see src/cost/mod.rs tests).
     assert!(
@@ -75,7 +73,7 @@ fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
     );
     assert!(
         plan.stdout.contains(
-            "Monthly cost: $0.00 -> $8.46 (+$8.46/mo); free tier not included: Cloud Run 180,000 vCPU-seconds"
+            "Monthly cost: $0.00 -> $15.19 (+$15.19/mo); free tier not included: Cloud Run 180,000 vCPU-seconds"
         ),
         "{}",
         plan.stdout
@@ -83,8 +81,9 @@ fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
     let json = ws.run(&["plan", "--local", "--json"]).expect(0);
     let plan: serde_json::Value = serde_json::from_str(&json.stdout).expect("plan JSON");
     assert_eq!(plan["cost"]["past_total_monthly_usd"], 0.0);
-    assert_eq!(plan["cost"]["total_monthly_usd"], 8.46);
-    assert_eq!(plan["cost"]["diff_monthly_usd"], 8.46);
+    // 6.86 worker + 1.60 queue + 3.525 orders table + 0.20 repository + 2 x 1.50 alerts.
+    assert_eq!(plan["cost"]["total_monthly_usd"], 15.185);
+    assert_eq!(plan["cost"]["diff_monthly_usd"], 15.185);
     assert_eq!(plan["cost"]["basis"]["currency"], "USD");
     let worker = &plan["changes"][0];
     assert_eq!(worker["address"], "service.worker");
@@ -97,7 +96,7 @@ fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
     assert_eq!(worker["cost"]["delta_monthly_usd"], 6.86);
 
     // Without [usage], the usage cost is named unknown, not $0.
-    let without = EXAMPLE.split("[usage]").next().expect("example");
+    let without = EXAMPLE_STACK.split("[usage]").next().expect("example");
     ws.write(without);
     let plan = ws.run(&["plan", "--local"]).expect(0);
     assert!(
@@ -113,7 +112,9 @@ fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
         cost["unknown"],
         serde_json::json!([
             "no [usage] for queue.webhooks",
-            "no [usage] for service.worker"
+            "no [usage] for repository.workers",
+            "no [usage] for service.worker",
+            "no [usage] for table.orders"
         ])
     );
 }

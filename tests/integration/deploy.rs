@@ -8,8 +8,6 @@ use serde_json::Value;
 
 use crate::support::*;
 
-const EXAMPLE: &str = include_str!("../../stack.toml");
-
 /// A stack whose one service is built from `task-worker/` beside it.
 fn built_stack(stack_name: &str, repository: &str) -> String {
     format!(
@@ -207,7 +205,7 @@ fn deploy_local_on_the_example_stack_builds_pushes_and_rolls_out() {
     if !musl_or_skip() {
         return;
     }
-    let ws = Workspace::new(EXAMPLE);
+    let ws = Workspace::example();
     copy_worker(&ws.path().join("workers/task-worker"));
     let applied = ws.run(&["apply", "--local", "--auto-approve"]).expect(0);
     assert!(

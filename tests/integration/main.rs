@@ -3,7 +3,11 @@
 mod audit;
 mod cli;
 mod conformance;
+
 mod deploy;
+
+mod data;
+
 mod faults;
 mod ownership;
 mod support;

@@ -7,6 +7,10 @@ use std::process::{Child, Command, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_stackctl");
 
+/// The example stack at the repository root, and the schema file it references.
+pub const EXAMPLE_STACK: &str = include_str!("../../stack.toml");
+pub const EXAMPLE_SCHEMA: &str = include_str!("../../schemas/orders.json");
+
 /// A `stackctl emulator` process with its own state dir; killed on drop.
 pub struct Emulator {
     child: Child,
@@ -169,6 +173,14 @@ impl Workspace {
             dir: tempfile::tempdir().expect("tempdir"),
         };
         ws.write(stack);
+        ws
+    }
+
+    /// The repository's example: stack.toml and the files it references (schemas/).
+    pub fn example() -> Self {
+        let ws = Self::new(EXAMPLE_STACK);
+        std::fs::create_dir_all(ws.path().join("schemas")).expect("schemas dir");
+        std::fs::write(ws.path().join("schemas/orders.json"), EXAMPLE_SCHEMA).expect("schema file");
         ws
     }
 

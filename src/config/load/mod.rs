@@ -14,24 +14,40 @@ use toml::de::{DeTable, DeValue};
 
 use super::units::{self, UnitError};
 use super::{
-    ConfigError, ConfigErrors, ImageSource, Ingress, QueueConfig, QueueUsage, ServiceConfig,
-    ServiceUsage, Stack, StackSettings, Usage,
+    AlertConfig, BudgetConfig, ChannelConfig, Column, ConfigError, ConfigErrors, DatasetConfig,
+    ImageSource, Ingress, Partition, QueueConfig, QueueUsage, RepositoryConfig, RepositoryUsage,
+    ServiceConfig, ServiceUsage, Stack, StackSettings, TableConfig, TableUsage, Usage,
 };
 use crate::model::{Kind, ResourceAddr};
 
+mod alert;
+mod budget;
+mod channel;
+mod dataset;
 mod queue;
+mod repository;
 mod rules;
 mod service;
+mod table;
 mod usage;
+mod values;
 
+use alert::*;
+use budget::*;
+use channel::*;
+use dataset::*;
 use queue::*;
+use repository::*;
 use rules::*;
 use service::*;
+use table::*;
 use usage::*;
+use values::*;
 
 type Span = Range<usize>;
 
 const STACK_KEYS: &[&str] = &[
+    "billing_account",
     "image_repository",
     "labels",
     "name",
@@ -41,7 +57,7 @@ const STACK_KEYS: &[&str] = &[
 ];
 
 /// The tables stackctl understands, for "supported tables" hints.
-const SUPPORTED_TABLES: &str = "[stack], [service.NAME], [queue.NAME], [usage]";
+const SUPPORTED_TABLES: &str = "[stack], [service.NAME], [queue.NAME], [dataset.NAME], [table.NAME], [repository.NAME], [channel.NAME], [budget.NAME], [alert.NAME], [usage]";
 
 /// The label stackctl puts on everything it owns; users cannot set it.
 const OWNERSHIP_LABEL: &str = "stackctl-stack";
@@ -644,6 +660,7 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
     let mut usage_value = None;
     let mut services = Vec::new();
     let mut queues = Vec::new();
+    let mut others: BTreeMap<Kind, Vec<TableRef>> = BTreeMap::new();
     for (key, value) in document.iter() {
         let name = key.get_ref().as_ref();
         if name == "stack" {
@@ -675,6 +692,9 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
                 match kind {
                     Kind::Service => services = tables,
                     Kind::Queue => queues = tables,
+                    other => {
+                        others.insert(other, tables);
+                    }
                 }
             }
             Err(_) => unknown_top_level(checker, key, value),
@@ -735,10 +755,88 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
         }),
     );
 
+    let mut declared: Declared = BTreeMap::new();
+    declared.insert(Kind::Service, service_results.keys().cloned().collect());
+    declared.insert(Kind::Queue, queue_results.keys().cloned().collect());
+    for (kind, tables) in &others {
+        declared.insert(*kind, tables.iter().map(|t| t.name.clone()).collect());
+    }
     let usage = match usage_value {
-        Some(value) => read_usage(checker, value, &service_results, &queue_results),
+        Some(value) => read_usage(checker, value, &service_results, &declared),
         None => Some(Usage::default()),
     };
+    let mut ids: BTreeMap<ResourceAddr, String> = BTreeMap::new();
+    for (name, parsed) in &service_results {
+        if let Some(p) = parsed {
+            ids.insert(ResourceAddr::new(Kind::Service, name), p.config.id.clone());
+        }
+    }
+    for (name, parsed) in &queue_results {
+        if let Some(p) = parsed {
+            ids.insert(ResourceAddr::new(Kind::Queue, name), p.config.id.clone());
+        }
+    }
+    let tables_of = |kind: Kind| others.get(&kind).map(Vec::as_slice).unwrap_or_default();
+    let mut datasets = BTreeMap::new();
+    for table in tables_of(Kind::Dataset) {
+        datasets.insert(table.name.clone(), read_dataset(checker, table));
+    }
+    let mut bq_tables = BTreeMap::new();
+    for table in tables_of(Kind::Table) {
+        bq_tables.insert(table.name.clone(), read_table(checker, table, &declared));
+    }
+    let region = settings.as_ref().map(|s| s.region.clone());
+    let mut repositories = BTreeMap::new();
+    for table in tables_of(Kind::Repository) {
+        repositories.insert(
+            table.name.clone(),
+            read_repository(checker, table, region.as_deref()),
+        );
+    }
+    check_unique_ids(
+        checker,
+        Kind::Dataset,
+        datasets.iter().filter_map(|(name, parsed)| {
+            parsed
+                .as_ref()
+                .map(|p| (name.as_str(), p.config.id.as_str(), p.id_span.clone()))
+        }),
+    );
+    check_unique_ids(
+        checker,
+        Kind::Repository,
+        repositories.iter().filter_map(|(name, parsed)| {
+            parsed
+                .as_ref()
+                .map(|p| (name.as_str(), p.config.id.as_str(), p.id_span.clone()))
+        }),
+    );
+    let mut channels = BTreeMap::new();
+    for table in tables_of(Kind::Channel) {
+        channels.insert(table.name.clone(), read_channel(checker, table));
+    }
+    let stack_name = settings.as_ref().map(|s| s.name.clone());
+    let billing = settings.as_ref().and_then(|s| s.billing_account.clone());
+    let mut budgets = BTreeMap::new();
+    for table in tables_of(Kind::Budget) {
+        budgets.insert(
+            table.name.clone(),
+            read_budget(
+                checker,
+                table,
+                stack_name.as_deref(),
+                billing.as_deref(),
+                &declared,
+            ),
+        );
+    }
+    let mut alerts = BTreeMap::new();
+    for table in tables_of(Kind::Alert) {
+        alerts.insert(
+            table.name.clone(),
+            read_alert(checker, table, &declared, &ids),
+        );
+    }
 
     let settings = settings?;
     let services = collect_all(service_results)?;
@@ -749,6 +847,12 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
         services,
         queues,
         usage: usage?,
+        datasets: collect_all(datasets)?,
+        tables: collect_all(bq_tables)?,
+        repositories: collect_all(repositories)?,
+        channels: collect_plain(channels)?,
+        budgets: collect_plain(budgets)?,
+        alerts: collect_plain(alerts)?,
     })
 }
 
@@ -757,6 +861,14 @@ fn collect_all<T>(results: BTreeMap<String, Option<Parsed<T>>>) -> Option<BTreeM
     results
         .into_iter()
         .map(|(name, parsed)| parsed.map(|parsed| (name, parsed.config)))
+        .collect()
+}
+
+/// Keeps the typed configs (of kinds without a GCP id) if every table was valid.
+fn collect_plain<T>(results: BTreeMap<String, Option<T>>) -> Option<BTreeMap<String, T>> {
+    results
+        .into_iter()
+        .map(|(name, parsed)| parsed.map(|parsed| (name, parsed)))
         .collect()
 }
 
@@ -921,7 +1033,21 @@ fn read_settings(checker: &mut Checker, table: &TableRef) -> Option<StackSetting
         );
     }
     let image_repository = read_image_repository(checker, table);
+    let billing_account = checker.read_string(table, "billing_account").optional();
+    if let Some(Some(Field {
+        value,
+        span: Some(span),
+    })) = &billing_account
+        && !is_billing_account(value)
+    {
+        checker.error(
+            span.clone(),
+            format!("`{value}` is not a billing account id"),
+            Some("billing account ids look like \"012345-6789AB-CDEF01\" (see `gcloud billing accounts list`)".into()),
+        );
+    }
     Some(StackSettings {
+        billing_account: billing_account?.map(|field| field.value),
         name: name?.value,
         project: project?.value,
         region: region?.value,
@@ -1017,6 +1143,12 @@ fn kind_noun(kind: Kind) -> &'static str {
     match kind {
         Kind::Service => "Cloud Run service",
         Kind::Queue => "Cloud Tasks queue",
+        Kind::Dataset => "BigQuery dataset",
+        Kind::Table => "BigQuery table",
+        Kind::Repository => "Artifact Registry repository",
+        Kind::Channel => "notification channel",
+        Kind::Budget => "budget",
+        Kind::Alert => "alert policy",
     }
 }
 

@@ -90,3 +90,14 @@ pub(super) fn is_env_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
+
+/// Billing account id: three groups of six uppercase hex digits, `012345-6789AB-CDEF01`.
+pub(super) fn is_billing_account(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    groups.len() == 3
+        && groups.iter().all(|g| {
+            g.len() == 6
+                && g.chars()
+                    .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        })
+}

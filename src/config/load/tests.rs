@@ -74,6 +74,7 @@ fn the_example_parses_to_typed_values_with_defaults() {
             labels: BTreeMap::from([("team".into(), "commerce".into())]),
             state_bucket: Some("acme-shop-prod-stackctl-state".into()),
             image_repository: None,
+            billing_account: None,
         }
     );
     assert_eq!(
@@ -340,15 +341,13 @@ fn unknown_keys_suggest_the_closest_known_key() {
 #[test]
 fn unknown_keys_far_from_any_known_key_list_the_table_keys() {
     assert_eq!(
-        single_error(&format!(
-            "{STACK}billing_account = \"012345-6789AB-CDEF01\"\n"
-        )),
+        single_error(&format!("{STACK}organization_owner = \"someone\"\n")),
         owned(
             5,
             1,
-            "unknown key `billing_account` in [stack]",
+            "unknown key `organization_owner` in [stack]",
             Some(
-                "known keys in [stack]: image_repository, labels, name, project, region, state_bucket"
+                "known keys in [stack]: billing_account, image_repository, labels, name, project, region, state_bucket"
             )
         )
     );
@@ -357,12 +356,14 @@ fn unknown_keys_far_from_any_known_key_list_the_table_keys() {
 #[test]
 fn unsupported_kinds_say_which_tables_are_supported() {
     assert_eq!(
-        single_error(&format!("{STACK}\n[job.ingest-orders]\ncpu = \"1\"\n")),
+        single_error(&format!("{STACK}\n[function.ingest-orders]\ncpu = \"1\"\n")),
         owned(
             6,
             1,
-            "unknown table kind `job` in [job.ingest-orders]",
-            Some("supported tables: [stack], [service.NAME], [queue.NAME], [usage]")
+            "unknown table kind `function` in [function.ingest-orders]",
+            Some(
+                "supported tables: [stack], [service.NAME], [queue.NAME], [dataset.NAME], [table.NAME], [repository.NAME], [channel.NAME], [budget.NAME], [alert.NAME], [usage]"
+            )
         )
     );
     assert_eq!(
@@ -899,4 +900,132 @@ fn usage_names_declared_resources_and_known_keys() {
         message.contains("at most the service's concurrency (4)"),
         "{message}"
     );
+}
+// --- data, money and observability kinds -------------------------------------------------------
+
+const DATASET: &str = "[dataset.shopify]\n";
+
+#[test]
+fn tables_reference_declared_datasets_and_check_partition_and_clustering_columns() {
+    let source = format!(
+        "{STACK}{DATASET}[table.orders]\ndataset = \"dataset.shopfy\"\npartition = {{ field = \"day\" }}\ncluster_by = [\"nope\"]\n[[table.orders.columns]]\nname = \"id\"\ntype = \"INT64\"\n"
+    );
+    let all = errors(&source);
+    assert_eq!(
+        all[0],
+        owned(
+            7,
+            11,
+            "no [dataset.shopfy] in stack.toml",
+            Some("did you mean \"dataset.shopify\"? declared datasets: shopify")
+        )
+    );
+    assert_eq!((all[1].0, all[1].1), (8, 13), "{all:#?}");
+    assert!(
+        all[1].2.contains("partition field `day` is not a column"),
+        "{all:#?}"
+    );
+    assert!(all[2].2.contains("cluster_by column `nope`"), "{all:#?}");
+    assert_eq!(all.len(), 3, "{all:#?}");
+}
+
+#[test]
+fn a_missing_schema_file_and_a_bad_column_type_are_reported_at_their_values() {
+    let source = format!(
+        "{STACK}{DATASET}[table.a]\ndataset = \"dataset.shopify\"\nschema = \"schemas/missing.json\"\n[table.b]\ndataset = \"dataset.shopify\"\n[[table.b.columns]]\nname = \"x\"\ntype = \"STRNG\"\n"
+    );
+    let all = errors(&source);
+    assert_eq!((all[0].0, all[0].1), (8, 10), "{all:#?}");
+    assert!(
+        all[0].2.starts_with("cannot read the schema file"),
+        "{all:#?}"
+    );
+    assert_eq!(
+        all[1],
+        owned(
+            13,
+            8,
+            "`STRNG` is not a BigQuery column type",
+            Some("did you mean \"STRING\"?")
+        )
+    );
+}
+
+#[test]
+fn budgets_need_a_billing_account_and_channels_that_exist() {
+    let source = format!("{STACK}[budget.monthly]\namount_usd = 0\nnotify = [\"channel.ops\"]\n");
+    let all = errors(&source);
+    assert_eq!(all[0].0, 5, "{all:#?}");
+    assert!(
+        all[0].2.contains("needs `billing_account` in [stack]"),
+        "{all:#?}"
+    );
+    assert_eq!((all[1].0, all[1].1), (6, 14), "{all:#?}");
+    assert!(all[1].2.contains("must be above 0"), "{all:#?}");
+    assert_eq!(
+        all[2],
+        owned(
+            7,
+            11,
+            "no [channel.ops] in stack.toml",
+            Some("no channels are declared; add a [channel.NAME] table")
+        )
+    );
+}
+
+#[test]
+fn alerts_name_unknown_templates_and_missing_parameters() {
+    let source = format!(
+        "{STACK}[alert.a]\ntemplate = \"cloud_run_5xx_rate\"\n[alert.b]\ntemplate = \"cloud_tasks_queue_depth\"\n[channel.c]\ntype = \"email\"\nemail = \"not-an-address\"\n"
+    );
+    let all = errors(&source);
+    assert_eq!(
+        all[0],
+        owned(
+            6,
+            12,
+            "no alert template `cloud_run_5xx_rate`",
+            Some("did you mean \"cloud_run_5xx_ratio\"?")
+        )
+    );
+    assert!(all[1].2.contains("needs `queue`"), "{all:#?}");
+    assert_eq!(
+        all[2],
+        owned(
+            11,
+            9,
+            "`not-an-address` is not an email address",
+            Some("write email = \"name@example.com\"")
+        )
+    );
+}
+
+#[test]
+fn the_example_data_kinds_parse_with_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("schemas")).unwrap();
+    std::fs::write(
+        dir.path().join("schemas/orders.json"),
+        include_str!("../../../schemas/orders.json"),
+    )
+    .unwrap();
+    let file = dir.path().join("stack.toml");
+    let stack = parse(&file, include_str!("../../../stack.toml")).unwrap();
+    let dataset = &stack.datasets["shopify"];
+    assert_eq!(dataset.location, "US");
+    assert!(dataset.deletion_protection);
+    let orders = &stack.tables["orders"];
+    assert_eq!(orders.partition.as_ref().unwrap().granularity, "DAY");
+    assert_eq!(orders.columns[0].kind, "INT64");
+    assert_eq!(orders.columns.last().unwrap().fields.len(), 2);
+    assert_eq!(stack.repositories["workers"].location, "us-central1");
+    assert_eq!(stack.budgets["monthly"].thresholds, vec![0.5, 0.9, 1.0]);
+    let alert = &stack.alerts["webhook-backlog"];
+    assert!(
+        alert.conditions[0]
+            .filter
+            .contains("queue_id = \"webhooks\"")
+    );
+    assert_eq!(alert.conditions[0].duration, Duration::from_secs(900));
+    assert_eq!(stack.channels["oncall"].display_name, "oncall");
 }

@@ -9,6 +9,10 @@ pub(super) const SERVICE_USAGE_KEYS: &[&str] =
     &["avg_concurrency", "avg_request_ms", "requests_per_month"];
 
 pub(super) const QUEUE_USAGE_KEYS: &[&str] = &["attempts_per_task", "tasks_per_month"];
+pub(super) const TABLE_USAGE_KEYS: &[&str] =
+    &["long_term_gib", "scanned_tib_per_month", "stored_gib"];
+pub(super) const REPOSITORY_USAGE_KEYS: &[&str] = &["stored_gb"];
+const USAGE_KINDS_HELP: &str = "usage entries describe declared services, queues, tables and repositories: \"service.NAME\", \"queue.NAME\", \"table.NAME\", \"repository.NAME\"";
 
 pub(super) const DEFAULT_AVG_CONCURRENCY: f64 = 1.0;
 
@@ -28,7 +32,7 @@ pub(super) fn read_usage(
     checker: &mut Checker,
     value: &Spanned<DeValue>,
     services: &BTreeMap<String, Option<Parsed<ServiceConfig>>>,
-    queues: &BTreeMap<String, Option<Parsed<QueueConfig>>>,
+    declared: &Declared,
 ) -> Option<Usage> {
     let DeValue::Table(table) = value.get_ref() else {
         checker.error(
@@ -78,7 +82,7 @@ pub(super) fn read_usage(
     }
     let mut usage = Usage::default();
     for entry in entries {
-        valid &= read_entry(checker, &entry, services, queues, &mut usage);
+        valid &= read_entry(checker, &entry, services, declared, &mut usage);
     }
     valid.then_some(usage)
 }
@@ -88,7 +92,7 @@ fn read_entry(
     checker: &mut Checker,
     entry: &UsageEntry,
     services: &BTreeMap<String, Option<Parsed<ServiceConfig>>>,
-    queues: &BTreeMap<String, Option<Parsed<QueueConfig>>>,
+    declared: &Declared,
     usage: &mut Usage,
 ) -> bool {
     let address: ResourceAddr = match entry.address.parse() {
@@ -97,18 +101,26 @@ fn read_entry(
             checker.error(
                 entry.key_span.clone(),
                 format!("[usage] \"{}\": {message}", entry.address),
-                Some(
-                    "usage entries describe declared resources: \"service.NAME\" or \"queue.NAME\""
-                        .into(),
-                ),
+                Some(USAGE_KINDS_HELP.into()),
             );
             return false;
         }
     };
-    let declared: Vec<&String> = match address.kind {
-        Kind::Service => services.keys().collect(),
-        Kind::Queue => queues.keys().collect(),
-    };
+    if !matches!(
+        address.kind,
+        Kind::Service | Kind::Queue | Kind::Table | Kind::Repository
+    ) {
+        checker.error(
+            entry.key_span.clone(),
+            format!("[usage] has no assumptions for {} resources", address.kind),
+            Some(USAGE_KINDS_HELP.into()),
+        );
+        return false;
+    }
+    let declared: Vec<&String> = declared
+        .get(&address.kind)
+        .map(|names| names.iter().collect())
+        .unwrap_or_default();
     if !declared.contains(&&address.name) {
         let known = declared
             .iter()
@@ -165,6 +177,22 @@ fn read_entry(
             }
             None => false,
         },
+        Kind::Table => match read_table_usage(checker, &table) {
+            Some(parsed) => {
+                usage.tables.insert(address.name, parsed);
+                true
+            }
+            None => false,
+        },
+        Kind::Repository => match read_repository_usage(checker, &table) {
+            Some(parsed) => {
+                usage.repositories.insert(address.name, parsed);
+                true
+            }
+            None => false,
+        },
+        // Refused above: the other kinds take no usage assumptions.
+        _ => false,
     }
 }
 
@@ -259,6 +287,45 @@ fn read_queue_usage(checker: &mut Checker, table: &TableRef) -> Option<QueueUsag
         tasks_per_month: u64::try_from(tasks?.value).ok()?,
         attempts_per_task: attempts?,
     })
+}
+
+fn read_table_usage(checker: &mut Checker, table: &TableRef) -> Option<TableUsage> {
+    checker.check_keys(table, TABLE_USAGE_KEYS);
+    let mut amount = |key: &str, required: bool| -> Option<f64> {
+        let read = checker.read_number(table, key);
+        let field = if required {
+            read.required(
+                checker,
+                table,
+                key,
+                format!("add {key} = 20 (your estimate)"),
+            )
+        } else {
+            read.or_default(0.0)
+        }?;
+        check_number_range(checker, table, key, &field, 0.0, 1e12, "0 or more")
+    };
+    let stored_gib = amount("stored_gib", true);
+    let long_term_gib = amount("long_term_gib", false);
+    let scanned_tib_per_month = amount("scanned_tib_per_month", false);
+    Some(TableUsage {
+        stored_gib: stored_gib?,
+        long_term_gib: long_term_gib?,
+        scanned_tib_per_month: scanned_tib_per_month?,
+    })
+}
+
+fn read_repository_usage(checker: &mut Checker, table: &TableRef) -> Option<RepositoryUsage> {
+    checker.check_keys(table, REPOSITORY_USAGE_KEYS);
+    let field = checker.read_number(table, "stored_gb").required(
+        checker,
+        table,
+        "stored_gb",
+        "add stored_gb = 2 (images kept, in GB)".into(),
+    )?;
+    let stored_gb =
+        check_number_range(checker, table, "stored_gb", &field, 0.0, 1e12, "0 or more")?;
+    Some(RepositoryUsage { stored_gb })
 }
 
 /// The value if `low <= value <= high`; otherwise an error at the value.

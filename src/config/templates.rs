@@ -1,0 +1,112 @@
+//! Alert policy templates shipped in `templates/alerts/`, compiled into the binary.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::AlertCondition;
+
+/// What a template watches: the reference key it takes in `[alert.NAME]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Needs {
+    Service,
+    Queue,
+    None,
+}
+
+/// One template file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertTemplate {
+    pub needs: Needs,
+    pub threshold: f64,
+    pub duration: String,
+    pub condition: TemplateCondition,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateCondition {
+    pub display_name: String,
+    pub filter: String,
+    #[serde(default)]
+    pub denominator_filter: Option<String>,
+    pub comparison: String,
+    pub aligner: String,
+    #[serde(default)]
+    pub reducer: Option<String>,
+    #[serde(default)]
+    pub group_by: Vec<String>,
+    pub period: String,
+}
+
+/// Template names and their TOML text.
+pub const TEMPLATES: [(&str, &str); 3] = [
+    (
+        "bigquery_bytes_billed",
+        include_str!("../../templates/alerts/bigquery_bytes_billed.toml"),
+    ),
+    (
+        "cloud_run_5xx_ratio",
+        include_str!("../../templates/alerts/cloud_run_5xx_ratio.toml"),
+    ),
+    (
+        "cloud_tasks_queue_depth",
+        include_str!("../../templates/alerts/cloud_tasks_queue_depth.toml"),
+    ),
+];
+
+/// A template by name; `None` for unknown names. The shipped files are checked by a unit test.
+pub fn template(name: &str) -> Option<AlertTemplate> {
+    TEMPLATES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, text)| toml::from_str(text).ok())
+}
+
+pub fn names() -> impl Iterator<Item = &'static str> {
+    TEMPLATES.iter().map(|(n, _)| *n)
+}
+
+impl AlertTemplate {
+    /// The condition with `{service}` / `{queue}` replaced by the watched resource's GCP id.
+    pub fn expand(&self, target_id: &str, threshold: f64, duration: Duration) -> AlertCondition {
+        let fill = |s: &str| {
+            s.replace("{service}", target_id)
+                .replace("{queue}", target_id)
+        };
+        let c = &self.condition;
+        AlertCondition {
+            display_name: fill(&c.display_name),
+            filter: fill(&c.filter),
+            denominator_filter: c.denominator_filter.as_deref().map(fill),
+            comparison: c.comparison.clone(),
+            threshold,
+            duration,
+            aligner: c.aligner.clone(),
+            reducer: c.reducer.clone(),
+            group_by: c.group_by.clone(),
+            period: super::units::parse_duration(&c.period).unwrap_or(Duration::from_secs(300)),
+        }
+    }
+
+    pub fn default_duration(&self) -> Duration {
+        super::units::parse_duration(&self.duration).unwrap_or(Duration::ZERO)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_template_parses_and_expands() {
+        for name in names() {
+            let t = template(name).unwrap_or_else(|| panic!("template {name} does not parse"));
+            let c = t.expand("x", t.threshold, t.default_duration());
+            assert!(!c.filter.contains('{'), "{name}: {}", c.filter);
+            assert!(c.comparison.starts_with("COMPARISON_"));
+        }
+    }
+}

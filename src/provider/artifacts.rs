@@ -1,0 +1,262 @@
+//! Artifact Registry v1 repositories through `google-cloud-artifactregistry-v1`: list, create and
+//! delete (long-running operations), update with a field mask.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use google_cloud_artifactregistry_v1::model::{
+    CleanupPolicy, CleanupPolicyCondition, CleanupPolicyMostRecentVersions, Repository,
+    cleanup_policy::Action, cleanup_policy_condition::TagState, repository::Format,
+};
+use google_cloud_lro::Poller;
+use google_cloud_wkt as wkt;
+use serde::{Deserialize, Serialize};
+
+use super::Cloud;
+use super::error::{ApiError, RetryObserver};
+use super::retry::retrying;
+use super::run::OperationObserver;
+
+/// The id of the cleanup policy that keeps the most recent versions.
+pub const KEEP_RECENT_POLICY: &str = "keep-recent";
+/// The id of the cleanup policy that deletes old untagged versions.
+pub const DELETE_UNTAGGED_POLICY: &str = "delete-untagged";
+
+/// A repository as the API reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RepositoryRecord {
+    /// `projects/P/locations/L/repositories/ID`
+    pub name: String,
+    pub format: String,
+    pub labels: BTreeMap<String, String>,
+    /// keepCount of the `keep-recent` policy.
+    pub keep_recent: Option<u32>,
+    /// olderThan of the `delete-untagged` policy.
+    pub delete_untagged_after: Option<Duration>,
+    /// Ids of every cleanup policy.
+    pub policies: Vec<String>,
+}
+
+/// What stackctl writes on a repository.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepositoryWrite {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub keep_recent: Option<u32>,
+    pub delete_untagged_after: Option<Duration>,
+}
+
+impl RepositoryRecord {
+    fn from_api(r: Repository) -> Self {
+        let keep_recent = r
+            .cleanup_policies
+            .get(KEEP_RECENT_POLICY)
+            .and_then(|p| p.most_recent_versions())
+            .and_then(|m| m.keep_count)
+            .and_then(|n| u32::try_from(n).ok());
+        let delete_untagged_after = r
+            .cleanup_policies
+            .get(DELETE_UNTAGGED_POLICY)
+            .and_then(|p| p.condition())
+            .and_then(|c| c.older_than)
+            .and_then(|d| Duration::try_from(d).ok());
+        let mut policies: Vec<String> = r.cleanup_policies.keys().cloned().collect();
+        policies.sort();
+        Self {
+            name: r.name,
+            format: r.format.name().unwrap_or("FORMAT_UNSPECIFIED").to_string(),
+            labels: r.labels.into_iter().collect(),
+            keep_recent,
+            delete_untagged_after,
+            policies,
+        }
+    }
+}
+
+impl RepositoryWrite {
+    fn policies(&self) -> Vec<(String, CleanupPolicy)> {
+        let mut out = Vec::new();
+        if let Some(n) = self.keep_recent {
+            out.push((
+                KEEP_RECENT_POLICY.to_string(),
+                CleanupPolicy::new()
+                    .set_id(KEEP_RECENT_POLICY)
+                    .set_action(Action::Keep)
+                    .set_most_recent_versions(
+                        CleanupPolicyMostRecentVersions::new().set_keep_count(n as i32),
+                    ),
+            ));
+        }
+        if let Some(d) = self.delete_untagged_after {
+            out.push((
+                DELETE_UNTAGGED_POLICY.to_string(),
+                CleanupPolicy::new()
+                    .set_id(DELETE_UNTAGGED_POLICY)
+                    .set_action(Action::Delete)
+                    .set_condition(
+                        CleanupPolicyCondition::new()
+                            .set_tag_state(TagState::Untagged)
+                            .set_or_clear_older_than(wkt::Duration::try_from(d).ok()),
+                    ),
+            ));
+        }
+        out
+    }
+
+    /// The repository; `existing` policies (not stackctl's) are kept on update.
+    fn to_api(&self, existing: &Repository) -> Repository {
+        let mut policies = existing.cleanup_policies.clone();
+        policies.extend(self.policies());
+        let mut labels = existing.labels.clone();
+        labels.extend(self.labels.clone());
+        Repository::new()
+            .set_name(self.name.clone())
+            .set_format(Format::Docker)
+            .set_labels(labels)
+            .set_cleanup_policies(policies)
+    }
+
+    fn parent_and_id(&self) -> (String, String) {
+        match self.name.rsplit_once("/repositories/") {
+            Some((parent, id)) => (parent.to_string(), id.to_string()),
+            None => (String::new(), self.name.clone()),
+        }
+    }
+}
+
+impl Cloud {
+    /// Repositories in `location` of the project.
+    pub async fn list_repositories(
+        &self,
+        location: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<Vec<RepositoryRecord>, ApiError> {
+        let parent = format!("projects/{}/locations/{location}", self.project);
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = retrying(self.backoff, observer, || async {
+                self.artifacts
+                    .list_repositories()
+                    .set_parent(&parent)
+                    .set_page_token(&token)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        ApiError::from_gax("artifactregistry.repositories.list", &parent, &e)
+                    })
+            })
+            .await?;
+            out.extend(
+                page.repositories
+                    .into_iter()
+                    .map(RepositoryRecord::from_api),
+            );
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    async fn get_repository_api(
+        &self,
+        name: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<Option<Repository>, ApiError> {
+        let got = retrying(self.backoff, observer, || async {
+            self.artifacts
+                .get_repository()
+                .set_name(name)
+                .send()
+                .await
+                .map_err(|e| ApiError::from_gax("artifactregistry.repositories.get", name, &e))
+        })
+        .await;
+        match got {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a Docker repository (a long-running operation); one that exists is updated instead.
+    pub async fn create_repository(
+        &self,
+        write: &RepositoryWrite,
+        observer: &dyn OperationObserver,
+    ) -> Result<RepositoryRecord, ApiError> {
+        let (parent, id) = write.parent_and_id();
+        let repository = write.to_api(&Repository::new());
+        let created = retrying(self.backoff, observer, || async {
+            observer.phase("waiting for the create operation");
+            self.artifacts
+                .create_repository()
+                .set_parent(&parent)
+                .set_repository_id(&id)
+                .set_repository(repository.clone())
+                .poller()
+                .until_done()
+                .await
+                .map_err(|e| {
+                    ApiError::from_gax("artifactregistry.repositories.create", &write.name, &e)
+                })
+        })
+        .await;
+        match created {
+            Ok(r) => Ok(RepositoryRecord::from_api(r)),
+            Err(e) if e.is_already_exists() => self.update_repository(write, observer).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes labels and stackctl's cleanup policies; other labels and policies are kept.
+    pub async fn update_repository(
+        &self,
+        write: &RepositoryWrite,
+        observer: &dyn OperationObserver,
+    ) -> Result<RepositoryRecord, ApiError> {
+        let existing = self
+            .get_repository_api(&write.name, observer)
+            .await?
+            .unwrap_or_default();
+        let mask =
+            wkt::FieldMask::default().set_paths(["labels", "cleanup_policies"].map(String::from));
+        let repository = write.to_api(&existing);
+        retrying(self.backoff, observer, || async {
+            self.artifacts
+                .update_repository()
+                .set_repository(repository.clone())
+                .set_update_mask(mask.clone())
+                .send()
+                .await
+                .map(RepositoryRecord::from_api)
+                .map_err(|e| {
+                    ApiError::from_gax("artifactregistry.repositories.patch", &write.name, &e)
+                })
+        })
+        .await
+    }
+
+    pub async fn delete_repository(
+        &self,
+        name: &str,
+        observer: &dyn OperationObserver,
+    ) -> Result<(), ApiError> {
+        let done = retrying(self.backoff, observer, || async {
+            observer.phase("waiting for the delete operation");
+            self.artifacts
+                .delete_repository()
+                .set_name(name)
+                .poller()
+                .until_done()
+                .await
+                .map_err(|e| ApiError::from_gax("artifactregistry.repositories.delete", name, &e))
+        })
+        .await;
+        match done {
+            Err(e) if !e.is_not_found() => Err(e),
+            _ => Ok(()),
+        }
+    }
+}

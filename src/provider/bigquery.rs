@@ -1,0 +1,654 @@
+//! BigQuery v2 datasets and tables through a small typed REST module (like `storage.rs`): the
+//! official crate cannot send `If-Match`, which stackctl's read-modify-write patches need.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+
+use super::Cloud;
+use super::error::{ApiError, RetryObserver};
+use super::rest::int64_opt;
+use super::retry::retrying;
+
+pub const GOOGLE_BIGQUERY: &str = "https://bigquery.googleapis.com";
+
+fn enc(s: &str) -> String {
+    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
+}
+
+fn ms(d: Option<i64>) -> Option<Duration> {
+    d.and_then(|v| u64::try_from(v).ok())
+        .map(Duration::from_millis)
+}
+
+/// `int64` milliseconds as the API writes them (a JSON string).
+fn ms_string(d: Option<Duration>) -> Option<String> {
+    d.map(|d| d.as_millis().to_string())
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DatasetReference {
+    project_id: String,
+    dataset_id: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DatasetWire {
+    dataset_reference: DatasetReference,
+    #[serde(default)]
+    location: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "int64_opt")]
+    default_partition_expiration_ms: Option<i64>,
+    #[serde(default, deserialize_with = "int64_opt")]
+    default_table_expiration_ms: Option<i64>,
+    #[serde(default)]
+    etag: String,
+}
+
+/// A dataset as BigQuery reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DatasetRecord {
+    /// `projects/P/datasets/D`
+    pub name: String,
+    pub project: String,
+    pub dataset_id: String,
+    pub location: String,
+    pub labels: BTreeMap<String, String>,
+    pub default_partition_expiration: Option<Duration>,
+    pub default_table_expiration: Option<Duration>,
+    pub etag: String,
+}
+
+impl From<DatasetWire> for DatasetRecord {
+    fn from(w: DatasetWire) -> Self {
+        Self {
+            name: format!(
+                "projects/{}/datasets/{}",
+                w.dataset_reference.project_id, w.dataset_reference.dataset_id
+            ),
+            project: w.dataset_reference.project_id,
+            dataset_id: w.dataset_reference.dataset_id,
+            location: w.location,
+            labels: w.labels,
+            default_partition_expiration: ms(w.default_partition_expiration_ms),
+            default_table_expiration: ms(w.default_table_expiration_ms),
+            etag: w.etag,
+        }
+    }
+}
+
+/// What stackctl writes on a dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetWrite {
+    pub project: String,
+    pub dataset_id: String,
+    pub location: String,
+    pub labels: BTreeMap<String, String>,
+    pub default_partition_expiration: Option<Duration>,
+    pub default_table_expiration: Option<Duration>,
+}
+
+impl DatasetWrite {
+    fn body(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "datasetReference": {"projectId": self.project, "datasetId": self.dataset_id},
+            "location": self.location,
+            "labels": self.labels,
+        });
+        if let Some(v) = ms_string(self.default_partition_expiration) {
+            body["defaultPartitionExpirationMs"] = v.into();
+        }
+        if let Some(v) = ms_string(self.default_table_expiration) {
+            body["defaultTableExpirationMs"] = v.into();
+        }
+        body
+    }
+}
+
+/// One schema field (a column), nested for RECORDs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldRecord {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldRecord>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct SchemaWire {
+    #[serde(default)]
+    fields: Vec<FieldRecord>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PartitionWire {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+    #[serde(default, deserialize_with = "int64_opt", skip_serializing)]
+    expiration_ms: Option<i64>,
+    #[serde(default, skip_serializing)]
+    require_partition_filter: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct ClusteringWire {
+    #[serde(default)]
+    fields: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ViewWire {
+    #[serde(default)]
+    query: String,
+    #[serde(default)]
+    enable_refresh: Option<bool>,
+    #[serde(default, deserialize_with = "int64_opt")]
+    refresh_interval_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TableReference {
+    project_id: String,
+    dataset_id: String,
+    table_id: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TableWire {
+    table_reference: TableReference,
+    #[serde(default)]
+    etag: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    schema: Option<SchemaWire>,
+    #[serde(default)]
+    time_partitioning: Option<PartitionWire>,
+    #[serde(default)]
+    clustering: Option<ClusteringWire>,
+    #[serde(default)]
+    require_partition_filter: Option<bool>,
+    #[serde(default)]
+    materialized_view: Option<ViewWire>,
+}
+
+/// Time partitioning as BigQuery reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionRecord {
+    /// DAY, HOUR, MONTH or YEAR.
+    pub granularity: String,
+    /// `None` = ingestion-time partitioning.
+    pub field: Option<String>,
+    pub expiration: Option<Duration>,
+}
+
+/// A materialized view's definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewRecord {
+    pub query: String,
+    pub refresh_interval: Option<Duration>,
+}
+
+/// A table as BigQuery reports it (from tables.get: list entries carry no schema).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TableRecord {
+    /// `projects/P/datasets/D/tables/T`
+    pub name: String,
+    pub dataset_id: String,
+    pub table_id: String,
+    pub etag: String,
+    pub labels: BTreeMap<String, String>,
+    pub columns: Vec<FieldRecord>,
+    pub partition: Option<PartitionRecord>,
+    pub cluster_by: Vec<String>,
+    pub require_partition_filter: bool,
+    pub view: Option<ViewRecord>,
+}
+
+impl From<TableWire> for TableRecord {
+    fn from(w: TableWire) -> Self {
+        let r = &w.table_reference;
+        let require = w
+            .require_partition_filter
+            .or(w
+                .time_partitioning
+                .as_ref()
+                .and_then(|p| p.require_partition_filter))
+            .unwrap_or(false);
+        Self {
+            name: format!(
+                "projects/{}/datasets/{}/tables/{}",
+                r.project_id, r.dataset_id, r.table_id
+            ),
+            dataset_id: r.dataset_id.clone(),
+            table_id: r.table_id.clone(),
+            etag: w.etag,
+            labels: w.labels,
+            columns: w.schema.map(|s| s.fields).unwrap_or_default(),
+            partition: w.time_partitioning.map(|p| PartitionRecord {
+                granularity: p.kind,
+                field: p.field,
+                expiration: ms(p.expiration_ms),
+            }),
+            cluster_by: w.clustering.map(|c| c.fields).unwrap_or_default(),
+            require_partition_filter: require,
+            view: w.materialized_view.map(|v| ViewRecord {
+                query: v.query,
+                refresh_interval: ms(v.refresh_interval_ms),
+            }),
+        }
+    }
+}
+
+/// What stackctl writes on a table: every declared part on insert, the changed parts on patch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TableWrite {
+    pub project: String,
+    pub dataset_id: String,
+    pub table_id: String,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub columns: Option<Vec<FieldRecord>>,
+    pub partition: Option<PartitionRecord>,
+    /// `Some(vec![])` removes clustering.
+    pub cluster_by: Option<Vec<String>>,
+    pub require_partition_filter: Option<bool>,
+    pub view: Option<ViewRecord>,
+}
+
+impl TableWrite {
+    fn body(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "tableReference": {"projectId": self.project, "datasetId": self.dataset_id, "tableId": self.table_id},
+        });
+        if let Some(labels) = &self.labels {
+            body["labels"] = serde_json::json!(labels);
+        }
+        if let Some(columns) = &self.columns {
+            body["schema"] = serde_json::json!({ "fields": columns });
+        }
+        if let Some(p) = &self.partition {
+            let mut tp = serde_json::json!({ "type": p.granularity });
+            if let Some(f) = &p.field {
+                tp["field"] = f.clone().into();
+            }
+            if let Some(v) = ms_string(p.expiration) {
+                tp["expirationMs"] = v.into();
+            }
+            body["timePartitioning"] = tp;
+        }
+        if let Some(fields) = &self.cluster_by {
+            body["clustering"] = if fields.is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::json!({ "fields": fields })
+            };
+        }
+        if let Some(r) = self.require_partition_filter {
+            body["requirePartitionFilter"] = r.into();
+        }
+        if let Some(v) = &self.view {
+            let mut mv = serde_json::json!({ "query": v.query, "enableRefresh": true });
+            if let Some(r) = ms_string(v.refresh_interval) {
+                mv["refreshIntervalMs"] = r.into();
+            }
+            body["materializedView"] = mv;
+        }
+        body
+    }
+
+    fn resource(&self) -> String {
+        format!(
+            "projects/{}/datasets/{}/tables/{}",
+            self.project, self.dataset_id, self.table_id
+        )
+    }
+
+    fn path(&self) -> String {
+        format!(
+            "/bigquery/v2/projects/{}/datasets/{}/tables/{}",
+            enc(&self.project),
+            enc(&self.dataset_id),
+            enc(&self.table_id)
+        )
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DatasetList {
+    #[serde(default)]
+    datasets: Vec<DatasetListEntry>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DatasetListEntry {
+    dataset_reference: DatasetReference,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TableList {
+    #[serde(default)]
+    tables: Vec<TableListEntry>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TableListEntry {
+    table_reference: TableReference,
+}
+
+impl Cloud {
+    fn dataset_path(&self, dataset: &str) -> String {
+        format!(
+            "/bigquery/v2/projects/{}/datasets/{}",
+            enc(&self.project),
+            enc(dataset)
+        )
+    }
+
+    /// The ids and labels of every dataset in the project.
+    pub async fn list_datasets(
+        &self,
+        observer: &dyn RetryObserver,
+    ) -> Result<Vec<(String, BTreeMap<String, String>)>, ApiError> {
+        let resource = format!("projects/{}", self.project);
+        let path = format!("/bigquery/v2/projects/{}/datasets", enc(&self.project));
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page: DatasetList = retrying(self.backoff, observer, || async {
+                let mut req = self.bigquery.request(Method::GET, &path);
+                if !token.is_empty() {
+                    req = req.query(&[("pageToken", &token)]);
+                }
+                self.bigquery
+                    .json("bigquery.datasets.list", &resource, req)
+                    .await
+            })
+            .await?;
+            out.extend(
+                page.datasets
+                    .into_iter()
+                    .map(|d| (d.dataset_reference.dataset_id, d.labels)),
+            );
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = t,
+                None => return Ok(out),
+            }
+        }
+    }
+
+    pub async fn get_dataset(
+        &self,
+        dataset: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<Option<DatasetRecord>, ApiError> {
+        let resource = format!("projects/{}/datasets/{dataset}", self.project);
+        let got = retrying(self.backoff, observer, || async {
+            self.bigquery
+                .json::<DatasetWire>(
+                    "bigquery.datasets.get",
+                    &resource,
+                    self.bigquery
+                        .request(Method::GET, &self.dataset_path(dataset)),
+                )
+                .await
+        })
+        .await;
+        match got {
+            Ok(d) => Ok(Some(d.into())),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates the dataset; one that a retried insert already made is read back.
+    pub async fn insert_dataset(
+        &self,
+        write: &DatasetWrite,
+        observer: &dyn RetryObserver,
+    ) -> Result<DatasetRecord, ApiError> {
+        let resource = format!("projects/{}/datasets/{}", write.project, write.dataset_id);
+        let path = format!("/bigquery/v2/projects/{}/datasets", enc(&write.project));
+        let made = retrying(self.backoff, observer, || async {
+            self.bigquery
+                .json::<DatasetWire>(
+                    "bigquery.datasets.insert",
+                    &resource,
+                    self.bigquery
+                        .request(Method::POST, &path)
+                        .json(&write.body()),
+                )
+                .await
+        })
+        .await;
+        match made {
+            Ok(d) => Ok(d.into()),
+            Err(e) if e.http_status == Some(409) => self
+                .get_dataset(&write.dataset_id, observer)
+                .await?
+                .ok_or(e),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Patches the dataset only if its etag is still `etag` (412 otherwise).
+    pub async fn patch_dataset(
+        &self,
+        write: &DatasetWrite,
+        etag: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<DatasetRecord, ApiError> {
+        let resource = format!("projects/{}/datasets/{}", write.project, write.dataset_id);
+        let mut body = write.body();
+        // Unset expirations are cleared explicitly (patch keeps fields it is not given).
+        if write.default_partition_expiration.is_none() {
+            body["defaultPartitionExpirationMs"] = serde_json::Value::Null;
+        }
+        if write.default_table_expiration.is_none() {
+            body["defaultTableExpirationMs"] = serde_json::Value::Null;
+        }
+        retrying(self.backoff, observer, || async {
+            let req = self
+                .bigquery
+                .request(Method::PATCH, &self.dataset_path(&write.dataset_id))
+                .header(reqwest::header::IF_MATCH, etag)
+                .json(&body);
+            self.bigquery
+                .json::<DatasetWire>("bigquery.datasets.patch", &resource, req)
+                .await
+                .map(DatasetRecord::from)
+        })
+        .await
+    }
+
+    /// Deletes an empty dataset (never its contents: tables stackctl owns are deleted first).
+    pub async fn delete_dataset(
+        &self,
+        dataset: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<(), ApiError> {
+        let resource = format!("projects/{}/datasets/{dataset}", self.project);
+        let done = retrying(self.backoff, observer, || async {
+            let req = self
+                .bigquery
+                .request(Method::DELETE, &self.dataset_path(dataset))
+                .query(&[("deleteContents", "false")]);
+            self.bigquery
+                .send("bigquery.datasets.delete", &resource, req)
+                .await
+                .map(|_| ())
+        })
+        .await;
+        match done {
+            Err(e) if !e.is_not_found() => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// The table ids of one dataset.
+    pub async fn list_table_ids(
+        &self,
+        dataset: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<Vec<String>, ApiError> {
+        let resource = format!("projects/{}/datasets/{dataset}", self.project);
+        let path = format!("{}/tables", self.dataset_path(dataset));
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page: TableList = retrying(self.backoff, observer, || async {
+                let mut req = self.bigquery.request(Method::GET, &path);
+                if !token.is_empty() {
+                    req = req.query(&[("pageToken", &token)]);
+                }
+                self.bigquery
+                    .json("bigquery.tables.list", &resource, req)
+                    .await
+            })
+            .await?;
+            out.extend(page.tables.into_iter().map(|t| t.table_reference.table_id));
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = t,
+                None => return Ok(out),
+            }
+        }
+    }
+
+    pub async fn get_table(
+        &self,
+        dataset: &str,
+        table: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<Option<TableRecord>, ApiError> {
+        let resource = format!(
+            "projects/{}/datasets/{dataset}/tables/{table}",
+            self.project
+        );
+        let path = format!("{}/tables/{}", self.dataset_path(dataset), enc(table));
+        let got = retrying(self.backoff, observer, || async {
+            self.bigquery
+                .json::<TableWire>(
+                    "bigquery.tables.get",
+                    &resource,
+                    self.bigquery.request(Method::GET, &path),
+                )
+                .await
+        })
+        .await;
+        match got {
+            Ok(t) => Ok(Some(t.into())),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates the table; one that a retried insert already made is read back.
+    pub async fn insert_table(
+        &self,
+        write: &TableWrite,
+        observer: &dyn RetryObserver,
+    ) -> Result<TableRecord, ApiError> {
+        let resource = write.resource();
+        let path = format!("{}/tables", self.dataset_path(&write.dataset_id));
+        let made = retrying(self.backoff, observer, || async {
+            self.bigquery
+                .json::<TableWire>(
+                    "bigquery.tables.insert",
+                    &resource,
+                    self.bigquery
+                        .request(Method::POST, &path)
+                        .json(&write.body()),
+                )
+                .await
+        })
+        .await;
+        match made {
+            Ok(t) => Ok(t.into()),
+            Err(e) if e.http_status == Some(409) => self
+                .get_table(&write.dataset_id, &write.table_id, observer)
+                .await?
+                .ok_or(e),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Patches the given parts of the table only if its etag is still `etag`; a 412
+    /// [`ApiError::is_precondition_failed`] means it changed since it was read.
+    pub async fn patch_table(
+        &self,
+        write: &TableWrite,
+        etag: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<TableRecord, ApiError> {
+        let resource = write.resource();
+        let body = write.body();
+        retrying(self.backoff, observer, || async {
+            let req = self
+                .bigquery
+                .request(Method::PATCH, &write.path())
+                .header(reqwest::header::IF_MATCH, etag)
+                .json(&body);
+            self.bigquery
+                .json::<TableWire>("bigquery.tables.patch", &resource, req)
+                .await
+                .map(TableRecord::from)
+        })
+        .await
+    }
+
+    pub async fn delete_table(
+        &self,
+        dataset: &str,
+        table: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<(), ApiError> {
+        let resource = format!(
+            "projects/{}/datasets/{dataset}/tables/{table}",
+            self.project
+        );
+        let path = format!("{}/tables/{}", self.dataset_path(dataset), enc(table));
+        let done = retrying(self.backoff, observer, || async {
+            self.bigquery
+                .send(
+                    "bigquery.tables.delete",
+                    &resource,
+                    self.bigquery.request(Method::DELETE, &path),
+                )
+                .await
+                .map(|_| ())
+        })
+        .await;
+        match done {
+            Err(e) if !e.is_not_found() => Err(e),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Billing Budgets v1 through a small typed REST module (there is no official Rust crate):
+//! budgets of one billing account, with server-assigned ids.
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+
+use super::Cloud;
+use super::error::{ApiError, RetryObserver};
+use super::rest::int64_opt;
+use super::retry::retrying;
+
+pub const GOOGLE_BUDGETS: &str = "https://billingbudgets.googleapis.com";
+
+/// The fields stackctl manages, as `updateMask` paths.
+const MANAGED_FIELDS: &str = "displayName,budgetFilter.projects,amount.specifiedAmount,thresholdRules,notificationsRule.monitoringNotificationChannels";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Money {
+    #[serde(default)]
+    currency_code: String,
+    #[serde(default, deserialize_with = "int64_opt")]
+    units: Option<i64>,
+    #[serde(default)]
+    nanos: i32,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Amount {
+    #[serde(default)]
+    specified_amount: Option<Money>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Filter {
+    #[serde(default)]
+    projects: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ThresholdRule {
+    #[serde(default)]
+    threshold_percent: f64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Notifications {
+    #[serde(default)]
+    monitoring_notification_channels: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BudgetWire {
+    name: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    budget_filter: Option<Filter>,
+    #[serde(default)]
+    amount: Option<Amount>,
+    #[serde(default)]
+    threshold_rules: Vec<ThresholdRule>,
+    #[serde(default)]
+    notifications_rule: Option<Notifications>,
+    #[serde(default)]
+    etag: String,
+}
+
+/// A budget as the API reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BudgetRecord {
+    /// `billingAccounts/A/budgets/ID` (server-assigned).
+    pub name: String,
+    pub display_name: String,
+    /// `projects/NUMBER` entries of the filter.
+    pub projects: Vec<String>,
+    /// The specified amount; `None` when the budget uses last period's spend.
+    pub amount: Option<MoneyAmount>,
+    pub thresholds: Vec<f64>,
+    pub channels: Vec<String>,
+    pub etag: String,
+}
+
+/// `google.type.Money`: whole units plus nanos (10^-9 units).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoneyAmount {
+    pub currency: String,
+    pub units: i64,
+    pub nanos: i32,
+}
+
+impl From<BudgetWire> for BudgetRecord {
+    fn from(w: BudgetWire) -> Self {
+        Self {
+            name: w.name,
+            display_name: w.display_name,
+            projects: w.budget_filter.map(|f| f.projects).unwrap_or_default(),
+            amount: w
+                .amount
+                .and_then(|a| a.specified_amount)
+                .map(|m| MoneyAmount {
+                    currency: m.currency_code,
+                    units: m.units.unwrap_or(0),
+                    nanos: m.nanos,
+                }),
+            thresholds: w
+                .threshold_rules
+                .iter()
+                .map(|t| t.threshold_percent)
+                .collect(),
+            channels: w
+                .notifications_rule
+                .map(|n| n.monitoring_notification_channels)
+                .unwrap_or_default(),
+            etag: w.etag,
+        }
+    }
+}
+
+/// What stackctl writes on a budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetWrite {
+    pub display_name: String,
+    /// `projects/NUMBER`
+    pub project: String,
+    pub amount: MoneyAmount,
+    pub thresholds: Vec<f64>,
+    pub channels: Vec<String>,
+}
+
+impl BudgetWrite {
+    fn body(&self) -> serde_json::Value {
+        let rules: Vec<_> = self
+            .thresholds
+            .iter()
+            .map(|t| serde_json::json!({"thresholdPercent": t, "spendBasis": "CURRENT_SPEND"}))
+            .collect();
+        serde_json::json!({
+            "displayName": self.display_name,
+            "budgetFilter": {"projects": [self.project]},
+            "amount": {"specifiedAmount": {
+                "currencyCode": self.amount.currency,
+                "units": self.amount.units.to_string(),
+                "nanos": self.amount.nanos,
+            }},
+            "thresholdRules": rules,
+            "notificationsRule": {"monitoringNotificationChannels": self.channels},
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BudgetList {
+    #[serde(default)]
+    budgets: Vec<BudgetWire>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+impl Cloud {
+    /// Every budget of the billing account.
+    pub async fn list_budgets(
+        &self,
+        billing_account: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<Vec<BudgetRecord>, ApiError> {
+        let parent = format!("billingAccounts/{billing_account}");
+        let path = format!("/v1/{parent}/budgets");
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page: BudgetList = retrying(self.backoff, observer, || async {
+                let mut req = self.budgets.request(Method::GET, &path);
+                if !token.is_empty() {
+                    req = req.query(&[("pageToken", &token)]);
+                }
+                self.budgets
+                    .json("billingbudgets.budgets.list", &parent, req)
+                    .await
+            })
+            .await?;
+            out.extend(page.budgets.into_iter().map(BudgetRecord::from));
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = t,
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Creates a budget; the server assigns its name. Not retried on ambiguous failures
+    /// (a retry could create a second budget): the caller records the name in the ledger.
+    pub async fn create_budget(
+        &self,
+        billing_account: &str,
+        write: &BudgetWrite,
+        observer: &dyn RetryObserver,
+    ) -> Result<BudgetRecord, ApiError> {
+        let parent = format!("billingAccounts/{billing_account}");
+        let path = format!("/v1/{parent}/budgets");
+        retrying(self.backoff, observer, || async {
+            self.budgets
+                .json::<BudgetWire>(
+                    "billingbudgets.budgets.create",
+                    &parent,
+                    self.budgets
+                        .request(Method::POST, &path)
+                        .json(&write.body()),
+                )
+                .await
+                .map(BudgetRecord::from)
+        })
+        .await
+    }
+
+    /// Writes every managed field (`updateMask` lists exactly them).
+    pub async fn update_budget(
+        &self,
+        name: &str,
+        write: &BudgetWrite,
+        observer: &dyn RetryObserver,
+    ) -> Result<BudgetRecord, ApiError> {
+        let path = format!("/v1/{name}");
+        retrying(self.backoff, observer, || async {
+            let req = self
+                .budgets
+                .request(Method::PATCH, &path)
+                .query(&[("updateMask", MANAGED_FIELDS)])
+                .json(&write.body());
+            self.budgets
+                .json::<BudgetWire>("billingbudgets.budgets.patch", name, req)
+                .await
+                .map(BudgetRecord::from)
+        })
+        .await
+    }
+
+    pub async fn delete_budget(
+        &self,
+        name: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<(), ApiError> {
+        let path = format!("/v1/{name}");
+        let done = retrying(self.backoff, observer, || async {
+            self.budgets
+                .send(
+                    "billingbudgets.budgets.delete",
+                    name,
+                    self.budgets.request(Method::DELETE, &path),
+                )
+                .await
+                .map(|_| ())
+        })
+        .await;
+        match done {
+            Err(e) if !e.is_not_found() => Err(e),
+            _ => Ok(()),
+        }
+    }
+}

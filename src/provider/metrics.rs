@@ -1,0 +1,254 @@
+//! Cloud Monitoring v3 `timeSeries.list` (the signals audit reads): a small typed REST client over
+//! the same credentials and HTTP client as the Google client crates.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use google_cloud_auth::credentials::{CacheableResource, Credentials};
+use serde::Deserialize;
+
+use super::error::{ApiError, RetryObserver};
+use super::retry::{Backoff, retrying};
+
+const GOOGLE_MONITORING: &str = "https://monitoring.googleapis.com";
+const CALL: &str = "monitoring.projects.timeSeries.list";
+
+#[derive(Clone)]
+pub struct MonitoringClient {
+    http: reqwest::Client,
+    base: String,
+    credentials: Credentials,
+}
+
+/// How each series is aligned in `alignment_seconds` buckets ending at the window's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aligner {
+    Sum,
+    Mean,
+    Max,
+}
+
+impl Aligner {
+    fn as_str(self) -> &'static str {
+        match self {
+            Aligner::Sum => "ALIGN_SUM",
+            Aligner::Mean => "ALIGN_MEAN",
+            Aligner::Max => "ALIGN_MAX",
+        }
+    }
+}
+
+/// How aligned series are combined across the group-by labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reducer {
+    Sum,
+    Max,
+}
+
+impl Reducer {
+    fn as_str(self) -> &'static str {
+        match self {
+            Reducer::Sum => "REDUCE_SUM",
+            Reducer::Max => "REDUCE_MAX",
+        }
+    }
+}
+
+/// One aligned, reduced query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesQuery {
+    /// `metric.type = "..." AND resource.type = "..."`
+    pub filter: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub alignment_seconds: u64,
+    pub aligner: Aligner,
+    pub reducer: Reducer,
+    /// e.g. `resource.label.service_name`
+    pub group_by: Vec<String>,
+}
+
+/// One returned series: its labels and its points (newest first), as numbers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesRecord {
+    pub metric_labels: BTreeMap<String, String>,
+    pub resource_labels: BTreeMap<String, String>,
+    pub values: Vec<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ListResponse {
+    time_series: Vec<WireSeries>,
+    next_page_token: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct WireSeries {
+    metric: WireLabels,
+    resource: WireLabels,
+    points: Vec<WirePoint>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct WireLabels {
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct WirePoint {
+    value: WireValue,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct WireValue {
+    int64_value: Option<String>,
+    double_value: Option<f64>,
+}
+
+impl WireValue {
+    fn number(&self) -> f64 {
+        self.int64_value
+            .as_deref()
+            .and_then(|v| v.parse::<f64>().ok())
+            .or(self.double_value)
+            .unwrap_or(0.0)
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+impl MonitoringClient {
+    pub fn new(endpoint: Option<&str>, credentials: Credentials) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            http: reqwest::Client::builder().build()?,
+            base: endpoint
+                .unwrap_or(GOOGLE_MONITORING)
+                .trim_end_matches('/')
+                .to_string(),
+            credentials,
+        })
+    }
+
+    async fn page(
+        &self,
+        project: &str,
+        query: &SeriesQuery,
+        token: &str,
+    ) -> Result<ListResponse, ApiError> {
+        let resource = format!("projects/{project}");
+        let headers = match self.credentials.headers(Default::default()).await {
+            Ok(CacheableResource::New { data, .. }) => data,
+            Ok(CacheableResource::NotModified) => Default::default(),
+            Err(e) => {
+                return Err(ApiError::new(
+                    CALL,
+                    &resource,
+                    None,
+                    Some("UNAUTHENTICATED".into()),
+                    e.to_string(),
+                ));
+            }
+        };
+        let mut params: Vec<(&str, String)> = vec![
+            ("filter", query.filter.clone()),
+            (
+                "interval.startTime",
+                query
+                    .start
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ),
+            (
+                "interval.endTime",
+                query.end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ),
+            (
+                "aggregation.alignmentPeriod",
+                format!("{}s", query.alignment_seconds),
+            ),
+            (
+                "aggregation.perSeriesAligner",
+                query.aligner.as_str().into(),
+            ),
+            (
+                "aggregation.crossSeriesReducer",
+                query.reducer.as_str().into(),
+            ),
+        ];
+        for field in &query.group_by {
+            params.push(("aggregation.groupByFields", field.clone()));
+        }
+        if !token.is_empty() {
+            params.push(("pageToken", token.to_string()));
+        }
+        let url = format!("{}/v3/{resource}/timeSeries", self.base);
+        let response = self
+            .http
+            .get(url)
+            .query(&params)
+            .headers(headers)
+            .send()
+            .await
+            .map_err(|e| ApiError::new(CALL, &resource, None, None, e.to_string()))?;
+        let status = response.status().as_u16();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| ApiError::new(CALL, &resource, None, None, e.to_string()))?;
+        if !(200..300).contains(&status) {
+            let (code, message) = match serde_json::from_str::<ErrorBody>(&body) {
+                Ok(b) => (b.error.status, b.error.message),
+                Err(_) => (None, body),
+            };
+            return Err(ApiError::new(CALL, &resource, Some(status), code, message));
+        }
+        serde_json::from_str(&body).map_err(|e| {
+            ApiError::new(
+                CALL,
+                &resource,
+                Some(status),
+                None,
+                format!("unreadable response: {e}"),
+            )
+        })
+    }
+
+    /// Every series the query returns, all pages, with retries on transient errors.
+    pub async fn time_series(
+        &self,
+        project: &str,
+        query: &SeriesQuery,
+        backoff: Backoff,
+        observer: &dyn RetryObserver,
+    ) -> Result<Vec<SeriesRecord>, ApiError> {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = retrying(backoff, observer, || self.page(project, query, &token)).await?;
+            out.extend(page.time_series.into_iter().map(|s| SeriesRecord {
+                metric_labels: s.metric.labels,
+                resource_labels: s.resource.labels,
+                values: s.points.iter().map(|p| p.value.number()).collect(),
+            }));
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = page.next_page_token;
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! A small JSON REST caller over reqwest and the same credentials as the Google client crates,
+//! for the APIs stackctl calls without an official crate (Billing Budgets) or with headers the
+//! crates cannot send (BigQuery's `If-Match`).
+
+use google_cloud_auth::credentials::{CacheableResource, Credentials};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// One Google REST API: its base URL (Google's, or the emulator's) and credentials.
+#[derive(Clone)]
+pub struct RestClient {
+    http: reqwest::Client,
+    base: String,
+    credentials: Credentials,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+impl RestClient {
+    pub fn new(
+        endpoint: Option<&str>,
+        google: &str,
+        credentials: Credentials,
+    ) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            http: reqwest::Client::builder().build()?,
+            base: endpoint.unwrap_or(google).trim_end_matches('/').to_string(),
+            credentials,
+        })
+    }
+
+    /// A request to `path` (which starts with `/`).
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base))
+    }
+
+    /// Sends with credentials; a non-2xx answer becomes an [`ApiError`] with Google's status.
+    pub async fn send(
+        &self,
+        call: &'static str,
+        resource: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ApiError> {
+        let headers = match self.credentials.headers(Default::default()).await {
+            Ok(CacheableResource::New { data, .. }) => data,
+            Ok(CacheableResource::NotModified) => Default::default(),
+            Err(e) => {
+                return Err(ApiError::new(
+                    call,
+                    resource,
+                    None,
+                    Some("UNAUTHENTICATED".into()),
+                    e.to_string(),
+                ));
+            }
+        };
+        let response = request
+            .headers(headers)
+            .send()
+            .await
+            .map_err(|e| ApiError::new(call, resource, None, None, e.to_string()))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        let (code, message) = match serde_json::from_str::<ErrorBody>(&body) {
+            Ok(b) => (b.error.status, b.error.message),
+            Err(_) => (None, body),
+        };
+        Err(ApiError::new(call, resource, Some(status), code, message))
+    }
+
+    /// Sends and decodes a JSON answer.
+    pub async fn json<T: DeserializeOwned>(
+        &self,
+        call: &'static str,
+        resource: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, ApiError> {
+        let response = self.send(call, resource, request).await?;
+        let status = response.status().as_u16();
+        response.json().await.map_err(|e| {
+            ApiError::new(
+                call,
+                resource,
+                Some(status),
+                None,
+                format!("unexpected response: {e}"),
+            )
+        })
+    }
+}
+
+/// int64 fields arrive as JSON strings (and sometimes numbers).
+pub fn int64_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Wire {
+        Text(String),
+        Number(i64),
+    }
+    match Option::<Wire>::deserialize(d)? {
+        None => Ok(None),
+        Some(Wire::Number(n)) => Ok(Some(n)),
+        Some(Wire::Text(s)) => s.parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}

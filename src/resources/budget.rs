@@ -1,0 +1,414 @@
+//! `budget`: Billing budgets on the stack's project. Ids are server-assigned and budgets have no
+//! labels, so ownership goes through the ledger; the display name `sc:<stack>:<name>` finds them.
+
+use serde::{Deserialize, Serialize};
+
+use super::channel::{applied_channel_names, planned_channel_names};
+use super::{
+    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, created, ledger_ownership,
+    quoted,
+};
+use crate::config::{BudgetConfig, Stack};
+use crate::model::{Kind, ResourceAddr};
+use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
+use crate::provider::Silent;
+use crate::provider::budgets::{BudgetRecord, BudgetWrite, MoneyAmount};
+use crate::provider::run::OperationObserver;
+use crate::state::{Ledger, LedgerStatus};
+
+const NANOS_PER_UNIT: f64 = 1e9;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetSpec {
+    pub billing_account: String,
+    /// `sc:<stack>:<name>`: what finds the live budget.
+    pub display_name: String,
+    pub placeholder: String,
+    pub amount: MoneyAmount,
+    /// Sorted.
+    pub thresholds: Vec<f64>,
+    pub notify: Vec<ResourceAddr>,
+}
+
+/// US dollars as `google.type.Money` (whole units and nanos), exact to the nano.
+pub fn usd(amount: f64) -> MoneyAmount {
+    let units = amount.trunc();
+    let nanos = ((amount - units) * NANOS_PER_UNIT).round();
+    let (units, nanos) = if nanos >= NANOS_PER_UNIT {
+        (units + 1.0, 0.0)
+    } else {
+        (units, nanos)
+    };
+    MoneyAmount {
+        currency: "USD".into(),
+        units: units as i64,
+        nanos: nanos as i32,
+    }
+}
+
+/// `300`, `299.99`: the amount as stack.toml writes it.
+pub fn show_amount(m: &MoneyAmount) -> String {
+    let value = m.units as f64 + f64::from(m.nanos) / NANOS_PER_UNIT;
+    let text = format!("{value}");
+    if m.currency == "USD" || m.currency.is_empty() {
+        text
+    } else {
+        format!("{text} {}", m.currency)
+    }
+}
+
+fn same_amount(a: &MoneyAmount, b: &MoneyAmount) -> bool {
+    let currency = |c: &str| {
+        if c.is_empty() {
+            "USD".to_string()
+        } else {
+            c.to_string()
+        }
+    };
+    a.units == b.units && a.nanos == b.nanos && currency(&a.currency) == currency(&b.currency)
+}
+
+/// Thresholds compare as sets, to a millionth (the API stores doubles).
+pub fn same_thresholds(a: &[f64], b: &[f64]) -> bool {
+    let sorted = |v: &[f64]| {
+        let mut v: Vec<i64> = v.iter().map(|t| (t * 1e6).round() as i64).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    sorted(a) == sorted(b)
+}
+
+fn show_thresholds(v: &[f64]) -> String {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    format!(
+        "[{}]",
+        v.iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+fn show_list(v: &[String]) -> String {
+    format!("{v:?}")
+}
+
+pub fn spec(stack: &Stack, name: &str, cfg: &BudgetConfig) -> BudgetSpec {
+    let mut thresholds = cfg.thresholds.clone();
+    thresholds.sort_by(f64::total_cmp);
+    let account = stack.settings.billing_account.clone().unwrap_or_default();
+    BudgetSpec {
+        placeholder: format!("billingAccounts/{account}/budgets/(assigned on create)"),
+        billing_account: account,
+        display_name: format!("sc:{}:{name}", stack.settings.name),
+        amount: usd(cfg.amount_usd),
+        thresholds,
+        notify: cfg.notify.clone(),
+    }
+}
+
+pub fn create_fields(spec: &BudgetSpec, known: &Known) -> Vec<FieldChange> {
+    let mut out = vec![
+        created("display_name", quoted(&spec.display_name)),
+        created("amount_usd", show_amount(&spec.amount)),
+        created("thresholds", show_thresholds(&spec.thresholds)),
+    ];
+    out.push(FieldChange::new(
+        "project",
+        None,
+        Some(match &known.project_number {
+            Some(p) => FieldValue::Known(quoted(p)),
+            None => FieldValue::KnownAfterApply,
+        }),
+    ));
+    if !spec.notify.is_empty() {
+        out.push(FieldChange::new(
+            "notify",
+            None,
+            Some(match planned_channel_names(&spec.notify, known) {
+                Some(names) => FieldValue::Known(show_list(&names)),
+                None => FieldValue::KnownAfterApply,
+            }),
+        ));
+    }
+    out
+}
+
+pub fn diff(spec: &BudgetSpec, live: &BudgetRecord, known: &Known) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    match &live.amount {
+        Some(a) if same_amount(a, &spec.amount) => {}
+        other => out.push(FieldChange::new(
+            "amount_usd",
+            Some(
+                other
+                    .as_ref()
+                    .map(show_amount)
+                    .unwrap_or_else(|| "last period's spend".into()),
+            ),
+            Some(FieldValue::Known(show_amount(&spec.amount))),
+        )),
+    }
+    if !same_thresholds(&spec.thresholds, &live.thresholds) {
+        out.push(FieldChange::new(
+            "thresholds",
+            Some(show_thresholds(&live.thresholds)),
+            Some(FieldValue::Known(show_thresholds(&spec.thresholds))),
+        ));
+    }
+    if let Some(p) = &known.project_number
+        && live.projects != [p.clone()]
+    {
+        out.push(FieldChange::new(
+            "project",
+            Some(show_list(&live.projects)),
+            Some(FieldValue::Known(quoted(p))),
+        ));
+    }
+    let mut live_channels = live.channels.clone();
+    live_channels.sort();
+    match planned_channel_names(&spec.notify, known) {
+        Some(mut names) => {
+            names.sort();
+            if names != live_channels {
+                out.push(FieldChange::new(
+                    "notify",
+                    Some(show_list(&live_channels)),
+                    Some(FieldValue::Known(show_list(&names))),
+                ));
+            }
+        }
+        None => out.push(FieldChange::new(
+            "notify",
+            Some(show_list(&live_channels)),
+            Some(FieldValue::KnownAfterApply),
+        )),
+    }
+    out
+}
+
+/// `budget`: Billing budgets, owned through the ledger.
+pub struct BudgetKind;
+
+impl Reconcile for BudgetKind {
+    type Spec = BudgetSpec;
+    type Live = BudgetRecord;
+
+    fn declared(stack: &Stack) -> Vec<(ResourceAddr, BudgetSpec)> {
+        stack
+            .budgets
+            .iter()
+            .map(|(name, cfg)| {
+                (
+                    ResourceAddr::new(Kind::Budget, name),
+                    spec(stack, name, cfg),
+                )
+            })
+            .collect()
+    }
+    fn spec_name(spec: &BudgetSpec) -> &str {
+        &spec.placeholder
+    }
+    fn live_name(live: &BudgetRecord) -> &str {
+        &live.name
+    }
+    fn spec_key(spec: &BudgetSpec) -> String {
+        spec.display_name.clone()
+    }
+    fn live_key(live: &BudgetRecord) -> String {
+        live.display_name.clone()
+    }
+    fn wrap(spec: BudgetSpec) -> Desired {
+        Desired::Budget(spec)
+    }
+    fn ownership(live: &BudgetRecord, _: &str, ledger: &Ledger) -> Ownership {
+        ledger_ownership(ledger, &live.name)
+    }
+    fn address_of(live: &BudgetRecord, ledger: &Ledger) -> ResourceAddr {
+        ledger
+            .entry(&live.name)
+            .map(|e| e.address.clone())
+            .unwrap_or_else(|| {
+                ResourceAddr::new(
+                    Kind::Budget,
+                    live.display_name.rsplit(':').next().unwrap_or_default(),
+                )
+            })
+    }
+    fn depends_on(spec: &BudgetSpec) -> Vec<ResourceAddr> {
+        spec.notify.clone()
+    }
+    fn create_fields(spec: &BudgetSpec, known: &Known) -> Vec<FieldChange> {
+        create_fields(spec, known)
+    }
+    fn diff(spec: &BudgetSpec, live: &BudgetRecord, known: &Known) -> Vec<FieldChange> {
+        diff(spec, live, known)
+    }
+    fn unowned_hint(address: &ResourceAddr, name: &str) -> String {
+        format!(
+            "{address}: the budget {name} is named like this stack's but is not in its ledger; if it is yours, delete it (stackctl recreates it), or rename the table"
+        )
+    }
+}
+
+impl Converge for BudgetKind {
+    async fn converge(
+        ctx: &ApplyCtx,
+        change: &ResourceChange,
+        spec: Option<&BudgetSpec>,
+        observer: &dyn OperationObserver,
+    ) -> Result<(), StepError> {
+        let cloud = &ctx.cloud;
+        let write = |spec: &BudgetSpec, project: String, channels: Vec<String>| BudgetWrite {
+            display_name: spec.display_name.clone(),
+            project,
+            amount: spec.amount.clone(),
+            thresholds: spec.thresholds.clone(),
+            channels,
+        };
+        match (change.action, spec) {
+            (Action::Create, Some(spec)) => {
+                let channels = applied_channel_names(ctx, &spec.notify).await?;
+                observer.phase("looking up the project number");
+                let project = cloud.project_number(&Silent).await?;
+                observer.phase("creating budget");
+                let made = cloud
+                    .create_budget(
+                        &spec.billing_account,
+                        &write(spec, project, channels),
+                        observer,
+                    )
+                    .await?;
+                // The id is the server's: record it the moment it exists.
+                let recorded = ResourceChange {
+                    name: made.name,
+                    ..change.clone()
+                };
+                ctx.record_in_ledger(&recorded, LedgerStatus::Active)
+                    .await?;
+            }
+            (Action::Update | Action::Replace, Some(spec)) => {
+                let channels = applied_channel_names(ctx, &spec.notify).await?;
+                let project = cloud.project_number(&Silent).await?;
+                observer.phase("updating budget");
+                cloud
+                    .update_budget(&change.name, &write(spec, project, channels), observer)
+                    .await?;
+                ctx.record_in_ledger(change, LedgerStatus::Active).await?;
+            }
+            (Action::Delete | Action::Retire, _) => {
+                observer.phase("deleting budget");
+                cloud.delete_budget(&change.name, observer).await?;
+                ctx.forget_in_ledger(change).await?;
+            }
+            (action, None) => {
+                return Err(StepError::Plan(format!(
+                    "the plan has no desired state to {action:?} {}; re-run `stackctl plan`",
+                    change.address
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn known() -> Known {
+        Known {
+            names: BTreeMap::from([(
+                "channel.oncall".parse().unwrap(),
+                Some("projects/p/notificationChannels/7".to_string()),
+            )]),
+            project_number: Some("projects/123".into()),
+            ..Known::default()
+        }
+    }
+
+    fn spec() -> BudgetSpec {
+        BudgetSpec {
+            billing_account: "012345-6789AB-CDEF01".into(),
+            display_name: "sc:s:monthly".into(),
+            placeholder: "x".into(),
+            amount: usd(300.0),
+            thresholds: vec![0.5, 0.9, 1.0],
+            notify: vec!["channel.oncall".parse().unwrap()],
+        }
+    }
+
+    fn live() -> BudgetRecord {
+        BudgetRecord {
+            name: "billingAccounts/012345-6789AB-CDEF01/budgets/abc".into(),
+            display_name: "sc:s:monthly".into(),
+            projects: vec!["projects/123".into()],
+            amount: Some(MoneyAmount {
+                currency: "USD".into(),
+                units: 300,
+                nanos: 0,
+            }),
+            thresholds: vec![1.0, 0.5, 0.9000000000000001],
+            channels: vec!["projects/p/notificationChannels/7".into()],
+            etag: "e".into(),
+        }
+    }
+
+    #[test]
+    fn amounts_convert_to_units_and_nanos_exactly() {
+        assert_eq!(
+            usd(300.0),
+            MoneyAmount {
+                currency: "USD".into(),
+                units: 300,
+                nanos: 0
+            }
+        );
+        assert_eq!(
+            usd(299.99),
+            MoneyAmount {
+                currency: "USD".into(),
+                units: 299,
+                nanos: 990_000_000
+            }
+        );
+        assert_eq!(usd(0.5).nanos, 500_000_000);
+        assert_eq!(show_amount(&usd(299.99)), "299.99");
+    }
+
+    #[test]
+    fn thresholds_compare_as_sets_and_server_forms_do_not_diff() {
+        assert!(same_thresholds(&[0.5, 0.9, 1.0], &[1.0, 0.9, 0.5]));
+        assert!(!same_thresholds(&[0.5, 0.9], &[0.5, 0.9, 1.0]));
+        assert_eq!(diff(&spec(), &live(), &known()), vec![]);
+    }
+
+    #[test]
+    fn one_changed_field_shows_exactly_it() {
+        let mut l = live();
+        l.amount = Some(MoneyAmount {
+            currency: "USD".into(),
+            units: 250,
+            nanos: 500_000_000,
+        });
+        let f = diff(&spec(), &l, &known());
+        assert_eq!(
+            f,
+            vec![FieldChange::new(
+                "amount_usd",
+                Some("250.5".into()),
+                Some(FieldValue::Known("300".into()))
+            )]
+        );
+    }
+
+    #[test]
+    fn the_project_filter_is_the_project_number() {
+        let mut l = live();
+        l.projects = vec!["projects/acme-shop".into()];
+        assert_eq!(diff(&spec(), &l, &known())[0].field, "project");
+    }
+}
