@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Checks the emulator's enum numbering against the official Rust crates.
 
-Parses `impl From<&str>` / `impl From<i32>` of every enum in google-cloud-run-v2, -tasks-v2 and
-google-cloud-api `model.rs` (from ~/.cargo/registry) and prints each discovery enum value whose
+Parses `impl From<&str>` / `impl From<i32>` of every enum in every google-cloud-* crate's
+`model.rs` found in ~/.cargo/registry and prints each discovery enum value whose
 proto number differs from its position in the discovery `enum` list. Those must be listed in
 NON_CONTIGUOUS_ENUMS in crates/gcp-emulator/src/discovery.rs (today: LaunchStage, CommonReason).
 
@@ -14,7 +14,7 @@ import os
 import re
 import sys
 src=glob.glob(os.path.expanduser("~/.cargo/registry/src/*/"))[0]
-files=[src+"google-cloud-run-v2-1.15.0/src/model.rs",src+"google-cloud-tasks-v2-1.13.0/src/model.rs"]+glob.glob(src+"google-cloud-api-*/src/model.rs")[-1:]
+files=sorted(glob.glob(src+"google-cloud-*/src/model.rs")+glob.glob(src+"google-cloud-*/src/model/*.rs"))
 enums={}  # frozenset(names)->{name:num}
 for f in files:
     t=open(f).read()

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::conventions::ApiError;
+use crate::conventions::{ApiError, ErrorStyle};
 use crate::faults::FaultPlan;
 use crate::server::{Emulator, HttpRequest, HttpResponse, lock};
 use crate::state::State;
@@ -37,7 +37,7 @@ pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
             }
             Err(error) => HttpResponse::error(
                 &ApiError::invalid_argument(format!("Invalid fault plan: {error}")),
-                false,
+                ErrorStyle::Proto,
             ),
         },
         ("DELETE", "/_emulator/faults") => {
@@ -46,7 +46,7 @@ pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
         }
         _ => HttpResponse::error(
             &ApiError::not_found(format!("No admin endpoint {} {}", request.method, path)),
-            false,
+            ErrorStyle::Proto,
         ),
     }
 }

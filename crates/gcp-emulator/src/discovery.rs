@@ -14,14 +14,30 @@ pub enum Api {
     CloudRun,
     Storage,
     ResourceManager,
+    Iam,
+    Scheduler,
+    BigQuery,
+    BillingBudgets,
+    Monitoring,
+    ArtifactRegistry,
+    SecretManager,
+    ServiceUsage,
 }
 
 impl Api {
-    pub const ALL: [Api; 4] = [
+    pub const ALL: [Api; 12] = [
         Api::CloudTasks,
         Api::CloudRun,
         Api::Storage,
         Api::ResourceManager,
+        Api::Iam,
+        Api::Scheduler,
+        Api::BigQuery,
+        Api::BillingBudgets,
+        Api::Monitoring,
+        Api::ArtifactRegistry,
+        Api::SecretManager,
+        Api::ServiceUsage,
     ];
 
     fn document_text(self) -> &'static str {
@@ -30,13 +46,31 @@ impl Api {
             Api::CloudRun => include_str!("../discovery/run.v2.json"),
             Api::Storage => include_str!("../discovery/storage.v1.json"),
             Api::ResourceManager => include_str!("../discovery/cloudresourcemanager.v3.json"),
+            Api::Iam => include_str!("../discovery/iam.v1.json"),
+            Api::Scheduler => include_str!("../discovery/cloudscheduler.v1.json"),
+            Api::BigQuery => include_str!("../discovery/bigquery.v2.json"),
+            Api::BillingBudgets => include_str!("../discovery/billingbudgets.v1.json"),
+            Api::Monitoring => include_str!("../discovery/monitoring.v3.json"),
+            Api::ArtifactRegistry => include_str!("../discovery/artifactregistry.v1.json"),
+            Api::SecretManager => include_str!("../discovery/secretmanager.v1.json"),
+            Api::ServiceUsage => include_str!("../discovery/serviceusage.v1.json"),
         }
     }
 
-    /// Storage is an apiary (non-proto) API: lenient about unknown fields and query params,
-    /// and its errors use the `errors: [{domain, reason}]` shape.
+    /// Storage and BigQuery are apiary (non-proto) APIs: lenient about unknown fields and query
+    /// params, and their errors use the `errors: [{domain, reason}]` shape.
     pub fn is_proto_based(self) -> bool {
-        !matches!(self, Api::Storage)
+        !matches!(self, Api::Storage | Api::BigQuery)
+    }
+
+    /// The error body family of this API.
+    pub fn error_style(self) -> crate::conventions::error::ErrorStyle {
+        use crate::conventions::error::ErrorStyle;
+        match self {
+            Api::Storage => ErrorStyle::Storage,
+            Api::BigQuery => ErrorStyle::BigQuery,
+            _ => ErrorStyle::Proto,
+        }
     }
 }
 
@@ -332,12 +366,82 @@ fn with_template(mut route: Route, template: &str) -> Route {
 }
 
 /// Enums whose proto numbers differ from their position in the discovery `enum` list, keyed by
-/// the name of the zero value. Checked against `model.rs` of google-cloud-run-v2 1.15 /
-/// google-cloud-api 1.8 with `tests/conformance/check_enum_numbers.py`; every other enum the
-/// emulator emits (Tasks Queue.State, HttpMethod, UriOverride.*, Run Condition.State,
-/// TrafficTargetAllocationType, IngressTraffic, ExecutionEnvironment, RM Project.State) is
-/// contiguous.
+/// the name of the zero value. Checked against `model.rs` of google-cloud-run-v2 1.15,
+/// google-cloud-api 1.8, -monitoring-v3 1.14 and -artifactregistry-v1 1.14 with
+/// `tests/conformance/check_enum_numbers.py`; every other enum the emulator emits (Tasks,
+/// Scheduler, Secret Manager, Service Usage, Budgets, Run Condition.State, ...) is contiguous.
+/// BigQuery is an apiary API with string enums only.
 const NON_CONTIGUOUS_ENUMS: &[(&str, &[(&str, i64)])] = &[
+    (
+        "ALIGN_NONE",
+        &[
+            ("ALIGN_NONE", 0),
+            ("ALIGN_DELTA", 1),
+            ("ALIGN_RATE", 2),
+            ("ALIGN_INTERPOLATE", 3),
+            ("ALIGN_NEXT_OLDER", 4),
+            ("ALIGN_MIN", 10),
+            ("ALIGN_MAX", 11),
+            ("ALIGN_MEAN", 12),
+            ("ALIGN_COUNT", 13),
+            ("ALIGN_SUM", 14),
+            ("ALIGN_STDDEV", 15),
+            ("ALIGN_COUNT_TRUE", 16),
+            ("ALIGN_COUNT_FALSE", 24),
+            ("ALIGN_FRACTION_TRUE", 17),
+            ("ALIGN_PERCENTILE_99", 18),
+            ("ALIGN_PERCENTILE_95", 19),
+            ("ALIGN_PERCENTILE_50", 20),
+            ("ALIGN_PERCENTILE_05", 21),
+            ("ALIGN_PERCENT_CHANGE", 23),
+        ],
+    ),
+    (
+        "REDUCE_NONE",
+        &[
+            ("REDUCE_NONE", 0),
+            ("REDUCE_MEAN", 1),
+            ("REDUCE_MIN", 2),
+            ("REDUCE_MAX", 3),
+            ("REDUCE_SUM", 4),
+            ("REDUCE_STDDEV", 5),
+            ("REDUCE_COUNT", 6),
+            ("REDUCE_COUNT_TRUE", 7),
+            ("REDUCE_COUNT_FALSE", 15),
+            ("REDUCE_FRACTION_TRUE", 8),
+            ("REDUCE_PERCENTILE_99", 9),
+            ("REDUCE_PERCENTILE_95", 10),
+            ("REDUCE_PERCENTILE_50", 11),
+            ("REDUCE_PERCENTILE_05", 12),
+        ],
+    ),
+    (
+        "NOTIFICATION_PROMPT_UNSPECIFIED",
+        &[
+            ("NOTIFICATION_PROMPT_UNSPECIFIED", 0),
+            ("OPENED", 1),
+            ("CLOSED", 3),
+        ],
+    ),
+    (
+        // Artifact Registry Repository.Format (google-cloud-artifactregistry-v1 1.14).
+        "FORMAT_UNSPECIFIED",
+        &[
+            ("FORMAT_UNSPECIFIED", 0),
+            ("DOCKER", 1),
+            ("MAVEN", 2),
+            ("NPM", 3),
+            ("APT", 5),
+            ("YUM", 6),
+            ("GOOGET", 7),
+            ("PYTHON", 8),
+            ("KFP", 9),
+            ("GO", 10),
+            ("GENERIC", 11),
+            ("RUBY", 12),
+            ("CONDA", 13),
+        ],
+    ),
     (
         "LAUNCH_STAGE_UNSPECIFIED",
         &[

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use crate::apis::{self, Call, Context, Reply};
 use crate::conventions::payload::{normalize_request, render_response};
 use crate::conventions::wire::snake_case;
-use crate::conventions::{ApiError, Code, Query};
+use crate::conventions::{ApiError, Code, ErrorStyle, Query};
 use crate::discovery::{Discovery, Route, RouteMatch};
 use crate::faults::FaultInjector;
 use crate::state::{State, StateStore};
@@ -58,8 +58,8 @@ impl HttpResponse {
         }
     }
 
-    pub fn error(error: &ApiError, storage_style: bool) -> Self {
-        Self::json(error.http_status(), &error.to_body(storage_style))
+    pub fn error(error: &ApiError, style: ErrorStyle) -> Self {
+        Self::json(error.http_status(), &error.to_body(style))
     }
 
     /// Google's HTML 404 for paths no API serves.
@@ -152,7 +152,7 @@ impl Emulator {
                     format!("Injected fault: HTTP {status} {}.", code.status_name()),
                 )
                 .with_http_status(status);
-                HttpResponse::error(&error, request.raw_path.contains("/storage/v1/"))
+                HttpResponse::error(&error, error_style_for_path(&request.raw_path))
             }
             None => self.dispatch(&request),
         };
@@ -176,14 +176,14 @@ impl Emulator {
                     "Operation is not implemented, or supported, or enabled. ({} is not emulated)",
                     route.id
                 )),
-                !route.api.is_proto_based(),
+                route.api.error_style(),
             ),
             RouteMatch::Found { route, params } => {
                 let query = Query::parse(request.raw_query.as_deref());
-                let storage_style = !route.api.is_proto_based();
+                let style = route.api.error_style();
                 match self.call(route, params, &query, request) {
                     Ok(reply) => self.render(route, &query, reply),
-                    Err(error) => HttpResponse::error(&error, storage_style),
+                    Err(error) => HttpResponse::error(&error, style),
                 }
             }
         }
@@ -278,16 +278,33 @@ impl Emulator {
     }
 }
 
+/// The error family of a path, for answers given before routing (injected faults).
+fn error_style_for_path(raw_path: &str) -> ErrorStyle {
+    if raw_path.contains("/storage/v1/") {
+        ErrorStyle::Storage
+    } else if raw_path.starts_with("/bigquery/v2/") {
+        ErrorStyle::BigQuery
+    } else {
+        ErrorStyle::Proto
+    }
+}
+
 /// The proto field a request body binds to: `Queue` -> `queue`, `GoogleCloudRunV2Service` ->
 /// `service`; whole-request bodies (`PauseQueueRequest`) bind to the root.
 fn request_root_field(schema_name: &str) -> String {
     if schema_name.ends_with("Request") {
         return String::new();
     }
-    let short = ["GoogleCloudRunV2", "GoogleLongrunning", "GoogleIamV1"]
-        .iter()
-        .find_map(|prefix| schema_name.strip_prefix(prefix))
-        .unwrap_or(schema_name);
+    let short = [
+        "GoogleCloudRunV2",
+        "GoogleLongrunning",
+        "GoogleIamV1",
+        "GoogleCloudBillingBudgetsV1",
+        "GoogleApiServiceusageV1",
+    ]
+    .iter()
+    .find_map(|prefix| schema_name.strip_prefix(prefix))
+    .unwrap_or(schema_name);
     let mut chars = short.chars();
     let lowered: String = chars
         .next()
@@ -328,7 +345,7 @@ async fn axum_entry(
         Err(_) => {
             let error = ApiError::invalid_argument("Request body too large or unreadable.")
                 .with_http_status(413);
-            return into_axum(HttpResponse::error(&error, false));
+            return into_axum(HttpResponse::error(&error, ErrorStyle::Proto));
         }
     };
     let request = HttpRequest {

@@ -36,6 +36,61 @@ pub struct State {
     pub objects: BTreeMap<String, BTreeMap<String, StoredObject>>,
     /// Highest object generation handed out (generations only increase).
     pub last_object_generation: i64,
+    /// IAM policies of every resource kind, by resource name (`projects/p/secrets/s`, ...).
+    pub iam_policies: BTreeMap<String, Value>,
+    /// How many times each policy was written (feeds its etag).
+    pub iam_policy_writes: BTreeMap<String, u64>,
+    /// IAM service accounts by email.
+    pub service_accounts: BTreeMap<String, Value>,
+    /// Cloud Run jobs by full name.
+    pub run_jobs: BTreeMap<String, JobRecord>,
+    /// Cloud Run executions by full name (`.../jobs/J/executions/E`).
+    pub executions: BTreeMap<String, Value>,
+    /// Cloud Scheduler jobs by full name.
+    pub scheduler_jobs: BTreeMap<String, Value>,
+    /// BigQuery datasets by `project:dataset`.
+    pub bq_datasets: BTreeMap<String, Value>,
+    /// BigQuery tables by `project:dataset.table`.
+    pub bq_tables: BTreeMap<String, Value>,
+    /// BigQuery jobs (seeded through the admin API) by `project:location.jobId`.
+    pub bq_jobs: BTreeMap<String, Value>,
+    /// Billing budgets by full name.
+    pub budgets: BTreeMap<String, Value>,
+    /// Monitoring notification channels by full name.
+    pub notification_channels: BTreeMap<String, Value>,
+    /// Monitoring alert policies by full name.
+    pub alert_policies: BTreeMap<String, Value>,
+    /// Seeded Monitoring time series per project id.
+    pub time_series: BTreeMap<String, Vec<Value>>,
+    /// Artifact Registry repositories by full name.
+    pub repositories: BTreeMap<String, Value>,
+    /// Artifact Registry docker images by full name.
+    pub docker_images: BTreeMap<String, Value>,
+    /// Secret Manager secrets by full name.
+    pub secrets: BTreeMap<String, Value>,
+    /// Secret versions by full name, with their payloads.
+    pub secret_versions: BTreeMap<String, SecretVersionRecord>,
+    /// Enabled services per project number.
+    pub enabled_services: BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// A counter for server-assigned ids (alert policies, channels, conditions, executions).
+    pub last_id: u64,
+}
+
+/// A Cloud Run job and its bookkeeping.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobRecord {
+    pub job: Value,
+    /// The operation still reconciling this job, if any.
+    pub pending_operation: Option<String>,
+}
+
+/// A secret version: its resource and its payload (base64, as sent).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SecretVersionRecord {
+    pub version: Value,
+    pub payload_base64: String,
 }
 
 /// A Cloud Run service and the bookkeeping its reconciliation needs.
@@ -57,6 +112,12 @@ pub enum OperationKind {
     #[default]
     CreateOrUpdateService,
     DeleteService,
+    /// A Cloud Run job create/update: the job becomes ready.
+    CreateOrUpdateJob,
+    /// A Cloud Run job execution: it runs to completion.
+    RunJob,
+    /// Anything whose result is known up front (`final_resource` becomes the response).
+    Immediate,
 }
 
 /// A long-running operation and what completes it.
@@ -85,6 +146,12 @@ pub struct StoredObject {
 }
 
 impl State {
+    /// A fresh server-assigned number (monotonic within a state).
+    pub fn next_id(&mut self) -> u64 {
+        self.last_id += 1;
+        self.last_id
+    }
+
     pub fn empty() -> Self {
         Self {
             format_version: FORMAT_VERSION,

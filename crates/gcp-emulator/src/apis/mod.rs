@@ -1,7 +1,11 @@
 //! The emulated API methods, bound to discovery method ids; plus what every handler receives.
 
+pub mod iam;
+pub mod iam_policy;
+pub mod lro;
 pub mod resourcemanager;
 pub mod run;
+pub mod run_jobs;
 pub mod storage;
 pub mod tasks;
 
@@ -77,6 +81,22 @@ impl Call<'_> {
             }
         }
     }
+}
+
+/// `{"<field>": [items], "nextPageToken": ...}` for one page of a list method.
+pub fn list_response<T: serde::Serialize>(
+    field: &str,
+    page: crate::conventions::paging::Page<T>,
+) -> Value {
+    let mut response = serde_json::Map::new();
+    response.insert(
+        field.to_string(),
+        serde_json::to_value(page.items).unwrap_or(Value::Array(Vec::new())),
+    );
+    if let Some(token) = page.next_page_token {
+        response.insert("nextPageToken".into(), Value::String(token));
+    }
+    Value::Object(response)
 }
 
 /// What a handler answers.
@@ -167,6 +187,81 @@ const HANDLERS: &[(&str, Handler)] = &[
     (
         "cloudresourcemanager.projects.get",
         resourcemanager::get_project,
+    ),
+    (
+        "cloudresourcemanager.projects.getIamPolicy",
+        resourcemanager::project_iam,
+    ),
+    (
+        "cloudresourcemanager.projects.setIamPolicy",
+        resourcemanager::project_iam,
+    ),
+    (
+        "cloudresourcemanager.projects.testIamPermissions",
+        resourcemanager::project_iam,
+    ),
+    (
+        "cloudtasks.projects.locations.queues.getIamPolicy",
+        tasks::queue_iam,
+    ),
+    (
+        "cloudtasks.projects.locations.queues.setIamPolicy",
+        tasks::queue_iam,
+    ),
+    (
+        "cloudtasks.projects.locations.queues.testIamPermissions",
+        tasks::queue_iam,
+    ),
+    (
+        "run.projects.locations.services.getIamPolicy",
+        run::service_iam,
+    ),
+    (
+        "run.projects.locations.services.setIamPolicy",
+        run::service_iam,
+    ),
+    (
+        "run.projects.locations.services.testIamPermissions",
+        run::service_iam,
+    ),
+    ("iam.projects.serviceAccounts.create", iam::create_account),
+    ("iam.projects.serviceAccounts.get", iam::get_account),
+    ("iam.projects.serviceAccounts.list", iam::list_accounts),
+    ("iam.projects.serviceAccounts.patch", iam::patch_account),
+    ("iam.projects.serviceAccounts.delete", iam::delete_account),
+    (
+        "iam.projects.serviceAccounts.getIamPolicy",
+        iam::account_iam,
+    ),
+    (
+        "iam.projects.serviceAccounts.setIamPolicy",
+        iam::account_iam,
+    ),
+    ("run.projects.locations.jobs.create", run_jobs::create_job),
+    ("run.projects.locations.jobs.get", run_jobs::get_job),
+    ("run.projects.locations.jobs.list", run_jobs::list_jobs),
+    ("run.projects.locations.jobs.patch", run_jobs::patch_job),
+    ("run.projects.locations.jobs.delete", run_jobs::delete_job),
+    ("run.projects.locations.jobs.run", run_jobs::run_job),
+    (
+        "run.projects.locations.jobs.getIamPolicy",
+        run_jobs::job_iam,
+    ),
+    (
+        "run.projects.locations.jobs.setIamPolicy",
+        run_jobs::job_iam,
+    ),
+    (
+        "run.projects.locations.jobs.testIamPermissions",
+        run_jobs::job_iam,
+    ),
+    (
+        "run.projects.locations.jobs.executions.get",
+        run_jobs::get_execution,
+    ),
+    (
+        "run.projects.locations.jobs.executions.list",
+        run_jobs::list_executions,
     ),
 ];
 

@@ -66,6 +66,20 @@ pub fn get_project(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
     Ok(Reply::Json(project))
 }
 
+/// Every project exists, so its policy can always be read and written (keyed `projects/ID`).
+pub fn project_iam(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
+    let requested = call.param("projectsId")?;
+    let project_id = if requested.bytes().all(|b| b.is_ascii_digit()) {
+        known_project_ids(context.state)
+            .into_iter()
+            .find(|id| project_number(id) == requested)
+            .unwrap_or_else(|| requested.to_string())
+    } else {
+        requested.to_string()
+    };
+    super::iam_policy::answer(context, call, &format!("projects/{project_id}"))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::server::testing::TestEmulator;

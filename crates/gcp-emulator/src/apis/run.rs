@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::lro::as_any;
 use super::{Call, Context, Reply, project_number};
 use crate::conventions::ApiError;
 use crate::conventions::field_mask::FieldMask;
@@ -17,7 +18,7 @@ const SERVICE_SCHEMA: &str = "GoogleCloudRunV2Service";
 pub const SERVICE_TYPE_URL: &str = "type.googleapis.com/google.cloud.run.v2.Service";
 /// An image containing this marker makes its revision fail to become ready.
 pub const FAILING_IMAGE_MARKER: &str = "emulator-fail";
-const MODIFIER: &str = "emulator@stackctl.local";
+pub(crate) const MODIFIER: &str = "emulator@stackctl.local";
 
 const SERVICES_POLICY: PagePolicy = PagePolicy {
     default_size: 100,
@@ -202,7 +203,7 @@ fn service_urls(name: &ServiceName) -> (String, Vec<String>) {
     (uri.clone(), vec![deterministic, uri])
 }
 
-fn condition(kind: &str, state: &str, now: &str, message: Option<&str>) -> Value {
+pub(crate) fn condition(kind: &str, state: &str, now: &str, message: Option<&str>) -> Value {
     let mut condition = json!({ "type": kind, "state": state });
     if let Some(message) = message {
         condition["message"] = json!(message);
@@ -310,7 +311,7 @@ fn without_revision_name(template: &Value) -> Value {
     template
 }
 
-fn failing_image(template: &Value) -> Option<String> {
+pub(crate) fn failing_image(template: &Value) -> Option<String> {
     template
         .get("containers")
         .and_then(Value::as_array)?
@@ -380,7 +381,7 @@ fn validate_traffic(
     Ok(())
 }
 
-fn ordered(mut fields: Map<String, Value>, order: &[&str]) -> Value {
+pub(crate) fn ordered(mut fields: Map<String, Value>, order: &[&str]) -> Value {
     let mut out = Map::new();
     for field in order {
         if let Some(value) = fields.remove(*field) {
@@ -389,15 +390,6 @@ fn ordered(mut fields: Map<String, Value>, order: &[&str]) -> Value {
     }
     out.extend(fields);
     Value::Object(out)
-}
-
-fn as_any(type_url: &str, resource: &Value) -> Value {
-    let mut any = Map::new();
-    any.insert("@type".into(), json!(type_url));
-    if let Value::Object(fields) = resource {
-        any.extend(fields.clone());
-    }
-    Value::Object(any)
 }
 
 fn service_etag(uid: &str, generation: i64) -> String {
@@ -735,6 +727,9 @@ pub fn complete_operation(state: &mut State, operation_name: &str, now: &str) {
     }
     let mut operation = record.operation.clone();
     match record.kind {
+        OperationKind::CreateOrUpdateJob | OperationKind::RunJob | OperationKind::Immediate => {
+            return;
+        }
         OperationKind::DeleteService => {
             let final_resource = record.final_resource.clone().unwrap_or(Value::Null);
             operation["response"] = as_any(SERVICE_TYPE_URL, &final_resource);
@@ -884,7 +879,7 @@ fn create_new(
     Ok(Reply::Json(start_rollout(context, call, name, rollout)))
 }
 
-fn check_etag(current: &Value, sent: Option<&str>) -> Result<(), ApiError> {
+pub(crate) fn check_etag(current: &Value, sent: Option<&str>) -> Result<(), ApiError> {
     let Some(sent) = sent.filter(|e| !e.is_empty()) else {
         return Ok(());
     };
@@ -984,6 +979,7 @@ pub fn delete_service(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
         final_service.as_object().cloned().unwrap_or_default(),
         SERVICE_FIELD_ORDER,
     );
+    super::iam_policy::forget(context.state, &name.full);
     let revision_prefix = format!("{}/revisions/", name.full);
     context
         .state
@@ -1094,6 +1090,14 @@ pub fn list_revisions(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
     Ok(Reply::Json(response))
 }
 
+pub fn service_iam(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
+    let name = ServiceName::from_path(call)?;
+    if !context.state.services.contains_key(&name.full) {
+        return Err(service_not_found(&name));
+    }
+    super::iam_policy::answer(context, call, &name.full)
+}
+
 fn operation_name(call: &Call<'_>) -> Result<String, ApiError> {
     Ok(format!(
         "{}/operations/{}",
@@ -1108,23 +1112,8 @@ fn operation_not_found(name: &str) -> ApiError {
 
 pub fn get_operation(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = operation_name(call)?;
-    let record = context
-        .state
-        .operations
-        .get_mut(&name)
-        .ok_or_else(|| operation_not_found(&name))?;
-    if record.operation.get("done").and_then(Value::as_bool) != Some(true) {
-        if record.polls_remaining > 0 {
-            record.polls_remaining -= 1;
-        } else {
-            complete_operation(context.state, &name, &timestamp(call.now));
-        }
-    }
-    context
-        .state
-        .operations
-        .get(&name)
-        .map(|r| Reply::Json(r.operation.clone()))
+    super::lro::poll(context.state, &name, &timestamp(call.now))
+        .map(Reply::Json)
         .ok_or_else(|| operation_not_found(&name))
 }
 
@@ -1173,7 +1162,7 @@ pub fn wait_operation(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
         .and_then(Value::as_str)
         .and_then(parse_duration_nanos);
     if timeout != Some(0) {
-        complete_operation(context.state, &name, &timestamp(call.now));
+        super::lro::complete(context.state, &name, &timestamp(call.now));
     }
     context
         .state

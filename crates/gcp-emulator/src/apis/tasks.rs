@@ -289,6 +289,7 @@ pub fn patch_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
 pub fn delete_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = queue_name(call)?;
     context.state.queues.remove(&name).ok_or_else(not_found)?;
+    super::iam_policy::forget(context.state, &name);
     context
         .state
         .queue_tombstones
@@ -326,6 +327,14 @@ pub fn purge_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
     update_existing(context, call, move |queue| {
         queue.insert("purgeTime".into(), json!(purged_at));
     })
+}
+
+pub fn queue_iam(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
+    let name = queue_name(call)?;
+    if !context.state.queues.contains_key(&name) {
+        return Err(not_found());
+    }
+    super::iam_policy::answer(context, call, &name)
 }
 
 #[cfg(test)]

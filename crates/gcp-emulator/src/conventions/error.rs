@@ -2,6 +2,17 @@
 
 use serde_json::{Value, json};
 
+/// Which error body family an API answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorStyle {
+    /// `{code, message, status, details}` (every proto-based API).
+    Proto,
+    /// `{code, message, errors: [{message, domain, reason}]}` (Cloud Storage JSON).
+    Storage,
+    /// Storage's shape plus `status` (BigQuery v2).
+    BigQuery,
+}
+
 /// A canonical Google error code with its HTTP mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
@@ -106,7 +117,7 @@ pub struct ApiError {
     /// Overrides the HTTP status (Storage's 412, injected faults with odd statuses).
     pub http_status: Option<u16>,
     pub details: Vec<Value>,
-    /// Storage-style `errors[].reason` (`notFound`, `conditionNotMet`, ...).
+    /// Apiary-style `errors[].reason` (`notFound`, `conditionNotMet`, `duplicate`, ...).
     pub storage_reason: Option<&'static str>,
 }
 
@@ -179,19 +190,25 @@ impl ApiError {
     }
 
     /// The JSON error body. Proto-based APIs answer `{code, message, status, details}`;
-    /// Storage answers `{code, message, errors: [{message, domain, reason}]}`.
-    pub fn to_body(&self, storage_style: bool) -> Value {
+    /// Storage answers `{code, message, errors: [{message, domain, reason}]}`, BigQuery the same
+    /// plus `status`.
+    pub fn to_body(&self, style: ErrorStyle) -> Value {
         let code = self.http_status();
-        if storage_style {
-            let reason = self
-                .storage_reason
-                .unwrap_or_else(|| storage_reason_for(code));
+        if style != ErrorStyle::Proto {
+            let reason = self.storage_reason.unwrap_or_else(|| match style {
+                ErrorStyle::BigQuery => bigquery_reason_for(code),
+                _ => storage_reason_for(code),
+            });
             let mut item = json!({ "message": self.message, "domain": "global", "reason": reason });
             if reason == "conditionNotMet" {
                 item["locationType"] = json!("header");
                 item["location"] = json!("If-Match");
             }
-            return json!({ "error": { "code": code, "message": self.message, "errors": [item] } });
+            let mut error = json!({ "code": code, "message": self.message, "errors": [item] });
+            if style == ErrorStyle::BigQuery {
+                error["status"] = json!(self.code.status_name());
+            }
+            return json!({ "error": error });
         }
         let mut error =
             json!({ "code": code, "message": self.message, "status": self.code.status_name() });
@@ -204,6 +221,18 @@ impl ApiError {
     /// The `google.rpc.Status` form used inside `Operation.error`.
     pub fn to_rpc_status(&self) -> Value {
         json!({ "code": self.code.rpc_number(), "message": self.message })
+    }
+}
+
+fn bigquery_reason_for(http_status: u16) -> &'static str {
+    match http_status {
+        400 => "invalid",
+        403 => "accessDenied",
+        404 => "notFound",
+        409 => "duplicate",
+        412 => "failedPrecondition",
+        501 => "notImplemented",
+        _ => storage_reason_for(http_status),
     }
 }
 
@@ -229,7 +258,7 @@ mod tests {
     fn bodies_follow_each_api_family() {
         let not_found = ApiError::not_found("Requested entity was not found.");
         assert_eq!(
-            not_found.to_body(false),
+            not_found.to_body(ErrorStyle::Proto),
             json!({"error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND"}})
         );
         let precondition = ApiError::failed_precondition(
@@ -237,7 +266,7 @@ mod tests {
         )
         .with_http_status(412)
         .with_storage_reason("conditionNotMet");
-        let body = precondition.to_body(true);
+        let body = precondition.to_body(ErrorStyle::Storage);
         assert_eq!(body["error"]["code"], 412);
         assert_eq!(body["error"]["errors"][0]["reason"], "conditionNotMet");
         assert_eq!(Code::from_http_status(503).status_name(), "UNAVAILABLE");

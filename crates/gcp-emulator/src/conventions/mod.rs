@@ -7,5 +7,5 @@ pub mod paging;
 pub mod payload;
 pub mod wire;
 
-pub use error::{ApiError, Code};
+pub use error::{ApiError, Code, ErrorStyle};
 pub use wire::Query;

@@ -100,6 +100,17 @@ fn invalid_value(path: &str, type_label: &str, value: &Value) -> ApiError {
 }
 
 impl Walker<'_> {
+    /// The schema an `Any` carries: `google.cloud.run.v2.Job` -> `GoogleCloudRunV2Job`, or the
+    /// bare message name (`google.devtools.artifactregistry.v1.Repository` -> `Repository`).
+    fn schema_for_type_url(&self, type_url: &str) -> Option<&Value> {
+        schema_name_for_type_url(type_url)
+            .and_then(|n| self.discovery.schema(self.api, &n))
+            .or_else(|| {
+                let short = type_url.rsplit('.').next()?;
+                self.discovery.schema(self.api, short)
+            })
+    }
+
     fn resolve<'s>(&'s self, property: &'s Value) -> Option<&'s Value> {
         match property.get("$ref").and_then(Value::as_str) {
             Some(reference) => self.discovery.schema(self.api, reference),
@@ -326,8 +337,7 @@ impl Walker<'_> {
                     .and_then(Value::as_str)
                     == Some("any");
                 if let Some(type_url) = map.get("@type").and_then(Value::as_str)
-                    && let Some(schema) = schema_name_for_type_url(type_url)
-                        .and_then(|n| self.discovery.schema(self.api, &n))
+                    && let Some(schema) = self.schema_for_type_url(type_url)
                 {
                     return Some(self.render_message(schema, Value::Object(map), int_enums));
                 }
