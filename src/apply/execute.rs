@@ -12,8 +12,14 @@ use crate::model::{Kind, ResourceAddr};
 use crate::plan::{Plan, ResourceChange};
 use crate::provider::RetryObserver;
 use crate::provider::run::OperationObserver;
+use crate::resources::api::ApiKind;
+use crate::resources::grant::GrantKind;
+use crate::resources::job::JobKind;
 use crate::resources::queue::QueueKind;
+use crate::resources::schedule::ScheduleKind;
+use crate::resources::secret::SecretKind;
 use crate::resources::service::ServiceKind;
+use crate::resources::service_account::ServiceAccountKind;
 use crate::resources::{ApplyCtx, Converge, Desired, StepError};
 
 /// Adapts the reporter to one resource's provider calls.
@@ -130,15 +136,40 @@ async fn execute(
         reporter,
     };
     // The registry of kinds: one arm per kind.
+    let o = &observer;
     match (change.address.kind, &change.desired) {
         (Kind::Service, Some(Desired::Service(spec))) => {
-            ServiceKind::converge(ctx, change, Some(spec), &observer).await
+            ServiceKind::converge(ctx, change, Some(spec), o).await
         }
-        (Kind::Service, None) => ServiceKind::converge(ctx, change, None, &observer).await,
+        (Kind::Service, None) => ServiceKind::converge(ctx, change, None, o).await,
         (Kind::Queue, Some(Desired::Queue(spec))) => {
-            QueueKind::converge(ctx, change, Some(spec), &observer).await
+            QueueKind::converge(ctx, change, Some(spec), o).await
         }
-        (Kind::Queue, None) => QueueKind::converge(ctx, change, None, &observer).await,
+        (Kind::Queue, None) => QueueKind::converge(ctx, change, None, o).await,
+        (Kind::ServiceAccount, Some(Desired::ServiceAccount(spec))) => {
+            ServiceAccountKind::converge(ctx, change, Some(spec), o).await
+        }
+        (Kind::ServiceAccount, None) => ServiceAccountKind::converge(ctx, change, None, o).await,
+        (Kind::Secret, Some(Desired::Secret(spec))) => {
+            SecretKind::converge(ctx, change, Some(spec), o).await
+        }
+        (Kind::Secret, None) => SecretKind::converge(ctx, change, None, o).await,
+        (Kind::Job, Some(Desired::Job(spec))) => {
+            JobKind::converge(ctx, change, Some(spec), o).await
+        }
+        (Kind::Job, None) => JobKind::converge(ctx, change, None, o).await,
+        (Kind::Schedule, Some(Desired::Schedule(spec))) => {
+            ScheduleKind::converge(ctx, change, Some(spec), o).await
+        }
+        (Kind::Schedule, None) => ScheduleKind::converge(ctx, change, None, o).await,
+        (Kind::Api, Some(Desired::Api(spec))) => {
+            ApiKind::converge(ctx, change, Some(spec), o).await
+        }
+        (Kind::Api, None) => ApiKind::converge(ctx, change, None, o).await,
+        (Kind::Grant, Some(Desired::Grant(spec))) => {
+            GrantKind::converge(ctx, change, Some(spec), o).await
+        }
+        (Kind::Grant, None) => GrantKind::converge(ctx, change, None, o).await,
         (kind, Some(other)) => Err(StepError::Plan(format!(
             "the plan pairs {kind} {} with desired state of another kind ({other:?}); the plan file is damaged: re-run `stackctl plan`",
             change.address

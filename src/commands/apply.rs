@@ -9,11 +9,11 @@ use anyhow::{Context, Result, bail};
 use super::{ExitStatus, Session, load_stack};
 use crate::apply::{ApplyCtx, ApplyReporter, apply};
 use crate::cli::{ApplyArgs, Cli};
-use crate::model::Kind;
+use crate::config::Stack;
 use crate::plan::{
-    Action, Observed, PLAN_FORMAT_VERSION, Plan, PlanOptions, known_before_apply, plan,
+    Action, Observed, PLAN_FORMAT_VERSION, Plan, PlanOptions, current_fingerprint,
+    known_before_apply, plan,
 };
-use crate::resources::fingerprint_of;
 use crate::state::ApplyLock;
 use crate::state::lock::holder_name;
 use crate::ui::progress::{LogProgress, TerminalProgress};
@@ -137,7 +137,7 @@ async fn locked(
     let from_file = saved.is_some();
     let plan = match saved {
         Some(saved) => {
-            check_current(&saved, &observed)?;
+            check_current(&session.stack, &saved, &observed)?;
             saved
         }
         None => plan(
@@ -182,6 +182,7 @@ async fn locked(
         cloud: session.cloud.clone(),
         ledger: tokio::sync::Mutex::new(ledger),
         hosts: tokio::sync::Mutex::new(hosts),
+        policy_locks: Default::default(),
     });
     let report = apply(ctx, reporter, &plan, args.parallelism).await;
     if args.json {
@@ -197,21 +198,10 @@ async fn locked(
 }
 
 /// A saved plan applies only if nothing it planned against has changed since.
-fn check_current(plan: &Plan, observed: &Observed) -> Result<()> {
+fn check_current(stack: &Stack, plan: &Plan, observed: &Observed) -> Result<()> {
     let mut stale = Vec::new();
     for change in &plan.changes {
-        let now = match change.address.kind {
-            Kind::Service => observed
-                .services
-                .iter()
-                .find(|s| s.name == change.name)
-                .map(|s| s.etag.clone()),
-            Kind::Queue => observed
-                .queues
-                .iter()
-                .find(|q| q.name == change.name)
-                .map(fingerprint_of),
-        };
+        let now = current_fingerprint(stack, observed, change);
         match (change.action, &change.fingerprint, now) {
             (Action::Create, _, Some(_)) => stale.push(format!(
                 "{} was created since the plan was made",

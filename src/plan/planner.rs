@@ -6,8 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{Action, PLAN_FORMAT_VERSION, Plan, PlanTarget, ResourceChange};
 use crate::config::Stack;
 use crate::model::{Kind, ResourceAddr};
+use crate::resources::api::ApiKind;
+use crate::resources::grant::{self, GrantKind};
+use crate::resources::job::JobKind;
 use crate::resources::queue::QueueKind;
+use crate::resources::schedule::ScheduleKind;
+use crate::resources::secret::SecretKind;
 use crate::resources::service::{self, ServiceKind};
+use crate::resources::service_account::ServiceAccountKind;
 use crate::resources::{Known, Ownership, Reconcile, Removal};
 use crate::state::Ledger;
 
@@ -33,24 +39,36 @@ pub fn plan(
 ) -> Result<Plan, PlanError> {
     let known = known_before_apply(stack, observed);
     let mut planned = Planned::default();
+    let ledger = &observed.ledger;
     for kind in Kind::ALL {
+        let out = &mut planned;
         match kind {
-            Kind::Service => plan_kind::<ServiceKind>(
+            Kind::Service => {
+                plan_kind::<ServiceKind>(stack, &observed.services, ledger, &known, options, out)
+            }
+            Kind::Queue => {
+                plan_kind::<QueueKind>(stack, &observed.queues, ledger, &known, options, out)
+            }
+            Kind::ServiceAccount => plan_kind::<ServiceAccountKind>(
                 stack,
-                &observed.services,
-                &observed.ledger,
+                &observed.service_accounts,
+                ledger,
                 &known,
                 options,
-                &mut planned,
+                out,
             ),
-            Kind::Queue => plan_kind::<QueueKind>(
-                stack,
-                &observed.queues,
-                &observed.ledger,
-                &known,
-                options,
-                &mut planned,
-            ),
+            Kind::Secret => {
+                plan_kind::<SecretKind>(stack, &observed.secrets, ledger, &known, options, out)
+            }
+            Kind::Job => plan_kind::<JobKind>(stack, &observed.jobs, ledger, &known, options, out),
+            Kind::Schedule => {
+                plan_kind::<ScheduleKind>(stack, &observed.schedules, ledger, &known, options, out)
+            }
+            Kind::Api => plan_kind::<ApiKind>(stack, &observed.apis, ledger, &known, options, out),
+            Kind::Grant => {
+                let grants = grant::observed_grants(stack, &observed.policies, ledger);
+                plan_kind::<GrantKind>(stack, &grants, ledger, &known, options, out)
+            }
         }
     }
     if !planned.conflicts.is_empty() {
@@ -64,6 +82,35 @@ pub fn plan(
         changes: planned.changes,
         unchanged: planned.unchanged,
     })
+}
+
+/// The fingerprint of the live resource a saved plan's change was made against, now
+/// (`None` = it does not exist), so apply can refuse a stale plan.
+pub fn current_fingerprint(
+    stack: &Stack,
+    observed: &Observed,
+    change: &ResourceChange,
+) -> Option<String> {
+    fn find<K: Reconcile>(lives: &[K::Live], name: &str) -> Option<String> {
+        lives
+            .iter()
+            .find(|l| K::live_name(l) == name)
+            .map(K::fingerprint)
+    }
+    let name = change.name.as_str();
+    match change.address.kind {
+        Kind::Service => find::<ServiceKind>(&observed.services, name),
+        Kind::Queue => find::<QueueKind>(&observed.queues, name),
+        Kind::ServiceAccount => find::<ServiceAccountKind>(&observed.service_accounts, name),
+        Kind::Secret => find::<SecretKind>(&observed.secrets, name),
+        Kind::Job => find::<JobKind>(&observed.jobs, name),
+        Kind::Schedule => find::<ScheduleKind>(&observed.schedules, name),
+        Kind::Api => find::<ApiKind>(&observed.apis, name),
+        Kind::Grant => find::<GrantKind>(
+            &grant::observed_grants(stack, &observed.policies, &observed.ledger),
+            name,
+        ),
+    }
 }
 
 /// Cross-resource facts known before apply: hosts of declared services that exist.
@@ -201,11 +248,15 @@ path = "/t"
     }
 
     fn empty() -> Observed {
-        Observed {
-            queues: vec![],
-            services: vec![],
-            ledger: Ledger::empty("shop"),
-        }
+        let mut o = Observed::empty(Ledger::empty("shop"));
+        // Every API the stack needs is already on, so these tests see only their own kinds.
+        o.apis = crate::resources::api::needed(&stack())
+            .into_iter()
+            .map(|api| crate::provider::apis::ApiRecord {
+                name: crate::resources::api::full_name(&stack(), api),
+            })
+            .collect();
+        o
     }
 
     fn queue_record(name: &str, state: QueueState) -> QueueRecord {
@@ -221,6 +272,28 @@ path = "/t"
             max_retry_duration: None,
             http_target: None,
         }
+    }
+
+    #[test]
+    fn apis_are_enabled_but_never_disabled() {
+        let mut o = empty();
+        o.apis.push(crate::provider::apis::ApiRecord {
+            name: "projects/acme-shop/services/bigquery.googleapis.com".into(),
+        });
+        let run = o
+            .apis
+            .iter()
+            .position(|a| a.name.ends_with("/run.googleapis.com"))
+            .unwrap();
+        o.apis.remove(run);
+        let p = plan(&stack(), target(), &o, PlanOptions::default()).unwrap();
+        let apis: Vec<_> = p
+            .changes
+            .iter()
+            .filter(|c| c.address.kind == Kind::Api)
+            .map(|c| (c.address.to_string(), c.action))
+            .collect();
+        assert_eq!(apis, vec![("api.run".to_string(), Action::Create)]);
     }
 
     #[test]

@@ -1,11 +1,16 @@
 //! The I/O boundary: endpoints, credentials, Google's client crates, and plain records of what they return.
 //!
-//! Nothing above this module sees a Google client type: callers get [`tasks::QueueRecord`],
-//! [`run::ServiceRecord`] and [`storage`] objects, and [`ApiError`]s that name the call.
+//! Nothing above this module sees a Google client type: callers get plain records
+//! ([`tasks::QueueRecord`], [`run::ServiceRecord`], [`iam::PolicyRecord`], ...) and [`storage`] objects, and [`ApiError`]s that name the call.
 
+pub mod apis;
 pub mod error;
+pub mod iam;
+pub mod jobs;
 pub mod retry;
 pub mod run;
+pub mod scheduler;
+pub mod secrets;
 pub mod storage;
 pub mod tasks;
 
@@ -26,6 +31,12 @@ pub struct Cloud {
     pub backoff: Backoff,
     tasks: google_cloud_tasks_v2::client::CloudTasks,
     services: google_cloud_run_v2::client::Services,
+    jobs: google_cloud_run_v2::client::Jobs,
+    iam: google_cloud_iam_admin_v1::client::Iam,
+    projects: google_cloud_resourcemanager_v3::client::Projects,
+    scheduler: google_cloud_scheduler_v1::client::CloudScheduler,
+    secrets: google_cloud_secretmanager_v1::client::SecretManagerService,
+    service_usage: google_cloud_api_serviceusage_v1::client::ServiceUsage,
     storage: storage::StorageClient,
 }
 
@@ -78,6 +89,12 @@ impl Cloud {
         }
         let tasks = client!(google_cloud_tasks_v2::client::CloudTasks);
         let services = client!(google_cloud_run_v2::client::Services);
+        let jobs = client!(google_cloud_run_v2::client::Jobs);
+        let iam = client!(google_cloud_iam_admin_v1::client::Iam);
+        let projects = client!(google_cloud_resourcemanager_v3::client::Projects);
+        let scheduler = client!(google_cloud_scheduler_v1::client::CloudScheduler);
+        let secrets = client!(google_cloud_secretmanager_v1::client::SecretManagerService);
+        let service_usage = client!(google_cloud_api_serviceusage_v1::client::ServiceUsage);
         let storage = storage::StorageClient::new(endpoint.url(), credentials.clone())
             .map_err(|e| SetupError(e.to_string()))?;
         Ok(Self {
@@ -87,6 +104,12 @@ impl Cloud {
             backoff,
             tasks,
             services,
+            jobs,
+            iam,
+            projects,
+            scheduler,
+            secrets,
+            service_usage,
             storage,
         })
     }

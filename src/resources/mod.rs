@@ -5,8 +5,14 @@
 //! in `resources/<kind>.rs`, and by one arm in each of the exhaustive `match`es on [`Kind`] in
 //! `plan::planner::plan`, `apply::execute` and [`Observed`].
 
+pub mod api;
+pub mod grant;
+pub mod job;
 pub mod queue;
+pub mod schedule;
+pub mod secret;
 pub mod service;
+pub mod service_account;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -30,6 +36,12 @@ pub const OWNER_LABEL: &str = "stackctl-stack";
 pub enum Desired {
     Queue(queue::QueueSpec),
     Service(service::ServiceSpec),
+    ServiceAccount(service_account::ServiceAccountSpec),
+    Secret(secret::SecretSpec),
+    Job(job::JobSpec),
+    Schedule(schedule::ScheduleSpec),
+    Api(api::ApiSpec),
+    Grant(grant::GrantSpec),
 }
 
 /// Everything observed in the cloud, read with one list call per kind and location.
@@ -37,7 +49,31 @@ pub enum Desired {
 pub struct Observed {
     pub services: Vec<crate::provider::run::ServiceRecord>,
     pub queues: Vec<crate::provider::tasks::QueueRecord>,
+    pub service_accounts: Vec<crate::provider::iam::ServiceAccountRecord>,
+    pub secrets: Vec<crate::provider::secrets::SecretRecord>,
+    pub jobs: Vec<crate::provider::jobs::JobRecord>,
+    pub schedules: Vec<crate::provider::scheduler::ScheduleRecord>,
+    pub apis: Vec<crate::provider::apis::ApiRecord>,
+    /// IAM policies by resource name: those that declared grants or ledger bindings point at.
+    pub policies: BTreeMap<String, crate::provider::iam::PolicyRecord>,
     pub ledger: Ledger,
+}
+
+impl Observed {
+    /// Nothing observed yet: an empty project with this ledger.
+    pub fn empty(ledger: Ledger) -> Self {
+        Self {
+            services: vec![],
+            queues: vec![],
+            service_accounts: vec![],
+            secrets: vec![],
+            jobs: vec![],
+            schedules: vec![],
+            apis: vec![],
+            policies: BTreeMap::new(),
+            ledger,
+        }
+    }
 }
 
 /// Who owns a live resource.
@@ -124,6 +160,23 @@ pub struct ApplyCtx {
     pub ledger: tokio::sync::Mutex<LedgerStore>,
     /// Service hosts by address: observed before apply, updated as services are applied.
     pub hosts: tokio::sync::Mutex<BTreeMap<ResourceAddr, String>>,
+    /// One lock per IAM policy, so grants on the same resource do not race each other's etag.
+    pub policy_locks: PolicyLocks,
+}
+
+/// Per-resource mutexes for IAM policy read-modify-writes (GCP-NOTES 5.9).
+#[derive(Default)]
+pub struct PolicyLocks(std::sync::Mutex<BTreeMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>);
+
+impl PolicyLocks {
+    /// The lock of `resource`'s policy.
+    pub fn of(&self, resource: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        locks.entry(resource.to_string()).or_default().clone()
+    }
 }
 
 impl ApplyCtx {
@@ -137,6 +190,25 @@ impl ApplyCtx {
             .lock()
             .await
             .update(|l| l.record(&name, &address, status))
+            .await
+    }
+
+    /// Records that this stack added the IAM member the grant `change` names.
+    pub async fn record_binding(&self, change: &ResourceChange) -> Result<(), LedgerError> {
+        let (key, address) = (change.name.clone(), change.address.clone());
+        self.ledger
+            .lock()
+            .await
+            .update(|l| l.record_binding(&key, &address))
+            .await
+    }
+
+    pub async fn forget_binding(&self, change: &ResourceChange) -> Result<(), LedgerError> {
+        let key = change.name.clone();
+        self.ledger
+            .lock()
+            .await
+            .update(|l| l.forget_binding(&key))
             .await
     }
 

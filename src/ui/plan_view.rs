@@ -19,6 +19,15 @@ fn style(color: bool, action: Action) -> Style {
 }
 
 fn headline(change: &ResourceChange) -> String {
+    if change.address.kind == crate::model::Kind::Grant {
+        return match change.action {
+            Action::Create | Action::Update => format!("{} will be granted", change.address),
+            Action::Retire | Action::Delete => format!("{} will be revoked", change.address),
+        };
+    }
+    if change.address.kind == crate::model::Kind::Api && change.action == Action::Create {
+        return format!("{} will be enabled", change.address);
+    }
     match change.action {
         Action::Create => format!("{} will be created", change.address),
         Action::Update => format!("{} will be updated in-place", change.address),
@@ -66,12 +75,13 @@ pub fn render(plan: &Plan, color: bool) -> String {
         let st = style(color, change.action);
         let _ = writeln!(out);
         let _ = writeln!(out, "  # {}", headline(change));
+        // A grant's name is `resource|role|member`; the address already says role and member.
+        let name = change.name.split('|').next().unwrap_or_default();
         let _ = writeln!(
             out,
-            "  {} {} ({})",
+            "  {} {} ({name})",
             st.apply_to(change.action.symbol()),
             change.address,
-            change.name
         );
         let width = change
             .fields

@@ -13,23 +13,36 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::units::{self, UnitError};
-use super::{ConfigError, ConfigErrors, Ingress, QueueConfig, ServiceConfig, Stack, StackSettings};
+use super::{
+    ConfigError, ConfigErrors, Ingress, JobConfig, QueueConfig, ScheduleConfig, SecretConfig,
+    ServiceAccountConfig, ServiceConfig, Stack, StackSettings,
+};
 use crate::model::{Kind, ResourceAddr};
 
+mod job;
 mod queue;
+mod references;
 mod rules;
+mod schedule;
+mod secret;
 mod service;
+mod service_account;
 
+use job::*;
 use queue::*;
+use references::*;
 use rules::*;
+use schedule::*;
+use secret::*;
 use service::*;
+use service_account::*;
 
 type Span = Range<usize>;
 
 const STACK_KEYS: &[&str] = &["labels", "name", "project", "region", "state_bucket"];
 
 /// The tables stackctl understands, for "supported tables" hints.
-const SUPPORTED_TABLES: &str = "[stack], [service.NAME], [queue.NAME]";
+const SUPPORTED_TABLES: &str = "[stack], [service.NAME], [queue.NAME], [service_account.NAME], [secret.NAME], [job.NAME], [schedule.NAME]";
 
 /// The label stackctl puts on everything it owns; users cannot set it.
 const OWNERSHIP_LABEL: &str = "stackctl-stack";
@@ -60,6 +73,7 @@ pub fn parse(file: &Path, source: &str) -> Result<Stack, ConfigErrors> {
         file,
         source,
         errors: Vec::new(),
+        references: Vec::new(),
     };
     let (document, syntax_errors) = DeTable::parse_recoverable(source);
     if !syntax_errors.is_empty() {
@@ -82,6 +96,8 @@ struct Checker<'s> {
     file: &'s Path,
     source: &'s str,
     errors: Vec<ConfigError>,
+    /// Every valid reference read so far, for the cycle check.
+    references: Vec<Reference>,
 }
 
 impl Checker<'_> {
@@ -110,6 +126,8 @@ struct TableRef<'t, 'i> {
     /// The header, or the inline table (for "missing key" errors).
     span: Span,
     table: &'t DeTable<'i>,
+    /// The resource kind (`None` for `[stack]`).
+    kind: Option<Kind>,
 }
 
 impl<'t, 'i> TableRef<'t, 'i> {
@@ -631,6 +649,10 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
     let mut stack_table = None;
     let mut services = Vec::new();
     let mut queues = Vec::new();
+    let mut service_accounts = Vec::new();
+    let mut secrets = Vec::new();
+    let mut jobs = Vec::new();
+    let mut schedules = Vec::new();
     for (key, value) in document.iter() {
         let name = key.get_ref().as_ref();
         if name == "stack" {
@@ -642,6 +664,7 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
                         name_span: key.span(),
                         span: value.span(),
                         table,
+                        kind: None,
                     })
                 }
                 other => checker.error(
@@ -653,13 +676,19 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
             continue;
         }
         match name.parse::<Kind>() {
-            Ok(kind) => {
+            Ok(kind) if kind.is_declared_as_table() => {
                 let tables = resource_tables(checker, kind, value);
                 match kind {
                     Kind::Service => services = tables,
                     Kind::Queue => queues = tables,
+                    Kind::ServiceAccount => service_accounts = tables,
+                    Kind::Secret => secrets = tables,
+                    Kind::Job => jobs = tables,
+                    Kind::Schedule => schedules = tables,
+                    Kind::Api | Kind::Grant => {}
                 }
             }
+            Ok(kind) => implied_kind_table(checker, kind, key),
             Err(_) => unknown_top_level(checker, key, value),
         }
     }
@@ -677,9 +706,26 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
         }
     };
 
+    let declared: Declared = [
+        (Kind::Service, &services),
+        (Kind::Queue, &queues),
+        (Kind::ServiceAccount, &service_accounts),
+        (Kind::Secret, &secrets),
+        (Kind::Job, &jobs),
+        (Kind::Schedule, &schedules),
+    ]
+    .into_iter()
+    .map(|(kind, tables)| (kind, tables.iter().map(|t| t.name.clone()).collect()))
+    .collect();
+
+    let account_results = read_all(checker, Kind::ServiceAccount, &service_accounts, |c, t| {
+        read_service_account(c, t)
+    });
+    let secret_results = read_all(checker, Kind::Secret, &secrets, |c, t| read_secret(c, t));
+
     let mut service_results = BTreeMap::new();
     for table in &services {
-        let service = read_service(checker, table);
+        let service = read_service(checker, table, &declared);
         service_results.insert(table.name.clone(), service);
     }
     check_unique_ids(
@@ -698,7 +744,17 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
 
     let mut queue_results = BTreeMap::new();
     for table in &queues {
-        let queue = read_queue(checker, table, &service_results);
+        let queue = read_queue(checker, table, &service_results, &declared);
+        if let Some(Parsed { config, .. }) = &queue
+            && let Some(target) = &config.target
+        {
+            let span = table.get("target").map_or(table.span.clone(), |v| v.span());
+            checker.references.push(Reference {
+                from: ResourceAddr::new(Kind::Queue, table.name.clone()),
+                to: target.clone(),
+                span,
+            });
+        }
         queue_results.insert(table.name.clone(), queue);
     }
     check_unique_ids(
@@ -715,6 +771,13 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
         }),
     );
 
+    let job_results = read_all(checker, Kind::Job, &jobs, |c, t| read_job(c, t, &declared));
+    let schedule_results = read_all(checker, Kind::Schedule, &schedules, |c, t| {
+        read_schedule(c, t, &declared)
+    });
+    let references = std::mem::take(&mut checker.references);
+    check_cycles(checker, &references);
+
     let settings = settings?;
     let services = collect_all(service_results)?;
     let queues = collect_all(queue_results)?;
@@ -723,7 +786,73 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
         settings,
         services,
         queues,
+        service_accounts: collect_all(account_results)?,
+        secrets: collect_all(secret_results)?,
+        jobs: collect_all(job_results)?,
+        schedules: collect_all(schedule_results)?,
     })
+}
+
+/// Reads every table of one kind and checks that their GCP ids are unique.
+fn read_all<T: HasId>(
+    checker: &mut Checker,
+    kind: Kind,
+    tables: &[TableRef],
+    read: impl Fn(&mut Checker, &TableRef) -> Option<Parsed<T>>,
+) -> BTreeMap<String, Option<Parsed<T>>> {
+    let mut results = BTreeMap::new();
+    for table in tables {
+        let parsed = read(checker, table);
+        results.insert(table.name.clone(), parsed);
+    }
+    check_unique_ids(
+        checker,
+        kind,
+        results.iter().filter_map(|(name, parsed)| {
+            parsed
+                .as_ref()
+                .map(|parsed| (name.as_str(), parsed.config.id(), parsed.id_span.clone()))
+        }),
+    );
+    results
+}
+
+/// A config with a GCP id, for the uniqueness check.
+trait HasId {
+    fn id(&self) -> &str;
+}
+
+macro_rules! has_id {
+    ($($ty:ty),*) => {$(
+        impl HasId for $ty {
+            fn id(&self) -> &str {
+                &self.id
+            }
+        }
+    )*};
+}
+has_id!(
+    ServiceAccountConfig,
+    SecretConfig,
+    JobConfig,
+    ScheduleConfig
+);
+
+/// `[api.x]` or `[iam.x]`: these kinds are implied by the others, never declared.
+fn implied_kind_table(checker: &mut Checker, kind: Kind, key: &Spanned<std::borrow::Cow<'_, str>>) {
+    let help = match kind {
+        Kind::Api => {
+            "the APIs a stack needs are enabled from the kinds it declares; there is no [api.NAME] table"
+        }
+        _ => {
+            "IAM grants are declared where they belong: `roles` on a service_account, `invokers` on a service, `enqueuers` on a queue"
+        }
+    };
+    checker.error(
+        key.span(),
+        format!("[{kind}.NAME] tables are not declared in stack.toml"),
+        Some(help.into()),
+    );
 }
 
 /// Keeps the typed configs if every table was valid.
@@ -766,6 +895,7 @@ fn resource_tables<'t, 'i>(
                 name_span: name.span(),
                 span: table.span(),
                 table: inner,
+                kind: Some(kind),
             }),
             other => checker.error(
                 table.span(),
@@ -970,6 +1100,12 @@ fn kind_noun(kind: Kind) -> &'static str {
     match kind {
         Kind::Service => "Cloud Run service",
         Kind::Queue => "Cloud Tasks queue",
+        Kind::ServiceAccount => "service account",
+        Kind::Secret => "Secret Manager secret",
+        Kind::Job => "Cloud Run job",
+        Kind::Schedule => "Cloud Scheduler job",
+        Kind::Api => "Google API",
+        Kind::Grant => "IAM grant",
     }
 }
 

@@ -91,6 +91,12 @@ fn the_example_parses_to_typed_values_with_defaults() {
             ingress: Some(Ingress::InternalAndCloudLoadBalancing),
             env: BTreeMap::from([("RUST_LOG".into(), "info".into())]),
             labels: BTreeMap::new(),
+            service_account: Some(ResourceAddr::new(Kind::ServiceAccount, "worker")),
+            invokers: vec![ResourceAddr::new(Kind::ServiceAccount, "tasks")],
+            secrets: BTreeMap::from([(
+                "SHOPIFY_API_SECRET".into(),
+                ResourceAddr::new(Kind::Secret, "shopify-api-secret")
+            )]),
         }
     );
     assert_eq!(
@@ -108,6 +114,9 @@ fn the_example_parses_to_typed_values_with_defaults() {
             ingress: None,
             env: BTreeMap::new(),
             labels: BTreeMap::from([("tier".into(), "frontend".into())]),
+            service_account: None,
+            invokers: vec![],
+            secrets: BTreeMap::new(),
         }
     );
     assert_eq!(
@@ -124,6 +133,8 @@ fn the_example_parses_to_typed_values_with_defaults() {
             max_backoff: Duration::from_secs(600),
             max_doublings: Some(4),
             max_retry_duration: Some(Duration::from_secs(5400)),
+            oidc_service_account: Some(ResourceAddr::new(Kind::ServiceAccount, "tasks")),
+            enqueuers: vec![ResourceAddr::new(Kind::ServiceAccount, "worker")],
         }
     );
     assert_eq!(
@@ -139,6 +150,8 @@ fn the_example_parses_to_typed_values_with_defaults() {
             max_backoff: Duration::from_secs(300),
             max_doublings: None,
             max_retry_duration: None,
+            oidc_service_account: None,
+            enqueuers: vec![],
         }
     );
     let parked = &stack.queues["parked"];
@@ -147,6 +160,61 @@ fn the_example_parses_to_typed_values_with_defaults() {
         (None, Some(2))
     );
     assert_eq!(stack.state_bucket(), "acme-shop-prod-stackctl-state");
+    assert_eq!(
+        stack.service_accounts["tasks"],
+        ServiceAccountConfig {
+            id: "tasks-invoker".into(),
+            display_name: Some("Cloud Tasks invoker".into()),
+            description: None,
+            roles: vec![],
+        }
+    );
+    assert_eq!(
+        stack.service_accounts["tasks"].email("acme-shop-prod"),
+        "tasks-invoker@acme-shop-prod.iam.gserviceaccount.com"
+    );
+    assert_eq!(
+        stack.service_accounts["worker"].roles,
+        vec!["roles/logging.logWriter".to_string()]
+    );
+    assert_eq!(
+        stack.secrets["shopify-api-secret"],
+        SecretConfig {
+            id: "shopify-api-secret".into(),
+            labels: BTreeMap::new(),
+        }
+    );
+    assert_eq!(
+        stack.jobs["ingest-orders"],
+        JobConfig {
+            id: "ingest-orders".into(),
+            image: "us-central1-docker.pkg.dev/acme-shop-prod/workers/ingest@sha256:4567".into(),
+            cpu_millis: 1000,
+            memory_bytes: 512 << 20,
+            task_timeout: Duration::from_secs(900),
+            max_retries: 3,
+            parallelism: None,
+            task_count: 1,
+            env: BTreeMap::new(),
+            secrets: BTreeMap::from([(
+                "SHOPIFY_API_SECRET".into(),
+                ResourceAddr::new(Kind::Secret, "shopify-api-secret")
+            )]),
+            service_account: Some(ResourceAddr::new(Kind::ServiceAccount, "worker")),
+            writes: vec!["orders".into()],
+            labels: BTreeMap::new(),
+        }
+    );
+    assert_eq!(
+        stack.schedules["ingest-orders-hourly"],
+        ScheduleConfig {
+            id: "ingest-orders-hourly".into(),
+            job: ResourceAddr::new(Kind::Job, "ingest-orders"),
+            cron: "0 * * * *".into(),
+            time_zone: "Etc/UTC".into(),
+            service_account: ResourceAddr::new(Kind::ServiceAccount, "tasks"),
+        }
+    );
 }
 
 #[test]
@@ -286,12 +354,12 @@ fn unknown_keys_far_from_any_known_key_list_the_table_keys() {
 #[test]
 fn unsupported_kinds_say_which_tables_are_supported() {
     assert_eq!(
-        single_error(&format!("{STACK}\n[job.ingest-orders]\ncpu = \"1\"\n")),
+        single_error(&format!("{STACK}\n[bucket.assets]\nlocation = \"US\"\n")),
         owned(
             6,
             1,
-            "unknown table kind `job` in [job.ingest-orders]",
-            Some("supported tables: [stack], [service.NAME], [queue.NAME]")
+            "unknown table kind `bucket` in [bucket.assets]",
+            Some("supported tables: [stack], [service.NAME], [queue.NAME], [service_account.NAME], [secret.NAME], [job.NAME], [schedule.NAME]")
         )
     );
     assert_eq!(
