@@ -8,6 +8,31 @@ use crate::faults::FaultPlan;
 use crate::server::{Emulator, HttpRequest, HttpResponse, lock};
 use crate::state::State;
 
+/// Applies a seeding endpoint's JSON body to the state and persists it.
+fn seed(
+    emulator: &Emulator,
+    request: &HttpRequest,
+    apply: impl FnOnce(&mut State, &Value) -> Result<Value, String>,
+) -> HttpResponse {
+    let body: Value = match serde_json::from_slice(&request.body) {
+        Ok(body) => body,
+        Err(error) => {
+            return HttpResponse::error(
+                &ApiError::invalid_argument(format!("Invalid JSON: {error}")),
+                ErrorStyle::Proto,
+            );
+        }
+    };
+    let mut state = lock(&emulator.state);
+    match apply(&mut state, &body) {
+        Ok(answer) => {
+            emulator.persist(&state);
+            HttpResponse::json(200, &answer)
+        }
+        Err(reason) => HttpResponse::error(&ApiError::invalid_argument(reason), ErrorStyle::Proto),
+    }
+}
+
 pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
     let path = request.raw_path.trim_end_matches('/');
     match (request.method.as_str(), path) {
@@ -40,6 +65,17 @@ pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
                 ErrorStyle::Proto,
             ),
         },
+        ("POST", "/_emulator/bigquery/jobs") => seed(emulator, request, |state, body| {
+            crate::apis::bigquery::seed_jobs(state, body).map(|n| json!({"jobs": n}))
+        }),
+        ("POST", "/_emulator/monitoring/timeseries") => {
+            seed(emulator, request, crate::apis::monitoring::seed_time_series)
+        }
+        ("POST", "/_emulator/artifactregistry/dockerImages") => seed(
+            emulator,
+            request,
+            crate::apis::artifactregistry::seed_docker_images,
+        ),
         ("DELETE", "/_emulator/faults") => {
             lock(&emulator.faults).replace(FaultPlan::default());
             HttpResponse::json(200, &json!({}))

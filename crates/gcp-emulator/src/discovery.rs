@@ -63,6 +63,12 @@ impl Api {
         !matches!(self, Api::Storage | Api::BigQuery)
     }
 
+    /// Artifact Registry accepts enum names in any case (gcloud's documented cleanup-policy files
+    /// send `"Delete"` and `"untagged"`); other APIs want the exact name.
+    pub fn enums_case_insensitive(self) -> bool {
+        matches!(self, Api::ArtifactRegistry)
+    }
+
     /// The error body family of this API.
     pub fn error_style(self) -> crate::conventions::error::ErrorStyle {
         use crate::conventions::error::ErrorStyle;

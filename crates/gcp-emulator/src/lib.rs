@@ -1,6 +1,7 @@
-//! A local stand-in for the Google Cloud REST/JSON APIs stackctl uses (Cloud Tasks v2 queues,
-//! Cloud Run Admin v2 services, a Cloud Storage JSON subset, Resource Manager v3 projects),
-//! faithful enough that Google's official clients cannot tell it from Google for those calls.
+//! A local stand-in for the Google Cloud REST/JSON APIs stackctl uses (Cloud Tasks v2, Cloud Run
+//! Admin v2 services and jobs, a Cloud Storage JSON subset, Resource Manager v3, IAM, Cloud
+//! Scheduler, BigQuery, Billing Budgets, Monitoring, Artifact Registry, Secret Manager, Service
+//! Usage), faithful enough that Google's official clients cannot tell it from Google.
 
 mod admin;
 mod apis;
@@ -27,11 +28,14 @@ pub struct Settings {
     pub queue_tombstone: Duration,
     /// Initial fault rules.
     pub faults: FaultPlan,
+    /// Answer 403 `SERVICE_DISABLED` for APIs not enabled through Service Usage.
+    pub enforce_services: bool,
 }
 
 pub const ENV_OPERATION_POLLS: &str = "STACKCTL_EMULATOR_OPERATION_POLLS";
 pub const ENV_QUEUE_TOMBSTONE_SECS: &str = "STACKCTL_EMULATOR_QUEUE_TOMBSTONE_SECS";
 pub const ENV_FAULTS: &str = "STACKCTL_EMULATOR_FAULTS";
+pub const ENV_ENFORCE_SERVICES: &str = "STACKCTL_EMULATOR_ENFORCE_SERVICES";
 
 impl Default for Settings {
     fn default() -> Self {
@@ -40,14 +44,15 @@ impl Default for Settings {
             operation_polls: 1,
             queue_tombstone: Duration::from_secs(3 * 24 * 60 * 60),
             faults: FaultPlan::default(),
+            enforce_services: false,
         }
     }
 }
 
 impl Settings {
     /// Defaults overridden by `STACKCTL_EMULATOR_OPERATION_POLLS`,
-    /// `STACKCTL_EMULATOR_QUEUE_TOMBSTONE_SECS` and `STACKCTL_EMULATOR_FAULTS` (JSON, the shape
-    /// of `POST /_emulator/faults`).
+    /// `STACKCTL_EMULATOR_QUEUE_TOMBSTONE_SECS`, `STACKCTL_EMULATOR_FAULTS` (JSON, the shape
+    /// of `POST /_emulator/faults`) and `STACKCTL_EMULATOR_ENFORCE_SERVICES` (`1`/`true`).
     pub fn from_env() -> Result<Self, EmulatorError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -74,6 +79,18 @@ impl Settings {
         if let Some(raw) = lookup(ENV_FAULTS).filter(|v| !v.trim().is_empty()) {
             settings.faults =
                 serde_json::from_str(&raw).map_err(|e| invalid(ENV_FAULTS, e.to_string()))?;
+        }
+        if let Some(raw) = lookup(ENV_ENFORCE_SERVICES).filter(|v| !v.trim().is_empty()) {
+            settings.enforce_services = match raw.trim() {
+                "1" | "true" => true,
+                "0" | "false" => false,
+                other => {
+                    return Err(invalid(
+                        ENV_ENFORCE_SERVICES,
+                        format!("{other:?}: expected 1 or 0"),
+                    ));
+                }
+            };
         }
         Ok(settings)
     }
@@ -114,12 +131,14 @@ mod tests {
             ENV_OPERATION_POLLS => Some("0".to_string()),
             ENV_QUEUE_TOMBSTONE_SECS => Some("5".to_string()),
             ENV_FAULTS => Some(r#"{"seed":1,"rules":[{"status":503,"count":1}]}"#.to_string()),
+            ENV_ENFORCE_SERVICES => Some("1".to_string()),
             _ => None,
         };
         let settings = Settings::from_lookup(env).expect("valid env");
         assert_eq!(settings.operation_polls, 0);
         assert_eq!(settings.queue_tombstone, Duration::from_secs(5));
         assert_eq!(settings.faults.rules[0].status, Some(503));
+        assert!(settings.enforce_services);
         let bad = Settings::from_lookup(|n| (n == ENV_FAULTS).then(|| "{".to_string()));
         assert!(matches!(bad, Err(EmulatorError::InvalidSetting { .. })));
     }

@@ -212,6 +212,16 @@ impl Emulator {
         let handler = apis::handler_for(&route.id)
             .ok_or_else(|| ApiError::unimplemented(route.id.clone()))?;
         let mut state = lock(&self.state);
+        if self.settings.enforce_services
+            && let Some(service) = apis::serviceusage::service_of(route.api)
+            && let Some(project) = call
+                .params
+                .get("projectsId")
+                .or_else(|| call.params.get("project"))
+            && !apis::serviceusage::is_enabled(&state, project, service)
+        {
+            return Err(apis::serviceusage::service_disabled(project, service));
+        }
         let mut context = Context {
             state: &mut state,
             discovery: &self.discovery,

@@ -31,7 +31,7 @@ pub fn account_email(account_id: &str, project: &str) -> String {
 fn unique_id(email: &str) -> String {
     let digest = stable_hash(&["service-account-unique-id", email]);
     let value = u128::from_str_radix(&digest[..30], 16).unwrap_or(0);
-    (100_000_000_000_000_000_000u128 + value % 900_000_000_000_000_000_000u128).to_string()
+    (100_000_000_000_000_000_000u128 + value % 100_000_000_000_000_000_000u128).to_string()
 }
 
 fn validate_account_id(account_id: &str) -> Result<(), ApiError> {

@@ -1,11 +1,18 @@
 //! The emulated API methods, bound to discovery method ids; plus what every handler receives.
 
+pub mod artifactregistry;
+pub mod bigquery;
+pub mod budgets;
 pub mod iam;
 pub mod iam_policy;
 pub mod lro;
+pub mod monitoring;
 pub mod resourcemanager;
 pub mod run;
 pub mod run_jobs;
+pub mod scheduler;
+pub mod secretmanager;
+pub mod serviceusage;
 pub mod storage;
 pub mod tasks;
 
@@ -262,6 +269,222 @@ const HANDLERS: &[(&str, Handler)] = &[
     (
         "run.projects.locations.jobs.executions.list",
         run_jobs::list_executions,
+    ),
+    (
+        "cloudscheduler.projects.locations.jobs.create",
+        scheduler::create_job,
+    ),
+    (
+        "cloudscheduler.projects.locations.jobs.get",
+        scheduler::get_job,
+    ),
+    (
+        "cloudscheduler.projects.locations.jobs.list",
+        scheduler::list_jobs,
+    ),
+    (
+        "cloudscheduler.projects.locations.jobs.patch",
+        scheduler::patch_job,
+    ),
+    (
+        "cloudscheduler.projects.locations.jobs.delete",
+        scheduler::delete_job,
+    ),
+    (
+        "cloudscheduler.projects.locations.jobs.pause",
+        scheduler::pause_job,
+    ),
+    (
+        "cloudscheduler.projects.locations.jobs.resume",
+        scheduler::resume_job,
+    ),
+    (
+        "cloudscheduler.projects.locations.jobs.run",
+        scheduler::run_job,
+    ),
+    ("bigquery.datasets.insert", bigquery::insert_dataset),
+    ("bigquery.datasets.get", bigquery::get_dataset),
+    ("bigquery.datasets.list", bigquery::list_datasets),
+    ("bigquery.datasets.patch", bigquery::patch_dataset),
+    ("bigquery.datasets.update", bigquery::update_dataset),
+    ("bigquery.datasets.delete", bigquery::delete_dataset),
+    ("bigquery.tables.insert", bigquery::insert_table),
+    ("bigquery.tables.get", bigquery::get_table),
+    ("bigquery.tables.list", bigquery::list_tables),
+    ("bigquery.tables.patch", bigquery::patch_table),
+    ("bigquery.tables.update", bigquery::update_table),
+    ("bigquery.tables.delete", bigquery::delete_table),
+    ("bigquery.tables.getIamPolicy", bigquery::table_iam),
+    ("bigquery.tables.setIamPolicy", bigquery::table_iam),
+    ("bigquery.jobs.list", bigquery::list_jobs),
+    (
+        "secretmanager.projects.secrets.create",
+        secretmanager::create_secret,
+    ),
+    (
+        "secretmanager.projects.secrets.get",
+        secretmanager::get_secret,
+    ),
+    (
+        "secretmanager.projects.secrets.list",
+        secretmanager::list_secrets,
+    ),
+    (
+        "secretmanager.projects.secrets.patch",
+        secretmanager::patch_secret,
+    ),
+    (
+        "secretmanager.projects.secrets.delete",
+        secretmanager::delete_secret,
+    ),
+    (
+        "secretmanager.projects.secrets.addVersion",
+        secretmanager::add_version,
+    ),
+    (
+        "secretmanager.projects.secrets.getIamPolicy",
+        secretmanager::secret_iam,
+    ),
+    (
+        "secretmanager.projects.secrets.setIamPolicy",
+        secretmanager::secret_iam,
+    ),
+    (
+        "secretmanager.projects.secrets.testIamPermissions",
+        secretmanager::secret_iam,
+    ),
+    (
+        "secretmanager.projects.secrets.versions.get",
+        secretmanager::get_version,
+    ),
+    (
+        "secretmanager.projects.secrets.versions.list",
+        secretmanager::list_versions,
+    ),
+    (
+        "secretmanager.projects.secrets.versions.access",
+        secretmanager::access_version,
+    ),
+    ("serviceusage.services.get", serviceusage::get_service),
+    ("serviceusage.services.batchGet", serviceusage::batch_get),
+    ("serviceusage.services.list", serviceusage::list_services),
+    ("serviceusage.services.enable", serviceusage::enable_service),
+    (
+        "serviceusage.services.disable",
+        serviceusage::disable_service,
+    ),
+    (
+        "serviceusage.services.batchEnable",
+        serviceusage::batch_enable,
+    ),
+    ("serviceusage.operations.get", serviceusage::get_operation),
+    (
+        "monitoring.projects.notificationChannels.create",
+        monitoring::create_channel,
+    ),
+    (
+        "monitoring.projects.notificationChannels.get",
+        monitoring::get_channel,
+    ),
+    (
+        "monitoring.projects.notificationChannels.list",
+        monitoring::list_channels,
+    ),
+    (
+        "monitoring.projects.notificationChannels.patch",
+        monitoring::patch_channel,
+    ),
+    (
+        "monitoring.projects.notificationChannels.delete",
+        monitoring::delete_channel,
+    ),
+    (
+        "monitoring.projects.alertPolicies.create",
+        monitoring::create_policy,
+    ),
+    (
+        "monitoring.projects.alertPolicies.get",
+        monitoring::get_policy,
+    ),
+    (
+        "monitoring.projects.alertPolicies.list",
+        monitoring::list_policies,
+    ),
+    (
+        "monitoring.projects.alertPolicies.patch",
+        monitoring::patch_policy,
+    ),
+    (
+        "monitoring.projects.alertPolicies.delete",
+        monitoring::delete_policy,
+    ),
+    (
+        "monitoring.projects.timeSeries.list",
+        monitoring::list_time_series,
+    ),
+    (
+        "billingbudgets.billingAccounts.budgets.create",
+        budgets::create_budget,
+    ),
+    (
+        "billingbudgets.billingAccounts.budgets.get",
+        budgets::get_budget,
+    ),
+    (
+        "billingbudgets.billingAccounts.budgets.list",
+        budgets::list_budgets,
+    ),
+    (
+        "billingbudgets.billingAccounts.budgets.patch",
+        budgets::patch_budget,
+    ),
+    (
+        "billingbudgets.billingAccounts.budgets.delete",
+        budgets::delete_budget,
+    ),
+    (
+        "artifactregistry.projects.locations.repositories.create",
+        artifactregistry::create_repository,
+    ),
+    (
+        "artifactregistry.projects.locations.repositories.get",
+        artifactregistry::get_repository,
+    ),
+    (
+        "artifactregistry.projects.locations.repositories.list",
+        artifactregistry::list_repositories,
+    ),
+    (
+        "artifactregistry.projects.locations.repositories.patch",
+        artifactregistry::patch_repository,
+    ),
+    (
+        "artifactregistry.projects.locations.repositories.delete",
+        artifactregistry::delete_repository,
+    ),
+    (
+        "artifactregistry.projects.locations.repositories.getIamPolicy",
+        artifactregistry::repository_iam,
+    ),
+    (
+        "artifactregistry.projects.locations.repositories.setIamPolicy",
+        artifactregistry::repository_iam,
+    ),
+    (
+        "artifactregistry.projects.locations.repositories.testIamPermissions",
+        artifactregistry::repository_iam,
+    ),
+    (
+        "artifactregistry.projects.locations.operations.get",
+        artifactregistry::get_operation,
+    ),
+    (
+        "artifactregistry.projects.locations.repositories.dockerImages.list",
+        artifactregistry::list_docker_images,
+    ),
+    (
+        "artifactregistry.projects.locations.repositories.dockerImages.get",
+        artifactregistry::get_docker_image,
     ),
 ];
 

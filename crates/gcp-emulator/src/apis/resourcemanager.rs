@@ -20,8 +20,25 @@ fn known_project_ids(state: &State) -> Vec<String> {
         .keys()
         .chain(state.services.keys())
         .chain(state.operations.keys())
+        .chain(state.run_jobs.keys())
+        .chain(state.scheduler_jobs.keys())
+        .chain(state.repositories.keys())
+        .chain(state.alert_policies.keys())
+        .chain(state.iam_policies.keys())
         .filter_map(|name| from_name(name))
         .collect();
+    ids.extend(
+        state
+            .service_accounts
+            .values()
+            .filter_map(|a| a.get("projectId")?.as_str().map(str::to_string)),
+    );
+    ids.extend(
+        state
+            .bq_datasets
+            .keys()
+            .filter_map(|k| k.split(':').next().map(str::to_string)),
+    );
     ids.sort();
     ids.dedup();
     ids

@@ -142,6 +142,12 @@ impl Walker<'_> {
                 Value::String(name) if values.iter().any(|v| v.as_str() == Some(name)) => {
                     Ok(Some(value))
                 }
+                Value::String(name) if self.api.enums_case_insensitive() => values
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .find(|v| v.eq_ignore_ascii_case(name))
+                    .map(|v| Some(Value::String(v.to_string())))
+                    .ok_or_else(|| invalid_value(path, "TYPE_ENUM", &value)),
                 Value::Number(n) => match n.as_i64().and_then(|n| enum_name(values, n)) {
                     Some(name) => Ok(Some(Value::String(name))),
                     None => Err(invalid_value(path, "TYPE_ENUM", &value)),
@@ -371,8 +377,13 @@ impl Walker<'_> {
             return value;
         };
         let properties = schema.get("properties").and_then(Value::as_object);
+        let schema_id = schema.get("id").and_then(Value::as_str).unwrap_or_default();
         let mut out = Map::new();
         for (key, field_value) in fields {
+            if field_value == Value::Bool(false) && has_presence(schema_id, &key) {
+                out.insert(key, field_value);
+                continue;
+            }
             match properties.and_then(|p| p.get(&key)) {
                 Some(field_property) => {
                     if let Some(rendered) = self.render(field_property, field_value, int_enums) {
@@ -386,6 +397,18 @@ impl Walker<'_> {
         }
         Value::Object(out)
     }
+}
+
+/// `google.protobuf.BoolValue` fields: an explicit `false` is served, not omitted.
+const PRESENCE_FIELDS: &[(&str, &str)] = &[
+    ("AlertPolicy", "enabled"),
+    ("NotificationChannel", "enabled"),
+];
+
+fn has_presence(schema_id: &str, field: &str) -> bool {
+    PRESENCE_FIELDS
+        .iter()
+        .any(|(s, f)| *s == schema_id && *f == field)
 }
 
 fn integer_label(format: &str) -> &'static str {

@@ -45,6 +45,15 @@ impl Query {
         self.get(name).filter(|v| !v.is_empty())
     }
 
+    /// Every value of a repeated parameter, in order.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.pairs.iter().map(|(k, _)| k.as_str())
     }
@@ -170,6 +179,33 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// Decodes standard or URL-safe base64 (padding optional); `None` on invalid input.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut bits: u32 = 0;
+    let mut bit_count = 0;
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    for c in text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+    {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        bits = (bits << 6) | u32::from(value);
+        bit_count += 6;
+        if bit_count >= 8 {
+            bit_count -= 8;
+            out.push(((bits >> bit_count) & 0xff) as u8);
+        }
+    }
+    Some(out)
+}
+
 /// CRC32C (Castagnoli), as Storage reports in `crc32c` (big-endian, base64).
 pub fn crc32c(bytes: &[u8]) -> u32 {
     let mut crc = !0u32;
@@ -291,6 +327,8 @@ mod tests {
     #[test]
     fn storage_hashes_match_known_vectors() {
         assert_eq!(base64(b"hello"), "aGVsbG8=");
+        assert_eq!(base64_decode("aGVsbG8=").as_deref(), Some(&b"hello"[..]));
+        assert_eq!(base64_decode("aGVsbG8").as_deref(), Some(&b"hello"[..]));
         assert_eq!(crc32c(b"123456789"), 0xE306_9283);
         assert_eq!(hex::encode(md5(b"")), "d41d8cd98f00b204e9800998ecf8427e");
         assert_eq!(

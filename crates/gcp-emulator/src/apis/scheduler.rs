@@ -1,0 +1,641 @@
+//! Cloud Scheduler v1 jobs: create/get/list/patch/delete, pause/resume/run, the defaults the
+//! real API echoes for HTTP targets, unix-cron and time-zone validation, and `scheduleTime`.
+
+use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
+use serde_json::{Map, Value, json};
+
+use super::{Call, Context, Reply, list_response};
+use crate::conventions::ApiError;
+use crate::conventions::field_mask::FieldMask;
+use crate::conventions::paging::{PagePolicy, paginate};
+use crate::conventions::wire::timestamp;
+use crate::discovery::Api;
+
+const JOB_SCHEMA: &str = "Job";
+pub const DEFAULT_TIME_ZONE: &str = "Etc/UTC";
+pub const INVALID_SCHEDULE: &str = "Schedule or time zone is invalid.";
+const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+
+/// "The maximum page size is 500. If unspecified, the page size will be the maximum."
+const LIST_POLICY: PagePolicy = PagePolicy {
+    default_size: 500,
+    max_size: 500,
+    size_param: "pageSize",
+    token_kind: "schedulerJobs",
+};
+
+/// Job fields in proto field-number order.
+const FIELD_ORDER: &[&str] = &[
+    "name",
+    "description",
+    "pubsubTarget",
+    "appEngineHttpTarget",
+    "httpTarget",
+    "schedule",
+    "timeZone",
+    "userUpdateTime",
+    "state",
+    "status",
+    "scheduleTime",
+    "lastAttemptTime",
+    "retryConfig",
+    "attemptDeadline",
+];
+
+/// Time zones the emulator knows, with their standard UTC offset in minutes (DST is ignored
+/// when computing `scheduleTime`).
+const TIME_ZONES: &[(&str, i64)] = &[
+    ("Etc/UTC", 0),
+    ("UTC", 0),
+    ("Etc/GMT", 0),
+    ("GMT", 0),
+    ("Europe/London", 0),
+    ("Europe/Dublin", 0),
+    ("Europe/Lisbon", 0),
+    ("Europe/Paris", 60),
+    ("Europe/Berlin", 60),
+    ("Europe/Madrid", 60),
+    ("Europe/Amsterdam", 60),
+    ("Europe/Brussels", 60),
+    ("Europe/Zurich", 60),
+    ("Europe/Rome", 60),
+    ("Europe/Stockholm", 60),
+    ("Europe/Warsaw", 60),
+    ("Europe/Helsinki", 120),
+    ("Europe/Athens", 120),
+    ("Europe/Moscow", 180),
+    ("Africa/Johannesburg", 120),
+    ("Asia/Dubai", 240),
+    ("Asia/Kolkata", 330),
+    ("Asia/Singapore", 480),
+    ("Asia/Shanghai", 480),
+    ("Asia/Hong_Kong", 480),
+    ("Asia/Tokyo", 540),
+    ("Asia/Seoul", 540),
+    ("Australia/Sydney", 600),
+    ("Pacific/Auckland", 720),
+    ("America/Sao_Paulo", -180),
+    ("America/New_York", -300),
+    ("America/Toronto", -300),
+    ("America/Chicago", -360),
+    ("America/Denver", -420),
+    ("America/Phoenix", -420),
+    ("America/Los_Angeles", -480),
+    ("America/Vancouver", -480),
+    ("Pacific/Honolulu", -600),
+];
+
+fn zone_offset_minutes(zone: &str) -> Option<i64> {
+    if let Some((_, offset)) = TIME_ZONES.iter().find(|(name, _)| *name == zone) {
+        return Some(*offset);
+    }
+    // Etc/GMT+5 is UTC-5 (POSIX sign).
+    let rest = zone.strip_prefix("Etc/GMT")?;
+    let hours: i64 = rest.parse().ok()?;
+    (-14..=12).contains(&hours).then_some(-hours * 60)
+}
+
+/// One field of a unix-cron expression, as the set of values it allows.
+fn parse_cron_field(text: &str, min: u32, max: u32, names: &[&str]) -> Option<Vec<bool>> {
+    let mut allowed = vec![false; max as usize + 1];
+    let value = |token: &str| -> Option<u32> {
+        if let Some(index) = names.iter().position(|n| n.eq_ignore_ascii_case(token)) {
+            return u32::try_from(index).ok().map(|i| i + min);
+        }
+        token.parse().ok().filter(|v| (min..=max).contains(v))
+    };
+    for part in text.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((range, step)) => (range, step.parse::<u32>().ok().filter(|s| *s > 0)?),
+            None => (part, 1),
+        };
+        let (start, end) = if range == "*" {
+            (min, max)
+        } else if let Some((a, b)) = range.split_once('-') {
+            (value(a)?, value(b)?)
+        } else {
+            let v = value(range)?;
+            (v, if part.contains('/') { max } else { v })
+        };
+        if start > end {
+            return None;
+        }
+        let mut v = start;
+        while v <= end {
+            allowed[v as usize] = true;
+            v += step;
+        }
+    }
+    Some(allowed)
+}
+
+/// A parsed 5-field unix-cron schedule.
+struct Cron {
+    minutes: Vec<bool>,
+    hours: Vec<bool>,
+    days: Vec<bool>,
+    months: Vec<bool>,
+    weekdays: Vec<bool>,
+    days_restricted: bool,
+    weekdays_restricted: bool,
+}
+
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
+const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+
+fn parse_cron(schedule: &str) -> Option<Cron> {
+    let fields: Vec<&str> = schedule.split_whitespace().collect();
+    let [minute, hour, day, month, weekday] = fields.as_slice() else {
+        return None;
+    };
+    let mut weekdays = parse_cron_field(weekday, 0, 7, &WEEKDAYS)?;
+    if weekdays[7] {
+        weekdays[0] = true;
+    }
+    Some(Cron {
+        minutes: parse_cron_field(minute, 0, 59, &[])?,
+        hours: parse_cron_field(hour, 0, 23, &[])?,
+        days: parse_cron_field(day, 1, 31, &[])?,
+        months: parse_cron_field(month, 1, 12, &MONTHS)?,
+        weekdays,
+        days_restricted: *day != "*",
+        weekdays_restricted: *weekday != "*",
+    })
+}
+
+impl Cron {
+    fn matches(&self, at: DateTime<Utc>) -> bool {
+        let day = self.days[at.day() as usize];
+        let weekday = self.weekdays[at.weekday().num_days_from_sunday() as usize];
+        let day_ok = match (self.days_restricted, self.weekdays_restricted) {
+            (true, true) => day || weekday,
+            (true, false) => day,
+            (false, true) => weekday,
+            (false, false) => true,
+        };
+        self.minutes[at.minute() as usize]
+            && self.hours[at.hour() as usize]
+            && self.months[at.month() as usize]
+            && day_ok
+    }
+
+    /// The next matching minute strictly after `after` in a zone `offset` minutes from UTC.
+    fn next_after(&self, after: DateTime<Utc>, offset: i64) -> Option<DateTime<Utc>> {
+        let local = after + Duration::minutes(offset);
+        let mut candidate = local.with_second(0)?.with_nanosecond(0)? + Duration::minutes(1);
+        for _ in 0..(366 * 24 * 60) {
+            if self.matches(candidate) {
+                return Some(candidate - Duration::minutes(offset));
+            }
+            candidate += Duration::minutes(1);
+        }
+        None
+    }
+}
+
+fn validate_schedule(job: &Value) -> Result<(Cron, i64), ApiError> {
+    let schedule = job
+        .get("schedule")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let zone = job
+        .get("timeZone")
+        .and_then(Value::as_str)
+        .unwrap_or(DEFAULT_TIME_ZONE);
+    match (parse_cron(schedule), zone_offset_minutes(zone)) {
+        (Some(cron), Some(offset)) => Ok((cron, offset)),
+        _ => Err(ApiError::invalid_argument(INVALID_SCHEDULE)),
+    }
+}
+
+fn job_name(call: &Call<'_>) -> Result<String, ApiError> {
+    let id = call.param("jobsId")?;
+    validate_job_id(id)?;
+    Ok(format!("{}/jobs/{id}", call.location_name()?))
+}
+
+fn validate_job_id(id: &str) -> Result<(), ApiError> {
+    let valid = !id.is_empty()
+        && id.len() <= 500
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_argument(format!(
+            "Job name is invalid: the job id \"{id}\" must contain only letters ([A-Za-z]), numbers ([0-9]), hyphens (-), or underscores (_)."
+        )))
+    }
+}
+
+/// Scheduler reports its times at whole seconds.
+fn whole_seconds(at: DateTime<Utc>) -> String {
+    timestamp(at.with_nanosecond(0).unwrap_or(at))
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("Job not found.")
+}
+
+/// Fills what the real API echoes: `timeZone`, `retryConfig`, `attemptDeadline`, the HTTP
+/// target's method, `User-Agent` header and OAuth scope; then state and `scheduleTime`.
+fn with_server_fields(
+    mut job: Map<String, Value>,
+    now: DateTime<Utc>,
+    state: &str,
+) -> Result<Value, ApiError> {
+    if job
+        .get("timeZone")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        job.insert("timeZone".into(), json!(DEFAULT_TIME_ZONE));
+    }
+    let targets = ["httpTarget", "pubsubTarget", "appEngineHttpTarget"];
+    if !targets.iter().any(|t| job.contains_key(*t)) {
+        return Err(ApiError::invalid_argument(
+            "Job must have a target: http_target, pubsub_target or app_engine_http_target.",
+        ));
+    }
+    if let Some(Value::Object(target)) = job.get_mut("httpTarget") {
+        if target
+            .get("uri")
+            .and_then(Value::as_str)
+            .is_none_or(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+        {
+            return Err(ApiError::invalid_argument(
+                "HttpTarget.uri must be a valid http or https URL.",
+            ));
+        }
+        if target
+            .get("httpMethod")
+            .and_then(Value::as_str)
+            .is_none_or(|m| m == "HTTP_METHOD_UNSPECIFIED")
+        {
+            target.insert("httpMethod".into(), json!("POST"));
+        }
+        let has_body = target
+            .get("body")
+            .and_then(Value::as_str)
+            .is_some_and(|b| !b.is_empty());
+        let headers = target.entry("headers").or_insert_with(|| json!({}));
+        if let Value::Object(headers) = headers {
+            headers
+                .entry("User-Agent")
+                .or_insert_with(|| json!("Google-Cloud-Scheduler"));
+            if has_body
+                && !headers
+                    .keys()
+                    .any(|k| k.eq_ignore_ascii_case("Content-Type"))
+            {
+                headers.insert("Content-Type".into(), json!("application/octet-stream"));
+            }
+        }
+        if target.contains_key("oauthToken") && target.contains_key("oidcToken") {
+            return Err(ApiError::invalid_argument(
+                "Only one of oauth_token and oidc_token may be set.",
+            ));
+        }
+        if let Some(Value::Object(token)) = target.get_mut("oauthToken")
+            && token
+                .get("scope")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+        {
+            token.insert("scope".into(), json!(CLOUD_PLATFORM_SCOPE));
+        }
+        job.entry("attemptDeadline")
+            .or_insert_with(|| json!("180s"));
+    }
+    let retry = job.entry("retryConfig").or_insert_with(|| json!({}));
+    if let Value::Object(retry) = retry {
+        retry
+            .entry("maxRetryDuration")
+            .or_insert_with(|| json!("0s"));
+        retry
+            .entry("minBackoffDuration")
+            .or_insert_with(|| json!("5s"));
+        retry
+            .entry("maxBackoffDuration")
+            .or_insert_with(|| json!("3600s"));
+        if retry
+            .get("maxDoublings")
+            .and_then(Value::as_i64)
+            .is_none_or(|v| v == 0)
+        {
+            retry.insert("maxDoublings".into(), json!(5));
+        }
+    }
+    let value = Value::Object(job.clone());
+    let (cron, offset) = validate_schedule(&value)?;
+    job.insert("state".into(), json!(state));
+    job.remove("scheduleTime");
+    if state == "ENABLED"
+        && let Some(next) = cron.next_after(now, offset)
+    {
+        job.insert("scheduleTime".into(), json!(timestamp(next)));
+    }
+    Ok(super::run::ordered(job, FIELD_ORDER))
+}
+
+fn settable(body: &Value) -> Map<String, Value> {
+    let mut fields = body.as_object().cloned().unwrap_or_default();
+    fields.remove("name");
+    fields
+}
+
+pub fn create_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
+    let parent = call.location_name()?;
+    let body = call.body_or_empty();
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let id = name
+        .strip_prefix(&format!("{parent}/jobs/"))
+        .ok_or_else(|| {
+            ApiError::invalid_argument(format!(
+                "Job name \"{name}\" must be of the form \"{parent}/jobs/JOB_ID\"."
+            ))
+        })?;
+    validate_job_id(id)?;
+    if context.state.scheduler_jobs.contains_key(&name) {
+        return Err(ApiError::already_exists(format!(
+            "Job {name} already exists."
+        )));
+    }
+    let mut fields = settable(&body);
+    fields.insert("name".into(), json!(name));
+    fields.insert("userUpdateTime".into(), json!(whole_seconds(call.now)));
+    let job = with_server_fields(fields, call.now, "ENABLED")?;
+    context.state.scheduler_jobs.insert(name, job.clone());
+    Ok(Reply::Json(job))
+}
+
+pub fn get_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
+    let name = job_name(call)?;
+    context
+        .state
+        .scheduler_jobs
+        .get(&name)
+        .cloned()
+        .map(Reply::Json)
+        .ok_or_else(not_found)
+}
+
+pub fn list_jobs(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
+    let prefix = format!("{}/jobs/", call.location_name()?);
+    let jobs: Vec<&Value> = context
+        .state
+        .scheduler_jobs
+        .range(prefix.clone()..)
+        .take_while(|(name, _)| name.starts_with(&prefix))
+        .map(|(_, job)| job)
+        .collect();
+    let page = paginate(
+        jobs,
+        |j| j.get("name").and_then(Value::as_str).unwrap_or_default(),
+        call.query,
+        LIST_POLICY,
+    )?;
+    Ok(Reply::Json(list_response("jobs", page)))
+}
+
+pub fn patch_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
+    let name = job_name(call)?;
+    let existing = context
+        .state
+        .scheduler_jobs
+        .get(&name)
+        .cloned()
+        .ok_or_else(not_found)?;
+    let body = call.body_or_empty();
+    let mask = FieldMask::parse(
+        call.query.non_empty("updateMask"),
+        context.discovery,
+        Api::Scheduler,
+        JOB_SCHEMA,
+    )?;
+    let mut updated = if mask.is_empty() {
+        Value::Object(settable(&body))
+    } else {
+        let mut job = existing.clone();
+        mask.apply(&body, &mut job);
+        job
+    };
+    let state = existing
+        .get("state")
+        .and_then(Value::as_str)
+        .unwrap_or("ENABLED")
+        .to_string();
+    if let Value::Object(fields) = &mut updated {
+        fields.insert("name".into(), json!(name));
+        fields.insert("userUpdateTime".into(), json!(whole_seconds(call.now)));
+        for kept in ["status", "lastAttemptTime"] {
+            if let Some(value) = existing.get(kept) {
+                fields.insert(kept.into(), value.clone());
+            }
+        }
+    }
+    let job = with_server_fields(
+        updated.as_object().cloned().unwrap_or_default(),
+        call.now,
+        &state,
+    )?;
+    context.state.scheduler_jobs.insert(name, job.clone());
+    Ok(Reply::Json(job))
+}
+
+pub fn delete_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
+    let name = job_name(call)?;
+    context
+        .state
+        .scheduler_jobs
+        .remove(&name)
+        .ok_or_else(not_found)?;
+    Ok(Reply::Json(json!({})))
+}
+
+fn set_state(context: &mut Context<'_>, call: &Call<'_>, state: &str) -> Result<Reply, ApiError> {
+    let name = job_name(call)?;
+    let existing = context
+        .state
+        .scheduler_jobs
+        .get(&name)
+        .cloned()
+        .ok_or_else(not_found)?;
+    let job = with_server_fields(
+        existing.as_object().cloned().unwrap_or_default(),
+        call.now,
+        state,
+    )?;
+    context.state.scheduler_jobs.insert(name, job.clone());
+    Ok(Reply::Json(job))
+}
+
+pub fn pause_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
+    set_state(context, call, "PAUSED")
+}
+
+pub fn resume_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
+    set_state(context, call, "ENABLED")
+}
+
+/// `:run` records an attempt (the emulator does not call the target).
+pub fn run_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
+    let name = job_name(call)?;
+    let job = context
+        .state
+        .scheduler_jobs
+        .get_mut(&name)
+        .ok_or_else(not_found)?;
+    job["lastAttemptTime"] = json!(whole_seconds(call.now));
+    job["status"] = json!({});
+    Ok(Reply::Json(job.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+    use serde_json::json;
+
+    use super::*;
+    use crate::server::testing::TestEmulator;
+
+    const PARENT: &str = "/v1/projects/p1/locations/us-central1";
+
+    #[test]
+    fn cron_schedules_compute_the_next_run_in_the_job_time_zone() {
+        let at = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .expect("time")
+        };
+        let daily = parse_cron("0 3 * * *").expect("valid");
+        assert_eq!(
+            daily.next_after(at("2026-01-10T05:00:00Z"), 0),
+            Some(at("2026-01-11T03:00:00Z"))
+        );
+        assert_eq!(
+            daily.next_after(at("2026-01-10T05:00:00Z"), -300),
+            Some(at("2026-01-10T08:00:00Z"))
+        );
+        let weekdays = parse_cron("*/15 9-17 * * MON-FRI").expect("valid");
+        assert_eq!(
+            weekdays.next_after(at("2026-01-10T12:00:00Z"), 0),
+            Some(at("2026-01-12T09:00:00Z"))
+        );
+        for bad in [
+            "0 3 * *",
+            "61 * * * *",
+            "* * * * * *",
+            "a b c d e",
+            "*/0 * * * *",
+        ] {
+            assert!(parse_cron(bad).is_none(), "{bad}");
+        }
+        assert_eq!(zone_offset_minutes("Etc/GMT+5"), Some(-300));
+        assert_eq!(zone_offset_minutes("Mars/Olympus"), None);
+    }
+
+    #[tokio::test]
+    async fn jobs_echo_defaults_and_pause_resume_patch() {
+        let emulator = TestEmulator::with_polls(0);
+        let name = "projects/p1/locations/us-central1/jobs/nightly";
+        let body = json!({"name": name, "schedule": "0 3 * * *",
+            "httpTarget": {"uri": "https://run.googleapis.com/v2/projects/p1/locations/us-central1/jobs/ingest:run",
+                           "oauthToken": {"serviceAccountEmail": "sched@p1.iam.gserviceaccount.com"}}});
+        let (status, job) = emulator
+            .send("POST", &format!("{PARENT}/jobs"), Some(body.clone()))
+            .await;
+        assert_eq!(status, 200, "{job}");
+        assert_eq!(job["state"], "ENABLED");
+        assert_eq!(job["timeZone"], "Etc/UTC");
+        assert_eq!(job["attemptDeadline"], "180s");
+        assert_eq!(job["httpTarget"]["httpMethod"], "POST");
+        assert_eq!(
+            job["httpTarget"]["headers"]["User-Agent"],
+            "Google-Cloud-Scheduler"
+        );
+        assert_eq!(
+            job["httpTarget"]["oauthToken"]["scope"],
+            "https://www.googleapis.com/auth/cloud-platform"
+        );
+        assert_eq!(
+            job["retryConfig"],
+            json!({"maxRetryDuration": "0s", "minBackoffDuration": "5s", "maxBackoffDuration": "3600s", "maxDoublings": 5})
+        );
+        assert!(
+            job["scheduleTime"]
+                .as_str()
+                .is_some_and(|t| t.ends_with(":00Z"))
+        );
+        assert!(job["userUpdateTime"].is_string());
+        let (status, _) = emulator
+            .send("POST", &format!("{PARENT}/jobs"), Some(body.clone()))
+            .await;
+        assert_eq!(status, 409);
+        let mut bad = body.clone();
+        bad["name"] = json!("projects/p1/locations/us-central1/jobs/other");
+        bad["timeZone"] = json!("Mars/Olympus");
+        let (status, error) = emulator
+            .send("POST", &format!("{PARENT}/jobs"), Some(bad))
+            .await;
+        assert_eq!(
+            (status, error["error"]["message"].clone()),
+            (400, json!(INVALID_SCHEDULE))
+        );
+
+        let (_, paused) = emulator
+            .send(
+                "POST",
+                &format!("{PARENT}/jobs/nightly:pause"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(paused["state"], "PAUSED");
+        assert!(paused.get("scheduleTime").is_none());
+        let (_, patched) = emulator
+            .send(
+                "PATCH",
+                &format!("{PARENT}/jobs/nightly?updateMask=schedule,timeZone"),
+                Some(json!({"schedule": "30 4 * * *", "timeZone": "Europe/Paris"})),
+            )
+            .await;
+        assert_eq!(
+            (patched["schedule"].clone(), patched["state"].clone()),
+            (json!("30 4 * * *"), json!("PAUSED"))
+        );
+        let (_, resumed) = emulator
+            .send(
+                "POST",
+                &format!("{PARENT}/jobs/nightly:resume?%24alt=json%3Benum-encoding%3Dint"),
+                None,
+            )
+            .await;
+        assert_eq!(resumed["state"], 1);
+        let (_, ran) = emulator
+            .send("POST", &format!("{PARENT}/jobs/nightly:run"), None)
+            .await;
+        assert!(ran["lastAttemptTime"].is_string());
+        let (_, list) = emulator
+            .send("GET", &format!("{PARENT}/jobs?pageSize=0"), None)
+            .await;
+        assert_eq!(list["jobs"].as_array().map(Vec::len), Some(1));
+        let (status, _) = emulator
+            .send("DELETE", &format!("{PARENT}/jobs/nightly"), None)
+            .await;
+        assert_eq!(status, 200);
+        let (status, error) = emulator
+            .send("GET", &format!("{PARENT}/jobs/nightly"), None)
+            .await;
+        assert_eq!(
+            (status, error["error"]["message"].clone()),
+            (404, json!("Job not found."))
+        );
+    }
+}
