@@ -156,7 +156,11 @@ mod tests {
         assert_eq!(pre[3], vec![0, 1, 2]);
         assert_eq!(pre[4], vec![0, 1, 2, 3]);
         assert!(pre[5].is_empty(), "schedules are removed first");
-        assert_eq!(pre[6], vec![5, 7], "a job goes after the schedules and grants on it");
+        assert_eq!(
+            pre[6],
+            vec![5, 7],
+            "a job goes after the schedules and grants on it"
+        );
         assert_eq!(pre[7], vec![5]);
         assert_eq!(pre[8], vec![5, 6, 7], "an identity goes last");
     }

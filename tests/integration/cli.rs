@@ -33,7 +33,11 @@ fn readme_tour_apply_local_then_plan_is_empty_then_one_field_shows() {
         "+ iam: roles/run.invoker on job.ingest-orders for service_account.scheduler",
         "+ iam: roles/logging.logWriter on project for service_account.worker",
     ] {
-        assert!(first.stdout.contains(created), "{created}: {}", first.stdout);
+        assert!(
+            first.stdout.contains(created),
+            "{created}: {}",
+            first.stdout
+        );
     }
     assert!(
         first.stdout.contains("Apply complete: 22 changed."),

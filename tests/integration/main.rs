@@ -3,5 +3,6 @@
 mod cli;
 mod conformance;
 mod faults;
+mod identity;
 mod ownership;
 mod support;

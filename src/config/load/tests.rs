@@ -359,7 +359,9 @@ fn unsupported_kinds_say_which_tables_are_supported() {
             6,
             1,
             "unknown table kind `bucket` in [bucket.assets]",
-            Some("supported tables: [stack], [service.NAME], [queue.NAME], [service_account.NAME], [secret.NAME], [job.NAME], [schedule.NAME]")
+            Some(
+                "supported tables: [stack], [service.NAME], [queue.NAME], [service_account.NAME], [secret.NAME], [job.NAME], [schedule.NAME]"
+            )
         )
     );
     assert_eq!(
