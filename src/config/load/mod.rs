@@ -721,7 +721,7 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
     let account_results = read_all(checker, Kind::ServiceAccount, &service_accounts, |c, t| {
         read_service_account(c, t)
     });
-    let secret_results = read_all(checker, Kind::Secret, &secrets, |c, t| read_secret(c, t));
+    let secret_results = read_all(checker, Kind::Secret, &secrets, read_secret);
 
     let mut service_results = BTreeMap::new();
     for table in &services {
