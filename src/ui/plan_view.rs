@@ -229,6 +229,56 @@ mod tests {
     }
 
     #[test]
+    fn grants_read_as_sentences_and_apis_as_enabled() {
+        let grant = |action, role: &str, member: &str| ResourceChange {
+            address: format!("iam: {role} on service.worker for service_account.{member}")
+                .parse()
+                .unwrap(),
+            name: format!(
+                "projects/acme-shop/locations/us-central1/services/worker|{role}|serviceAccount:{member}@acme-shop.iam.gserviceaccount.com"
+            ),
+            action,
+            fields: match action {
+                Action::Create => vec![FieldChange::new(
+                    "member",
+                    None,
+                    known(&format!(
+                        "\"serviceAccount:{member}@acme-shop.iam.gserviceaccount.com\""
+                    )),
+                )],
+                _ => vec![],
+            },
+            fingerprint: None,
+            desired: None,
+            depends_on: vec![],
+            notes: vec![],
+        };
+        let mut api = change(
+            "api.run",
+            Action::Create,
+            vec![FieldChange::new("state", None, known("\"ENABLED\""))],
+            vec![],
+        );
+        api.name = "projects/acme-shop/services/run.googleapis.com".into();
+        let plan = Plan {
+            format_version: 1,
+            target: PlanTarget {
+                stack: "shop".into(),
+                project: "acme-shop".into(),
+                region: "us-central1".into(),
+                endpoint: Endpoint::Google,
+            },
+            changes: vec![
+                api,
+                grant(Action::Create, "roles/run.invoker", "tasks"),
+                grant(Action::Delete, "roles/run.invoker", "old"),
+            ],
+            unchanged: vec![],
+        };
+        insta::assert_snapshot!(render(&plan, false));
+    }
+
+    #[test]
     fn an_empty_plan_says_no_changes() {
         let plan = Plan {
             format_version: 1,

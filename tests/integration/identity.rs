@@ -522,3 +522,42 @@ fn googles_python_run_client_reads_the_job_and_the_oidc_queue() {
         "{queue}"
     );
 }
+
+#[test]
+fn a_secret_and_a_service_account_made_by_hand_are_adopted_by_name() {
+    let emulator = Emulator::start();
+    let (status, body) = emulator.http(
+        "POST",
+        "/v1/projects/test-project/secrets?secretId=api-key",
+        Some(r#"{"replication": {"automatic": {}}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = emulator.http(
+        "POST",
+        "/v1/projects/test-project/serviceAccounts",
+        Some(r#"{"accountId": "worker", "serviceAccount": {"displayName": "Webhook worker"}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let ws = Workspace::new(&identity_stack("adopter"));
+    let run = ws.on(&emulator, &["plan"]).expect(1);
+    assert!(
+        run.stderr.contains("stackctl adopt secret.api-key")
+            && run.stderr.contains("stackctl adopt service_account.worker"),
+        "{}",
+        run.stderr
+    );
+    ws.on(
+        &emulator,
+        &["adopt", "secret.api-key", "service_account.worker"],
+    )
+    .expect(0);
+    let plan = ws.on(&emulator, &["plan"]).expect(0);
+    assert!(
+        !plan.stdout.contains("+ secret.api-key")
+            && !plan.stdout.contains("+ service_account.worker"),
+        "{}",
+        plan.stdout
+    );
+    ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(0);
+}
