@@ -13,12 +13,18 @@ use crate::plan::{Plan, ResourceChange};
 use crate::provider::RetryObserver;
 use crate::provider::run::OperationObserver;
 use crate::resources::alert::AlertKind;
+use crate::resources::api::ApiKind;
 use crate::resources::budget::BudgetKind;
 use crate::resources::channel::ChannelKind;
 use crate::resources::dataset::DatasetKind;
+use crate::resources::grant::GrantKind;
+use crate::resources::job::JobKind;
 use crate::resources::queue::QueueKind;
 use crate::resources::repository::RepositoryKind;
+use crate::resources::schedule::ScheduleKind;
+use crate::resources::secret::SecretKind;
 use crate::resources::service::ServiceKind;
+use crate::resources::service_account::ServiceAccountKind;
 use crate::resources::table::TableKind;
 use crate::resources::{ApplyCtx, Converge, Desired, StepError};
 
@@ -136,39 +142,64 @@ async fn execute(
         reporter,
     };
     // The registry of kinds: one arm per kind.
+    let o = &observer;
     match (change.address.kind, &change.desired) {
         (Kind::Service, Some(Desired::Service(spec))) => {
-            ServiceKind::converge(ctx, change, Some(spec), &observer).await
+            ServiceKind::converge(ctx, change, Some(spec), o).await
         }
-        (Kind::Service, None) => ServiceKind::converge(ctx, change, None, &observer).await,
+        (Kind::Service, None) => ServiceKind::converge(ctx, change, None, o).await,
         (Kind::Queue, Some(Desired::Queue(spec))) => {
-            QueueKind::converge(ctx, change, Some(spec), &observer).await
+            QueueKind::converge(ctx, change, Some(spec), o).await
         }
-        (Kind::Queue, None) => QueueKind::converge(ctx, change, None, &observer).await,
+        (Kind::Queue, None) => QueueKind::converge(ctx, change, None, o).await,
         (Kind::Dataset, Some(Desired::Dataset(spec))) => {
-            DatasetKind::converge(ctx, change, Some(spec), &observer).await
+            DatasetKind::converge(ctx, change, Some(spec), o).await
         }
-        (Kind::Dataset, None) => DatasetKind::converge(ctx, change, None, &observer).await,
+        (Kind::Dataset, None) => DatasetKind::converge(ctx, change, None, o).await,
         (Kind::Table, Some(Desired::Table(spec))) => {
-            TableKind::converge(ctx, change, Some(spec), &observer).await
+            TableKind::converge(ctx, change, Some(spec), o).await
         }
-        (Kind::Table, None) => TableKind::converge(ctx, change, None, &observer).await,
+        (Kind::Table, None) => TableKind::converge(ctx, change, None, o).await,
         (Kind::Repository, Some(Desired::Repository(spec))) => {
-            RepositoryKind::converge(ctx, change, Some(spec), &observer).await
+            RepositoryKind::converge(ctx, change, Some(spec), o).await
         }
-        (Kind::Repository, None) => RepositoryKind::converge(ctx, change, None, &observer).await,
+        (Kind::Repository, None) => RepositoryKind::converge(ctx, change, None, o).await,
         (Kind::Channel, Some(Desired::Channel(spec))) => {
-            ChannelKind::converge(ctx, change, Some(spec), &observer).await
+            ChannelKind::converge(ctx, change, Some(spec), o).await
         }
-        (Kind::Channel, None) => ChannelKind::converge(ctx, change, None, &observer).await,
+        (Kind::Channel, None) => ChannelKind::converge(ctx, change, None, o).await,
         (Kind::Budget, Some(Desired::Budget(spec))) => {
-            BudgetKind::converge(ctx, change, Some(spec), &observer).await
+            BudgetKind::converge(ctx, change, Some(spec), o).await
         }
-        (Kind::Budget, None) => BudgetKind::converge(ctx, change, None, &observer).await,
+        (Kind::Budget, None) => BudgetKind::converge(ctx, change, None, o).await,
         (Kind::Alert, Some(Desired::Alert(spec))) => {
-            AlertKind::converge(ctx, change, Some(spec), &observer).await
+            AlertKind::converge(ctx, change, Some(spec), o).await
         }
-        (Kind::Alert, None) => AlertKind::converge(ctx, change, None, &observer).await,
+        (Kind::Alert, None) => AlertKind::converge(ctx, change, None, o).await,
+        (Kind::ServiceAccount, Some(Desired::ServiceAccount(spec))) => {
+            ServiceAccountKind::converge(ctx, change, Some(spec), o).await
+        }
+        (Kind::ServiceAccount, None) => ServiceAccountKind::converge(ctx, change, None, o).await,
+        (Kind::Secret, Some(Desired::Secret(spec))) => {
+            SecretKind::converge(ctx, change, Some(spec), o).await
+        }
+        (Kind::Secret, None) => SecretKind::converge(ctx, change, None, o).await,
+        (Kind::Job, Some(Desired::Job(spec))) => {
+            JobKind::converge(ctx, change, Some(spec), o).await
+        }
+        (Kind::Job, None) => JobKind::converge(ctx, change, None, o).await,
+        (Kind::Schedule, Some(Desired::Schedule(spec))) => {
+            ScheduleKind::converge(ctx, change, Some(spec), o).await
+        }
+        (Kind::Schedule, None) => ScheduleKind::converge(ctx, change, None, o).await,
+        (Kind::Api, Some(Desired::Api(spec))) => {
+            ApiKind::converge(ctx, change, Some(spec), o).await
+        }
+        (Kind::Api, None) => ApiKind::converge(ctx, change, None, o).await,
+        (Kind::Grant, Some(Desired::Grant(spec))) => {
+            GrantKind::converge(ctx, change, Some(spec), o).await
+        }
+        (Kind::Grant, None) => GrantKind::converge(ctx, change, None, o).await,
         (kind, Some(other)) => Err(StepError::Plan(format!(
             "the plan pairs {kind} {} with desired state of another kind ({other:?}); the plan file is damaged: re-run `stackctl plan`",
             change.address

@@ -1,4 +1,5 @@
-//! The order of a plan's changes: explicit references first, and deletes in reverse dependency order.
+//! The order of a plan's changes: API enablement first, then explicit references (identities ->
+//! services/jobs -> queues/IAM -> schedules follow from them), and deletes in reverse.
 
 use crate::model::Kind;
 use crate::plan::{Action, Plan};
@@ -6,14 +7,11 @@ use crate::plan::{Action, Plan};
 /// How deep a kind sits in the dependency chain; deletes run deepest first.
 fn depth(kind: Kind) -> u8 {
     match kind {
-        Kind::Service => 0,
-        Kind::Queue => 1,
-        Kind::Dataset => 0,
-        Kind::Table => 1,
-        Kind::Repository => 0,
-        Kind::Channel => 0,
-        Kind::Budget => 1,
-        Kind::Alert => 1,
+        Kind::Api => 0,
+        Kind::ServiceAccount | Kind::Secret | Kind::Dataset | Kind::Repository | Kind::Channel => 1,
+        Kind::Service | Kind::Job | Kind::Table => 2,
+        Kind::Queue | Kind::Grant | Kind::Budget | Kind::Alert => 3,
+        Kind::Schedule => 4,
     }
 }
 
@@ -37,7 +35,11 @@ pub fn prerequisites(plan: &Plan) -> Vec<Vec<usize>> {
                         is_removal(other.action)
                             && depth(other.address.kind) > depth(change.address.kind)
                     } else {
-                        !is_removal(other.action) && change.depends_on.contains(&other.address)
+                        !is_removal(other.action)
+                            && (change.depends_on.contains(&other.address)
+                                // Nothing can be created through an API before it is enabled.
+                                || (other.address.kind == Kind::Api
+                                    && change.address.kind != Kind::Api))
                     }
                 })
                 .map(|(i, _)| i)
@@ -118,6 +120,51 @@ mod tests {
             "the service is deleted after the queues are removed"
         );
         assert!(pre[2].is_empty() && pre[4].is_empty());
+    }
+
+    #[test]
+    fn apis_come_first_and_grants_and_schedules_go_before_what_they_name() {
+        let p = plan(vec![
+            change("api.run", Action::Create, &[]),
+            change("service_account.a", Action::Create, &[]),
+            change("job.j", Action::Create, &["service_account.a"]),
+            change(
+                "iam: roles/run.invoker on job.j for service_account.a",
+                Action::Create,
+                &["job.j", "service_account.a"],
+            ),
+            change(
+                "schedule.s",
+                Action::Create,
+                &[
+                    "job.j",
+                    "service_account.a",
+                    "iam: roles/run.invoker on job.j for service_account.a",
+                ],
+            ),
+            change("schedule.old", Action::Delete, &[]),
+            change("job.old", Action::Delete, &[]),
+            change(
+                "iam: roles/x on project for service_account.old",
+                Action::Delete,
+                &[],
+            ),
+            change("service_account.old", Action::Delete, &[]),
+        ]);
+        let pre = prerequisites(&p);
+        assert!(pre[0].is_empty());
+        assert_eq!(pre[1], vec![0]);
+        assert_eq!(pre[2], vec![0, 1]);
+        assert_eq!(pre[3], vec![0, 1, 2]);
+        assert_eq!(pre[4], vec![0, 1, 2, 3]);
+        assert!(pre[5].is_empty(), "schedules are removed first");
+        assert_eq!(
+            pre[6],
+            vec![5, 7],
+            "a job goes after the schedules and grants on it"
+        );
+        assert_eq!(pre[7], vec![5]);
+        assert_eq!(pre[8], vec![5, 6, 7], "an identity goes last");
     }
 
     #[test]

@@ -514,6 +514,8 @@ mod tests {
             labels.insert(OWNER_LABEL.to_string(), "shop".to_string());
         }
         ServiceRecord {
+            secret_env: Default::default(),
+            service_account: String::new(),
             name: format!("{P}/services/{id}"),
             labels,
             etag: String::new(),

@@ -9,20 +9,13 @@ use anyhow::{Context, Result, bail};
 use super::{ExitStatus, Session, load_stack};
 use crate::apply::{ApplyCtx, ApplyReporter, apply};
 use crate::cli::{ApplyArgs, Cli};
+use crate::config::Stack;
 use crate::cost::PriceTable;
-use crate::model::Kind;
 use crate::plan::{
-    Action, Observed, PLAN_FORMAT_VERSION, Plan, PlanOptions, ResourceChange, known_before_apply,
-    plan,
+    Action, Observed, PLAN_FORMAT_VERSION, Plan, PlanOptions, current_fingerprint,
+    known_before_apply, plan,
 };
-use crate::resources::Desired;
-use crate::resources::alert::AlertKind;
-use crate::resources::budget::BudgetKind;
-use crate::resources::channel::ChannelKind;
-use crate::resources::dataset::DatasetKind;
-use crate::resources::repository::RepositoryKind;
-use crate::resources::table::TableKind;
-use crate::resources::{Reconcile, data_loss, fingerprint_of};
+use crate::resources::data_loss;
 use crate::state::ApplyLock;
 use crate::state::lock::holder_name;
 use crate::ui::progress::{LogProgress, TerminalProgress};
@@ -146,7 +139,7 @@ async fn locked(
     let from_file = saved.is_some();
     let plan = match saved {
         Some(saved) => {
-            check_current(&saved, &observed)?;
+            check_current(&session.stack, &saved, &observed)?;
             saved
         }
         None => plan(
@@ -208,6 +201,7 @@ async fn locked(
         ledger: tokio::sync::Mutex::new(ledger),
         hosts: tokio::sync::Mutex::new(hosts),
         names: tokio::sync::Mutex::new(names),
+        policy_locks: Default::default(),
     });
     let report = apply(ctx, reporter, &plan, args.parallelism).await;
     if args.json {
@@ -222,55 +216,11 @@ async fn locked(
     })
 }
 
-/// The fingerprint of the live resource a change was planned against; for creates, of a live
-/// resource that now answers to the same key (someone created it since).
-fn current<K: Reconcile>(lives: &[K::Live], change: &ResourceChange) -> Option<String> {
-    let found = match (change.action, &change.desired) {
-        (Action::Create, Some(desired)) => {
-            let key = desired_key(desired);
-            lives.iter().find(|l| K::live_key(l) == key)
-        }
-        _ => lives.iter().find(|l| K::live_name(l) == change.name),
-    };
-    found.map(K::fingerprint)
-}
-
-/// The match key of a planned resource (kinds with server-assigned ids match by key).
-fn desired_key(desired: &Desired) -> String {
-    match desired {
-        Desired::Dataset(s) => DatasetKind::spec_key(s),
-        Desired::Table(s) => TableKind::spec_key(s),
-        Desired::Repository(s) => RepositoryKind::spec_key(s),
-        Desired::Channel(s) => ChannelKind::spec_key(s),
-        Desired::Budget(s) => BudgetKind::spec_key(s),
-        Desired::Alert(s) => AlertKind::spec_key(s),
-        Desired::Queue(s) => s.name.clone(),
-        Desired::Service(s) => s.name.clone(),
-    }
-}
-
 /// A saved plan applies only if nothing it planned against has changed since.
-fn check_current(plan: &Plan, observed: &Observed) -> Result<()> {
+fn check_current(stack: &Stack, plan: &Plan, observed: &Observed) -> Result<()> {
     let mut stale = Vec::new();
     for change in &plan.changes {
-        let now = match change.address.kind {
-            Kind::Service => observed
-                .services
-                .iter()
-                .find(|s| s.name == change.name)
-                .map(|s| s.etag.clone()),
-            Kind::Queue => observed
-                .queues
-                .iter()
-                .find(|q| q.name == change.name)
-                .map(fingerprint_of),
-            Kind::Dataset => current::<DatasetKind>(&observed.datasets, change),
-            Kind::Table => current::<TableKind>(&observed.tables, change),
-            Kind::Repository => current::<RepositoryKind>(&observed.repositories, change),
-            Kind::Channel => current::<ChannelKind>(&observed.channels, change),
-            Kind::Budget => current::<BudgetKind>(&observed.budgets, change),
-            Kind::Alert => current::<AlertKind>(&observed.alerts, change),
-        };
+        let now = current_fingerprint(stack, observed, change);
         match (change.action, &change.fingerprint, now) {
             (Action::Create, _, Some(_)) => stale.push(format!(
                 "{} was created since the plan was made",

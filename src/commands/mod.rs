@@ -23,9 +23,20 @@ use crate::cli::{Cli, Command};
 use crate::config::Stack;
 use crate::model::Endpoint;
 use crate::plan::{Observed, PlanTarget};
+use crate::provider::error::is_service_disabled;
 use crate::provider::{Cloud, Silent};
 use crate::state::LedgerStore;
 use crate::ui::Printer;
+
+/// A list of an API that is not enabled yet is empty: nothing of it can exist in the project.
+async fn unless_disabled<T>(
+    list: impl std::future::Future<Output = Result<Vec<T>, crate::provider::ApiError>>,
+) -> Result<Vec<T>> {
+    match list.await {
+        Err(e) if is_service_disabled(&e) => Ok(Vec::new()),
+        other => other.map_err(anyhow::Error::from),
+    }
+}
 
 /// How a command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,33 +253,63 @@ impl Session {
         }
     }
 
-    /// Reads the ledger and lists every kind once (in parallel).
+    /// Reads the ledger and lists every kind once (in parallel), then reads the IAM policies
+    /// that declared grants and ledger bindings point at.
     pub async fn observe(&self) -> Result<(Observed, LedgerStore)> {
         let bucket = self.stack.state_bucket();
-        let (queues, services, ledger) = tokio::try_join!(
+        let cloud = &self.cloud;
+        let (queues, services, service_accounts, secrets, jobs, schedules, apis, ledger) = tokio::try_join!(
             async {
-                self.cloud
+                cloud
                     .list_queues(&Silent)
                     .await
                     .map_err(anyhow::Error::from)
             },
             async {
-                self.cloud
+                cloud
                     .list_services(&Silent)
                     .await
                     .map_err(anyhow::Error::from)
             },
+            unless_disabled(cloud.list_service_accounts(&Silent)),
+            unless_disabled(cloud.list_secrets(&Silent)),
+            async { cloud.list_jobs(&Silent).await.map_err(anyhow::Error::from) },
+            unless_disabled(cloud.list_schedules(&Silent)),
             async {
-                LedgerStore::load(self.cloud.storage(), &bucket, &self.stack.settings.name)
+                cloud
+                    .list_enabled_apis(&Silent)
+                    .await
+                    .map_err(anyhow::Error::from)
+            },
+            async {
+                LedgerStore::load(cloud.storage(), &bucket, &self.stack.settings.name)
                     .await
                     .context("reading the ownership ledger")
             },
         )?;
         let extra = observe_data_kinds(&self.cloud, &self.stack, &ledger.ledger).await?;
+        let targets = crate::resources::grant::policy_targets(&self.stack, &ledger.ledger);
+        let policies =
+            futures::future::try_join_all(targets.into_iter().map(|target| async move {
+                let policy = match cloud.get_iam_policy(&target, &Silent).await {
+                    Err(e) if is_service_disabled(&e) => Ok(Default::default()),
+                    other => other,
+                }?;
+                Ok::<_, anyhow::Error>((target.resource().to_string(), policy))
+            }))
+            .await?
+            .into_iter()
+            .collect();
         Ok((
             Observed {
                 queues,
                 services,
+                service_accounts,
+                secrets,
+                jobs,
+                schedules,
+                apis,
+                policies,
                 ledger: ledger.ledger.clone(),
                 ..extra
             },

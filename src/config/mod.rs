@@ -33,6 +33,10 @@ pub struct Stack {
     pub channels: BTreeMap<String, ChannelConfig>,
     pub budgets: BTreeMap<String, BudgetConfig>,
     pub alerts: BTreeMap<String, AlertConfig>,
+    pub service_accounts: BTreeMap<String, ServiceAccountConfig>,
+    pub secrets: BTreeMap<String, SecretConfig>,
+    pub jobs: BTreeMap<String, JobConfig>,
+    pub schedules: BTreeMap<String, ScheduleConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +112,12 @@ pub struct ServiceConfig {
     pub env: BTreeMap<String, String>,
     /// Extra labels for this service (the stack's labels and the ownership label are added).
     pub labels: BTreeMap<String, String>,
+    /// `service_account.NAME` the revisions run as; `None` = Cloud Run's default account.
+    pub service_account: Option<ResourceAddr>,
+    /// `service_account.NAME`s granted `roles/run.invoker` on this service.
+    pub invokers: Vec<ResourceAddr>,
+    /// Env var name -> `secret.NAME` (latest version).
+    pub secrets: BTreeMap<String, ResourceAddr>,
 }
 
 /// A service's image: declared in stack.toml, or built and deployed by `stackctl deploy`.
@@ -169,6 +179,74 @@ pub struct QueueConfig {
     pub max_backoff: Duration,
     pub max_doublings: Option<u32>,
     pub max_retry_duration: Option<Duration>,
+    /// `service_account.NAME` whose OIDC token the queue's tasks carry (audience: the target's URL).
+    pub oidc_service_account: Option<ResourceAddr>,
+    /// `service_account.NAME`s that may enqueue: `roles/cloudtasks.enqueuer` on the queue and
+    /// `roles/iam.serviceAccountUser` on the OIDC account.
+    pub enqueuers: Vec<ResourceAddr>,
+}
+
+/// `[service_account.NAME]`: an IAM service account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceAccountConfig {
+    /// Account id (`NAME` unless `id = "..."`): the email is `ID@PROJECT.iam.gserviceaccount.com`.
+    pub id: String,
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+    /// Project-level roles (`roles/...`), granted non-authoritatively.
+    pub roles: Vec<String>,
+}
+
+impl ServiceAccountConfig {
+    pub fn email(&self, project: &str) -> String {
+        format!("{}@{project}.iam.gserviceaccount.com", self.id)
+    }
+}
+
+/// `[secret.NAME]`: a Secret Manager secret (its value is never in stack.toml).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretConfig {
+    /// Secret id (`NAME` unless `id = "..."`).
+    pub id: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `[job.NAME]`: a Cloud Run job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobConfig {
+    /// Cloud Run job id (`NAME` unless `id = "..."`).
+    pub id: String,
+    pub image: String,
+    /// CPU limit in millicores. Default 1000.
+    pub cpu_millis: u32,
+    /// Memory limit in bytes. Default 512 MiB.
+    pub memory_bytes: u64,
+    /// Per-task timeout. Default 600s.
+    pub task_timeout: Duration,
+    /// Retries per failed task. Default 3.
+    pub max_retries: u32,
+    pub parallelism: Option<u32>,
+    /// Tasks per execution. Default 1.
+    pub task_count: u32,
+    pub env: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, ResourceAddr>,
+    pub service_account: Option<ResourceAddr>,
+    /// BigQuery tables the job writes, by `[table.NAME]` name.
+    pub writes: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `[schedule.NAME]`: a Cloud Scheduler job that runs a Cloud Run job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleConfig {
+    /// Scheduler job id (`NAME` unless `id = "..."`).
+    pub id: String,
+    pub job: ResourceAddr,
+    /// Unix cron, five fields.
+    pub cron: String,
+    /// Default `Etc/UTC`.
+    pub time_zone: String,
+    pub service_account: ResourceAddr,
 }
 
 /// `[usage]`: what each resource is expected to do in a month, keyed by the resource's NAME.

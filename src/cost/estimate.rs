@@ -131,6 +131,11 @@ impl Estimate {
         Self::default()
     }
 
+    /// A cost stackctl cannot estimate, with the reason shown to the user.
+    pub fn unknown(reason: String) -> Self {
+        Self::from_lines(vec![], Some(reason))
+    }
+
     fn from_lines(lines: Vec<CostLine>, unknown: Option<String>) -> Self {
         let lines: Vec<CostLine> = lines.into_iter().filter(|l| l.quantity > 0.0).collect();
         let monthly_usd = round_usd(lines.iter().map(|l| l.monthly_usd).sum());

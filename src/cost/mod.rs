@@ -210,6 +210,16 @@ pub fn declared(stack: &Stack, prices: &PriceTable, address: &ResourceAddr) -> O
         Kind::Dataset => stack.datasets.get(&address.name).map(|_| Estimate::zero()),
         Kind::Channel => stack.channels.get(&address.name).map(|_| Estimate::zero()),
         Kind::Budget => stack.budgets.get(&address.name).map(|_| Estimate::zero()),
+        Kind::Schedule => stack
+            .schedules
+            .get(&address.name)
+            .map(|_| estimate::schedule(prices)),
+        Kind::Job => stack
+            .jobs
+            .get(&address.name)
+            .map(|_| Estimate::unknown(format!("{label}: job executions are not priced yet"))),
+        // Free: identities, secrets without versions, enabled APIs, IAM grants.
+        Kind::ServiceAccount | Kind::Secret | Kind::Api | Kind::Grant => Some(Estimate::zero()),
     }
 }
 

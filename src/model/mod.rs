@@ -17,10 +17,18 @@ pub enum Kind {
     Channel,
     Budget,
     Alert,
+    ServiceAccount,
+    Secret,
+    Job,
+    Schedule,
+    /// An enabled Google API (Service Usage), implied by the kinds in use.
+    Api,
+    /// One IAM member added to one role on one resource's policy (`iam: ROLE on TARGET for MEMBER`).
+    Grant,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Service,
         Kind::Queue,
         Kind::Dataset,
@@ -29,6 +37,12 @@ impl Kind {
         Kind::Channel,
         Kind::Budget,
         Kind::Alert,
+        Kind::ServiceAccount,
+        Kind::Secret,
+        Kind::Job,
+        Kind::Schedule,
+        Kind::Api,
+        Kind::Grant,
     ];
 
     /// The table prefix in stack.toml and in addresses (`service`, `queue`).
@@ -42,7 +56,18 @@ impl Kind {
             Kind::Channel => "channel",
             Kind::Budget => "budget",
             Kind::Alert => "alert",
+            Kind::ServiceAccount => "service_account",
+            Kind::Secret => "secret",
+            Kind::Job => "job",
+            Kind::Schedule => "schedule",
+            Kind::Api => "api",
+            Kind::Grant => "iam",
         }
+    }
+
+    /// Whether stack.toml declares this kind as `[<kind>.NAME]` tables (grants and APIs are implied).
+    pub fn is_declared_as_table(self) -> bool {
+        !matches!(self, Kind::Grant | Kind::Api)
     }
 }
 
@@ -83,13 +108,23 @@ impl ResourceAddr {
 
 impl fmt::Display for ResourceAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.kind, self.name)
+        match self.kind {
+            // A grant reads as a sentence: `iam: roles/run.invoker on service.worker for service_account.tasks`.
+            Kind::Grant => write!(f, "{}: {}", self.kind, self.name),
+            _ => write!(f, "{}.{}", self.kind, self.name),
+        }
     }
 }
+
+/// How a grant's address starts (`iam: `).
+const GRANT_PREFIX: &str = "iam: ";
 
 impl FromStr for ResourceAddr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(grant) = s.strip_prefix(GRANT_PREFIX) {
+            return Ok(Self::new(Kind::Grant, grant));
+        }
         let (kind, name) = s.split_once('.').ok_or_else(|| {
             format!("`{s}` is not a reference: write `<kind>.<name>`, e.g. `service.worker`")
         })?;
@@ -171,5 +206,26 @@ mod tests {
                 .contains("unknown kind")
         );
         assert!("service".parse::<ResourceAddr>().is_err());
+    }
+
+    #[test]
+    fn grant_addresses_read_as_sentences_and_round_trip() {
+        let addr = ResourceAddr::new(
+            Kind::Grant,
+            "roles/run.invoker on service.worker for service_account.tasks",
+        );
+        let text = addr.to_string();
+        assert_eq!(
+            text,
+            "iam: roles/run.invoker on service.worker for service_account.tasks"
+        );
+        assert_eq!(text.parse::<ResourceAddr>().unwrap(), addr);
+        assert_eq!(
+            "service_account.tasks"
+                .parse::<ResourceAddr>()
+                .unwrap()
+                .kind,
+            Kind::ServiceAccount
+        );
     }
 }

@@ -2,7 +2,9 @@
 
 mod planner;
 
-pub use planner::{Observed, PlanError, PlanOptions, known_before_apply, plan};
+pub use planner::{
+    Observed, PlanError, PlanOptions, current_fingerprint, known_before_apply, plan,
+};
 
 use serde::{Deserialize, Serialize};
 

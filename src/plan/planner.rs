@@ -9,14 +9,20 @@ use crate::config::Stack;
 use crate::cost::{self, Estimate, PlanCost, PriceTable, ResourceCost};
 use crate::model::{Kind, ResourceAddr};
 use crate::resources::alert::AlertKind;
+use crate::resources::api::ApiKind;
 use crate::resources::budget::BudgetKind;
 use crate::resources::channel::ChannelKind;
 use crate::resources::dataset::DatasetKind;
+use crate::resources::grant::{self, GrantKind};
+use crate::resources::job::JobKind;
 use crate::resources::queue::QueueKind;
 use crate::resources::repository::RepositoryKind;
+use crate::resources::schedule::ScheduleKind;
+use crate::resources::secret::SecretKind;
 use crate::resources::service::{self, ServiceKind};
+use crate::resources::service_account::ServiceAccountKind;
 use crate::resources::table::TableKind;
-use crate::resources::{Known, Ownership, Reconcile, Removal, data_loss};
+use crate::resources::{Desired, Known, Ownership, Reconcile, Removal, data_loss};
 use crate::state::Ledger;
 
 pub use crate::resources::{Observed, PlanOptions};
@@ -71,6 +77,17 @@ pub fn plan(
             Kind::Channel => plan_kind::<ChannelKind>(&inputs, &observed.channels, &mut planned),
             Kind::Budget => plan_kind::<BudgetKind>(&inputs, &observed.budgets, &mut planned),
             Kind::Alert => plan_kind::<AlertKind>(&inputs, &observed.alerts, &mut planned),
+            Kind::ServiceAccount => {
+                plan_kind::<ServiceAccountKind>(&inputs, &observed.service_accounts, &mut planned)
+            }
+            Kind::Secret => plan_kind::<SecretKind>(&inputs, &observed.secrets, &mut planned),
+            Kind::Job => plan_kind::<JobKind>(&inputs, &observed.jobs, &mut planned),
+            Kind::Schedule => plan_kind::<ScheduleKind>(&inputs, &observed.schedules, &mut planned),
+            Kind::Api => plan_kind::<ApiKind>(&inputs, &observed.apis, &mut planned),
+            Kind::Grant => {
+                let grants = grant::observed_grants(stack, &observed.policies, &observed.ledger);
+                plan_kind::<GrantKind>(&inputs, &grants, &mut planned)
+            }
         }
     }
     if !planned.conflicts.is_empty() {
@@ -108,6 +125,68 @@ pub fn plan(
         unchanged: planned.unchanged,
         cost,
     })
+}
+
+/// The fingerprint of the live resource a saved plan's change was made against, now
+/// (`None` = it does not exist), so apply can refuse a stale plan. A planned create is looked
+/// up by its match key (kinds with server-assigned ids), anything else by its name.
+pub fn current_fingerprint(
+    stack: &Stack,
+    observed: &Observed,
+    change: &ResourceChange,
+) -> Option<String> {
+    fn find<K: Reconcile>(
+        lives: &[K::Live],
+        change: &ResourceChange,
+        key: Option<String>,
+    ) -> Option<String> {
+        let found = match (change.action, key) {
+            (Action::Create, Some(key)) => lives.iter().find(|l| K::live_key(l) == key),
+            _ => lives.iter().find(|l| K::live_name(l) == change.name),
+        };
+        found.map(K::fingerprint)
+    }
+    let key = change.desired.as_ref().map(desired_key);
+    match change.address.kind {
+        Kind::Service => find::<ServiceKind>(&observed.services, change, key),
+        Kind::Queue => find::<QueueKind>(&observed.queues, change, key),
+        Kind::Dataset => find::<DatasetKind>(&observed.datasets, change, key),
+        Kind::Table => find::<TableKind>(&observed.tables, change, key),
+        Kind::Repository => find::<RepositoryKind>(&observed.repositories, change, key),
+        Kind::Channel => find::<ChannelKind>(&observed.channels, change, key),
+        Kind::Budget => find::<BudgetKind>(&observed.budgets, change, key),
+        Kind::Alert => find::<AlertKind>(&observed.alerts, change, key),
+        Kind::ServiceAccount => find::<ServiceAccountKind>(&observed.service_accounts, change, key),
+        Kind::Secret => find::<SecretKind>(&observed.secrets, change, key),
+        Kind::Job => find::<JobKind>(&observed.jobs, change, key),
+        Kind::Schedule => find::<ScheduleKind>(&observed.schedules, change, key),
+        Kind::Api => find::<ApiKind>(&observed.apis, change, key),
+        Kind::Grant => find::<GrantKind>(
+            &grant::observed_grants(stack, &observed.policies, &observed.ledger),
+            change,
+            key,
+        ),
+    }
+}
+
+/// The match key of a planned resource.
+fn desired_key(desired: &Desired) -> String {
+    match desired {
+        Desired::Service(s) => ServiceKind::spec_key(s),
+        Desired::Queue(s) => QueueKind::spec_key(s),
+        Desired::Dataset(s) => DatasetKind::spec_key(s),
+        Desired::Table(s) => TableKind::spec_key(s),
+        Desired::Repository(s) => RepositoryKind::spec_key(s),
+        Desired::Channel(s) => ChannelKind::spec_key(s),
+        Desired::Budget(s) => BudgetKind::spec_key(s),
+        Desired::Alert(s) => AlertKind::spec_key(s),
+        Desired::ServiceAccount(s) => ServiceAccountKind::spec_key(s),
+        Desired::Secret(s) => SecretKind::spec_key(s),
+        Desired::Job(s) => JobKind::spec_key(s),
+        Desired::Schedule(s) => ScheduleKind::spec_key(s),
+        Desired::Api(s) => ApiKind::spec_key(s),
+        Desired::Grant(s) => GrantKind::spec_key(s),
+    }
 }
 
 /// Cross-resource facts known before apply: hosts of declared services that exist, names of
@@ -285,10 +364,18 @@ path = "/t"
     }
 
     fn empty() -> Observed {
-        Observed {
+        let mut o = Observed {
             ledger: Ledger::empty("shop"),
             ..Observed::default()
-        }
+        };
+        // Every API the stack needs is already on, so these tests see only their own kinds.
+        o.apis = crate::resources::api::needed(&stack())
+            .into_iter()
+            .map(|api| crate::provider::apis::ApiRecord {
+                name: crate::resources::api::full_name(&stack(), api),
+            })
+            .collect();
+        o
     }
 
     fn queue_record(name: &str, state: QueueState) -> QueueRecord {
@@ -304,6 +391,28 @@ path = "/t"
             max_retry_duration: None,
             http_target: None,
         }
+    }
+
+    #[test]
+    fn apis_are_enabled_but_never_disabled() {
+        let mut o = empty();
+        o.apis.push(crate::provider::apis::ApiRecord {
+            name: "projects/acme-shop/services/bigquery.googleapis.com".into(),
+        });
+        let run = o
+            .apis
+            .iter()
+            .position(|a| a.name.ends_with("/run.googleapis.com"))
+            .unwrap();
+        o.apis.remove(run);
+        let p = plan(&stack(), target(), &o, PlanOptions::default(), &prices()).unwrap();
+        let apis: Vec<_> = p
+            .changes
+            .iter()
+            .filter(|c| c.address.kind == Kind::Api)
+            .map(|c| (c.address.to_string(), c.action))
+            .collect();
+        assert_eq!(apis, vec![("api.run".to_string(), Action::Create)]);
     }
 
     #[test]
@@ -392,6 +501,8 @@ path = "/t"
 
     fn live_worker(min_instances: i32, cpu_idle: bool) -> ServiceRecord {
         ServiceRecord {
+            secret_env: Default::default(),
+            service_account: String::new(),
             name: "projects/acme-shop/locations/us-central1/services/worker".into(),
             labels: BTreeMap::from([(crate::resources::OWNER_LABEL.into(), "shop".into())]),
             etag: "e".into(),

@@ -70,6 +70,13 @@ impl ApiError {
                 self.code.as_deref().unwrap_or("server error")
             )),
             Some(409) if is_transient_conflict(msg) => Some("409 concurrent change".into()),
+            // A service account created seconds ago is not yet visible to IAM policies or to
+            // other APIs (GCP-NOTES 4.6): retried as propagation, only on policy writes.
+            Some(400 | 404)
+                if self.call.ends_with("setIamPolicy") && is_unpropagated_account(msg) =>
+            {
+                Some("IAM propagation: service account not visible yet".into())
+            }
             Some(403)
                 if msg.contains("Quota exceeded for quota metric")
                     && msg.contains("per minute") =>
@@ -123,6 +130,18 @@ impl ApiError {
 
 fn is_hard_quota(msg: &str) -> bool {
     msg.contains("per day") || msg.contains("per project") && !msg.contains("per minute")
+}
+
+fn is_unpropagated_account(msg: &str) -> bool {
+    msg.contains("Service account") && msg.contains("does not exist")
+}
+
+/// An API that is not enabled in the project: nothing of it can exist there yet.
+pub fn is_service_disabled(e: &ApiError) -> bool {
+    e.http_status == Some(403)
+        && (e.message.contains("SERVICE_DISABLED")
+            || e.message.contains("has not been used in project")
+            || e.message.contains("it is disabled"))
 }
 
 fn is_transient_conflict(msg: &str) -> bool {
@@ -199,6 +218,24 @@ mod tests {
                 .is_none()
         );
         assert!(err(400, "INVALID_ARGUMENT", "bad").retry_reason().is_none());
+        let unpropagated = "Service account a@p.iam.gserviceaccount.com does not exist.";
+        assert!(
+            ApiError::new(
+                "run.services.setIamPolicy",
+                "r",
+                Some(400),
+                Some("INVALID_ARGUMENT".into()),
+                unpropagated
+            )
+            .retry_reason()
+            .is_some()
+        );
+        assert!(
+            err(400, "INVALID_ARGUMENT", unpropagated)
+                .retry_reason()
+                .is_none(),
+            "only policy writes wait for propagation"
+        );
     }
 
     #[test]

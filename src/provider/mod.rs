@@ -1,17 +1,22 @@
 //! The I/O boundary: endpoints, credentials, Google's client crates, and plain records of what they return.
 //!
-//! Nothing above this module sees a Google client type: callers get [`tasks::QueueRecord`],
-//! [`run::ServiceRecord`] and [`storage`] objects, and [`ApiError`]s that name the call.
+//! Nothing above this module sees a Google client type: callers get plain records
+//! ([`tasks::QueueRecord`], [`run::ServiceRecord`], [`iam::PolicyRecord`], ...) and [`storage`] objects, and [`ApiError`]s that name the call.
 
+pub mod apis;
 pub mod artifacts;
 pub mod bigquery;
 pub mod budgets;
 pub mod error;
+pub mod iam;
+pub mod jobs;
 pub mod metrics;
 pub mod monitoring;
 pub mod rest;
 pub mod retry;
 pub mod run;
+pub mod scheduler;
+pub mod secrets;
 pub mod storage;
 pub mod tasks;
 
@@ -34,6 +39,12 @@ pub struct Cloud {
     tasks: google_cloud_tasks_v2::client::CloudTasks,
     services: google_cloud_run_v2::client::Services,
     revisions: google_cloud_run_v2::client::Revisions,
+    jobs: google_cloud_run_v2::client::Jobs,
+    iam: google_cloud_iam_admin_v1::client::Iam,
+    projects: google_cloud_resourcemanager_v3::client::Projects,
+    scheduler: google_cloud_scheduler_v1::client::CloudScheduler,
+    secrets: google_cloud_secretmanager_v1::client::SecretManagerService,
+    service_usage: google_cloud_api_serviceusage_v1::client::ServiceUsage,
     storage: storage::StorageClient,
     metrics: metrics::MonitoringClient,
     credentials: Credentials,
@@ -44,7 +55,6 @@ pub struct Cloud {
     /// Alert policy writes are serialized per project, as the Monitoring API asks.
     alert_writes: std::sync::Arc<tokio::sync::Mutex<()>>,
     artifacts: google_cloud_artifactregistry_v1::client::ArtifactRegistry,
-    projects: google_cloud_resourcemanager_v3::client::Projects,
 }
 
 /// Why the clients could not be built (credentials, usually).
@@ -97,6 +107,12 @@ impl Cloud {
         let tasks = client!(google_cloud_tasks_v2::client::CloudTasks);
         let services = client!(google_cloud_run_v2::client::Services);
         let revisions = client!(google_cloud_run_v2::client::Revisions);
+        let jobs = client!(google_cloud_run_v2::client::Jobs);
+        let iam = client!(google_cloud_iam_admin_v1::client::Iam);
+        let projects = client!(google_cloud_resourcemanager_v3::client::Projects);
+        let scheduler = client!(google_cloud_scheduler_v1::client::CloudScheduler);
+        let secrets = client!(google_cloud_secretmanager_v1::client::SecretManagerService);
+        let service_usage = client!(google_cloud_api_serviceusage_v1::client::ServiceUsage);
         let storage = storage::StorageClient::new(endpoint.url(), credentials.clone())
             .map_err(|e| SetupError(e.to_string()))?;
         let metrics = metrics::MonitoringClient::new(endpoint.url(), credentials.clone())
@@ -110,7 +126,6 @@ impl Cloud {
         let channels = client!(google_cloud_monitoring_v3::client::NotificationChannelService);
         let alerts = client!(google_cloud_monitoring_v3::client::AlertPolicyService);
         let artifacts = client!(google_cloud_artifactregistry_v1::client::ArtifactRegistry);
-        let projects = client!(google_cloud_resourcemanager_v3::client::Projects);
         Ok(Self {
             endpoint,
             project: project.to_string(),
@@ -119,6 +134,12 @@ impl Cloud {
             tasks,
             services,
             revisions,
+            jobs,
+            iam,
+            projects,
+            scheduler,
+            secrets,
+            service_usage,
             storage,
             metrics,
             credentials,
@@ -128,7 +149,6 @@ impl Cloud {
             alerts,
             alert_writes: Default::default(),
             artifacts,
-            projects,
         })
     }
 

@@ -31,6 +31,10 @@ pub struct ServiceRecord {
     pub image: String,
     /// Plain-valued env vars of the first container.
     pub env: BTreeMap<String, String>,
+    /// Env vars whose value comes from Secret Manager.
+    pub secret_env: BTreeMap<String, SecretEnvRef>,
+    /// The revision's service account email (empty = Cloud Run's default).
+    pub service_account: String,
     /// `resources.limits` of the first container (`cpu`, `memory`).
     pub limits: BTreeMap<String, String>,
     pub cpu_idle: bool,
@@ -61,6 +65,86 @@ pub enum IngressKind {
     None,
 }
 
+/// An env var's `valueSource.secretKeyRef`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SecretEnvRef {
+    /// The secret id (`NAME`, same project) or `projects/P/secrets/NAME`.
+    pub secret: String,
+    pub version: String,
+}
+
+/// Plain and secret-backed env vars of a container, split.
+pub(super) fn split_env(
+    env: Vec<gm::EnvVar>,
+) -> (BTreeMap<String, String>, BTreeMap<String, SecretEnvRef>) {
+    let mut plain = BTreeMap::new();
+    let mut secret = BTreeMap::new();
+    for e in env {
+        match e.values {
+            Some(gm::env_var::Values::Value(v)) => {
+                plain.insert(e.name, v);
+            }
+            Some(gm::env_var::Values::ValueSource(source)) => {
+                if let Some(r) = source.secret_key_ref {
+                    secret.insert(
+                        e.name,
+                        SecretEnvRef {
+                            secret: r.secret,
+                            version: r.version,
+                        },
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    (plain, secret)
+}
+
+/// Replaces the managed env vars of a container: `plain` (if managed) replaces every plain var,
+/// `secrets` (if managed) every secret-backed var; anything else is kept. Sorted by name.
+pub(super) fn overlay_env(
+    container: &mut gm::Container,
+    plain: Option<&BTreeMap<String, String>>,
+    secrets: Option<&BTreeMap<String, SecretEnvRef>>,
+) {
+    if plain.is_none() && secrets.is_none() {
+        return;
+    }
+    let declared = |name: &str| {
+        plain.is_some_and(|p| p.contains_key(name)) || secrets.is_some_and(|s| s.contains_key(name))
+    };
+    let mut vars: Vec<gm::EnvVar> = container
+        .env
+        .drain(..)
+        .filter(|e| {
+            let managed = match e.values {
+                Some(gm::env_var::Values::Value(_)) => plain.is_some(),
+                Some(gm::env_var::Values::ValueSource(_)) => secrets.is_some(),
+                _ => false,
+            };
+            !managed && !declared(&e.name)
+        })
+        .collect();
+    vars.extend(
+        plain
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| gm::EnvVar::new().set_name(k.clone()).set_value(v.clone())),
+    );
+    vars.extend(secrets.into_iter().flatten().map(|(k, r)| {
+        gm::EnvVar::new().set_name(k.clone()).set_value_source(
+            gm::EnvVarSource::new().set_secret_key_ref(
+                gm::SecretKeySelector::new()
+                    .set_secret(r.secret.clone())
+                    .set_version(r.version.clone()),
+            ),
+        )
+    }));
+    vars.sort_by(|a, b| a.name.cmp(&b.name));
+    container.env = vars;
+}
+
 /// The declared state stackctl writes onto a service; everything else on the service is kept as it is.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceWrite {
@@ -70,6 +154,12 @@ pub struct ServiceWrite {
     pub image: ImageWrite,
     /// `None` = env is not managed; `Some` = exactly these plain env vars.
     pub env: Option<BTreeMap<String, String>>,
+    /// `None` = secret env is not managed; `Some` = exactly these secret-backed env vars.
+    #[serde(default)]
+    pub secrets: Option<BTreeMap<String, SecretEnvRef>>,
+    /// `None` = left to Cloud Run (its default compute account).
+    #[serde(default)]
+    pub service_account: Option<String>,
     pub cpu: String,
     pub memory: String,
     pub cpu_idle: bool,
@@ -116,14 +206,7 @@ impl ServiceRecord {
         let container = template.containers.into_iter().next().unwrap_or_default();
         let resources = container.resources.unwrap_or_default();
         let scaling = template.scaling.unwrap_or_default();
-        let env = container
-            .env
-            .into_iter()
-            .filter_map(|e| match e.values {
-                Some(gm::env_var::Values::Value(v)) => Some((e.name, v)),
-                _ => None,
-            })
-            .collect();
+        let (env, secret_env) = split_env(container.env);
         let failure = s
             .terminal_condition
             .filter(|c| c.state == ConditionState::ConditionFailed)
@@ -154,6 +237,8 @@ impl ServiceRecord {
             service_max_instances: s.scaling.map(|sc| sc.max_instance_count).unwrap_or(0),
             image: container.image,
             env,
+            secret_env,
+            service_account: template.service_account,
             limits: resources.limits.into_iter().collect(),
             cpu_idle: resources.cpu_idle,
             min_instances: scaling.min_instance_count,
@@ -211,21 +296,9 @@ impl ServiceWrite {
             .insert("memory".into(), self.memory.clone());
         resources.cpu_idle = self.cpu_idle;
         container.resources = Some(resources);
-        if let Some(env) = &self.env {
-            let mut vars: Vec<gm::EnvVar> = container
-                .env
-                .drain(..)
-                .filter(|e| {
-                    !matches!(e.values, Some(gm::env_var::Values::Value(_)))
-                        && !env.contains_key(&e.name)
-                })
-                .collect();
-            vars.extend(
-                env.iter()
-                    .map(|(k, v)| gm::EnvVar::new().set_name(k.clone()).set_value(v.clone())),
-            );
-            vars.sort_by(|a, b| a.name.cmp(&b.name));
-            container.env = vars;
+        overlay_env(container, self.env.as_ref(), self.secrets.as_ref());
+        if let Some(account) = &self.service_account {
+            template.service_account = account.clone();
         }
         service.template = Some(template);
         service
@@ -386,14 +459,14 @@ impl Cloud {
 }
 
 /// Polls an operation to completion, reporting each in-progress poll as a phase.
-async fn wait_for<P>(
+pub(super) async fn wait_for<R, M, P>(
     call: &'static str,
     resource: &str,
     mut poller: P,
     observer: &dyn OperationObserver,
-) -> Result<gm::Service, ApiError>
+) -> Result<R, ApiError>
 where
-    P: Poller<gm::Service, gm::Service>,
+    P: Poller<R, M>,
 {
     let mut polls = 0u32;
     while let Some(result) = poller.poll().await {

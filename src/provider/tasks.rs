@@ -30,6 +30,15 @@ pub struct QueueRecord {
 pub struct HttpTargetRecord {
     pub host: String,
     pub path: Option<String>,
+    /// The OIDC token tasks carry, if any.
+    pub oidc: Option<OidcRecord>,
+}
+
+/// `httpTarget.oidcToken`: whose identity a task is sent with, for which audience.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OidcRecord {
+    pub service_account_email: String,
+    pub audience: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -74,10 +83,17 @@ impl QueueRecord {
     fn from_api(q: gm::Queue) -> Self {
         let rate = q.rate_limits.unwrap_or_default();
         let retry = q.retry_config.unwrap_or_default();
-        let http_target = q.http_target.and_then(|t| t.uri_override).and_then(|u| {
-            u.host.map(|host| HttpTargetRecord {
-                host,
-                path: u.path_override.map(|p| p.path).filter(|p| !p.is_empty()),
+        let http_target = q.http_target.and_then(|t| {
+            let oidc = t.oidc_token().map(|o| OidcRecord {
+                service_account_email: o.service_account_email.clone(),
+                audience: o.audience.clone(),
+            });
+            t.uri_override.and_then(|u| {
+                u.host.map(|host| HttpTargetRecord {
+                    host,
+                    path: u.path_override.map(|p| p.path).filter(|p| !p.is_empty()),
+                    oidc,
+                })
             })
         });
         Self {
@@ -117,9 +133,17 @@ impl QueueRecord {
             if let Some(path) = &t.path {
                 uri = uri.set_path_override(gm::PathOverride::new().set_path(path.clone()));
             }
-            gm::HttpTarget::new()
+            let target = gm::HttpTarget::new()
                 .set_uri_override(uri)
-                .set_http_method(gm::HttpMethod::Post)
+                .set_http_method(gm::HttpMethod::Post);
+            match &t.oidc {
+                Some(oidc) => target.set_oidc_token(
+                    gm::OidcToken::new()
+                        .set_service_account_email(oidc.service_account_email.clone())
+                        .set_audience(oidc.audience.clone()),
+                ),
+                None => target,
+            }
         });
         gm::Queue::new()
             .set_name(self.name.clone())

@@ -6,12 +6,18 @@
 //! `plan::planner::plan`, `apply::execute` and [`Observed`].
 
 pub mod alert;
+pub mod api;
 pub mod budget;
 pub mod channel;
 pub mod dataset;
+pub mod grant;
+pub mod job;
 pub mod queue;
 pub mod repository;
+pub mod schedule;
+pub mod secret;
 pub mod service;
+pub mod service_account;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -42,6 +48,12 @@ pub enum Desired {
     Channel(channel::ChannelSpec),
     Budget(budget::BudgetSpec),
     Alert(alert::AlertSpec),
+    ServiceAccount(service_account::ServiceAccountSpec),
+    Secret(secret::SecretSpec),
+    Job(job::JobSpec),
+    Schedule(schedule::ScheduleSpec),
+    Api(api::ApiSpec),
+    Grant(grant::GrantSpec),
 }
 
 /// Everything observed in the cloud, read with one list call per kind and location.
@@ -57,7 +69,24 @@ pub struct Observed {
     pub alerts: Vec<crate::provider::monitoring::AlertRecord>,
     /// `projects/NUMBER`, looked up with Resource Manager when budgets need it.
     pub project_number: Option<String>,
+    pub service_accounts: Vec<crate::provider::iam::ServiceAccountRecord>,
+    pub secrets: Vec<crate::provider::secrets::SecretRecord>,
+    pub jobs: Vec<crate::provider::jobs::JobRecord>,
+    pub schedules: Vec<crate::provider::scheduler::ScheduleRecord>,
+    pub apis: Vec<crate::provider::apis::ApiRecord>,
+    /// IAM policies by resource name: those that declared grants or ledger bindings point at.
+    pub policies: BTreeMap<String, crate::provider::iam::PolicyRecord>,
     pub ledger: Ledger,
+}
+
+impl Observed {
+    /// Nothing observed yet: an empty project with this ledger.
+    pub fn empty(ledger: Ledger) -> Self {
+        Self {
+            ledger,
+            ..Self::default()
+        }
+    }
 }
 
 /// Who owns a live resource.
@@ -182,6 +211,23 @@ pub struct ApplyCtx {
     pub hosts: tokio::sync::Mutex<BTreeMap<ResourceAddr, String>>,
     /// Server-assigned names (notification channels) by address: observed, then learned as created.
     pub names: tokio::sync::Mutex<BTreeMap<ResourceAddr, String>>,
+    /// One lock per IAM policy, so grants on the same resource do not race each other's etag.
+    pub policy_locks: PolicyLocks,
+}
+
+/// Per-resource mutexes for IAM policy read-modify-writes (GCP-NOTES 5.9).
+#[derive(Default)]
+pub struct PolicyLocks(std::sync::Mutex<BTreeMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>);
+
+impl PolicyLocks {
+    /// The lock of `resource`'s policy.
+    pub fn of(&self, resource: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        locks.entry(resource.to_string()).or_default().clone()
+    }
 }
 
 impl ApplyCtx {
@@ -195,6 +241,25 @@ impl ApplyCtx {
             .lock()
             .await
             .update(|l| l.record(&name, &address, status))
+            .await
+    }
+
+    /// Records that this stack added the IAM member the grant `change` names.
+    pub async fn record_binding(&self, change: &ResourceChange) -> Result<(), LedgerError> {
+        let (key, address) = (change.name.clone(), change.address.clone());
+        self.ledger
+            .lock()
+            .await
+            .update(|l| l.record_binding(&key, &address))
+            .await
+    }
+
+    pub async fn forget_binding(&self, change: &ResourceChange) -> Result<(), LedgerError> {
+        let key = change.name.clone();
+        self.ledger
+            .lock()
+            .await
+            .update(|l| l.forget_binding(&key))
             .await
     }
 

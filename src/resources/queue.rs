@@ -12,7 +12,7 @@ use crate::config::{QueueConfig, Stack};
 use crate::model::{Kind, ResourceAddr};
 use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
 use crate::provider::run::OperationObserver;
-use crate::provider::tasks::{self as api, HttpTargetRecord, QueueRecord, QueueState};
+use crate::provider::tasks::{self as api, HttpTargetRecord, OidcRecord, QueueRecord, QueueState};
 use crate::state::{Ledger, LedgerStatus};
 
 /// The declared state of one queue, every stackctl default applied.
@@ -28,6 +28,12 @@ pub struct QueueSpec {
     pub max_backoff: Duration,
     pub max_doublings: Option<u32>,
     pub max_retry_duration: Option<Duration>,
+    /// The email whose OIDC token tasks carry (audience: the target's URL); `None` = no token.
+    #[serde(default)]
+    pub oidc_service_account: Option<String>,
+    /// The declared account behind `oidc_service_account`.
+    #[serde(default)]
+    pub oidc_account: Option<ResourceAddr>,
 }
 
 /// The service a queue dispatches to; its host is known once the service exists.
@@ -58,7 +64,17 @@ pub fn spec(stack: &Stack, cfg: &QueueConfig) -> QueueSpec {
         max_backoff: cfg.max_backoff,
         max_doublings: cfg.max_doublings,
         max_retry_duration: cfg.max_retry_duration,
+        oidc_service_account: cfg
+            .oidc_service_account
+            .as_ref()
+            .and_then(|a| super::service_account::email_of(stack, a)),
+        oidc_account: cfg.oidc_service_account.clone(),
     }
+}
+
+/// The OIDC audience: the target service's URL.
+fn audience(host: &str) -> String {
+    format!("https://{host}")
 }
 
 fn target_url(host: &str, path: Option<&str>) -> String {
@@ -79,6 +95,9 @@ pub fn create_fields(spec: &QueueSpec, target_host: Option<&str>) -> Vec<FieldCh
             None => FieldValue::KnownAfterApply,
         };
         out.push(FieldChange::new("target", None, Some(after)));
+    }
+    if let Some(email) = &spec.oidc_service_account {
+        out.push(known("oidc_service_account", format!("{email:?}")));
     }
     if let Some(v) = spec.max_dispatches_per_second {
         out.push(known("max_dispatches_per_second", v.to_string()));
@@ -126,6 +145,23 @@ pub fn diff(spec: &QueueSpec, live: &QueueRecord, target_host: Option<&str>) -> 
                 before,
                 Some(FieldValue::KnownAfterApply),
             )),
+        }
+    }
+    if spec.target.is_some() {
+        let live_oidc = live.http_target.as_ref().and_then(|t| t.oidc.as_ref());
+        let audience_ok = match (live_oidc, target_host) {
+            (Some(o), Some(h)) => o.audience == audience(h),
+            _ => true,
+        };
+        let live_email = live_oidc.map(|o| o.service_account_email.clone());
+        if live_email != spec.oidc_service_account || !audience_ok {
+            out.push(FieldChange::new(
+                "oidc_service_account",
+                live_email.map(|e| format!("{e:?}")),
+                spec.oidc_service_account
+                    .as_ref()
+                    .map(|e| FieldValue::Known(format!("{e:?}"))),
+            ));
         }
     }
     if let Some(v) = spec.max_dispatches_per_second {
@@ -195,7 +231,7 @@ pub fn diff(spec: &QueueSpec, live: &QueueRecord, target_host: Option<&str>) -> 
 /// The API field-mask path for a planned field (`state` is a verb, not a field: pause/resume).
 pub fn mask_path(field: &str) -> Option<&'static str> {
     Some(match field {
-        "target" => api::HTTP_TARGET,
+        "target" | "oidc_service_account" => api::HTTP_TARGET,
         "max_dispatches_per_second" => api::RATE_MAX_DISPATCHES_PER_SECOND,
         "max_concurrent_dispatches" => api::RATE_MAX_CONCURRENT_DISPATCHES,
         "max_attempts" => api::RETRY_MAX_ATTEMPTS,
@@ -226,6 +262,10 @@ pub fn to_record(spec: &QueueSpec, target_host: Option<&str>) -> QueueRecord {
             (Some(t), Some(host)) => Some(HttpTargetRecord {
                 host: host.to_string(),
                 path: t.path.clone(),
+                oidc: spec.oidc_service_account.as_ref().map(|email| OidcRecord {
+                    service_account_email: email.clone(),
+                    audience: audience(host),
+                }),
             }),
             _ => None,
         },
@@ -282,7 +322,11 @@ impl Reconcile for QueueKind {
             })
     }
     fn depends_on(spec: &QueueSpec) -> Vec<ResourceAddr> {
-        spec.target.iter().map(|t| t.service.clone()).collect()
+        spec.target
+            .iter()
+            .map(|t| t.service.clone())
+            .chain(spec.oidc_account.iter().cloned())
+            .collect()
     }
     fn create_fields(spec: &QueueSpec, known: &Known) -> Vec<FieldChange> {
         create_fields(spec, target_host(spec, known).as_deref())
@@ -439,6 +483,8 @@ mod tests {
             max_backoff: Duration::from_secs(300),
             max_doublings: None,
             max_retry_duration: None,
+            oidc_service_account: None,
+            oidc_account: None,
         }
     }
 
@@ -457,8 +503,32 @@ mod tests {
             http_target: Some(HttpTargetRecord {
                 host: "w.run.app".into(),
                 path: Some("/tasks".into()),
+                oidc: None,
             }),
         }
+    }
+
+    #[test]
+    fn the_oidc_identity_is_diffed_with_the_target_url_as_audience() {
+        let mut s = spec();
+        s.oidc_service_account = Some("t@p.iam.gserviceaccount.com".into());
+        let changes = diff(&s, &live(), Some("w.run.app"));
+        assert_eq!(
+            changes,
+            vec![FieldChange::new(
+                "oidc_service_account",
+                None,
+                Some(FieldValue::Known("\"t@p.iam.gserviceaccount.com\"".into()))
+            )]
+        );
+        assert_eq!(mask_path("oidc_service_account"), Some(api::HTTP_TARGET));
+        let mut l = live();
+        l.http_target = Some(to_record(&s, Some("w.run.app")).http_target.unwrap());
+        assert_eq!(diff(&s, &l, Some("w.run.app")), vec![]);
+        assert_eq!(
+            l.http_target.unwrap().oidc.unwrap().audience,
+            "https://w.run.app"
+        );
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Desired, Known, OWNER_LABEL, Ownership, Reconcile, StepError,
-    label_ownership, push_if_differs,
+    ApplyCtx, Converge, Desired, Known, OWNER_LABEL, Ownership, Reconcile, StepError, grant, job,
+    label_ownership, push_if_differs, secret, service_account,
 };
 use crate::config::units::{format_cpu, format_duration, format_memory, parse_cpu, parse_memory};
 use crate::config::{ImageSource, Ingress, ServiceConfig, Stack};
@@ -47,6 +47,15 @@ pub struct ServiceSpec {
     pub ingress: Option<Ingress>,
     /// `None` = env not managed.
     pub env: Option<BTreeMap<String, String>>,
+    /// Env var -> secret id (latest version); `None` = secret env not managed.
+    #[serde(default)]
+    pub secrets: Option<BTreeMap<String, String>>,
+    /// The revisions' identity (email); `None` = don't care (Cloud Run's default account).
+    #[serde(default)]
+    pub service_account: Option<String>,
+    /// What must exist first: its identity, secrets, and the grants that let it read them.
+    #[serde(default)]
+    pub depends_on: Vec<ResourceAddr>,
 }
 
 /// Who owns the service's image.
@@ -71,6 +80,19 @@ pub fn spec(stack: &Stack, cfg: &ServiceConfig) -> ServiceSpec {
     let mut labels = stack.settings.labels.clone();
     labels.extend(cfg.labels.clone());
     labels.insert(OWNER_LABEL.to_string(), stack.settings.name.clone());
+    let secrets: BTreeMap<String, String> = cfg
+        .secrets
+        .iter()
+        .filter_map(|(env, addr)| Some((env.clone(), secret::id_of(stack, addr)?)))
+        .collect();
+    let mut depends_on: Vec<ResourceAddr> = cfg.service_account.iter().cloned().collect();
+    depends_on.extend(cfg.secrets.values().cloned());
+    depends_on.extend(grant::secret_access_addresses(
+        cfg.service_account.as_ref(),
+        &cfg.secrets,
+    ));
+    depends_on.sort();
+    depends_on.dedup();
     ServiceSpec {
         name: full_name(stack, &cfg.id),
         labels,
@@ -87,6 +109,12 @@ pub fn spec(stack: &Stack, cfg: &ServiceConfig) -> ServiceSpec {
         timeout: cfg.timeout,
         ingress: cfg.ingress,
         env: (!cfg.env.is_empty()).then(|| cfg.env.clone()),
+        secrets: (!secrets.is_empty()).then_some(secrets),
+        service_account: cfg
+            .service_account
+            .as_ref()
+            .and_then(|a| service_account::email_of(stack, a)),
+        depends_on,
     }
 }
 
@@ -142,8 +170,17 @@ pub fn create_fields(spec: &ServiceSpec) -> Vec<FieldChange> {
     if let Some(i) = spec.ingress {
         out.push(known("ingress", quoted(ingress_name(i))));
     }
+    if let Some(a) = &spec.service_account {
+        out.push(known("service_account", quoted(a)));
+    }
     for (k, v) in spec.env.iter().flatten() {
         out.push(known(&format!("env.{k}"), quoted(v)));
+    }
+    for (k, id) in spec.secrets.iter().flatten() {
+        out.push(known(
+            &format!("secrets.{k}"),
+            job::show_secret(id, "latest"),
+        ));
     }
     for (k, v) in &spec.labels {
         out.push(known(&format!("labels.{k}"), quoted(v)));
@@ -237,8 +274,16 @@ pub fn diff(spec: &ServiceSpec, live: &ServiceRecord) -> Vec<FieldChange> {
             |v| quoted(v),
         );
     }
+    if let Some(a) = &spec.service_account {
+        push_if_differs(&mut out, "service_account", a, &live.service_account, |s| {
+            quoted(s)
+        });
+    }
     if let Some(env) = &spec.env {
         diff_map(&mut out, "env", env, &live.env, true);
+    }
+    if let Some(secrets) = &spec.secrets {
+        job::diff_secrets(&mut out, secrets, &live.secret_env);
     }
     diff_map(&mut out, "labels", &spec.labels, &live.labels, false);
     out
@@ -306,6 +351,8 @@ pub fn to_write(spec: &ServiceSpec) -> ServiceWrite {
             },
         },
         env: spec.env.clone(),
+        secrets: spec.secrets.as_ref().map(job::secret_refs),
+        service_account: spec.service_account.clone(),
         cpu: format_cpu(spec.cpu_millis),
         memory: format_memory(spec.memory_bytes),
         cpu_idle: spec.cpu_idle,
@@ -358,6 +405,9 @@ impl Reconcile for ServiceKind {
     }
     fn fingerprint(live: &ServiceRecord) -> String {
         live.etag.clone()
+    }
+    fn depends_on(spec: &ServiceSpec) -> Vec<ResourceAddr> {
+        spec.depends_on.clone()
     }
     fn create_fields(spec: &ServiceSpec, _: &Known) -> Vec<FieldChange> {
         create_fields(spec)
@@ -455,6 +505,9 @@ mod tests {
             timeout: Duration::from_secs(60),
             ingress: Some(Ingress::Internal),
             env: Some(BTreeMap::from([("RUST_LOG".into(), "info".into())])),
+            secrets: None,
+            service_account: None,
+            depends_on: vec![],
         }
     }
 
@@ -477,6 +530,8 @@ mod tests {
             service_max_instances: 10,
             image: "img".into(),
             env: BTreeMap::from([("RUST_LOG".into(), "info".into())]),
+            secret_env: BTreeMap::new(),
+            service_account: "123-compute@developer.gserviceaccount.com".into(),
             limits: BTreeMap::from([
                 ("cpu".into(), "1000m".into()),
                 ("memory".into(), "512Mi".into()),
@@ -551,6 +606,20 @@ mod tests {
                 ("env.EXTRA", Some("\"1\""), None)
             ]
         );
+    }
+
+    #[test]
+    fn a_declared_identity_and_secrets_are_diffed_and_an_undeclared_identity_is_not() {
+        let mut s = spec();
+        assert_eq!(
+            diff(&s, &live()),
+            vec![],
+            "the default account is don't care"
+        );
+        s.service_account = Some("worker@p.iam.gserviceaccount.com".into());
+        s.secrets = Some(BTreeMap::from([("KEY".into(), "api-key".into())]));
+        let fields: Vec<_> = diff(&s, &live()).into_iter().map(|c| c.field).collect();
+        assert_eq!(fields, vec!["service_account", "secrets.KEY"]);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The ownership ledger: which label-less resources (queues) this stack created or adopted.
+//! The ownership ledger: which label-less resources (queues, service accounts, schedules) this
+//! stack created or adopted, and which IAM members it added (`bindings`).
 
 use std::collections::BTreeMap;
 
@@ -23,12 +24,35 @@ pub struct LedgerEntry {
     pub status: LedgerStatus,
 }
 
-/// Owned resources by full GCP name.
+/// One IAM member stackctl added to a role on a resource's policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindingEntry {
+    /// The grant's address (`iam: ROLE on TARGET for MEMBER`), for plans after it left stack.toml.
+    pub address: ResourceAddr,
+}
+
+/// Owned resources by full GCP name, and added IAM members by `resource|role|member`.
+///
+/// `bindings` was added after version 1 shipped; ledgers without it read as having none, and
+/// readers that do not know it ignore it, so the version stays 1.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ledger {
     pub version: u32,
     pub stack: String,
     pub resources: BTreeMap<String, LedgerEntry>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bindings: BTreeMap<String, BindingEntry>,
+}
+
+/// The ledger key of one IAM member on one role of one resource's policy.
+pub fn binding_key(resource: &str, role: &str, member: &str) -> String {
+    format!("{resource}|{role}|{member}")
+}
+
+/// `(resource, role, member)` of a binding key.
+pub fn split_binding_key(key: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = key.splitn(3, '|');
+    Some((parts.next()?, parts.next()?, parts.next()?))
 }
 
 impl Ledger {
@@ -37,7 +61,25 @@ impl Ledger {
             version: 1,
             stack: stack.to_string(),
             resources: BTreeMap::new(),
+            bindings: BTreeMap::new(),
         }
+    }
+
+    pub fn binding(&self, key: &str) -> Option<&BindingEntry> {
+        self.bindings.get(key)
+    }
+
+    pub fn record_binding(&mut self, key: &str, address: &ResourceAddr) {
+        self.bindings.insert(
+            key.to_string(),
+            BindingEntry {
+                address: address.clone(),
+            },
+        );
+    }
+
+    pub fn forget_binding(&mut self, key: &str) {
+        self.bindings.remove(key);
     }
 
     pub fn entry(&self, name: &str) -> Option<&LedgerEntry> {
@@ -153,5 +195,43 @@ impl LedgerStore {
             "the ledger kept changing under concurrent writers; re-run",
         )
         .into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ledger_without_bindings_still_reads_and_bindings_round_trip() {
+        let old = r#"{"version":1,"stack":"s","resources":{"projects/p/locations/r/queues/q":{"address":"queue.q","status":"active"}}}"#;
+        let mut ledger: Ledger = serde_json::from_str(old).unwrap();
+        assert!(ledger.bindings.is_empty());
+        assert_eq!(
+            serde_json::to_string(&ledger).unwrap(),
+            old,
+            "unchanged ledgers are written as before"
+        );
+        let key = binding_key(
+            "projects/p",
+            "roles/x",
+            "serviceAccount:a@p.iam.gserviceaccount.com",
+        );
+        let grant: ResourceAddr = "iam: roles/x on project for service_account.a"
+            .parse()
+            .unwrap();
+        ledger.record_binding(&key, &grant);
+        let json = serde_json::to_string(&ledger).unwrap();
+        assert!(json.contains(r#""bindings":{"projects/p|roles/x|serviceAccount:a@p.iam.gserviceaccount.com":{"address":"iam: roles/x on project for service_account.a"}}"#), "{json}");
+        let back: Ledger = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, ledger);
+        assert_eq!(
+            split_binding_key(&key),
+            Some((
+                "projects/p",
+                "roles/x",
+                "serviceAccount:a@p.iam.gserviceaccount.com"
+            ))
+        );
     }
 }

@@ -21,6 +21,17 @@ fn style(color: bool, action: Action) -> Style {
 }
 
 fn headline(change: &ResourceChange) -> String {
+    if change.address.kind == crate::model::Kind::Grant {
+        return match change.action {
+            Action::Create | Action::Update | Action::Replace => {
+                format!("{} will be granted", change.address)
+            }
+            Action::Retire | Action::Delete => format!("{} will be revoked", change.address),
+        };
+    }
+    if change.address.kind == crate::model::Kind::Api && change.action == Action::Create {
+        return format!("{} will be enabled", change.address);
+    }
     match change.action {
         Action::Create => format!("{} will be created", change.address),
         Action::Update => format!("{} will be updated in-place", change.address),
@@ -84,12 +95,13 @@ pub fn render(plan: &Plan, color: bool) -> String {
         let st = style(color, change.action);
         let _ = writeln!(out);
         let _ = writeln!(out, "  # {}", headline(change));
+        // A grant's name is `resource|role|member`; the address already says role and member.
+        let name = change.name.split('|').next().unwrap_or_default();
         let _ = writeln!(
             out,
-            "  {} {} ({})",
+            "  {} {} ({name})",
             st.apply_to(change.action.symbol()),
             change.address,
-            change.name
         );
         let width = change
             .fields
@@ -291,6 +303,58 @@ mod tests {
         };
         let mut plan = plan;
         plan.cost = PlanCost::total(&prices(), plan.changes.iter().map(|c| &c.cost));
+        insta::assert_snapshot!(render(&plan, false));
+    }
+
+    #[test]
+    fn grants_read_as_sentences_and_apis_as_enabled() {
+        let grant = |action, role: &str, member: &str| ResourceChange {
+            address: format!("iam: {role} on service.worker for service_account.{member}")
+                .parse()
+                .unwrap(),
+            name: format!(
+                "projects/acme-shop/locations/us-central1/services/worker|{role}|serviceAccount:{member}@acme-shop.iam.gserviceaccount.com"
+            ),
+            action,
+            fields: match action {
+                Action::Create => vec![FieldChange::new(
+                    "member",
+                    None,
+                    known(&format!(
+                        "\"serviceAccount:{member}@acme-shop.iam.gserviceaccount.com\""
+                    )),
+                )],
+                _ => vec![],
+            },
+            fingerprint: None,
+            desired: None,
+            depends_on: vec![],
+            notes: vec![],
+            cost: ResourceCost::default(),
+        };
+        let mut api = change(
+            "api.run",
+            Action::Create,
+            vec![FieldChange::new("state", None, known("\"ENABLED\""))],
+            vec![],
+        );
+        api.name = "projects/acme-shop/services/run.googleapis.com".into();
+        let plan = Plan {
+            format_version: 1,
+            target: PlanTarget {
+                stack: "shop".into(),
+                project: "acme-shop".into(),
+                region: "us-central1".into(),
+                endpoint: Endpoint::Google,
+            },
+            changes: vec![
+                api,
+                grant(Action::Create, "roles/run.invoker", "tasks"),
+                grant(Action::Delete, "roles/run.invoker", "old"),
+            ],
+            unchanged: vec![],
+            cost: PlanCost::total(&prices(), []),
+        };
         insta::assert_snapshot!(render(&plan, false));
     }
 

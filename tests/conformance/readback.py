@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Lists every Cloud Tasks queue and Cloud Run service in one location with Google's official
+"""Lists every Cloud Tasks queue, Cloud Run service and Cloud Run job in one location with Google's official
 Python clients (REST transport, anonymous credentials) and prints them as one JSON document,
 as the clients parse them:
 
-    {"queues": {"<queue id>": {...}}, "services": {"<service id>": {...}}}
+    {"queues": {"<queue id>": {...}}, "services": {...}, "jobs": {"<job id>": {...}}}
 
 Each resource is `type(x).to_dict(x, use_integers_for_enums=False)`: proto field names
 (snake_case), enum *names*, int64 as strings, durations as "0.100s", timestamps RFC 3339.
@@ -37,13 +37,15 @@ def main():
     credentials = AnonymousCredentials()
     tasks = tasks_v2.CloudTasksClient(credentials=credentials, transport="rest", client_options=options)
     services = run_v2.ServicesClient(credentials=credentials, transport="rest", client_options=options)
+    jobs = run_v2.JobsClient(credentials=credentials, transport="rest", client_options=options)
     try:
         queues = {q.name.rsplit("/", 1)[1]: as_dict(q) for q in tasks.list_queues(parent=parent)}
         listed = {s.name.rsplit("/", 1)[1]: as_dict(s) for s in services.list_services(parent=parent)}
+        job_list = {j.name.rsplit("/", 1)[1]: as_dict(j) for j in jobs.list_jobs(parent=parent)}
     except exceptions.GoogleAPICallError as error:
         print(f"readback failed: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
-    json.dump({"queues": queues, "services": listed}, sys.stdout, indent=2, sort_keys=True)
+    json.dump({"queues": queues, "services": listed, "jobs": job_list}, sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")
     return 0
 

@@ -16,8 +16,29 @@ fn readme_tour_apply_local_then_plan_is_empty_then_one_field_shows() {
         "{}",
         first.stdout
     );
+    // The seed architecture's identity and wiring: 4 service accounts, a secret, the worker,
+    // the queue, a job and its hourly schedule, 6 grants and the 7 APIs they need.
+    for created in [
+        "+ service_account.tasks",
+        "+ secret.shopify-api-secret",
+        "+ job.ingest-orders",
+        "+ schedule.ingest-orders-hourly",
+        "+ api.run",
+        "+ iam: roles/run.invoker on service.worker for service_account.tasks",
+        "+ iam: roles/cloudtasks.enqueuer on queue.webhooks for service_account.relay",
+        "+ iam: roles/iam.serviceAccountUser on service_account.tasks for service_account.relay",
+        "+ iam: roles/secretmanager.secretAccessor on secret.shopify-api-secret for service_account.worker",
+        "+ iam: roles/run.invoker on job.ingest-orders for service_account.scheduler",
+        "+ iam: roles/logging.logWriter on project for service_account.worker",
+    ] {
+        assert!(
+            first.stdout.contains(created),
+            "{created}: {}",
+            first.stdout
+        );
+    }
     assert!(
-        first.stdout.contains("Apply complete: 9 changed."),
+        first.stdout.contains("Apply complete: 31 changed."),
         "{}",
         first.stdout
     );
@@ -126,7 +147,8 @@ fn apply_without_a_terminal_or_auto_approve_refuses_and_changes_nothing() {
     let run = ws.on(&emulator, &["apply"]).expect(1);
     assert!(run.stderr.contains("--auto-approve"), "{}", run.stderr);
     let plan = ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(2);
-    assert!(plan.stdout.contains("2 to create"), "{}", plan.stdout);
+    // The service, the queue, and the four APIs they need (Run, Tasks, Storage, Resource Manager).
+    assert!(plan.stdout.contains("6 to create"), "{}", plan.stdout);
 }
 
 #[test]
@@ -177,7 +199,14 @@ fn json_plan_renders_the_same_plan() {
         .collect();
     assert_eq!(
         actions,
-        vec![("service.worker", "create"), ("queue.webhooks", "create")]
+        vec![
+            ("service.worker", "create"),
+            ("queue.webhooks", "create"),
+            ("api.cloudresourcemanager", "create"),
+            ("api.cloudtasks", "create"),
+            ("api.run", "create"),
+            ("api.storage", "create"),
+        ]
     );
     assert_eq!(plan["target"]["endpoint"]["kind"], "custom");
 }
@@ -384,16 +413,29 @@ fn observing_uses_one_list_call_per_kind_not_a_get_per_resource() {
     ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
     emulator.clear_requests();
     ws.on(&emulator, &["plan"]).expect(0);
-    let calls = emulator.requests();
-    let api: Vec<_> = calls
+    let mut calls = emulator.requests();
+    calls.sort();
+    let lists = [
+        "/v1/projects/test-project/locations/us-central1/jobs", // Cloud Scheduler
+        "/v1/projects/test-project/secrets",
+        "/v1/projects/test-project/serviceAccounts",
+        "/v1/projects/test-project/services", // Service Usage: enabled APIs
+        "/v2/projects/test-project/locations/us-central1/jobs", // Cloud Run jobs
+        "/v2/projects/test-project/locations/us-central1/queues",
+        "/v2/projects/test-project/locations/us-central1/services",
+    ];
+    let mut expected: Vec<(String, String)> = lists
         .iter()
-        .filter(|(_, p)| p.starts_with("/v2/"))
+        .map(|p| ("GET".to_string(), p.to_string()))
         .collect();
-    assert_eq!(api.len(), 2, "{calls:?}");
-    assert!(
-        api.iter()
-            .all(|(m, p)| m == "GET" && (p.ends_with("/queues") || p.ends_with("/services"))),
-        "{calls:?}"
+    expected.push((
+        "GET".into(),
+        "/storage/v1/b/test-project-stackctl-state/o/stackctl/lists/ledger.json".into(),
+    ));
+    expected.sort();
+    assert_eq!(
+        calls, expected,
+        "one list per kind (and the ledger), never a GET per resource"
     );
 }
 

@@ -27,7 +27,7 @@ fn apply_converges_under_injected_503_429_and_latency() {
 #[test]
 fn n_shot_failures_on_create_are_retried_and_reported() {
     let emulator = Emulator::start();
-    emulator.set_faults(r#"{"rules": [{"method": "POST", "path_contains": "/services", "status": 503, "count": 2}]}"#);
+    emulator.set_faults(r#"{"rules": [{"method": "POST", "path_contains": "/locations/us-central1/services", "status": 503, "count": 2}]}"#);
     let ws = Workspace::new(&basic_stack("nshot"));
     let run = ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
     assert!(

@@ -9,5 +9,6 @@ mod deploy;
 mod data;
 
 mod faults;
+mod identity;
 mod ownership;
 mod support;

@@ -80,14 +80,14 @@ pub(super) fn read_alert(
         .read_string(table, "display_name")
         .or_default(table.name.clone());
     let notify = checker
-        .read_reference_list(table, "notify", Kind::Channel, declared)
+        .read_reference_list_at(table, "notify", Kind::Channel, declared)
         .or_default(Vec::new());
     let template = checker.read_string(table, "template").optional();
     let service = checker
-        .read_reference(table, "service", Kind::Service, declared)
+        .read_reference_at(table, "service", Kind::Service, declared)
         .optional();
     let queue = checker
-        .read_reference(table, "queue", Kind::Queue, declared)
+        .read_reference_at(table, "queue", Kind::Queue, declared)
         .optional();
     let threshold = checker.read_number(table, "threshold").optional();
     let duration = checker
@@ -263,6 +263,7 @@ fn read_conditions(
             continue;
         };
         let sub = TableRef {
+            kind: table.kind,
             title: format!("condition {} of {}", i + 1, table.title),
             name: table.name.clone(),
             name_span: table.name_span.clone(),
@@ -313,7 +314,7 @@ fn read_condition(checker: &mut Checker, sub: &TableRef, index: usize) -> Option
         .or_default("ALIGN_MEAN".into());
     let reducer = checker.read_string(sub, "reducer").optional();
     let group_by = checker
-        .read_string_list(sub, "group_by")
+        .read_plain_string_list(sub, "group_by")
         .or_default(Vec::new());
     let period = checker
         .read_duration(

@@ -103,7 +103,7 @@ pub(super) fn read_budget(
         }
     }
     let notify = checker
-        .read_reference_list(table, "notify", Kind::Channel, declared)
+        .read_reference_list_at(table, "notify", Kind::Channel, declared)
         .or_default(Vec::new());
     if let Some(Field {
         value,

@@ -15,8 +15,9 @@ use toml::de::{DeTable, DeValue};
 use super::units::{self, UnitError};
 use super::{
     AlertConfig, BudgetConfig, ChannelConfig, Column, ConfigError, ConfigErrors, DatasetConfig,
-    ImageSource, Ingress, Partition, QueueConfig, QueueUsage, RepositoryConfig, RepositoryUsage,
-    ServiceConfig, ServiceUsage, Stack, StackSettings, TableConfig, TableUsage, Usage,
+    ImageSource, Ingress, JobConfig, Partition, QueueConfig, QueueUsage, RepositoryConfig,
+    RepositoryUsage, ScheduleConfig, SecretConfig, ServiceAccountConfig, ServiceConfig,
+    ServiceUsage, Stack, StackSettings, TableConfig, TableUsage, Usage,
 };
 use crate::model::{Kind, ResourceAddr};
 
@@ -24,10 +25,15 @@ mod alert;
 mod budget;
 mod channel;
 mod dataset;
+mod job;
 mod queue;
+mod references;
 mod repository;
 mod rules;
+mod schedule;
+mod secret;
 mod service;
+mod service_account;
 mod table;
 mod usage;
 mod values;
@@ -36,13 +42,17 @@ use alert::*;
 use budget::*;
 use channel::*;
 use dataset::*;
+use job::*;
 use queue::*;
+use references::*;
 use repository::*;
 use rules::*;
+use schedule::*;
+use secret::*;
 use service::*;
+use service_account::*;
 use table::*;
 use usage::*;
-use values::*;
 
 type Span = Range<usize>;
 
@@ -57,7 +67,7 @@ const STACK_KEYS: &[&str] = &[
 ];
 
 /// The tables stackctl understands, for "supported tables" hints.
-const SUPPORTED_TABLES: &str = "[stack], [service.NAME], [queue.NAME], [dataset.NAME], [table.NAME], [repository.NAME], [channel.NAME], [budget.NAME], [alert.NAME], [usage]";
+const SUPPORTED_TABLES: &str = "[stack], [service.NAME], [queue.NAME], [service_account.NAME], [secret.NAME], [job.NAME], [schedule.NAME], [dataset.NAME], [table.NAME], [repository.NAME], [channel.NAME], [budget.NAME], [alert.NAME], [usage]";
 
 /// The label stackctl puts on everything it owns; users cannot set it.
 const OWNERSHIP_LABEL: &str = "stackctl-stack";
@@ -88,6 +98,7 @@ pub fn parse(file: &Path, source: &str) -> Result<Stack, ConfigErrors> {
         file,
         source,
         errors: Vec::new(),
+        references: Vec::new(),
     };
     let (document, syntax_errors) = DeTable::parse_recoverable(source);
     if !syntax_errors.is_empty() {
@@ -110,6 +121,8 @@ struct Checker<'s> {
     file: &'s Path,
     source: &'s str,
     errors: Vec<ConfigError>,
+    /// Every valid reference read so far, for the cycle check.
+    references: Vec<Reference>,
 }
 
 impl Checker<'_> {
@@ -138,6 +151,8 @@ struct TableRef<'t, 'i> {
     /// The header, or the inline table (for "missing key" errors).
     span: Span,
     table: &'t DeTable<'i>,
+    /// The resource kind (`None` for `[stack]`).
+    kind: Option<Kind>,
 }
 
 impl<'t, 'i> TableRef<'t, 'i> {
@@ -661,6 +676,10 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
     let mut services = Vec::new();
     let mut queues = Vec::new();
     let mut others: BTreeMap<Kind, Vec<TableRef>> = BTreeMap::new();
+    let mut service_accounts = Vec::new();
+    let mut secrets = Vec::new();
+    let mut jobs = Vec::new();
+    let mut schedules = Vec::new();
     for (key, value) in document.iter() {
         let name = key.get_ref().as_ref();
         if name == "stack" {
@@ -672,6 +691,7 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
                         name_span: key.span(),
                         span: value.span(),
                         table,
+                        kind: None,
                     })
                 }
                 other => checker.error(
@@ -687,16 +707,22 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
             continue;
         }
         match name.parse::<Kind>() {
-            Ok(kind) => {
+            Ok(kind) if kind.is_declared_as_table() => {
                 let tables = resource_tables(checker, kind, value);
                 match kind {
                     Kind::Service => services = tables,
                     Kind::Queue => queues = tables,
+                    Kind::ServiceAccount => service_accounts = tables,
+                    Kind::Secret => secrets = tables,
+                    Kind::Job => jobs = tables,
+                    Kind::Schedule => schedules = tables,
+                    Kind::Api | Kind::Grant => {}
                     other => {
                         others.insert(other, tables);
                     }
                 }
             }
+            Ok(kind) => implied_kind_table(checker, kind, key),
             Err(_) => unknown_top_level(checker, key, value),
         }
     }
@@ -717,9 +743,31 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
     let image_repository = settings
         .as_ref()
         .map(|settings| settings.image_repository.is_some());
+    let declared: Declared = [
+        (Kind::Service, &services),
+        (Kind::Queue, &queues),
+        (Kind::ServiceAccount, &service_accounts),
+        (Kind::Secret, &secrets),
+        (Kind::Job, &jobs),
+        (Kind::Schedule, &schedules),
+    ]
+    .into_iter()
+    .map(|(kind, tables)| (kind, tables.iter().map(|t| t.name.clone()).collect()))
+    .chain(
+        others
+            .iter()
+            .map(|(kind, tables)| (*kind, tables.iter().map(|t| t.name.clone()).collect())),
+    )
+    .collect();
+
+    let account_results = read_all(checker, Kind::ServiceAccount, &service_accounts, |c, t| {
+        read_service_account(c, t)
+    });
+    let secret_results = read_all(checker, Kind::Secret, &secrets, read_secret);
+
     let mut service_results = BTreeMap::new();
     for table in &services {
-        let service = read_service(checker, table, image_repository);
+        let service = read_service(checker, table, image_repository, &declared);
         service_results.insert(table.name.clone(), service);
     }
     check_unique_ids(
@@ -738,7 +786,17 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
 
     let mut queue_results = BTreeMap::new();
     for table in &queues {
-        let queue = read_queue(checker, table, &service_results);
+        let queue = read_queue(checker, table, &service_results, &declared);
+        if let Some(Parsed { config, .. }) = &queue
+            && let Some(target) = &config.target
+        {
+            let span = table.get("target").map_or(table.span.clone(), |v| v.span());
+            checker.references.push(Reference {
+                from: ResourceAddr::new(Kind::Queue, table.name.clone()),
+                to: target.clone(),
+                span,
+            });
+        }
         queue_results.insert(table.name.clone(), queue);
     }
     check_unique_ids(
@@ -755,12 +813,6 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
         }),
     );
 
-    let mut declared: Declared = BTreeMap::new();
-    declared.insert(Kind::Service, service_results.keys().cloned().collect());
-    declared.insert(Kind::Queue, queue_results.keys().cloned().collect());
-    for (kind, tables) in &others {
-        declared.insert(*kind, tables.iter().map(|t| t.name.clone()).collect());
-    }
     let usage = match usage_value {
         Some(value) => read_usage(checker, value, &service_results, &declared),
         None => Some(Usage::default()),
@@ -837,6 +889,12 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
             read_alert(checker, table, &declared, &ids),
         );
     }
+    let job_results = read_all(checker, Kind::Job, &jobs, |c, t| read_job(c, t, &declared));
+    let schedule_results = read_all(checker, Kind::Schedule, &schedules, |c, t| {
+        read_schedule(c, t, &declared)
+    });
+    let references = std::mem::take(&mut checker.references);
+    check_cycles(checker, &references);
 
     let settings = settings?;
     let services = collect_all(service_results)?;
@@ -853,7 +911,73 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
         channels: collect_plain(channels)?,
         budgets: collect_plain(budgets)?,
         alerts: collect_plain(alerts)?,
+        service_accounts: collect_all(account_results)?,
+        secrets: collect_all(secret_results)?,
+        jobs: collect_all(job_results)?,
+        schedules: collect_all(schedule_results)?,
     })
+}
+
+/// Reads every table of one kind and checks that their GCP ids are unique.
+fn read_all<T: HasId>(
+    checker: &mut Checker,
+    kind: Kind,
+    tables: &[TableRef],
+    read: impl Fn(&mut Checker, &TableRef) -> Option<Parsed<T>>,
+) -> BTreeMap<String, Option<Parsed<T>>> {
+    let mut results = BTreeMap::new();
+    for table in tables {
+        let parsed = read(checker, table);
+        results.insert(table.name.clone(), parsed);
+    }
+    check_unique_ids(
+        checker,
+        kind,
+        results.iter().filter_map(|(name, parsed)| {
+            parsed
+                .as_ref()
+                .map(|parsed| (name.as_str(), parsed.config.id(), parsed.id_span.clone()))
+        }),
+    );
+    results
+}
+
+/// A config with a GCP id, for the uniqueness check.
+trait HasId {
+    fn id(&self) -> &str;
+}
+
+macro_rules! has_id {
+    ($($ty:ty),*) => {$(
+        impl HasId for $ty {
+            fn id(&self) -> &str {
+                &self.id
+            }
+        }
+    )*};
+}
+has_id!(
+    ServiceAccountConfig,
+    SecretConfig,
+    JobConfig,
+    ScheduleConfig
+);
+
+/// `[api.x]` or `[iam.x]`: these kinds are implied by the others, never declared.
+fn implied_kind_table(checker: &mut Checker, kind: Kind, key: &Spanned<std::borrow::Cow<'_, str>>) {
+    let help = match kind {
+        Kind::Api => {
+            "the APIs a stack needs are enabled from the kinds it declares; there is no [api.NAME] table"
+        }
+        _ => {
+            "IAM grants are declared where they belong: `roles` on a service_account, `invokers` on a service, `enqueuers` on a queue"
+        }
+    };
+    checker.error(
+        key.span(),
+        format!("[{kind}.NAME] tables are not declared in stack.toml"),
+        Some(help.into()),
+    );
 }
 
 /// Keeps the typed configs if every table was valid.
@@ -904,6 +1028,7 @@ fn resource_tables<'t, 'i>(
                 name_span: name.span(),
                 span: table.span(),
                 table: inner,
+                kind: Some(kind),
             }),
             other => checker.error(
                 table.span(),
@@ -1149,6 +1274,12 @@ fn kind_noun(kind: Kind) -> &'static str {
         Kind::Channel => "notification channel",
         Kind::Budget => "budget",
         Kind::Alert => "alert policy",
+        Kind::ServiceAccount => "service account",
+        Kind::Secret => "Secret Manager secret",
+        Kind::Job => "Cloud Run job",
+        Kind::Schedule => "Cloud Scheduler job",
+        Kind::Api => "Google API",
+        Kind::Grant => "IAM grant",
     }
 }
 

@@ -3,6 +3,7 @@
 use super::*;
 
 pub(super) const QUEUE_KEYS: &[&str] = &[
+    "enqueuers",
     "id",
     "max_attempts",
     "max_backoff",
@@ -11,6 +12,7 @@ pub(super) const QUEUE_KEYS: &[&str] = &[
     "max_doublings",
     "max_retry_duration",
     "min_backoff",
+    "oidc_service_account",
     "path",
     "target",
 ];
@@ -28,6 +30,7 @@ pub(super) fn read_queue(
     checker: &mut Checker,
     table: &TableRef,
     services: &BTreeMap<String, Option<Parsed<ServiceConfig>>>,
+    declared: &Declared,
 ) -> Option<Parsed<QueueConfig>> {
     checker.check_keys(table, QUEUE_KEYS);
     let id = read_id(checker, table);
@@ -138,6 +141,24 @@ pub(super) fn read_queue(
     let max_retry_duration = checker
         .read_duration(table, "max_retry_duration", Duration::ZERO..=Duration::MAX)
         .optional();
+    let oidc = checker.read_reference(
+        table,
+        "oidc_service_account",
+        Kind::ServiceAccount,
+        declared,
+    );
+    if let Some(Some(Field {
+        span: Some(span), ..
+    })) = &oidc
+        && matches!(target, Some(None))
+    {
+        checker.error(
+            span.clone(),
+            format!("`oidc_service_account` in {} needs a `target`", table.title),
+            Some("the OIDC token's audience is the target service's URL: add target = \"service.NAME\"".into()),
+        );
+    }
+    let enqueuers = checker.read_reference_list(table, "enqueuers", Kind::ServiceAccount, declared);
 
     let target = target?;
     let max_concurrent_dispatches = match max_concurrent_dispatches? {
@@ -170,6 +191,8 @@ pub(super) fn read_queue(
             .transpose()
             .ok()?,
         max_retry_duration: max_retry_duration?.map(|field| field.value),
+        oidc_service_account: oidc?.map(|field| field.value),
+        enqueuers: enqueuers?,
     };
     Some(Parsed { config, id_span })
 }

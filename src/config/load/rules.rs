@@ -101,3 +101,72 @@ pub(super) fn is_billing_account(id: &str) -> bool {
                     .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
         })
 }
+
+/// IAM service account id: `^[a-z]([-a-z0-9]{4,28}[a-z0-9])$` (6 to 30).
+pub(super) fn is_service_account_id(id: &str) -> bool {
+    (6..=30).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id.ends_with(is_lower_or_digit)
+        && id.chars().all(|c| is_lower_or_digit(c) || c == '-')
+}
+
+/// Cloud Run job id: `^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`.
+pub(super) fn is_job_id(id: &str) -> bool {
+    (1..=63).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id.ends_with(is_lower_or_digit)
+        && id.chars().all(|c| is_lower_or_digit(c) || c == '-')
+}
+
+/// Secret Manager secret id: `^[A-Za-z0-9_-]{1,255}$`.
+pub(super) fn is_secret_id(id: &str) -> bool {
+    (1..=255).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Cloud Scheduler job id: `^[A-Za-z0-9_-]{1,500}$`.
+pub(super) fn is_schedule_id(id: &str) -> bool {
+    (1..=500).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// An IAM role: `roles/NAME`, `projects/P/roles/NAME` or `organizations/O/roles/NAME`.
+pub(super) fn is_role(role: &str) -> bool {
+    let name_ok = |name: &str| {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+    };
+    if let Some(name) = role.strip_prefix("roles/") {
+        return name_ok(name);
+    }
+    ["projects/", "organizations/"].iter().any(|prefix| {
+        role.strip_prefix(prefix)
+            .and_then(|rest| rest.split_once("/roles/"))
+            .is_some_and(|(owner, name)| !owner.is_empty() && !owner.contains('/') && name_ok(name))
+    })
+}
+
+/// Unix cron: five fields of digits, names (`MON`, `JAN`) and `* / , -`.
+pub(super) fn is_cron(cron: &str) -> bool {
+    let fields: Vec<&str> = cron.split_whitespace().collect();
+    fields.len() == 5
+        && fields.iter().all(|f| {
+            f.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | '/' | ',' | '-'))
+        })
+}
+
+/// A tz database name (`Etc/UTC`, `America/Toronto`) or `UTC`.
+pub(super) fn is_time_zone(zone: &str) -> bool {
+    !zone.is_empty()
+        && zone.starts_with(|c: char| c.is_ascii_uppercase())
+        && zone
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '+'))
+}

@@ -11,10 +11,13 @@ pub(super) const SERVICE_KEYS: &[&str] = &[
     "id",
     "image",
     "ingress",
+    "invokers",
     "labels",
     "max_instances",
     "memory",
     "min_instances",
+    "secrets",
+    "service_account",
     "timeout",
 ];
 
@@ -39,6 +42,7 @@ pub(super) fn read_service(
     checker: &mut Checker,
     table: &TableRef,
     has_image_repository: Option<bool>,
+    declared: &Declared,
 ) -> Option<Parsed<ServiceConfig>> {
     checker.check_keys(table, SERVICE_KEYS);
     let id = read_id(checker, table);
@@ -120,6 +124,10 @@ pub(super) fn read_service(
         .or_default(DEFAULT_TIMEOUT);
     let ingress = read_ingress(checker, table);
     let env = read_env(checker, table);
+    let secrets = read_secret_env(checker, table, declared, env.as_ref());
+    let account = checker.read_reference(table, "service_account", Kind::ServiceAccount, declared);
+    needs_account(checker, table, account.as_ref(), secrets.as_ref(), None);
+    let invokers = checker.read_reference_list(table, "invokers", Kind::ServiceAccount, declared);
     let labels = read_labels(checker, table);
 
     let id = id?;
@@ -137,6 +145,9 @@ pub(super) fn read_service(
         ingress: ingress?,
         env: env?,
         labels: labels?,
+        service_account: account?.map(|f| f.value),
+        invokers: invokers?,
+        secrets: secrets?.into_iter().map(|(k, (a, _))| (k, a)).collect(),
     };
     Some(Parsed { config, id_span })
 }
@@ -198,6 +209,69 @@ fn read_image_source(
             }
             Some(ImageSource::Build(value))
         }
+    }
+}
+
+/// `secrets = { ENV = "secret.NAME" }`: env vars backed by Secret Manager (latest version);
+/// a name may not also be a plain `env` var nor one Cloud Run reserves.
+pub(super) fn read_secret_env(
+    checker: &mut Checker,
+    table: &TableRef,
+    declared: &Declared,
+    env: Option<&BTreeMap<String, String>>,
+) -> Option<BTreeMap<String, (ResourceAddr, Span)>> {
+    let secrets = checker.read_reference_map(table, "secrets", Kind::Secret, declared)?;
+    let mut valid = true;
+    for (name, (_, span)) in &secrets {
+        if RESERVED_ENV.contains(&name.as_str()) {
+            valid = false;
+            checker.error(
+                span.clone(),
+                format!("environment variable `{name}` is reserved by Cloud Run"),
+                Some(format!(
+                    "Cloud Run sets {} itself; remove it",
+                    RESERVED_ENV.join(", ")
+                )),
+            );
+        } else if env.is_some_and(|env| env.contains_key(name)) {
+            valid = false;
+            checker.error(
+                span.clone(),
+                format!(
+                    "`{name}` in {} is both in `env` and in `secrets`",
+                    table.title
+                ),
+                Some("an environment variable has one value: keep it in env or in secrets".into()),
+            );
+        }
+    }
+    valid.then_some(secrets)
+}
+
+/// Secrets and BigQuery writes are granted to the resource's own identity, so they need one.
+pub(super) fn needs_account(
+    checker: &mut Checker,
+    table: &TableRef,
+    account: Option<&Option<Field<ResourceAddr>>>,
+    secrets: Option<&BTreeMap<String, (ResourceAddr, Span)>>,
+    writes: Option<&Vec<(String, Span)>>,
+) {
+    if !matches!(account, Some(None)) {
+        return;
+    }
+    if let Some((_, span)) = secrets.and_then(|s| s.values().next()) {
+        checker.error(
+            span.clone(),
+            format!("`secrets` in {} needs a `service_account`", table.title),
+            Some("add service_account = \"service_account.NAME\": stackctl grants it roles/secretmanager.secretAccessor on each secret".into()),
+        );
+    }
+    if let Some((_, span)) = writes.and_then(|w| w.first()) {
+        checker.error(
+            span.clone(),
+            format!("`writes` in {} needs a `service_account`", table.title),
+            Some("add service_account = \"service_account.NAME\": stackctl grants it roles/bigquery.dataEditor on the dataset and roles/bigquery.jobUser on the project".into()),
+        );
     }
 }
 

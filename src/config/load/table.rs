@@ -70,7 +70,7 @@ pub(super) fn read_table(
         );
     }
     let dataset = checker
-        .read_reference(table, "dataset", Kind::Dataset, declared)
+        .read_reference_at(table, "dataset", Kind::Dataset, declared)
         .required(
             checker,
             table,
@@ -104,7 +104,7 @@ pub(super) fn read_table(
         .optional();
     let partition = read_partition(checker, table);
     let cluster_by = checker
-        .read_string_list(table, "cluster_by")
+        .read_plain_string_list(table, "cluster_by")
         .or_default(Vec::new());
     let require_filter = checker
         .read_bool(table, "require_partition_filter")
@@ -274,6 +274,7 @@ fn read_partition(checker: &mut Checker, table: &TableRef) -> Option<Option<(Par
         return None;
     };
     let sub = TableRef {
+        kind: table.kind,
         title: format!("`partition` of {}", table.title),
         name: table.name.clone(),
         name_span: table.name_span.clone(),
@@ -358,6 +359,7 @@ fn read_columns(checker: &mut Checker, table: &TableRef) -> Option<Option<(Vec<C
             continue;
         };
         let sub = TableRef {
+            kind: table.kind,
             title: format!("a column of {}", table.title),
             name: table.name.clone(),
             name_span: table.name_span.clone(),

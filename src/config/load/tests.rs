@@ -94,6 +94,12 @@ fn the_example_parses_to_typed_values_with_defaults() {
             ingress: Some(Ingress::InternalAndCloudLoadBalancing),
             env: BTreeMap::from([("RUST_LOG".into(), "info".into())]),
             labels: BTreeMap::new(),
+            service_account: Some(ResourceAddr::new(Kind::ServiceAccount, "worker")),
+            invokers: vec![ResourceAddr::new(Kind::ServiceAccount, "tasks")],
+            secrets: BTreeMap::from([(
+                "SHOPIFY_API_SECRET".into(),
+                ResourceAddr::new(Kind::Secret, "shopify-api-secret")
+            )]),
         }
     );
     assert_eq!(
@@ -113,6 +119,9 @@ fn the_example_parses_to_typed_values_with_defaults() {
             ingress: None,
             env: BTreeMap::new(),
             labels: BTreeMap::from([("tier".into(), "frontend".into())]),
+            service_account: None,
+            invokers: vec![],
+            secrets: BTreeMap::new(),
         }
     );
     assert_eq!(
@@ -129,6 +138,8 @@ fn the_example_parses_to_typed_values_with_defaults() {
             max_backoff: Duration::from_secs(600),
             max_doublings: Some(4),
             max_retry_duration: Some(Duration::from_secs(5400)),
+            oidc_service_account: Some(ResourceAddr::new(Kind::ServiceAccount, "tasks")),
+            enqueuers: vec![ResourceAddr::new(Kind::ServiceAccount, "worker")],
         }
     );
     assert_eq!(
@@ -144,6 +155,8 @@ fn the_example_parses_to_typed_values_with_defaults() {
             max_backoff: Duration::from_secs(300),
             max_doublings: None,
             max_retry_duration: None,
+            oidc_service_account: None,
+            enqueuers: vec![],
         }
     );
     let parked = &stack.queues["parked"];
@@ -362,7 +375,7 @@ fn unsupported_kinds_say_which_tables_are_supported() {
             1,
             "unknown table kind `function` in [function.ingest-orders]",
             Some(
-                "supported tables: [stack], [service.NAME], [queue.NAME], [dataset.NAME], [table.NAME], [repository.NAME], [channel.NAME], [budget.NAME], [alert.NAME], [usage]"
+                "supported tables: [stack], [service.NAME], [queue.NAME], [service_account.NAME], [secret.NAME], [job.NAME], [schedule.NAME], [dataset.NAME], [table.NAME], [repository.NAME], [channel.NAME], [budget.NAME], [alert.NAME], [usage]"
             )
         )
     );
@@ -1028,4 +1041,192 @@ fn the_example_data_kinds_parse_with_defaults() {
     );
     assert_eq!(alert.conditions[0].duration, Duration::from_secs(900));
     assert_eq!(stack.channels["oncall"].display_name, "oncall");
+}
+
+// --- identity and wiring -------------------------------------------------------------------
+
+// --- identity and wiring -------------------------------------------------------------------
+
+/// Two service accounts and a secret after [`STACK`] (lines 5-10), then `body`.
+fn wired(body: &str) -> String {
+    format!(
+        "{STACK}[service_account.tasks]\nid = \"tasks-invoker\"\n[service_account.worker]\nroles = [\"roles/logging.logWriter\"]\n[secret.api-key]\n\n{body}"
+    )
+}
+
+#[test]
+fn a_dangling_reference_names_the_missing_table_and_the_declared_ones() {
+    assert_eq!(
+        single_error(&wired(
+            "[service.w]\nimage = \"i\"\nmax_instances = 1\ninvokers = [\"service_account.taks\"]\n"
+        )),
+        owned(
+            14,
+            13,
+            "no [service_account.taks] in stack.toml",
+            Some(
+                "did you mean \"service_account.tasks\"? declared service_accounts: tasks, worker"
+            )
+        )
+    );
+}
+
+#[test]
+fn a_reference_to_the_wrong_kind_is_an_error_at_the_value() {
+    assert_eq!(
+        single_error(&wired(
+            "[service.w]\nimage = \"i\"\nmax_instances = 1\nservice_account = \"secret.api-key\"\n"
+        )),
+        owned(
+            14,
+            19,
+            "`service_account` in [service.w] must be a service_account, found `secret.api-key`",
+            Some(
+                "write service_account = \"service_account.NAME\"; declared service_accounts: tasks, worker"
+            )
+        )
+    );
+}
+
+#[test]
+fn service_account_ids_follow_iam_rules_even_when_defaulted_from_the_name() {
+    assert_eq!(
+        single_error(&format!("{STACK}[service_account.bot]\n")),
+        owned(
+            5,
+            18,
+            "`bot` is not a valid service account id",
+            Some(
+                "service account ids are 6 to 30 lowercase letters, digits and `-`, start with a letter and end with a letter or digit; the id defaults to the table name, set id = \"...\" to choose another"
+            )
+        )
+    );
+    assert_eq!(
+        single_error(&format!(
+            "{STACK}[service_account.worker]\nroles = [\"logging.logWriter\"]\n"
+        )),
+        owned(
+            6,
+            10,
+            "`logging.logWriter` in [service_account.worker] is not an IAM role",
+            Some(
+                "write roles like \"roles/logging.logWriter\" (or a custom \"projects/P/roles/NAME\")"
+            )
+        )
+    );
+}
+
+#[test]
+fn secrets_need_an_identity_and_cannot_shadow_env() {
+    let (line, column, message, _) = single_error(&wired(
+        "[service.w]\nimage = \"i\"\nmax_instances = 1\nenv = { KEY = \"x\" }\nsecrets = { KEY = \"secret.api-key\" }\n",
+    ));
+    assert_eq!(
+        (line, column, message.as_str()),
+        (
+            15,
+            13,
+            "`KEY` in [service.w] is both in `env` and in `secrets`"
+        )
+    );
+    let (line, column, message, help) = single_error(&wired(
+        "[job.j]\nimage = \"i\"\nsecrets = { KEY = \"secret.api-key\" }\n",
+    ));
+    assert_eq!(
+        (line, column, message.as_str()),
+        (13, 13, "`secrets` in [job.j] needs a `service_account`")
+    );
+    assert!(help.unwrap().contains("roles/secretmanager.secretAccessor"));
+}
+
+#[test]
+fn queue_wiring_needs_a_target_for_its_oidc_identity() {
+    assert_eq!(
+        single_error(&wired(
+            "[queue.q]\noidc_service_account = \"service_account.tasks\"\nenqueuers = [\"service_account.worker\"]\n"
+        )),
+        owned(
+            12,
+            24,
+            "`oidc_service_account` in [queue.q] needs a `target`",
+            Some(
+                "the OIDC token's audience is the target service's URL: add target = \"service.NAME\""
+            )
+        )
+    );
+}
+
+#[test]
+fn jobs_and_schedules_check_their_keys_and_references() {
+    let source = wired(
+        "[job.ingest]\nimage = \"i\"\nmax_retries = 11\nwrites = [\"dataset.shop\"]\n\n[schedule.hourly]\njob = \"job.ingst\"\ncron = \"every hour\"\ntime_zone = \"utc\"\n",
+    );
+    let all = errors(&source);
+    let messages: Vec<_> = all.iter().map(|e| (e.0, e.1, e.2.as_str())).collect();
+    assert_eq!(
+        messages,
+        vec![
+            (
+                13,
+                15,
+                "`max_retries` in [job.ingest] must be between 0 and 10, found 11"
+            ),
+            (
+                14,
+                11,
+                "`writes` in [job.ingest] must list tables, found `dataset.shop`"
+            ),
+            (16, 1, "[schedule.hourly] has no `service_account`"),
+            (17, 7, "no [job.ingst] in stack.toml"),
+            (
+                18,
+                8,
+                "`every hour` in [schedule.hourly] is not a unix cron expression"
+            ),
+            (19, 13, "`utc` in [schedule.hourly] is not a time zone"),
+        ]
+    );
+}
+
+#[test]
+fn implied_kinds_are_not_tables() {
+    assert_eq!(
+        single_error(&format!("{STACK}[api.run]\n")),
+        owned(
+            5,
+            2,
+            "[api.NAME] tables are not declared in stack.toml",
+            Some(
+                "the APIs a stack needs are enabled from the kinds it declares; there is no [api.NAME] table"
+            )
+        )
+    );
+}
+
+#[test]
+fn reference_cycles_are_reported_with_their_path() {
+    let source = STACK.to_string();
+    let mut checker = Checker {
+        file: Path::new("stack.toml"),
+        source: &source,
+        errors: Vec::new(),
+        references: Vec::new(),
+    };
+    let addr = |s: &str| s.parse::<ResourceAddr>().unwrap();
+    let edge = |from: &str, to: &str, at: usize| Reference {
+        from: addr(from),
+        to: addr(to),
+        span: at..at + 1,
+    };
+    let references = vec![
+        edge("service.a", "queue.b", 0),
+        edge("queue.b", "service.a", 10),
+        edge("job.j", "service_account.s", 20),
+    ];
+    check_cycles(&mut checker, &references);
+    let messages: Vec<_> = checker.errors.iter().map(|e| e.message.clone()).collect();
+    assert_eq!(
+        messages,
+        vec!["reference cycle: service.a -> queue.b -> service.a".to_string()]
+    );
 }

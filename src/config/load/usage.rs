@@ -150,6 +150,7 @@ fn read_entry(
         return false;
     };
     let table = TableRef {
+        kind: None,
         title: format!("[usage] \"{address}\""),
         name: address.name.clone(),
         name_span: entry.key_span.clone(),

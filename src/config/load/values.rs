@@ -1,15 +1,12 @@
 //! Value readers the data, money and observability kinds share: references, lists, inline tables.
 
-use std::collections::BTreeSet;
-
 use super::*;
 
 /// The table names declared per kind, so references can be checked before any table is read.
-pub(super) type Declared = BTreeMap<Kind, BTreeSet<String>>;
 
 impl Checker<'_> {
     /// `key = "<kind>.NAME"` naming a declared resource of `kind`.
-    pub(super) fn read_reference(
+    pub(super) fn read_reference_at(
         &mut self,
         table: &TableRef,
         key: &str,
@@ -26,7 +23,7 @@ impl Checker<'_> {
     }
 
     /// `key = ["<kind>.A", "<kind>.B"]`, each naming a declared resource of `kind`.
-    pub(super) fn read_reference_list(
+    pub(super) fn read_reference_list_at(
         &mut self,
         table: &TableRef,
         key: &str,
@@ -66,7 +63,11 @@ impl Checker<'_> {
     }
 
     /// `key = ["a", "b"]`.
-    pub(super) fn read_string_list(&mut self, table: &TableRef, key: &str) -> Read<Vec<String>> {
+    pub(super) fn read_plain_string_list(
+        &mut self,
+        table: &TableRef,
+        key: &str,
+    ) -> Read<Vec<String>> {
         let title = &table.title;
         self.read(table, key, |value| {
             let DeValue::Array(items) = value else {

@@ -1,0 +1,265 @@
+//! Cloud Run Admin v2 jobs through `google-cloud-run-v2`'s `Jobs` client: list, create,
+//! read-modify-write update with the etag, delete, all as long-running operations.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use google_cloud_run_v2::model as gm;
+use google_cloud_wkt as wkt;
+
+use super::Cloud;
+use super::error::{ApiError, RetryObserver};
+use super::retry::retrying;
+use super::run::{OperationObserver, SecretEnvRef, overlay_env, split_env, wait_for};
+
+/// A job as the API reports it, in plain Rust types.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JobRecord {
+    /// `projects/P/locations/L/jobs/ID`
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub etag: String,
+    pub image: String,
+    pub env: BTreeMap<String, String>,
+    pub secret_env: BTreeMap<String, SecretEnvRef>,
+    pub limits: BTreeMap<String, String>,
+    /// 0 = unset (the API's default, 600s).
+    pub task_timeout: Option<Duration>,
+    /// `None` = unset (the API's default, 3).
+    pub max_retries: Option<i32>,
+    /// 0 = unset (as many as possible).
+    pub parallelism: i32,
+    /// 0 = unset (1).
+    pub task_count: i32,
+    pub service_account: String,
+}
+
+/// The declared state stackctl writes onto a job; everything else on the job is kept.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JobWrite {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub image: String,
+    pub env: Option<BTreeMap<String, String>>,
+    pub secrets: Option<BTreeMap<String, SecretEnvRef>>,
+    pub cpu: String,
+    pub memory: String,
+    pub task_timeout: Duration,
+    pub max_retries: i32,
+    pub parallelism: Option<i32>,
+    pub task_count: i32,
+    pub service_account: Option<String>,
+}
+
+impl JobRecord {
+    fn from_api(j: gm::Job) -> Self {
+        let execution = j.template.unwrap_or_default();
+        let task = execution.template.unwrap_or_default();
+        let max_retries = task.max_retries().copied();
+        let container = task.containers.into_iter().next().unwrap_or_default();
+        let resources = container.resources.unwrap_or_default();
+        let (env, secret_env) = split_env(container.env);
+        Self {
+            name: j.name,
+            labels: j.labels.into_iter().collect(),
+            etag: j.etag,
+            image: container.image,
+            env,
+            secret_env,
+            limits: resources.limits.into_iter().collect(),
+            task_timeout: task.timeout.and_then(|t| Duration::try_from(t).ok()),
+            max_retries,
+            parallelism: execution.parallelism,
+            task_count: execution.task_count,
+            service_account: task.service_account,
+        }
+    }
+}
+
+impl JobWrite {
+    /// Writes the declared fields onto `job`, keeping every other field as it is.
+    fn overlay(&self, mut job: gm::Job) -> gm::Job {
+        job.name = self.name.clone();
+        for (k, v) in &self.labels {
+            job.labels.insert(k.clone(), v.clone());
+        }
+        let mut execution = job.template.take().unwrap_or_default();
+        if let Some(p) = self.parallelism {
+            execution.parallelism = p;
+        }
+        execution.task_count = self.task_count;
+        let mut task = execution.template.take().unwrap_or_default();
+        task.timeout = wkt::Duration::try_from(self.task_timeout).ok();
+        task = task.set_max_retries(self.max_retries);
+        if let Some(account) = &self.service_account {
+            task.service_account = account.clone();
+        }
+        if task.containers.is_empty() {
+            task.containers.push(gm::Container::new());
+        }
+        let container = &mut task.containers[0];
+        container.image = self.image.clone();
+        let mut resources = container.resources.take().unwrap_or_default();
+        resources.limits.insert("cpu".into(), self.cpu.clone());
+        resources
+            .limits
+            .insert("memory".into(), self.memory.clone());
+        container.resources = Some(resources);
+        overlay_env(container, self.env.as_ref(), self.secrets.as_ref());
+        execution.template = Some(task);
+        job.template = Some(execution);
+        job
+    }
+}
+
+impl Cloud {
+    /// Every job in the project and region: one paged list call per page.
+    pub async fn list_jobs(
+        &self,
+        observer: &dyn RetryObserver,
+    ) -> Result<Vec<JobRecord>, ApiError> {
+        let parent = self.parent();
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = retrying(self.backoff, observer, || async {
+                self.jobs
+                    .list_jobs()
+                    .set_parent(&parent)
+                    .set_page_token(&token)
+                    .send()
+                    .await
+                    .map_err(|e| ApiError::from_gax("run.jobs.list", &parent, &e))
+            })
+            .await?;
+            out.extend(page.jobs.into_iter().map(JobRecord::from_api));
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    async fn get_job_api(
+        &self,
+        name: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<gm::Job, ApiError> {
+        retrying(self.backoff, observer, || async {
+            self.jobs
+                .get_job()
+                .set_name(name)
+                .send()
+                .await
+                .map_err(|e| ApiError::from_gax("run.jobs.get", name, &e))
+        })
+        .await
+    }
+
+    /// Creates the job and waits for its operation; a retried create that finds the job already
+    /// there updates it instead.
+    pub async fn create_job(
+        &self,
+        write: &JobWrite,
+        observer: &dyn OperationObserver,
+    ) -> Result<JobRecord, ApiError> {
+        let parent = self.parent();
+        let id = write
+            .name
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let job = write.overlay(gm::Job::new());
+        let created = retrying(self.backoff, observer, || {
+            let poller = self
+                .jobs
+                .create_job()
+                .set_parent(&parent)
+                .set_job_id(&id)
+                .set_job(job.clone())
+                .poller();
+            wait_for("run.jobs.create", &write.name, poller, observer)
+        })
+        .await;
+        match created {
+            Err(e) if e.is_already_exists() => self.update_job(write, None, observer).await,
+            other => other.map(JobRecord::from_api),
+        }
+    }
+
+    /// Reads the job, writes the declared fields onto it and patches it with its etag.
+    /// `expected_etag` (from a saved plan) makes the update fail if the job changed since.
+    pub async fn update_job(
+        &self,
+        write: &JobWrite,
+        expected_etag: Option<&str>,
+        observer: &dyn OperationObserver,
+    ) -> Result<JobRecord, ApiError> {
+        let live = self.get_job_api(&write.name, observer).await?;
+        if let Some(expected) = expected_etag
+            && expected != live.etag
+        {
+            return Err(ApiError::new(
+                "run.jobs.patch",
+                &write.name,
+                None,
+                Some("ABORTED".into()),
+                "the job changed since the plan was made (etag differs); re-run `stackctl plan`",
+            ));
+        }
+        let job = write.overlay(live);
+        let updated = retrying(self.backoff, observer, || {
+            let poller = self.jobs.update_job().set_job(job.clone()).poller();
+            wait_for("run.jobs.patch", &write.name, poller, observer)
+        })
+        .await?;
+        Ok(JobRecord::from_api(updated))
+    }
+
+    /// Sets one label on a job (read-modify-write with its etag), e.g. to adopt it.
+    pub async fn label_job(
+        &self,
+        name: &str,
+        key: &str,
+        value: &str,
+        observer: &dyn OperationObserver,
+    ) -> Result<JobRecord, ApiError> {
+        let mut live = self.get_job_api(name, observer).await?;
+        live.labels.insert(key.to_string(), value.to_string());
+        let updated = retrying(self.backoff, observer, || {
+            let poller = self.jobs.update_job().set_job(live.clone()).poller();
+            wait_for("run.jobs.patch", name, poller, observer)
+        })
+        .await?;
+        Ok(JobRecord::from_api(updated))
+    }
+
+    pub async fn get_job(
+        &self,
+        name: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<Option<JobRecord>, ApiError> {
+        match self.get_job_api(name, observer).await {
+            Ok(j) => Ok(Some(JobRecord::from_api(j))),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn delete_job(
+        &self,
+        name: &str,
+        observer: &dyn OperationObserver,
+    ) -> Result<(), ApiError> {
+        let deleted = retrying(self.backoff, observer, || {
+            let poller = self.jobs.delete_job().set_name(name).poller();
+            wait_for("run.jobs.delete", name, poller, observer)
+        })
+        .await;
+        match deleted {
+            Err(e) if !e.is_not_found() => Err(e),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Secret Manager v1 secrets through `google-cloud-secretmanager-v1`: list, create (automatic
+//! replication), label patch, delete. Secret *versions* (the values) are never read or written.
+
+use std::collections::BTreeMap;
+
+use google_cloud_secretmanager_v1::model as gm;
+use google_cloud_wkt as wkt;
+
+use super::Cloud;
+use super::error::{ApiError, RetryObserver};
+use super::retry::retrying;
+
+/// A secret's metadata as the API reports it (never a value).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SecretRecord {
+    /// `projects/P/secrets/ID`
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub etag: String,
+    pub automatic_replication: bool,
+}
+
+impl SecretRecord {
+    fn from_api(s: gm::Secret) -> Self {
+        Self {
+            automatic_replication: s.replication.as_ref().and_then(|r| r.automatic()).is_some(),
+            name: s.name,
+            labels: s.labels.into_iter().collect(),
+            etag: s.etag,
+        }
+    }
+}
+
+/// Normalizes `projects/NUMBER/secrets/ID` (what Secret Manager answers) to the project id.
+fn with_project_id(mut record: SecretRecord, project: &str) -> SecretRecord {
+    if let Some(id) = record.name.rsplit('/').next() {
+        record.name = format!("projects/{project}/secrets/{id}");
+    }
+    record
+}
+
+impl Cloud {
+    /// Every secret of the project: one paged list call per page.
+    pub async fn list_secrets(
+        &self,
+        observer: &dyn RetryObserver,
+    ) -> Result<Vec<SecretRecord>, ApiError> {
+        let parent = format!("projects/{}", self.project);
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = retrying(self.backoff, observer, || async {
+                self.secrets
+                    .list_secrets()
+                    .set_parent(&parent)
+                    .set_page_token(&token)
+                    .send()
+                    .await
+                    .map_err(|e| ApiError::from_gax("secretmanager.secrets.list", &parent, &e))
+            })
+            .await?;
+            out.extend(
+                page.secrets
+                    .into_iter()
+                    .map(|s| with_project_id(SecretRecord::from_api(s), &self.project)),
+            );
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    /// Creates the secret (no version: its value is added by people, never by stackctl);
+    /// a retried create that finds it there sets its labels instead.
+    pub async fn create_secret(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        observer: &dyn RetryObserver,
+    ) -> Result<SecretRecord, ApiError> {
+        let parent = format!("projects/{}", self.project);
+        let id = name.rsplit('/').next().unwrap_or_default().to_string();
+        let secret = gm::Secret::new()
+            .set_replication(
+                gm::Replication::new().set_automatic(gm::replication::Automatic::new()),
+            )
+            .set_labels(labels.clone());
+        let created = retrying(self.backoff, observer, || async {
+            self.secrets
+                .create_secret()
+                .set_parent(&parent)
+                .set_secret_id(&id)
+                .set_secret(secret.clone())
+                .send()
+                .await
+                .map_err(|e| ApiError::from_gax("secretmanager.secrets.create", name, &e))
+        })
+        .await;
+        match created {
+            Ok(s) => Ok(with_project_id(SecretRecord::from_api(s), &self.project)),
+            Err(e) if e.is_already_exists() => self.label_secret(name, labels, observer).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets `labels` on the secret, keeping labels others put there (read-modify-write).
+    pub async fn label_secret(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        observer: &dyn RetryObserver,
+    ) -> Result<SecretRecord, ApiError> {
+        let mask = wkt::FieldMask::default().set_paths(["labels".to_string()]);
+        retrying(self.backoff, observer, || async {
+            let mut live = self
+                .secrets
+                .get_secret()
+                .set_name(name)
+                .send()
+                .await
+                .map_err(|e| ApiError::from_gax("secretmanager.secrets.get", name, &e))?;
+            live.labels.extend(labels.clone());
+            self.secrets
+                .update_secret()
+                .set_secret(live)
+                .set_update_mask(mask.clone())
+                .send()
+                .await
+                .map(|s| with_project_id(SecretRecord::from_api(s), &self.project))
+                .map_err(|e| ApiError::from_gax("secretmanager.secrets.patch", name, &e))
+        })
+        .await
+    }
+
+    pub async fn get_secret(
+        &self,
+        name: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<Option<SecretRecord>, ApiError> {
+        let got = retrying(self.backoff, observer, || async {
+            self.secrets
+                .get_secret()
+                .set_name(name)
+                .send()
+                .await
+                .map_err(|e| ApiError::from_gax("secretmanager.secrets.get", name, &e))
+        })
+        .await;
+        match got {
+            Ok(s) => Ok(Some(with_project_id(
+                SecretRecord::from_api(s),
+                &self.project,
+            ))),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

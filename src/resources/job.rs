@@ -1,0 +1,443 @@
+//! `job`: Cloud Run v2 jobs — spec from stack.toml, normalized live state, field diff.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    ApplyCtx, Converge, Desired, Known, OWNER_LABEL, Ownership, Reconcile, StepError, grant,
+    label_ownership, push_if_differs, quoted, secret, service_account,
+};
+use crate::config::units::{format_cpu, format_duration, format_memory, parse_cpu, parse_memory};
+use crate::config::{JobConfig, Stack};
+use crate::model::{Kind, ResourceAddr};
+use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
+use crate::provider::jobs::{JobRecord, JobWrite};
+use crate::provider::run::{OperationObserver, SecretEnvRef};
+use crate::state::Ledger;
+
+/// Cloud Run's own job defaults, used to normalize what the API leaves unset.
+const SERVER_CPU_MILLIS: u32 = 1000;
+const SERVER_MEMORY_BYTES: u64 = 512 * 1024 * 1024;
+const SERVER_TASK_TIMEOUT: Duration = Duration::from_secs(600);
+const SERVER_MAX_RETRIES: i32 = 3;
+const SERVER_TASK_COUNT: i32 = 1;
+
+/// The declared state of one job, every stackctl default applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// `projects/P/locations/L/jobs/ID`
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub image: String,
+    pub cpu_millis: u32,
+    pub memory_bytes: u64,
+    pub task_timeout: Duration,
+    pub max_retries: u32,
+    pub parallelism: Option<u32>,
+    pub task_count: u32,
+    /// `None` = not managed.
+    pub env: Option<BTreeMap<String, String>>,
+    /// Env var -> secret id (latest version); `None` = not managed.
+    pub secrets: Option<BTreeMap<String, String>>,
+    /// Email; `None` = Cloud Run's default account.
+    pub service_account: Option<String>,
+    /// What must exist first: its identity, secrets, and the grants that let it read them.
+    pub depends_on: Vec<ResourceAddr>,
+}
+
+pub fn full_name(stack: &Stack, id: &str) -> String {
+    format!(
+        "projects/{}/locations/{}/jobs/{}",
+        stack.settings.project, stack.settings.region, id
+    )
+}
+
+pub fn spec(stack: &Stack, cfg: &JobConfig) -> JobSpec {
+    let mut labels = stack.settings.labels.clone();
+    labels.extend(cfg.labels.clone());
+    labels.insert(OWNER_LABEL.to_string(), stack.settings.name.clone());
+    let secrets: BTreeMap<String, String> = cfg
+        .secrets
+        .iter()
+        .filter_map(|(env, addr)| Some((env.clone(), secret::id_of(stack, addr)?)))
+        .collect();
+    let mut depends_on: Vec<ResourceAddr> = cfg.service_account.iter().cloned().collect();
+    depends_on.extend(cfg.secrets.values().cloned());
+    depends_on.extend(grant::secret_access_addresses(
+        cfg.service_account.as_ref(),
+        &cfg.secrets,
+    ));
+    depends_on.sort();
+    depends_on.dedup();
+    JobSpec {
+        name: full_name(stack, &cfg.id),
+        labels,
+        image: cfg.image.clone(),
+        cpu_millis: cfg.cpu_millis,
+        memory_bytes: cfg.memory_bytes,
+        task_timeout: cfg.task_timeout,
+        max_retries: cfg.max_retries,
+        parallelism: cfg.parallelism,
+        task_count: cfg.task_count,
+        env: (!cfg.env.is_empty()).then(|| cfg.env.clone()),
+        secrets: (!secrets.is_empty()).then_some(secrets),
+        service_account: cfg
+            .service_account
+            .as_ref()
+            .and_then(|a| service_account::email_of(stack, a)),
+        depends_on,
+    }
+}
+
+/// A secret reference as plans show it: `"ID:VERSION"`.
+pub(crate) fn show_secret(id: &str, version: &str) -> String {
+    quoted(&format!("{id}:{version}"))
+}
+
+/// The secret id of a live reference (`projects/P/secrets/ID` or `ID`).
+pub(crate) fn secret_id(reference: &SecretEnvRef) -> &str {
+    reference
+        .secret
+        .rsplit('/')
+        .next()
+        .unwrap_or(&reference.secret)
+}
+
+/// `secrets.ENV` changes: declared secret ids at `latest`, authoritative over secret-backed vars.
+pub(crate) fn diff_secrets(
+    out: &mut Vec<FieldChange>,
+    desired: &BTreeMap<String, String>,
+    live: &BTreeMap<String, SecretEnvRef>,
+) {
+    for (env, id) in desired {
+        let now = live.get(env);
+        let same = now.is_some_and(|r| secret_id(r) == id && r.version == "latest");
+        if !same {
+            out.push(FieldChange::new(
+                format!("secrets.{env}"),
+                now.map(|r| show_secret(secret_id(r), &r.version)),
+                Some(FieldValue::Known(show_secret(id, "latest"))),
+            ));
+        }
+    }
+    for (env, r) in live {
+        if !desired.contains_key(env) {
+            out.push(FieldChange::new(
+                format!("secrets.{env}"),
+                Some(show_secret(secret_id(r), &r.version)),
+                None,
+            ));
+        }
+    }
+}
+
+/// Secret-backed env vars as the provider writes them.
+pub(crate) fn secret_refs(secrets: &BTreeMap<String, String>) -> BTreeMap<String, SecretEnvRef> {
+    secrets
+        .iter()
+        .map(|(env, id)| {
+            (
+                env.clone(),
+                SecretEnvRef {
+                    secret: id.clone(),
+                    version: "latest".into(),
+                },
+            )
+        })
+        .collect()
+}
+
+pub fn create_fields(spec: &JobSpec) -> Vec<FieldChange> {
+    let known = |f: &str, v: String| FieldChange::new(f, None, Some(FieldValue::Known(v)));
+    let mut out = vec![
+        known("image", quoted(&spec.image)),
+        known("cpu", quoted(&format_cpu(spec.cpu_millis))),
+        known("memory", quoted(&format_memory(spec.memory_bytes))),
+        known("task_timeout", quoted(&format_duration(spec.task_timeout))),
+        known("max_retries", spec.max_retries.to_string()),
+        known("task_count", spec.task_count.to_string()),
+    ];
+    if let Some(p) = spec.parallelism {
+        out.push(known("parallelism", p.to_string()));
+    }
+    if let Some(a) = &spec.service_account {
+        out.push(known("service_account", quoted(a)));
+    }
+    for (k, v) in spec.env.iter().flatten() {
+        out.push(known(&format!("env.{k}"), quoted(v)));
+    }
+    for (k, id) in spec.secrets.iter().flatten() {
+        out.push(known(&format!("secrets.{k}"), show_secret(id, "latest")));
+    }
+    for (k, v) in &spec.labels {
+        out.push(known(&format!("labels.{k}"), quoted(v)));
+    }
+    out
+}
+
+pub fn diff(spec: &JobSpec, live: &JobRecord) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    push_if_differs(&mut out, "image", &spec.image, &live.image, |s| quoted(s));
+    let live_cpu = live
+        .limits
+        .get("cpu")
+        .and_then(|c| parse_cpu(c).ok())
+        .unwrap_or(SERVER_CPU_MILLIS);
+    push_if_differs(&mut out, "cpu", spec.cpu_millis, live_cpu, |v| {
+        quoted(&format_cpu(*v))
+    });
+    let live_memory = live
+        .limits
+        .get("memory")
+        .and_then(|m| parse_memory(m).ok())
+        .unwrap_or(SERVER_MEMORY_BYTES);
+    push_if_differs(&mut out, "memory", spec.memory_bytes, live_memory, |v| {
+        quoted(&format_memory(*v))
+    });
+    push_if_differs(
+        &mut out,
+        "task_timeout",
+        spec.task_timeout,
+        live.task_timeout.unwrap_or(SERVER_TASK_TIMEOUT),
+        |v| quoted(&format_duration(*v)),
+    );
+    push_if_differs(
+        &mut out,
+        "max_retries",
+        spec.max_retries as i64,
+        live.max_retries.unwrap_or(SERVER_MAX_RETRIES) as i64,
+        |v| v.to_string(),
+    );
+    let live_tasks = if live.task_count <= 0 {
+        SERVER_TASK_COUNT
+    } else {
+        live.task_count
+    };
+    push_if_differs(
+        &mut out,
+        "task_count",
+        spec.task_count as i64,
+        live_tasks as i64,
+        |v| v.to_string(),
+    );
+    if let Some(p) = spec.parallelism {
+        push_if_differs(
+            &mut out,
+            "parallelism",
+            p as i64,
+            live.parallelism as i64,
+            |v| v.to_string(),
+        );
+    }
+    if let Some(a) = &spec.service_account {
+        push_if_differs(&mut out, "service_account", a, &live.service_account, |s| {
+            quoted(s)
+        });
+    }
+    if let Some(env) = &spec.env {
+        for (k, v) in env {
+            if live.env.get(k) != Some(v) {
+                out.push(FieldChange::new(
+                    format!("env.{k}"),
+                    live.env.get(k).map(|v| quoted(v)),
+                    Some(FieldValue::Known(quoted(v))),
+                ));
+            }
+        }
+        for (k, v) in &live.env {
+            if !env.contains_key(k) {
+                out.push(FieldChange::new(format!("env.{k}"), Some(quoted(v)), None));
+            }
+        }
+    }
+    if let Some(secrets) = &spec.secrets {
+        diff_secrets(&mut out, secrets, &live.secret_env);
+    }
+    for (k, v) in &spec.labels {
+        if live.labels.get(k) != Some(v) {
+            out.push(FieldChange::new(
+                format!("labels.{k}"),
+                live.labels.get(k).map(|v| quoted(v)),
+                Some(FieldValue::Known(quoted(v))),
+            ));
+        }
+    }
+    out
+}
+
+pub fn to_write(spec: &JobSpec) -> JobWrite {
+    JobWrite {
+        name: spec.name.clone(),
+        labels: spec.labels.clone(),
+        image: spec.image.clone(),
+        env: spec.env.clone(),
+        secrets: spec.secrets.as_ref().map(secret_refs),
+        cpu: format_cpu(spec.cpu_millis),
+        memory: format_memory(spec.memory_bytes),
+        task_timeout: spec.task_timeout,
+        max_retries: spec.max_retries as i32,
+        parallelism: spec.parallelism.map(|p| p as i32),
+        task_count: spec.task_count as i32,
+        service_account: spec.service_account.clone(),
+    }
+}
+
+/// `job`: Cloud Run v2 jobs, owned by label.
+pub struct JobKind;
+
+impl Reconcile for JobKind {
+    type Spec = JobSpec;
+    type Live = JobRecord;
+
+    fn declared(stack: &Stack) -> Vec<(ResourceAddr, JobSpec)> {
+        stack
+            .jobs
+            .iter()
+            .map(|(name, cfg)| (ResourceAddr::new(Kind::Job, name), spec(stack, cfg)))
+            .collect()
+    }
+    fn spec_name(spec: &JobSpec) -> &str {
+        &spec.name
+    }
+    fn live_name(live: &JobRecord) -> &str {
+        &live.name
+    }
+    fn wrap(spec: JobSpec) -> Desired {
+        Desired::Job(spec)
+    }
+    fn ownership(live: &JobRecord, stack: &str, _: &Ledger) -> Ownership {
+        label_ownership(&live.labels, stack)
+    }
+    fn address_of(live: &JobRecord, _: &Ledger) -> ResourceAddr {
+        ResourceAddr::new(Kind::Job, live.name.rsplit('/').next().unwrap_or_default())
+    }
+    fn fingerprint(live: &JobRecord) -> String {
+        live.etag.clone()
+    }
+    fn depends_on(spec: &JobSpec) -> Vec<ResourceAddr> {
+        spec.depends_on.clone()
+    }
+    fn create_fields(spec: &JobSpec, _: &Known) -> Vec<FieldChange> {
+        create_fields(spec)
+    }
+    fn diff(spec: &JobSpec, live: &JobRecord, _: &Known) -> Vec<FieldChange> {
+        diff(spec, live)
+    }
+}
+
+impl Converge for JobKind {
+    async fn converge(
+        ctx: &ApplyCtx,
+        change: &ResourceChange,
+        spec: Option<&JobSpec>,
+        observer: &dyn OperationObserver,
+    ) -> Result<(), StepError> {
+        let cloud = &ctx.cloud;
+        match (change.action, spec) {
+            (Action::Replace, _) => {
+                return Err(StepError::Plan(format!(
+                    "{} cannot be replaced; the plan file is damaged: re-run `stackctl plan`",
+                    change.address
+                )));
+            }
+            (Action::Create, Some(spec)) => {
+                observer.phase("creating job");
+                cloud.create_job(&to_write(spec), observer).await?;
+            }
+            (Action::Update, Some(spec)) => {
+                observer.phase("updating job");
+                cloud
+                    .update_job(&to_write(spec), change.fingerprint.as_deref(), observer)
+                    .await?;
+            }
+            (Action::Delete | Action::Retire, _) => {
+                observer.phase("deleting job");
+                cloud.delete_job(&change.name, observer).await?;
+            }
+            (action, None) => {
+                return Err(StepError::Plan(format!(
+                    "the plan has no desired state to {action:?} {}; re-run `stackctl plan`",
+                    change.address
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> JobSpec {
+        JobSpec {
+            name: "projects/p/locations/r/jobs/ingest".into(),
+            labels: BTreeMap::from([(OWNER_LABEL.into(), "s".into())]),
+            image: "img".into(),
+            cpu_millis: 1000,
+            memory_bytes: 512 << 20,
+            task_timeout: Duration::from_secs(900),
+            max_retries: 3,
+            parallelism: None,
+            task_count: 1,
+            env: None,
+            secrets: Some(BTreeMap::from([("KEY".into(), "api-key".into())])),
+            service_account: Some("w@p.iam.gserviceaccount.com".into()),
+            depends_on: vec![],
+        }
+    }
+
+    /// What Cloud Run echoes: defaults left unset, secret named by its full path.
+    fn live() -> JobRecord {
+        JobRecord {
+            name: "projects/p/locations/r/jobs/ingest".into(),
+            labels: BTreeMap::from([(OWNER_LABEL.into(), "s".into())]),
+            etag: "e".into(),
+            image: "img".into(),
+            env: BTreeMap::new(),
+            secret_env: BTreeMap::from([(
+                "KEY".into(),
+                SecretEnvRef {
+                    secret: "projects/p/secrets/api-key".into(),
+                    version: "latest".into(),
+                },
+            )]),
+            limits: BTreeMap::from([("cpu".into(), "1000m".into())]),
+            task_timeout: Some(Duration::from_secs(900)),
+            max_retries: None,
+            parallelism: 0,
+            task_count: 0,
+            service_account: "w@p.iam.gserviceaccount.com".into(),
+        }
+    }
+
+    #[test]
+    fn server_defaults_and_forms_do_not_diff() {
+        assert_eq!(diff(&spec(), &live()), vec![]);
+    }
+
+    #[test]
+    fn one_changed_field_shows_exactly_that_field() {
+        let mut l = live();
+        l.task_timeout = Some(Duration::from_secs(600));
+        assert_eq!(
+            diff(&spec(), &l),
+            vec![FieldChange::new(
+                "task_timeout",
+                Some("\"10m\"".into()),
+                Some(FieldValue::Known("\"15m\"".into()))
+            )]
+        );
+    }
+
+    #[test]
+    fn a_pinned_secret_version_is_moved_back_to_latest() {
+        let mut l = live();
+        l.secret_env.get_mut("KEY").unwrap().version = "3".into();
+        let changes = diff(&spec(), &l);
+        assert_eq!(changes[0].field, "secrets.KEY");
+        assert_eq!(changes[0].before.as_deref(), Some("\"api-key:3\""));
+    }
+}

@@ -1,0 +1,173 @@
+//! `secret`: Secret Manager v1 secrets — stackctl ensures the secret exists (automatic
+//! replication, labels); its values are added by people and never read, printed or stored.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    ApplyCtx, Converge, Desired, Known, OWNER_LABEL, Ownership, PlanOptions, Reconcile, Removal,
+    StepError, label_ownership, quoted,
+};
+use crate::config::{SecretConfig, Stack};
+use crate::model::{Kind, ResourceAddr};
+use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
+use crate::provider::run::OperationObserver;
+use crate::provider::secrets::SecretRecord;
+use crate::state::Ledger;
+
+/// The declared state of one secret (never its value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretSpec {
+    /// `projects/P/secrets/ID`
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+pub fn full_name(stack: &Stack, id: &str) -> String {
+    format!("projects/{}/secrets/{id}", stack.settings.project)
+}
+
+/// The secret id of a declared secret, by its address (`secret.NAME`).
+pub fn id_of(stack: &Stack, addr: &ResourceAddr) -> Option<String> {
+    stack.secrets.get(&addr.name).map(|cfg| cfg.id.clone())
+}
+
+pub fn spec(stack: &Stack, cfg: &SecretConfig) -> SecretSpec {
+    let mut labels = stack.settings.labels.clone();
+    labels.extend(cfg.labels.clone());
+    labels.insert(OWNER_LABEL.to_string(), stack.settings.name.clone());
+    SecretSpec {
+        name: full_name(stack, &cfg.id),
+        labels,
+    }
+}
+
+pub fn create_fields(spec: &SecretSpec) -> Vec<FieldChange> {
+    let known = |f: &str, v: String| FieldChange::new(f, None, Some(FieldValue::Known(v)));
+    let mut out = vec![known("replication", quoted("automatic"))];
+    for (k, v) in &spec.labels {
+        out.push(known(&format!("labels.{k}"), quoted(v)));
+    }
+    out
+}
+
+/// Declared labels that differ (labels others set are kept and never diffed).
+pub fn diff(spec: &SecretSpec, live: &SecretRecord) -> Vec<FieldChange> {
+    spec.labels
+        .iter()
+        .filter(|(k, v)| live.labels.get(*k) != Some(*v))
+        .map(|(k, v)| {
+            FieldChange::new(
+                format!("labels.{k}"),
+                live.labels.get(k).map(|l| quoted(l)),
+                Some(FieldValue::Known(quoted(v))),
+            )
+        })
+        .collect()
+}
+
+/// `secret`: Secret Manager secrets, owned by label.
+pub struct SecretKind;
+
+impl Reconcile for SecretKind {
+    type Spec = SecretSpec;
+    type Live = SecretRecord;
+
+    fn declared(stack: &Stack) -> Vec<(ResourceAddr, SecretSpec)> {
+        stack
+            .secrets
+            .iter()
+            .map(|(name, cfg)| (ResourceAddr::new(Kind::Secret, name), spec(stack, cfg)))
+            .collect()
+    }
+    fn spec_name(spec: &SecretSpec) -> &str {
+        &spec.name
+    }
+    fn live_name(live: &SecretRecord) -> &str {
+        &live.name
+    }
+    fn wrap(spec: SecretSpec) -> Desired {
+        Desired::Secret(spec)
+    }
+    fn ownership(live: &SecretRecord, stack: &str, _: &Ledger) -> Ownership {
+        label_ownership(&live.labels, stack)
+    }
+    fn address_of(live: &SecretRecord, _: &Ledger) -> ResourceAddr {
+        ResourceAddr::new(
+            Kind::Secret,
+            live.name.rsplit('/').next().unwrap_or_default(),
+        )
+    }
+    fn fingerprint(live: &SecretRecord) -> String {
+        live.etag.clone()
+    }
+    fn create_fields(spec: &SecretSpec, _: &Known) -> Vec<FieldChange> {
+        create_fields(spec)
+    }
+    fn diff(spec: &SecretSpec, live: &SecretRecord, _: &Known) -> Vec<FieldChange> {
+        diff(spec, live)
+    }
+    /// A secret's versions hold values stackctl never saw: removing it from stack.toml leaves
+    /// it in place (delete it with `gcloud secrets delete` when you mean it).
+    fn removal(_: &SecretRecord, _: &Ledger, _: PlanOptions) -> Removal {
+        Removal::Keep
+    }
+}
+
+impl Converge for SecretKind {
+    async fn converge(
+        ctx: &ApplyCtx,
+        change: &ResourceChange,
+        spec: Option<&SecretSpec>,
+        observer: &dyn OperationObserver,
+    ) -> Result<(), StepError> {
+        let cloud = &ctx.cloud;
+        match (change.action, spec) {
+            (Action::Create, Some(spec)) => {
+                observer.phase("creating secret");
+                cloud
+                    .create_secret(&spec.name, &spec.labels, observer)
+                    .await?;
+            }
+            (Action::Update, Some(spec)) => {
+                observer.phase("labelling secret");
+                cloud
+                    .label_secret(&spec.name, &spec.labels, observer)
+                    .await?;
+            }
+            (action, _) => {
+                return Err(StepError::Plan(format!(
+                    "stackctl never deletes secrets, yet the plan asks to {action:?} {}; re-run `stackctl plan`",
+                    change.address
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_declared_labels_are_diffed() {
+        let spec = SecretSpec {
+            name: "projects/p/secrets/s".into(),
+            labels: BTreeMap::from([(OWNER_LABEL.into(), "shop".into())]),
+        };
+        let mut live = SecretRecord {
+            name: "projects/p/secrets/s".into(),
+            labels: BTreeMap::from([
+                (OWNER_LABEL.into(), "shop".into()),
+                ("other".into(), "x".into()),
+            ]),
+            etag: "\"e\"".into(),
+            automatic_replication: true,
+        };
+        assert_eq!(diff(&spec, &live), vec![]);
+        live.labels.remove(OWNER_LABEL);
+        assert_eq!(diff(&spec, &live)[0].field, "labels.stackctl-stack");
+    }
+}
