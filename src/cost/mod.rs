@@ -234,6 +234,8 @@ pub fn stack_cost(stack: &Stack, prices: &PriceTable) -> StackCost {
     add(Kind::Table, stack.tables.keys().collect());
     add(Kind::Repository, stack.repositories.keys().collect());
     add(Kind::Alert, stack.alerts.keys().collect());
+    add(Kind::Job, stack.jobs.keys().collect());
+    add(Kind::Schedule, stack.schedules.keys().collect());
     let resources: BTreeMap<ResourceAddr, Estimate> = addresses
         .into_iter()
         .filter_map(|address| declared(stack, prices, &address).map(|e| (address, e)))
@@ -323,8 +325,16 @@ mod tests {
             cost.resources[&"repository.workers".parse().unwrap()].monthly_usd,
             0.2
         );
-        assert_eq!(cost.total_monthly_usd, 15.185);
-        assert!(cost.unknown.is_empty());
+        // The hourly schedule is a $0.10 Scheduler job; the job's executions are named unknown.
+        assert_eq!(
+            cost.resources[&"schedule.ingest-orders-hourly".parse().unwrap()].monthly_usd,
+            0.1
+        );
+        assert_eq!(cost.total_monthly_usd, 15.285);
+        assert_eq!(
+            cost.unknown,
+            vec!["job.ingest-orders: job executions are not priced yet".to_string()]
+        );
         let free: Vec<PriceItem> = cost.free_tier_not_included.iter().map(|f| f.item).collect();
         assert_eq!(
             free,
@@ -336,6 +346,7 @@ mod tests {
                 PriceItem::BigQueryActiveStorageGibMonth,
                 PriceItem::BigQueryScannedTib,
                 PriceItem::ArtifactRegistryGbMonth,
+                PriceItem::SchedulerJobMonth,
             ]
         );
     }
@@ -350,11 +361,12 @@ mod tests {
         let stack =
             crate::config::parse(std::path::Path::new("stack.toml"), &without).expect("parses");
         let cost = stack_cost(&stack, &PriceTable::builtin("us-central1"));
-        // Only the fixed fees remain: two alert conditions.
-        assert_eq!(cost.total_monthly_usd, 3.0);
+        // Only the fixed fees remain: two alert conditions and one Scheduler job.
+        assert_eq!(cost.total_monthly_usd, 3.1);
         assert_eq!(
             cost.unknown,
             vec![
+                "job.ingest-orders: job executions are not priced yet".to_string(),
                 "no [usage] for queue.webhooks".to_string(),
                 "no [usage] for repository.workers".to_string(),
                 "no [usage] for service.worker".to_string(),

@@ -54,6 +54,12 @@ pub fn needed(stack: &Stack) -> BTreeSet<&'static str> {
         (Kind::Secret, !stack.secrets.is_empty()),
         (Kind::Job, !stack.jobs.is_empty()),
         (Kind::Schedule, !stack.schedules.is_empty()),
+        (Kind::Dataset, !stack.datasets.is_empty()),
+        (Kind::Table, !stack.tables.is_empty()),
+        (Kind::Repository, !stack.repositories.is_empty()),
+        (Kind::Channel, !stack.channels.is_empty()),
+        (Kind::Alert, !stack.alerts.is_empty()),
+        (Kind::Budget, !stack.budgets.is_empty()),
         (Kind::Grant, !grant::declared_grants(stack).is_empty()),
     ];
     for (kind, used) in in_use {

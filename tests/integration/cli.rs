@@ -38,7 +38,7 @@ fn readme_tour_apply_local_then_plan_is_empty_then_one_field_shows() {
         );
     }
     assert!(
-        first.stdout.contains("Apply complete: 31 changed."),
+        first.stdout.contains("Apply complete: 34 changed."),
         "{}",
         first.stdout
     );
@@ -94,7 +94,7 @@ fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
     );
     assert!(
         plan.stdout.contains(
-            "Monthly cost: $0.00 -> $15.19 (+$15.19/mo); free tier not included: Cloud Run 180,000 vCPU-seconds"
+            "Monthly cost: $0.00 -> $15.29 + unknown (+$15.29/mo); free tier not included: Cloud Run 180,000 vCPU-seconds"
         ),
         "{}",
         plan.stdout
@@ -102,9 +102,14 @@ fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
     let json = ws.run(&["plan", "--local", "--json"]).expect(0);
     let plan: serde_json::Value = serde_json::from_str(&json.stdout).expect("plan JSON");
     assert_eq!(plan["cost"]["past_total_monthly_usd"], 0.0);
-    // 6.86 worker + 1.60 queue + 3.525 orders table + 0.20 repository + 2 x 1.50 alerts.
-    assert_eq!(plan["cost"]["total_monthly_usd"], 15.185);
-    assert_eq!(plan["cost"]["diff_monthly_usd"], 15.185);
+    // 6.86 worker + 1.60 queue + 3.525 orders table + 0.20 repository + 2 x 1.50 alerts
+    // + 0.10 scheduler job; the job's executions are named unknown.
+    assert_eq!(plan["cost"]["total_monthly_usd"], 15.285);
+    assert_eq!(plan["cost"]["diff_monthly_usd"], 15.285);
+    assert_eq!(
+        plan["cost"]["unknown"],
+        serde_json::json!(["job.ingest-orders: job executions are not priced yet"])
+    );
     assert_eq!(plan["cost"]["basis"]["currency"], "USD");
     let worker = &plan["changes"][0];
     assert_eq!(worker["address"], "service.worker");
@@ -132,6 +137,7 @@ fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
     assert_eq!(
         cost["unknown"],
         serde_json::json!([
+            "job.ingest-orders: job executions are not priced yet",
             "no [usage] for queue.webhooks",
             "no [usage] for repository.workers",
             "no [usage] for service.worker",
@@ -423,6 +429,10 @@ fn observing_uses_one_list_call_per_kind_not_a_get_per_resource() {
         "/v2/projects/test-project/locations/us-central1/jobs", // Cloud Run jobs
         "/v2/projects/test-project/locations/us-central1/queues",
         "/v2/projects/test-project/locations/us-central1/services",
+        "/bigquery/v2/projects/test-project/datasets",
+        "/v1/projects/test-project/locations/us-central1/repositories", // Artifact Registry
+        "/v3/projects/test-project/alertPolicies",
+        "/v3/projects/test-project/notificationChannels",
     ];
     let mut expected: Vec<(String, String)> = lists
         .iter()
@@ -500,7 +510,11 @@ fn project_and_region_flags_override_the_stack_file_and_the_endpoint_env_var_wor
     assert_eq!(status, 200);
     // The file's own project is untouched and still needs everything.
     let prod = ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(2);
-    assert!(prod.stdout.contains("2 to create"), "{}", prod.stdout);
+    assert!(
+        prod.stdout.contains("+ service.worker") && prod.stdout.contains("+ queue.webhooks"),
+        "{}",
+        prod.stdout
+    );
     ws.run_env(
         &[
             "plan",

@@ -78,7 +78,7 @@ fn every_data_kind_converges_and_one_field_changes_show_exactly_those_fields() {
     let ws = workspace("data");
     let first = ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
     assert!(
-        first.stdout.contains("Apply complete: 11 changed."),
+        first.stdout.contains("Apply complete: 19 changed."),
         "{}",
         first.stdout
     );

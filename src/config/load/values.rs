@@ -2,8 +2,6 @@
 
 use super::*;
 
-/// The table names declared per kind, so references can be checked before any table is read.
-
 impl Checker<'_> {
     /// `key = "<kind>.NAME"` naming a declared resource of `kind`.
     pub(super) fn read_reference_at(
