@@ -2,8 +2,10 @@
 //! resource-level policy of anything a grant can target, read-modify-written with its etag.
 //!
 //! Every policy endpoint (Resource Manager v3 projects, Run v2 services and jobs, Tasks v2 queues,
-//! IAM v1 service accounts, Secret Manager v1 secrets) speaks the same `google.iam.v1.Policy`;
-//! [`PolicyTarget`] names which one, so the grant code above stays generic over it.
+//! IAM v1 service accounts, Secret Manager v1 secrets, BigQuery v2 tables) speaks the same
+//! `google.iam.v1.Policy`; [`PolicyTarget`] names which one, so the grant code above stays generic
+//! over it. BigQuery has no client crate here: its table policies go through the REST module
+//! (`provider::bigquery`) with the same JSON `Policy`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,6 +34,9 @@ pub enum PolicyTarget {
     ServiceAccount(String),
     /// `projects/P/secrets/ID` (Secret Manager v1).
     Secret(String),
+    /// `projects/P/datasets/D/tables/T` (BigQuery v2 `tables.getIamPolicy`; datasets have no
+    /// IAM policy in v2, only `access[]`).
+    Table(String),
 }
 
 impl PolicyTarget {
@@ -43,7 +48,8 @@ impl PolicyTarget {
             | PolicyTarget::Job(n)
             | PolicyTarget::Queue(n)
             | PolicyTarget::ServiceAccount(n)
-            | PolicyTarget::Secret(n) => n,
+            | PolicyTarget::Secret(n)
+            | PolicyTarget::Table(n) => n,
         }
     }
 
@@ -57,6 +63,7 @@ impl PolicyTarget {
             ["projects", _, "locations", _, "queues", _] => PolicyTarget::Queue(name.into()),
             ["projects", _, "serviceAccounts", _] => PolicyTarget::ServiceAccount(name.into()),
             ["projects", _, "secrets", _] => PolicyTarget::Secret(name.into()),
+            ["projects", _, "datasets", _, "tables", _] => PolicyTarget::Table(name.into()),
             _ => return None,
         };
         Some(target)
@@ -236,6 +243,7 @@ impl Cloud {
             PolicyTarget::Queue(_) => get_policy!(self.tasks, resource).map_err(err),
             PolicyTarget::ServiceAccount(_) => get_policy!(self.iam, resource).map_err(err),
             PolicyTarget::Secret(_) => get_policy!(self.secrets, resource).map_err(err),
+            PolicyTarget::Table(_) => self.get_table_iam_policy(resource).await,
         }
     }
 
@@ -254,6 +262,7 @@ impl Cloud {
             PolicyTarget::Queue(_) => set_policy!(self.tasks, resource, policy).map_err(err),
             PolicyTarget::ServiceAccount(_) => set_policy!(self.iam, resource, policy).map_err(err),
             PolicyTarget::Secret(_) => set_policy!(self.secrets, resource, policy).map_err(err),
+            PolicyTarget::Table(_) => self.set_table_iam_policy(resource, &policy).await,
         }
     }
 
@@ -422,6 +431,7 @@ fn get_call(target: &PolicyTarget) -> &'static str {
         PolicyTarget::Queue(_) => "cloudtasks.queues.getIamPolicy",
         PolicyTarget::ServiceAccount(_) => "iam.serviceAccounts.getIamPolicy",
         PolicyTarget::Secret(_) => "secretmanager.secrets.getIamPolicy",
+        PolicyTarget::Table(_) => "bigquery.tables.getIamPolicy",
     }
 }
 
@@ -433,6 +443,7 @@ fn set_call(target: &PolicyTarget) -> &'static str {
         PolicyTarget::Queue(_) => "cloudtasks.queues.setIamPolicy",
         PolicyTarget::ServiceAccount(_) => "iam.serviceAccounts.setIamPolicy",
         PolicyTarget::Secret(_) => "secretmanager.secrets.setIamPolicy",
+        PolicyTarget::Table(_) => "bigquery.tables.setIamPolicy",
     }
 }
 
@@ -454,6 +465,10 @@ mod tests {
             PolicyTarget::from_resource("projects/p/serviceAccounts/a@p.iam.gserviceaccount.com"),
             Some(PolicyTarget::ServiceAccount(_))
         ));
+        assert_eq!(
+            PolicyTarget::from_resource("projects/p/datasets/d/tables/t"),
+            Some(PolicyTarget::Table("projects/p/datasets/d/tables/t".into()))
+        );
         assert_eq!(PolicyTarget::from_resource("buckets/x"), None);
     }
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, job, queue, quoted,
-    secret, service, service_account,
+    secret, service, service_account, table,
 };
 use crate::config::Stack;
 use crate::model::{Kind, ResourceAddr};
@@ -114,12 +114,12 @@ fn target_of(stack: &Stack, addr: &ResourceAddr) -> Option<PolicyTarget> {
         Kind::Secret => {
             PolicyTarget::Secret(secret::full_name(stack, &stack.secrets.get(&addr.name)?.id))
         }
+        Kind::Table => PolicyTarget::Table(table::spec(stack, stack.tables.get(&addr.name)?).name),
         // No IAM policy stackctl grants on (BigQuery datasets use access[] in v2).
         Kind::Schedule
         | Kind::Api
         | Kind::Grant
         | Kind::Dataset
-        | Kind::Table
         | Kind::Repository
         | Kind::Channel
         | Kind::Budget
@@ -128,11 +128,12 @@ fn target_of(stack: &Stack, addr: &ResourceAddr) -> Option<PolicyTarget> {
 }
 
 /// The policy a job's `writes = ["table.NAME"]` grants `roles/bigquery.dataEditor` on: the
-/// table's dataset. Tables and datasets are kinds of their own (another part of the stack); until
-/// `table` is a declared kind here, there is no dataset to grant on and only the project-level
-/// `roles/bigquery.jobUser` is planned.
-fn dataset_of_table(_stack: &Stack, _table: &str) -> Option<(PolicyTarget, ResourceAddr)> {
-    None
+/// table's own (`tables.setIamPolicy`), so the job can write only the tables it declares. Not the
+/// dataset's: BigQuery v2 datasets have no IAM policy, only an `access[]` list that would hand the
+/// role over every table in the dataset. `None` when no `[table.NAME]` is declared.
+fn written_table(stack: &Stack, name: &str) -> Option<(PolicyTarget, ResourceAddr)> {
+    let addr = ResourceAddr::new(Kind::Table, name);
+    Some((target_of(stack, &addr)?, addr))
 }
 
 /// Every grant stack.toml implies, by address.
@@ -192,8 +193,8 @@ pub fn declared_grants(stack: &Stack) -> Vec<(ResourceAddr, GrantSpec)> {
             }
         }
         for table in &cfg.writes {
-            if let Some((t, dataset)) = dataset_of_table(stack, table) {
-                grants.add(t, Some(&dataset), BIGQUERY_DATA_EDITOR, account);
+            if let Some((t, on)) = written_table(stack, table) {
+                grants.add(t, Some(&on), BIGQUERY_DATA_EDITOR, account);
             }
         }
         if !cfg.writes.is_empty() {
@@ -401,6 +402,21 @@ service_account = "service_account.worker"
 secrets = { API_KEY = "secret.api-key" }
 writes = ["table.orders"]
 
+[dataset.shopify]
+id = "shop_data"
+
+[table.orders]
+dataset = "dataset.shopify"
+[[table.orders.columns]]
+name = "id"
+type = "INT64"
+
+[table.events]
+dataset = "dataset.shopify"
+[[table.events.columns]]
+name = "at"
+type = "TIMESTAMP"
+
 [schedule.hourly]
 job = "job.ingest"
 cron = "0 * * * *"
@@ -424,6 +440,7 @@ service_account = "service_account.tasks"
             "iam: roles/cloudtasks.enqueuer on queue.webhooks for service_account.relay",
             "iam: roles/iam.serviceAccountUser on service_account.tasks for service_account.relay",
             "iam: roles/bigquery.jobUser on project for service_account.worker",
+            "iam: roles/bigquery.dataEditor on table.orders for service_account.worker",
             "iam: roles/run.invoker on job.ingest for service_account.tasks",
         ];
         let mut got = grants.clone();
@@ -453,6 +470,46 @@ service_account = "service_account.tasks"
             ]
         );
         assert_eq!(addr.kind, Kind::Grant);
+    }
+
+    #[test]
+    fn a_written_table_gets_data_editor_on_that_table_only_after_the_table_exists() {
+        let stack = stack();
+        let editors: Vec<(ResourceAddr, GrantSpec)> = declared_grants(&stack)
+            .into_iter()
+            .filter(|(_, s)| s.role == BIGQUERY_DATA_EDITOR)
+            .collect();
+        assert_eq!(editors.len(), 1, "only the written table, not table.events");
+        let (addr, spec) = &editors[0];
+        assert_eq!(
+            addr.to_string(),
+            "iam: roles/bigquery.dataEditor on table.orders for service_account.worker"
+        );
+        assert_eq!(
+            spec.target,
+            PolicyTarget::Table("projects/acme-shop/datasets/shop_data/tables/orders".into())
+        );
+        assert_eq!(
+            spec.name,
+            "projects/acme-shop/datasets/shop_data/tables/orders|roles/bigquery.dataEditor|serviceAccount:worker@acme-shop.iam.gserviceaccount.com"
+        );
+        assert_eq!(
+            GrantKind::depends_on(spec),
+            vec![
+                "table.orders".parse().unwrap(),
+                "service_account.worker".parse().unwrap()
+            ]
+        );
+        let targets = policy_targets(&stack, &Ledger::empty("shop"));
+        assert!(
+            targets.contains(&spec.target),
+            "the table's policy is observed"
+        );
+        assert_eq!(
+            PolicyTarget::from_resource(spec.target.resource()),
+            Some(spec.target.clone()),
+            "a ledger binding on the table is revocable once undeclared"
+        );
     }
 
     #[test]

@@ -17,7 +17,8 @@ fn readme_tour_apply_local_then_plan_is_empty_then_one_field_shows() {
         first.stdout
     );
     // The seed architecture's identity and wiring: 4 service accounts, a secret, the worker,
-    // the queue, a job and its hourly schedule, 6 grants and the 7 APIs they need.
+    // the queue, a job and its hourly schedule, the grants (dataEditor on the table the job
+    // writes among them) and the APIs they need.
     for created in [
         "+ service_account.tasks",
         "+ secret.shopify-api-secret",
@@ -30,6 +31,7 @@ fn readme_tour_apply_local_then_plan_is_empty_then_one_field_shows() {
         "+ iam: roles/secretmanager.secretAccessor on secret.shopify-api-secret for service_account.worker",
         "+ iam: roles/run.invoker on job.ingest-orders for service_account.scheduler",
         "+ iam: roles/logging.logWriter on project for service_account.worker",
+        "+ iam: roles/bigquery.dataEditor on table.orders for service_account.worker",
     ] {
         assert!(
             first.stdout.contains(created),
@@ -38,7 +40,7 @@ fn readme_tour_apply_local_then_plan_is_empty_then_one_field_shows() {
         );
     }
     assert!(
-        first.stdout.contains("Apply complete: 34 changed."),
+        first.stdout.contains("Apply complete: 35 changed."),
         "{}",
         first.stdout
     );

@@ -1,5 +1,6 @@
 //! The data, money and observability kinds end to end: convergence, one-field changes, the
-//! data-loss refusal, and Google's own Python clients reading back what apply created.
+//! data-loss refusal, a job's `writes` granting `roles/bigquery.dataEditor` on the table, and
+//! Google's own Python clients reading back what apply created.
 
 use crate::support::*;
 
@@ -60,6 +61,37 @@ notify = ["channel.oncall"]
 conditions = [{ filter = 'metric.type = "bigquery.googleapis.com/query/scanned_bytes_billed" AND resource.type = "global"', comparison = ">", threshold = 1e12, duration = "0s", aligner = "ALIGN_SUM", period = "3600s" }]
 "#;
 
+/// A job writing `table.orders` as its own identity (added to one test only).
+const WRITER_BLOCKS: &str = r#"
+[service_account.loader]
+
+[job.load-orders]
+image = "us-docker.pkg.dev/cloudrun/container/job"
+service_account = "service_account.loader"
+writes = ["table.orders"]
+"#;
+
+const LOADER: &str = "serviceAccount:loader@test-project.iam.gserviceaccount.com";
+
+/// The members of `role` in the table's IAM policy, read over plain HTTP.
+fn table_members(emulator: &Emulator, table: &str, role: &str) -> Vec<String> {
+    let (status, body) = emulator.http(
+        "POST",
+        &format!("/bigquery/v2/projects/test-project/datasets/shopify/tables/{table}:getIamPolicy"),
+        Some("{}"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let policy: serde_json::Value = serde_json::from_str(&body).unwrap();
+    policy["bindings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| b["role"] == role)
+        .flat_map(|b| b["members"].as_array().cloned().unwrap_or_default())
+        .filter_map(|m| m.as_str().map(String::from))
+        .collect()
+}
+
 fn workspace(name: &str) -> Workspace {
     let stack = basic_stack(name).replacen(
         "region = \"us-central1\"\n",
@@ -76,12 +108,21 @@ fn workspace(name: &str) -> Workspace {
 fn every_data_kind_converges_and_one_field_changes_show_exactly_those_fields() {
     let emulator = Emulator::start();
     let ws = workspace("data");
+    let text = std::fs::read_to_string(ws.file()).unwrap();
+    ws.write(&format!("{text}{WRITER_BLOCKS}"));
     let first = ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
     assert!(
-        first.stdout.contains("Apply complete: 19 changed."),
+        first.stdout.contains("Apply complete: 24 changed."),
         "{}",
         first.stdout
     );
+    // The 19 of the data stack plus the account, the job, their API and two grants: `writes`
+    // granted dataEditor on the written table only (and jobUser on the project).
+    assert_eq!(
+        table_members(&emulator, "orders", "roles/bigquery.dataEditor"),
+        vec![LOADER.to_string()]
+    );
+    assert!(table_members(&emulator, "events", "roles/bigquery.dataEditor").is_empty());
     let again = ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(0);
     assert!(again.stdout.starts_with("No changes."), "{}", again.stdout);
 
@@ -137,6 +178,20 @@ fn every_data_kind_converges_and_one_field_changes_show_exactly_those_fields() {
         added.stdout
     );
     ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(0);
+
+    // A table no longer written: its dataEditor grant is revoked (jobUser goes with it).
+    ws.edit("writes = [\"table.orders\"]\n", "");
+    let revoke = ws.on(&emulator, &["plan"]).expect(0);
+    assert!(
+        revoke.stdout.contains(
+            "# iam: roles/bigquery.dataEditor on table.orders for service_account.loader will be revoked"
+        ),
+        "{}",
+        revoke.stdout
+    );
+    ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    assert!(table_members(&emulator, "orders", "roles/bigquery.dataEditor").is_empty());
     ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(0);
 }
 

@@ -119,7 +119,7 @@ pub(super) fn read_job(
 }
 
 /// `writes = ["table.NAME"]`: the BigQuery tables a job writes (it gets
-/// `roles/bigquery.dataEditor` on their datasets and `roles/bigquery.jobUser` on the project).
+/// `roles/bigquery.dataEditor` on each table and `roles/bigquery.jobUser` on the project).
 fn read_writes(checker: &mut Checker, table: &TableRef) -> Option<Vec<(String, Span)>> {
     let entries = checker
         .read_string_list(table, "writes")

@@ -270,7 +270,7 @@ pub(super) fn needs_account(
         checker.error(
             span.clone(),
             format!("`writes` in {} needs a `service_account`", table.title),
-            Some("add service_account = \"service_account.NAME\": stackctl grants it roles/bigquery.dataEditor on the dataset and roles/bigquery.jobUser on the project".into()),
+            Some("add service_account = \"service_account.NAME\": stackctl grants it roles/bigquery.dataEditor on each table and roles/bigquery.jobUser on the project".into()),
         );
     }
 }
