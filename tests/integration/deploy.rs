@@ -245,6 +245,15 @@ fn deploy_local_on_the_example_stack_builds_pushes_and_rolls_out() {
         "{}",
         first.stdout
     );
+    assert!(
+        first.stdout.contains(
+            "job.ingest-orders: job projects/acme-shop-dev/locations/us-central1/jobs/ingest-orders"
+        ) && first.stdout.contains(
+            "image   us-central1-docker.pkg.dev/acme-shop-dev/workers/ingest-orders@sha256:"
+        ),
+        "the example's job is built too:\n{}",
+        first.stdout
+    );
 
     let second = ws.run(&["deploy", "--local"]).expect(0);
     assert!(
