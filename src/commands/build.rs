@@ -1,5 +1,5 @@
-//! `stackctl build [service.NAME ...]`: compiles each built service's cargo package and assembles
-//! its reproducible image, without pushing; prints each image's digest and size.
+//! `stackctl build [service.NAME | job.NAME ...]`: compiles each built service's and job's cargo
+//! package and assembles its reproducible image, without pushing; prints each digest and size.
 
 use anyhow::Result;
 
@@ -13,11 +13,13 @@ pub async fn run(cli: &Cli, args: &BuildArgs, printer: &Printer) -> Result<ExitS
     let Some(stack) = load_stack(cli, printer) else {
         return Ok(ExitStatus::Failure);
     };
-    let targets = super::deploy::built_services(&stack, &args.services)?;
+    let targets = super::deploy::built_targets(&stack, &args.services)?;
     let progress = DeployProgress;
     let mut built = Vec::new();
-    for (address, cfg, dir) in &targets {
-        built.push(deploy::build(&stack, address, cfg, dir, &progress).await?);
+    for target in &targets {
+        built.push(
+            deploy::build(&stack, &target.address, target.id(), &target.dir, &progress).await?,
+        );
     }
     if args.json {
         let json: Vec<_> = built.iter().map(super::deploy::built_json).collect();

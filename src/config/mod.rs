@@ -120,7 +120,7 @@ pub struct ServiceConfig {
     pub secrets: BTreeMap<String, ResourceAddr>,
 }
 
-/// A service's image: declared in stack.toml, or built and deployed by `stackctl deploy`.
+/// A service's or job's image: declared in stack.toml, or built and deployed by `stackctl deploy`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageSource {
     /// `image = "..."`: apply manages the image.
@@ -216,7 +216,8 @@ pub struct SecretConfig {
 pub struct JobConfig {
     /// Cloud Run job id (`NAME` unless `id = "..."`).
     pub id: String,
-    pub image: String,
+    /// Where the container image comes from: exactly one of `image` or `build`.
+    pub image: ImageSource,
     /// CPU limit in millicores. Default 1000.
     pub cpu_millis: u32,
     /// Memory limit in bytes. Default 512 MiB.

@@ -1,5 +1,6 @@
 //! Build, push and roll out workers without Docker: cargo -> static binary -> reproducible OCI
-//! image -> registry -> Cloud Run revision pinned by digest; plus traffic shifts and rollback.
+//! image -> registry -> Cloud Run revision pinned by digest (services) or the job's container
+//! image pinned by digest (jobs); plus traffic shifts and rollback.
 //!
 //! The engine never prints: every step is reported through [`DeployReporter`].
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use crate::config::{ServiceConfig, Stack};
 use crate::model::ResourceAddr;
+use crate::provider::jobs::JobRecord;
 use crate::provider::run::{OperationObserver, RolloutState, RolloutWrite};
 use crate::provider::{ApiError, Cloud, RetryObserver};
 use crate::resources::service::full_name;
@@ -65,6 +67,10 @@ pub enum DeployError {
         "{address}: the service {name} does not exist yet\n  hint: run `stackctl apply` first (it creates the service with a placeholder image), then deploy"
     )]
     NoService { address: ResourceAddr, name: String },
+    #[error(
+        "{address}: the job {name} does not exist yet\n  hint: run `stackctl apply` first (it creates the job with a placeholder image), then deploy"
+    )]
+    NoJob { address: ResourceAddr, name: String },
     #[error(
         "{address}: revision {revision} failed to become ready: {message}\n  traffic is unchanged: {traffic}"
     )]
@@ -180,32 +186,28 @@ pub struct BuiltImage {
     pub compile_time: Duration,
 }
 
-/// The Artifact Registry name of a built service's image.
-pub fn image_name(stack: &Stack, cfg: &ServiceConfig) -> Option<ImageName> {
+/// The Artifact Registry name of a built service's or job's image: its GCP id is the image's
+/// name, `REGION-docker.pkg.dev/PROJECT/REPO/ID`.
+pub fn image_name(stack: &Stack, id: &str) -> Option<ImageName> {
     let repository = stack.settings.image_repository.as_deref()?;
     Some(ImageName::artifact_registry(
         &stack.settings.region,
         &stack.settings.project,
         repository,
-        &cfg.id,
+        id,
     ))
 }
 
-/// Compiles the service's `build` package and assembles its image.
+/// Compiles a service's or job's `build` package (`id` is its GCP id) and assembles its image.
 pub async fn build(
     stack: &Stack,
     address: &ResourceAddr,
-    cfg: &ServiceConfig,
+    id: &str,
     package_dir: &Path,
     reporter: &dyn DeployReporter,
 ) -> Result<BuiltImage, DeployError> {
-    let name = image_name(stack, cfg).unwrap_or_else(|| {
-        ImageName::artifact_registry(
-            &stack.settings.region,
-            &stack.settings.project,
-            "-",
-            &cfg.id,
-        )
+    let name = image_name(stack, id).unwrap_or_else(|| {
+        ImageName::artifact_registry(&stack.settings.region, &stack.settings.project, "-", id)
     });
     reporter.event(
         address,
@@ -502,6 +504,72 @@ pub async fn roll_out(
         }
     };
     Ok(outcome(address, &state, &revision, tag, false))
+}
+
+/// Where a job stands after `stackctl deploy`: the image its next execution runs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JobOutcome {
+    pub address: String,
+    /// `projects/P/locations/L/jobs/ID`
+    pub job: String,
+    /// `NAME@sha256:...`
+    pub image: String,
+    /// The job already ran this image: nothing was written.
+    pub unchanged: bool,
+}
+
+/// Points the job's container at the pushed image (`NAME@sha256:...`) by a read-modify-write
+/// with its etag, and waits for the update. Jobs have no revisions or traffic.
+pub async fn update_job(
+    cloud: &Cloud,
+    stack: &Stack,
+    address: &ResourceAddr,
+    id: &str,
+    pushed: &PushReport,
+    reporter: &dyn DeployReporter,
+) -> Result<JobOutcome, DeployError> {
+    let observer = Observer { address, reporter };
+    let name = crate::resources::job::full_name(stack, id);
+    let api = |source| DeployError::Api {
+        address: address.clone(),
+        source,
+    };
+    let no_job = || DeployError::NoJob {
+        address: address.clone(),
+        name: name.clone(),
+    };
+    let done = |job: JobRecord, unchanged: bool| JobOutcome {
+        address: address.to_string(),
+        job: job.name,
+        image: job.image,
+        unchanged,
+    };
+    let live = cloud
+        .get_job(&name, &observer)
+        .await
+        .map_err(api)?
+        .ok_or_else(no_job)?;
+    if live.image == pushed.image {
+        reporter.event(
+            address,
+            DeployEvent::Unchanged {
+                image: pushed.image.clone(),
+            },
+        );
+        return Ok(done(live, true));
+    }
+    reporter.event(
+        address,
+        DeployEvent::Waiting {
+            phase: "updating the job's image".into(),
+        },
+    );
+    let updated = cloud
+        .set_job_image(&name, &pushed.image, &observer)
+        .await
+        .map_err(api)?
+        .ok_or_else(no_job)?;
+    Ok(done(updated, false))
 }
 
 /// Writes a traffic split computed from the service's current state.

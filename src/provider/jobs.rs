@@ -10,7 +10,7 @@ use google_cloud_wkt as wkt;
 use super::Cloud;
 use super::error::{ApiError, RetryObserver};
 use super::retry::retrying;
-use super::run::{OperationObserver, SecretEnvRef, overlay_env, split_env, wait_for};
+use super::run::{ImageWrite, OperationObserver, SecretEnvRef, overlay_env, split_env, wait_for};
 
 /// A job as the API reports it, in plain Rust types.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -39,7 +39,7 @@ pub struct JobRecord {
 pub struct JobWrite {
     pub name: String,
     pub labels: BTreeMap<String, String>,
-    pub image: String,
+    pub image: ImageWrite,
     pub env: Option<BTreeMap<String, String>>,
     pub secrets: Option<BTreeMap<String, SecretEnvRef>>,
     pub cpu: String,
@@ -98,7 +98,13 @@ impl JobWrite {
             task.containers.push(gm::Container::new());
         }
         let container = &mut task.containers[0];
-        container.image = self.image.clone();
+        match &self.image {
+            ImageWrite::Set(image) => container.image = image.clone(),
+            ImageWrite::KeepDeployed { placeholder } if container.image.is_empty() => {
+                container.image = placeholder.clone()
+            }
+            ImageWrite::KeepDeployed { .. } => {}
+        }
         let mut resources = container.resources.take().unwrap_or_default();
         resources.limits.insert("cpu".into(), self.cpu.clone());
         resources
@@ -233,6 +239,36 @@ impl Cloud {
         })
         .await?;
         Ok(JobRecord::from_api(updated))
+    }
+
+    /// Points the job's container at `image` (read-modify-write with the job's etag) and waits
+    /// for the update; `None` when the job does not exist. Jobs have no traffic or revisions: the
+    /// next execution runs the new image.
+    pub async fn set_job_image(
+        &self,
+        name: &str,
+        image: &str,
+        observer: &dyn OperationObserver,
+    ) -> Result<Option<JobRecord>, ApiError> {
+        let mut live = match self.get_job_api(name, observer).await {
+            Ok(live) => live,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut execution = live.template.take().unwrap_or_default();
+        let mut task = execution.template.take().unwrap_or_default();
+        if task.containers.is_empty() {
+            task.containers.push(gm::Container::new());
+        }
+        task.containers[0].image = image.to_string();
+        execution.template = Some(task);
+        live.template = Some(execution);
+        let updated = retrying(self.backoff, observer, || {
+            let poller = self.jobs.update_job().set_job(live.clone()).poller();
+            wait_for("run.jobs.patch", name, poller, observer)
+        })
+        .await?;
+        Ok(Some(JobRecord::from_api(updated)))
     }
 
     pub async fn get_job(

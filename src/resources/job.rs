@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ApplyCtx, Converge, Desired, Known, OWNER_LABEL, Ownership, Reconcile, StepError, grant,
-    label_ownership, push_if_differs, quoted, secret, service_account,
+    label_ownership, push_if_differs, quoted, secret, service, service_account,
 };
 use crate::config::units::{format_cpu, format_duration, format_memory, parse_cpu, parse_memory};
 use crate::config::{JobConfig, Stack};
@@ -16,6 +16,11 @@ use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
 use crate::provider::jobs::{JobRecord, JobWrite};
 use crate::provider::run::{OperationObserver, SecretEnvRef};
 use crate::state::Ledger;
+use service::ServiceImage;
+
+/// The image a job built by `stackctl deploy` starts with when apply creates it: Google's
+/// public sample job, so the job (and its schedules) can exist before the first deploy.
+pub const PLACEHOLDER_IMAGE: &str = "us-docker.pkg.dev/cloudrun/container/job";
 
 /// Cloud Run's own job defaults, used to normalize what the API leaves unset.
 const SERVER_CPU_MILLIS: u32 = 1000;
@@ -30,7 +35,8 @@ pub struct JobSpec {
     /// `projects/P/locations/L/jobs/ID`
     pub name: String,
     pub labels: BTreeMap<String, String>,
-    pub image: String,
+    /// Declared (`image`), or owned by `stackctl deploy` (`build`): never diffed then.
+    pub image: ServiceImage,
     pub cpu_millis: u32,
     pub memory_bytes: u64,
     pub task_timeout: Duration,
@@ -74,7 +80,7 @@ pub fn spec(stack: &Stack, cfg: &JobConfig) -> JobSpec {
     JobSpec {
         name: full_name(stack, &cfg.id),
         labels,
-        image: cfg.image.clone(),
+        image: service::image_of(&cfg.image),
         cpu_millis: cfg.cpu_millis,
         memory_bytes: cfg.memory_bytes,
         task_timeout: cfg.task_timeout,
@@ -152,7 +158,10 @@ pub(crate) fn secret_refs(secrets: &BTreeMap<String, String>) -> BTreeMap<String
 pub fn create_fields(spec: &JobSpec) -> Vec<FieldChange> {
     let known = |f: &str, v: String| FieldChange::new(f, None, Some(FieldValue::Known(v)));
     let mut out = vec![
-        known("image", quoted(&spec.image)),
+        known(
+            "image",
+            service::create_image(&spec.image, PLACEHOLDER_IMAGE),
+        ),
         known("cpu", quoted(&format_cpu(spec.cpu_millis))),
         known("memory", quoted(&format_memory(spec.memory_bytes))),
         known("task_timeout", quoted(&format_duration(spec.task_timeout))),
@@ -179,7 +188,9 @@ pub fn create_fields(spec: &JobSpec) -> Vec<FieldChange> {
 
 pub fn diff(spec: &JobSpec, live: &JobRecord) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    push_if_differs(&mut out, "image", &spec.image, &live.image, |s| quoted(s));
+    if let ServiceImage::Declared(image) = &spec.image {
+        push_if_differs(&mut out, "image", image, &live.image, |s| quoted(s));
+    }
     let live_cpu = live
         .limits
         .get("cpu")
@@ -271,7 +282,7 @@ pub fn to_write(spec: &JobSpec) -> JobWrite {
     JobWrite {
         name: spec.name.clone(),
         labels: spec.labels.clone(),
-        image: spec.image.clone(),
+        image: service::image_write(&spec.image, PLACEHOLDER_IMAGE),
         env: spec.env.clone(),
         secrets: spec.secrets.as_ref().map(secret_refs),
         cpu: format_cpu(spec.cpu_millis),
@@ -325,6 +336,14 @@ impl Reconcile for JobKind {
     fn diff(spec: &JobSpec, live: &JobRecord, _: &Known) -> Vec<FieldChange> {
         diff(spec, live)
     }
+    fn notes(address: &ResourceAddr, spec: &JobSpec, live: Option<&JobRecord>) -> Vec<String> {
+        service::image_notes(
+            &address.to_string(),
+            &spec.image,
+            PLACEHOLDER_IMAGE,
+            live.map(|l| l.image.as_str()),
+        )
+    }
 }
 
 impl Converge for JobKind {
@@ -370,12 +389,13 @@ impl Converge for JobKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::run::ImageWrite;
 
     fn spec() -> JobSpec {
         JobSpec {
             name: "projects/p/locations/r/jobs/ingest".into(),
             labels: BTreeMap::from([(OWNER_LABEL.into(), "s".into())]),
-            image: "img".into(),
+            image: ServiceImage::Declared("img".into()),
             cpu_millis: 1000,
             memory_bytes: 512 << 20,
             task_timeout: Duration::from_secs(900),
@@ -430,6 +450,38 @@ mod tests {
                 Some(FieldValue::Known("\"15m\"".into()))
             )]
         );
+    }
+
+    #[test]
+    fn a_built_job_starts_with_the_placeholder_and_keeps_the_deployed_image() {
+        let mut s = spec();
+        s.image = ServiceImage::Deployed {
+            build: "workers/w".into(),
+        };
+        let mut l = live();
+        l.image = "us-docker.pkg.dev/p/r/ingest@sha256:abc".into();
+        assert_eq!(diff(&s, &l), vec![], "apply never reverts what deploy set");
+        let address = ResourceAddr::new(Kind::Job, "ingest");
+        assert_eq!(
+            JobKind::notes(&address, &s, Some(&l)),
+            vec![
+                "image: us-docker.pkg.dev/p/r/ingest@sha256:abc (deployed by `stackctl deploy`; apply keeps it)"
+            ]
+        );
+        assert!(JobKind::notes(&address, &s, None)[0].contains(PLACEHOLDER_IMAGE));
+        assert_eq!(
+            create_fields(&s)[0].after,
+            Some(FieldValue::Known(format!(
+                "\"{PLACEHOLDER_IMAGE}\" (placeholder)"
+            )))
+        );
+        assert_eq!(
+            to_write(&s).image,
+            ImageWrite::KeepDeployed {
+                placeholder: PLACEHOLDER_IMAGE.into()
+            }
+        );
+        assert!(JobKind::notes(&address, &spec(), Some(&l)).is_empty());
     }
 
     #[test]

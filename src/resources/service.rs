@@ -58,7 +58,7 @@ pub struct ServiceSpec {
     pub depends_on: Vec<ResourceAddr>,
 }
 
-/// Who owns the service's image.
+/// Who owns a service's or job's image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ServiceImage {
@@ -96,10 +96,7 @@ pub fn spec(stack: &Stack, cfg: &ServiceConfig) -> ServiceSpec {
     ServiceSpec {
         name: full_name(stack, &cfg.id),
         labels,
-        image: match &cfg.image {
-            ImageSource::Image(image) => ServiceImage::Declared(image.clone()),
-            ImageSource::Build(dir) => ServiceImage::Deployed { build: dir.clone() },
-        },
+        image: image_of(&cfg.image),
         min_instances: cfg.min_instances,
         max_instances: cfg.max_instances,
         concurrency: cfg.concurrency,
@@ -151,12 +148,7 @@ fn live_ingress(k: IngressKind) -> &'static str {
 /// Every declared field, as a `+ create` shows them.
 pub fn create_fields(spec: &ServiceSpec) -> Vec<FieldChange> {
     let known = |f: &str, v: String| FieldChange::new(f, None, Some(FieldValue::Known(v)));
-    let image = match &spec.image {
-        ServiceImage::Declared(image) => quoted(image),
-        ServiceImage::Deployed { .. } => {
-            format!("{} (placeholder)", quoted(PLACEHOLDER_IMAGE))
-        }
-    };
+    let image = create_image(&spec.image, PLACEHOLDER_IMAGE);
     let mut out = vec![
         known("image", image),
         known("min_instances", spec.min_instances.to_string()),
@@ -292,20 +284,61 @@ pub fn diff(spec: &ServiceSpec, live: &ServiceRecord) -> Vec<FieldChange> {
 /// Lines the plan shows under a service change: who owns a built service's image, and which
 /// image it runs (the deployed digest) or will start with.
 pub fn notes(address: &str, spec: &ServiceSpec, live: Option<&ServiceRecord>) -> Vec<String> {
-    let ServiceImage::Deployed { build } = &spec.image else {
+    image_notes(
+        address,
+        &spec.image,
+        PLACEHOLDER_IMAGE,
+        live.map(|l| l.image.as_str()),
+    )
+}
+
+/// The plan notes of a built image (services and jobs): the placeholder it starts with, or the
+/// image `stackctl deploy` set, which apply keeps. Nothing for a declared image.
+pub fn image_notes(
+    address: &str,
+    image: &ServiceImage,
+    placeholder: &str,
+    live_image: Option<&str>,
+) -> Vec<String> {
+    let ServiceImage::Deployed { build } = image else {
         return Vec::new();
     };
-    match live {
+    match live_image {
         None => vec![format!(
-            "image: starts with the placeholder {PLACEHOLDER_IMAGE}; `stackctl deploy {address}` builds {build} and rolls it out"
+            "image: starts with the placeholder {placeholder}; `stackctl deploy {address}` builds {build} and rolls it out"
         )],
-        Some(live) if live.image == PLACEHOLDER_IMAGE => vec![format!(
+        Some(live) if live == placeholder => vec![format!(
             "image: still the placeholder; `stackctl deploy {address}` builds {build} and rolls it out"
         )],
         Some(live) => vec![format!(
-            "image: {} (deployed by `stackctl deploy`; apply keeps it)",
-            live.image
+            "image: {live} (deployed by `stackctl deploy`; apply keeps it)"
         )],
+    }
+}
+
+/// The image apply writes: the declared one, or (built) the live one kept, `placeholder` on create.
+pub fn image_write(image: &ServiceImage, placeholder: &str) -> ImageWrite {
+    match image {
+        ServiceImage::Declared(image) => ImageWrite::Set(image.clone()),
+        ServiceImage::Deployed { .. } => ImageWrite::KeepDeployed {
+            placeholder: placeholder.to_string(),
+        },
+    }
+}
+
+/// The image a `+ create` shows.
+pub fn create_image(image: &ServiceImage, placeholder: &str) -> String {
+    match image {
+        ServiceImage::Declared(image) => quoted(image),
+        ServiceImage::Deployed { .. } => format!("{} (placeholder)", quoted(placeholder)),
+    }
+}
+
+/// The spec's image from the config's source.
+pub fn image_of(source: &ImageSource) -> ServiceImage {
+    match source {
+        ImageSource::Image(image) => ServiceImage::Declared(image.clone()),
+        ImageSource::Build(dir) => ServiceImage::Deployed { build: dir.clone() },
     }
 }
 
@@ -344,12 +377,7 @@ pub fn to_write(spec: &ServiceSpec) -> ServiceWrite {
     ServiceWrite {
         name: spec.name.clone(),
         labels: spec.labels.clone(),
-        image: match &spec.image {
-            ServiceImage::Declared(image) => ImageWrite::Set(image.clone()),
-            ServiceImage::Deployed { .. } => ImageWrite::KeepDeployed {
-                placeholder: PLACEHOLDER_IMAGE.to_string(),
-            },
-        },
+        image: image_write(&spec.image, PLACEHOLDER_IMAGE),
         env: spec.env.clone(),
         secrets: spec.secrets.as_ref().map(job::secret_refs),
         service_account: spec.service_account.clone(),

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::deploy::{
-    BlobOutcome, BuiltImage, DeployEvent, DeployReporter, PushReport, RolloutOutcome,
+    BlobOutcome, BuiltImage, DeployEvent, DeployReporter, JobOutcome, PushReport, RolloutOutcome,
 };
 use crate::model::ResourceAddr;
 
@@ -118,19 +118,41 @@ pub fn render_outcome(outcome: &RolloutOutcome) -> String {
     out
 }
 
+/// The `pushed` line under a deployed service or job.
+fn push_line(out: &mut String, pushed: &PushReport) {
+    let _ = writeln!(
+        out,
+        "  pushed  {} blobs uploaded ({}), {} already there, {} mounted",
+        pushed.count(BlobOutcome::Uploaded),
+        human_bytes(pushed.uploaded_bytes),
+        pushed.count(BlobOutcome::Exists),
+        pushed.count(BlobOutcome::Mounted)
+    );
+}
+
 /// `stackctl deploy`'s summary: uploads and the rollout of each service.
 pub fn render_outcomes(outcomes: &[(PushReport, RolloutOutcome)]) -> String {
     let mut out = String::new();
     for (pushed, outcome) in outcomes {
         out.push_str(&render_outcome(outcome));
-        let _ = writeln!(
-            out,
-            "  pushed  {} blobs uploaded ({}), {} already there, {} mounted",
-            pushed.count(BlobOutcome::Uploaded),
-            human_bytes(pushed.uploaded_bytes),
-            pushed.count(BlobOutcome::Exists),
-            pushed.count(BlobOutcome::Mounted)
-        );
+        push_line(&mut out, pushed);
+    }
+    out
+}
+
+/// `stackctl deploy`'s summary for jobs: the image each job's next execution runs.
+pub fn render_job_outcomes(outcomes: &[(PushReport, JobOutcome)]) -> String {
+    let mut out = String::new();
+    for (pushed, outcome) in outcomes {
+        let verb = if outcome.unchanged {
+            "unchanged, job"
+        } else {
+            "job"
+        };
+        let _ = writeln!(out, "{}: {verb} {}", outcome.address, outcome.job);
+        let _ = writeln!(out, "  image   {}", outcome.image);
+        let _ = writeln!(out, "  digest  {}", pushed.digest);
+        push_line(&mut out, pushed);
     }
     out
 }

@@ -245,6 +245,15 @@ fn deploy_local_on_the_example_stack_builds_pushes_and_rolls_out() {
         "{}",
         first.stdout
     );
+    assert!(
+        first.stdout.contains(
+            "job.ingest-orders: job projects/acme-shop-dev/locations/us-central1/jobs/ingest-orders"
+        ) && first.stdout.contains(
+            "image   us-central1-docker.pkg.dev/acme-shop-dev/workers/ingest-orders@sha256:"
+        ),
+        "the example's job is built too:\n{}",
+        first.stdout
+    );
 
     let second = ws.run(&["deploy", "--local"]).expect(0);
     assert!(
@@ -376,7 +385,11 @@ fn deploy_refuses_services_without_build_and_a_missing_service() {
     let emulator = Emulator::start();
     let ws = Workspace::new(&basic_stack("nobuild"));
     let run = ws.on(&emulator, &["deploy"]).expect(1);
-    assert!(run.stderr.contains("no service in"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no service or job in"),
+        "{}",
+        run.stderr
+    );
     let run = ws.on(&emulator, &["deploy", "service.worker"]).expect(1);
     assert!(run.stderr.contains("prebuilt `image`"), "{}", run.stderr);
     if !musl_or_skip() {
@@ -386,6 +399,19 @@ fn deploy_refuses_services_without_build_and_a_missing_service() {
     let run = ws.on(&emulator, &["deploy"]).expect(1);
     assert!(
         run.stderr.contains("run `stackctl apply` first"),
+        "{}",
+        run.stderr
+    );
+    let ws = built_workspace(
+        &built_stack("nojob", "workers")
+            .replace("service.worker", "job.worker")
+            .replace("max_instances = 2\n", ""),
+    );
+    let run = ws.on(&emulator, &["deploy", "job.worker"]).expect(1);
+    assert!(
+        run.stderr.contains(
+            "the job projects/test-project/locations/us-central1/jobs/worker does not exist yet"
+        ),
         "{}",
         run.stderr
     );
@@ -468,4 +494,91 @@ fn pushes_ride_out_registry_503s_with_retries() {
             .contains("@sha256:"),
         "deployed despite the faults"
     );
+}
+
+#[test]
+fn a_built_job_starts_with_the_placeholder_and_deploy_pins_it_by_digest() {
+    if !musl_or_skip() {
+        return;
+    }
+    let emulator = Emulator::start();
+    let ws = built_workspace(
+        r#"[stack]
+name = "jobs"
+project = "test-project"
+region = "us-central1"
+image_repository = "workers"
+
+[job.ingest]
+build = "task-worker"
+task_count = 2
+"#,
+    );
+    let job = || {
+        let (status, body) = emulator.http(
+            "GET",
+            "/v2/projects/test-project/locations/us-central1/jobs/ingest",
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        let job: Value = serde_json::from_str(&body).expect("job JSON");
+        job["template"]["template"]["containers"][0]["image"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let applied = ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    assert!(
+        applied
+            .stdout
+            .contains("\"us-docker.pkg.dev/cloudrun/container/job\" (placeholder)"),
+        "{}",
+        applied.stdout
+    );
+    assert_eq!(job(), "us-docker.pkg.dev/cloudrun/container/job");
+
+    let deployed = json(
+        &ws.on(&emulator, &["deploy", "--json", "job.ingest"])
+            .expect(0),
+    );
+    let digest = deployed["deployed"][0]["push"]["digest"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+    assert!(digest.starts_with("sha256:"), "{deployed}");
+    let image = format!("us-central1-docker.pkg.dev/test-project/workers/ingest@{digest}");
+    assert_eq!(deployed["deployed"][0]["job"]["image"], image.as_str());
+    assert_eq!(job(), image, "the job runs the pushed image by digest");
+
+    // apply never reverts what deploy set; the plan names the deployed image.
+    let plan = ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(0);
+    assert!(plan.stdout.starts_with("No changes."), "{}", plan.stdout);
+    ws.edit("task_count = 2", "task_count = 3");
+    let plan = ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(2);
+    assert_eq!(
+        field_lines(&plan.stdout),
+        vec!["~ task_count = 2 -> 3"],
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains(&format!("# image: {image}")),
+        "{}",
+        plan.stdout
+    );
+    ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    assert_eq!(job(), image, "apply keeps the deployed image");
+
+    // The no-argument form includes built jobs; the same code changes nothing.
+    let again = ws.on(&emulator, &["deploy"]).expect(0);
+    assert!(
+        again.stdout.contains("job.ingest: unchanged, job")
+            && again.stdout.contains(&format!("image   {image}"))
+            && again.stdout.contains(&format!("digest  {digest}")),
+        "{}",
+        again.stdout
+    );
+    let built = json(&ws.run(&["build", "--json", "job.ingest"]).expect(0));
+    assert_eq!(built[0]["digest"], digest.as_str());
+    assert_eq!(built[0]["address"], "job.ingest");
 }

@@ -5,6 +5,7 @@ use super::*;
 pub(super) const JOB_KEYS: &[&str] = &[
     "cpu",
     "env",
+    "build",
     "id",
     "image",
     "labels",
@@ -24,9 +25,11 @@ pub(super) const DEFAULT_MAX_RETRIES: u32 = 3;
 
 pub(super) const DEFAULT_TASK_COUNT: u32 = 1;
 
+/// `has_image_repository`: whether `[stack]` names an `image_repository` (as for services).
 pub(super) fn read_job(
     checker: &mut Checker,
     table: &TableRef,
+    has_image_repository: Option<bool>,
     declared: &Declared,
 ) -> Option<Parsed<JobConfig>> {
     checker.check_keys(table, JOB_KEYS);
@@ -37,12 +40,7 @@ pub(super) fn read_job(
         let help = "job ids are 1 to 63 lowercase letters, digits and `-`, start with a letter and end with a letter or digit";
         id_error(checker, table, id, Kind::Job, help);
     }
-    let image = checker.read_string(table, "image").required(
-        checker,
-        table,
-        "image",
-        "add image = \"REGION-docker.pkg.dev/PROJECT/REPO/IMAGE@sha256:...\"".into(),
-    );
+    let image = read_image_source(checker, table, has_image_repository);
     let cpu = checker
         .read_cpu(table, "cpu")
         .or_default(DEFAULT_CPU_MILLIS);
@@ -99,7 +97,7 @@ pub(super) fn read_job(
     let id_span = id.span.unwrap_or_else(|| table.name_span.clone());
     let config = JobConfig {
         id: id.value,
-        image: image?.value,
+        image: image?,
         cpu_millis: cpu?.value,
         memory_bytes: memory?.value,
         task_timeout: task_timeout?.value,

@@ -889,7 +889,9 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
             read_alert(checker, table, &declared, &ids),
         );
     }
-    let job_results = read_all(checker, Kind::Job, &jobs, |c, t| read_job(c, t, &declared));
+    let job_results = read_all(checker, Kind::Job, &jobs, |c, t| {
+        read_job(c, t, image_repository, &declared)
+    });
     let schedule_results = read_all(checker, Kind::Schedule, &schedules, |c, t| {
         read_schedule(c, t, &declared)
     });

@@ -153,8 +153,8 @@ pub(super) fn read_service(
 }
 
 /// Exactly one of `image = "..."` (apply manages the image) or `build = "DIR"` (a cargo
-/// package that `stackctl deploy` builds, pushes and rolls out).
-fn read_image_source(
+/// package that `stackctl deploy` builds, pushes and rolls out); services and jobs alike.
+pub(super) fn read_image_source(
     checker: &mut Checker,
     table: &TableRef,
     has_image_repository: Option<bool>,

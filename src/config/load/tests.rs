@@ -339,6 +339,60 @@ fn a_built_service_needs_exactly_one_image_source_and_an_image_repository() {
 }
 
 #[test]
+fn a_built_job_needs_exactly_one_image_source_and_an_image_repository() {
+    let with_repository = STACK.replace("[stack]\n", "[stack]\nimage_repository = \"workers\"\n");
+    let stack = parse_str(&format!(
+        "{with_repository}[job.ingest]\nbuild = \"workers/task-worker\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        stack.jobs["ingest"].image,
+        ImageSource::Build("workers/task-worker".into())
+    );
+    let stack = parse_str(&format!("{STACK}[job.ingest]\nimage = \"img\"\n")).unwrap();
+    assert_eq!(stack.jobs["ingest"].image, ImageSource::Image("img".into()));
+
+    let (line, column, message, _) = single_error(&format!(
+        "{with_repository}[job.ingest]\nimage = \"img\"\nbuild = \"w\"\n"
+    ));
+    assert_eq!(
+        (line, column, message.as_str()),
+        (8, 9, "[job.ingest] has both `image` and `build`")
+    );
+    let (line, column, message, _) =
+        single_error(&format!("{STACK}[job.ingest]\ntask_count = 2\n"));
+    assert_eq!(
+        (line, column, message.as_str()),
+        (5, 1, "[job.ingest] has no `image` or `build`")
+    );
+    let (line, column, message, help) =
+        single_error(&format!("{STACK}[job.ingest]\nbuild = \"w\"\n"));
+    assert_eq!(
+        (line, column, message.as_str()),
+        (
+            6,
+            9,
+            "[job.ingest] has `build` but [stack] has no `image_repository`"
+        )
+    );
+    assert!(
+        help.unwrap_or_default()
+            .contains("image_repository = \"workers\"")
+    );
+    let (line, column, message, _) = single_error(&format!(
+        "{with_repository}[job.ingest]\nbuild = \"/abs/w\"\n"
+    ));
+    assert_eq!(
+        (line, column, message.as_str()),
+        (
+            7,
+            9,
+            "`build` in [job.ingest] must be a relative path, found \"/abs/w\""
+        )
+    );
+}
+
+#[test]
 fn unknown_keys_suggest_the_closest_known_key() {
     assert_eq!(
         single_error(&service_source("max_instance = 10\nmax_instances = 10\n")),
