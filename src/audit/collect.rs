@@ -1,4 +1,5 @@
-//! Reads what audit needs, read-only: services, revisions and queues (one list call each), the
+//! Reads what audit needs, read-only: services, revisions and queues (one list call each),
+//! Artifact Registry repositories in the region with their Docker images, alert policies, the
 //! ledgers under `stackctl/` in the state bucket, and four Monitoring `timeSeries.list` queries.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,6 +35,17 @@ pub async fn inventory(cloud: &Cloud, state_bucket: &str) -> Result<Inventory, C
             cloud.list_revisions(&service.name, &Silent).await?,
         );
     }
+    let (repositories, alerts) = tokio::try_join!(
+        cloud.list_repositories(&cloud.region, &Silent),
+        cloud.list_alerts(&Silent)
+    )?;
+    let mut images = BTreeMap::new();
+    for repository in repositories.iter().filter(|r| r.format == "DOCKER") {
+        images.insert(
+            repository.name.clone(),
+            cloud.list_docker_images(&repository.name, &Silent).await?,
+        );
+    }
     let storage = cloud.storage();
     let mut ledger_queues = BTreeSet::new();
     for object in storage.list(state_bucket, "stackctl/").await? {
@@ -58,6 +70,9 @@ pub async fn inventory(cloud: &Cloud, state_bucket: &str) -> Result<Inventory, C
         revisions,
         queues,
         ledger_queues,
+        repositories,
+        images,
+        alerts,
     })
 }
 

@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::cost::{PriceBasis, PriceTable, round_usd};
+use crate::provider::artifacts::{DockerImageRecord, RepositoryRecord};
+use crate::provider::monitoring::AlertRecord;
 use crate::provider::run::{RevisionRecord, ServiceRecord};
 use crate::provider::tasks::QueueRecord;
 
@@ -77,6 +79,15 @@ pub enum Rule {
     /// A resource no stack owns (no ownership label, in no ledger).
     #[serde(rename = "OWN1")]
     Unowned,
+    /// A Docker image (digest) no Cloud Run revision runs.
+    #[serde(rename = "AR1")]
+    UnusedImage,
+    /// An Artifact Registry repository without any cleanup policy.
+    #[serde(rename = "AR2")]
+    RepositoryWithoutCleanup,
+    /// An alert policy that notifies no channel.
+    #[serde(rename = "OB3")]
+    AlertWithoutChannels,
 }
 
 impl Rule {
@@ -91,6 +102,9 @@ impl Rule {
             Rule::QueueRetriesForever => "CT2",
             Rule::PausedQueueWithBacklog => "CT3",
             Rule::Unowned => "OWN1",
+            Rule::UnusedImage => "AR1",
+            Rule::RepositoryWithoutCleanup => "AR2",
+            Rule::AlertWithoutChannels => "OB3",
         }
     }
 
@@ -107,6 +121,9 @@ impl Rule {
             Rule::QueueRetriesForever => "retries forever",
             Rule::PausedQueueWithBacklog => "paused with a backlog",
             Rule::Unowned => "owned by no stack",
+            Rule::UnusedImage => "image no revision uses",
+            Rule::RepositoryWithoutCleanup => "repository without a cleanup policy",
+            Rule::AlertWithoutChannels => "alert policy without notification channels",
         }
     }
 }
@@ -178,6 +195,12 @@ pub struct Inventory {
     pub queues: Vec<QueueRecord>,
     /// Queue full names in any stack's ledger in the state bucket.
     pub ledger_queues: BTreeSet<String>,
+    /// Artifact Registry repositories in the region.
+    pub repositories: Vec<RepositoryRecord>,
+    /// Docker images by repository full name.
+    pub images: BTreeMap<String, Vec<DockerImageRecord>>,
+    /// Cloud Monitoring alert policies of the project.
+    pub alerts: Vec<AlertRecord>,
 }
 
 /// Monitoring signals, already aligned and reduced, keyed by service or queue id.

@@ -2,14 +2,15 @@
 //! Scheduler, BigQuery, Artifact Registry, budget or alert-policy check) is one function in
 //! [`RULES`] plus the inventory field it reads; [`pending`] lists the ones not written yet.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Finding, Inventory, PendingRule, Rule, Severity, Signals, Windows};
 use crate::config::units::{parse_cpu, parse_memory};
-use crate::cost::{PriceTable, ServiceSizing, estimate};
+use crate::cost::{PriceItem, PriceTable, ServiceSizing, estimate, round_usd};
+use crate::provider::artifacts::DockerImageRecord;
 use crate::provider::run::ServiceRecord;
 use crate::provider::tasks::QueueState;
-use crate::resources::OWNER_LABEL;
+use crate::resources::{NAME_LABEL, OWNER_LABEL};
 
 /// Traffic in fewer than this share of hours makes a service "mostly idle" / "bursty".
 const BUSY_HOURS_SHARE: f64 = 0.5;
@@ -35,6 +36,9 @@ pub(super) const RULES: &[RuleFn] = &[
     paused_queue_with_backlog,
     unowned_services,
     unowned_queues,
+    unused_images,
+    repository_without_cleanup,
+    alert_without_channels,
 ];
 
 /// Rules of GCP-NOTES §6 that wait for kinds stackctl does not read yet.
@@ -66,24 +70,9 @@ pub(super) fn pending() -> Vec<PendingRule> {
             "BigQuery tables.get",
         ),
         pending(
-            "AR1",
-            "images no revision uses",
-            "Artifact Registry dockerImages.list",
-        ),
-        pending(
-            "AR2",
-            "repositories without a cleanup policy",
-            "Artifact Registry repositories.list",
-        ),
-        pending(
             "BU1",
             "no budget for the project",
             "Billing Budgets budgets.list",
-        ),
-        pending(
-            "OB3",
-            "alert policies without notification channels",
-            "Monitoring alertPolicies.list",
         ),
     ]
 }
@@ -496,6 +485,165 @@ fn unowned_queues(context: &RuleContext) -> Vec<Finding> {
         .collect()
 }
 
+/// The stack.toml change for a resource carrying `labels`, or `fallback` for one no stack owns.
+fn owned_fix(
+    labels: &BTreeMap<String, String>,
+    kind: &str,
+    id: &str,
+    change: &str,
+    fallback: String,
+) -> String {
+    match labels.get(OWNER_LABEL) {
+        Some(stack) => format!(
+            "stack.toml of stack `{stack}`: {change} in [{kind}.{}], then `stackctl apply`",
+            labels.get(NAME_LABEL).map_or(id, String::as_str)
+        ),
+        None => fallback,
+    }
+}
+
+/// Bytes in the GB of Artifact Registry's storage price (Google bills binary gigabytes).
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// Whether a container image reference (`REGISTRY/PACKAGE[:TAG][@sha256:...]`) names `image`.
+fn runs(reference: &str, image: &DockerImageRecord) -> bool {
+    let Some((base, digest)) = image.uri.split_once('@') else {
+        return reference == image.uri;
+    };
+    if let Some((_, used)) = reference.split_once('@') {
+        return used == digest && reference.starts_with(base);
+    }
+    let tag = match reference.strip_prefix(base) {
+        Some("") => "latest",
+        Some(rest) => match rest.strip_prefix(':') {
+            Some(tag) => tag,
+            None => return false,
+        },
+        None => return false,
+    };
+    image.tags.iter().any(|t| t == tag)
+}
+
+fn unused_images(context: &RuleContext) -> Vec<Finding> {
+    let inventory = context.inventory;
+    let running: BTreeSet<&str> = inventory
+        .revisions
+        .values()
+        .flatten()
+        .map(|r| r.image.as_str())
+        .chain(inventory.services.iter().map(|s| s.image.as_str()))
+        .collect();
+    let price = context.prices.usd(PriceItem::ArtifactRegistryGbMonth);
+    let mut out = Vec::new();
+    for (repository, images) in &inventory.images {
+        let labels = inventory
+            .repositories
+            .iter()
+            .find(|r| &r.name == repository)
+            .map(|r| r.labels.clone())
+            .unwrap_or_default();
+        for image in images {
+            if running.iter().any(|r| runs(r, image)) {
+                continue;
+            }
+            let gib = image.size_bytes as f64 / GIB;
+            let waste = round_usd(gib * price);
+            let tags = if image.tags.is_empty() {
+                "untagged".to_string()
+            } else {
+                format!("tags {}", image.tags.join(", "))
+            };
+            out.push(finding(
+                Rule::UnusedImage,
+                &image.name,
+                format!(
+                    "{} bytes ({gib:.2} GiB at ${price:.2}/GiB-month), {tags}; no Cloud Run revision in {} runs it",
+                    image.size_bytes, inventory.region
+                ),
+                Some(waste),
+                Severity::of_waste(waste),
+                owned_fix(
+                    &labels,
+                    "repository",
+                    short(repository),
+                    "set keep_recent = N and delete_untagged_after = \"30d\" (cleanup deletes old versions)",
+                    format!("delete it: gcloud artifacts docker images delete {}", image.uri),
+                ),
+            ));
+        }
+    }
+    out
+}
+
+fn repository_without_cleanup(context: &RuleContext) -> Vec<Finding> {
+    context
+        .inventory
+        .repositories
+        .iter()
+        .filter(|r| r.policies.is_empty())
+        .map(|repository| {
+            let id = short(&repository.name);
+            let count = context
+                .inventory
+                .images
+                .get(&repository.name)
+                .map_or(0, Vec::len);
+            finding(
+                Rule::RepositoryWithoutCleanup,
+                &repository.name,
+                format!(
+                    "no cleanup policies (cleanupPolicies is empty): its {count} image(s) and every pushed version are kept forever"
+                ),
+                None,
+                Severity::Medium,
+                owned_fix(
+                    &repository.labels,
+                    "repository",
+                    id,
+                    "set keep_recent = 10 and delete_untagged_after = \"30d\"",
+                    format!(
+                        "declare [repository.{id}] with keep_recent and delete_untagged_after and run `stackctl adopt repository.{id}`, or: gcloud artifacts repositories set-cleanup-policies {id} --policy FILE"
+                    ),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn alert_without_channels(context: &RuleContext) -> Vec<Finding> {
+    context
+        .inventory
+        .alerts
+        .iter()
+        .filter(|a| a.channels.is_empty())
+        .map(|alert| {
+            let conditions = u32::try_from(alert.conditions.len()).unwrap_or(u32::MAX);
+            let waste = round_usd(estimate::alert(context.prices, conditions).monthly_usd);
+            let id = short(&alert.name);
+            finding(
+                Rule::AlertWithoutChannels,
+                &alert.name,
+                format!(
+                    "`{}` ({}) has {conditions} condition(s) and no notificationChannels: an incident notifies nobody",
+                    alert.display_name,
+                    if alert.enabled { "enabled" } else { "disabled" }
+                ),
+                Some(waste),
+                Severity::of_waste(waste).max(Severity::Medium),
+                owned_fix(
+                    &alert.user_labels,
+                    "alert",
+                    id,
+                    "set notify = [\"channel.NAME\"]",
+                    format!(
+                        "gcloud alpha monitoring policies update {id} --add-notification-channels CHANNEL, or delete it"
+                    ),
+                ),
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -596,6 +744,7 @@ mod tests {
             revisions: BTreeMap::new(),
             queues,
             ledger_queues,
+            ..Inventory::default()
         }
     }
 
@@ -696,5 +845,140 @@ mod tests {
                 ("stray".into(), "OWN1", Some(0.0), Severity::Low),
             ]
         );
+    }
+
+    fn image(
+        repository: &str,
+        package: &str,
+        digest: &str,
+        tags: &[&str],
+        bytes: u64,
+    ) -> DockerImageRecord {
+        DockerImageRecord {
+            name: format!("{repository}/dockerImages/{package}@sha256:{digest}"),
+            uri: format!("us-central1-docker.pkg.dev/p/apps/{package}@sha256:{digest}"),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            size_bytes: bytes,
+        }
+    }
+
+    #[test]
+    fn images_repositories_and_alerts_rules_price_what_they_can() {
+        use crate::provider::artifacts::RepositoryRecord;
+        use crate::provider::monitoring::AlertRecord;
+        let repository = format!("{P}/repositories/apps");
+        let tidy = format!("{P}/repositories/tidy");
+        let mut api = service("api", 0, true, true);
+        api.image = "us-central1-docker.pkg.dev/p/apps/api:v2".into();
+        let mut inv = inventory(vec![api], vec![]);
+        inv.revisions.insert(
+            format!("{P}/services/api"),
+            vec![RevisionRecord {
+                name: format!("{P}/services/api/revisions/api-1"),
+                min_instances: 0,
+                limits: BTreeMap::new(),
+                cpu_idle: true,
+                id: "api-1".into(),
+                create_time: "2026-11-01T00:00:00Z".into(),
+                image: "us-central1-docker.pkg.dev/p/apps/api@sha256:bbb".into(),
+                readiness: crate::provider::run::Readiness::Ready,
+            }],
+        );
+        inv.repositories = vec![
+            RepositoryRecord {
+                name: repository.clone(),
+                format: "DOCKER".into(),
+                labels: BTreeMap::new(),
+                keep_recent: None,
+                delete_untagged_after: None,
+                policies: vec![],
+            },
+            RepositoryRecord {
+                name: tidy.clone(),
+                format: "DOCKER".into(),
+                labels: BTreeMap::from([(OWNER_LABEL.to_string(), "shop".to_string())]),
+                keep_recent: Some(10),
+                delete_untagged_after: None,
+                policies: vec!["keep-recent".into()],
+            },
+        ];
+        inv.images = BTreeMap::from([
+            (
+                repository.clone(),
+                vec![
+                    // Run by tag (the service) and by digest (the revision): no finding.
+                    image(&repository, "api", "aaa", &["v2"], 1 << 30),
+                    image(&repository, "api", "bbb", &[], 1 << 30),
+                    // 3 GiB × $0.10.
+                    image(&repository, "api", "ccc", &["v1"], 3 << 30),
+                ],
+            ),
+            // 512 MiB × $0.10 = $0.05, untagged.
+            (
+                tidy.clone(),
+                vec![image(&tidy, "job", "ddd", &[], 512 << 20)],
+            ),
+        ]);
+        let alert = |id: &str, channels: Vec<String>, conditions: usize| AlertRecord {
+            name: format!("projects/p/alertPolicies/{id}"),
+            display_name: id.into(),
+            user_labels: BTreeMap::from([
+                (OWNER_LABEL.to_string(), "shop".to_string()),
+                (NAME_LABEL.to_string(), id.to_string()),
+            ]),
+            enabled: true,
+            combiner: "OR".into(),
+            conditions: vec![None; conditions],
+            channels,
+        };
+        inv.alerts = vec![
+            alert("silent", vec![], 2),
+            alert("loud", vec!["projects/p/notificationChannels/1".into()], 1),
+        ];
+        let signals = Signals {
+            requests: BTreeMap::from([("api".into(), 1000.0)]),
+            hours_with_traffic: BTreeMap::from([("api".into(), 300)]),
+            ..Signals::default()
+        };
+        assert_eq!(
+            run(&inv, &signals),
+            vec![
+                // 2 conditions × $1.50, medium at least: nobody hears it fire.
+                ("silent".into(), "OB3", Some(3.0), Severity::Medium),
+                ("api@sha256:ccc".into(), "AR1", Some(0.3), Severity::Low),
+                ("job@sha256:ddd".into(), "AR1", Some(0.05), Severity::Low),
+                ("apps".into(), "AR2", None, Severity::Medium),
+            ]
+        );
+        let report = audit(
+            &inv,
+            &signals,
+            &PriceTable::builtin("us-central1"),
+            windows(),
+        );
+        let fixes: Vec<&str> = report.findings.iter().map(|f| f.fix.as_str()).collect();
+        assert_eq!(
+            fixes,
+            vec![
+                "stack.toml of stack `shop`: set notify = [\"channel.NAME\"] in [alert.silent], then `stackctl apply`",
+                "delete it: gcloud artifacts docker images delete us-central1-docker.pkg.dev/p/apps/api@sha256:ccc",
+                "stack.toml of stack `shop`: set keep_recent = N and delete_untagged_after = \"30d\" (cleanup deletes old versions) in [repository.tidy], then `stackctl apply`",
+                "declare [repository.apps] with keep_recent and delete_untagged_after and run `stackctl adopt repository.apps`, or: gcloud artifacts repositories set-cleanup-policies apps --policy FILE",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_image_reference_runs_an_image_by_digest_tag_or_implicit_latest() {
+        let repository = format!("{P}/repositories/apps");
+        let i = image(&repository, "api", "aaa", &["v1", "latest"], 1);
+        let base = "us-central1-docker.pkg.dev/p/apps/api";
+        assert!(runs(&format!("{base}@sha256:aaa"), &i));
+        assert!(runs(&format!("{base}:v1@sha256:aaa"), &i));
+        assert!(runs(&format!("{base}:v1"), &i));
+        assert!(runs(base, &i));
+        assert!(!runs(&format!("{base}:v2"), &i));
+        assert!(!runs(&format!("{base}@sha256:bbb"), &i));
+        assert!(!runs(&format!("{base}-old:v1"), &i));
     }
 }
