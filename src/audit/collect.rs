@@ -1,5 +1,6 @@
 //! Reads what audit needs, read-only: services, revisions and queues (one list call each),
-//! Artifact Registry repositories in the region with their Docker images, alert policies, the
+//! Artifact Registry repositories in the region with their Docker images, alert policies, every
+//! BigQuery table (datasets.list, tables.list, then tables.get for sizes and partitioning), the
 //! ledgers under `stackctl/` in the state bucket, and four Monitoring `timeSeries.list` queries.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,6 +47,14 @@ pub async fn inventory(cloud: &Cloud, state_bucket: &str) -> Result<Inventory, C
             cloud.list_docker_images(&repository.name, &Silent).await?,
         );
     }
+    let mut tables = Vec::new();
+    for (dataset, _) in cloud.list_datasets(&Silent).await? {
+        for table in cloud.list_table_ids(&dataset, &Silent).await? {
+            if let Some(record) = cloud.get_table(&dataset, &table, &Silent).await? {
+                tables.push(record);
+            }
+        }
+    }
     let storage = cloud.storage();
     let mut ledger_queues = BTreeSet::new();
     for object in storage.list(state_bucket, "stackctl/").await? {
@@ -73,6 +82,7 @@ pub async fn inventory(cloud: &Cloud, state_bucket: &str) -> Result<Inventory, C
         repositories,
         images,
         alerts,
+        tables,
     })
 }
 

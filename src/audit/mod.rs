@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cost::{PriceBasis, PriceTable, round_usd};
 use crate::provider::artifacts::{DockerImageRecord, RepositoryRecord};
+use crate::provider::bigquery::TableRecord;
 use crate::provider::monitoring::AlertRecord;
 use crate::provider::run::{RevisionRecord, ServiceRecord};
 use crate::provider::tasks::QueueRecord;
@@ -88,6 +89,15 @@ pub enum Rule {
     /// An alert policy that notifies no channel.
     #[serde(rename = "OB3")]
     AlertWithoutChannels,
+    /// A BigQuery table without partitioning.
+    #[serde(rename = "BQ1")]
+    TableWithoutPartitioning,
+    /// A partitioned table whose partitions never expire.
+    #[serde(rename = "BQ2")]
+    PartitionsNeverExpire,
+    /// A large partitioned table queryable without a partition filter.
+    #[serde(rename = "BQ4")]
+    LargeTableWithoutPartitionFilter,
 }
 
 impl Rule {
@@ -105,6 +115,9 @@ impl Rule {
             Rule::UnusedImage => "AR1",
             Rule::RepositoryWithoutCleanup => "AR2",
             Rule::AlertWithoutChannels => "OB3",
+            Rule::TableWithoutPartitioning => "BQ1",
+            Rule::PartitionsNeverExpire => "BQ2",
+            Rule::LargeTableWithoutPartitionFilter => "BQ4",
         }
     }
 
@@ -124,6 +137,11 @@ impl Rule {
             Rule::UnusedImage => "image no revision uses",
             Rule::RepositoryWithoutCleanup => "repository without a cleanup policy",
             Rule::AlertWithoutChannels => "alert policy without notification channels",
+            Rule::TableWithoutPartitioning => "table without partitioning",
+            Rule::PartitionsNeverExpire => "partitions never expire",
+            Rule::LargeTableWithoutPartitionFilter => {
+                "large table without require_partition_filter"
+            }
         }
     }
 }
@@ -201,6 +219,8 @@ pub struct Inventory {
     pub images: BTreeMap<String, Vec<DockerImageRecord>>,
     /// Cloud Monitoring alert policies of the project.
     pub alerts: Vec<AlertRecord>,
+    /// BigQuery tables (tables.get of every table of every dataset).
+    pub tables: Vec<TableRecord>,
 }
 
 /// Monitoring signals, already aligned and reduced, keyed by service or queue id.

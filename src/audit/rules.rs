@@ -39,6 +39,9 @@ pub(super) const RULES: &[RuleFn] = &[
     unused_images,
     repository_without_cleanup,
     alert_without_channels,
+    table_without_partitioning,
+    partitions_never_expire,
+    large_table_without_partition_filter,
 ];
 
 /// Rules of GCP-NOTES §6 that wait for kinds stackctl does not read yet.
@@ -53,21 +56,6 @@ pub(super) fn pending() -> Vec<PendingRule> {
             "SC1",
             "paused or orphaned Cloud Scheduler jobs",
             "Cloud Scheduler jobs.list in the provider",
-        ),
-        pending(
-            "BQ1",
-            "tables not read in N days",
-            "BigQuery tables.list and jobs.list (referenced tables)",
-        ),
-        pending(
-            "BQ2",
-            "tables without partitioning or partition expiration",
-            "BigQuery tables.get",
-        ),
-        pending(
-            "BQ4",
-            "large tables without require_partition_filter",
-            "BigQuery tables.get",
         ),
         pending(
             "BU1",
@@ -644,6 +632,125 @@ fn alert_without_channels(context: &RuleContext) -> Vec<Finding> {
         .collect()
 }
 
+/// A table at least this large (logical bytes) makes an unfiltered query expensive (BQ4).
+const LARGE_TABLE_BYTES: u64 = 100 << 30;
+
+fn gib(bytes: u64) -> f64 {
+    bytes as f64 / GIB
+}
+
+/// The size a finding's evidence quotes: `numBytes` or "size not reported".
+fn size_text(bytes: Option<u64>) -> String {
+    bytes.map_or("size not reported".into(), |b| {
+        format!("{b} logical bytes ({:.2} GiB)", gib(b))
+    })
+}
+
+/// Plain tables (materialized views manage their own storage).
+fn plain_tables<'a>(
+    context: &'a RuleContext,
+) -> impl Iterator<Item = &'a crate::provider::bigquery::TableRecord> {
+    context.inventory.tables.iter().filter(|t| t.view.is_none())
+}
+
+fn table_fix(
+    table: &crate::provider::bigquery::TableRecord,
+    change: &str,
+    fallback: String,
+) -> String {
+    owned_fix(&table.labels, "table", &table.table_id, change, fallback)
+}
+
+fn table_without_partitioning(context: &RuleContext) -> Vec<Finding> {
+    plain_tables(context)
+        .filter(|t| t.partition.is_none())
+        .map(|table| {
+            let large = table.num_bytes.is_some_and(|b| b >= LARGE_TABLE_BYTES);
+            finding(
+                Rule::TableWithoutPartitioning,
+                &table.name,
+                format!(
+                    "no timePartitioning: every query scans the whole table; {}",
+                    size_text(table.num_bytes)
+                ),
+                None,
+                if large { Severity::Medium } else { Severity::Low },
+                table_fix(
+                    table,
+                    "set partition = { field = \"COLUMN\" } (forces a replacement: copy the data first)",
+                    format!(
+                        "recreate it partitioned: bq query --destination_table {}.{}_partitioned --time_partitioning_field COLUMN 'SELECT * FROM {}.{}'",
+                        table.dataset_id, table.table_id, table.dataset_id, table.table_id
+                    ),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn partitions_never_expire(context: &RuleContext) -> Vec<Finding> {
+    let price = context
+        .prices
+        .usd(PriceItem::BigQueryLongTermStorageGibMonth);
+    plain_tables(context)
+        .filter(|t| t.partition.as_ref().is_some_and(|p| p.expiration.is_none()))
+        .map(|table| {
+            // What expiring partitions unmodified for 90 days would stop storing.
+            let waste = table.long_term_bytes.map(|b| round_usd(gib(b) * price));
+            let long_term = table.long_term_bytes.map_or("not reported".into(), |b| {
+                format!("{b} bytes ({:.2} GiB at ${price:.2}/GiB-month)", gib(b))
+            });
+            finding(
+                Rule::PartitionsNeverExpire,
+                &table.name,
+                format!(
+                    "partitioned without timePartitioning.expirationMs: partitions are kept forever; {}, long-term (unmodified 90 days): {long_term}",
+                    size_text(table.num_bytes)
+                ),
+                waste,
+                waste.map_or(Severity::Low, Severity::of_waste),
+                table_fix(
+                    table,
+                    "add expiration = \"730d\" to partition",
+                    format!(
+                        "bq update --time_partitioning_expiration SECONDS {}.{}",
+                        table.dataset_id, table.table_id
+                    ),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn large_table_without_partition_filter(context: &RuleContext) -> Vec<Finding> {
+    let price = context.prices.usd(PriceItem::BigQueryScannedTib);
+    plain_tables(context)
+        .filter(|t| t.partition.is_some() && !t.require_partition_filter)
+        .filter_map(|table| {
+            let bytes = table.num_bytes.filter(|b| *b >= LARGE_TABLE_BYTES)?;
+            let scan = bytes as f64 / (GIB * 1024.0) * price;
+            Some(finding(
+                Rule::LargeTableWithoutPartitionFilter,
+                &table.name,
+                format!(
+                    "{}; requirePartitionFilter is false: one query without a partition filter scans all of it (${scan:.2} on demand)",
+                    size_text(Some(bytes))
+                ),
+                None,
+                Severity::Medium,
+                table_fix(
+                    table,
+                    "set require_partition_filter = true",
+                    format!(
+                        "bq update --require_partition_filter {}.{}",
+                        table.dataset_id, table.table_id
+                    ),
+                ),
+            ))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -980,5 +1087,80 @@ mod tests {
         assert!(!runs(&format!("{base}:v2"), &i));
         assert!(!runs(&format!("{base}@sha256:bbb"), &i));
         assert!(!runs(&format!("{base}-old:v1"), &i));
+    }
+
+    #[test]
+    fn table_rules_price_expiring_long_term_storage_and_flag_large_unfiltered_tables() {
+        use crate::provider::bigquery::{PartitionRecord, TableRecord, ViewRecord};
+        let table = |id: &str,
+                     partition: Option<Option<u64>>,
+                     require: bool,
+                     bytes: Option<u64>,
+                     long_term: Option<u64>| TableRecord {
+            name: format!("projects/p/datasets/raw/tables/{id}"),
+            dataset_id: "raw".into(),
+            table_id: id.into(),
+            etag: String::new(),
+            labels: BTreeMap::from([(OWNER_LABEL.to_string(), "shop".to_string())]),
+            columns: vec![],
+            partition: partition.map(|days| PartitionRecord {
+                granularity: "DAY".into(),
+                field: Some("at".into()),
+                expiration: days.map(|d| Duration::from_secs(d * 86_400)),
+            }),
+            cluster_by: vec![],
+            require_partition_filter: require,
+            view: None,
+            num_bytes: bytes,
+            long_term_bytes: long_term,
+        };
+        let mut view = table("mv", None, false, Some(1 << 40), None);
+        view.view = Some(ViewRecord {
+            query: "SELECT 1".into(),
+            refresh_interval: None,
+        });
+        let mut inv = inventory(vec![], vec![]);
+        inv.tables = vec![
+            table("events", None, false, Some(200 << 30), None),
+            table("small", None, false, None, None),
+            table("logs", Some(None), false, Some(512 << 30), Some(300 << 30)),
+            table(
+                "orders",
+                Some(Some(730)),
+                true,
+                Some(1 << 40),
+                Some(1 << 39),
+            ),
+            view,
+        ];
+        assert_eq!(
+            run(&inv, &Signals::default()),
+            vec![
+                // 300 GiB long-term × $0.01.
+                ("logs".into(), "BQ2", Some(3.0), Severity::Low),
+                ("events".into(), "BQ1", None, Severity::Medium),
+                // 512 GiB ≥ 100 GiB: an unfiltered query scans 0.5 TiB × $6.25.
+                ("logs".into(), "BQ4", None, Severity::Medium),
+                ("small".into(), "BQ1", None, Severity::Low),
+            ]
+        );
+        let report = audit(
+            &inv,
+            &Signals::default(),
+            &PriceTable::builtin("us-central1"),
+            windows(),
+        );
+        let bq4 = report
+            .findings
+            .iter()
+            .find(|f| f.rule == Rule::LargeTableWithoutPartitionFilter)
+            .map(|f| (f.evidence.as_str(), f.fix.as_str()));
+        assert_eq!(
+            bq4,
+            Some((
+                "549755813888 logical bytes (512.00 GiB); requirePartitionFilter is false: one query without a partition filter scans all of it ($3.12 on demand)",
+                "stack.toml of stack `shop`: set require_partition_filter = true in [table.logs], then `stackctl apply`"
+            ))
+        );
     }
 }
