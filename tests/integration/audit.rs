@@ -96,6 +96,18 @@ max_attempts = -1
 
 [repository.images]
 
+[dataset.raw]
+deletion_protection = false
+
+[table.clicks]
+dataset = "dataset.raw"
+columns = [{{ name = "at", type = "TIMESTAMP" }}]
+
+[table.visits]
+dataset = "dataset.raw"
+columns = [{{ name = "at", type = "TIMESTAMP" }}]
+partition = {{ field = "at" }}
+
 [alert.ghost-errors]
 template = "cloud_run_5xx_ratio"
 service = "service.ghost"
@@ -174,6 +186,9 @@ duration = "300s"
             ("forever".into(), "CT2".into(), None, "medium".into()),
             ("stuck".into(), "CT3".into(), None, "medium".into()),
             ("images".into(), "AR2".into(), None, "medium".into()),
+            // Empty tables: numLongTermBytes = 0 prices BQ2 at $0; BQ4 needs 100 GiB.
+            ("clicks".into(), "BQ1".into(), None, "low".into()),
+            ("visits".into(), "BQ2".into(), Some(0.0), "low".into()),
             ("stray".into(), "OWN1".into(), Some(0.0), "low".into()),
         ],
         "{}",
@@ -192,12 +207,13 @@ duration = "300s"
     assert!(
         table
             .stdout
-            .contains("9 finding(s) in project waste-project (us-central1): $51.05/mo of priced waste, 4 unpriced risk(s)."),
+            .contains("11 finding(s) in project waste-project (us-central1): $51.05/mo of priced waste, 5 unpriced risk(s)."),
         "{}",
         table.stdout
     );
     for fix in [
         "fix: stack.toml of stack `waste`: set notify = [\"channel.NAME\"] in [alert.ghost-errors], then `stackctl apply`",
+        "fix: stack.toml of stack `waste`: add expiration = \"730d\" to partition in [table.visits], then `stackctl apply`",
         "fix: stack.toml of stack `waste`: set keep_recent = 10 and delete_untagged_after = \"30d\" in [repository.images], then `stackctl apply`",
     ] {
         assert!(table.stdout.contains(fix), "{fix}\n{}", table.stdout);
