@@ -1,6 +1,7 @@
 //! Reads what audit needs, read-only: services, revisions and queues (one list call each),
 //! Artifact Registry repositories in the region with their Docker images, alert policies, every
-//! BigQuery table (datasets.list, tables.list, then tables.get for sizes and partitioning), the
+//! BigQuery table (datasets.list, tables.list, then tables.get for sizes and partitioning),
+//! Scheduler jobs and Cloud Run jobs (their targets), the
 //! ledgers under `stackctl/` in the state bucket, and four Monitoring `timeSeries.list` queries.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,9 +37,11 @@ pub async fn inventory(cloud: &Cloud, state_bucket: &str) -> Result<Inventory, C
             cloud.list_revisions(&service.name, &Silent).await?,
         );
     }
-    let (repositories, alerts) = tokio::try_join!(
+    let (repositories, alerts, schedules, jobs) = tokio::try_join!(
         cloud.list_repositories(&cloud.region, &Silent),
-        cloud.list_alerts(&Silent)
+        cloud.list_alerts(&Silent),
+        cloud.list_schedules(&Silent),
+        cloud.list_jobs(&Silent),
     )?;
     let mut images = BTreeMap::new();
     for repository in repositories.iter().filter(|r| r.format == "DOCKER") {
@@ -83,6 +86,8 @@ pub async fn inventory(cloud: &Cloud, state_bucket: &str) -> Result<Inventory, C
         images,
         alerts,
         tables,
+        schedules,
+        jobs: jobs.into_iter().map(|j| j.name).collect(),
     })
 }
 

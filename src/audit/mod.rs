@@ -14,6 +14,7 @@ use crate::provider::artifacts::{DockerImageRecord, RepositoryRecord};
 use crate::provider::bigquery::TableRecord;
 use crate::provider::monitoring::AlertRecord;
 use crate::provider::run::{RevisionRecord, ServiceRecord};
+use crate::provider::scheduler::ScheduleRecord;
 use crate::provider::tasks::QueueRecord;
 
 /// How much a finding matters. Ordered: `Low < Medium < High < Critical`.
@@ -98,6 +99,9 @@ pub enum Rule {
     /// A large partitioned table queryable without a partition filter.
     #[serde(rename = "BQ4")]
     LargeTableWithoutPartitionFilter,
+    /// A Scheduler job that is paused, or whose Cloud Run target no longer exists.
+    #[serde(rename = "SC1")]
+    PausedOrOrphanedSchedule,
 }
 
 impl Rule {
@@ -118,6 +122,7 @@ impl Rule {
             Rule::TableWithoutPartitioning => "BQ1",
             Rule::PartitionsNeverExpire => "BQ2",
             Rule::LargeTableWithoutPartitionFilter => "BQ4",
+            Rule::PausedOrOrphanedSchedule => "SC1",
         }
     }
 
@@ -142,6 +147,7 @@ impl Rule {
             Rule::LargeTableWithoutPartitionFilter => {
                 "large table without require_partition_filter"
             }
+            Rule::PausedOrOrphanedSchedule => "paused or orphaned Scheduler job",
         }
     }
 }
@@ -221,6 +227,10 @@ pub struct Inventory {
     pub alerts: Vec<AlertRecord>,
     /// BigQuery tables (tables.get of every table of every dataset).
     pub tables: Vec<TableRecord>,
+    /// Cloud Scheduler jobs in the region.
+    pub schedules: Vec<ScheduleRecord>,
+    /// Cloud Run job full names in the region (targets of schedules).
+    pub jobs: BTreeSet<String>,
 }
 
 /// Monitoring signals, already aligned and reduced, keyed by service or queue id.

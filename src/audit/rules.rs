@@ -42,6 +42,7 @@ pub(super) const RULES: &[RuleFn] = &[
     table_without_partitioning,
     partitions_never_expire,
     large_table_without_partition_filter,
+    paused_or_orphaned_schedule,
 ];
 
 /// Rules of GCP-NOTES §6 that wait for kinds stackctl does not read yet.
@@ -51,18 +52,11 @@ pub(super) fn pending() -> Vec<PendingRule> {
         rule: rule.into(),
         needs: needs.into(),
     };
-    vec![
-        pending(
-            "SC1",
-            "paused or orphaned Cloud Scheduler jobs",
-            "Cloud Scheduler jobs.list in the provider",
-        ),
-        pending(
-            "BU1",
-            "no budget for the project",
-            "Billing Budgets budgets.list",
-        ),
-    ]
+    vec![pending(
+        "BU1",
+        "no budget for the project",
+        "Billing Budgets budgets.list",
+    )]
 }
 
 fn short(name: &str) -> &str {
@@ -751,6 +745,62 @@ fn large_table_without_partition_filter(context: &RuleContext) -> Vec<Finding> {
         .collect()
 }
 
+/// Why a Scheduler job's Cloud Run target is gone: a `…/jobs/J:run` URL of a job that does not
+/// exist, or a `*.run.app` URL no service answers.
+fn missing_target(context: &RuleContext, uri: &str) -> Option<String> {
+    if let Some(job) = uri
+        .strip_prefix("https://run.googleapis.com/v2/")
+        .and_then(|rest| rest.strip_suffix(":run"))
+    {
+        return (!context.inventory.jobs.contains(job))
+            .then(|| format!("its target Cloud Run job {job} does not exist"));
+    }
+    let host = uri.strip_prefix("https://")?.split('/').next()?;
+    if !host.ends_with(".run.app") {
+        return None;
+    }
+    let served = context.inventory.services.iter().any(|s| {
+        s.uri
+            .strip_prefix("https://")
+            .is_some_and(|h| h.trim_end_matches('/') == host)
+    });
+    (!served).then(|| format!("no Cloud Run service answers its target {host}"))
+}
+
+fn paused_or_orphaned_schedule(context: &RuleContext) -> Vec<Finding> {
+    let fee = round_usd(estimate::schedule(context.prices).monthly_usd);
+    context
+        .inventory
+        .schedules
+        .iter()
+        .filter_map(|schedule| {
+            let orphaned = schedule
+                .uri
+                .as_deref()
+                .and_then(|uri| missing_target(context, uri));
+            let paused = schedule.state == "PAUSED";
+            let evidence = match (paused, orphaned) {
+                (true, Some(why)) => format!("PAUSED, and {why}"),
+                (true, None) => format!("PAUSED: `{}` never fires", schedule.schedule),
+                (false, Some(why)) => format!("{}: {why}; every run fails", schedule.state),
+                (false, None) => return None,
+            };
+            let id = short(&schedule.name);
+            Some(finding(
+                Rule::PausedOrOrphanedSchedule,
+                &schedule.name,
+                format!("{evidence} (a Scheduler job costs ${fee:.2}/month paused or not)"),
+                Some(fee),
+                Severity::of_waste(fee),
+                format!(
+                    "remove [schedule.{id}] from its stack.toml, or delete it: gcloud scheduler jobs delete {id} --location {}",
+                    context.inventory.region
+                ),
+            ))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -819,7 +869,7 @@ mod tests {
         }
     }
 
-    fn run(
+    fn run_audit(
         inventory: &Inventory,
         signals: &Signals,
     ) -> Vec<(String, &'static str, Option<f64>, Severity)> {
@@ -867,7 +917,7 @@ mod tests {
             queue_depth_max: BTreeMap::new(),
             queue_attempts: BTreeMap::from([("q".into(), 50.0)]),
         };
-        assert_eq!(run(&inv, &signals), vec![]);
+        assert_eq!(run_audit(&inv, &signals), vec![]);
     }
 
     #[test]
@@ -935,7 +985,7 @@ mod tests {
             queue_attempts: BTreeMap::from([("forever".into(), 9.0), ("foreign".into(), 1.0)]),
         };
         assert_eq!(
-            run(&inv, &signals),
+            run_audit(&inv, &signals),
             vec![
                 // 49.248 − 9.72 (instance-based vs request-based idle, 1 vCPU / 512 MiB).
                 ("steady".into(), "CR3", Some(39.528), Severity::High),
@@ -1048,7 +1098,7 @@ mod tests {
             ..Signals::default()
         };
         assert_eq!(
-            run(&inv, &signals),
+            run_audit(&inv, &signals),
             vec![
                 // 2 conditions × $1.50, medium at least: nobody hears it fire.
                 ("silent".into(), "OB3", Some(3.0), Severity::Medium),
@@ -1134,7 +1184,7 @@ mod tests {
             view,
         ];
         assert_eq!(
-            run(&inv, &Signals::default()),
+            run_audit(&inv, &Signals::default()),
             vec![
                 // 300 GiB long-term × $0.01.
                 ("logs".into(), "BQ2", Some(3.0), Severity::Low),
@@ -1161,6 +1211,60 @@ mod tests {
                 "549755813888 logical bytes (512.00 GiB); requirePartitionFilter is false: one query without a partition filter scans all of it ($3.12 on demand)",
                 "stack.toml of stack `shop`: set require_partition_filter = true in [table.logs], then `stackctl apply`"
             ))
+        );
+    }
+
+    #[test]
+    fn paused_or_orphaned_schedules_cost_their_monthly_fee() {
+        use crate::provider::scheduler::ScheduleRecord;
+        let schedule = |id: &str, state: &str, uri: &str| ScheduleRecord {
+            name: format!("{P}/jobs/{id}"),
+            schedule: "0 * * * *".into(),
+            time_zone: "UTC".into(),
+            state: state.into(),
+            uri: Some(uri.into()),
+            http_method: "POST".into(),
+            oauth_service_account: String::new(),
+            oauth_scope: String::new(),
+        };
+        let run = |job: &str| format!("https://run.googleapis.com/v2/{P}/jobs/{job}:run");
+        let mut api = service("api", 0, true, true);
+        api.uri = "https://api-abc-uc.a.run.app".into();
+        let mut inv = inventory(vec![api], vec![]);
+        inv.jobs = BTreeSet::from([format!("{P}/jobs/nightly")]);
+        inv.schedules = vec![
+            schedule("ok", "ENABLED", &run("nightly")),
+            schedule("ping", "ENABLED", "https://api-abc-uc.a.run.app/ping"),
+            schedule("held", "PAUSED", &run("nightly")),
+            schedule("gone", "ENABLED", &run("deleted")),
+            schedule("dead-url", "ENABLED", "https://old-abc-uc.a.run.app/x"),
+            schedule("elsewhere", "ENABLED", "https://example.com/hook"),
+        ];
+        let signals = Signals {
+            requests: BTreeMap::from([("api".into(), 1000.0)]),
+            hours_with_traffic: BTreeMap::from([("api".into(), 300)]),
+            ..Signals::default()
+        };
+        // $0.10 per job-month each.
+        assert_eq!(
+            run_audit(&inv, &signals),
+            vec![
+                ("dead-url".into(), "SC1", Some(0.1), Severity::Low),
+                ("gone".into(), "SC1", Some(0.1), Severity::Low),
+                ("held".into(), "SC1", Some(0.1), Severity::Low),
+            ]
+        );
+        let report = audit(
+            &inv,
+            &signals,
+            &PriceTable::builtin("us-central1"),
+            windows(),
+        );
+        assert_eq!(
+            report.findings[1].evidence,
+            format!(
+                "ENABLED: its target Cloud Run job {P}/jobs/deleted does not exist; every run fails (a Scheduler job costs $0.10/month paused or not)"
+            )
         );
     }
 }
