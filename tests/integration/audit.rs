@@ -133,6 +133,24 @@ duration = "300s"
     );
     assert_eq!(status, 200, "{body}");
     // Two images: `app:v1` runs in `stray`; the old 3 GiB `app:v0` runs nowhere.
+    // Out of band: a Scheduler job whose target Cloud Run job does not exist.
+    let (status, body) = emulator.http(
+        "POST",
+        &format!("/v1/projects/{project}/locations/us-central1/jobs"),
+        Some(
+            &json!({
+                "name": format!("projects/{project}/locations/us-central1/jobs/orphan"),
+                "schedule": "0 * * * *",
+                "timeZone": "UTC",
+                "httpTarget": {
+                    "uri": format!("https://run.googleapis.com/v2/projects/{project}/locations/us-central1/jobs/deleted:run"),
+                    "httpMethod": "POST",
+                },
+            })
+            .to_string(),
+        ),
+    );
+    assert_eq!(status, 200, "{body}");
     let images = json!({
         "repository": format!("projects/{project}/locations/us-central1/repositories/images"),
         "images": [
@@ -182,6 +200,8 @@ duration = "300s"
                 Some(0.3),
                 "low".into()
             ),
+            // The $0.10 Scheduler job fee.
+            ("orphan".into(), "SC1".into(), Some(0.1), "low".into()),
             ("stray".into(), "CR9".into(), None, "high".into()),
             ("forever".into(), "CT2".into(), None, "medium".into()),
             ("stuck".into(), "CT3".into(), None, "medium".into()),
@@ -207,7 +227,7 @@ duration = "300s"
     assert!(
         table
             .stdout
-            .contains("11 finding(s) in project waste-project (us-central1): $51.05/mo of priced waste, 5 unpriced risk(s)."),
+            .contains("12 finding(s) in project waste-project (us-central1): $51.15/mo of priced waste, 5 unpriced risk(s)."),
         "{}",
         table.stdout
     );
