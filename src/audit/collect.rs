@@ -1,14 +1,15 @@
 //! Reads what audit needs, read-only: services, revisions and queues (one list call each),
 //! Artifact Registry repositories in the region with their Docker images, alert policies, every
 //! BigQuery table (datasets.list, tables.list, then tables.get for sizes and partitioning),
-//! Scheduler jobs and Cloud Run jobs (their targets), the
+//! Scheduler jobs and Cloud Run jobs (their targets), the budgets of `[stack] billing_account`
+//! (when set), the
 //! ledgers under `stackctl/` in the state bucket, and four Monitoring `timeSeries.list` queries.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{Inventory, Signals, Windows};
+use super::{BudgetScope, Inventory, Signals, Windows};
 use crate::provider::metrics::{Aligner, Reducer, SeriesQuery};
 use crate::provider::{ApiError, Cloud, Silent};
 use crate::state::Ledger;
@@ -26,8 +27,13 @@ pub enum CollectError {
     },
 }
 
-/// Lists every service (with its revisions), queue and ledgered queue name.
-pub async fn inventory(cloud: &Cloud, state_bucket: &str) -> Result<Inventory, CollectError> {
+/// Lists every service (with its revisions), queue and ledgered queue name, and the other kinds
+/// the rules read; budgets only with a `billing_account`.
+pub async fn inventory(
+    cloud: &Cloud,
+    state_bucket: &str,
+    billing_account: Option<&str>,
+) -> Result<Inventory, CollectError> {
     let (services, queues) =
         tokio::try_join!(cloud.list_services(&Silent), cloud.list_queues(&Silent))?;
     let mut revisions = BTreeMap::new();
@@ -58,6 +64,14 @@ pub async fn inventory(cloud: &Cloud, state_bucket: &str) -> Result<Inventory, C
             }
         }
     }
+    let budgets = match billing_account {
+        Some(account) => Some(BudgetScope {
+            billing_account: account.to_string(),
+            project_number: cloud.project_number(&Silent).await?,
+            budgets: cloud.list_budgets(account, &Silent).await?,
+        }),
+        None => None,
+    };
     let storage = cloud.storage();
     let mut ledger_queues = BTreeSet::new();
     for object in storage.list(state_bucket, "stackctl/").await? {
@@ -88,6 +102,7 @@ pub async fn inventory(cloud: &Cloud, state_bucket: &str) -> Result<Inventory, C
         tables,
         schedules,
         jobs: jobs.into_iter().map(|j| j.name).collect(),
+        budgets,
     })
 }
 

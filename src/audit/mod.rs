@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::cost::{PriceBasis, PriceTable, round_usd};
 use crate::provider::artifacts::{DockerImageRecord, RepositoryRecord};
 use crate::provider::bigquery::TableRecord;
+use crate::provider::budgets::BudgetRecord;
 use crate::provider::monitoring::AlertRecord;
 use crate::provider::run::{RevisionRecord, ServiceRecord};
 use crate::provider::scheduler::ScheduleRecord;
@@ -102,6 +103,9 @@ pub enum Rule {
     /// A Scheduler job that is paused, or whose Cloud Run target no longer exists.
     #[serde(rename = "SC1")]
     PausedOrOrphanedSchedule,
+    /// No budget of the billing account covers the project.
+    #[serde(rename = "BU1")]
+    NoBudget,
 }
 
 impl Rule {
@@ -123,6 +127,7 @@ impl Rule {
             Rule::PartitionsNeverExpire => "BQ2",
             Rule::LargeTableWithoutPartitionFilter => "BQ4",
             Rule::PausedOrOrphanedSchedule => "SC1",
+            Rule::NoBudget => "BU1",
         }
     }
 
@@ -148,6 +153,7 @@ impl Rule {
                 "large table without require_partition_filter"
             }
             Rule::PausedOrOrphanedSchedule => "paused or orphaned Scheduler job",
+            Rule::NoBudget => "no budget for the project",
         }
     }
 }
@@ -231,6 +237,18 @@ pub struct Inventory {
     pub schedules: Vec<ScheduleRecord>,
     /// Cloud Run job full names in the region (targets of schedules).
     pub jobs: BTreeSet<String>,
+    /// The budgets of `[stack] billing_account` and the project's `projects/NUMBER`; `None`
+    /// without a billing account (BU1 is then reported as not checked).
+    pub budgets: Option<BudgetScope>,
+}
+
+/// What BU1 reads: a billing account's budgets and the project they should cover.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BudgetScope {
+    pub billing_account: String,
+    /// `projects/NUMBER`
+    pub project_number: String,
+    pub budgets: Vec<BudgetRecord>,
 }
 
 /// Monitoring signals, already aligned and reduced, keyed by service or queue id.
@@ -283,6 +301,6 @@ pub fn audit(
         findings,
         window,
         basis: PriceBasis::of(prices),
-        not_yet_checked: rules::pending(),
+        not_yet_checked: rules::pending(inventory),
     }
 }

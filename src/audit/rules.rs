@@ -43,20 +43,20 @@ pub(super) const RULES: &[RuleFn] = &[
     partitions_never_expire,
     large_table_without_partition_filter,
     paused_or_orphaned_schedule,
+    no_budget,
 ];
 
-/// Rules of GCP-NOTES §6 that wait for kinds stackctl does not read yet.
-pub(super) fn pending() -> Vec<PendingRule> {
-    let pending = |id: &str, rule: &str, needs: &str| PendingRule {
-        id: id.into(),
-        rule: rule.into(),
-        needs: needs.into(),
-    };
-    vec![pending(
-        "BU1",
-        "no budget for the project",
-        "Billing Budgets budgets.list",
-    )]
+/// Rules the audit could not run, and why: BU1 without a billing account to read.
+pub(super) fn pending(inventory: &Inventory) -> Vec<PendingRule> {
+    if inventory.budgets.is_some() {
+        return vec![];
+    }
+    vec![PendingRule {
+        id: "BU1".into(),
+        rule: "no budget for the project".into(),
+        needs: "[stack] billing_account in stack.toml (the billing account whose budgets to read)"
+            .into(),
+    }]
 }
 
 fn short(name: &str) -> &str {
@@ -801,6 +801,36 @@ fn paused_or_orphaned_schedule(context: &RuleContext) -> Vec<Finding> {
         .collect()
 }
 
+fn no_budget(context: &RuleContext) -> Vec<Finding> {
+    let Some(scope) = &context.inventory.budgets else {
+        return vec![];
+    };
+    let project = &context.inventory.project;
+    let covers = |b: &crate::provider::budgets::BudgetRecord| {
+        b.projects.is_empty()
+            || b.projects
+                .iter()
+                .any(|p| p == &scope.project_number || p == &format!("projects/{project}"))
+    };
+    if scope.budgets.iter().any(covers) {
+        return vec![];
+    }
+    vec![finding(
+        Rule::NoBudget,
+        &format!("projects/{project}"),
+        format!(
+            "none of the {} budget(s) of billing account {} covers {} ({project}): overspend alerts nobody",
+            scope.budgets.len(),
+            scope.billing_account,
+            scope.project_number
+        ),
+        None,
+        Severity::Medium,
+        "add a [budget.monthly] table (amount_usd, thresholds, notify) to stack.toml, then `stackctl apply`"
+            .into(),
+    )]
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -1266,5 +1296,41 @@ mod tests {
                 "ENABLED: its target Cloud Run job {P}/jobs/deleted does not exist; every run fails (a Scheduler job costs $0.10/month paused or not)"
             )
         );
+    }
+
+    #[test]
+    fn a_project_without_a_covering_budget_is_found_and_no_account_is_not_checked() {
+        use super::super::BudgetScope;
+        use crate::provider::budgets::BudgetRecord;
+        let budget = |projects: &[&str]| BudgetRecord {
+            name: "billingAccounts/A/budgets/b".into(),
+            display_name: "b".into(),
+            projects: projects.iter().map(|p| p.to_string()).collect(),
+            amount: None,
+            thresholds: vec![],
+            channels: vec![],
+            etag: String::new(),
+        };
+        let mut inv = inventory(vec![], vec![]);
+        assert_eq!(pending(&inv).len(), 1);
+        assert_eq!(run_audit(&inv, &Signals::default()), vec![]);
+        let scope = |budgets| {
+            Some(BudgetScope {
+                billing_account: "A".into(),
+                project_number: "projects/123".into(),
+                budgets,
+            })
+        };
+        inv.budgets = scope(vec![budget(&["projects/999"])]);
+        assert_eq!(pending(&inv), vec![]);
+        assert_eq!(
+            run_audit(&inv, &Signals::default()),
+            vec![("p".into(), "BU1", None, Severity::Medium)]
+        );
+        inv.budgets = scope(vec![budget(&["projects/999"]), budget(&["projects/123"])]);
+        assert_eq!(run_audit(&inv, &Signals::default()), vec![]);
+        // A budget without a project filter covers the whole account.
+        inv.budgets = scope(vec![budget(&[])]);
+        assert_eq!(run_audit(&inv, &Signals::default()), vec![]);
     }
 }

@@ -77,6 +77,7 @@ fn audit_finds_exactly_the_planted_waste_priced_and_sorted_by_money() {
 name = "waste"
 project = "{project}"
 region = "us-central1"
+billing_account = "012345-6789AB-CDEF01"
 
 [service.ghost]
 image = "{IMAGE}"
@@ -203,6 +204,8 @@ duration = "300s"
             // The $0.10 Scheduler job fee.
             ("orphan".into(), "SC1".into(), Some(0.1), "low".into()),
             ("stray".into(), "CR9".into(), None, "high".into()),
+            // A billing account with no budget covering the project.
+            ("waste-project".into(), "BU1".into(), None, "medium".into()),
             ("forever".into(), "CT2".into(), None, "medium".into()),
             ("stuck".into(), "CT3".into(), None, "medium".into()),
             ("images".into(), "AR2".into(), None, "medium".into()),
@@ -227,7 +230,7 @@ duration = "300s"
     assert!(
         table
             .stdout
-            .contains("12 finding(s) in project waste-project (us-central1): $51.15/mo of priced waste, 5 unpriced risk(s)."),
+            .contains("13 finding(s) in project waste-project (us-central1): $51.15/mo of priced waste, 6 unpriced risk(s)."),
         "{}",
         table.stdout
     );
