@@ -1,11 +1,15 @@
-//! Reads what audit needs, read-only: services, revisions and queues (one list call each), the
+//! Reads what audit needs, read-only: services, revisions and queues (one list call each),
+//! Artifact Registry repositories in the region with their Docker images, alert policies, every
+//! BigQuery table (datasets.list, tables.list, then tables.get for sizes and partitioning),
+//! Scheduler jobs and Cloud Run jobs (their targets), the budgets of `[stack] billing_account`
+//! (when set), the
 //! ledgers under `stackctl/` in the state bucket, and four Monitoring `timeSeries.list` queries.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{Inventory, Signals, Windows};
+use super::{BudgetScope, Inventory, Signals, Windows};
 use crate::provider::metrics::{Aligner, Reducer, SeriesQuery};
 use crate::provider::{ApiError, Cloud, Silent};
 use crate::state::Ledger;
@@ -23,8 +27,13 @@ pub enum CollectError {
     },
 }
 
-/// Lists every service (with its revisions), queue and ledgered queue name.
-pub async fn inventory(cloud: &Cloud, state_bucket: &str) -> Result<Inventory, CollectError> {
+/// Lists every service (with its revisions), queue and ledgered queue name, and the other kinds
+/// the rules read; budgets only with a `billing_account`.
+pub async fn inventory(
+    cloud: &Cloud,
+    state_bucket: &str,
+    billing_account: Option<&str>,
+) -> Result<Inventory, CollectError> {
     let (services, queues) =
         tokio::try_join!(cloud.list_services(&Silent), cloud.list_queues(&Silent))?;
     let mut revisions = BTreeMap::new();
@@ -34,6 +43,35 @@ pub async fn inventory(cloud: &Cloud, state_bucket: &str) -> Result<Inventory, C
             cloud.list_revisions(&service.name, &Silent).await?,
         );
     }
+    let (repositories, alerts, schedules, jobs) = tokio::try_join!(
+        cloud.list_repositories(&cloud.region, &Silent),
+        cloud.list_alerts(&Silent),
+        cloud.list_schedules(&Silent),
+        cloud.list_jobs(&Silent),
+    )?;
+    let mut images = BTreeMap::new();
+    for repository in repositories.iter().filter(|r| r.format == "DOCKER") {
+        images.insert(
+            repository.name.clone(),
+            cloud.list_docker_images(&repository.name, &Silent).await?,
+        );
+    }
+    let mut tables = Vec::new();
+    for (dataset, _) in cloud.list_datasets(&Silent).await? {
+        for table in cloud.list_table_ids(&dataset, &Silent).await? {
+            if let Some(record) = cloud.get_table(&dataset, &table, &Silent).await? {
+                tables.push(record);
+            }
+        }
+    }
+    let budgets = match billing_account {
+        Some(account) => Some(BudgetScope {
+            billing_account: account.to_string(),
+            project_number: cloud.project_number(&Silent).await?,
+            budgets: cloud.list_budgets(account, &Silent).await?,
+        }),
+        None => None,
+    };
     let storage = cloud.storage();
     let mut ledger_queues = BTreeSet::new();
     for object in storage.list(state_bucket, "stackctl/").await? {
@@ -58,6 +96,13 @@ pub async fn inventory(cloud: &Cloud, state_bucket: &str) -> Result<Inventory, C
         revisions,
         queues,
         ledger_queues,
+        repositories,
+        images,
+        alerts,
+        tables,
+        schedules,
+        jobs: jobs.into_iter().map(|j| j.name).collect(),
+        budgets,
     })
 }
 

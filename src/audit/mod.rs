@@ -10,7 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::cost::{PriceBasis, PriceTable, round_usd};
+use crate::provider::artifacts::{DockerImageRecord, RepositoryRecord};
+use crate::provider::bigquery::TableRecord;
+use crate::provider::budgets::BudgetRecord;
+use crate::provider::monitoring::AlertRecord;
 use crate::provider::run::{RevisionRecord, ServiceRecord};
+use crate::provider::scheduler::ScheduleRecord;
 use crate::provider::tasks::QueueRecord;
 
 /// How much a finding matters. Ordered: `Low < Medium < High < Critical`.
@@ -77,6 +82,30 @@ pub enum Rule {
     /// A resource no stack owns (no ownership label, in no ledger).
     #[serde(rename = "OWN1")]
     Unowned,
+    /// A Docker image (digest) no Cloud Run revision runs.
+    #[serde(rename = "AR1")]
+    UnusedImage,
+    /// An Artifact Registry repository without any cleanup policy.
+    #[serde(rename = "AR2")]
+    RepositoryWithoutCleanup,
+    /// An alert policy that notifies no channel.
+    #[serde(rename = "OB3")]
+    AlertWithoutChannels,
+    /// A BigQuery table without partitioning.
+    #[serde(rename = "BQ1")]
+    TableWithoutPartitioning,
+    /// A partitioned table whose partitions never expire.
+    #[serde(rename = "BQ2")]
+    PartitionsNeverExpire,
+    /// A large partitioned table queryable without a partition filter.
+    #[serde(rename = "BQ4")]
+    LargeTableWithoutPartitionFilter,
+    /// A Scheduler job that is paused, or whose Cloud Run target no longer exists.
+    #[serde(rename = "SC1")]
+    PausedOrOrphanedSchedule,
+    /// No budget of the billing account covers the project.
+    #[serde(rename = "BU1")]
+    NoBudget,
 }
 
 impl Rule {
@@ -91,6 +120,14 @@ impl Rule {
             Rule::QueueRetriesForever => "CT2",
             Rule::PausedQueueWithBacklog => "CT3",
             Rule::Unowned => "OWN1",
+            Rule::UnusedImage => "AR1",
+            Rule::RepositoryWithoutCleanup => "AR2",
+            Rule::AlertWithoutChannels => "OB3",
+            Rule::TableWithoutPartitioning => "BQ1",
+            Rule::PartitionsNeverExpire => "BQ2",
+            Rule::LargeTableWithoutPartitionFilter => "BQ4",
+            Rule::PausedOrOrphanedSchedule => "SC1",
+            Rule::NoBudget => "BU1",
         }
     }
 
@@ -107,6 +144,16 @@ impl Rule {
             Rule::QueueRetriesForever => "retries forever",
             Rule::PausedQueueWithBacklog => "paused with a backlog",
             Rule::Unowned => "owned by no stack",
+            Rule::UnusedImage => "image no revision uses",
+            Rule::RepositoryWithoutCleanup => "repository without a cleanup policy",
+            Rule::AlertWithoutChannels => "alert policy without notification channels",
+            Rule::TableWithoutPartitioning => "table without partitioning",
+            Rule::PartitionsNeverExpire => "partitions never expire",
+            Rule::LargeTableWithoutPartitionFilter => {
+                "large table without require_partition_filter"
+            }
+            Rule::PausedOrOrphanedSchedule => "paused or orphaned Scheduler job",
+            Rule::NoBudget => "no budget for the project",
         }
     }
 }
@@ -178,6 +225,30 @@ pub struct Inventory {
     pub queues: Vec<QueueRecord>,
     /// Queue full names in any stack's ledger in the state bucket.
     pub ledger_queues: BTreeSet<String>,
+    /// Artifact Registry repositories in the region.
+    pub repositories: Vec<RepositoryRecord>,
+    /// Docker images by repository full name.
+    pub images: BTreeMap<String, Vec<DockerImageRecord>>,
+    /// Cloud Monitoring alert policies of the project.
+    pub alerts: Vec<AlertRecord>,
+    /// BigQuery tables (tables.get of every table of every dataset).
+    pub tables: Vec<TableRecord>,
+    /// Cloud Scheduler jobs in the region.
+    pub schedules: Vec<ScheduleRecord>,
+    /// Cloud Run job full names in the region (targets of schedules).
+    pub jobs: BTreeSet<String>,
+    /// The budgets of `[stack] billing_account` and the project's `projects/NUMBER`; `None`
+    /// without a billing account (BU1 is then reported as not checked).
+    pub budgets: Option<BudgetScope>,
+}
+
+/// What BU1 reads: a billing account's budgets and the project they should cover.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BudgetScope {
+    pub billing_account: String,
+    /// `projects/NUMBER`
+    pub project_number: String,
+    pub budgets: Vec<BudgetRecord>,
 }
 
 /// Monitoring signals, already aligned and reduced, keyed by service or queue id.
@@ -230,6 +301,6 @@ pub fn audit(
         findings,
         window,
         basis: PriceBasis::of(prices),
-        not_yet_checked: rules::pending(),
+        not_yet_checked: rules::pending(inventory),
     }
 }

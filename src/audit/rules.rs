@@ -2,14 +2,15 @@
 //! Scheduler, BigQuery, Artifact Registry, budget or alert-policy check) is one function in
 //! [`RULES`] plus the inventory field it reads; [`pending`] lists the ones not written yet.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Finding, Inventory, PendingRule, Rule, Severity, Signals, Windows};
 use crate::config::units::{parse_cpu, parse_memory};
-use crate::cost::{PriceTable, ServiceSizing, estimate};
+use crate::cost::{PriceItem, PriceTable, ServiceSizing, estimate, round_usd};
+use crate::provider::artifacts::DockerImageRecord;
 use crate::provider::run::ServiceRecord;
 use crate::provider::tasks::QueueState;
-use crate::resources::OWNER_LABEL;
+use crate::resources::{NAME_LABEL, OWNER_LABEL};
 
 /// Traffic in fewer than this share of hours makes a service "mostly idle" / "bursty".
 const BUSY_HOURS_SHARE: f64 = 0.5;
@@ -35,57 +36,27 @@ pub(super) const RULES: &[RuleFn] = &[
     paused_queue_with_backlog,
     unowned_services,
     unowned_queues,
+    unused_images,
+    repository_without_cleanup,
+    alert_without_channels,
+    table_without_partitioning,
+    partitions_never_expire,
+    large_table_without_partition_filter,
+    paused_or_orphaned_schedule,
+    no_budget,
 ];
 
-/// Rules of GCP-NOTES §6 that wait for kinds stackctl does not read yet.
-pub(super) fn pending() -> Vec<PendingRule> {
-    let pending = |id: &str, rule: &str, needs: &str| PendingRule {
-        id: id.into(),
-        rule: rule.into(),
-        needs: needs.into(),
-    };
-    vec![
-        pending(
-            "SC1",
-            "paused or orphaned Cloud Scheduler jobs",
-            "Cloud Scheduler jobs.list in the provider",
-        ),
-        pending(
-            "BQ1",
-            "tables not read in N days",
-            "BigQuery tables.list and jobs.list (referenced tables)",
-        ),
-        pending(
-            "BQ2",
-            "tables without partitioning or partition expiration",
-            "BigQuery tables.get",
-        ),
-        pending(
-            "BQ4",
-            "large tables without require_partition_filter",
-            "BigQuery tables.get",
-        ),
-        pending(
-            "AR1",
-            "images no revision uses",
-            "Artifact Registry dockerImages.list",
-        ),
-        pending(
-            "AR2",
-            "repositories without a cleanup policy",
-            "Artifact Registry repositories.list",
-        ),
-        pending(
-            "BU1",
-            "no budget for the project",
-            "Billing Budgets budgets.list",
-        ),
-        pending(
-            "OB3",
-            "alert policies without notification channels",
-            "Monitoring alertPolicies.list",
-        ),
-    ]
+/// Rules the audit could not run, and why: BU1 without a billing account to read.
+pub(super) fn pending(inventory: &Inventory) -> Vec<PendingRule> {
+    if inventory.budgets.is_some() {
+        return vec![];
+    }
+    vec![PendingRule {
+        id: "BU1".into(),
+        rule: "no budget for the project".into(),
+        needs: "[stack] billing_account in stack.toml (the billing account whose budgets to read)"
+            .into(),
+    }]
 }
 
 fn short(name: &str) -> &str {
@@ -496,6 +467,370 @@ fn unowned_queues(context: &RuleContext) -> Vec<Finding> {
         .collect()
 }
 
+/// The stack.toml change for a resource carrying `labels`, or `fallback` for one no stack owns.
+fn owned_fix(
+    labels: &BTreeMap<String, String>,
+    kind: &str,
+    id: &str,
+    change: &str,
+    fallback: String,
+) -> String {
+    match labels.get(OWNER_LABEL) {
+        Some(stack) => format!(
+            "stack.toml of stack `{stack}`: {change} in [{kind}.{}], then `stackctl apply`",
+            labels.get(NAME_LABEL).map_or(id, String::as_str)
+        ),
+        None => fallback,
+    }
+}
+
+/// Bytes in the GB of Artifact Registry's storage price (Google bills binary gigabytes).
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// Whether a container image reference (`REGISTRY/PACKAGE[:TAG][@sha256:...]`) names `image`.
+fn runs(reference: &str, image: &DockerImageRecord) -> bool {
+    let Some((base, digest)) = image.uri.split_once('@') else {
+        return reference == image.uri;
+    };
+    if let Some((_, used)) = reference.split_once('@') {
+        return used == digest && reference.starts_with(base);
+    }
+    let tag = match reference.strip_prefix(base) {
+        Some("") => "latest",
+        Some(rest) => match rest.strip_prefix(':') {
+            Some(tag) => tag,
+            None => return false,
+        },
+        None => return false,
+    };
+    image.tags.iter().any(|t| t == tag)
+}
+
+fn unused_images(context: &RuleContext) -> Vec<Finding> {
+    let inventory = context.inventory;
+    let running: BTreeSet<&str> = inventory
+        .revisions
+        .values()
+        .flatten()
+        .map(|r| r.image.as_str())
+        .chain(inventory.services.iter().map(|s| s.image.as_str()))
+        .collect();
+    let price = context.prices.usd(PriceItem::ArtifactRegistryGbMonth);
+    let mut out = Vec::new();
+    for (repository, images) in &inventory.images {
+        let labels = inventory
+            .repositories
+            .iter()
+            .find(|r| &r.name == repository)
+            .map(|r| r.labels.clone())
+            .unwrap_or_default();
+        for image in images {
+            if running.iter().any(|r| runs(r, image)) {
+                continue;
+            }
+            let gib = image.size_bytes as f64 / GIB;
+            let waste = round_usd(gib * price);
+            let tags = if image.tags.is_empty() {
+                "untagged".to_string()
+            } else {
+                format!("tags {}", image.tags.join(", "))
+            };
+            out.push(finding(
+                Rule::UnusedImage,
+                &image.name,
+                format!(
+                    "{} bytes ({gib:.2} GiB at ${price:.2}/GiB-month), {tags}; no Cloud Run revision in {} runs it",
+                    image.size_bytes, inventory.region
+                ),
+                Some(waste),
+                Severity::of_waste(waste),
+                owned_fix(
+                    &labels,
+                    "repository",
+                    short(repository),
+                    "set keep_recent = N and delete_untagged_after = \"30d\" (cleanup deletes old versions)",
+                    format!("delete it: gcloud artifacts docker images delete {}", image.uri),
+                ),
+            ));
+        }
+    }
+    out
+}
+
+fn repository_without_cleanup(context: &RuleContext) -> Vec<Finding> {
+    context
+        .inventory
+        .repositories
+        .iter()
+        .filter(|r| r.policies.is_empty())
+        .map(|repository| {
+            let id = short(&repository.name);
+            let count = context
+                .inventory
+                .images
+                .get(&repository.name)
+                .map_or(0, Vec::len);
+            finding(
+                Rule::RepositoryWithoutCleanup,
+                &repository.name,
+                format!(
+                    "no cleanup policies (cleanupPolicies is empty): its {count} image(s) and every pushed version are kept forever"
+                ),
+                None,
+                Severity::Medium,
+                owned_fix(
+                    &repository.labels,
+                    "repository",
+                    id,
+                    "set keep_recent = 10 and delete_untagged_after = \"30d\"",
+                    format!(
+                        "declare [repository.{id}] with keep_recent and delete_untagged_after and run `stackctl adopt repository.{id}`, or: gcloud artifacts repositories set-cleanup-policies {id} --policy FILE"
+                    ),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn alert_without_channels(context: &RuleContext) -> Vec<Finding> {
+    context
+        .inventory
+        .alerts
+        .iter()
+        .filter(|a| a.channels.is_empty())
+        .map(|alert| {
+            let conditions = u32::try_from(alert.conditions.len()).unwrap_or(u32::MAX);
+            let waste = round_usd(estimate::alert(context.prices, conditions).monthly_usd);
+            let id = short(&alert.name);
+            finding(
+                Rule::AlertWithoutChannels,
+                &alert.name,
+                format!(
+                    "`{}` ({}) has {conditions} condition(s) and no notificationChannels: an incident notifies nobody",
+                    alert.display_name,
+                    if alert.enabled { "enabled" } else { "disabled" }
+                ),
+                Some(waste),
+                Severity::of_waste(waste).max(Severity::Medium),
+                owned_fix(
+                    &alert.user_labels,
+                    "alert",
+                    id,
+                    "set notify = [\"channel.NAME\"]",
+                    format!(
+                        "gcloud alpha monitoring policies update {id} --add-notification-channels CHANNEL, or delete it"
+                    ),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// A table at least this large (logical bytes) makes an unfiltered query expensive (BQ4).
+const LARGE_TABLE_BYTES: u64 = 100 << 30;
+
+fn gib(bytes: u64) -> f64 {
+    bytes as f64 / GIB
+}
+
+/// The size a finding's evidence quotes: `numBytes` or "size not reported".
+fn size_text(bytes: Option<u64>) -> String {
+    bytes.map_or("size not reported".into(), |b| {
+        format!("{b} logical bytes ({:.2} GiB)", gib(b))
+    })
+}
+
+/// Plain tables (materialized views manage their own storage).
+fn plain_tables<'a>(
+    context: &'a RuleContext,
+) -> impl Iterator<Item = &'a crate::provider::bigquery::TableRecord> {
+    context.inventory.tables.iter().filter(|t| t.view.is_none())
+}
+
+fn table_fix(
+    table: &crate::provider::bigquery::TableRecord,
+    change: &str,
+    fallback: String,
+) -> String {
+    owned_fix(&table.labels, "table", &table.table_id, change, fallback)
+}
+
+fn table_without_partitioning(context: &RuleContext) -> Vec<Finding> {
+    plain_tables(context)
+        .filter(|t| t.partition.is_none())
+        .map(|table| {
+            let large = table.num_bytes.is_some_and(|b| b >= LARGE_TABLE_BYTES);
+            finding(
+                Rule::TableWithoutPartitioning,
+                &table.name,
+                format!(
+                    "no timePartitioning: every query scans the whole table; {}",
+                    size_text(table.num_bytes)
+                ),
+                None,
+                if large { Severity::Medium } else { Severity::Low },
+                table_fix(
+                    table,
+                    "set partition = { field = \"COLUMN\" } (forces a replacement: copy the data first)",
+                    format!(
+                        "recreate it partitioned: bq query --destination_table {}.{}_partitioned --time_partitioning_field COLUMN 'SELECT * FROM {}.{}'",
+                        table.dataset_id, table.table_id, table.dataset_id, table.table_id
+                    ),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn partitions_never_expire(context: &RuleContext) -> Vec<Finding> {
+    let price = context
+        .prices
+        .usd(PriceItem::BigQueryLongTermStorageGibMonth);
+    plain_tables(context)
+        .filter(|t| t.partition.as_ref().is_some_and(|p| p.expiration.is_none()))
+        .map(|table| {
+            // What expiring partitions unmodified for 90 days would stop storing.
+            let waste = table.long_term_bytes.map(|b| round_usd(gib(b) * price));
+            let long_term = table.long_term_bytes.map_or("not reported".into(), |b| {
+                format!("{b} bytes ({:.2} GiB at ${price:.2}/GiB-month)", gib(b))
+            });
+            finding(
+                Rule::PartitionsNeverExpire,
+                &table.name,
+                format!(
+                    "partitioned without timePartitioning.expirationMs: partitions are kept forever; {}, long-term (unmodified 90 days): {long_term}",
+                    size_text(table.num_bytes)
+                ),
+                waste,
+                waste.map_or(Severity::Low, Severity::of_waste),
+                table_fix(
+                    table,
+                    "add expiration = \"730d\" to partition",
+                    format!(
+                        "bq update --time_partitioning_expiration SECONDS {}.{}",
+                        table.dataset_id, table.table_id
+                    ),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn large_table_without_partition_filter(context: &RuleContext) -> Vec<Finding> {
+    let price = context.prices.usd(PriceItem::BigQueryScannedTib);
+    plain_tables(context)
+        .filter(|t| t.partition.is_some() && !t.require_partition_filter)
+        .filter_map(|table| {
+            let bytes = table.num_bytes.filter(|b| *b >= LARGE_TABLE_BYTES)?;
+            let scan = bytes as f64 / (GIB * 1024.0) * price;
+            Some(finding(
+                Rule::LargeTableWithoutPartitionFilter,
+                &table.name,
+                format!(
+                    "{}; requirePartitionFilter is false: one query without a partition filter scans all of it (${scan:.2} on demand)",
+                    size_text(Some(bytes))
+                ),
+                None,
+                Severity::Medium,
+                table_fix(
+                    table,
+                    "set require_partition_filter = true",
+                    format!(
+                        "bq update --require_partition_filter {}.{}",
+                        table.dataset_id, table.table_id
+                    ),
+                ),
+            ))
+        })
+        .collect()
+}
+
+/// Why a Scheduler job's Cloud Run target is gone: a `…/jobs/J:run` URL of a job that does not
+/// exist, or a `*.run.app` URL no service answers.
+fn missing_target(context: &RuleContext, uri: &str) -> Option<String> {
+    if let Some(job) = uri
+        .strip_prefix("https://run.googleapis.com/v2/")
+        .and_then(|rest| rest.strip_suffix(":run"))
+    {
+        return (!context.inventory.jobs.contains(job))
+            .then(|| format!("its target Cloud Run job {job} does not exist"));
+    }
+    let host = uri.strip_prefix("https://")?.split('/').next()?;
+    if !host.ends_with(".run.app") {
+        return None;
+    }
+    let served = context.inventory.services.iter().any(|s| {
+        s.uri
+            .strip_prefix("https://")
+            .is_some_and(|h| h.trim_end_matches('/') == host)
+    });
+    (!served).then(|| format!("no Cloud Run service answers its target {host}"))
+}
+
+fn paused_or_orphaned_schedule(context: &RuleContext) -> Vec<Finding> {
+    let fee = round_usd(estimate::schedule(context.prices).monthly_usd);
+    context
+        .inventory
+        .schedules
+        .iter()
+        .filter_map(|schedule| {
+            let orphaned = schedule
+                .uri
+                .as_deref()
+                .and_then(|uri| missing_target(context, uri));
+            let paused = schedule.state == "PAUSED";
+            let evidence = match (paused, orphaned) {
+                (true, Some(why)) => format!("PAUSED, and {why}"),
+                (true, None) => format!("PAUSED: `{}` never fires", schedule.schedule),
+                (false, Some(why)) => format!("{}: {why}; every run fails", schedule.state),
+                (false, None) => return None,
+            };
+            let id = short(&schedule.name);
+            Some(finding(
+                Rule::PausedOrOrphanedSchedule,
+                &schedule.name,
+                format!("{evidence} (a Scheduler job costs ${fee:.2}/month paused or not)"),
+                Some(fee),
+                Severity::of_waste(fee),
+                format!(
+                    "remove [schedule.{id}] from its stack.toml, or delete it: gcloud scheduler jobs delete {id} --location {}",
+                    context.inventory.region
+                ),
+            ))
+        })
+        .collect()
+}
+
+fn no_budget(context: &RuleContext) -> Vec<Finding> {
+    let Some(scope) = &context.inventory.budgets else {
+        return vec![];
+    };
+    let project = &context.inventory.project;
+    let covers = |b: &crate::provider::budgets::BudgetRecord| {
+        b.projects.is_empty()
+            || b.projects
+                .iter()
+                .any(|p| p == &scope.project_number || p == &format!("projects/{project}"))
+    };
+    if scope.budgets.iter().any(covers) {
+        return vec![];
+    }
+    vec![finding(
+        Rule::NoBudget,
+        &format!("projects/{project}"),
+        format!(
+            "none of the {} budget(s) of billing account {} covers {} ({project}): overspend alerts nobody",
+            scope.budgets.len(),
+            scope.billing_account,
+            scope.project_number
+        ),
+        None,
+        Severity::Medium,
+        "add a [budget.monthly] table (amount_usd, thresholds, notify) to stack.toml, then `stackctl apply`"
+            .into(),
+    )]
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -564,7 +899,7 @@ mod tests {
         }
     }
 
-    fn run(
+    fn run_audit(
         inventory: &Inventory,
         signals: &Signals,
     ) -> Vec<(String, &'static str, Option<f64>, Severity)> {
@@ -596,6 +931,7 @@ mod tests {
             revisions: BTreeMap::new(),
             queues,
             ledger_queues,
+            ..Inventory::default()
         }
     }
 
@@ -611,7 +947,7 @@ mod tests {
             queue_depth_max: BTreeMap::new(),
             queue_attempts: BTreeMap::from([("q".into(), 50.0)]),
         };
-        assert_eq!(run(&inv, &signals), vec![]);
+        assert_eq!(run_audit(&inv, &signals), vec![]);
     }
 
     #[test]
@@ -679,7 +1015,7 @@ mod tests {
             queue_attempts: BTreeMap::from([("forever".into(), 9.0), ("foreign".into(), 1.0)]),
         };
         assert_eq!(
-            run(&inv, &signals),
+            run_audit(&inv, &signals),
             vec![
                 // 49.248 − 9.72 (instance-based vs request-based idle, 1 vCPU / 512 MiB).
                 ("steady".into(), "CR3", Some(39.528), Severity::High),
@@ -696,5 +1032,305 @@ mod tests {
                 ("stray".into(), "OWN1", Some(0.0), Severity::Low),
             ]
         );
+    }
+
+    fn image(
+        repository: &str,
+        package: &str,
+        digest: &str,
+        tags: &[&str],
+        bytes: u64,
+    ) -> DockerImageRecord {
+        DockerImageRecord {
+            name: format!("{repository}/dockerImages/{package}@sha256:{digest}"),
+            uri: format!("us-central1-docker.pkg.dev/p/apps/{package}@sha256:{digest}"),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            size_bytes: bytes,
+        }
+    }
+
+    #[test]
+    fn images_repositories_and_alerts_rules_price_what_they_can() {
+        use crate::provider::artifacts::RepositoryRecord;
+        use crate::provider::monitoring::AlertRecord;
+        let repository = format!("{P}/repositories/apps");
+        let tidy = format!("{P}/repositories/tidy");
+        let mut api = service("api", 0, true, true);
+        api.image = "us-central1-docker.pkg.dev/p/apps/api:v2".into();
+        let mut inv = inventory(vec![api], vec![]);
+        inv.revisions.insert(
+            format!("{P}/services/api"),
+            vec![RevisionRecord {
+                name: format!("{P}/services/api/revisions/api-1"),
+                min_instances: 0,
+                limits: BTreeMap::new(),
+                cpu_idle: true,
+                id: "api-1".into(),
+                create_time: "2026-11-01T00:00:00Z".into(),
+                image: "us-central1-docker.pkg.dev/p/apps/api@sha256:bbb".into(),
+                readiness: crate::provider::run::Readiness::Ready,
+            }],
+        );
+        inv.repositories = vec![
+            RepositoryRecord {
+                name: repository.clone(),
+                format: "DOCKER".into(),
+                labels: BTreeMap::new(),
+                keep_recent: None,
+                delete_untagged_after: None,
+                policies: vec![],
+            },
+            RepositoryRecord {
+                name: tidy.clone(),
+                format: "DOCKER".into(),
+                labels: BTreeMap::from([(OWNER_LABEL.to_string(), "shop".to_string())]),
+                keep_recent: Some(10),
+                delete_untagged_after: None,
+                policies: vec!["keep-recent".into()],
+            },
+        ];
+        inv.images = BTreeMap::from([
+            (
+                repository.clone(),
+                vec![
+                    // Run by tag (the service) and by digest (the revision): no finding.
+                    image(&repository, "api", "aaa", &["v2"], 1 << 30),
+                    image(&repository, "api", "bbb", &[], 1 << 30),
+                    // 3 GiB × $0.10.
+                    image(&repository, "api", "ccc", &["v1"], 3 << 30),
+                ],
+            ),
+            // 512 MiB × $0.10 = $0.05, untagged.
+            (
+                tidy.clone(),
+                vec![image(&tidy, "job", "ddd", &[], 512 << 20)],
+            ),
+        ]);
+        let alert = |id: &str, channels: Vec<String>, conditions: usize| AlertRecord {
+            name: format!("projects/p/alertPolicies/{id}"),
+            display_name: id.into(),
+            user_labels: BTreeMap::from([
+                (OWNER_LABEL.to_string(), "shop".to_string()),
+                (NAME_LABEL.to_string(), id.to_string()),
+            ]),
+            enabled: true,
+            combiner: "OR".into(),
+            conditions: vec![None; conditions],
+            channels,
+        };
+        inv.alerts = vec![
+            alert("silent", vec![], 2),
+            alert("loud", vec!["projects/p/notificationChannels/1".into()], 1),
+        ];
+        let signals = Signals {
+            requests: BTreeMap::from([("api".into(), 1000.0)]),
+            hours_with_traffic: BTreeMap::from([("api".into(), 300)]),
+            ..Signals::default()
+        };
+        assert_eq!(
+            run_audit(&inv, &signals),
+            vec![
+                // 2 conditions × $1.50, medium at least: nobody hears it fire.
+                ("silent".into(), "OB3", Some(3.0), Severity::Medium),
+                ("api@sha256:ccc".into(), "AR1", Some(0.3), Severity::Low),
+                ("job@sha256:ddd".into(), "AR1", Some(0.05), Severity::Low),
+                ("apps".into(), "AR2", None, Severity::Medium),
+            ]
+        );
+        let report = audit(
+            &inv,
+            &signals,
+            &PriceTable::builtin("us-central1"),
+            windows(),
+        );
+        let fixes: Vec<&str> = report.findings.iter().map(|f| f.fix.as_str()).collect();
+        assert_eq!(
+            fixes,
+            vec![
+                "stack.toml of stack `shop`: set notify = [\"channel.NAME\"] in [alert.silent], then `stackctl apply`",
+                "delete it: gcloud artifacts docker images delete us-central1-docker.pkg.dev/p/apps/api@sha256:ccc",
+                "stack.toml of stack `shop`: set keep_recent = N and delete_untagged_after = \"30d\" (cleanup deletes old versions) in [repository.tidy], then `stackctl apply`",
+                "declare [repository.apps] with keep_recent and delete_untagged_after and run `stackctl adopt repository.apps`, or: gcloud artifacts repositories set-cleanup-policies apps --policy FILE",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_image_reference_runs_an_image_by_digest_tag_or_implicit_latest() {
+        let repository = format!("{P}/repositories/apps");
+        let i = image(&repository, "api", "aaa", &["v1", "latest"], 1);
+        let base = "us-central1-docker.pkg.dev/p/apps/api";
+        assert!(runs(&format!("{base}@sha256:aaa"), &i));
+        assert!(runs(&format!("{base}:v1@sha256:aaa"), &i));
+        assert!(runs(&format!("{base}:v1"), &i));
+        assert!(runs(base, &i));
+        assert!(!runs(&format!("{base}:v2"), &i));
+        assert!(!runs(&format!("{base}@sha256:bbb"), &i));
+        assert!(!runs(&format!("{base}-old:v1"), &i));
+    }
+
+    #[test]
+    fn table_rules_price_expiring_long_term_storage_and_flag_large_unfiltered_tables() {
+        use crate::provider::bigquery::{PartitionRecord, TableRecord, ViewRecord};
+        let table = |id: &str,
+                     partition: Option<Option<u64>>,
+                     require: bool,
+                     bytes: Option<u64>,
+                     long_term: Option<u64>| TableRecord {
+            name: format!("projects/p/datasets/raw/tables/{id}"),
+            dataset_id: "raw".into(),
+            table_id: id.into(),
+            etag: String::new(),
+            labels: BTreeMap::from([(OWNER_LABEL.to_string(), "shop".to_string())]),
+            columns: vec![],
+            partition: partition.map(|days| PartitionRecord {
+                granularity: "DAY".into(),
+                field: Some("at".into()),
+                expiration: days.map(|d| Duration::from_secs(d * 86_400)),
+            }),
+            cluster_by: vec![],
+            require_partition_filter: require,
+            view: None,
+            num_bytes: bytes,
+            long_term_bytes: long_term,
+        };
+        let mut view = table("mv", None, false, Some(1 << 40), None);
+        view.view = Some(ViewRecord {
+            query: "SELECT 1".into(),
+            refresh_interval: None,
+        });
+        let mut inv = inventory(vec![], vec![]);
+        inv.tables = vec![
+            table("events", None, false, Some(200 << 30), None),
+            table("small", None, false, None, None),
+            table("logs", Some(None), false, Some(512 << 30), Some(300 << 30)),
+            table(
+                "orders",
+                Some(Some(730)),
+                true,
+                Some(1 << 40),
+                Some(1 << 39),
+            ),
+            view,
+        ];
+        assert_eq!(
+            run_audit(&inv, &Signals::default()),
+            vec![
+                // 300 GiB long-term × $0.01.
+                ("logs".into(), "BQ2", Some(3.0), Severity::Low),
+                ("events".into(), "BQ1", None, Severity::Medium),
+                // 512 GiB ≥ 100 GiB: an unfiltered query scans 0.5 TiB × $6.25.
+                ("logs".into(), "BQ4", None, Severity::Medium),
+                ("small".into(), "BQ1", None, Severity::Low),
+            ]
+        );
+        let report = audit(
+            &inv,
+            &Signals::default(),
+            &PriceTable::builtin("us-central1"),
+            windows(),
+        );
+        let bq4 = report
+            .findings
+            .iter()
+            .find(|f| f.rule == Rule::LargeTableWithoutPartitionFilter)
+            .map(|f| (f.evidence.as_str(), f.fix.as_str()));
+        assert_eq!(
+            bq4,
+            Some((
+                "549755813888 logical bytes (512.00 GiB); requirePartitionFilter is false: one query without a partition filter scans all of it ($3.12 on demand)",
+                "stack.toml of stack `shop`: set require_partition_filter = true in [table.logs], then `stackctl apply`"
+            ))
+        );
+    }
+
+    #[test]
+    fn paused_or_orphaned_schedules_cost_their_monthly_fee() {
+        use crate::provider::scheduler::ScheduleRecord;
+        let schedule = |id: &str, state: &str, uri: &str| ScheduleRecord {
+            name: format!("{P}/jobs/{id}"),
+            schedule: "0 * * * *".into(),
+            time_zone: "UTC".into(),
+            state: state.into(),
+            uri: Some(uri.into()),
+            http_method: "POST".into(),
+            oauth_service_account: String::new(),
+            oauth_scope: String::new(),
+        };
+        let run = |job: &str| format!("https://run.googleapis.com/v2/{P}/jobs/{job}:run");
+        let mut api = service("api", 0, true, true);
+        api.uri = "https://api-abc-uc.a.run.app".into();
+        let mut inv = inventory(vec![api], vec![]);
+        inv.jobs = BTreeSet::from([format!("{P}/jobs/nightly")]);
+        inv.schedules = vec![
+            schedule("ok", "ENABLED", &run("nightly")),
+            schedule("ping", "ENABLED", "https://api-abc-uc.a.run.app/ping"),
+            schedule("held", "PAUSED", &run("nightly")),
+            schedule("gone", "ENABLED", &run("deleted")),
+            schedule("dead-url", "ENABLED", "https://old-abc-uc.a.run.app/x"),
+            schedule("elsewhere", "ENABLED", "https://example.com/hook"),
+        ];
+        let signals = Signals {
+            requests: BTreeMap::from([("api".into(), 1000.0)]),
+            hours_with_traffic: BTreeMap::from([("api".into(), 300)]),
+            ..Signals::default()
+        };
+        // $0.10 per job-month each.
+        assert_eq!(
+            run_audit(&inv, &signals),
+            vec![
+                ("dead-url".into(), "SC1", Some(0.1), Severity::Low),
+                ("gone".into(), "SC1", Some(0.1), Severity::Low),
+                ("held".into(), "SC1", Some(0.1), Severity::Low),
+            ]
+        );
+        let report = audit(
+            &inv,
+            &signals,
+            &PriceTable::builtin("us-central1"),
+            windows(),
+        );
+        assert_eq!(
+            report.findings[1].evidence,
+            format!(
+                "ENABLED: its target Cloud Run job {P}/jobs/deleted does not exist; every run fails (a Scheduler job costs $0.10/month paused or not)"
+            )
+        );
+    }
+
+    #[test]
+    fn a_project_without_a_covering_budget_is_found_and_no_account_is_not_checked() {
+        use super::super::BudgetScope;
+        use crate::provider::budgets::BudgetRecord;
+        let budget = |projects: &[&str]| BudgetRecord {
+            name: "billingAccounts/A/budgets/b".into(),
+            display_name: "b".into(),
+            projects: projects.iter().map(|p| p.to_string()).collect(),
+            amount: None,
+            thresholds: vec![],
+            channels: vec![],
+            etag: String::new(),
+        };
+        let mut inv = inventory(vec![], vec![]);
+        assert_eq!(pending(&inv).len(), 1);
+        assert_eq!(run_audit(&inv, &Signals::default()), vec![]);
+        let scope = |budgets| {
+            Some(BudgetScope {
+                billing_account: "A".into(),
+                project_number: "projects/123".into(),
+                budgets,
+            })
+        };
+        inv.budgets = scope(vec![budget(&["projects/999"])]);
+        assert_eq!(pending(&inv), vec![]);
+        assert_eq!(
+            run_audit(&inv, &Signals::default()),
+            vec![("p".into(), "BU1", None, Severity::Medium)]
+        );
+        inv.budgets = scope(vec![budget(&["projects/999"]), budget(&["projects/123"])]);
+        assert_eq!(run_audit(&inv, &Signals::default()), vec![]);
+        // A budget without a project filter covers the whole account.
+        inv.budgets = scope(vec![budget(&[])]);
+        assert_eq!(run_audit(&inv, &Signals::default()), vec![]);
     }
 }

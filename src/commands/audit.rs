@@ -19,9 +19,13 @@ pub async fn run(cli: &Cli, args: &AuditArgs, printer: &Printer) -> Result<ExitS
     };
     let session = Session::open(cli, stack).await?;
     let collected = async {
-        let inventory = audit::collect::inventory(&session.cloud, &session.stack.state_bucket())
-            .await
-            .context("reading the project's services, revisions, queues and ledgers")?;
+        let inventory = audit::collect::inventory(
+            &session.cloud,
+            &session.stack.state_bucket(),
+            session.stack.settings.billing_account.as_deref(),
+        )
+        .await
+        .context("reading the project's services, revisions, queues and ledgers")?;
         let signals = audit::collect::signals(&session.cloud, window, chrono::Utc::now())
             .await
             .context("reading Cloud Monitoring time series")?;

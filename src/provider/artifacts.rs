@@ -1,5 +1,6 @@
 //! Artifact Registry v1 repositories through `google-cloud-artifactregistry-v1`: list, create and
-//! delete (long-running operations), update with a field mask.
+//! delete (long-running operations), update with a field mask; and a read-only list of the Docker
+//! images a repository holds (for `stackctl audit`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -35,6 +36,17 @@ pub struct RepositoryRecord {
     pub delete_untagged_after: Option<Duration>,
     /// Ids of every cleanup policy.
     pub policies: Vec<String>,
+}
+
+/// A Docker image (one digest) as `dockerImages.list` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DockerImageRecord {
+    /// `projects/P/locations/L/repositories/R/dockerImages/PACKAGE@sha256:...`
+    pub name: String,
+    /// `LOCATION-docker.pkg.dev/P/R/PACKAGE@sha256:...`
+    pub uri: String,
+    pub tags: Vec<String>,
+    pub size_bytes: u64,
 }
 
 /// What stackctl writes on a repository.
@@ -152,6 +164,40 @@ impl Cloud {
                     .into_iter()
                     .map(RepositoryRecord::from_api),
             );
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    /// Every Docker image (digest) in `repository`, read-only.
+    pub async fn list_docker_images(
+        &self,
+        repository: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<Vec<DockerImageRecord>, ApiError> {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = retrying(self.backoff, observer, || async {
+                self.artifacts
+                    .list_docker_images()
+                    .set_parent(repository)
+                    .set_page_token(&token)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        ApiError::from_gax("artifactregistry.dockerImages.list", repository, &e)
+                    })
+            })
+            .await?;
+            out.extend(page.docker_images.into_iter().map(|i| DockerImageRecord {
+                name: i.name,
+                uri: i.uri,
+                tags: i.tags,
+                size_bytes: u64::try_from(i.image_size_bytes).unwrap_or(0),
+            }));
             if page.next_page_token.is_empty() {
                 return Ok(out);
             }

@@ -192,6 +192,10 @@ struct TableWire {
     require_partition_filter: Option<bool>,
     #[serde(default)]
     materialized_view: Option<ViewWire>,
+    #[serde(default, deserialize_with = "int64_opt")]
+    num_bytes: Option<i64>,
+    #[serde(default, deserialize_with = "int64_opt")]
+    num_long_term_bytes: Option<i64>,
 }
 
 /// Time partitioning as BigQuery reports it.
@@ -225,6 +229,10 @@ pub struct TableRecord {
     pub cluster_by: Vec<String>,
     pub require_partition_filter: bool,
     pub view: Option<ViewRecord>,
+    /// Logical bytes stored (`numBytes`, output only); `None` when not reported.
+    pub num_bytes: Option<u64>,
+    /// Logical bytes unmodified for 90 days (`numLongTermBytes`, output only).
+    pub long_term_bytes: Option<u64>,
 }
 
 impl From<TableWire> for TableRecord {
@@ -258,6 +266,8 @@ impl From<TableWire> for TableRecord {
                 query: v.query,
                 refresh_interval: ms(v.refresh_interval_ms),
             }),
+            num_bytes: w.num_bytes.and_then(|n| u64::try_from(n).ok()),
+            long_term_bytes: w.num_long_term_bytes.and_then(|n| u64::try_from(n).ok()),
         }
     }
 }

@@ -615,6 +615,8 @@ mod tests {
             cluster_by: vec!["customer_id".into()],
             require_partition_filter: true,
             view: None,
+            num_bytes: None,
+            long_term_bytes: None,
         }
     }
 

@@ -50,13 +50,11 @@ fn footer(report: &AuditReport, out: &mut String) {
     let pending: Vec<String> = report
         .not_yet_checked
         .iter()
-        .map(|p| format!("{} {}", p.id, p.rule))
+        .map(|p| format!("{} {} (needs {})", p.id, p.rule, p.needs))
         .collect();
-    let _ = writeln!(
-        out,
-        "Not checked yet (needs APIs stackctl does not read yet): {}.",
-        pending.join("; ")
-    );
+    if !pending.is_empty() {
+        let _ = writeln!(out, "Not checked: {}.", pending.join("; "));
+    }
 }
 
 /// The table for people.

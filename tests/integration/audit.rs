@@ -77,6 +77,7 @@ fn audit_finds_exactly_the_planted_waste_priced_and_sorted_by_money() {
 name = "waste"
 project = "{project}"
 region = "us-central1"
+billing_account = "012345-6789AB-CDEF01"
 
 [service.ghost]
 image = "{IMAGE}"
@@ -93,6 +94,26 @@ cpu_idle = false
 max_attempts = -1
 
 [queue.stuck]
+
+[repository.images]
+
+[dataset.raw]
+deletion_protection = false
+
+[table.clicks]
+dataset = "dataset.raw"
+columns = [{{ name = "at", type = "TIMESTAMP" }}]
+
+[table.visits]
+dataset = "dataset.raw"
+columns = [{{ name = "at", type = "TIMESTAMP" }}]
+partition = {{ field = "at" }}
+
+[alert.ghost-errors]
+template = "cloud_run_5xx_ratio"
+service = "service.ghost"
+threshold = 0.05
+duration = "300s"
 "#
     );
     let ws = Workspace::new(&stack);
@@ -100,11 +121,48 @@ max_attempts = -1
     // Retire `stuck`: stackctl pauses it and keeps it in the ledger.
     ws.write(&stack.replace("\n[queue.stuck]\n", "\n"));
     ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
-    // Out of band: an unlabelled service without a service-level max_instances.
+    // Out of band: an unlabelled service without a service-level max_instances, running the
+    // `app:v1` image of the `images` repository.
+    let registry = format!("us-central1-docker.pkg.dev/{project}/images");
     let (status, body) = emulator.http(
         "POST",
         &format!("/v2/projects/{project}/locations/us-central1/services?serviceId=stray"),
-        Some(&json!({"template": {"containers": [{"image": IMAGE}]}}).to_string()),
+        Some(
+            &json!({"template": {"containers": [{"image": format!("{registry}/app:v1")}]}})
+                .to_string(),
+        ),
+    );
+    assert_eq!(status, 200, "{body}");
+    // Two images: `app:v1` runs in `stray`; the old 3 GiB `app:v0` runs nowhere.
+    // Out of band: a Scheduler job whose target Cloud Run job does not exist.
+    let (status, body) = emulator.http(
+        "POST",
+        &format!("/v1/projects/{project}/locations/us-central1/jobs"),
+        Some(
+            &json!({
+                "name": format!("projects/{project}/locations/us-central1/jobs/orphan"),
+                "schedule": "0 * * * *",
+                "timeZone": "UTC",
+                "httpTarget": {
+                    "uri": format!("https://run.googleapis.com/v2/projects/{project}/locations/us-central1/jobs/deleted:run"),
+                    "httpMethod": "POST",
+                },
+            })
+            .to_string(),
+        ),
+    );
+    assert_eq!(status, 200, "{body}");
+    let images = json!({
+        "repository": format!("projects/{project}/locations/us-central1/repositories/images"),
+        "images": [
+            {"image": "app", "digest": format!("sha256:{}", "1".repeat(64)), "tags": ["v1"], "imageSizeBytes": 1_073_741_824_i64},
+            {"image": "app", "digest": format!("sha256:{}", "0".repeat(64)), "tags": ["v0"], "imageSizeBytes": 3_221_225_472_i64},
+        ],
+    });
+    let (status, body) = emulator.http(
+        "POST",
+        "/_emulator/artifactregistry/dockerImages",
+        Some(&images.to_string()),
     );
     assert_eq!(status, 200, "{body}");
     seed(
@@ -120,16 +178,40 @@ max_attempts = -1
     );
 
     let run = ws.on(&emulator, &["audit", "--json"]).expect(0);
+    let found = findings(&run.stdout);
+    // The alert policy's resource is its server-assigned id.
+    let alert_id = found
+        .iter()
+        .find(|f| f.1 == "OB3")
+        .map(|f| f.0.clone())
+        .unwrap_or_default();
     assert_eq!(
-        findings(&run.stdout),
+        found,
         vec![
             // 1 vCPU / 512 MiB min instance: $49.248 instance-based − $9.72 request-based idle.
             ("steady".into(), "CR3".into(), Some(39.528), "high".into()),
             // One idle warm instance, request-based: $6.48 vCPU + $3.24 memory.
             ("ghost".into(), "CR1".into(), Some(9.72), "medium".into()),
+            // One condition × $1.50, at least medium: nobody is told when it fires.
+            (alert_id, "OB3".into(), Some(1.5), "medium".into()),
+            // app:v0, 3 GiB × $0.10 (app:v1 runs in `stray`).
+            (
+                format!("app@sha256:{}", "0".repeat(64)),
+                "AR1".into(),
+                Some(0.3),
+                "low".into()
+            ),
+            // The $0.10 Scheduler job fee.
+            ("orphan".into(), "SC1".into(), Some(0.1), "low".into()),
             ("stray".into(), "CR9".into(), None, "high".into()),
+            // A billing account with no budget covering the project.
+            ("waste-project".into(), "BU1".into(), None, "medium".into()),
             ("forever".into(), "CT2".into(), None, "medium".into()),
             ("stuck".into(), "CT3".into(), None, "medium".into()),
+            ("images".into(), "AR2".into(), None, "medium".into()),
+            // Empty tables: numLongTermBytes = 0 prices BQ2 at $0; BQ4 needs 100 GiB.
+            ("clicks".into(), "BQ1".into(), None, "low".into()),
+            ("visits".into(), "BQ2".into(), Some(0.0), "low".into()),
             ("stray".into(), "OWN1".into(), Some(0.0), "low".into()),
         ],
         "{}",
@@ -148,10 +230,17 @@ max_attempts = -1
     assert!(
         table
             .stdout
-            .contains("6 finding(s) in project waste-project (us-central1): $49.25/mo of priced waste, 3 unpriced risk(s)."),
+            .contains("13 finding(s) in project waste-project (us-central1): $51.15/mo of priced waste, 6 unpriced risk(s)."),
         "{}",
         table.stdout
     );
+    for fix in [
+        "fix: stack.toml of stack `waste`: set notify = [\"channel.NAME\"] in [alert.ghost-errors], then `stackctl apply`",
+        "fix: stack.toml of stack `waste`: add expiration = \"730d\" to partition in [table.visits], then `stackctl apply`",
+        "fix: stack.toml of stack `waste`: set keep_recent = 10 and delete_untagged_after = \"30d\" in [repository.images], then `stackctl apply`",
+    ] {
+        assert!(table.stdout.contains(fix), "{fix}\n{}", table.stdout);
+    }
     ws.on(&emulator, &["audit", "--fail-on", "critical"])
         .expect(0);
     let markdown = ws
