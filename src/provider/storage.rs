@@ -1,20 +1,18 @@
 //! A small typed Cloud Storage JSON API client (buckets and objects with generation preconditions)
-//! over reqwest and the same credentials as the Google client crates.
+//! over the shared REST caller ([`super::rest::RestClient`]): same credentials and HTTP client.
 
-use google_cloud_auth::credentials::{CacheableResource, Credentials};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-
+use reqwest::Method;
 use serde::Deserialize;
 
 use super::error::ApiError;
+use super::rest::RestClient;
 
 const GOOGLE_STORAGE: &str = "https://storage.googleapis.com";
 
 #[derive(Clone)]
 pub struct StorageClient {
-    http: reqwest::Client,
-    base: String,
-    credentials: Credentials,
+    rest: RestClient,
 }
 
 /// An object's bytes and the generation they were read at.
@@ -48,34 +46,17 @@ struct ObjectName {
     name: String,
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Deserialize)]
-struct ErrorDetail {
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    status: Option<String>,
-}
-
 fn enc(s: &str) -> String {
     utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
 }
 
 impl StorageClient {
-    pub fn new(endpoint: Option<&str>, credentials: Credentials) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder().build()?;
-        let base = endpoint
-            .unwrap_or(GOOGLE_STORAGE)
-            .trim_end_matches('/')
-            .to_string();
+    pub fn new(
+        endpoint: Option<&str>,
+        credentials: google_cloud_auth::credentials::Credentials,
+    ) -> Result<Self, reqwest::Error> {
         Ok(Self {
-            http,
-            base,
-            credentials,
+            rest: RestClient::new(endpoint, GOOGLE_STORAGE, credentials)?,
         })
     }
 
@@ -85,41 +66,18 @@ impl StorageClient {
         resource: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ApiError> {
-        let headers = match self.credentials.headers(Default::default()).await {
-            Ok(CacheableResource::New { data, .. }) => data,
-            Ok(CacheableResource::NotModified) => Default::default(),
-            Err(e) => {
-                return Err(ApiError::new(
-                    call,
-                    resource,
-                    None,
-                    Some("UNAUTHENTICATED".into()),
-                    e.to_string(),
-                ));
-            }
-        };
-        let response = request
-            .headers(headers)
-            .send()
-            .await
-            .map_err(|e| ApiError::new(call, resource, None, None, e.to_string()))?;
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        let status = response.status().as_u16();
-        let body = response.text().await.unwrap_or_default();
-        let (code, message) = match serde_json::from_str::<ErrorBody>(&body) {
-            Ok(b) => (b.error.status, b.error.message),
-            Err(_) => (None, body),
-        };
-        Err(ApiError::new(call, resource, Some(status), code, message))
+        self.rest.send(call, resource, request).await
     }
 
     /// Whether the bucket exists (a 403 means it exists but belongs to someone else).
     pub async fn bucket_exists(&self, bucket: &str) -> Result<bool, ApiError> {
-        let url = format!("{}/storage/v1/b/{}", self.base, enc(bucket));
+        let url = format!("/storage/v1/b/{}", enc(bucket));
         match self
-            .send("storage.buckets.get", bucket, self.http.get(url))
+            .send(
+                "storage.buckets.get",
+                bucket,
+                self.rest.request(Method::GET, &url),
+            )
             .await
         {
             Ok(_) => Ok(true),
@@ -135,7 +93,6 @@ impl StorageClient {
         bucket: &str,
         location: &str,
     ) -> Result<(), ApiError> {
-        let url = format!("{}/storage/v1/b", self.base);
         let body = serde_json::json!({
             "name": bucket,
             "location": location,
@@ -147,8 +104,8 @@ impl StorageClient {
             .send(
                 "storage.buckets.insert",
                 bucket,
-                self.http
-                    .post(url)
+                self.rest
+                    .request(Method::POST, "/storage/v1/b")
                     .query(&[("project", project)])
                     .json(&body),
             )
@@ -163,17 +120,14 @@ impl StorageClient {
     /// Reads an object; `None` if the bucket or object does not exist.
     pub async fn read(&self, bucket: &str, object: &str) -> Result<Option<StoredObject>, ApiError> {
         let resource = format!("gs://{bucket}/{object}");
-        let url = format!(
-            "{}/storage/v1/b/{}/o/{}",
-            self.base,
-            enc(bucket),
-            enc(object)
-        );
+        let url = format!("/storage/v1/b/{}/o/{}", enc(bucket), enc(object));
         let response = match self
             .send(
                 "storage.objects.get",
                 &resource,
-                self.http.get(url).query(&[("alt", "media")]),
+                self.rest
+                    .request(Method::GET, &url)
+                    .query(&[("alt", "media")]),
             )
             .await
         {
@@ -208,7 +162,7 @@ impl StorageClient {
     /// Names of the objects under `prefix`; a missing bucket has none.
     pub async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, ApiError> {
         let resource = format!("gs://{bucket}/{prefix}");
-        let url = format!("{}/storage/v1/b/{}/o", self.base, enc(bucket));
+        let url = format!("/storage/v1/b/{}/o", enc(bucket));
         let mut names = Vec::new();
         let mut token = String::new();
         loop {
@@ -220,7 +174,7 @@ impl StorageClient {
                 .send(
                     "storage.objects.list",
                     &resource,
-                    self.http.get(&url).query(&query),
+                    self.rest.request(Method::GET, &url).query(&query),
                 )
                 .await
             {
@@ -249,10 +203,10 @@ impl StorageClient {
         if_generation_match: i64,
     ) -> Result<i64, ApiError> {
         let resource = format!("gs://{bucket}/{object}");
-        let url = format!("{}/upload/storage/v1/b/{}/o", self.base, enc(bucket));
+        let url = format!("/upload/storage/v1/b/{}/o", enc(bucket));
         let request = self
-            .http
-            .post(url)
+            .rest
+            .request(Method::POST, &url)
             .query(&[
                 ("uploadType", "media"),
                 ("name", object),
@@ -283,15 +237,10 @@ impl StorageClient {
         if_generation_match: i64,
     ) -> Result<(), ApiError> {
         let resource = format!("gs://{bucket}/{object}");
-        let url = format!(
-            "{}/storage/v1/b/{}/o/{}",
-            self.base,
-            enc(bucket),
-            enc(object)
-        );
+        let url = format!("/storage/v1/b/{}/o/{}", enc(bucket), enc(object));
         let request = self
-            .http
-            .delete(url)
+            .rest
+            .request(Method::DELETE, &url)
             .query(&[("ifGenerationMatch", if_generation_match.to_string())]);
         match self
             .send("storage.objects.delete", &resource, request)
