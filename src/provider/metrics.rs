@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use google_cloud_auth::credentials::{CacheableResource, Credentials};
+use google_cloud_auth::credentials::Credentials;
 use serde::Deserialize;
 
 use super::error::{ApiError, RetryObserver};
@@ -15,9 +15,7 @@ const CALL: &str = "monitoring.projects.timeSeries.list";
 
 #[derive(Clone)]
 pub struct MonitoringClient {
-    http: reqwest::Client,
-    base: String,
-    credentials: Credentials,
+    rest: super::rest::RestClient,
 }
 
 /// How each series is aligned in `alignment_seconds` buckets ending at the window's end.
@@ -120,28 +118,10 @@ impl WireValue {
     }
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Deserialize)]
-struct ErrorDetail {
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    status: Option<String>,
-}
-
 impl MonitoringClient {
     pub fn new(endpoint: Option<&str>, credentials: Credentials) -> Result<Self, reqwest::Error> {
         Ok(Self {
-            http: reqwest::Client::builder().build()?,
-            base: endpoint
-                .unwrap_or(GOOGLE_MONITORING)
-                .trim_end_matches('/')
-                .to_string(),
-            credentials,
+            rest: super::rest::RestClient::new(endpoint, GOOGLE_MONITORING, credentials)?,
         })
     }
 
@@ -152,19 +132,6 @@ impl MonitoringClient {
         token: &str,
     ) -> Result<ListResponse, ApiError> {
         let resource = format!("projects/{project}");
-        let headers = match self.credentials.headers(Default::default()).await {
-            Ok(CacheableResource::New { data, .. }) => data,
-            Ok(CacheableResource::NotModified) => Default::default(),
-            Err(e) => {
-                return Err(ApiError::new(
-                    CALL,
-                    &resource,
-                    None,
-                    Some("UNAUTHENTICATED".into()),
-                    e.to_string(),
-                ));
-            }
-        };
         let mut params: Vec<(&str, String)> = vec![
             ("filter", query.filter.clone()),
             (
@@ -196,36 +163,11 @@ impl MonitoringClient {
         if !token.is_empty() {
             params.push(("pageToken", token.to_string()));
         }
-        let url = format!("{}/v3/{resource}/timeSeries", self.base);
-        let response = self
-            .http
-            .get(url)
-            .query(&params)
-            .headers(headers)
-            .send()
-            .await
-            .map_err(|e| ApiError::new(CALL, &resource, None, None, e.to_string()))?;
-        let status = response.status().as_u16();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| ApiError::new(CALL, &resource, None, None, e.to_string()))?;
-        if !(200..300).contains(&status) {
-            let (code, message) = match serde_json::from_str::<ErrorBody>(&body) {
-                Ok(b) => (b.error.status, b.error.message),
-                Err(_) => (None, body),
-            };
-            return Err(ApiError::new(CALL, &resource, Some(status), code, message));
-        }
-        serde_json::from_str(&body).map_err(|e| {
-            ApiError::new(
-                CALL,
-                &resource,
-                Some(status),
-                None,
-                format!("unreadable response: {e}"),
-            )
-        })
+        let request = self
+            .rest
+            .request(reqwest::Method::GET, &format!("/v3/{resource}/timeSeries"))
+            .query(&params);
+        self.rest.json(CALL, &resource, request).await
     }
 
     /// Every series the query returns, all pages, with retries on transient errors.
