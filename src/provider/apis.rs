@@ -5,7 +5,7 @@ use google_cloud_api_serviceusage_v1::model as gm;
 
 use super::Cloud;
 use super::error::{ApiError, RetryObserver};
-use super::retry::retrying;
+use super::retry::{all_pages, retrying};
 use super::run::{OperationObserver, wait_for};
 
 /// An enabled API, named with the project **id** (`projects/P/services/run.googleapis.com`),
@@ -22,22 +22,22 @@ impl Cloud {
         observer: &dyn RetryObserver,
     ) -> Result<Vec<ApiRecord>, ApiError> {
         let parent = format!("projects/{}", self.project);
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
-            let page = retrying(self.backoff, observer, || async {
-                self.service_usage
-                    .list_services()
-                    .set_parent(&parent)
-                    .set_filter("state:ENABLED")
-                    .set_page_token(&token)
-                    .send()
-                    .await
-                    .map_err(|e| ApiError::from_gax("serviceusage.services.list", &parent, &e))
-            })
-            .await?;
-            out.extend(
-                page.services
+        all_pages(|token| {
+            let parent = parent.clone();
+            async move {
+                let page = retrying(self.backoff, observer, || async {
+                    self.service_usage
+                        .list_services()
+                        .set_parent(&parent)
+                        .set_filter("state:ENABLED")
+                        .set_page_token(&token)
+                        .send()
+                        .await
+                        .map_err(|e| ApiError::from_gax("serviceusage.services.list", &parent, &e))
+                })
+                .await?;
+                let items = page
+                    .services
                     .into_iter()
                     .filter(|s| s.state == gm::State::Enabled)
                     .filter_map(|s| {
@@ -45,13 +45,11 @@ impl Cloud {
                         Some(ApiRecord {
                             name: format!("{parent}/services/{api}"),
                         })
-                    }),
-            );
-            if page.next_page_token.is_empty() {
-                return Ok(out);
+                    });
+                Ok((items.collect(), page.next_page_token))
             }
-            token = page.next_page_token;
-        }
+        })
+        .await
     }
 
     /// Enables `name` (`projects/P/services/API`) and waits for the operation.

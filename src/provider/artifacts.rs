@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Cloud;
 use super::error::{ApiError, RetryObserver};
-use super::retry::retrying;
+use super::retry::{all_pages, retrying};
 use super::run::OperationObserver;
 
 /// The id of the cleanup policy that keeps the most recent versions.
@@ -144,31 +144,29 @@ impl Cloud {
         observer: &dyn RetryObserver,
     ) -> Result<Vec<RepositoryRecord>, ApiError> {
         let parent = format!("projects/{}/locations/{location}", self.project);
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
-            let page = retrying(self.backoff, observer, || async {
-                self.artifacts
-                    .list_repositories()
-                    .set_parent(&parent)
-                    .set_page_token(&token)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        ApiError::from_gax("artifactregistry.repositories.list", &parent, &e)
-                    })
-            })
-            .await?;
-            out.extend(
-                page.repositories
+        all_pages(|token| {
+            let parent = parent.clone();
+            async move {
+                let page = retrying(self.backoff, observer, || async {
+                    self.artifacts
+                        .list_repositories()
+                        .set_parent(&parent)
+                        .set_page_token(&token)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            ApiError::from_gax("artifactregistry.repositories.list", &parent, &e)
+                        })
+                })
+                .await?;
+                let items = page
+                    .repositories
                     .into_iter()
-                    .map(RepositoryRecord::from_api),
-            );
-            if page.next_page_token.is_empty() {
-                return Ok(out);
+                    .map(RepositoryRecord::from_api);
+                Ok((items.collect(), page.next_page_token))
             }
-            token = page.next_page_token;
-        }
+        })
+        .await
     }
 
     /// Every Docker image (digest) in `repository`, read-only.
@@ -177,9 +175,7 @@ impl Cloud {
         repository: &str,
         observer: &dyn RetryObserver,
     ) -> Result<Vec<DockerImageRecord>, ApiError> {
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
+        all_pages(|token| async move {
             let page = retrying(self.backoff, observer, || async {
                 self.artifacts
                     .list_docker_images()
@@ -192,17 +188,15 @@ impl Cloud {
                     })
             })
             .await?;
-            out.extend(page.docker_images.into_iter().map(|i| DockerImageRecord {
+            let items = page.docker_images.into_iter().map(|i| DockerImageRecord {
                 name: i.name,
                 uri: i.uri,
                 tags: i.tags,
                 size_bytes: u64::try_from(i.image_size_bytes).unwrap_or(0),
-            }));
-            if page.next_page_token.is_empty() {
-                return Ok(out);
-            }
-            token = page.next_page_token;
-        }
+            });
+            Ok((items.collect(), page.next_page_token))
+        })
+        .await
     }
 
     async fn get_repository_api(

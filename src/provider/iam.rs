@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Cloud;
 use super::error::{ApiError, RetryObserver};
-use super::retry::retrying;
+use super::retry::{all_pages, retrying};
 
 /// The resource whose IAM policy a grant edits.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -296,29 +296,27 @@ impl Cloud {
         observer: &dyn RetryObserver,
     ) -> Result<Vec<ServiceAccountRecord>, ApiError> {
         let parent = format!("projects/{}", self.project);
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
-            let page = retrying(self.backoff, observer, || async {
-                self.iam
-                    .list_service_accounts()
-                    .set_name(&parent)
-                    .set_page_token(&token)
-                    .send()
-                    .await
-                    .map_err(|e| ApiError::from_gax("iam.serviceAccounts.list", &parent, &e))
-            })
-            .await?;
-            out.extend(
-                page.accounts
+        all_pages(|token| {
+            let parent = parent.clone();
+            async move {
+                let page = retrying(self.backoff, observer, || async {
+                    self.iam
+                        .list_service_accounts()
+                        .set_name(&parent)
+                        .set_page_token(&token)
+                        .send()
+                        .await
+                        .map_err(|e| ApiError::from_gax("iam.serviceAccounts.list", &parent, &e))
+                })
+                .await?;
+                let items = page
+                    .accounts
                     .into_iter()
-                    .map(ServiceAccountRecord::from_api),
-            );
-            if page.next_page_token.is_empty() {
-                return Ok(out);
+                    .map(ServiceAccountRecord::from_api);
+                Ok((items.collect(), page.next_page_token))
             }
-            token = page.next_page_token;
-        }
+        })
+        .await
     }
 
     /// Creates the account; a retried create that finds it there reads it back.

@@ -9,7 +9,7 @@ use google_cloud_wkt as wkt;
 
 use super::Cloud;
 use super::error::{ApiError, RetryObserver};
-use super::retry::retrying;
+use super::retry::{all_pages, retrying};
 use super::run::{ImageWrite, OperationObserver, SecretEnvRef, overlay_env, split_env, wait_for};
 
 /// A job as the API reports it, in plain Rust types.
@@ -125,25 +125,24 @@ impl Cloud {
         observer: &dyn RetryObserver,
     ) -> Result<Vec<JobRecord>, ApiError> {
         let parent = self.parent();
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
-            let page = retrying(self.backoff, observer, || async {
-                self.jobs
-                    .list_jobs()
-                    .set_parent(&parent)
-                    .set_page_token(&token)
-                    .send()
-                    .await
-                    .map_err(|e| ApiError::from_gax("run.jobs.list", &parent, &e))
-            })
-            .await?;
-            out.extend(page.jobs.into_iter().map(JobRecord::from_api));
-            if page.next_page_token.is_empty() {
-                return Ok(out);
+        all_pages(|token| {
+            let parent = parent.clone();
+            async move {
+                let page = retrying(self.backoff, observer, || async {
+                    self.jobs
+                        .list_jobs()
+                        .set_parent(&parent)
+                        .set_page_token(&token)
+                        .send()
+                        .await
+                        .map_err(|e| ApiError::from_gax("run.jobs.list", &parent, &e))
+                })
+                .await?;
+                let items = page.jobs.into_iter().map(JobRecord::from_api);
+                Ok((items.collect(), page.next_page_token))
             }
-            token = page.next_page_token;
-        }
+        })
+        .await
     }
 
     async fn get_job_api(

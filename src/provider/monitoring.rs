@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Cloud;
 use super::error::{ApiError, RetryObserver};
-use super::retry::retrying;
+use super::retry::{all_pages, retrying};
 
 /// The label key of an email channel's address.
 const EMAIL_LABEL: &str = "email_address";
@@ -239,31 +239,29 @@ impl Cloud {
         observer: &dyn RetryObserver,
     ) -> Result<Vec<ChannelRecord>, ApiError> {
         let parent = self.monitoring_parent();
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
-            let page = retrying(self.backoff, observer, || async {
-                self.channels
-                    .list_notification_channels()
-                    .set_name(&parent)
-                    .set_page_token(&token)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        ApiError::from_gax("monitoring.notificationChannels.list", &parent, &e)
-                    })
-            })
-            .await?;
-            out.extend(
-                page.notification_channels
+        all_pages(|token| {
+            let parent = parent.clone();
+            async move {
+                let page = retrying(self.backoff, observer, || async {
+                    self.channels
+                        .list_notification_channels()
+                        .set_name(&parent)
+                        .set_page_token(&token)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            ApiError::from_gax("monitoring.notificationChannels.list", &parent, &e)
+                        })
+                })
+                .await?;
+                let items = page
+                    .notification_channels
                     .into_iter()
-                    .map(ChannelRecord::from_api),
-            );
-            if page.next_page_token.is_empty() {
-                return Ok(out);
+                    .map(ChannelRecord::from_api);
+                Ok((items.collect(), page.next_page_token))
             }
-            token = page.next_page_token;
-        }
+        })
+        .await
     }
 
     pub async fn create_channel(
@@ -334,25 +332,26 @@ impl Cloud {
         observer: &dyn RetryObserver,
     ) -> Result<Vec<AlertRecord>, ApiError> {
         let parent = self.monitoring_parent();
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
-            let page = retrying(self.backoff, observer, || async {
-                self.alerts
-                    .list_alert_policies()
-                    .set_name(&parent)
-                    .set_page_token(&token)
-                    .send()
-                    .await
-                    .map_err(|e| ApiError::from_gax("monitoring.alertPolicies.list", &parent, &e))
-            })
-            .await?;
-            out.extend(page.alert_policies.into_iter().map(AlertRecord::from_api));
-            if page.next_page_token.is_empty() {
-                return Ok(out);
+        all_pages(|token| {
+            let parent = parent.clone();
+            async move {
+                let page = retrying(self.backoff, observer, || async {
+                    self.alerts
+                        .list_alert_policies()
+                        .set_name(&parent)
+                        .set_page_token(&token)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            ApiError::from_gax("monitoring.alertPolicies.list", &parent, &e)
+                        })
+                })
+                .await?;
+                let items = page.alert_policies.into_iter().map(AlertRecord::from_api);
+                Ok((items.collect(), page.next_page_token))
             }
-            token = page.next_page_token;
-        }
+        })
+        .await
     }
 
     pub async fn create_alert(

@@ -66,6 +66,25 @@ where
     }
 }
 
+/// Every item of a paged list call. `fetch(token)` asks for one page (with its own retries) and
+/// answers its items and the next page token; an empty token ends the list.
+pub async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, ApiError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<(Vec<T>, String), ApiError>>,
+{
+    let mut out = Vec::new();
+    let mut token = String::new();
+    loop {
+        let (items, next) = fetch(token).await?;
+        out.extend(items);
+        if next.is_empty() {
+            return Ok(out);
+        }
+        token = next;
+    }
+}
+
 /// LRO polling: keep polling through the same transient errors, up to a limit.
 #[derive(Debug, Clone)]
 pub struct TransientPollingErrors {

@@ -9,7 +9,7 @@ use google_cloud_wkt as wkt;
 
 use super::Cloud;
 use super::error::{ApiError, RetryObserver};
-use super::retry::retrying;
+use super::retry::{all_pages, retrying};
 
 /// A service as the API reports it, in plain Rust types.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -312,25 +312,24 @@ impl Cloud {
         observer: &dyn RetryObserver,
     ) -> Result<Vec<ServiceRecord>, ApiError> {
         let parent = self.parent();
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
-            let page = retrying(self.backoff, observer, || async {
-                self.services
-                    .list_services()
-                    .set_parent(&parent)
-                    .set_page_token(&token)
-                    .send()
-                    .await
-                    .map_err(|e| ApiError::from_gax("run.services.list", &parent, &e))
-            })
-            .await?;
-            out.extend(page.services.into_iter().map(ServiceRecord::from_api));
-            if page.next_page_token.is_empty() {
-                return Ok(out);
+        all_pages(|token| {
+            let parent = parent.clone();
+            async move {
+                let page = retrying(self.backoff, observer, || async {
+                    self.services
+                        .list_services()
+                        .set_parent(&parent)
+                        .set_page_token(&token)
+                        .send()
+                        .await
+                        .map_err(|e| ApiError::from_gax("run.services.list", &parent, &e))
+                })
+                .await?;
+                let items = page.services.into_iter().map(ServiceRecord::from_api);
+                Ok((items.collect(), page.next_page_token))
             }
-            token = page.next_page_token;
-        }
+        })
+        .await
     }
 
     async fn get_service_api(

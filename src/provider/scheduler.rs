@@ -7,7 +7,7 @@ use google_cloud_wkt as wkt;
 
 use super::Cloud;
 use super::error::{ApiError, RetryObserver};
-use super::retry::retrying;
+use super::retry::{all_pages, retrying};
 
 /// The OAuth scope a schedule's token carries (what Run's `jobs.run` accepts).
 pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
@@ -112,25 +112,24 @@ impl Cloud {
         observer: &dyn RetryObserver,
     ) -> Result<Vec<ScheduleRecord>, ApiError> {
         let parent = self.parent();
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
-            let page = retrying(self.backoff, observer, || async {
-                self.scheduler
-                    .list_jobs()
-                    .set_parent(&parent)
-                    .set_page_token(&token)
-                    .send()
-                    .await
-                    .map_err(|e| ApiError::from_gax("cloudscheduler.jobs.list", &parent, &e))
-            })
-            .await?;
-            out.extend(page.jobs.into_iter().map(ScheduleRecord::from_api));
-            if page.next_page_token.is_empty() {
-                return Ok(out);
+        all_pages(|token| {
+            let parent = parent.clone();
+            async move {
+                let page = retrying(self.backoff, observer, || async {
+                    self.scheduler
+                        .list_jobs()
+                        .set_parent(&parent)
+                        .set_page_token(&token)
+                        .send()
+                        .await
+                        .map_err(|e| ApiError::from_gax("cloudscheduler.jobs.list", &parent, &e))
+                })
+                .await?;
+                let items = page.jobs.into_iter().map(ScheduleRecord::from_api);
+                Ok((items.collect(), page.next_page_token))
             }
-            token = page.next_page_token;
-        }
+        })
+        .await
     }
 
     /// Creates the Scheduler job; a retried create that finds it there patches it instead.

@@ -8,7 +8,7 @@ use google_cloud_wkt as wkt;
 
 use super::Cloud;
 use super::error::{ApiError, RetryObserver};
-use super::retry::retrying;
+use super::retry::{all_pages, retrying};
 
 /// A secret's metadata as the API reports it (never a value).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -46,29 +46,27 @@ impl Cloud {
         observer: &dyn RetryObserver,
     ) -> Result<Vec<SecretRecord>, ApiError> {
         let parent = format!("projects/{}", self.project);
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
-            let page = retrying(self.backoff, observer, || async {
-                self.secrets
-                    .list_secrets()
-                    .set_parent(&parent)
-                    .set_page_token(&token)
-                    .send()
-                    .await
-                    .map_err(|e| ApiError::from_gax("secretmanager.secrets.list", &parent, &e))
-            })
-            .await?;
-            out.extend(
-                page.secrets
+        all_pages(|token| {
+            let parent = parent.clone();
+            async move {
+                let page = retrying(self.backoff, observer, || async {
+                    self.secrets
+                        .list_secrets()
+                        .set_parent(&parent)
+                        .set_page_token(&token)
+                        .send()
+                        .await
+                        .map_err(|e| ApiError::from_gax("secretmanager.secrets.list", &parent, &e))
+                })
+                .await?;
+                let items = page
+                    .secrets
                     .into_iter()
-                    .map(|s| with_project_id(SecretRecord::from_api(s), &self.project)),
-            );
-            if page.next_page_token.is_empty() {
-                return Ok(out);
+                    .map(|s| with_project_id(SecretRecord::from_api(s), &self.project));
+                Ok((items.collect(), page.next_page_token))
             }
-            token = page.next_page_token;
-        }
+        })
+        .await
     }
 
     /// Creates the secret (no version: its value is added by people, never by stackctl);

@@ -7,7 +7,7 @@ use google_cloud_wkt as wkt;
 
 use super::Cloud;
 use super::error::{ApiError, RetryObserver};
-use super::retry::retrying;
+use super::retry::{all_pages, retrying};
 
 /// A queue as the API reports it, in plain Rust types.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -160,25 +160,24 @@ impl Cloud {
         observer: &dyn RetryObserver,
     ) -> Result<Vec<QueueRecord>, ApiError> {
         let parent = self.parent();
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
-            let page = retrying(self.backoff, observer, || async {
-                self.tasks
-                    .list_queues()
-                    .set_parent(&parent)
-                    .set_page_token(&token)
-                    .send()
-                    .await
-                    .map_err(|e| ApiError::from_gax("cloudtasks.queues.list", &parent, &e))
-            })
-            .await?;
-            out.extend(page.queues.into_iter().map(QueueRecord::from_api));
-            if page.next_page_token.is_empty() {
-                return Ok(out);
+        all_pages(|token| {
+            let parent = parent.clone();
+            async move {
+                let page = retrying(self.backoff, observer, || async {
+                    self.tasks
+                        .list_queues()
+                        .set_parent(&parent)
+                        .set_page_token(&token)
+                        .send()
+                        .await
+                        .map_err(|e| ApiError::from_gax("cloudtasks.queues.list", &parent, &e))
+                })
+                .await?;
+                let items = page.queues.into_iter().map(QueueRecord::from_api);
+                Ok((items.collect(), page.next_page_token))
             }
-            token = page.next_page_token;
-        }
+        })
+        .await
     }
 
     pub async fn get_queue(
