@@ -174,4 +174,23 @@ mod tests {
         assert!(b.delay(9) <= Duration::from_secs(1));
         assert!(b.delay(9) >= Duration::from_millis(500));
     }
+
+    #[tokio::test]
+    async fn all_pages_follows_tokens_until_an_empty_one() {
+        let pages = vec![(vec![1, 2], "b"), (vec![3], "c"), (vec![], "")];
+        let asked = Mutex::new(Vec::new());
+        let all = all_pages(|token| {
+            asked.lock().unwrap().push(token.clone());
+            let (items, next) = match token.as_str() {
+                "" => pages[0].clone(),
+                "b" => pages[1].clone(),
+                _ => pages[2].clone(),
+            };
+            async move { Ok((items, next.to_string())) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(all, vec![1, 2, 3]);
+        assert_eq!(*asked.lock().unwrap(), vec!["", "b", "c"]);
+    }
 }
