@@ -177,7 +177,7 @@ mod tests {
 
     #[tokio::test]
     async fn all_pages_follows_tokens_until_an_empty_one() {
-        let pages = vec![(vec![1, 2], "b"), (vec![3], "c"), (vec![], "")];
+        let pages = [(vec![1, 2], "b"), (vec![3], "c"), (vec![], "")];
         let asked = Mutex::new(Vec::new());
         let all = all_pages(|token| {
             asked.lock().unwrap().push(token.clone());
