@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Desired, Known, OWNER_LABEL, Ownership, Reconcile, StepError, grant,
-    label_ownership, push_if_differs, quoted, secret, service, service_account,
+    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, label_ownership,
+    push_if_differs, quoted, service, service_account,
 };
 use crate::config::units::{format_cpu, format_duration, format_memory, parse_cpu, parse_memory};
 use crate::config::{JobConfig, Stack};
@@ -61,22 +61,16 @@ pub fn full_name(stack: &Stack, id: &str) -> String {
 }
 
 pub fn spec(stack: &Stack, cfg: &JobConfig) -> JobSpec {
-    let mut labels = stack.settings.labels.clone();
-    labels.extend(cfg.labels.clone());
-    labels.insert(OWNER_LABEL.to_string(), stack.settings.name.clone());
-    let secrets: BTreeMap<String, String> = cfg
-        .secrets
-        .iter()
-        .filter_map(|(env, addr)| Some((env.clone(), secret::id_of(stack, addr)?)))
-        .collect();
-    let mut depends_on: Vec<ResourceAddr> = cfg.service_account.iter().cloned().collect();
-    depends_on.extend(cfg.secrets.values().cloned());
-    depends_on.extend(grant::secret_access_addresses(
+    let service::Wiring {
+        labels,
+        secrets,
+        depends_on,
+    } = service::wiring(
+        stack,
+        &cfg.labels,
         cfg.service_account.as_ref(),
         &cfg.secrets,
-    ));
-    depends_on.sort();
-    depends_on.dedup();
+    );
     JobSpec {
         name: full_name(stack, &cfg.id),
         labels,
@@ -390,6 +384,7 @@ impl Converge for JobKind {
 mod tests {
     use super::*;
     use crate::provider::run::ImageWrite;
+    use crate::resources::OWNER_LABEL;
 
     fn spec() -> JobSpec {
         JobSpec {

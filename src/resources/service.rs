@@ -76,23 +76,51 @@ pub fn full_name(stack: &Stack, id: &str) -> String {
     )
 }
 
-pub fn spec(stack: &Stack, cfg: &ServiceConfig) -> ServiceSpec {
+/// What a Cloud Run service or job derives from stack.toml the same way: its labels (stack,
+/// own, ownership), its secret env by secret id, and what it needs first (identity, secrets,
+/// the secret-accessor grants).
+pub(crate) struct Wiring {
+    pub labels: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, String>,
+    pub depends_on: Vec<ResourceAddr>,
+}
+
+pub(crate) fn wiring(
+    stack: &Stack,
+    own_labels: &BTreeMap<String, String>,
+    service_account: Option<&ResourceAddr>,
+    secret_env: &BTreeMap<String, ResourceAddr>,
+) -> Wiring {
     let mut labels = stack.settings.labels.clone();
-    labels.extend(cfg.labels.clone());
+    labels.extend(own_labels.clone());
     labels.insert(OWNER_LABEL.to_string(), stack.settings.name.clone());
-    let secrets: BTreeMap<String, String> = cfg
-        .secrets
+    let secrets = secret_env
         .iter()
         .filter_map(|(env, addr)| Some((env.clone(), secret::id_of(stack, addr)?)))
         .collect();
-    let mut depends_on: Vec<ResourceAddr> = cfg.service_account.iter().cloned().collect();
-    depends_on.extend(cfg.secrets.values().cloned());
-    depends_on.extend(grant::secret_access_addresses(
-        cfg.service_account.as_ref(),
-        &cfg.secrets,
-    ));
+    let mut depends_on: Vec<ResourceAddr> = service_account.into_iter().cloned().collect();
+    depends_on.extend(secret_env.values().cloned());
+    depends_on.extend(grant::secret_access_addresses(service_account, secret_env));
     depends_on.sort();
     depends_on.dedup();
+    Wiring {
+        labels,
+        secrets,
+        depends_on,
+    }
+}
+
+pub fn spec(stack: &Stack, cfg: &ServiceConfig) -> ServiceSpec {
+    let Wiring {
+        labels,
+        secrets,
+        depends_on,
+    } = wiring(
+        stack,
+        &cfg.labels,
+        cfg.service_account.as_ref(),
+        &cfg.secrets,
+    );
     ServiceSpec {
         name: full_name(stack, &cfg.id),
         labels,
