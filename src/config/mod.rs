@@ -11,6 +11,7 @@ use crate::model::ResourceAddr;
 
 mod diagnostics;
 mod load;
+pub mod cron;
 pub mod templates;
 pub mod units;
 
@@ -258,6 +259,7 @@ pub struct Usage {
     pub queues: BTreeMap<String, QueueUsage>,
     pub tables: BTreeMap<String, TableUsage>,
     pub repositories: BTreeMap<String, RepositoryUsage>,
+    pub jobs: BTreeMap<String, JobUsage>,
 }
 
 /// `"table.NAME" = { stored_gib, long_term_gib, scanned_tib_per_month }`.
@@ -275,6 +277,15 @@ pub struct TableUsage {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RepositoryUsage {
     pub stored_gb: f64,
+}
+
+/// `"job.NAME" = { avg_task_seconds, executions_per_month }`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JobUsage {
+    /// How long one task runs on average, retries included, in seconds.
+    pub avg_task_seconds: f64,
+    /// Executions per month. `None`: counted from the crons of the schedules that run the job.
+    pub executions_per_month: Option<f64>,
 }
 
 /// `"service.NAME" = { requests_per_month, avg_request_ms, avg_concurrency }`.

@@ -39,6 +39,10 @@ pub enum Component {
     InstanceCpu,
     /// Instance-based: memory for every instance-second.
     InstanceMemory,
+    /// Cloud Run jobs: vCPU while tasks run (instance-based rates).
+    TaskCpu,
+    /// Cloud Run jobs: memory while tasks run (instance-based rates).
+    TaskMemory,
     /// Cloud Tasks: task creation calls and push attempts.
     TaskOperations,
     /// BigQuery: logical storage modified in the last 90 days.
@@ -64,8 +68,8 @@ impl Component {
             }
             Component::Requests => PriceItem::RunRequest,
             Component::MinInstanceIdleCpu => PriceItem::RunIdleMinInstanceVcpuSecond,
-            Component::InstanceCpu => PriceItem::RunInstanceVcpuSecond,
-            Component::InstanceMemory => PriceItem::RunInstanceGibSecond,
+            Component::InstanceCpu | Component::TaskCpu => PriceItem::RunInstanceVcpuSecond,
+            Component::InstanceMemory | Component::TaskMemory => PriceItem::RunInstanceGibSecond,
             Component::TaskOperations => PriceItem::TasksOperation,
             Component::ActiveStorage => PriceItem::BigQueryActiveStorageGibMonth,
             Component::LongTermStorage => PriceItem::BigQueryLongTermStorageGibMonth,
@@ -86,6 +90,8 @@ impl Component {
             Component::MinInstanceIdleMemory => "min instances, idle memory",
             Component::InstanceCpu => "vCPU, always allocated",
             Component::InstanceMemory => "memory, always allocated",
+            Component::TaskCpu => "vCPU while tasks run",
+            Component::TaskMemory => "memory while tasks run",
             Component::TaskOperations => "task operations",
             Component::ActiveStorage => "active storage",
             Component::LongTermStorage => "long-term storage",
@@ -262,6 +268,55 @@ pub fn repository(prices: &PriceTable, stored_gb: Option<f64>, address: &str) ->
         Some(gb) => Estimate::from_lines(vec![line(prices, Component::ImageStorage, gb)], None),
         None => Estimate::from_lines(vec![], Some(missing_usage(address))),
     }
+}
+
+/// The sizing of a Cloud Run job that its cost depends on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JobSizing {
+    pub cpu_millis: u32,
+    pub memory_bytes: u64,
+    /// Tasks per execution.
+    pub task_count: u32,
+}
+
+/// How often a job runs and for how long: `avg_task_seconds` is `None` without a `[usage]`
+/// entry, `executions_per_month` when neither `[usage]` nor a schedule says.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JobRuns {
+    pub executions_per_month: Option<f64>,
+    pub avg_task_seconds: Option<f64>,
+}
+
+/// A Cloud Run job's month: every task-second at the instance-based rates (jobs have no
+/// request-based billing). Unknown, and named, without both an execution count and a duration.
+pub fn job(prices: &PriceTable, sizing: JobSizing, runs: JobRuns, address: &str) -> Estimate {
+    let (Some(executions), Some(avg_task_seconds)) =
+        (runs.executions_per_month, runs.avg_task_seconds)
+    else {
+        let missing = match runs.avg_task_seconds {
+            None => missing_usage(address),
+            Some(_) => format!(
+                "{address}: no executions_per_month in [usage] and no [schedule] runs it"
+            ),
+        };
+        return Estimate::unknown(missing);
+    };
+    let task_seconds = executions * f64::from(sizing.task_count) * avg_task_seconds;
+    Estimate::from_lines(
+        vec![
+            line(
+                prices,
+                Component::TaskCpu,
+                task_seconds * f64::from(sizing.cpu_millis) / 1000.0,
+            ),
+            line(
+                prices,
+                Component::TaskMemory,
+                task_seconds * sizing.memory_bytes as f64 / GIB,
+            ),
+        ],
+        None,
+    )
 }
 
 /// A Cloud Scheduler job: a fixed monthly fee, paused or not; no usage needed.

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 pub use estimate::{Component, CostLine, Estimate, ServiceSizing, round_usd};
 pub use prices::{FreeTier, PriceItem, PriceTable, RegionTier, SECONDS_PER_MONTH};
 
+use crate::config::cron::Cron;
 use crate::config::{ServiceConfig, Stack};
 use crate::model::{Kind, ResourceAddr};
 
@@ -214,13 +215,36 @@ pub fn declared(stack: &Stack, prices: &PriceTable, address: &ResourceAddr) -> O
             .schedules
             .get(&address.name)
             .map(|_| estimate::schedule(prices)),
-        Kind::Job => stack
-            .jobs
-            .get(&address.name)
-            .map(|_| Estimate::unknown(format!("{label}: job executions are not priced yet"))),
+        Kind::Job => stack.jobs.get(&address.name).map(|config| {
+            let usage = stack.usage.jobs.get(&address.name);
+            let runs = estimate::JobRuns {
+                executions_per_month: usage
+                    .and_then(|u| u.executions_per_month)
+                    .or_else(|| scheduled_runs_per_month(stack, address)),
+                avg_task_seconds: usage.map(|u| u.avg_task_seconds),
+            };
+            let sizing = estimate::JobSizing {
+                cpu_millis: config.cpu_millis,
+                memory_bytes: config.memory_bytes,
+                task_count: config.task_count,
+            };
+            estimate::job(prices, sizing, runs, &label)
+        }),
         // Free: identities, secrets without versions, enabled APIs, IAM grants.
         Kind::ServiceAccount | Kind::Secret | Kind::Api | Kind::Grant => Some(Estimate::zero()),
     }
+}
+
+/// How often the schedules that run `job` fire in a month; `None` when none does.
+fn scheduled_runs_per_month(stack: &Stack, job: &ResourceAddr) -> Option<f64> {
+    let runs: Vec<f64> = stack
+        .schedules
+        .values()
+        .filter(|schedule| &schedule.job == job)
+        .filter_map(|schedule| schedule.cron.parse::<Cron>().ok())
+        .map(|cron| cron.runs_per_month())
+        .collect();
+    (!runs.is_empty()).then(|| runs.iter().sum())
 }
 
 /// Every declared resource's estimate and the total.
@@ -325,16 +349,28 @@ mod tests {
             cost.resources[&"repository.workers".parse().unwrap()].monthly_usd,
             0.2
         );
-        // The hourly schedule is a $0.10 Scheduler job; the job's executions are named unknown.
+        // The hourly schedule is a $0.10 Scheduler job. Its cron fires 720 times a month, each
+        // a 90 s task of 1 vCPU and 0.5 GiB at the instance rates:
+        // 64,800 vCPU-s x $0.000018 = $1.1664 + 32,400 GiB-s x $0.000002 = $0.0648.
         assert_eq!(
             cost.resources[&"schedule.ingest-orders-hourly".parse().unwrap()].monthly_usd,
             0.1
         );
-        assert_eq!(cost.total_monthly_usd, 15.285);
+        let job = &cost.resources[&"job.ingest-orders".parse().unwrap()];
+        let by_component: Vec<(Component, f64, f64)> = job
+            .lines
+            .iter()
+            .map(|l| (l.component, l.quantity, l.monthly_usd))
+            .collect();
         assert_eq!(
-            cost.unknown,
-            vec!["job.ingest-orders: job executions are not priced yet".to_string()]
+            by_component,
+            vec![
+                (Component::TaskCpu, 64_800.0, 1.1664),
+                (Component::TaskMemory, 32_400.0, 0.0648),
+            ]
         );
+        assert_eq!(cost.total_monthly_usd, 16.5162);
+        assert_eq!(cost.unknown, Vec::<String>::new());
         let free: Vec<PriceItem> = cost.free_tier_not_included.iter().map(|f| f.item).collect();
         assert_eq!(
             free,
@@ -342,12 +378,57 @@ mod tests {
                 PriceItem::RunRequestVcpuSecond,
                 PriceItem::RunRequestGibSecond,
                 PriceItem::RunRequest,
+                PriceItem::RunInstanceVcpuSecond,
+                PriceItem::RunInstanceGibSecond,
                 PriceItem::TasksOperation,
                 PriceItem::BigQueryActiveStorageGibMonth,
                 PriceItem::BigQueryScannedTib,
                 PriceItem::ArtifactRegistryGbMonth,
                 PriceItem::SchedulerJobMonth,
             ]
+        );
+    }
+
+    #[test]
+    fn a_job_runs_as_often_as_its_schedules_fire_unless_usage_says() {
+        let with_two_schedules = format!(
+            "{EXAMPLE}\n[schedule.ingest-orders-nightly]\njob = \"job.ingest-orders\"\ncron = \"30 2 * * *\"\nservice_account = \"service_account.scheduler\"\n"
+        );
+        let stack = crate::config::parse(std::path::Path::new("stack.toml"), &with_two_schedules)
+            .expect("parses");
+        let prices = PriceTable::builtin("us-central1");
+        let job: ResourceAddr = "job.ingest-orders".parse().unwrap();
+        // 720 hourly + 30 nightly runs of 90 s: 67,500 vCPU-s x $0.000018 + 33,750 GiB-s x $0.000002.
+        assert_eq!(
+            declared(&stack, &prices, &job).unwrap().monthly_usd,
+            round_usd(1.215 + 0.0675)
+        );
+
+        let explicit = EXAMPLE.replace(
+            "{ avg_task_seconds = 90 }",
+            "{ avg_task_seconds = 90, executions_per_month = 10 }",
+        );
+        let stack =
+            crate::config::parse(std::path::Path::new("stack.toml"), &explicit).expect("parses");
+        // 10 runs x 90 s: 900 vCPU-s x $0.000018 + 450 GiB-s x $0.000002.
+        assert_eq!(
+            declared(&stack, &prices, &job).unwrap().monthly_usd,
+            round_usd(0.0162 + 0.0009)
+        );
+
+        let schedule = EXAMPLE
+            .split_once("[schedule.ingest-orders-hourly]")
+            .and_then(|(_, rest)| rest.split_once("\n\n"))
+            .map(|(block, _)| format!("[schedule.ingest-orders-hourly]{block}"))
+            .expect("the example schedules the job");
+        let unscheduled = EXAMPLE.replace(&schedule, "");
+        let stack =
+            crate::config::parse(std::path::Path::new("stack.toml"), &unscheduled).expect("parses");
+        let estimate = declared(&stack, &prices, &job).unwrap();
+        assert_eq!(estimate.monthly_usd, 0.0);
+        assert_eq!(
+            estimate.unknown.as_deref(),
+            Some("job.ingest-orders: no executions_per_month in [usage] and no [schedule] runs it")
         );
     }
 
@@ -366,7 +447,7 @@ mod tests {
         assert_eq!(
             cost.unknown,
             vec![
-                "job.ingest-orders: job executions are not priced yet".to_string(),
+                "no [usage] for job.ingest-orders".to_string(),
                 "no [usage] for queue.webhooks".to_string(),
                 "no [usage] for repository.workers".to_string(),
                 "no [usage] for service.worker".to_string(),

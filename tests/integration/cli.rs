@@ -95,8 +95,14 @@ fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
         plan.stdout
     );
     assert!(
+        plan.stdout
+            .contains("# cost: $0.00/mo -> $1.23/mo (+$1.23/mo)"),
+        "the scheduled job is priced from its cron: {}",
+        plan.stdout
+    );
+    assert!(
         plan.stdout.contains(
-            "Monthly cost: $0.00 -> $15.29 + unknown (+$15.29/mo); free tier not included: Cloud Run 180,000 vCPU-seconds"
+            "Monthly cost: $0.00 -> $16.52 (+$16.52/mo); free tier not included: Cloud Run 180,000 vCPU-seconds"
         ),
         "{}",
         plan.stdout
@@ -105,13 +111,11 @@ fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
     let plan: serde_json::Value = serde_json::from_str(&json.stdout).expect("plan JSON");
     assert_eq!(plan["cost"]["past_total_monthly_usd"], 0.0);
     // 6.86 worker + 1.60 queue + 3.525 orders table + 0.20 repository + 2 x 1.50 alerts
-    // + 0.10 scheduler job; the job's executions are named unknown.
-    assert_eq!(plan["cost"]["total_monthly_usd"], 15.285);
-    assert_eq!(plan["cost"]["diff_monthly_usd"], 15.285);
-    assert_eq!(
-        plan["cost"]["unknown"],
-        serde_json::json!(["job.ingest-orders: job executions are not priced yet"])
-    );
+    // + 0.10 scheduler job + the job's 720 hourly runs of 90 s (1 vCPU, 0.5 GiB) at the
+    // instance rates: 64,800 x $0.000018 + 32,400 x $0.000002 = 1.2312. Nothing is unknown.
+    assert_eq!(plan["cost"]["total_monthly_usd"], 16.5162);
+    assert_eq!(plan["cost"]["diff_monthly_usd"], 16.5162);
+    assert_eq!(plan["cost"]["unknown"], serde_json::json!([]));
     assert_eq!(plan["cost"]["basis"]["currency"], "USD");
     let worker = &plan["changes"][0];
     assert_eq!(worker["address"], "service.worker");
@@ -139,7 +143,7 @@ fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
     assert_eq!(
         cost["unknown"],
         serde_json::json!([
-            "job.ingest-orders: job executions are not priced yet",
+            "no [usage] for job.ingest-orders",
             "no [usage] for queue.webhooks",
             "no [usage] for repository.workers",
             "no [usage] for service.worker",

@@ -83,7 +83,9 @@ pub(super) fn read_job(
     let env = read_env(checker, table);
     let secrets = read_secret_env(checker, table, declared, env.as_ref());
     let account = checker.read_reference(table, "service_account", Kind::ServiceAccount, declared);
-    let writes = read_writes(checker, table);
+    // The BigQuery tables it writes: it gets `roles/bigquery.dataEditor` on each table and
+    // `roles/bigquery.jobUser` on the project.
+    let writes = checker.read_reference_list(table, "writes", Kind::Table, declared);
     needs_account(
         checker,
         table,
@@ -110,43 +112,8 @@ pub(super) fn read_job(
         env: env?,
         secrets: secrets?.into_iter().map(|(k, (a, _))| (k, a)).collect(),
         service_account: account?.map(|f| f.value),
-        writes: writes?.into_iter().map(|(name, _)| name).collect(),
+        writes: writes?.into_iter().map(|address| address.name).collect(),
         labels: labels?,
     };
     Some(Parsed { config, id_span })
-}
-
-/// `writes = ["table.NAME"]`: the BigQuery tables a job writes (it gets
-/// `roles/bigquery.dataEditor` on each table and `roles/bigquery.jobUser` on the project).
-fn read_writes(checker: &mut Checker, table: &TableRef) -> Option<Vec<(String, Span)>> {
-    let entries = checker
-        .read_string_list(table, "writes")
-        .or_default(Vec::new())?;
-    let mut out: Vec<(String, Span)> = Vec::new();
-    let mut valid = true;
-    for (value, span) in entries.value {
-        match value.strip_prefix("table.").filter(|n| !n.is_empty()) {
-            Some(name) if out.iter().any(|(n, _)| n == name) => {
-                valid = false;
-                checker.error(
-                    span,
-                    format!("`writes` in {} lists {value} twice", table.title),
-                    Some("remove the duplicate".into()),
-                );
-            }
-            Some(name) => out.push((name.to_string(), span)),
-            None => {
-                valid = false;
-                checker.error(
-                    span,
-                    format!(
-                        "`writes` in {} must list tables, found `{value}`",
-                        table.title
-                    ),
-                    Some("write writes = [\"table.NAME\"]".into()),
-                );
-            }
-        }
-    }
-    valid.then_some(out)
 }

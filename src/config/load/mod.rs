@@ -16,7 +16,7 @@ use super::units::{self, UnitError};
 use super::{
     AlertConfig, BudgetConfig, ChannelConfig, Column, ConfigError, ConfigErrors, DatasetConfig,
     ImageSource, Ingress, JobConfig, Partition, QueueConfig, QueueUsage, RepositoryConfig,
-    RepositoryUsage, ScheduleConfig, SecretConfig, ServiceAccountConfig, ServiceConfig,
+    JobUsage, RepositoryUsage, ScheduleConfig, SecretConfig, ServiceAccountConfig, ServiceConfig,
     ServiceUsage, Stack, StackSettings, TableConfig, TableUsage, Usage,
 };
 use crate::model::{Kind, ResourceAddr};

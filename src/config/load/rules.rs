@@ -152,16 +152,6 @@ pub(super) fn is_role(role: &str) -> bool {
     })
 }
 
-/// Unix cron: five fields of digits, names (`MON`, `JAN`) and `* / , -`.
-pub(super) fn is_cron(cron: &str) -> bool {
-    let fields: Vec<&str> = cron.split_whitespace().collect();
-    fields.len() == 5
-        && fields.iter().all(|f| {
-            f.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | '/' | ',' | '-'))
-        })
-}
-
 /// A tz database name (`Etc/UTC`, `America/Toronto`) or `UTC`.
 pub(super) fn is_time_zone(zone: &str) -> bool {
     !zone.is_empty()

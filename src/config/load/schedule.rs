@@ -46,11 +46,11 @@ pub(super) fn read_schedule(
         value,
         span: Some(span),
     }) = &cron
-        && !is_cron(value)
+        && let Err(why) = value.parse::<crate::config::cron::Cron>()
     {
         checker.error(
             span.clone(),
-            format!("`{value}` in {} is not a unix cron expression", table.title),
+            format!("cron `{value}` in {}: {why}", table.title),
             Some("write five fields: minute hour day-of-month month day-of-week, e.g. \"0 * * * *\" (hourly)".into()),
         );
     }

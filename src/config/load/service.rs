@@ -254,7 +254,7 @@ pub(super) fn needs_account(
     table: &TableRef,
     account: Option<&Option<Field<ResourceAddr>>>,
     secrets: Option<&BTreeMap<String, (ResourceAddr, Span)>>,
-    writes: Option<&Vec<(String, Span)>>,
+    writes: Option<&Vec<ResourceAddr>>,
 ) {
     if !matches!(account, Some(None)) {
         return;
@@ -266,9 +266,11 @@ pub(super) fn needs_account(
             Some("add service_account = \"service_account.NAME\": stackctl grants it roles/secretmanager.secretAccessor on each secret".into()),
         );
     }
-    if let Some((_, span)) = writes.and_then(|w| w.first()) {
+    if writes.is_some_and(|w| !w.is_empty())
+        && let Some(written) = table.get("writes")
+    {
         checker.error(
-            span.clone(),
+            written.span(),
             format!("`writes` in {} needs a `service_account`", table.title),
             Some("add service_account = \"service_account.NAME\": stackctl grants it roles/bigquery.dataEditor on each table and roles/bigquery.jobUser on the project".into()),
         );

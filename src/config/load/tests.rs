@@ -1228,14 +1228,14 @@ fn jobs_and_schedules_check_their_keys_and_references() {
             (
                 14,
                 11,
-                "`writes` in [job.ingest] must list tables, found `dataset.shop`"
+                "`writes` in [job.ingest] must be a table, found `dataset.shop`"
             ),
             (16, 1, "[schedule.hourly] has no `service_account`"),
             (17, 7, "no [job.ingst] in stack.toml"),
             (
                 18,
                 8,
-                "`every hour` in [schedule.hourly] is not a unix cron expression"
+                "cron `every hour` in [schedule.hourly]: 2 fields, but unix cron has five: minute hour day-of-month month day-of-week"
             ),
             (19, 13, "`utc` in [schedule.hourly] is not a time zone"),
         ]
@@ -1282,5 +1282,66 @@ fn reference_cycles_are_reported_with_their_path() {
     assert_eq!(
         messages,
         vec!["reference cycle: service.a -> queue.b -> service.a".to_string()]
+    );
+}
+
+#[test]
+fn a_job_writes_only_tables_stack_toml_declares() {
+    let (line, column, message, help) = single_error(&wired(
+        "[job.ingest]\nimage = \"i\"\nservice_account = \"service_account.worker\"\nwrites = [\"table.orders\"]\n",
+    ));
+    assert_eq!(
+        (line, column, message.as_str()),
+        (14, 11, "no [table.orders] in stack.toml")
+    );
+    assert_eq!(
+        help.as_deref(),
+        Some("no tables are declared; add a [table.NAME] table")
+    );
+}
+
+#[test]
+fn a_cron_out_of_range_names_the_field_and_its_range() {
+    let (line, column, message, _) = single_error(&wired(
+        "[job.ingest]\nimage = \"i\"\n[schedule.nightly]\njob = \"job.ingest\"\ncron = \"0 25 * * *\"\nservice_account = \"service_account.tasks\"\n",
+    ));
+    assert_eq!(
+        (line, column, message.as_str()),
+        (
+            15,
+            8,
+            "cron `0 25 * * *` in [schedule.nightly]: hour field `25`: 25 is out of range (allowed: 0-23, `*`, ranges a-b, steps */n, lists a,b)"
+        )
+    );
+}
+
+#[test]
+fn job_usage_needs_a_task_duration_and_takes_executions_optionally() {
+    let job = "[job.ingest]\nimage = \"i\"\n";
+    let stack = parse_str(&wired(&format!(
+        "{job}[usage]\n\"job.ingest\" = {{ avg_task_seconds = 90, executions_per_month = 12 }}\n"
+    )))
+    .expect("valid");
+    assert_eq!(
+        stack.usage.jobs["ingest"],
+        JobUsage {
+            avg_task_seconds: 90.0,
+            executions_per_month: Some(12.0)
+        }
+    );
+    let (line, column, message, help) = single_error(&wired(&format!(
+        "{job}[usage]\n\"job.ingest\" = {{ executions_per_month = 12 }}\n"
+    )));
+    assert_eq!(
+        (line, column, message.as_str()),
+        (14, 16, "[usage] \"job.ingest\" has no `avg_task_seconds`")
+    );
+    assert!(help.unwrap().contains("avg_task_seconds = 120"));
+    let (_, _, message, _) = single_error(&wired(&format!(
+        "{job}[usage]\n\"job.ingest\" = {{ avg_task_seconds = 700000 }}\n"
+    )));
+    assert_eq!(
+        message,
+        "`avg_task_seconds` in [usage] \"job.ingest\" must be above 0 and at most 604800 (a Cloud Run job task's 168-hour limit), found 700000"
     );
 }

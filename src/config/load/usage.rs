@@ -12,7 +12,11 @@ pub(super) const QUEUE_USAGE_KEYS: &[&str] = &["attempts_per_task", "tasks_per_m
 pub(super) const TABLE_USAGE_KEYS: &[&str] =
     &["long_term_gib", "scanned_tib_per_month", "stored_gib"];
 pub(super) const REPOSITORY_USAGE_KEYS: &[&str] = &["stored_gb"];
-const USAGE_KINDS_HELP: &str = "usage entries describe declared services, queues, tables and repositories: \"service.NAME\", \"queue.NAME\", \"table.NAME\", \"repository.NAME\"";
+pub(super) const JOB_USAGE_KEYS: &[&str] = &["avg_task_seconds", "executions_per_month"];
+const USAGE_KINDS_HELP: &str = "usage entries describe declared services, queues, tables, repositories and jobs: \"service.NAME\", \"queue.NAME\", \"table.NAME\", \"repository.NAME\", \"job.NAME\"";
+
+/// Longest task the estimate accepts: Cloud Run jobs' 168-hour task timeout.
+const MAX_AVG_TASK_SECONDS: f64 = 168.0 * 3600.0;
 
 pub(super) const DEFAULT_AVG_CONCURRENCY: f64 = 1.0;
 
@@ -108,7 +112,7 @@ fn read_entry(
     };
     if !matches!(
         address.kind,
-        Kind::Service | Kind::Queue | Kind::Table | Kind::Repository
+        Kind::Service | Kind::Queue | Kind::Table | Kind::Repository | Kind::Job
     ) {
         checker.error(
             entry.key_span.clone(),
@@ -188,6 +192,13 @@ fn read_entry(
         Kind::Repository => match read_repository_usage(checker, &table) {
             Some(parsed) => {
                 usage.repositories.insert(address.name, parsed);
+                true
+            }
+            None => false,
+        },
+        Kind::Job => match read_job_usage(checker, &table) {
+            Some(parsed) => {
+                usage.jobs.insert(address.name, parsed);
                 true
             }
             None => false,
@@ -352,4 +363,41 @@ fn check_number_range(
         None,
     );
     None
+}
+
+fn read_job_usage(checker: &mut Checker, table: &TableRef) -> Option<JobUsage> {
+    checker.check_keys(table, JOB_USAGE_KEYS);
+    let field = checker.read_number(table, "avg_task_seconds").required(
+        checker,
+        table,
+        "avg_task_seconds",
+        "add avg_task_seconds = 120 (how long one task runs, retries included)".into(),
+    );
+    let avg_task_seconds = field.and_then(|field| {
+        check_number_range(
+            checker,
+            table,
+            "avg_task_seconds",
+            &field,
+            f64::MIN_POSITIVE,
+            MAX_AVG_TASK_SECONDS,
+            "above 0 and at most 604800 (a Cloud Run job task's 168-hour limit)",
+        )
+    });
+    let executions_per_month = match checker.read_number(table, "executions_per_month").optional()? {
+        Some(field) => Some(check_number_range(
+            checker,
+            table,
+            "executions_per_month",
+            &field,
+            0.0,
+            1e9,
+            "0 or more",
+        )?),
+        None => None,
+    };
+    Some(JobUsage {
+        avg_task_seconds: avg_task_seconds?,
+        executions_per_month,
+    })
 }
