@@ -222,11 +222,13 @@ fn check_current(stack: &Stack, plan: &Plan, observed: &Observed) -> Result<()> 
     for change in &plan.changes {
         let now = current_fingerprint(stack, observed, change);
         match (change.action, &change.fingerprint, now) {
-            (Action::Create, _, Some(_)) => stale.push(format!(
+            // A create planned over something live (a grant on a resource it replaces)
+            // carries that thing's fingerprint; it falls through to the comparison below.
+            (Action::Create, None, Some(_)) => stale.push(format!(
                 "{} was created since the plan was made",
                 change.address
             )),
-            (Action::Create, _, None) => {}
+            (Action::Create, None, None) => {}
             (_, Some(_), None) => stale.push(format!("{} no longer exists", change.address)),
             (_, Some(planned), Some(now)) if *planned != now => stale.push(format!(
                 "{} changed since the plan was made",

@@ -164,7 +164,9 @@ fn parse_item(item: &str, spec: &FieldSpec) -> Result<u64, String> {
         return Err(format!("range `{range}` runs backwards"));
     }
     let step = step.unwrap_or(1) as usize;
-    Ok((low..=high).step_by(step).fold(0, |bits, v| bits | (1 << v)))
+    Ok((low..=high)
+        .step_by(step)
+        .fold(0, |bits, v| bits | (1 << v)))
 }
 
 fn value(text: &str, spec: &FieldSpec) -> Result<u32, String> {
@@ -269,7 +271,10 @@ mod tests {
             error("0 * * 13 *"),
             "month field `13`: 13 is out of range (allowed: 1-12 or JAN-DEC, `*`, ranges a-b, steps */n, lists a,b)"
         );
-        assert!(error("0 * * * FUNDAY").starts_with("day-of-week field `FUNDAY`: `FUNDAY` is not a number"));
+        assert!(
+            error("0 * * * FUNDAY")
+                .starts_with("day-of-week field `FUNDAY`: `FUNDAY` is not a number")
+        );
         assert!(error("*/0 * * * *").contains("step `0` is not a positive number"));
         assert!(error("0 5-2 * * *").contains("range `5-2` runs backwards"));
         assert_eq!(

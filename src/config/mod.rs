@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use crate::model::ResourceAddr;
 
+pub mod cron;
 mod diagnostics;
 mod load;
-pub mod cron;
 pub mod templates;
 pub mod units;
 

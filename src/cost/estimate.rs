@@ -295,9 +295,9 @@ pub fn job(prices: &PriceTable, sizing: JobSizing, runs: JobRuns, address: &str)
     else {
         let missing = match runs.avg_task_seconds {
             None => missing_usage(address),
-            Some(_) => format!(
-                "{address}: no executions_per_month in [usage] and no [schedule] runs it"
-            ),
+            Some(_) => {
+                format!("{address}: no executions_per_month in [usage] and no [schedule] runs it")
+            }
         };
         return Estimate::unknown(missing);
     };

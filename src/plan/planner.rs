@@ -85,8 +85,34 @@ pub fn plan(
             Kind::Schedule => plan_kind::<ScheduleKind>(&inputs, &observed.schedules, &mut planned),
             Kind::Api => plan_kind::<ApiKind>(&inputs, &observed.apis, &mut planned),
             Kind::Grant => {
-                let grants = grant::observed_grants(stack, &observed.policies, &observed.ledger);
-                plan_kind::<GrantKind>(&inputs, &grants, &mut planned)
+                // A replaced resource comes back with an empty IAM policy: its grants are
+                // planned afresh, after it (grants are the last kind planned).
+                let replaced: BTreeSet<ResourceAddr> = planned
+                    .changes
+                    .iter()
+                    .filter(|c| c.action == Action::Replace)
+                    .map(|c| c.address.clone())
+                    .collect();
+                let (dropped, grants): (Vec<_>, Vec<_>) =
+                    grant::observed_grants(stack, &observed.policies, &observed.ledger)
+                        .into_iter()
+                        .partition(|live| grant::is_on_any(stack, live, &replaced));
+                let first = planned.changes.len();
+                plan_kind::<GrantKind>(&inputs, &grants, &mut planned);
+                for change in &mut planned.changes[first..] {
+                    if let Some(Desired::Grant(spec)) = &change.desired
+                        && let Some(on) = spec.on.as_ref().filter(|on| replaced.contains(on))
+                    {
+                        change.notes.push(format!(
+                            "granted again: {on} is replaced with an empty policy"
+                        ));
+                        // A saved plan is stale only if the grant changes before apply.
+                        change.fingerprint = dropped
+                            .iter()
+                            .find(|live| live.name == spec.name)
+                            .map(GrantKind::fingerprint);
+                    }
+                }
             }
         }
     }

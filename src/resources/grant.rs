@@ -261,6 +261,14 @@ pub fn observed_grants(
         .collect()
 }
 
+/// Whether a live grant is a declared grant on one of `resources`.
+pub fn is_on_any(stack: &Stack, live: &GrantRecord, resources: &BTreeSet<ResourceAddr>) -> bool {
+    !resources.is_empty()
+        && declared_grants(stack).iter().any(|(_, spec)| {
+            spec.name == live.name && spec.on.as_ref().is_some_and(|on| resources.contains(on))
+        })
+}
+
 /// `iam`: grants, owned through the ledger's `bindings`.
 pub struct GrantKind;
 

@@ -199,7 +199,13 @@ fn every_data_kind_converges_and_one_field_changes_show_exactly_those_fields() {
 fn a_partition_change_is_a_replacement_refused_without_allow_data_loss() {
     let emulator = Emulator::start();
     let ws = workspace("dataloss");
+    let text = std::fs::read_to_string(ws.file()).unwrap();
+    ws.write(&format!("{text}{WRITER_BLOCKS}"));
     ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    assert_eq!(
+        table_members(&emulator, "orders", "roles/bigquery.dataEditor"),
+        vec![LOADER.to_string()]
+    );
     ws.edit("granularity = \"DAY\"", "granularity = \"MONTH\"");
 
     let plan = ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(2);
@@ -211,6 +217,16 @@ fn a_partition_change_is_a_replacement_refused_without_allow_data_loss() {
         plan.stdout
     );
     assert!(plan.stdout.contains("1 to replace"), "{}", plan.stdout);
+    // The new table starts with an empty IAM policy: the loader's grant is planned again.
+    assert!(
+        plan.stdout.contains(
+            "+ iam: roles/bigquery.dataEditor on table.orders for service_account.loader"
+        ) && plan
+            .stdout
+            .contains("granted again: table.orders is replaced with an empty policy"),
+        "{}",
+        plan.stdout
+    );
 
     let refused = ws.on(&emulator, &["apply", "--auto-approve"]).expect(1);
     assert!(
@@ -230,8 +246,19 @@ fn a_partition_change_is_a_replacement_refused_without_allow_data_loss() {
     // Nothing changed.
     ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(2);
 
-    ws.on(&emulator, &["apply", "--auto-approve", "--allow-data-loss"])
+    // Saved with --allow-data-loss, the plan (replacement and re-grant) applies as planned.
+    ws.on(
+        &emulator,
+        &["plan", "--allow-data-loss", "--out", "replace.json"],
+    )
+    .expect(0);
+    ws.on(&emulator, &["apply", "replace.json", "--allow-data-loss"])
         .expect(0);
+    assert_eq!(
+        table_members(&emulator, "orders", "roles/bigquery.dataEditor"),
+        vec![LOADER.to_string()],
+        "the replaced table is writable by the loader again"
+    );
     ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(0);
 }
 

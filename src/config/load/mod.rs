@@ -15,9 +15,9 @@ use toml::de::{DeTable, DeValue};
 use super::units::{self, UnitError};
 use super::{
     AlertConfig, BudgetConfig, ChannelConfig, Column, ConfigError, ConfigErrors, DatasetConfig,
-    ImageSource, Ingress, JobConfig, Partition, QueueConfig, QueueUsage, RepositoryConfig,
-    JobUsage, RepositoryUsage, ScheduleConfig, SecretConfig, ServiceAccountConfig, ServiceConfig,
-    ServiceUsage, Stack, StackSettings, TableConfig, TableUsage, Usage,
+    ImageSource, Ingress, JobConfig, JobUsage, Partition, QueueConfig, QueueUsage,
+    RepositoryConfig, RepositoryUsage, ScheduleConfig, SecretConfig, ServiceAccountConfig,
+    ServiceConfig, ServiceUsage, Stack, StackSettings, TableConfig, TableUsage, Usage,
 };
 use crate::model::{Kind, ResourceAddr};
 

@@ -384,7 +384,10 @@ fn read_job_usage(checker: &mut Checker, table: &TableRef) -> Option<JobUsage> {
             "above 0 and at most 604800 (a Cloud Run job task's 168-hour limit)",
         )
     });
-    let executions_per_month = match checker.read_number(table, "executions_per_month").optional()? {
+    let executions_per_month = match checker
+        .read_number(table, "executions_per_month")
+        .optional()?
+    {
         Some(field) => Some(check_number_range(
             checker,
             table,
