@@ -16,39 +16,35 @@ struct FieldSpec {
     names: &'static [&'static str],
 }
 
-const MINUTE: FieldSpec = FieldSpec {
-    name: "minute",
-    min: 0,
-    max: 59,
-    names: &[],
-};
-const HOUR: FieldSpec = FieldSpec {
-    name: "hour",
-    min: 0,
-    max: 23,
-    names: &[],
-};
-const DAY_OF_MONTH: FieldSpec = FieldSpec {
-    name: "day-of-month",
-    min: 1,
-    max: 31,
-    names: &[],
-};
-const MONTH: FieldSpec = FieldSpec {
-    name: "month",
-    min: 1,
-    max: 12,
-    names: &[
+impl FieldSpec {
+    const fn new(name: &'static str, min: u32, max: u32, names: &'static [&'static str]) -> Self {
+        Self {
+            name,
+            min,
+            max,
+            names,
+        }
+    }
+}
+
+const MINUTE: FieldSpec = FieldSpec::new("minute", 0, 59, &[]);
+const HOUR: FieldSpec = FieldSpec::new("hour", 0, 23, &[]);
+const DAY_OF_MONTH: FieldSpec = FieldSpec::new("day-of-month", 1, 31, &[]);
+const MONTH: FieldSpec = FieldSpec::new(
+    "month",
+    1,
+    12,
+    &[
         "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
     ],
-};
+);
 /// 0 and 7 are both Sunday.
-const DAY_OF_WEEK: FieldSpec = FieldSpec {
-    name: "day-of-week",
-    min: 0,
-    max: 7,
-    names: &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
-};
+const DAY_OF_WEEK: FieldSpec = FieldSpec::new(
+    "day-of-week",
+    0,
+    7,
+    &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
+);
 
 /// The values one field allows, as a bit set (bit `n` = value `n`), and whether it was
 /// written as `*` (which matters for the day-of-month / day-of-week rule).

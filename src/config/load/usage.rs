@@ -227,23 +227,14 @@ fn read_service_usage(
             "requests_per_month",
             "add requests_per_month = 1_000_000 (your estimate)".into(),
         );
-    let avg_ms = checker.read_number(table, "avg_request_ms").required(
+    let avg_ms = required_number(
         checker,
         table,
         "avg_request_ms",
-        "add avg_request_ms = 100 (average time to serve one request)".into(),
+        "add avg_request_ms = 100 (average time to serve one request)",
+        (f64::MIN_POSITIVE, MAX_AVG_REQUEST_MS),
+        "above 0 and at most 3600000 (Cloud Run's 1-hour request limit)",
     );
-    let avg_ms = avg_ms.and_then(|field| {
-        check_number_range(
-            checker,
-            table,
-            "avg_request_ms",
-            &field,
-            f64::MIN_POSITIVE,
-            MAX_AVG_REQUEST_MS,
-            "above 0 and at most 3600000 (Cloud Run's 1-hour request limit)",
-        )
-    });
     let max_concurrency = f64::from(concurrency.unwrap_or(1000));
     let avg_concurrency = checker
         .read_number(table, "avg_concurrency")
@@ -329,15 +320,30 @@ fn read_table_usage(checker: &mut Checker, table: &TableRef) -> Option<TableUsag
 
 fn read_repository_usage(checker: &mut Checker, table: &TableRef) -> Option<RepositoryUsage> {
     checker.check_keys(table, REPOSITORY_USAGE_KEYS);
-    let field = checker.read_number(table, "stored_gb").required(
+    let stored_gb = required_number(
         checker,
         table,
         "stored_gb",
-        "add stored_gb = 2 (images kept, in GB)".into(),
+        "add stored_gb = 2 (images kept, in GB)",
+        (0.0, 1e12),
+        "0 or more",
     )?;
-    let stored_gb =
-        check_number_range(checker, table, "stored_gb", &field, 0.0, 1e12, "0 or more")?;
     Some(RepositoryUsage { stored_gb })
+}
+
+/// A required number within `low..=high`; otherwise an error (`help` when it is missing).
+fn required_number(
+    checker: &mut Checker,
+    table: &TableRef,
+    key: &str,
+    help: &str,
+    (low, high): (f64, f64),
+    rule: &str,
+) -> Option<f64> {
+    let field = checker
+        .read_number(table, key)
+        .required(checker, table, key, help.into())?;
+    check_number_range(checker, table, key, &field, low, high, rule)
 }
 
 /// The value if `low <= value <= high`; otherwise an error at the value.
@@ -367,23 +373,14 @@ fn check_number_range(
 
 fn read_job_usage(checker: &mut Checker, table: &TableRef) -> Option<JobUsage> {
     checker.check_keys(table, JOB_USAGE_KEYS);
-    let field = checker.read_number(table, "avg_task_seconds").required(
+    let avg_task_seconds = required_number(
         checker,
         table,
         "avg_task_seconds",
-        "add avg_task_seconds = 120 (how long one task runs, retries included)".into(),
+        "add avg_task_seconds = 120 (how long one task runs, retries included)",
+        (f64::MIN_POSITIVE, MAX_AVG_TASK_SECONDS),
+        "above 0 and at most 604800 (a Cloud Run job task's 168-hour limit)",
     );
-    let avg_task_seconds = field.and_then(|field| {
-        check_number_range(
-            checker,
-            table,
-            "avg_task_seconds",
-            &field,
-            f64::MIN_POSITIVE,
-            MAX_AVG_TASK_SECONDS,
-            "above 0 and at most 604800 (a Cloud Run job task's 168-hour limit)",
-        )
-    });
     let executions_per_month = match checker
         .read_number(table, "executions_per_month")
         .optional()?
