@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::Cloud;
 use super::error::{ApiError, RetryObserver};
 use super::rest::int64_opt;
-use super::retry::retrying;
+use super::retry::{all_pages, retrying};
 
 pub const GOOGLE_BUDGETS: &str = "https://billingbudgets.googleapis.com";
 
@@ -172,25 +172,26 @@ impl Cloud {
     ) -> Result<Vec<BudgetRecord>, ApiError> {
         let parent = format!("billingAccounts/{billing_account}");
         let path = format!("/v1/{parent}/budgets");
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
-            let page: BudgetList = retrying(self.backoff, observer, || async {
-                let mut req = self.budgets.request(Method::GET, &path);
-                if !token.is_empty() {
-                    req = req.query(&[("pageToken", &token)]);
-                }
-                self.budgets
-                    .json("billingbudgets.budgets.list", &parent, req)
-                    .await
-            })
-            .await?;
-            out.extend(page.budgets.into_iter().map(BudgetRecord::from));
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = t,
-                None => return Ok(out),
+        all_pages(|token| {
+            let (path, parent) = (&path, &parent);
+            async move {
+                let page: BudgetList = retrying(self.backoff, observer, || async {
+                    let mut req = self.budgets.request(Method::GET, path);
+                    if !token.is_empty() {
+                        req = req.query(&[("pageToken", &token)]);
+                    }
+                    self.budgets
+                        .json("billingbudgets.budgets.list", parent, req)
+                        .await
+                })
+                .await?;
+                Ok((
+                    page.budgets.into_iter().map(BudgetRecord::from).collect(),
+                    page.next_page_token.unwrap_or_default(),
+                ))
             }
-        }
+        })
+        .await
     }
 
     /// Creates a budget; the server assigns its name. Not retried on ambiguous failures

@@ -8,7 +8,7 @@ use google_cloud_auth::credentials::Credentials;
 use serde::Deserialize;
 
 use super::error::{ApiError, RetryObserver};
-use super::retry::{Backoff, retrying};
+use super::retry::{Backoff, all_pages, retrying};
 
 const GOOGLE_MONITORING: &str = "https://monitoring.googleapis.com";
 const CALL: &str = "monitoring.projects.timeSeries.list";
@@ -178,19 +178,15 @@ impl MonitoringClient {
         backoff: Backoff,
         observer: &dyn RetryObserver,
     ) -> Result<Vec<SeriesRecord>, ApiError> {
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
+        all_pages(|token: String| async move {
             let page = retrying(backoff, observer, || self.page(project, query, &token)).await?;
-            out.extend(page.time_series.into_iter().map(|s| SeriesRecord {
+            let series = page.time_series.into_iter().map(|s| SeriesRecord {
                 metric_labels: s.metric.labels,
                 resource_labels: s.resource.labels,
                 values: s.points.iter().map(|p| p.value.number()).collect(),
-            }));
-            if page.next_page_token.is_empty() {
-                return Ok(out);
-            }
-            token = page.next_page_token;
-        }
+            });
+            Ok((series.collect(), page.next_page_token))
+        })
+        .await
     }
 }

@@ -755,9 +755,7 @@ impl Cloud {
         service: &str,
         observer: &dyn RetryObserver,
     ) -> Result<Vec<RevisionRecord>, ApiError> {
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
+        let mut out = all_pages(|token| async move {
             let page = retrying(self.backoff, observer, || async {
                 self.revisions
                     .list_revisions()
@@ -768,12 +766,10 @@ impl Cloud {
                     .map_err(|e| ApiError::from_gax("run.revisions.list", service, &e))
             })
             .await?;
-            out.extend(page.revisions.into_iter().map(RevisionRecord::from_api));
-            if page.next_page_token.is_empty() {
-                break;
-            }
-            token = page.next_page_token;
-        }
+            let revisions = page.revisions.into_iter().map(RevisionRecord::from_api);
+            Ok((revisions.collect(), page.next_page_token))
+        })
+        .await?;
         out.sort_by(|a, b| (&b.create_time, &b.id).cmp(&(&a.create_time, &a.id)));
         Ok(out)
     }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::rest::RestClient;
+use super::retry::all_pages;
 
 const GOOGLE_STORAGE: &str = "https://storage.googleapis.com";
 
@@ -163,33 +164,26 @@ impl StorageClient {
     pub async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, ApiError> {
         let resource = format!("gs://{bucket}/{prefix}");
         let url = format!("/storage/v1/b/{}/o", enc(bucket));
-        let mut names = Vec::new();
-        let mut token = String::new();
-        loop {
-            let mut query = vec![("prefix", prefix.to_string())];
-            if !token.is_empty() {
-                query.push(("pageToken", token.clone()));
+        let listed = all_pages(|token| {
+            let (resource, url) = (&resource, &url);
+            async move {
+                let mut query = vec![("prefix", prefix.to_string())];
+                if !token.is_empty() {
+                    query.push(("pageToken", token));
+                }
+                let request = self.rest.request(Method::GET, url).query(&query);
+                let response = self.send("storage.objects.list", resource, request).await?;
+                let page: ObjectList = response.json().await.map_err(|e| {
+                    ApiError::new("storage.objects.list", resource, None, None, e.to_string())
+                })?;
+                let names = page.items.into_iter().map(|o| o.name);
+                Ok((names.collect(), page.next_page_token.unwrap_or_default()))
             }
-            let response = match self
-                .send(
-                    "storage.objects.list",
-                    &resource,
-                    self.rest.request(Method::GET, &url).query(&query),
-                )
-                .await
-            {
-                Ok(r) => r,
-                Err(e) if e.is_not_found() => return Ok(names),
-                Err(e) => return Err(e),
-            };
-            let page: ObjectList = response.json().await.map_err(|e| {
-                ApiError::new("storage.objects.list", &resource, None, None, e.to_string())
-            })?;
-            names.extend(page.items.into_iter().map(|o| o.name));
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(next) => token = next,
-                None => return Ok(names),
-            }
+        })
+        .await;
+        match listed {
+            Err(e) if e.is_not_found() => Ok(Vec::new()),
+            other => other,
         }
     }
 
