@@ -907,7 +907,7 @@ mod tests {
     use std::collections::BTreeSet;
     use std::time::Duration;
 
-    use super::super::{Inventory, Signals, Windows, audit};
+    use super::super::{AuditReport, Inventory, Signals, Windows, audit};
     use super::*;
     use crate::provider::bigquery::{JobReadRecord, PartitionRecord, TableRecord, ViewRecord};
     use crate::provider::run::{IngressKind, RevisionRecord, TrafficRecord};
@@ -972,27 +972,31 @@ mod tests {
         }
     }
 
-    fn run_audit(
-        inventory: &Inventory,
-        signals: &Signals,
-    ) -> Vec<(String, &'static str, Option<f64>, Severity)> {
+    fn report_of(inventory: &Inventory, signals: &Signals) -> AuditReport {
         audit(
             inventory,
             signals,
             &PriceTable::builtin("us-central1"),
             windows(),
         )
-        .findings
-        .into_iter()
-        .map(|f| {
-            (
-                short(&f.resource).to_string(),
-                f.rule.id(),
-                f.monthly_waste_usd,
-                f.severity,
-            )
-        })
-        .collect()
+    }
+
+    fn run_audit(
+        inventory: &Inventory,
+        signals: &Signals,
+    ) -> Vec<(String, &'static str, Option<f64>, Severity)> {
+        report_of(inventory, signals)
+            .findings
+            .into_iter()
+            .map(|f| {
+                (
+                    short(&f.resource).to_string(),
+                    f.rule.id(),
+                    f.monthly_waste_usd,
+                    f.severity,
+                )
+            })
+            .collect()
     }
 
     fn inventory(services: Vec<ServiceRecord>, queues: Vec<QueueRecord>) -> Inventory {
@@ -1212,12 +1216,7 @@ mod tests {
                 ("apps".into(), "AR2", None, Severity::Medium),
             ]
         );
-        let report = audit(
-            &inv,
-            &signals,
-            &PriceTable::builtin("us-central1"),
-            windows(),
-        );
+        let report = report_of(&inv, &signals);
         let fixes: Vec<&str> = report.findings.iter().map(|f| f.fix.as_str()).collect();
         assert_eq!(
             fixes,
@@ -1306,12 +1305,7 @@ mod tests {
                 ("small".into(), "BQ1", None, Severity::Low),
             ]
         );
-        let report = audit(
-            &inv,
-            &Signals::default(),
-            &PriceTable::builtin("us-central1"),
-            windows(),
-        );
+        let report = report_of(&inv, &Signals::default());
         let bq4 = report
             .findings
             .iter()
@@ -1401,12 +1395,7 @@ mod tests {
                 ("foreign".into(), "BQ3", Some(0.02), Severity::Low),
             ]
         );
-        let report = audit(
-            &inv,
-            &signals,
-            &PriceTable::builtin("us-central1"),
-            windows(),
-        );
+        let report = report_of(&inv, &signals);
         let texts: Vec<(&str, &str)> = report
             .findings
             .iter()
@@ -1465,12 +1454,7 @@ mod tests {
                 ("held".into(), "SC1", Some(0.1), Severity::Low),
             ]
         );
-        let report = audit(
-            &inv,
-            &signals,
-            &PriceTable::builtin("us-central1"),
-            windows(),
-        );
+        let report = report_of(&inv, &signals);
         assert_eq!(
             report.findings[1].evidence,
             format!(

@@ -1011,14 +1011,7 @@ pub fn table_iam(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, Ap
 /// "numBytes": "..", "numLongTermBytes": "..", "numRows": "..", "creationTime": "<epoch ms>"}]}`.
 /// The logical-bytes counters follow `numBytes` and `numLongTermBytes`.
 pub fn seed_table_storage(state: &mut crate::state::State, body: &Value) -> Result<usize, String> {
-    let project = body
-        .get("project")
-        .and_then(Value::as_str)
-        .ok_or("\"project\" is required")?;
-    let tables = body
-        .get("tables")
-        .and_then(Value::as_array)
-        .ok_or("\"tables\" must be an array")?;
+    let (project, tables) = super::seeded_items(body, "tables")?;
     for seeded in tables {
         let id = |field: &str| {
             seeded
@@ -1071,14 +1064,7 @@ pub fn seed_table_storage(state: &mut crate::state::State, body: &Value) -> Resu
 /// the `jobs.list` entry shape. A job without `user_email` is the caller's own
 /// ([`CREATOR_EMAIL`]); others are listed only with `allUsers=true`.
 pub fn seed_jobs(state: &mut crate::state::State, body: &Value) -> Result<usize, String> {
-    let project = body
-        .get("project")
-        .and_then(Value::as_str)
-        .ok_or("\"project\" is required")?;
-    let jobs = body
-        .get("jobs")
-        .and_then(Value::as_array)
-        .ok_or("\"jobs\" must be an array")?;
+    let (project, jobs) = super::seeded_items(body, "jobs")?;
     for job in jobs {
         let mut job = job.clone();
         let job_id = job
