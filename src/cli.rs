@@ -172,6 +172,10 @@ pub struct AuditArgs {
     /// Days of hourly traffic read for the min-instances and bursty-traffic rules.
     #[arg(long, default_value_t = 14)]
     pub traffic_days: u32,
+    /// Days without a read (a query, copy or extract job) that make an older BigQuery table
+    /// cold; at most 180, the job history BigQuery keeps.
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=180))]
+    pub cold_table_days: u32,
 }
 
 #[derive(Debug, Args)]

@@ -2,14 +2,14 @@
 //! Artifact Registry repositories in the region with their Docker images, alert policies, every
 //! BigQuery table (datasets.list, tables.list, then tables.get for sizes and partitioning),
 //! Scheduler jobs and Cloud Run jobs (their targets), the budgets of `[stack] billing_account`
-//! (when set), the
-//! ledgers under `stackctl/` in the state bucket, and four Monitoring `timeSeries.list` queries.
+//! (when set), the ledgers under `stackctl/` in the state bucket, four Monitoring
+//! `timeSeries.list` queries, and the BigQuery job history (`jobs.list`) of the cold-table window.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{BudgetScope, Inventory, Signals, Windows};
+use super::{BudgetScope, Inventory, Signals, TableReads, Windows};
 use crate::provider::metrics::{Aligner, Reducer, SeriesQuery};
 use crate::provider::{ApiError, Cloud, Silent};
 use crate::state::Ledger;
@@ -151,7 +151,29 @@ const REQUESTS: &str =
 const QUEUE_DEPTH: &str = "metric.type = \"cloudtasks.googleapis.com/queue/depth\" AND resource.type = \"cloud_tasks_queue\"";
 const QUEUE_ATTEMPTS: &str = "metric.type = \"cloudtasks.googleapis.com/queue/task_attempt_count\" AND resource.type = \"cloud_tasks_queue\"";
 
-/// The four signals the rules read, each one aligned, reduced query.
+/// Which tables finished jobs of any user read in the last `days`: the top-level jobs since the
+/// window's start, plus the statements (child jobs) of every script among them, whose reads the
+/// script's own entry does not list.
+async fn table_reads(cloud: &Cloud, days: u32, end: DateTime<Utc>) -> Result<TableReads, ApiError> {
+    let since = end - Duration::days(i64::from(days));
+    let mut jobs = cloud.list_finished_jobs(since, None, &Silent).await?;
+    let scripts: Vec<String> = jobs
+        .iter()
+        .filter(|j| j.child_jobs > 0)
+        .map(|j| j.job_id.clone())
+        .collect();
+    for script in &scripts {
+        jobs.extend(
+            cloud
+                .list_finished_jobs(since, Some(script), &Silent)
+                .await?,
+        );
+    }
+    Ok(TableReads::of(since, &jobs))
+}
+
+/// The four Monitoring signals the rules read, each one aligned, reduced query, and the BigQuery
+/// table reads.
 pub async fn signals(
     cloud: &Cloud,
     window: Windows,
@@ -165,7 +187,7 @@ pub async fn signals(
         aligner,
         reducer,
     };
-    let (requests, hourly, depth, attempts) = tokio::try_join!(
+    let (requests, hourly, depth, attempts, table_reads) = tokio::try_join!(
         per_label(
             cloud,
             signal(
@@ -214,6 +236,7 @@ pub async fn signals(
             ),
             end
         ),
+        table_reads(cloud, window.cold_table_days, end),
     )?;
     let total = |m: BTreeMap<String, Vec<f64>>| -> BTreeMap<String, f64> {
         m.into_iter().map(|(k, v)| (k, v.iter().sum())).collect()
@@ -236,5 +259,6 @@ pub async fn signals(
             .collect(),
         queue_depth_max: max(depth),
         queue_attempts: total(attempts),
+        table_reads,
     })
 }

@@ -1,5 +1,5 @@
-//! `stackctl audit`: read-only rules over the live inventory and its Monitoring signals that
-//! find unused and wasteful resources and price the waste. The rules are pure functions of
+//! `stackctl audit`: read-only rules over the live inventory and its usage signals (Monitoring
+//! series, BigQuery job history) that find unused and wasteful resources and price the waste. The rules are pure functions of
 //! [`Inventory`] and [`Signals`]; [`collect`] does the reading.
 
 pub mod collect;
@@ -7,11 +7,12 @@ mod rules;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::cost::{PriceBasis, PriceTable, round_usd};
 use crate::provider::artifacts::{DockerImageRecord, RepositoryRecord};
-use crate::provider::bigquery::TableRecord;
+use crate::provider::bigquery::{JobReadRecord, TableRecord};
 use crate::provider::budgets::BudgetRecord;
 use crate::provider::monitoring::AlertRecord;
 use crate::provider::run::{RevisionRecord, ServiceRecord};
@@ -97,6 +98,9 @@ pub enum Rule {
     /// A partitioned table whose partitions never expire.
     #[serde(rename = "BQ2")]
     PartitionsNeverExpire,
+    /// A table that no finished job read in the cold-table window.
+    #[serde(rename = "BQ3")]
+    ColdTable,
     /// A large partitioned table queryable without a partition filter.
     #[serde(rename = "BQ4")]
     LargeTableWithoutPartitionFilter,
@@ -125,6 +129,7 @@ impl Rule {
             Rule::AlertWithoutChannels => "OB3",
             Rule::TableWithoutPartitioning => "BQ1",
             Rule::PartitionsNeverExpire => "BQ2",
+            Rule::ColdTable => "BQ3",
             Rule::LargeTableWithoutPartitionFilter => "BQ4",
             Rule::PausedOrOrphanedSchedule => "SC1",
             Rule::NoBudget => "BU1",
@@ -149,6 +154,7 @@ impl Rule {
             Rule::AlertWithoutChannels => "alert policy without notification channels",
             Rule::TableWithoutPartitioning => "table without partitioning",
             Rule::PartitionsNeverExpire => "partitions never expire",
+            Rule::ColdTable => "table not read in the window",
             Rule::LargeTableWithoutPartitionFilter => {
                 "large table without require_partition_filter"
             }
@@ -212,6 +218,9 @@ pub struct Windows {
     pub idle_days: u32,
     /// Hourly traffic is read over this many days.
     pub traffic_days: u32,
+    /// A BigQuery table older than this many days that no job read in them is cold (at most
+    /// 180: `jobs.list` keeps six months of history).
+    pub cold_table_days: u32,
 }
 
 /// What the project holds, read from the APIs (no metrics).
@@ -262,6 +271,37 @@ pub struct Signals {
     pub queue_depth_max: BTreeMap<String, f64>,
     /// `cloudtasks.googleapis.com/queue/task_attempt_count` summed over the idle window.
     pub queue_attempts: BTreeMap<String, f64>,
+    /// BigQuery reads over the cold-table window (`jobs.list`).
+    pub table_reads: TableReads,
+}
+
+/// Which BigQuery tables finished jobs read, and when last, over one window.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TableReads {
+    /// The window's start: every finished job created since then was listed.
+    pub since: DateTime<Utc>,
+    /// How many jobs were listed (a script's statements included).
+    pub jobs: usize,
+    /// The newest read by table full name (`projects/P/datasets/D/tables/T`).
+    pub last_read: BTreeMap<String, DateTime<Utc>>,
+}
+
+impl TableReads {
+    /// The newest creation time among the jobs that read each table.
+    pub fn of(since: DateTime<Utc>, jobs: &[JobReadRecord]) -> Self {
+        let mut last_read: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+        for job in jobs {
+            for table in &job.tables_read {
+                let newest = last_read.entry(table.clone()).or_insert(job.created);
+                *newest = (*newest).max(job.created);
+            }
+        }
+        Self {
+            since,
+            jobs: jobs.len(),
+            last_read,
+        }
+    }
 }
 
 /// Runs every rule and sorts the findings by monthly waste, then severity, then resource.

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Finding, Inventory, PendingRule, Rule, Severity, Signals, Windows};
 use crate::config::units::{parse_cpu, parse_memory};
+use crate::cost::estimate::TableUsage;
 use crate::cost::{PriceItem, PriceTable, ServiceSizing, estimate, round_usd};
 use crate::provider::artifacts::DockerImageRecord;
 use crate::provider::run::ServiceRecord;
@@ -41,6 +42,7 @@ pub(super) const RULES: &[RuleFn] = &[
     alert_without_channels,
     table_without_partitioning,
     partitions_never_expire,
+    cold_tables,
     large_table_without_partition_filter,
     paused_or_orphaned_schedule,
     no_budget,
@@ -467,6 +469,17 @@ fn unowned_queues(context: &RuleContext) -> Vec<Finding> {
         .collect()
 }
 
+/// The stack that owns a resource (its ownership label) and the resource's `[kind.NAME]` there.
+fn owner<'a>(
+    labels: &'a BTreeMap<String, String>,
+    kind: &str,
+    id: &'a str,
+) -> Option<(&'a str, String)> {
+    let stack = labels.get(OWNER_LABEL)?;
+    let name = labels.get(NAME_LABEL).map_or(id, String::as_str);
+    Some((stack, format!("[{kind}.{name}]")))
+}
+
 /// The stack.toml change for a resource carrying `labels`, or `fallback` for one no stack owns.
 fn owned_fix(
     labels: &BTreeMap<String, String>,
@@ -475,11 +488,10 @@ fn owned_fix(
     change: &str,
     fallback: String,
 ) -> String {
-    match labels.get(OWNER_LABEL) {
-        Some(stack) => format!(
-            "stack.toml of stack `{stack}`: {change} in [{kind}.{}], then `stackctl apply`",
-            labels.get(NAME_LABEL).map_or(id, String::as_str)
-        ),
+    match owner(labels, kind, id) {
+        Some((stack, address)) => {
+            format!("stack.toml of stack `{stack}`: {change} in {address}, then `stackctl apply`")
+        }
         None => fallback,
     }
 }
@@ -716,6 +728,65 @@ fn partitions_never_expire(context: &RuleContext) -> Vec<Finding> {
         .collect()
 }
 
+/// A cold table smaller than this is not reported: its storage costs under $0.02 a month.
+const COLD_TABLE_MIN_BYTES: u64 = 1 << 30;
+
+/// Tables (type TABLE: not views, external tables or snapshots, which are kept unread on purpose)
+/// created before the cold-table window that no finished job read in it, priced at a month of
+/// their logical storage.
+fn cold_tables(context: &RuleContext) -> Vec<Finding> {
+    let reads = &context.signals.table_reads;
+    let days = context.window.cold_table_days;
+    plain_tables(context)
+        .filter(|t| t.kind == "TABLE")
+        .filter(|t| {
+            reads
+                .last_read
+                .get(&t.name)
+                .is_none_or(|read| *read < reads.since)
+        })
+        .filter_map(|table| {
+            let created = table.created.filter(|c| *c < reads.since)?;
+            let bytes = table.num_bytes.filter(|b| *b >= COLD_TABLE_MIN_BYTES)?;
+            let long_term = table.long_term_bytes.unwrap_or(0).min(bytes);
+            let usage = TableUsage {
+                active_gib: gib(bytes - long_term),
+                long_term_gib: gib(long_term),
+                scanned_tib_per_month: 0.0,
+            };
+            let waste =
+                round_usd(estimate::table(context.prices, Some(&usage), &table.name).monthly_usd);
+            let (dataset, id) = (&table.dataset_id, &table.table_id);
+            let export = format!(
+                "bq extract --destination_format AVRO {dataset}.{id} 'gs://BUCKET/{dataset}.{id}-*.avro'"
+            );
+            let fix = match owner(&table.labels, "table", id) {
+                Some((stack, address)) => format!(
+                    "stack.toml of stack `{stack}`: remove {address}, then `stackctl apply --allow-data-loss` (first `{export}` if it may be needed again)"
+                ),
+                None => format!(
+                    "if nothing needs it: `{export}` to keep a copy, then `bq rm -t {dataset}.{id}`; or let it expire: `bq update --expiration SECONDS {dataset}.{id}`"
+                ),
+            };
+            Some(finding(
+                Rule::ColdTable,
+                &table.name,
+                format!(
+                    "no query, copy or extract job read it in {days} days ({} finished jobs of all users since {}); created {}; {}, {:.2} GiB of it long-term. Reads through the Storage Read API or by jobs of other projects leave no job here",
+                    reads.jobs,
+                    reads.since.format("%Y-%m-%d"),
+                    created.format("%Y-%m-%d"),
+                    size_text(Some(bytes)),
+                    gib(long_term)
+                ),
+                Some(waste),
+                Severity::of_waste(waste),
+                fix,
+            ))
+        })
+        .collect()
+}
+
 fn large_table_without_partition_filter(context: &RuleContext) -> Vec<Finding> {
     let price = context.prices.usd(PriceItem::BigQueryScannedTib);
     plain_tables(context)
@@ -836,8 +907,9 @@ mod tests {
     use std::collections::BTreeSet;
     use std::time::Duration;
 
-    use super::super::{Inventory, Signals, Windows, audit};
+    use super::super::{AuditReport, Inventory, Signals, Windows, audit};
     use super::*;
+    use crate::provider::bigquery::{JobReadRecord, PartitionRecord, TableRecord, ViewRecord};
     use crate::provider::run::{IngressKind, RevisionRecord, TrafficRecord};
     use crate::provider::tasks::QueueRecord;
 
@@ -896,30 +968,35 @@ mod tests {
         Windows {
             idle_days: 30,
             traffic_days: 14,
+            cold_table_days: 90,
         }
     }
 
-    fn run_audit(
-        inventory: &Inventory,
-        signals: &Signals,
-    ) -> Vec<(String, &'static str, Option<f64>, Severity)> {
+    fn report_of(inventory: &Inventory, signals: &Signals) -> AuditReport {
         audit(
             inventory,
             signals,
             &PriceTable::builtin("us-central1"),
             windows(),
         )
-        .findings
-        .into_iter()
-        .map(|f| {
-            (
-                short(&f.resource).to_string(),
-                f.rule.id(),
-                f.monthly_waste_usd,
-                f.severity,
-            )
-        })
-        .collect()
+    }
+
+    fn run_audit(
+        inventory: &Inventory,
+        signals: &Signals,
+    ) -> Vec<(String, &'static str, Option<f64>, Severity)> {
+        report_of(inventory, signals)
+            .findings
+            .into_iter()
+            .map(|f| {
+                (
+                    short(&f.resource).to_string(),
+                    f.rule.id(),
+                    f.monthly_waste_usd,
+                    f.severity,
+                )
+            })
+            .collect()
     }
 
     fn inventory(services: Vec<ServiceRecord>, queues: Vec<QueueRecord>) -> Inventory {
@@ -946,6 +1023,7 @@ mod tests {
             hours_with_traffic: BTreeMap::from([("api".into(), 300)]),
             queue_depth_max: BTreeMap::new(),
             queue_attempts: BTreeMap::from([("q".into(), 50.0)]),
+            ..Signals::default()
         };
         assert_eq!(run_audit(&inv, &signals), vec![]);
     }
@@ -1013,6 +1091,7 @@ mod tests {
             ]),
             queue_depth_max: BTreeMap::from([("stuck".into(), 40.0)]),
             queue_attempts: BTreeMap::from([("forever".into(), 9.0), ("foreign".into(), 1.0)]),
+            ..Signals::default()
         };
         assert_eq!(
             run_audit(&inv, &signals),
@@ -1137,12 +1216,7 @@ mod tests {
                 ("apps".into(), "AR2", None, Severity::Medium),
             ]
         );
-        let report = audit(
-            &inv,
-            &signals,
-            &PriceTable::builtin("us-central1"),
-            windows(),
-        );
+        let report = report_of(&inv, &signals);
         let fixes: Vec<&str> = report.findings.iter().map(|f| f.fix.as_str()).collect();
         assert_eq!(
             fixes,
@@ -1169,17 +1243,19 @@ mod tests {
         assert!(!runs(&format!("{base}-old:v1"), &i));
     }
 
-    #[test]
-    fn table_rules_price_expiring_long_term_storage_and_flag_large_unfiltered_tables() {
-        use crate::provider::bigquery::{PartitionRecord, TableRecord, ViewRecord};
-        let table = |id: &str,
-                     partition: Option<Option<u64>>,
-                     require: bool,
-                     bytes: Option<u64>,
-                     long_term: Option<u64>| TableRecord {
+    /// A table of stack `shop`; `partition`: `Some(expiration days)` when partitioned.
+    fn table(
+        id: &str,
+        partition: Option<Option<u64>>,
+        require: bool,
+        bytes: Option<u64>,
+        long_term: Option<u64>,
+    ) -> TableRecord {
+        TableRecord {
             name: format!("projects/p/datasets/raw/tables/{id}"),
             dataset_id: "raw".into(),
             table_id: id.into(),
+            kind: "TABLE".into(),
             etag: String::new(),
             labels: BTreeMap::from([(OWNER_LABEL.to_string(), "shop".to_string())]),
             columns: vec![],
@@ -1193,7 +1269,12 @@ mod tests {
             view: None,
             num_bytes: bytes,
             long_term_bytes: long_term,
-        };
+            created: None,
+        }
+    }
+
+    #[test]
+    fn table_rules_price_expiring_long_term_storage_and_flag_large_unfiltered_tables() {
         let mut view = table("mv", None, false, Some(1 << 40), None);
         view.view = Some(ViewRecord {
             query: "SELECT 1".into(),
@@ -1224,12 +1305,7 @@ mod tests {
                 ("small".into(), "BQ1", None, Severity::Low),
             ]
         );
-        let report = audit(
-            &inv,
-            &Signals::default(),
-            &PriceTable::builtin("us-central1"),
-            windows(),
-        );
+        let report = report_of(&inv, &Signals::default());
         let bq4 = report
             .findings
             .iter()
@@ -1241,6 +1317,100 @@ mod tests {
                 "549755813888 logical bytes (512.00 GiB); requirePartitionFilter is false: one query without a partition filter scans all of it ($3.12 on demand)",
                 "stack.toml of stack `shop`: set require_partition_filter = true in [table.logs], then `stackctl apply`"
             ))
+        );
+    }
+
+    #[test]
+    fn tables_older_than_the_window_that_no_job_read_in_it_cost_their_storage() {
+        use super::super::TableReads;
+        let day = |date: &str| {
+            chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+                .expect("date")
+                .and_hms_opt(0, 0, 0)
+                .expect("midnight")
+                .and_utc()
+        };
+        let name = |id: &str| format!("projects/p/datasets/raw/tables/{id}");
+        let job = |id: &str, created: &str, tables: &[&str]| JobReadRecord {
+            job_id: id.into(),
+            created: day(created),
+            tables_read: tables.iter().map(|t| name(t)).collect(),
+            child_jobs: 0,
+        };
+        // Partitioned with expiration and a required filter: only the cold-table rule applies.
+        let kept = |id: &str, created: &str, gib: u64, long_term_gib: u64| TableRecord {
+            created: Some(day(created)),
+            ..table(
+                id,
+                Some(Some(730)),
+                true,
+                Some(gib << 30),
+                Some(long_term_gib << 30),
+            )
+        };
+        let mut tiny = kept("tiny", "2026-01-01", 0, 0);
+        tiny.num_bytes = Some(512 << 20);
+        let mut unsized_table = kept("unsized", "2026-01-01", 0, 0);
+        unsized_table.num_bytes = None;
+        let mut backup = kept("backup", "2026-01-01", 100, 100);
+        backup.kind = "SNAPSHOT".into();
+        let mut foreign = kept("foreign", "2026-01-01", 2, 2);
+        foreign.labels.clear();
+        let mut inv = inventory(vec![], vec![]);
+        inv.tables = vec![
+            kept("archive", "2026-01-01", 500, 400),
+            kept("daily", "2026-01-01", 50, 0),
+            kept("stale", "2026-01-01", 10, 0),
+            kept("fresh", "2026-10-15", 50, 0),
+            tiny,
+            unsized_table,
+            backup,
+            foreign,
+        ];
+        let since = day("2026-09-01");
+        let reads = TableReads::of(
+            since,
+            &[
+                job("q1", "2026-09-15", &["daily", "fresh"]),
+                job("q2", "2026-10-01", &["daily"]),
+                job("old", "2026-08-01", &["stale"]),
+            ],
+        );
+        assert_eq!(
+            (reads.jobs, reads.last_read.get(&name("daily"))),
+            (3, Some(&day("2026-10-01")))
+        );
+        let signals = Signals {
+            table_reads: reads,
+            ..Signals::default()
+        };
+        assert_eq!(
+            run_audit(&inv, &signals),
+            vec![
+                // 100 GiB active × $0.02 + 400 GiB long-term × $0.01.
+                ("archive".into(), "BQ3", Some(6.0), Severity::Medium),
+                // Read before the window only: 10 GiB active × $0.02.
+                ("stale".into(), "BQ3", Some(0.2), Severity::Low),
+                // 2 GiB long-term × $0.01.
+                ("foreign".into(), "BQ3", Some(0.02), Severity::Low),
+            ]
+        );
+        let report = report_of(&inv, &signals);
+        let texts: Vec<(&str, &str)> = report
+            .findings
+            .iter()
+            .map(|f| (f.evidence.as_str(), f.fix.as_str()))
+            .collect();
+        assert_eq!(
+            texts[0],
+            (
+                "no query, copy or extract job read it in 90 days (3 finished jobs of all users since 2026-09-01); created 2026-01-01; 536870912000 logical bytes (500.00 GiB), 400.00 GiB of it long-term. Reads through the Storage Read API or by jobs of other projects leave no job here",
+                "stack.toml of stack `shop`: remove [table.archive], then `stackctl apply --allow-data-loss` (first `bq extract --destination_format AVRO raw.archive 'gs://BUCKET/raw.archive-*.avro'` if it may be needed again)"
+            )
+        );
+        assert_eq!(
+            texts[2].1,
+            "if nothing needs it: `bq extract --destination_format AVRO raw.foreign 'gs://BUCKET/raw.foreign-*.avro'` to keep a copy, then `bq rm -t raw.foreign`; or let it expire: `bq update --expiration SECONDS raw.foreign`"
         );
     }
 
@@ -1284,12 +1454,7 @@ mod tests {
                 ("held".into(), "SC1", Some(0.1), Severity::Low),
             ]
         );
-        let report = audit(
-            &inv,
-            &signals,
-            &PriceTable::builtin("us-central1"),
-            windows(),
-        );
+        let report = report_of(&inv, &signals);
         assert_eq!(
             report.findings[1].evidence,
             format!(

@@ -16,6 +16,7 @@ pub async fn run(cli: &Cli, args: &AuditArgs, printer: &Printer) -> Result<ExitS
     let window = Windows {
         idle_days: args.idle_days.max(1),
         traffic_days: args.traffic_days.max(1),
+        cold_table_days: args.cold_table_days,
     };
     let session = Session::open(cli, stack).await?;
     let collected = async {
@@ -28,7 +29,7 @@ pub async fn run(cli: &Cli, args: &AuditArgs, printer: &Printer) -> Result<ExitS
         .context("reading the project's services, revisions, queues and ledgers")?;
         let signals = audit::collect::signals(&session.cloud, window, chrono::Utc::now())
             .await
-            .context("reading Cloud Monitoring time series")?;
+            .context("reading Cloud Monitoring time series and BigQuery jobs")?;
         anyhow::Ok((inventory, signals))
     }
     .await;

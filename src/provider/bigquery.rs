@@ -2,10 +2,12 @@
 //! official crate cannot send `If-Match`, which stackctl's read-modify-write patches need. Table
 //! IAM policies (`tables.getIamPolicy` / `tables.setIamPolicy`) go through here too, as the same
 //! JSON `google.iam.v1.Policy` the other policy endpoints speak (`provider::iam` drives them).
+//! `jobs.list` answers which tables finished jobs read (the audit's cold-table rule).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use google_cloud_iam_v1::model as iam;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
@@ -14,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::Cloud;
 use super::error::{ApiError, RetryObserver};
 use super::rest::int64_opt;
-use super::retry::retrying;
+use super::retry::{all_pages, retrying};
 
 pub const GOOGLE_BIGQUERY: &str = "https://bigquery.googleapis.com";
 
@@ -174,10 +176,28 @@ struct TableReference {
     table_id: String,
 }
 
+impl TableReference {
+    /// `projects/P/datasets/D/tables/T` of the table itself: a partition (`T$20260101`) or
+    /// snapshot (`T@1700000000000`) decorator is dropped.
+    fn full_name(&self) -> String {
+        let table = self
+            .table_id
+            .split(['$', '@'])
+            .next()
+            .unwrap_or(&self.table_id);
+        format!(
+            "projects/{}/datasets/{}/tables/{table}",
+            self.project_id, self.dataset_id
+        )
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TableWire {
     table_reference: TableReference,
+    #[serde(rename = "type", default)]
+    kind: String,
     #[serde(default)]
     etag: String,
     #[serde(default)]
@@ -196,6 +216,8 @@ struct TableWire {
     num_bytes: Option<i64>,
     #[serde(default, deserialize_with = "int64_opt")]
     num_long_term_bytes: Option<i64>,
+    #[serde(default, deserialize_with = "int64_opt")]
+    creation_time: Option<i64>,
 }
 
 /// Time partitioning as BigQuery reports it.
@@ -222,6 +244,8 @@ pub struct TableRecord {
     pub name: String,
     pub dataset_id: String,
     pub table_id: String,
+    /// `type`: TABLE, VIEW, MATERIALIZED_VIEW, EXTERNAL, SNAPSHOT...; empty when not reported.
+    pub kind: String,
     pub etag: String,
     pub labels: BTreeMap<String, String>,
     pub columns: Vec<FieldRecord>,
@@ -233,11 +257,14 @@ pub struct TableRecord {
     pub num_bytes: Option<u64>,
     /// Logical bytes unmodified for 90 days (`numLongTermBytes`, output only).
     pub long_term_bytes: Option<u64>,
+    /// `creationTime` (output only); `None` when not reported.
+    pub created: Option<DateTime<Utc>>,
 }
 
 impl From<TableWire> for TableRecord {
     fn from(w: TableWire) -> Self {
         let r = &w.table_reference;
+        let name = r.full_name();
         let require = w
             .require_partition_filter
             .or(w
@@ -246,12 +273,10 @@ impl From<TableWire> for TableRecord {
                 .and_then(|p| p.require_partition_filter))
             .unwrap_or(false);
         Self {
-            name: format!(
-                "projects/{}/datasets/{}/tables/{}",
-                r.project_id, r.dataset_id, r.table_id
-            ),
+            name,
             dataset_id: r.dataset_id.clone(),
             table_id: r.table_id.clone(),
+            kind: w.kind,
             etag: w.etag,
             labels: w.labels,
             columns: w.schema.map(|s| s.fields).unwrap_or_default(),
@@ -268,6 +293,7 @@ impl From<TableWire> for TableRecord {
             }),
             num_bytes: w.num_bytes.and_then(|n| u64::try_from(n).ok()),
             long_term_bytes: w.num_long_term_bytes.and_then(|n| u64::try_from(n).ok()),
+            created: w.creation_time.and_then(DateTime::from_timestamp_millis),
         }
     }
 }
@@ -375,6 +401,113 @@ struct TableList {
 #[serde(rename_all = "camelCase")]
 struct TableListEntry {
     table_reference: TableReference,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JobList {
+    #[serde(default)]
+    jobs: Vec<JobListEntry>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JobListEntry {
+    job_reference: JobReference,
+    #[serde(default)]
+    configuration: JobConfigurationWire,
+    #[serde(default)]
+    statistics: JobStatisticsWire,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JobReference {
+    job_id: String,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JobConfigurationWire {
+    #[serde(default)]
+    copy: Option<TableSourcesWire>,
+    #[serde(default)]
+    extract: Option<TableSourcesWire>,
+}
+
+/// A copy's `sourceTable` / `sourceTables`, an extract's `sourceTable`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TableSourcesWire {
+    #[serde(default)]
+    source_table: Option<TableReference>,
+    #[serde(default)]
+    source_tables: Vec<TableReference>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JobStatisticsWire {
+    #[serde(default, deserialize_with = "int64_opt")]
+    creation_time: Option<i64>,
+    #[serde(default, deserialize_with = "int64_opt")]
+    num_child_jobs: Option<i64>,
+    #[serde(default)]
+    query: Option<QueryStatisticsWire>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueryStatisticsWire {
+    #[serde(default)]
+    referenced_tables: Vec<TableReference>,
+}
+
+/// What one finished BigQuery job read, from its `jobs.list` entry (`projection=full`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobReadRecord {
+    pub job_id: String,
+    /// `statistics.creationTime`.
+    pub created: DateTime<Utc>,
+    /// Full names of the tables it read, decorators dropped: a query's `referencedTables`, a
+    /// copy's sources and an extract's source. A load's destination is a write, not a read.
+    pub tables_read: Vec<String>,
+    /// `statistics.numChildJobs`: a script runs its statements as child jobs, listed under it.
+    pub child_jobs: u64,
+}
+
+impl JobReadRecord {
+    /// `None` for an entry without `creationTime` (the API reports it on every job).
+    fn from_wire(w: JobListEntry) -> Option<Self> {
+        let created = w
+            .statistics
+            .creation_time
+            .and_then(DateTime::from_timestamp_millis)?;
+        let queried = w
+            .statistics
+            .query
+            .into_iter()
+            .flat_map(|q| q.referenced_tables);
+        let sources = [w.configuration.copy, w.configuration.extract]
+            .into_iter()
+            .flatten()
+            .flat_map(|s| s.source_table.into_iter().chain(s.source_tables));
+        let mut tables_read: Vec<String> = queried.chain(sources).map(|t| t.full_name()).collect();
+        tables_read.sort();
+        tables_read.dedup();
+        Some(Self {
+            job_id: w.job_reference.job_id,
+            created,
+            tables_read,
+            child_jobs: w
+                .statistics
+                .num_child_jobs
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0),
+        })
+    }
 }
 
 /// `/bigquery/v2/projects/P/datasets/D/tables/T:VERB` of a table's full resource name, each
@@ -595,6 +728,47 @@ impl Cloud {
         }
     }
 
+    /// Every finished job of every user (`allUsers=true`: needs `bigquery.jobs.listAll`, else
+    /// other users' jobs come back redacted) created since `since`: the top-level jobs, or the
+    /// children of the script `parent`.
+    pub async fn list_finished_jobs(
+        &self,
+        since: DateTime<Utc>,
+        parent: Option<&str>,
+        observer: &dyn RetryObserver,
+    ) -> Result<Vec<JobReadRecord>, ApiError> {
+        let resource = format!("projects/{}", self.project);
+        let path = format!("/bigquery/v2/projects/{}/jobs", enc(&self.project));
+        let mut query = vec![
+            ("allUsers", "true".to_string()),
+            ("projection", "full".into()),
+            ("stateFilter", "done".into()),
+            (
+                "minCreationTime",
+                since.timestamp_millis().max(0).to_string(),
+            ),
+        ];
+        if let Some(parent) = parent {
+            query.push(("parentJobId", parent.to_string()));
+        }
+        let (resource, path, query) = (&resource, &path, &query);
+        all_pages(|token| async move {
+            let page: JobList = retrying(self.backoff, observer, || async {
+                let mut req = self.bigquery.request(Method::GET, path).query(query);
+                if !token.is_empty() {
+                    req = req.query(&[("pageToken", &token)]);
+                }
+                self.bigquery
+                    .json("bigquery.jobs.list", resource, req)
+                    .await
+            })
+            .await?;
+            let jobs = page.jobs.into_iter().filter_map(JobReadRecord::from_wire);
+            Ok((jobs.collect(), page.next_page_token.unwrap_or_default()))
+        })
+        .await
+    }
+
     pub async fn get_table(
         &self,
         dataset: &str,
@@ -718,6 +892,41 @@ mod tests {
                 "getIamPolicy"
             ),
             "/bigquery/v2/projects/p/datasets/shop%5Fdata/tables/orders:getIamPolicy"
+        );
+    }
+
+    #[test]
+    fn a_job_reads_its_referenced_tables_and_copy_and_extract_sources_not_its_load_destination() {
+        let entries = r#"{"jobs": [
+            {"jobReference": {"jobId": "q"}, "statistics": {"creationTime": "1700000000000", "numChildJobs": "2",
+             "query": {"referencedTables": [
+                {"projectId": "p", "datasetId": "raw", "tableId": "events$20260101"},
+                {"projectId": "p", "datasetId": "raw", "tableId": "events"},
+                {"projectId": "p", "datasetId": "raw", "tableId": "orders@1699990000000"}]}}},
+            {"jobReference": {"jobId": "c"}, "statistics": {"creationTime": "1700000000001"},
+             "configuration": {"copy": {"sourceTables": [{"projectId": "p", "datasetId": "raw", "tableId": "a"}],
+                                        "destinationTable": {"projectId": "p", "datasetId": "raw", "tableId": "b"}}}},
+            {"jobReference": {"jobId": "x"}, "statistics": {"creationTime": "1700000000002"},
+             "configuration": {"extract": {"sourceTable": {"projectId": "p", "datasetId": "raw", "tableId": "c"}}}},
+            {"jobReference": {"jobId": "l"}, "statistics": {"creationTime": "1700000000003"},
+             "configuration": {"load": {"destinationTable": {"projectId": "p", "datasetId": "raw", "tableId": "d"}}}},
+            {"jobReference": {"jobId": "undated"}}]}"#;
+        let list: JobList = serde_json::from_str(entries).unwrap();
+        let jobs: Vec<(String, Vec<String>, u64)> = list
+            .jobs
+            .into_iter()
+            .filter_map(JobReadRecord::from_wire)
+            .map(|j| (j.job_id, j.tables_read, j.child_jobs))
+            .collect();
+        let t = |id: &str| format!("projects/p/datasets/raw/tables/{id}");
+        assert_eq!(
+            jobs,
+            vec![
+                ("q".into(), vec![t("events"), t("orders")], 2),
+                ("c".into(), vec![t("a")], 0),
+                ("x".into(), vec![t("c")], 0),
+                ("l".into(), vec![], 0),
+            ]
         );
     }
 

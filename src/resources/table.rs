@@ -600,6 +600,7 @@ mod tests {
             name: "projects/p/datasets/shopify/tables/orders".into(),
             dataset_id: "shopify".into(),
             table_id: "orders".into(),
+            kind: "TABLE".into(),
             etag: "e1".into(),
             labels: BTreeMap::from([(OWNER_LABEL.into(), "s".into())]),
             columns: vec![
@@ -617,6 +618,7 @@ mod tests {
             view: None,
             num_bytes: None,
             long_term_bytes: None,
+            created: None,
         }
     }
 

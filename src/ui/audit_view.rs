@@ -40,9 +40,10 @@ fn summary(report: &AuditReport) -> String {
 fn footer(report: &AuditReport, out: &mut String) {
     let _ = writeln!(
         out,
-        "Windows: no activity in {} days; hourly traffic over {} days. Prices: {} list prices of {}, {}, 30-day month.",
+        "Windows: no activity in {} days; hourly traffic over {} days; BigQuery reads over {} days. Prices: {} list prices of {}, {}, 30-day month.",
         report.window.idle_days,
         report.window.traffic_days,
+        report.window.cold_table_days,
         report.basis.currency,
         report.basis.price_table_date,
         report.basis.region

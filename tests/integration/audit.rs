@@ -39,10 +39,17 @@ fn queue_metric(project: &str, metric: &str, kind: &str, queue: &str, value: i64
     })
 }
 
+fn admin_seed(emulator: &Emulator, path: &str, body: Value) {
+    let (status, reply) = emulator.http("POST", path, Some(&body.to_string()));
+    assert_eq!(status, 200, "seeding {path}: {reply}");
+}
+
 fn seed(emulator: &Emulator, project: &str, series: Vec<Value>) {
-    let body = json!({"project": project, "timeSeries": series}).to_string();
-    let (status, reply) = emulator.http("POST", "/_emulator/monitoring/timeseries", Some(&body));
-    assert_eq!(status, 200, "seeding: {reply}");
+    admin_seed(
+        emulator,
+        "/_emulator/monitoring/timeseries",
+        json!({"project": project, "timeSeries": series}),
+    );
 }
 
 fn findings(json_text: &str) -> Vec<(String, String, Option<f64>, String)> {
@@ -66,6 +73,51 @@ fn findings(json_text: &str) -> Vec<(String, String, Option<f64>, String)> {
             )
         })
         .collect()
+}
+
+/// Epoch milliseconds `days` ago, as BigQuery writes times.
+fn ms_ago(days: i64) -> String {
+    (Utc::now() - Duration::days(days))
+        .timestamp_millis()
+        .to_string()
+}
+
+/// `archive` and `daily` are 200 days old and hold data; in the last 90 days a load wrote
+/// `archive` (a write, not a read) and another user's script read `daily` in one of its
+/// statements (a child job, listed only under its parent); `archive`'s last read was 120 days ago.
+fn seed_cold_and_warm_tables(emulator: &Emulator, project: &str) {
+    let created = ms_ago(200);
+    admin_seed(
+        emulator,
+        "/_emulator/bigquery/tables",
+        json!({"project": project, "tables": [
+            // 500 GiB, 400 GiB of it long-term.
+            {"datasetId": "raw", "tableId": "archive", "numBytes": (500_i64 << 30).to_string(),
+             "numLongTermBytes": (400_i64 << 30).to_string(), "creationTime": created},
+            {"datasetId": "raw", "tableId": "daily", "numBytes": (50_i64 << 30).to_string(),
+             "creationTime": created},
+        ]}),
+    );
+    let table = |id: &str| json!({"projectId": project, "datasetId": "raw", "tableId": id});
+    let analyst = "analyst@example.com";
+    admin_seed(
+        emulator,
+        "/_emulator/bigquery/jobs",
+        json!({"project": project, "jobs": [
+            {"jobReference": {"jobId": "old_read"}, "user_email": analyst,
+             "statistics": {"creationTime": ms_ago(120), "query": {"referencedTables": [table("archive")]}}},
+            {"jobReference": {"jobId": "load_archive"}, "user_email": "loader@example.com",
+             "configuration": {"load": {"destinationTable": table("archive")}},
+             "statistics": {"creationTime": ms_ago(5)}},
+            {"jobReference": {"jobId": "nightly"}, "user_email": analyst,
+             "statistics": {"creationTime": ms_ago(3), "numChildJobs": "1", "query": {"statementType": "SCRIPT"}}},
+            {"jobReference": {"jobId": "nightly_0"}, "user_email": analyst,
+             "statistics": {"creationTime": ms_ago(3), "parentJobId": "nightly",
+                            "query": {"referencedTables": [table("daily$20260101")]}}},
+            {"jobReference": {"jobId": "running"}, "state": "RUNNING", "user_email": analyst,
+             "statistics": {"creationTime": ms_ago(1), "query": {"referencedTables": [table("archive")]}}},
+        ]}),
+    );
 }
 
 #[test]
@@ -108,6 +160,18 @@ columns = [{{ name = "at", type = "TIMESTAMP" }}]
 dataset = "dataset.raw"
 columns = [{{ name = "at", type = "TIMESTAMP" }}]
 partition = {{ field = "at" }}
+
+[table.archive]
+dataset = "dataset.raw"
+columns = [{{ name = "at", type = "TIMESTAMP" }}]
+partition = {{ field = "at", expiration = "730d" }}
+require_partition_filter = true
+
+[table.daily]
+dataset = "dataset.raw"
+columns = [{{ name = "at", type = "TIMESTAMP" }}]
+partition = {{ field = "at", expiration = "730d" }}
+require_partition_filter = true
 
 [alert.ghost-errors]
 template = "cloud_run_5xx_ratio"
@@ -159,12 +223,12 @@ duration = "300s"
             {"image": "app", "digest": format!("sha256:{}", "0".repeat(64)), "tags": ["v0"], "imageSizeBytes": 3_221_225_472_i64},
         ],
     });
-    let (status, body) = emulator.http(
-        "POST",
+    admin_seed(
+        &emulator,
         "/_emulator/artifactregistry/dockerImages",
-        Some(&images.to_string()),
+        images,
     );
-    assert_eq!(status, 200, "{body}");
+    seed_cold_and_warm_tables(&emulator, project);
     seed(
         &emulator,
         project,
@@ -192,6 +256,9 @@ duration = "300s"
             ("steady".into(), "CR3".into(), Some(39.528), "high".into()),
             // One idle warm instance, request-based: $6.48 vCPU + $3.24 memory.
             ("ghost".into(), "CR1".into(), Some(9.72), "medium".into()),
+            // Unread for 90 days: (500 − 400) GiB active × $0.02 + 400 GiB long-term × $0.01
+            // = $2.00 + $4.00 (`daily`, read by a script's statement 3 days ago, is not here).
+            ("archive".into(), "BQ3".into(), Some(6.0), "medium".into()),
             // One condition × $1.50, at least medium: nobody is told when it fires.
             (alert_id, "OB3".into(), Some(1.5), "medium".into()),
             // app:v0, 3 GiB × $0.10 (app:v1 runs in `stray`).
@@ -230,7 +297,8 @@ duration = "300s"
     assert!(
         table
             .stdout
-            .contains("13 finding(s) in project waste-project (us-central1): $51.15/mo of priced waste, 6 unpriced risk(s)."),
+            // $39.528 + $9.72 + $6.00 + $1.50 + $0.30 + $0.10 + $0 + $0 = $57.148.
+            .contains("14 finding(s) in project waste-project (us-central1): $57.15/mo of priced waste, 6 unpriced risk(s)."),
         "{}",
         table.stdout
     );
@@ -238,6 +306,10 @@ duration = "300s"
         "fix: stack.toml of stack `waste`: set notify = [\"channel.NAME\"] in [alert.ghost-errors], then `stackctl apply`",
         "fix: stack.toml of stack `waste`: add expiration = \"730d\" to partition in [table.visits], then `stackctl apply`",
         "fix: stack.toml of stack `waste`: set keep_recent = 10 and delete_untagged_after = \"30d\" in [repository.images], then `stackctl apply`",
+        "fix: stack.toml of stack `waste`: remove [table.archive], then `stackctl apply --allow-data-loss`",
+        // Top-level finished jobs since the window's start (the load, the script) and the
+        // script's statement; not the 120-day-old read, not the running job.
+        "evidence: no query, copy or extract job read it in 90 days (3 finished jobs of all users since ",
     ] {
         assert!(table.stdout.contains(fix), "{fix}\n{}", table.stdout);
     }

@@ -1,4 +1,5 @@
-//! The `/_emulator/*` admin surface: health, request log, reset, and fault rules. Never faulted,
+//! The `/_emulator/*` admin surface: health, request log, reset, fault rules, and the seeding
+//! endpoints (BigQuery jobs and table storage, Monitoring series, Docker images). Never faulted,
 //! never recorded in the request log.
 
 use serde_json::{Value, json};
@@ -67,6 +68,9 @@ pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
         },
         ("POST", "/_emulator/bigquery/jobs") => seed(emulator, request, |state, body| {
             crate::apis::bigquery::seed_jobs(state, body).map(|n| json!({"jobs": n}))
+        }),
+        ("POST", "/_emulator/bigquery/tables") => seed(emulator, request, |state, body| {
+            crate::apis::bigquery::seed_table_storage(state, body).map(|n| json!({"tables": n}))
         }),
         ("POST", "/_emulator/monitoring/timeseries") => {
             seed(emulator, request, crate::apis::monitoring::seed_time_series)

@@ -1,5 +1,6 @@
 //! BigQuery v2 datasets and tables (insert/get/list/patch/update/delete), table IAM policies,
-//! and a minimal `jobs.list` over jobs seeded through the admin API. BigQuery is an apiary API:
+//! `jobs.list` over jobs seeded through the admin API, and seeded table storage (bytes and
+//! creation time, which only loaded data and passing time change). BigQuery is an apiary API:
 //! bodies are served as built here (legacy type names, int64 as strings, epoch-ms times).
 
 use chrono::{DateTime, Utc};
@@ -69,6 +70,14 @@ fn int64_string(value: &Value) -> Option<Value> {
         Value::String(s) if s.parse::<i64>().is_ok() => Some(value.clone()),
         _ => None,
     }
+}
+
+/// An int64 served as a string (or seeded as a number).
+fn int64_value(value: &Value) -> Option<i64> {
+    value
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| value.as_i64())
 }
 
 fn normalize_int64_fields(
@@ -995,18 +1004,67 @@ pub fn table_iam(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, Ap
     iam_policy::answer(context, call, &resource)
 }
 
+// ---- seeded storage ----
+
+/// Sets what BigQuery reports of existing tables after data arrives and time passes, posted to
+/// `/_emulator/bigquery/tables`: `{"project": P, "tables": [{"datasetId": D, "tableId": T,
+/// "numBytes": "..", "numLongTermBytes": "..", "numRows": "..", "creationTime": "<epoch ms>"}]}`.
+/// The logical-bytes counters follow `numBytes` and `numLongTermBytes`.
+pub fn seed_table_storage(state: &mut crate::state::State, body: &Value) -> Result<usize, String> {
+    let (project, tables) = super::seeded_items(body, "tables")?;
+    for seeded in tables {
+        let id = |field: &str| {
+            seeded
+                .get(field)
+                .and_then(Value::as_str)
+                .ok_or(format!("every table needs \"{field}\""))
+        };
+        let key = table_key(project, id("datasetId")?, id("tableId")?);
+        let table = state
+            .bq_tables
+            .get_mut(&key)
+            .and_then(Value::as_object_mut)
+            .ok_or(format!("table {key} does not exist"))?;
+        let count = |field: &str| {
+            seeded
+                .get(field)
+                .map(|v| int64_value(v).ok_or(format!("{field} of {key} is not an int64")))
+                .transpose()
+        };
+        let bytes = count("numBytes")?;
+        let long_term = count("numLongTermBytes")?;
+        for (field, value) in [
+            ("numBytes", bytes),
+            ("numTotalLogicalBytes", bytes),
+            ("numLongTermBytes", long_term),
+            ("numLongTermLogicalBytes", long_term),
+            ("numRows", count("numRows")?),
+            ("creationTime", count("creationTime")?),
+        ] {
+            if let Some(value) = value {
+                table.insert(field.into(), json!(value.to_string()));
+            }
+        }
+        let total = table.get("numBytes").and_then(int64_value).unwrap_or(0);
+        let long = table
+            .get("numLongTermBytes")
+            .and_then(int64_value)
+            .unwrap_or(0);
+        table.insert(
+            "numActiveLogicalBytes".into(),
+            json!((total - long).max(0).to_string()),
+        );
+    }
+    Ok(tables.len())
+}
+
 // ---- jobs ----
 
-/// Stores jobs posted to `/_emulator/bigquery/jobs` (`{"project": P, "jobs": [Job, ...]}`).
+/// Stores jobs posted to `/_emulator/bigquery/jobs` (`{"project": P, "jobs": [Job, ...]}`), in
+/// the `jobs.list` entry shape. A job without `user_email` is the caller's own
+/// ([`CREATOR_EMAIL`]); others are listed only with `allUsers=true`.
 pub fn seed_jobs(state: &mut crate::state::State, body: &Value) -> Result<usize, String> {
-    let project = body
-        .get("project")
-        .and_then(Value::as_str)
-        .ok_or("\"project\" is required")?;
-    let jobs = body
-        .get("jobs")
-        .and_then(Value::as_array)
-        .ok_or("\"jobs\" must be an array")?;
+    let (project, jobs) = super::seeded_items(body, "jobs")?;
     for job in jobs {
         let mut job = job.clone();
         let job_id = job
@@ -1031,6 +1089,9 @@ pub fn seed_jobs(state: &mut crate::state::State, body: &Value) -> Result<usize,
         if job.get("status").is_none() {
             job["status"] = json!({"state": job["state"]});
         }
+        if job.get("user_email").is_none() {
+            job["user_email"] = json!(CREATOR_EMAIL);
+        }
         state
             .bq_jobs
             .insert(format!("{project}:{location}.{job_id}"), job);
@@ -1038,52 +1099,82 @@ pub fn seed_jobs(state: &mut crate::state::State, body: &Value) -> Result<usize,
     Ok(jobs.len())
 }
 
+/// `minCreationTime` / `maxCreationTime`: uint64 epoch milliseconds.
+fn creation_bound(call: &Call<'_>, name: &str) -> Result<Option<i64>, ApiError> {
+    call.query.non_empty(name).map_or(Ok(None), |raw| {
+        raw.parse::<u64>()
+            .ok()
+            .and_then(|ms| i64::try_from(ms).ok())
+            .map(Some)
+            .ok_or_else(|| bad_request(format!("Invalid value for {name}: {raw}")))
+    })
+}
+
+/// The fields a `projection=minimal` list entry leaves out (the discovery doc marks them
+/// full-projection-only; minimal "does not include the job configuration").
+const FULL_PROJECTION_ONLY: &[&str] =
+    &["configuration", "status", "user_email", "principal_subject"];
+
+/// `jobs.list`: top-level jobs (or the children of `parentJobId`) of the caller, or of every user
+/// with `allUsers=true`, filtered by the repeated `stateFilter` (done, pending, running) and the
+/// creation-time bounds, newest first.
 pub fn list_jobs(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let prefix = format!("{}:", call.param("projectsId")?);
-    let states: Vec<String> = call
+    let states = call
         .query
-        .non_empty("stateFilter")
-        .map(|s| {
-            s.split(',')
-                .map(|v| v.trim().to_ascii_uppercase())
-                .collect()
+        .all("stateFilter")
+        .into_iter()
+        .map(|raw| match raw.to_ascii_lowercase().as_str() {
+            state @ ("done" | "pending" | "running") => Ok(state.to_ascii_uppercase()),
+            _ => Err(bad_request(format!("Invalid value for stateFilter: {raw}"))),
         })
-        .unwrap_or_default();
-    let parse_ms = |name: &str| {
-        call.query
-            .non_empty(name)
-            .and_then(|v| v.parse::<i64>().ok())
+        .collect::<Result<Vec<String>, ApiError>>()?;
+    let (min, max) = (
+        creation_bound(call, "minCreationTime")?,
+        creation_bound(call, "maxCreationTime")?,
+    );
+    let all_users = call.query_bool("allUsers")?;
+    let parent = call.query.non_empty("parentJobId");
+    let full = match call.query.non_empty("projection") {
+        None | Some("minimal") => false,
+        Some("full") => true,
+        Some(other) => {
+            return Err(bad_request(format!(
+                "Invalid value for projection: {other}"
+            )));
+        }
     };
-    let (min, max) = (parse_ms("minCreationTime"), parse_ms("maxCreationTime"));
-    let full = call.query.get("projection") == Some("full");
-    let jobs: Vec<(String, Value)> = context
+    let mut jobs: Vec<(String, Value)> = context
         .state
         .bq_jobs
         .range(prefix.clone()..)
         .take_while(|(k, _)| k.starts_with(&prefix))
-        .filter(|(_, job)| {
-            let state = job
-                .get("state")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_ascii_uppercase();
-            let created = job.pointer("/statistics/creationTime").and_then(|c| {
-                c.as_str()
-                    .and_then(|s| s.parse::<i64>().ok())
-                    .or_else(|| c.as_i64())
-            });
-            (states.is_empty() || states.contains(&state))
+        .filter_map(|(k, job)| {
+            let text = |pointer: &str| job.pointer(pointer).and_then(Value::as_str);
+            let state = text("/state").unwrap_or_default().to_ascii_uppercase();
+            let created = job
+                .pointer("/statistics/creationTime")
+                .and_then(int64_value);
+            let listed = (states.is_empty() || states.contains(&state))
                 && min.is_none_or(|m| created.is_some_and(|c| c >= m))
                 && max.is_none_or(|m| created.is_some_and(|c| c <= m))
-        })
-        .map(|(k, job)| {
-            let mut job = job.clone();
-            if !full && let Some(Value::Object(query)) = job.pointer_mut("/configuration/query") {
-                query.remove("query");
+                && (all_users || text("/user_email") == Some(CREATOR_EMAIL))
+                && text("/statistics/parentJobId") == parent;
+            if !listed {
+                return None;
             }
-            (k.clone(), job)
+            let mut job = job.clone();
+            if !full && let Some(entry) = job.as_object_mut() {
+                for field in FULL_PROJECTION_ONLY {
+                    entry.remove(*field);
+                }
+            }
+            // Newest first: the page key orders by descending creation time, then by id.
+            let newest_first = i64::MAX - created.unwrap_or(0).max(0);
+            Some((format!("{newest_first:020}/{k}"), job))
         })
         .collect();
+    jobs.sort_by(|a, b| a.0.cmp(&b.0));
     let page = paginate(jobs, |(k, _)| k.as_str(), call.query, JOBS_POLICY)?;
     let mut response = json!({"kind": "bigquery#jobList", "etag": new_etag(&prefix, "jobs", 0)});
     response["jobs"] = Value::Array(page.items.into_iter().map(|(_, j)| j).collect());
@@ -1312,41 +1403,126 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn seeded_jobs_list_with_filters() {
+    async fn seeded_jobs_list_like_the_discovery_doc_says() {
         let emulator = TestEmulator::with_polls(0);
         let seed = json!({"project": "p1", "jobs": [
             {"jobReference": {"jobId": "j1"}, "statistics": {"creationTime": "1000", "query": {"totalBytesBilled": "10485760",
              "referencedTables": [{"projectId": "p1", "datasetId": "raw", "tableId": "events"}]}}, "configuration": {"query": {"query": "SELECT 1"}}},
-            {"jobReference": {"jobId": "j2"}, "state": "RUNNING", "statistics": {"creationTime": "2000"}}]});
+            {"jobReference": {"jobId": "j2"}, "state": "RUNNING", "statistics": {"creationTime": "2000"}},
+            {"jobReference": {"jobId": "script"}, "user_email": "analyst@example.com",
+             "statistics": {"creationTime": "3000", "numChildJobs": "1"}},
+            {"jobReference": {"jobId": "script_0"}, "user_email": "analyst@example.com",
+             "statistics": {"creationTime": "3001", "parentJobId": "script"}}]});
         let (status, _) = emulator
             .send("POST", "/_emulator/bigquery/jobs", Some(seed))
             .await;
         assert_eq!(status, 200);
-        let (_, all) = emulator
-            .send(
-                "GET",
-                &format!("{BASE}/jobs?allUsers=true&projection=full"),
-                None,
-            )
-            .await;
-        assert_eq!(all["jobs"].as_array().map(Vec::len), Some(2));
+        let ids = |list: &Value| -> Vec<String> {
+            list["jobs"]
+                .as_array()
+                .map(|jobs| {
+                    jobs.iter()
+                        .map(|j| {
+                            j["jobReference"]["jobId"]
+                                .as_str()
+                                .unwrap_or("")
+                                .to_string()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let emulator = &emulator;
+        let list = |query: &str| {
+            let path = format!("{BASE}/jobs?{query}");
+            async move { emulator.send("GET", &path, None).await }
+        };
+
+        // Every user's top-level jobs, newest first; children only under their parent.
+        let (_, all) = list("allUsers=true&projection=full").await;
+        assert_eq!(ids(&all), ["script", "j2", "j1"]);
         assert_eq!(
-            all["jobs"][0]["statistics"]["query"]["referencedTables"][0]["tableId"],
+            all["jobs"][2]["statistics"]["query"]["referencedTables"][0]["tableId"],
             "events"
         );
-        let (_, done) = emulator
+        assert_eq!(all["jobs"][0]["user_email"], "analyst@example.com");
+        let (_, children) = list("allUsers=true&parentJobId=script").await;
+        assert_eq!(ids(&children), ["script_0"]);
+        // Without allUsers: the caller's own jobs only.
+        let (_, own) = list("projection=full").await;
+        assert_eq!(ids(&own), ["j2", "j1"]);
+
+        let (_, done) = list("stateFilter=done&minCreationTime=500&maxCreationTime=1500").await;
+        assert_eq!(ids(&done), ["j1"]);
+        assert!(
+            done["jobs"][0].get("configuration").is_none()
+                && done["jobs"][0].get("user_email").is_none(),
+            "minimal projection leaves out the configuration and the full-projection-only fields"
+        );
+        assert_eq!(done["jobs"][0]["state"], "DONE");
+        let (_, either) =
+            list("allUsers=true&stateFilter=done&stateFilter=running&minCreationTime=1500").await;
+        assert_eq!(ids(&either), ["script", "j2"]);
+        let (_, page) = list("allUsers=true&maxResults=2").await;
+        let token = page["nextPageToken"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let (_, rest) = list(&format!("allUsers=true&maxResults=2&pageToken={token}")).await;
+        assert_eq!(
+            (ids(&page), ids(&rest)),
+            (vec!["script".into(), "j2".into()], vec!["j1".into()])
+        );
+        for bad in [
+            "stateFilter=finished",
+            "minCreationTime=-1",
+            "projection=all",
+            "allUsers=yes",
+        ] {
+            let (status, _) = list(bad).await;
+            assert_eq!(status, 400, "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn seeded_table_storage_is_what_tables_get_reports() {
+        let emulator = TestEmulator::with_polls(0);
+        emulator
             .send(
-                "GET",
-                &format!("{BASE}/jobs?stateFilter=done&minCreationTime=500"),
-                None,
+                "POST",
+                &format!("{BASE}/datasets"),
+                Some(json!({"datasetReference": {"datasetId": "raw"}})),
             )
             .await;
-        assert_eq!(done["jobs"].as_array().map(Vec::len), Some(1));
-        assert!(
-            done["jobs"][0]["configuration"]["query"]
-                .get("query")
-                .is_none(),
-            "minimal projection hides the SQL"
+        let (status, _) = emulator.send("POST", &format!("{BASE}/datasets/raw/tables"), Some(json!({
+            "tableReference": {"tableId": "archive"}, "schema": {"fields": [{"name": "n", "type": "INT64"}]}}))).await;
+        assert_eq!(status, 200);
+        let seed = json!({"project": "p1", "tables": [{"datasetId": "raw", "tableId": "archive",
+            "numBytes": "3000", "numLongTermBytes": 1000, "creationTime": "1700000000000"}]});
+        let (status, answer) = emulator
+            .send("POST", "/_emulator/bigquery/tables", Some(seed))
+            .await;
+        assert_eq!((status, answer), (200, json!({"tables": 1})));
+        let (_, table) = emulator
+            .send("GET", &format!("{BASE}/datasets/raw/tables/archive"), None)
+            .await;
+        let counters = [
+            "numBytes",
+            "numTotalLogicalBytes",
+            "numLongTermBytes",
+            "numLongTermLogicalBytes",
+            "numActiveLogicalBytes",
+            "creationTime",
+        ]
+        .map(|field| table[field].clone());
+        assert_eq!(
+            counters,
+            ["3000", "3000", "1000", "1000", "2000", "1700000000000"].map(|v| json!(v))
         );
+        let missing = json!({"project": "p1", "tables": [{"datasetId": "raw", "tableId": "nope", "numBytes": "1"}]});
+        let (status, _) = emulator
+            .send("POST", "/_emulator/bigquery/tables", Some(missing))
+            .await;
+        assert_eq!(status, 400);
     }
 }

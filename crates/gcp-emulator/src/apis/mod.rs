@@ -91,6 +91,20 @@ impl Call<'_> {
     }
 }
 
+/// The `"project"` and the `items` array of a seeding endpoint's body
+/// (`{"project": P, "<items>": [...]}`).
+pub fn seeded_items<'a>(body: &'a Value, items: &str) -> Result<(&'a str, &'a [Value]), String> {
+    let project = body
+        .get("project")
+        .and_then(Value::as_str)
+        .ok_or("\"project\" is required")?;
+    let list = body
+        .get(items)
+        .and_then(Value::as_array)
+        .ok_or(format!("\"{items}\" must be an array"))?;
+    Ok((project, list))
+}
+
 /// `{"<field>": [items], "nextPageToken": ...}` for one page of a list method.
 pub fn list_response<T: serde::Serialize>(
     field: &str,

@@ -535,14 +535,7 @@ pub fn delete_policy(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply
 
 /// Stores series posted to `/_emulator/monitoring/timeseries`.
 pub fn seed_time_series(state: &mut State, body: &Value) -> Result<Value, String> {
-    let project = body
-        .get("project")
-        .and_then(Value::as_str)
-        .ok_or("\"project\" is required")?;
-    let series = body
-        .get("timeSeries")
-        .and_then(Value::as_array)
-        .ok_or("\"timeSeries\" must be an array")?;
+    let (project, series) = super::seeded_items(body, "timeSeries")?;
     let stored = state.time_series.entry(project.to_string()).or_default();
     for item in series {
         if item
