@@ -9,6 +9,7 @@ use crate::config::units::{parse_cpu, parse_memory};
 use crate::cost::estimate::TableUsage;
 use crate::cost::{PriceItem, PriceTable, ServiceSizing, estimate, round_usd};
 use crate::provider::artifacts::DockerImageRecord;
+use crate::provider::bigquery::TableRecord;
 use crate::provider::run::ServiceRecord;
 use crate::provider::tasks::QueueState;
 use crate::resources::{NAME_LABEL, OWNER_LABEL};
@@ -154,11 +155,12 @@ fn service_without_requests(context: &RuleContext) -> Vec<Finding> {
                 evidence,
                 Some(waste),
                 Severity::of_waste(waste),
-                service_fix(
-                    service,
-                    "remove the table (or set min_instances = 0)",
-                    fallback,
-                ),
+                match owner(&service.labels, "service", short(&service.name)) {
+                    Some((stack, address)) => format!(
+                        "stack.toml of stack `{stack}`: remove {address} (or set min_instances = 0 in it), then `stackctl apply`"
+                    ),
+                    None => fallback,
+                },
             )
         })
         .collect()
@@ -652,18 +654,17 @@ fn size_text(bytes: Option<u64>) -> String {
     })
 }
 
-/// Plain tables (materialized views manage their own storage).
-fn plain_tables<'a>(
-    context: &'a RuleContext,
-) -> impl Iterator<Item = &'a crate::provider::bigquery::TableRecord> {
-    context.inventory.tables.iter().filter(|t| t.view.is_none())
+/// Tables that store rows: not views (materialized ones manage their own storage), external
+/// tables or snapshots. A table whose type is not reported counts.
+fn plain_tables<'a>(context: &'a RuleContext) -> impl Iterator<Item = &'a TableRecord> {
+    context
+        .inventory
+        .tables
+        .iter()
+        .filter(|t| t.view.is_none() && (t.kind.is_empty() || t.kind == "TABLE"))
 }
 
-fn table_fix(
-    table: &crate::provider::bigquery::TableRecord,
-    change: &str,
-    fallback: String,
-) -> String {
+fn table_fix(table: &TableRecord, change: &str, fallback: String) -> String {
     owned_fix(&table.labels, "table", &table.table_id, change, fallback)
 }
 
@@ -738,7 +739,6 @@ fn cold_tables(context: &RuleContext) -> Vec<Finding> {
     let reads = &context.signals.table_reads;
     let days = context.window.cold_table_days;
     plain_tables(context)
-        .filter(|t| t.kind == "TABLE")
         .filter(|t| {
             reads
                 .last_read
@@ -1280,8 +1280,15 @@ mod tests {
             query: "SELECT 1".into(),
             refresh_interval: None,
         });
+        // Unpartitioned, but neither stores rows of its own: no finding.
+        let mut external = table("lake", None, false, Some(1 << 40), None);
+        external.kind = "EXTERNAL".into();
+        let mut snapshot = table("events_backup", None, false, Some(1 << 40), None);
+        snapshot.kind = "SNAPSHOT".into();
         let mut inv = inventory(vec![], vec![]);
         inv.tables = vec![
+            external,
+            snapshot,
             table("events", None, false, Some(200 << 30), None),
             table("small", None, false, None, None),
             table("logs", Some(None), false, Some(512 << 30), Some(300 << 30)),

@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Cloud;
 use super::error::{ApiError, RetryObserver};
+use super::rest::ListCall;
 use super::rest::int64_opt;
-use super::retry::{all_pages, retrying};
+use super::retry::retrying;
 
 pub const GOOGLE_BIGQUERY: &str = "https://bigquery.googleapis.com";
 
@@ -566,29 +567,19 @@ impl Cloud {
     ) -> Result<Vec<(String, BTreeMap<String, String>)>, ApiError> {
         let resource = format!("projects/{}", self.project);
         let path = format!("/bigquery/v2/projects/{}/datasets", enc(&self.project));
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
-            let page: DatasetList = retrying(self.backoff, observer, || async {
-                let mut req = self.bigquery.request(Method::GET, &path);
-                if !token.is_empty() {
-                    req = req.query(&[("pageToken", &token)]);
-                }
-                self.bigquery
-                    .json("bigquery.datasets.list", &resource, req)
-                    .await
+        let list = ListCall {
+            call: "bigquery.datasets.list",
+            resource: &resource,
+            path: &path,
+            query: &[],
+        };
+        self.bigquery
+            .list_all(list, self.backoff, observer, |page: DatasetList| {
+                let datasets = page.datasets.into_iter();
+                let ids = datasets.map(|d| (d.dataset_reference.dataset_id, d.labels));
+                (ids.collect(), page.next_page_token)
             })
-            .await?;
-            out.extend(
-                page.datasets
-                    .into_iter()
-                    .map(|d| (d.dataset_reference.dataset_id, d.labels)),
-            );
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = t,
-                None => return Ok(out),
-            }
-        }
+            .await
     }
 
     pub async fn get_dataset(
@@ -707,25 +698,18 @@ impl Cloud {
     ) -> Result<Vec<String>, ApiError> {
         let resource = format!("projects/{}/datasets/{dataset}", self.project);
         let path = format!("{}/tables", self.dataset_path(dataset));
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
-            let page: TableList = retrying(self.backoff, observer, || async {
-                let mut req = self.bigquery.request(Method::GET, &path);
-                if !token.is_empty() {
-                    req = req.query(&[("pageToken", &token)]);
-                }
-                self.bigquery
-                    .json("bigquery.tables.list", &resource, req)
-                    .await
+        let list = ListCall {
+            call: "bigquery.tables.list",
+            resource: &resource,
+            path: &path,
+            query: &[],
+        };
+        self.bigquery
+            .list_all(list, self.backoff, observer, |page: TableList| {
+                let ids = page.tables.into_iter().map(|t| t.table_reference.table_id);
+                (ids.collect(), page.next_page_token)
             })
-            .await?;
-            out.extend(page.tables.into_iter().map(|t| t.table_reference.table_id));
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = t,
-                None => return Ok(out),
-            }
-        }
+            .await
     }
 
     /// Every finished job of every user (`allUsers=true`: needs `bigquery.jobs.listAll`, else
@@ -751,22 +735,18 @@ impl Cloud {
         if let Some(parent) = parent {
             query.push(("parentJobId", parent.to_string()));
         }
-        let (resource, path, query) = (&resource, &path, &query);
-        all_pages(|token| async move {
-            let page: JobList = retrying(self.backoff, observer, || async {
-                let mut req = self.bigquery.request(Method::GET, path).query(query);
-                if !token.is_empty() {
-                    req = req.query(&[("pageToken", &token)]);
-                }
-                self.bigquery
-                    .json("bigquery.jobs.list", resource, req)
-                    .await
+        let list = ListCall {
+            call: "bigquery.jobs.list",
+            resource: &resource,
+            path: &path,
+            query: &query,
+        };
+        self.bigquery
+            .list_all(list, self.backoff, observer, |page: JobList| {
+                let jobs = page.jobs.into_iter().filter_map(JobReadRecord::from_wire);
+                (jobs.collect(), page.next_page_token)
             })
-            .await?;
-            let jobs = page.jobs.into_iter().filter_map(JobReadRecord::from_wire);
-            Ok((jobs.collect(), page.next_page_token.unwrap_or_default()))
-        })
-        .await
+            .await
     }
 
     pub async fn get_table(

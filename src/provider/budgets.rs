@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Cloud;
 use super::error::{ApiError, RetryObserver};
+use super::rest::ListCall;
 use super::rest::int64_opt;
-use super::retry::{all_pages, retrying};
+use super::retry::retrying;
 
 pub const GOOGLE_BUDGETS: &str = "https://billingbudgets.googleapis.com";
 
@@ -172,26 +173,18 @@ impl Cloud {
     ) -> Result<Vec<BudgetRecord>, ApiError> {
         let parent = format!("billingAccounts/{billing_account}");
         let path = format!("/v1/{parent}/budgets");
-        all_pages(|token| {
-            let (path, parent) = (&path, &parent);
-            async move {
-                let page: BudgetList = retrying(self.backoff, observer, || async {
-                    let mut req = self.budgets.request(Method::GET, path);
-                    if !token.is_empty() {
-                        req = req.query(&[("pageToken", &token)]);
-                    }
-                    self.budgets
-                        .json("billingbudgets.budgets.list", parent, req)
-                        .await
-                })
-                .await?;
-                Ok((
-                    page.budgets.into_iter().map(BudgetRecord::from).collect(),
-                    page.next_page_token.unwrap_or_default(),
-                ))
-            }
-        })
-        .await
+        let list = ListCall {
+            call: "billingbudgets.budgets.list",
+            resource: &parent,
+            path: &path,
+            query: &[],
+        };
+        self.budgets
+            .list_all(list, self.backoff, observer, |page: BudgetList| {
+                let budgets = page.budgets.into_iter().map(BudgetRecord::from);
+                (budgets.collect(), page.next_page_token)
+            })
+            .await
     }
 
     /// Creates a budget; the server assigns its name. Not retried on ambiguous failures

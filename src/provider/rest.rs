@@ -6,7 +6,8 @@ use google_cloud_auth::credentials::{CacheableResource, Credentials};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
+use super::error::{ApiError, RetryObserver};
+use super::retry::{Backoff, all_pages, retrying};
 
 /// One Google REST API: its base URL (Google's, or the emulator's) and credentials.
 #[derive(Clone)]
@@ -102,6 +103,47 @@ impl RestClient {
                 format!("unexpected response: {e}"),
             )
         })
+    }
+}
+
+/// One paged GET list call: `pageToken` goes out, each page says its `nextPageToken`.
+pub struct ListCall<'a> {
+    pub call: &'static str,
+    /// What errors name (`projects/P/datasets/D`).
+    pub resource: &'a str,
+    pub path: &'a str,
+    pub query: &'a [(&'a str, String)],
+}
+
+impl RestClient {
+    /// Every item of a paged list, each page retried on transient errors; `split` takes a
+    /// decoded page apart into its items and its next page token.
+    pub async fn list_all<P, T>(
+        &self,
+        list: ListCall<'_>,
+        backoff: Backoff,
+        observer: &dyn RetryObserver,
+        split: impl Fn(P) -> (Vec<T>, Option<String>),
+    ) -> Result<Vec<T>, ApiError>
+    where
+        P: DeserializeOwned,
+    {
+        let (list, split) = (&list, &split);
+        all_pages(|token| async move {
+            let page: P = retrying(backoff, observer, || async {
+                let mut request = self
+                    .request(reqwest::Method::GET, list.path)
+                    .query(list.query);
+                if !token.is_empty() {
+                    request = request.query(&[("pageToken", &token)]);
+                }
+                self.json(list.call, list.resource, request).await
+            })
+            .await?;
+            let (items, next) = split(page);
+            Ok((items, next.unwrap_or_default()))
+        })
+        .await
     }
 }
 
