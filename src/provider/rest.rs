@@ -1,6 +1,6 @@
 //! A small JSON REST caller over reqwest and the same credentials as the Google client crates,
-//! for the APIs stackctl calls without an official crate (Billing Budgets) or with headers the
-//! crates cannot send (BigQuery's `If-Match`).
+//! for the APIs stackctl calls without an official crate (Billing Budgets, the Cloud Billing
+//! Catalog) or with headers the crates cannot send (BigQuery's `If-Match`).
 
 use google_cloud_auth::credentials::{CacheableResource, Credentials};
 use serde::Deserialize;
