@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use super::Cloud;
 use super::error::{ApiError, RetryObserver};
-use super::rest::int64_opt;
+use super::rest::MoneyWire;
 use super::retry::{all_pages, retrying};
 
 pub const GOOGLE_CLOUDBILLING: &str = "https://cloudbilling.googleapis.com";
@@ -65,18 +65,6 @@ struct ServiceList {
     services: Vec<ServiceWire>,
     #[serde(default)]
     next_page_token: String,
-}
-
-/// Proto3 JSON omits zeros: every field defaults.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct MoneyWire {
-    #[serde(default)]
-    currency_code: String,
-    #[serde(default, deserialize_with = "int64_opt")]
-    units: Option<i64>,
-    #[serde(default)]
-    nanos: i32,
 }
 
 #[derive(Deserialize)]

@@ -119,3 +119,15 @@ pub fn int64_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, 
         Some(Wire::Text(s)) => s.parse().map(Some).map_err(serde::de::Error::custom),
     }
 }
+
+/// `google.type.Money` as it arrives: int64 `units` as a string, zero fields omitted.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MoneyWire {
+    #[serde(default)]
+    pub currency_code: String,
+    #[serde(default, deserialize_with = "int64_opt")]
+    pub units: Option<i64>,
+    #[serde(default)]
+    pub nanos: i32,
+}
