@@ -52,7 +52,9 @@ const SERVICES: &[(&str, &str)] = &[
     ("EE82-7A5E-871C", "Secret Manager"),
 ];
 
-/// Cloud Run's tier-1 regions (cloud.google.com/run/pricing, 2026-11-25).
+/// Cloud Run's tier-1 regions (cloud.google.com/run/pricing, 2026-11-25). Google's fact, kept
+/// apart from stackctl's own copy in its built-in table on purpose: a live read is what
+/// compares the two.
 const RUN_TIER1: &[&str] = &[
     "asia-east1",
     "asia-northeast1",
