@@ -405,7 +405,7 @@ pub fn warnings(table: &PriceTable) -> Vec<String> {
     };
     let kept = live.missing.iter().map(|m| {
         format!(
-            "the Cloud Billing Catalog gave no price for {} ({}); using the built-in ${} per {} of {}",
+            "the Cloud Billing Catalog gave no price for {}: {}; using the built-in ${} per {} of {}",
             m.item.describe(),
             m.reason,
             table.builtin_usd(m.item),
@@ -640,9 +640,9 @@ mod tests {
         assert_eq!(table.usd(PriceItem::TasksOperation), 0.0000004);
         let warnings = warnings(&table);
         assert!(warnings.iter().any(|w| w
-            == "the Cloud Billing Catalog gave no price for Cloud Run request (no Cloud Run SKU \"Requests\" is offered in the catalog); using the built-in $0.0000004 per request of 2026-11-25"), "{warnings:#?}");
+            == "the Cloud Billing Catalog gave no price for Cloud Run request: no Cloud Run SKU \"Requests\" is offered in the catalog; using the built-in $0.0000004 per request of 2026-11-25"), "{warnings:#?}");
         assert!(warnings.iter().any(|w| w.starts_with(
-            "the Cloud Billing Catalog gave no price for Cloud Tasks operation (service F3A6-D7B7-9BDA (Cloud Tasks) is not in the catalog)"
+            "the Cloud Billing Catalog gave no price for Cloud Tasks operation: service F3A6-D7B7-9BDA (Cloud Tasks) is not in the catalog;"
         )));
         assert_eq!(warnings.len(), 11, "{warnings:#?}");
         // Every item is either priced live or named.

@@ -65,8 +65,8 @@ pub fn free_tiers_text(tiers: &[FreeTierNote]) -> String {
         .join(", ")
 }
 
-/// `USD list prices of 2026-11-25`, or with `--live-prices` `USD prices from the Cloud Billing
-/// Catalog (live, read 2026-12-01)`, naming what kept its built-in price.
+/// `USD list prices of 2026-11-25`, or with `--live-prices` `USD prices read live from the Cloud
+/// Billing Catalog on 2026-12-01`, naming what kept its built-in price.
 pub fn price_source_text(basis: &PriceBasis) -> String {
     let builtin = format!(
         "{} list prices of {}",
@@ -77,12 +77,12 @@ pub fn price_source_text(basis: &PriceBasis) -> String {
         _ => return builtin,
     };
     let mut text = format!(
-        "{} prices from the Cloud Billing Catalog (live, read {})",
+        "{} prices read live from the Cloud Billing Catalog on {}",
         basis.currency, live.read_on
     );
     if !live.missing.is_empty() {
         let kept: Vec<&str> = live.missing.iter().map(|m| m.item.describe()).collect();
-        let _ = write!(text, "; {builtin} for {}", kept.join(", "));
+        let _ = write!(text, " (built-in {builtin} for {})", kept.join(", "));
     }
     text
 }
@@ -170,7 +170,7 @@ pub fn render_stack_cost(cost: &StackCost) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Monthly cost of stack `{}` as declared in stack.toml (prices: {}):",
+        "Monthly cost of stack `{}` as declared in stack.toml, at {}:",
         cost.stack,
         price_source_text(&cost.basis)
     );
