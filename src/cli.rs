@@ -53,7 +53,7 @@ pub enum Command {
     Adopt(AdoptArgs),
     /// Remove the apply lock left by a dead apply.
     Unlock,
-    /// The stack's monthly cost as declared, by resource and component (no cloud access).
+    /// The stack's monthly cost as declared, by resource and component (no cloud access unless --live-prices).
     Cost(CostArgs),
     /// Find unused and wasteful resources in the live project and price the waste (read-only).
     Audit(AuditArgs),
@@ -69,6 +69,15 @@ pub enum Command {
     Emulator(EmulatorArgs),
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
+}
+
+/// Where cost estimates take their prices from (plan, cost, audit).
+#[derive(Debug, Args)]
+pub struct PriceArgs {
+    /// Read current list prices from the Cloud Billing Catalog API (the emulator's catalog with
+    /// --local); items it cannot price keep the built-in price, with a warning.
+    #[arg(long)]
+    pub live_prices: bool,
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +97,8 @@ pub struct PlanArgs {
     /// Allow changes that drop data: replacing tables, deleting datasets, tables and repositories.
     #[arg(long)]
     pub allow_data_loss: bool,
+    #[command(flatten)]
+    pub prices: PriceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -133,6 +144,8 @@ pub struct CostArgs {
     /// Print the breakdown as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub prices: PriceArgs,
 }
 
 /// How `stackctl audit` prints its findings.
@@ -176,6 +189,8 @@ pub struct AuditArgs {
     /// cold; at most 180, the job history BigQuery keeps.
     #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=180))]
     pub cold_table_days: u32,
+    #[command(flatten)]
+    pub prices: PriceArgs,
 }
 
 #[derive(Debug, Args)]

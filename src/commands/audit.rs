@@ -1,12 +1,12 @@
 //! `stackctl audit`: read the live project (read-only), run the audit rules, print the findings
-//! sorted by money; `--fail-on SEVERITY` makes CI fail on them.
+//! sorted by money (`--live-prices`: at the Cloud Billing Catalog's prices); `--fail-on SEVERITY`
+//! makes CI fail on them.
 
 use anyhow::{Context, Result};
 
 use super::{ExitStatus, Session, load_stack};
 use crate::audit::{self, Severity, Windows};
 use crate::cli::{AuditArgs, AuditFormat, Cli, FailOn};
-use crate::cost::PriceTable;
 use crate::ui::{Printer, audit_view};
 
 pub async fn run(cli: &Cli, args: &AuditArgs, printer: &Printer) -> Result<ExitStatus> {
@@ -30,12 +30,12 @@ pub async fn run(cli: &Cli, args: &AuditArgs, printer: &Printer) -> Result<ExitS
         let signals = audit::collect::signals(&session.cloud, window, chrono::Utc::now())
             .await
             .context("reading Cloud Monitoring time series and BigQuery jobs")?;
-        anyhow::Ok((inventory, signals))
+        let prices = session.price_table(&args.prices, printer).await?;
+        anyhow::Ok((inventory, signals, prices))
     }
     .await;
-    let prices = PriceTable::builtin(&session.stack.settings.region);
     session.close().await;
-    let (inventory, signals) = collected?;
+    let (inventory, signals, prices) = collected?;
     let report = audit::audit(&inventory, &signals, &prices, window);
     let format = if args.json {
         AuditFormat::Json

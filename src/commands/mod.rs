@@ -8,6 +8,7 @@ mod build;
 mod cost;
 mod deploy;
 mod emulator;
+mod live_prices;
 mod local;
 mod plan;
 mod rollback;
@@ -67,7 +68,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Apply(args) => apply::run(&cli, args, &printer).await,
         Command::Adopt(args) => adopt::run(&cli, args, &printer).await,
         Command::Unlock => unlock::run(&cli, &printer).await,
-        Command::Cost(args) => cost::run(&cli, args, &printer),
+        Command::Cost(args) => cost::run(&cli, args, &printer).await,
         Command::Audit(args) => audit::run(&cli, args, &printer).await,
         Command::Build(args) => build::run(&cli, args, &printer).await,
         Command::Deploy(args) => deploy::run(&cli, args, &printer).await,

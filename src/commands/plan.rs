@@ -14,13 +14,18 @@ pub async fn run(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<ExitSt
         return Ok(ExitStatus::Failure);
     };
     let session = Session::open(cli, stack).await?;
-    let result = make_plan(
-        &session,
-        PlanOptions {
-            allow_queue_delete: args.allow_queue_delete,
-            allow_data_loss: args.allow_data_loss,
-        },
-    )
+    let result = async {
+        let prices = session.price_table(&args.prices, printer).await?;
+        make_plan(
+            &session,
+            PlanOptions {
+                allow_queue_delete: args.allow_queue_delete,
+                allow_data_loss: args.allow_data_loss,
+            },
+            &prices,
+        )
+        .await
+    }
     .await;
     session.close().await;
     let plan = result?;
@@ -49,15 +54,18 @@ pub async fn run(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<ExitSt
     })
 }
 
-pub(crate) async fn make_plan(session: &Session, options: PlanOptions) -> Result<Plan> {
+pub(crate) async fn make_plan(
+    session: &Session,
+    options: PlanOptions,
+    prices: &PriceTable,
+) -> Result<Plan> {
     let (observed, _) = session.observe().await?;
-    let prices = PriceTable::builtin(&session.stack.settings.region);
     Ok(plan(
         &session.stack,
         session.target(),
         &observed,
         options,
-        &prices,
+        prices,
     )?)
 }
 

@@ -1,7 +1,9 @@
-//! Monthly cost: the dated price table, the per-kind estimators, and the cost figures a plan and
-//! `stackctl cost` carry. Pure: prices and usage come in, numbers go out.
+//! Monthly cost: the dated price table (and the live catalog prices laid over it), the per-kind
+//! estimators, and the cost figures a plan and `stackctl cost` carry. Pure: prices and usage
+//! come in, numbers go out.
 
 pub mod estimate;
+pub mod live;
 pub mod prices;
 
 use std::borrow::Cow;
@@ -10,6 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use estimate::{Component, CostLine, Estimate, ServiceSizing, round_usd};
+pub use live::LivePrices;
 pub use prices::{FreeTier, PriceItem, PriceTable, RegionTier, SECONDS_PER_MONTH};
 
 use crate::config::cron::Cron;
@@ -62,7 +65,18 @@ impl From<&FreeTier> for FreeTierNote {
     }
 }
 
-/// What every figure assumes: prices of which region and date, and the month's length.
+/// Where an estimate's prices came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PriceSource {
+    /// The built-in list-price table of `price_table_date`.
+    #[default]
+    Builtin,
+    /// The Cloud Billing Catalog, read live (`--live-prices`); what it lacks stays built-in.
+    CloudBillingCatalog,
+}
+
+/// What every figure assumes: prices of which source, region and date, and the month's length.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PriceBasis {
     pub currency: String,
@@ -70,6 +84,12 @@ pub struct PriceBasis {
     pub region_tier: RegionTier,
     pub price_table_date: String,
     pub month_seconds: f64,
+    #[serde(default)]
+    pub price_source: PriceSource,
+    /// With `--live-prices`: when the catalog was read, each live price with its SKU, and the
+    /// items it could not price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LivePrices>,
 }
 
 impl PriceBasis {
@@ -80,6 +100,11 @@ impl PriceBasis {
             region_tier: prices.tier,
             price_table_date: prices.table_date.to_string(),
             month_seconds: SECONDS_PER_MONTH,
+            price_source: match prices.live {
+                Some(_) => PriceSource::CloudBillingCatalog,
+                None => PriceSource::Builtin,
+            },
+            live: prices.live.clone(),
         }
     }
 }

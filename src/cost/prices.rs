@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::live::LivePrices;
+
 /// The date this table was compiled from the sources cited per figure.
 pub const TABLE_DATE: &str = "2026-11-25";
 
@@ -58,6 +60,25 @@ impl PriceItem {
             PriceItem::ArtifactRegistryGbMonth => "Artifact Registry",
             PriceItem::SchedulerJobMonth => "Cloud Scheduler",
             PriceItem::AlertConditionMonth => "Cloud Monitoring",
+        }
+    }
+
+    /// How messages name it: product, unit and billing model.
+    pub fn describe(self) -> &'static str {
+        match self {
+            PriceItem::RunRequestVcpuSecond => "Cloud Run vCPU-second (request-based)",
+            PriceItem::RunRequestGibSecond => "Cloud Run GiB-second (request-based)",
+            PriceItem::RunRequest => "Cloud Run request",
+            PriceItem::RunIdleMinInstanceVcpuSecond => "Cloud Run idle min-instance vCPU-second",
+            PriceItem::RunInstanceVcpuSecond => "Cloud Run vCPU-second (instance-based)",
+            PriceItem::RunInstanceGibSecond => "Cloud Run GiB-second (instance-based)",
+            PriceItem::TasksOperation => "Cloud Tasks operation",
+            PriceItem::BigQueryActiveStorageGibMonth => "BigQuery active storage GiB-month",
+            PriceItem::BigQueryLongTermStorageGibMonth => "BigQuery long-term storage GiB-month",
+            PriceItem::BigQueryScannedTib => "BigQuery TiB scanned",
+            PriceItem::ArtifactRegistryGbMonth => "Artifact Registry GB-month",
+            PriceItem::SchedulerJobMonth => "Cloud Scheduler job-month",
+            PriceItem::AlertConditionMonth => "Cloud Monitoring alert condition-month",
         }
     }
 
@@ -344,7 +365,8 @@ pub fn region_tier(region: &str) -> RegionTier {
     }
 }
 
-/// The prices an estimate uses: the built-in table, for one region.
+/// The prices an estimate uses: the built-in table for one region, and with `--live-prices`
+/// the Cloud Billing Catalog's prices over it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PriceTable {
     pub region: String,
@@ -352,6 +374,8 @@ pub struct PriceTable {
     /// The built-in table's date.
     pub table_date: &'static str,
     pub prices: Vec<Price>,
+    /// Prices read from the Cloud Billing Catalog for this region; they win over `prices`.
+    pub live: Option<LivePrices>,
 }
 
 impl PriceTable {
@@ -361,6 +385,15 @@ impl PriceTable {
             tier: region_tier(region),
             table_date: TABLE_DATE,
             prices: BUILTIN.to_vec(),
+            live: None,
+        }
+    }
+
+    /// This table with the catalog's prices laid over the built-in ones.
+    pub fn with_live(self, live: LivePrices) -> Self {
+        Self {
+            live: Some(live),
+            ..self
         }
     }
 
@@ -379,8 +412,16 @@ impl PriceTable {
             })
     }
 
-    /// USD per unit of `item` in this table's region.
+    /// USD per unit of `item` in this table's region: the live price where one was read.
     pub fn usd(&self, item: PriceItem) -> f64 {
+        match self.live.as_ref().and_then(|live| live.price(item)) {
+            Some(live) => live.usd,
+            None => self.builtin_usd(item),
+        }
+    }
+
+    /// The built-in table's USD per unit of `item` in this table's region.
+    pub fn builtin_usd(&self, item: PriceItem) -> f64 {
         let price = self.entry(item);
         match self.tier {
             RegionTier::Tier1 => price.usd,

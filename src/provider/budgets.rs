@@ -6,8 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Cloud;
 use super::error::{ApiError, RetryObserver};
-use super::rest::ListCall;
-use super::rest::int64_opt;
+use super::rest::{ListCall, MoneyWire};
 use super::retry::retrying;
 
 pub const GOOGLE_BUDGETS: &str = "https://billingbudgets.googleapis.com";
@@ -15,22 +14,11 @@ pub const GOOGLE_BUDGETS: &str = "https://billingbudgets.googleapis.com";
 /// The fields stackctl manages, as `updateMask` paths.
 const MANAGED_FIELDS: &str = "displayName,budgetFilter.projects,amount.specifiedAmount,thresholdRules,notificationsRule.monitoringNotificationChannels";
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Money {
-    #[serde(default)]
-    currency_code: String,
-    #[serde(default, deserialize_with = "int64_opt")]
-    units: Option<i64>,
-    #[serde(default)]
-    nanos: i32,
-}
-
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Amount {
     #[serde(default)]
-    specified_amount: Option<Money>,
+    specified_amount: Option<MoneyWire>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

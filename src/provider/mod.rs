@@ -6,6 +6,7 @@
 pub mod apis;
 pub mod artifacts;
 pub mod bigquery;
+pub mod billing_catalog;
 pub mod budgets;
 pub mod error;
 pub mod iam;
@@ -50,6 +51,7 @@ pub struct Cloud {
     credentials: Credentials,
     bigquery: rest::RestClient,
     budgets: rest::RestClient,
+    billing_catalog: rest::RestClient,
     channels: google_cloud_monitoring_v3::client::NotificationChannelService,
     alerts: google_cloud_monitoring_v3::client::AlertPolicyService,
     /// Alert policy writes are serialized per project, as the Monitoring API asks.
@@ -123,6 +125,7 @@ impl Cloud {
         };
         let bigquery = rest(bigquery::GOOGLE_BIGQUERY)?;
         let budgets = rest(budgets::GOOGLE_BUDGETS)?;
+        let billing_catalog = rest(billing_catalog::GOOGLE_CLOUDBILLING)?;
         let channels = client!(google_cloud_monitoring_v3::client::NotificationChannelService);
         let alerts = client!(google_cloud_monitoring_v3::client::AlertPolicyService);
         let artifacts = client!(google_cloud_artifactregistry_v1::client::ArtifactRegistry);
@@ -145,6 +148,7 @@ impl Cloud {
             credentials,
             bigquery,
             budgets,
+            billing_catalog,
             channels,
             alerts,
             alert_writes: Default::default(),

@@ -1,6 +1,6 @@
 //! A small JSON REST caller over reqwest and the same credentials as the Google client crates,
-//! for the APIs stackctl calls without an official crate (Billing Budgets) or with headers the
-//! crates cannot send (BigQuery's `If-Match`).
+//! for the APIs stackctl calls without an official crate (Billing Budgets, the Cloud Billing
+//! Catalog) or with headers the crates cannot send (BigQuery's `If-Match`).
 
 use google_cloud_auth::credentials::{CacheableResource, Credentials};
 use serde::Deserialize;
@@ -160,4 +160,16 @@ pub fn int64_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, 
         Some(Wire::Number(n)) => Ok(Some(n)),
         Some(Wire::Text(s)) => s.parse().map(Some).map_err(serde::de::Error::custom),
     }
+}
+
+/// `google.type.Money` as it arrives: int64 `units` as a string, zero fields omitted.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MoneyWire {
+    #[serde(default)]
+    pub currency_code: String,
+    #[serde(default, deserialize_with = "int64_opt")]
+    pub units: Option<i64>,
+    #[serde(default)]
+    pub nanos: i32,
 }

@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use super::cost_view::price_source_text;
 use crate::audit::{AuditReport, Finding};
 use crate::cost::format_usd;
 
@@ -40,12 +41,11 @@ fn summary(report: &AuditReport) -> String {
 fn footer(report: &AuditReport, out: &mut String) {
     let _ = writeln!(
         out,
-        "Windows: no activity in {} days; hourly traffic over {} days; BigQuery reads over {} days. Prices: {} list prices of {}, {}, 30-day month.",
+        "Windows: no activity in {} days; hourly traffic over {} days; BigQuery reads over {} days. Prices: {}, {}, 30-day month.",
         report.window.idle_days,
         report.window.traffic_days,
         report.window.cold_table_days,
-        report.basis.currency,
-        report.basis.price_table_date,
+        price_source_text(&report.basis),
         report.basis.region
     );
     let pending: Vec<String> = report

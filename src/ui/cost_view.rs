@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::cost::{
-    Estimate, FreeTierNote, PlanCost, PriceBasis, RegionTier, ResourceCost, StackCost,
+    Estimate, FreeTierNote, PlanCost, PriceBasis, PriceSource, RegionTier, ResourceCost, StackCost,
     format_delta, format_usd,
 };
 
@@ -65,6 +65,28 @@ pub fn free_tiers_text(tiers: &[FreeTierNote]) -> String {
         .join(", ")
 }
 
+/// `USD list prices of 2026-11-25`, or with `--live-prices` `USD prices read live from the Cloud
+/// Billing Catalog on 2026-12-01`, naming what kept its built-in price.
+pub fn price_source_text(basis: &PriceBasis) -> String {
+    let builtin = format!(
+        "{} list prices of {}",
+        basis.currency, basis.price_table_date
+    );
+    let live = match (basis.price_source, &basis.live) {
+        (PriceSource::CloudBillingCatalog, Some(live)) => live,
+        _ => return builtin,
+    };
+    let mut text = format!(
+        "{} prices read live from the Cloud Billing Catalog on {}",
+        basis.currency, live.read_on
+    );
+    if !live.missing.is_empty() {
+        let kept: Vec<&str> = live.missing.iter().map(|m| m.item.describe()).collect();
+        let _ = write!(text, " (built-in {builtin} for {})", kept.join(", "));
+    }
+    text
+}
+
 fn basis_text(basis: &PriceBasis) -> String {
     let tier = match basis.region_tier {
         RegionTier::Tier1 => "tier 1",
@@ -72,9 +94,8 @@ fn basis_text(basis: &PriceBasis) -> String {
         RegionTier::Unlisted => "unlisted region, priced as tier 2",
     };
     format!(
-        "{} list prices of {}, {} {tier}, {}-day month",
-        basis.currency,
-        basis.price_table_date,
+        "{}, {} {tier}, {}-day month",
+        price_source_text(basis),
         basis.region,
         basis.month_seconds / 86_400.0
     )
@@ -149,8 +170,9 @@ pub fn render_stack_cost(cost: &StackCost) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Monthly cost of stack `{}` as declared in stack.toml:",
-        cost.stack
+        "Monthly cost of stack `{}` as declared in stack.toml, at {}:",
+        cost.stack,
+        price_source_text(&cost.basis)
     );
     let _ = writeln!(out);
     for row in std::iter::once(&header).chain(&rows) {

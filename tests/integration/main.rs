@@ -11,4 +11,5 @@ mod data;
 mod faults;
 mod identity;
 mod ownership;
+mod prices;
 mod support;

@@ -1,5 +1,5 @@
 //! The `/_emulator/*` admin surface: health, request log, reset, fault rules, and the seeding
-//! endpoints (BigQuery jobs and table storage, Monitoring series, Docker images). Never faulted,
+//! endpoints (BigQuery jobs and table storage, Monitoring series, Docker images, catalog prices). Never faulted,
 //! never recorded in the request log.
 
 use serde_json::{Value, json};
@@ -80,6 +80,9 @@ pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
             request,
             crate::apis::artifactregistry::seed_docker_images,
         ),
+        ("POST", "/_emulator/cloudbilling/skus") => {
+            seed(emulator, request, crate::apis::cloudbilling::seed_sku_price)
+        }
         ("DELETE", "/_emulator/faults") => {
             lock(&emulator.faults).replace(FaultPlan::default());
             HttpResponse::json(200, &json!({}))

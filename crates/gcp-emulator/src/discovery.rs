@@ -22,10 +22,11 @@ pub enum Api {
     ArtifactRegistry,
     SecretManager,
     ServiceUsage,
+    CloudBilling,
 }
 
 impl Api {
-    pub const ALL: [Api; 12] = [
+    pub const ALL: [Api; 13] = [
         Api::CloudTasks,
         Api::CloudRun,
         Api::Storage,
@@ -38,6 +39,7 @@ impl Api {
         Api::ArtifactRegistry,
         Api::SecretManager,
         Api::ServiceUsage,
+        Api::CloudBilling,
     ];
 
     fn document_text(self) -> &'static str {
@@ -54,6 +56,7 @@ impl Api {
             Api::ArtifactRegistry => include_str!("../discovery/artifactregistry.v1.json"),
             Api::SecretManager => include_str!("../discovery/secretmanager.v1.json"),
             Api::ServiceUsage => include_str!("../discovery/serviceusage.v1.json"),
+            Api::CloudBilling => include_str!("../discovery/cloudbilling.v1.json"),
         }
     }
 

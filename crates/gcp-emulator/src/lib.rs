@@ -1,7 +1,8 @@
 //! A local stand-in for the Google Cloud REST/JSON APIs stackctl uses (Cloud Tasks v2, Cloud Run
 //! Admin v2 services and jobs, a Cloud Storage JSON subset, Resource Manager v3, IAM, Cloud
-//! Scheduler, BigQuery, Billing Budgets, Monitoring, Artifact Registry, Secret Manager, Service
-//! Usage), faithful enough that Google's official clients cannot tell it from Google.
+//! Scheduler, BigQuery, Billing Budgets, the Cloud Billing Catalog, Monitoring, Artifact Registry,
+//! Secret Manager, Service Usage), faithful enough that Google's official clients cannot tell it
+//! from Google.
 
 mod admin;
 mod apis;

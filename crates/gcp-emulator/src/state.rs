@@ -72,6 +72,9 @@ pub struct State {
     pub secret_versions: BTreeMap<String, SecretVersionRecord>,
     /// Enabled services per project number.
     pub enabled_services: BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// Cloud Billing Catalog prices set through the admin API, by SKU id: the SKU's replaced
+    /// `tieredRates`, or `None` when the SKU was withdrawn from the catalog.
+    pub catalog_overrides: BTreeMap<String, Option<Value>>,
     /// A counter for server-assigned ids (alert policies, channels, conditions, executions).
     pub last_id: u64,
     /// Artifact Registry Docker repositories by path (`PROJECT/REPO/IMAGE`); blob bytes are

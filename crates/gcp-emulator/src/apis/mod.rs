@@ -3,6 +3,7 @@
 pub mod artifactregistry;
 pub mod bigquery;
 pub mod budgets;
+pub mod cloudbilling;
 pub mod iam;
 pub mod iam_policy;
 pub mod lro;
@@ -457,6 +458,8 @@ const HANDLERS: &[(&str, Handler)] = &[
         "billingbudgets.billingAccounts.budgets.delete",
         budgets::delete_budget,
     ),
+    ("cloudbilling.services.list", cloudbilling::list_services),
+    ("cloudbilling.services.skus.list", cloudbilling::list_skus),
     (
         "artifactregistry.projects.locations.repositories.create",
         artifactregistry::create_repository,

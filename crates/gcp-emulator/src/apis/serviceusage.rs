@@ -64,7 +64,8 @@ pub fn service_of(api: Api) -> Option<&'static str> {
         Api::Monitoring => Some("monitoring.googleapis.com"),
         Api::ArtifactRegistry => Some("artifactregistry.googleapis.com"),
         Api::SecretManager => Some("secretmanager.googleapis.com"),
-        Api::ResourceManager | Api::ServiceUsage | Api::BillingBudgets => None,
+        // Budgets live under billing accounts and the catalog is public: no project to gate.
+        Api::ResourceManager | Api::ServiceUsage | Api::BillingBudgets | Api::CloudBilling => None,
     }
 }
 
