@@ -668,12 +668,15 @@ fn table_fix(table: &TableRecord, change: &str, fallback: String) -> String {
     owned_fix(&table.labels, "table", &table.table_id, change, fallback)
 }
 
+/// Google's Recommender for tables whose queries a partitioning or clustering would cut.
+const PARTITION_CLUSTER_RECOMMENDER: &str = "google.bigquery.table.PartitionClusterRecommender (suggests a partitioning or clustering column from the queries it sees, with the bytes it would save)";
+
 fn table_without_partitioning(context: &RuleContext) -> Vec<Finding> {
     plain_tables(context)
         .filter(|t| t.partition.is_none())
         .map(|table| {
             let large = table.num_bytes.is_some_and(|b| b >= LARGE_TABLE_BYTES);
-            finding(
+            let mut found = finding(
                 Rule::TableWithoutPartitioning,
                 &table.name,
                 format!(
@@ -690,7 +693,9 @@ fn table_without_partitioning(context: &RuleContext) -> Vec<Finding> {
                         table.dataset_id, table.table_id, table.dataset_id, table.table_id
                     ),
                 ),
-            )
+            );
+            found.recommender = Some(PARTITION_CLUSTER_RECOMMENDER.into());
+            found
         })
         .collect()
 }
