@@ -5,7 +5,7 @@
 //! (when set), the ledgers under `stackctl/` in the state bucket, four Monitoring
 //! `timeSeries.list` queries, and the BigQuery job history (`jobs.list`) of the cold-table window.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -73,7 +73,7 @@ pub async fn inventory(
         None => None,
     };
     let storage = cloud.storage();
-    let mut ledger_queues = BTreeSet::new();
+    let mut ledger_queues = BTreeMap::new();
     for object in storage.list(state_bucket, "stackctl/").await? {
         if !object.ends_with("/ledger.json") {
             continue;
@@ -87,7 +87,12 @@ pub async fn inventory(
                 object: object.clone(),
                 source,
             })?;
-        ledger_queues.extend(ledger.resources.into_keys());
+        ledger_queues.extend(
+            ledger
+                .resources
+                .into_iter()
+                .map(|(name, entry)| (name, entry.recorded)),
+        );
     }
     Ok(Inventory {
         project: cloud.project.clone(),
@@ -247,6 +252,7 @@ pub async fn signals(
             .collect()
     };
     Ok(Signals {
+        idle_since: end - Duration::days(i64::from(window.idle_days)),
         requests: total(requests),
         hours_with_traffic: hourly
             .into_iter()

@@ -232,8 +232,9 @@ pub struct Inventory {
     /// Revisions by service full name.
     pub revisions: BTreeMap<String, Vec<RevisionRecord>>,
     pub queues: Vec<QueueRecord>,
-    /// Queue full names in any stack's ledger in the state bucket.
-    pub ledger_queues: BTreeSet<String>,
+    /// Queue full names in any stack's ledger in the state bucket, with when it was first
+    /// recorded there (if the ledger says).
+    pub ledger_queues: BTreeMap<String, Option<DateTime<Utc>>>,
     /// Artifact Registry repositories in the region.
     pub repositories: Vec<RepositoryRecord>,
     /// Docker images by repository full name.
@@ -263,6 +264,8 @@ pub struct BudgetScope {
 /// Monitoring signals, already aligned and reduced, keyed by service or queue id.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Signals {
+    /// The idle window's start: a resource younger than this has not been idle for the window.
+    pub idle_since: DateTime<Utc>,
     /// `run.googleapis.com/request_count` summed over the idle window, by service id.
     pub requests: BTreeMap<String, f64>,
     /// Hours (1 h buckets, over the traffic window) with at least one request, by service id.

@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Utc};
+
 use super::{Finding, Inventory, PendingRule, Rule, Severity, Signals, Windows};
 use crate::config::units::{parse_cpu, parse_memory};
 use crate::cost::estimate::TableUsage;
@@ -123,12 +125,19 @@ fn hours_in(days: u32) -> u32 {
     days * 24
 }
 
+/// Whether a resource created (or first recorded) at `since` is younger than the idle window:
+/// no traffic since then says nothing about a month. Unknown age counts as old.
+fn younger_than_window(context: &RuleContext, since: Option<DateTime<Utc>>) -> bool {
+    since.is_some_and(|since| since > context.signals.idle_since)
+}
+
 fn service_without_requests(context: &RuleContext) -> Vec<Finding> {
     let days = context.window.idle_days;
     context
         .inventory
         .services
         .iter()
+        .filter(|s| !younger_than_window(context, s.created))
         .filter(|s| {
             context
                 .signals
@@ -156,8 +165,11 @@ fn service_without_requests(context: &RuleContext) -> Vec<Finding> {
                 Some(waste),
                 Severity::of_waste(waste),
                 match owner(&service.labels, "service", short(&service.name)) {
-                    Some((stack, address)) => format!(
+                    Some((stack, address)) if service.min_instances > 0 => format!(
                         "stack.toml of stack `{stack}`: remove {address} (or set min_instances = 0 in it), then `stackctl apply`"
+                    ),
+                    Some((stack, address)) => format!(
+                        "stack.toml of stack `{stack}`: remove {address} if nothing calls it, then `stackctl apply`"
                     ),
                     None => fallback,
                 },
@@ -349,6 +361,10 @@ fn idle_queue(context: &RuleContext) -> Vec<Finding> {
         .iter()
         .filter(|q| q.state == QueueState::Running)
         .filter(|q| {
+            let recorded = context.inventory.ledger_queues.get(&q.name).copied().flatten();
+            !younger_than_window(context, recorded)
+        })
+        .filter(|q| {
             let id = short(&q.name);
             context.signals.queue_attempts.get(id).copied().unwrap_or(0.0) <= 0.0
                 && context.signals.queue_depth_max.get(id).copied().unwrap_or(0.0) <= 0.0
@@ -452,7 +468,7 @@ fn unowned_queues(context: &RuleContext) -> Vec<Finding> {
         .inventory
         .queues
         .iter()
-        .filter(|q| !context.inventory.ledger_queues.contains(&q.name))
+        .filter(|q| !context.inventory.ledger_queues.contains_key(&q.name))
         .map(|queue| {
             finding(
                 Rule::Unowned,
@@ -951,6 +967,7 @@ mod tests {
             concurrency: 80,
             timeout: None,
             traffic: vec![],
+            created: None,
         }
     }
 
@@ -1005,7 +1022,7 @@ mod tests {
     }
 
     fn inventory(services: Vec<ServiceRecord>, queues: Vec<QueueRecord>) -> Inventory {
-        let ledger_queues: BTreeSet<String> = queues.iter().map(|q| q.name.clone()).collect();
+        let ledger_queues = queues.iter().map(|q| (q.name.clone(), None)).collect();
         Inventory {
             project: "p".into(),
             region: "us-central1".into(),
@@ -1115,6 +1132,40 @@ mod tests {
                 ("quiet".into(), "CT1", Some(0.0), Severity::Low),
                 ("stray".into(), "OWN1", Some(0.0), Severity::Low),
             ]
+        );
+    }
+
+    #[test]
+    fn resources_younger_than_the_idle_window_are_not_called_idle() {
+        let at = |day: &str| {
+            DateTime::parse_from_rfc3339(&format!("{day}T00:00:00Z"))
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        let mut young = service("young", 1, true, true);
+        young.created = Some(at("2026-11-20"));
+        let mut old = service("old", 1, true, true);
+        old.created = Some(at("2026-09-01"));
+        let mut inv = inventory(
+            vec![young, old],
+            vec![
+                queue("fresh", QueueState::Running, 0),
+                queue("stale", QueueState::Running, 0),
+            ],
+        );
+        inv.ledger_queues
+            .insert(format!("{P}/queues/fresh"), Some(at("2026-11-20")));
+        let signals = Signals {
+            idle_since: at("2026-10-26"),
+            ..Signals::default()
+        };
+        let found: Vec<(String, &str)> = run_audit(&inv, &signals)
+            .into_iter()
+            .map(|(resource, rule, _, _)| (resource, rule))
+            .collect();
+        assert_eq!(
+            found,
+            vec![("old".to_string(), "CR1"), ("stale".to_string(), "CT1")]
         );
     }
 

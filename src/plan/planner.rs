@@ -552,6 +552,7 @@ path = "/t"
             concurrency: 80,
             timeout: Some(std::time::Duration::from_secs(300)),
             traffic: vec![],
+            created: None,
         }
     }
 

@@ -44,6 +44,9 @@ pub struct ServiceRecord {
     pub timeout: Option<Duration>,
     /// Where traffic actually goes (`trafficStatuses`), LATEST resolved to its revision.
     pub traffic: Vec<TrafficRecord>,
+    /// `createTime`: how long the service has existed (an audit window it does not cover
+    /// says nothing about its use).
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// One traffic status: a revision's share of requests and its tag, if any.
@@ -246,6 +249,9 @@ impl ServiceRecord {
             concurrency: template.max_instance_request_concurrency,
             timeout: template.timeout.and_then(|t| Duration::try_from(t).ok()),
             traffic,
+            created: s.create_time.and_then(|t| {
+                chrono::DateTime::from_timestamp(t.seconds(), u32::try_from(t.nanos()).unwrap_or(0))
+            }),
         }
     }
 }

@@ -598,6 +598,7 @@ mod tests {
             concurrency: 80,
             timeout: Some(Duration::from_secs(60)),
             traffic: vec![],
+            created: None,
         }
     }
 

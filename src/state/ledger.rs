@@ -22,6 +22,10 @@ pub enum LedgerStatus {
 pub struct LedgerEntry {
     pub address: ResourceAddr,
     pub status: LedgerStatus,
+    /// When stackctl first recorded it (created or adopted it); absent in entries written
+    /// before this field existed. Audit does not call a queue idle before a window has passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// One IAM member stackctl added to a role on a resource's policy.
@@ -86,12 +90,18 @@ impl Ledger {
         self.resources.get(name)
     }
 
+    /// Records `name` as ours with `status`; the first record's time is kept.
     pub fn record(&mut self, name: &str, address: &ResourceAddr, status: LedgerStatus) {
+        let recorded = self
+            .resources
+            .get(name)
+            .map_or_else(|| Some(chrono::Utc::now()), |e| e.recorded);
         self.resources.insert(
             name.to_string(),
             LedgerEntry {
                 address: address.clone(),
                 status,
+                recorded,
             },
         );
     }

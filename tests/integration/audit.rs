@@ -44,6 +44,28 @@ fn admin_seed(emulator: &Emulator, path: &str, body: Value) {
     assert_eq!(status, 200, "seeding {path}: {reply}");
 }
 
+/// Makes every service of `project` `days` old, as if the stack had run that long: a service
+/// younger than the idle window is not called idle.
+fn age_services(emulator: &Emulator, project: &str, days: i64) {
+    let (status, listed) = emulator.http(
+        "GET",
+        &format!("/v2/projects/{project}/locations/us-central1/services"),
+        None,
+    );
+    assert_eq!(status, 200, "{listed}");
+    let listed: Value = serde_json::from_str(&listed).expect("services JSON");
+    let created = (Utc::now() - Duration::days(days)).to_rfc3339();
+    let services: Vec<Value> = listed["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .map(|s| json!({"name": s["name"], "createTime": created}))
+        .collect();
+    let body = json!({"project": project, "services": services}).to_string();
+    let (status, reply) = emulator.http("POST", "/_emulator/run/services", Some(&body));
+    assert_eq!(status, 200, "aging: {reply}");
+}
+
 fn seed(emulator: &Emulator, project: &str, series: Vec<Value>) {
     admin_seed(
         emulator,
@@ -185,6 +207,7 @@ duration = "300s"
     // Retire `stuck`: stackctl pauses it and keeps it in the ledger.
     ws.write(&stack.replace("\n[queue.stuck]\n", "\n"));
     ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    age_services(&emulator, project, 60);
     // Out of band: an unlabelled service without a service-level max_instances, running the
     // `app:v1` image of the `images` repository.
     let registry = format!("us-central1-docker.pkg.dev/{project}/images");

@@ -63,6 +63,15 @@ fn readme_tour_apply_local_then_plan_is_empty_then_one_field_shows() {
         .expect(0);
     assert!(again.stdout.starts_with("No changes."), "{}", again.stdout);
     ws.run(&["apply", "--local", "--auto-approve"]).expect(0);
+    // Minutes old, nothing in it has been idle for a window yet: audit finds no waste.
+    let audit = ws.run(&["audit", "--local", "--fail-on", "low"]).expect(0);
+    assert!(
+        audit
+            .stdout
+            .starts_with("No findings in project acme-shop-dev"),
+        "{}",
+        audit.stdout
+    );
 
     ws.edit("max_instances = 10", "max_instances = 20");
     let changed = ws

@@ -1,5 +1,6 @@
 //! The `/_emulator/*` admin surface: health, request log, reset, fault rules, and the seeding
-//! endpoints (BigQuery jobs and table storage, Monitoring series, Docker images, catalog prices). Never faulted,
+//! endpoints (BigQuery jobs and table storage, service ages, Monitoring series, Docker images,
+//! catalog prices). Never faulted,
 //! never recorded in the request log.
 
 use serde_json::{Value, json};
@@ -72,6 +73,9 @@ pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
         ("POST", "/_emulator/bigquery/tables") => seed(emulator, request, |state, body| {
             crate::apis::bigquery::seed_table_storage(state, body).map(|n| json!({"tables": n}))
         }),
+        ("POST", "/_emulator/run/services") => {
+            seed(emulator, request, crate::apis::run::seed_service_age)
+        }
         ("POST", "/_emulator/monitoring/timeseries") => {
             seed(emulator, request, crate::apis::monitoring::seed_time_series)
         }
