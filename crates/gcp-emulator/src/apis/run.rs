@@ -1173,6 +1173,32 @@ pub fn wait_operation(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
         .ok_or_else(|| operation_not_found(&name))
 }
 
+/// Ages existing services, as time passing would: `{"project": P, "services": [{"name":
+/// "projects/P/locations/L/services/S", "createTime": RFC 3339}]}` (posted to
+/// `/_emulator/run/services`).
+pub fn seed_service_age(state: &mut crate::state::State, body: &Value) -> Result<Value, String> {
+    let (_, services) = super::seeded_items(body, "services")?;
+    for seeded in services {
+        let name = seeded
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or("every service needs \"name\"")?;
+        let created = seeded
+            .get("createTime")
+            .and_then(Value::as_str)
+            .filter(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok())
+            .ok_or(format!(
+                "createTime of {name} must be an RFC 3339 timestamp"
+            ))?;
+        let record = state
+            .services
+            .get_mut(name)
+            .ok_or(format!("service {name} does not exist"))?;
+        record.service["createTime"] = json!(created);
+    }
+    Ok(json!({"services": services.len()}))
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
@@ -1631,30 +1657,4 @@ mod tests {
             "Invalid JSON payload received. Unknown name \"bogus\" at 'service.template.containers[0]': Cannot find field."
         );
     }
-}
-
-/// Ages existing services, as time passing would: `{"project": P, "services": [{"name":
-/// "projects/P/locations/L/services/S", "createTime": RFC 3339}]}` (posted to
-/// `/_emulator/run/services`).
-pub fn seed_service_age(state: &mut crate::state::State, body: &Value) -> Result<Value, String> {
-    let (_, services) = super::seeded_items(body, "services")?;
-    for seeded in services {
-        let name = seeded
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or("every service needs \"name\"")?;
-        let created = seeded
-            .get("createTime")
-            .and_then(Value::as_str)
-            .filter(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok())
-            .ok_or(format!(
-                "createTime of {name} must be an RFC 3339 timestamp"
-            ))?;
-        let record = state
-            .services
-            .get_mut(name)
-            .ok_or(format!("service {name} does not exist"))?;
-        record.service["createTime"] = json!(created);
-    }
-    Ok(json!({"services": services.len()}))
 }
