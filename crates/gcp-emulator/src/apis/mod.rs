@@ -106,6 +106,32 @@ pub fn seeded_items<'a>(body: &'a Value, items: &str) -> Result<(&'a str, &'a [V
     Ok((project, list))
 }
 
+/// The stored entries whose keys start with `prefix` (one parent's children), in key order.
+pub fn children<'a, T>(
+    map: &'a std::collections::BTreeMap<String, T>,
+    prefix: &'a str,
+) -> impl Iterator<Item = &'a T> + 'a {
+    map.range(prefix.to_string()..)
+        .take_while(move |(key, _)| key.starts_with(prefix))
+        .map(|(_, value)| value)
+}
+
+/// One page of resources ordered and paged by their `name`, answered as a list method does.
+pub fn named_page(
+    items: Vec<&Value>,
+    field: &str,
+    query: &crate::conventions::Query,
+    policy: crate::conventions::paging::PagePolicy,
+) -> Result<Reply, crate::conventions::ApiError> {
+    let page = crate::conventions::paging::paginate(
+        items,
+        |item| item.get("name").and_then(Value::as_str).unwrap_or_default(),
+        query,
+        policy,
+    )?;
+    Ok(Reply::Json(list_response(field, page)))
+}
+
 /// `{"<field>": [items], "nextPageToken": ...}` for one page of a list method.
 pub fn list_response<T: serde::Serialize>(
     field: &str,

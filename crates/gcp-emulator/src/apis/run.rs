@@ -8,7 +8,7 @@ use super::lro::as_any;
 use super::{Call, Context, Reply, project_number};
 use crate::conventions::ApiError;
 use crate::conventions::field_mask::FieldMask;
-use crate::conventions::paging::{PagePolicy, paginate};
+use crate::conventions::paging::PagePolicy;
 use crate::conventions::payload::is_output_only;
 use crate::conventions::wire::{parse_duration_nanos, stable_hash, timestamp};
 use crate::discovery::Api;
@@ -1033,24 +1033,10 @@ pub fn get_service(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
 
 pub fn list_services(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let prefix = format!("{}/services/", call.location_name()?);
-    let services: Vec<&Value> = context
-        .state
-        .services
-        .range(prefix.clone()..)
-        .take_while(|(name, _)| name.starts_with(&prefix))
-        .map(|(_, record)| &record.service)
+    let services: Vec<&Value> = super::children(&context.state.services, &prefix)
+        .map(|record| &record.service)
         .collect();
-    let page = paginate(
-        services,
-        |s| s.get("name").and_then(Value::as_str).unwrap_or_default(),
-        call.query,
-        SERVICES_POLICY,
-    )?;
-    let mut response = json!({ "services": page.items });
-    if let Some(token) = page.next_page_token {
-        response["nextPageToken"] = json!(token);
-    }
-    Ok(Reply::Json(response))
+    super::named_page(services, "services", call.query, SERVICES_POLICY)
 }
 
 pub fn get_revision(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -1071,24 +1057,8 @@ pub fn list_revisions(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
         return Err(service_not_found(&name));
     }
     let prefix = format!("{}/revisions/", name.full);
-    let revisions: Vec<&Value> = context
-        .state
-        .revisions
-        .range(prefix.clone()..)
-        .take_while(|(revision, _)| revision.starts_with(&prefix))
-        .map(|(_, revision)| revision)
-        .collect();
-    let page = paginate(
-        revisions,
-        |r| r.get("name").and_then(Value::as_str).unwrap_or_default(),
-        call.query,
-        REVISIONS_POLICY,
-    )?;
-    let mut response = json!({ "revisions": page.items });
-    if let Some(token) = page.next_page_token {
-        response["nextPageToken"] = json!(token);
-    }
-    Ok(Reply::Json(response))
+    let revisions: Vec<&Value> = super::children(&context.state.revisions, &prefix).collect();
+    super::named_page(revisions, "revisions", call.query, REVISIONS_POLICY)
 }
 
 pub fn service_iam(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -1120,24 +1090,10 @@ pub fn get_operation(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply
 
 pub fn list_operations(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let prefix = format!("{}/operations/", call.location_name()?);
-    let operations: Vec<&Value> = context
-        .state
-        .operations
-        .range(prefix.clone()..)
-        .take_while(|(name, _)| name.starts_with(&prefix))
-        .map(|(_, record)| &record.operation)
+    let operations: Vec<&Value> = super::children(&context.state.operations, &prefix)
+        .map(|record| &record.operation)
         .collect();
-    let page = paginate(
-        operations,
-        |o| o.get("name").and_then(Value::as_str).unwrap_or_default(),
-        call.query,
-        OPERATIONS_POLICY,
-    )?;
-    let mut response = json!({ "operations": page.items });
-    if let Some(token) = page.next_page_token {
-        response["nextPageToken"] = json!(token);
-    }
-    Ok(Reply::Json(response))
+    super::named_page(operations, "operations", call.query, OPERATIONS_POLICY)
 }
 
 pub fn delete_operation(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {

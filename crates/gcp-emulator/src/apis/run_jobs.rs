@@ -6,9 +6,9 @@ use serde_json::{Map, Value, json};
 
 use super::lro::{self, NewOperation, as_any};
 use super::run::{MODIFIER, check_etag, condition, failing_image, ordered};
-use super::{Call, Context, Reply, list_response, project_number};
+use super::{Call, Context, Reply, project_number};
 use crate::conventions::ApiError;
-use crate::conventions::paging::{PagePolicy, paginate};
+use crate::conventions::paging::PagePolicy;
 use crate::conventions::payload::is_output_only;
 use crate::conventions::wire::{parse_duration_nanos, stable_hash, timestamp};
 use crate::discovery::Api;
@@ -480,20 +480,10 @@ pub fn get_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiE
 
 pub fn list_jobs(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let prefix = format!("{}/jobs/", call.location_name()?);
-    let jobs: Vec<&Value> = context
-        .state
-        .run_jobs
-        .range(prefix.clone()..)
-        .take_while(|(name, _)| name.starts_with(&prefix))
-        .map(|(_, record)| &record.job)
+    let jobs: Vec<&Value> = super::children(&context.state.run_jobs, &prefix)
+        .map(|record| &record.job)
         .collect();
-    let page = paginate(
-        jobs,
-        |j| j.get("name").and_then(Value::as_str).unwrap_or_default(),
-        call.query,
-        JOBS_POLICY,
-    )?;
-    Ok(Reply::Json(list_response("jobs", page)))
+    super::named_page(jobs, "jobs", call.query, JOBS_POLICY)
 }
 
 pub fn patch_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -769,20 +759,8 @@ pub fn list_executions(context: &mut Context<'_>, call: &Call<'_>) -> Result<Rep
         return Err(job_not_found(&name));
     }
     let prefix = format!("{}/executions/", name.full);
-    let executions: Vec<&Value> = context
-        .state
-        .executions
-        .range(prefix.clone()..)
-        .take_while(|(n, _)| n.starts_with(&prefix))
-        .map(|(_, e)| e)
-        .collect();
-    let page = paginate(
-        executions,
-        |e| e.get("name").and_then(Value::as_str).unwrap_or_default(),
-        call.query,
-        EXECUTIONS_POLICY,
-    )?;
-    Ok(Reply::Json(list_response("executions", page)))
+    let executions: Vec<&Value> = super::children(&context.state.executions, &prefix).collect();
+    super::named_page(executions, "executions", call.query, EXECUTIONS_POLICY)
 }
 
 #[cfg(test)]

@@ -4,10 +4,10 @@
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use serde_json::{Map, Value, json};
 
-use super::{Call, Context, Reply, list_response};
+use super::{Call, Context, Reply};
 use crate::conventions::ApiError;
 use crate::conventions::field_mask::FieldMask;
-use crate::conventions::paging::{PagePolicy, paginate};
+use crate::conventions::paging::PagePolicy;
 use crate::conventions::wire::timestamp;
 use crate::discovery::Api;
 
@@ -389,20 +389,8 @@ pub fn get_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiE
 
 pub fn list_jobs(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let prefix = format!("{}/jobs/", call.location_name()?);
-    let jobs: Vec<&Value> = context
-        .state
-        .scheduler_jobs
-        .range(prefix.clone()..)
-        .take_while(|(name, _)| name.starts_with(&prefix))
-        .map(|(_, job)| job)
-        .collect();
-    let page = paginate(
-        jobs,
-        |j| j.get("name").and_then(Value::as_str).unwrap_or_default(),
-        call.query,
-        LIST_POLICY,
-    )?;
-    Ok(Reply::Json(list_response("jobs", page)))
+    let jobs: Vec<&Value> = super::children(&context.state.scheduler_jobs, &prefix).collect();
+    super::named_page(jobs, "jobs", call.query, LIST_POLICY)
 }
 
 pub fn patch_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {

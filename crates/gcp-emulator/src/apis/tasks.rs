@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::{Call, Context, Reply};
 use crate::conventions::ApiError;
 use crate::conventions::field_mask::FieldMask;
-use crate::conventions::paging::{PagePolicy, paginate};
+use crate::conventions::paging::PagePolicy;
 use crate::conventions::wire::{parse_timestamp, timestamp};
 use crate::discovery::Api;
 
@@ -190,29 +190,14 @@ pub fn get_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, Ap
 pub fn list_queues(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let prefix = format!("{}/queues/", call.location_name()?);
     let state_filter = parse_state_filter(call.query.non_empty("filter"))?;
-    let queues: Vec<&Value> = context
-        .state
-        .queues
-        .range(prefix.clone()..)
-        .take_while(|(name, _)| name.starts_with(&prefix))
-        .map(|(_, queue)| queue)
+    let queues: Vec<&Value> = super::children(&context.state.queues, &prefix)
         .filter(|queue| {
             state_filter
                 .as_deref()
                 .is_none_or(|s| queue.get("state").and_then(Value::as_str) == Some(s))
         })
         .collect();
-    let page = paginate(
-        queues,
-        |q| q.get("name").and_then(Value::as_str).unwrap_or_default(),
-        call.query,
-        LIST_POLICY,
-    )?;
-    let mut response = json!({ "queues": page.items });
-    if let Some(token) = page.next_page_token {
-        response["nextPageToken"] = json!(token);
-    }
-    Ok(Reply::Json(response))
+    super::named_page(queues, "queues", call.query, LIST_POLICY)
 }
 
 /// Supports the filter stackctl and gcloud use: `state: PAUSED` / `state = PAUSED`.
