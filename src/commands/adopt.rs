@@ -399,3 +399,70 @@ async fn adopt(
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn pick(candidates: &[Candidate<'_>], key: Option<&str>) -> Result<Target> {
+        let addr = ResourceAddr::new(Kind::Channel, "oncall");
+        one_match(&addr, "s", key, "oncall", candidates.iter().copied())
+    }
+
+    #[test]
+    fn the_channel_plan_already_matches_wins_over_display_names() {
+        let ours = labels(&[(OWNER_LABEL, "s"), (NAME_LABEL, "oncall")]);
+        let none = labels(&[]);
+        let found = pick(
+            &[
+                ("c/1", "oncall", Some(&none)),
+                ("c/2", "renamed", Some(&ours)),
+            ],
+            Some("s/oncall"),
+        )
+        .unwrap();
+        assert_eq!(found.name, "c/2");
+    }
+
+    #[test]
+    fn exactly_one_display_name_match_is_adopted_and_this_stacks_others_do_not_count() {
+        let other_of_ours = labels(&[(OWNER_LABEL, "s"), (NAME_LABEL, "pager")]);
+        let theirs = labels(&[(OWNER_LABEL, "t")]);
+        let none = labels(&[]);
+        let found = pick(
+            &[
+                ("c/1", "oncall", Some(&other_of_ours)),
+                ("c/2", "oncall", Some(&theirs)),
+                ("c/3", "other", Some(&none)),
+            ],
+            Some("s/oncall"),
+        )
+        .unwrap();
+        assert_eq!(found.name, "c/2", "another stack's is found, then refused");
+        let missing = pick(&[("c/3", "other", Some(&none))], Some("s/oncall")).unwrap();
+        assert!(missing.owner.is_none());
+        assert_eq!(missing.name, "a channel with the display name \"oncall\"");
+    }
+
+    #[test]
+    fn several_display_name_matches_are_an_error_naming_them_all() {
+        let none = labels(&[]);
+        let err = pick(&[("b/1", "oncall", None), ("b/2", "oncall", None)], None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("2 resources have the display name \"oncall\" (b/1, b/2)"),
+            "{err}"
+        );
+        let one = pick(&[("b/1", "oncall", None), ("c/9", "x", Some(&none))], None).unwrap();
+        assert!(matches!(one.owner, Some(Owner::Ledger)));
+    }
+}

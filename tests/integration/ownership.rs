@@ -224,7 +224,8 @@ fn data_registry_monitoring_and_budget_resources_made_by_hand_are_adopted_by_nam
     post(
         &emulator,
         "/v1/projects/test-project/locations/us-central1/repositories?repositoryId=workers",
-        serde_json::json!({"format": "DOCKER", "labels": {"team": "build"}}),
+        serde_json::json!({"format": "DOCKER", "labels": {"team": "build"}, "cleanupPolicies": {
+            "mine": {"id": "mine", "action": "KEEP", "mostRecentVersions": {"keepCount": 3}}}}),
     );
     let channel = make_channel(&emulator, "oncall");
     let alert = post(
@@ -313,8 +314,17 @@ fn data_registry_monitoring_and_budget_resources_made_by_hand_are_adopted_by_nam
         assert_eq!(live["userLabels"]["team"], "ops", "{live}");
         assert!(live["userLabels"]["stackctl-name"].is_string(), "{live}");
     }
+    // Adopting wrote the labels only: the repository's own cleanup policy is untouched.
     let repository = get(&emulator, REPOSITORY);
-    assert_eq!(repository["format"], "DOCKER", "{repository}");
+    assert_eq!(
+        repository["cleanupPolicies"].as_object().map(|p| p.len()),
+        Some(1),
+        "{repository}"
+    );
+    assert_eq!(
+        repository["cleanupPolicies"]["mine"]["mostRecentVersions"]["keepCount"], 3,
+        "{repository}"
+    );
 
     // Now they are ours: updates, not creates or conflicts; one apply converges them.
     let plan = ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(2);
