@@ -269,6 +269,24 @@ fn data_registry_monitoring_and_budget_resources_made_by_hand_are_adopted_by_nam
         );
     }
 
+    // A dataset changed between the read and the write (412 on If-Match) is left as it is.
+    emulator.set_faults(
+        r#"{"rules": [{"method": "PATCH", "path_contains": "/datasets/shopify", "status": 412, "count": 1}]}"#,
+    );
+    let raced = ws.on(&emulator, &["adopt", "dataset.shopify"]).expect(1);
+    assert!(
+        raced
+            .stderr
+            .contains("changed while it was being adopted; nothing was written"),
+        "{}",
+        raced.stderr
+    );
+    emulator.clear_faults();
+    assert_eq!(
+        get(&emulator, DATASET)["labels"],
+        serde_json::json!({"team": "data"})
+    );
+
     let adopted = ws
         .on(
             &emulator,
