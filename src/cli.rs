@@ -49,7 +49,7 @@ pub enum Command {
     Plan(PlanArgs),
     /// Make the cloud match stack.toml (or a saved plan).
     Apply(ApplyArgs),
-    /// Take ownership of existing resources declared in stack.toml (queues into the ledger, services by label).
+    /// Take ownership of existing resources declared in stack.toml (by label, or into the ledger).
     Adopt(AdoptArgs),
     /// Remove the apply lock left by a dead apply.
     Unlock,

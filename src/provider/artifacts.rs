@@ -250,18 +250,55 @@ impl Cloud {
         }
     }
 
+    /// The repository `name`; `None` when it does not exist.
+    pub async fn get_repository(
+        &self,
+        name: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<Option<RepositoryRecord>, ApiError> {
+        let got = self.get_repository_api(name, observer).await?;
+        Ok(got.map(RepositoryRecord::from_api))
+    }
+
     /// Writes labels and stackctl's cleanup policies; other labels and policies are kept.
     pub async fn update_repository(
         &self,
         write: &RepositoryWrite,
         observer: &dyn OperationObserver,
     ) -> Result<RepositoryRecord, ApiError> {
+        self.patch_repository(write, &["labels", "cleanup_policies"], observer)
+            .await
+    }
+
+    /// Adds `labels` to the repository (update mask `labels`); its other labels, its cleanup
+    /// policies and everything else are kept.
+    pub async fn label_repository(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        observer: &dyn OperationObserver,
+    ) -> Result<RepositoryRecord, ApiError> {
+        let write = RepositoryWrite {
+            name: name.to_string(),
+            labels: labels.clone(),
+            keep_recent: None,
+            delete_untagged_after: None,
+        };
+        self.patch_repository(&write, &["labels"], observer).await
+    }
+
+    /// `write` merged into the live repository, sent with the update mask `fields`.
+    async fn patch_repository(
+        &self,
+        write: &RepositoryWrite,
+        fields: &[&str],
+        observer: &dyn OperationObserver,
+    ) -> Result<RepositoryRecord, ApiError> {
         let existing = self
             .get_repository_api(&write.name, observer)
             .await?
             .unwrap_or_default();
-        let mask =
-            wkt::FieldMask::default().set_paths(["labels", "cleanup_policies"].map(String::from));
+        let mask = wkt::FieldMask::default().set_paths(fields.iter().map(|f| f.to_string()));
         let repository = write.to_api(&existing);
         retrying(self.backoff, observer, || async {
             self.artifacts

@@ -643,7 +643,6 @@ impl Cloud {
         etag: &str,
         observer: &dyn RetryObserver,
     ) -> Result<DatasetRecord, ApiError> {
-        let resource = format!("projects/{}/datasets/{}", write.project, write.dataset_id);
         let mut body = write.body();
         // Unset expirations are cleared explicitly (patch keeps fields it is not given).
         if write.default_partition_expiration.is_none() {
@@ -652,12 +651,39 @@ impl Cloud {
         if write.default_table_expiration.is_none() {
             body["defaultTableExpirationMs"] = serde_json::Value::Null;
         }
+        self.send_dataset_patch(&write.dataset_id, &body, etag, observer)
+            .await
+    }
+
+    /// Sets the dataset's labels to `labels` (send every label to keep) only if its etag is
+    /// still `etag` (412 otherwise); nothing else about it changes.
+    pub async fn label_dataset(
+        &self,
+        dataset: &str,
+        labels: &BTreeMap<String, String>,
+        etag: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<DatasetRecord, ApiError> {
+        let body = serde_json::json!({ "labels": labels });
+        self.send_dataset_patch(dataset, &body, etag, observer)
+            .await
+    }
+
+    /// One `datasets.patch` of `body` with `If-Match: etag`.
+    async fn send_dataset_patch(
+        &self,
+        dataset: &str,
+        body: &serde_json::Value,
+        etag: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<DatasetRecord, ApiError> {
+        let resource = format!("projects/{}/datasets/{dataset}", self.project);
         retrying(self.backoff, observer, || async {
             let req = self
                 .bigquery
-                .request(Method::PATCH, &self.dataset_path(&write.dataset_id))
+                .request(Method::PATCH, &self.dataset_path(dataset))
                 .header(reqwest::header::IF_MATCH, etag)
-                .json(&body);
+                .json(body);
             self.bigquery
                 .json::<DatasetWire>("bigquery.datasets.patch", &resource, req)
                 .await

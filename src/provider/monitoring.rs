@@ -291,11 +291,39 @@ impl Cloud {
         write: &ChannelWrite,
         observer: &dyn RetryObserver,
     ) -> Result<ChannelRecord, ApiError> {
-        let mask = wkt::FieldMask::default().set_paths(CHANNEL_FIELDS.map(String::from));
+        self.patch_channel(write.to_api(name), &CHANNEL_FIELDS, observer)
+            .await
+    }
+
+    /// Sets the channel's user labels to `user_labels` (update mask `user_labels`: send every
+    /// label to keep); nothing else about it changes.
+    pub async fn label_channel(
+        &self,
+        name: &str,
+        user_labels: &BTreeMap<String, String>,
+        observer: &dyn RetryObserver,
+    ) -> Result<ChannelRecord, ApiError> {
+        let channel = NotificationChannel::new()
+            .set_name(name)
+            .set_user_labels(user_labels.clone());
+        self.patch_channel(channel, &["user_labels"], observer)
+            .await
+    }
+
+    /// One `notificationChannels.patch` of the masked `fields` of `channel`.
+    async fn patch_channel(
+        &self,
+        channel: NotificationChannel,
+        fields: &[&str],
+        observer: &dyn RetryObserver,
+    ) -> Result<ChannelRecord, ApiError> {
+        let name = channel.name.clone();
+        let name = name.as_str();
+        let mask = wkt::FieldMask::default().set_paths(fields.iter().map(|f| f.to_string()));
         retrying(self.backoff, observer, || async {
             self.channels
                 .update_notification_channel()
-                .set_notification_channel(write.to_api(name))
+                .set_notification_channel(channel.clone())
                 .set_update_mask(mask.clone())
                 .send()
                 .await
@@ -380,12 +408,39 @@ impl Cloud {
         write: &AlertWrite,
         observer: &dyn RetryObserver,
     ) -> Result<AlertRecord, ApiError> {
-        let mask = wkt::FieldMask::default().set_paths(ALERT_FIELDS.map(String::from));
+        self.patch_alert(write.to_api(name), &ALERT_FIELDS, observer)
+            .await
+    }
+
+    /// Sets the policy's user labels to `user_labels` (update mask `user_labels`: send every
+    /// label to keep); nothing else about it changes.
+    pub async fn label_alert(
+        &self,
+        name: &str,
+        user_labels: &BTreeMap<String, String>,
+        observer: &dyn RetryObserver,
+    ) -> Result<AlertRecord, ApiError> {
+        let policy = AlertPolicy::new()
+            .set_name(name)
+            .set_user_labels(user_labels.clone());
+        self.patch_alert(policy, &["user_labels"], observer).await
+    }
+
+    /// One `alertPolicies.patch` of the masked `fields` of `policy`, serialized per project.
+    async fn patch_alert(
+        &self,
+        policy: AlertPolicy,
+        fields: &[&str],
+        observer: &dyn RetryObserver,
+    ) -> Result<AlertRecord, ApiError> {
+        let name = policy.name.clone();
+        let name = name.as_str();
+        let mask = wkt::FieldMask::default().set_paths(fields.iter().map(|f| f.to_string()));
         let _serialized = self.alert_writes.lock().await;
         retrying(self.backoff, observer, || async {
             self.alerts
                 .update_alert_policy()
-                .set_alert_policy(write.to_api(name))
+                .set_alert_policy(policy.clone())
                 .set_update_mask(mask.clone())
                 .send()
                 .await
