@@ -278,7 +278,10 @@ fn plan_kind<K: Reconcile>(inputs: &Inputs, lives: &[K::Live], out: &mut Planned
         match live {
             None => out.changes.push(ResourceChange {
                 fields: K::create_fields(&spec, known),
-                notes: K::notes(&address, &spec, None),
+                notes: K::notes(&address, &spec, None)
+                    .into_iter()
+                    .chain(look_alike_note::<K>(&address, &spec, lives, stack_name, ledger))
+                    .collect(),
                 cost: ResourceCost::new(Estimate::zero(), declared_cost(&address)),
                 address,
                 name,
@@ -349,10 +352,50 @@ fn plan_kind<K: Reconcile>(inputs: &Inputs, lives: &[K::Live], out: &mut Planned
     }
 }
 
+/// How many look-alikes a note names before it only counts the rest.
+const LOOK_ALIKES_NAMED: usize = 3;
+
+/// The note on a planned create when unowned live resources of its kind (no stack's label)
+/// already carry the display name it would be created with: adopting one beats a duplicate.
+fn look_alike_note<K: Reconcile>(
+    address: &ResourceAddr,
+    spec: &K::Spec,
+    lives: &[K::Live],
+    stack_name: &str,
+    ledger: &Ledger,
+) -> Option<String> {
+    let display_name = K::spec_display_name(spec)?;
+    let names: Vec<&str> = lives
+        .iter()
+        .filter(|live| K::live_display_name(live) == Some(display_name))
+        .filter(|live| K::ownership(live, stack_name, ledger) == Ownership::Unowned)
+        .map(K::live_name)
+        .collect();
+    let kind = address.kind;
+    let adopt = format!("`stackctl adopt {address}`");
+    match names.as_slice() {
+        [] => None,
+        [one] => Some(format!(
+            "an unowned {kind} with this display name exists ({one}): {adopt} takes it over instead of creating a duplicate"
+        )),
+        many => {
+            let mut listed = many[..many.len().min(LOOK_ALIKES_NAMED)].join(", ");
+            if many.len() > LOOK_ALIKES_NAMED {
+                listed.push_str(&format!(", and {} more", many.len() - LOOK_ALIKES_NAMED));
+            }
+            Some(format!(
+                "{} unowned {kind}s with this display name exist ({listed}): rename or delete all but one, then {adopt} takes it over instead of creating a duplicate",
+                many.len()
+            ))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::Endpoint;
+    use crate::provider::monitoring::ChannelRecord;
     use crate::provider::run::ServiceRecord;
     use crate::provider::tasks::{QueueRecord, QueueState};
     use crate::state::LedgerStatus;
@@ -585,5 +628,61 @@ path = "/t"
             p.cost.unknown,
             vec!["no [usage] for service.worker".to_string()]
         );
+    }
+
+    fn channel_record(id: u32, display_name: &str, owner: Option<&str>) -> ChannelRecord {
+        ChannelRecord {
+            name: format!("projects/acme-shop/notificationChannels/{id}"),
+            kind: "email".into(),
+            display_name: display_name.into(),
+            email: Some("ops@example.com".into()),
+            user_labels: owner
+                .map(|o| BTreeMap::from([(crate::resources::OWNER_LABEL.into(), o.into())]))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The notes on the planned create of `channel.oncall`.
+    fn oncall_create_notes(channels: Vec<ChannelRecord>) -> Vec<String> {
+        let with_channel =
+            format!("{STACK}\n[channel.oncall]\ntype = \"email\"\nemail = \"ops@example.com\"\n");
+        let stack =
+            crate::config::parse(std::path::Path::new("stack.toml"), &with_channel).unwrap();
+        let mut o = empty();
+        o.channels = channels;
+        let p = plan(&stack, target(), &o, PlanOptions::default(), &prices()).unwrap();
+        let create = p
+            .changes
+            .iter()
+            .find(|c| c.address.to_string() == "channel.oncall")
+            .unwrap();
+        assert_eq!(create.action, Action::Create);
+        create.notes.clone()
+    }
+
+    #[test]
+    fn a_create_names_unowned_look_alikes_to_adopt_but_not_another_stacks() {
+        let notes = oncall_create_notes(vec![channel_record(1, "oncall", None)]);
+        assert_eq!(
+            notes,
+            vec!["an unowned channel with this display name exists (projects/acme-shop/notificationChannels/1): `stackctl adopt channel.oncall` takes it over instead of creating a duplicate".to_string()]
+        );
+
+        let notes = oncall_create_notes(
+            (1..=4)
+                .map(|id| channel_record(id, "oncall", None))
+                .chain([channel_record(5, "pager", None)])
+                .collect(),
+        );
+        assert_eq!(
+            notes,
+            vec!["4 unowned channels with this display name exist (projects/acme-shop/notificationChannels/1, projects/acme-shop/notificationChannels/2, projects/acme-shop/notificationChannels/3, and 1 more): rename or delete all but one, then `stackctl adopt channel.oncall` takes it over instead of creating a duplicate".to_string()]
+        );
+
+        let notes = oncall_create_notes(vec![
+            channel_record(6, "oncall", Some("other")),
+            channel_record(7, "Oncall", None),
+        ]);
+        assert_eq!(notes, Vec::<String>::new());
     }
 }

@@ -348,6 +348,12 @@ impl Reconcile for AlertKind {
     fn live_key(live: &AlertRecord) -> String {
         labelled_key(&live.user_labels, &live.name)
     }
+    fn spec_display_name(spec: &AlertSpec) -> Option<&str> {
+        Some(&spec.display_name)
+    }
+    fn live_display_name(live: &AlertRecord) -> Option<&str> {
+        Some(&live.display_name)
+    }
     fn wrap(spec: AlertSpec) -> Desired {
         Desired::Alert(spec)
     }

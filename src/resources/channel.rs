@@ -132,6 +132,12 @@ impl Reconcile for ChannelKind {
     fn live_key(live: &ChannelRecord) -> String {
         labelled_key(&live.user_labels, &live.name)
     }
+    fn spec_display_name(spec: &ChannelSpec) -> Option<&str> {
+        Some(&spec.display_name)
+    }
+    fn live_display_name(live: &ChannelRecord) -> Option<&str> {
+        Some(&live.display_name)
+    }
     fn wrap(spec: ChannelSpec) -> Desired {
         Desired::Channel(spec)
     }

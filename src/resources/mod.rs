@@ -156,6 +156,17 @@ pub trait Reconcile {
     fn live_key(live: &Self::Live) -> String {
         Self::live_name(live).to_string()
     }
+    /// Kinds whose ids the server assigns and whose match key is a label: the display name a
+    /// declared resource is created with, so a planned create can point at unowned live ones
+    /// that already carry it (`stackctl adopt` takes one over instead of making a duplicate).
+    /// `None` for kinds matched by name or by display name (those already conflict).
+    fn spec_display_name(_spec: &Self::Spec) -> Option<&str> {
+        None
+    }
+    /// The display name of a live resource, for the same look-alike check.
+    fn live_display_name(_live: &Self::Live) -> Option<&str> {
+        None
+    }
     fn wrap(spec: Self::Spec) -> Desired;
     fn ownership(live: &Self::Live, stack: &str, ledger: &Ledger) -> Ownership;
     /// The address of an owned live resource no longer declared.
