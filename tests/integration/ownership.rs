@@ -437,3 +437,47 @@ fn adoption_refuses_another_stacks_resources_and_ambiguous_display_names() {
         missing.stderr
     );
 }
+
+#[test]
+fn a_channel_planned_beside_an_unowned_one_of_its_display_name_says_to_adopt_it() {
+    let emulator = Emulator::start();
+    let hand_made = make_channel(&emulator, "oncall");
+    let ws = Workspace::new(&format!(
+        "{}\n[channel.oncall]\ntype = \"email\"\nemail = \"ops@example.com\"\n",
+        basic_stack("twin")
+    ));
+    let note = format!(
+        "an unowned channel with this display name exists ({hand_made}): `stackctl adopt channel.oncall` takes it over instead of creating a duplicate"
+    );
+
+    let plan = ws.on(&emulator, &["plan"]).expect(0);
+    assert!(
+        plan.stdout.contains("+ channel.oncall") && plan.stdout.contains(&format!("# {note}")),
+        "{}",
+        plan.stdout
+    );
+    let json = ws.on(&emulator, &["plan", "--json"]).expect(0);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).expect("plan JSON");
+    let create = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "channel.oncall")
+        .unwrap();
+    assert_eq!(create["notes"], serde_json::json!([note]), "{create}");
+    // The note does not block: apply shows it in the plan it asks to confirm.
+    let unconfirmed = ws.on(&emulator, &["apply"]).expect(1);
+    assert!(
+        unconfirmed.stdout.contains(&format!("# {note}")),
+        "{}",
+        unconfirmed.stdout
+    );
+
+    ws.on(&emulator, &["adopt", "channel.oncall"]).expect(0);
+    let plan = ws.on(&emulator, &["plan"]).expect(0);
+    assert!(
+        !plan.stdout.contains("+ channel.oncall") && !plan.stdout.contains("unowned channel"),
+        "{}",
+        plan.stdout
+    );
+}
