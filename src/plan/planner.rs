@@ -447,6 +447,14 @@ path = "/t"
         o
     }
 
+    /// The planned change of `address`.
+    fn change_at<'p>(p: &'p Plan, address: &str) -> &'p ResourceChange {
+        p.changes
+            .iter()
+            .find(|c| c.address.to_string() == address)
+            .unwrap_or_else(|| panic!("no change of {address}"))
+    }
+
     fn queue_record(name: &str, state: QueueState) -> QueueRecord {
         QueueRecord {
             name: format!("projects/acme-shop/locations/us-central1/queues/{name}"),
@@ -531,11 +539,7 @@ path = "/t"
         o.ledger
             .record(name, &"queue.old".parse().unwrap(), LedgerStatus::Active);
         let p = plan(&stack(), target(), &o, PlanOptions::default(), &prices()).unwrap();
-        let retire = p
-            .changes
-            .iter()
-            .find(|c| c.address.to_string() == "queue.old")
-            .unwrap();
+        let retire = change_at(&p, "queue.old");
         assert_eq!(retire.action, Action::Retire);
         assert_eq!(retire.fields[0].field, "state");
 
@@ -560,11 +564,7 @@ path = "/t"
             &prices(),
         )
         .unwrap();
-        let delete = p
-            .changes
-            .iter()
-            .find(|c| c.address.to_string() == "queue.old")
-            .unwrap();
+        let delete = change_at(&p, "queue.old");
         assert_eq!(delete.action, Action::Delete);
     }
 
@@ -651,11 +651,7 @@ path = "/t"
         let mut o = empty();
         o.channels = channels;
         let p = plan(&stack, target(), &o, PlanOptions::default(), &prices()).unwrap();
-        let create = p
-            .changes
-            .iter()
-            .find(|c| c.address.to_string() == "channel.oncall")
-            .unwrap();
+        let create = change_at(&p, "channel.oncall");
         assert_eq!(create.action, Action::Create);
         create.notes.clone()
     }
