@@ -8,9 +8,12 @@ use google_cloud_run_v2::model as gm;
 use google_cloud_wkt as wkt;
 
 use super::Cloud;
+use super::container::{
+    FirstContainer, ImageWrite, SecretEnvRef, first_container_mut, overlay_first_container,
+};
 use super::error::{ApiError, RetryObserver};
 use super::retry::{all_pages, retrying};
-use super::run::{ImageWrite, OperationObserver, SecretEnvRef, overlay_env, split_env, wait_for};
+use super::run::{OperationObserver, wait_for};
 
 /// A job as the API reports it, in plain Rust types.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -56,17 +59,15 @@ impl JobRecord {
         let execution = j.template.unwrap_or_default();
         let task = execution.template.unwrap_or_default();
         let max_retries = task.max_retries().copied();
-        let container = task.containers.into_iter().next().unwrap_or_default();
-        let resources = container.resources.unwrap_or_default();
-        let (env, secret_env) = split_env(container.env);
+        let container = FirstContainer::read(task.containers);
         Self {
             name: j.name,
             labels: j.labels.into_iter().collect(),
             etag: j.etag,
             image: container.image,
-            env,
-            secret_env,
-            limits: resources.limits.into_iter().collect(),
+            env: container.env,
+            secret_env: container.secret_env,
+            limits: container.limits,
             task_timeout: task.timeout.and_then(|t| Duration::try_from(t).ok()),
             max_retries,
             parallelism: execution.parallelism,
@@ -94,24 +95,14 @@ impl JobWrite {
         if let Some(account) = &self.service_account {
             task.service_account = account.clone();
         }
-        if task.containers.is_empty() {
-            task.containers.push(gm::Container::new());
-        }
-        let container = &mut task.containers[0];
-        match &self.image {
-            ImageWrite::Set(image) => container.image = image.clone(),
-            ImageWrite::KeepDeployed { placeholder } if container.image.is_empty() => {
-                container.image = placeholder.clone()
-            }
-            ImageWrite::KeepDeployed { .. } => {}
-        }
-        let mut resources = container.resources.take().unwrap_or_default();
-        resources.limits.insert("cpu".into(), self.cpu.clone());
-        resources
-            .limits
-            .insert("memory".into(), self.memory.clone());
-        container.resources = Some(resources);
-        overlay_env(container, self.env.as_ref(), self.secrets.as_ref());
+        overlay_first_container(
+            &mut task.containers,
+            &self.image,
+            &self.cpu,
+            &self.memory,
+            self.env.as_ref(),
+            self.secrets.as_ref(),
+        );
         execution.template = Some(task);
         job.template = Some(execution);
         job
@@ -256,10 +247,7 @@ impl Cloud {
         };
         let mut execution = live.template.take().unwrap_or_default();
         let mut task = execution.template.take().unwrap_or_default();
-        if task.containers.is_empty() {
-            task.containers.push(gm::Container::new());
-        }
-        task.containers[0].image = image.to_string();
+        first_container_mut(&mut task.containers).image = image.to_string();
         execution.template = Some(task);
         live.template = Some(execution);
         let updated = retrying(self.backoff, observer, || {

@@ -8,6 +8,9 @@ use google_cloud_run_v2::model::{self as gm, condition::State as ConditionState}
 use google_cloud_wkt as wkt;
 
 use super::Cloud;
+use super::container::{
+    FirstContainer, ImageWrite, SecretEnvRef, first_container_mut, overlay_first_container,
+};
 use super::error::{ApiError, RetryObserver};
 use super::retry::{all_pages, retrying};
 
@@ -68,86 +71,6 @@ pub enum IngressKind {
     None,
 }
 
-/// An env var's `valueSource.secretKeyRef`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SecretEnvRef {
-    /// The secret id (`NAME`, same project) or `projects/P/secrets/NAME`.
-    pub secret: String,
-    pub version: String,
-}
-
-/// Plain and secret-backed env vars of a container, split.
-pub(super) fn split_env(
-    env: Vec<gm::EnvVar>,
-) -> (BTreeMap<String, String>, BTreeMap<String, SecretEnvRef>) {
-    let mut plain = BTreeMap::new();
-    let mut secret = BTreeMap::new();
-    for e in env {
-        match e.values {
-            Some(gm::env_var::Values::Value(v)) => {
-                plain.insert(e.name, v);
-            }
-            Some(gm::env_var::Values::ValueSource(source)) => {
-                if let Some(r) = source.secret_key_ref {
-                    secret.insert(
-                        e.name,
-                        SecretEnvRef {
-                            secret: r.secret,
-                            version: r.version,
-                        },
-                    );
-                }
-            }
-            _ => {}
-        }
-    }
-    (plain, secret)
-}
-
-/// Replaces the managed env vars of a container: `plain` (if managed) replaces every plain var,
-/// `secrets` (if managed) every secret-backed var; anything else is kept. Sorted by name.
-pub(super) fn overlay_env(
-    container: &mut gm::Container,
-    plain: Option<&BTreeMap<String, String>>,
-    secrets: Option<&BTreeMap<String, SecretEnvRef>>,
-) {
-    if plain.is_none() && secrets.is_none() {
-        return;
-    }
-    let declared = |name: &str| {
-        plain.is_some_and(|p| p.contains_key(name)) || secrets.is_some_and(|s| s.contains_key(name))
-    };
-    let mut vars: Vec<gm::EnvVar> = container
-        .env
-        .drain(..)
-        .filter(|e| {
-            let managed = match e.values {
-                Some(gm::env_var::Values::Value(_)) => plain.is_some(),
-                Some(gm::env_var::Values::ValueSource(_)) => secrets.is_some(),
-                _ => false,
-            };
-            !managed && !declared(&e.name)
-        })
-        .collect();
-    vars.extend(
-        plain
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| gm::EnvVar::new().set_name(k.clone()).set_value(v.clone())),
-    );
-    vars.extend(secrets.into_iter().flatten().map(|(k, r)| {
-        gm::EnvVar::new().set_name(k.clone()).set_value_source(
-            gm::EnvVarSource::new().set_secret_key_ref(
-                gm::SecretKeySelector::new()
-                    .set_secret(r.secret.clone())
-                    .set_version(r.version.clone()),
-            ),
-        )
-    }));
-    vars.sort_by(|a, b| a.name.cmp(&b.name));
-    container.env = vars;
-}
-
 /// The declared state stackctl writes onto a service; everything else on the service is kept as it is.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceWrite {
@@ -173,16 +96,6 @@ pub struct ServiceWrite {
     pub ingress: Option<IngressKind>,
 }
 
-/// What apply does to the container image.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ImageWrite {
-    /// Set exactly this image.
-    Set(String),
-    /// The image belongs to `stackctl deploy`: keep the live one; a new service gets `placeholder`.
-    KeepDeployed { placeholder: String },
-}
-
 /// What the LRO reports while it runs, for progress lines.
 pub trait OperationObserver: RetryObserver {
     fn phase(&self, phase: &str);
@@ -206,10 +119,8 @@ impl ServiceRecord {
             })
             .collect();
         let template = s.template.unwrap_or_default();
-        let container = template.containers.into_iter().next().unwrap_or_default();
-        let resources = container.resources.unwrap_or_default();
+        let container = FirstContainer::read(template.containers);
         let scaling = template.scaling.unwrap_or_default();
-        let (env, secret_env) = split_env(container.env);
         let failure = s
             .terminal_condition
             .filter(|c| c.state == ConditionState::ConditionFailed)
@@ -239,11 +150,11 @@ impl ServiceRecord {
             },
             service_max_instances: s.scaling.map(|sc| sc.max_instance_count).unwrap_or(0),
             image: container.image,
-            env,
-            secret_env,
+            env: container.env,
+            secret_env: container.secret_env,
             service_account: template.service_account,
-            limits: resources.limits.into_iter().collect(),
-            cpu_idle: resources.cpu_idle,
+            limits: container.limits,
+            cpu_idle: container.cpu_idle,
             min_instances: scaling.min_instance_count,
             max_instances: scaling.max_instance_count,
             concurrency: template.max_instance_request_concurrency,
@@ -284,25 +195,15 @@ impl ServiceWrite {
         template.scaling = Some(rev_scaling);
         template.max_instance_request_concurrency = self.concurrency;
         template.timeout = wkt::Duration::try_from(self.timeout).ok();
-        if template.containers.is_empty() {
-            template.containers.push(gm::Container::new());
-        }
-        let container = &mut template.containers[0];
-        match &self.image {
-            ImageWrite::Set(image) => container.image = image.clone(),
-            ImageWrite::KeepDeployed { placeholder } if container.image.is_empty() => {
-                container.image = placeholder.clone()
-            }
-            ImageWrite::KeepDeployed { .. } => {}
-        }
-        let mut resources = container.resources.take().unwrap_or_default();
-        resources.limits.insert("cpu".into(), self.cpu.clone());
-        resources
-            .limits
-            .insert("memory".into(), self.memory.clone());
-        resources.cpu_idle = self.cpu_idle;
-        container.resources = Some(resources);
-        overlay_env(container, self.env.as_ref(), self.secrets.as_ref());
+        let container = overlay_first_container(
+            &mut template.containers,
+            &self.image,
+            &self.cpu,
+            &self.memory,
+            self.env.as_ref(),
+            self.secrets.as_ref(),
+        );
+        container.resources.get_or_insert_default().cpu_idle = self.cpu_idle;
         if let Some(account) = &self.service_account {
             template.service_account = account.clone();
         }
@@ -727,8 +628,7 @@ impl RevisionRecord {
             Some((ConditionState::ConditionFailed, message)) => Readiness::Failed { message },
             _ => Readiness::Pending,
         };
-        let container = r.containers.into_iter().next().unwrap_or_default();
-        let resources = container.resources.unwrap_or_default();
+        let container = FirstContainer::read(r.containers);
         Self {
             id: short_revision(&r.name),
             name: r.name,
@@ -736,8 +636,8 @@ impl RevisionRecord {
             image: container.image,
             readiness,
             min_instances: r.scaling.map(|s| s.min_instance_count).unwrap_or(0),
-            limits: resources.limits.into_iter().collect(),
-            cpu_idle: resources.cpu_idle,
+            limits: container.limits,
+            cpu_idle: container.cpu_idle,
         }
     }
 }
@@ -811,10 +711,7 @@ impl Cloud {
         // Never send back a revision name read from the server (google-cloud-python#14259).
         template.revision.clear();
         if let Some((image, revision)) = &write.template {
-            if template.containers.is_empty() {
-                template.containers.push(gm::Container::new());
-            }
-            template.containers[0].image = image.clone();
+            first_container_mut(&mut template.containers).image = image.clone();
             template.revision = revision.clone();
         }
         live.template = Some(template);

@@ -13,8 +13,9 @@ use crate::config::units::{format_cpu, format_duration, format_memory, parse_cpu
 use crate::config::{JobConfig, Stack};
 use crate::model::{Kind, ResourceAddr};
 use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
+use crate::provider::container::SecretEnvRef;
 use crate::provider::jobs::{JobRecord, JobWrite};
-use crate::provider::run::{OperationObserver, SecretEnvRef};
+use crate::provider::run::OperationObserver;
 use crate::state::Ledger;
 use service::ServiceImage;
 
@@ -383,7 +384,7 @@ impl Converge for JobKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::run::ImageWrite;
+    use crate::provider::container::ImageWrite;
     use crate::resources::OWNER_LABEL;
 
     fn spec() -> JobSpec {

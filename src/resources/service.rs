@@ -14,9 +14,8 @@ use crate::config::units::{format_cpu, format_duration, format_memory, parse_cpu
 use crate::config::{ImageSource, Ingress, ServiceConfig, Stack};
 use crate::model::{Kind, ResourceAddr};
 use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
-use crate::provider::run::{
-    ImageWrite, IngressKind, OperationObserver, ServiceRecord, ServiceWrite,
-};
+use crate::provider::container::ImageWrite;
+use crate::provider::run::{IngressKind, OperationObserver, ServiceRecord, ServiceWrite};
 use crate::state::Ledger;
 
 /// The image a service built by `stackctl deploy` starts with when apply creates it: Google's
