@@ -9,6 +9,7 @@ pub mod alert;
 pub mod api;
 pub mod budget;
 pub mod channel;
+pub mod container;
 pub mod dataset;
 pub mod grant;
 pub mod job;
