@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{created, diff_labels, grant, owned_labels, push_if_differs, quoted, secret};
+use super::{
+    created, diff_labels, grant, owned_labels, push_if_differs, quoted, secret, service_account,
+};
 use crate::config::units::{format_cpu, format_memory, parse_cpu, parse_memory};
 use crate::config::{ImageSource, Stack};
 use crate::model::ResourceAddr;
@@ -28,11 +30,13 @@ pub enum ServiceImage {
 }
 
 /// What a Cloud Run service or job derives from stack.toml the same way: its labels (stack,
-/// own, ownership), its secret env by secret id, and what it needs first (identity, secrets,
-/// the secret-accessor grants).
+/// own, ownership), its env and secret env by secret id (`None` = not managed), its identity's
+/// email, and what it needs first (identity, secrets, the secret-accessor grants).
 pub(crate) struct Wiring {
     pub labels: BTreeMap<String, String>,
-    pub secrets: BTreeMap<String, String>,
+    pub env: Option<BTreeMap<String, String>>,
+    pub secrets: Option<BTreeMap<String, String>>,
+    pub service_account: Option<String>,
     pub depends_on: Vec<ResourceAddr>,
 }
 
@@ -40,10 +44,10 @@ pub(crate) fn wiring(
     stack: &Stack,
     own_labels: &BTreeMap<String, String>,
     service_account: Option<&ResourceAddr>,
+    env: &BTreeMap<String, String>,
     secret_env: &BTreeMap<String, ResourceAddr>,
 ) -> Wiring {
-    let labels = owned_labels(stack, own_labels);
-    let secrets = secret_env
+    let secrets: BTreeMap<String, String> = secret_env
         .iter()
         .filter_map(|(env, addr)| Some((env.clone(), secret::id_of(stack, addr)?)))
         .collect();
@@ -53,8 +57,10 @@ pub(crate) fn wiring(
     depends_on.sort();
     depends_on.dedup();
     Wiring {
-        labels,
-        secrets,
+        labels: owned_labels(stack, own_labels),
+        env: (!env.is_empty()).then(|| env.clone()),
+        secrets: (!secrets.is_empty()).then_some(secrets),
+        service_account: service_account.and_then(|a| service_account::email_of(stack, a)),
         depends_on,
     }
 }

@@ -11,7 +11,7 @@ use super::container::{
 };
 use super::{
     ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, created, label_ownership,
-    push_if_differs, quoted, service_account,
+    push_if_differs, quoted,
 };
 use crate::config::units::{format_cpu, format_duration, format_memory};
 use crate::config::{JobConfig, Stack};
@@ -64,12 +64,15 @@ pub fn full_name(stack: &Stack, id: &str) -> String {
 pub fn spec(stack: &Stack, cfg: &JobConfig) -> JobSpec {
     let Wiring {
         labels,
+        env,
         secrets,
+        service_account,
         depends_on,
     } = wiring(
         stack,
         &cfg.labels,
         cfg.service_account.as_ref(),
+        &cfg.env,
         &cfg.secrets,
     );
     JobSpec {
@@ -82,12 +85,9 @@ pub fn spec(stack: &Stack, cfg: &JobConfig) -> JobSpec {
         max_retries: cfg.max_retries,
         parallelism: cfg.parallelism,
         task_count: cfg.task_count,
-        env: (!cfg.env.is_empty()).then(|| cfg.env.clone()),
-        secrets: (!secrets.is_empty()).then_some(secrets),
-        service_account: cfg
-            .service_account
-            .as_ref()
-            .and_then(|a| service_account::email_of(stack, a)),
+        env,
+        secrets,
+        service_account,
         depends_on,
     }
 }

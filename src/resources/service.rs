@@ -12,7 +12,7 @@ use super::container::{
 };
 use super::{
     ApplyCtx, Converge, Desired, Known, OWNER_LABEL, Ownership, Reconcile, StepError, created,
-    label_ownership, push_if_differs, service_account,
+    label_ownership, push_if_differs,
 };
 use crate::config::units::{format_cpu, format_duration, format_memory};
 use crate::config::{Ingress, ServiceConfig, Stack};
@@ -68,12 +68,15 @@ pub fn full_name(stack: &Stack, id: &str) -> String {
 pub fn spec(stack: &Stack, cfg: &ServiceConfig) -> ServiceSpec {
     let Wiring {
         labels,
+        env,
         secrets,
+        service_account,
         depends_on,
     } = wiring(
         stack,
         &cfg.labels,
         cfg.service_account.as_ref(),
+        &cfg.env,
         &cfg.secrets,
     );
     ServiceSpec {
@@ -88,12 +91,9 @@ pub fn spec(stack: &Stack, cfg: &ServiceConfig) -> ServiceSpec {
         cpu_idle: cfg.cpu_idle,
         timeout: cfg.timeout,
         ingress: cfg.ingress,
-        env: (!cfg.env.is_empty()).then(|| cfg.env.clone()),
-        secrets: (!secrets.is_empty()).then_some(secrets),
-        service_account: cfg
-            .service_account
-            .as_ref()
-            .and_then(|a| service_account::email_of(stack, a)),
+        env,
+        secrets,
+        service_account,
         depends_on,
     }
 }
