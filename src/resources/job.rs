@@ -246,10 +246,7 @@ impl Converge for JobKind {
         let cloud = &ctx.cloud;
         match (change.action, spec) {
             (Action::Replace, _) => {
-                return Err(StepError::Plan(format!(
-                    "{} cannot be replaced; the plan file is damaged: re-run `stackctl plan`",
-                    change.address
-                )));
+                return Err(StepError::damaged_replace(&change.address));
             }
             (Action::Create, Some(spec)) => {
                 observer.phase("creating job");
@@ -266,10 +263,7 @@ impl Converge for JobKind {
                 cloud.delete_job(&change.name, observer).await?;
             }
             (action, None) => {
-                return Err(StepError::Plan(format!(
-                    "the plan has no desired state to {action:?} {}; re-run `stackctl plan`",
-                    change.address
-                )));
+                return Err(StepError::no_desired_state(action, &change.address));
             }
         }
         Ok(())

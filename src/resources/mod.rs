@@ -281,6 +281,22 @@ pub enum StepError {
     Plan(String),
 }
 
+impl StepError {
+    /// A change whose action needs the desired state its plan does not carry.
+    pub(crate) fn no_desired_state(action: crate::plan::Action, address: &ResourceAddr) -> Self {
+        Self::Plan(format!(
+            "the plan has no desired state to {action:?} {address}; re-run `stackctl plan`"
+        ))
+    }
+
+    /// A replace of a kind that is never replaced: only a damaged plan file asks for it.
+    pub(crate) fn damaged_replace(address: &ResourceAddr) -> Self {
+        Self::Plan(format!(
+            "{address} cannot be replaced; the plan file is damaged: re-run `stackctl plan`"
+        ))
+    }
+}
+
 /// The async half of a kind: make one planned change real.
 pub trait Converge: Reconcile {
     fn converge(

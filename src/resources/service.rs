@@ -368,10 +368,7 @@ impl Converge for ServiceKind {
                 )));
             }
             (action, None) => {
-                return Err(StepError::Plan(format!(
-                    "the plan has no desired state to {action:?} {}; re-run `stackctl plan`",
-                    change.address
-                )));
+                return Err(StepError::no_desired_state(action, &change.address));
             }
         };
         if let Some(host) = host_of(&record.uri) {

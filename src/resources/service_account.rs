@@ -145,10 +145,7 @@ impl Converge for ServiceAccountKind {
         let cloud = &ctx.cloud;
         match (change.action, spec) {
             (Action::Replace, _) => {
-                return Err(StepError::Plan(format!(
-                    "{} cannot be replaced; the plan file is damaged: re-run `stackctl plan`",
-                    change.address
-                )));
+                return Err(StepError::damaged_replace(&change.address));
             }
             (Action::Create, Some(spec)) => {
                 // Claim the name first: a crash after the create still leaves it owned.
@@ -170,10 +167,7 @@ impl Converge for ServiceAccountKind {
                 ctx.forget_in_ledger(change).await?;
             }
             (action, None) => {
-                return Err(StepError::Plan(format!(
-                    "the plan has no desired state to {action:?} {}; re-run `stackctl plan`",
-                    change.address
-                )));
+                return Err(StepError::no_desired_state(action, &change.address));
             }
         }
         Ok(())
