@@ -10,8 +10,8 @@ use super::container::{
     image_notes, image_of, image_write, secret_refs, wiring,
 };
 use super::{
-    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, created, label_ownership,
-    push_if_differs, quoted,
+    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, address_from_name,
+    created, label_ownership, push_if_differs, quoted,
 };
 use crate::config::units::{format_cpu, format_duration, format_memory};
 use crate::config::{JobConfig, Stack};
@@ -212,7 +212,7 @@ impl Reconcile for JobKind {
         label_ownership(&live.labels, stack)
     }
     fn address_of(live: &JobRecord, _: &Ledger) -> ResourceAddr {
-        ResourceAddr::new(Kind::Job, live.name.rsplit('/').next().unwrap_or_default())
+        address_from_name(Kind::Job, &live.name)
     }
     fn fingerprint(live: &JobRecord) -> String {
         live.etag.clone()

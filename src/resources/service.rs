@@ -11,8 +11,8 @@ use super::container::{
     image_notes, image_of, image_write, live_cpu_millis, live_memory_bytes, secret_refs, wiring,
 };
 use super::{
-    ApplyCtx, Converge, Desired, Known, OWNER_LABEL, Ownership, Reconcile, StepError, created,
-    label_ownership, push_if_differs,
+    ApplyCtx, Converge, Desired, Known, OWNER_LABEL, Ownership, Reconcile, StepError,
+    address_from_name, created, label_ownership, push_if_differs,
 };
 use crate::config::units::{format_cpu, format_duration, format_memory};
 use crate::config::{Ingress, ServiceConfig, Stack};
@@ -292,10 +292,7 @@ impl Reconcile for ServiceKind {
         label_ownership(&live.labels, stack)
     }
     fn address_of(live: &ServiceRecord, _: &Ledger) -> ResourceAddr {
-        ResourceAddr::new(
-            Kind::Service,
-            live.name.rsplit('/').next().unwrap_or_default(),
-        )
+        address_from_name(Kind::Service, &live.name)
     }
     fn fingerprint(live: &ServiceRecord) -> String {
         live.etag.clone()

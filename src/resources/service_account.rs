@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, ledger_ownership,
-    push_if_differs, quoted,
+    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, ledger_address,
+    ledger_ownership, push_if_differs, quoted,
 };
 use crate::config::{ServiceAccountConfig, Stack};
 use crate::model::{Kind, ResourceAddr};
@@ -119,13 +119,10 @@ impl Reconcile for ServiceAccountKind {
         ledger_ownership(ledger, &live.name)
     }
     fn address_of(live: &ServiceAccountRecord, ledger: &Ledger) -> ResourceAddr {
-        ledger
-            .entry(&live.name)
-            .map(|e| e.address.clone())
-            .unwrap_or_else(|| {
-                let id = live.email.split('@').next().unwrap_or_default();
-                ResourceAddr::new(Kind::ServiceAccount, id)
-            })
+        ledger_address(ledger, &live.name, || {
+            let id = live.email.split('@').next().unwrap_or_default();
+            ResourceAddr::new(Kind::ServiceAccount, id)
+        })
     }
     fn create_fields(spec: &ServiceAccountSpec, _: &Known) -> Vec<FieldChange> {
         create_fields(spec)
