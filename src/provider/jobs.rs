@@ -11,7 +11,7 @@ use super::Cloud;
 use super::container::{
     FirstContainer, ImageWrite, SecretEnvRef, first_container_mut, overlay_first_container,
 };
-use super::error::{ApiError, RetryObserver};
+use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{all_pages, retrying};
 use super::run::{OperationObserver, wait_for};
 
@@ -240,10 +240,8 @@ impl Cloud {
         image: &str,
         observer: &dyn OperationObserver,
     ) -> Result<Option<JobRecord>, ApiError> {
-        let mut live = match self.get_job_api(name, observer).await {
-            Ok(live) => live,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(mut live) = self.get_job_api(name, observer).await.not_found_as_none()? else {
+            return Ok(None);
         };
         let mut execution = live.template.take().unwrap_or_default();
         let mut task = execution.template.take().unwrap_or_default();
@@ -263,11 +261,10 @@ impl Cloud {
         name: &str,
         observer: &dyn RetryObserver,
     ) -> Result<Option<JobRecord>, ApiError> {
-        match self.get_job_api(name, observer).await {
-            Ok(j) => Ok(Some(JobRecord::from_api(j))),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.get_job_api(name, observer)
+            .await
+            .map(JobRecord::from_api)
+            .not_found_as_none()
     }
 
     pub async fn delete_job(
@@ -280,9 +277,6 @@ impl Cloud {
             wait_for("run.jobs.delete", name, poller, observer)
         })
         .await;
-        match deleted {
-            Err(e) if !e.is_not_found() => Err(e),
-            _ => Ok(()),
-        }
+        deleted.not_found_as_done()
     }
 }

@@ -11,7 +11,7 @@ use super::Cloud;
 use super::container::{
     FirstContainer, ImageWrite, SecretEnvRef, first_container_mut, overlay_first_container,
 };
-use super::error::{ApiError, RetryObserver};
+use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{all_pages, retrying};
 
 /// A service as the API reports it, in plain Rust types.
@@ -253,11 +253,7 @@ impl Cloud {
                 .map_err(|e| ApiError::from_gax("run.services.get", name, &e))
         })
         .await;
-        match got {
-            Ok(s) => Ok(Some(s)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        got.not_found_as_none()
     }
 
     pub async fn get_service(
@@ -357,10 +353,7 @@ impl Cloud {
             wait_for("run.services.delete", name, poller, observer)
         })
         .await;
-        match deleted {
-            Err(e) if !e.is_not_found() => Err(e),
-            _ => Ok(()),
-        }
+        deleted.not_found_as_done()
     }
 }
 
