@@ -13,7 +13,7 @@ use super::container::{
 };
 use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{all_pages, retrying};
-use super::run::{OperationObserver, wait_for};
+use super::run::{OperationObserver, unchanged_since_plan, wait_for};
 
 /// A job as the API reports it, in plain Rust types.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -193,17 +193,13 @@ impl Cloud {
         observer: &dyn OperationObserver,
     ) -> Result<JobRecord, ApiError> {
         let live = self.get_job_api(&write.name, observer).await?;
-        if let Some(expected) = expected_etag
-            && expected != live.etag
-        {
-            return Err(ApiError::new(
-                "run.jobs.patch",
-                &write.name,
-                None,
-                Some("ABORTED".into()),
-                "the job changed since the plan was made (etag differs); re-run `stackctl plan`",
-            ));
-        }
+        unchanged_since_plan(
+            expected_etag,
+            &live.etag,
+            "run.jobs.patch",
+            &write.name,
+            "job",
+        )?;
         let job = write.overlay(live);
         let updated = retrying(self.backoff, observer, || {
             let poller = self.jobs.update_job().set_job(job.clone()).poller();

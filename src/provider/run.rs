@@ -319,17 +319,13 @@ impl Cloud {
                     "the service disappeared since it was planned; re-run plan",
                 )
             })?;
-        if let Some(expected) = expected_etag
-            && expected != live.etag
-        {
-            return Err(ApiError::new(
-                "run.services.patch",
-                &write.name,
-                None,
-                Some("ABORTED".into()),
-                "the service changed since the plan was made (etag differs); re-run `stackctl plan`",
-            ));
-        }
+        unchanged_since_plan(
+            expected_etag,
+            &live.etag,
+            "run.services.patch",
+            &write.name,
+            "service",
+        )?;
         let service = write.overlay(live);
         let updated = retrying(self.backoff, observer, || {
             let poller = self
@@ -354,6 +350,29 @@ impl Cloud {
         })
         .await;
         deleted.not_found_as_done()
+    }
+}
+
+/// Fails an update with `ABORTED` when a saved plan's etag is not the live one: the
+/// `what` (service, job) changed since the plan was made. No expected etag, no check.
+pub(super) fn unchanged_since_plan(
+    expected_etag: Option<&str>,
+    live_etag: &str,
+    call: &'static str,
+    name: &str,
+    what: &str,
+) -> Result<(), ApiError> {
+    match expected_etag {
+        Some(expected) if expected != live_etag => Err(ApiError::new(
+            call,
+            name,
+            None,
+            Some("ABORTED".into()),
+            format!(
+                "the {what} changed since the plan was made (etag differs); re-run `stackctl plan`"
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
