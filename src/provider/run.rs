@@ -104,15 +104,14 @@ pub trait OperationObserver: RetryObserver {
 impl ServiceRecord {
     fn from_api(s: gm::Service) -> Self {
         let latest_ready = s.latest_ready_revision.clone();
-        let short = |name: &str| name.rsplit('/').next().unwrap_or_default().to_string();
         let traffic = s
             .traffic_statuses
             .iter()
             .map(|t| TrafficRecord {
                 revision: if t.revision.is_empty() {
-                    short(&latest_ready)
+                    short_revision(&latest_ready)
                 } else {
-                    short(&t.revision)
+                    short_revision(&t.revision)
                 },
                 percent: t.percent,
                 tag: (!t.tag.is_empty()).then(|| t.tag.clone()),
@@ -121,16 +120,7 @@ impl ServiceRecord {
         let template = s.template.unwrap_or_default();
         let container = FirstContainer::read(template.containers);
         let scaling = template.scaling.unwrap_or_default();
-        let failure = s
-            .terminal_condition
-            .filter(|c| c.state == ConditionState::ConditionFailed)
-            .map(|c| {
-                if c.message.is_empty() {
-                    "the latest revision failed".to_string()
-                } else {
-                    c.message
-                }
-            });
+        let failure = latest_revision_failure(s.terminal_condition.as_ref());
         Self {
             name: s.name,
             labels: s.labels.into_iter().collect(),
@@ -540,6 +530,19 @@ fn short_revision(name: &str) -> String {
     name.rsplit('/').next().unwrap_or(name).to_string()
 }
 
+/// The terminal condition's message when the latest revision failed.
+fn latest_revision_failure(condition: Option<&gm::Condition>) -> Option<String> {
+    condition
+        .filter(|c| c.state == ConditionState::ConditionFailed)
+        .map(|c| {
+            if c.message.is_empty() {
+                "the latest revision failed".to_string()
+            } else {
+                c.message.clone()
+            }
+        })
+}
+
 fn non_empty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
@@ -590,17 +593,7 @@ impl RolloutState {
             .and_then(|t| t.containers.first())
             .map(|c| c.image.clone())
             .unwrap_or_default();
-        let failure = s
-            .terminal_condition
-            .as_ref()
-            .filter(|c| c.state == ConditionState::ConditionFailed)
-            .map(|c| {
-                if c.message.is_empty() {
-                    "the latest revision failed".to_string()
-                } else {
-                    c.message.clone()
-                }
-            });
+        let failure = latest_revision_failure(s.terminal_condition.as_ref());
         Self {
             name: s.name.clone(),
             etag: s.etag.clone(),
