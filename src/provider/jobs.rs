@@ -200,13 +200,25 @@ impl Cloud {
             &write.name,
             "job",
         )?;
-        let job = write.overlay(live);
-        let updated = retrying(self.backoff, observer, || {
-            let poller = self.jobs.update_job().set_job(job.clone()).poller();
-            wait_for("run.jobs.patch", &write.name, poller, observer)
-        })
-        .await?;
+        let updated = self
+            .patch_job(write.overlay(live), &write.name, observer)
+            .await?;
         Ok(JobRecord::from_api(updated))
+    }
+
+    /// Writes the job back (its etag makes the write fail if it changed since it was read) and
+    /// waits for the operation.
+    async fn patch_job(
+        &self,
+        job: gm::Job,
+        name: &str,
+        observer: &dyn OperationObserver,
+    ) -> Result<gm::Job, ApiError> {
+        retrying(self.backoff, observer, || {
+            let poller = self.jobs.update_job().set_job(job.clone()).poller();
+            wait_for("run.jobs.patch", name, poller, observer)
+        })
+        .await
     }
 
     /// Sets one label on a job (read-modify-write with its etag), e.g. to adopt it.
@@ -219,11 +231,7 @@ impl Cloud {
     ) -> Result<JobRecord, ApiError> {
         let mut live = self.get_job_api(name, observer).await?;
         live.labels.insert(key.to_string(), value.to_string());
-        let updated = retrying(self.backoff, observer, || {
-            let poller = self.jobs.update_job().set_job(live.clone()).poller();
-            wait_for("run.jobs.patch", name, poller, observer)
-        })
-        .await?;
+        let updated = self.patch_job(live, name, observer).await?;
         Ok(JobRecord::from_api(updated))
     }
 
@@ -244,11 +252,7 @@ impl Cloud {
         first_container_mut(&mut task.containers).image = image.to_string();
         execution.template = Some(task);
         live.template = Some(execution);
-        let updated = retrying(self.backoff, observer, || {
-            let poller = self.jobs.update_job().set_job(live.clone()).poller();
-            wait_for("run.jobs.patch", name, poller, observer)
-        })
-        .await?;
+        let updated = self.patch_job(live, name, observer).await?;
         Ok(Some(JobRecord::from_api(updated)))
     }
 

@@ -316,17 +316,31 @@ impl Cloud {
             &write.name,
             "service",
         )?;
-        let service = write.overlay(live);
-        let updated = retrying(self.backoff, observer, || {
+        let updated = self
+            .patch_service(write.overlay(live), &write.name, None, observer)
+            .await?;
+        ready(ServiceRecord::from_api(updated), "run.services.patch")
+    }
+
+    /// Writes the service back (its etag makes the write fail if it changed since it was read),
+    /// only the `mask` fields when there is one, and waits for the operation.
+    async fn patch_service(
+        &self,
+        service: gm::Service,
+        name: &str,
+        mask: Option<wkt::FieldMask>,
+        observer: &dyn OperationObserver,
+    ) -> Result<gm::Service, ApiError> {
+        retrying(self.backoff, observer, || {
             let poller = self
                 .services
                 .update_service()
                 .set_service(service.clone())
+                .set_or_clear_update_mask(mask.clone())
                 .poller();
-            wait_for("run.services.patch", &write.name, poller, observer)
+            wait_for("run.services.patch", name, poller, observer)
         })
-        .await?;
-        ready(ServiceRecord::from_api(updated), "run.services.patch")
+        .await
     }
 
     pub async fn delete_service(
@@ -442,15 +456,7 @@ impl Cloud {
         if let Some(t) = live.template.as_mut() {
             t.revision.clear();
         }
-        let updated = retrying(self.backoff, observer, || {
-            let poller = self
-                .services
-                .update_service()
-                .set_service(live.clone())
-                .poller();
-            wait_for("run.services.patch", name, poller, observer)
-        })
-        .await?;
+        let updated = self.patch_service(live, name, None, observer).await?;
         Ok(ServiceRecord::from_api(updated))
     }
 }
@@ -726,16 +732,7 @@ impl Cloud {
             .template
             .is_none()
             .then(|| wkt::FieldMask::default().set_paths(["traffic"]));
-        let updated = retrying(self.backoff, observer, || {
-            let poller = self
-                .services
-                .update_service()
-                .set_service(live.clone())
-                .set_or_clear_update_mask(mask.clone())
-                .poller();
-            wait_for("run.services.patch", name, poller, observer)
-        })
-        .await?;
+        let updated = self.patch_service(live, name, mask, observer).await?;
         let state = RolloutState::from_api(&updated);
         match &state.failure {
             Some(message) => Err(ApiError::new(
