@@ -246,6 +246,24 @@ impl Cloud {
         got.not_found_as_none()
     }
 
+    /// The service, or a 404 `NOT_FOUND` error saying `missing` when it does not exist.
+    async fn existing_service(
+        &self,
+        name: &str,
+        missing: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<gm::Service, ApiError> {
+        self.get_service_api(name, observer).await?.ok_or_else(|| {
+            ApiError::new(
+                "run.services.get",
+                name,
+                Some(404),
+                Some("NOT_FOUND".into()),
+                missing,
+            )
+        })
+    }
+
     pub async fn get_service(
         &self,
         name: &str,
@@ -298,17 +316,12 @@ impl Cloud {
         observer: &dyn OperationObserver,
     ) -> Result<ServiceRecord, ApiError> {
         let live = self
-            .get_service_api(&write.name, observer)
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    "run.services.get",
-                    &write.name,
-                    Some(404),
-                    Some("NOT_FOUND".into()),
-                    "the service disappeared since it was planned; re-run plan",
-                )
-            })?;
+            .existing_service(
+                &write.name,
+                "the service disappeared since it was planned; re-run plan",
+                observer,
+            )
+            .await?;
         unchanged_since_plan(
             expected_etag,
             &live.etag,
@@ -443,15 +456,9 @@ impl Cloud {
         value: &str,
         observer: &dyn OperationObserver,
     ) -> Result<ServiceRecord, ApiError> {
-        let mut live = self.get_service_api(name, observer).await?.ok_or_else(|| {
-            ApiError::new(
-                "run.services.get",
-                name,
-                Some(404),
-                Some("NOT_FOUND".into()),
-                "no such service",
-            )
-        })?;
+        let mut live = self
+            .existing_service(name, "no such service", observer)
+            .await?;
         live.labels.insert(key.to_string(), value.to_string());
         if let Some(t) = live.template.as_mut() {
             t.revision.clear();
@@ -700,15 +707,13 @@ impl Cloud {
         write: &RolloutWrite,
         observer: &dyn OperationObserver,
     ) -> Result<RolloutState, ApiError> {
-        let mut live = self.get_service_api(name, observer).await?.ok_or_else(|| {
-            ApiError::new(
-                "run.services.get",
+        let mut live = self
+            .existing_service(
                 name,
-                Some(404),
-                Some("NOT_FOUND".into()),
                 "no such service; create it with `stackctl apply` first",
+                observer,
             )
-        })?;
+            .await?;
         if live.etag != write.expected_etag {
             return Err(ApiError::new(
                 "run.services.patch",
