@@ -14,7 +14,7 @@ use google_cloud_wkt as wkt;
 use serde::{Deserialize, Serialize};
 
 use super::Cloud;
-use super::error::{ApiError, RetryObserver};
+use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{all_pages, retrying};
 use super::run::OperationObserver;
 
@@ -213,11 +213,7 @@ impl Cloud {
                 .map_err(|e| ApiError::from_gax("artifactregistry.repositories.get", name, &e))
         })
         .await;
-        match got {
-            Ok(r) => Ok(Some(r)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        got.not_found_as_none()
     }
 
     /// Creates a Docker repository (a long-running operation); one that exists is updated instead.
@@ -331,9 +327,6 @@ impl Cloud {
                 .map_err(|e| ApiError::from_gax("artifactregistry.repositories.delete", name, &e))
         })
         .await;
-        match done {
-            Err(e) if !e.is_not_found() => Err(e),
-            _ => Ok(()),
-        }
+        done.not_found_as_done()
     }
 }

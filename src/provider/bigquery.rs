@@ -14,7 +14,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
 use super::Cloud;
-use super::error::{ApiError, RetryObserver};
+use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::rest::ListCall;
 use super::rest::int64_opt;
 use super::retry::retrying;
@@ -599,11 +599,7 @@ impl Cloud {
                 .await
         })
         .await;
-        match got {
-            Ok(d) => Ok(Some(d.into())),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        got.map(|d| d.into()).not_found_as_none()
     }
 
     /// Creates the dataset; one that a retried insert already made is read back.
@@ -710,10 +706,7 @@ impl Cloud {
                 .map(|_| ())
         })
         .await;
-        match done {
-            Err(e) if !e.is_not_found() => Err(e),
-            _ => Ok(()),
-        }
+        done.not_found_as_done()
     }
 
     /// The table ids of one dataset.
@@ -796,11 +789,7 @@ impl Cloud {
                 .await
         })
         .await;
-        match got {
-            Ok(t) => Ok(Some(t.into())),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        got.map(|t| t.into()).not_found_as_none()
     }
 
     /// Creates the table; one that a retried insert already made is read back.
@@ -879,10 +868,7 @@ impl Cloud {
                 .map(|_| ())
         })
         .await;
-        match done {
-            Err(e) if !e.is_not_found() => Err(e),
-            _ => Ok(()),
-        }
+        done.not_found_as_done()
     }
 }
 

@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
 use super::Cloud;
-use super::error::{ApiError, RetryObserver};
+use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::rest::{ListCall, MoneyWire};
 use super::retry::retrying;
 
@@ -239,9 +239,6 @@ impl Cloud {
                 .map(|_| ())
         })
         .await;
-        match done {
-            Err(e) if !e.is_not_found() => Err(e),
-            _ => Ok(()),
-        }
+        done.not_found_as_done()
     }
 }

@@ -128,6 +128,31 @@ impl ApiError {
     }
 }
 
+/// A call's "not found" read as an answer rather than a failure.
+pub trait NotFoundAsAnswer<T> {
+    /// `Ok(None)` when the resource does not exist.
+    fn not_found_as_none(self) -> Result<Option<T>, ApiError>;
+    /// `Ok(())` when what was to be deleted is already gone.
+    fn not_found_as_done(self) -> Result<(), ApiError>;
+}
+
+impl<T> NotFoundAsAnswer<T> for Result<T, ApiError> {
+    fn not_found_as_none(self) -> Result<Option<T>, ApiError> {
+        match self {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn not_found_as_done(self) -> Result<(), ApiError> {
+        match self {
+            Err(e) if !e.is_not_found() => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
 fn is_hard_quota(msg: &str) -> bool {
     msg.contains("per day") || msg.contains("per project") && !msg.contains("per minute")
 }

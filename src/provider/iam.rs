@@ -15,7 +15,7 @@ use google_cloud_wkt as wkt;
 use serde::{Deserialize, Serialize};
 
 use super::Cloud;
-use super::error::{ApiError, RetryObserver};
+use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{all_pages, retrying};
 
 /// The resource whose IAM policy a grant edits.
@@ -414,10 +414,7 @@ impl Cloud {
                 .map_err(|e| ApiError::from_gax("iam.serviceAccounts.delete", name, &e))
         })
         .await;
-        match deleted {
-            Err(e) if !e.is_not_found() => Err(e),
-            _ => Ok(()),
-        }
+        deleted.not_found_as_done()
     }
 }
 

@@ -8,9 +8,12 @@ use google_cloud_run_v2::model as gm;
 use google_cloud_wkt as wkt;
 
 use super::Cloud;
-use super::error::{ApiError, RetryObserver};
+use super::container::{
+    FirstContainer, ImageWrite, SecretEnvRef, first_container_mut, overlay_first_container,
+};
+use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{all_pages, retrying};
-use super::run::{ImageWrite, OperationObserver, SecretEnvRef, overlay_env, split_env, wait_for};
+use super::run::{OperationObserver, unchanged_since_plan, wait_for};
 
 /// A job as the API reports it, in plain Rust types.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -56,17 +59,15 @@ impl JobRecord {
         let execution = j.template.unwrap_or_default();
         let task = execution.template.unwrap_or_default();
         let max_retries = task.max_retries().copied();
-        let container = task.containers.into_iter().next().unwrap_or_default();
-        let resources = container.resources.unwrap_or_default();
-        let (env, secret_env) = split_env(container.env);
+        let container = FirstContainer::read(task.containers);
         Self {
             name: j.name,
             labels: j.labels.into_iter().collect(),
             etag: j.etag,
             image: container.image,
-            env,
-            secret_env,
-            limits: resources.limits.into_iter().collect(),
+            env: container.env,
+            secret_env: container.secret_env,
+            limits: container.limits,
             task_timeout: task.timeout.and_then(|t| Duration::try_from(t).ok()),
             max_retries,
             parallelism: execution.parallelism,
@@ -94,24 +95,14 @@ impl JobWrite {
         if let Some(account) = &self.service_account {
             task.service_account = account.clone();
         }
-        if task.containers.is_empty() {
-            task.containers.push(gm::Container::new());
-        }
-        let container = &mut task.containers[0];
-        match &self.image {
-            ImageWrite::Set(image) => container.image = image.clone(),
-            ImageWrite::KeepDeployed { placeholder } if container.image.is_empty() => {
-                container.image = placeholder.clone()
-            }
-            ImageWrite::KeepDeployed { .. } => {}
-        }
-        let mut resources = container.resources.take().unwrap_or_default();
-        resources.limits.insert("cpu".into(), self.cpu.clone());
-        resources
-            .limits
-            .insert("memory".into(), self.memory.clone());
-        container.resources = Some(resources);
-        overlay_env(container, self.env.as_ref(), self.secrets.as_ref());
+        overlay_first_container(
+            &mut task.containers,
+            &self.image,
+            &self.cpu,
+            &self.memory,
+            self.env.as_ref(),
+            self.secrets.as_ref(),
+        );
         execution.template = Some(task);
         job.template = Some(execution);
         job
@@ -202,24 +193,32 @@ impl Cloud {
         observer: &dyn OperationObserver,
     ) -> Result<JobRecord, ApiError> {
         let live = self.get_job_api(&write.name, observer).await?;
-        if let Some(expected) = expected_etag
-            && expected != live.etag
-        {
-            return Err(ApiError::new(
-                "run.jobs.patch",
-                &write.name,
-                None,
-                Some("ABORTED".into()),
-                "the job changed since the plan was made (etag differs); re-run `stackctl plan`",
-            ));
-        }
-        let job = write.overlay(live);
-        let updated = retrying(self.backoff, observer, || {
-            let poller = self.jobs.update_job().set_job(job.clone()).poller();
-            wait_for("run.jobs.patch", &write.name, poller, observer)
-        })
-        .await?;
+        unchanged_since_plan(
+            expected_etag,
+            &live.etag,
+            "run.jobs.patch",
+            &write.name,
+            "job",
+        )?;
+        let updated = self
+            .patch_job(write.overlay(live), &write.name, observer)
+            .await?;
         Ok(JobRecord::from_api(updated))
+    }
+
+    /// Writes the job back (its etag makes the write fail if it changed since it was read) and
+    /// waits for the operation.
+    async fn patch_job(
+        &self,
+        job: gm::Job,
+        name: &str,
+        observer: &dyn OperationObserver,
+    ) -> Result<gm::Job, ApiError> {
+        retrying(self.backoff, observer, || {
+            let poller = self.jobs.update_job().set_job(job.clone()).poller();
+            wait_for("run.jobs.patch", name, poller, observer)
+        })
+        .await
     }
 
     /// Sets one label on a job (read-modify-write with its etag), e.g. to adopt it.
@@ -232,11 +231,7 @@ impl Cloud {
     ) -> Result<JobRecord, ApiError> {
         let mut live = self.get_job_api(name, observer).await?;
         live.labels.insert(key.to_string(), value.to_string());
-        let updated = retrying(self.backoff, observer, || {
-            let poller = self.jobs.update_job().set_job(live.clone()).poller();
-            wait_for("run.jobs.patch", name, poller, observer)
-        })
-        .await?;
+        let updated = self.patch_job(live, name, observer).await?;
         Ok(JobRecord::from_api(updated))
     }
 
@@ -249,24 +244,15 @@ impl Cloud {
         image: &str,
         observer: &dyn OperationObserver,
     ) -> Result<Option<JobRecord>, ApiError> {
-        let mut live = match self.get_job_api(name, observer).await {
-            Ok(live) => live,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(mut live) = self.get_job_api(name, observer).await.not_found_as_none()? else {
+            return Ok(None);
         };
         let mut execution = live.template.take().unwrap_or_default();
         let mut task = execution.template.take().unwrap_or_default();
-        if task.containers.is_empty() {
-            task.containers.push(gm::Container::new());
-        }
-        task.containers[0].image = image.to_string();
+        first_container_mut(&mut task.containers).image = image.to_string();
         execution.template = Some(task);
         live.template = Some(execution);
-        let updated = retrying(self.backoff, observer, || {
-            let poller = self.jobs.update_job().set_job(live.clone()).poller();
-            wait_for("run.jobs.patch", name, poller, observer)
-        })
-        .await?;
+        let updated = self.patch_job(live, name, observer).await?;
         Ok(Some(JobRecord::from_api(updated)))
     }
 
@@ -275,11 +261,10 @@ impl Cloud {
         name: &str,
         observer: &dyn RetryObserver,
     ) -> Result<Option<JobRecord>, ApiError> {
-        match self.get_job_api(name, observer).await {
-            Ok(j) => Ok(Some(JobRecord::from_api(j))),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.get_job_api(name, observer)
+            .await
+            .map(JobRecord::from_api)
+            .not_found_as_none()
     }
 
     pub async fn delete_job(
@@ -292,9 +277,6 @@ impl Cloud {
             wait_for("run.jobs.delete", name, poller, observer)
         })
         .await;
-        match deleted {
-            Err(e) if !e.is_not_found() => Err(e),
-            _ => Ok(()),
-        }
+        deleted.not_found_as_done()
     }
 }

@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod bigquery;
 pub mod billing_catalog;
 pub mod budgets;
+pub mod container;
 pub mod error;
 pub mod iam;
 pub mod jobs;

@@ -13,7 +13,7 @@ use google_cloud_wkt as wkt;
 use serde::{Deserialize, Serialize};
 
 use super::Cloud;
-use super::error::{ApiError, RetryObserver};
+use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{all_pages, retrying};
 
 /// The label key of an email channel's address.
@@ -349,10 +349,7 @@ impl Cloud {
                 .map_err(|e| ApiError::from_gax("monitoring.notificationChannels.delete", name, &e))
         })
         .await;
-        match done {
-            Err(e) if !e.is_not_found() => Err(e),
-            _ => Ok(()),
-        }
+        done.not_found_as_done()
     }
 
     pub async fn list_alerts(
@@ -465,9 +462,6 @@ impl Cloud {
                 .map_err(|e| ApiError::from_gax("monitoring.alertPolicies.delete", name, &e))
         })
         .await;
-        match done {
-            Err(e) if !e.is_not_found() => Err(e),
-            _ => Ok(()),
-        }
+        done.not_found_as_done()
     }
 }

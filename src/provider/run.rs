@@ -8,7 +8,10 @@ use google_cloud_run_v2::model::{self as gm, condition::State as ConditionState}
 use google_cloud_wkt as wkt;
 
 use super::Cloud;
-use super::error::{ApiError, RetryObserver};
+use super::container::{
+    FirstContainer, ImageWrite, SecretEnvRef, first_container_mut, overlay_first_container,
+};
+use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{all_pages, retrying};
 
 /// A service as the API reports it, in plain Rust types.
@@ -68,86 +71,6 @@ pub enum IngressKind {
     None,
 }
 
-/// An env var's `valueSource.secretKeyRef`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SecretEnvRef {
-    /// The secret id (`NAME`, same project) or `projects/P/secrets/NAME`.
-    pub secret: String,
-    pub version: String,
-}
-
-/// Plain and secret-backed env vars of a container, split.
-pub(super) fn split_env(
-    env: Vec<gm::EnvVar>,
-) -> (BTreeMap<String, String>, BTreeMap<String, SecretEnvRef>) {
-    let mut plain = BTreeMap::new();
-    let mut secret = BTreeMap::new();
-    for e in env {
-        match e.values {
-            Some(gm::env_var::Values::Value(v)) => {
-                plain.insert(e.name, v);
-            }
-            Some(gm::env_var::Values::ValueSource(source)) => {
-                if let Some(r) = source.secret_key_ref {
-                    secret.insert(
-                        e.name,
-                        SecretEnvRef {
-                            secret: r.secret,
-                            version: r.version,
-                        },
-                    );
-                }
-            }
-            _ => {}
-        }
-    }
-    (plain, secret)
-}
-
-/// Replaces the managed env vars of a container: `plain` (if managed) replaces every plain var,
-/// `secrets` (if managed) every secret-backed var; anything else is kept. Sorted by name.
-pub(super) fn overlay_env(
-    container: &mut gm::Container,
-    plain: Option<&BTreeMap<String, String>>,
-    secrets: Option<&BTreeMap<String, SecretEnvRef>>,
-) {
-    if plain.is_none() && secrets.is_none() {
-        return;
-    }
-    let declared = |name: &str| {
-        plain.is_some_and(|p| p.contains_key(name)) || secrets.is_some_and(|s| s.contains_key(name))
-    };
-    let mut vars: Vec<gm::EnvVar> = container
-        .env
-        .drain(..)
-        .filter(|e| {
-            let managed = match e.values {
-                Some(gm::env_var::Values::Value(_)) => plain.is_some(),
-                Some(gm::env_var::Values::ValueSource(_)) => secrets.is_some(),
-                _ => false,
-            };
-            !managed && !declared(&e.name)
-        })
-        .collect();
-    vars.extend(
-        plain
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| gm::EnvVar::new().set_name(k.clone()).set_value(v.clone())),
-    );
-    vars.extend(secrets.into_iter().flatten().map(|(k, r)| {
-        gm::EnvVar::new().set_name(k.clone()).set_value_source(
-            gm::EnvVarSource::new().set_secret_key_ref(
-                gm::SecretKeySelector::new()
-                    .set_secret(r.secret.clone())
-                    .set_version(r.version.clone()),
-            ),
-        )
-    }));
-    vars.sort_by(|a, b| a.name.cmp(&b.name));
-    container.env = vars;
-}
-
 /// The declared state stackctl writes onto a service; everything else on the service is kept as it is.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceWrite {
@@ -173,16 +96,6 @@ pub struct ServiceWrite {
     pub ingress: Option<IngressKind>,
 }
 
-/// What apply does to the container image.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ImageWrite {
-    /// Set exactly this image.
-    Set(String),
-    /// The image belongs to `stackctl deploy`: keep the live one; a new service gets `placeholder`.
-    KeepDeployed { placeholder: String },
-}
-
 /// What the LRO reports while it runs, for progress lines.
 pub trait OperationObserver: RetryObserver {
     fn phase(&self, phase: &str);
@@ -191,35 +104,23 @@ pub trait OperationObserver: RetryObserver {
 impl ServiceRecord {
     fn from_api(s: gm::Service) -> Self {
         let latest_ready = s.latest_ready_revision.clone();
-        let short = |name: &str| name.rsplit('/').next().unwrap_or_default().to_string();
         let traffic = s
             .traffic_statuses
             .iter()
             .map(|t| TrafficRecord {
                 revision: if t.revision.is_empty() {
-                    short(&latest_ready)
+                    short_revision(&latest_ready)
                 } else {
-                    short(&t.revision)
+                    short_revision(&t.revision)
                 },
                 percent: t.percent,
                 tag: (!t.tag.is_empty()).then(|| t.tag.clone()),
             })
             .collect();
         let template = s.template.unwrap_or_default();
-        let container = template.containers.into_iter().next().unwrap_or_default();
-        let resources = container.resources.unwrap_or_default();
+        let container = FirstContainer::read(template.containers);
         let scaling = template.scaling.unwrap_or_default();
-        let (env, secret_env) = split_env(container.env);
-        let failure = s
-            .terminal_condition
-            .filter(|c| c.state == ConditionState::ConditionFailed)
-            .map(|c| {
-                if c.message.is_empty() {
-                    "the latest revision failed".to_string()
-                } else {
-                    c.message
-                }
-            });
+        let failure = latest_revision_failure(s.terminal_condition.as_ref());
         Self {
             name: s.name,
             labels: s.labels.into_iter().collect(),
@@ -239,11 +140,11 @@ impl ServiceRecord {
             },
             service_max_instances: s.scaling.map(|sc| sc.max_instance_count).unwrap_or(0),
             image: container.image,
-            env,
-            secret_env,
+            env: container.env,
+            secret_env: container.secret_env,
             service_account: template.service_account,
-            limits: resources.limits.into_iter().collect(),
-            cpu_idle: resources.cpu_idle,
+            limits: container.limits,
+            cpu_idle: container.cpu_idle,
             min_instances: scaling.min_instance_count,
             max_instances: scaling.max_instance_count,
             concurrency: template.max_instance_request_concurrency,
@@ -284,25 +185,15 @@ impl ServiceWrite {
         template.scaling = Some(rev_scaling);
         template.max_instance_request_concurrency = self.concurrency;
         template.timeout = wkt::Duration::try_from(self.timeout).ok();
-        if template.containers.is_empty() {
-            template.containers.push(gm::Container::new());
-        }
-        let container = &mut template.containers[0];
-        match &self.image {
-            ImageWrite::Set(image) => container.image = image.clone(),
-            ImageWrite::KeepDeployed { placeholder } if container.image.is_empty() => {
-                container.image = placeholder.clone()
-            }
-            ImageWrite::KeepDeployed { .. } => {}
-        }
-        let mut resources = container.resources.take().unwrap_or_default();
-        resources.limits.insert("cpu".into(), self.cpu.clone());
-        resources
-            .limits
-            .insert("memory".into(), self.memory.clone());
-        resources.cpu_idle = self.cpu_idle;
-        container.resources = Some(resources);
-        overlay_env(container, self.env.as_ref(), self.secrets.as_ref());
+        let container = overlay_first_container(
+            &mut template.containers,
+            &self.image,
+            &self.cpu,
+            &self.memory,
+            self.env.as_ref(),
+            self.secrets.as_ref(),
+        );
+        container.resources.get_or_insert_default().cpu_idle = self.cpu_idle;
         if let Some(account) = &self.service_account {
             template.service_account = account.clone();
         }
@@ -352,11 +243,25 @@ impl Cloud {
                 .map_err(|e| ApiError::from_gax("run.services.get", name, &e))
         })
         .await;
-        match got {
-            Ok(s) => Ok(Some(s)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        got.not_found_as_none()
+    }
+
+    /// The service, or a 404 `NOT_FOUND` error saying `missing` when it does not exist.
+    async fn existing_service(
+        &self,
+        name: &str,
+        missing: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<gm::Service, ApiError> {
+        self.get_service_api(name, observer).await?.ok_or_else(|| {
+            ApiError::new(
+                "run.services.get",
+                name,
+                Some(404),
+                Some("NOT_FOUND".into()),
+                missing,
+            )
+        })
     }
 
     pub async fn get_service(
@@ -411,39 +316,44 @@ impl Cloud {
         observer: &dyn OperationObserver,
     ) -> Result<ServiceRecord, ApiError> {
         let live = self
-            .get_service_api(&write.name, observer)
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    "run.services.get",
-                    &write.name,
-                    Some(404),
-                    Some("NOT_FOUND".into()),
-                    "the service disappeared since it was planned; re-run plan",
-                )
-            })?;
-        if let Some(expected) = expected_etag
-            && expected != live.etag
-        {
-            return Err(ApiError::new(
-                "run.services.patch",
+            .existing_service(
                 &write.name,
-                None,
-                Some("ABORTED".into()),
-                "the service changed since the plan was made (etag differs); re-run `stackctl plan`",
-            ));
-        }
-        let service = write.overlay(live);
-        let updated = retrying(self.backoff, observer, || {
+                "the service disappeared since it was planned; re-run plan",
+                observer,
+            )
+            .await?;
+        unchanged_since_plan(
+            expected_etag,
+            &live.etag,
+            "run.services.patch",
+            &write.name,
+            "service",
+        )?;
+        let updated = self
+            .patch_service(write.overlay(live), &write.name, None, observer)
+            .await?;
+        ready(ServiceRecord::from_api(updated), "run.services.patch")
+    }
+
+    /// Writes the service back (its etag makes the write fail if it changed since it was read),
+    /// only the `mask` fields when there is one, and waits for the operation.
+    async fn patch_service(
+        &self,
+        service: gm::Service,
+        name: &str,
+        mask: Option<wkt::FieldMask>,
+        observer: &dyn OperationObserver,
+    ) -> Result<gm::Service, ApiError> {
+        retrying(self.backoff, observer, || {
             let poller = self
                 .services
                 .update_service()
                 .set_service(service.clone())
+                .set_or_clear_update_mask(mask.clone())
                 .poller();
-            wait_for("run.services.patch", &write.name, poller, observer)
+            wait_for("run.services.patch", name, poller, observer)
         })
-        .await?;
-        ready(ServiceRecord::from_api(updated), "run.services.patch")
+        .await
     }
 
     pub async fn delete_service(
@@ -456,10 +366,30 @@ impl Cloud {
             wait_for("run.services.delete", name, poller, observer)
         })
         .await;
-        match deleted {
-            Err(e) if !e.is_not_found() => Err(e),
-            _ => Ok(()),
-        }
+        deleted.not_found_as_done()
+    }
+}
+
+/// Fails an update with `ABORTED` when a saved plan's etag is not the live one: the
+/// `what` (service, job) changed since the plan was made. No expected etag, no check.
+pub(super) fn unchanged_since_plan(
+    expected_etag: Option<&str>,
+    live_etag: &str,
+    call: &'static str,
+    name: &str,
+    what: &str,
+) -> Result<(), ApiError> {
+    match expected_etag {
+        Some(expected) if expected != live_etag => Err(ApiError::new(
+            call,
+            name,
+            None,
+            Some("ABORTED".into()),
+            format!(
+                "the {what} changed since the plan was made (etag differs); re-run `stackctl plan`"
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -526,28 +456,14 @@ impl Cloud {
         value: &str,
         observer: &dyn OperationObserver,
     ) -> Result<ServiceRecord, ApiError> {
-        let mut live = self.get_service_api(name, observer).await?.ok_or_else(|| {
-            ApiError::new(
-                "run.services.get",
-                name,
-                Some(404),
-                Some("NOT_FOUND".into()),
-                "no such service",
-            )
-        })?;
+        let mut live = self
+            .existing_service(name, "no such service", observer)
+            .await?;
         live.labels.insert(key.to_string(), value.to_string());
         if let Some(t) = live.template.as_mut() {
             t.revision.clear();
         }
-        let updated = retrying(self.backoff, observer, || {
-            let poller = self
-                .services
-                .update_service()
-                .set_service(live.clone())
-                .poller();
-            wait_for("run.services.patch", name, poller, observer)
-        })
-        .await?;
+        let updated = self.patch_service(live, name, None, observer).await?;
         Ok(ServiceRecord::from_api(updated))
     }
 }
@@ -627,6 +543,19 @@ fn short_revision(name: &str) -> String {
     name.rsplit('/').next().unwrap_or(name).to_string()
 }
 
+/// The terminal condition's message when the latest revision failed.
+fn latest_revision_failure(condition: Option<&gm::Condition>) -> Option<String> {
+    condition
+        .filter(|c| c.state == ConditionState::ConditionFailed)
+        .map(|c| {
+            if c.message.is_empty() {
+                "the latest revision failed".to_string()
+            } else {
+                c.message.clone()
+            }
+        })
+}
+
 fn non_empty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
@@ -677,17 +606,7 @@ impl RolloutState {
             .and_then(|t| t.containers.first())
             .map(|c| c.image.clone())
             .unwrap_or_default();
-        let failure = s
-            .terminal_condition
-            .as_ref()
-            .filter(|c| c.state == ConditionState::ConditionFailed)
-            .map(|c| {
-                if c.message.is_empty() {
-                    "the latest revision failed".to_string()
-                } else {
-                    c.message.clone()
-                }
-            });
+        let failure = latest_revision_failure(s.terminal_condition.as_ref());
         Self {
             name: s.name.clone(),
             etag: s.etag.clone(),
@@ -727,8 +646,7 @@ impl RevisionRecord {
             Some((ConditionState::ConditionFailed, message)) => Readiness::Failed { message },
             _ => Readiness::Pending,
         };
-        let container = r.containers.into_iter().next().unwrap_or_default();
-        let resources = container.resources.unwrap_or_default();
+        let container = FirstContainer::read(r.containers);
         Self {
             id: short_revision(&r.name),
             name: r.name,
@@ -736,8 +654,8 @@ impl RevisionRecord {
             image: container.image,
             readiness,
             min_instances: r.scaling.map(|s| s.min_instance_count).unwrap_or(0),
-            limits: resources.limits.into_iter().collect(),
-            cpu_idle: resources.cpu_idle,
+            limits: container.limits,
+            cpu_idle: container.cpu_idle,
         }
     }
 }
@@ -789,15 +707,13 @@ impl Cloud {
         write: &RolloutWrite,
         observer: &dyn OperationObserver,
     ) -> Result<RolloutState, ApiError> {
-        let mut live = self.get_service_api(name, observer).await?.ok_or_else(|| {
-            ApiError::new(
-                "run.services.get",
+        let mut live = self
+            .existing_service(
                 name,
-                Some(404),
-                Some("NOT_FOUND".into()),
                 "no such service; create it with `stackctl apply` first",
+                observer,
             )
-        })?;
+            .await?;
         if live.etag != write.expected_etag {
             return Err(ApiError::new(
                 "run.services.patch",
@@ -811,10 +727,7 @@ impl Cloud {
         // Never send back a revision name read from the server (google-cloud-python#14259).
         template.revision.clear();
         if let Some((image, revision)) = &write.template {
-            if template.containers.is_empty() {
-                template.containers.push(gm::Container::new());
-            }
-            template.containers[0].image = image.clone();
+            first_container_mut(&mut template.containers).image = image.clone();
             template.revision = revision.clone();
         }
         live.template = Some(template);
@@ -824,16 +737,7 @@ impl Cloud {
             .template
             .is_none()
             .then(|| wkt::FieldMask::default().set_paths(["traffic"]));
-        let updated = retrying(self.backoff, observer, || {
-            let poller = self
-                .services
-                .update_service()
-                .set_service(live.clone())
-                .set_or_clear_update_mask(mask.clone())
-                .poller();
-            wait_for("run.services.patch", name, poller, observer)
-        })
-        .await?;
+        let updated = self.patch_service(live, name, mask, observer).await?;
         let state = RolloutState::from_api(&updated);
         match &state.failure {
             Some(message) => Err(ApiError::new(

@@ -6,7 +6,7 @@ use google_cloud_scheduler_v1::model as gm;
 use google_cloud_wkt as wkt;
 
 use super::Cloud;
-use super::error::{ApiError, RetryObserver};
+use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{all_pages, retrying};
 
 /// The OAuth scope a schedule's token carries (what Run's `jobs.run` accepts).
@@ -194,11 +194,7 @@ impl Cloud {
                 .map_err(|e| ApiError::from_gax("cloudscheduler.jobs.get", name, &e))
         })
         .await;
-        match got {
-            Ok(j) => Ok(Some(ScheduleRecord::from_api(j))),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        got.map(ScheduleRecord::from_api).not_found_as_none()
     }
 
     /// Resumes a paused Scheduler job.
@@ -234,9 +230,6 @@ impl Cloud {
                 .map_err(|e| ApiError::from_gax("cloudscheduler.jobs.delete", name, &e))
         })
         .await;
-        match deleted {
-            Err(e) if !e.is_not_found() => Err(e),
-            _ => Ok(()),
-        }
+        deleted.not_found_as_done()
     }
 }

@@ -7,7 +7,7 @@ use google_cloud_secretmanager_v1::model as gm;
 use google_cloud_wkt as wkt;
 
 use super::Cloud;
-use super::error::{ApiError, RetryObserver};
+use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{all_pages, retrying};
 
 /// A secret's metadata as the API reports it (never a value).
@@ -145,13 +145,7 @@ impl Cloud {
                 .map_err(|e| ApiError::from_gax("secretmanager.secrets.get", name, &e))
         })
         .await;
-        match got {
-            Ok(s) => Ok(Some(with_project_id(
-                SecretRecord::from_api(s),
-                &self.project,
-            ))),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        got.map(|s| with_project_id(SecretRecord::from_api(s), &self.project))
+            .not_found_as_none()
     }
 }

@@ -6,7 +6,7 @@ use google_cloud_tasks_v2::model::{self as gm, queue::State};
 use google_cloud_wkt as wkt;
 
 use super::Cloud;
-use super::error::{ApiError, RetryObserver};
+use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{all_pages, retrying};
 
 /// A queue as the API reports it, in plain Rust types.
@@ -194,11 +194,7 @@ impl Cloud {
                 .map_err(|e| ApiError::from_gax("cloudtasks.queues.get", name, &e))
         })
         .await;
-        match got {
-            Ok(q) => Ok(Some(QueueRecord::from_api(q))),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        got.map(QueueRecord::from_api).not_found_as_none()
     }
 
     /// Creates the queue; if a retried create finds it already there, reads it back instead.
@@ -297,9 +293,6 @@ impl Cloud {
                 .map_err(|e| ApiError::from_gax("cloudtasks.queues.delete", name, &e))
         })
         .await;
-        match deleted {
-            Err(e) if !e.is_not_found() => Err(e),
-            _ => Ok(()),
-        }
+        deleted.not_found_as_done()
     }
 }

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::channel::{applied_channel_names, planned_channel_names};
 use super::{
     ApplyCtx, Converge, Desired, Known, NAME_LABEL, OWNER_LABEL, Ownership, Reconcile, StepError,
-    created, diff_labels, label_ownership, labelled_key, owned_labels, quoted, quoted_duration,
+    created, diff_labels, label_ownership, labelled_address, labelled_key, owned_labels, quoted,
+    quoted_duration,
 };
 use crate::config::{AlertCondition, AlertConfig, Stack};
 use crate::model::{Kind, ResourceAddr};
@@ -361,12 +362,7 @@ impl Reconcile for AlertKind {
         label_ownership(&live.user_labels, stack)
     }
     fn address_of(live: &AlertRecord, _: &Ledger) -> ResourceAddr {
-        let name = live
-            .user_labels
-            .get(NAME_LABEL)
-            .cloned()
-            .unwrap_or_else(|| live.name.rsplit('/').next().unwrap_or_default().to_string());
-        ResourceAddr::new(Kind::Alert, name)
+        labelled_address(Kind::Alert, &live.user_labels, &live.name)
     }
     fn depends_on(spec: &AlertSpec) -> Vec<ResourceAddr> {
         let mut deps = spec.notify.clone();
@@ -419,10 +415,7 @@ impl Converge for AlertKind {
                 cloud.delete_alert(&change.name, observer).await?;
             }
             (action, None) => {
-                return Err(StepError::Plan(format!(
-                    "the plan has no desired state to {action:?} {}; re-run `stackctl plan`",
-                    change.address
-                )));
+                return Err(StepError::no_desired_state(action, &change.address));
             }
         }
         Ok(())

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::channel::{applied_channel_names, planned_channel_names};
 use super::{
-    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, created, ledger_ownership,
-    quoted,
+    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, created, ledger_address,
+    ledger_ownership, quoted,
 };
 use crate::config::{BudgetConfig, Stack};
 use crate::model::{Kind, ResourceAddr};
@@ -227,15 +227,12 @@ impl Reconcile for BudgetKind {
         ledger_ownership(ledger, &live.name)
     }
     fn address_of(live: &BudgetRecord, ledger: &Ledger) -> ResourceAddr {
-        ledger
-            .entry(&live.name)
-            .map(|e| e.address.clone())
-            .unwrap_or_else(|| {
-                ResourceAddr::new(
-                    Kind::Budget,
-                    live.display_name.rsplit(':').next().unwrap_or_default(),
-                )
-            })
+        ledger_address(ledger, &live.name, || {
+            ResourceAddr::new(
+                Kind::Budget,
+                live.display_name.rsplit(':').next().unwrap_or_default(),
+            )
+        })
     }
     fn depends_on(spec: &BudgetSpec) -> Vec<ResourceAddr> {
         spec.notify.clone()
@@ -304,10 +301,7 @@ impl Converge for BudgetKind {
                 ctx.forget_in_ledger(change).await?;
             }
             (action, None) => {
-                return Err(StepError::Plan(format!(
-                    "the plan has no desired state to {action:?} {}; re-run `stackctl plan`",
-                    change.address
-                )));
+                return Err(StepError::no_desired_state(action, &change.address));
             }
         }
         Ok(())

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ApplyCtx, Converge, Desired, Known, NAME_LABEL, OWNER_LABEL, Ownership, Reconcile, StepError,
-    created, diff_labels, label_ownership, labelled_key, owned_labels, push_if_differs, quoted,
+    created, diff_labels, label_ownership, labelled_address, labelled_key, owned_labels,
+    push_if_differs, quoted,
 };
 use crate::config::{ChannelConfig, Stack};
 use crate::model::{Kind, ResourceAddr};
@@ -145,12 +146,7 @@ impl Reconcile for ChannelKind {
         label_ownership(&live.user_labels, stack)
     }
     fn address_of(live: &ChannelRecord, _: &Ledger) -> ResourceAddr {
-        let name = live
-            .user_labels
-            .get(NAME_LABEL)
-            .cloned()
-            .unwrap_or_else(|| live.name.rsplit('/').next().unwrap_or_default().to_string());
-        ResourceAddr::new(Kind::Channel, name)
+        labelled_address(Kind::Channel, &live.user_labels, &live.name)
     }
     fn create_fields(spec: &ChannelSpec, _: &Known) -> Vec<FieldChange> {
         create_fields(spec)
@@ -194,10 +190,7 @@ impl Converge for ChannelKind {
                 cloud.delete_channel(&change.name, observer).await?;
             }
             (action, None) => {
-                return Err(StepError::Plan(format!(
-                    "the plan has no desired state to {action:?} {}; re-run `stackctl plan`",
-                    change.address
-                )));
+                return Err(StepError::no_desired_state(action, &change.address));
             }
         }
         Ok(())

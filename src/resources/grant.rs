@@ -346,10 +346,7 @@ impl Converge for GrantKind {
         let _held = lock.lock().await;
         match change.action {
             Action::Replace => {
-                return Err(StepError::Plan(format!(
-                    "{} cannot be replaced; the plan file is damaged: re-run `stackctl plan`",
-                    change.address
-                )));
+                return Err(StepError::damaged_replace(&change.address));
             }
             Action::Create | Action::Update => {
                 // Recorded first: a crash after the write still leaves the member ours.

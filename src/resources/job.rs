@@ -5,26 +5,27 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, label_ownership,
-    push_if_differs, quoted, service, service_account,
+use super::container::{
+    IdentityEnvLabels, ServiceImage, Wiring, create_image, created_limits, diff_image, diff_limits,
+    image_notes, image_of, image_write, secret_refs, wiring,
 };
-use crate::config::units::{format_cpu, format_duration, format_memory, parse_cpu, parse_memory};
+use super::{
+    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, address_from_name,
+    created, label_ownership, push_if_differs, quoted,
+};
+use crate::config::units::{format_cpu, format_duration, format_memory};
 use crate::config::{JobConfig, Stack};
 use crate::model::{Kind, ResourceAddr};
-use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
+use crate::plan::{Action, FieldChange, ResourceChange};
 use crate::provider::jobs::{JobRecord, JobWrite};
-use crate::provider::run::{OperationObserver, SecretEnvRef};
+use crate::provider::run::OperationObserver;
 use crate::state::Ledger;
-use service::ServiceImage;
 
 /// The image a job built by `stackctl deploy` starts with when apply creates it: Google's
 /// public sample job, so the job (and its schedules) can exist before the first deploy.
 pub const PLACEHOLDER_IMAGE: &str = "us-docker.pkg.dev/cloudrun/container/job";
 
 /// Cloud Run's own job defaults, used to normalize what the API leaves unset.
-const SERVER_CPU_MILLIS: u32 = 1000;
-const SERVER_MEMORY_BYTES: u64 = 512 * 1024 * 1024;
 const SERVER_TASK_TIMEOUT: Duration = Duration::from_secs(600);
 const SERVER_MAX_RETRIES: i32 = 3;
 const SERVER_TASK_COUNT: i32 = 1;
@@ -61,146 +62,67 @@ pub fn full_name(stack: &Stack, id: &str) -> String {
 }
 
 pub fn spec(stack: &Stack, cfg: &JobConfig) -> JobSpec {
-    let service::Wiring {
+    let Wiring {
         labels,
+        env,
         secrets,
+        service_account,
         depends_on,
-    } = service::wiring(
+    } = wiring(
         stack,
         &cfg.labels,
         cfg.service_account.as_ref(),
+        &cfg.env,
         &cfg.secrets,
     );
     JobSpec {
         name: full_name(stack, &cfg.id),
         labels,
-        image: service::image_of(&cfg.image),
+        image: image_of(&cfg.image),
         cpu_millis: cfg.cpu_millis,
         memory_bytes: cfg.memory_bytes,
         task_timeout: cfg.task_timeout,
         max_retries: cfg.max_retries,
         parallelism: cfg.parallelism,
         task_count: cfg.task_count,
-        env: (!cfg.env.is_empty()).then(|| cfg.env.clone()),
-        secrets: (!secrets.is_empty()).then_some(secrets),
-        service_account: cfg
-            .service_account
-            .as_ref()
-            .and_then(|a| service_account::email_of(stack, a)),
+        env,
+        secrets,
+        service_account,
         depends_on,
     }
 }
 
-/// A secret reference as plans show it: `"ID:VERSION"`.
-pub(crate) fn show_secret(id: &str, version: &str) -> String {
-    quoted(&format!("{id}:{version}"))
-}
-
-/// The secret id of a live reference (`projects/P/secrets/ID` or `ID`).
-pub(crate) fn secret_id(reference: &SecretEnvRef) -> &str {
-    reference
-        .secret
-        .rsplit('/')
-        .next()
-        .unwrap_or(&reference.secret)
-}
-
-/// `secrets.ENV` changes: declared secret ids at `latest`, authoritative over secret-backed vars.
-pub(crate) fn diff_secrets(
-    out: &mut Vec<FieldChange>,
-    desired: &BTreeMap<String, String>,
-    live: &BTreeMap<String, SecretEnvRef>,
-) {
-    for (env, id) in desired {
-        let now = live.get(env);
-        let same = now.is_some_and(|r| secret_id(r) == id && r.version == "latest");
-        if !same {
-            out.push(FieldChange::new(
-                format!("secrets.{env}"),
-                now.map(|r| show_secret(secret_id(r), &r.version)),
-                Some(FieldValue::Known(show_secret(id, "latest"))),
-            ));
-        }
-    }
-    for (env, r) in live {
-        if !desired.contains_key(env) {
-            out.push(FieldChange::new(
-                format!("secrets.{env}"),
-                Some(show_secret(secret_id(r), &r.version)),
-                None,
-            ));
-        }
-    }
-}
-
-/// Secret-backed env vars as the provider writes them.
-pub(crate) fn secret_refs(secrets: &BTreeMap<String, String>) -> BTreeMap<String, SecretEnvRef> {
-    secrets
-        .iter()
-        .map(|(env, id)| {
-            (
-                env.clone(),
-                SecretEnvRef {
-                    secret: id.clone(),
-                    version: "latest".into(),
-                },
-            )
-        })
-        .collect()
-}
-
 pub fn create_fields(spec: &JobSpec) -> Vec<FieldChange> {
-    let known = |f: &str, v: String| FieldChange::new(f, None, Some(FieldValue::Known(v)));
-    let mut out = vec![
-        known(
-            "image",
-            service::create_image(&spec.image, PLACEHOLDER_IMAGE),
-        ),
-        known("cpu", quoted(&format_cpu(spec.cpu_millis))),
-        known("memory", quoted(&format_memory(spec.memory_bytes))),
-        known("task_timeout", quoted(&format_duration(spec.task_timeout))),
-        known("max_retries", spec.max_retries.to_string()),
-        known("task_count", spec.task_count.to_string()),
-    ];
+    let mut out = vec![created(
+        "image",
+        create_image(&spec.image, PLACEHOLDER_IMAGE),
+    )];
+    out.extend(created_limits(spec.cpu_millis, spec.memory_bytes));
+    out.extend([
+        created("task_timeout", quoted(&format_duration(spec.task_timeout))),
+        created("max_retries", spec.max_retries.to_string()),
+        created("task_count", spec.task_count.to_string()),
+    ]);
     if let Some(p) = spec.parallelism {
-        out.push(known("parallelism", p.to_string()));
+        out.push(created("parallelism", p.to_string()));
     }
-    if let Some(a) = &spec.service_account {
-        out.push(known("service_account", quoted(a)));
-    }
-    for (k, v) in spec.env.iter().flatten() {
-        out.push(known(&format!("env.{k}"), quoted(v)));
-    }
-    for (k, id) in spec.secrets.iter().flatten() {
-        out.push(known(&format!("secrets.{k}"), show_secret(id, "latest")));
-    }
-    for (k, v) in &spec.labels {
-        out.push(known(&format!("labels.{k}"), quoted(v)));
-    }
+    identity_env_labels(spec).push_created(&mut out);
     out
+}
+
+fn identity_env_labels(spec: &JobSpec) -> IdentityEnvLabels<'_> {
+    IdentityEnvLabels {
+        service_account: spec.service_account.as_ref(),
+        env: spec.env.as_ref(),
+        secrets: spec.secrets.as_ref(),
+        labels: &spec.labels,
+    }
 }
 
 pub fn diff(spec: &JobSpec, live: &JobRecord) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    if let ServiceImage::Declared(image) = &spec.image {
-        push_if_differs(&mut out, "image", image, &live.image, |s| quoted(s));
-    }
-    let live_cpu = live
-        .limits
-        .get("cpu")
-        .and_then(|c| parse_cpu(c).ok())
-        .unwrap_or(SERVER_CPU_MILLIS);
-    push_if_differs(&mut out, "cpu", spec.cpu_millis, live_cpu, |v| {
-        quoted(&format_cpu(*v))
-    });
-    let live_memory = live
-        .limits
-        .get("memory")
-        .and_then(|m| parse_memory(m).ok())
-        .unwrap_or(SERVER_MEMORY_BYTES);
-    push_if_differs(&mut out, "memory", spec.memory_bytes, live_memory, |v| {
-        quoted(&format_memory(*v))
-    });
+    diff_image(&mut out, &spec.image, &live.image);
+    diff_limits(&mut out, spec.cpu_millis, spec.memory_bytes, &live.limits);
     push_if_differs(
         &mut out,
         "task_timeout",
@@ -236,39 +158,13 @@ pub fn diff(spec: &JobSpec, live: &JobRecord) -> Vec<FieldChange> {
             |v| v.to_string(),
         );
     }
-    if let Some(a) = &spec.service_account {
-        push_if_differs(&mut out, "service_account", a, &live.service_account, |s| {
-            quoted(s)
-        });
-    }
-    if let Some(env) = &spec.env {
-        for (k, v) in env {
-            if live.env.get(k) != Some(v) {
-                out.push(FieldChange::new(
-                    format!("env.{k}"),
-                    live.env.get(k).map(|v| quoted(v)),
-                    Some(FieldValue::Known(quoted(v))),
-                ));
-            }
-        }
-        for (k, v) in &live.env {
-            if !env.contains_key(k) {
-                out.push(FieldChange::new(format!("env.{k}"), Some(quoted(v)), None));
-            }
-        }
-    }
-    if let Some(secrets) = &spec.secrets {
-        diff_secrets(&mut out, secrets, &live.secret_env);
-    }
-    for (k, v) in &spec.labels {
-        if live.labels.get(k) != Some(v) {
-            out.push(FieldChange::new(
-                format!("labels.{k}"),
-                live.labels.get(k).map(|v| quoted(v)),
-                Some(FieldValue::Known(quoted(v))),
-            ));
-        }
-    }
+    identity_env_labels(spec).push_diff(
+        &mut out,
+        &live.service_account,
+        &live.env,
+        &live.secret_env,
+        &live.labels,
+    );
     out
 }
 
@@ -276,7 +172,7 @@ pub fn to_write(spec: &JobSpec) -> JobWrite {
     JobWrite {
         name: spec.name.clone(),
         labels: spec.labels.clone(),
-        image: service::image_write(&spec.image, PLACEHOLDER_IMAGE),
+        image: image_write(&spec.image, PLACEHOLDER_IMAGE),
         env: spec.env.clone(),
         secrets: spec.secrets.as_ref().map(secret_refs),
         cpu: format_cpu(spec.cpu_millis),
@@ -316,7 +212,7 @@ impl Reconcile for JobKind {
         label_ownership(&live.labels, stack)
     }
     fn address_of(live: &JobRecord, _: &Ledger) -> ResourceAddr {
-        ResourceAddr::new(Kind::Job, live.name.rsplit('/').next().unwrap_or_default())
+        address_from_name(Kind::Job, &live.name)
     }
     fn fingerprint(live: &JobRecord) -> String {
         live.etag.clone()
@@ -331,7 +227,7 @@ impl Reconcile for JobKind {
         diff(spec, live)
     }
     fn notes(address: &ResourceAddr, spec: &JobSpec, live: Option<&JobRecord>) -> Vec<String> {
-        service::image_notes(
+        image_notes(
             &address.to_string(),
             &spec.image,
             PLACEHOLDER_IMAGE,
@@ -350,10 +246,7 @@ impl Converge for JobKind {
         let cloud = &ctx.cloud;
         match (change.action, spec) {
             (Action::Replace, _) => {
-                return Err(StepError::Plan(format!(
-                    "{} cannot be replaced; the plan file is damaged: re-run `stackctl plan`",
-                    change.address
-                )));
+                return Err(StepError::damaged_replace(&change.address));
             }
             (Action::Create, Some(spec)) => {
                 observer.phase("creating job");
@@ -370,10 +263,7 @@ impl Converge for JobKind {
                 cloud.delete_job(&change.name, observer).await?;
             }
             (action, None) => {
-                return Err(StepError::Plan(format!(
-                    "the plan has no desired state to {action:?} {}; re-run `stackctl plan`",
-                    change.address
-                )));
+                return Err(StepError::no_desired_state(action, &change.address));
             }
         }
         Ok(())
@@ -383,7 +273,8 @@ impl Converge for JobKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::run::ImageWrite;
+    use crate::plan::FieldValue;
+    use crate::provider::container::{ImageWrite, SecretEnvRef};
     use crate::resources::OWNER_LABEL;
 
     fn spec() -> JobSpec {

@@ -9,6 +9,7 @@ pub mod alert;
 pub mod api;
 pub mod budget;
 pub mod channel;
+pub mod container;
 pub mod dataset;
 pub mod grant;
 pub mod job;
@@ -291,6 +292,22 @@ pub enum StepError {
     Plan(String),
 }
 
+impl StepError {
+    /// A change whose action needs the desired state its plan does not carry.
+    pub(crate) fn no_desired_state(action: crate::plan::Action, address: &ResourceAddr) -> Self {
+        Self::Plan(format!(
+            "the plan has no desired state to {action:?} {address}; re-run `stackctl plan`"
+        ))
+    }
+
+    /// A replace of a kind that is never replaced: only a damaged plan file asks for it.
+    pub(crate) fn damaged_replace(address: &ResourceAddr) -> Self {
+        Self::Plan(format!(
+            "{address} cannot be replaced; the plan file is damaged: re-run `stackctl plan`"
+        ))
+    }
+}
+
 /// The async half of a kind: make one planned change real.
 pub trait Converge: Reconcile {
     fn converge(
@@ -322,6 +339,36 @@ pub fn ledger_entry<'l>(ledger: &'l Ledger, name: &str) -> Option<&'l LedgerEntr
 
 /// The label that names the declared resource a live one is, for kinds with server-assigned ids.
 pub const NAME_LABEL: &str = "stackctl-name";
+
+/// The address a full GCP name implies: `kind` and the id that ends the name.
+pub(crate) fn address_from_name(kind: crate::model::Kind, name: &str) -> ResourceAddr {
+    ResourceAddr::new(kind, name.rsplit('/').next().unwrap_or_default())
+}
+
+/// The address the ledger recorded for a live resource it owns, else `fallback`'s.
+pub(crate) fn ledger_address(
+    ledger: &Ledger,
+    name: &str,
+    fallback: impl FnOnce() -> ResourceAddr,
+) -> ResourceAddr {
+    ledger
+        .entry(name)
+        .map(|e| e.address.clone())
+        .unwrap_or_else(fallback)
+}
+
+/// The address of a label-owned resource with a server-assigned id: its name label, else the
+/// id that ends its full name.
+pub(crate) fn labelled_address(
+    kind: crate::model::Kind,
+    labels: &BTreeMap<String, String>,
+    name: &str,
+) -> ResourceAddr {
+    match labels.get(NAME_LABEL) {
+        Some(label) => ResourceAddr::new(kind, label.clone()),
+        None => address_from_name(kind, name),
+    }
+}
 
 /// The match key of a label-owned resource with a server-assigned id: `<stack>/<name>`.
 pub fn labelled_key(labels: &BTreeMap<String, String>, fallback: &str) -> String {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ApplyCtx, Converge, Desired, Known, Ownership, PlanOptions, Reconcile, Removal, StepError,
-    ledger_ownership, push_if_differs, quoted_duration,
+    address_from_name, ledger_address, ledger_ownership, push_if_differs, quoted_duration,
 };
 use crate::config::{QueueConfig, Stack};
 use crate::model::{Kind, ResourceAddr};
@@ -311,15 +311,9 @@ impl Reconcile for QueueKind {
         ledger_ownership(ledger, &live.name)
     }
     fn address_of(live: &QueueRecord, ledger: &Ledger) -> ResourceAddr {
-        ledger
-            .entry(&live.name)
-            .map(|e| e.address.clone())
-            .unwrap_or_else(|| {
-                ResourceAddr::new(
-                    Kind::Queue,
-                    live.name.rsplit('/').next().unwrap_or_default(),
-                )
-            })
+        ledger_address(ledger, &live.name, || {
+            address_from_name(Kind::Queue, &live.name)
+        })
     }
     fn depends_on(spec: &QueueSpec) -> Vec<ResourceAddr> {
         spec.target
@@ -438,10 +432,7 @@ impl Converge for QueueKind {
                 )));
             }
             (action, None) => {
-                return Err(StepError::Plan(format!(
-                    "the plan has no desired state to {action:?} {}; re-run `stackctl plan`",
-                    change.address
-                )));
+                return Err(StepError::no_desired_state(action, &change.address));
             }
         }
         Ok(())

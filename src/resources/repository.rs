@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, created, diff_labels,
-    label_ownership, owned_labels, push_if_differs, quoted, quoted_duration,
+    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, address_from_name,
+    created, diff_labels, label_ownership, owned_labels, push_if_differs, quoted, quoted_duration,
 };
 use crate::config::{RepositoryConfig, Stack};
 use crate::model::{Kind, ResourceAddr};
@@ -127,10 +127,7 @@ impl Reconcile for RepositoryKind {
         label_ownership(&live.labels, stack)
     }
     fn address_of(live: &RepositoryRecord, _: &Ledger) -> ResourceAddr {
-        ResourceAddr::new(
-            Kind::Repository,
-            live.name.rsplit('/').next().unwrap_or_default(),
-        )
+        address_from_name(Kind::Repository, &live.name)
     }
     fn create_fields(spec: &RepositorySpec, _: &Known) -> Vec<FieldChange> {
         create_fields(spec)
@@ -166,10 +163,7 @@ impl Converge for RepositoryKind {
                 cloud.delete_repository(&change.name, observer).await?;
             }
             (action, None) => {
-                return Err(StepError::Plan(format!(
-                    "the plan has no desired state to {action:?} {}; re-run `stackctl plan`",
-                    change.address
-                )));
+                return Err(StepError::no_desired_state(action, &change.address));
             }
         }
         Ok(())

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, grant, job,
-    ledger_ownership, push_if_differs, quoted, service_account,
+    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, address_from_name, grant,
+    job, ledger_address, ledger_ownership, push_if_differs, quoted, service_account,
 };
 use crate::config::{ScheduleConfig, Stack};
 use crate::model::{Kind, ResourceAddr};
@@ -161,15 +161,9 @@ impl Reconcile for ScheduleKind {
         ledger_ownership(ledger, &live.name)
     }
     fn address_of(live: &ScheduleRecord, ledger: &Ledger) -> ResourceAddr {
-        ledger
-            .entry(&live.name)
-            .map(|e| e.address.clone())
-            .unwrap_or_else(|| {
-                ResourceAddr::new(
-                    Kind::Schedule,
-                    live.name.rsplit('/').next().unwrap_or_default(),
-                )
-            })
+        ledger_address(ledger, &live.name, || {
+            address_from_name(Kind::Schedule, &live.name)
+        })
     }
     /// The job, the identity, and its right to run the job (so the first tick can succeed).
     fn depends_on(spec: &ScheduleSpec) -> Vec<ResourceAddr> {
@@ -204,10 +198,7 @@ impl Converge for ScheduleKind {
         let cloud = &ctx.cloud;
         match (change.action, spec) {
             (Action::Replace, _) => {
-                return Err(StepError::Plan(format!(
-                    "{} cannot be replaced; the plan file is damaged: re-run `stackctl plan`",
-                    change.address
-                )));
+                return Err(StepError::damaged_replace(&change.address));
             }
             (Action::Create, Some(spec)) => {
                 ctx.record_in_ledger(change, LedgerStatus::Active).await?;
@@ -239,10 +230,7 @@ impl Converge for ScheduleKind {
                 ctx.forget_in_ledger(change).await?;
             }
             (action, None) => {
-                return Err(StepError::Plan(format!(
-                    "the plan has no desired state to {action:?} {}; re-run `stackctl plan`",
-                    change.address
-                )));
+                return Err(StepError::no_desired_state(action, &change.address));
             }
         }
         Ok(())

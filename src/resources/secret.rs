@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ApplyCtx, Converge, Desired, Known, OWNER_LABEL, Ownership, PlanOptions, Reconcile, Removal,
-    StepError, label_ownership, quoted,
+    StepError, address_from_name, label_ownership, quoted,
 };
 use crate::config::{SecretConfig, Stack};
 use crate::model::{Kind, ResourceAddr};
@@ -94,10 +94,7 @@ impl Reconcile for SecretKind {
         label_ownership(&live.labels, stack)
     }
     fn address_of(live: &SecretRecord, _: &Ledger) -> ResourceAddr {
-        ResourceAddr::new(
-            Kind::Secret,
-            live.name.rsplit('/').next().unwrap_or_default(),
-        )
+        address_from_name(Kind::Secret, &live.name)
     }
     fn fingerprint(live: &SecretRecord) -> String {
         live.etag.clone()

@@ -6,26 +6,26 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    ApplyCtx, Converge, Desired, Known, OWNER_LABEL, Ownership, Reconcile, StepError, grant, job,
-    label_ownership, push_if_differs, secret, service_account,
+use super::container::{
+    IdentityEnvLabels, ServiceImage, Wiring, create_image, created_limits, diff_image, diff_limits,
+    image_notes, image_of, image_write, live_cpu_millis, live_memory_bytes, secret_refs, wiring,
 };
-use crate::config::units::{format_cpu, format_duration, format_memory, parse_cpu, parse_memory};
-use crate::config::{ImageSource, Ingress, ServiceConfig, Stack};
+use super::{
+    ApplyCtx, Converge, Desired, Known, OWNER_LABEL, Ownership, Reconcile, StepError,
+    address_from_name, created, label_ownership, push_if_differs,
+};
+use crate::config::units::{format_cpu, format_duration, format_memory};
+use crate::config::{Ingress, ServiceConfig, Stack};
 use crate::model::{Kind, ResourceAddr};
 use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
-use crate::provider::run::{
-    ImageWrite, IngressKind, OperationObserver, ServiceRecord, ServiceWrite,
-};
+use crate::provider::run::{IngressKind, OperationObserver, ServiceRecord, ServiceWrite};
 use crate::state::Ledger;
 
 /// The image a service built by `stackctl deploy` starts with when apply creates it: Google's
 /// public sample, which listens on $PORT, so the service and its queue can exist before the first deploy.
 pub const PLACEHOLDER_IMAGE: &str = "us-docker.pkg.dev/cloudrun/container/hello";
 
-/// Cloud Run's own defaults, used to normalize what the API leaves unset.
-const SERVER_CPU_MILLIS: u32 = 1000;
-const SERVER_MEMORY_BYTES: u64 = 512 * 1024 * 1024;
+/// Cloud Run's own service defaults, used to normalize what the API leaves unset.
 const SERVER_CONCURRENCY: u32 = 80;
 const SERVER_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -58,17 +58,6 @@ pub struct ServiceSpec {
     pub depends_on: Vec<ResourceAddr>,
 }
 
-/// Who owns a service's or job's image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum ServiceImage {
-    /// `image = "..."` in stack.toml: apply sets it and diffs it.
-    Declared(String),
-    /// `build = "DIR"`: `stackctl deploy` sets it (by digest); apply never changes or diffs it,
-    /// and creates the service with [`PLACEHOLDER_IMAGE`].
-    Deployed { build: String },
-}
-
 pub fn full_name(stack: &Stack, id: &str) -> String {
     format!(
         "projects/{}/locations/{}/services/{}",
@@ -76,49 +65,18 @@ pub fn full_name(stack: &Stack, id: &str) -> String {
     )
 }
 
-/// What a Cloud Run service or job derives from stack.toml the same way: its labels (stack,
-/// own, ownership), its secret env by secret id, and what it needs first (identity, secrets,
-/// the secret-accessor grants).
-pub(crate) struct Wiring {
-    pub labels: BTreeMap<String, String>,
-    pub secrets: BTreeMap<String, String>,
-    pub depends_on: Vec<ResourceAddr>,
-}
-
-pub(crate) fn wiring(
-    stack: &Stack,
-    own_labels: &BTreeMap<String, String>,
-    service_account: Option<&ResourceAddr>,
-    secret_env: &BTreeMap<String, ResourceAddr>,
-) -> Wiring {
-    let mut labels = stack.settings.labels.clone();
-    labels.extend(own_labels.clone());
-    labels.insert(OWNER_LABEL.to_string(), stack.settings.name.clone());
-    let secrets = secret_env
-        .iter()
-        .filter_map(|(env, addr)| Some((env.clone(), secret::id_of(stack, addr)?)))
-        .collect();
-    let mut depends_on: Vec<ResourceAddr> = service_account.into_iter().cloned().collect();
-    depends_on.extend(secret_env.values().cloned());
-    depends_on.extend(grant::secret_access_addresses(service_account, secret_env));
-    depends_on.sort();
-    depends_on.dedup();
-    Wiring {
-        labels,
-        secrets,
-        depends_on,
-    }
-}
-
 pub fn spec(stack: &Stack, cfg: &ServiceConfig) -> ServiceSpec {
     let Wiring {
         labels,
+        env,
         secrets,
+        service_account,
         depends_on,
     } = wiring(
         stack,
         &cfg.labels,
         cfg.service_account.as_ref(),
+        &cfg.env,
         &cfg.secrets,
     );
     ServiceSpec {
@@ -133,12 +91,9 @@ pub fn spec(stack: &Stack, cfg: &ServiceConfig) -> ServiceSpec {
         cpu_idle: cfg.cpu_idle,
         timeout: cfg.timeout,
         ingress: cfg.ingress,
-        env: (!cfg.env.is_empty()).then(|| cfg.env.clone()),
-        secrets: (!secrets.is_empty()).then_some(secrets),
-        service_account: cfg
-            .service_account
-            .as_ref()
-            .and_then(|a| service_account::email_of(stack, a)),
+        env,
+        secrets,
+        service_account,
         depends_on,
     }
 }
@@ -175,36 +130,20 @@ fn live_ingress(k: IngressKind) -> &'static str {
 
 /// Every declared field, as a `+ create` shows them.
 pub fn create_fields(spec: &ServiceSpec) -> Vec<FieldChange> {
-    let known = |f: &str, v: String| FieldChange::new(f, None, Some(FieldValue::Known(v)));
     let image = create_image(&spec.image, PLACEHOLDER_IMAGE);
     let mut out = vec![
-        known("image", image),
-        known("min_instances", spec.min_instances.to_string()),
-        known("max_instances", spec.max_instances.to_string()),
-        known("concurrency", spec.concurrency.to_string()),
-        known("cpu", quoted(&format_cpu(spec.cpu_millis))),
-        known("memory", quoted(&format_memory(spec.memory_bytes))),
-        known("cpu_idle", spec.cpu_idle.to_string()),
-        known("timeout", quoted(&format_duration(spec.timeout))),
+        created("image", image),
+        created("min_instances", spec.min_instances.to_string()),
+        created("max_instances", spec.max_instances.to_string()),
+        created("concurrency", spec.concurrency.to_string()),
     ];
+    out.extend(created_limits(spec.cpu_millis, spec.memory_bytes));
+    out.push(created("cpu_idle", spec.cpu_idle.to_string()));
+    out.push(created("timeout", quoted(&format_duration(spec.timeout))));
     if let Some(i) = spec.ingress {
-        out.push(known("ingress", quoted(ingress_name(i))));
+        out.push(created("ingress", quoted(ingress_name(i))));
     }
-    if let Some(a) = &spec.service_account {
-        out.push(known("service_account", quoted(a)));
-    }
-    for (k, v) in spec.env.iter().flatten() {
-        out.push(known(&format!("env.{k}"), quoted(v)));
-    }
-    for (k, id) in spec.secrets.iter().flatten() {
-        out.push(known(
-            &format!("secrets.{k}"),
-            job::show_secret(id, "latest"),
-        ));
-    }
-    for (k, v) in &spec.labels {
-        out.push(known(&format!("labels.{k}"), quoted(v)));
-    }
+    identity_env_labels(spec).push_created(&mut out);
     out.push(FieldChange::new(
         "url",
         None,
@@ -213,28 +152,19 @@ pub fn create_fields(spec: &ServiceSpec) -> Vec<FieldChange> {
     out
 }
 
-/// The live CPU limit in millicores, Cloud Run's default when unset.
-pub fn live_cpu_millis(live: &ServiceRecord) -> u32 {
-    live.limits
-        .get("cpu")
-        .and_then(|c| parse_cpu(c).ok())
-        .unwrap_or(SERVER_CPU_MILLIS)
-}
-
-/// The live memory limit in bytes, Cloud Run's default when unset.
-pub fn live_memory_bytes(live: &ServiceRecord) -> u64 {
-    live.limits
-        .get("memory")
-        .and_then(|m| parse_memory(m).ok())
-        .unwrap_or(SERVER_MEMORY_BYTES)
+fn identity_env_labels(spec: &ServiceSpec) -> IdentityEnvLabels<'_> {
+    IdentityEnvLabels {
+        service_account: spec.service_account.as_ref(),
+        env: spec.env.as_ref(),
+        secrets: spec.secrets.as_ref(),
+        labels: &spec.labels,
+    }
 }
 
 /// Declared fields that differ from the live service, after normalizing server defaults and units.
 pub fn diff(spec: &ServiceSpec, live: &ServiceRecord) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    if let ServiceImage::Declared(image) = &spec.image {
-        push_if_differs(&mut out, "image", image, &live.image, |s| quoted(s));
-    }
+    diff_image(&mut out, &spec.image, &live.image);
     push_if_differs(
         &mut out,
         "min_instances",
@@ -267,14 +197,7 @@ pub fn diff(spec: &ServiceSpec, live: &ServiceRecord) -> Vec<FieldChange> {
         live_concurrency,
         |v| v.to_string(),
     );
-    let live_cpu = live_cpu_millis(live);
-    push_if_differs(&mut out, "cpu", spec.cpu_millis, live_cpu, |v| {
-        quoted(&format_cpu(*v))
-    });
-    let live_memory = live_memory_bytes(live);
-    push_if_differs(&mut out, "memory", spec.memory_bytes, live_memory, |v| {
-        quoted(&format_memory(*v))
-    });
+    diff_limits(&mut out, spec.cpu_millis, spec.memory_bytes, &live.limits);
     push_if_differs(&mut out, "cpu_idle", spec.cpu_idle, live.cpu_idle, |v| {
         v.to_string()
     });
@@ -294,18 +217,13 @@ pub fn diff(spec: &ServiceSpec, live: &ServiceRecord) -> Vec<FieldChange> {
             |v| quoted(v),
         );
     }
-    if let Some(a) = &spec.service_account {
-        push_if_differs(&mut out, "service_account", a, &live.service_account, |s| {
-            quoted(s)
-        });
-    }
-    if let Some(env) = &spec.env {
-        diff_map(&mut out, "env", env, &live.env, true);
-    }
-    if let Some(secrets) = &spec.secrets {
-        job::diff_secrets(&mut out, secrets, &live.secret_env);
-    }
-    diff_map(&mut out, "labels", &spec.labels, &live.labels, false);
+    identity_env_labels(spec).push_diff(
+        &mut out,
+        &live.service_account,
+        &live.env,
+        &live.secret_env,
+        &live.labels,
+    );
     out
 }
 
@@ -320,86 +238,6 @@ pub fn notes(address: &str, spec: &ServiceSpec, live: Option<&ServiceRecord>) ->
     )
 }
 
-/// The plan notes of a built image (services and jobs): the placeholder it starts with, or the
-/// image `stackctl deploy` set, which apply keeps. Nothing for a declared image.
-pub fn image_notes(
-    address: &str,
-    image: &ServiceImage,
-    placeholder: &str,
-    live_image: Option<&str>,
-) -> Vec<String> {
-    let ServiceImage::Deployed { build } = image else {
-        return Vec::new();
-    };
-    match live_image {
-        None => vec![format!(
-            "image: starts with the placeholder {placeholder}; `stackctl deploy {address}` builds {build} and rolls it out"
-        )],
-        Some(live) if live == placeholder => vec![format!(
-            "image: still the placeholder; `stackctl deploy {address}` builds {build} and rolls it out"
-        )],
-        Some(live) => vec![format!(
-            "image: {live} (deployed by `stackctl deploy`; apply keeps it)"
-        )],
-    }
-}
-
-/// The image apply writes: the declared one, or (built) the live one kept, `placeholder` on create.
-pub fn image_write(image: &ServiceImage, placeholder: &str) -> ImageWrite {
-    match image {
-        ServiceImage::Declared(image) => ImageWrite::Set(image.clone()),
-        ServiceImage::Deployed { .. } => ImageWrite::KeepDeployed {
-            placeholder: placeholder.to_string(),
-        },
-    }
-}
-
-/// The image a `+ create` shows.
-pub fn create_image(image: &ServiceImage, placeholder: &str) -> String {
-    match image {
-        ServiceImage::Declared(image) => quoted(image),
-        ServiceImage::Deployed { .. } => format!("{} (placeholder)", quoted(placeholder)),
-    }
-}
-
-/// The spec's image from the config's source.
-pub fn image_of(source: &ImageSource) -> ServiceImage {
-    match source {
-        ImageSource::Image(image) => ServiceImage::Declared(image.clone()),
-        ImageSource::Build(dir) => ServiceImage::Deployed { build: dir.clone() },
-    }
-}
-
-/// Map entries that differ; `authoritative` also removes live keys that are not declared.
-fn diff_map(
-    out: &mut Vec<FieldChange>,
-    prefix: &str,
-    desired: &BTreeMap<String, String>,
-    live: &BTreeMap<String, String>,
-    authoritative: bool,
-) {
-    for (k, v) in desired {
-        if live.get(k) != Some(v) {
-            out.push(FieldChange::new(
-                format!("{prefix}.{k}"),
-                live.get(k).map(|v| quoted(v)),
-                Some(FieldValue::Known(quoted(v))),
-            ));
-        }
-    }
-    if authoritative {
-        for (k, v) in live {
-            if !desired.contains_key(k) {
-                out.push(FieldChange::new(
-                    format!("{prefix}.{k}"),
-                    Some(quoted(v)),
-                    None,
-                ));
-            }
-        }
-    }
-}
-
 /// What the provider writes onto the service.
 pub fn to_write(spec: &ServiceSpec) -> ServiceWrite {
     ServiceWrite {
@@ -407,7 +245,7 @@ pub fn to_write(spec: &ServiceSpec) -> ServiceWrite {
         labels: spec.labels.clone(),
         image: image_write(&spec.image, PLACEHOLDER_IMAGE),
         env: spec.env.clone(),
-        secrets: spec.secrets.as_ref().map(job::secret_refs),
+        secrets: spec.secrets.as_ref().map(secret_refs),
         service_account: spec.service_account.clone(),
         cpu: format_cpu(spec.cpu_millis),
         memory: format_memory(spec.memory_bytes),
@@ -454,10 +292,7 @@ impl Reconcile for ServiceKind {
         label_ownership(&live.labels, stack)
     }
     fn address_of(live: &ServiceRecord, _: &Ledger) -> ResourceAddr {
-        ResourceAddr::new(
-            Kind::Service,
-            live.name.rsplit('/').next().unwrap_or_default(),
-        )
+        address_from_name(Kind::Service, &live.name)
     }
     fn fingerprint(live: &ServiceRecord) -> String {
         live.etag.clone()
@@ -485,8 +320,8 @@ impl Reconcile for ServiceKind {
         prices: &crate::cost::PriceTable,
     ) -> crate::cost::Estimate {
         let sizing = crate::cost::ServiceSizing {
-            cpu_millis: live_cpu_millis(live),
-            memory_bytes: live_memory_bytes(live),
+            cpu_millis: live_cpu_millis(&live.limits),
+            memory_bytes: live_memory_bytes(&live.limits),
             min_instances: u32::try_from(live.min_instances).unwrap_or(0),
             cpu_idle: live.cpu_idle,
         };
@@ -530,10 +365,7 @@ impl Converge for ServiceKind {
                 )));
             }
             (action, None) => {
-                return Err(StepError::Plan(format!(
-                    "the plan has no desired state to {action:?} {}; re-run `stackctl plan`",
-                    change.address
-                )));
+                return Err(StepError::no_desired_state(action, &change.address));
             }
         };
         if let Some(host) = host_of(&record.uri) {
@@ -546,6 +378,7 @@ impl Converge for ServiceKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::container::ImageWrite;
 
     fn spec() -> ServiceSpec {
         ServiceSpec {

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, ledger_ownership,
-    push_if_differs, quoted,
+    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, ledger_address,
+    ledger_ownership, push_if_differs, quoted,
 };
 use crate::config::{ServiceAccountConfig, Stack};
 use crate::model::{Kind, ResourceAddr};
@@ -119,13 +119,10 @@ impl Reconcile for ServiceAccountKind {
         ledger_ownership(ledger, &live.name)
     }
     fn address_of(live: &ServiceAccountRecord, ledger: &Ledger) -> ResourceAddr {
-        ledger
-            .entry(&live.name)
-            .map(|e| e.address.clone())
-            .unwrap_or_else(|| {
-                let id = live.email.split('@').next().unwrap_or_default();
-                ResourceAddr::new(Kind::ServiceAccount, id)
-            })
+        ledger_address(ledger, &live.name, || {
+            let id = live.email.split('@').next().unwrap_or_default();
+            ResourceAddr::new(Kind::ServiceAccount, id)
+        })
     }
     fn create_fields(spec: &ServiceAccountSpec, _: &Known) -> Vec<FieldChange> {
         create_fields(spec)
@@ -145,10 +142,7 @@ impl Converge for ServiceAccountKind {
         let cloud = &ctx.cloud;
         match (change.action, spec) {
             (Action::Replace, _) => {
-                return Err(StepError::Plan(format!(
-                    "{} cannot be replaced; the plan file is damaged: re-run `stackctl plan`",
-                    change.address
-                )));
+                return Err(StepError::damaged_replace(&change.address));
             }
             (Action::Create, Some(spec)) => {
                 // Claim the name first: a crash after the create still leaves it owned.
@@ -170,10 +164,7 @@ impl Converge for ServiceAccountKind {
                 ctx.forget_in_ledger(change).await?;
             }
             (action, None) => {
-                return Err(StepError::Plan(format!(
-                    "the plan has no desired state to {action:?} {}; re-run `stackctl plan`",
-                    change.address
-                )));
+                return Err(StepError::no_desired_state(action, &change.address));
             }
         }
         Ok(())

@@ -526,10 +526,7 @@ impl Converge for TableKind {
                 cloud.delete_table(dataset, table, observer).await?;
             }
             (action, None) => {
-                return Err(StepError::Plan(format!(
-                    "the plan has no desired state to {action:?} {}; re-run `stackctl plan`",
-                    change.address
-                )));
+                return Err(StepError::no_desired_state(action, &change.address));
             }
         }
         Ok(())
