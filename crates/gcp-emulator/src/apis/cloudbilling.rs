@@ -11,9 +11,9 @@
 use chrono::Duration;
 use serde_json::{Value, json};
 
-use super::{Call, Context, Reply, list_response};
+use super::{Call, Context, Reply};
 use crate::conventions::ApiError;
-use crate::conventions::paging::{PagePolicy, paginate};
+use crate::conventions::paging::PagePolicy;
 use crate::conventions::wire::{parse_timestamp, stable_hash, timestamp};
 use crate::state::State;
 
@@ -524,13 +524,12 @@ pub fn list_services(_context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
         })
         .collect();
     services.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    let page = paginate(
-        services,
-        |s| s["name"].as_str().unwrap_or_default(),
+    super::named_page(
+        services.iter().collect(),
+        "services",
         call.query,
         SERVICES_POLICY,
-    )?;
-    Ok(Reply::Json(list_response("services", page)))
+    )
 }
 
 /// Checks `currencyCode` (the catalog is priced in USD only) and the `startTime`/`endTime`
@@ -587,13 +586,7 @@ pub fn list_skus(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, Ap
             s
         })
         .collect();
-    let page = paginate(
-        skus,
-        |s| s["name"].as_str().unwrap_or_default(),
-        call.query,
-        SKUS_POLICY,
-    )?;
-    Ok(Reply::Json(list_response("skus", page)))
+    super::named_page(skus.iter().collect(), "skus", call.query, SKUS_POLICY)
 }
 
 /// `POST /_emulator/cloudbilling/skus`: `{"skuId", "unitPrice": Money}` sets the price of the
