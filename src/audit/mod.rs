@@ -332,7 +332,16 @@ pub fn audit(
             .then(a.resource.cmp(&b.resource))
             .then(a.rule.cmp(&b.rule))
     });
-    let total = round_usd(findings.iter().filter_map(|f| f.monthly_waste_usd).sum());
+    // Findings on one resource are views of the same money: each resource counts once, at
+    // its largest waste.
+    let mut largest: BTreeMap<&str, f64> = BTreeMap::new();
+    for finding in &findings {
+        if let Some(usd) = finding.monthly_waste_usd {
+            let entry = largest.entry(finding.resource.as_str()).or_insert(0.0);
+            *entry = entry.max(usd);
+        }
+    }
+    let total = round_usd(largest.values().sum());
     AuditReport {
         project: inventory.project.clone(),
         region: inventory.region.clone(),

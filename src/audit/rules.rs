@@ -40,6 +40,7 @@ pub(super) const RULES: &[RuleFn] = &[
     paused_queue_with_backlog,
     unowned_services,
     unowned_queues,
+    unowned_data_and_observability,
     unused_images,
     repository_without_cleanup,
     alert_without_channels,
@@ -445,45 +446,84 @@ fn unowned_services(context: &RuleContext) -> Vec<Finding> {
         .services
         .iter()
         .filter(|s| !s.labels.contains_key(OWNER_LABEL))
-        .map(|service| {
-            let waste = min_instance_cost(context, service);
-            finding(
-                Rule::Unowned,
-                &service.name,
-                format!("no `{OWNER_LABEL}` label: no stack manages it"),
-                Some(waste),
-                Severity::of_waste(waste),
-                format!(
-                    "declare [service.{}] and run `stackctl adopt service.{}`, or delete it",
-                    short(&service.name),
-                    short(&service.name)
-                ),
+        .map(|s| {
+            unowned(
+                &s.name,
+                "service",
+                no_label("label"),
+                min_instance_cost(context, s),
             )
         })
         .collect()
 }
 
 fn unowned_queues(context: &RuleContext) -> Vec<Finding> {
+    let evidence = "in no stack's ownership ledger (stackctl/*/ledger.json in the state bucket)";
     context
         .inventory
         .queues
         .iter()
         .filter(|q| !context.inventory.ledger_queues.contains_key(&q.name))
-        .map(|queue| {
-            finding(
-                Rule::Unowned,
-                &queue.name,
-                "in no stack's ownership ledger (stackctl/*/ledger.json in the state bucket)"
-                    .into(),
-                Some(0.0),
-                Severity::Low,
-                format!(
-                    "declare [queue.{}] and run `stackctl adopt queue.{}`, or delete it",
-                    short(&queue.name),
-                    short(&queue.name)
-                ),
-            )
-        })
+        .map(|q| unowned(&q.name, "queue", evidence.into(), 0.0))
+        .collect()
+}
+
+/// One OWN1 finding: `resource` is managed by no stack; `waste` is what it costs a month.
+fn unowned(resource: &str, kind: &str, evidence: String, waste: f64) -> Finding {
+    let id = short(resource);
+    finding(
+        Rule::Unowned,
+        resource,
+        evidence,
+        Some(waste),
+        Severity::of_waste(waste),
+        format!("declare [{kind}.{id}] and run `stackctl adopt {kind}.{id}`, or delete it"),
+    )
+}
+
+fn no_label(label: &str) -> String {
+    format!("no `{OWNER_LABEL}` {label}: no stack manages it")
+}
+
+/// Repositories, tables and alert policies without the ownership label, and Scheduler jobs in
+/// no ledger, priced at what they cost a month (a table: its storage).
+fn unowned_data_and_observability(context: &RuleContext) -> Vec<Finding> {
+    let inventory = context.inventory;
+    let repositories = inventory
+        .repositories
+        .iter()
+        .filter(|r| !r.labels.contains_key(OWNER_LABEL))
+        .map(|r| unowned(&r.name, "repository", no_label("label"), 0.0));
+    let tables = plain_tables(context)
+        .filter(|t| !t.labels.contains_key(OWNER_LABEL))
+        .map(|t| {
+            let waste = table_storage_cost(context, t, t.num_bytes.unwrap_or(0));
+            unowned(&t.name, "table", no_label("label"), waste)
+        });
+    let alerts = inventory
+        .alerts
+        .iter()
+        .filter(|a| !a.user_labels.contains_key(OWNER_LABEL))
+        .map(|a| {
+            let conditions = u32::try_from(a.conditions.len()).unwrap_or(u32::MAX);
+            let waste = round_usd(estimate::alert(context.prices, conditions).monthly_usd);
+            let evidence = format!("`{}`: {}", a.display_name, no_label("user label"));
+            unowned(&a.name, "alert", evidence, waste)
+        });
+    let schedules = inventory
+        .schedules
+        .iter()
+        .filter(|s| !inventory.ledger_queues.contains_key(&s.name))
+        .map(|s| {
+            let waste = round_usd(estimate::schedule(context.prices).monthly_usd);
+            let evidence =
+                "in no stack's ownership ledger (stackctl/*/ledger.json in the state bucket)";
+            unowned(&s.name, "schedule", evidence.into(), waste)
+        });
+    repositories
+        .chain(tables)
+        .chain(alerts)
+        .chain(schedules)
         .collect()
 }
 
@@ -756,6 +796,17 @@ const COLD_TABLE_MIN_BYTES: u64 = 1 << 30;
 /// Tables (type TABLE: not views, external tables or snapshots, which are kept unread on purpose)
 /// created before the cold-table window that no finished job read in it, priced at a month of
 /// their logical storage.
+/// A month of a table's logical storage, `bytes` of it (the long-term part at its rate).
+fn table_storage_cost(context: &RuleContext, table: &TableRecord, bytes: u64) -> f64 {
+    let long_term = table.long_term_bytes.unwrap_or(0).min(bytes);
+    let usage = TableUsage {
+        active_gib: gib(bytes - long_term),
+        long_term_gib: gib(long_term),
+        scanned_tib_per_month: 0.0,
+    };
+    round_usd(estimate::table(context.prices, Some(&usage), &table.name).monthly_usd)
+}
+
 fn cold_tables(context: &RuleContext) -> Vec<Finding> {
     let reads = &context.signals.table_reads;
     let days = context.window.cold_table_days;
@@ -769,14 +820,8 @@ fn cold_tables(context: &RuleContext) -> Vec<Finding> {
         .filter_map(|table| {
             let created = table.created.filter(|c| *c < reads.since)?;
             let bytes = table.num_bytes.filter(|b| *b >= COLD_TABLE_MIN_BYTES)?;
+            let waste = table_storage_cost(context, table, bytes);
             let long_term = table.long_term_bytes.unwrap_or(0).min(bytes);
-            let usage = TableUsage {
-                active_gib: gib(bytes - long_term),
-                long_term_gib: gib(long_term),
-                scanned_tib_per_month: 0.0,
-            };
-            let waste =
-                round_usd(estimate::table(context.prices, Some(&usage), &table.name).monthly_usd);
             let (dataset, id) = (&table.dataset_id, &table.table_id);
             let export = format!(
                 "bq extract --destination_format AVRO {dataset}.{id} 'gs://BUCKET/{dataset}.{id}-*.avro'"
@@ -1270,6 +1315,7 @@ mod tests {
                 ("api@sha256:ccc".into(), "AR1", Some(0.3), Severity::Low),
                 ("job@sha256:ddd".into(), "AR1", Some(0.05), Severity::Low),
                 ("apps".into(), "AR2", None, Severity::Medium),
+                ("apps".into(), "OWN1", Some(0.0), Severity::Low),
             ]
         );
         let report = report_of(&inv, &signals);
@@ -1281,6 +1327,7 @@ mod tests {
                 "delete it: gcloud artifacts docker images delete us-central1-docker.pkg.dev/p/apps/api@sha256:ccc",
                 "stack.toml of stack `shop`: set keep_recent = N and delete_untagged_after = \"30d\" (cleanup deletes old versions) in [repository.tidy], then `stackctl apply`",
                 "declare [repository.apps] with keep_recent and delete_untagged_after and run `stackctl adopt repository.apps`, or: gcloud artifacts repositories set-cleanup-policies apps --policy FILE",
+                "declare [repository.apps] and run `stackctl adopt repository.apps`, or delete it",
             ]
         );
     }
@@ -1454,7 +1501,8 @@ mod tests {
                 ("archive".into(), "BQ3", Some(6.0), Severity::Medium),
                 // Read before the window only: 10 GiB active × $0.02.
                 ("stale".into(), "BQ3", Some(0.2), Severity::Low),
-                // 2 GiB long-term × $0.01.
+                // 2 GiB long-term × $0.01, unread and owned by no stack.
+                ("foreign".into(), "OWN1", Some(0.02), Severity::Low),
                 ("foreign".into(), "BQ3", Some(0.02), Severity::Low),
             ]
         );
@@ -1472,7 +1520,7 @@ mod tests {
             )
         );
         assert_eq!(
-            texts[2].1,
+            texts[3].1,
             "if nothing needs it: `bq extract --destination_format AVRO raw.foreign 'gs://BUCKET/raw.foreign-*.avro'` to keep a copy, then `bq rm -t raw.foreign`; or let it expire: `bq update --expiration SECONDS raw.foreign`"
         );
     }
@@ -1503,6 +1551,14 @@ mod tests {
             schedule("dead-url", "ENABLED", "https://old-abc-uc.a.run.app/x"),
             schedule("elsewhere", "ENABLED", "https://example.com/hook"),
         ];
+        // Every schedule but `elsewhere` is in a ledger: that one is also owned by no stack.
+        let ledgered = inv
+            .schedules
+            .iter()
+            .filter(|s| !s.name.ends_with("/elsewhere"));
+        let ledgered: Vec<String> = ledgered.map(|s| s.name.clone()).collect();
+        inv.ledger_queues
+            .extend(ledgered.into_iter().map(|name| (name, None)));
         let signals = Signals {
             requests: BTreeMap::from([("api".into(), 1000.0)]),
             hours_with_traffic: BTreeMap::from([("api".into(), 300)]),
@@ -1513,13 +1569,16 @@ mod tests {
             run_audit(&inv, &signals),
             vec![
                 ("dead-url".into(), "SC1", Some(0.1), Severity::Low),
+                ("elsewhere".into(), "OWN1", Some(0.1), Severity::Low),
                 ("gone".into(), "SC1", Some(0.1), Severity::Low),
                 ("held".into(), "SC1", Some(0.1), Severity::Low),
             ]
         );
         let report = report_of(&inv, &signals);
+        // Paused and unowned-broken jobs are counted once each in the total: 4 x $0.10.
+        assert_eq!(report.total_monthly_waste_usd, 0.4);
         assert_eq!(
-            report.findings[1].evidence,
+            report.findings[2].evidence,
             format!(
                 "ENABLED: its target Cloud Run job {P}/jobs/deleted does not exist; every run fails (a Scheduler job costs $0.10/month paused or not)"
             )

@@ -291,7 +291,8 @@ duration = "300s"
                 Some(0.3),
                 "low".into()
             ),
-            // The $0.10 Scheduler job fee.
+            // The $0.10 Scheduler job fee: made out of band, it is in no ledger as well.
+            ("orphan".into(), "OWN1".into(), Some(0.1), "low".into()),
             ("orphan".into(), "SC1".into(), Some(0.1), "low".into()),
             ("stray".into(), "CR9".into(), None, "high".into()),
             // A billing account with no budget covering the project.
@@ -320,8 +321,9 @@ duration = "300s"
     assert!(
         table
             .stdout
-            // $39.528 + $9.72 + $6.00 + $1.50 + $0.30 + $0.10 + $0 + $0 = $57.148.
-            .contains("14 finding(s) in project waste-project (us-central1): $57.15/mo of priced waste, 6 unpriced risk(s)."),
+            // $39.528 + $9.72 + $6.00 + $1.50 + $0.30 + $0.10 + $0 + $0 = $57.148: `orphan`'s
+            // two findings are one $0.10, each resource counting once at its largest waste.
+            .contains("15 finding(s) in project waste-project (us-central1): $57.15/mo of priced waste, 6 unpriced risk(s)."),
         "{}",
         table.stdout
     );
