@@ -287,6 +287,9 @@ pub struct TableReads {
     pub jobs: usize,
     /// The newest read by table full name (`projects/P/datasets/D/tables/T`).
     pub last_read: BTreeMap<String, DateTime<Utc>>,
+    /// Why the reads are not complete enough to call a table cold (jobs.list failed, or came
+    /// back with other users' jobs redacted); BQ3 is then reported as not checked.
+    pub incomplete: Option<String>,
 }
 
 impl TableReads {
@@ -299,10 +302,17 @@ impl TableReads {
                 *newest = (*newest).max(job.created);
             }
         }
+        let redacted = jobs.iter().filter(|j| j.redacted).count();
         Self {
             since,
             jobs: jobs.len(),
             last_read,
+            incomplete: (redacted > 0).then(|| {
+                format!(
+                    "{redacted} of {} jobs came back redacted: the caller needs bigquery.jobs.listAll (roles/bigquery.resourceViewer) to see what other users' jobs read",
+                    jobs.len()
+                )
+            }),
         }
     }
 }
@@ -353,6 +363,6 @@ pub fn audit(
         findings,
         window,
         basis: PriceBasis::of(prices),
-        not_yet_checked: rules::pending(inventory),
+        not_yet_checked: rules::pending(inventory, signals),
     }
 }

@@ -52,17 +52,27 @@ pub(super) const RULES: &[RuleFn] = &[
     no_budget,
 ];
 
-/// Rules the audit could not run, and why: BU1 without a billing account to read.
-pub(super) fn pending(inventory: &Inventory) -> Vec<PendingRule> {
-    if inventory.budgets.is_some() {
-        return vec![];
+/// Rules the audit could not run, and why: BU1 without a billing account to read, BQ3 without
+/// a complete BigQuery job history.
+pub(super) fn pending(inventory: &Inventory, signals: &Signals) -> Vec<PendingRule> {
+    let mut pending = Vec::new();
+    if inventory.budgets.is_none() {
+        pending.push(PendingRule {
+            id: "BU1".into(),
+            rule: "no budget for the project".into(),
+            needs:
+                "[stack] billing_account in stack.toml (the billing account whose budgets to read)"
+                    .into(),
+        });
     }
-    vec![PendingRule {
-        id: "BU1".into(),
-        rule: "no budget for the project".into(),
-        needs: "[stack] billing_account in stack.toml (the billing account whose budgets to read)"
-            .into(),
-    }]
+    if let Some(why) = &signals.table_reads.incomplete {
+        pending.push(PendingRule {
+            id: Rule::ColdTable.id().into(),
+            rule: Rule::ColdTable.title().into(),
+            needs: why.clone(),
+        });
+    }
+    pending
 }
 
 fn short(name: &str) -> &str {
@@ -809,6 +819,9 @@ fn table_storage_cost(context: &RuleContext, table: &TableRecord, bytes: u64) ->
 
 fn cold_tables(context: &RuleContext) -> Vec<Finding> {
     let reads = &context.signals.table_reads;
+    if reads.incomplete.is_some() {
+        return vec![];
+    }
     let days = context.window.cold_table_days;
     plain_tables(context)
         .filter(|t| {
@@ -1446,6 +1459,7 @@ mod tests {
             created: day(created),
             tables_read: tables.iter().map(|t| name(t)).collect(),
             child_jobs: 0,
+            redacted: false,
         };
         // Partitioned with expiration and a required filter: only the cold-table rule applies.
         let kept = |id: &str, created: &str, gib: u64, long_term_gib: u64| TableRecord {
@@ -1523,6 +1537,30 @@ mod tests {
             texts[3].1,
             "if nothing needs it: `bq extract --destination_format AVRO raw.foreign 'gs://BUCKET/raw.foreign-*.avro'` to keep a copy, then `bq rm -t raw.foreign`; or let it expire: `bq update --expiration SECONDS raw.foreign`"
         );
+
+        // One of another user's jobs came back redacted: whatever it read is unknown, so no
+        // table is called cold and BQ3 is reported as not checked.
+        let mut redacted = job("theirs", "2026-10-02", &[]);
+        redacted.redacted = true;
+        let reads = TableReads::of(since, &[job("q1", "2026-09-15", &["daily"]), redacted]);
+        let signals = Signals {
+            table_reads: reads,
+            ..Signals::default()
+        };
+        let report = report_of(&inv, &signals);
+        assert!(report.findings.iter().all(|f| f.rule != Rule::ColdTable));
+        let pending: Vec<(&str, &str)> = report
+            .not_yet_checked
+            .iter()
+            .map(|p| (p.id.as_str(), p.needs.as_str()))
+            .collect();
+        assert!(
+            pending.contains(&(
+                "BQ3",
+                "1 of 2 jobs came back redacted: the caller needs bigquery.jobs.listAll (roles/bigquery.resourceViewer) to see what other users' jobs read"
+            )),
+            "{pending:?}"
+        );
     }
 
     #[test]
@@ -1599,7 +1637,7 @@ mod tests {
             etag: String::new(),
         };
         let mut inv = inventory(vec![], vec![]);
-        assert_eq!(pending(&inv).len(), 1);
+        assert_eq!(pending(&inv, &Signals::default()).len(), 1);
         assert_eq!(run_audit(&inv, &Signals::default()), vec![]);
         let scope = |budgets| {
             Some(BudgetScope {
@@ -1609,7 +1647,7 @@ mod tests {
             })
         };
         inv.budgets = scope(vec![budget(&["projects/999"])]);
-        assert_eq!(pending(&inv), vec![]);
+        assert_eq!(pending(&inv, &Signals::default()), vec![]);
         assert_eq!(
             run_audit(&inv, &Signals::default()),
             vec![("p".into(), "BU1", None, Severity::Medium)]

@@ -185,7 +185,8 @@ const REFERENCE_YEAR: i32 = 2027;
 
 impl Cron {
     /// Whether the expression fires on `date` at all (Vixie cron's rule: when both
-    /// day-of-month and day-of-week are restricted, either one matching is enough).
+    /// day-of-month and day-of-week are restricted, either one matching is enough; when either
+    /// is written starting with `*`, `*/2` included, both must match).
     fn fires_on(&self, date: NaiveDate) -> bool {
         if !self.months.contains(date.month()) {
             return false;
@@ -194,11 +195,10 @@ impl Cron {
         let by_weekday = self
             .days_of_week
             .contains(date.weekday().num_days_from_sunday());
-        match (self.days_of_month.star, self.days_of_week.star) {
-            (true, true) => true,
-            (true, false) => by_weekday,
-            (false, true) => by_month_day,
-            (false, false) => by_month_day || by_weekday,
+        if self.days_of_month.star || self.days_of_week.star {
+            by_month_day && by_weekday
+        } else {
+            by_month_day || by_weekday
         }
     }
 
@@ -245,6 +245,19 @@ mod tests {
     fn restricted_day_of_month_and_weekday_fire_on_either() {
         // The 13th (12 days) or any Friday (53 in 2027), Friday the 13th counted once (Aug).
         assert!((runs("0 0 13 * 5") - (12.0 + 53.0 - 1.0) / 365.0 * 30.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_starred_step_in_one_day_field_narrows_the_other() {
+        // Mondays that fall on odd days of the month, counted with chrono's calendar.
+        let odd_mondays = (0..365)
+            .filter_map(|d| NaiveDate::from_yo_opt(REFERENCE_YEAR, d + 1))
+            .filter(|d| d.weekday() == chrono::Weekday::Mon && d.day() % 2 == 1)
+            .count();
+        assert_eq!(odd_mondays, 27);
+        assert!((runs("0 0 */2 * 1") - 27.0 / 365.0 * 30.0).abs() < 1e-9);
+        // Without the star both restricted fields widen each other: odd days or Mondays.
+        assert!(runs("0 0 1-31/2 * 1") > runs("0 0 */2 * 1"));
     }
 
     #[test]

@@ -436,6 +436,12 @@ struct JobConfigurationWire {
     copy: Option<TableSourcesWire>,
     #[serde(default)]
     extract: Option<TableSourcesWire>,
+    #[serde(default)]
+    query: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    load: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    job_type: Option<String>,
 }
 
 /// A copy's `sourceTable` / `sourceTables`, an extract's `sourceTable`.
@@ -457,6 +463,12 @@ struct JobStatisticsWire {
     num_child_jobs: Option<i64>,
     #[serde(default)]
     query: Option<QueryStatisticsWire>,
+    #[serde(default)]
+    load: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    extract: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    copy: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -477,6 +489,9 @@ pub struct JobReadRecord {
     pub tables_read: Vec<String>,
     /// `statistics.numChildJobs`: a script runs its statements as child jobs, listed under it.
     pub child_jobs: u64,
+    /// The entry says nothing of what the job did (no configuration, no per-type statistics):
+    /// another user's job listed without `bigquery.jobs.listAll` comes back redacted so.
+    pub redacted: bool,
 }
 
 impl JobReadRecord {
@@ -486,6 +501,20 @@ impl JobReadRecord {
             .statistics
             .creation_time
             .and_then(DateTime::from_timestamp_millis)?;
+        let (config, stats) = (&w.configuration, &w.statistics);
+        let redacted = [
+            config.copy.is_some(),
+            config.extract.is_some(),
+            config.query.is_some(),
+            config.load.is_some(),
+            config.job_type.is_some(),
+            stats.query.is_some(),
+            stats.load.is_some(),
+            stats.extract.is_some(),
+            stats.copy.is_some(),
+        ]
+        .iter()
+        .all(|known| !known);
         let queried = w
             .statistics
             .query
@@ -507,6 +536,7 @@ impl JobReadRecord {
                 .num_child_jobs
                 .and_then(|n| u64::try_from(n).ok())
                 .unwrap_or(0),
+            redacted,
         })
     }
 }
