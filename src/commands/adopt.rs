@@ -240,8 +240,14 @@ async fn find(session: &Session, addr: &ResourceAddr) -> Result<Target> {
         }
         Kind::Budget => {
             let spec = budget::spec(stack, name, &stack.budgets[name]);
+            // A billing account's budgets span projects: only one filtered to exactly this
+            // project is a candidate (another project's stack may use the same display name).
+            let project = cloud.project_number(&Silent).await?;
             let live = cloud.list_budgets(&spec.billing_account, &Silent).await?;
-            let live = live.iter().map(|b| (&*b.name, &*b.display_name, None));
+            let live = live
+                .iter()
+                .filter(|b| b.projects == [project.clone()])
+                .map(|b| (&*b.name, &*b.display_name, None));
             one_match(addr, owner, None, &spec.display_name, live)?
         }
         Kind::Api | Kind::Grant => unreachable!("refused by `declares`"),
@@ -335,6 +341,12 @@ async fn adopt_one(
             if entry.is_some_and(|e| e.address == *addr && e.status == LedgerStatus::Active) {
                 printer.out(&format!("{addr} is already owned by this stack."));
                 return Ok(());
+            }
+            if let Some(other) = entry.filter(|e| e.address != *addr) {
+                bail!(
+                    "{addr}: {name} is already this stack's {}; stackctl will not record it twice",
+                    other.address
+                );
             }
             ledger
                 .update(|l| l.record(&name, addr, LedgerStatus::Active))

@@ -242,11 +242,17 @@ fn data_registry_monitoring_and_budget_resources_made_by_hand_are_adopted_by_nam
         }),
     );
     let alert = alert["name"].as_str().unwrap().to_string();
+    // A budget filtered to this project (by number); one of another project under the same
+    // display name would not be a candidate.
+    let (status, project) = emulator.http("GET", "/v3/projects/test-project", None);
+    assert_eq!(status, 200, "{project}");
+    let project: serde_json::Value = serde_json::from_str(&project).unwrap();
     let budget = post(
         &emulator,
         "/v1/billingAccounts/012345-6789AB-CDEF01/budgets",
         serde_json::json!({
             "displayName": "sc:adopter:monthly",
+            "budgetFilter": {"projects": [project["name"]]},
             "amount": {"specifiedAmount": {"currencyCode": "USD", "units": "300"}},
             "thresholdRules": [{"thresholdPercent": 0.5}, {"thresholdPercent": 1.0}],
         }),
@@ -360,8 +366,10 @@ fn data_registry_monitoring_and_budget_resources_made_by_hand_are_adopted_by_nam
             plan.stdout
         );
     }
+    // The repository's cleanup policies differ from stack.toml; the adopted budget already
+    // matches it (amount, thresholds, this project's filter).
     assert!(
-        plan.stdout.contains("~ repository.workers") && plan.stdout.contains("~ budget.monthly"),
+        plan.stdout.contains("~ repository.workers") && !plan.stdout.contains("budget.monthly"),
         "{}",
         plan.stdout
     );
