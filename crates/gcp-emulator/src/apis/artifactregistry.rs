@@ -4,10 +4,10 @@
 use serde_json::{Map, Value, json};
 
 use super::lro::{self, NewOperation, as_any};
-use super::{Call, Context, Reply, list_response};
+use super::{Call, Context, Reply};
 use crate::conventions::ApiError;
 use crate::conventions::field_mask::FieldMask;
-use crate::conventions::paging::{PagePolicy, paginate};
+use crate::conventions::paging::PagePolicy;
 use crate::conventions::wire::timestamp;
 use crate::discovery::Api;
 use crate::state::{OperationKind, State};
@@ -222,20 +222,13 @@ pub fn get_repository(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
 
 pub fn list_repositories(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let prefix = format!("{}/repositories/", call.location_name()?);
-    let repositories: Vec<&Value> = context
-        .state
-        .repositories
-        .range(prefix.clone()..)
-        .take_while(|(n, _)| n.starts_with(&prefix))
-        .map(|(_, r)| r)
-        .collect();
-    let page = paginate(
+    let repositories: Vec<&Value> = super::children(&context.state.repositories, &prefix).collect();
+    super::named_page(
         repositories,
-        |r| r["name"].as_str().unwrap_or_default(),
+        "repositories",
         call.query,
         REPOSITORIES_POLICY,
-    )?;
-    Ok(Reply::Json(list_response("repositories", page)))
+    )
 }
 
 pub fn patch_repository(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -330,20 +323,8 @@ pub fn list_docker_images(context: &mut Context<'_>, call: &Call<'_>) -> Result<
         return Err(not_found());
     }
     let prefix = format!("{repository}/dockerImages/");
-    let images: Vec<&Value> = context
-        .state
-        .docker_images
-        .range(prefix.clone()..)
-        .take_while(|(n, _)| n.starts_with(&prefix))
-        .map(|(_, i)| i)
-        .collect();
-    let page = paginate(
-        images,
-        |i| i["name"].as_str().unwrap_or_default(),
-        call.query,
-        IMAGES_POLICY,
-    )?;
-    Ok(Reply::Json(list_response("dockerImages", page)))
+    let images: Vec<&Value> = super::children(&context.state.docker_images, &prefix).collect();
+    super::named_page(images, "dockerImages", call.query, IMAGES_POLICY)
 }
 
 pub fn get_docker_image(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -415,10 +396,7 @@ pub fn seed_docker_images(state: &mut State, body: &Value) -> Result<Value, Stri
         state.docker_images.insert(name, entry);
     }
     let prefix = format!("{repository}/dockerImages/");
-    let total: i64 = state
-        .docker_images
-        .range(prefix.clone()..)
-        .take_while(|(n, _)| n.starts_with(&prefix))
+    let total: i64 = super::entries_under(&state.docker_images, &prefix)
         .filter_map(|(_, i)| {
             i["imageSizeBytes"]
                 .as_str()

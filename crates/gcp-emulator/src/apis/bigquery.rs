@@ -326,11 +326,7 @@ pub fn list_datasets(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply
         .non_empty("filter")
         .map(parse_label_filter)
         .transpose()?;
-    let datasets: Vec<(String, Value)> = context
-        .state
-        .bq_datasets
-        .range(prefix.clone()..)
-        .take_while(|(k, _)| k.starts_with(&prefix))
+    let datasets: Vec<(String, Value)> = super::entries_under(&context.state.bq_datasets, &prefix)
         .filter(|(_, d)| {
             label_filter.as_ref().is_none_or(|(key, value)| {
                 d.get("labels")
@@ -449,21 +445,14 @@ pub fn update_dataset(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
 pub fn delete_dataset(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let (key, _) = existing_dataset(context, call)?;
     let prefix = format!("{key}.");
-    let has_tables = context
-        .state
-        .bq_tables
-        .range(prefix.clone()..)
+    let has_tables = super::entries_under(&context.state.bq_tables, &prefix)
         .next()
-        .is_some_and(|(k, _)| k.starts_with(&prefix));
+        .is_some();
     if has_tables && !call.query_bool("deleteContents")? {
         return Err(bad_request(format!("Dataset {key} is still in use"))
             .with_storage_reason("resourceInUse"));
     }
-    let table_names: Vec<String> = context
-        .state
-        .bq_tables
-        .range(prefix.clone()..)
-        .take_while(|(k, _)| k.starts_with(&prefix))
+    let table_names: Vec<String> = super::entries_under(&context.state.bq_tables, &prefix)
         .map(|(k, _)| k.clone())
         .collect();
     for table in table_names {
@@ -867,11 +856,7 @@ pub fn get_table(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, Ap
 pub fn list_tables(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let (dataset_key, _) = existing_dataset(context, call)?;
     let prefix = format!("{dataset_key}.");
-    let tables: Vec<(String, Value)> = context
-        .state
-        .bq_tables
-        .range(prefix.clone()..)
-        .take_while(|(k, _)| k.starts_with(&prefix))
+    let tables: Vec<(String, Value)> = super::entries_under(&context.state.bq_tables, &prefix)
         .map(|(k, t)| {
             let mut summary = Map::new();
             for field in [
@@ -1144,11 +1129,7 @@ pub fn list_jobs(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, Ap
             )));
         }
     };
-    let mut jobs: Vec<(String, Value)> = context
-        .state
-        .bq_jobs
-        .range(prefix.clone()..)
-        .take_while(|(k, _)| k.starts_with(&prefix))
+    let mut jobs: Vec<(String, Value)> = super::entries_under(&context.state.bq_jobs, &prefix)
         .filter_map(|(k, job)| {
             let text = |pointer: &str| job.pointer(pointer).and_then(Value::as_str);
             let state = text("/state").unwrap_or_default().to_ascii_uppercase();

@@ -3,10 +3,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Call, Context, Reply, list_response};
+use super::{Call, Context, Reply};
 use crate::conventions::ApiError;
 use crate::conventions::field_mask::FieldMask;
-use crate::conventions::paging::{PagePolicy, paginate};
+use crate::conventions::paging::PagePolicy;
 use crate::conventions::wire::stable_hash;
 use crate::discovery::Api;
 
@@ -202,12 +202,7 @@ pub fn list_budgets(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply,
         call.param("billingAccountsId")?
     );
     let scope = call.query.non_empty("scope");
-    let budgets: Vec<Value> = context
-        .state
-        .budgets
-        .range(prefix.clone()..)
-        .take_while(|(n, _)| n.starts_with(&prefix))
-        .map(|(_, b)| b.clone())
+    let budgets: Vec<&Value> = super::children(&context.state.budgets, &prefix)
         .filter(|b| {
             scope.is_none_or(|s| {
                 b.pointer("/budgetFilter/projects")
@@ -216,13 +211,7 @@ pub fn list_budgets(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply,
             })
         })
         .collect();
-    let page = paginate(
-        budgets,
-        |b| b["name"].as_str().unwrap_or_default(),
-        call.query,
-        LIST_POLICY,
-    )?;
-    Ok(Reply::Json(list_response("budgets", page)))
+    super::named_page(budgets, "budgets", call.query, LIST_POLICY)
 }
 
 /// Without a mask, only fields with non-default values in the request are updated.

@@ -107,13 +107,20 @@ pub fn seeded_items<'a>(body: &'a Value, items: &str) -> Result<(&'a str, &'a [V
 }
 
 /// The stored entries whose keys start with `prefix` (one parent's children), in key order.
+pub fn entries_under<'a, T>(
+    map: &'a std::collections::BTreeMap<String, T>,
+    prefix: &'a str,
+) -> impl Iterator<Item = (&'a String, &'a T)> + 'a {
+    map.range(prefix.to_string()..)
+        .take_while(move |(key, _)| key.starts_with(prefix))
+}
+
+/// The values of [`entries_under`].
 pub fn children<'a, T>(
     map: &'a std::collections::BTreeMap<String, T>,
     prefix: &'a str,
 ) -> impl Iterator<Item = &'a T> + 'a {
-    map.range(prefix.to_string()..)
-        .take_while(move |(key, _)| key.starts_with(prefix))
-        .map(|(_, value)| value)
+    entries_under(map, prefix).map(|(_, value)| value)
 }
 
 /// One page of resources ordered and paged by their `name`, answered as a list method does.
@@ -123,13 +130,23 @@ pub fn named_page(
     query: &crate::conventions::Query,
     policy: crate::conventions::paging::PagePolicy,
 ) -> Result<Reply, crate::conventions::ApiError> {
+    named_list(items, field, query, policy).map(Reply::Json)
+}
+
+/// The body of [`named_page`], for lists that add fields of their own (`totalSize`).
+pub fn named_list(
+    items: Vec<&Value>,
+    field: &str,
+    query: &crate::conventions::Query,
+    policy: crate::conventions::paging::PagePolicy,
+) -> Result<Value, crate::conventions::ApiError> {
     let page = crate::conventions::paging::paginate(
         items,
         |item| item.get("name").and_then(Value::as_str).unwrap_or_default(),
         query,
         policy,
     )?;
-    Ok(Reply::Json(list_response(field, page)))
+    Ok(list_response(field, page))
 }
 
 /// `{"<field>": [items], "nextPageToken": ...}` for one page of a list method.

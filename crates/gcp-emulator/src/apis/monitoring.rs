@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
-use super::{Call, Context, Reply, list_response};
+use super::{Call, Context, Reply};
 use crate::conventions::ApiError;
 use crate::conventions::field_mask::FieldMask;
 use crate::conventions::paging::{PagePolicy, paginate};
@@ -279,21 +279,15 @@ pub fn list_channels(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply
         "projects/{}/notificationChannels/",
         call.param("projectsId")?
     );
-    let channels: Vec<&Value> = context
-        .state
-        .notification_channels
-        .range(prefix.clone()..)
-        .take_while(|(n, _)| n.starts_with(&prefix))
-        .map(|(_, c)| c)
-        .collect();
+    let channels: Vec<&Value> =
+        super::children(&context.state.notification_channels, &prefix).collect();
     let total = channels.len();
-    let page = paginate(
+    let mut response = super::named_list(
         channels,
-        |c| c["name"].as_str().unwrap_or_default(),
+        "notificationChannels",
         call.query,
         CHANNELS_POLICY,
     )?;
-    let mut response = list_response("notificationChannels", page);
     response["totalSize"] = json!(total);
     Ok(Reply::Json(response))
 }
@@ -470,21 +464,9 @@ pub fn get_policy(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, A
 
 pub fn list_policies(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let prefix = format!("projects/{}/alertPolicies/", call.param("projectsId")?);
-    let policies: Vec<&Value> = context
-        .state
-        .alert_policies
-        .range(prefix.clone()..)
-        .take_while(|(n, _)| n.starts_with(&prefix))
-        .map(|(_, p)| p)
-        .collect();
+    let policies: Vec<&Value> = super::children(&context.state.alert_policies, &prefix).collect();
     let total = policies.len();
-    let page = paginate(
-        policies,
-        |p| p["name"].as_str().unwrap_or_default(),
-        call.query,
-        POLICIES_POLICY,
-    )?;
-    let mut response = list_response("alertPolicies", page);
+    let mut response = super::named_list(policies, "alertPolicies", call.query, POLICIES_POLICY)?;
     response["totalSize"] = json!(total);
     Ok(Reply::Json(response))
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Call, Context, Reply, iam_policy, list_response, project_number};
+use super::{Call, Context, Reply, iam_policy, project_number};
 use crate::conventions::ApiError;
 use crate::conventions::field_mask::FieldMask;
 use crate::conventions::paging::{PagePolicy, paginate};
@@ -121,21 +121,9 @@ pub fn list_secrets(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply,
         "projects/{}/secrets/",
         project_number(call.param("projectsId")?)
     );
-    let secrets: Vec<&Value> = context
-        .state
-        .secrets
-        .range(prefix.clone()..)
-        .take_while(|(n, _)| n.starts_with(&prefix))
-        .map(|(_, s)| s)
-        .collect();
+    let secrets: Vec<&Value> = super::children(&context.state.secrets, &prefix).collect();
     let total = secrets.len();
-    let page = paginate(
-        secrets,
-        |s| s.get("name").and_then(Value::as_str).unwrap_or_default(),
-        call.query,
-        SECRETS_POLICY,
-    )?;
-    let mut response = list_response("secrets", page);
+    let mut response = super::named_list(secrets, "secrets", call.query, SECRETS_POLICY)?;
     response["totalSize"] = json!(total);
     Ok(Reply::Json(response))
 }
@@ -225,11 +213,7 @@ pub fn add_version(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
         .unwrap_or_default()
         .to_string();
     let prefix = format!("{name}/versions/");
-    let next = context
-        .state
-        .secret_versions
-        .range(prefix.clone()..)
-        .take_while(|(v, _)| v.starts_with(&prefix))
+    let next = super::entries_under(&context.state.secret_versions, &prefix)
         .map(|(v, _)| version_number(v))
         .max()
         .unwrap_or(0)
@@ -260,11 +244,7 @@ fn version_name(context: &Context<'_>, call: &Call<'_>) -> Result<String, ApiErr
     let requested = call.param("versionsId")?;
     let prefix = format!("{secret}/versions/");
     if requested == "latest" {
-        return context
-            .state
-            .secret_versions
-            .range(prefix.clone()..)
-            .take_while(|(v, _)| v.starts_with(&prefix))
+        return super::entries_under(&context.state.secret_versions, &prefix)
             .filter(|(_, r)| r.version.get("state").and_then(Value::as_str) == Some("ENABLED"))
             .map(|(v, _)| v.clone())
             .max_by_key(|v| version_number(v))
@@ -320,18 +300,15 @@ pub fn list_versions(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply
     existing(context, &secret)?;
     let prefix = format!("{secret}/versions/");
     // Newest first, as the real API lists them.
-    let mut versions: Vec<(String, Value)> = context
-        .state
-        .secret_versions
-        .range(prefix.clone()..)
-        .take_while(|(v, _)| v.starts_with(&prefix))
-        .map(|(v, r)| {
-            (
-                format!("{:020}", u64::MAX - version_number(v)),
-                r.version.clone(),
-            )
-        })
-        .collect();
+    let mut versions: Vec<(String, Value)> =
+        super::entries_under(&context.state.secret_versions, &prefix)
+            .map(|(v, r)| {
+                (
+                    format!("{:020}", u64::MAX - version_number(v)),
+                    r.version.clone(),
+                )
+            })
+            .collect();
     versions.sort_by(|a, b| a.0.cmp(&b.0));
     let total = versions.len();
     let page = paginate(versions, |(k, _)| k.as_str(), call.query, VERSIONS_POLICY)?;
