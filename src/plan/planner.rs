@@ -93,10 +93,11 @@ pub fn plan(
                     .filter(|c| c.action == Action::Replace)
                     .map(|c| c.address.clone())
                     .collect();
+                let on_replaced = grant::declared_on(stack, &replaced);
                 let (dropped, grants): (Vec<_>, Vec<_>) =
                     grant::observed_grants(stack, &observed.policies, &observed.ledger)
                         .into_iter()
-                        .partition(|live| grant::is_on_any(stack, live, &replaced));
+                        .partition(|live| on_replaced.contains(&live.name));
                 let first = planned.changes.len();
                 plan_kind::<GrantKind>(&inputs, &grants, &mut planned);
                 for change in &mut planned.changes[first..] {

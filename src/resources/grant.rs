@@ -261,12 +261,16 @@ pub fn observed_grants(
         .collect()
 }
 
-/// Whether a live grant is a declared grant on one of `resources`.
-pub fn is_on_any(stack: &Stack, live: &GrantRecord, resources: &BTreeSet<ResourceAddr>) -> bool {
-    !resources.is_empty()
-        && declared_grants(stack).iter().any(|(_, spec)| {
-            spec.name == live.name && spec.on.as_ref().is_some_and(|on| resources.contains(on))
-        })
+/// The names (`resource|role|member`) of the declared grants on one of `resources`.
+pub fn declared_on(stack: &Stack, resources: &BTreeSet<ResourceAddr>) -> BTreeSet<String> {
+    if resources.is_empty() {
+        return BTreeSet::new();
+    }
+    declared_grants(stack)
+        .into_iter()
+        .filter(|(_, spec)| spec.on.as_ref().is_some_and(|on| resources.contains(on)))
+        .map(|(_, spec)| spec.name)
+        .collect()
 }
 
 /// `iam`: grants, owned through the ledger's `bindings`.
