@@ -74,7 +74,7 @@ pub async fn inventory(
         None => None,
     };
     let storage = cloud.storage();
-    let mut ledger_queues = BTreeMap::new();
+    let mut ledgered = BTreeMap::new();
     for object in storage.list(state_bucket, "stackctl/").await? {
         if !object.ends_with("/ledger.json") {
             continue;
@@ -88,7 +88,7 @@ pub async fn inventory(
                 object: object.clone(),
                 source,
             })?;
-        ledger_queues.extend(
+        ledgered.extend(
             ledger
                 .resources
                 .into_iter()
@@ -101,7 +101,7 @@ pub async fn inventory(
         services,
         revisions,
         queues,
-        ledger_queues,
+        ledgered,
         repositories,
         images,
         alerts,

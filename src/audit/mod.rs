@@ -232,9 +232,9 @@ pub struct Inventory {
     /// Revisions by service full name.
     pub revisions: BTreeMap<String, Vec<RevisionRecord>>,
     pub queues: Vec<QueueRecord>,
-    /// Queue full names in any stack's ledger in the state bucket, with when it was first
-    /// recorded there (if the ledger says).
-    pub ledger_queues: BTreeMap<String, Option<DateTime<Utc>>>,
+    /// Full names of the resources in any stack's ledger in the state bucket (queues, Scheduler
+    /// jobs, ...), with when each was first recorded there (if the ledger says).
+    pub ledgered: BTreeMap<String, Option<DateTime<Utc>>>,
     /// Artifact Registry repositories in the region.
     pub repositories: Vec<RepositoryRecord>,
     /// Docker images by repository full name.

@@ -372,7 +372,7 @@ fn idle_queue(context: &RuleContext) -> Vec<Finding> {
         .iter()
         .filter(|q| q.state == QueueState::Running)
         .filter(|q| {
-            let recorded = context.inventory.ledger_queues.get(&q.name).copied().flatten();
+            let recorded = context.inventory.ledgered.get(&q.name).copied().flatten();
             !younger_than_window(context, recorded)
         })
         .filter(|q| {
@@ -473,7 +473,7 @@ fn unowned_queues(context: &RuleContext) -> Vec<Finding> {
         .inventory
         .queues
         .iter()
-        .filter(|q| !context.inventory.ledger_queues.contains_key(&q.name))
+        .filter(|q| !context.inventory.ledgered.contains_key(&q.name))
         .map(|q| unowned(&q.name, "queue", evidence.into(), 0.0))
         .collect()
 }
@@ -523,7 +523,7 @@ fn unowned_data_and_observability(context: &RuleContext) -> Vec<Finding> {
     let schedules = inventory
         .schedules
         .iter()
-        .filter(|s| !inventory.ledger_queues.contains_key(&s.name))
+        .filter(|s| !inventory.ledgered.contains_key(&s.name))
         .map(|s| {
             let waste = round_usd(estimate::schedule(context.prices).monthly_usd);
             let evidence =
@@ -1080,14 +1080,14 @@ mod tests {
     }
 
     fn inventory(services: Vec<ServiceRecord>, queues: Vec<QueueRecord>) -> Inventory {
-        let ledger_queues = queues.iter().map(|q| (q.name.clone(), None)).collect();
+        let ledgered = queues.iter().map(|q| (q.name.clone(), None)).collect();
         Inventory {
             project: "p".into(),
             region: "us-central1".into(),
             services,
             revisions: BTreeMap::new(),
             queues,
-            ledger_queues,
+            ledgered,
             ..Inventory::default()
         }
     }
@@ -1211,7 +1211,7 @@ mod tests {
                 queue("stale", QueueState::Running, 0),
             ],
         );
-        inv.ledger_queues
+        inv.ledgered
             .insert(format!("{P}/queues/fresh"), Some(at("2026-11-20")));
         let signals = Signals {
             idle_since: at("2026-10-26"),
@@ -1595,7 +1595,7 @@ mod tests {
             .iter()
             .filter(|s| !s.name.ends_with("/elsewhere"));
         let ledgered: Vec<String> = ledgered.map(|s| s.name.clone()).collect();
-        inv.ledger_queues
+        inv.ledgered
             .extend(ledgered.into_iter().map(|name| (name, None)));
         let signals = Signals {
             requests: BTreeMap::from([("api".into(), 1000.0)]),
