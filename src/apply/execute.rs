@@ -1,5 +1,6 @@
 //! The executor: runs each change once its prerequisites succeeded, at most `parallelism` at a time.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -8,25 +9,12 @@ use tokio::task::JoinSet;
 
 use super::graph::{dependents_of, prerequisites};
 use super::reporter::{ApplyReport, ApplyReporter, Outcome, ResourceResult};
-use crate::model::{Kind, ResourceAddr};
+use crate::model::ResourceAddr;
 use crate::plan::{Plan, ResourceChange};
 use crate::provider::RetryObserver;
 use crate::provider::run::OperationObserver;
-use crate::resources::alert::AlertKind;
-use crate::resources::api::ApiKind;
-use crate::resources::budget::BudgetKind;
-use crate::resources::channel::ChannelKind;
-use crate::resources::dataset::DatasetKind;
-use crate::resources::grant::GrantKind;
-use crate::resources::job::JobKind;
-use crate::resources::queue::QueueKind;
-use crate::resources::repository::RepositoryKind;
-use crate::resources::schedule::ScheduleKind;
-use crate::resources::secret::SecretKind;
-use crate::resources::service::ServiceKind;
-use crate::resources::service_account::ServiceAccountKind;
-use crate::resources::table::TableKind;
-use crate::resources::{ApplyCtx, Converge, Desired, StepError};
+use crate::resources::registry::{KindVisitor, Registered, for_kind};
+use crate::resources::{ApplyCtx, StepError};
 
 /// Adapts the reporter to one resource's provider calls.
 struct ResourceObserver<'a> {
@@ -60,6 +48,7 @@ pub async fn apply(
     let mut started = vec![false; n];
     let semaphore = Arc::new(Semaphore::new(parallelism.max(1)));
     let mut running = JoinSet::new();
+    let mut task_of: HashMap<tokio::task::Id, usize> = HashMap::new();
 
     loop {
         for i in 0..n {
@@ -75,7 +64,7 @@ pub async fn apply(
             let ctx = ctx.clone();
             let reporter = reporter.clone();
             let semaphore = semaphore.clone();
-            running.spawn(async move {
+            let id = running.spawn(async move {
                 let _permit = semaphore.acquire_owned().await;
                 reporter.started(&change);
                 let t0 = Instant::now();
@@ -89,22 +78,38 @@ pub async fn apply(
                 (
                     i,
                     ResourceResult {
-                        address: change.address,
-                        action: change.action,
+                        address: change.step.address,
+                        action: change.step.action,
                         outcome,
                         elapsed_ms: t0.elapsed().as_millis(),
                     },
                 )
             });
+            task_of.insert(id.id(), i);
         }
-        let Some(joined) = running.join_next().await else {
+        let Some(joined) = running.join_next_with_id().await else {
             break;
         };
         let (i, result) = match joined {
-            Ok(r) => r,
+            Ok((_, r)) => r,
+            // A step that panicked failed: its dependents are skipped and apply exits 1.
             Err(e) => {
-                tracing::error!("an apply task panicked: {e}");
-                continue;
+                let i = task_of[&e.id()];
+                let change = &plan.changes[i];
+                let outcome = Outcome::Failed {
+                    error: format!(
+                        "stackctl crashed while applying it ({}); this is a bug: please report it. Re-run `stackctl plan` to see what changed",
+                        panic_message(e)
+                    ),
+                };
+                reporter.finished(&change.address, change.action, &outcome, Duration::ZERO);
+                let result = ResourceResult {
+                    address: change.address.clone(),
+                    action: change.action,
+                    outcome,
+                    elapsed_ms: 0,
+                };
+                (i, result)
             }
         };
         if result.outcome != Outcome::Succeeded {
@@ -132,6 +137,20 @@ pub async fn apply(
     ApplyReport { results }
 }
 
+/// What a panicked step said, or why it did not finish.
+fn panic_message(error: tokio::task::JoinError) -> String {
+    if !error.is_panic() {
+        return error.to_string();
+    }
+    let payload = error.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_string())
+}
+
+/// Converges one change with its kind's implementation.
 async fn execute(
     ctx: &ApplyCtx,
     change: &ResourceChange,
@@ -141,68 +160,47 @@ async fn execute(
         address: &change.address,
         reporter,
     };
-    // The registry of kinds: one arm per kind.
-    let o = &observer;
-    match (change.address.kind, &change.desired) {
-        (Kind::Service, Some(Desired::Service(spec))) => {
-            ServiceKind::converge(ctx, change, Some(spec), o).await
-        }
-        (Kind::Service, None) => ServiceKind::converge(ctx, change, None, o).await,
-        (Kind::Queue, Some(Desired::Queue(spec))) => {
-            QueueKind::converge(ctx, change, Some(spec), o).await
-        }
-        (Kind::Queue, None) => QueueKind::converge(ctx, change, None, o).await,
-        (Kind::Dataset, Some(Desired::Dataset(spec))) => {
-            DatasetKind::converge(ctx, change, Some(spec), o).await
-        }
-        (Kind::Dataset, None) => DatasetKind::converge(ctx, change, None, o).await,
-        (Kind::Table, Some(Desired::Table(spec))) => {
-            TableKind::converge(ctx, change, Some(spec), o).await
-        }
-        (Kind::Table, None) => TableKind::converge(ctx, change, None, o).await,
-        (Kind::Repository, Some(Desired::Repository(spec))) => {
-            RepositoryKind::converge(ctx, change, Some(spec), o).await
-        }
-        (Kind::Repository, None) => RepositoryKind::converge(ctx, change, None, o).await,
-        (Kind::Channel, Some(Desired::Channel(spec))) => {
-            ChannelKind::converge(ctx, change, Some(spec), o).await
-        }
-        (Kind::Channel, None) => ChannelKind::converge(ctx, change, None, o).await,
-        (Kind::Budget, Some(Desired::Budget(spec))) => {
-            BudgetKind::converge(ctx, change, Some(spec), o).await
-        }
-        (Kind::Budget, None) => BudgetKind::converge(ctx, change, None, o).await,
-        (Kind::Alert, Some(Desired::Alert(spec))) => {
-            AlertKind::converge(ctx, change, Some(spec), o).await
-        }
-        (Kind::Alert, None) => AlertKind::converge(ctx, change, None, o).await,
-        (Kind::ServiceAccount, Some(Desired::ServiceAccount(spec))) => {
-            ServiceAccountKind::converge(ctx, change, Some(spec), o).await
-        }
-        (Kind::ServiceAccount, None) => ServiceAccountKind::converge(ctx, change, None, o).await,
-        (Kind::Secret, Some(Desired::Secret(spec))) => {
-            SecretKind::converge(ctx, change, Some(spec), o).await
-        }
-        (Kind::Secret, None) => SecretKind::converge(ctx, change, None, o).await,
-        (Kind::Job, Some(Desired::Job(spec))) => {
-            JobKind::converge(ctx, change, Some(spec), o).await
-        }
-        (Kind::Job, None) => JobKind::converge(ctx, change, None, o).await,
-        (Kind::Schedule, Some(Desired::Schedule(spec))) => {
-            ScheduleKind::converge(ctx, change, Some(spec), o).await
-        }
-        (Kind::Schedule, None) => ScheduleKind::converge(ctx, change, None, o).await,
-        (Kind::Api, Some(Desired::Api(spec))) => {
-            ApiKind::converge(ctx, change, Some(spec), o).await
-        }
-        (Kind::Api, None) => ApiKind::converge(ctx, change, None, o).await,
-        (Kind::Grant, Some(Desired::Grant(spec))) => {
-            GrantKind::converge(ctx, change, Some(spec), o).await
-        }
-        (Kind::Grant, None) => GrantKind::converge(ctx, change, None, o).await,
-        (kind, Some(other)) => Err(StepError::Plan(format!(
-            "the plan pairs {kind} {} with desired state of another kind ({other:?}); the plan file is damaged: re-run `stackctl plan`",
-            change.address
-        ))),
+    for_kind(
+        change.address.kind,
+        ConvergeStep {
+            ctx,
+            change,
+            observer: &observer,
+        },
+    )
+    .await
+}
+
+/// One change's converge, as the registry runs it for the change's kind.
+struct ConvergeStep<'a> {
+    ctx: &'a ApplyCtx,
+    change: &'a ResourceChange,
+    observer: &'a ResourceObserver<'a>,
+}
+
+type StepFuture<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), StepError>> + Send + 'a>>;
+
+impl<'a> KindVisitor for ConvergeStep<'a> {
+    type Output = StepFuture<'a>;
+    fn visit<K: Registered>(self) -> StepFuture<'a> {
+        let Self {
+            ctx,
+            change,
+            observer,
+        } = self;
+        Box::pin(async move {
+            let spec = match &change.desired {
+                None => None,
+                Some(desired) => Some(K::unwrap(desired).ok_or_else(|| {
+                    StepError::Plan(format!(
+                        "the plan pairs {} {} with desired state of another kind ({}); the plan file is damaged: re-run `stackctl plan`",
+                        change.address.kind,
+                        change.address,
+                        desired.kind()
+                    ))
+                })?),
+            };
+            K::converge(ctx, change, spec, observer).await
+        })
     }
 }

@@ -3,17 +3,7 @@
 
 use crate::model::Kind;
 use crate::plan::{Action, Plan};
-
-/// How deep a kind sits in the dependency chain; deletes run deepest first.
-fn depth(kind: Kind) -> u8 {
-    match kind {
-        Kind::Api => 0,
-        Kind::ServiceAccount | Kind::Secret | Kind::Dataset | Kind::Repository | Kind::Channel => 1,
-        Kind::Service | Kind::Job | Kind::Table => 2,
-        Kind::Queue | Kind::Grant | Kind::Budget | Kind::Alert => 3,
-        Kind::Schedule => 4,
-    }
-}
+use crate::resources::registry::tier;
 
 fn is_removal(action: Action) -> bool {
     matches!(action, Action::Delete | Action::Retire)
@@ -33,7 +23,7 @@ pub fn prerequisites(plan: &Plan) -> Vec<Vec<usize>> {
                     if is_removal(change.action) {
                         // Remove dependents before what they depend on.
                         is_removal(other.action)
-                            && depth(other.address.kind) > depth(change.address.kind)
+                            && tier(other.address.kind) > tier(change.address.kind)
                     } else {
                         !is_removal(other.action)
                             && (change.depends_on.contains(&other.address)
@@ -72,11 +62,13 @@ mod tests {
 
     fn change(addr: &str, action: Action, deps: &[&str]) -> ResourceChange {
         ResourceChange {
-            address: addr.parse().unwrap(),
-            name: addr.into(),
-            action,
-            fields: vec![],
-            fingerprint: None,
+            step: crate::model::change::Step {
+                address: addr.parse().unwrap(),
+                name: addr.into(),
+                action,
+                fields: vec![],
+                fingerprint: None,
+            },
             desired: None,
             depends_on: deps
                 .iter()

@@ -9,13 +9,10 @@ use anyhow::{Context, Result, bail};
 use super::{ExitStatus, Session, load_stack};
 use crate::apply::{ApplyCtx, ApplyReporter, apply};
 use crate::cli::{ApplyArgs, Cli};
-use crate::config::Stack;
 use crate::cost::PriceTable;
 use crate::plan::{
-    Action, Observed, PLAN_FORMAT_VERSION, Plan, PlanOptions, current_fingerprint,
-    known_before_apply, plan,
+    Observed, PLAN_FORMAT_VERSION, Plan, PlanOptions, ResourceChange, known_before_apply, plan,
 };
-use crate::resources::data_loss;
 use crate::state::ApplyLock;
 use crate::state::lock::holder_name;
 use crate::ui::progress::{LogProgress, TerminalProgress};
@@ -135,11 +132,11 @@ async fn locked(
     saved: Option<Plan>,
     printer: &Printer,
 ) -> Result<ExitStatus> {
-    let (observed, ledger) = session.observe().await?;
+    let (observed, ledger) = session.observe(printer).await?;
     let from_file = saved.is_some();
     let plan = match saved {
         Some(saved) => {
-            check_current(&session.stack, &saved, &observed)?;
+            check_current(&saved, &observed)?;
             saved
         }
         None => plan(
@@ -162,7 +159,11 @@ async fn locked(
         }
         return Ok(ExitStatus::Success);
     }
-    let losses: Vec<String> = plan.changes.iter().filter_map(data_loss).collect();
+    let losses: Vec<String> = plan
+        .changes
+        .iter()
+        .filter_map(ResourceChange::data_loss)
+        .collect();
     if !losses.is_empty() && !args.allow_data_loss {
         printer.err(&format!(
             "error: refusing to apply a plan that drops data; nothing was changed:\n  {}",
@@ -217,26 +218,8 @@ async fn locked(
 }
 
 /// A saved plan applies only if nothing it planned against has changed since.
-fn check_current(stack: &Stack, plan: &Plan, observed: &Observed) -> Result<()> {
-    let mut stale = Vec::new();
-    for change in &plan.changes {
-        let now = current_fingerprint(stack, observed, change);
-        match (change.action, &change.fingerprint, now) {
-            // A create planned over something live (a grant on a resource it replaces)
-            // carries that thing's fingerprint; it falls through to the comparison below.
-            (Action::Create, None, Some(_)) => stale.push(format!(
-                "{} was created since the plan was made",
-                change.address
-            )),
-            (Action::Create, None, None) => {}
-            (_, Some(_), None) => stale.push(format!("{} no longer exists", change.address)),
-            (_, Some(planned), Some(now)) if *planned != now => stale.push(format!(
-                "{} changed since the plan was made",
-                change.address
-            )),
-            _ => {}
-        }
-    }
+fn check_current(plan: &Plan, observed: &Observed) -> Result<()> {
+    let stale = crate::plan::stale_changes(plan, observed);
     if stale.is_empty() {
         return Ok(());
     }

@@ -20,7 +20,11 @@ pub async fn run(cli: &Cli, args: &CostArgs, printer: &Printer) -> Result<ExitSt
     } else {
         PriceTable::builtin(&stack.settings.region)
     };
-    let cost = stack_cost(&stack, &prices);
+    let cost = stack_cost(
+        &stack,
+        &prices,
+        crate::resources::registry::declared_costs(&stack, &prices),
+    );
     if args.json {
         printer.json(&cost);
     } else {

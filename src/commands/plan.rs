@@ -6,7 +6,6 @@ use super::{ExitStatus, Session, load_stack};
 use crate::cli::{Cli, PlanArgs};
 use crate::cost::PriceTable;
 use crate::plan::{Plan, PlanOptions, plan};
-use crate::resources::data_loss;
 use crate::ui::{Printer, plan_view};
 
 pub async fn run(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<ExitStatus> {
@@ -23,6 +22,7 @@ pub async fn run(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<ExitSt
                 allow_data_loss: args.allow_data_loss,
             },
             &prices,
+            printer,
         )
         .await
     }
@@ -34,7 +34,7 @@ pub async fn run(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<ExitSt
     } else {
         printer.out(&plan_view::render(&plan, printer.color));
     }
-    if !args.allow_data_loss && plan.changes.iter().any(|c| data_loss(c).is_some()) {
+    if !args.allow_data_loss && plan.changes.iter().any(|c| c.data_loss().is_some()) {
         printer.err(
             "warning: this plan drops data (see the notes above); `stackctl apply` refuses it without --allow-data-loss",
         );
@@ -58,8 +58,9 @@ pub(crate) async fn make_plan(
     session: &Session,
     options: PlanOptions,
     prices: &PriceTable,
+    printer: &Printer,
 ) -> Result<Plan> {
-    let (observed, _) = session.observe().await?;
+    let (observed, _) = session.observe(printer).await?;
     Ok(plan(
         &session.stack,
         session.target(),

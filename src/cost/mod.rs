@@ -17,7 +17,7 @@ pub use prices::{FreeTier, PriceItem, PriceTable, RegionTier, SECONDS_PER_MONTH}
 
 use crate::config::cron::Cron;
 use crate::config::{ServiceConfig, Stack};
-use crate::model::{Kind, ResourceAddr};
+use crate::model::ResourceAddr;
 
 /// One resource's monthly cost before and after a change.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -190,78 +190,8 @@ pub fn declared_sizing(config: &ServiceConfig) -> ServiceSizing {
     }
 }
 
-/// A declared resource's estimate from stack.toml and its `[usage]`; `None` if not declared.
-pub fn declared(stack: &Stack, prices: &PriceTable, address: &ResourceAddr) -> Option<Estimate> {
-    let label = address.to_string();
-    match address.kind {
-        Kind::Service => stack.services.get(&address.name).map(|config| {
-            estimate::service(
-                prices,
-                declared_sizing(config),
-                stack.usage.services.get(&address.name),
-                &label,
-            )
-        }),
-        Kind::Queue => stack
-            .queues
-            .get(&address.name)
-            .map(|_| estimate::queue(prices, stack.usage.queues.get(&address.name), &label)),
-        Kind::Table => stack.tables.get(&address.name).map(|_| {
-            let usage = stack
-                .usage
-                .tables
-                .get(&address.name)
-                .map(|u| estimate::TableUsage {
-                    active_gib: u.stored_gib,
-                    long_term_gib: u.long_term_gib,
-                    scanned_tib_per_month: u.scanned_tib_per_month,
-                });
-            estimate::table(prices, usage.as_ref(), &label)
-        }),
-        Kind::Repository => stack.repositories.get(&address.name).map(|_| {
-            let stored_gb = stack
-                .usage
-                .repositories
-                .get(&address.name)
-                .map(|u| u.stored_gb);
-            estimate::repository(prices, stored_gb, &label)
-        }),
-        Kind::Alert => stack.alerts.get(&address.name).map(|a| {
-            estimate::alert(
-                prices,
-                u32::try_from(a.conditions.len()).unwrap_or(u32::MAX),
-            )
-        }),
-        // Free: datasets (their tables are priced), notification channels, budgets.
-        Kind::Dataset => stack.datasets.get(&address.name).map(|_| Estimate::zero()),
-        Kind::Channel => stack.channels.get(&address.name).map(|_| Estimate::zero()),
-        Kind::Budget => stack.budgets.get(&address.name).map(|_| Estimate::zero()),
-        Kind::Schedule => stack
-            .schedules
-            .get(&address.name)
-            .map(|_| estimate::schedule(prices)),
-        Kind::Job => stack.jobs.get(&address.name).map(|config| {
-            let usage = stack.usage.jobs.get(&address.name);
-            let runs = estimate::JobRuns {
-                executions_per_month: usage
-                    .and_then(|u| u.executions_per_month)
-                    .or_else(|| scheduled_runs_per_month(stack, address)),
-                avg_task_seconds: usage.map(|u| u.avg_task_seconds),
-            };
-            let sizing = estimate::JobSizing {
-                cpu_millis: config.cpu_millis,
-                memory_bytes: config.memory_bytes,
-                task_count: config.task_count,
-            };
-            estimate::job(prices, sizing, runs, &label)
-        }),
-        // Free: identities, secrets without versions, enabled APIs, IAM grants.
-        Kind::ServiceAccount | Kind::Secret | Kind::Api | Kind::Grant => Some(Estimate::zero()),
-    }
-}
-
 /// How often the schedules that run `job` fire in a month; `None` when none does.
-fn scheduled_runs_per_month(stack: &Stack, job: &ResourceAddr) -> Option<f64> {
+pub fn scheduled_runs_per_month(stack: &Stack, job: &ResourceAddr) -> Option<f64> {
     let runs: Vec<f64> = stack
         .schedules
         .values()
@@ -272,23 +202,12 @@ fn scheduled_runs_per_month(stack: &Stack, job: &ResourceAddr) -> Option<f64> {
     (!runs.is_empty()).then(|| runs.iter().sum())
 }
 
-/// Every declared resource's estimate and the total.
-pub fn stack_cost(stack: &Stack, prices: &PriceTable) -> StackCost {
-    let mut addresses: Vec<ResourceAddr> = Vec::new();
-    let mut add = |kind: Kind, names: Vec<&String>| {
-        addresses.extend(names.into_iter().map(|name| ResourceAddr::new(kind, name)))
-    };
-    add(Kind::Service, stack.services.keys().collect());
-    add(Kind::Queue, stack.queues.keys().collect());
-    add(Kind::Table, stack.tables.keys().collect());
-    add(Kind::Repository, stack.repositories.keys().collect());
-    add(Kind::Alert, stack.alerts.keys().collect());
-    add(Kind::Job, stack.jobs.keys().collect());
-    add(Kind::Schedule, stack.schedules.keys().collect());
-    let resources: BTreeMap<ResourceAddr, Estimate> = addresses
-        .into_iter()
-        .filter_map(|address| declared(stack, prices, &address).map(|e| (address, e)))
-        .collect();
+/// Every priced declared resource's estimate (by address) and the total.
+pub fn stack_cost(
+    stack: &Stack,
+    prices: &PriceTable,
+    resources: BTreeMap<ResourceAddr, Estimate>,
+) -> StackCost {
     let costs: Vec<ResourceCost> = resources
         .values()
         .cloned()
@@ -341,7 +260,14 @@ mod tests {
     /// webhooks: 2,000,000 tasks × (1 create + 1 attempt) = 4M ops × $0.40/M = $1.60.
     #[test]
     fn the_example_stack_costs_what_a_hand_computation_gives() {
-        let cost = stack_cost(&example(), &PriceTable::builtin("us-central1"));
+        let cost = {
+            let (stack, prices) = (example(), PriceTable::builtin("us-central1"));
+            stack_cost(
+                &stack,
+                &prices,
+                crate::resources::registry::declared_costs(&stack, &prices),
+            )
+        };
         let worker = &cost.resources[&"service.worker".parse().unwrap()];
         let by_component: Vec<(Component, f64)> = worker
             .lines
@@ -425,7 +351,9 @@ mod tests {
         let job: ResourceAddr = "job.ingest-orders".parse().unwrap();
         // 720 hourly + 30 nightly runs of 90 s: 67,500 vCPU-s x $0.000018 + 33,750 GiB-s x $0.000002.
         assert_eq!(
-            declared(&stack, &prices, &job).unwrap().monthly_usd,
+            crate::resources::registry::declared_cost(&stack, &prices, &job)
+                .unwrap()
+                .monthly_usd,
             round_usd(1.215 + 0.0675)
         );
 
@@ -437,7 +365,9 @@ mod tests {
             crate::config::parse(std::path::Path::new("stack.toml"), &explicit).expect("parses");
         // 10 runs x 90 s: 900 vCPU-s x $0.000018 + 450 GiB-s x $0.000002.
         assert_eq!(
-            declared(&stack, &prices, &job).unwrap().monthly_usd,
+            crate::resources::registry::declared_cost(&stack, &prices, &job)
+                .unwrap()
+                .monthly_usd,
             round_usd(0.0162 + 0.0009)
         );
 
@@ -449,7 +379,7 @@ mod tests {
         let unscheduled = EXAMPLE.replace(&schedule, "");
         let stack =
             crate::config::parse(std::path::Path::new("stack.toml"), &unscheduled).expect("parses");
-        let estimate = declared(&stack, &prices, &job).unwrap();
+        let estimate = crate::resources::registry::declared_cost(&stack, &prices, &job).unwrap();
         assert_eq!(estimate.monthly_usd, 0.0);
         assert_eq!(
             estimate.unknown.as_deref(),
@@ -466,7 +396,14 @@ mod tests {
             .to_string();
         let stack =
             crate::config::parse(std::path::Path::new("stack.toml"), &without).expect("parses");
-        let cost = stack_cost(&stack, &PriceTable::builtin("us-central1"));
+        let cost = {
+            let prices = PriceTable::builtin("us-central1");
+            stack_cost(
+                &stack,
+                &prices,
+                crate::resources::registry::declared_costs(&stack, &prices),
+            )
+        };
         // Only the fixed fees remain: two alert conditions and one Scheduler job.
         assert_eq!(cost.total_monthly_usd, 3.1);
         assert_eq!(

@@ -1,28 +1,18 @@
 //! The planner: `plan(desired, observed) -> Plan`, pure and synchronous, with the ownership rules
-//! and each change's monthly cost. One generic pass per kind ([`plan_kind`]); the `match` in
-//! [`plan`] is the registry of kinds.
+//! and each change's monthly cost. One generic pass per kind ([`plan_kind`]), run for every kind
+//! through the registry ([`for_kind`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Action, PLAN_FORMAT_VERSION, Plan, PlanTarget, ResourceChange};
+use super::{Action, PLAN_FORMAT_VERSION, Plan, PlanTarget, ResourceChange, Step};
 use crate::config::Stack;
-use crate::cost::{self, Estimate, PlanCost, PriceTable, ResourceCost};
+use crate::cost::{Estimate, PlanCost, PriceTable, ResourceCost};
 use crate::model::{Kind, ResourceAddr};
-use crate::resources::alert::AlertKind;
-use crate::resources::api::ApiKind;
-use crate::resources::budget::BudgetKind;
 use crate::resources::channel::ChannelKind;
-use crate::resources::dataset::DatasetKind;
 use crate::resources::grant::{self, GrantKind};
-use crate::resources::job::JobKind;
-use crate::resources::queue::QueueKind;
-use crate::resources::repository::RepositoryKind;
-use crate::resources::schedule::ScheduleKind;
-use crate::resources::secret::SecretKind;
+use crate::resources::registry::{self, KindVisitor, Registered, for_kind};
 use crate::resources::service::{self, ServiceKind};
-use crate::resources::service_account::ServiceAccountKind;
-use crate::resources::table::TableKind;
-use crate::resources::{Desired, Known, Ownership, Reconcile, Removal, data_loss};
+use crate::resources::{Known, Ownership, Reconcile, Removal};
 use crate::state::Ledger;
 
 pub use crate::resources::{Observed, PlanOptions};
@@ -66,62 +56,25 @@ pub fn plan(
     };
     let mut planned = Planned::default();
     for kind in Kind::ALL {
-        match kind {
-            Kind::Service => plan_kind::<ServiceKind>(&inputs, &observed.services, &mut planned),
-            Kind::Queue => plan_kind::<QueueKind>(&inputs, &observed.queues, &mut planned),
-            Kind::Dataset => plan_kind::<DatasetKind>(&inputs, &observed.datasets, &mut planned),
-            Kind::Table => plan_kind::<TableKind>(&inputs, &observed.tables, &mut planned),
-            Kind::Repository => {
-                plan_kind::<RepositoryKind>(&inputs, &observed.repositories, &mut planned)
-            }
-            Kind::Channel => plan_kind::<ChannelKind>(&inputs, &observed.channels, &mut planned),
-            Kind::Budget => plan_kind::<BudgetKind>(&inputs, &observed.budgets, &mut planned),
-            Kind::Alert => plan_kind::<AlertKind>(&inputs, &observed.alerts, &mut planned),
-            Kind::ServiceAccount => {
-                plan_kind::<ServiceAccountKind>(&inputs, &observed.service_accounts, &mut planned)
-            }
-            Kind::Secret => plan_kind::<SecretKind>(&inputs, &observed.secrets, &mut planned),
-            Kind::Job => plan_kind::<JobKind>(&inputs, &observed.jobs, &mut planned),
-            Kind::Schedule => plan_kind::<ScheduleKind>(&inputs, &observed.schedules, &mut planned),
-            Kind::Api => plan_kind::<ApiKind>(&inputs, &observed.apis, &mut planned),
-            Kind::Grant => {
-                // A replaced resource comes back with an empty IAM policy: its grants are
-                // planned afresh, after it (grants are the last kind planned).
-                let replaced: BTreeSet<ResourceAddr> = planned
-                    .changes
-                    .iter()
-                    .filter(|c| c.action == Action::Replace)
-                    .map(|c| c.address.clone())
-                    .collect();
-                let on_replaced = grant::declared_on(stack, &replaced);
-                let (dropped, grants): (Vec<_>, Vec<_>) =
-                    grant::observed_grants(stack, &observed.policies, &observed.ledger)
-                        .into_iter()
-                        .partition(|live| on_replaced.contains(&live.name));
-                let first = planned.changes.len();
-                plan_kind::<GrantKind>(&inputs, &grants, &mut planned);
-                for change in &mut planned.changes[first..] {
-                    if let Some(Desired::Grant(spec)) = &change.desired
-                        && let Some(on) = spec.on.as_ref().filter(|on| replaced.contains(on))
-                    {
-                        change.notes.push(format!(
-                            "granted again: {on} is replaced with an empty policy"
-                        ));
-                        // A saved plan is stale only if the grant changes before apply.
-                        change.fingerprint = dropped
-                            .iter()
-                            .find(|live| live.name == spec.name)
-                            .map(GrantKind::fingerprint);
-                    }
-                }
-            }
+        if kind == Kind::Grant {
+            // Grants are planned last: a replaced resource comes back with an empty IAM policy.
+            plan_grants(&inputs, &observed.grants, &mut planned);
+        } else {
+            for_kind(
+                kind,
+                PlanPass {
+                    inputs: &inputs,
+                    observed,
+                    out: &mut planned,
+                },
+            );
         }
     }
     if !planned.conflicts.is_empty() {
         return Err(PlanError(planned.conflicts));
     }
     for change in &mut planned.changes {
-        if let Some(loss) = data_loss(change) {
+        if let Some(loss) = change.data_loss() {
             change.notes.push(if options.allow_data_loss {
                 "--allow-data-loss: its data is lost".to_string()
             } else {
@@ -134,7 +87,7 @@ pub fn plan(
     let unchanged_costs: Vec<ResourceCost> = planned
         .unchanged
         .iter()
-        .filter_map(|address| cost::declared(stack, prices, address))
+        .filter_map(|address| registry::declared_cost(stack, prices, address))
         .map(ResourceCost::unchanged)
         .collect();
     let cost = PlanCost::total(
@@ -157,63 +110,24 @@ pub fn plan(
 /// The fingerprint of the live resource a saved plan's change was made against, now
 /// (`None` = it does not exist), so apply can refuse a stale plan. A planned create is looked
 /// up by its match key (kinds with server-assigned ids), anything else by its name.
-pub fn current_fingerprint(
-    stack: &Stack,
-    observed: &Observed,
-    change: &ResourceChange,
-) -> Option<String> {
-    fn find<K: Reconcile>(
-        lives: &[K::Live],
-        change: &ResourceChange,
-        key: Option<String>,
-    ) -> Option<String> {
-        let found = match (change.action, key) {
-            (Action::Create, Some(key)) => lives.iter().find(|l| K::live_key(l) == key),
-            _ => lives.iter().find(|l| K::live_name(l) == change.name),
-        };
-        found.map(K::fingerprint)
+pub fn current_fingerprint(observed: &Observed, change: &ResourceChange) -> Option<String> {
+    struct Fingerprint<'a> {
+        observed: &'a Observed,
+        change: &'a ResourceChange,
     }
-    let key = change.desired.as_ref().map(desired_key);
-    match change.address.kind {
-        Kind::Service => find::<ServiceKind>(&observed.services, change, key),
-        Kind::Queue => find::<QueueKind>(&observed.queues, change, key),
-        Kind::Dataset => find::<DatasetKind>(&observed.datasets, change, key),
-        Kind::Table => find::<TableKind>(&observed.tables, change, key),
-        Kind::Repository => find::<RepositoryKind>(&observed.repositories, change, key),
-        Kind::Channel => find::<ChannelKind>(&observed.channels, change, key),
-        Kind::Budget => find::<BudgetKind>(&observed.budgets, change, key),
-        Kind::Alert => find::<AlertKind>(&observed.alerts, change, key),
-        Kind::ServiceAccount => find::<ServiceAccountKind>(&observed.service_accounts, change, key),
-        Kind::Secret => find::<SecretKind>(&observed.secrets, change, key),
-        Kind::Job => find::<JobKind>(&observed.jobs, change, key),
-        Kind::Schedule => find::<ScheduleKind>(&observed.schedules, change, key),
-        Kind::Api => find::<ApiKind>(&observed.apis, change, key),
-        Kind::Grant => find::<GrantKind>(
-            &grant::observed_grants(stack, &observed.policies, &observed.ledger),
-            change,
-            key,
-        ),
+    impl KindVisitor for Fingerprint<'_> {
+        type Output = Option<String>;
+        fn visit<K: Registered>(self) -> Option<String> {
+            let (lives, change) = (K::lives(self.observed), self.change);
+            let key = change.desired.as_ref().map(registry::desired_key);
+            let found = match (change.action, key) {
+                (Action::Create, Some(key)) => lives.iter().find(|l| K::live_key(l) == key),
+                _ => lives.iter().find(|l| K::live_name(l) == change.name),
+            };
+            found.map(K::fingerprint)
+        }
     }
-}
-
-/// The match key of a planned resource.
-fn desired_key(desired: &Desired) -> String {
-    match desired {
-        Desired::Service(s) => ServiceKind::spec_key(s),
-        Desired::Queue(s) => QueueKind::spec_key(s),
-        Desired::Dataset(s) => DatasetKind::spec_key(s),
-        Desired::Table(s) => TableKind::spec_key(s),
-        Desired::Repository(s) => RepositoryKind::spec_key(s),
-        Desired::Channel(s) => ChannelKind::spec_key(s),
-        Desired::Budget(s) => BudgetKind::spec_key(s),
-        Desired::Alert(s) => AlertKind::spec_key(s),
-        Desired::ServiceAccount(s) => ServiceAccountKind::spec_key(s),
-        Desired::Secret(s) => SecretKind::spec_key(s),
-        Desired::Job(s) => JobKind::spec_key(s),
-        Desired::Schedule(s) => ScheduleKind::spec_key(s),
-        Desired::Api(s) => ApiKind::spec_key(s),
-        Desired::Grant(s) => GrantKind::spec_key(s),
-    }
+    for_kind(change.address.kind, Fingerprint { observed, change })
 }
 
 /// Cross-resource facts known before apply: hosts of declared services that exist, names of
@@ -249,8 +163,55 @@ pub fn known_before_apply(stack: &Stack, observed: &Observed) -> Known {
     }
 }
 
+/// The planning pass of one kind, as the registry runs it.
+struct PlanPass<'a, 'b> {
+    inputs: &'a Inputs<'a>,
+    observed: &'a Observed,
+    out: &'b mut Planned,
+}
+
+impl KindVisitor for PlanPass<'_, '_> {
+    type Output = ();
+    fn visit<K: Registered>(self) {
+        plan_kind::<K>(self.inputs, K::lives(self.observed), self.out)
+    }
+}
+
+/// IAM grants, after every other kind: the grants on a resource the plan replaces are planned
+/// afresh (it comes back with an empty policy), with the fingerprint of the grant they drop.
+fn plan_grants(inputs: &Inputs, observed: &[grant::GrantRecord], planned: &mut Planned) {
+    let replaced: BTreeSet<ResourceAddr> = planned
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Replace)
+        .map(|c| c.address.clone())
+        .collect();
+    let on_replaced = grant::declared_on(inputs.stack, &replaced);
+    let (dropped, grants): (Vec<_>, Vec<_>) = observed
+        .iter()
+        .cloned()
+        .partition(|live| on_replaced.contains(&live.name));
+    let first = planned.changes.len();
+    plan_kind::<GrantKind>(inputs, &grants, planned);
+    for change in &mut planned.changes[first..] {
+        if let Some(spec) = change.desired.as_ref().and_then(GrantKind::unwrap)
+            && let Some(on) = spec.on.as_ref().filter(|on| replaced.contains(on))
+        {
+            let fingerprint = dropped
+                .iter()
+                .find(|live| live.name == spec.name)
+                .map(GrantKind::fingerprint);
+            change.notes.push(format!(
+                "granted again: {on} is replaced with an empty policy"
+            ));
+            // A saved plan is stale only if the grant changes before apply.
+            change.fingerprint = fingerprint;
+        }
+    }
+}
+
 /// Declared resources of one kind against what is live, then owned leftovers.
-fn plan_kind<K: Reconcile>(inputs: &Inputs, lives: &[K::Live], out: &mut Planned) {
+fn plan_kind<K: Registered>(inputs: &Inputs, lives: &[K::Live], out: &mut Planned) {
     let Inputs {
         stack,
         ledger,
@@ -262,8 +223,9 @@ fn plan_kind<K: Reconcile>(inputs: &Inputs, lives: &[K::Live], out: &mut Planned
     // Monthly cost: before from the live resource, after from stack.toml; removals go to zero.
     let live_cost =
         |live: &K::Live, address: &ResourceAddr| K::live_cost(live, address, stack, prices);
-    let declared_cost =
-        |address: &ResourceAddr| cost::declared(stack, prices, address).unwrap_or_default();
+    let declared_cost = |address: &ResourceAddr| {
+        registry::declared_cost(stack, prices, address).unwrap_or_default()
+    };
     let by_key: BTreeMap<String, &K::Live> = lives.iter().map(|l| (K::live_key(l), l)).collect();
     let declared = K::declared(stack);
     let declared_keys: BTreeSet<String> =
@@ -278,16 +240,18 @@ fn plan_kind<K: Reconcile>(inputs: &Inputs, lives: &[K::Live], out: &mut Planned
         };
         match live {
             None => out.changes.push(ResourceChange {
-                fields: K::create_fields(&spec, known),
                 notes: K::notes(&address, &spec, None)
                     .into_iter()
                     .chain(look_alike_note::<K>(&address, &spec, lives, stack_name, ledger))
                     .collect(),
                 cost: ResourceCost::new(Estimate::zero(), declared_cost(&address)),
-                address,
-                name,
-                action: Action::Create,
-                fingerprint: None,
+                step: Step {
+                    fields: K::create_fields(&spec, known),
+                    address,
+                    name,
+                    action: Action::Create,
+                    fingerprint: None,
+                },
                 desired: Some(K::wrap(spec)),
                 depends_on,
             }),
@@ -303,11 +267,13 @@ fn plan_kind<K: Reconcile>(inputs: &Inputs, lives: &[K::Live], out: &mut Planned
                     notes.extend(K::change_notes(&fields));
                     out.changes.push(ResourceChange {
                         cost: ResourceCost::new(live_cost(live, &address), declared_cost(&address)),
-                        address,
-                        name,
-                        action,
-                        fields,
-                        fingerprint: Some(K::fingerprint(live)),
+                        step: Step {
+                            address,
+                            name,
+                            action,
+                            fields,
+                            fingerprint: Some(K::fingerprint(live)),
+                        },
                         desired: Some(K::wrap(spec)),
                         depends_on,
                         notes,
@@ -341,11 +307,13 @@ fn plan_kind<K: Reconcile>(inputs: &Inputs, lives: &[K::Live], out: &mut Planned
         let address = K::address_of(live, ledger);
         out.changes.push(ResourceChange {
             cost: ResourceCost::new(live_cost(live, &address), Estimate::zero()),
-            address,
-            name: name.to_string(),
-            action,
-            fields,
-            fingerprint: Some(K::fingerprint(live)),
+            step: Step {
+                address,
+                name: name.to_string(),
+                action,
+                fields,
+                fingerprint: Some(K::fingerprint(live)),
+            },
             desired: None,
             depends_on: vec![],
             notes,
@@ -358,7 +326,7 @@ const LOOK_ALIKES_NAMED: usize = 3;
 
 /// The note on a planned create when unowned live resources of its kind (no stack's label)
 /// already carry the display name it would be created with: adopting one beats a duplicate.
-fn look_alike_note<K: Reconcile>(
+fn look_alike_note<K: Registered>(
     address: &ResourceAddr,
     spec: &K::Spec,
     lives: &[K::Live],

@@ -7,13 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use super::channel::{applied_channel_names, planned_channel_names};
 use super::{
-    ApplyCtx, Converge, Desired, Known, NAME_LABEL, OWNER_LABEL, Ownership, Reconcile, StepError,
-    created, diff_labels, label_ownership, labelled_address, labelled_key, owned_labels, quoted,
+    ApplyCtx, Converge, Known, NAME_LABEL, OWNER_LABEL, Ownership, Reconcile, StepError, created,
+    diff_labels, label_ownership, labelled_address, labelled_key, owned_labels, quoted,
     quoted_duration,
 };
 use crate::config::{AlertCondition, AlertConfig, Stack};
+use crate::model::change::{Action, FieldChange, FieldValue, Step};
 use crate::model::{Kind, ResourceAddr};
-use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
 use crate::provider::monitoring::{AlertRecord, AlertWrite, ConditionRecord};
 use crate::provider::run::OperationObserver;
 use crate::state::Ledger;
@@ -327,6 +327,21 @@ pub fn diff(spec: &AlertSpec, live: &AlertRecord, known: &Known) -> Vec<FieldCha
 pub struct AlertKind;
 
 impl Reconcile for AlertKind {
+    const KIND: Kind = Kind::Alert;
+    const TIER: u8 = 3;
+    const APIS: &'static [&'static str] = &["monitoring"];
+    fn estimate(
+        stack: &Stack,
+        prices: &crate::cost::PriceTable,
+        address: &ResourceAddr,
+    ) -> Option<crate::cost::Estimate> {
+        stack.alerts.get(&address.name).map(|a| {
+            crate::cost::estimate::alert(
+                prices,
+                u32::try_from(a.conditions.len()).unwrap_or(u32::MAX),
+            )
+        })
+    }
     type Spec = AlertSpec;
     type Live = AlertRecord;
 
@@ -354,9 +369,6 @@ impl Reconcile for AlertKind {
     }
     fn live_display_name(live: &AlertRecord) -> Option<&str> {
         Some(&live.display_name)
-    }
-    fn wrap(spec: AlertSpec) -> Desired {
-        Desired::Alert(spec)
     }
     fn ownership(live: &AlertRecord, stack: &str, _: &Ledger) -> Ownership {
         label_ownership(&live.user_labels, stack)
@@ -386,7 +398,7 @@ impl Reconcile for AlertKind {
 impl Converge for AlertKind {
     async fn converge(
         ctx: &ApplyCtx,
-        change: &ResourceChange,
+        change: &Step,
         spec: Option<&AlertSpec>,
         observer: &dyn OperationObserver,
     ) -> Result<(), StepError> {

@@ -5,13 +5,11 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    ApplyCtx, Converge, Desired, Known, Ownership, PlanOptions, Reconcile, Removal, StepError,
-    grant,
-};
+use super::registry::{apis_for, declared_names};
+use super::{ApplyCtx, Converge, Known, Ownership, PlanOptions, Reconcile, Removal, StepError};
 use crate::config::Stack;
+use crate::model::change::{Action, FieldChange, FieldValue, Step};
 use crate::model::{Kind, ResourceAddr};
-use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
 use crate::provider::apis::ApiRecord;
 use crate::provider::run::OperationObserver;
 use crate::state::Ledger;
@@ -23,47 +21,15 @@ pub struct ApiSpec {
     pub name: String,
 }
 
-/// The APIs resources of `kind` are served by (each `<name>.googleapis.com`).
-pub fn apis_for(kind: Kind) -> &'static [&'static str] {
-    match kind {
-        Kind::Service | Kind::Job => &["run"],
-        Kind::Queue => &["cloudtasks"],
-        Kind::ServiceAccount => &["iam"],
-        Kind::Secret => &["secretmanager"],
-        Kind::Schedule => &["cloudscheduler"],
-        // Project-level grants go through Resource Manager's project policy.
-        Kind::Grant => &["cloudresourcemanager"],
-        Kind::Dataset | Kind::Table => &["bigquery"],
-        Kind::Repository => &["artifactregistry"],
-        Kind::Channel | Kind::Alert => &["monitoring"],
-        Kind::Budget => &["billingbudgets"],
-        Kind::Api => &[],
-    }
-}
-
 /// The APIs every stack uses: the state bucket (ledger, lock) and the project itself.
 const ALWAYS: [&str; 2] = ["cloudresourcemanager", "storage"];
 
 /// The APIs `stack` needs, sorted.
 pub fn needed(stack: &Stack) -> BTreeSet<&'static str> {
     let mut apis: BTreeSet<&'static str> = ALWAYS.into_iter().collect();
-    let in_use = [
-        (Kind::Service, !stack.services.is_empty()),
-        (Kind::Queue, !stack.queues.is_empty()),
-        (Kind::ServiceAccount, !stack.service_accounts.is_empty()),
-        (Kind::Secret, !stack.secrets.is_empty()),
-        (Kind::Job, !stack.jobs.is_empty()),
-        (Kind::Schedule, !stack.schedules.is_empty()),
-        (Kind::Dataset, !stack.datasets.is_empty()),
-        (Kind::Table, !stack.tables.is_empty()),
-        (Kind::Repository, !stack.repositories.is_empty()),
-        (Kind::Channel, !stack.channels.is_empty()),
-        (Kind::Alert, !stack.alerts.is_empty()),
-        (Kind::Budget, !stack.budgets.is_empty()),
-        (Kind::Grant, !grant::declared_grants(stack).is_empty()),
-    ];
-    for (kind, used) in in_use {
-        if used {
+    // Every kind but this one (its resources are these APIs) that the stack declares.
+    for kind in Kind::ALL.into_iter().filter(|&kind| kind != Kind::Api) {
+        if !declared_names(stack, kind).is_empty() {
             apis.extend(apis_for(kind));
         }
     }
@@ -84,6 +50,9 @@ pub fn full_name(stack: &Stack, api: &str) -> String {
 pub struct ApiKind;
 
 impl Reconcile for ApiKind {
+    const KIND: Kind = Kind::Api;
+    const TIER: u8 = 0;
+    const APIS: &'static [&'static str] = &[];
     type Spec = ApiSpec;
     type Live = ApiRecord;
 
@@ -105,9 +74,6 @@ impl Reconcile for ApiKind {
     }
     fn live_name(live: &ApiRecord) -> &str {
         &live.name
-    }
-    fn wrap(spec: ApiSpec) -> Desired {
-        Desired::Api(spec)
     }
     /// An enabled API is shared by the whole project: never a conflict.
     fn ownership(_: &ApiRecord, _: &str, _: &Ledger) -> Ownership {
@@ -136,7 +102,7 @@ impl Reconcile for ApiKind {
 impl Converge for ApiKind {
     async fn converge(
         ctx: &ApplyCtx,
-        change: &ResourceChange,
+        change: &Step,
         _: Option<&ApiSpec>,
         observer: &dyn OperationObserver,
     ) -> Result<(), StepError> {

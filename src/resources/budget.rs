@@ -5,12 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use super::channel::{applied_channel_names, planned_channel_names};
 use super::{
-    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, created, ledger_address,
+    ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, created, ledger_address,
     ledger_ownership, quoted,
 };
 use crate::config::{BudgetConfig, Stack};
+use crate::model::change::{Action, FieldChange, FieldValue, Step};
 use crate::model::{Kind, ResourceAddr};
-use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
 use crate::provider::Silent;
 use crate::provider::budgets::{BudgetRecord, BudgetWrite, MoneyAmount};
 use crate::provider::run::OperationObserver;
@@ -193,6 +193,9 @@ pub fn diff(spec: &BudgetSpec, live: &BudgetRecord, known: &Known) -> Vec<FieldC
 pub struct BudgetKind;
 
 impl Reconcile for BudgetKind {
+    const KIND: Kind = Kind::Budget;
+    const TIER: u8 = 3;
+    const APIS: &'static [&'static str] = &["billingbudgets"];
     type Spec = BudgetSpec;
     type Live = BudgetRecord;
 
@@ -219,9 +222,6 @@ impl Reconcile for BudgetKind {
     }
     fn live_key(live: &BudgetRecord) -> String {
         live.display_name.clone()
-    }
-    fn wrap(spec: BudgetSpec) -> Desired {
-        Desired::Budget(spec)
     }
     fn ownership(live: &BudgetRecord, _: &str, ledger: &Ledger) -> Ownership {
         ledger_ownership(ledger, &live.name)
@@ -253,7 +253,7 @@ impl Reconcile for BudgetKind {
 impl Converge for BudgetKind {
     async fn converge(
         ctx: &ApplyCtx,
-        change: &ResourceChange,
+        change: &Step,
         spec: Option<&BudgetSpec>,
         observer: &dyn OperationObserver,
     ) -> Result<(), StepError> {
@@ -279,7 +279,7 @@ impl Converge for BudgetKind {
                     )
                     .await?;
                 // The id is the server's: record it the moment it exists.
-                let recorded = ResourceChange {
+                let recorded = Step {
                     name: made.name,
                     ..change.clone()
                 };

@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Desired, Known, NAME_LABEL, OWNER_LABEL, Ownership, Reconcile, StepError,
-    created, diff_labels, label_ownership, labelled_address, labelled_key, owned_labels,
-    push_if_differs, quoted,
+    ApplyCtx, Converge, Known, NAME_LABEL, OWNER_LABEL, Ownership, Reconcile, StepError, created,
+    diff_labels, label_ownership, labelled_address, labelled_key, owned_labels, push_if_differs,
+    quoted,
 };
 use crate::config::{ChannelConfig, Stack};
+use crate::model::change::{Action, FieldChange, Step};
 use crate::model::{Kind, ResourceAddr};
-use crate::plan::{Action, FieldChange, ResourceChange};
 use crate::provider::monitoring::{ChannelRecord, ChannelWrite};
 use crate::provider::run::OperationObserver;
 use crate::state::Ledger;
@@ -106,6 +106,9 @@ pub fn to_write(spec: &ChannelSpec) -> ChannelWrite {
 pub struct ChannelKind;
 
 impl Reconcile for ChannelKind {
+    const KIND: Kind = Kind::Channel;
+    const TIER: u8 = 1;
+    const APIS: &'static [&'static str] = &["monitoring"];
     type Spec = ChannelSpec;
     type Live = ChannelRecord;
 
@@ -139,9 +142,6 @@ impl Reconcile for ChannelKind {
     fn live_display_name(live: &ChannelRecord) -> Option<&str> {
         Some(&live.display_name)
     }
-    fn wrap(spec: ChannelSpec) -> Desired {
-        Desired::Channel(spec)
-    }
     fn ownership(live: &ChannelRecord, stack: &str, _: &Ledger) -> Ownership {
         label_ownership(&live.user_labels, stack)
     }
@@ -165,7 +165,7 @@ impl Reconcile for ChannelKind {
 impl Converge for ChannelKind {
     async fn converge(
         ctx: &ApplyCtx,
-        change: &ResourceChange,
+        change: &Step,
         spec: Option<&ChannelSpec>,
         observer: &dyn OperationObserver,
     ) -> Result<(), StepError> {

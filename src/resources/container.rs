@@ -11,7 +11,7 @@ use super::{
 use crate::config::units::{format_cpu, format_memory, parse_cpu, parse_memory};
 use crate::config::{ImageSource, Stack};
 use crate::model::ResourceAddr;
-use crate::plan::{FieldChange, FieldValue};
+use crate::model::change::{FieldChange, FieldValue};
 use crate::provider::container::{ImageWrite, SecretEnvRef};
 
 /// Cloud Run's default limits (services and jobs alike), used to normalize what the API leaves unset.

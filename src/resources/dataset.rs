@@ -6,12 +6,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Desired, Known, Ownership, PlanOptions, Reconcile, Removal, StepError,
-    created, diff_labels, label_ownership, owned_labels, push_if_differs, quoted, quoted_duration,
+    ApplyCtx, Converge, Known, Ownership, PlanOptions, Reconcile, Removal, StepError, created,
+    diff_labels, label_ownership, owned_labels, push_if_differs, quoted, quoted_duration,
 };
 use crate::config::{DatasetConfig, Stack};
+use crate::model::change::{Action, FieldChange, Step};
 use crate::model::{Kind, ResourceAddr};
-use crate::plan::{Action, FieldChange, ResourceChange};
 use crate::provider::bigquery::{DatasetRecord, DatasetWrite};
 use crate::provider::run::OperationObserver;
 use crate::state::Ledger;
@@ -141,6 +141,19 @@ pub fn to_write(spec: &DatasetSpec) -> DatasetWrite {
 pub struct DatasetKind;
 
 impl Reconcile for DatasetKind {
+    const KIND: Kind = Kind::Dataset;
+    const TIER: u8 = 1;
+    const APIS: &'static [&'static str] = &["bigquery"];
+    fn data_loss(step: &Step, _: Option<&DatasetSpec>) -> Option<String> {
+        match step.action {
+            Action::Replace => Some(super::replace_loses_data(&step.address)),
+            Action::Delete => Some(format!(
+                "{} was removed from stack.toml and would be deleted; copy its tables first if you need them, or put it back; --allow-data-loss deletes it",
+                step.address
+            )),
+            _ => None,
+        }
+    }
     type Spec = DatasetSpec;
     type Live = DatasetRecord;
 
@@ -156,9 +169,6 @@ impl Reconcile for DatasetKind {
     }
     fn live_name(live: &DatasetRecord) -> &str {
         &live.name
-    }
-    fn wrap(spec: DatasetSpec) -> Desired {
-        Desired::Dataset(spec)
     }
     fn ownership(live: &DatasetRecord, stack: &str, _: &Ledger) -> Ownership {
         label_ownership(&live.labels, stack)
@@ -204,7 +214,7 @@ impl Reconcile for DatasetKind {
 impl Converge for DatasetKind {
     async fn converge(
         ctx: &ApplyCtx,
-        change: &ResourceChange,
+        change: &Step,
         spec: Option<&DatasetSpec>,
         observer: &dyn OperationObserver,
     ) -> Result<(), StepError> {

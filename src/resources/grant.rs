@@ -13,12 +13,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, job, queue, quoted,
-    secret, service, service_account, table,
+    ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, job, queue, quoted, secret,
+    service, service_account, table,
 };
 use crate::config::Stack;
+use crate::model::change::{Action, FieldChange, FieldValue, Step};
 use crate::model::{Kind, ResourceAddr};
-use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
 use crate::provider::iam::{PolicyRecord, PolicyTarget};
 use crate::provider::run::OperationObserver;
 use crate::state::Ledger;
@@ -277,6 +277,10 @@ pub fn declared_on(stack: &Stack, resources: &BTreeSet<ResourceAddr>) -> BTreeSe
 pub struct GrantKind;
 
 impl Reconcile for GrantKind {
+    const KIND: Kind = Kind::Grant;
+    const TIER: u8 = 3;
+    // Project-level grants go through Resource Manager's project policy.
+    const APIS: &'static [&'static str] = &["cloudresourcemanager"];
     type Spec = GrantSpec;
     type Live = GrantRecord;
 
@@ -288,9 +292,6 @@ impl Reconcile for GrantKind {
     }
     fn live_name(live: &GrantRecord) -> &str {
         &live.name
-    }
-    fn wrap(spec: GrantSpec) -> Desired {
-        Desired::Grant(spec)
     }
     /// Observed grants are only those declared or in the ledger: a declared member someone else
     /// already added is simply there (no conflict); an undeclared one is ours to remove only
@@ -327,7 +328,7 @@ impl Reconcile for GrantKind {
 impl Converge for GrantKind {
     async fn converge(
         ctx: &ApplyCtx,
-        change: &ResourceChange,
+        change: &Step,
         spec: Option<&GrantSpec>,
         observer: &dyn OperationObserver,
     ) -> Result<(), StepError> {

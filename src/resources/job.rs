@@ -10,13 +10,13 @@ use super::container::{
     image_notes, image_of, image_write, secret_refs, wiring,
 };
 use super::{
-    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, address_from_name,
-    created, label_ownership, push_if_differs, quoted,
+    ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, address_from_name, created,
+    label_ownership, push_if_differs, quoted,
 };
 use crate::config::units::{format_cpu, format_duration, format_memory};
 use crate::config::{JobConfig, Stack};
+use crate::model::change::{Action, FieldChange, Step};
 use crate::model::{Kind, ResourceAddr};
-use crate::plan::{Action, FieldChange, ResourceChange};
 use crate::provider::jobs::{JobRecord, JobWrite};
 use crate::provider::run::OperationObserver;
 use crate::state::Ledger;
@@ -189,6 +189,31 @@ pub fn to_write(spec: &JobSpec) -> JobWrite {
 pub struct JobKind;
 
 impl Reconcile for JobKind {
+    const KIND: Kind = Kind::Job;
+    const TIER: u8 = 2;
+    const APIS: &'static [&'static str] = &["run"];
+    fn estimate(
+        stack: &Stack,
+        prices: &crate::cost::PriceTable,
+        address: &ResourceAddr,
+    ) -> Option<crate::cost::Estimate> {
+        let label = address.to_string();
+        stack.jobs.get(&address.name).map(|config| {
+            let usage = stack.usage.jobs.get(&address.name);
+            let runs = crate::cost::estimate::JobRuns {
+                executions_per_month: usage
+                    .and_then(|u| u.executions_per_month)
+                    .or_else(|| crate::cost::scheduled_runs_per_month(stack, address)),
+                avg_task_seconds: usage.map(|u| u.avg_task_seconds),
+            };
+            let sizing = crate::cost::estimate::JobSizing {
+                cpu_millis: config.cpu_millis,
+                memory_bytes: config.memory_bytes,
+                task_count: config.task_count,
+            };
+            crate::cost::estimate::job(prices, sizing, runs, &label)
+        })
+    }
     type Spec = JobSpec;
     type Live = JobRecord;
 
@@ -204,9 +229,6 @@ impl Reconcile for JobKind {
     }
     fn live_name(live: &JobRecord) -> &str {
         &live.name
-    }
-    fn wrap(spec: JobSpec) -> Desired {
-        Desired::Job(spec)
     }
     fn ownership(live: &JobRecord, stack: &str, _: &Ledger) -> Ownership {
         label_ownership(&live.labels, stack)
@@ -239,7 +261,7 @@ impl Reconcile for JobKind {
 impl Converge for JobKind {
     async fn converge(
         ctx: &ApplyCtx,
-        change: &ResourceChange,
+        change: &Step,
         spec: Option<&JobSpec>,
         observer: &dyn OperationObserver,
     ) -> Result<(), StepError> {
@@ -273,7 +295,7 @@ impl Converge for JobKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::FieldValue;
+    use crate::model::change::FieldValue;
     use crate::provider::container::{ImageWrite, SecretEnvRef};
     use crate::resources::OWNER_LABEL;
 

@@ -1,9 +1,10 @@
 //! Resource kinds: each kind's desired spec (from stack.toml), how live state is normalized into
 //! its vocabulary, the field diff, ownership, and the provider calls that converge it.
 //!
-//! A kind plugs in by implementing [`Reconcile`] (pure: planning) and [`Converge`] (async: apply)
-//! in `resources/<kind>.rs`, and by one arm in each of the exhaustive `match`es on [`Kind`] in
-//! `plan::planner::plan`, `apply::execute` and [`Observed`].
+//! A kind plugs in by implementing [`Reconcile`] (pure: planning, cost, data loss, dependency
+//! tier, the APIs it needs) and [`Converge`] (async: apply, adoption) in `resources/<kind>.rs`,
+//! and by one line in [`registry`], from which `Desired`, `Observed` and every dispatch over kinds
+//! are derived.
 
 pub mod alert;
 pub mod api;
@@ -12,8 +13,10 @@ pub mod channel;
 pub mod container;
 pub mod dataset;
 pub mod grant;
+pub mod inventory;
 pub mod job;
 pub mod queue;
+pub mod registry;
 pub mod repository;
 pub mod schedule;
 pub mod secret;
@@ -24,71 +27,20 @@ pub mod table;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::config::Stack;
 use crate::model::ResourceAddr;
-use crate::plan::{FieldChange, FieldValue, ResourceChange};
+use crate::model::change::{FieldChange, FieldValue, Step};
 use crate::provider::run::OperationObserver;
 use crate::provider::{ApiError, Cloud};
 use crate::state::ledger::LedgerError;
-use crate::state::{Ledger, LedgerEntry, LedgerStatus, LedgerStore};
+use crate::state::{Ledger, LedgerStatus, LedgerStore};
+
+pub use registry::{Desired, Observed};
 
 /// The label that marks a resource as owned by a stack: `stackctl-stack=<name>`.
 pub const OWNER_LABEL: &str = "stackctl-stack";
-
-/// What a plan asks apply to write, per kind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Desired {
-    Queue(queue::QueueSpec),
-    Service(service::ServiceSpec),
-    Dataset(dataset::DatasetSpec),
-    Table(table::TableSpec),
-    Repository(repository::RepositorySpec),
-    Channel(channel::ChannelSpec),
-    Budget(budget::BudgetSpec),
-    Alert(alert::AlertSpec),
-    ServiceAccount(service_account::ServiceAccountSpec),
-    Secret(secret::SecretSpec),
-    Job(job::JobSpec),
-    Schedule(schedule::ScheduleSpec),
-    Api(api::ApiSpec),
-    Grant(grant::GrantSpec),
-}
-
-/// Everything observed in the cloud, read with one list call per kind and location.
-#[derive(Debug, Clone, Default)]
-pub struct Observed {
-    pub services: Vec<crate::provider::run::ServiceRecord>,
-    pub queues: Vec<crate::provider::tasks::QueueRecord>,
-    pub datasets: Vec<crate::provider::bigquery::DatasetRecord>,
-    pub tables: Vec<crate::provider::bigquery::TableRecord>,
-    pub repositories: Vec<crate::provider::artifacts::RepositoryRecord>,
-    pub channels: Vec<crate::provider::monitoring::ChannelRecord>,
-    pub budgets: Vec<crate::provider::budgets::BudgetRecord>,
-    pub alerts: Vec<crate::provider::monitoring::AlertRecord>,
-    /// `projects/NUMBER`, looked up with Resource Manager when budgets need it.
-    pub project_number: Option<String>,
-    pub service_accounts: Vec<crate::provider::iam::ServiceAccountRecord>,
-    pub secrets: Vec<crate::provider::secrets::SecretRecord>,
-    pub jobs: Vec<crate::provider::jobs::JobRecord>,
-    pub schedules: Vec<crate::provider::scheduler::ScheduleRecord>,
-    pub apis: Vec<crate::provider::apis::ApiRecord>,
-    /// IAM policies by resource name: those that declared grants or ledger bindings point at.
-    pub policies: BTreeMap<String, crate::provider::iam::PolicyRecord>,
-    pub ledger: Ledger,
-}
-
-impl Observed {
-    /// Nothing observed yet: an empty project with this ledger.
-    pub fn empty(ledger: Ledger) -> Self {
-        Self {
-            ledger,
-            ..Self::default()
-        }
-    }
-}
 
 /// Who owns a live resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +94,15 @@ pub struct PlanOptions {
 
 /// The pure half of a kind: declared specs, ownership, diff.
 pub trait Reconcile {
+    /// The kind this implements (its registry line pairs them).
+    const KIND: crate::model::Kind;
+    /// How deep the kind sits in the dependency chain: creates go shallow to deep after what
+    /// they reference, deletes deepest first (0: APIs; 1: identities, secrets, containers of
+    /// data and images, channels; 2: what runs and what holds rows; 3: what points at those;
+    /// 4: what fires them).
+    const TIER: u8;
+    /// The Google APIs its resources are served by (each `<name>.googleapis.com`).
+    const APIS: &'static [&'static str];
     type Spec: Clone + Serialize;
     type Live: Serialize;
 
@@ -168,7 +129,6 @@ pub trait Reconcile {
     fn live_display_name(_live: &Self::Live) -> Option<&str> {
         None
     }
-    fn wrap(spec: Self::Spec) -> Desired;
     fn ownership(live: &Self::Live, stack: &str, ledger: &Ledger) -> Ownership;
     /// The address of an owned live resource no longer declared.
     fn address_of(live: &Self::Live, ledger: &Ledger) -> ResourceAddr;
@@ -190,6 +150,15 @@ pub trait Reconcile {
     ) -> Vec<String> {
         vec![]
     }
+    /// Monthly cost of the declared resource at `address` from stack.toml and its `[usage]`;
+    /// `None` when the kind is free or `address` is not declared.
+    fn estimate(
+        _stack: &Stack,
+        _prices: &crate::cost::PriceTable,
+        _address: &ResourceAddr,
+    ) -> Option<crate::cost::Estimate> {
+        None
+    }
     /// Monthly cost of the live resource as it runs now (the plan's "before"). By default the
     /// declared estimate: right for kinds whose price does not follow the fields stackctl diffs.
     fn live_cost(
@@ -198,11 +167,15 @@ pub trait Reconcile {
         stack: &Stack,
         prices: &crate::cost::PriceTable,
     ) -> crate::cost::Estimate {
-        crate::cost::declared(stack, prices, address).unwrap_or_default()
+        Self::estimate(stack, prices, address).unwrap_or_default()
     }
     /// Notes about what some field changes mean (e.g. "affects only new tables").
     fn change_notes(_fields: &[FieldChange]) -> Vec<String> {
         vec![]
+    }
+    /// Why a planned step would lose data, and how to migrate instead; `None` when it loses none.
+    fn data_loss(_step: &Step, _spec: Option<&Self::Spec>) -> Option<String> {
+        None
     }
     fn removal(_live: &Self::Live, _ledger: &Ledger, _options: PlanOptions) -> Removal {
         Removal::Delete { notes: vec![] }
@@ -245,7 +218,7 @@ impl PolicyLocks {
 impl ApplyCtx {
     pub async fn record_in_ledger(
         &self,
-        change: &ResourceChange,
+        change: &Step,
         status: LedgerStatus,
     ) -> Result<(), LedgerError> {
         let (name, address) = (change.name.clone(), change.address.clone());
@@ -257,7 +230,7 @@ impl ApplyCtx {
     }
 
     /// Records that this stack added the IAM member the grant `change` names.
-    pub async fn record_binding(&self, change: &ResourceChange) -> Result<(), LedgerError> {
+    pub async fn record_binding(&self, change: &Step) -> Result<(), LedgerError> {
         let (key, address) = (change.name.clone(), change.address.clone());
         self.ledger
             .lock()
@@ -266,7 +239,7 @@ impl ApplyCtx {
             .await
     }
 
-    pub async fn forget_binding(&self, change: &ResourceChange) -> Result<(), LedgerError> {
+    pub async fn forget_binding(&self, change: &Step) -> Result<(), LedgerError> {
         let key = change.name.clone();
         self.ledger
             .lock()
@@ -275,7 +248,7 @@ impl ApplyCtx {
             .await
     }
 
-    pub async fn forget_in_ledger(&self, change: &ResourceChange) -> Result<(), LedgerError> {
+    pub async fn forget_in_ledger(&self, change: &Step) -> Result<(), LedgerError> {
         let name = change.name.clone();
         self.ledger.lock().await.update(|l| l.forget(&name)).await
     }
@@ -312,7 +285,7 @@ impl StepError {
 pub trait Converge: Reconcile {
     fn converge(
         ctx: &ApplyCtx,
-        change: &ResourceChange,
+        change: &Step,
         spec: Option<&Self::Spec>,
         observer: &dyn OperationObserver,
     ) -> impl std::future::Future<Output = Result<(), StepError>> + Send;
@@ -331,10 +304,6 @@ pub fn ledger_ownership(ledger: &Ledger, name: &str) -> Ownership {
         Some(_) => Ownership::Ours,
         None => Ownership::Unowned,
     }
-}
-
-pub fn ledger_entry<'l>(ledger: &'l Ledger, name: &str) -> Option<&'l LedgerEntry> {
-    ledger.entry(name)
 }
 
 /// The label that names the declared resource a live one is, for kinds with server-assigned ids.
@@ -378,43 +347,11 @@ pub fn labelled_key(labels: &BTreeMap<String, String>, fallback: &str) -> String
     }
 }
 
-/// Why a change would lose data, and how to migrate instead; `None` when it loses none.
-pub fn data_loss(change: &ResourceChange) -> Option<String> {
-    use crate::model::Kind;
-    use crate::plan::Action;
-    let is_view = matches!(&change.desired, Some(Desired::Table(t)) if t.view_query.is_some());
-    match (change.address.kind, change.action) {
-        (Kind::Table, Action::Replace) if !is_view => {
-            let fields: Vec<&str> = change
-                .fields
-                .iter()
-                .filter(|f| f.forces_replacement)
-                .map(|f| f.field.as_str())
-                .collect();
-            Some(format!(
-                "{} would be dropped and recreated empty ({} cannot change in place); to keep its rows migrate instead: copy it (`bq cp` or CREATE TABLE ... AS SELECT) -> recreate it with the new definition -> backfill from the copy; or pass --allow-data-loss to drop it",
-                change.address,
-                fields.join(", ")
-            ))
-        }
-        (Kind::Table, Action::Delete) => Some(format!(
-            "{} was removed from stack.toml and would be deleted with its rows; copy it first if you need them, or put it back; --allow-data-loss deletes it",
-            change.address
-        )),
-        (Kind::Dataset | Kind::Repository, Action::Replace) => Some(format!(
-            "{} would be deleted and created again, losing what it holds; create the new one under another id, move the data, then remove the old one; or pass --allow-data-loss",
-            change.address
-        )),
-        (Kind::Repository, Action::Delete) => Some(format!(
-            "{} was removed from stack.toml and would be deleted with every image in it; put it back, or pass --allow-data-loss to delete it",
-            change.address
-        )),
-        (Kind::Dataset, Action::Delete) => Some(format!(
-            "{} was removed from stack.toml and would be deleted; copy its tables first if you need them, or put it back; --allow-data-loss deletes it",
-            change.address
-        )),
-        _ => None,
-    }
+/// What replacing a data-bearing container (a dataset, a repository) would lose.
+pub(crate) fn replace_loses_data(address: &ResourceAddr) -> String {
+    format!(
+        "{address} would be deleted and created again, losing what it holds; create the new one under another id, move the data, then remove the old one; or pass --allow-data-loss"
+    )
 }
 
 /// The ownership a label says.

@@ -5,12 +5,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Desired, Known, Ownership, PlanOptions, Reconcile, Removal, StepError,
+    ApplyCtx, Converge, Known, Ownership, PlanOptions, Reconcile, Removal, StepError,
     address_from_name, ledger_address, ledger_ownership, push_if_differs, quoted_duration,
 };
 use crate::config::{QueueConfig, Stack};
+use crate::model::change::{Action, FieldChange, FieldValue, Step};
 use crate::model::{Kind, ResourceAddr};
-use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
 use crate::provider::run::OperationObserver;
 use crate::provider::tasks::{self as api, HttpTargetRecord, OidcRecord, QueueRecord, QueueState};
 use crate::state::{Ledger, LedgerStatus};
@@ -288,6 +288,19 @@ pub fn retire_fields(live: &QueueRecord) -> Vec<FieldChange> {
 pub struct QueueKind;
 
 impl Reconcile for QueueKind {
+    const KIND: Kind = Kind::Queue;
+    const TIER: u8 = 3;
+    const APIS: &'static [&'static str] = &["cloudtasks"];
+    fn estimate(
+        stack: &Stack,
+        prices: &crate::cost::PriceTable,
+        address: &ResourceAddr,
+    ) -> Option<crate::cost::Estimate> {
+        let label = address.to_string();
+        stack.queues.get(&address.name).map(|_| {
+            crate::cost::estimate::queue(prices, stack.usage.queues.get(&address.name), &label)
+        })
+    }
     type Spec = QueueSpec;
     type Live = QueueRecord;
 
@@ -303,9 +316,6 @@ impl Reconcile for QueueKind {
     }
     fn live_name(live: &QueueRecord) -> &str {
         &live.name
-    }
-    fn wrap(spec: QueueSpec) -> Desired {
-        Desired::Queue(spec)
     }
     fn ownership(live: &QueueRecord, _: &str, ledger: &Ledger) -> Ownership {
         ledger_ownership(ledger, &live.name)
@@ -379,7 +389,7 @@ fn target_host(spec: &QueueSpec, known: &Known) -> Option<String> {
 impl Converge for QueueKind {
     async fn converge(
         ctx: &ApplyCtx,
-        change: &ResourceChange,
+        change: &Step,
         spec: Option<&QueueSpec>,
         observer: &dyn OperationObserver,
     ) -> Result<(), StepError> {

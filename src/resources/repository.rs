@@ -6,12 +6,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, address_from_name,
-    created, diff_labels, label_ownership, owned_labels, push_if_differs, quoted, quoted_duration,
+    ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, address_from_name, created,
+    diff_labels, label_ownership, owned_labels, push_if_differs, quoted, quoted_duration,
 };
 use crate::config::{RepositoryConfig, Stack};
+use crate::model::change::{Action, FieldChange, FieldValue, Step};
 use crate::model::{Kind, ResourceAddr};
-use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
 use crate::provider::artifacts::{RepositoryRecord, RepositoryWrite};
 use crate::provider::run::OperationObserver;
 use crate::state::Ledger;
@@ -104,6 +104,34 @@ pub fn to_write(spec: &RepositorySpec) -> RepositoryWrite {
 pub struct RepositoryKind;
 
 impl Reconcile for RepositoryKind {
+    const KIND: Kind = Kind::Repository;
+    const TIER: u8 = 1;
+    const APIS: &'static [&'static str] = &["artifactregistry"];
+    fn data_loss(step: &Step, _: Option<&RepositorySpec>) -> Option<String> {
+        match step.action {
+            Action::Replace => Some(super::replace_loses_data(&step.address)),
+            Action::Delete => Some(format!(
+                "{} was removed from stack.toml and would be deleted with every image in it; put it back, or pass --allow-data-loss to delete it",
+                step.address
+            )),
+            _ => None,
+        }
+    }
+    fn estimate(
+        stack: &Stack,
+        prices: &crate::cost::PriceTable,
+        address: &ResourceAddr,
+    ) -> Option<crate::cost::Estimate> {
+        let label = address.to_string();
+        stack.repositories.get(&address.name).map(|_| {
+            let stored_gb = stack
+                .usage
+                .repositories
+                .get(&address.name)
+                .map(|u| u.stored_gb);
+            crate::cost::estimate::repository(prices, stored_gb, &label)
+        })
+    }
     type Spec = RepositorySpec;
     type Live = RepositoryRecord;
 
@@ -119,9 +147,6 @@ impl Reconcile for RepositoryKind {
     }
     fn live_name(live: &RepositoryRecord) -> &str {
         &live.name
-    }
-    fn wrap(spec: RepositorySpec) -> Desired {
-        Desired::Repository(spec)
     }
     fn ownership(live: &RepositoryRecord, stack: &str, _: &Ledger) -> Ownership {
         label_ownership(&live.labels, stack)
@@ -140,7 +165,7 @@ impl Reconcile for RepositoryKind {
 impl Converge for RepositoryKind {
     async fn converge(
         ctx: &ApplyCtx,
-        change: &ResourceChange,
+        change: &Step,
         spec: Option<&RepositorySpec>,
         observer: &dyn OperationObserver,
     ) -> Result<(), StepError> {

@@ -5,12 +5,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, address_from_name, grant,
-    job, ledger_address, ledger_ownership, push_if_differs, quoted, service_account,
+    ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, address_from_name, grant, job,
+    ledger_address, ledger_ownership, push_if_differs, quoted, service_account,
 };
 use crate::config::{ScheduleConfig, Stack};
+use crate::model::change::{Action, FieldChange, FieldValue, Step};
 use crate::model::{Kind, ResourceAddr};
-use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
 use crate::provider::run::OperationObserver;
 use crate::provider::scheduler::{
     CLOUD_PLATFORM_SCOPE, HTTP_TARGET, SCHEDULE, ScheduleRecord, ScheduleWrite, TIME_ZONE,
@@ -138,6 +138,19 @@ fn to_write(spec: &ScheduleSpec) -> ScheduleWrite {
 pub struct ScheduleKind;
 
 impl Reconcile for ScheduleKind {
+    const KIND: Kind = Kind::Schedule;
+    const TIER: u8 = 4;
+    const APIS: &'static [&'static str] = &["cloudscheduler"];
+    fn estimate(
+        stack: &Stack,
+        prices: &crate::cost::PriceTable,
+        address: &ResourceAddr,
+    ) -> Option<crate::cost::Estimate> {
+        stack
+            .schedules
+            .get(&address.name)
+            .map(|_| crate::cost::estimate::schedule(prices))
+    }
     type Spec = ScheduleSpec;
     type Live = ScheduleRecord;
 
@@ -153,9 +166,6 @@ impl Reconcile for ScheduleKind {
     }
     fn live_name(live: &ScheduleRecord) -> &str {
         &live.name
-    }
-    fn wrap(spec: ScheduleSpec) -> Desired {
-        Desired::Schedule(spec)
     }
     fn ownership(live: &ScheduleRecord, _: &str, ledger: &Ledger) -> Ownership {
         ledger_ownership(ledger, &live.name)
@@ -191,7 +201,7 @@ impl Reconcile for ScheduleKind {
 impl Converge for ScheduleKind {
     async fn converge(
         ctx: &ApplyCtx,
-        change: &ResourceChange,
+        change: &Step,
         spec: Option<&ScheduleSpec>,
         observer: &dyn OperationObserver,
     ) -> Result<(), StepError> {

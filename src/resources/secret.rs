@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Desired, Known, OWNER_LABEL, Ownership, PlanOptions, Reconcile, Removal,
-    StepError, address_from_name, label_ownership, quoted,
+    ApplyCtx, Converge, Known, OWNER_LABEL, Ownership, PlanOptions, Reconcile, Removal, StepError,
+    address_from_name, label_ownership, quoted,
 };
 use crate::config::{SecretConfig, Stack};
+use crate::model::change::{Action, FieldChange, FieldValue, Step};
 use crate::model::{Kind, ResourceAddr};
-use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
 use crate::provider::run::OperationObserver;
 use crate::provider::secrets::SecretRecord;
 use crate::state::Ledger;
@@ -71,6 +71,9 @@ pub fn diff(spec: &SecretSpec, live: &SecretRecord) -> Vec<FieldChange> {
 pub struct SecretKind;
 
 impl Reconcile for SecretKind {
+    const KIND: Kind = Kind::Secret;
+    const TIER: u8 = 1;
+    const APIS: &'static [&'static str] = &["secretmanager"];
     type Spec = SecretSpec;
     type Live = SecretRecord;
 
@@ -86,9 +89,6 @@ impl Reconcile for SecretKind {
     }
     fn live_name(live: &SecretRecord) -> &str {
         &live.name
-    }
-    fn wrap(spec: SecretSpec) -> Desired {
-        Desired::Secret(spec)
     }
     fn ownership(live: &SecretRecord, stack: &str, _: &Ledger) -> Ownership {
         label_ownership(&live.labels, stack)
@@ -115,7 +115,7 @@ impl Reconcile for SecretKind {
 impl Converge for SecretKind {
     async fn converge(
         ctx: &ApplyCtx,
-        change: &ResourceChange,
+        change: &Step,
         spec: Option<&SecretSpec>,
         observer: &dyn OperationObserver,
     ) -> Result<(), StepError> {

@@ -11,13 +11,13 @@ use super::container::{
     image_notes, image_of, image_write, live_cpu_millis, live_memory_bytes, secret_refs, wiring,
 };
 use super::{
-    ApplyCtx, Converge, Desired, Known, OWNER_LABEL, Ownership, Reconcile, StepError,
-    address_from_name, created, label_ownership, push_if_differs,
+    ApplyCtx, Converge, Known, OWNER_LABEL, Ownership, Reconcile, StepError, address_from_name,
+    created, label_ownership, push_if_differs,
 };
 use crate::config::units::{format_cpu, format_duration, format_memory};
 use crate::config::{Ingress, ServiceConfig, Stack};
+use crate::model::change::{Action, FieldChange, FieldValue, Step};
 use crate::model::{Kind, ResourceAddr};
-use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
 use crate::provider::run::{IngressKind, OperationObserver, ServiceRecord, ServiceWrite};
 use crate::state::Ledger;
 
@@ -269,6 +269,24 @@ pub fn host_of(uri: &str) -> Option<String> {
 pub struct ServiceKind;
 
 impl Reconcile for ServiceKind {
+    const KIND: Kind = Kind::Service;
+    const TIER: u8 = 2;
+    const APIS: &'static [&'static str] = &["run"];
+    fn estimate(
+        stack: &Stack,
+        prices: &crate::cost::PriceTable,
+        address: &ResourceAddr,
+    ) -> Option<crate::cost::Estimate> {
+        let label = address.to_string();
+        stack.services.get(&address.name).map(|config| {
+            crate::cost::estimate::service(
+                prices,
+                crate::cost::declared_sizing(config),
+                stack.usage.services.get(&address.name),
+                &label,
+            )
+        })
+    }
     type Spec = ServiceSpec;
     type Live = ServiceRecord;
 
@@ -284,9 +302,6 @@ impl Reconcile for ServiceKind {
     }
     fn live_name(live: &ServiceRecord) -> &str {
         &live.name
-    }
-    fn wrap(spec: ServiceSpec) -> Desired {
-        Desired::Service(spec)
     }
     fn ownership(live: &ServiceRecord, stack: &str, _: &Ledger) -> Ownership {
         label_ownership(&live.labels, stack)
@@ -337,7 +352,7 @@ impl Reconcile for ServiceKind {
 impl Converge for ServiceKind {
     async fn converge(
         ctx: &ApplyCtx,
-        change: &ResourceChange,
+        change: &Step,
         spec: Option<&ServiceSpec>,
         observer: &dyn OperationObserver,
     ) -> Result<(), StepError> {

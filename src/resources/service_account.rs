@@ -4,12 +4,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, ledger_address,
-    ledger_ownership, push_if_differs, quoted,
+    ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, ledger_address, ledger_ownership,
+    push_if_differs, quoted,
 };
 use crate::config::{ServiceAccountConfig, Stack};
+use crate::model::change::{Action, FieldChange, FieldValue, Step};
 use crate::model::{Kind, ResourceAddr};
-use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
 use crate::provider::iam::{ServiceAccountRecord, ServiceAccountWrite};
 use crate::provider::run::OperationObserver;
 use crate::state::{Ledger, LedgerStatus};
@@ -91,6 +91,9 @@ fn to_write(spec: &ServiceAccountSpec) -> ServiceAccountWrite {
 pub struct ServiceAccountKind;
 
 impl Reconcile for ServiceAccountKind {
+    const KIND: Kind = Kind::ServiceAccount;
+    const TIER: u8 = 1;
+    const APIS: &'static [&'static str] = &["iam"];
     type Spec = ServiceAccountSpec;
     type Live = ServiceAccountRecord;
 
@@ -112,9 +115,6 @@ impl Reconcile for ServiceAccountKind {
     fn live_name(live: &ServiceAccountRecord) -> &str {
         &live.name
     }
-    fn wrap(spec: ServiceAccountSpec) -> Desired {
-        Desired::ServiceAccount(spec)
-    }
     fn ownership(live: &ServiceAccountRecord, _: &str, ledger: &Ledger) -> Ownership {
         ledger_ownership(ledger, &live.name)
     }
@@ -135,7 +135,7 @@ impl Reconcile for ServiceAccountKind {
 impl Converge for ServiceAccountKind {
     async fn converge(
         ctx: &ApplyCtx,
-        change: &ResourceChange,
+        change: &Step,
         spec: Option<&ServiceAccountSpec>,
         observer: &dyn OperationObserver,
     ) -> Result<(), StepError> {

@@ -7,12 +7,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Desired, Known, Ownership, Reconcile, StepError, created, diff_labels,
+    ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, created, diff_labels,
     label_ownership, owned_labels, quoted, quoted_duration,
 };
 use crate::config::{Column, Partition, Stack, TableConfig};
+use crate::model::change::{Action, FieldChange, FieldValue, Step};
 use crate::model::{Kind, ResourceAddr};
-use crate::plan::{Action, FieldChange, FieldValue, ResourceChange};
 use crate::provider::bigquery::{
     FieldRecord, PartitionRecord, TableRecord, TableWrite, ViewRecord,
 };
@@ -425,6 +425,53 @@ pub fn to_patch(spec: &TableSpec, live: &TableRecord, fields: &[FieldChange]) ->
 pub struct TableKind;
 
 impl Reconcile for TableKind {
+    const KIND: Kind = Kind::Table;
+    const TIER: u8 = 2;
+    const APIS: &'static [&'static str] = &["bigquery"];
+    /// A table is dropped with its rows; a view holds none.
+    fn data_loss(step: &Step, spec: Option<&TableSpec>) -> Option<String> {
+        let is_view = spec.is_some_and(|t| t.view_query.is_some());
+        match step.action {
+            Action::Replace if !is_view => {
+                let fields: Vec<&str> = step
+                    .fields
+                    .iter()
+                    .filter(|f| f.forces_replacement)
+                    .map(|f| f.field.as_str())
+                    .collect();
+                Some(format!(
+                    "{} would be dropped and recreated empty ({} cannot change in place); to keep its rows migrate instead: copy it (`bq cp` or CREATE TABLE ... AS SELECT) -> recreate it with the new definition -> backfill from the copy; or pass --allow-data-loss to drop it",
+                    step.address,
+                    fields.join(", ")
+                ))
+            }
+            Action::Delete => Some(format!(
+                "{} was removed from stack.toml and would be deleted with its rows; copy it first if you need them, or put it back; --allow-data-loss deletes it",
+                step.address
+            )),
+            _ => None,
+        }
+    }
+    fn estimate(
+        stack: &Stack,
+        prices: &crate::cost::PriceTable,
+        address: &ResourceAddr,
+    ) -> Option<crate::cost::Estimate> {
+        let label = address.to_string();
+        stack.tables.get(&address.name).map(|_| {
+            let usage =
+                stack
+                    .usage
+                    .tables
+                    .get(&address.name)
+                    .map(|u| crate::cost::estimate::TableUsage {
+                        active_gib: u.stored_gib,
+                        long_term_gib: u.long_term_gib,
+                        scanned_tib_per_month: u.scanned_tib_per_month,
+                    });
+            crate::cost::estimate::table(prices, usage.as_ref(), &label)
+        })
+    }
     type Spec = TableSpec;
     type Live = TableRecord;
 
@@ -440,9 +487,6 @@ impl Reconcile for TableKind {
     }
     fn live_name(live: &TableRecord) -> &str {
         &live.name
-    }
-    fn wrap(spec: TableSpec) -> Desired {
-        Desired::Table(spec)
     }
     fn ownership(live: &TableRecord, stack: &str, _: &Ledger) -> Ownership {
         label_ownership(&live.labels, stack)
@@ -467,7 +511,7 @@ impl Reconcile for TableKind {
 impl Converge for TableKind {
     async fn converge(
         ctx: &ApplyCtx,
-        change: &ResourceChange,
+        change: &Step,
         spec: Option<&TableSpec>,
         observer: &dyn OperationObserver,
     ) -> Result<(), StepError> {

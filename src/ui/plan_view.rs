@@ -193,14 +193,16 @@ mod tests {
         notes: Vec<&str>,
     ) -> ResourceChange {
         ResourceChange {
-            address: addr.parse().unwrap(),
-            name: format!(
-                "projects/acme-shop/locations/us-central1/{}",
-                addr.replace('.', "s/")
-            ),
-            action,
-            fields,
-            fingerprint: None,
+            step: crate::model::change::Step {
+                address: addr.parse().unwrap(),
+                name: format!(
+                    "projects/acme-shop/locations/us-central1/{}",
+                    addr.replace('.', "s/")
+                ),
+                action,
+                fields,
+                fingerprint: None,
+            },
             desired: None,
             depends_on: vec![],
             notes: notes.into_iter().map(String::from).collect(),
@@ -309,24 +311,26 @@ mod tests {
     #[test]
     fn grants_read_as_sentences_and_apis_as_enabled() {
         let grant = |action, role: &str, member: &str| ResourceChange {
-            address: format!("iam: {role} on service.worker for service_account.{member}")
-                .parse()
-                .unwrap(),
-            name: format!(
-                "projects/acme-shop/locations/us-central1/services/worker|{role}|serviceAccount:{member}@acme-shop.iam.gserviceaccount.com"
-            ),
-            action,
-            fields: match action {
-                Action::Create => vec![FieldChange::new(
-                    "member",
-                    None,
-                    known(&format!(
-                        "\"serviceAccount:{member}@acme-shop.iam.gserviceaccount.com\""
-                    )),
-                )],
-                _ => vec![],
+            step: crate::model::change::Step {
+                address: format!("iam: {role} on service.worker for service_account.{member}")
+                    .parse()
+                    .unwrap(),
+                name: format!(
+                    "projects/acme-shop/locations/us-central1/services/worker|{role}|serviceAccount:{member}@acme-shop.iam.gserviceaccount.com"
+                ),
+                action,
+                fields: match action {
+                    Action::Create => vec![FieldChange::new(
+                        "member",
+                        None,
+                        known(&format!(
+                            "\"serviceAccount:{member}@acme-shop.iam.gserviceaccount.com\""
+                        )),
+                    )],
+                    _ => vec![],
+                },
+                fingerprint: None,
             },
-            fingerprint: None,
             desired: None,
             depends_on: vec![],
             notes: vec![],

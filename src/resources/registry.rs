@@ -1,0 +1,229 @@
+//! The registry of kinds: one line per kind binds its [`Kind`], its implementation and its list in
+//! [`Observed`]; [`Desired`], [`Observed`] and every dispatch over kinds ([`for_kind`]) come
+//! from it, so a kind missing here does not compile.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Converge, Reconcile};
+use crate::config::Stack;
+use crate::cost::{Estimate, PriceTable};
+use crate::model::change::Step;
+use crate::model::{Kind, ResourceAddr};
+use crate::state::Ledger;
+
+/// What the registry knows of a kind beyond its own files: how its spec sits in [`Desired`] and
+/// where its live resources sit in [`Observed`]. Implemented by the registry only.
+pub trait Registered: Converge {
+    fn wrap(spec: Self::Spec) -> Desired;
+    /// The spec `desired` carries, when it is of this kind.
+    fn unwrap(desired: &Desired) -> Option<&Self::Spec>;
+    /// The live resources of this kind that were observed.
+    fn lives(observed: &Observed) -> &[Self::Live];
+    fn lives_mut(observed: &mut Observed) -> &mut Vec<Self::Live>;
+}
+
+/// A pass over one kind, generic in its implementation; [`for_kind`] runs it for a [`Kind`].
+pub trait KindVisitor {
+    type Output;
+    fn visit<K: Registered>(self) -> Self::Output;
+}
+
+macro_rules! registry {
+    ($($variant:ident => $module:ident::$implementation:ident in $list:ident;)*) => {
+        /// What a plan asks apply to write, per kind.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind", rename_all = "snake_case")]
+        pub enum Desired {
+            $($variant(<super::$module::$implementation as Reconcile>::Spec),)*
+        }
+
+        /// Everything observed in the cloud, read with one list call per kind and location
+        /// (IAM grants: from the policies declared grants and ledger bindings point at).
+        #[derive(Debug, Clone, Default)]
+        pub struct Observed {
+            $(pub $list: Vec<<super::$module::$implementation as Reconcile>::Live>,)*
+            /// `projects/NUMBER`, looked up with Resource Manager when budgets need it.
+            pub project_number: Option<String>,
+            pub ledger: Ledger,
+        }
+
+        $(
+            impl Registered for super::$module::$implementation {
+                fn wrap(spec: Self::Spec) -> Desired {
+                    Desired::$variant(spec)
+                }
+                #[allow(unreachable_patterns)]
+                fn unwrap(desired: &Desired) -> Option<&Self::Spec> {
+                    match desired {
+                        Desired::$variant(spec) => Some(spec),
+                        _ => None,
+                    }
+                }
+                fn lives(observed: &Observed) -> &[Self::Live] {
+                    &observed.$list
+                }
+                fn lives_mut(observed: &mut Observed) -> &mut Vec<Self::Live> {
+                    &mut observed.$list
+                }
+            }
+        )*
+
+        /// Runs `visitor` with the implementation of `kind`.
+        pub fn for_kind<V: KindVisitor>(kind: Kind, visitor: V) -> V::Output {
+            match kind {
+                $(Kind::$variant => visitor.visit::<super::$module::$implementation>(),)*
+            }
+        }
+
+        impl Desired {
+            /// The kind of resource this desired state is.
+            pub fn kind(&self) -> Kind {
+                match self {
+                    $(Desired::$variant(_) => Kind::$variant,)*
+                }
+            }
+        }
+    };
+}
+
+registry! {
+    Service => service::ServiceKind in services;
+    Queue => queue::QueueKind in queues;
+    Dataset => dataset::DatasetKind in datasets;
+    Table => table::TableKind in tables;
+    Repository => repository::RepositoryKind in repositories;
+    Channel => channel::ChannelKind in channels;
+    Budget => budget::BudgetKind in budgets;
+    Alert => alert::AlertKind in alerts;
+    ServiceAccount => service_account::ServiceAccountKind in service_accounts;
+    Secret => secret::SecretKind in secrets;
+    Job => job::JobKind in jobs;
+    Schedule => schedule::ScheduleKind in schedules;
+    Api => api::ApiKind in apis;
+    Grant => grant::GrantKind in grants;
+}
+
+impl Observed {
+    /// Nothing observed yet: an empty project with this ledger.
+    pub fn empty(ledger: Ledger) -> Self {
+        Self {
+            ledger,
+            ..Self::default()
+        }
+    }
+}
+
+/// How deep `kind` sits in the dependency chain ([`Reconcile::TIER`]).
+pub fn tier(kind: Kind) -> u8 {
+    struct Tier;
+    impl KindVisitor for Tier {
+        type Output = u8;
+        fn visit<K: Registered>(self) -> u8 {
+            K::TIER
+        }
+    }
+    for_kind(kind, Tier)
+}
+
+/// The APIs resources of `kind` are served by ([`Reconcile::APIS`]).
+pub fn apis_for(kind: Kind) -> &'static [&'static str] {
+    struct Apis;
+    impl KindVisitor for Apis {
+        type Output = &'static [&'static str];
+        fn visit<K: Registered>(self) -> Self::Output {
+            K::APIS
+        }
+    }
+    for_kind(kind, Apis)
+}
+
+/// The declared resources of `kind` in `stack`, by address, with their full GCP names.
+pub fn declared_names(stack: &Stack, kind: Kind) -> BTreeMap<ResourceAddr, String> {
+    struct Declared<'a>(&'a Stack);
+    impl KindVisitor for Declared<'_> {
+        type Output = BTreeMap<ResourceAddr, String>;
+        fn visit<K: Registered>(self) -> Self::Output {
+            K::declared(self.0)
+                .into_iter()
+                .map(|(address, spec)| {
+                    let name = K::spec_name(&spec).to_string();
+                    (address, name)
+                })
+                .collect()
+        }
+    }
+    for_kind(kind, Declared(stack))
+}
+
+/// The monthly cost of the declared resource at `address` ([`Reconcile::estimate`]); `None` when
+/// it is free or not declared.
+pub fn declared_cost(
+    stack: &Stack,
+    prices: &PriceTable,
+    address: &ResourceAddr,
+) -> Option<Estimate> {
+    struct Cost<'a>(&'a Stack, &'a PriceTable, &'a ResourceAddr);
+    impl KindVisitor for Cost<'_> {
+        type Output = Option<Estimate>;
+        fn visit<K: Registered>(self) -> Option<Estimate> {
+            K::estimate(self.0, self.1, self.2)
+        }
+    }
+    for_kind(address.kind, Cost(stack, prices, address))
+}
+
+/// The monthly cost of every priced resource `stack` declares, by address.
+pub fn declared_costs(stack: &Stack, prices: &PriceTable) -> BTreeMap<ResourceAddr, Estimate> {
+    Kind::ALL
+        .into_iter()
+        .flat_map(|kind| declared_names(stack, kind).into_keys())
+        .filter_map(|address| declared_cost(stack, prices, &address).map(|e| (address, e)))
+        .collect()
+}
+
+/// The match key of a planned resource ([`Reconcile::spec_key`]).
+pub fn desired_key(desired: &Desired) -> String {
+    struct Key<'a>(&'a Desired);
+    impl KindVisitor for Key<'_> {
+        type Output = String;
+        fn visit<K: Registered>(self) -> String {
+            K::unwrap(self.0).map(K::spec_key).unwrap_or_default()
+        }
+    }
+    for_kind(desired.kind(), Key(desired))
+}
+
+/// Why `step` would lose data, and how to migrate instead ([`Reconcile::data_loss`]).
+pub fn data_loss(step: &Step, desired: Option<&Desired>) -> Option<String> {
+    struct Loss<'a>(&'a Step, Option<&'a Desired>);
+    impl KindVisitor for Loss<'_> {
+        type Output = Option<String>;
+        fn visit<K: Registered>(self) -> Option<String> {
+            K::data_loss(self.0, self.1.and_then(K::unwrap))
+        }
+    }
+    for_kind(step.address.kind, Loss(step, desired))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind's implementation says it is that kind: a registry line that pairs a kind with
+    /// another kind's implementation fails here.
+    #[test]
+    fn every_kind_is_registered_with_its_own_implementation() {
+        struct Own;
+        impl KindVisitor for Own {
+            type Output = Kind;
+            fn visit<K: Registered>(self) -> Kind {
+                K::KIND
+            }
+        }
+        for kind in Kind::ALL {
+            assert_eq!(for_kind(kind, Own), kind);
+        }
+    }
+}
