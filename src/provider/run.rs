@@ -101,6 +101,10 @@ pub trait OperationObserver: RetryObserver {
     fn phase(&self, phase: &str);
 }
 
+impl OperationObserver for super::Silent {
+    fn phase(&self, _: &str) {}
+}
+
 impl ServiceRecord {
     fn from_api(s: gm::Service) -> Self {
         let latest_ready = s.latest_ready_revision.clone();

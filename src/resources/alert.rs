@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::channel::{applied_channel_names, planned_channel_names};
 use super::{
-    ApplyCtx, Converge, Known, NAME_LABEL, OWNER_LABEL, Ownership, Reconcile, StepError, created,
-    diff_labels, label_ownership, labelled_address, labelled_key, owned_labels, quoted,
+    Adoption, ApplyCtx, Converge, Known, NAME_LABEL, OWNER_LABEL, Ownership, Reconcile, StepError,
+    created, diff_labels, label_ownership, labelled_address, labelled_key, owned_labels, quoted,
     quoted_duration,
 };
 use crate::config::{AlertCondition, AlertConfig, Stack};
@@ -330,6 +330,10 @@ impl Reconcile for AlertKind {
     const KIND: Kind = Kind::Alert;
     const TIER: u8 = 3;
     const APIS: &'static [&'static str] = &["monitoring"];
+    const ADOPTION: Adoption = Adoption::Labels;
+    fn owner_labels(live: &Self::Live) -> Option<&BTreeMap<String, String>> {
+        Some(&live.user_labels)
+    }
     fn estimate(
         stack: &Stack,
         prices: &crate::cost::PriceTable,
@@ -396,6 +400,18 @@ impl Reconcile for AlertKind {
 }
 
 impl Converge for AlertKind {
+    async fn write_adoption_labels(
+        cloud: &crate::provider::Cloud,
+        live: &Self::Live,
+        labels: &BTreeMap<String, String>,
+        _stack: &Stack,
+    ) -> Result<(), crate::provider::ApiError> {
+        use crate::provider::Silent;
+        cloud
+            .label_alert(&live.name, labels, &Silent)
+            .await
+            .map(drop)
+    }
     async fn converge(
         ctx: &ApplyCtx,
         change: &Step,

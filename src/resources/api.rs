@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::registry::{apis_for, declared_names};
-use super::{ApplyCtx, Converge, Known, Ownership, PlanOptions, Reconcile, Removal, StepError};
+use super::{
+    Adoption, ApplyCtx, Converge, Known, Ownership, PlanOptions, Reconcile, Removal, StepError,
+};
 use crate::config::Stack;
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
 use crate::model::{Kind, ResourceAddr};
@@ -53,6 +55,7 @@ impl Reconcile for ApiKind {
     const KIND: Kind = Kind::Api;
     const TIER: u8 = 0;
     const APIS: &'static [&'static str] = &[];
+    const ADOPTION: Adoption = Adoption::NotNeeded("enabled APIs are shared");
     type Spec = ApiSpec;
     type Live = ApiRecord;
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::channel::{applied_channel_names, planned_channel_names};
 use super::{
-    ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, created, ledger_address,
+    Adoption, ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, created, ledger_address,
     ledger_ownership, quoted,
 };
 use crate::config::{BudgetConfig, Stack};
@@ -196,6 +196,7 @@ impl Reconcile for BudgetKind {
     const KIND: Kind = Kind::Budget;
     const TIER: u8 = 3;
     const APIS: &'static [&'static str] = &["billingbudgets"];
+    const ADOPTION: Adoption = Adoption::Ledger;
     type Spec = BudgetSpec;
     type Live = BudgetRecord;
 
@@ -222,6 +223,19 @@ impl Reconcile for BudgetKind {
     }
     fn live_key(live: &BudgetRecord) -> String {
         live.display_name.clone()
+    }
+    fn spec_display_name(spec: &BudgetSpec) -> Option<&str> {
+        Some(&spec.display_name)
+    }
+    fn live_display_name(live: &BudgetRecord) -> Option<&str> {
+        Some(&live.display_name)
+    }
+    /// A billing account's budgets span projects: only one filtered to exactly this project.
+    fn adoptable(live: &BudgetRecord, observed: &super::Observed) -> bool {
+        observed
+            .project_number
+            .as_ref()
+            .is_some_and(|project| live.projects == [project.clone()])
     }
     fn ownership(live: &BudgetRecord, _: &str, ledger: &Ledger) -> Ownership {
         ledger_ownership(ledger, &live.name)

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Known, NAME_LABEL, OWNER_LABEL, Ownership, Reconcile, StepError, created,
-    diff_labels, label_ownership, labelled_address, labelled_key, owned_labels, push_if_differs,
-    quoted,
+    Adoption, ApplyCtx, Converge, Known, NAME_LABEL, OWNER_LABEL, Ownership, Reconcile, StepError,
+    created, diff_labels, label_ownership, labelled_address, labelled_key, owned_labels,
+    push_if_differs, quoted,
 };
 use crate::config::{ChannelConfig, Stack};
 use crate::model::change::{Action, FieldChange, Step};
@@ -109,6 +109,10 @@ impl Reconcile for ChannelKind {
     const KIND: Kind = Kind::Channel;
     const TIER: u8 = 1;
     const APIS: &'static [&'static str] = &["monitoring"];
+    const ADOPTION: Adoption = Adoption::Labels;
+    fn owner_labels(live: &Self::Live) -> Option<&BTreeMap<String, String>> {
+        Some(&live.user_labels)
+    }
     type Spec = ChannelSpec;
     type Live = ChannelRecord;
 
@@ -163,6 +167,18 @@ impl Reconcile for ChannelKind {
 }
 
 impl Converge for ChannelKind {
+    async fn write_adoption_labels(
+        cloud: &crate::provider::Cloud,
+        live: &Self::Live,
+        labels: &BTreeMap<String, String>,
+        _stack: &Stack,
+    ) -> Result<(), crate::provider::ApiError> {
+        use crate::provider::Silent;
+        cloud
+            .label_channel(&live.name, labels, &Silent)
+            .await
+            .map(drop)
+    }
     async fn converge(
         ctx: &ApplyCtx,
         change: &Step,

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Known, Ownership, PlanOptions, Reconcile, Removal, StepError, created,
-    diff_labels, label_ownership, owned_labels, push_if_differs, quoted, quoted_duration,
+    Adoption, ApplyCtx, Converge, Known, Ownership, PlanOptions, Reconcile, Removal, StepError,
+    created, diff_labels, label_ownership, owned_labels, push_if_differs, quoted, quoted_duration,
 };
 use crate::config::{DatasetConfig, Stack};
 use crate::model::change::{Action, FieldChange, Step};
@@ -144,6 +144,10 @@ impl Reconcile for DatasetKind {
     const KIND: Kind = Kind::Dataset;
     const TIER: u8 = 1;
     const APIS: &'static [&'static str] = &["bigquery"];
+    const ADOPTION: Adoption = Adoption::Labels;
+    fn owner_labels(live: &Self::Live) -> Option<&BTreeMap<String, String>> {
+        Some(&live.labels)
+    }
     fn data_loss(step: &Step, _: Option<&DatasetSpec>) -> Option<String> {
         match step.action {
             Action::Replace => Some(super::replace_loses_data(&step.address)),
@@ -212,6 +216,18 @@ impl Reconcile for DatasetKind {
 }
 
 impl Converge for DatasetKind {
+    async fn write_adoption_labels(
+        cloud: &crate::provider::Cloud,
+        live: &Self::Live,
+        labels: &BTreeMap<String, String>,
+        _stack: &Stack,
+    ) -> Result<(), crate::provider::ApiError> {
+        use crate::provider::Silent;
+        cloud
+            .label_dataset(&live.dataset_id, labels, &live.etag, &Silent)
+            .await
+            .map(drop)
+    }
     async fn converge(
         ctx: &ApplyCtx,
         change: &Step,

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, job, queue, quoted, secret,
-    service, service_account, table,
+    Adoption, ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, job, queue, quoted,
+    secret, service, service_account, table,
 };
 use crate::config::Stack;
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
@@ -281,6 +281,8 @@ impl Reconcile for GrantKind {
     const TIER: u8 = 3;
     // Project-level grants go through Resource Manager's project policy.
     const APIS: &'static [&'static str] = &["cloudresourcemanager"];
+    const ADOPTION: Adoption =
+        Adoption::NotNeeded("a declared grant that already exists is kept as it is");
     type Spec = GrantSpec;
     type Live = GrantRecord;
 

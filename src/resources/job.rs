@@ -10,8 +10,8 @@ use super::container::{
     image_notes, image_of, image_write, secret_refs, wiring,
 };
 use super::{
-    ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, address_from_name, created,
-    label_ownership, push_if_differs, quoted,
+    Adoption, ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, address_from_name,
+    created, label_ownership, push_if_differs, quoted,
 };
 use crate::config::units::{format_cpu, format_duration, format_memory};
 use crate::config::{JobConfig, Stack};
@@ -192,6 +192,10 @@ impl Reconcile for JobKind {
     const KIND: Kind = Kind::Job;
     const TIER: u8 = 2;
     const APIS: &'static [&'static str] = &["run"];
+    const ADOPTION: Adoption = Adoption::Labels;
+    fn owner_labels(live: &Self::Live) -> Option<&BTreeMap<String, String>> {
+        Some(&live.labels)
+    }
     fn estimate(
         stack: &Stack,
         prices: &crate::cost::PriceTable,
@@ -259,6 +263,23 @@ impl Reconcile for JobKind {
 }
 
 impl Converge for JobKind {
+    async fn write_adoption_labels(
+        cloud: &crate::provider::Cloud,
+        live: &Self::Live,
+        _labels: &BTreeMap<String, String>,
+        stack: &Stack,
+    ) -> Result<(), crate::provider::ApiError> {
+        use crate::provider::Silent;
+        cloud
+            .label_job(
+                &live.name,
+                super::OWNER_LABEL,
+                &stack.settings.name,
+                &Silent,
+            )
+            .await
+            .map(drop)
+    }
     async fn converge(
         ctx: &ApplyCtx,
         change: &Step,

@@ -6,6 +6,7 @@
 //! and by one line in [`registry`], from which `Desired`, `Observed` and every dispatch over kinds
 //! are derived.
 
+pub mod adopt;
 pub mod alert;
 pub mod api;
 pub mod budget;
@@ -41,6 +42,17 @@ pub use registry::{Desired, Observed};
 
 /// The label that marks a resource as owned by a stack: `stackctl-stack=<name>`.
 pub const OWNER_LABEL: &str = "stackctl-stack";
+
+/// How `stackctl adopt` takes over a live resource of a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adoption {
+    /// Recorded in the ownership ledger (kinds without labels).
+    Ledger,
+    /// Labelled `stackctl-stack=<name>` (and `stackctl-name` where ids are the server's).
+    Labels,
+    /// Nothing to adopt, and why.
+    NotNeeded(&'static str),
+}
 
 /// Who owns a live resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +115,8 @@ pub trait Reconcile {
     const TIER: u8;
     /// The Google APIs its resources are served by (each `<name>.googleapis.com`).
     const APIS: &'static [&'static str];
+    /// How `stackctl adopt` takes over a live resource of this kind.
+    const ADOPTION: Adoption;
     type Spec: Clone + Serialize;
     type Live: Serialize;
 
@@ -130,6 +144,16 @@ pub trait Reconcile {
         None
     }
     fn ownership(live: &Self::Live, stack: &str, ledger: &Ledger) -> Ownership;
+    /// The labels that say who owns a live resource (user labels for Monitoring), for kinds
+    /// owned by label; `None` for the others.
+    fn owner_labels(_live: &Self::Live) -> Option<&BTreeMap<String, String>> {
+        None
+    }
+    /// Whether adopt may take over `live` at all (a budget must be filtered to exactly this
+    /// project: another project's stack may use the same display name).
+    fn adoptable(_live: &Self::Live, _observed: &Observed) -> bool {
+        true
+    }
     /// The address of an owned live resource no longer declared.
     fn address_of(live: &Self::Live, ledger: &Ledger) -> ResourceAddr;
     /// Fingerprint of observed state, checked by apply for saved plans.
@@ -283,6 +307,16 @@ impl StepError {
 
 /// The async half of a kind: make one planned change real.
 pub trait Converge: Reconcile {
+    /// Writes `labels` (the live ones plus the ownership labels) on `live` for `stackctl adopt`;
+    /// only kinds adopted by [`Adoption::Labels`] are asked to, the others write nothing.
+    fn write_adoption_labels(
+        _cloud: &Cloud,
+        _live: &Self::Live,
+        _labels: &BTreeMap<String, String>,
+        _stack: &Stack,
+    ) -> impl std::future::Future<Output = Result<(), ApiError>> + Send {
+        async { Ok(()) }
+    }
     fn converge(
         ctx: &ApplyCtx,
         change: &Step,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Known, Ownership, PlanOptions, Reconcile, Removal, StepError,
+    Adoption, ApplyCtx, Converge, Known, Ownership, PlanOptions, Reconcile, Removal, StepError,
     address_from_name, ledger_address, ledger_ownership, push_if_differs, quoted_duration,
 };
 use crate::config::{QueueConfig, Stack};
@@ -291,6 +291,7 @@ impl Reconcile for QueueKind {
     const KIND: Kind = Kind::Queue;
     const TIER: u8 = 3;
     const APIS: &'static [&'static str] = &["cloudtasks"];
+    const ADOPTION: Adoption = Adoption::Ledger;
     fn estimate(
         stack: &Stack,
         prices: &crate::cost::PriceTable,

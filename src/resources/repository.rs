@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, address_from_name, created,
-    diff_labels, label_ownership, owned_labels, push_if_differs, quoted, quoted_duration,
+    Adoption, ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, address_from_name,
+    created, diff_labels, label_ownership, owned_labels, push_if_differs, quoted, quoted_duration,
 };
 use crate::config::{RepositoryConfig, Stack};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
@@ -107,6 +107,10 @@ impl Reconcile for RepositoryKind {
     const KIND: Kind = Kind::Repository;
     const TIER: u8 = 1;
     const APIS: &'static [&'static str] = &["artifactregistry"];
+    const ADOPTION: Adoption = Adoption::Labels;
+    fn owner_labels(live: &Self::Live) -> Option<&BTreeMap<String, String>> {
+        Some(&live.labels)
+    }
     fn data_loss(step: &Step, _: Option<&RepositorySpec>) -> Option<String> {
         match step.action {
             Action::Replace => Some(super::replace_loses_data(&step.address)),
@@ -163,6 +167,18 @@ impl Reconcile for RepositoryKind {
 }
 
 impl Converge for RepositoryKind {
+    async fn write_adoption_labels(
+        cloud: &crate::provider::Cloud,
+        live: &Self::Live,
+        labels: &BTreeMap<String, String>,
+        _stack: &Stack,
+    ) -> Result<(), crate::provider::ApiError> {
+        use crate::provider::Silent;
+        cloud
+            .label_repository(&live.name, labels, &Silent)
+            .await
+            .map(drop)
+    }
     async fn converge(
         ctx: &ApplyCtx,
         change: &Step,

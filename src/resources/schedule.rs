@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, address_from_name, grant, job,
-    ledger_address, ledger_ownership, push_if_differs, quoted, service_account,
+    Adoption, ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, address_from_name, grant,
+    job, ledger_address, ledger_ownership, push_if_differs, quoted, service_account,
 };
 use crate::config::{ScheduleConfig, Stack};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
@@ -141,6 +141,7 @@ impl Reconcile for ScheduleKind {
     const KIND: Kind = Kind::Schedule;
     const TIER: u8 = 4;
     const APIS: &'static [&'static str] = &["cloudscheduler"];
+    const ADOPTION: Adoption = Adoption::Ledger;
     fn estimate(
         stack: &Stack,
         prices: &crate::cost::PriceTable,

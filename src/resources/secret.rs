@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Known, OWNER_LABEL, Ownership, PlanOptions, Reconcile, Removal, StepError,
-    address_from_name, label_ownership, quoted,
+    Adoption, ApplyCtx, Converge, Known, OWNER_LABEL, Ownership, PlanOptions, Reconcile, Removal,
+    StepError, address_from_name, label_ownership, quoted,
 };
 use crate::config::{SecretConfig, Stack};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
@@ -74,6 +74,10 @@ impl Reconcile for SecretKind {
     const KIND: Kind = Kind::Secret;
     const TIER: u8 = 1;
     const APIS: &'static [&'static str] = &["secretmanager"];
+    const ADOPTION: Adoption = Adoption::Labels;
+    fn owner_labels(live: &Self::Live) -> Option<&BTreeMap<String, String>> {
+        Some(&live.labels)
+    }
     type Spec = SecretSpec;
     type Live = SecretRecord;
 
@@ -113,6 +117,18 @@ impl Reconcile for SecretKind {
 }
 
 impl Converge for SecretKind {
+    async fn write_adoption_labels(
+        cloud: &crate::provider::Cloud,
+        live: &Self::Live,
+        labels: &BTreeMap<String, String>,
+        _stack: &Stack,
+    ) -> Result<(), crate::provider::ApiError> {
+        use crate::provider::Silent;
+        cloud
+            .label_secret(&live.name, labels, &Silent)
+            .await
+            .map(drop)
+    }
     async fn converge(
         ctx: &ApplyCtx,
         change: &Step,

@@ -11,8 +11,8 @@ use super::container::{
     image_notes, image_of, image_write, live_cpu_millis, live_memory_bytes, secret_refs, wiring,
 };
 use super::{
-    ApplyCtx, Converge, Known, OWNER_LABEL, Ownership, Reconcile, StepError, address_from_name,
-    created, label_ownership, push_if_differs,
+    Adoption, ApplyCtx, Converge, Known, OWNER_LABEL, Ownership, Reconcile, StepError,
+    address_from_name, created, label_ownership, push_if_differs,
 };
 use crate::config::units::{format_cpu, format_duration, format_memory};
 use crate::config::{Ingress, ServiceConfig, Stack};
@@ -272,6 +272,10 @@ impl Reconcile for ServiceKind {
     const KIND: Kind = Kind::Service;
     const TIER: u8 = 2;
     const APIS: &'static [&'static str] = &["run"];
+    const ADOPTION: Adoption = Adoption::Labels;
+    fn owner_labels(live: &Self::Live) -> Option<&BTreeMap<String, String>> {
+        Some(&live.labels)
+    }
     fn estimate(
         stack: &Stack,
         prices: &crate::cost::PriceTable,
@@ -350,6 +354,18 @@ impl Reconcile for ServiceKind {
 }
 
 impl Converge for ServiceKind {
+    async fn write_adoption_labels(
+        cloud: &crate::provider::Cloud,
+        live: &Self::Live,
+        _labels: &BTreeMap<String, String>,
+        stack: &Stack,
+    ) -> Result<(), crate::provider::ApiError> {
+        use crate::provider::Silent;
+        cloud
+            .label_service(&live.name, OWNER_LABEL, &stack.settings.name, &Silent)
+            .await
+            .map(drop)
+    }
     async fn converge(
         ctx: &ApplyCtx,
         change: &Step,

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, ledger_address, ledger_ownership,
-    push_if_differs, quoted,
+    Adoption, ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, ledger_address,
+    ledger_ownership, push_if_differs, quoted,
 };
 use crate::config::{ServiceAccountConfig, Stack};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
@@ -94,6 +94,7 @@ impl Reconcile for ServiceAccountKind {
     const KIND: Kind = Kind::ServiceAccount;
     const TIER: u8 = 1;
     const APIS: &'static [&'static str] = &["iam"];
+    const ADOPTION: Adoption = Adoption::Ledger;
     type Spec = ServiceAccountSpec;
     type Live = ServiceAccountRecord;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, created, diff_labels,
+    Adoption, ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, created, diff_labels,
     label_ownership, owned_labels, quoted, quoted_duration,
 };
 use crate::config::{Column, Partition, Stack, TableConfig};
@@ -428,6 +428,10 @@ impl Reconcile for TableKind {
     const KIND: Kind = Kind::Table;
     const TIER: u8 = 2;
     const APIS: &'static [&'static str] = &["bigquery"];
+    const ADOPTION: Adoption = Adoption::Labels;
+    fn owner_labels(live: &Self::Live) -> Option<&BTreeMap<String, String>> {
+        Some(&live.labels)
+    }
     /// A table is dropped with its rows; a view holds none.
     fn data_loss(step: &Step, spec: Option<&TableSpec>) -> Option<String> {
         let is_view = spec.is_some_and(|t| t.view_query.is_some());
@@ -509,6 +513,25 @@ impl Reconcile for TableKind {
 }
 
 impl Converge for TableKind {
+    async fn write_adoption_labels(
+        cloud: &crate::provider::Cloud,
+        live: &Self::Live,
+        labels: &BTreeMap<String, String>,
+        stack: &Stack,
+    ) -> Result<(), crate::provider::ApiError> {
+        use crate::provider::Silent;
+        let write = crate::provider::bigquery::TableWrite {
+            project: stack.settings.project.clone(),
+            dataset_id: live.dataset_id.clone(),
+            table_id: live.table_id.clone(),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        };
+        cloud
+            .patch_table(&write, &live.etag, &Silent)
+            .await
+            .map(drop)
+    }
     async fn converge(
         ctx: &ApplyCtx,
         change: &Step,
