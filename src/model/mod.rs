@@ -1,6 +1,7 @@
 //! The vocabulary every layer shares: resource kinds and addresses like `service.worker`.
 
 pub mod change;
+pub mod live;
 
 use std::fmt;
 use std::str::FromStr;

@@ -364,9 +364,9 @@ fn look_alike_note<K: Registered>(
 mod tests {
     use super::*;
     use crate::model::Endpoint;
-    use crate::provider::monitoring::ChannelRecord;
-    use crate::provider::run::ServiceRecord;
-    use crate::provider::tasks::{QueueRecord, QueueState};
+    use crate::model::live::monitoring::ChannelRecord;
+    use crate::model::live::run::ServiceRecord;
+    use crate::model::live::tasks::{QueueRecord, QueueState};
     use crate::state::LedgerStatus;
 
     const STACK: &str = r#"
@@ -409,7 +409,7 @@ path = "/t"
         // Every API the stack needs is already on, so these tests see only their own kinds.
         o.apis = crate::resources::api::needed(&stack())
             .into_iter()
-            .map(|api| crate::provider::apis::ApiRecord {
+            .map(|api| crate::model::live::apis::ApiRecord {
                 name: crate::resources::api::full_name(&stack(), api),
             })
             .collect();
@@ -442,7 +442,7 @@ path = "/t"
     #[test]
     fn apis_are_enabled_but_never_disabled() {
         let mut o = empty();
-        o.apis.push(crate::provider::apis::ApiRecord {
+        o.apis.push(crate::model::live::apis::ApiRecord {
             name: "projects/acme-shop/services/bigquery.googleapis.com".into(),
         });
         let run = o
@@ -550,7 +550,7 @@ path = "/t"
             latest_ready_revision: "r".into(),
             latest_created_revision: "r".into(),
             failure: None,
-            ingress: crate::provider::run::IngressKind::All,
+            ingress: crate::model::live::run::IngressKind::All,
             service_max_instances: 3,
             image: "img".into(),
             env: BTreeMap::new(),

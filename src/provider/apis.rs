@@ -8,12 +8,7 @@ use super::error::{ApiError, RetryObserver};
 use super::retry::{all_pages, retrying};
 use super::run::{OperationObserver, wait_for};
 
-/// An enabled API, named with the project **id** (`projects/P/services/run.googleapis.com`),
-/// whatever form (id or number) the API answered with.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ApiRecord {
-    pub name: String,
-}
+pub use crate::model::live::apis::ApiRecord;
 
 impl Cloud {
     /// The enabled APIs of the project: one paged list call per page, filtered to ENABLED.

@@ -18,36 +18,12 @@ use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{all_pages, retrying};
 use super::run::OperationObserver;
 
+pub use crate::model::live::artifacts::{DockerImageRecord, RepositoryRecord};
+
 /// The id of the cleanup policy that keeps the most recent versions.
 pub const KEEP_RECENT_POLICY: &str = "keep-recent";
 /// The id of the cleanup policy that deletes old untagged versions.
 pub const DELETE_UNTAGGED_POLICY: &str = "delete-untagged";
-
-/// A repository as the API reports it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RepositoryRecord {
-    /// `projects/P/locations/L/repositories/ID`
-    pub name: String,
-    pub format: String,
-    pub labels: BTreeMap<String, String>,
-    /// keepCount of the `keep-recent` policy.
-    pub keep_recent: Option<u32>,
-    /// olderThan of the `delete-untagged` policy.
-    pub delete_untagged_after: Option<Duration>,
-    /// Ids of every cleanup policy.
-    pub policies: Vec<String>,
-}
-
-/// A Docker image (one digest) as `dockerImages.list` reports it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DockerImageRecord {
-    /// `projects/P/locations/L/repositories/R/dockerImages/PACKAGE@sha256:...`
-    pub name: String,
-    /// `LOCATION-docker.pkg.dev/P/R/PACKAGE@sha256:...`
-    pub uri: String,
-    pub tags: Vec<String>,
-    pub size_bytes: u64,
-}
 
 /// What stackctl writes on a repository.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,30 +34,28 @@ pub struct RepositoryWrite {
     pub delete_untagged_after: Option<Duration>,
 }
 
-impl RepositoryRecord {
-    fn from_api(r: Repository) -> Self {
-        let keep_recent = r
-            .cleanup_policies
-            .get(KEEP_RECENT_POLICY)
-            .and_then(|p| p.most_recent_versions())
-            .and_then(|m| m.keep_count)
-            .and_then(|n| u32::try_from(n).ok());
-        let delete_untagged_after = r
-            .cleanup_policies
-            .get(DELETE_UNTAGGED_POLICY)
-            .and_then(|p| p.condition())
-            .and_then(|c| c.older_than)
-            .and_then(|d| Duration::try_from(d).ok());
-        let mut policies: Vec<String> = r.cleanup_policies.keys().cloned().collect();
-        policies.sort();
-        Self {
-            name: r.name,
-            format: r.format.name().unwrap_or("FORMAT_UNSPECIFIED").to_string(),
-            labels: r.labels.into_iter().collect(),
-            keep_recent,
-            delete_untagged_after,
-            policies,
-        }
+fn repository_from_api(r: Repository) -> RepositoryRecord {
+    let keep_recent = r
+        .cleanup_policies
+        .get(KEEP_RECENT_POLICY)
+        .and_then(|p| p.most_recent_versions())
+        .and_then(|m| m.keep_count)
+        .and_then(|n| u32::try_from(n).ok());
+    let delete_untagged_after = r
+        .cleanup_policies
+        .get(DELETE_UNTAGGED_POLICY)
+        .and_then(|p| p.condition())
+        .and_then(|c| c.older_than)
+        .and_then(|d| Duration::try_from(d).ok());
+    let mut policies: Vec<String> = r.cleanup_policies.keys().cloned().collect();
+    policies.sort();
+    RepositoryRecord {
+        name: r.name,
+        format: r.format.name().unwrap_or("FORMAT_UNSPECIFIED").to_string(),
+        labels: r.labels.into_iter().collect(),
+        keep_recent,
+        delete_untagged_after,
+        policies,
     }
 }
 
@@ -159,10 +133,7 @@ impl Cloud {
                         })
                 })
                 .await?;
-                let items = page
-                    .repositories
-                    .into_iter()
-                    .map(RepositoryRecord::from_api);
+                let items = page.repositories.into_iter().map(repository_from_api);
                 Ok((items.collect(), page.next_page_token))
             }
         })
@@ -240,7 +211,7 @@ impl Cloud {
         })
         .await;
         match created {
-            Ok(r) => Ok(RepositoryRecord::from_api(r)),
+            Ok(r) => Ok(repository_from_api(r)),
             Err(e) if e.is_already_exists() => self.update_repository(write, observer).await,
             Err(e) => Err(e),
         }
@@ -253,7 +224,7 @@ impl Cloud {
         observer: &dyn RetryObserver,
     ) -> Result<Option<RepositoryRecord>, ApiError> {
         let got = self.get_repository_api(name, observer).await?;
-        Ok(got.map(RepositoryRecord::from_api))
+        Ok(got.map(repository_from_api))
     }
 
     /// Writes labels and stackctl's cleanup policies; other labels and policies are kept.
@@ -303,7 +274,7 @@ impl Cloud {
                 .set_update_mask(mask.clone())
                 .send()
                 .await
-                .map(RepositoryRecord::from_api)
+                .map(repository_from_api)
                 .map_err(|e| {
                     ApiError::from_gax("artifactregistry.repositories.patch", &write.name, &e)
                 })

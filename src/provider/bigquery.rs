@@ -19,6 +19,10 @@ use super::rest::ListCall;
 use super::rest::int64_opt;
 use super::retry::retrying;
 
+pub use crate::model::live::bigquery::{
+    DatasetRecord, FieldRecord, JobReadRecord, PartitionRecord, TableRecord, ViewRecord,
+};
+
 pub const GOOGLE_BIGQUERY: &str = "https://bigquery.googleapis.com";
 
 fn enc(s: &str) -> String {
@@ -56,20 +60,6 @@ struct DatasetWire {
     default_table_expiration_ms: Option<i64>,
     #[serde(default)]
     etag: String,
-}
-
-/// A dataset as BigQuery reports it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DatasetRecord {
-    /// `projects/P/datasets/D`
-    pub name: String,
-    pub project: String,
-    pub dataset_id: String,
-    pub location: String,
-    pub labels: BTreeMap<String, String>,
-    pub default_partition_expiration: Option<Duration>,
-    pub default_table_expiration: Option<Duration>,
-    pub etag: String,
 }
 
 impl From<DatasetWire> for DatasetRecord {
@@ -116,21 +106,6 @@ impl DatasetWrite {
         }
         body
     }
-}
-
-/// One schema field (a column), nested for RECORDs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FieldRecord {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub fields: Vec<FieldRecord>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -219,47 +194,6 @@ struct TableWire {
     num_long_term_bytes: Option<i64>,
     #[serde(default, deserialize_with = "int64_opt")]
     creation_time: Option<i64>,
-}
-
-/// Time partitioning as BigQuery reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartitionRecord {
-    /// DAY, HOUR, MONTH or YEAR.
-    pub granularity: String,
-    /// `None` = ingestion-time partitioning.
-    pub field: Option<String>,
-    pub expiration: Option<Duration>,
-}
-
-/// A materialized view's definition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ViewRecord {
-    pub query: String,
-    pub refresh_interval: Option<Duration>,
-}
-
-/// A table as BigQuery reports it (from tables.get: list entries carry no schema).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TableRecord {
-    /// `projects/P/datasets/D/tables/T`
-    pub name: String,
-    pub dataset_id: String,
-    pub table_id: String,
-    /// `type`: TABLE, VIEW, MATERIALIZED_VIEW, EXTERNAL, SNAPSHOT...; empty when not reported.
-    pub kind: String,
-    pub etag: String,
-    pub labels: BTreeMap<String, String>,
-    pub columns: Vec<FieldRecord>,
-    pub partition: Option<PartitionRecord>,
-    pub cluster_by: Vec<String>,
-    pub require_partition_filter: bool,
-    pub view: Option<ViewRecord>,
-    /// Logical bytes stored (`numBytes`, output only); `None` when not reported.
-    pub num_bytes: Option<u64>,
-    /// Logical bytes unmodified for 90 days (`numLongTermBytes`, output only).
-    pub long_term_bytes: Option<u64>,
-    /// `creationTime` (output only); `None` when not reported.
-    pub created: Option<DateTime<Utc>>,
 }
 
 impl From<TableWire> for TableRecord {
@@ -478,67 +412,49 @@ struct QueryStatisticsWire {
     referenced_tables: Vec<TableReference>,
 }
 
-/// What one finished BigQuery job read, from its `jobs.list` entry (`projection=full`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct JobReadRecord {
-    pub job_id: String,
-    /// `statistics.creationTime`.
-    pub created: DateTime<Utc>,
-    /// Full names of the tables it read, decorators dropped: a query's `referencedTables`, a
-    /// copy's sources and an extract's source. A load's destination is a write, not a read.
-    pub tables_read: Vec<String>,
-    /// `statistics.numChildJobs`: a script runs its statements as child jobs, listed under it.
-    pub child_jobs: u64,
-    /// The entry says nothing of what the job did (no configuration, no per-type statistics):
-    /// another user's job listed without `bigquery.jobs.listAll` comes back redacted so.
-    pub redacted: bool,
-}
-
-impl JobReadRecord {
-    /// `None` for an entry without `creationTime` (the API reports it on every job).
-    fn from_wire(w: JobListEntry) -> Option<Self> {
-        let created = w
+/// `None` for an entry without `creationTime` (the API reports it on every job).
+fn job_read_from_wire(w: JobListEntry) -> Option<JobReadRecord> {
+    let created = w
+        .statistics
+        .creation_time
+        .and_then(DateTime::from_timestamp_millis)?;
+    let (config, stats) = (&w.configuration, &w.statistics);
+    let redacted = [
+        config.copy.is_some(),
+        config.extract.is_some(),
+        config.query.is_some(),
+        config.load.is_some(),
+        config.job_type.is_some(),
+        stats.query.is_some(),
+        stats.load.is_some(),
+        stats.extract.is_some(),
+        stats.copy.is_some(),
+    ]
+    .iter()
+    .all(|known| !known);
+    let queried = w
+        .statistics
+        .query
+        .into_iter()
+        .flat_map(|q| q.referenced_tables);
+    let sources = [w.configuration.copy, w.configuration.extract]
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s.source_table.into_iter().chain(s.source_tables));
+    let mut tables_read: Vec<String> = queried.chain(sources).map(|t| t.full_name()).collect();
+    tables_read.sort();
+    tables_read.dedup();
+    Some(JobReadRecord {
+        job_id: w.job_reference.job_id,
+        created,
+        tables_read,
+        child_jobs: w
             .statistics
-            .creation_time
-            .and_then(DateTime::from_timestamp_millis)?;
-        let (config, stats) = (&w.configuration, &w.statistics);
-        let redacted = [
-            config.copy.is_some(),
-            config.extract.is_some(),
-            config.query.is_some(),
-            config.load.is_some(),
-            config.job_type.is_some(),
-            stats.query.is_some(),
-            stats.load.is_some(),
-            stats.extract.is_some(),
-            stats.copy.is_some(),
-        ]
-        .iter()
-        .all(|known| !known);
-        let queried = w
-            .statistics
-            .query
-            .into_iter()
-            .flat_map(|q| q.referenced_tables);
-        let sources = [w.configuration.copy, w.configuration.extract]
-            .into_iter()
-            .flatten()
-            .flat_map(|s| s.source_table.into_iter().chain(s.source_tables));
-        let mut tables_read: Vec<String> = queried.chain(sources).map(|t| t.full_name()).collect();
-        tables_read.sort();
-        tables_read.dedup();
-        Some(Self {
-            job_id: w.job_reference.job_id,
-            created,
-            tables_read,
-            child_jobs: w
-                .statistics
-                .num_child_jobs
-                .and_then(|n| u64::try_from(n).ok())
-                .unwrap_or(0),
-            redacted,
-        })
-    }
+            .num_child_jobs
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0),
+        redacted,
+    })
 }
 
 /// `/bigquery/v2/projects/P/datasets/D/tables/T:VERB` of a table's full resource name, each
@@ -792,7 +708,7 @@ impl Cloud {
         };
         self.bigquery
             .list_all(list, self.backoff, observer, |page: JobList| {
-                let jobs = page.jobs.into_iter().filter_map(JobReadRecord::from_wire);
+                let jobs = page.jobs.into_iter().filter_map(job_read_from_wire);
                 (jobs.collect(), page.next_page_token)
             })
             .await
@@ -937,7 +853,7 @@ mod tests {
         let jobs: Vec<(String, Vec<String>, u64)> = list
             .jobs
             .into_iter()
-            .filter_map(JobReadRecord::from_wire)
+            .filter_map(job_read_from_wire)
             .map(|j| (j.job_id, j.tables_read, j.child_jobs))
             .collect();
         let t = |id: &str| format!("projects/p/datasets/raw/tables/{id}");

@@ -10,6 +10,8 @@ use super::error::{ApiError, RetryObserver};
 use super::rest::MoneyWire;
 use super::retry::{all_pages, retrying};
 
+pub use crate::model::live::billing_catalog::{SkuRecord, TierRecord};
+
 pub const GOOGLE_CLOUDBILLING: &str = "https://cloudbilling.googleapis.com";
 
 /// The catalog's largest page.
@@ -20,33 +22,6 @@ const PAGE_SIZE: &str = "5000";
 pub struct CatalogService {
     pub service_id: String,
     pub display_name: String,
-}
-
-/// One SKU with its current pricing expression, prices as USD floats.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SkuRecord {
-    /// `services/SERVICE/skus/SKU`
-    pub name: String,
-    pub sku_id: String,
-    pub description: String,
-    /// `us-central1`, `us` (a multi-region) or `global`.
-    pub service_regions: Vec<String>,
-    /// The unit prices are per this (`s`, `GiBy.mo`, `TiBy`, `count`, ...).
-    pub usage_unit: String,
-    /// The unit of usage exports (`s`, `By.s`, `By`, `count`, ...).
-    pub base_unit: String,
-    /// How many base units one usage unit is.
-    pub base_unit_conversion_factor: f64,
-    /// Ascending by start; a free tier is a first tier priced 0.
-    pub tiers: Vec<TierRecord>,
-}
-
-/// Usage above `start_usage_amount` usage units costs `unit_price` per usage unit.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TierRecord {
-    pub start_usage_amount: f64,
-    pub currency: String,
-    pub unit_price: f64,
 }
 
 #[derive(Deserialize)]

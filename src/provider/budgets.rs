@@ -9,6 +9,8 @@ use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::rest::{ListCall, MoneyWire};
 use super::retry::retrying;
 
+pub use crate::model::live::budgets::{BudgetRecord, MoneyAmount};
+
 pub const GOOGLE_BUDGETS: &str = "https://billingbudgets.googleapis.com";
 
 /// The fields stackctl manages, as `updateMask` paths.
@@ -58,29 +60,6 @@ struct BudgetWire {
     notifications_rule: Option<Notifications>,
     #[serde(default)]
     etag: String,
-}
-
-/// A budget as the API reports it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BudgetRecord {
-    /// `billingAccounts/A/budgets/ID` (server-assigned).
-    pub name: String,
-    pub display_name: String,
-    /// `projects/NUMBER` entries of the filter.
-    pub projects: Vec<String>,
-    /// The specified amount; `None` when the budget uses last period's spend.
-    pub amount: Option<MoneyAmount>,
-    pub thresholds: Vec<f64>,
-    pub channels: Vec<String>,
-    pub etag: String,
-}
-
-/// `google.type.Money`: whole units plus nanos (10^-9 units).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MoneyAmount {
-    pub currency: String,
-    pub units: i64,
-    pub nanos: i32,
 }
 
 impl From<BudgetWire> for BudgetRecord {

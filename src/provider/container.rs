@@ -5,13 +5,7 @@ use std::collections::BTreeMap;
 
 use google_cloud_run_v2::model as gm;
 
-/// An env var's `valueSource.secretKeyRef`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SecretEnvRef {
-    /// The secret id (`NAME`, same project) or `projects/P/secrets/NAME`.
-    pub secret: String,
-    pub version: String,
-}
+pub use crate::model::live::run::SecretEnvRef;
 
 /// What apply does to the container image.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -18,6 +18,8 @@ use super::Cloud;
 use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{all_pages, retrying};
 
+pub use crate::model::live::iam::{PolicyRecord, ServiceAccountRecord};
+
 /// The resource whose IAM policy a grant edits.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", content = "name", rename_all = "snake_case")]
@@ -70,67 +72,36 @@ impl PolicyTarget {
     }
 }
 
-/// The unconditional role bindings of a policy: role -> members. Conditional bindings, audit
-/// configs and the version are never touched by stackctl and are kept as they are on write.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct PolicyRecord {
-    pub etag: String,
-    pub bindings: BTreeMap<String, BTreeSet<String>>,
+/// The record of `policy`: its unconditional bindings and its etag (base64, as the JSON API writes it).
+fn policy_from_api(policy: &iam::Policy) -> PolicyRecord {
+    let mut bindings: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for b in policy.bindings.iter().filter(|b| b.condition.is_none()) {
+        bindings
+            .entry(b.role.clone())
+            .or_default()
+            .extend(b.members.iter().cloned());
+    }
+    PolicyRecord {
+        etag: base64_of(&policy.etag),
+        bindings,
+    }
 }
 
-impl PolicyRecord {
-    pub fn has(&self, role: &str, member: &str) -> bool {
-        self.bindings
-            .get(role)
-            .is_some_and(|members| members.contains(member))
-    }
-
-    pub fn add(&mut self, role: &str, member: &str) {
-        self.bindings
-            .entry(role.to_string())
-            .or_default()
-            .insert(member.to_string());
-    }
-
-    pub fn remove(&mut self, role: &str, member: &str) {
-        if let Some(members) = self.bindings.get_mut(role) {
-            members.remove(member);
-            if members.is_empty() {
-                self.bindings.remove(role);
-            }
-        }
-    }
-
-    fn from_api(policy: &iam::Policy) -> Self {
-        let mut bindings: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for b in policy.bindings.iter().filter(|b| b.condition.is_none()) {
-            bindings
-                .entry(b.role.clone())
-                .or_default()
-                .extend(b.members.iter().cloned());
-        }
-        Self {
-            etag: base64_of(&policy.etag),
-            bindings,
-        }
-    }
-
-    /// `policy` with its unconditional bindings replaced by these; the etag is kept, so the write
-    /// fails with ABORTED if someone changed the policy since it was read.
-    fn onto(&self, mut policy: iam::Policy) -> iam::Policy {
-        let mut kept: Vec<iam::Binding> = policy
-            .bindings
-            .into_iter()
-            .filter(|b| b.condition.is_some())
-            .collect();
-        kept.extend(self.bindings.iter().map(|(role, members)| {
-            iam::Binding::new()
-                .set_role(role.clone())
-                .set_members(members.iter().cloned())
-        }));
-        policy.bindings = kept;
-        policy
-    }
+/// `policy` with its unconditional bindings replaced by `record`'s; the etag is kept, so the
+/// write fails with ABORTED if someone changed the policy since it was read.
+fn policy_onto(record: &PolicyRecord, mut policy: iam::Policy) -> iam::Policy {
+    let mut kept: Vec<iam::Binding> = policy
+        .bindings
+        .into_iter()
+        .filter(|b| b.condition.is_some())
+        .collect();
+    kept.extend(record.bindings.iter().map(|(role, members)| {
+        iam::Binding::new()
+            .set_role(role.clone())
+            .set_members(members.iter().cloned())
+    }));
+    policy.bindings = kept;
+    policy
 }
 
 fn base64_of(bytes: &[u8]) -> String {
@@ -180,26 +151,13 @@ macro_rules! set_policy {
     };
 }
 
-/// A service account as IAM reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ServiceAccountRecord {
-    /// `projects/P/serviceAccounts/EMAIL`
-    pub name: String,
-    pub email: String,
-    pub display_name: String,
-    pub description: String,
-    pub disabled: bool,
-}
-
-impl ServiceAccountRecord {
-    fn from_api(a: am::ServiceAccount) -> Self {
-        Self {
-            name: format!("projects/{}/serviceAccounts/{}", a.project_id, a.email),
-            email: a.email,
-            display_name: a.display_name,
-            description: a.description,
-            disabled: a.disabled,
-        }
+fn service_account_from_api(a: am::ServiceAccount) -> ServiceAccountRecord {
+    ServiceAccountRecord {
+        name: format!("projects/{}/serviceAccounts/{}", a.project_id, a.email),
+        email: a.email,
+        display_name: a.display_name,
+        description: a.description,
+        disabled: a.disabled,
     }
 }
 
@@ -221,9 +179,7 @@ impl Cloud {
         observer: &dyn RetryObserver,
     ) -> Result<PolicyRecord, ApiError> {
         let got = retrying(self.backoff, observer, || async {
-            self.read_policy(target)
-                .await
-                .map(|p| PolicyRecord::from_api(&p))
+            self.read_policy(target).await.map(|p| policy_from_api(&p))
         })
         .await;
         match got {
@@ -278,14 +234,14 @@ impl Cloud {
     ) -> Result<PolicyRecord, ApiError> {
         retrying(self.backoff, observer, || async {
             let live = self.read_policy(target).await?;
-            let before = PolicyRecord::from_api(&live);
+            let before = policy_from_api(&live);
             let mut after = before.clone();
             edit(&mut after);
             if after.bindings == before.bindings {
                 return Ok(before);
             }
-            let written = self.write_policy(target, after.onto(live)).await?;
-            Ok(PolicyRecord::from_api(&written))
+            let written = self.write_policy(target, policy_onto(&after, live)).await?;
+            Ok(policy_from_api(&written))
         })
         .await
     }
@@ -309,10 +265,7 @@ impl Cloud {
                         .map_err(|e| ApiError::from_gax("iam.serviceAccounts.list", &parent, &e))
                 })
                 .await?;
-                let items = page
-                    .accounts
-                    .into_iter()
-                    .map(ServiceAccountRecord::from_api);
+                let items = page.accounts.into_iter().map(service_account_from_api);
                 Ok((items.collect(), page.next_page_token))
             }
         })
@@ -341,7 +294,7 @@ impl Cloud {
         })
         .await;
         match created {
-            Ok(a) => Ok(ServiceAccountRecord::from_api(a)),
+            Ok(a) => Ok(service_account_from_api(a)),
             Err(e) if e.is_already_exists() => {
                 self.get_service_account(&write.name, observer).await
             }
@@ -360,7 +313,7 @@ impl Cloud {
                 .set_name(name)
                 .send()
                 .await
-                .map(ServiceAccountRecord::from_api)
+                .map(service_account_from_api)
                 .map_err(|e| ApiError::from_gax("iam.serviceAccounts.get", name, &e))
         })
         .await
@@ -393,7 +346,7 @@ impl Cloud {
                 .set_update_mask(mask.clone())
                 .send()
                 .await
-                .map(ServiceAccountRecord::from_api)
+                .map(service_account_from_api)
                 .map_err(|e| ApiError::from_gax("iam.serviceAccounts.patch", &write.name, &e))
         })
         .await
@@ -479,13 +432,13 @@ mod tests {
         let policy = iam::Policy::new()
             .set_bindings([conditional.clone(), plain])
             .set_etag(bytes::Bytes::from_static(b"\x01\x02\x03"));
-        let mut record = PolicyRecord::from_api(&policy);
+        let mut record = policy_from_api(&policy);
         assert_eq!(record.etag, "AQID");
         assert!(record.has("roles/x", "user:b@example.com"));
         assert!(!record.has("roles/x", "user:a@example.com"));
         record.remove("roles/x", "user:b@example.com");
         record.add("roles/y", "user:c@example.com");
-        let written = record.onto(policy);
+        let written = policy_onto(&record, policy);
         assert_eq!(written.bindings[0], conditional);
         assert_eq!(written.bindings[1].role, "roles/y");
         assert_eq!(written.bindings.len(), 2);

@@ -15,27 +15,7 @@ use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{all_pages, retrying};
 use super::run::{OperationObserver, unchanged_since_plan, wait_for};
 
-/// A job as the API reports it, in plain Rust types.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct JobRecord {
-    /// `projects/P/locations/L/jobs/ID`
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    pub etag: String,
-    pub image: String,
-    pub env: BTreeMap<String, String>,
-    pub secret_env: BTreeMap<String, SecretEnvRef>,
-    pub limits: BTreeMap<String, String>,
-    /// 0 = unset (the API's default, 600s).
-    pub task_timeout: Option<Duration>,
-    /// `None` = unset (the API's default, 3).
-    pub max_retries: Option<i32>,
-    /// 0 = unset (as many as possible).
-    pub parallelism: i32,
-    /// 0 = unset (1).
-    pub task_count: i32,
-    pub service_account: String,
-}
+pub use crate::model::live::jobs::JobRecord;
 
 /// The declared state stackctl writes onto a job; everything else on the job is kept.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -54,26 +34,24 @@ pub struct JobWrite {
     pub service_account: Option<String>,
 }
 
-impl JobRecord {
-    fn from_api(j: gm::Job) -> Self {
-        let execution = j.template.unwrap_or_default();
-        let task = execution.template.unwrap_or_default();
-        let max_retries = task.max_retries().copied();
-        let container = FirstContainer::read(task.containers);
-        Self {
-            name: j.name,
-            labels: j.labels.into_iter().collect(),
-            etag: j.etag,
-            image: container.image,
-            env: container.env,
-            secret_env: container.secret_env,
-            limits: container.limits,
-            task_timeout: task.timeout.and_then(|t| Duration::try_from(t).ok()),
-            max_retries,
-            parallelism: execution.parallelism,
-            task_count: execution.task_count,
-            service_account: task.service_account,
-        }
+fn job_from_api(j: gm::Job) -> JobRecord {
+    let execution = j.template.unwrap_or_default();
+    let task = execution.template.unwrap_or_default();
+    let max_retries = task.max_retries().copied();
+    let container = FirstContainer::read(task.containers);
+    JobRecord {
+        name: j.name,
+        labels: j.labels.into_iter().collect(),
+        etag: j.etag,
+        image: container.image,
+        env: container.env,
+        secret_env: container.secret_env,
+        limits: container.limits,
+        task_timeout: task.timeout.and_then(|t| Duration::try_from(t).ok()),
+        max_retries,
+        parallelism: execution.parallelism,
+        task_count: execution.task_count,
+        service_account: task.service_account,
     }
 }
 
@@ -129,7 +107,7 @@ impl Cloud {
                         .map_err(|e| ApiError::from_gax("run.jobs.list", &parent, &e))
                 })
                 .await?;
-                let items = page.jobs.into_iter().map(JobRecord::from_api);
+                let items = page.jobs.into_iter().map(job_from_api);
                 Ok((items.collect(), page.next_page_token))
             }
         })
@@ -180,7 +158,7 @@ impl Cloud {
         .await;
         match created {
             Err(e) if e.is_already_exists() => self.update_job(write, None, observer).await,
-            other => other.map(JobRecord::from_api),
+            other => other.map(job_from_api),
         }
     }
 
@@ -203,7 +181,7 @@ impl Cloud {
         let updated = self
             .patch_job(write.overlay(live), &write.name, observer)
             .await?;
-        Ok(JobRecord::from_api(updated))
+        Ok(job_from_api(updated))
     }
 
     /// Writes the job back (its etag makes the write fail if it changed since it was read) and
@@ -232,7 +210,7 @@ impl Cloud {
         let mut live = self.get_job_api(name, observer).await?;
         live.labels.insert(key.to_string(), value.to_string());
         let updated = self.patch_job(live, name, observer).await?;
-        Ok(JobRecord::from_api(updated))
+        Ok(job_from_api(updated))
     }
 
     /// Points the job's container at `image` (read-modify-write with the job's etag) and waits
@@ -253,7 +231,7 @@ impl Cloud {
         execution.template = Some(task);
         live.template = Some(execution);
         let updated = self.patch_job(live, name, observer).await?;
-        Ok(Some(JobRecord::from_api(updated)))
+        Ok(Some(job_from_api(updated)))
     }
 
     pub async fn get_job(
@@ -263,7 +241,7 @@ impl Cloud {
     ) -> Result<Option<JobRecord>, ApiError> {
         self.get_job_api(name, observer)
             .await
-            .map(JobRecord::from_api)
+            .map(job_from_api)
             .not_found_as_none()
     }
 

@@ -10,6 +10,8 @@ use serde::Deserialize;
 use super::error::{ApiError, RetryObserver};
 use super::retry::{Backoff, all_pages, retrying};
 
+pub use crate::model::live::metrics::SeriesRecord;
+
 const GOOGLE_MONITORING: &str = "https://monitoring.googleapis.com";
 const CALL: &str = "monitoring.projects.timeSeries.list";
 
@@ -64,14 +66,6 @@ pub struct SeriesQuery {
     pub reducer: Reducer,
     /// e.g. `resource.label.service_name`
     pub group_by: Vec<String>,
-}
-
-/// One returned series: its labels and its points (newest first), as numbers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SeriesRecord {
-    pub metric_labels: BTreeMap<String, String>,
-    pub resource_labels: BTreeMap<String, String>,
-    pub values: Vec<f64>,
 }
 
 #[derive(Deserialize, Default)]

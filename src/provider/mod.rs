@@ -2,6 +2,8 @@
 //!
 //! Nothing above this module sees a Google client type: callers get plain records
 //! ([`tasks::QueueRecord`], [`run::ServiceRecord`], [`iam::PolicyRecord`], ...) and [`storage`] objects, and [`ApiError`]s that name the call.
+//! The records themselves are defined below this module, in [`crate::model::live`], and re-exported
+//! here; the conversions from Google's types stay in each area's file.
 
 pub mod apis;
 pub mod artifacts;

@@ -16,20 +16,10 @@ use super::Cloud;
 use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{all_pages, retrying};
 
+pub use crate::model::live::monitoring::{AlertRecord, ChannelRecord, ConditionRecord};
+
 /// The label key of an email channel's address.
 const EMAIL_LABEL: &str = "email_address";
-
-/// A notification channel as the API reports it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ChannelRecord {
-    /// `projects/P/notificationChannels/ID` (server-assigned)
-    pub name: String,
-    pub kind: String,
-    pub display_name: String,
-    /// The `email_address` label of an email channel.
-    pub email: Option<String>,
-    pub user_labels: BTreeMap<String, String>,
-}
 
 /// What stackctl writes on a channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,15 +30,13 @@ pub struct ChannelWrite {
     pub user_labels: BTreeMap<String, String>,
 }
 
-impl ChannelRecord {
-    fn from_api(c: NotificationChannel) -> Self {
-        Self {
-            email: c.labels.get(EMAIL_LABEL).cloned(),
-            name: c.name,
-            kind: c.r#type,
-            display_name: c.display_name,
-            user_labels: c.user_labels.into_iter().collect(),
-        }
+fn channel_from_api(c: NotificationChannel) -> ChannelRecord {
+    ChannelRecord {
+        email: c.labels.get(EMAIL_LABEL).cloned(),
+        name: c.name,
+        kind: c.r#type,
+        display_name: c.display_name,
+        user_labels: c.user_labels.into_iter().collect(),
     }
 }
 
@@ -61,36 +49,6 @@ impl ChannelWrite {
             .set_labels([(EMAIL_LABEL.to_string(), self.email.clone())])
             .set_user_labels(self.user_labels.clone())
     }
-}
-
-/// One threshold condition of an alert policy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ConditionRecord {
-    pub display_name: String,
-    pub filter: String,
-    pub denominator_filter: Option<String>,
-    /// `COMPARISON_GT`, ...
-    pub comparison: String,
-    pub threshold: f64,
-    pub duration: Duration,
-    pub aligner: String,
-    pub reducer: Option<String>,
-    pub group_by: Vec<String>,
-    pub period: Duration,
-}
-
-/// An alert policy as the API reports it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AlertRecord {
-    /// `projects/P/alertPolicies/ID` (server-assigned)
-    pub name: String,
-    pub display_name: String,
-    pub user_labels: BTreeMap<String, String>,
-    pub enabled: bool,
-    pub combiner: String,
-    /// Threshold conditions; other condition types are reported as `None`.
-    pub conditions: Vec<Option<ConditionRecord>>,
-    pub channels: Vec<String>,
 }
 
 /// What stackctl writes on an alert policy.
@@ -124,83 +82,70 @@ fn aggregation(
         .set_group_by_fields(group_by.to_vec())
 }
 
-impl ConditionRecord {
-    fn from_api(c: Condition) -> Option<Self> {
-        let display_name = c.display_name.clone();
-        let t = c.condition_threshold()?.clone();
-        let agg = t.aggregations.first().cloned().unwrap_or_default();
-        let reducer = agg
-            .cross_series_reducer
+fn condition_from_api(c: Condition) -> Option<ConditionRecord> {
+    let display_name = c.display_name.clone();
+    let t = c.condition_threshold()?.clone();
+    let agg = t.aggregations.first().cloned().unwrap_or_default();
+    let reducer = agg
+        .cross_series_reducer
+        .name()
+        .filter(|r| *r != "REDUCE_NONE")
+        .map(String::from);
+    Some(ConditionRecord {
+        display_name,
+        filter: t.filter.clone(),
+        denominator_filter: (!t.denominator_filter.is_empty())
+            .then(|| t.denominator_filter.clone()),
+        comparison: t
+            .comparison
             .name()
-            .filter(|r| *r != "REDUCE_NONE")
-            .map(String::from);
-        Some(Self {
-            display_name,
-            filter: t.filter.clone(),
-            denominator_filter: (!t.denominator_filter.is_empty())
-                .then(|| t.denominator_filter.clone()),
-            comparison: t
-                .comparison
-                .name()
-                .unwrap_or("COMPARISON_UNSPECIFIED")
-                .to_string(),
-            threshold: t.threshold_value,
-            duration: duration_of(t.duration.as_ref()),
-            aligner: agg
-                .per_series_aligner
-                .name()
-                .unwrap_or("ALIGN_NONE")
-                .to_string(),
-            reducer,
-            group_by: agg.group_by_fields.clone(),
-            period: duration_of(agg.alignment_period.as_ref()),
-        })
-    }
-
-    fn to_api(&self) -> Condition {
-        let agg = aggregation(
-            &self.aligner,
-            self.reducer.as_deref(),
-            &self.group_by,
-            self.period,
-        );
-        let mut threshold = MetricThreshold::new()
-            .set_filter(self.filter.clone())
-            .set_aggregations([agg.clone()])
-            .set_comparison(ComparisonType::from(self.comparison.as_str()))
-            .set_threshold_value(self.threshold)
-            .set_or_clear_duration(to_wkt(self.duration))
-            .set_trigger(gm::alert_policy::condition::Trigger::new().set_count(1));
-        if let Some(d) = &self.denominator_filter {
-            threshold = threshold
-                .set_denominator_filter(d.clone())
-                .set_denominator_aggregations([agg]);
-        }
-        Condition::new()
-            .set_display_name(self.display_name.clone())
-            .set_condition_threshold(threshold)
-    }
+            .unwrap_or("COMPARISON_UNSPECIFIED")
+            .to_string(),
+        threshold: t.threshold_value,
+        duration: duration_of(t.duration.as_ref()),
+        aligner: agg
+            .per_series_aligner
+            .name()
+            .unwrap_or("ALIGN_NONE")
+            .to_string(),
+        reducer,
+        group_by: agg.group_by_fields.clone(),
+        period: duration_of(agg.alignment_period.as_ref()),
+    })
 }
 
-impl AlertRecord {
-    fn from_api(p: AlertPolicy) -> Self {
-        Self {
-            name: p.name,
-            display_name: p.display_name,
-            user_labels: p.user_labels.into_iter().collect(),
-            enabled: p.enabled.unwrap_or(true),
-            combiner: p
-                .combiner
-                .name()
-                .unwrap_or("COMBINE_UNSPECIFIED")
-                .to_string(),
-            conditions: p
-                .conditions
-                .into_iter()
-                .map(ConditionRecord::from_api)
-                .collect(),
-            channels: p.notification_channels,
-        }
+fn condition_to_api(c: &ConditionRecord) -> Condition {
+    let agg = aggregation(&c.aligner, c.reducer.as_deref(), &c.group_by, c.period);
+    let mut threshold = MetricThreshold::new()
+        .set_filter(c.filter.clone())
+        .set_aggregations([agg.clone()])
+        .set_comparison(ComparisonType::from(c.comparison.as_str()))
+        .set_threshold_value(c.threshold)
+        .set_or_clear_duration(to_wkt(c.duration))
+        .set_trigger(gm::alert_policy::condition::Trigger::new().set_count(1));
+    if let Some(d) = &c.denominator_filter {
+        threshold = threshold
+            .set_denominator_filter(d.clone())
+            .set_denominator_aggregations([agg]);
+    }
+    Condition::new()
+        .set_display_name(c.display_name.clone())
+        .set_condition_threshold(threshold)
+}
+
+fn alert_from_api(p: AlertPolicy) -> AlertRecord {
+    AlertRecord {
+        name: p.name,
+        display_name: p.display_name,
+        user_labels: p.user_labels.into_iter().collect(),
+        enabled: p.enabled.unwrap_or(true),
+        combiner: p
+            .combiner
+            .name()
+            .unwrap_or("COMBINE_UNSPECIFIED")
+            .to_string(),
+        conditions: p.conditions.into_iter().map(condition_from_api).collect(),
+        channels: p.notification_channels,
     }
 }
 
@@ -212,7 +157,7 @@ impl AlertWrite {
             .set_user_labels(self.user_labels.clone())
             .set_combiner(ConditionCombinerType::Or)
             .set_enabled(true)
-            .set_conditions(self.conditions.iter().map(ConditionRecord::to_api))
+            .set_conditions(self.conditions.iter().map(condition_to_api))
             .set_notification_channels(self.channels.clone())
     }
 }
@@ -254,10 +199,7 @@ impl Cloud {
                         })
                 })
                 .await?;
-                let items = page
-                    .notification_channels
-                    .into_iter()
-                    .map(ChannelRecord::from_api);
+                let items = page.notification_channels.into_iter().map(channel_from_api);
                 Ok((items.collect(), page.next_page_token))
             }
         })
@@ -277,7 +219,7 @@ impl Cloud {
                 .set_notification_channel(write.to_api(""))
                 .send()
                 .await
-                .map(ChannelRecord::from_api)
+                .map(channel_from_api)
                 .map_err(|e| {
                     ApiError::from_gax("monitoring.notificationChannels.create", &parent, &e)
                 })
@@ -327,7 +269,7 @@ impl Cloud {
                 .set_update_mask(mask.clone())
                 .send()
                 .await
-                .map(ChannelRecord::from_api)
+                .map(channel_from_api)
                 .map_err(|e| ApiError::from_gax("monitoring.notificationChannels.patch", name, &e))
         })
         .await
@@ -372,7 +314,7 @@ impl Cloud {
                         })
                 })
                 .await?;
-                let items = page.alert_policies.into_iter().map(AlertRecord::from_api);
+                let items = page.alert_policies.into_iter().map(alert_from_api);
                 Ok((items.collect(), page.next_page_token))
             }
         })
@@ -393,7 +335,7 @@ impl Cloud {
                 .set_alert_policy(write.to_api(""))
                 .send()
                 .await
-                .map(AlertRecord::from_api)
+                .map(alert_from_api)
                 .map_err(|e| ApiError::from_gax("monitoring.alertPolicies.create", &parent, &e))
         })
         .await
@@ -441,7 +383,7 @@ impl Cloud {
                 .set_update_mask(mask.clone())
                 .send()
                 .await
-                .map(AlertRecord::from_api)
+                .map(alert_from_api)
                 .map_err(|e| ApiError::from_gax("monitoring.alertPolicies.patch", name, &e))
         })
         .await

@@ -14,62 +14,9 @@ use super::container::{
 use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{all_pages, retrying};
 
-/// A service as the API reports it, in plain Rust types.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct ServiceRecord {
-    /// `projects/P/locations/L/services/ID`
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    pub etag: String,
-    pub generation: i64,
-    pub uri: String,
-    pub reconciling: bool,
-    pub latest_ready_revision: String,
-    pub latest_created_revision: String,
-    /// The `Ready` condition's failure message, when the last revision failed.
-    pub failure: Option<String>,
-    pub ingress: IngressKind,
-    /// Service-wide `scaling.maxInstanceCount` (0 = unset).
-    pub service_max_instances: i32,
-    pub image: String,
-    /// Plain-valued env vars of the first container.
-    pub env: BTreeMap<String, String>,
-    /// Env vars whose value comes from Secret Manager.
-    pub secret_env: BTreeMap<String, SecretEnvRef>,
-    /// The revision's service account email (empty = Cloud Run's default).
-    pub service_account: String,
-    /// `resources.limits` of the first container (`cpu`, `memory`).
-    pub limits: BTreeMap<String, String>,
-    pub cpu_idle: bool,
-    pub min_instances: i32,
-    pub max_instances: i32,
-    pub concurrency: i32,
-    pub timeout: Option<Duration>,
-    /// Where traffic actually goes (`trafficStatuses`), LATEST resolved to its revision.
-    pub traffic: Vec<TrafficRecord>,
-    /// `createTime`: how long the service has existed (an audit window it does not cover
-    /// says nothing about its use).
-    pub created: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-/// One traffic status: a revision's share of requests and its tag, if any.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct TrafficRecord {
-    /// Short revision name, e.g. `worker-00001-abc`.
-    pub revision: String,
-    pub percent: i32,
-    pub tag: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum IngressKind {
-    Unspecified,
-    All,
-    InternalOnly,
-    InternalLoadBalancer,
-    None,
-}
+pub use crate::model::live::run::{
+    IngressKind, Readiness, RevisionRecord, ServiceRecord, TrafficRecord,
+};
 
 /// The declared state stackctl writes onto a service; everything else on the service is kept as it is.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -105,59 +52,57 @@ impl OperationObserver for super::Silent {
     fn phase(&self, _: &str) {}
 }
 
-impl ServiceRecord {
-    fn from_api(s: gm::Service) -> Self {
-        let latest_ready = s.latest_ready_revision.clone();
-        let traffic = s
-            .traffic_statuses
-            .iter()
-            .map(|t| TrafficRecord {
-                revision: if t.revision.is_empty() {
-                    short_revision(&latest_ready)
-                } else {
-                    short_revision(&t.revision)
-                },
-                percent: t.percent,
-                tag: (!t.tag.is_empty()).then(|| t.tag.clone()),
-            })
-            .collect();
-        let template = s.template.unwrap_or_default();
-        let container = FirstContainer::read(template.containers);
-        let scaling = template.scaling.unwrap_or_default();
-        let failure = latest_revision_failure(s.terminal_condition.as_ref());
-        Self {
-            name: s.name,
-            labels: s.labels.into_iter().collect(),
-            etag: s.etag,
-            generation: s.generation,
-            uri: s.uri,
-            reconciling: s.reconciling,
-            latest_ready_revision: s.latest_ready_revision,
-            latest_created_revision: s.latest_created_revision,
-            failure,
-            ingress: match s.ingress {
-                gm::IngressTraffic::All => IngressKind::All,
-                gm::IngressTraffic::InternalOnly => IngressKind::InternalOnly,
-                gm::IngressTraffic::InternalLoadBalancer => IngressKind::InternalLoadBalancer,
-                gm::IngressTraffic::None => IngressKind::None,
-                _ => IngressKind::Unspecified,
+fn service_from_api(s: gm::Service) -> ServiceRecord {
+    let latest_ready = s.latest_ready_revision.clone();
+    let traffic = s
+        .traffic_statuses
+        .iter()
+        .map(|t| TrafficRecord {
+            revision: if t.revision.is_empty() {
+                short_revision(&latest_ready)
+            } else {
+                short_revision(&t.revision)
             },
-            service_max_instances: s.scaling.map(|sc| sc.max_instance_count).unwrap_or(0),
-            image: container.image,
-            env: container.env,
-            secret_env: container.secret_env,
-            service_account: template.service_account,
-            limits: container.limits,
-            cpu_idle: container.cpu_idle,
-            min_instances: scaling.min_instance_count,
-            max_instances: scaling.max_instance_count,
-            concurrency: template.max_instance_request_concurrency,
-            timeout: template.timeout.and_then(|t| Duration::try_from(t).ok()),
-            traffic,
-            created: s.create_time.and_then(|t| {
-                chrono::DateTime::from_timestamp(t.seconds(), u32::try_from(t.nanos()).unwrap_or(0))
-            }),
-        }
+            percent: t.percent,
+            tag: (!t.tag.is_empty()).then(|| t.tag.clone()),
+        })
+        .collect();
+    let template = s.template.unwrap_or_default();
+    let container = FirstContainer::read(template.containers);
+    let scaling = template.scaling.unwrap_or_default();
+    let failure = latest_revision_failure(s.terminal_condition.as_ref());
+    ServiceRecord {
+        name: s.name,
+        labels: s.labels.into_iter().collect(),
+        etag: s.etag,
+        generation: s.generation,
+        uri: s.uri,
+        reconciling: s.reconciling,
+        latest_ready_revision: s.latest_ready_revision,
+        latest_created_revision: s.latest_created_revision,
+        failure,
+        ingress: match s.ingress {
+            gm::IngressTraffic::All => IngressKind::All,
+            gm::IngressTraffic::InternalOnly => IngressKind::InternalOnly,
+            gm::IngressTraffic::InternalLoadBalancer => IngressKind::InternalLoadBalancer,
+            gm::IngressTraffic::None => IngressKind::None,
+            _ => IngressKind::Unspecified,
+        },
+        service_max_instances: s.scaling.map(|sc| sc.max_instance_count).unwrap_or(0),
+        image: container.image,
+        env: container.env,
+        secret_env: container.secret_env,
+        service_account: template.service_account,
+        limits: container.limits,
+        cpu_idle: container.cpu_idle,
+        min_instances: scaling.min_instance_count,
+        max_instances: scaling.max_instance_count,
+        concurrency: template.max_instance_request_concurrency,
+        timeout: template.timeout.and_then(|t| Duration::try_from(t).ok()),
+        traffic,
+        created: s.create_time.and_then(|t| {
+            chrono::DateTime::from_timestamp(t.seconds(), u32::try_from(t.nanos()).unwrap_or(0))
+        }),
     }
 }
 
@@ -226,7 +171,7 @@ impl Cloud {
                         .map_err(|e| ApiError::from_gax("run.services.list", &parent, &e))
                 })
                 .await?;
-                let items = page.services.into_iter().map(ServiceRecord::from_api);
+                let items = page.services.into_iter().map(service_from_api);
                 Ok((items.collect(), page.next_page_token))
             }
         })
@@ -276,7 +221,7 @@ impl Cloud {
         Ok(self
             .get_service_api(name, observer)
             .await?
-            .map(ServiceRecord::from_api))
+            .map(service_from_api))
     }
 
     /// Creates the service and waits for its operation. A create that finds the service
@@ -307,7 +252,7 @@ impl Cloud {
         .await;
         match created {
             Err(e) if e.is_already_exists() => self.update_service(write, None, observer).await,
-            other => other.and_then(|s| ready(ServiceRecord::from_api(s), "run.services.create")),
+            other => other.and_then(|s| ready(service_from_api(s), "run.services.create")),
         }
     }
 
@@ -336,7 +281,7 @@ impl Cloud {
         let updated = self
             .patch_service(write.overlay(live), &write.name, None, observer)
             .await?;
-        ready(ServiceRecord::from_api(updated), "run.services.patch")
+        ready(service_from_api(updated), "run.services.patch")
     }
 
     /// Writes the service back (its etag makes the write fail if it changed since it was read),
@@ -468,7 +413,7 @@ impl Cloud {
             t.revision.clear();
         }
         let updated = self.patch_service(live, name, None, observer).await?;
-        Ok(ServiceRecord::from_api(updated))
+        Ok(service_from_api(updated))
     }
 }
 
@@ -505,32 +450,6 @@ pub struct RolloutState {
     pub traffic_statuses: Vec<TrafficStatus>,
     /// Stable fingerprint of the revision template minus its name (for revision names).
     pub template_fingerprint: String,
-}
-
-/// Whether a revision can serve.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum Readiness {
-    Ready,
-    Failed { message: String },
-    Pending,
-}
-
-/// One revision of a service.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct RevisionRecord {
-    /// `projects/P/locations/L/services/S/revisions/R`
-    pub name: String,
-    /// Revision id (`worker-00002-abc`).
-    pub id: String,
-    /// RFC 3339.
-    pub create_time: String,
-    pub image: String,
-    pub readiness: Readiness,
-    pub min_instances: i32,
-    /// `resources.limits` of the first container.
-    pub limits: BTreeMap<String, String>,
-    pub cpu_idle: bool,
 }
 
 /// A rollout write: a new image (with its revision id) and/or a new traffic split.
@@ -642,25 +561,23 @@ impl RolloutState {
     }
 }
 
-impl RevisionRecord {
-    fn from_api(r: gm::Revision) -> Self {
-        let ready = r.conditions.iter().find(|c| c.r#type == "Ready");
-        let readiness = match ready.map(|c| (&c.state, c.message.clone())) {
-            Some((ConditionState::ConditionSucceeded, _)) => Readiness::Ready,
-            Some((ConditionState::ConditionFailed, message)) => Readiness::Failed { message },
-            _ => Readiness::Pending,
-        };
-        let container = FirstContainer::read(r.containers);
-        Self {
-            id: short_revision(&r.name),
-            name: r.name,
-            create_time: r.create_time.map(String::from).unwrap_or_default(),
-            image: container.image,
-            readiness,
-            min_instances: r.scaling.map(|s| s.min_instance_count).unwrap_or(0),
-            limits: container.limits,
-            cpu_idle: container.cpu_idle,
-        }
+fn revision_from_api(r: gm::Revision) -> RevisionRecord {
+    let ready = r.conditions.iter().find(|c| c.r#type == "Ready");
+    let readiness = match ready.map(|c| (&c.state, c.message.clone())) {
+        Some((ConditionState::ConditionSucceeded, _)) => Readiness::Ready,
+        Some((ConditionState::ConditionFailed, message)) => Readiness::Failed { message },
+        _ => Readiness::Pending,
+    };
+    let container = FirstContainer::read(r.containers);
+    RevisionRecord {
+        id: short_revision(&r.name),
+        name: r.name,
+        create_time: r.create_time.map(String::from).unwrap_or_default(),
+        image: container.image,
+        readiness,
+        min_instances: r.scaling.map(|s| s.min_instance_count).unwrap_or(0),
+        limits: container.limits,
+        cpu_idle: container.cpu_idle,
     }
 }
 
@@ -694,7 +611,7 @@ impl Cloud {
                     .map_err(|e| ApiError::from_gax("run.revisions.list", service, &e))
             })
             .await?;
-            let revisions = page.revisions.into_iter().map(RevisionRecord::from_api);
+            let revisions = page.revisions.into_iter().map(revision_from_api);
             Ok((revisions.collect(), page.next_page_token))
         })
         .await?;

@@ -9,24 +9,10 @@ use super::Cloud;
 use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{all_pages, retrying};
 
+pub use crate::model::live::scheduler::ScheduleRecord;
+
 /// The OAuth scope a schedule's token carries (what Run's `jobs.run` accepts).
 pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
-
-/// A Scheduler job as the API reports it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ScheduleRecord {
-    /// `projects/P/locations/L/jobs/ID`
-    pub name: String,
-    pub schedule: String,
-    pub time_zone: String,
-    /// `ENABLED`, `PAUSED`, `DISABLED`, `UPDATE_FAILED`.
-    pub state: String,
-    /// The HTTP target's URI and method (`None` for Pub/Sub or App Engine targets).
-    pub uri: Option<String>,
-    pub http_method: String,
-    pub oauth_service_account: String,
-    pub oauth_scope: String,
-}
 
 /// What stackctl writes: the whole target, schedule and zone.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -43,47 +29,45 @@ pub const SCHEDULE: &str = "schedule";
 pub const TIME_ZONE: &str = "time_zone";
 pub const HTTP_TARGET: &str = "http_target";
 
-impl ScheduleRecord {
-    fn from_api(j: gm::Job) -> Self {
-        let target = j.http_target().cloned();
-        let state = match j.state {
-            gm::job::State::Enabled => "ENABLED",
-            gm::job::State::Paused => "PAUSED",
-            gm::job::State::Disabled => "DISABLED",
-            gm::job::State::UpdateFailed => "UPDATE_FAILED",
-            _ => "STATE_UNSPECIFIED",
-        };
-        let (uri, http_method, oauth_service_account, oauth_scope) = match target {
-            Some(t) => {
-                let method = match t.http_method {
-                    gm::HttpMethod::Post => "POST",
-                    gm::HttpMethod::Get => "GET",
-                    gm::HttpMethod::Put => "PUT",
-                    gm::HttpMethod::Delete => "DELETE",
-                    gm::HttpMethod::Patch => "PATCH",
-                    gm::HttpMethod::Head => "HEAD",
-                    gm::HttpMethod::Options => "OPTIONS",
-                    // Unset means POST, the API's default.
-                    _ => "POST",
-                };
-                let (account, scope) = t
-                    .oauth_token()
-                    .map(|o| (o.service_account_email.clone(), o.scope.clone()))
-                    .unwrap_or_default();
-                (Some(t.uri.clone()), method.to_string(), account, scope)
-            }
-            None => (None, String::new(), String::new(), String::new()),
-        };
-        Self {
-            name: j.name,
-            schedule: j.schedule,
-            time_zone: j.time_zone,
-            state: state.to_string(),
-            uri,
-            http_method,
-            oauth_service_account,
-            oauth_scope,
+fn schedule_from_api(j: gm::Job) -> ScheduleRecord {
+    let target = j.http_target().cloned();
+    let state = match j.state {
+        gm::job::State::Enabled => "ENABLED",
+        gm::job::State::Paused => "PAUSED",
+        gm::job::State::Disabled => "DISABLED",
+        gm::job::State::UpdateFailed => "UPDATE_FAILED",
+        _ => "STATE_UNSPECIFIED",
+    };
+    let (uri, http_method, oauth_service_account, oauth_scope) = match target {
+        Some(t) => {
+            let method = match t.http_method {
+                gm::HttpMethod::Post => "POST",
+                gm::HttpMethod::Get => "GET",
+                gm::HttpMethod::Put => "PUT",
+                gm::HttpMethod::Delete => "DELETE",
+                gm::HttpMethod::Patch => "PATCH",
+                gm::HttpMethod::Head => "HEAD",
+                gm::HttpMethod::Options => "OPTIONS",
+                // Unset means POST, the API's default.
+                _ => "POST",
+            };
+            let (account, scope) = t
+                .oauth_token()
+                .map(|o| (o.service_account_email.clone(), o.scope.clone()))
+                .unwrap_or_default();
+            (Some(t.uri.clone()), method.to_string(), account, scope)
         }
+        None => (None, String::new(), String::new(), String::new()),
+    };
+    ScheduleRecord {
+        name: j.name,
+        schedule: j.schedule,
+        time_zone: j.time_zone,
+        state: state.to_string(),
+        uri,
+        http_method,
+        oauth_service_account,
+        oauth_scope,
     }
 }
 
@@ -125,7 +109,7 @@ impl Cloud {
                         .map_err(|e| ApiError::from_gax("cloudscheduler.jobs.list", &parent, &e))
                 })
                 .await?;
-                let items = page.jobs.into_iter().map(ScheduleRecord::from_api);
+                let items = page.jobs.into_iter().map(schedule_from_api);
                 Ok((items.collect(), page.next_page_token))
             }
         })
@@ -150,7 +134,7 @@ impl Cloud {
         })
         .await;
         match created {
-            Ok(j) => Ok(ScheduleRecord::from_api(j)),
+            Ok(j) => Ok(schedule_from_api(j)),
             Err(e) if e.is_already_exists() => {
                 self.update_schedule(write, &[SCHEDULE, TIME_ZONE, HTTP_TARGET], observer)
                     .await
@@ -174,7 +158,7 @@ impl Cloud {
                 .set_update_mask(mask.clone())
                 .send()
                 .await
-                .map(ScheduleRecord::from_api)
+                .map(schedule_from_api)
                 .map_err(|e| ApiError::from_gax("cloudscheduler.jobs.patch", &write.name, &e))
         })
         .await
@@ -194,7 +178,7 @@ impl Cloud {
                 .map_err(|e| ApiError::from_gax("cloudscheduler.jobs.get", name, &e))
         })
         .await;
-        got.map(ScheduleRecord::from_api).not_found_as_none()
+        got.map(schedule_from_api).not_found_as_none()
     }
 
     /// Resumes a paused Scheduler job.

@@ -10,24 +10,14 @@ use super::Cloud;
 use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{all_pages, retrying};
 
-/// A secret's metadata as the API reports it (never a value).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct SecretRecord {
-    /// `projects/P/secrets/ID`
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    pub etag: String,
-    pub automatic_replication: bool,
-}
+pub use crate::model::live::secrets::SecretRecord;
 
-impl SecretRecord {
-    fn from_api(s: gm::Secret) -> Self {
-        Self {
-            automatic_replication: s.replication.as_ref().and_then(|r| r.automatic()).is_some(),
-            name: s.name,
-            labels: s.labels.into_iter().collect(),
-            etag: s.etag,
-        }
+fn secret_from_api(s: gm::Secret) -> SecretRecord {
+    SecretRecord {
+        automatic_replication: s.replication.as_ref().and_then(|r| r.automatic()).is_some(),
+        name: s.name,
+        labels: s.labels.into_iter().collect(),
+        etag: s.etag,
     }
 }
 
@@ -62,7 +52,7 @@ impl Cloud {
                 let items = page
                     .secrets
                     .into_iter()
-                    .map(|s| with_project_id(SecretRecord::from_api(s), &self.project));
+                    .map(|s| with_project_id(secret_from_api(s), &self.project));
                 Ok((items.collect(), page.next_page_token))
             }
         })
@@ -96,7 +86,7 @@ impl Cloud {
         })
         .await;
         match created {
-            Ok(s) => Ok(with_project_id(SecretRecord::from_api(s), &self.project)),
+            Ok(s) => Ok(with_project_id(secret_from_api(s), &self.project)),
             Err(e) if e.is_already_exists() => self.label_secret(name, labels, observer).await,
             Err(e) => Err(e),
         }
@@ -125,7 +115,7 @@ impl Cloud {
                 .set_update_mask(mask.clone())
                 .send()
                 .await
-                .map(|s| with_project_id(SecretRecord::from_api(s), &self.project))
+                .map(|s| with_project_id(secret_from_api(s), &self.project))
                 .map_err(|e| ApiError::from_gax("secretmanager.secrets.patch", name, &e))
         })
         .await
@@ -145,7 +135,7 @@ impl Cloud {
                 .map_err(|e| ApiError::from_gax("secretmanager.secrets.get", name, &e))
         })
         .await;
-        got.map(|s| with_project_id(SecretRecord::from_api(s), &self.project))
+        got.map(|s| with_project_id(secret_from_api(s), &self.project))
             .not_found_as_none()
     }
 }

@@ -9,57 +9,7 @@ use super::Cloud;
 use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{all_pages, retrying};
 
-/// A queue as the API reports it, in plain Rust types.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct QueueRecord {
-    /// `projects/P/locations/L/queues/ID`
-    pub name: String,
-    pub state: QueueState,
-    pub max_dispatches_per_second: f64,
-    pub max_concurrent_dispatches: i32,
-    pub max_attempts: i32,
-    pub min_backoff: Option<Duration>,
-    pub max_backoff: Option<Duration>,
-    pub max_doublings: i32,
-    pub max_retry_duration: Option<Duration>,
-    /// Queue-level HTTP target: every task is sent to `https://HOST/PATH` with POST.
-    pub http_target: Option<HttpTargetRecord>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct HttpTargetRecord {
-    pub host: String,
-    pub path: Option<String>,
-    /// The OIDC token tasks carry, if any.
-    pub oidc: Option<OidcRecord>,
-}
-
-/// `httpTarget.oidcToken`: whose identity a task is sent with, for which audience.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct OidcRecord {
-    pub service_account_email: String,
-    pub audience: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum QueueState {
-    Running,
-    Paused,
-    Disabled,
-    Unspecified,
-}
-
-impl QueueState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QueueState::Running => "RUNNING",
-            QueueState::Paused => "PAUSED",
-            QueueState::Disabled => "DISABLED",
-            QueueState::Unspecified => "STATE_UNSPECIFIED",
-        }
-    }
-}
+pub use crate::model::live::tasks::{HttpTargetRecord, OidcRecord, QueueRecord, QueueState};
 
 /// The updatable fields of a queue, named as in the API's field mask (snake_case proto paths).
 pub const RATE_MAX_DISPATCHES_PER_SECOND: &str = "rate_limits.max_dispatches_per_second";
@@ -79,78 +29,76 @@ fn from_wkt(d: Option<&wkt::Duration>) -> Option<Duration> {
     d.and_then(|d| Duration::try_from(*d).ok())
 }
 
-impl QueueRecord {
-    fn from_api(q: gm::Queue) -> Self {
-        let rate = q.rate_limits.unwrap_or_default();
-        let retry = q.retry_config.unwrap_or_default();
-        let http_target = q.http_target.and_then(|t| {
-            let oidc = t.oidc_token().map(|o| OidcRecord {
-                service_account_email: o.service_account_email.clone(),
-                audience: o.audience.clone(),
-            });
-            t.uri_override.and_then(|u| {
-                u.host.map(|host| HttpTargetRecord {
-                    host,
-                    path: u.path_override.map(|p| p.path).filter(|p| !p.is_empty()),
-                    oidc,
-                })
+fn queue_from_api(q: gm::Queue) -> QueueRecord {
+    let rate = q.rate_limits.unwrap_or_default();
+    let retry = q.retry_config.unwrap_or_default();
+    let http_target = q.http_target.and_then(|t| {
+        let oidc = t.oidc_token().map(|o| OidcRecord {
+            service_account_email: o.service_account_email.clone(),
+            audience: o.audience.clone(),
+        });
+        t.uri_override.and_then(|u| {
+            u.host.map(|host| HttpTargetRecord {
+                host,
+                path: u.path_override.map(|p| p.path).filter(|p| !p.is_empty()),
+                oidc,
             })
-        });
-        Self {
-            name: q.name,
-            state: match q.state {
-                State::Running => QueueState::Running,
-                State::Paused => QueueState::Paused,
-                State::Disabled => QueueState::Disabled,
-                _ => QueueState::Unspecified,
-            },
-            max_dispatches_per_second: rate.max_dispatches_per_second,
-            max_concurrent_dispatches: rate.max_concurrent_dispatches,
-            max_attempts: retry.max_attempts,
-            min_backoff: from_wkt(retry.min_backoff.as_ref()),
-            max_backoff: from_wkt(retry.max_backoff.as_ref()),
-            max_doublings: retry.max_doublings,
-            max_retry_duration: from_wkt(retry.max_retry_duration.as_ref()),
-            http_target,
-        }
+        })
+    });
+    QueueRecord {
+        name: q.name,
+        state: match q.state {
+            State::Running => QueueState::Running,
+            State::Paused => QueueState::Paused,
+            State::Disabled => QueueState::Disabled,
+            _ => QueueState::Unspecified,
+        },
+        max_dispatches_per_second: rate.max_dispatches_per_second,
+        max_concurrent_dispatches: rate.max_concurrent_dispatches,
+        max_attempts: retry.max_attempts,
+        min_backoff: from_wkt(retry.min_backoff.as_ref()),
+        max_backoff: from_wkt(retry.max_backoff.as_ref()),
+        max_doublings: retry.max_doublings,
+        max_retry_duration: from_wkt(retry.max_retry_duration.as_ref()),
+        http_target,
     }
+}
 
-    fn to_api(&self) -> gm::Queue {
-        let rate = gm::RateLimits::new()
-            .set_max_dispatches_per_second(self.max_dispatches_per_second)
-            .set_max_concurrent_dispatches(self.max_concurrent_dispatches);
-        let retry = gm::RetryConfig::new()
-            .set_max_attempts(self.max_attempts)
-            .set_or_clear_min_backoff(self.min_backoff.and_then(to_wkt))
-            .set_or_clear_max_backoff(self.max_backoff.and_then(to_wkt))
-            .set_max_doublings(self.max_doublings)
-            .set_or_clear_max_retry_duration(self.max_retry_duration.and_then(to_wkt));
-        let http_target = self.http_target.as_ref().map(|t| {
-            let mut uri = gm::UriOverride::new()
-                .set_scheme(gm::uri_override::Scheme::Https)
-                .set_host(t.host.clone())
-                .set_uri_override_enforce_mode(gm::uri_override::UriOverrideEnforceMode::Always);
-            if let Some(path) = &t.path {
-                uri = uri.set_path_override(gm::PathOverride::new().set_path(path.clone()));
-            }
-            let target = gm::HttpTarget::new()
-                .set_uri_override(uri)
-                .set_http_method(gm::HttpMethod::Post);
-            match &t.oidc {
-                Some(oidc) => target.set_oidc_token(
-                    gm::OidcToken::new()
-                        .set_service_account_email(oidc.service_account_email.clone())
-                        .set_audience(oidc.audience.clone()),
-                ),
-                None => target,
-            }
-        });
-        gm::Queue::new()
-            .set_name(self.name.clone())
-            .set_rate_limits(rate)
-            .set_retry_config(retry)
-            .set_or_clear_http_target(http_target)
-    }
+fn queue_to_api(q: &QueueRecord) -> gm::Queue {
+    let rate = gm::RateLimits::new()
+        .set_max_dispatches_per_second(q.max_dispatches_per_second)
+        .set_max_concurrent_dispatches(q.max_concurrent_dispatches);
+    let retry = gm::RetryConfig::new()
+        .set_max_attempts(q.max_attempts)
+        .set_or_clear_min_backoff(q.min_backoff.and_then(to_wkt))
+        .set_or_clear_max_backoff(q.max_backoff.and_then(to_wkt))
+        .set_max_doublings(q.max_doublings)
+        .set_or_clear_max_retry_duration(q.max_retry_duration.and_then(to_wkt));
+    let http_target = q.http_target.as_ref().map(|t| {
+        let mut uri = gm::UriOverride::new()
+            .set_scheme(gm::uri_override::Scheme::Https)
+            .set_host(t.host.clone())
+            .set_uri_override_enforce_mode(gm::uri_override::UriOverrideEnforceMode::Always);
+        if let Some(path) = &t.path {
+            uri = uri.set_path_override(gm::PathOverride::new().set_path(path.clone()));
+        }
+        let target = gm::HttpTarget::new()
+            .set_uri_override(uri)
+            .set_http_method(gm::HttpMethod::Post);
+        match &t.oidc {
+            Some(oidc) => target.set_oidc_token(
+                gm::OidcToken::new()
+                    .set_service_account_email(oidc.service_account_email.clone())
+                    .set_audience(oidc.audience.clone()),
+            ),
+            None => target,
+        }
+    });
+    gm::Queue::new()
+        .set_name(q.name.clone())
+        .set_rate_limits(rate)
+        .set_retry_config(retry)
+        .set_or_clear_http_target(http_target)
 }
 
 impl Cloud {
@@ -173,7 +121,7 @@ impl Cloud {
                         .map_err(|e| ApiError::from_gax("cloudtasks.queues.list", &parent, &e))
                 })
                 .await?;
-                let items = page.queues.into_iter().map(QueueRecord::from_api);
+                let items = page.queues.into_iter().map(queue_from_api);
                 Ok((items.collect(), page.next_page_token))
             }
         })
@@ -194,7 +142,7 @@ impl Cloud {
                 .map_err(|e| ApiError::from_gax("cloudtasks.queues.get", name, &e))
         })
         .await;
-        got.map(QueueRecord::from_api).not_found_as_none()
+        got.map(queue_from_api).not_found_as_none()
     }
 
     /// Creates the queue; if a retried create finds it already there, reads it back instead.
@@ -208,14 +156,14 @@ impl Cloud {
             self.tasks
                 .create_queue()
                 .set_parent(&parent)
-                .set_queue(queue.to_api())
+                .set_queue(queue_to_api(queue))
                 .send()
                 .await
                 .map_err(|e| ApiError::from_gax("cloudtasks.queues.create", &queue.name, &e))
         })
         .await;
         match created {
-            Ok(q) => Ok(QueueRecord::from_api(q)),
+            Ok(q) => Ok(queue_from_api(q)),
             Err(e) if e.is_already_exists() => {
                 self.get_queue(&queue.name, observer).await?.ok_or(e)
             }
@@ -234,11 +182,11 @@ impl Cloud {
         retrying(self.backoff, observer, || async {
             self.tasks
                 .update_queue()
-                .set_queue(queue.to_api())
+                .set_queue(queue_to_api(queue))
                 .set_update_mask(mask.clone())
                 .send()
                 .await
-                .map(QueueRecord::from_api)
+                .map(queue_from_api)
                 .map_err(|e| ApiError::from_gax("cloudtasks.queues.patch", &queue.name, &e))
         })
         .await
@@ -255,7 +203,7 @@ impl Cloud {
                 .set_name(name)
                 .send()
                 .await
-                .map(QueueRecord::from_api)
+                .map(queue_from_api)
                 .map_err(|e| ApiError::from_gax("cloudtasks.queues.pause", name, &e))
         })
         .await
@@ -272,7 +220,7 @@ impl Cloud {
                 .set_name(name)
                 .send()
                 .await
-                .map(QueueRecord::from_api)
+                .map(queue_from_api)
                 .map_err(|e| ApiError::from_gax("cloudtasks.queues.resume", name, &e))
         })
         .await

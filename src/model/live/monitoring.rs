@@ -1,0 +1,48 @@
+//! Cloud Monitoring live records: notification channels and alert policies with their threshold conditions.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// A notification channel as the API reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChannelRecord {
+    /// `projects/P/notificationChannels/ID` (server-assigned)
+    pub name: String,
+    pub kind: String,
+    pub display_name: String,
+    /// The `email_address` label of an email channel.
+    pub email: Option<String>,
+    pub user_labels: BTreeMap<String, String>,
+}
+
+/// One threshold condition of an alert policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConditionRecord {
+    pub display_name: String,
+    pub filter: String,
+    pub denominator_filter: Option<String>,
+    /// `COMPARISON_GT`, ...
+    pub comparison: String,
+    pub threshold: f64,
+    pub duration: Duration,
+    pub aligner: String,
+    pub reducer: Option<String>,
+    pub group_by: Vec<String>,
+    pub period: Duration,
+}
+
+/// An alert policy as the API reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertRecord {
+    /// `projects/P/alertPolicies/ID` (server-assigned)
+    pub name: String,
+    pub display_name: String,
+    pub user_labels: BTreeMap<String, String>,
+    pub enabled: bool,
+    pub combiner: String,
+    /// Threshold conditions; other condition types are reported as `None`.
+    pub conditions: Vec<Option<ConditionRecord>>,
+    pub channels: Vec<String>,
+}
