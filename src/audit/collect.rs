@@ -13,101 +13,75 @@ use futures::{StreamExt, TryStreamExt};
 use super::{BudgetScope, Inventory, Signals, TableReads, Windows};
 use crate::provider::metrics::{Aligner, Reducer, SeriesQuery};
 use crate::provider::{ApiError, Cloud, Silent};
+use crate::resources::inventory::{InventoryError, Scope, observe};
 use crate::state::Ledger;
+use crate::state::ledger::LedgerError;
 
 /// Why the audit could not read the project.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
     #[error(transparent)]
     Api(#[from] ApiError),
-    #[error("gs://{bucket}/{object} is not a stackctl ledger: {source}")]
-    Ledger {
-        bucket: String,
-        object: String,
-        source: serde_json::Error,
-    },
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
 }
 
-/// Lists every service (with its revisions), queue and ledgered queue name, and the other kinds
-/// the rules read; budgets only with a `billing_account`.
+/// Lists every kind the rules read through the shared inventory (the whole project, budgets
+/// only with a `billing_account`), then what only the audit reads: each service's revisions,
+/// each Docker repository's images, and every stack's ledger in the state bucket.
 pub async fn inventory(
     cloud: &Cloud,
     state_bucket: &str,
     billing_account: Option<&str>,
 ) -> Result<Inventory, CollectError> {
-    let (services, queues) =
-        tokio::try_join!(cloud.list_services(&Silent), cloud.list_queues(&Silent))?;
+    let read = observe(cloud, Scope::Project { billing_account }, &Ledger::default()).await?;
+    for note in &read.notes {
+        tracing::info!("audit: {note}");
+    }
+    let observed = read.observed;
     let mut revisions = BTreeMap::new();
-    for service in &services {
+    for service in &observed.services {
         revisions.insert(
             service.name.clone(),
             cloud.list_revisions(&service.name, &Silent).await?,
         );
     }
-    let (repositories, alerts, schedules, jobs) = tokio::try_join!(
-        cloud.list_repositories(&cloud.region, &Silent),
-        cloud.list_alerts(&Silent),
-        cloud.list_schedules(&Silent),
-        cloud.list_jobs(&Silent),
-    )?;
     let mut images = BTreeMap::new();
-    for repository in repositories.iter().filter(|r| r.format == "DOCKER") {
+    for repository in observed.repositories.iter().filter(|r| r.format == "DOCKER") {
         images.insert(
             repository.name.clone(),
             cloud.list_docker_images(&repository.name, &Silent).await?,
         );
     }
-    let mut tables = Vec::new();
-    for (dataset, _) in cloud.list_datasets(&Silent).await? {
-        for table in cloud.list_table_ids(&dataset, &Silent).await? {
-            if let Some(record) = cloud.get_table(&dataset, &table, &Silent).await? {
-                tables.push(record);
-            }
-        }
-    }
-    let budgets = match billing_account {
-        Some(account) => Some(BudgetScope {
+    let budgets = match (billing_account, observed.project_number) {
+        (Some(account), Some(project_number)) => Some(BudgetScope {
             billing_account: account.to_string(),
-            project_number: cloud.project_number(&Silent).await?,
-            budgets: cloud.list_budgets(account, &Silent).await?,
+            project_number,
+            budgets: observed.budgets,
         }),
-        None => None,
+        _ => None,
     };
-    let storage = cloud.storage();
-    let mut ledgered = BTreeMap::new();
-    for object in storage.list(state_bucket, "stackctl/").await? {
-        if !object.ends_with("/ledger.json") {
-            continue;
-        }
-        let Some(stored) = storage.read(state_bucket, &object).await? else {
-            continue;
-        };
-        let ledger: Ledger =
-            serde_json::from_slice(&stored.data).map_err(|source| CollectError::Ledger {
-                bucket: state_bucket.to_string(),
-                object: object.clone(),
-                source,
-            })?;
-        ledgered.extend(
-            ledger
-                .resources
-                .into_iter()
-                .map(|(name, entry)| (name, entry.recorded)),
-        );
-    }
+    let ledgered = crate::state::ledger::read_all(cloud.storage(), state_bucket)
+        .await?
+        .into_iter()
+        .flat_map(|ledger| ledger.resources)
+        .map(|(name, entry)| (name, entry.recorded))
+        .collect();
     Ok(Inventory {
         project: cloud.project.clone(),
         region: cloud.region.clone(),
-        services,
+        services: observed.services,
         revisions,
-        queues,
+        queues: observed.queues,
         ledgered,
-        repositories,
+        repositories: observed.repositories,
         images,
-        alerts,
-        tables,
-        schedules,
-        jobs: jobs.into_iter().map(|j| j.name).collect(),
+        alerts: observed.alerts,
+        tables: observed.tables,
+        schedules: observed.schedules,
+        jobs: observed.jobs.into_iter().map(|j| j.name).collect(),
         budgets,
     })
 }

@@ -135,6 +135,37 @@ pub struct LedgerStore {
     pub ledger: Ledger,
 }
 
+/// Reads the ledger object `object` and its generation; `None` when it does not exist.
+async fn read_ledger(
+    storage: &StorageClient,
+    bucket: &str,
+    object: &str,
+) -> Result<Option<(Ledger, i64)>, LedgerError> {
+    let Some(stored) = storage.read(bucket, object).await? else {
+        return Ok(None);
+    };
+    let ledger = serde_json::from_slice(&stored.data).map_err(|source| LedgerError::Corrupt {
+        bucket: bucket.into(),
+        object: object.to_string(),
+        source,
+    })?;
+    Ok(Some((ledger, stored.generation)))
+}
+
+/// Every stack's ledger in the state bucket (`stackctl/*/ledger.json`), for the audit.
+pub async fn read_all(storage: &StorageClient, bucket: &str) -> Result<Vec<Ledger>, LedgerError> {
+    let mut ledgers = Vec::new();
+    for object in storage.list(bucket, "stackctl/").await? {
+        if !object.ends_with("/ledger.json") {
+            continue;
+        }
+        if let Some((ledger, _)) = read_ledger(storage, bucket, &object).await? {
+            ledgers.push(ledger);
+        }
+    }
+    Ok(ledgers)
+}
+
 impl LedgerStore {
     /// Reads the ledger; a missing bucket or object is an empty ledger.
     pub async fn load(
@@ -143,19 +174,9 @@ impl LedgerStore {
         stack: &str,
     ) -> Result<Self, LedgerError> {
         let object = super::ledger_object(stack);
-        let (ledger, generation) = match storage.read(bucket, &object).await? {
-            Some(stored) => {
-                let ledger = serde_json::from_slice(&stored.data).map_err(|source| {
-                    LedgerError::Corrupt {
-                        bucket: bucket.into(),
-                        object: object.clone(),
-                        source,
-                    }
-                })?;
-                (ledger, stored.generation)
-            }
-            None => (Ledger::empty(stack), 0),
-        };
+        let (ledger, generation) = read_ledger(storage, bucket, &object)
+            .await?
+            .unwrap_or_else(|| (Ledger::empty(stack), 0));
         Ok(Self {
             storage: storage.clone(),
             bucket: bucket.to_string(),
