@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
+use crate::apis::lro::Completions;
 use crate::blobs::RegistryStore;
 use crate::discovery::Discovery;
 use crate::faults::FaultInjector;
@@ -32,6 +33,8 @@ pub struct Emulator {
     pub(crate) requests: Mutex<Vec<RequestRecord>>,
     /// Blob bytes and uploads of the OCI distribution API.
     pub(crate) registry: RegistryStore,
+    /// The completion hook of each long-running operation kind.
+    pub(crate) completions: Completions,
 }
 
 impl Emulator {
@@ -54,6 +57,7 @@ impl Emulator {
             store,
             faults: Mutex::new(faults),
             requests: Mutex::new(Vec::new()),
+            completions: crate::apis::completions(),
         })
     }
 

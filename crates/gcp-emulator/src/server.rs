@@ -119,6 +119,7 @@ impl Emulator {
             state: &mut state,
             discovery: &self.discovery,
             settings: &self.settings,
+            completions: &self.completions,
         };
         let reply = handler(&mut context, &call)?;
         if route.http_method != "GET" || apis::reads_mutate(&route.id) {

@@ -203,6 +203,7 @@ pub fn create_repository(context: &mut Context<'_>, call: &Call<'_>) -> Result<R
             metadata: as_any(METADATA_TYPE_URL, &json!({})),
             kind: OperationKind::Immediate,
             target: name,
+            new_revision: None,
             final_resource: Some(as_any(REPOSITORY_TYPE_URL, &repository)),
         },
         &now,
@@ -292,6 +293,7 @@ pub fn delete_repository(context: &mut Context<'_>, call: &Call<'_>) -> Result<R
             metadata: as_any(METADATA_TYPE_URL, &json!({})),
             kind: OperationKind::Immediate,
             target: name,
+            new_revision: None,
             final_resource: Some(as_any(EMPTY_TYPE_URL, &json!({}))),
         },
         &timestamp(call.now),
@@ -304,17 +306,6 @@ pub fn repository_iam(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
         return Err(not_found());
     }
     super::iam_policy::answer(context, call, &name)
-}
-
-pub fn get_operation(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
-    let name = format!(
-        "{}/operations/{}",
-        call.location_name()?,
-        call.param("operationsId")?
-    );
-    lro::poll(context.state, &name, &timestamp(call.now))
-        .map(Reply::Json)
-        .ok_or_else(|| ApiError::not_found(format!("Operation '{name}' not found.")))
 }
 
 pub fn list_docker_images(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {

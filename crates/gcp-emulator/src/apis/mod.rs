@@ -35,6 +35,26 @@ pub struct Context<'a> {
     pub state: &'a mut State,
     pub discovery: &'a Discovery,
     pub settings: &'a Settings,
+    /// How each kind of long-running operation completes.
+    pub completions: &'a lro::Completions,
+}
+
+/// The completion hooks of the APIs whose operations finish with more than a known result.
+pub fn completions() -> lro::Completions {
+    use crate::state::OperationKind;
+    let mut completions = lro::Completions::new();
+    completions.register(
+        &[
+            OperationKind::CreateOrUpdateService,
+            OperationKind::DeleteService,
+        ],
+        run::complete_operation,
+    );
+    completions.register(
+        &[OperationKind::CreateOrUpdateJob, OperationKind::RunJob],
+        run_jobs::complete_operation,
+    );
+    completions
 }
 
 /// One routed request.
@@ -231,18 +251,18 @@ const HANDLERS: &[(&str, Handler)] = &[
         "run.projects.locations.services.revisions.list",
         run::list_revisions,
     ),
-    ("run.projects.locations.operations.get", run::get_operation),
+    ("run.projects.locations.operations.get", lro::get_operation),
     (
         "run.projects.locations.operations.list",
-        run::list_operations,
+        lro::list_operations,
     ),
     (
         "run.projects.locations.operations.delete",
-        run::delete_operation,
+        lro::delete_operation,
     ),
     (
         "run.projects.locations.operations.wait",
-        run::wait_operation,
+        lro::wait_operation,
     ),
     ("storage.buckets.insert", storage::insert_bucket),
     ("storage.buckets.get", storage::get_bucket),
@@ -436,7 +456,7 @@ const HANDLERS: &[(&str, Handler)] = &[
         "serviceusage.services.batchEnable",
         serviceusage::batch_enable,
     ),
-    ("serviceusage.operations.get", serviceusage::get_operation),
+    ("serviceusage.operations.get", lro::get_global_operation),
     (
         "monitoring.projects.notificationChannels.create",
         monitoring::create_channel,
@@ -537,7 +557,7 @@ const HANDLERS: &[(&str, Handler)] = &[
     ),
     (
         "artifactregistry.projects.locations.operations.get",
-        artifactregistry::get_operation,
+        lro::get_operation,
     ),
     (
         "artifactregistry.projects.locations.repositories.dockerImages.list",

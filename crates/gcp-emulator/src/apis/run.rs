@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::lro::as_any;
+use super::lro::{self, NewOperation, as_any};
 use super::{Call, Context, Reply, project_number};
 use crate::conventions::ApiError;
 use crate::conventions::field_mask::FieldMask;
@@ -12,7 +12,7 @@ use crate::conventions::paging::PagePolicy;
 use crate::conventions::payload::is_output_only;
 use crate::conventions::wire::{parse_duration_nanos, stable_hash, timestamp};
 use crate::discovery::Api;
-use crate::state::{OperationKind, OperationRecord, ServiceRecord, State};
+use crate::state::{OperationKind, ServiceRecord, State};
 
 const SERVICE_SCHEMA: &str = "GoogleCloudRunV2Service";
 pub const SERVICE_TYPE_URL: &str = "type.googleapis.com/google.cloud.run.v2.Service";
@@ -32,13 +32,6 @@ const REVISIONS_POLICY: PagePolicy = PagePolicy {
     size_param: "pageSize",
     token_kind: "revisions",
 };
-const OPERATIONS_POLICY: PagePolicy = PagePolicy {
-    default_size: 100,
-    max_size: 1000,
-    size_param: "pageSize",
-    token_kind: "operations",
-};
-
 /// Service fields in proto field-number order (the order real responses use).
 const SERVICE_FIELD_ORDER: &[&str] = &[
     "name",
@@ -643,31 +636,18 @@ fn start_rollout(
     if let Some(record) = context.state.services.get_mut(&name.full) {
         record.pending_operation = Some(operation_name.clone());
     }
-    let operation = json!({
-        "name": operation_name,
-        "metadata": as_any(SERVICE_TYPE_URL, &rollout.service),
-        "done": false,
-    });
-    context.state.operations.insert(
-        operation_name.clone(),
-        OperationRecord {
-            operation,
-            polls_remaining: context.settings.operation_polls,
+    lro::start(
+        context,
+        NewOperation {
+            name: operation_name,
+            metadata: as_any(SERVICE_TYPE_URL, &rollout.service),
             kind: OperationKind::CreateOrUpdateService,
             target: name.full.clone(),
             new_revision,
             final_resource: None,
         },
-    );
-    if context.settings.operation_polls == 0 {
-        complete_operation(context.state, &operation_name, &now);
-    }
-    context
-        .state
-        .operations
-        .get(&operation_name)
-        .map(|r| r.operation.clone())
-        .unwrap_or(Value::Null)
+        &now,
+    )
 }
 
 /// An operation for `validateOnly` requests: done at once, nothing persisted.
@@ -992,33 +972,18 @@ pub fn delete_service(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
         name.location,
         uuid::Uuid::new_v4()
     );
-    let operation = json!({
-        "name": operation_name,
-        "metadata": as_any(SERVICE_TYPE_URL, &final_service),
-        "done": false,
-    });
-    context.state.operations.insert(
-        operation_name.clone(),
-        OperationRecord {
-            operation,
-            polls_remaining: context.settings.operation_polls,
+    Ok(Reply::Json(lro::start(
+        context,
+        NewOperation {
+            name: operation_name,
+            metadata: as_any(SERVICE_TYPE_URL, &final_service),
             kind: OperationKind::DeleteService,
             target: name.full.clone(),
             new_revision: None,
             final_resource: Some(final_service),
         },
-    );
-    if context.settings.operation_polls == 0 {
-        complete_operation(context.state, &operation_name, &now);
-    }
-    Ok(Reply::Json(
-        context
-            .state
-            .operations
-            .get(&operation_name)
-            .map(|r| r.operation.clone())
-            .unwrap_or(Value::Null),
-    ))
+        &now,
+    )))
 }
 
 pub fn get_service(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -1067,66 +1032,6 @@ pub fn service_iam(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
         return Err(service_not_found(&name));
     }
     super::iam_policy::answer(context, call, &name.full)
-}
-
-fn operation_name(call: &Call<'_>) -> Result<String, ApiError> {
-    Ok(format!(
-        "{}/operations/{}",
-        call.location_name()?,
-        call.param("operationsId")?
-    ))
-}
-
-fn operation_not_found(name: &str) -> ApiError {
-    ApiError::not_found(format!("Operation '{name}' not found."))
-}
-
-pub fn get_operation(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
-    let name = operation_name(call)?;
-    super::lro::poll(context.state, &name, &timestamp(call.now))
-        .map(Reply::Json)
-        .ok_or_else(|| operation_not_found(&name))
-}
-
-pub fn list_operations(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
-    let prefix = format!("{}/operations/", call.location_name()?);
-    let operations: Vec<&Value> = super::children(&context.state.operations, &prefix)
-        .map(|record| &record.operation)
-        .collect();
-    super::named_page(operations, "operations", call.query, OPERATIONS_POLICY)
-}
-
-pub fn delete_operation(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
-    let name = operation_name(call)?;
-    context
-        .state
-        .operations
-        .remove(&name)
-        .ok_or_else(|| operation_not_found(&name))?;
-    Ok(Reply::Json(json!({})))
-}
-
-/// `:wait` completes the operation unless the client asked not to wait at all (`timeout: 0s`).
-pub fn wait_operation(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
-    let name = operation_name(call)?;
-    if !context.state.operations.contains_key(&name) {
-        return Err(operation_not_found(&name));
-    }
-    let timeout = call
-        .body
-        .as_ref()
-        .and_then(|b| b.get("timeout"))
-        .and_then(Value::as_str)
-        .and_then(parse_duration_nanos);
-    if timeout != Some(0) {
-        super::lro::complete(context.state, &name, &timestamp(call.now));
-    }
-    context
-        .state
-        .operations
-        .get(&name)
-        .map(|r| Reply::Json(r.operation.clone()))
-        .ok_or_else(|| operation_not_found(&name))
 }
 
 /// Ages existing services, as time passing would: `{"project": P, "services": [{"name":

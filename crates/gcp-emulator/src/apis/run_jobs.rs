@@ -327,6 +327,7 @@ fn store_and_start(
             metadata: as_any(JOB_TYPE_URL, &job),
             kind: OperationKind::CreateOrUpdateJob,
             target: name.full.clone(),
+            new_revision: None,
             final_resource: None,
         },
         &timestamp(call.now),
@@ -361,13 +362,7 @@ pub fn complete_operation(state: &mut State, operation_name: &str, now: &str) {
         OperationKind::RunJob => finish_execution(state, &record.target, now),
         _ => return,
     };
-    if let Some(stored) = state.operations.get_mut(operation_name) {
-        match response {
-            Ok(response) => stored.operation["response"] = response,
-            Err(error) => stored.operation["error"] = error,
-        }
-        stored.operation["done"] = json!(true);
-    }
+    lro::finish(state, operation_name, response.map(Some));
 }
 
 /// Runs an execution to its end: every task succeeds unless an image carries the failure marker.
@@ -433,7 +428,7 @@ fn settle_pending(context: &mut Context<'_>, call: &Call<'_>, job: &str) {
         .get(job)
         .and_then(|r| r.pending_operation.clone());
     if let Some(operation) = pending {
-        lro::complete(context.state, &operation, &timestamp(call.now));
+        lro::complete(context, &operation, &timestamp(call.now));
     }
 }
 
@@ -570,6 +565,7 @@ pub fn delete_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, A
             metadata: as_any(JOB_TYPE_URL, &job),
             kind: OperationKind::Immediate,
             target: name.full.clone(),
+            new_revision: None,
             final_resource: Some(as_any(JOB_TYPE_URL, &job)),
         },
         &now,
@@ -727,6 +723,7 @@ pub fn run_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiE
             metadata: as_any(EXECUTION_TYPE_URL, &execution),
             kind: OperationKind::RunJob,
             target: execution_name,
+            new_revision: None,
             final_resource: None,
         },
         &now,

@@ -246,6 +246,7 @@ fn change(context: &mut Context<'_>, call: &Call<'_>, services: &[String], enabl
             ),
             kind: OperationKind::Immediate,
             target: format!("projects/{number}"),
+            new_revision: None,
             final_resource: Some(as_any(
                 &format!("type.googleapis.com/google.api.serviceusage.v1.{type_url}"),
                 &response,
@@ -292,13 +293,6 @@ pub fn batch_enable(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply,
         validate_service(id)?;
     }
     Ok(Reply::Json(change(context, call, &ids, true)))
-}
-
-pub fn get_operation(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
-    let name = format!("operations/{}", call.param("operationsId")?);
-    lro::poll(context.state, &name, &timestamp(call.now))
-        .map(Reply::Json)
-        .ok_or_else(|| ApiError::not_found(format!("Operation '{name}' not found.")))
 }
 
 #[cfg(test)]
