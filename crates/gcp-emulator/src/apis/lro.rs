@@ -191,10 +191,10 @@ pub fn get_global_operation(context: &mut Context<'_>, call: &Call<'_>) -> Resul
 
 pub fn list_operations(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let prefix = format!("{}/operations/", call.location_name()?);
-    let operations: Vec<&Value> = super::children(&context.state.operations, &prefix)
+    let operations: Vec<&Value> = super::collection::children(&context.state.operations, &prefix)
         .map(|record| &record.operation)
         .collect();
-    super::named_page(operations, "operations", call.query, OPERATIONS_POLICY)
+    super::collection::named_page(operations, "operations", call.query, OPERATIONS_POLICY)
 }
 
 pub fn delete_operation(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {

@@ -4,6 +4,7 @@ pub mod artifactregistry;
 pub mod bigquery;
 pub mod budgets;
 pub mod cloudbilling;
+pub mod collection;
 pub mod iam;
 pub mod iam_policy;
 pub mod lro;
@@ -124,65 +125,6 @@ pub fn seeded_items<'a>(body: &'a Value, items: &str) -> Result<(&'a str, &'a [V
         .and_then(Value::as_array)
         .ok_or(format!("\"{items}\" must be an array"))?;
     Ok((project, list))
-}
-
-/// The stored entries whose keys start with `prefix` (one parent's children), in key order.
-pub fn entries_under<'a, T>(
-    map: &'a std::collections::BTreeMap<String, T>,
-    prefix: &'a str,
-) -> impl Iterator<Item = (&'a String, &'a T)> + 'a {
-    map.range(prefix.to_string()..)
-        .take_while(move |(key, _)| key.starts_with(prefix))
-}
-
-/// The values of [`entries_under`].
-pub fn children<'a, T>(
-    map: &'a std::collections::BTreeMap<String, T>,
-    prefix: &'a str,
-) -> impl Iterator<Item = &'a T> + 'a {
-    entries_under(map, prefix).map(|(_, value)| value)
-}
-
-/// One page of resources ordered and paged by their `name`, answered as a list method does.
-pub fn named_page(
-    items: Vec<&Value>,
-    field: &str,
-    query: &crate::conventions::Query,
-    policy: crate::conventions::paging::PagePolicy,
-) -> Result<Reply, crate::conventions::ApiError> {
-    named_list(items, field, query, policy).map(Reply::Json)
-}
-
-/// The body of [`named_page`], for lists that add fields of their own (`totalSize`).
-pub fn named_list(
-    items: Vec<&Value>,
-    field: &str,
-    query: &crate::conventions::Query,
-    policy: crate::conventions::paging::PagePolicy,
-) -> Result<Value, crate::conventions::ApiError> {
-    let page = crate::conventions::paging::paginate(
-        items,
-        |item| item.get("name").and_then(Value::as_str).unwrap_or_default(),
-        query,
-        policy,
-    )?;
-    Ok(list_response(field, page))
-}
-
-/// `{"<field>": [items], "nextPageToken": ...}` for one page of a list method.
-pub fn list_response<T: serde::Serialize>(
-    field: &str,
-    page: crate::conventions::paging::Page<T>,
-) -> Value {
-    let mut response = serde_json::Map::new();
-    response.insert(
-        field.to_string(),
-        serde_json::to_value(page.items).unwrap_or(Value::Array(Vec::new())),
-    );
-    if let Some(token) = page.next_page_token {
-        response.insert("nextPageToken".into(), Value::String(token));
-    }
-    Value::Object(response)
 }
 
 /// What a handler answers.

@@ -4,8 +4,9 @@
 
 use serde_json::{Map, Value, json};
 
+use super::collection::{check_body_name, is_label_id, ordered, quoted_hash, remove_under};
 use super::lro::{self, NewOperation, as_any};
-use super::run::{MODIFIER, check_etag, condition, failing_image, ordered};
+use super::run::{MODIFIER, check_etag, condition, failing_image};
 use super::{Call, Context, Reply, project_number};
 use crate::conventions::ApiError;
 use crate::conventions::paging::PagePolicy;
@@ -71,15 +72,7 @@ struct JobName {
 
 impl JobName {
     fn new(project: &str, location: &str, id: &str) -> Result<Self, ApiError> {
-        let bytes = id.as_bytes();
-        let valid = !bytes.is_empty()
-            && bytes.len() <= 63
-            && bytes[0].is_ascii_lowercase()
-            && bytes
-                .iter()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-            && bytes.last() != Some(&b'-');
-        if !valid {
+        if !is_label_id(id, 63) {
             return Err(ApiError::invalid_argument(format!(
                 "Invalid job id \"{id}\": it must be 1-63 lowercase letters, digits or hyphens, start with a letter \
                  and not end with a hyphen."
@@ -222,10 +215,7 @@ fn validate_template(template: Option<&Value>) -> Result<(), ApiError> {
 }
 
 fn job_etag(uid: &str, generation: i64) -> String {
-    format!(
-        "\"{}\"",
-        &stable_hash(&["job-etag", uid, &generation.to_string()])[..24]
-    )
+    quoted_hash(&["job-etag", uid, &generation.to_string()], 24)
 }
 
 /// The job after applying `spec` (create when `existing` is `None`), reconciling.
@@ -475,26 +465,16 @@ pub fn get_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiE
 
 pub fn list_jobs(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let prefix = format!("{}/jobs/", call.location_name()?);
-    let jobs: Vec<&Value> = super::children(&context.state.run_jobs, &prefix)
+    let jobs: Vec<&Value> = super::collection::children(&context.state.run_jobs, &prefix)
         .map(|record| &record.job)
         .collect();
-    super::named_page(jobs, "jobs", call.query, JOBS_POLICY)
+    super::collection::named_page(jobs, "jobs", call.query, JOBS_POLICY)
 }
 
 pub fn patch_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = JobName::from_path(call)?;
     let body = call.body_or_empty();
-    if let Some(body_name) = body
-        .get("name")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-        && body_name != name.full
-    {
-        return Err(ApiError::invalid_argument(format!(
-            "job.name \"{body_name}\" does not match the URL \"{}\".",
-            name.full
-        )));
-    }
+    check_body_name(&body, &name.full, "job.name")?;
     let Some(existing) = context
         .state
         .run_jobs
@@ -552,11 +532,10 @@ pub fn delete_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, A
         job.as_object().cloned().unwrap_or_default(),
         JOB_FIELD_ORDER,
     );
-    let prefix = format!("{}/executions/", name.full);
-    context
-        .state
-        .executions
-        .retain(|execution, _| !execution.starts_with(&prefix));
+    remove_under(
+        &mut context.state.executions,
+        &format!("{}/executions/", name.full),
+    );
     super::iam_policy::forget(context.state, &name.full);
     Ok(Reply::Json(lro::start(
         context,
@@ -680,7 +659,7 @@ pub fn run_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiE
         "observedGeneration": "1",
         "runningCount": template.get("taskCount").cloned().unwrap_or(json!(1)),
         "logUri": format!("https://console.cloud.google.com/logs/viewer?project={}&resource=cloud_run_job/job_name/{}", name.project, name.id),
-        "etag": format!("\"{}\"", &stable_hash(&["execution-etag", &execution_name])[..24]),
+        "etag": quoted_hash(&["execution-etag", &execution_name], 24),
     });
     for field in ["labels", "annotations"] {
         if let Some(value) = template.get(field) {
@@ -756,8 +735,9 @@ pub fn list_executions(context: &mut Context<'_>, call: &Call<'_>) -> Result<Rep
         return Err(job_not_found(&name));
     }
     let prefix = format!("{}/executions/", name.full);
-    let executions: Vec<&Value> = super::children(&context.state.executions, &prefix).collect();
-    super::named_page(executions, "executions", call.query, EXECUTIONS_POLICY)
+    let executions: Vec<&Value> =
+        super::collection::children(&context.state.executions, &prefix).collect();
+    super::collection::named_page(executions, "executions", call.query, EXECUTIONS_POLICY)
 }
 
 #[cfg(test)]

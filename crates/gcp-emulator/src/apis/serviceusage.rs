@@ -4,8 +4,9 @@
 
 use serde_json::{Value, json};
 
+use super::collection::list_response;
 use super::lro::{self, NewOperation, as_any};
-use super::{Call, Context, Reply, list_response, project_number};
+use super::{Call, Context, Reply, project_number};
 use crate::conventions::ApiError;
 use crate::conventions::paging::{PagePolicy, paginate};
 use crate::conventions::wire::timestamp;

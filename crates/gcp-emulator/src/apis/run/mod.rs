@@ -13,7 +13,7 @@ mod traffic;
 #[cfg(test)]
 mod tests;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::conventions::ApiError;
 
@@ -86,17 +86,6 @@ pub(crate) fn failing_image(template: &Value) -> Option<String> {
         .filter_map(|c| c.get("image").and_then(Value::as_str))
         .find(|image| image.contains(FAILING_IMAGE_MARKER))
         .map(str::to_string)
-}
-
-pub(crate) fn ordered(mut fields: Map<String, Value>, order: &[&str]) -> Value {
-    let mut out = Map::new();
-    for field in order {
-        if let Some(value) = fields.remove(*field) {
-            out.insert((*field).to_string(), value);
-        }
-    }
-    out.extend(fields);
-    Value::Object(out)
 }
 
 pub(crate) fn check_etag(current: &Value, sent: Option<&str>) -> Result<(), ApiError> {

@@ -1,6 +1,7 @@
 //! Cloud Run service names: their parts, id validation, the not-found error, and the URLs a
 //! service is served at.
 
+use crate::apis::collection::is_label_id;
 use crate::apis::{Call, project_number};
 use crate::conventions::ApiError;
 use crate::conventions::wire::stable_hash;
@@ -38,15 +39,7 @@ impl ServiceName {
 }
 
 pub(super) fn validate_service_id(id: &str) -> Result<(), ApiError> {
-    let bytes = id.as_bytes();
-    let valid = !bytes.is_empty()
-        && bytes.len() <= 49
-        && bytes[0].is_ascii_lowercase()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes.last() != Some(&b'-');
-    if valid {
+    if is_label_id(id, 49) {
         Ok(())
     } else {
         Err(ApiError::invalid_argument(format!(

@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::condition;
 use super::names::{ServiceName, service_not_found};
+use crate::apis::collection::quoted_hash;
 use crate::apis::{Call, Context, Reply};
 use crate::conventions::ApiError;
 use crate::conventions::paging::PagePolicy;
@@ -68,10 +69,7 @@ pub(super) fn build_revision(
     revision.insert("observedGeneration".into(), json!("1"));
     revision.insert(
         "etag".into(),
-        json!(format!(
-            "\"{}\"",
-            &stable_hash(&["revision-etag", revision_name])[..24]
-        )),
+        json!(quoted_hash(&["revision-etag", revision_name], 24)),
     );
     Value::Object(revision)
 }
@@ -94,6 +92,7 @@ pub fn list_revisions(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
         return Err(service_not_found(&name));
     }
     let prefix = format!("{}/revisions/", name.full);
-    let revisions: Vec<&Value> = crate::apis::children(&context.state.revisions, &prefix).collect();
-    crate::apis::named_page(revisions, "revisions", call.query, REVISIONS_POLICY)
+    let revisions: Vec<&Value> =
+        crate::apis::collection::children(&context.state.revisions, &prefix).collect();
+    crate::apis::collection::named_page(revisions, "revisions", call.query, REVISIONS_POLICY)
 }

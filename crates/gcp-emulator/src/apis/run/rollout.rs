@@ -11,18 +11,18 @@ use super::names::{ServiceName, service_urls};
 use super::revisions::{build_revision, revision_suffix};
 use super::traffic::{LATEST, traffic_statuses, validate_traffic};
 use super::{
-    FAILING_IMAGE_MARKER, MODIFIER, SERVICE_FIELD_ORDER, SERVICE_TYPE_URL, condition,
-    failing_image, ordered,
+    FAILING_IMAGE_MARKER, MODIFIER, SERVICE_FIELD_ORDER, SERVICE_TYPE_URL, condition, failing_image,
 };
+use crate::apis::collection::ordered;
+use crate::apis::collection::quoted_hash;
 use crate::apis::lro::{self, NewOperation, as_any};
 use crate::apis::{Call, Context};
 use crate::conventions::ApiError;
-use crate::conventions::wire::{stable_hash, timestamp};
+use crate::conventions::wire::timestamp;
 use crate::state::{OperationKind, ServiceRecord, State};
 
 pub(super) fn service_etag(uid: &str, generation: i64) -> String {
-    let digest = stable_hash(&["service-etag", uid, &generation.to_string()]);
-    format!("\"{}\"", &digest[..24])
+    quoted_hash(&["service-etag", uid, &generation.to_string()], 24)
 }
 
 /// The outcome of applying a requested spec to (maybe) an existing service.

@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 use super::defaults::{request_spec, spec_of};
 use super::names::{ServiceName, service_not_found};
 use super::rollout::{plan_rollout, settle_pending, start_rollout, validate_only_operation};
-use super::{SERVICE_FIELD_ORDER, SERVICE_SCHEMA, SERVICE_TYPE_URL, check_etag, ordered};
+use super::{SERVICE_FIELD_ORDER, SERVICE_SCHEMA, SERVICE_TYPE_URL, check_etag};
+use crate::apis::collection::{check_body_name, ordered, remove_under};
 use crate::apis::lro::{self, NewOperation, as_any};
 use crate::apis::{Call, Context, Reply};
 use crate::conventions::ApiError;
@@ -61,17 +62,7 @@ pub(super) fn create_new(
 pub fn patch_service(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = ServiceName::from_path(call)?;
     let body = call.body_or_empty();
-    if let Some(body_name) = body
-        .get("name")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-        && body_name != name.full
-    {
-        return Err(ApiError::invalid_argument(format!(
-            "service.name \"{body_name}\" does not match the URL \"{}\".",
-            name.full
-        )));
-    }
+    check_body_name(&body, &name.full, "service.name")?;
     let Some(existing) = context.state.services.get(&name.full).cloned() else {
         if call.query_bool("allowMissing")? {
             return create_new(context, call, &name);
@@ -142,11 +133,10 @@ pub fn delete_service(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
         SERVICE_FIELD_ORDER,
     );
     crate::apis::iam_policy::forget(context.state, &name.full);
-    let revision_prefix = format!("{}/revisions/", name.full);
-    context
-        .state
-        .revisions
-        .retain(|revision, _| !revision.starts_with(&revision_prefix));
+    remove_under(
+        &mut context.state.revisions,
+        &format!("{}/revisions/", name.full),
+    );
     let operation_name = format!(
         "projects/{}/locations/{}/operations/{}",
         name.project,
@@ -179,10 +169,10 @@ pub fn get_service(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
 
 pub fn list_services(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let prefix = format!("{}/services/", call.location_name()?);
-    let services: Vec<&Value> = crate::apis::children(&context.state.services, &prefix)
+    let services: Vec<&Value> = crate::apis::collection::children(&context.state.services, &prefix)
         .map(|record| &record.service)
         .collect();
-    crate::apis::named_page(services, "services", call.query, SERVICES_POLICY)
+    crate::apis::collection::named_page(services, "services", call.query, SERVICES_POLICY)
 }
 
 pub fn service_iam(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
