@@ -6,13 +6,14 @@ use serde_json::{Map, Value, json};
 
 use super::collection::{check_body_name, is_label_id, ordered, quoted_hash, remove_under};
 use super::lro::{self, NewOperation, as_any};
-use super::run::{MODIFIER, check_etag, condition, failing_image};
-use super::{Call, Context, Reply, project_number};
+use super::run::{
+    MODIFIER, check_etag, condition, default_timeout_and_account, failing_image, settable_fields,
+    spec_in,
+};
+use super::{Call, Context, Reply};
 use crate::conventions::ApiError;
 use crate::conventions::paging::PagePolicy;
-use crate::conventions::payload::is_output_only;
-use crate::conventions::wire::{parse_duration_nanos, stable_hash, timestamp};
-use crate::discovery::Api;
+use crate::conventions::wire::{stable_hash, timestamp};
 use crate::state::{OperationKind, State};
 
 const JOB_SCHEMA: &str = "GoogleCloudRunV2Job";
@@ -111,27 +112,8 @@ fn job_not_found(name: &JobName) -> ApiError {
     ))
 }
 
-fn settable_job_fields(context: &Context<'_>) -> Vec<String> {
-    context
-        .discovery
-        .schema(Api::CloudRun, JOB_SCHEMA)
-        .and_then(|s| s.get("properties"))
-        .and_then(Value::as_object)
-        .map(|properties| {
-            properties
-                .iter()
-                .filter(|(name, p)| !is_output_only(p) && !matches!(name.as_str(), "name" | "etag"))
-                .map(|(name, _)| name.clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn spec_of(context: &Context<'_>, job: &Value) -> Map<String, Value> {
-    settable_job_fields(context)
-        .into_iter()
-        .filter_map(|field| job.get(&field).map(|v| (field, v.clone())))
-        .collect()
+    spec_in(context, JOB_SCHEMA, job)
 }
 
 fn is_unset_number(value: Option<&Value>) -> bool {
@@ -162,27 +144,7 @@ fn template_with_defaults(template: &Value, project: &str) -> Value {
         if !task.contains_key("maxRetries") {
             task.insert("maxRetries".into(), json!(3));
         }
-        if task
-            .get("timeout")
-            .and_then(Value::as_str)
-            .and_then(parse_duration_nanos)
-            .is_none_or(|n| n == 0)
-        {
-            task.insert("timeout".into(), json!("600s"));
-        }
-        if task
-            .get("serviceAccount")
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-        {
-            task.insert(
-                "serviceAccount".into(),
-                json!(format!(
-                    "{}-compute@developer.gserviceaccount.com",
-                    project_number(project)
-                )),
-            );
-        }
+        default_timeout_and_account(task, "600s", project);
     }
     Value::Object(execution)
 }
@@ -253,7 +215,7 @@ fn plan_job(
     let mut job = match existing {
         Some(previous) => {
             let mut fields = previous.as_object().cloned().unwrap_or_default();
-            for field in settable_job_fields(context) {
+            for field in settable_fields(context, JOB_SCHEMA) {
                 fields.remove(&field);
             }
             fields

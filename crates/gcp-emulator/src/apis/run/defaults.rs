@@ -12,9 +12,19 @@ use crate::discovery::Api;
 
 /// Service properties a client may set (not output only; `name`/`etag` are handled apart).
 pub(super) fn settable_service_fields(context: &Context<'_>) -> Vec<String> {
+    settable_fields(context, SERVICE_SCHEMA)
+}
+
+pub(super) fn spec_of(context: &Context<'_>, service: &Value) -> Map<String, Value> {
+    spec_in(context, SERVICE_SCHEMA, service)
+}
+
+/// The properties of a Cloud Run resource schema a client may set (not output only;
+/// `name`/`etag` are handled apart).
+pub(crate) fn settable_fields(context: &Context<'_>, schema: &str) -> Vec<String> {
     context
         .discovery
-        .schema(Api::CloudRun, SERVICE_SCHEMA)
+        .schema(Api::CloudRun, schema)
         .and_then(|s| s.get("properties"))
         .and_then(Value::as_object)
         .map(|properties| {
@@ -29,11 +39,42 @@ pub(super) fn settable_service_fields(context: &Context<'_>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub(super) fn spec_of(context: &Context<'_>, service: &Value) -> Map<String, Value> {
-    settable_service_fields(context)
+/// The settable fields `resource` has (its spec).
+pub(crate) fn spec_in(context: &Context<'_>, schema: &str, resource: &Value) -> Map<String, Value> {
+    settable_fields(context, schema)
         .into_iter()
-        .filter_map(|field| service.get(&field).map(|v| (field, v.clone())))
+        .filter_map(|field| resource.get(&field).map(|v| (field, v.clone())))
         .collect()
+}
+
+/// Sets `timeout` to `default` when unset or zero, and `serviceAccount` to the project's default
+/// compute account when unset.
+pub(crate) fn default_timeout_and_account(
+    template: &mut Map<String, Value>,
+    default: &str,
+    project: &str,
+) {
+    if template
+        .get("timeout")
+        .and_then(Value::as_str)
+        .and_then(parse_duration_nanos)
+        .is_none_or(|n| n == 0)
+    {
+        template.insert("timeout".into(), json!(default));
+    }
+    if template
+        .get("serviceAccount")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        template.insert(
+            "serviceAccount".into(),
+            json!(format!(
+                "{}-compute@developer.gserviceaccount.com",
+                project_number(project)
+            )),
+        );
+    }
 }
 
 /// Fills the template defaults the real API echoes.
@@ -96,27 +137,7 @@ pub(super) fn template_with_defaults(template: &Value, project: &str) -> Value {
     {
         scaling.insert("maxInstanceCount".into(), json!(100));
     }
-    if template
-        .get("timeout")
-        .and_then(Value::as_str)
-        .and_then(parse_duration_nanos)
-        .is_none_or(|n| n == 0)
-    {
-        template.insert("timeout".into(), json!("300s"));
-    }
-    if template
-        .get("serviceAccount")
-        .and_then(Value::as_str)
-        .is_none_or(str::is_empty)
-    {
-        template.insert(
-            "serviceAccount".into(),
-            json!(format!(
-                "{}-compute@developer.gserviceaccount.com",
-                project_number(project)
-            )),
-        );
-    }
+    default_timeout_and_account(&mut template, "300s", project);
     if template
         .get("maxInstanceRequestConcurrency")
         .and_then(Value::as_i64)
