@@ -6,8 +6,10 @@
 use serde_json::{Value, json};
 
 use crate::conventions::{ApiError, ErrorStyle};
+use crate::emulator::Emulator;
 use crate::faults::FaultPlan;
-use crate::server::{Emulator, HttpRequest, HttpResponse, lock};
+use crate::http::{HttpRequest, HttpResponse};
+use crate::lock;
 use crate::state::State;
 
 /// Applies a seeding endpoint's JSON body to the state and persists it.

@@ -6,17 +6,26 @@
 
 mod admin;
 mod apis;
+mod blobs;
 mod conventions;
 mod discovery;
+mod emulator;
 mod faults;
+mod http;
 mod server;
 mod state;
 
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 pub use faults::{FaultPlan, FaultRule};
 pub use server::{RunningEmulator, start};
+
+/// Locks a mutex, recovering the data if a handler panicked while holding it.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// How an emulator instance behaves.
 #[derive(Debug, Clone, PartialEq)]

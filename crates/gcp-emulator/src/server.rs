@@ -2,14 +2,13 @@
 //! validates, dispatches to an API handler, persists and renders every request.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State as AxumState;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use bytes::Bytes;
 use chrono::Utc;
-use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -19,127 +18,14 @@ use crate::conventions::payload::{normalize_request, render_response};
 use crate::conventions::wire::snake_case;
 use crate::conventions::{ApiError, Code, ErrorStyle, Query};
 use crate::discovery::{Discovery, Route, RouteMatch};
-use crate::faults::FaultInjector;
-use crate::state::{State, StateStore};
-use crate::{EmulatorError, Settings};
+use crate::emulator::{Emulator, RequestRecord};
+use crate::http::{HttpRequest, HttpResponse};
+use crate::{EmulatorError, Settings, lock};
 
 /// Largest request body accepted (Storage uploads included).
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
-/// A request as the emulator sees it (raw path kept percent-encoded for routing).
-#[derive(Debug)]
-pub struct HttpRequest {
-    pub method: String,
-    pub raw_path: String,
-    pub raw_query: Option<String>,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-/// A response before it is handed to hyper.
-#[derive(Debug)]
-pub struct HttpResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl HttpResponse {
-    pub fn json(status: u16, value: &Value) -> Self {
-        let mut body = serde_json::to_vec_pretty(value).unwrap_or_default();
-        body.push(b'\n');
-        Self {
-            status,
-            headers: vec![(
-                "content-type".into(),
-                "application/json; charset=UTF-8".into(),
-            )],
-            body,
-        }
-    }
-
-    pub fn error(error: &ApiError, style: ErrorStyle) -> Self {
-        Self::json(error.http_status(), &error.to_body(style))
-    }
-
-    /// Google's HTML 404 for paths no API serves.
-    fn html_not_found(path: &str) -> Self {
-        let escaped = path
-            .replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;");
-        let body = format!(
-            "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 404 (Not Found)!!1</title>\n  \
-             <p><b>404.</b> <ins>That\u{2019}s an error.</ins>\n  <p>The requested URL <code>{escaped}</code> was not found on this server.  \
-             <ins>That\u{2019}s all we know.</ins>\n"
-        );
-        Self {
-            status: 404,
-            headers: vec![("content-type".into(), "text/html; charset=UTF-8".into())],
-            body: body.into_bytes(),
-        }
-    }
-}
-
-/// One served API request, as listed by `GET /_emulator/requests`.
-#[derive(Debug, Clone, Serialize)]
-pub struct RequestRecord {
-    pub method: String,
-    pub path: String,
-    pub query: String,
-    pub status: u16,
-}
-
-/// The shared emulator: discovery, state, faults and the request log.
-#[derive(Debug)]
-pub struct Emulator {
-    pub(crate) discovery: Discovery,
-    pub(crate) settings: Settings,
-    pub(crate) state: Mutex<State>,
-    pub(crate) store: Option<StateStore>,
-    pub(crate) faults: Mutex<FaultInjector>,
-    pub(crate) requests: Mutex<Vec<RequestRecord>>,
-    /// Blob bytes and uploads of the OCI distribution API.
-    pub(crate) registry: apis::registry::RegistryStore,
-}
-
-/// Locks a mutex, recovering the data if a handler panicked while holding it.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Emulator {
-    pub fn new(settings: Settings) -> Result<Self, EmulatorError> {
-        let discovery = Discovery::load()?;
-        let (store, state) = match &settings.state_dir {
-            Some(dir) => {
-                let (store, state) = StateStore::open(dir)?;
-                (Some(store), state)
-            }
-            None => (None, State::empty()),
-        };
-        let faults = FaultInjector::new(settings.faults.clone());
-        let registry = apis::registry::RegistryStore::new(settings.state_dir.as_deref());
-        Ok(Self {
-            registry,
-            discovery,
-            settings,
-            state: Mutex::new(state),
-            store,
-            faults: Mutex::new(faults),
-            requests: Mutex::new(Vec::new()),
-        })
-    }
-
-    /// Writes the state to disk (no-op when in memory).
-    pub(crate) fn persist(&self, state: &State) {
-        if let Some(store) = &self.store
-            && let Err(error) = store.save(state)
-        {
-            tracing::error!(dir = %store.dir().display(), %error, "cannot persist emulator state");
-        }
-    }
-
     pub async fn handle(&self, request: HttpRequest) -> HttpResponse {
         if request.raw_path == "/_emulator" || request.raw_path.starts_with("/_emulator/") {
             return crate::admin::handle(self, &request);
@@ -233,6 +119,7 @@ impl Emulator {
             state: &mut state,
             discovery: &self.discovery,
             settings: &self.settings,
+            completions: &self.completions,
         };
         let reply = handler(&mut context, &call)?;
         if route.http_method != "GET" || apis::reads_mutate(&route.id) {
@@ -458,6 +345,8 @@ impl RunningEmulator {
 #[cfg(test)]
 pub(crate) mod testing {
     //! Drives an in-memory [`Emulator`] without a socket.
+    use axum::http::HeaderMap;
+
     use super::*;
 
     pub struct TestEmulator {

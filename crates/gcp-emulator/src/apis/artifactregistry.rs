@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::collection::{Collection, is_label_id, ordered, remove_under};
 use super::lro::{self, NewOperation, as_any};
 use super::{Call, Context, Reply};
 use crate::conventions::ApiError;
@@ -32,6 +33,21 @@ const IMAGES_POLICY: PagePolicy = PagePolicy {
     token_kind: "dockerImages",
 };
 
+const REPOSITORIES: Collection = Collection {
+    field: "repositories",
+    policy: REPOSITORIES_POLICY,
+    map: |state| &state.repositories,
+    map_mut: |state| &mut state.repositories,
+    not_found: |_| not_found(),
+};
+const IMAGES: Collection = Collection {
+    field: "dockerImages",
+    policy: IMAGES_POLICY,
+    map: |state| &state.docker_images,
+    map_mut: |state| &mut state.docker_images,
+    not_found: |_| not_found(),
+};
+
 fn repository_name(call: &Call<'_>) -> Result<String, ApiError> {
     let id = call.param("repositoriesId")?;
     Ok(format!("{}/repositories/{id}", call.location_name()?))
@@ -42,15 +58,7 @@ fn not_found() -> ApiError {
 }
 
 fn validate_repository_id(id: &str) -> Result<(), ApiError> {
-    let bytes = id.as_bytes();
-    let valid = !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes[0].is_ascii_lowercase()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes.last() != Some(&b'-');
-    if valid {
+    if is_label_id(id, 63) {
         Ok(())
     } else {
         Err(ApiError::invalid_argument(format!(
@@ -131,7 +139,7 @@ fn finish(mut repository: Map<String, Value>) -> Value {
     {
         repository.insert("mode".into(), json!("STANDARD_REPOSITORY"));
     }
-    super::run::ordered(
+    ordered(
         repository,
         &[
             "name",
@@ -160,7 +168,7 @@ pub fn create_repository(context: &mut Context<'_>, call: &Call<'_>) -> Result<R
     })?;
     validate_repository_id(id)?;
     let name = format!("{}/repositories/{id}", call.location_name()?);
-    if context.state.repositories.contains_key(&name) {
+    if REPOSITORIES.contains(context.state, &name) {
         return Err(ApiError::already_exists("the repository already exists"));
     }
     let body = call.body_or_empty();
@@ -203,6 +211,7 @@ pub fn create_repository(context: &mut Context<'_>, call: &Call<'_>) -> Result<R
             metadata: as_any(METADATA_TYPE_URL, &json!({})),
             kind: OperationKind::Immediate,
             target: name,
+            new_revision: None,
             final_resource: Some(as_any(REPOSITORY_TYPE_URL, &repository)),
         },
         &now,
@@ -210,35 +219,19 @@ pub fn create_repository(context: &mut Context<'_>, call: &Call<'_>) -> Result<R
 }
 
 pub fn get_repository(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
-    let name = repository_name(call)?;
-    context
-        .state
-        .repositories
-        .get(&name)
-        .cloned()
+    REPOSITORIES
+        .get(context.state, &repository_name(call)?)
         .map(Reply::Json)
-        .ok_or_else(not_found)
 }
 
 pub fn list_repositories(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let prefix = format!("{}/repositories/", call.location_name()?);
-    let repositories: Vec<&Value> = super::children(&context.state.repositories, &prefix).collect();
-    super::named_page(
-        repositories,
-        "repositories",
-        call.query,
-        REPOSITORIES_POLICY,
-    )
+    REPOSITORIES.list(context.state, &prefix, call.query)
 }
 
 pub fn patch_repository(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = repository_name(call)?;
-    let existing = context
-        .state
-        .repositories
-        .get(&name)
-        .cloned()
-        .ok_or_else(not_found)?;
+    let existing = REPOSITORIES.get(context.state, &name)?;
     let body = call.body_or_empty();
     let mask = FieldMask::parse(
         call.query.non_empty("updateMask"),
@@ -267,22 +260,16 @@ pub fn patch_repository(context: &mut Context<'_>, call: &Call<'_>) -> Result<Re
     validate_cleanup_policies(&repository)?;
     repository["updateTime"] = json!(timestamp(call.now));
     let repository = finish(repository.as_object().cloned().unwrap_or_default());
-    context.state.repositories.insert(name, repository.clone());
-    Ok(Reply::Json(repository))
+    Ok(REPOSITORIES.store(context.state, name, repository))
 }
 
 pub fn delete_repository(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = repository_name(call)?;
-    context
-        .state
-        .repositories
-        .remove(&name)
-        .ok_or_else(not_found)?;
-    let prefix = format!("{name}/dockerImages/");
-    context
-        .state
-        .docker_images
-        .retain(|image, _| !image.starts_with(&prefix));
+    REPOSITORIES.remove(context.state, &name)?;
+    remove_under(
+        &mut context.state.docker_images,
+        &format!("{name}/dockerImages/"),
+    );
     super::iam_policy::forget(context.state, &name);
     let operation = operation_name(call)?;
     Ok(Reply::Json(lro::start(
@@ -292,6 +279,7 @@ pub fn delete_repository(context: &mut Context<'_>, call: &Call<'_>) -> Result<R
             metadata: as_any(METADATA_TYPE_URL, &json!({})),
             kind: OperationKind::Immediate,
             target: name,
+            new_revision: None,
             final_resource: Some(as_any(EMPTY_TYPE_URL, &json!({}))),
         },
         &timestamp(call.now),
@@ -300,31 +288,18 @@ pub fn delete_repository(context: &mut Context<'_>, call: &Call<'_>) -> Result<R
 
 pub fn repository_iam(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = repository_name(call)?;
-    if !context.state.repositories.contains_key(&name) {
-        return Err(not_found());
-    }
+    REPOSITORIES.require(context.state, &name)?;
     super::iam_policy::answer(context, call, &name)
-}
-
-pub fn get_operation(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
-    let name = format!(
-        "{}/operations/{}",
-        call.location_name()?,
-        call.param("operationsId")?
-    );
-    lro::poll(context.state, &name, &timestamp(call.now))
-        .map(Reply::Json)
-        .ok_or_else(|| ApiError::not_found(format!("Operation '{name}' not found.")))
 }
 
 pub fn list_docker_images(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let repository = repository_name(call)?;
-    if !context.state.repositories.contains_key(&repository) {
-        return Err(not_found());
-    }
-    let prefix = format!("{repository}/dockerImages/");
-    let images: Vec<&Value> = super::children(&context.state.docker_images, &prefix).collect();
-    super::named_page(images, "dockerImages", call.query, IMAGES_POLICY)
+    REPOSITORIES.require(context.state, &repository)?;
+    IMAGES.list(
+        context.state,
+        &format!("{repository}/dockerImages/"),
+        call.query,
+    )
 }
 
 pub fn get_docker_image(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -333,13 +308,7 @@ pub fn get_docker_image(context: &mut Context<'_>, call: &Call<'_>) -> Result<Re
         repository_name(call)?,
         call.param("dockerImagesId")?
     );
-    context
-        .state
-        .docker_images
-        .get(&name)
-        .cloned()
-        .map(Reply::Json)
-        .ok_or_else(not_found)
+    IMAGES.get(context.state, &name).map(Reply::Json)
 }
 
 /// Stores images posted to `/_emulator/artifactregistry/dockerImages`:
@@ -396,7 +365,7 @@ pub fn seed_docker_images(state: &mut State, body: &Value) -> Result<Value, Stri
         state.docker_images.insert(name, entry);
     }
     let prefix = format!("{repository}/dockerImages/");
-    let total: i64 = super::entries_under(&state.docker_images, &prefix)
+    let total: i64 = super::collection::entries_under(&state.docker_images, &prefix)
         .filter_map(|(_, i)| {
             i["imageSizeBytes"]
                 .as_str()

@@ -229,7 +229,7 @@ fn finish_dataset(
         "type",
         "maxTimeTravelHours",
     ];
-    Ok(super::run::ordered(dataset, &order))
+    Ok(super::collection::ordered(dataset, &order))
 }
 
 pub fn insert_dataset(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -326,31 +326,32 @@ pub fn list_datasets(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply
         .non_empty("filter")
         .map(parse_label_filter)
         .transpose()?;
-    let datasets: Vec<(String, Value)> = super::entries_under(&context.state.bq_datasets, &prefix)
-        .filter(|(_, d)| {
-            label_filter.as_ref().is_none_or(|(key, value)| {
-                d.get("labels")
-                    .and_then(|l| l.get(key))
-                    .and_then(Value::as_str)
-                    .is_some_and(|v| value.as_deref().is_none_or(|w| w == v))
+    let datasets: Vec<(String, Value)> =
+        super::collection::entries_under(&context.state.bq_datasets, &prefix)
+            .filter(|(_, d)| {
+                label_filter.as_ref().is_none_or(|(key, value)| {
+                    d.get("labels")
+                        .and_then(|l| l.get(key))
+                        .and_then(Value::as_str)
+                        .is_some_and(|v| value.as_deref().is_none_or(|w| w == v))
+                })
             })
-        })
-        .map(|(k, d)| {
-            let mut summary = json!({
-                "kind": "bigquery#dataset",
-                "id": d["id"],
-                "datasetReference": d["datasetReference"],
-                "location": d["location"],
-            });
-            if let Some(labels) = d.get("labels") {
-                summary["labels"] = labels.clone();
-            }
-            if let Some(name) = d.get("friendlyName") {
-                summary["friendlyName"] = name.clone();
-            }
-            (k.clone(), summary)
-        })
-        .collect();
+            .map(|(k, d)| {
+                let mut summary = json!({
+                    "kind": "bigquery#dataset",
+                    "id": d["id"],
+                    "datasetReference": d["datasetReference"],
+                    "location": d["location"],
+                });
+                if let Some(labels) = d.get("labels") {
+                    summary["labels"] = labels.clone();
+                }
+                if let Some(name) = d.get("friendlyName") {
+                    summary["friendlyName"] = name.clone();
+                }
+                (k.clone(), summary)
+            })
+            .collect();
     let page = paginate(datasets, |(k, _)| k.as_str(), call.query, DATASETS_POLICY)?;
     let mut response =
         json!({"kind": "bigquery#datasetList", "etag": new_etag(&prefix, "list", 0)});
@@ -445,16 +446,17 @@ pub fn update_dataset(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
 pub fn delete_dataset(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let (key, _) = existing_dataset(context, call)?;
     let prefix = format!("{key}.");
-    let has_tables = super::entries_under(&context.state.bq_tables, &prefix)
+    let has_tables = super::collection::entries_under(&context.state.bq_tables, &prefix)
         .next()
         .is_some();
     if has_tables && !call.query_bool("deleteContents")? {
         return Err(bad_request(format!("Dataset {key} is still in use"))
             .with_storage_reason("resourceInUse"));
     }
-    let table_names: Vec<String> = super::entries_under(&context.state.bq_tables, &prefix)
-        .map(|(k, _)| k.clone())
-        .collect();
+    let table_names: Vec<String> =
+        super::collection::entries_under(&context.state.bq_tables, &prefix)
+            .map(|(k, _)| k.clone())
+            .collect();
     for table in table_names {
         context.state.bq_tables.remove(&table);
     }
@@ -751,7 +753,7 @@ fn finish_table(
     table.insert("location".into(), dataset["location"].clone());
     table.insert("lastModifiedTime".into(), json!(now));
     table.insert("etag".into(), json!(new_etag(key, now, salt)));
-    Ok(super::run::ordered(table, TABLE_ORDER))
+    Ok(super::collection::ordered(table, TABLE_ORDER))
 }
 
 fn existing_table(
@@ -856,28 +858,29 @@ pub fn get_table(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, Ap
 pub fn list_tables(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let (dataset_key, _) = existing_dataset(context, call)?;
     let prefix = format!("{dataset_key}.");
-    let tables: Vec<(String, Value)> = super::entries_under(&context.state.bq_tables, &prefix)
-        .map(|(k, t)| {
-            let mut summary = Map::new();
-            for field in [
-                "kind",
-                "id",
-                "tableReference",
-                "type",
-                "timePartitioning",
-                "clustering",
-                "labels",
-                "creationTime",
-                "expirationTime",
-                "friendlyName",
-            ] {
-                if let Some(value) = t.get(field) {
-                    summary.insert(field.into(), value.clone());
+    let tables: Vec<(String, Value)> =
+        super::collection::entries_under(&context.state.bq_tables, &prefix)
+            .map(|(k, t)| {
+                let mut summary = Map::new();
+                for field in [
+                    "kind",
+                    "id",
+                    "tableReference",
+                    "type",
+                    "timePartitioning",
+                    "clustering",
+                    "labels",
+                    "creationTime",
+                    "expirationTime",
+                    "friendlyName",
+                ] {
+                    if let Some(value) = t.get(field) {
+                        summary.insert(field.into(), value.clone());
+                    }
                 }
-            }
-            (k.clone(), Value::Object(summary))
-        })
-        .collect();
+                (k.clone(), Value::Object(summary))
+            })
+            .collect();
     let total = tables.len();
     let page = paginate(tables, |(k, _)| k.as_str(), call.query, TABLES_POLICY)?;
     let mut response = json!({"kind": "bigquery#tableList", "etag": new_etag(&prefix, "list", 0), "totalItems": total});
@@ -1129,32 +1132,33 @@ pub fn list_jobs(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, Ap
             )));
         }
     };
-    let mut jobs: Vec<(String, Value)> = super::entries_under(&context.state.bq_jobs, &prefix)
-        .filter_map(|(k, job)| {
-            let text = |pointer: &str| job.pointer(pointer).and_then(Value::as_str);
-            let state = text("/state").unwrap_or_default().to_ascii_uppercase();
-            let created = job
-                .pointer("/statistics/creationTime")
-                .and_then(int64_value);
-            let listed = (states.is_empty() || states.contains(&state))
-                && min.is_none_or(|m| created.is_some_and(|c| c >= m))
-                && max.is_none_or(|m| created.is_some_and(|c| c <= m))
-                && (all_users || text("/user_email") == Some(CREATOR_EMAIL))
-                && text("/statistics/parentJobId") == parent;
-            if !listed {
-                return None;
-            }
-            let mut job = job.clone();
-            if !full && let Some(entry) = job.as_object_mut() {
-                for field in FULL_PROJECTION_ONLY {
-                    entry.remove(*field);
+    let mut jobs: Vec<(String, Value)> =
+        super::collection::entries_under(&context.state.bq_jobs, &prefix)
+            .filter_map(|(k, job)| {
+                let text = |pointer: &str| job.pointer(pointer).and_then(Value::as_str);
+                let state = text("/state").unwrap_or_default().to_ascii_uppercase();
+                let created = job
+                    .pointer("/statistics/creationTime")
+                    .and_then(int64_value);
+                let listed = (states.is_empty() || states.contains(&state))
+                    && min.is_none_or(|m| created.is_some_and(|c| c >= m))
+                    && max.is_none_or(|m| created.is_some_and(|c| c <= m))
+                    && (all_users || text("/user_email") == Some(CREATOR_EMAIL))
+                    && text("/statistics/parentJobId") == parent;
+                if !listed {
+                    return None;
                 }
-            }
-            // Newest first: the page key orders by descending creation time, then by id.
-            let newest_first = i64::MAX - created.unwrap_or(0).max(0);
-            Some((format!("{newest_first:020}/{k}"), job))
-        })
-        .collect();
+                let mut job = job.clone();
+                if !full && let Some(entry) = job.as_object_mut() {
+                    for field in FULL_PROJECTION_ONLY {
+                        entry.remove(*field);
+                    }
+                }
+                // Newest first: the page key orders by descending creation time, then by id.
+                let newest_first = i64::MAX - created.unwrap_or(0).max(0);
+                Some((format!("{newest_first:020}/{k}"), job))
+            })
+            .collect();
     jobs.sort_by(|a, b| a.0.cmp(&b.0));
     let page = paginate(jobs, |(k, _)| k.as_str(), call.query, JOBS_POLICY)?;
     let mut response = json!({"kind": "bigquery#jobList", "etag": new_etag(&prefix, "jobs", 0)});

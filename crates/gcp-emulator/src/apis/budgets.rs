@@ -147,7 +147,7 @@ fn shaped(mut budget: Value) -> Result<Value, ApiError> {
             return Err(ApiError::invalid_argument(INVALID));
         }
     }
-    Ok(super::run::ordered(
+    Ok(super::collection::ordered(
         budget.as_object().cloned().unwrap_or_default(),
         &[
             "name",
@@ -202,7 +202,7 @@ pub fn list_budgets(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply,
         call.param("billingAccountsId")?
     );
     let scope = call.query.non_empty("scope");
-    let budgets: Vec<&Value> = super::children(&context.state.budgets, &prefix)
+    let budgets: Vec<&Value> = super::collection::children(&context.state.budgets, &prefix)
         .filter(|b| {
             scope.is_none_or(|s| {
                 b.pointer("/budgetFilter/projects")
@@ -211,7 +211,7 @@ pub fn list_budgets(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply,
             })
         })
         .collect();
-    super::named_page(budgets, "budgets", call.query, LIST_POLICY)
+    super::collection::named_page(budgets, "budgets", call.query, LIST_POLICY)
 }
 
 /// Without a mask, only fields with non-default values in the request are updated.

@@ -524,7 +524,7 @@ pub fn list_services(_context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
         })
         .collect();
     services.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    super::named_page(
+    super::collection::named_page(
         services.iter().collect(),
         "services",
         call.query,
@@ -586,7 +586,7 @@ pub fn list_skus(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, Ap
             s
         })
         .collect();
-    super::named_page(skus.iter().collect(), "skus", call.query, SKUS_POLICY)
+    super::collection::named_page(skus.iter().collect(), "skus", call.query, SKUS_POLICY)
 }
 
 /// `POST /_emulator/cloudbilling/skus`: `{"skuId", "unitPrice": Money}` sets the price of the

@@ -2,7 +2,8 @@
 
 use serde_json::{Value, json};
 
-use super::{Call, Context, Reply, iam_policy, list_response};
+use super::collection::list_response;
+use super::{Call, Context, Reply, iam_policy};
 use crate::conventions::ApiError;
 use crate::conventions::paging::{PagePolicy, paginate};
 use crate::conventions::wire::stable_hash;

@@ -4,6 +4,7 @@ pub mod artifactregistry;
 pub mod bigquery;
 pub mod budgets;
 pub mod cloudbilling;
+pub mod collection;
 pub mod iam;
 pub mod iam_policy;
 pub mod lro;
@@ -35,6 +36,26 @@ pub struct Context<'a> {
     pub state: &'a mut State,
     pub discovery: &'a Discovery,
     pub settings: &'a Settings,
+    /// How each kind of long-running operation completes.
+    pub completions: &'a lro::Completions,
+}
+
+/// The completion hooks of the APIs whose operations finish with more than a known result.
+pub fn completions() -> lro::Completions {
+    use crate::state::OperationKind;
+    let mut completions = lro::Completions::new();
+    completions.register(
+        &[
+            OperationKind::CreateOrUpdateService,
+            OperationKind::DeleteService,
+        ],
+        run::complete_operation,
+    );
+    completions.register(
+        &[OperationKind::CreateOrUpdateJob, OperationKind::RunJob],
+        run_jobs::complete_operation,
+    );
+    completions
 }
 
 /// One routed request.
@@ -106,65 +127,6 @@ pub fn seeded_items<'a>(body: &'a Value, items: &str) -> Result<(&'a str, &'a [V
     Ok((project, list))
 }
 
-/// The stored entries whose keys start with `prefix` (one parent's children), in key order.
-pub fn entries_under<'a, T>(
-    map: &'a std::collections::BTreeMap<String, T>,
-    prefix: &'a str,
-) -> impl Iterator<Item = (&'a String, &'a T)> + 'a {
-    map.range(prefix.to_string()..)
-        .take_while(move |(key, _)| key.starts_with(prefix))
-}
-
-/// The values of [`entries_under`].
-pub fn children<'a, T>(
-    map: &'a std::collections::BTreeMap<String, T>,
-    prefix: &'a str,
-) -> impl Iterator<Item = &'a T> + 'a {
-    entries_under(map, prefix).map(|(_, value)| value)
-}
-
-/// One page of resources ordered and paged by their `name`, answered as a list method does.
-pub fn named_page(
-    items: Vec<&Value>,
-    field: &str,
-    query: &crate::conventions::Query,
-    policy: crate::conventions::paging::PagePolicy,
-) -> Result<Reply, crate::conventions::ApiError> {
-    named_list(items, field, query, policy).map(Reply::Json)
-}
-
-/// The body of [`named_page`], for lists that add fields of their own (`totalSize`).
-pub fn named_list(
-    items: Vec<&Value>,
-    field: &str,
-    query: &crate::conventions::Query,
-    policy: crate::conventions::paging::PagePolicy,
-) -> Result<Value, crate::conventions::ApiError> {
-    let page = crate::conventions::paging::paginate(
-        items,
-        |item| item.get("name").and_then(Value::as_str).unwrap_or_default(),
-        query,
-        policy,
-    )?;
-    Ok(list_response(field, page))
-}
-
-/// `{"<field>": [items], "nextPageToken": ...}` for one page of a list method.
-pub fn list_response<T: serde::Serialize>(
-    field: &str,
-    page: crate::conventions::paging::Page<T>,
-) -> Value {
-    let mut response = serde_json::Map::new();
-    response.insert(
-        field.to_string(),
-        serde_json::to_value(page.items).unwrap_or(Value::Array(Vec::new())),
-    );
-    if let Some(token) = page.next_page_token {
-        response.insert("nextPageToken".into(), Value::String(token));
-    }
-    Value::Object(response)
-}
-
 /// What a handler answers.
 #[derive(Debug)]
 pub enum Reply {
@@ -231,18 +193,18 @@ const HANDLERS: &[(&str, Handler)] = &[
         "run.projects.locations.services.revisions.list",
         run::list_revisions,
     ),
-    ("run.projects.locations.operations.get", run::get_operation),
+    ("run.projects.locations.operations.get", lro::get_operation),
     (
         "run.projects.locations.operations.list",
-        run::list_operations,
+        lro::list_operations,
     ),
     (
         "run.projects.locations.operations.delete",
-        run::delete_operation,
+        lro::delete_operation,
     ),
     (
         "run.projects.locations.operations.wait",
-        run::wait_operation,
+        lro::wait_operation,
     ),
     ("storage.buckets.insert", storage::insert_bucket),
     ("storage.buckets.get", storage::get_bucket),
@@ -436,7 +398,7 @@ const HANDLERS: &[(&str, Handler)] = &[
         "serviceusage.services.batchEnable",
         serviceusage::batch_enable,
     ),
-    ("serviceusage.operations.get", serviceusage::get_operation),
+    ("serviceusage.operations.get", lro::get_global_operation),
     (
         "monitoring.projects.notificationChannels.create",
         monitoring::create_channel,
@@ -537,7 +499,7 @@ const HANDLERS: &[(&str, Handler)] = &[
     ),
     (
         "artifactregistry.projects.locations.operations.get",
-        artifactregistry::get_operation,
+        lro::get_operation,
     ),
     (
         "artifactregistry.projects.locations.repositories.dockerImages.list",

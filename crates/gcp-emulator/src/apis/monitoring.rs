@@ -280,9 +280,9 @@ pub fn list_channels(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply
         call.param("projectsId")?
     );
     let channels: Vec<&Value> =
-        super::children(&context.state.notification_channels, &prefix).collect();
+        super::collection::children(&context.state.notification_channels, &prefix).collect();
     let total = channels.len();
-    let mut response = super::named_list(
+    let mut response = super::collection::named_list(
         channels,
         "notificationChannels",
         call.query,
@@ -464,9 +464,11 @@ pub fn get_policy(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, A
 
 pub fn list_policies(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let prefix = format!("projects/{}/alertPolicies/", call.param("projectsId")?);
-    let policies: Vec<&Value> = super::children(&context.state.alert_policies, &prefix).collect();
+    let policies: Vec<&Value> =
+        super::collection::children(&context.state.alert_policies, &prefix).collect();
     let total = policies.len();
-    let mut response = super::named_list(policies, "alertPolicies", call.query, POLICIES_POLICY)?;
+    let mut response =
+        super::collection::named_list(policies, "alertPolicies", call.query, POLICIES_POLICY)?;
     response["totalSize"] = json!(total);
     Ok(Reply::Json(response))
 }

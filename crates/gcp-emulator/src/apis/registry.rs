@@ -7,14 +7,12 @@
 //! manifests must reference blobs the repository has. Blob bytes live in files under the state
 //! directory (or in memory), manifests and tags in the state file.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Mutex;
-
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::server::{Emulator, HttpRequest, HttpResponse, lock};
+use crate::emulator::Emulator;
+use crate::http::{HttpRequest, HttpResponse};
+use crate::lock;
 use crate::state::StoredManifest;
 
 const API_VERSION_HEADER: (&str, &str) = ("docker-distribution-api-version", "registry/2.0");
@@ -29,55 +27,6 @@ pub fn is_registry_path(path: &str) -> bool {
             && (path.contains("/blobs/")
                 || path.contains("/manifests/")
                 || path.ends_with("/tags/list")))
-}
-
-/// Blob bytes and in-progress uploads.
-#[derive(Debug)]
-pub struct RegistryStore {
-    /// `None` keeps blobs in memory.
-    dir: Option<PathBuf>,
-    memory: Mutex<BTreeMap<String, Vec<u8>>>,
-    /// Upload session id -> (repository, bytes so far).
-    uploads: Mutex<BTreeMap<String, (String, Vec<u8>)>>,
-}
-
-impl RegistryStore {
-    pub fn new(state_dir: Option<&std::path::Path>) -> Self {
-        Self {
-            dir: state_dir.map(|d| d.join("registry").join("blobs")),
-            memory: Mutex::new(BTreeMap::new()),
-            uploads: Mutex::new(BTreeMap::new()),
-        }
-    }
-
-    fn path_of(&self, digest: &str) -> Option<PathBuf> {
-        let hex = digest.strip_prefix("sha256:")?;
-        Some(self.dir.as_ref()?.join("sha256").join(hex))
-    }
-
-    fn get(&self, digest: &str) -> Option<Vec<u8>> {
-        match self.path_of(digest) {
-            Some(path) => std::fs::read(path).ok(),
-            None => lock(&self.memory).get(digest).cloned(),
-        }
-    }
-
-    fn put(&self, digest: &str, bytes: Vec<u8>) -> std::io::Result<()> {
-        match self.path_of(digest) {
-            Some(path) => {
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
-                let temp = path.with_extension("partial");
-                std::fs::write(&temp, bytes)?;
-                std::fs::rename(temp, path)
-            }
-            None => {
-                lock(&self.memory).insert(digest.to_string(), bytes);
-                Ok(())
-            }
-        }
-    }
 }
 
 fn sha256(bytes: &[u8]) -> String {

@@ -4,14 +4,16 @@
 
 use serde_json::{Map, Value, json};
 
+use super::collection::{check_body_name, is_label_id, ordered, quoted_hash, remove_under};
 use super::lro::{self, NewOperation, as_any};
-use super::run::{MODIFIER, check_etag, condition, failing_image, ordered};
-use super::{Call, Context, Reply, project_number};
+use super::run::{
+    MODIFIER, check_etag, condition, default_timeout_and_account, failing_image, settable_fields,
+    spec_in,
+};
+use super::{Call, Context, Reply};
 use crate::conventions::ApiError;
 use crate::conventions::paging::PagePolicy;
-use crate::conventions::payload::is_output_only;
-use crate::conventions::wire::{parse_duration_nanos, stable_hash, timestamp};
-use crate::discovery::Api;
+use crate::conventions::wire::{stable_hash, timestamp};
 use crate::state::{OperationKind, State};
 
 const JOB_SCHEMA: &str = "GoogleCloudRunV2Job";
@@ -71,15 +73,7 @@ struct JobName {
 
 impl JobName {
     fn new(project: &str, location: &str, id: &str) -> Result<Self, ApiError> {
-        let bytes = id.as_bytes();
-        let valid = !bytes.is_empty()
-            && bytes.len() <= 63
-            && bytes[0].is_ascii_lowercase()
-            && bytes
-                .iter()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-            && bytes.last() != Some(&b'-');
-        if !valid {
+        if !is_label_id(id, 63) {
             return Err(ApiError::invalid_argument(format!(
                 "Invalid job id \"{id}\": it must be 1-63 lowercase letters, digits or hyphens, start with a letter \
                  and not end with a hyphen."
@@ -118,27 +112,8 @@ fn job_not_found(name: &JobName) -> ApiError {
     ))
 }
 
-fn settable_job_fields(context: &Context<'_>) -> Vec<String> {
-    context
-        .discovery
-        .schema(Api::CloudRun, JOB_SCHEMA)
-        .and_then(|s| s.get("properties"))
-        .and_then(Value::as_object)
-        .map(|properties| {
-            properties
-                .iter()
-                .filter(|(name, p)| !is_output_only(p) && !matches!(name.as_str(), "name" | "etag"))
-                .map(|(name, _)| name.clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn spec_of(context: &Context<'_>, job: &Value) -> Map<String, Value> {
-    settable_job_fields(context)
-        .into_iter()
-        .filter_map(|field| job.get(&field).map(|v| (field, v.clone())))
-        .collect()
+    spec_in(context, JOB_SCHEMA, job)
 }
 
 fn is_unset_number(value: Option<&Value>) -> bool {
@@ -169,27 +144,7 @@ fn template_with_defaults(template: &Value, project: &str) -> Value {
         if !task.contains_key("maxRetries") {
             task.insert("maxRetries".into(), json!(3));
         }
-        if task
-            .get("timeout")
-            .and_then(Value::as_str)
-            .and_then(parse_duration_nanos)
-            .is_none_or(|n| n == 0)
-        {
-            task.insert("timeout".into(), json!("600s"));
-        }
-        if task
-            .get("serviceAccount")
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-        {
-            task.insert(
-                "serviceAccount".into(),
-                json!(format!(
-                    "{}-compute@developer.gserviceaccount.com",
-                    project_number(project)
-                )),
-            );
-        }
+        default_timeout_and_account(task, "600s", project);
     }
     Value::Object(execution)
 }
@@ -222,10 +177,7 @@ fn validate_template(template: Option<&Value>) -> Result<(), ApiError> {
 }
 
 fn job_etag(uid: &str, generation: i64) -> String {
-    format!(
-        "\"{}\"",
-        &stable_hash(&["job-etag", uid, &generation.to_string()])[..24]
-    )
+    quoted_hash(&["job-etag", uid, &generation.to_string()], 24)
 }
 
 /// The job after applying `spec` (create when `existing` is `None`), reconciling.
@@ -263,7 +215,7 @@ fn plan_job(
     let mut job = match existing {
         Some(previous) => {
             let mut fields = previous.as_object().cloned().unwrap_or_default();
-            for field in settable_job_fields(context) {
+            for field in settable_fields(context, JOB_SCHEMA) {
                 fields.remove(&field);
             }
             fields
@@ -327,6 +279,7 @@ fn store_and_start(
             metadata: as_any(JOB_TYPE_URL, &job),
             kind: OperationKind::CreateOrUpdateJob,
             target: name.full.clone(),
+            new_revision: None,
             final_resource: None,
         },
         &timestamp(call.now),
@@ -361,13 +314,7 @@ pub fn complete_operation(state: &mut State, operation_name: &str, now: &str) {
         OperationKind::RunJob => finish_execution(state, &record.target, now),
         _ => return,
     };
-    if let Some(stored) = state.operations.get_mut(operation_name) {
-        match response {
-            Ok(response) => stored.operation["response"] = response,
-            Err(error) => stored.operation["error"] = error,
-        }
-        stored.operation["done"] = json!(true);
-    }
+    lro::finish(state, operation_name, response.map(Some));
 }
 
 /// Runs an execution to its end: every task succeeds unless an image carries the failure marker.
@@ -433,7 +380,7 @@ fn settle_pending(context: &mut Context<'_>, call: &Call<'_>, job: &str) {
         .get(job)
         .and_then(|r| r.pending_operation.clone());
     if let Some(operation) = pending {
-        lro::complete(context.state, &operation, &timestamp(call.now));
+        lro::complete(context, &operation, &timestamp(call.now));
     }
 }
 
@@ -480,26 +427,16 @@ pub fn get_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiE
 
 pub fn list_jobs(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let prefix = format!("{}/jobs/", call.location_name()?);
-    let jobs: Vec<&Value> = super::children(&context.state.run_jobs, &prefix)
+    let jobs: Vec<&Value> = super::collection::children(&context.state.run_jobs, &prefix)
         .map(|record| &record.job)
         .collect();
-    super::named_page(jobs, "jobs", call.query, JOBS_POLICY)
+    super::collection::named_page(jobs, "jobs", call.query, JOBS_POLICY)
 }
 
 pub fn patch_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = JobName::from_path(call)?;
     let body = call.body_or_empty();
-    if let Some(body_name) = body
-        .get("name")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-        && body_name != name.full
-    {
-        return Err(ApiError::invalid_argument(format!(
-            "job.name \"{body_name}\" does not match the URL \"{}\".",
-            name.full
-        )));
-    }
+    check_body_name(&body, &name.full, "job.name")?;
     let Some(existing) = context
         .state
         .run_jobs
@@ -557,11 +494,10 @@ pub fn delete_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, A
         job.as_object().cloned().unwrap_or_default(),
         JOB_FIELD_ORDER,
     );
-    let prefix = format!("{}/executions/", name.full);
-    context
-        .state
-        .executions
-        .retain(|execution, _| !execution.starts_with(&prefix));
+    remove_under(
+        &mut context.state.executions,
+        &format!("{}/executions/", name.full),
+    );
     super::iam_policy::forget(context.state, &name.full);
     Ok(Reply::Json(lro::start(
         context,
@@ -570,6 +506,7 @@ pub fn delete_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, A
             metadata: as_any(JOB_TYPE_URL, &job),
             kind: OperationKind::Immediate,
             target: name.full.clone(),
+            new_revision: None,
             final_resource: Some(as_any(JOB_TYPE_URL, &job)),
         },
         &now,
@@ -684,7 +621,7 @@ pub fn run_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiE
         "observedGeneration": "1",
         "runningCount": template.get("taskCount").cloned().unwrap_or(json!(1)),
         "logUri": format!("https://console.cloud.google.com/logs/viewer?project={}&resource=cloud_run_job/job_name/{}", name.project, name.id),
-        "etag": format!("\"{}\"", &stable_hash(&["execution-etag", &execution_name])[..24]),
+        "etag": quoted_hash(&["execution-etag", &execution_name], 24),
     });
     for field in ["labels", "annotations"] {
         if let Some(value) = template.get(field) {
@@ -727,6 +664,7 @@ pub fn run_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiE
             metadata: as_any(EXECUTION_TYPE_URL, &execution),
             kind: OperationKind::RunJob,
             target: execution_name,
+            new_revision: None,
             final_resource: None,
         },
         &now,
@@ -759,8 +697,9 @@ pub fn list_executions(context: &mut Context<'_>, call: &Call<'_>) -> Result<Rep
         return Err(job_not_found(&name));
     }
     let prefix = format!("{}/executions/", name.full);
-    let executions: Vec<&Value> = super::children(&context.state.executions, &prefix).collect();
-    super::named_page(executions, "executions", call.query, EXECUTIONS_POLICY)
+    let executions: Vec<&Value> =
+        super::collection::children(&context.state.executions, &prefix).collect();
+    super::collection::named_page(executions, "executions", call.query, EXECUTIONS_POLICY)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use serde_json::{Map, Value, json};
 
+use super::collection::{Collection, is_word_id, ordered, without_name};
 use super::{Call, Context, Reply};
 use crate::conventions::ApiError;
 use crate::conventions::field_mask::FieldMask;
@@ -22,6 +23,14 @@ const LIST_POLICY: PagePolicy = PagePolicy {
     max_size: 500,
     size_param: "pageSize",
     token_kind: "schedulerJobs",
+};
+
+const JOBS: Collection = Collection {
+    field: "jobs",
+    policy: LIST_POLICY,
+    map: |state| &state.scheduler_jobs,
+    map_mut: |state| &mut state.scheduler_jobs,
+    not_found: |_| not_found(),
 };
 
 /// Job fields in proto field-number order.
@@ -217,12 +226,7 @@ fn job_name(call: &Call<'_>) -> Result<String, ApiError> {
 }
 
 fn validate_job_id(id: &str) -> Result<(), ApiError> {
-    let valid = !id.is_empty()
-        && id.len() <= 500
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if valid {
+    if is_word_id(id, 500, b"_") {
         Ok(())
     } else {
         Err(ApiError::invalid_argument(format!(
@@ -338,13 +342,7 @@ fn with_server_fields(
     {
         job.insert("scheduleTime".into(), json!(timestamp(next)));
     }
-    Ok(super::run::ordered(job, FIELD_ORDER))
-}
-
-fn settable(body: &Value) -> Map<String, Value> {
-    let mut fields = body.as_object().cloned().unwrap_or_default();
-    fields.remove("name");
-    fields
+    Ok(ordered(job, FIELD_ORDER))
 }
 
 pub fn create_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -363,44 +361,30 @@ pub fn create_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, A
             ))
         })?;
     validate_job_id(id)?;
-    if context.state.scheduler_jobs.contains_key(&name) {
+    if JOBS.contains(context.state, &name) {
         return Err(ApiError::already_exists(format!(
             "Job {name} already exists."
         )));
     }
-    let mut fields = settable(&body);
+    let mut fields = without_name(&body);
     fields.insert("name".into(), json!(name));
     fields.insert("userUpdateTime".into(), json!(whole_seconds(call.now)));
     let job = with_server_fields(fields, call.now, "ENABLED")?;
-    context.state.scheduler_jobs.insert(name, job.clone());
-    Ok(Reply::Json(job))
+    Ok(JOBS.store(context.state, name, job))
 }
 
 pub fn get_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
-    let name = job_name(call)?;
-    context
-        .state
-        .scheduler_jobs
-        .get(&name)
-        .cloned()
-        .map(Reply::Json)
-        .ok_or_else(not_found)
+    JOBS.get(context.state, &job_name(call)?).map(Reply::Json)
 }
 
 pub fn list_jobs(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let prefix = format!("{}/jobs/", call.location_name()?);
-    let jobs: Vec<&Value> = super::children(&context.state.scheduler_jobs, &prefix).collect();
-    super::named_page(jobs, "jobs", call.query, LIST_POLICY)
+    JOBS.list(context.state, &prefix, call.query)
 }
 
 pub fn patch_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = job_name(call)?;
-    let existing = context
-        .state
-        .scheduler_jobs
-        .get(&name)
-        .cloned()
-        .ok_or_else(not_found)?;
+    let existing = JOBS.get(context.state, &name)?;
     let body = call.body_or_empty();
     let mask = FieldMask::parse(
         call.query.non_empty("updateMask"),
@@ -409,7 +393,7 @@ pub fn patch_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, Ap
         JOB_SCHEMA,
     )?;
     let mut updated = if mask.is_empty() {
-        Value::Object(settable(&body))
+        Value::Object(without_name(&body))
     } else {
         let mut job = existing.clone();
         mask.apply(&body, &mut job);
@@ -434,35 +418,24 @@ pub fn patch_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, Ap
         call.now,
         &state,
     )?;
-    context.state.scheduler_jobs.insert(name, job.clone());
-    Ok(Reply::Json(job))
+    Ok(JOBS.store(context.state, name, job))
 }
 
 pub fn delete_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = job_name(call)?;
-    context
-        .state
-        .scheduler_jobs
-        .remove(&name)
-        .ok_or_else(not_found)?;
+    JOBS.remove(context.state, &name)?;
     Ok(Reply::Json(json!({})))
 }
 
 fn set_state(context: &mut Context<'_>, call: &Call<'_>, state: &str) -> Result<Reply, ApiError> {
     let name = job_name(call)?;
-    let existing = context
-        .state
-        .scheduler_jobs
-        .get(&name)
-        .cloned()
-        .ok_or_else(not_found)?;
+    let existing = JOBS.get(context.state, &name)?;
     let job = with_server_fields(
         existing.as_object().cloned().unwrap_or_default(),
         call.now,
         state,
     )?;
-    context.state.scheduler_jobs.insert(name, job.clone());
-    Ok(Reply::Json(job))
+    Ok(JOBS.store(context.state, name, job))
 }
 
 pub fn pause_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -475,15 +448,11 @@ pub fn resume_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, A
 
 /// `:run` records an attempt (the emulator does not call the target).
 pub fn run_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
-    let name = job_name(call)?;
-    let job = context
-        .state
-        .scheduler_jobs
-        .get_mut(&name)
-        .ok_or_else(not_found)?;
-    job["lastAttemptTime"] = json!(whole_seconds(call.now));
-    job["status"] = json!({});
-    Ok(Reply::Json(job.clone()))
+    let attempted = whole_seconds(call.now);
+    JOBS.update(context.state, &job_name(call)?, |job| {
+        job.insert("lastAttemptTime".into(), json!(attempted));
+        job.insert("status".into(), json!({}));
+    })
 }
 
 #[cfg(test)]

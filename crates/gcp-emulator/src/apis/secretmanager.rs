@@ -4,11 +4,12 @@
 
 use serde_json::{Value, json};
 
+use super::collection::{Collection, children, is_word_id, ordered, quoted_hash, remove_under};
 use super::{Call, Context, Reply, iam_policy, project_number};
 use crate::conventions::ApiError;
 use crate::conventions::field_mask::FieldMask;
 use crate::conventions::paging::{PagePolicy, paginate};
-use crate::conventions::wire::{stable_hash, timestamp};
+use crate::conventions::wire::timestamp;
 use crate::discovery::Api;
 use crate::state::SecretVersionRecord;
 
@@ -27,6 +28,14 @@ const VERSIONS_POLICY: PagePolicy = PagePolicy {
     token_kind: "secretVersions",
 };
 
+const SECRETS: Collection = Collection {
+    field: "secrets",
+    policy: SECRETS_POLICY,
+    map: |state| &state.secrets,
+    map_mut: |state| &mut state.secrets,
+    not_found: secret_not_found,
+};
+
 /// `projects/NUMBER/secrets/ID` for a path's `{projectsId}` (id or number) and `{secretsId}`.
 fn secret_name(call: &Call<'_>) -> Result<String, ApiError> {
     let id = call.param("secretsId")?;
@@ -38,12 +47,7 @@ fn secret_name(call: &Call<'_>) -> Result<String, ApiError> {
 }
 
 fn validate_secret_id(id: &str) -> Result<(), ApiError> {
-    let valid = !id.is_empty()
-        && id.len() <= 255
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if valid {
+    if is_word_id(id, 255, b"_") {
         Ok(())
     } else {
         Err(ApiError::invalid_argument(format!(
@@ -57,16 +61,23 @@ fn secret_not_found(name: &str) -> ApiError {
 }
 
 fn etag(seed: &str, now: &str) -> String {
-    format!("\"{}\"", &stable_hash(&["secret-etag", seed, now])[..14])
+    quoted_hash(&["secret-etag", seed, now], 14)
 }
 
 fn existing(context: &Context<'_>, name: &str) -> Result<Value, ApiError> {
-    context
-        .state
-        .secrets
-        .get(name)
-        .cloned()
-        .ok_or_else(|| secret_not_found(name))
+    SECRETS.get(context.state, name)
+}
+
+/// A sent etag (non-empty) must be the secret's current one.
+fn check_etag(secret: &Value, sent: Option<&str>) -> Result<(), ApiError> {
+    match sent.filter(|e| !e.is_empty()) {
+        Some(sent) if Some(sent) != secret.get("etag").and_then(Value::as_str) => {
+            Err(ApiError::failed_precondition(
+                "The etag provided in the request does not match the current etag of the secret.",
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 pub fn create_secret(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -78,7 +89,7 @@ pub fn create_secret(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply
         "projects/{}/secrets/{id}",
         project_number(call.param("projectsId")?)
     );
-    if context.state.secrets.contains_key(&name) {
+    if SECRETS.contains(context.state, &name) {
         return Err(ApiError::already_exists(format!(
             "Secret [{name}] already exists."
         )));
@@ -95,7 +106,7 @@ pub fn create_secret(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply
     secret["name"] = json!(name);
     secret["createTime"] = json!(now);
     secret["etag"] = json!(etag(&name, &now));
-    let secret = super::run::ordered(
+    let secret = ordered(
         secret.as_object().cloned().unwrap_or_default(),
         &[
             "name",
@@ -108,8 +119,7 @@ pub fn create_secret(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply
             "etag",
         ],
     );
-    context.state.secrets.insert(name, secret.clone());
-    Ok(Reply::Json(secret))
+    Ok(SECRETS.store(context.state, name, secret))
 }
 
 pub fn get_secret(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -121,9 +131,8 @@ pub fn list_secrets(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply,
         "projects/{}/secrets/",
         project_number(call.param("projectsId")?)
     );
-    let secrets: Vec<&Value> = super::children(&context.state.secrets, &prefix).collect();
-    let total = secrets.len();
-    let mut response = super::named_list(secrets, "secrets", call.query, SECRETS_POLICY)?;
+    let total = children(&context.state.secrets, &prefix).count();
+    let mut response = SECRETS.list_where(context.state, &prefix, call.query, |_| true)?;
     response["totalSize"] = json!(total);
     Ok(Reply::Json(response))
 }
@@ -153,38 +162,21 @@ pub fn patch_secret(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply,
             "Secret.replication cannot be updated.",
         ));
     }
-    if let Some(sent) = body
-        .get("etag")
-        .and_then(Value::as_str)
-        .filter(|e| !e.is_empty())
-        && Some(sent) != secret.get("etag").and_then(Value::as_str)
-    {
-        return Err(ApiError::failed_precondition(
-            "The etag provided in the request does not match the current etag of the secret.",
-        ));
-    }
+    check_etag(&secret, body.get("etag").and_then(Value::as_str))?;
     mask.apply(&body, &mut secret);
     secret["etag"] = json!(etag(&name, &timestamp(call.now)));
-    context.state.secrets.insert(name, secret.clone());
-    Ok(Reply::Json(secret))
+    Ok(SECRETS.store(context.state, name, secret))
 }
 
 pub fn delete_secret(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = secret_name(call)?;
     let secret = existing(context, &name)?;
-    if let Some(sent) = call.query.non_empty("etag")
-        && Some(sent) != secret.get("etag").and_then(Value::as_str)
-    {
-        return Err(ApiError::failed_precondition(
-            "The etag provided in the request does not match the current etag of the secret.",
-        ));
-    }
-    context.state.secrets.remove(&name);
-    let prefix = format!("{name}/versions/");
-    context
-        .state
-        .secret_versions
-        .retain(|version, _| !version.starts_with(&prefix));
+    check_etag(&secret, call.query.non_empty("etag"))?;
+    SECRETS.remove(context.state, &name)?;
+    remove_under(
+        &mut context.state.secret_versions,
+        &format!("{name}/versions/"),
+    );
     iam_policy::forget(context.state, &name);
     Ok(Reply::Json(json!({})))
 }
@@ -213,7 +205,7 @@ pub fn add_version(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
         .unwrap_or_default()
         .to_string();
     let prefix = format!("{name}/versions/");
-    let next = super::entries_under(&context.state.secret_versions, &prefix)
+    let next = super::collection::entries_under(&context.state.secret_versions, &prefix)
         .map(|(v, _)| version_number(v))
         .max()
         .unwrap_or(0)
@@ -244,7 +236,7 @@ fn version_name(context: &Context<'_>, call: &Call<'_>) -> Result<String, ApiErr
     let requested = call.param("versionsId")?;
     let prefix = format!("{secret}/versions/");
     if requested == "latest" {
-        return super::entries_under(&context.state.secret_versions, &prefix)
+        return super::collection::entries_under(&context.state.secret_versions, &prefix)
             .filter(|(_, r)| r.version.get("state").and_then(Value::as_str) == Some("ENABLED"))
             .map(|(v, _)| v.clone())
             .max_by_key(|v| version_number(v))
@@ -301,7 +293,7 @@ pub fn list_versions(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply
     let prefix = format!("{secret}/versions/");
     // Newest first, as the real API lists them.
     let mut versions: Vec<(String, Value)> =
-        super::entries_under(&context.state.secret_versions, &prefix)
+        super::collection::entries_under(&context.state.secret_versions, &prefix)
             .map(|(v, r)| {
                 (
                     format!("{:020}", u64::MAX - version_number(v)),

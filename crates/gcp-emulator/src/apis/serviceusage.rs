@@ -4,8 +4,9 @@
 
 use serde_json::{Value, json};
 
+use super::collection::list_response;
 use super::lro::{self, NewOperation, as_any};
-use super::{Call, Context, Reply, list_response, project_number};
+use super::{Call, Context, Reply, project_number};
 use crate::conventions::ApiError;
 use crate::conventions::paging::{PagePolicy, paginate};
 use crate::conventions::wire::timestamp;
@@ -246,6 +247,7 @@ fn change(context: &mut Context<'_>, call: &Call<'_>, services: &[String], enabl
             ),
             kind: OperationKind::Immediate,
             target: format!("projects/{number}"),
+            new_revision: None,
             final_resource: Some(as_any(
                 &format!("type.googleapis.com/google.api.serviceusage.v1.{type_url}"),
                 &response,
@@ -292,13 +294,6 @@ pub fn batch_enable(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply,
         validate_service(id)?;
     }
     Ok(Reply::Json(change(context, call, &ids, true)))
-}
-
-pub fn get_operation(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
-    let name = format!("operations/{}", call.param("operationsId")?);
-    lro::poll(context.state, &name, &timestamp(call.now))
-        .map(Reply::Json)
-        .ok_or_else(|| ApiError::not_found(format!("Operation '{name}' not found.")))
 }
 
 #[cfg(test)]

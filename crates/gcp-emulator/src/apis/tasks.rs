@@ -4,6 +4,7 @@
 use chrono::Duration as ChronoDuration;
 use serde_json::{Map, Value, json};
 
+use super::collection::{Collection, check_body_name, is_word_id, ordered, without_name};
 use super::{Call, Context, Reply};
 use crate::conventions::ApiError;
 use crate::conventions::field_mask::FieldMask;
@@ -22,6 +23,14 @@ const LIST_POLICY: PagePolicy = PagePolicy {
 };
 
 const NOT_FOUND: &str = "Requested entity was not found.";
+
+const QUEUES: Collection = Collection {
+    field: "queues",
+    policy: LIST_POLICY,
+    map: |state| &state.queues,
+    map_mut: |state| &mut state.queues,
+    not_found: |_| not_found(),
+};
 const TOMBSTONED: &str =
     "The queue cannot be created because a queue with this name existed too recently.";
 
@@ -45,10 +54,7 @@ fn queue_name(call: &Call<'_>) -> Result<String, ApiError> {
 }
 
 fn validate_queue_id(name: &str, id: &str) -> Result<(), ApiError> {
-    let valid = !id.is_empty()
-        && id.len() <= 100
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if valid {
+    if is_word_id(id, 100, b"") {
         Ok(())
     } else {
         Err(ApiError::invalid_argument(format!(
@@ -79,14 +85,6 @@ fn check_tombstone(context: &mut Context<'_>, call: &Call<'_>, name: &str) -> Re
     }
     context.state.queue_tombstones.remove(name);
     Ok(())
-}
-
-/// The client-settable part of a request body (everything but the name; output-only fields
-/// were already dropped by request validation).
-fn settable_fields(body: &Value) -> Map<String, Value> {
-    let mut fields = body.as_object().cloned().unwrap_or_default();
-    fields.remove("name");
-    fields
 }
 
 /// Fills the defaults the real API echoes and orders fields like the real responses.
@@ -141,14 +139,7 @@ fn with_server_defaults(mut queue: Map<String, Value>) -> Value {
         }
     }
     queue.entry("state").or_insert_with(|| json!("RUNNING"));
-    let mut ordered = Map::new();
-    for field in FIELD_ORDER {
-        if let Some(value) = queue.remove(*field) {
-            ordered.insert((*field).to_string(), value);
-        }
-    }
-    ordered.extend(queue);
-    Value::Object(ordered)
+    ordered(queue, FIELD_ORDER)
 }
 
 pub fn create_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -165,39 +156,31 @@ pub fn create_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply,
         ))
     })?;
     validate_queue_id(&name, id)?;
-    if context.state.queues.contains_key(&name) {
+    if QUEUES.contains(context.state, &name) {
         return Err(ApiError::already_exists("Requested entity already exists"));
     }
     check_tombstone(context, call, &name)?;
-    let mut fields = settable_fields(&body);
+    let mut fields = without_name(&body);
     fields.insert("name".into(), json!(name));
-    let queue = with_server_defaults(fields);
-    context.state.queues.insert(name, queue.clone());
-    Ok(Reply::Json(queue))
+    Ok(QUEUES.store(context.state, name, with_server_defaults(fields)))
 }
 
 pub fn get_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
-    let name = queue_name(call)?;
-    context
-        .state
-        .queues
-        .get(&name)
-        .cloned()
+    QUEUES
+        .get(context.state, &queue_name(call)?)
         .map(Reply::Json)
-        .ok_or_else(not_found)
 }
 
 pub fn list_queues(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let prefix = format!("{}/queues/", call.location_name()?);
     let state_filter = parse_state_filter(call.query.non_empty("filter"))?;
-    let queues: Vec<&Value> = super::children(&context.state.queues, &prefix)
-        .filter(|queue| {
+    QUEUES
+        .list_where(context.state, &prefix, call.query, |queue| {
             state_filter
                 .as_deref()
                 .is_none_or(|s| queue.get("state").and_then(Value::as_str) == Some(s))
         })
-        .collect();
-    super::named_page(queues, "queues", call.query, LIST_POLICY)
+        .map(Reply::Json)
 }
 
 /// Supports the filter stackctl and gcloud use: `state: PAUSED` / `state = PAUSED`.
@@ -219,16 +202,7 @@ fn parse_state_filter(filter: Option<&str>) -> Result<Option<String>, ApiError> 
 pub fn patch_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = queue_name(call)?;
     let body = call.body_or_empty();
-    if let Some(body_name) = body
-        .get("name")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-        && body_name != name
-    {
-        return Err(ApiError::invalid_argument(format!(
-            "Queue.name \"{body_name}\" does not match the URL \"{name}\"."
-        )));
-    }
+    check_body_name(&body, &name, "Queue.name")?;
     let mask = FieldMask::parse(
         call.query.non_empty("updateMask"),
         context.discovery,
@@ -241,7 +215,7 @@ pub fn patch_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
     }
     let mut updated = match (&existing, mask.is_empty()) {
         (Some(queue), true) => {
-            let mut fields = settable_fields(&body);
+            let mut fields = without_name(&body);
             for kept in ["state", "purgeTime"] {
                 if let Some(value) = queue.get(kept) {
                     fields.insert(kept.into(), value.clone());
@@ -254,7 +228,7 @@ pub fn patch_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
             mask.apply(&body, &mut queue);
             queue
         }
-        (None, true) => Value::Object(settable_fields(&body)),
+        (None, true) => Value::Object(without_name(&body)),
         (None, false) => {
             let mut queue = json!({});
             mask.apply(&body, &mut queue);
@@ -266,14 +240,12 @@ pub fn patch_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
         .map(std::mem::take)
         .unwrap_or_default();
     fields.insert("name".into(), json!(name));
-    let queue = with_server_defaults(fields);
-    context.state.queues.insert(name, queue.clone());
-    Ok(Reply::Json(queue))
+    Ok(QUEUES.store(context.state, name, with_server_defaults(fields)))
 }
 
 pub fn delete_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = queue_name(call)?;
-    context.state.queues.remove(&name).ok_or_else(not_found)?;
+    QUEUES.remove(context.state, &name)?;
     super::iam_policy::forget(context.state, &name);
     context
         .state
@@ -287,12 +259,7 @@ fn update_existing(
     call: &Call<'_>,
     change: impl FnOnce(&mut Map<String, Value>),
 ) -> Result<Reply, ApiError> {
-    let name = queue_name(call)?;
-    let queue = context.state.queues.get_mut(&name).ok_or_else(not_found)?;
-    if let Value::Object(fields) = queue {
-        change(fields);
-    }
-    Ok(Reply::Json(queue.clone()))
+    QUEUES.update(context.state, &queue_name(call)?, change)
 }
 
 pub fn pause_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -316,9 +283,7 @@ pub fn purge_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
 
 pub fn queue_iam(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = queue_name(call)?;
-    if !context.state.queues.contains_key(&name) {
-        return Err(not_found());
-    }
+    QUEUES.require(context.state, &name)?;
     super::iam_policy::answer(context, call, &name)
 }
 
