@@ -36,7 +36,12 @@ pub async fn inventory(
     state_bucket: &str,
     billing_account: Option<&str>,
 ) -> Result<Inventory, CollectError> {
-    let read = observe(cloud, Scope::Project { billing_account }, &Ledger::default()).await?;
+    let read = observe(
+        cloud,
+        Scope::Project { billing_account },
+        &Ledger::default(),
+    )
+    .await?;
     for note in &read.notes {
         tracing::info!("audit: {note}");
     }
@@ -49,7 +54,11 @@ pub async fn inventory(
         );
     }
     let mut images = BTreeMap::new();
-    for repository in observed.repositories.iter().filter(|r| r.format == "DOCKER") {
+    for repository in observed
+        .repositories
+        .iter()
+        .filter(|r| r.format == "DOCKER")
+    {
         images.insert(
             repository.name.clone(),
             cloud.list_docker_images(&repository.name, &Silent).await?,

@@ -7,9 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::channel::{applied_channel_names, planned_channel_names};
 use super::{
-    Adoption, ApplyCtx, Converge, Known, NAME_LABEL, OWNER_LABEL, Ownership, Reconcile, StepError,
-    created, diff_labels, label_ownership, labelled_address, labelled_key, owned_labels, quoted,
-    quoted_duration,
+    Adoption, ApplyCtx, Converge, Known, NAME_LABEL, OWNER_LABEL, Reconcile, StepError, created,
+    diff_labels, labelled_address, labelled_key, owned_labels, quoted, quoted_duration,
 };
 use crate::config::{AlertCondition, AlertConfig, Stack};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
@@ -373,9 +372,6 @@ impl Reconcile for AlertKind {
     }
     fn live_display_name(live: &AlertRecord) -> Option<&str> {
         Some(&live.display_name)
-    }
-    fn ownership(live: &AlertRecord, stack: &str, _: &Ledger) -> Ownership {
-        label_ownership(&live.user_labels, stack)
     }
     fn address_of(live: &AlertRecord, _: &Ledger) -> ResourceAddr {
         labelled_address(Kind::Alert, &live.user_labels, &live.name)

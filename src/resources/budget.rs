@@ -5,8 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::channel::{applied_channel_names, planned_channel_names};
 use super::{
-    Adoption, ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, created, ledger_address,
-    ledger_ownership, quoted,
+    Adoption, ApplyCtx, Converge, Known, Reconcile, StepError, created, ledger_address, quoted,
 };
 use crate::config::{BudgetConfig, Stack};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
@@ -236,9 +235,6 @@ impl Reconcile for BudgetKind {
             .project_number
             .as_ref()
             .is_some_and(|project| live.projects == [project.clone()])
-    }
-    fn ownership(live: &BudgetRecord, _: &str, ledger: &Ledger) -> Ownership {
-        ledger_ownership(ledger, &live.name)
     }
     fn address_of(live: &BudgetRecord, ledger: &Ledger) -> ResourceAddr {
         ledger_address(ledger, &live.name, || {

@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Adoption, ApplyCtx, Converge, Known, NAME_LABEL, OWNER_LABEL, Ownership, Reconcile, StepError,
-    created, diff_labels, label_ownership, labelled_address, labelled_key, owned_labels,
-    push_if_differs, quoted,
+    Adoption, ApplyCtx, Converge, Known, NAME_LABEL, OWNER_LABEL, Reconcile, StepError, created,
+    diff_labels, labelled_address, labelled_key, owned_labels, push_if_differs, quoted,
 };
 use crate::config::{ChannelConfig, Stack};
 use crate::model::change::{Action, FieldChange, Step};
@@ -145,9 +144,6 @@ impl Reconcile for ChannelKind {
     }
     fn live_display_name(live: &ChannelRecord) -> Option<&str> {
         Some(&live.display_name)
-    }
-    fn ownership(live: &ChannelRecord, stack: &str, _: &Ledger) -> Ownership {
-        label_ownership(&live.user_labels, stack)
     }
     fn address_of(live: &ChannelRecord, _: &Ledger) -> ResourceAddr {
         labelled_address(Kind::Channel, &live.user_labels, &live.name)

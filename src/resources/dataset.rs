@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Adoption, ApplyCtx, Converge, Known, Ownership, PlanOptions, Reconcile, Removal, StepError,
-    created, diff_labels, label_ownership, owned_labels, push_if_differs, quoted, quoted_duration,
+    Adoption, ApplyCtx, Converge, Known, PlanOptions, Reconcile, Removal, StepError, created,
+    diff_labels, owned_labels, push_if_differs, quoted, quoted_duration,
 };
 use crate::config::{DatasetConfig, Stack};
 use crate::model::change::{Action, FieldChange, Step};
@@ -82,7 +82,9 @@ pub fn diff(spec: &DatasetSpec, live: &DatasetRecord) -> Vec<FieldChange> {
             FieldChange::new(
                 "location",
                 Some(quoted(&live.location)),
-                Some(crate::plan::FieldValue::Known(quoted(&spec.location))),
+                Some(crate::model::change::FieldValue::Known(quoted(
+                    &spec.location,
+                ))),
             )
             .forcing_replacement(),
         );
@@ -173,9 +175,6 @@ impl Reconcile for DatasetKind {
     }
     fn live_name(live: &DatasetRecord) -> &str {
         &live.name
-    }
-    fn ownership(live: &DatasetRecord, stack: &str, _: &Ledger) -> Ownership {
-        label_ownership(&live.labels, stack)
     }
     fn address_of(live: &DatasetRecord, _: &Ledger) -> ResourceAddr {
         ResourceAddr::new(Kind::Dataset, &live.dataset_id)

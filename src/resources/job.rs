@@ -10,8 +10,8 @@ use super::container::{
     image_notes, image_of, image_write, secret_refs, wiring,
 };
 use super::{
-    Adoption, ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, address_from_name,
-    created, label_ownership, push_if_differs, quoted,
+    Adoption, ApplyCtx, Converge, Known, Reconcile, StepError, address_from_name, created,
+    push_if_differs, quoted,
 };
 use crate::config::units::{format_cpu, format_duration, format_memory};
 use crate::config::{JobConfig, Stack};
@@ -233,9 +233,6 @@ impl Reconcile for JobKind {
     }
     fn live_name(live: &JobRecord) -> &str {
         &live.name
-    }
-    fn ownership(live: &JobRecord, stack: &str, _: &Ledger) -> Ownership {
-        label_ownership(&live.labels, stack)
     }
     fn address_of(live: &JobRecord, _: &Ledger) -> ResourceAddr {
         address_from_name(Kind::Job, &live.name)

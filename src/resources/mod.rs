@@ -143,7 +143,14 @@ pub trait Reconcile {
     fn live_display_name(_live: &Self::Live) -> Option<&str> {
         None
     }
-    fn ownership(live: &Self::Live, stack: &str, ledger: &Ledger) -> Ownership;
+    /// Who owns a live resource: its labels where the kind is owned by label
+    /// ([`Reconcile::owner_labels`]), else the ledger entry under its name.
+    fn ownership(live: &Self::Live, stack: &str, ledger: &Ledger) -> Ownership {
+        match Self::owner_labels(live) {
+            Some(labels) => label_ownership(labels, stack),
+            None => ledger_ownership(ledger, Self::live_name(live)),
+        }
+    }
     /// The labels that say who owns a live resource (user labels for Monitoring), for kinds
     /// owned by label; `None` for the others.
     fn owner_labels(_live: &Self::Live) -> Option<&BTreeMap<String, String>> {
@@ -291,7 +298,10 @@ pub enum StepError {
 
 impl StepError {
     /// A change whose action needs the desired state its plan does not carry.
-    pub(crate) fn no_desired_state(action: crate::plan::Action, address: &ResourceAddr) -> Self {
+    pub(crate) fn no_desired_state(
+        action: crate::model::change::Action,
+        address: &ResourceAddr,
+    ) -> Self {
         Self::Plan(format!(
             "the plan has no desired state to {action:?} {address}; re-run `stackctl plan`"
         ))

@@ -5,8 +5,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Adoption, ApplyCtx, Converge, Known, Ownership, PlanOptions, Reconcile, Removal, StepError,
-    address_from_name, ledger_address, ledger_ownership, push_if_differs, quoted_duration,
+    Adoption, ApplyCtx, Converge, Known, PlanOptions, Reconcile, Removal, StepError,
+    address_from_name, ledger_address, push_if_differs, quoted_duration,
 };
 use crate::config::{QueueConfig, Stack};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
@@ -317,9 +317,6 @@ impl Reconcile for QueueKind {
     }
     fn live_name(live: &QueueRecord) -> &str {
         &live.name
-    }
-    fn ownership(live: &QueueRecord, _: &str, ledger: &Ledger) -> Ownership {
-        ledger_ownership(ledger, &live.name)
     }
     fn address_of(live: &QueueRecord, ledger: &Ledger) -> ResourceAddr {
         ledger_address(ledger, &live.name, || {

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Adoption, ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, address_from_name,
-    created, diff_labels, label_ownership, owned_labels, push_if_differs, quoted, quoted_duration,
+    Adoption, ApplyCtx, Converge, Known, Reconcile, StepError, address_from_name, created,
+    diff_labels, owned_labels, push_if_differs, quoted, quoted_duration,
 };
 use crate::config::{RepositoryConfig, Stack};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
@@ -151,9 +151,6 @@ impl Reconcile for RepositoryKind {
     }
     fn live_name(live: &RepositoryRecord) -> &str {
         &live.name
-    }
-    fn ownership(live: &RepositoryRecord, stack: &str, _: &Ledger) -> Ownership {
-        label_ownership(&live.labels, stack)
     }
     fn address_of(live: &RepositoryRecord, _: &Ledger) -> ResourceAddr {
         address_from_name(Kind::Repository, &live.name)

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Adoption, ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, address_from_name, grant,
-    job, ledger_address, ledger_ownership, push_if_differs, quoted, service_account,
+    Adoption, ApplyCtx, Converge, Known, Reconcile, StepError, address_from_name, grant, job,
+    ledger_address, push_if_differs, quoted, service_account,
 };
 use crate::config::{ScheduleConfig, Stack};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
@@ -167,9 +167,6 @@ impl Reconcile for ScheduleKind {
     }
     fn live_name(live: &ScheduleRecord) -> &str {
         &live.name
-    }
-    fn ownership(live: &ScheduleRecord, _: &str, ledger: &Ledger) -> Ownership {
-        ledger_ownership(ledger, &live.name)
     }
     fn address_of(live: &ScheduleRecord, ledger: &Ledger) -> ResourceAddr {
         ledger_address(ledger, &live.name, || {

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Adoption, ApplyCtx, Converge, Known, OWNER_LABEL, Ownership, PlanOptions, Reconcile, Removal,
-    StepError, address_from_name, label_ownership, quoted,
+    Adoption, ApplyCtx, Converge, Known, OWNER_LABEL, PlanOptions, Reconcile, Removal, StepError,
+    address_from_name, quoted,
 };
 use crate::config::{SecretConfig, Stack};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
@@ -93,9 +93,6 @@ impl Reconcile for SecretKind {
     }
     fn live_name(live: &SecretRecord) -> &str {
         &live.name
-    }
-    fn ownership(live: &SecretRecord, stack: &str, _: &Ledger) -> Ownership {
-        label_ownership(&live.labels, stack)
     }
     fn address_of(live: &SecretRecord, _: &Ledger) -> ResourceAddr {
         address_from_name(Kind::Secret, &live.name)

@@ -11,8 +11,8 @@ use super::container::{
     image_notes, image_of, image_write, live_cpu_millis, live_memory_bytes, secret_refs, wiring,
 };
 use super::{
-    Adoption, ApplyCtx, Converge, Known, OWNER_LABEL, Ownership, Reconcile, StepError,
-    address_from_name, created, label_ownership, push_if_differs,
+    Adoption, ApplyCtx, Converge, Known, OWNER_LABEL, Reconcile, StepError, address_from_name,
+    created, push_if_differs,
 };
 use crate::config::units::{format_cpu, format_duration, format_memory};
 use crate::config::{Ingress, ServiceConfig, Stack};
@@ -306,9 +306,6 @@ impl Reconcile for ServiceKind {
     }
     fn live_name(live: &ServiceRecord) -> &str {
         &live.name
-    }
-    fn ownership(live: &ServiceRecord, stack: &str, _: &Ledger) -> Ownership {
-        label_ownership(&live.labels, stack)
     }
     fn address_of(live: &ServiceRecord, _: &Ledger) -> ResourceAddr {
         address_from_name(Kind::Service, &live.name)

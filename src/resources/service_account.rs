@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Adoption, ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, ledger_address,
-    ledger_ownership, push_if_differs, quoted,
+    Adoption, ApplyCtx, Converge, Known, Reconcile, StepError, ledger_address, push_if_differs,
+    quoted,
 };
 use crate::config::{ServiceAccountConfig, Stack};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
@@ -115,9 +115,6 @@ impl Reconcile for ServiceAccountKind {
     }
     fn live_name(live: &ServiceAccountRecord) -> &str {
         &live.name
-    }
-    fn ownership(live: &ServiceAccountRecord, _: &str, ledger: &Ledger) -> Ownership {
-        ledger_ownership(ledger, &live.name)
     }
     fn address_of(live: &ServiceAccountRecord, ledger: &Ledger) -> ResourceAddr {
         ledger_address(ledger, &live.name, || {

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Adoption, ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, created, diff_labels,
-    label_ownership, owned_labels, quoted, quoted_duration,
+    Adoption, ApplyCtx, Converge, Known, Reconcile, StepError, created, diff_labels, owned_labels,
+    quoted, quoted_duration,
 };
 use crate::config::{Column, Partition, Stack, TableConfig};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
@@ -491,9 +491,6 @@ impl Reconcile for TableKind {
     }
     fn live_name(live: &TableRecord) -> &str {
         &live.name
-    }
-    fn ownership(live: &TableRecord, stack: &str, _: &Ledger) -> Ownership {
-        label_ownership(&live.labels, stack)
     }
     fn address_of(live: &TableRecord, _: &Ledger) -> ResourceAddr {
         ResourceAddr::new(Kind::Table, &live.table_id)
