@@ -3,6 +3,9 @@
 mod planner;
 mod stale;
 
+#[cfg(test)]
+mod snapshots_tests;
+
 pub use planner::{
     Observed, PlanError, PlanOptions, current_fingerprint, known_before_apply, plan,
 };
