@@ -10,6 +10,7 @@ mod data;
 
 mod faults;
 mod identity;
+mod kinds;
 mod ownership;
 mod prices;
 mod support;
