@@ -40,13 +40,14 @@ pub async fn run(cli: &Cli, args: &AdoptArgs, printer: &Printer) -> Result<ExitS
 }
 
 /// Adopts one declared resource: find it, check whose it is, then label it or record it.
+/// `true` when it was taken over now, `false` when this stack already owned it.
 async fn adopt_one(
     session: &Session,
     ledger: &mut LedgerStore,
     observed: &crate::plan::Observed,
     addr: &ResourceAddr,
     printer: &Printer,
-) -> Result<()> {
+) -> Result<bool> {
     let stack = &session.stack;
     match adopt::find(stack, observed, addr)? {
         Found::Nothing { what } => bail!(
@@ -56,7 +57,7 @@ async fn adopt_one(
             let entry = ledger.ledger.entry(&name);
             if entry.is_some_and(|e| e.address == *addr && e.status == LedgerStatus::Active) {
                 printer.out(&format!("{addr} is already owned by this stack."));
-                return Ok(());
+                return Ok(false);
             }
             if let Some(other) = entry.filter(|e| e.address != *addr) {
                 bail!(
@@ -70,9 +71,13 @@ async fn adopt_one(
             printer.out(&format!(
                 "Adopted {addr} ({name}) into the ownership ledger."
             ));
+            Ok(true)
         }
         Found::Labelled { name, owner } => match owner {
-            Ownership::Ours => printer.out(&format!("{addr} is already owned by this stack.")),
+            Ownership::Ours => {
+                printer.out(&format!("{addr} is already owned by this stack."));
+                Ok(false)
+            }
             Ownership::OtherStack(other) => bail!(
                 "{addr}: {name} belongs to the stack `{other}`; stackctl will not take it over"
             ),
@@ -92,10 +97,10 @@ async fn adopt_one(
                     "Adopted {addr} ({name}): labelled {}.",
                     shown.join(", ")
                 ));
+                Ok(true)
             }
         },
     }
-    Ok(())
 }
 
 async fn adopt(
@@ -126,10 +131,13 @@ async fn adopt(
         for note in &observed.notes {
             printer.err(&format!("note: {note}"));
         }
+        let mut adopted = false;
         for addr in addresses {
-            adopt_one(session, &mut ledger, &observed.observed, addr, printer).await?;
+            adopted |= adopt_one(session, &mut ledger, &observed.observed, addr, printer).await?;
         }
-        printer.out("Run `stackctl plan` to see how they differ from stack.toml.");
+        if adopted {
+            printer.out("Run `stackctl plan` to see how they differ from stack.toml.");
+        }
         Ok(ExitStatus::Success)
     }
     .await;
