@@ -10,7 +10,6 @@ use super::{ExitStatus, Session, load_stack};
 use crate::apply::{ApplyCtx, ApplyReporter, apply};
 use crate::cli::{ApplyArgs, Cli};
 use crate::config::Stack;
-use crate::cost::PriceTable;
 use crate::plan::{
     Action, Observed, PLAN_FORMAT_VERSION, Plan, PlanOptions, current_fingerprint,
     known_before_apply, plan,
@@ -150,7 +149,7 @@ async fn locked(
                 allow_queue_delete: args.allow_queue_delete,
                 allow_data_loss: args.allow_data_loss,
             },
-            &PriceTable::builtin(&session.stack.settings.region),
+            &session.price_table(&args.prices, printer).await?,
         )?,
     };
     if !args.json {
