@@ -71,7 +71,7 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
 }
 
-/// Where cost estimates take their prices from (plan, cost, audit).
+/// Where cost estimates take their prices from (plan, apply, cost, audit).
 #[derive(Debug, Args)]
 pub struct PriceArgs {
     /// Read current list prices from the Cloud Billing Catalog API (the emulator's catalog with
@@ -103,7 +103,8 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// A plan saved with `stackctl plan --out FILE`.
+    /// A plan saved with `stackctl plan --out FILE` (it keeps the prices it was planned with).
+    #[arg(conflicts_with = "live_prices")]
     pub plan_file: Option<PathBuf>,
     /// Do not ask for confirmation.
     #[arg(long)]
@@ -120,6 +121,9 @@ pub struct ApplyArgs {
     /// Allow changes that drop data: replacing tables, deleting datasets, tables and repositories.
     #[arg(long)]
     pub allow_data_loss: bool,
+    // --live-prices: the plan apply shows is priced as `plan` prices it with the same flags.
+    #[command(flatten)]
+    pub prices: PriceArgs,
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,6 @@ use anyhow::{Context, Result, bail};
 use super::{ExitStatus, Session, load_stack};
 use crate::apply::{ApplyCtx, ApplyReporter, apply};
 use crate::cli::{ApplyArgs, Cli};
-use crate::cost::PriceTable;
 use crate::plan::{
     Observed, PLAN_FORMAT_VERSION, Plan, PlanOptions, ResourceChange, known_before_apply, plan,
 };
@@ -147,7 +146,7 @@ async fn locked(
                 allow_queue_delete: args.allow_queue_delete,
                 allow_data_loss: args.allow_data_loss,
             },
-            &PriceTable::builtin(&session.stack.settings.region),
+            &session.price_table(&args.prices, printer).await?,
         )?,
     };
     if !args.json {

@@ -1,5 +1,5 @@
-//! `--live-prices`: the price table plan, cost and audit estimate with: the built-in one, or the
-//! Cloud Billing Catalog's current prices over it, warning about every item left built-in.
+//! `--live-prices`: the price table plan, apply, cost and audit estimate with: the built-in one,
+//! or the Cloud Billing Catalog's current prices over it, warning about every item left built-in.
 
 use std::collections::BTreeMap;
 

@@ -207,3 +207,51 @@ async fn live_prices_of_the_seeded_catalog_equal_the_builtin_table_in_every_list
         }
     }
 }
+
+/// `apply --live-prices` prices the plan it shows as `plan --live-prices` does; without the
+/// flag, as `plan` does: the built-in table.
+#[test]
+fn apply_with_live_prices_shows_the_plan_priced_as_plan_did() {
+    let emulator = Emulator::start();
+    let ws = Workspace::example();
+    // Double the request-based vCPU-second, as above: the stack goes from $16.5162 to $22.2762.
+    set_sku(
+        &emulator,
+        &format!(
+            r#"{{"skuId": "{RUN_CPU_SKU}", "unitPrice": {{"currencyCode": "USD", "units": "0", "nanos": 48000}}}}"#
+        ),
+    );
+    let plan = json(
+        ws.on(&emulator, &["plan", "--live-prices", "--json"])
+            .expect(0),
+    );
+    assert_eq!(plan["cost"]["total_monthly_usd"], 22.2762);
+    let builtin = json(ws.on(&emulator, &["plan", "--json"]).expect(0));
+    assert_eq!(builtin["cost"]["total_monthly_usd"], 16.5162);
+
+    let apply = json(
+        ws.on(
+            &emulator,
+            &["apply", "--live-prices", "--auto-approve", "--json"],
+        )
+        .expect(0),
+    );
+    let cost = &apply["plan"]["cost"];
+    assert_eq!(cost["total_monthly_usd"], 22.2762);
+    assert_eq!(cost["basis"]["price_source"], "cloud_billing_catalog");
+    assert_eq!(
+        cost["basis"]["live"]["prices"],
+        plan["cost"]["basis"]["live"]["prices"]
+    );
+    let worker = apply["plan"]["changes"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["address"] == "service.worker"))
+        .expect("service.worker is created");
+    assert_eq!(worker["cost"]["after"]["monthly_usd"], 12.62);
+
+    // A saved plan keeps the prices it was planned with: --live-prices does not go with it.
+    let run = ws
+        .on(&emulator, &["apply", "plan.json", "--live-prices"])
+        .expect(2);
+    assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
+}

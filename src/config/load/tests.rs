@@ -1260,12 +1260,7 @@ fn implied_kinds_are_not_tables() {
 #[test]
 fn reference_cycles_are_reported_with_their_path() {
     let source = STACK.to_string();
-    let mut checker = Checker {
-        file: Path::new("stack.toml"),
-        source: &source,
-        errors: Vec::new(),
-        references: Vec::new(),
-    };
+    let mut checker = Checker::new(Path::new("stack.toml"), &source);
     let addr = |s: &str| s.parse::<ResourceAddr>().unwrap();
     let edge = |from: &str, to: &str, at: usize| Reference {
         from: addr(from),
