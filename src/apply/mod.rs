@@ -7,4 +7,4 @@ mod reporter;
 
 pub use crate::resources::ApplyCtx;
 pub use execute::apply;
-pub use reporter::{ApplyReport, ApplyReporter, Outcome, RecordingReporter, ResourceResult};
+pub use reporter::{ApplyReport, ApplyReporter, Outcome, ResourceResult};

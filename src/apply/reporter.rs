@@ -1,6 +1,5 @@
 //! How apply tells the world what it is doing: the reporter trait, and the report it returns.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -8,7 +7,7 @@ use serde::Serialize;
 use crate::model::ResourceAddr;
 use crate::plan::{Action, ResourceChange};
 
-/// Receives apply's progress. Implemented by the terminal UI and by tests.
+/// Receives apply's progress. Implemented by the terminal UI.
 pub trait ApplyReporter: Send + Sync {
     fn started(&self, change: &ResourceChange);
     fn phase(&self, address: &ResourceAddr, phase: &str);
@@ -66,34 +65,5 @@ impl ApplyReport {
 
     pub fn is_success(&self) -> bool {
         self.failures().next().is_none()
-    }
-}
-
-/// Records every event, for tests.
-#[derive(Default)]
-pub struct RecordingReporter {
-    pub events: Mutex<Vec<String>>,
-}
-
-impl ApplyReporter for RecordingReporter {
-    fn started(&self, change: &ResourceChange) {
-        self.push(format!("start {}", change.address));
-    }
-    fn phase(&self, address: &ResourceAddr, phase: &str) {
-        self.push(format!("phase {address} {phase}"));
-    }
-    fn retrying(&self, address: &ResourceAddr, attempt: u32, _: Duration, reason: &str) {
-        self.push(format!("retry {address} attempt {attempt}: {reason}"));
-    }
-    fn finished(&self, address: &ResourceAddr, _: Action, outcome: &Outcome, _: Duration) {
-        self.push(format!("done {address} {outcome:?}"));
-    }
-}
-
-impl RecordingReporter {
-    fn push(&self, event: String) {
-        if let Ok(mut events) = self.events.lock() {
-            events.push(event);
-        }
     }
 }

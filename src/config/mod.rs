@@ -51,8 +51,8 @@ pub struct StackSettings {
     /// Explicit `state_bucket`; `None` means `<project>-stackctl-state`.
     pub state_bucket: Option<String>,
     /// Artifact Registry repository id that `stackctl deploy` pushes built images to
-    /// (`image_repository = "workers"`). Until `[repository.*]` tables exist, the value is the
-    /// repository id; `"repository.workers"` is accepted too and will then name that table.
+    /// (`image_repository = "workers"`, or `"repository.workers"`: both are read as the
+    /// repository id `workers`).
     pub image_repository: Option<String>,
     /// `XXXXXX-XXXXXX-XXXXXX`: the billing account budgets live in (required by `[budget.*]`).
     pub billing_account: Option<String>,

@@ -18,6 +18,8 @@ use super::{
     ServiceConfig, ServiceUsage, Stack, StackSettings, TableConfig, TableUsage, Usage,
 };
 use crate::model::{Kind, ResourceAddr};
+// The label stackctl puts on everything it owns; users cannot set it.
+use crate::resources::OWNER_LABEL;
 
 mod alert;
 mod budget;
@@ -66,9 +68,6 @@ const STACK_KEYS: &[&str] = &[
 
 /// The tables stackctl understands, for "supported tables" hints.
 const SUPPORTED_TABLES: &str = "[stack], [service.NAME], [queue.NAME], [service_account.NAME], [secret.NAME], [job.NAME], [schedule.NAME], [dataset.NAME], [table.NAME], [repository.NAME], [channel.NAME], [budget.NAME], [alert.NAME], [usage]";
-
-/// The label stackctl puts on everything it owns; users cannot set it.
-const OWNERSHIP_LABEL: &str = "stackctl-stack";
 
 /// Reads and parses the stack file at `path`.
 pub fn load(path: &Path) -> Result<Stack, ConfigErrors> {
@@ -648,8 +647,8 @@ fn read_settings(checker: &mut Checker, table: &TableRef) -> Option<StackSetting
     })
 }
 
-/// `image_repository = "workers"` (an Artifact Registry repository id) or, looking ahead to
-/// `[repository.*]` tables, `"repository.workers"`; both mean the repository id `workers`.
+/// `image_repository = "workers"` (an Artifact Registry repository id) or
+/// `"repository.workers"`; both mean the repository id `workers`.
 fn read_image_repository(checker: &mut Checker, table: &TableRef) -> Option<Option<String>> {
     let Some(Field { value, span }) = checker.read_string(table, "image_repository").optional()?
     else {
@@ -676,11 +675,11 @@ fn read_labels(checker: &mut Checker, table: &TableRef) -> Option<BTreeMap<Strin
     let mut labels = BTreeMap::new();
     let mut valid = map.complete;
     for entry in map.entries {
-        if entry.key == OWNERSHIP_LABEL {
+        if entry.key == OWNER_LABEL {
             valid = false;
             checker.error(
                 entry.key_span.clone(),
-                format!("label `{OWNERSHIP_LABEL}` is reserved"),
+                format!("label `{OWNER_LABEL}` is reserved"),
                 Some("stackctl sets it to the stack name to mark what it owns; remove it".into()),
             );
         } else if !is_label_key(&entry.key) {
