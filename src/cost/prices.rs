@@ -436,10 +436,6 @@ impl PriceTable {
     pub fn free_tiers() -> &'static [FreeTier] {
         &FREE_TIERS
     }
-
-    pub fn free_tier(item: PriceItem) -> Option<&'static FreeTier> {
-        FREE_TIERS.iter().find(|f| f.item == item)
-    }
 }
 
 #[cfg(test)]
