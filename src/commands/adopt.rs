@@ -81,7 +81,8 @@ async fn adopt_one(
             Ownership::OtherStack(other) => bail!(
                 "{addr}: {name} belongs to the stack `{other}`; stackctl will not take it over"
             ),
-            Ownership::Unowned => {
+            // Labels are never pending (only ledger entries are).
+            Ownership::Unowned | Ownership::Pending => {
                 let added = adopt::ownership_labels(stack, addr);
                 adopt::write_labels(&session.cloud, stack, observed, addr, &name, &added)
                     .await

@@ -256,15 +256,26 @@ fn plan_kind<K: Registered>(inputs: &Inputs, lives: &[K::Live], out: &mut Planne
                 depends_on,
             }),
             Some(live) => match K::ownership(live, stack_name, ledger) {
-                Ownership::Ours => {
+                ownership @ (Ownership::Ours | Ownership::Pending) => {
                     let fields = K::diff(&spec, live, known);
-                    if fields.is_empty() {
+                    let claimed = ownership == Ownership::Pending;
+                    if claimed && !fields.is_empty() {
+                        // What exists is not what this stack sent: it may be someone else's.
+                        out.conflicts.push(format!(
+                            "{address}: {name} was being created by this stack when an apply stopped, and what exists differs from stack.toml; stackctl will not claim it. If it is yours, run `stackctl adopt {address}`; otherwise delete it or give this one another `id`"
+                        ));
+                        continue;
+                    }
+                    if fields.is_empty() && !claimed {
                         out.unchanged.push(address);
                         continue;
                     }
                     let action = if fields.iter().any(|f| f.forces_replacement) { Action::Replace } else { Action::Update };
                     let mut notes = K::notes(&address, &spec, Some(live));
                     notes.extend(K::change_notes(&fields));
+                    if claimed {
+                        notes.push("recorded as this stack's: an apply that stopped while creating it made it, and it matches stack.toml".to_string());
+                    }
                     out.changes.push(ResourceChange {
                         cost: ResourceCost::new(live_cost(live, &address), declared_cost(&address)),
                         step: Step {
@@ -497,6 +508,38 @@ path = "/t"
         assert!(
             err.to_string().contains("stackctl adopt queue.webhooks"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_pending_queue_is_claimed_only_when_it_matches_and_never_removed() {
+        let mut o = empty();
+        let pending = |o: &mut Observed, id: &str| {
+            o.ledger.record(
+                &format!("projects/acme-shop/locations/us-central1/queues/{id}"),
+                &format!("queue.{id}").parse().unwrap(),
+                LedgerStatus::Pending,
+            )
+        };
+        // A declared queue whose create was interrupted, and what exists differs from stack.toml
+        // (no target): someone else's look-alike may have won the name.
+        o.queues.push(queue_record("webhooks", QueueState::Running));
+        pending(&mut o, "webhooks");
+        let err = plan(&stack(), target(), &o, PlanOptions::default(), &prices()).unwrap_err();
+        assert!(
+            err.to_string().contains("will not claim it")
+                && err.to_string().contains("stackctl adopt queue.webhooks"),
+            "{err}"
+        );
+        // A pending queue no longer declared is not this stack's to delete or pause.
+        let mut o = empty();
+        o.queues.push(queue_record("old", QueueState::Running));
+        pending(&mut o, "old");
+        let p = plan(&stack(), target(), &o, PlanOptions::default(), &prices()).unwrap();
+        assert!(
+            !p.changes.iter().any(|c| c.address.to_string() == "queue.old"),
+            "{:?}",
+            p.changes
         );
     }
 

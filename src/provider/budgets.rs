@@ -102,6 +102,13 @@ pub struct BudgetWrite {
 }
 
 impl BudgetWrite {
+    /// Whether `live` is the budget this write makes: its display name, amount and filter.
+    pub fn made(&self, live: &BudgetRecord) -> bool {
+        live.display_name == self.display_name
+            && live.projects == [self.project.clone()]
+            && live.amount.as_ref() == Some(&self.amount)
+    }
+
     fn body(&self) -> serde_json::Value {
         let rules: Vec<_> = self
             .thresholds
@@ -164,7 +171,19 @@ impl Cloud {
     ) -> Result<BudgetRecord, ApiError> {
         let parent = format!("billingAccounts/{billing_account}");
         let path = format!("/v1/{parent}/budgets");
+        let attempts = std::sync::atomic::AtomicU32::new(0);
         retrying(self.backoff, observer, || async {
+            // A budget create is not idempotent (the id is the server's): before a retry, look
+            // for what the failed attempt may have made, so a retry never makes a duplicate.
+            if attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0
+                && let Some(made) = self
+                    .list_budgets(billing_account, &super::Silent)
+                    .await?
+                    .into_iter()
+                    .find(|b| write.made(b))
+            {
+                return Ok(made);
+            }
             self.budgets
                 .json::<BudgetWire>(
                     "billingbudgets.budgets.create",

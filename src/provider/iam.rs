@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Cloud;
 use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
-use super::retry::{all_pages, retrying};
+use super::retry::{all_pages, retrying, Created, creating};
 
 pub use crate::model::live::iam::{PolicyRecord, ServiceAccountRecord};
 
@@ -272,17 +272,18 @@ impl Cloud {
         .await
     }
 
-    /// Creates the account; a retried create that finds it there reads it back.
+    /// Creates the account; one already there is answered as [`Created::Exists`] for the caller
+    /// to judge.
     pub async fn create_service_account(
         &self,
         write: &ServiceAccountWrite,
         observer: &dyn RetryObserver,
-    ) -> Result<ServiceAccountRecord, ApiError> {
+    ) -> Result<Created<ServiceAccountRecord>, ApiError> {
         let parent = format!("projects/{}", self.project);
         let account = am::ServiceAccount::new()
             .set_display_name(write.display_name.clone().unwrap_or_default())
             .set_description(write.description.clone().unwrap_or_default());
-        let created = retrying(self.backoff, observer, || async {
+        let created = creating(self.backoff, observer, || async {
             self.iam
                 .create_service_account()
                 .set_name(&parent)
@@ -293,13 +294,7 @@ impl Cloud {
                 .map_err(|e| ApiError::from_gax("iam.serviceAccounts.create", &write.name, &e))
         })
         .await;
-        match created {
-            Ok(a) => Ok(service_account_from_api(a)),
-            Err(e) if e.is_already_exists() => {
-                self.get_service_account(&write.name, observer).await
-            }
-            Err(e) => Err(e),
-        }
+        Ok(created?.map(service_account_from_api))
     }
 
     pub async fn get_service_account(

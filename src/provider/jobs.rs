@@ -12,7 +12,7 @@ use super::container::{
     FirstContainer, ImageWrite, SecretEnvRef, first_container_mut, overlay_first_container,
 };
 use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
-use super::retry::{all_pages, retrying};
+use super::retry::{all_pages, retrying, Created, creating};
 use super::run::{OperationObserver, unchanged_since_plan, wait_for};
 
 pub use crate::model::live::jobs::JobRecord;
@@ -130,13 +130,13 @@ impl Cloud {
         .await
     }
 
-    /// Creates the job and waits for its operation; a retried create that finds the job already
-    /// there updates it instead.
+    /// Creates the job and waits for its operation; a job already there is answered as
+    /// [`Created::Exists`] for the caller to judge.
     pub async fn create_job(
         &self,
         write: &JobWrite,
         observer: &dyn OperationObserver,
-    ) -> Result<JobRecord, ApiError> {
+    ) -> Result<Created<JobRecord>, ApiError> {
         let parent = self.parent();
         let id = write
             .name
@@ -145,7 +145,7 @@ impl Cloud {
             .unwrap_or_default()
             .to_string();
         let job = write.overlay(gm::Job::new());
-        let created = retrying(self.backoff, observer, || {
+        let created = creating(self.backoff, observer, || {
             let poller = self
                 .jobs
                 .create_job()
@@ -156,10 +156,7 @@ impl Cloud {
             wait_for("run.jobs.create", &write.name, poller, observer)
         })
         .await;
-        match created {
-            Err(e) if e.is_already_exists() => self.update_job(write, None, observer).await,
-            other => other.map(job_from_api),
-        }
+        Ok(created?.map(job_from_api))
     }
 
     /// Reads the job, writes the declared fields onto it and patches it with its etag.

@@ -30,7 +30,7 @@ use google_cloud_auth::credentials::{CacheableResource, Credentials, anonymous};
 
 pub use crate::model::Endpoint;
 pub use error::{ApiError, RetryObserver, Silent};
-pub use retry::Backoff;
+pub use retry::{Backoff, Created};
 use retry::retrying;
 
 /// The clients for one endpoint, project and region, shared by every call of a run.

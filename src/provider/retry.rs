@@ -66,6 +66,53 @@ where
     }
 }
 
+/// What a create answered.
+#[derive(Debug)]
+pub enum Created<T> {
+    /// This call made it.
+    New(T),
+    /// `ALREADY_EXISTS`. `after_retry`: an earlier attempt of this same call failed with a
+    /// retryable error (a timeout or a 5xx) and may have made it; otherwise someone else did.
+    Exists { after_retry: bool, error: ApiError },
+}
+
+impl<T> Created<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Created<U> {
+        match self {
+            Created::New(made) => Created::New(f(made)),
+            Created::Exists { after_retry, error } => Created::Exists { after_retry, error },
+        }
+    }
+}
+
+/// [`retrying`] for a create: an `ALREADY_EXISTS` answer is not an error but [`Created::Exists`],
+/// saying whether this call's own earlier attempt may have made the resource.
+pub async fn creating<T, F, Fut>(
+    backoff: Backoff,
+    observer: &dyn RetryObserver,
+    mut call: F,
+) -> Result<Created<T>, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let attempts = AtomicU32::new(0);
+    let answer = retrying(backoff, observer, || {
+        attempts.fetch_add(1, Ordering::Relaxed);
+        call()
+    })
+    .await;
+    match answer {
+        Ok(made) => Ok(Created::New(made)),
+        Err(error) if error.is_already_exists() => Ok(Created::Exists {
+            after_retry: attempts.load(Ordering::Relaxed) > 1,
+            error,
+        }),
+        Err(error) => Err(error),
+    }
+}
+
 /// Every item of a paged list call. `fetch(token)` asks for one page (with its own retries) and
 /// answers its items and the next page token; an empty token ends the list.
 pub async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, ApiError>

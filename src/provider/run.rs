@@ -12,7 +12,7 @@ use super::container::{
     FirstContainer, ImageWrite, SecretEnvRef, first_container_mut, overlay_first_container,
 };
 use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
-use super::retry::{all_pages, retrying};
+use super::retry::{all_pages, retrying, Created, creating};
 
 pub use crate::model::live::run::{
     IngressKind, Readiness, RevisionRecord, ServiceRecord, TrafficRecord,
@@ -224,13 +224,13 @@ impl Cloud {
             .map(service_from_api))
     }
 
-    /// Creates the service and waits for its operation. A create that finds the service
-    /// already there (a retried create) updates it instead.
+    /// Creates the service and waits for its operation; a service already there is answered
+    /// as [`Created::Exists`] for the caller to judge (ours only after our own retried create).
     pub async fn create_service(
         &self,
         write: &ServiceWrite,
         observer: &dyn OperationObserver,
-    ) -> Result<ServiceRecord, ApiError> {
+    ) -> Result<Created<ServiceRecord>, ApiError> {
         let parent = self.parent();
         let id = write
             .name
@@ -239,7 +239,7 @@ impl Cloud {
             .unwrap_or_default()
             .to_string();
         let service = write.overlay(gm::Service::new());
-        let created = retrying(self.backoff, observer, || {
+        let created = creating(self.backoff, observer, || {
             let poller = self
                 .services
                 .create_service()
@@ -250,10 +250,10 @@ impl Cloud {
             wait_for("run.services.create", &write.name, poller, observer)
         })
         .await;
-        match created {
-            Err(e) if e.is_already_exists() => self.update_service(write, None, observer).await,
-            other => other.and_then(|s| ready(service_from_api(s), "run.services.create")),
-        }
+        Ok(match created? {
+            Created::New(s) => Created::New(ready(service_from_api(s), "run.services.create")?),
+            Created::Exists { after_retry, error } => Created::Exists { after_retry, error },
+        })
     }
 
     /// Reads the service, writes the declared fields onto it and patches it with its etag.

@@ -7,7 +7,7 @@ use google_cloud_wkt as wkt;
 
 use super::Cloud;
 use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
-use super::retry::{all_pages, retrying};
+use super::retry::{all_pages, retrying, Created, creating};
 
 pub use crate::model::live::scheduler::ScheduleRecord;
 
@@ -116,14 +116,15 @@ impl Cloud {
         .await
     }
 
-    /// Creates the Scheduler job; a retried create that finds it there patches it instead.
+    /// Creates the Scheduler job; one already there is answered as [`Created::Exists`] for the
+    /// caller to judge.
     pub async fn create_schedule(
         &self,
         write: &ScheduleWrite,
         observer: &dyn RetryObserver,
-    ) -> Result<ScheduleRecord, ApiError> {
+    ) -> Result<Created<ScheduleRecord>, ApiError> {
         let parent = self.parent();
-        let created = retrying(self.backoff, observer, || async {
+        let created = creating(self.backoff, observer, || async {
             self.scheduler
                 .create_job()
                 .set_parent(&parent)
@@ -133,14 +134,7 @@ impl Cloud {
                 .map_err(|e| ApiError::from_gax("cloudscheduler.jobs.create", &write.name, &e))
         })
         .await;
-        match created {
-            Ok(j) => Ok(schedule_from_api(j)),
-            Err(e) if e.is_already_exists() => {
-                self.update_schedule(write, &[SCHEDULE, TIME_ZONE, HTTP_TARGET], observer)
-                    .await
-            }
-            Err(e) => Err(e),
-        }
+        Ok(created?.map(schedule_from_api))
     }
 
     /// Patches exactly the masked fields ([`SCHEDULE`], [`TIME_ZONE`], [`HTTP_TARGET`]).

@@ -8,7 +8,7 @@ use google_cloud_wkt as wkt;
 
 use super::Cloud;
 use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
-use super::retry::{all_pages, retrying};
+use super::retry::{all_pages, retrying, Created, creating};
 
 pub use crate::model::live::secrets::SecretRecord;
 
@@ -59,14 +59,14 @@ impl Cloud {
         .await
     }
 
-    /// Creates the secret (no version: its value is added by people, never by stackctl);
-    /// a retried create that finds it there sets its labels instead.
+    /// Creates the secret (no version: its value is added by people, never by stackctl); one
+    /// already there is answered as [`Created::Exists`] for the caller to judge.
     pub async fn create_secret(
         &self,
         name: &str,
         labels: &BTreeMap<String, String>,
         observer: &dyn RetryObserver,
-    ) -> Result<SecretRecord, ApiError> {
+    ) -> Result<Created<SecretRecord>, ApiError> {
         let parent = format!("projects/{}", self.project);
         let id = name.rsplit('/').next().unwrap_or_default().to_string();
         let secret = gm::Secret::new()
@@ -74,7 +74,7 @@ impl Cloud {
                 gm::Replication::new().set_automatic(gm::replication::Automatic::new()),
             )
             .set_labels(labels.clone());
-        let created = retrying(self.backoff, observer, || async {
+        let created = creating(self.backoff, observer, || async {
             self.secrets
                 .create_secret()
                 .set_parent(&parent)
@@ -85,11 +85,7 @@ impl Cloud {
                 .map_err(|e| ApiError::from_gax("secretmanager.secrets.create", name, &e))
         })
         .await;
-        match created {
-            Ok(s) => Ok(with_project_id(secret_from_api(s), &self.project)),
-            Err(e) if e.is_already_exists() => self.label_secret(name, labels, observer).await,
-            Err(e) => Err(e),
-        }
+        Ok(created?.map(|s| with_project_id(secret_from_api(s), &self.project)))
     }
 
     /// Sets `labels` on the secret, keeping labels others put there (read-modify-write).

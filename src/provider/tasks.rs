@@ -7,7 +7,7 @@ use google_cloud_wkt as wkt;
 
 use super::Cloud;
 use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
-use super::retry::{all_pages, retrying};
+use super::retry::{all_pages, retrying, Created, creating};
 
 pub use crate::model::live::tasks::{HttpTargetRecord, OidcRecord, QueueRecord, QueueState};
 
@@ -145,14 +145,15 @@ impl Cloud {
         got.map(queue_from_api).not_found_as_none()
     }
 
-    /// Creates the queue; if a retried create finds it already there, reads it back instead.
+    /// Creates the queue; one already there is answered as [`Created::Exists`] for the caller
+    /// to judge.
     pub async fn create_queue(
         &self,
         queue: &QueueRecord,
         observer: &dyn RetryObserver,
-    ) -> Result<QueueRecord, ApiError> {
+    ) -> Result<Created<QueueRecord>, ApiError> {
         let parent = self.parent();
-        let created = retrying(self.backoff, observer, || async {
+        let created = creating(self.backoff, observer, || async {
             self.tasks
                 .create_queue()
                 .set_parent(&parent)
@@ -162,13 +163,7 @@ impl Cloud {
                 .map_err(|e| ApiError::from_gax("cloudtasks.queues.create", &queue.name, &e))
         })
         .await;
-        match created {
-            Ok(q) => Ok(queue_from_api(q)),
-            Err(e) if e.is_already_exists() => {
-                self.get_queue(&queue.name, observer).await?.ok_or(e)
-            }
-            Err(e) => Err(e),
-        }
+        Ok(created?.map(queue_from_api))
     }
 
     /// Patches exactly the masked fields (proto paths such as [`RETRY_MAX_ATTEMPTS`]).

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::channel::{applied_channel_names, planned_channel_names};
-use super::{
+use super::{Ownership, ledger_ownership, 
     Adoption, ApplyCtx, Converge, Known, Reconcile, StepError, created, ledger_address, quoted,
 };
 use crate::config::{BudgetConfig, Stack};
@@ -92,6 +92,12 @@ fn show_thresholds(v: &[f64]) -> String {
 
 fn show_list(v: &[String]) -> String {
     format!("{v:?}")
+}
+
+/// The ledger key of a budget being created: its id is the server's, so the pending entry is
+/// keyed by the display name stackctl gives it.
+pub fn pending_key(billing_account: &str, display_name: &str) -> String {
+    format!("billingAccounts/{billing_account}/budgets/(pending {display_name})")
 }
 
 pub fn spec(stack: &Stack, name: &str, cfg: &BudgetConfig) -> BudgetSpec {
@@ -223,6 +229,17 @@ impl Reconcile for BudgetKind {
     fn live_key(live: &BudgetRecord) -> String {
         live.display_name.clone()
     }
+    fn ownership(live: &BudgetRecord, _: &str, ledger: &Ledger) -> Ownership {
+        if ledger.entry(&live.name).is_some() {
+            return ledger_ownership(ledger, &live.name);
+        }
+        let account = live
+            .name
+            .strip_prefix("billingAccounts/")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default();
+        ledger_ownership(ledger, &pending_key(account, &live.display_name))
+    }
     fn spec_display_name(spec: &BudgetSpec) -> Option<&str> {
         Some(&spec.display_name)
     }
@@ -281,6 +298,14 @@ impl Converge for BudgetKind {
                 observer.phase("looking up the project number");
                 let project = cloud.project_number(&Silent).await?;
                 observer.phase("creating budget");
+                // Pending first (under a key of its own: the id is the server's), so a crash
+                // after the create leaves a claim plan can check.
+                let pending = Step {
+                    name: pending_key(&spec.billing_account, &spec.display_name),
+                    ..change.clone()
+                };
+                ctx.record_in_ledger(&pending, LedgerStatus::Pending)
+                    .await?;
                 let made = cloud
                     .create_budget(
                         &spec.billing_account,
@@ -295,6 +320,7 @@ impl Converge for BudgetKind {
                 };
                 ctx.record_in_ledger(&recorded, LedgerStatus::Active)
                     .await?;
+                ctx.forget_in_ledger(&pending).await?;
             }
             (Action::Update | Action::Replace, Some(spec)) => {
                 let channels = applied_channel_names(ctx, &spec.notify).await?;
@@ -304,6 +330,12 @@ impl Converge for BudgetKind {
                     .update_budget(&change.name, &write(spec, project, channels), observer)
                     .await?;
                 ctx.record_in_ledger(change, LedgerStatus::Active).await?;
+                // A budget claimed after an interrupted create: its pending entry is done.
+                let pending = Step {
+                    name: pending_key(&spec.billing_account, &spec.display_name),
+                    ..change.clone()
+                };
+                ctx.forget_in_ledger(&pending).await?;
             }
             (Action::Delete | Action::Retire, _) => {
                 observer.phase("deleting budget");

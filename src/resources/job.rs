@@ -9,7 +9,8 @@ use super::container::{
     IdentityEnvLabels, ServiceImage, Wiring, create_image, created_limits, diff_image, diff_limits,
     image_notes, image_of, image_write, secret_refs, wiring,
 };
-use super::{
+use crate::provider::Created;
+use super::{carries_our_label, made_by_someone_else, 
     Adoption, ApplyCtx, Converge, Known, Reconcile, StepError, address_from_name, created,
     push_if_differs, quoted,
 };
@@ -290,7 +291,16 @@ impl Converge for JobKind {
             }
             (Action::Create, Some(spec)) => {
                 observer.phase("creating job");
-                cloud.create_job(&to_write(spec), observer).await?;
+                if let Created::Exists { after_retry, .. } =
+                    cloud.create_job(&to_write(spec), observer).await?
+                {
+                    let live = cloud.get_job(&spec.name, observer).await?;
+                    let ours = live.is_some_and(|l| carries_our_label(&l.labels, &spec.labels));
+                    if !(after_retry && ours) {
+                        return Err(made_by_someone_else(change));
+                    }
+                    cloud.update_job(&to_write(spec), None, observer).await?;
+                }
             }
             (Action::Update, Some(spec)) => {
                 observer.phase("updating job");

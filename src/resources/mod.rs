@@ -63,6 +63,9 @@ pub enum Ownership {
     OtherStack(String),
     /// Nobody we know of: created by hand or by another tool.
     Unowned,
+    /// A ledger entry written just before this stack created it (`pending`): ours only if it
+    /// matches stack.toml, since the create may have been interrupted or refused.
+    Pending,
 }
 
 /// What happens to an owned resource that left stack.toml.
@@ -279,10 +282,74 @@ impl ApplyCtx {
             .await
     }
 
+    /// The cross-resource facts known now: service hosts and channel names applied so far.
+    pub async fn known(&self) -> Known {
+        Known {
+            hosts: self
+                .hosts
+                .lock()
+                .await
+                .iter()
+                .map(|(a, h)| (a.clone(), Some(h.clone())))
+                .collect(),
+            names: self
+                .names
+                .lock()
+                .await
+                .iter()
+                .map(|(a, n)| (a.clone(), Some(n.clone())))
+                .collect(),
+            project_number: None,
+        }
+    }
+
+    /// Records a ledgered resource that this apply just created (`made`), or that a create found
+    /// already there: ours only when this call's own earlier attempt may have made it
+    /// (`after_retry`) and `is_what_we_sent` says what exists is what was sent. Otherwise the
+    /// pending entry is removed and the step refused. The entry was written `pending` before the
+    /// create, so a crash in between leaves a claim plan can check, never a silent take-over.
+    pub async fn settle_ledgered<T>(
+        &self,
+        change: &Step,
+        created: crate::provider::Created<T>,
+        is_what_we_sent: impl AsyncFnOnce() -> Result<bool, ApiError>,
+    ) -> Result<(), StepError> {
+        let ours = match created {
+            crate::provider::Created::New(_) => true,
+            crate::provider::Created::Exists { after_retry, .. } => {
+                after_retry && is_what_we_sent().await?
+            }
+        };
+        if ours {
+            self.record_in_ledger(change, LedgerStatus::Active).await?;
+            Ok(())
+        } else {
+            self.forget_in_ledger(change).await?;
+            Err(made_by_someone_else(change))
+        }
+    }
+
     pub async fn forget_in_ledger(&self, change: &Step) -> Result<(), LedgerError> {
         let name = change.name.clone();
         self.ledger.lock().await.update(|l| l.forget(&name)).await
     }
+}
+
+/// The refusal of a create that found the resource already there and not made by this apply:
+/// someone made it between plan and create. Nothing was changed, nothing was recorded.
+pub(crate) fn made_by_someone_else(step: &Step) -> StepError {
+    StepError::Plan(format!(
+        "{}: {} appeared after the plan was made (the create answered: already exists) and is not this stack's; nothing was changed. If it is yours, run `stackctl adopt {}`; otherwise give this one another `id`",
+        step.address, step.name, step.address
+    ))
+}
+
+/// Whether a live resource carries the ownership label stackctl sent with `sent` labels.
+pub(crate) fn carries_our_label(
+    live: &BTreeMap<String, String>,
+    sent: &BTreeMap<String, String>,
+) -> bool {
+    sent.get(OWNER_LABEL).is_some_and(|ours| live.get(OWNER_LABEL) == Some(ours))
 }
 
 /// Why one change failed.
@@ -344,8 +411,9 @@ pub fn fingerprint_of<T: Serialize>(observed: &T) -> String {
 
 /// The ledger's view of a label-less resource.
 pub fn ledger_ownership(ledger: &Ledger, name: &str) -> Ownership {
-    match ledger.entry(name) {
-        Some(_) => Ownership::Ours,
+    match ledger.entry(name).map(|e| e.status) {
+        Some(LedgerStatus::Pending) => Ownership::Pending,
+        Some(LedgerStatus::Active | LedgerStatus::Retired) => Ownership::Ours,
         None => Ownership::Unowned,
     }
 }

@@ -395,12 +395,18 @@ impl Converge for QueueKind {
         match (change.action, spec) {
             (Action::Create, Some(spec)) => {
                 let host = applied_target_host(ctx, spec).await?;
-                // Claim the name in the ledger first: a crash after the create still leaves it owned.
-                ctx.record_in_ledger(change, LedgerStatus::Active).await?;
+                // Pending first: a crash after the create leaves a claim plan can check.
+                ctx.record_in_ledger(change, LedgerStatus::Pending).await?;
                 observer.phase("creating queue");
-                cloud
+                let created = cloud
                     .create_queue(&to_record(spec, host.as_deref()), observer)
                     .await?;
+                ctx.settle_ledgered(change, created, async || {
+                    let known = ctx.known().await;
+                    let live = cloud.get_queue(&spec.name, observer).await?;
+                    Ok(live.is_some_and(|l| QueueKind::diff(spec, &l, &known).is_empty()))
+                })
+                .await?;
             }
             (Action::Update, Some(spec)) => {
                 let host = applied_target_host(ctx, spec).await?;

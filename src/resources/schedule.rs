@@ -209,9 +209,16 @@ impl Converge for ScheduleKind {
                 return Err(StepError::damaged_replace(&change.address));
             }
             (Action::Create, Some(spec)) => {
-                ctx.record_in_ledger(change, LedgerStatus::Active).await?;
+                // Pending first: a crash after the create leaves a claim plan can check.
+                ctx.record_in_ledger(change, LedgerStatus::Pending).await?;
                 observer.phase("creating schedule");
-                cloud.create_schedule(&to_write(spec), observer).await?;
+                let created = cloud.create_schedule(&to_write(spec), observer).await?;
+                ctx.settle_ledgered(change, created, async || {
+                    let known = ctx.known().await;
+                    let live = cloud.get_schedule(&spec.name, observer).await?;
+                    Ok(live.is_some_and(|l| ScheduleKind::diff(spec, &l, &known).is_empty()))
+                })
+                .await?;
             }
             (Action::Update, Some(spec)) => {
                 let mut mask: Vec<&str> = change
@@ -231,6 +238,8 @@ impl Converge for ScheduleKind {
                     observer.phase("resuming schedule");
                     cloud.resume_schedule(&change.name, observer).await?;
                 }
+                // A claimed interrupted create becomes active (a no-op write otherwise).
+                ctx.record_in_ledger(change, LedgerStatus::Active).await?;
             }
             (Action::Delete | Action::Retire, _) => {
                 observer.phase("deleting schedule");

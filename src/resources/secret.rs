@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{
+use crate::provider::Created;
+use super::{carries_our_label, made_by_someone_else, 
     Adoption, ApplyCtx, Converge, Known, OWNER_LABEL, PlanOptions, Reconcile, Removal, StepError,
     address_from_name, quoted,
 };
@@ -136,9 +137,16 @@ impl Converge for SecretKind {
         match (change.action, spec) {
             (Action::Create, Some(spec)) => {
                 observer.phase("creating secret");
-                cloud
+                if let Created::Exists { after_retry, .. } = cloud
                     .create_secret(&spec.name, &spec.labels, observer)
-                    .await?;
+                    .await?
+                {
+                    let live = cloud.get_secret(&spec.name, observer).await?;
+                    let ours = live.is_some_and(|l| carries_our_label(&l.labels, &spec.labels));
+                    if !(after_retry && ours) {
+                        return Err(made_by_someone_else(change));
+                    }
+                }
             }
             (Action::Update, Some(spec)) => {
                 observer.phase("labelling secret");

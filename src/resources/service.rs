@@ -10,7 +10,8 @@ use super::container::{
     IdentityEnvLabels, ServiceImage, Wiring, create_image, created_limits, diff_image, diff_limits,
     image_notes, image_of, image_write, live_cpu_millis, live_memory_bytes, secret_refs, wiring,
 };
-use super::{
+use crate::provider::Created;
+use super::{carries_our_label, made_by_someone_else, 
     Adoption, ApplyCtx, Converge, Known, OWNER_LABEL, Reconcile, StepError, address_from_name,
     created, push_if_differs,
 };
@@ -373,7 +374,17 @@ impl Converge for ServiceKind {
         let record = match (change.action, spec) {
             (Action::Create, Some(spec)) => {
                 observer.phase("creating service");
-                cloud.create_service(&to_write(spec), observer).await?
+                match cloud.create_service(&to_write(spec), observer).await? {
+                    Created::New(made) => made,
+                    Created::Exists { after_retry, .. } => {
+                        let live = cloud.get_service(&spec.name, observer).await?;
+                        let ours = live.is_some_and(|l| carries_our_label(&l.labels, &spec.labels));
+                        if !(after_retry && ours) {
+                            return Err(made_by_someone_else(change));
+                        }
+                        cloud.update_service(&to_write(spec), None, observer).await?
+                    }
+                }
             }
             (Action::Update, Some(spec)) => {
                 observer.phase("updating service");

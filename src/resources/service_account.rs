@@ -143,18 +143,26 @@ impl Converge for ServiceAccountKind {
                 return Err(StepError::damaged_replace(&change.address));
             }
             (Action::Create, Some(spec)) => {
-                // Claim the name first: a crash after the create still leaves it owned.
-                ctx.record_in_ledger(change, LedgerStatus::Active).await?;
+                // Pending first: a crash after the create leaves a claim plan can check.
+                ctx.record_in_ledger(change, LedgerStatus::Pending).await?;
                 observer.phase("creating service account");
-                cloud
+                let created = cloud
                     .create_service_account(&to_write(spec), observer)
                     .await?;
+                ctx.settle_ledgered(change, created, async || {
+                    let live = cloud.get_service_account(&spec.name, observer).await?;
+                    let known = ctx.known().await;
+                    Ok(ServiceAccountKind::diff(spec, &live, &known).is_empty())
+                })
+                .await?;
             }
             (Action::Update, Some(spec)) => {
                 observer.phase("updating service account");
                 cloud
                     .update_service_account(&to_write(spec), observer)
                     .await?;
+                // A claimed interrupted create becomes active (a no-op write otherwise).
+                ctx.record_in_ledger(change, LedgerStatus::Active).await?;
             }
             (Action::Delete | Action::Retire, _) => {
                 observer.phase("deleting service account");

@@ -16,6 +16,10 @@ pub enum LedgerStatus {
     Active,
     /// Removed from stack.toml and paused; kept so its name stays ours.
     Retired,
+    /// Written just before stackctl creates it: not ours until the create is known to be ours
+    /// (then `active`). Plan counts it ours only when the live resource matches stack.toml, so
+    /// a crash between create and record is recovered without claiming a look-alike.
+    Pending,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,7 +42,12 @@ pub struct BindingEntry {
 /// Owned resources by full GCP name, and added IAM members by `resource|role|member`.
 ///
 /// `bindings` was added after version 1 shipped; ledgers without it read as having none, and
-/// readers that do not know it ignore it, so the version stays 1.
+/// readers that do not know it ignore it, so the version stays 1. Version 2 may hold `pending`
+/// entries, which an older stackctl cannot read: a ledger becomes version 2 with its first
+/// pending entry, and version 1 ledgers read unchanged.
+/// The ledger format that may hold `pending` entries.
+pub const PENDING_VERSION: u32 = 2;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ledger {
     pub version: u32,
@@ -92,6 +101,9 @@ impl Ledger {
 
     /// Records `name` as ours with `status`; the first record's time is kept.
     pub fn record(&mut self, name: &str, address: &ResourceAddr, status: LedgerStatus) {
+        if status == LedgerStatus::Pending {
+            self.version = self.version.max(PENDING_VERSION);
+        }
         let recorded = self
             .resources
             .get(name)
@@ -232,6 +244,21 @@ impl LedgerStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pending_entry_makes_the_ledger_version_2_and_version_1_still_reads() {
+        let old = r#"{"version":1,"stack":"s","resources":{"projects/p/locations/r/queues/q":{"address":"queue.q","status":"active"}}}"#;
+        let mut ledger: Ledger = serde_json::from_str(old).unwrap();
+        assert_eq!(ledger.version, 1);
+        let addr: ResourceAddr = "queue.r".parse().unwrap();
+        ledger.record("projects/p/locations/r/queues/r", &addr, LedgerStatus::Active);
+        assert_eq!(ledger.version, 1, "active entries keep version 1");
+        ledger.record("projects/p/locations/r/queues/r", &addr, LedgerStatus::Pending);
+        assert_eq!(ledger.version, PENDING_VERSION);
+        let json = serde_json::to_string(&ledger).unwrap();
+        assert!(json.contains(r#""status":"pending""#), "{json}");
+        assert_eq!(serde_json::from_str::<Ledger>(&json).unwrap(), ledger);
+    }
 
     #[test]
     fn a_ledger_without_bindings_still_reads_and_bindings_round_trip() {
