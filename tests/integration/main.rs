@@ -13,4 +13,5 @@ mod identity;
 mod kinds;
 mod ownership;
 mod prices;
+mod races;
 mod support;
