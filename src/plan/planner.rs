@@ -537,7 +537,9 @@ path = "/t"
         pending(&mut o, "old");
         let p = plan(&stack(), target(), &o, PlanOptions::default(), &prices()).unwrap();
         assert!(
-            !p.changes.iter().any(|c| c.address.to_string() == "queue.old"),
+            !p.changes
+                .iter()
+                .any(|c| c.address.to_string() == "queue.old"),
             "{:?}",
             p.changes
         );

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Cloud;
 use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
-use super::retry::{all_pages, retrying, Created, creating};
+use super::retry::{Created, all_pages, creating, retrying};
 
 pub use crate::model::live::iam::{PolicyRecord, ServiceAccountRecord};
 

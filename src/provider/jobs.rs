@@ -12,7 +12,7 @@ use super::container::{
     FirstContainer, ImageWrite, SecretEnvRef, first_container_mut, overlay_first_container,
 };
 use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
-use super::retry::{all_pages, retrying, Created, creating};
+use super::retry::{Created, all_pages, creating, retrying};
 use super::run::{OperationObserver, unchanged_since_plan, wait_for};
 
 pub use crate::model::live::jobs::JobRecord;

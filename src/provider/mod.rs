@@ -30,8 +30,8 @@ use google_cloud_auth::credentials::{CacheableResource, Credentials, anonymous};
 
 pub use crate::model::Endpoint;
 pub use error::{ApiError, RetryObserver, Silent};
-pub use retry::{Backoff, Created};
 use retry::retrying;
+pub use retry::{Backoff, Created};
 
 /// The clients for one endpoint, project and region, shared by every call of a run.
 #[derive(Clone)]

@@ -12,7 +12,7 @@ use super::container::{
     FirstContainer, ImageWrite, SecretEnvRef, first_container_mut, overlay_first_container,
 };
 use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
-use super::retry::{all_pages, retrying, Created, creating};
+use super::retry::{Created, all_pages, creating, retrying};
 
 pub use crate::model::live::run::{
     IngressKind, Readiness, RevisionRecord, ServiceRecord, TrafficRecord,

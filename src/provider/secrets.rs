@@ -8,7 +8,7 @@ use google_cloud_wkt as wkt;
 
 use super::Cloud;
 use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
-use super::retry::{all_pages, retrying, Created, creating};
+use super::retry::{Created, all_pages, creating, retrying};
 
 pub use crate::model::live::secrets::SecretRecord;
 

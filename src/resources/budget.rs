@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::channel::{applied_channel_names, planned_channel_names};
-use super::{Ownership, ledger_ownership, 
-    Adoption, ApplyCtx, Converge, Known, Reconcile, StepError, created, ledger_address, quoted,
+use super::{
+    Adoption, ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, created, ledger_address,
+    ledger_ownership, quoted,
 };
 use crate::config::{BudgetConfig, Stack};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};

@@ -9,15 +9,15 @@ use super::container::{
     IdentityEnvLabels, ServiceImage, Wiring, create_image, created_limits, diff_image, diff_limits,
     image_notes, image_of, image_write, secret_refs, wiring,
 };
-use crate::provider::Created;
-use super::{carries_our_label, made_by_someone_else, 
-    Adoption, ApplyCtx, Converge, Known, Reconcile, StepError, address_from_name, created,
-    push_if_differs, quoted,
+use super::{
+    Adoption, ApplyCtx, Converge, Known, Reconcile, StepError, address_from_name,
+    carries_our_label, created, made_by_someone_else, push_if_differs, quoted,
 };
 use crate::config::units::{format_cpu, format_duration, format_memory};
 use crate::config::{JobConfig, Stack};
 use crate::model::change::{Action, FieldChange, Step};
 use crate::model::{Kind, ResourceAddr};
+use crate::provider::Created;
 use crate::provider::jobs::{JobRecord, JobWrite};
 use crate::provider::run::OperationObserver;
 use crate::state::Ledger;

@@ -349,7 +349,8 @@ pub(crate) fn carries_our_label(
     live: &BTreeMap<String, String>,
     sent: &BTreeMap<String, String>,
 ) -> bool {
-    sent.get(OWNER_LABEL).is_some_and(|ours| live.get(OWNER_LABEL) == Some(ours))
+    sent.get(OWNER_LABEL)
+        .is_some_and(|ours| live.get(OWNER_LABEL) == Some(ours))
 }
 
 /// Why one change failed.

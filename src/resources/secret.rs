@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::provider::Created;
-use super::{carries_our_label, made_by_someone_else, 
+use super::{
     Adoption, ApplyCtx, Converge, Known, OWNER_LABEL, PlanOptions, Reconcile, Removal, StepError,
-    address_from_name, quoted,
+    address_from_name, carries_our_label, made_by_someone_else, quoted,
 };
 use crate::config::{SecretConfig, Stack};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
 use crate::model::{Kind, ResourceAddr};
+use crate::provider::Created;
 use crate::provider::run::OperationObserver;
 use crate::provider::secrets::SecretRecord;
 use crate::state::Ledger;

@@ -10,15 +10,15 @@ use super::container::{
     IdentityEnvLabels, ServiceImage, Wiring, create_image, created_limits, diff_image, diff_limits,
     image_notes, image_of, image_write, live_cpu_millis, live_memory_bytes, secret_refs, wiring,
 };
-use crate::provider::Created;
-use super::{carries_our_label, made_by_someone_else, 
+use super::{
     Adoption, ApplyCtx, Converge, Known, OWNER_LABEL, Reconcile, StepError, address_from_name,
-    created, push_if_differs,
+    carries_our_label, created, made_by_someone_else, push_if_differs,
 };
 use crate::config::units::{format_cpu, format_duration, format_memory};
 use crate::config::{Ingress, ServiceConfig, Stack};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
 use crate::model::{Kind, ResourceAddr};
+use crate::provider::Created;
 use crate::provider::run::{IngressKind, OperationObserver, ServiceRecord, ServiceWrite};
 use crate::state::Ledger;
 
@@ -382,7 +382,9 @@ impl Converge for ServiceKind {
                         if !(after_retry && ours) {
                             return Err(made_by_someone_else(change));
                         }
-                        cloud.update_service(&to_write(spec), None, observer).await?
+                        cloud
+                            .update_service(&to_write(spec), None, observer)
+                            .await?
                     }
                 }
             }

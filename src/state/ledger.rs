@@ -251,9 +251,17 @@ mod tests {
         let mut ledger: Ledger = serde_json::from_str(old).unwrap();
         assert_eq!(ledger.version, 1);
         let addr: ResourceAddr = "queue.r".parse().unwrap();
-        ledger.record("projects/p/locations/r/queues/r", &addr, LedgerStatus::Active);
+        ledger.record(
+            "projects/p/locations/r/queues/r",
+            &addr,
+            LedgerStatus::Active,
+        );
         assert_eq!(ledger.version, 1, "active entries keep version 1");
-        ledger.record("projects/p/locations/r/queues/r", &addr, LedgerStatus::Pending);
+        ledger.record(
+            "projects/p/locations/r/queues/r",
+            &addr,
+            LedgerStatus::Pending,
+        );
         assert_eq!(ledger.version, PENDING_VERSION);
         let json = serde_json::to_string(&ledger).unwrap();
         assert!(json.contains(r#""status":"pending""#), "{json}");
