@@ -11,6 +11,40 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_stackctl");
 pub const EXAMPLE_STACK: &str = include_str!("../../stack.toml");
 pub const EXAMPLE_SCHEMA: &str = include_str!("../../schemas/orders.json");
 
+/// The secret canary: a Secret Manager version value every emulator holds (an unowned secret
+/// `stackctl-canary` in each test project). No stackctl output, saved plan or workspace file of
+/// any test may contain it; [`Run`]s and [`Workspace`]s check.
+pub const SECRET_CANARY: &str = "canary-5f1d0e9b-never-print-me";
+
+/// Standard base64 with padding (Secret Manager payloads).
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Fails the test when `text` (what stackctl wrote, or a file it left) holds the canary.
+#[track_caller]
+pub fn assert_no_canary(what: &str, text: &str) {
+    assert!(
+        !text.contains(SECRET_CANARY),
+        "the secret canary leaked into {what}:\n{text}"
+    );
+}
+
 /// A `stackctl emulator` process with its own state dir; killed on drop.
 pub struct Emulator {
     child: Child,
@@ -50,10 +84,31 @@ impl Emulator {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
         assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-        Self {
+        let emulator = Self {
             child,
             url,
             _state_dir: state_dir,
+        };
+        emulator.plant_secret_canary();
+        emulator
+    }
+
+    /// Puts the canary in a secret version of each project the tests use.
+    fn plant_secret_canary(&self) {
+        let data = base64(SECRET_CANARY.as_bytes());
+        for project in ["test-project", "acme-shop-dev"] {
+            let (status, body) = self.http(
+                "POST",
+                &format!("/v1/projects/{project}/secrets?secretId=stackctl-canary"),
+                Some(r#"{"replication": {"automatic": {}}}"#),
+            );
+            assert_eq!(status, 200, "planting the canary secret: {body}");
+            let (status, body) = self.http(
+                "POST",
+                &format!("/v1/projects/{project}/secrets/stackctl-canary:addVersion"),
+                Some(&format!(r#"{{"payload": {{"data": "{data}"}}}}"#)),
+            );
+            assert_eq!(status, 200, "planting the canary version: {body}");
         }
     }
 
@@ -167,6 +222,35 @@ pub struct Workspace {
     pub dir: tempfile::TempDir,
 }
 
+impl Drop for Workspace {
+    /// Saved plans and every other file stackctl left in the workspace (but the `--local`
+    /// emulator's own state, which is the cloud's) must not hold the canary.
+    fn drop(&mut self) {
+        fn scan(dir: &Path) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.ends_with(".stackctl/local") || path.ends_with("target") {
+                    continue;
+                }
+                if path.is_dir() {
+                    scan(&path);
+                } else if let Ok(bytes) = std::fs::read(&path) {
+                    if !std::thread::panicking() {
+                        assert_no_canary(
+                            &path.display().to_string(),
+                            &String::from_utf8_lossy(&bytes),
+                        );
+                    }
+                }
+            }
+        }
+        scan(self.dir.path());
+    }
+}
+
 impl Workspace {
     pub fn new(stack: &str) -> Self {
         let ws = Self {
@@ -218,11 +302,14 @@ impl Workspace {
             cmd.env(k, v);
         }
         let out = cmd.output().expect("run stackctl");
-        Run {
+        let run = Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into(),
             stderr: String::from_utf8_lossy(&out.stderr).into(),
-        }
+        };
+        assert_no_canary(&format!("stdout of stackctl {args:?}"), &run.stdout);
+        assert_no_canary(&format!("stderr of stackctl {args:?}"), &run.stderr);
+        run
     }
 
     /// Runs against an emulator process with `--endpoint`.
