@@ -14,3 +14,4 @@ mod kinds;
 mod ownership;
 mod prices;
 mod support;
+mod trust;
