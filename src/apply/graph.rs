@@ -9,6 +9,14 @@ fn is_removal(action: Action) -> bool {
     matches!(action, Action::Delete | Action::Retire)
 }
 
+/// How early a removal of `kind` goes: deeper tiers first, and a grant (tier 3) before every
+/// other kind of its tier and above, since a grant is on a resource (a queue, a service, a
+/// secret, an identity) whose deletion would make its revoke fail; schedules (tier 4) still go
+/// before the grants that let them call their job.
+fn removal_depth(kind: Kind) -> u8 {
+    2 * tier(kind) + u8::from(kind == Kind::Grant)
+}
+
 /// For each change (by index), the changes that must finish first.
 pub fn prerequisites(plan: &Plan) -> Vec<Vec<usize>> {
     let changes = &plan.changes;
@@ -23,7 +31,8 @@ pub fn prerequisites(plan: &Plan) -> Vec<Vec<usize>> {
                     if is_removal(change.action) {
                         // Remove dependents before what they depend on.
                         is_removal(other.action)
-                            && tier(other.address.kind) > tier(change.address.kind)
+                            && removal_depth(other.address.kind)
+                                > removal_depth(change.address.kind)
                     } else {
                         !is_removal(other.action)
                             && (change.depends_on.contains(&other.address)
@@ -157,6 +166,25 @@ mod tests {
         );
         assert_eq!(pre[7], vec![5]);
         assert_eq!(pre[8], vec![5, 6, 7], "an identity goes last");
+    }
+
+    #[test]
+    fn grants_are_revoked_before_the_resource_they_are_on_is_deleted() {
+        let p = plan(vec![
+            change("queue.webhooks", Action::Delete, &[]),
+            change(
+                "iam: roles/cloudtasks.enqueuer on queue.webhooks for service_account.relay",
+                Action::Delete,
+                &[],
+            ),
+            change("schedule.old", Action::Delete, &[]),
+            change("alert.old", Action::Delete, &[]),
+        ]);
+        let pre = prerequisites(&p);
+        assert_eq!(pre[0], vec![1, 2], "the queue goes after the grant on it");
+        assert_eq!(pre[1], vec![2], "the grant waits only for schedules");
+        assert!(pre[2].is_empty());
+        assert_eq!(pre[3], vec![1, 2], "every tier-3 kind waits for grants");
     }
 
     #[test]

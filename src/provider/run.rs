@@ -41,7 +41,14 @@ pub struct ServiceWrite {
     pub concurrency: i32,
     pub timeout: Duration,
     pub ingress: Option<IngressKind>,
+    /// The failed revision (short name) to roll out again: the template is annotated with it
+    /// ([`RETRY_ANNOTATION`]), so the write creates a new revision even when nothing else changed.
+    #[serde(default)]
+    pub retry_of: Option<String>,
 }
+
+/// The revision-template annotation that makes a retried rollout a new revision.
+pub const RETRY_ANNOTATION: &str = "stackctl.dev/retry-of";
 
 /// What the LRO reports while it runs, for progress lines.
 pub trait OperationObserver: RetryObserver {
@@ -145,6 +152,11 @@ impl ServiceWrite {
         container.resources.get_or_insert_default().cpu_idle = self.cpu_idle;
         if let Some(account) = &self.service_account {
             template.service_account = account.clone();
+        }
+        if let Some(failed) = &self.retry_of {
+            template
+                .annotations
+                .insert(RETRY_ANNOTATION.to_string(), failed.clone());
         }
         service.template = Some(template);
         service

@@ -239,7 +239,7 @@ impl IdentityEnvLabels<'_> {
             out.push(created("service_account", quoted(a)));
         }
         for (k, v) in self.env.into_iter().flatten() {
-            out.push(created(&format!("env.{k}"), quoted(v)));
+            out.push(created(&format!("env.{k}"), shown_env(k, v)));
         }
         for (k, id) in self.secrets.into_iter().flatten() {
             out.push(created(&format!("secrets.{k}"), show_secret(id, "latest")));
@@ -274,17 +274,171 @@ impl IdentityEnvLabels<'_> {
     }
 }
 
-/// `env.NAME` changes: the declared plain env vars are all of them.
+/// `env.NAME` changes: the declared plain env vars are all of them. Values of secret-looking
+/// names are masked ([`shown_env`]).
 fn diff_env(
     out: &mut Vec<FieldChange>,
     desired: &BTreeMap<String, String>,
     live: &BTreeMap<String, String>,
 ) {
     // Declared vars missing or different, as for labels; then the undeclared ones go.
-    diff_labels(out, "env", desired, live);
+    for (k, v) in desired {
+        if live.get(k) != Some(v) {
+            out.push(FieldChange::new(
+                format!("env.{k}"),
+                live.get(k).map(|now| shown_env(k, now)),
+                Some(FieldValue::Known(shown_env(k, v))),
+            ));
+        }
+    }
     for (k, v) in live {
         if !desired.contains_key(k) {
-            out.push(FieldChange::new(format!("env.{k}"), Some(quoted(v)), None));
+            out.push(FieldChange::new(
+                format!("env.{k}"),
+                Some(shown_env(k, v)),
+                None,
+            ));
         }
+    }
+}
+
+/// Parts of env var names that say the value is a credential (matched case-insensitively).
+const SECRET_LOOKING: &[&str] = &[
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "KEY",
+    "CREDENTIAL",
+    "PRIVATE",
+];
+
+/// Whether a plain env var's name says its value is a credential (`API_TOKEN`, `db_password`).
+pub(crate) fn looks_secret(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    SECRET_LOOKING.iter().any(|part| upper.contains(part))
+}
+
+/// A plain env value as plans show it (text, `--json`, saved plans, apply output): quoted, or
+/// `(sensitive: N chars)` when its name looks like a credential's.
+pub(crate) fn shown_env(name: &str, value: &str) -> String {
+    if looks_secret(name) {
+        format!("(sensitive: {} chars)", value.chars().count())
+    } else {
+        quoted(value)
+    }
+}
+
+/// The note under a change that shows masked env values: keep credentials in Secret Manager.
+fn sensitive_env_note<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let names: Vec<&str> = names.into_iter().filter(|n| looks_secret(n)).collect();
+    let first = names.first()?;
+    Some(format!(
+        "{} {}: masked in plans; keep credentials in Secret Manager instead of env: `secrets = {{ {first} = \"secret.NAME\" }}` with a [secret.NAME]",
+        names
+            .iter()
+            .map(|n| format!("env.{n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if names.len() == 1 {
+            "looks secret"
+        } else {
+            "look secret"
+        }
+    ))
+}
+
+/// The masked-env note of a create: the declared env's secret-looking names.
+pub(crate) fn declared_env_notes(env: Option<&BTreeMap<String, String>>) -> Vec<String> {
+    sensitive_env_note(env.into_iter().flatten().map(|(k, _)| k.as_str()))
+        .into_iter()
+        .collect()
+}
+
+/// The masked-env note of an update: the `env.NAME` changes whose names look secret.
+pub(crate) fn changed_env_notes(fields: &[FieldChange]) -> Vec<String> {
+    sensitive_env_note(fields.iter().filter_map(|f| f.field.strip_prefix("env.")))
+        .into_iter()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_looking_env_values_are_masked_and_others_shown() {
+        for name in [
+            "API_TOKEN",
+            "db_password",
+            "Stripe_Secret",
+            "SIGNING_KEY",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            "PRIVATE_PEM",
+        ] {
+            assert!(looks_secret(name), "{name}");
+        }
+        assert!(!looks_secret("RUST_LOG"));
+        let mut out = Vec::new();
+        let desired = BTreeMap::from([
+            ("RUST_LOG".to_string(), "debug".to_string()),
+            ("DB_PASSWORD".to_string(), "new-pw".to_string()),
+        ]);
+        let live = BTreeMap::from([
+            ("RUST_LOG".to_string(), "info".to_string()),
+            ("DB_PASSWORD".to_string(), "old-password".to_string()),
+            ("API_TOKEN".to_string(), "hunter2-canary".to_string()),
+        ]);
+        diff_env(&mut out, &desired, &live);
+        let json = serde_json::to_string(&out).unwrap();
+        assert!(!json.contains("hunter2") && !json.contains("pw") && !json.contains("password\""));
+        let shown: Vec<(String, Option<String>, Option<String>)> = out
+            .iter()
+            .map(|c| {
+                (
+                    c.field.clone(),
+                    c.before.clone(),
+                    c.after.as_ref().map(ToString::to_string),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                (
+                    "env.DB_PASSWORD".into(),
+                    Some("(sensitive: 12 chars)".into()),
+                    Some("(sensitive: 6 chars)".into())
+                ),
+                (
+                    "env.RUST_LOG".into(),
+                    Some("\"info\"".into()),
+                    Some("\"debug\"".into())
+                ),
+                (
+                    "env.API_TOKEN".into(),
+                    Some("(sensitive: 14 chars)".into()),
+                    None
+                ),
+            ]
+        );
+        let notes = changed_env_notes(&out);
+        assert_eq!(notes.len(), 1);
+        assert!(
+            notes[0].contains("env.DB_PASSWORD, env.API_TOKEN")
+                && notes[0].contains("secrets = { DB_PASSWORD = \"secret.NAME\" }"),
+            "{notes:?}"
+        );
+        let mut created = Vec::new();
+        IdentityEnvLabels {
+            service_account: None,
+            env: Some(&desired),
+            secrets: None,
+            labels: &BTreeMap::new(),
+        }
+        .push_created(&mut created);
+        assert!(!serde_json::to_string(&created).unwrap().contains("new-pw"));
+        assert_eq!(declared_env_notes(Some(&desired)).len(), 1);
+        assert!(declared_env_notes(Some(&live.into_iter().take(0).collect())).is_empty());
     }
 }

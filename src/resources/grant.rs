@@ -365,9 +365,17 @@ impl Converge for GrantKind {
             }
             Action::Delete | Action::Retire => {
                 observer.phase("removing member from policy");
-                ctx.cloud
+                let removed = ctx
+                    .cloud
                     .modify_iam_policy(&target, |p| p.remove(role, member), observer)
-                    .await?;
+                    .await;
+                match removed {
+                    // The resource is gone, and its policy with it: nothing is left to revoke.
+                    Err(e) if e.is_not_found() => {
+                        observer.phase(&format!("{resource} is gone; the member went with it"));
+                    }
+                    other => drop(other?),
+                }
                 ctx.forget_binding(change).await?;
             }
         }

@@ -7,8 +7,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::container::{
-    IdentityEnvLabels, ServiceImage, Wiring, create_image, created_limits, diff_image, diff_limits,
-    image_notes, image_of, image_write, live_cpu_millis, live_memory_bytes, secret_refs, wiring,
+    IdentityEnvLabels, ServiceImage, Wiring, changed_env_notes, create_image, created_limits,
+    declared_env_notes, diff_image, diff_limits, image_notes, image_of, image_write,
+    live_cpu_millis, live_memory_bytes, secret_refs, wiring,
 };
 use super::{
     Adoption, ApplyCtx, Converge, Known, OWNER_LABEL, Reconcile, StepError, address_from_name,
@@ -225,18 +226,67 @@ pub fn diff(spec: &ServiceSpec, live: &ServiceRecord) -> Vec<FieldChange> {
         &live.secret_env,
         &live.labels,
     );
+    if let Some((revision, _)) = failed_rollout(live) {
+        out.push(FieldChange::new(
+            REVISION_FIELD,
+            Some(format!("{} (failed)", quoted(revision))),
+            Some(FieldValue::Known(RETRIED.into())),
+        ));
+    }
     out
 }
 
+/// The field that retries a failed rollout: `revision = "worker-00002-x" (failed) -> (retried)`.
+const REVISION_FIELD: &str = "revision";
+const RETRIED: &str = "(retried)";
+
+fn short_revision(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// The latest revision (short name) and why it failed, when the service's last rollout failed:
+/// its terminal condition is failed and the latest created revision is not the ready one.
+pub fn failed_rollout(live: &ServiceRecord) -> Option<(&str, &str)> {
+    let failure = live.failure.as_deref()?;
+    let created = short_revision(&live.latest_created_revision);
+    (!created.is_empty() && created != short_revision(&live.latest_ready_revision))
+        .then_some((created, failure))
+}
+
+/// The failed revision a planned update retries (from its `revision` field), if it retries one.
+fn retried_revision(change: &Step) -> Option<String> {
+    let field = change.fields.iter().find(|f| f.field == REVISION_FIELD)?;
+    let before = field.before.as_deref()?;
+    before.split('"').nth(1).map(str::to_string)
+}
+
 /// Lines the plan shows under a service change: who owns a built service's image, and which
-/// image it runs (the deployed digest) or will start with.
+/// image it runs (the deployed digest) or will start with; why its last rollout failed; that
+/// declared secret-looking env values are masked.
 pub fn notes(address: &str, spec: &ServiceSpec, live: Option<&ServiceRecord>) -> Vec<String> {
-    image_notes(
+    let mut out = image_notes(
         address,
         &spec.image,
         PLACEHOLDER_IMAGE,
         live.map(|l| l.image.as_str()),
-    )
+    );
+    match live {
+        None => out.extend(declared_env_notes(spec.env.as_ref())),
+        Some(live) => {
+            if let Some((revision, reason)) = failed_rollout(live) {
+                let ready = short_revision(&live.latest_ready_revision);
+                let traffic = if ready.is_empty() {
+                    "no revision serves yet".to_string()
+                } else {
+                    format!("traffic stays on {ready}")
+                };
+                out.push(format!(
+                    "revision {revision} failed: {reason} ({traffic}); apply rolls it out again as a new revision"
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// What the provider writes onto the service.
@@ -256,6 +306,7 @@ pub fn to_write(spec: &ServiceSpec) -> ServiceWrite {
         concurrency: spec.concurrency as i32,
         timeout: spec.timeout,
         ingress: spec.ingress.map(ingress_kind),
+        retry_of: None,
     }
 }
 
@@ -330,6 +381,9 @@ impl Reconcile for ServiceKind {
     ) -> Vec<String> {
         notes(&address.to_string(), spec, live)
     }
+    fn change_notes(fields: &[FieldChange]) -> Vec<String> {
+        changed_env_notes(fields)
+    }
     fn live_cost(
         live: &ServiceRecord,
         address: &ResourceAddr,
@@ -390,8 +444,12 @@ impl Converge for ServiceKind {
             }
             (Action::Update, Some(spec)) => {
                 observer.phase("updating service");
+                let write = ServiceWrite {
+                    retry_of: retried_revision(change),
+                    ..to_write(spec)
+                };
                 cloud
-                    .update_service(&to_write(spec), change.fingerprint.as_deref(), observer)
+                    .update_service(&write, change.fingerprint.as_deref(), observer)
                     .await?
             }
             (Action::Delete | Action::Retire, _) => {
@@ -591,6 +649,42 @@ mod tests {
             }
         );
         assert!(notes("service.worker", &spec(), Some(&l)).is_empty());
+    }
+
+    #[test]
+    fn a_failed_rollout_is_a_retry_with_its_reason_in_a_note() {
+        let mut l = live();
+        l.latest_ready_revision =
+            "projects/p/locations/r/services/worker/revisions/worker-1".into();
+        l.latest_created_revision =
+            "projects/p/locations/r/services/worker/revisions/worker-2".into();
+        l.failure = Some("the container failed to start".into());
+        let changes = diff(&spec(), &l);
+        assert_eq!(
+            changes,
+            vec![FieldChange::new(
+                "revision",
+                Some("\"worker-2\" (failed)".into()),
+                Some(FieldValue::Known("(retried)".into()))
+            )]
+        );
+        assert_eq!(
+            notes("service.worker", &spec(), Some(&l)),
+            vec![
+                "revision worker-2 failed: the container failed to start (traffic stays on worker-1); apply rolls it out again as a new revision"
+            ]
+        );
+        let step = Step {
+            address: "service.worker".parse().unwrap(),
+            name: l.name.clone(),
+            action: Action::Update,
+            fields: changes,
+            fingerprint: None,
+        };
+        assert_eq!(retried_revision(&step).as_deref(), Some("worker-2"));
+        // A failure with the failed revision no longer the latest (or none) is not a retry.
+        l.latest_ready_revision = l.latest_created_revision.clone();
+        assert_eq!(diff(&spec(), &l), vec![]);
     }
 
     #[test]

@@ -16,3 +16,4 @@ mod ownership;
 mod prices;
 mod races;
 mod support;
+mod trust;
