@@ -40,6 +40,9 @@ mod table;
 mod usage;
 mod values;
 
+#[cfg(test)]
+mod fuzz;
+
 use alert::*;
 use budget::*;
 use channel::*;
@@ -92,6 +95,12 @@ pub fn load(path: &Path) -> Result<Stack, ConfigErrors> {
             Some(help),
         ))
     })?;
+    parse_bytes(path, bytes)
+}
+
+/// Parses the stack file's bytes: [`parse`] once they are UTF-8, else an error at the first
+/// invalid byte.
+fn parse_bytes(path: &Path, bytes: Vec<u8>) -> Result<Stack, ConfigErrors> {
     match String::from_utf8(bytes) {
         Ok(source) => parse(path, &source),
         Err(error) => Err(ConfigErrors::from(not_utf8(path, error))),
@@ -220,12 +229,13 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
     let settings = match &stack_table {
         Some(table) => read_settings(checker, table),
         None => {
-            let (path, file) = (checker.file, checker.file_name());
-            checker.errors.push(ConfigError::whole_file(
-                path,
+            // At the top of the file, where [stack] belongs: every error has a position.
+            let file = checker.file_name();
+            checker.error(
+                0..0,
                 format!("no [stack] table in {file}"),
-                Some("add [stack] with name, project and region".into()),
-            ));
+                Some("add [stack] with name, project and region at the top".into()),
+            );
             None
         }
     };

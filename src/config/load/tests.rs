@@ -225,16 +225,17 @@ fn toml_syntax_errors_have_positions() {
 }
 
 #[test]
-fn missing_stack_table_is_a_whole_file_error() {
+fn missing_stack_table_is_reported_at_the_top_of_the_file() {
     assert_eq!(
         single_error(WORKER),
         owned(
-            0,
-            0,
+            1,
+            1,
             "no [stack] table in stack.toml",
-            Some("add [stack] with name, project and region")
+            Some("add [stack] with name, project and region at the top")
         )
     );
+    assert_eq!(single_error("").0, 1);
 }
 
 #[test]
