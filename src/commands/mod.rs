@@ -75,7 +75,13 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
 /// Loads and validates the stack file, printing every config error. `None` = invalid.
 pub(crate) fn load_stack(cli: &Cli, printer: &Printer) -> Option<Stack> {
     match crate::config::load(&cli.file) {
-        Ok(stack) => Some(stack.with_overrides(cli.project.as_deref(), cli.region.as_deref())),
+        Ok(stack) => match stack.with_overrides(cli.project.as_deref(), cli.region.as_deref()) {
+            Ok(stack) => Some(stack),
+            Err(error) => {
+                printer.err(&format!("error: {error}"));
+                None
+            }
+        },
         Err(errors) => {
             printer.err(&errors.to_string());
             None

@@ -59,15 +59,31 @@ pub struct StackSettings {
 }
 
 impl Stack {
-    /// Applies the global `--project` / `--region` overrides (one stack file, several environments).
-    pub fn with_overrides(mut self, project: Option<&str>, region: Option<&str>) -> Self {
+    /// Applies the global `--project` / `--region` overrides (one stack file, several
+    /// environments), checked by the same rules as the stack file's `project` and `region`;
+    /// the error names the flag.
+    pub fn with_overrides(
+        mut self,
+        project: Option<&str>,
+        region: Option<&str>,
+    ) -> Result<Self, String> {
         if let Some(p) = project {
+            if !load::is_project_id(p) {
+                return Err(format!(
+                    "--project {p:?} is not a valid GCP project id\n  = help: project ids are 6 to 30 lowercase letters, digits and `-`, start with a letter and do not end with `-`"
+                ));
+            }
             self.settings.project = p.to_string();
         }
         if let Some(r) = region {
+            if !load::is_region(r) {
+                return Err(format!(
+                    "--region {r:?} is not a GCP region\n  = help: write a region like us-central1 or europe-west1 (lowercase letters, `-`, digits)"
+                ));
+            }
             self.settings.region = r.to_string();
         }
-        self
+        Ok(self)
     }
 
     /// The directory relative paths in the stack file (like `build`) start from.

@@ -32,6 +32,10 @@ pub enum PushError {
         detail: String,
     },
     #[error(
+        "refusing to send the Google access token to {host:?}: it is not a Google registry host (REGION-docker.pkg.dev, gcr.io, *.gcr.io)\n  hint: check the region; `--registry URL` pushes to another registry, without the token"
+    )]
+    NotGoogleHost { host: String },
+    #[error(
         "the registry reports digest {reported} for {image}, but stackctl built {built}; refusing to deploy a different image"
     )]
     DigestMismatch {
@@ -79,6 +83,23 @@ impl fmt::Display for ImageName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.host, self.path)
     }
+}
+
+/// Whether `host` is one of Google's registries, the only hosts the access token is sent to:
+/// `LOCATION-docker.pkg.dev` (Artifact Registry), `gcr.io` and `SUB.gcr.io` (Container
+/// Registry); one DNS label of lowercase letters, digits and `-` before the suffix, no port.
+pub fn is_google_registry_host(host: &str) -> bool {
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.starts_with(|c: char| c.is_ascii_lowercase())
+            && !l.ends_with('-')
+            && l.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    host == "gcr.io"
+        || host.strip_suffix(".gcr.io").is_some_and(label)
+        || host.strip_suffix("-docker.pkg.dev").is_some_and(label)
 }
 
 /// Where blobs and manifests travel.
@@ -278,6 +299,11 @@ impl Pusher {
         tag: Option<&str>,
         observer: &dyn PushObserver,
     ) -> Result<PushReport, PushError> {
+        if matches!(self.auth, RegistryAuth::Basic(..)) && !is_google_registry_host(&name.host) {
+            return Err(PushError::NotGoogleHost {
+                host: name.host.clone(),
+            });
+        }
         let reference = self.reference(name, tag, image.digest());
         self.client
             .store_auth_if_needed(reference.resolve_registry(), &self.auth)
@@ -403,6 +429,59 @@ mod tests {
         assert_eq!(
             name.at_digest("sha256:ab"),
             "us-central1-docker.pkg.dev/acme/workers/worker@sha256:ab"
+        );
+    }
+
+    #[test]
+    fn the_token_goes_only_to_google_registry_hosts() {
+        for host in [
+            "us-central1-docker.pkg.dev",
+            "europe-docker.pkg.dev",
+            "gcr.io",
+            "eu.gcr.io",
+        ] {
+            assert!(is_google_registry_host(host), "{host}");
+        }
+        for host in [
+            "evil.com#-docker.pkg.dev",
+            "evil.com/x-docker.pkg.dev",
+            "evil.com:443#-docker.pkg.dev",
+            "a.b-docker.pkg.dev",
+            "-docker.pkg.dev",
+            "evil.com?.gcr.io",
+            "x.y.gcr.io",
+            "gcr.io.evil.com",
+            "docker.pkg.dev",
+            "US-docker.pkg.dev",
+        ] {
+            assert!(!is_google_registry_host(host), "{host}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_push_to_a_host_built_from_a_hostile_region_is_refused() {
+        let pusher = Pusher::new(&Transport::ArtifactRegistry {
+            access_token: "ya29.secret".into(),
+        })
+        .unwrap();
+        let name = ImageName::artifact_registry("evil.com#", "acme", "workers", "worker");
+        let image = super::super::image::build_image(&super::super::image::ImageInputs {
+            binary_name: "worker".into(),
+            binary: b"\x7fELF".to_vec(),
+            ca_bundle: Vec::new(),
+            env: Vec::new(),
+            created: super::super::image::created_time(None),
+        })
+        .unwrap();
+        struct Quiet;
+        impl PushObserver for Quiet {
+            fn blob(&self, _: &str, _: u64, _: BlobOutcome) {}
+            fn retrying(&self, _: u32, _: Duration, _: &str) {}
+        }
+        let error = pusher.push(&name, &image, None, &Quiet).await.unwrap_err();
+        assert!(
+            matches!(&error, PushError::NotGoogleHost { host } if host == "evil.com#-docker.pkg.dev"),
+            "{error}"
         );
     }
 

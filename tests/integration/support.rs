@@ -260,9 +260,13 @@ impl Workspace {
         ws
     }
 
-    /// The repository's example: stack.toml and the files it references (schemas/).
+    /// The repository's example: stack.toml and the files and directories it references
+    /// (schemas/, and the `build` directory, which must exist; deploy tests copy the worker).
     pub fn example() -> Self {
-        let ws = Self::new(EXAMPLE_STACK);
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("workers/task-worker")).expect("build dir");
+        let ws = Self { dir };
+        ws.write(EXAMPLE_STACK);
         std::fs::create_dir_all(ws.path().join("schemas")).expect("schemas dir");
         std::fs::write(ws.path().join("schemas/orders.json"), EXAMPLE_SCHEMA).expect("schema file");
         ws

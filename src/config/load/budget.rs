@@ -2,6 +2,10 @@
 
 use super::*;
 
+/// Budgets above this are refused: no real budget is that large, and the Billing Budget API's
+/// money amounts are whole units in an int64 plus nanos, so huge floats cannot be sent exactly.
+const MAX_AMOUNT_USD: f64 = 1e12;
+
 pub(super) const BUDGET_KEYS: &[&str] = &["amount_usd", "notify", "thresholds"];
 
 pub(super) const DEFAULT_THRESHOLDS: [f64; 3] = [0.5, 0.9, 1.0];
@@ -50,16 +54,26 @@ pub(super) fn read_budget(
         value,
         span: Some(span),
     }) = &amount
-        && !(*value > 0.0 && *value < 1e12)
+        && !(*value > 0.0 && *value < MAX_AMOUNT_USD)
     {
         ok = false;
+        let why = if *value > 0.0 {
+            "must be below 1000000000000 (one trillion US dollars)"
+        } else {
+            "must be above 0"
+        };
         checker.error(
             span.clone(),
             format!(
-                "`amount_usd` in {} must be above 0, found {value}",
-                table.title
+                "`amount_usd` in {} {why}, found {}",
+                table.title,
+                if value.abs() >= 1e15 {
+                    format!("{value:e}")
+                } else {
+                    value.to_string()
+                }
             ),
-            None,
+            Some("write the monthly budget in US dollars, e.g. amount_usd = 300".into()),
         );
     }
     let thresholds = checker

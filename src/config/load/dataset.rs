@@ -44,13 +44,13 @@ pub(super) fn read_dataset(
         value,
         span: Some(span),
     }) = &location
-        && (value.is_empty() || value.contains(char::is_whitespace))
+        && !is_bigquery_location(value)
     {
         checker.error(
             span.clone(),
             format!("`{value}` is not a BigQuery location"),
             Some(
-                "write a multi-region like \"US\" or \"EU\", or a region like \"us-central1\""
+                "write the multi-region \"US\" or \"EU\", or a region like \"us-central1\" (lowercase letters, `-`, digits)"
                     .into(),
             ),
         );

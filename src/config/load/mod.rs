@@ -25,6 +25,7 @@ mod alert;
 mod budget;
 mod channel;
 mod dataset;
+mod files;
 mod job;
 mod queue;
 mod reader;
@@ -39,16 +40,21 @@ mod table;
 mod usage;
 mod values;
 
+#[cfg(test)]
+mod fuzz;
+
 use alert::*;
 use budget::*;
 use channel::*;
 use dataset::*;
+use files::*;
 use job::*;
 use queue::*;
 use reader::*;
 use references::*;
 use repository::*;
 use rules::*;
+pub(crate) use rules::{is_project_id, is_region};
 use schedule::*;
 use secret::*;
 use service::*;
@@ -71,11 +77,14 @@ const SUPPORTED_TABLES: &str = "[stack], [service.NAME], [queue.NAME], [service_
 
 /// Reads and parses the stack file at `path`.
 pub fn load(path: &Path) -> Result<Stack, ConfigErrors> {
-    let source = std::fs::read_to_string(path).map_err(|error| {
+    let bytes = read_capped(path).map_err(|error| {
         let help = match error.kind() {
             std::io::ErrorKind::NotFound => {
                 "create one with the [stack] table (name, project, region) or pass -f PATH"
                     .to_string()
+            }
+            std::io::ErrorKind::FileTooLarge => {
+                "a stack file is at most 1 MiB; pass -f PATH to use another stack file".to_string()
             }
             _ => "check the file's permissions, or pass -f PATH to use another stack file"
                 .to_string(),
@@ -86,7 +95,34 @@ pub fn load(path: &Path) -> Result<Stack, ConfigErrors> {
             Some(help),
         ))
     })?;
-    parse(path, &source)
+    parse_bytes(path, bytes)
+}
+
+/// Parses the stack file's bytes: [`parse`] once they are UTF-8, else an error at the first
+/// invalid byte.
+fn parse_bytes(path: &Path, bytes: Vec<u8>) -> Result<Stack, ConfigErrors> {
+    match String::from_utf8(bytes) {
+        Ok(source) => parse(path, &source),
+        Err(error) => Err(ConfigErrors::from(not_utf8(path, error))),
+    }
+}
+
+/// The error for a stack file that is not UTF-8, at the first invalid byte.
+fn not_utf8(path: &Path, error: std::string::FromUtf8Error) -> ConfigError {
+    let at = error.utf8_error().valid_up_to();
+    let byte = error.as_bytes()[at];
+    // The valid prefix is kept as is, so byte offset `at` is where the replacement starts.
+    let lossy = String::from_utf8_lossy(error.as_bytes());
+    ConfigError::at(
+        path,
+        &lossy,
+        at..at + '\u{FFFD}'.len_utf8(),
+        format!("the stack file is not valid UTF-8: invalid byte 0x{byte:02X}"),
+        Some(
+            "TOML files are UTF-8: re-save the file as UTF-8 (e.g. `iconv -f LATIN1 -t UTF-8`)"
+                .into(),
+        ),
+    )
 }
 
 /// Parses stack file text; `file` is only used in messages and kept as [`Stack::file`].
@@ -193,12 +229,13 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
     let settings = match &stack_table {
         Some(table) => read_settings(checker, table),
         None => {
-            let (path, file) = (checker.file, checker.file_name());
-            checker.errors.push(ConfigError::whole_file(
-                path,
+            // At the top of the file, where [stack] belongs: every error has a position.
+            let file = checker.file_name();
+            checker.error(
+                0..0,
                 format!("no [stack] table in {file}"),
-                Some("add [stack] with name, project and region".into()),
-            ));
+                Some("add [stack] with name, project and region at the top".into()),
+            );
             None
         }
     };
@@ -619,7 +656,7 @@ fn read_settings(checker: &mut Checker, table: &TableRef) -> Option<StackSetting
         checker.error(
             span.clone(),
             format!("`{value}` is not a valid Cloud Storage bucket name"),
-            Some("use 3 to 63 lowercase letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit".into()),
+            Some("use 3 to 63 lowercase letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit, without `..`, not an IP address, not starting with `goog` nor containing `google`".into()),
         );
     }
     let image_repository = read_image_repository(checker, table);

@@ -1,6 +1,6 @@
 //! Naming rules of Google Cloud ids, labels and env vars, checked at validate time.
 
-pub(super) fn is_lower_or_digit(c: char) -> bool {
+pub(crate) fn is_lower_or_digit(c: char) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit()
 }
 
@@ -50,7 +50,7 @@ pub(super) fn is_stack_name(name: &str) -> bool {
 }
 
 /// GCP project id: `^[a-z][-a-z0-9]{4,28}[a-z0-9]$`.
-pub(super) fn is_project_id(id: &str) -> bool {
+pub(crate) fn is_project_id(id: &str) -> bool {
     (6..=30).contains(&id.len())
         && id.starts_with(|c: char| c.is_ascii_lowercase())
         && id.ends_with(is_lower_or_digit)
@@ -58,7 +58,7 @@ pub(super) fn is_project_id(id: &str) -> bool {
 }
 
 /// GCP region like `us-central1`: `^[a-z]+-[a-z]+[0-9]+$`.
-pub(super) fn is_region(region: &str) -> bool {
+pub(crate) fn is_region(region: &str) -> bool {
     let Some((area, rest)) = region.split_once('-') else {
         return false;
     };
@@ -74,7 +74,9 @@ pub(super) fn is_region(region: &str) -> bool {
         && number.chars().all(|c| c.is_ascii_digit())
 }
 
-/// Cloud Storage bucket name: 3 to 63 of `[a-z0-9-_.]`, starting and ending alphanumeric.
+/// Cloud Storage bucket name: 3 to 63 of `[a-z0-9-_.]`, starting and ending with a letter or
+/// digit, no `..`, not an IP address (`1.2.3.4`), not starting with `goog` nor containing
+/// `google`.
 pub(super) fn is_bucket_name(name: &str) -> bool {
     (3..=63).contains(&name.len())
         && name.starts_with(is_lower_or_digit)
@@ -82,7 +84,15 @@ pub(super) fn is_bucket_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| is_lower_or_digit(c) || matches!(c, '-' | '_' | '.'))
+        && !name.contains("..")
+        && name.parse::<std::net::Ipv4Addr>().is_err()
         && !name.starts_with("goog")
+        && !name.contains("google")
+}
+
+/// A BigQuery location: the multi-regions `US` and `EU`, or a region like `us-central1`.
+pub(super) fn is_bigquery_location(location: &str) -> bool {
+    matches!(location, "US" | "EU") || is_region(location)
 }
 
 /// Environment variable name: `^[A-Za-z_][A-Za-z0-9_]*$`.
@@ -152,11 +162,8 @@ pub(super) fn is_role(role: &str) -> bool {
     })
 }
 
-/// A tz database name (`Etc/UTC`, `America/Toronto`) or `UTC`.
+/// A name in the IANA time zone database (`Etc/UTC`, `America/Toronto`, `UTC`), as Cloud
+/// Scheduler takes it.
 pub(super) fn is_time_zone(zone: &str) -> bool {
-    !zone.is_empty()
-        && zone.starts_with(|c: char| c.is_ascii_uppercase())
-        && zone
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '+'))
+    zone.parse::<chrono_tz::Tz>().is_ok()
 }

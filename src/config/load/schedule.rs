@@ -65,8 +65,18 @@ pub(super) fn read_schedule(
     {
         checker.error(
             span.clone(),
-            format!("`{value}` in {} is not a time zone", table.title),
-            Some("use a tz database name like \"Etc/UTC\" or \"America/Toronto\"".into()),
+            format!(
+                "`{value}` in {} is not a time zone of the IANA database",
+                table.title
+            ),
+            Some(
+                match closest(value, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())) {
+                    Some(near) => format!("did you mean \"{near}\"?"),
+                    None => {
+                        "use an IANA time zone name like \"Etc/UTC\" or \"America/Toronto\"".into()
+                    }
+                },
+            ),
         );
     }
     let account = checker.read_reference(table, "service_account", Kind::ServiceAccount, declared);

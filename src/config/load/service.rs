@@ -207,6 +207,12 @@ pub(super) fn read_image_source(
                 );
                 return None;
             }
+            if let Err(Refused { message, help }) =
+                existing_dir(base_dir(checker.file), &value, "build")
+            {
+                checker.error(span, message, Some(help));
+                return None;
+            }
             Some(ImageSource::Build(value))
         }
     }

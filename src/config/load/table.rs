@@ -482,23 +482,20 @@ struct SchemaField {
     fields: Vec<SchemaField>,
 }
 
-/// Reads `schema = "schemas/x.json"`, relative to the stack file.
+/// Reads `schema = "schemas/x.json"`, relative to the stack file and inside its directory
+/// (see [`read_named_file`]).
 fn read_schema_file(
     checker: &mut Checker,
     table: &TableRef,
     file: &Field<String>,
 ) -> Option<Vec<Column>> {
     let span = file.span.clone().unwrap_or_else(|| table.span.clone());
-    let base = checker.file.parent().unwrap_or(Path::new(""));
-    let path = base.join(&file.value);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(error) => {
-            checker.error(
-                span,
-                format!("cannot read the schema file {}: {error}", path.display()),
-                Some("the path is relative to stack.toml; write a BigQuery JSON schema (an array of {\"name\", \"type\", \"mode\"}) there".into()),
-            );
+    let base = base_dir(checker.file);
+    let fix = "write a BigQuery JSON schema (an array of {\"name\", \"type\", \"mode\"}) there";
+    let (path, text) = match read_named_file(base, &file.value, "schema", fix) {
+        Ok(read) => read,
+        Err(Refused { message, help }) => {
+            checker.error(span, message, Some(help));
             return None;
         }
     };

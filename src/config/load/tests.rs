@@ -225,16 +225,17 @@ fn toml_syntax_errors_have_positions() {
 }
 
 #[test]
-fn missing_stack_table_is_a_whole_file_error() {
+fn missing_stack_table_is_reported_at_the_top_of_the_file() {
     assert_eq!(
         single_error(WORKER),
         owned(
-            0,
-            0,
+            1,
+            1,
             "no [stack] table in stack.toml",
-            Some("add [stack] with name, project and region")
+            Some("add [stack] with name, project and region at the top")
         )
     );
+    assert_eq!(single_error("").0, 1);
 }
 
 #[test]
@@ -1076,6 +1077,7 @@ fn the_example_data_kinds_parse_with_defaults() {
         include_str!("../../../schemas/orders.json"),
     )
     .unwrap();
+    std::fs::create_dir_all(dir.path().join("workers/task-worker")).unwrap();
     let file = dir.path().join("stack.toml");
     let stack = parse(&file, include_str!("../../../stack.toml")).unwrap();
     let dataset = &stack.datasets["shopify"];
@@ -1237,7 +1239,11 @@ fn jobs_and_schedules_check_their_keys_and_references() {
                 8,
                 "cron `every hour` in [schedule.hourly]: 2 fields, but unix cron has five: minute hour day-of-month month day-of-week"
             ),
-            (19, 13, "`utc` in [schedule.hourly] is not a time zone"),
+            (
+                19,
+                13,
+                "`utc` in [schedule.hourly] is not a time zone of the IANA database"
+            ),
         ]
     );
 }
@@ -1339,4 +1345,218 @@ fn job_usage_needs_a_task_duration_and_takes_executions_optionally() {
         message,
         "`avg_task_seconds` in [usage] \"job.ingest\" must be above 0 and at most 604800 (a Cloud Run job task's 168-hour limit), found 700000"
     );
+}
+
+/// Finding 7: hostile and invalid input.
+mod hostile {
+    use super::*;
+
+    /// `[table.a]` with `schema = "{value}"` on line 8, the value at column 10.
+    fn with_schema(value: &str) -> String {
+        format!("{STACK}{DATASET}[table.a]\ndataset = \"dataset.shopify\"\nschema = \"{value}\"\n")
+    }
+
+    #[test]
+    fn schema_paths_outside_the_stack_directory_and_devices_are_refused_at_the_value() {
+        for value in [
+            "/dev/zero",
+            "/dev/urandom",
+            "/dev/full",
+            "/etc/passwd",
+            "../stack.toml",
+            "schemas/../../x.json",
+        ] {
+            let started = std::time::Instant::now();
+            let (line, column, message, help) = single_error(&with_schema(value));
+            assert!(started.elapsed() < Duration::from_secs(2), "{value}");
+            assert_eq!((line, column), (8, 10), "{value}: {message}");
+            assert_eq!(
+                message,
+                format!(
+                    "`schema` must be a path inside the stack file's directory, found {value:?}"
+                )
+            );
+            assert!(help.unwrap().contains("relative to the stack file"));
+        }
+    }
+
+    #[test]
+    fn a_schema_that_is_a_device_a_directory_or_too_large_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.json")).unwrap();
+        std::fs::create_dir(dir.path().join("schemas")).unwrap();
+        std::fs::write(dir.path().join("big.json"), vec![b' '; (1 << 20) + 1]).unwrap();
+        let file = dir.path().join("stack.toml");
+        let error = |value: &str| {
+            let started = std::time::Instant::now();
+            let errors = parse(&file, &with_schema(value)).unwrap_err();
+            assert!(started.elapsed() < Duration::from_secs(2), "{value}");
+            assert_eq!(errors.len(), 1, "{errors}");
+            let error = errors.errors()[0].clone();
+            assert_eq!((error.line, error.column), (Some(8), Some(10)), "{error}");
+            error.message
+        };
+        assert!(error("zero.json").contains("leads outside the stack file's directory"));
+        assert!(error("schemas").ends_with("is not a regular file"));
+        assert!(error("big.json").ends_with("is larger than the 1 MiB limit"));
+    }
+
+    #[test]
+    fn a_stack_file_that_is_an_endless_device_is_refused() {
+        let started = std::time::Instant::now();
+        let errors = load(Path::new("/dev/zero")).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(errors.errors()[0].message.contains("1 MiB"), "{errors}");
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported_at_the_first_invalid_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("stack.toml");
+        let mut bytes = b"[stack]\nname = \"shop\"\nproject = \"ac".to_vec();
+        bytes.push(0xFF);
+        bytes.extend_from_slice(b"me\"\nregion = \"us-central1\"\n");
+        std::fs::write(&file, bytes).unwrap();
+        let errors = load(&file).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors}");
+        let error = &errors.errors()[0];
+        assert_eq!((error.line, error.column), (Some(3), Some(14)), "{error}");
+        assert_eq!(
+            error.message,
+            "the stack file is not valid UTF-8: invalid byte 0xFF"
+        );
+        let rendered = error.to_string();
+        assert!(!rendered.contains("permissions"), "{rendered}");
+        assert!(rendered.contains(":3:14"), "{rendered}");
+    }
+
+    #[test]
+    fn time_zones_come_from_the_iana_database() {
+        let schedule = |zone: &str| {
+            wired(&format!(
+                "[job.ingest]\nimage = \"i\"\nservice_account = \"service_account.worker\"\n[schedule.hourly]\njob = \"job.ingest\"\ncron = \"0 * * * *\"\nservice_account = \"service_account.tasks\"\ntime_zone = \"{zone}\"\n"
+            ))
+        };
+        assert!(parse_str(&schedule("America/Toronto")).is_ok());
+        assert!(parse_str(&schedule("Etc/UTC")).is_ok());
+        assert_eq!(
+            single_error(&schedule("Mars/Olympus")),
+            owned(
+                18,
+                13,
+                "`Mars/Olympus` in [schedule.hourly] is not a time zone of the IANA database",
+                Some("use an IANA time zone name like \"Etc/UTC\" or \"America/Toronto\"")
+            )
+        );
+        assert_eq!(
+            single_error(&schedule("America/Toronot")).3.as_deref(),
+            Some("did you mean \"America/Toronto\"?")
+        );
+    }
+
+    #[test]
+    fn dataset_locations_are_multi_regions_or_regions() {
+        let dataset = |location: &str| format!("{STACK}[dataset.d]\nlocation = \"{location}\"\n");
+        for good in [
+            "US",
+            "EU",
+            "us-central1",
+            "europe-west4",
+            "northamerica-northeast1",
+        ] {
+            assert!(parse_str(&dataset(good)).is_ok(), "{good}");
+        }
+        for bad in [&"9".repeat(40) as &str, "9999d", "Mars", "us central1", ""] {
+            let (line, column, message, _) = single_error(&dataset(bad));
+            assert_eq!((line, column), (6, 12), "{bad}");
+            assert_eq!(message, format!("`{bad}` is not a BigQuery location"));
+        }
+    }
+
+    #[test]
+    fn state_buckets_follow_cloud_storage_naming_rules() {
+        let bucket = |name: &str| format!("{STACK}state_bucket = \"{name}\"\n");
+        for good in ["acme-state", "acme.state_1", "a1b"] {
+            assert!(parse_str(&bucket(good)).is_ok(), "{good}");
+        }
+        for bad in [
+            "1.2.3.4",
+            "a..b",
+            "googstate",
+            "my-google-state",
+            "ab",
+            "-ab",
+            "Acme",
+        ] {
+            let (line, column, message, help) = single_error(&bucket(bad));
+            assert_eq!((line, column), (5, 16), "{bad}");
+            assert_eq!(
+                message,
+                format!("`{bad}` is not a valid Cloud Storage bucket name")
+            );
+            assert!(help.unwrap().contains("not an IP address"));
+        }
+    }
+
+    #[test]
+    fn build_directories_must_exist() {
+        let source = |dir: &str| {
+            format!(
+                "[stack]\nname = \"shop\"\nproject = \"acme-shop-prod\"\nregion = \"us-central1\"\nimage_repository = \"workers\"\n[service.worker]\nbuild = \"{dir}\"\nmax_instances = 1\n"
+            )
+        };
+        assert!(parse_str(&source("workers/task-worker")).is_ok());
+        let (line, column, message, help) = single_error(&source("workers/no-such-worker"));
+        assert_eq!((line, column), (7, 9));
+        assert!(
+            message.starts_with(
+                "`build` directory \"workers/no-such-worker\" cannot be used (./workers/no-such-worker: No such file"
+            ),
+            "{message}"
+        );
+        assert!(help.unwrap().contains("Cargo.toml"));
+        let (_, _, message, _) = single_error(&source("Cargo.toml"));
+        assert!(message.contains("is not a directory"), "{message}");
+    }
+
+    #[test]
+    fn a_huge_budget_names_the_real_bound() {
+        let source = |amount: &str| {
+            format!(
+                "[stack]\nname = \"shop\"\nproject = \"acme-shop-prod\"\nregion = \"us-central1\"\nbilling_account = \"012345-6789AB-CDEF01\"\n[budget.monthly]\namount_usd = {amount}\n"
+            )
+        };
+        assert_eq!(
+            single_error(&source("1e308")),
+            owned(
+                7,
+                14,
+                "`amount_usd` in [budget.monthly] must be below 1000000000000 (one trillion US dollars), found 1e308",
+                Some("write the monthly budget in US dollars, e.g. amount_usd = 300")
+            )
+        );
+        assert!(single_error(&source("-1")).2.contains("must be above 0"));
+    }
+
+    #[test]
+    fn project_and_region_flags_follow_the_stack_file_rules() {
+        let stack = || parse_str(STACK).unwrap();
+        let region = stack().with_overrides(None, Some("evil.com#")).unwrap_err();
+        assert!(
+            region.starts_with("--region \"evil.com#\" is not a GCP region"),
+            "{region}"
+        );
+        let project = stack().with_overrides(Some("Evil/x"), None).unwrap_err();
+        assert!(
+            project.starts_with("--project \"Evil/x\" is not a valid GCP project id"),
+            "{project}"
+        );
+        let ok = stack()
+            .with_overrides(Some("acme-staging"), Some("europe-west1"))
+            .unwrap();
+        assert_eq!(
+            (ok.settings.project.as_str(), ok.settings.region.as_str()),
+            ("acme-staging", "europe-west1")
+        );
+    }
 }
