@@ -51,8 +51,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Take ownership of existing resources declared in stack.toml (by label, or into the ledger).
     Adopt(AdoptArgs),
-    /// Remove the apply lock left by a dead apply.
-    Unlock,
+    /// Show the apply lock (holder, host, lease) and remove it if its lease has ended (or with --force).
+    Unlock(UnlockArgs),
     /// The stack's monthly cost as declared, by resource and component (no cloud access unless --live-prices).
     Cost(CostArgs),
     /// Find unused and wasteful resources in the live project and price the waste (read-only).
@@ -99,6 +99,14 @@ pub struct PlanArgs {
     pub allow_data_loss: bool,
     #[command(flatten)]
     pub prices: PriceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Remove the lock although its lease is live (being renewed): only when that apply is
+    /// known dead. A live apply that loses its lock starts no new step and exits 1.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

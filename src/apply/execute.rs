@@ -34,6 +34,12 @@ impl OperationObserver for ResourceObserver<'_> {
     }
 }
 
+/// Asked before each step starts: `Err(reason)` = this apply may change nothing more (it lost
+/// the apply lock); the step fails with the reason instead of running.
+pub trait StepGate: Send + Sync {
+    fn may_start(&self) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>>;
+}
+
 /// Applies `plan`. Never stops at the first failure: dependents of a failed change are skipped,
 /// everything else still runs, and the report lists every outcome.
 pub async fn apply(
@@ -41,6 +47,7 @@ pub async fn apply(
     reporter: Arc<dyn ApplyReporter>,
     plan: &Plan,
     parallelism: usize,
+    gate: Arc<dyn StepGate>,
 ) -> ApplyReport {
     let prereqs = prerequisites(plan);
     let n = plan.changes.len();
@@ -64,15 +71,23 @@ pub async fn apply(
             let ctx = ctx.clone();
             let reporter = reporter.clone();
             let semaphore = semaphore.clone();
+            let gate = gate.clone();
             let id = running.spawn(async move {
                 let _permit = semaphore.acquire_owned().await;
-                reporter.started(&change);
                 let t0 = Instant::now();
-                let outcome = match execute(&ctx, &change, reporter.as_ref()).await {
-                    Ok(()) => Outcome::Succeeded,
-                    Err(e) => Outcome::Failed {
-                        error: e.to_string(),
+                let outcome = match gate.may_start().await {
+                    Err(reason) => Outcome::Failed {
+                        error: format!("not started: {reason}"),
                     },
+                    Ok(()) => {
+                        reporter.started(&change);
+                        match execute(&ctx, &change, reporter.as_ref()).await {
+                            Ok(()) => Outcome::Succeeded,
+                            Err(e) => Outcome::Failed {
+                                error: e.to_string(),
+                            },
+                        }
+                    }
                 };
                 reporter.finished(&change.address, change.action, &outcome, t0.elapsed());
                 (

@@ -6,5 +6,5 @@ pub mod graph;
 mod reporter;
 
 pub use crate::resources::ApplyCtx;
-pub use execute::apply;
+pub use execute::{StepGate, apply};
 pub use reporter::{ApplyReport, ApplyReporter, Outcome, ResourceResult};

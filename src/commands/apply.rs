@@ -7,13 +7,15 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use super::{ExitStatus, Session, load_stack};
-use crate::apply::{ApplyCtx, ApplyReporter, apply};
+use crate::apply::{ApplyCtx, ApplyReporter, StepGate, apply};
 use crate::cli::{ApplyArgs, Cli};
 use crate::plan::{
     Observed, PLAN_FORMAT_VERSION, Plan, PlanOptions, ResourceChange, known_before_apply, plan,
 };
+use crate::provider::retry::Backoff;
 use crate::state::ApplyLock;
-use crate::state::lock::holder_name;
+use crate::state::ledger::claim_fence;
+use crate::state::lock::{LockError, holder_name};
 use crate::ui::progress::{LogProgress, TerminalProgress};
 use crate::ui::prompt::{PromptError, confirm_apply};
 use crate::ui::{Printer, plan_view};
@@ -94,35 +96,95 @@ async fn with_lock(
             )
             .await?;
     }
-    let lock = ApplyLock::acquire(
+    let lock = Arc::new(
+        ApplyLock::acquire(
+            storage,
+            &bucket,
+            &session.stack.settings.name,
+            &holder_name(),
+            LOCK_LEASE,
+        )
+        .await?,
+    );
+    // The fence goes into the ledger before anything is read: from here on, ledger writes of an
+    // apply that held the lock before us fail, and ours fail once someone takes it from us.
+    let fenced = claim_fence(
         storage,
         &bucket,
         &session.stack.settings.name,
-        &holder_name(),
-        LOCK_LEASE,
+        &lock.fence(),
     )
-    .await?;
-    let lock = Arc::new(tokio::sync::Mutex::new(lock));
-    let renewer = {
-        let lock = lock.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(LOCK_LEASE / 3).await;
-                if let Err(e) = lock.lock().await.renew().await {
-                    tracing::warn!("could not renew the apply lock: {e}");
-                }
-            }
-        })
+    .await;
+    let result = match fenced {
+        Err(e) => Err(e.into()),
+        Ok(()) => {
+            let renewer = tokio::spawn(keep_lease(lock.clone()));
+            let result = locked(session, args, saved, printer, &lock).await;
+            renewer.abort();
+            let _ = renewer.await;
+            result
+        }
     };
-    let result = locked(session, args, saved, printer).await;
-    renewer.abort();
-    let _ = renewer.await;
-    if let Ok(lock) = Arc::try_unwrap(lock)
-        && let Err(e) = lock.into_inner().release().await
-    {
+    let result = match (lock.lost(), result) {
+        (Some(reason), Ok(_)) => {
+            printer.err(&format!(
+                "error: this apply lost the apply lock: {reason}; it started no step after that. Run `stackctl plan` once the other apply is done"
+            ));
+            Ok(ExitStatus::Failure)
+        }
+        (_, result) => result,
+    };
+    if let Err(e) = lock.release().await {
         printer.err(&format!("warning: could not release the apply lock: {e}"));
     }
     result
+}
+
+/// Renews the lease every third of it. A failed renewal is retried with backoff until the lease
+/// would end; then (or when the lock was taken) the lock is marked lost and no new step starts.
+async fn keep_lease(lock: Arc<ApplyLock>) {
+    let backoff = Backoff {
+        max_attempts: u32::MAX,
+        initial: Duration::from_secs(1),
+        max_delay: lock.lease() / 15,
+    };
+    loop {
+        tokio::time::sleep(lock.lease() / 3).await;
+        let mut attempt = 1;
+        loop {
+            match lock.renew().await {
+                Ok(()) => break,
+                Err(LockError::Lost(_)) => return,
+                Err(e) => {
+                    let expires_at = lock.expires_at().await;
+                    let delay = backoff.delay(attempt);
+                    let deadline = chrono::Utc::now()
+                        + chrono::Duration::from_std(delay).unwrap_or_default()
+                        + chrono::Duration::seconds(5);
+                    if deadline >= expires_at {
+                        lock.lost_flag().lose(format!(
+                            "could not renew the apply lock's lease before it ended at {expires_at}: {e}"
+                        ));
+                        return;
+                    }
+                    tracing::warn!("could not renew the apply lock (retrying in {delay:?}): {e}");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Steps start only while the lock is confirmed ours.
+struct LockGate(Arc<ApplyLock>);
+
+impl StepGate for LockGate {
+    fn may_start(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(self.0.confirm())
+    }
 }
 
 async fn locked(
@@ -130,8 +192,10 @@ async fn locked(
     args: &ApplyArgs,
     saved: Option<Plan>,
     printer: &Printer,
+    lock: &Arc<ApplyLock>,
 ) -> Result<ExitStatus> {
-    let (observed, ledger) = session.observe(printer).await?;
+    let (observed, mut ledger) = session.observe(printer).await?;
+    ledger.fenced(lock.fence(), lock.lost_flag())?;
     let from_file = saved.is_some();
     let plan = match saved {
         Some(saved) => {
@@ -203,7 +267,8 @@ async fn locked(
         names: tokio::sync::Mutex::new(names),
         policy_locks: Default::default(),
     });
-    let report = apply(ctx, reporter, &plan, args.parallelism).await;
+    let gate = Arc::new(LockGate(lock.clone()));
+    let report = apply(ctx, reporter, &plan, args.parallelism, gate).await;
     if args.json {
         printer.json(&serde_json::json!({ "plan": plan, "report": report }));
     } else {

@@ -56,7 +56,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Plan(args) => plan::run(&cli, args, &printer).await,
         Command::Apply(args) => apply::run(&cli, args, &printer).await,
         Command::Adopt(args) => adopt::run(&cli, args, &printer).await,
-        Command::Unlock => unlock::run(&cli, &printer).await,
+        Command::Unlock(args) => unlock::run(&cli, args, &printer).await,
         Command::Cost(args) => cost::run(&cli, args, &printer).await,
         Command::Audit(args) => audit::run(&cli, args, &printer).await,
         Command::Build(args) => build::run(&cli, args, &printer).await,

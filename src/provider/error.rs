@@ -15,6 +15,8 @@ pub struct ApiError {
     /// The google.rpc code name, e.g. `NOT_FOUND`, when known.
     pub code: Option<String>,
     pub message: String,
+    /// How many times the call was sent (more than 1 when transient errors were retried).
+    pub attempts: u32,
 }
 
 impl ApiError {
@@ -31,6 +33,7 @@ impl ApiError {
             http_status,
             code,
             message: message.into(),
+            attempts: 1,
         }
     }
 
@@ -87,7 +90,25 @@ impl ApiError {
         }
     }
 
-    fn hint(&self) -> Option<&'static str> {
+    fn hint(&self) -> Option<String> {
+        if let Some(s) = self.http_status
+            && s >= 500
+        {
+            // Only say "after retries" when there were some.
+            return Some(if self.attempts > 1 {
+                format!(
+                    "Google returned a server error {} times in a row (retried with backoff): re-run apply; it converges from where it stopped",
+                    self.attempts
+                )
+            } else {
+                "Google returned a server error: re-run apply; it converges from where it stopped"
+                    .to_string()
+            });
+        }
+        self.static_hint().map(str::to_string)
+    }
+
+    fn static_hint(&self) -> Option<&'static str> {
         match self.http_status {
             Some(401) => Some(
                 "credentials were rejected: run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS",
@@ -102,9 +123,6 @@ impl ApiError {
                 Some("someone else changed this resource: re-run `stackctl plan` and apply again")
             }
             Some(412) => Some("the resource changed since it was read: re-run `stackctl plan`"),
-            Some(s) if s >= 500 => Some(
-                "Google returned a server error after retries: re-run apply; it converges from where it stopped",
-            ),
             None if self.code.is_none() => Some(
                 "could not reach the endpoint: check the network, or use --local to run against the local emulator",
             ),

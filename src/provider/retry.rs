@@ -60,7 +60,11 @@ where
                     tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
-                _ => return Err(e),
+                _ => {
+                    let mut e = e;
+                    e.attempts = attempt;
+                    return Err(e);
+                }
             },
         }
     }

@@ -5,15 +5,28 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
 use serde::Deserialize;
 
-use super::error::ApiError;
+use super::error::{ApiError, RetryObserver};
 use super::rest::RestClient;
-use super::retry::all_pages;
+use super::retry::{Backoff, all_pages, retrying};
 
 const GOOGLE_STORAGE: &str = "https://storage.googleapis.com";
 
+/// Every call is retried on transient errors (429, 5xx, dropped connections) with the same
+/// jittered backoff as the other APIs; conditional writes check, on a 412 after a retry, whether
+/// the earlier attempt was in fact ours (see [`StorageClient::write`]).
 #[derive(Clone)]
 pub struct StorageClient {
     rest: RestClient,
+    backoff: Backoff,
+}
+
+/// Storage retries show in the log (`RUST_LOG=stackctl=debug`) and as a warning when they run out.
+struct LogRetries;
+
+impl RetryObserver for LogRetries {
+    fn retrying(&self, attempt: u32, delay: std::time::Duration, reason: &str) {
+        tracing::info!("state bucket: retrying (attempt {attempt}) in {delay:?}: {reason}");
+    }
 }
 
 /// An object's bytes and the generation they were read at.
@@ -56,11 +69,24 @@ impl StorageClient {
         endpoint: Option<&str>,
         credentials: google_cloud_auth::credentials::Credentials,
     ) -> Result<Self, reqwest::Error> {
+        // Google's endpoint (no override) gets Google's pace; the emulator a fast one.
+        let backoff = match endpoint {
+            None => Backoff::GOOGLE,
+            Some(_) => Backoff::LOCAL,
+        };
         Ok(Self {
             rest: RestClient::new(endpoint, GOOGLE_STORAGE, credentials)?,
+            backoff,
         })
     }
 
+    /// The same client with another retry pace (tests).
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Sends `request` once; [`StorageClient::retried`] wraps whole calls in retries.
     async fn send(
         &self,
         call: &'static str,
@@ -70,15 +96,32 @@ impl StorageClient {
         self.rest.send(call, resource, request).await
     }
 
+    /// Runs `call` (one attempt: request and reading its answer) with retries on transient
+    /// errors; `call` gets the 1-based attempt number.
+    async fn retried<T, F, Fut>(&self, mut call: F) -> Result<T, ApiError>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        let mut attempt = 0;
+        retrying(self.backoff, &LogRetries, || {
+            attempt += 1;
+            call(attempt)
+        })
+        .await
+    }
+
     /// Whether the bucket exists (a 403 means it exists but belongs to someone else).
     pub async fn bucket_exists(&self, bucket: &str) -> Result<bool, ApiError> {
         let url = format!("/storage/v1/b/{}", enc(bucket));
         match self
-            .send(
-                "storage.buckets.get",
-                bucket,
-                self.rest.request(Method::GET, &url),
-            )
+            .retried(|_| {
+                self.send(
+                    "storage.buckets.get",
+                    bucket,
+                    self.rest.request(Method::GET, &url),
+                )
+            })
             .await
         {
             Ok(_) => Ok(true),
@@ -102,14 +145,16 @@ impl StorageClient {
             "labels": {"stackctl-state": "true"},
         });
         match self
-            .send(
-                "storage.buckets.insert",
-                bucket,
-                self.rest
-                    .request(Method::POST, "/storage/v1/b")
-                    .query(&[("project", project)])
-                    .json(&body),
-            )
+            .retried(|_| {
+                self.send(
+                    "storage.buckets.insert",
+                    bucket,
+                    self.rest
+                        .request(Method::POST, "/storage/v1/b")
+                        .query(&[("project", project)])
+                        .json(&body),
+                )
+            })
             .await
         {
             Ok(_) => Ok(()),
@@ -122,12 +167,16 @@ impl StorageClient {
     pub async fn read(&self, bucket: &str, object: &str) -> Result<Option<StoredObject>, ApiError> {
         let resource = format!("gs://{bucket}/{object}");
         let url = format!("/storage/v1/b/{}/o/{}", enc(bucket), enc(object));
+        self.retried(|_| self.read_once(&resource, &url)).await
+    }
+
+    async fn read_once(&self, resource: &str, url: &str) -> Result<Option<StoredObject>, ApiError> {
         let response = match self
             .send(
                 "storage.objects.get",
-                &resource,
+                resource,
                 self.rest
-                    .request(Method::GET, &url)
+                    .request(Method::GET, url)
                     .query(&[("alt", "media")]),
             )
             .await
@@ -144,18 +193,17 @@ impl StorageClient {
             .ok_or_else(|| {
                 ApiError::new(
                     "storage.objects.get",
-                    &resource,
+                    resource,
                     Some(200),
                     None,
                     "the response has no x-goog-generation header",
                 )
             })?;
+        // A connection dropped mid-body is a network error (retried with the call).
         let data = response
             .bytes()
             .await
-            .map_err(|e| {
-                ApiError::new("storage.objects.get", &resource, None, None, e.to_string())
-            })?
+            .map_err(|e| ApiError::new("storage.objects.get", resource, None, None, e.to_string()))?
             .to_vec();
         Ok(Some(StoredObject { data, generation }))
     }
@@ -171,11 +219,21 @@ impl StorageClient {
                 if !token.is_empty() {
                     query.push(("pageToken", token));
                 }
-                let request = self.rest.request(Method::GET, url).query(&query);
-                let response = self.send("storage.objects.list", resource, request).await?;
-                let page: ObjectList = response.json().await.map_err(|e| {
-                    ApiError::new("storage.objects.list", resource, None, None, e.to_string())
-                })?;
+                let page: ObjectList = self
+                    .retried(|_| async {
+                        let request = self.rest.request(Method::GET, url).query(&query);
+                        let response = self.send("storage.objects.list", resource, request).await?;
+                        response.json().await.map_err(|e| {
+                            ApiError::new(
+                                "storage.objects.list",
+                                resource,
+                                None,
+                                None,
+                                e.to_string(),
+                            )
+                        })
+                    })
+                    .await?;
                 let names = page.items.into_iter().map(|o| o.name);
                 Ok((names.collect(), page.next_page_token.unwrap_or_default()))
             }
@@ -189,6 +247,12 @@ impl StorageClient {
 
     /// Writes an object only if its generation is `if_generation_match` (0 = only if absent).
     /// Returns the new generation; a lost race is a 412 [`ApiError::is_precondition_failed`].
+    ///
+    /// Transient failures are retried. A retried attempt that gets 412 may have lost the race to
+    /// our own earlier attempt (it succeeded, but its answer was lost): the object is read back,
+    /// and if it holds exactly the bytes we sent, that write was ours and its generation is
+    /// returned. Callers make their bodies unique per write (the lock's timestamps, the ledger's
+    /// fence), so equal bytes mean our write.
     pub async fn write(
         &self,
         bucket: &str,
@@ -198,32 +262,56 @@ impl StorageClient {
     ) -> Result<i64, ApiError> {
         let resource = format!("gs://{bucket}/{object}");
         let url = format!("/upload/storage/v1/b/{}/o", enc(bucket));
-        let request = self
-            .rest
-            .request(Method::POST, &url)
-            .query(&[
-                ("uploadType", "media"),
-                ("name", object),
-                ("ifGenerationMatch", &if_generation_match.to_string()),
-            ])
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(data);
-        let response = self
-            .send("storage.objects.insert", &resource, request)
+        let generation = if_generation_match.to_string();
+        let written = self
+            .retried(|attempt| {
+                let request = self
+                    .rest
+                    .request(Method::POST, &url)
+                    .query(&[
+                        ("uploadType", "media"),
+                        ("name", object),
+                        ("ifGenerationMatch", &generation),
+                    ])
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(data.clone());
+                let resource = &resource;
+                async move {
+                    let response =
+                        match self.send("storage.objects.insert", resource, request).await {
+                            Ok(r) => r,
+                            Err(e) if attempt > 1 && e.is_precondition_failed() => {
+                                return Ok(Err(e));
+                            }
+                            Err(e) => return Err(e),
+                        };
+                    let meta: ObjectMeta = response.json().await.map_err(|e| {
+                        ApiError::new(
+                            "storage.objects.insert",
+                            resource,
+                            None,
+                            None,
+                            e.to_string(),
+                        )
+                    })?;
+                    Ok(Ok(meta.generation))
+                }
+            })
             .await?;
-        let meta: ObjectMeta = response.json().await.map_err(|e| {
-            ApiError::new(
-                "storage.objects.insert",
-                &resource,
-                None,
-                None,
-                e.to_string(),
-            )
-        })?;
-        Ok(meta.generation)
+        match written {
+            Ok(generation) => Ok(generation),
+            Err(conflict) => match self.read(bucket, object).await? {
+                Some(current) if current.data == data => {
+                    tracing::debug!(%resource, "a retried write found its own earlier attempt");
+                    Ok(current.generation)
+                }
+                _ => Err(conflict),
+            },
+        }
     }
 
-    /// Deletes an object only if its generation is `if_generation_match`; already gone is fine.
+    /// Deletes an object only if its generation is `if_generation_match`; already gone is fine
+    /// (also when a retried attempt finds our own earlier delete done).
     pub async fn delete(
         &self,
         bucket: &str,
@@ -232,14 +320,16 @@ impl StorageClient {
     ) -> Result<(), ApiError> {
         let resource = format!("gs://{bucket}/{object}");
         let url = format!("/storage/v1/b/{}/o/{}", enc(bucket), enc(object));
-        let request = self
-            .rest
-            .request(Method::DELETE, &url)
-            .query(&[("ifGenerationMatch", if_generation_match.to_string())]);
-        match self
-            .send("storage.objects.delete", &resource, request)
-            .await
-        {
+        let deleted = self
+            .retried(|_| {
+                let request = self
+                    .rest
+                    .request(Method::DELETE, &url)
+                    .query(&[("ifGenerationMatch", if_generation_match.to_string())]);
+                self.send("storage.objects.delete", &resource, request)
+            })
+            .await;
+        match deleted {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(e),

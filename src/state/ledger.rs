@@ -55,6 +55,18 @@ pub struct Ledger {
     pub resources: BTreeMap<String, LedgerEntry>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub bindings: BTreeMap<String, BindingEntry>,
+    /// The apply that holds the lock now (written right after taking it): ledger writes of an
+    /// apply whose fence is not this one are refused. Absent in ledgers written before fencing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence: Option<Fence>,
+}
+
+/// An apply's fence: the generation of the lock object when it took the lock (generations only
+/// grow, so a later holder's fence is larger) and who it is, for messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fence {
+    pub lock_generation: i64,
+    pub holder: String,
 }
 
 /// The ledger key of one IAM member on one role of one resource's policy.
@@ -75,6 +87,7 @@ impl Ledger {
             stack: stack.to_string(),
             resources: BTreeMap::new(),
             bindings: BTreeMap::new(),
+            fence: None,
         }
     }
 
@@ -129,6 +142,10 @@ pub enum LedgerError {
     #[error(transparent)]
     Api(#[from] ApiError),
     #[error(
+        "this apply lost the apply lock: {holder} holds it now and fenced the ledger; nothing more is changed by this apply\n  hint: let that apply finish, then run `stackctl plan`"
+    )]
+    Fenced { holder: String },
+    #[error(
         "the ledger gs://{bucket}/{object} is not valid JSON ({source}); fix or delete it, then rebuild it with `stackctl adopt`"
     )]
     Corrupt {
@@ -145,6 +162,45 @@ pub struct LedgerStore {
     object: String,
     generation: i64,
     pub ledger: Ledger,
+    /// This apply's fence, once it holds the lock ([`LedgerStore::fenced`]).
+    fence: Option<Fence>,
+    /// Raised when a write finds another apply's fence, so no new step starts.
+    lost: Option<std::sync::Arc<super::lock::LostFlag>>,
+}
+
+/// Writes `fence` into the ledger right after taking the lock, conditioned on the ledger's
+/// generation. Refuses (`Fenced`) when the ledger already carries a later holder's fence.
+pub async fn claim_fence(
+    storage: &StorageClient,
+    bucket: &str,
+    stack: &str,
+    fence: &Fence,
+) -> Result<(), LedgerError> {
+    for _ in 0..5 {
+        let mut store = LedgerStore::load(storage, bucket, stack).await?;
+        if let Some(current) = &store.ledger.fence
+            && current.lock_generation > fence.lock_generation
+        {
+            return Err(LedgerError::Fenced {
+                holder: current.holder.clone(),
+            });
+        }
+        let mut next = store.ledger.clone();
+        next.fence = Some(fence.clone());
+        match store.write(&next).await {
+            Ok(()) => return Ok(()),
+            Err(LedgerError::Api(e)) if e.is_precondition_failed() => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ApiError::new(
+        "storage.objects.insert",
+        format!("gs://{bucket}/{}", super::ledger_object(stack)),
+        Some(412),
+        None,
+        "the ledger kept changing while this apply fenced it; re-run",
+    )
+    .into())
 }
 
 /// Reads the ledger object `object` and its generation; `None` when it does not exist.
@@ -195,13 +251,64 @@ impl LedgerStore {
             object,
             generation,
             ledger,
+            fence: None,
+            lost: None,
         })
     }
 
+    /// From now on every write checks that the ledger still carries `fence` (this apply's);
+    /// finding another one raises `lost` and fails the write. Fails at once if it already does not.
+    pub fn fenced(
+        &mut self,
+        fence: Fence,
+        lost: std::sync::Arc<super::lock::LostFlag>,
+    ) -> Result<(), LedgerError> {
+        self.fence = Some(fence);
+        self.lost = Some(lost);
+        self.check_fence()
+    }
+
+    fn check_fence(&self) -> Result<(), LedgerError> {
+        let Some(ours) = &self.fence else {
+            return Ok(());
+        };
+        if self.ledger.fence.as_ref() == Some(ours) {
+            return Ok(());
+        }
+        let holder = self
+            .ledger
+            .fence
+            .as_ref()
+            .map_or_else(|| "another apply".to_string(), |f| f.holder.clone());
+        if let Some(lost) = &self.lost {
+            lost.lose(format!(
+                "{holder} took the apply lock and fenced the ledger"
+            ));
+        }
+        Err(LedgerError::Fenced { holder })
+    }
+
+    /// Writes `next` conditioned on the generation read; on success it becomes the ledger.
+    async fn write(&mut self, next: &Ledger) -> Result<(), LedgerError> {
+        let body = serde_json::to_vec_pretty(next).map_err(|source| LedgerError::Corrupt {
+            bucket: self.bucket.clone(),
+            object: self.object.clone(),
+            source,
+        })?;
+        self.generation = self
+            .storage
+            .write(&self.bucket, &self.object, body, self.generation)
+            .await?;
+        self.ledger = next.clone();
+        Ok(())
+    }
+
     /// Applies `change` and writes the ledger with `ifGenerationMatch`; if someone else wrote it
-    /// in between, re-reads and re-applies the change.
+    /// in between, re-reads and re-applies the change, unless the re-read shows another apply's
+    /// fence (then this apply lost the lock: `Fenced`, and nothing is written).
     pub async fn update(&mut self, change: impl Fn(&mut Ledger)) -> Result<(), LedgerError> {
         for _ in 0..5 {
+            self.check_fence()?;
             let mut next = self.ledger.clone();
             change(&mut next);
             if next == self.ledger && self.generation != 0 {
@@ -226,6 +333,7 @@ impl LedgerStore {
                     let fresh = Self::load(&self.storage, &self.bucket, &self.ledger.stack).await?;
                     self.generation = fresh.generation;
                     self.ledger = fresh.ledger;
+                    self.check_fence()?;
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -15,3 +15,92 @@ pub fn ledger_object(stack: &str) -> String {
 pub fn lock_object(stack: &str) -> String {
     format!("stackctl/{stack}/apply.lock")
 }
+
+#[cfg(test)]
+mod fencing_tests {
+    use std::time::Duration;
+
+    use super::ledger::{LedgerError, claim_fence};
+    use super::lock::{ApplyLock, force_unlock};
+    use super::{LedgerStatus, LedgerStore};
+    use crate::provider::storage::StorageClient;
+
+    async fn storage() -> (gcp_emulator::RunningEmulator, StorageClient) {
+        let emulator = gcp_emulator::start(gcp_emulator::Settings::default(), 0)
+            .await
+            .unwrap();
+        let credentials = google_cloud_auth::credentials::anonymous::Builder::new().build();
+        let storage = StorageClient::new(Some(&emulator.url()), credentials).unwrap();
+        storage.create_bucket("p", "state-b", "us").await.unwrap();
+        (emulator, storage)
+    }
+
+    #[tokio::test]
+    async fn a_ledger_write_after_another_apply_fenced_it_is_refused_not_reapplied() {
+        let (emulator, storage) = storage().await;
+        let lease = Duration::from_secs(60);
+        let first = ApplyLock::acquire(&storage, "state-b", "s", "first", lease)
+            .await
+            .unwrap();
+        claim_fence(&storage, "state-b", "s", &first.fence())
+            .await
+            .unwrap();
+        let mut ledger = LedgerStore::load(&storage, "state-b", "s").await.unwrap();
+        ledger.fenced(first.fence(), first.lost_flag()).unwrap();
+        let addr: crate::model::ResourceAddr = "queue.q".parse().unwrap();
+        ledger
+            .update(|l| l.record("q1", &addr, LedgerStatus::Active))
+            .await
+            .unwrap();
+        assert!(first.confirm().await.is_ok());
+
+        // Someone breaks the lock; a second apply takes it and fences the ledger.
+        force_unlock(&storage, "state-b", "s").await.unwrap();
+        let second = ApplyLock::acquire(&storage, "state-b", "s", "second", lease)
+            .await
+            .unwrap();
+        claim_fence(&storage, "state-b", "s", &second.fence())
+            .await
+            .unwrap();
+
+        let refused = ledger
+            .update(|l| l.record("q2", &addr, LedgerStatus::Active))
+            .await;
+        assert!(
+            matches!(&refused, Err(LedgerError::Fenced { holder }) if holder == "second"),
+            "{refused:?}"
+        );
+        let reason = first
+            .lost()
+            .expect("the first apply knows it lost the lock");
+        assert!(reason.contains("second"), "{reason}");
+        assert!(first.confirm().await.is_err(), "no new step starts");
+        let stored = LedgerStore::load(&storage, "state-b", "s").await.unwrap();
+        assert!(stored.ledger.entry("q2").is_none(), "nothing was written");
+        // The stale holder cannot fence the ledger back either.
+        assert!(
+            claim_fence(&storage, "state-b", "s", &first.fence())
+                .await
+                .is_err()
+        );
+        // And its renewal fails instead of re-taking the lock.
+        assert!(first.renew().await.is_err());
+        first.release().await.unwrap();
+        assert!(second.confirm().await.is_ok(), "the second still holds it");
+        emulator.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_broken_lock_is_noticed_before_the_next_step() {
+        let (emulator, storage) = storage().await;
+        let lock = ApplyLock::acquire(&storage, "state-b", "s", "me", Duration::from_secs(60))
+            .await
+            .unwrap();
+        force_unlock(&storage, "state-b", "s").await.unwrap();
+        // The cached confirmation is at most CHECK_MAX_AGE old.
+        tokio::time::sleep(super::lock::CHECK_MAX_AGE).await;
+        let stopped = lock.confirm().await.unwrap_err();
+        assert!(stopped.contains("removed"), "{stopped}");
+        emulator.shutdown().await;
+    }
+}

@@ -12,6 +12,7 @@ mod data;
 mod faults;
 mod identity;
 mod kinds;
+mod lock;
 mod ownership;
 mod prices;
 mod races;

@@ -85,7 +85,14 @@ fn a_held_lock_blocks_apply_names_its_holder_and_unlock_frees_it() {
     );
     ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(2);
 
-    let unlocked = ws.on(&emulator, &["unlock"]).expect(0);
+    let refused = ws.on(&emulator, &["unlock"]).expect(1);
+    assert!(
+        refused.stdout.contains("ci@runner pid 42") && refused.stderr.contains("--force"),
+        "a live lease is shown, not removed: {}{}",
+        refused.stdout,
+        refused.stderr
+    );
+    let unlocked = ws.on(&emulator, &["unlock", "--force"]).expect(0);
     assert!(
         unlocked.stdout.contains("ci@runner pid 42"),
         "{}",

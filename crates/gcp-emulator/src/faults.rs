@@ -27,6 +27,9 @@ pub struct FaultRule {
     pub method: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_contains: Option<String>,
+    /// Matches the raw (percent-encoded) query string, e.g. an upload's `name=` parameter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_contains: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,7 +41,7 @@ pub struct FaultRule {
 }
 
 impl FaultRule {
-    fn matches(&self, method: &str, path: &str) -> bool {
+    fn matches(&self, method: &str, path: &str, query: &str) -> bool {
         self.method
             .as_deref()
             .is_none_or(|m| m.eq_ignore_ascii_case(method))
@@ -46,6 +49,10 @@ impl FaultRule {
                 .path_contains
                 .as_deref()
                 .is_none_or(|p| path.contains(p))
+            && self
+                .query_contains
+                .as_deref()
+                .is_none_or(|q| query.contains(q))
     }
 }
 
@@ -81,13 +88,19 @@ impl FaultInjector {
         &self.plan
     }
 
-    /// Decides the fate of one API request; consumes n-shot counts.
+    /// Decides the fate of one API request without a query string; consumes n-shot counts.
+    #[cfg(test)]
     pub fn decide(&mut self, method: &str, path: &str) -> FaultDecision {
+        self.decide_request(method, path, "")
+    }
+
+    /// Decides the fate of one API request; consumes n-shot counts.
+    pub fn decide_request(&mut self, method: &str, path: &str, query: &str) -> FaultDecision {
         let mut decision = FaultDecision::default();
         let mut index = 0;
         while index < self.plan.rules.len() {
             let rule = &self.plan.rules[index];
-            let hit = rule.matches(method, path) && {
+            let hit = rule.matches(method, path, query) && {
                 let rate = rule.rate.unwrap_or(1.0).clamp(0.0, 1.0);
                 rate >= 1.0 || self.rng.random_bool(rate)
             };
@@ -125,6 +138,27 @@ mod tests {
 
     fn plan(json: &str) -> FaultPlan {
         serde_json::from_str(json).expect("valid plan")
+    }
+
+    #[test]
+    fn query_rules_match_the_raw_query() {
+        let mut injector = FaultInjector::new(plan(
+            r#"{"rules":[{"method":"POST","query_contains":"name=a%2Fledger.json","status":503,"count":1}]}"#,
+        ));
+        let upload = "/upload/storage/v1/b/b/o";
+        assert_eq!(
+            injector
+                .decide_request("POST", upload, "uploadType=media&name=a%2Fapply.lock")
+                .error_status,
+            None
+        );
+        assert_eq!(
+            injector
+                .decide_request("POST", upload, "uploadType=media&name=a%2Fledger.json")
+                .error_status,
+            Some(503)
+        );
+        assert_eq!(injector.decide("POST", upload).error_status, None);
     }
 
     #[test]

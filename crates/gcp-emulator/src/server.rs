@@ -30,7 +30,11 @@ impl Emulator {
         if request.raw_path == "/_emulator" || request.raw_path.starts_with("/_emulator/") {
             return crate::admin::handle(self, &request);
         }
-        let decision = lock(&self.faults).decide(&request.method, &request.raw_path);
+        let decision = lock(&self.faults).decide_request(
+            &request.method,
+            &request.raw_path,
+            request.raw_query.as_deref().unwrap_or_default(),
+        );
         if !decision.latency.is_zero() {
             tokio::time::sleep(decision.latency).await;
         }
