@@ -237,13 +237,13 @@ impl Drop for Workspace {
                 }
                 if path.is_dir() {
                     scan(&path);
-                } else if let Ok(bytes) = std::fs::read(&path) {
-                    if !std::thread::panicking() {
-                        assert_no_canary(
-                            &path.display().to_string(),
-                            &String::from_utf8_lossy(&bytes),
-                        );
-                    }
+                } else if let Ok(bytes) = std::fs::read(&path)
+                    && !std::thread::panicking()
+                {
+                    assert_no_canary(
+                        &path.display().to_string(),
+                        &String::from_utf8_lossy(&bytes),
+                    );
                 }
             }
         }
