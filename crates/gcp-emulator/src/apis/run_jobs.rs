@@ -7,8 +7,8 @@ use serde_json::{Map, Value, json};
 use super::collection::{check_body_name, is_label_id, ordered, quoted_hash, remove_under};
 use super::lro::{self, NewOperation, as_any};
 use super::run::{
-    MODIFIER, check_etag, condition, default_timeout_and_account, failing_image, settable_fields,
-    spec_in,
+    MODIFIER, check_etag, condition, default_timeout_and_account, failing_image,
+    require_containers, settable_fields, spec_in,
 };
 use super::{Call, Context, Reply};
 use crate::conventions::ApiError;
@@ -150,30 +150,10 @@ fn template_with_defaults(template: &Value, project: &str) -> Value {
 }
 
 fn validate_template(template: Option<&Value>) -> Result<(), ApiError> {
-    let containers = template
-        .and_then(|t| t.pointer("/template/containers"))
-        .and_then(Value::as_array)
-        .filter(|c| !c.is_empty());
-    let Some(containers) = containers else {
-        return Err(ApiError::bad_field(
-            "job.template.template.containers",
-            "job.template.template.containers: at least one container must be specified.".into(),
-        ));
-    };
-    for (index, container) in containers.iter().enumerate() {
-        if container
-            .get("image")
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-        {
-            let field = format!("job.template.template.containers[{index}].image");
-            return Err(ApiError::bad_field(
-                &field,
-                format!("{field}: Required field is not set."),
-            ));
-        }
-    }
-    Ok(())
+    require_containers(
+        template.and_then(|t| t.pointer("/template/containers")),
+        "job.template.template.containers",
+    )
 }
 
 fn job_etag(uid: &str, generation: i64) -> String {

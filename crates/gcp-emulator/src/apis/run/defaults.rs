@@ -157,13 +157,22 @@ pub(super) fn without_revision_name(template: &Value) -> Value {
 }
 
 pub(super) fn validate_template(template: Option<&Value>) -> Result<(), ApiError> {
-    let containers = template
-        .and_then(|t| t.get("containers"))
-        .and_then(Value::as_array);
-    let Some(containers) = containers.filter(|c| !c.is_empty()) else {
+    require_containers(
+        template.and_then(|t| t.get("containers")),
+        "service.template.containers",
+    )
+}
+
+/// Cloud Run's check of a template's `containers` (services' and jobs' alike): at least one,
+/// each with an image; `field` is the path errors name (`service.template.containers`).
+pub(crate) fn require_containers(containers: Option<&Value>, field: &str) -> Result<(), ApiError> {
+    let Some(containers) = containers
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty())
+    else {
         return Err(ApiError::bad_field(
-            "service.template.containers",
-            "service.template.containers: at least one container must be specified.".into(),
+            field,
+            format!("{field}: at least one container must be specified."),
         ));
     };
     for (index, container) in containers.iter().enumerate() {
@@ -172,7 +181,7 @@ pub(super) fn validate_template(template: Option<&Value>) -> Result<(), ApiError
             .and_then(Value::as_str)
             .is_none_or(str::is_empty)
         {
-            let field = format!("service.template.containers[{index}].image");
+            let field = format!("{field}[{index}].image");
             return Err(ApiError::bad_field(
                 &field,
                 format!("{field}: Required field is not set."),

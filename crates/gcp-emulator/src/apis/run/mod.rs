@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 
 use crate::conventions::ApiError;
 
-pub(crate) use defaults::{default_timeout_and_account, settable_fields, spec_in};
+pub(crate) use defaults::{
+    default_timeout_and_account, require_containers, settable_fields, spec_in,
+};
 pub use revisions::{get_revision, list_revisions};
 pub use rollout::complete_operation;
 pub use seed::seed_service_age;
