@@ -12,8 +12,13 @@ fn describe(held: &LockBody) -> String {
     let renewed = held
         .renewed_at
         .map_or_else(|| "never renewed".to_string(), |t| format!("renewed {t}"));
+    let gone = if held.holder_is_dead() {
+        ", whose process is no longer running,"
+    } else {
+        ""
+    };
     format!(
-        "held by {} on host {} since {} ({renewed}; lease until {})",
+        "held by {} on host {}{gone} since {} ({renewed}; lease until {})",
         held.holder,
         held.host.as_deref().unwrap_or("unknown"),
         held.acquired_at,
@@ -42,7 +47,9 @@ async fn unlock(session: &Session, args: &UnlockArgs, printer: &Printer) -> Resu
     let shown = held
         .as_ref()
         .map_or_else(|| "unreadable".to_string(), describe);
-    let live = held.as_ref().is_some_and(|h| h.expires_at > Utc::now());
+    let live = held
+        .as_ref()
+        .is_some_and(|h| h.expires_at > Utc::now() && !h.holder_is_dead());
     if live && !args.force {
         printer.out(&format!("The apply lock is {shown}."));
         printer.err(

@@ -227,6 +227,8 @@ fn plan_kind<K: Registered>(inputs: &Inputs, lives: &[K::Live], out: &mut Planne
         registry::declared_cost(stack, prices, address).unwrap_or_default()
     };
     let by_key: BTreeMap<String, &K::Live> = lives.iter().map(|l| (K::live_key(l), l)).collect();
+    out.conflicts
+        .extend(duplicates_of_ours::<K>(lives, stack_name, ledger));
     let declared = K::declared(stack);
     let declared_keys: BTreeSet<String> =
         declared.iter().map(|(_, spec)| K::spec_key(spec)).collect();
@@ -330,6 +332,35 @@ fn plan_kind<K: Registered>(inputs: &Inputs, lives: &[K::Live], out: &mut Planne
             notes,
         });
     }
+}
+
+/// Two or more live resources this stack owns under one match key (two alert policies or
+/// channels with the same stack and name labels, two ledgered budgets with one display name): an
+/// earlier apply that lost its lock or crashed made a copy. stackctl cannot know which copy
+/// others point at (incident tools, dashboards), so plan refuses and names every copy.
+fn duplicates_of_ours<K: Registered>(
+    lives: &[K::Live],
+    stack: &str,
+    ledger: &Ledger,
+) -> Vec<String> {
+    let mut ours: BTreeMap<String, Vec<&K::Live>> = BTreeMap::new();
+    for live in lives {
+        if K::ownership(live, stack, ledger) == Ownership::Ours {
+            ours.entry(K::live_key(live)).or_default().push(live);
+        }
+    }
+    ours.into_values()
+        .filter(|copies| copies.len() > 1)
+        .map(|copies| {
+            let address = K::address_of(copies[0], ledger);
+            let names: Vec<&str> = copies.iter().map(|c| K::live_name(c)).collect();
+            format!(
+                "{address}: this stack owns {} copies of it ({}); an earlier apply that was interrupted made the extra. Delete all but one (the one your tools point at), then plan again",
+                copies.len(),
+                names.join(", ")
+            )
+        })
+        .collect()
 }
 
 /// How many look-alikes a note names before it only counts the rest.

@@ -25,6 +25,10 @@ pub struct LockBody {
     /// The machine the holder runs on (absent in locks written before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// The holder's process id on `host` (absent in locks written before it was recorded): an
+    /// apply on the same host whose holder process is gone takes the lock over without waiting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
     pub acquired_at: DateTime<Utc>,
     /// When the lease was last renewed (absent until the first renewal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,11 +121,45 @@ fn body(
     let b = LockBody {
         holder: holder.to_string(),
         host: Some(host_name()),
+        pid: Some(std::process::id()),
         acquired_at,
         renewed_at,
         expires_at,
     };
     serde_json::to_vec_pretty(&b).unwrap_or_default()
+}
+
+impl LockBody {
+    /// True when the holder ran on this machine and its process is gone (killed, crashed): its
+    /// lease can no longer be renewed by anyone, so waiting for it to run out helps nobody.
+    /// A holder on another host, or one whose liveness cannot be read, is never called dead.
+    pub fn holder_is_dead(&self) -> bool {
+        let (Some(host), Some(pid)) = (&self.host, self.pid) else {
+            return false;
+        };
+        if *host != host_name() || pid == std::process::id() {
+            return false;
+        }
+        process_is_gone(pid)
+    }
+}
+
+/// Whether process `pid` on this machine no longer runs stackctl: no `/proc` entry, a zombie, or
+/// a reused pid now running another program. Without `/proc` (not Linux) nothing is known: false.
+fn process_is_gone(pid: u32) -> bool {
+    let Ok(own_comm) = std::fs::read_to_string("/proc/self/comm") else {
+        return false;
+    };
+    let proc_dir = std::path::Path::new("/proc").join(pid.to_string());
+    let Ok(stat) = std::fs::read_to_string(proc_dir.join("stat")) else {
+        return true;
+    };
+    // `pid (comm) STATE ...`: the state follows the last ')'.
+    let zombie = stat
+        .rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']));
+    let comm = std::fs::read_to_string(proc_dir.join("comm")).unwrap_or_default();
+    zombie || comm != own_comm
 }
 
 /// Who holds the lock object now, for messages.
@@ -171,6 +209,13 @@ impl ApplyLock {
                     };
                     let held: Option<LockBody> = serde_json::from_slice(&current.data).ok();
                     match held {
+                        Some(h) if h.holder_is_dead() => {
+                            eprintln!(
+                                "note: took over the apply lock of {}, which is no longer running on this host",
+                                h.holder
+                            );
+                            storage.delete(bucket, &object, current.generation).await?;
+                        }
                         Some(h) if h.expires_at > Utc::now() => {
                             return Err(LockError::Held {
                                 holder: h.holder,

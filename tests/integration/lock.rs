@@ -204,3 +204,65 @@ fn an_apply_that_lost_its_lock_changes_nothing_more_and_names_the_holder() {
         .then_some(())
         .expect("not locked");
 }
+
+#[test]
+fn a_killed_apply_on_this_host_does_not_block_the_next_one() {
+    let emulator = Emulator::start();
+    let ws = Workspace::new(&monitored_stack("killed"));
+    emulator.set_faults(
+        r#"{"rules": [{"method": "GET", "path_contains": "/alertPolicies", "latency_ms": 4000, "count": 1}]}"#,
+    );
+    let mut first = std::process::Command::new(BIN)
+        .current_dir(ws.path())
+        .args(["apply", "--auto-approve", "--endpoint", &emulator.url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn apply");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while emulator.http("GET", &lock_path("killed"), None).0 != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first apply never locked"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    first.kill().expect("kill -9");
+    first.wait().expect("reap");
+    emulator.clear_faults();
+    // Its lease is live for minutes, but its process is gone: the next apply takes over.
+    let next = ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    assert!(
+        next.stderr.contains("took over the apply lock of")
+            && next.stderr.contains("no longer running"),
+        "{}",
+        next.stderr
+    );
+    ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(0);
+    assert_eq!(emulator.http("GET", &lock_path("killed"), None).0, 404);
+}
+
+#[test]
+fn plan_names_copies_of_one_of_our_alert_policies_instead_of_picking_one() {
+    let emulator = Emulator::start();
+    let ws = Workspace::new(&monitored_stack("dupes"));
+    ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    // What an apply that lost its lock used to leave: a second policy with our labels.
+    let (_, body) = emulator.http("GET", "/v3/projects/test-project/alertPolicies", None);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut copy = v["alertPolicies"][0].clone();
+    copy.as_object_mut().unwrap().remove("name");
+    let (status, made) = emulator.http(
+        "POST",
+        "/v3/projects/test-project/alertPolicies",
+        Some(&copy.to_string()),
+    );
+    assert_eq!(status, 200, "{made}");
+    let plan = ws.on(&emulator, &["plan"]).expect(1);
+    assert!(
+        plan.stderr
+            .contains("alert.worker-errors: this stack owns 2 copies of it"),
+        "{}",
+        plan.stderr
+    );
+}
