@@ -149,6 +149,10 @@ pub struct EmulatorArgs {
     /// Persist state here (written on every change); in memory without it.
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+    /// Run what is stored: dispatch Cloud Tasks, fire Cloud Scheduler jobs, execute Cloud Run
+    /// jobs (as `stackctl up --local` does); also `STACKCTL_EMULATOR_EXECUTE=1`.
+    #[arg(long)]
+    pub execute: bool,
 }
 
 #[derive(Debug, Args)]

@@ -41,6 +41,30 @@ pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
     let path = request.raw_path.trim_end_matches('/');
     match (request.method.as_str(), path) {
         ("GET", "/_emulator/health") => HttpResponse::json(200, &json!({"status": "ok"})),
+        ("GET", "/_emulator/clock") => HttpResponse::json(
+            200,
+            &json!({"now": emulator.runtime.clock.now().to_rfc3339()}),
+        ),
+        // `{"advance_seconds": N}`: moves the one clock forward and wakes every timer.
+        ("POST", "/_emulator/clock") => {
+            let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+            match body["advance_seconds"].as_f64().filter(|s| *s >= 0.0) {
+                Some(seconds) => {
+                    emulator
+                        .runtime
+                        .clock
+                        .advance(std::time::Duration::from_secs_f64(seconds));
+                    HttpResponse::json(
+                        200,
+                        &json!({"now": emulator.runtime.clock.now().to_rfc3339()}),
+                    )
+                }
+                None => HttpResponse::error(
+                    &ApiError::invalid_argument("expected {\"advance_seconds\": N} with N >= 0"),
+                    ErrorStyle::Proto,
+                ),
+            }
+        }
         ("GET", "/_emulator/requests") => {
             let records = lock(&emulator.requests).clone();
             HttpResponse::json(200, &serde_json::to_value(records).unwrap_or(Value::Null))

@@ -35,6 +35,8 @@ pub struct Emulator {
     pub(crate) registry: RegistryStore,
     /// The completion hook of each long-running operation kind.
     pub(crate) completions: Completions,
+    /// The execution plane's shared parts: the clock, the token issuer, service fronts.
+    pub runtime: crate::runtime::Runtime,
 }
 
 impl Emulator {
@@ -49,6 +51,7 @@ impl Emulator {
         };
         let faults = FaultInjector::new(settings.faults.clone());
         let registry = RegistryStore::new(settings.state_dir.as_deref());
+        let runtime = crate::runtime::Runtime::new(settings.state_dir.as_deref());
         Ok(Self {
             registry,
             discovery,
@@ -58,6 +61,7 @@ impl Emulator {
             faults: Mutex::new(faults),
             requests: Mutex::new(Vec::new()),
             completions: crate::apis::completions(),
+            runtime,
         })
     }
 

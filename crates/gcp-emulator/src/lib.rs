@@ -12,6 +12,7 @@ mod discovery;
 mod emulator;
 mod faults;
 mod http;
+pub mod runtime;
 mod server;
 mod state;
 
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+pub use emulator::Emulator;
 pub use faults::{FaultPlan, FaultRule};
 pub use server::{RunningEmulator, start};
 
@@ -40,12 +42,16 @@ pub struct Settings {
     pub faults: FaultPlan,
     /// Answer 403 `SERVICE_DISABLED` for APIs not enabled through Service Usage.
     pub enforce_services: bool,
+    /// Run the stack (`stackctl up --local`): dispatch tasks, fire schedules, execute jobs, run
+    /// services. Off, the emulator only stores configuration.
+    pub execute: bool,
 }
 
 pub const ENV_OPERATION_POLLS: &str = "STACKCTL_EMULATOR_OPERATION_POLLS";
 pub const ENV_QUEUE_TOMBSTONE_SECS: &str = "STACKCTL_EMULATOR_QUEUE_TOMBSTONE_SECS";
 pub const ENV_FAULTS: &str = "STACKCTL_EMULATOR_FAULTS";
 pub const ENV_ENFORCE_SERVICES: &str = "STACKCTL_EMULATOR_ENFORCE_SERVICES";
+pub const ENV_EXECUTE: &str = "STACKCTL_EMULATOR_EXECUTE";
 
 impl Default for Settings {
     fn default() -> Self {
@@ -55,6 +61,7 @@ impl Default for Settings {
             queue_tombstone: Duration::from_secs(3 * 24 * 60 * 60),
             faults: FaultPlan::default(),
             enforce_services: false,
+            execute: false,
         }
     }
 }
@@ -90,17 +97,17 @@ impl Settings {
             settings.faults =
                 serde_json::from_str(&raw).map_err(|e| invalid(ENV_FAULTS, e.to_string()))?;
         }
-        if let Some(raw) = lookup(ENV_ENFORCE_SERVICES).filter(|v| !v.trim().is_empty()) {
-            settings.enforce_services = match raw.trim() {
-                "1" | "true" => true,
-                "0" | "false" => false,
-                other => {
-                    return Err(invalid(
-                        ENV_ENFORCE_SERVICES,
-                        format!("{other:?}: expected 1 or 0"),
-                    ));
-                }
-            };
+        for (name, flag) in [
+            (ENV_ENFORCE_SERVICES, &mut settings.enforce_services),
+            (ENV_EXECUTE, &mut settings.execute),
+        ] {
+            if let Some(raw) = lookup(name).filter(|v| !v.trim().is_empty()) {
+                *flag = match raw.trim() {
+                    "1" | "true" => true,
+                    "0" | "false" => false,
+                    other => return Err(invalid(name, format!("{other:?}: expected 1 or 0"))),
+                };
+            }
         }
         Ok(settings)
     }

@@ -8,7 +8,6 @@ use axum::body::Body;
 use axum::extract::State as AxumState;
 use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use bytes::Bytes;
-use chrono::Utc;
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -29,6 +28,9 @@ impl Emulator {
     pub async fn handle(&self, request: HttpRequest) -> HttpResponse {
         if request.raw_path == "/_emulator" || request.raw_path.starts_with("/_emulator/") {
             return crate::admin::handle(self, &request);
+        }
+        if request.method == "GET" && request.raw_path == crate::runtime::identity::JWKS_PATH {
+            return HttpResponse::json(200, &self.runtime.identity.jwks());
         }
         let decision = lock(&self.faults).decide_request(
             &request.method,
@@ -104,7 +106,7 @@ impl Emulator {
             body,
             raw_body: &request.body,
             headers: &request.headers,
-            now: Utc::now(),
+            now: self.runtime.clock.now(),
         };
         let handler = apis::handler_for(&route.id)
             .ok_or_else(|| ApiError::unimplemented(route.id.clone()))?;
@@ -124,6 +126,7 @@ impl Emulator {
             discovery: &self.discovery,
             settings: &self.settings,
             completions: &self.completions,
+            runtime: &self.runtime,
         };
         let reply = handler(&mut context, &call)?;
         if route.http_method != "GET" || apis::reads_mutate(&route.id) {
@@ -284,6 +287,8 @@ pub struct RunningEmulator {
     address: SocketAddr,
     emulator: Arc<Emulator>,
     shutdown: Option<oneshot::Sender<()>>,
+    /// Tells the execution plane's runners to stop.
+    runners_stop: tokio::sync::watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
 }
 
@@ -300,6 +305,9 @@ pub async fn start(settings: Settings, port: u16) -> Result<RunningEmulator, Emu
     let app = axum::Router::new()
         .fallback(axum_entry)
         .with_state(Arc::clone(&emulator));
+    let _ = emulator.runtime.url.set(format!("http://{address}"));
+    let (runners_stop, runners_stopped) = tokio::sync::watch::channel(false);
+    crate::runtime::start_runners(&emulator, &runners_stopped);
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -312,6 +320,7 @@ pub async fn start(settings: Settings, port: u16) -> Result<RunningEmulator, Emu
         address,
         emulator,
         shutdown: Some(shutdown_tx),
+        runners_stop,
         server,
     })
 }
@@ -326,8 +335,14 @@ impl RunningEmulator {
         self.address.port()
     }
 
+    /// The served emulator, for an in-process host of the execution plane (`stackctl up`).
+    pub fn emulator(&self) -> Arc<Emulator> {
+        Arc::clone(&self.emulator)
+    }
+
     /// Stops accepting requests, waits for in-flight ones, and flushes the state.
     pub async fn shutdown(mut self) {
+        let _ = self.runners_stop.send(true);
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }

@@ -258,11 +258,13 @@ mod tests {
         let mut completions = Completions::new();
         completions.register(&[OperationKind::CreateOrUpdateJob], by_hook);
         let mut state = State::empty();
+        let runtime = crate::runtime::Runtime::new(None);
         let mut context = Context {
             state: &mut state,
             discovery: &discovery,
             settings: &settings,
             completions: &completions,
+            runtime: &runtime,
         };
         let unhooked = start(&mut context, new(OperationKind::RunJob, None), "t");
         assert_eq!(unhooked["done"], false, "no hook, no completion");

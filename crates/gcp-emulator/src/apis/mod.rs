@@ -38,6 +38,9 @@ pub struct Context<'a> {
     pub settings: &'a Settings,
     /// How each kind of long-running operation completes.
     pub completions: &'a lro::Completions,
+    /// The execution plane: the clock, the token issuer, fronts and runners' wake-ups.
+    #[allow(dead_code)] // read by the execution plane's handlers as they land
+    pub runtime: &'a crate::runtime::Runtime,
 }
 
 /// The completion hooks of the APIs whose operations finish with more than a known result.
