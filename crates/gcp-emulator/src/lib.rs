@@ -45,6 +45,9 @@ pub struct Settings {
     /// Run the stack (`stackctl up --local`): dispatch tasks, fire schedules, execute jobs, run
     /// services. Off, the emulator only stores configuration.
     pub execute: bool,
+    /// How long a service's front holds a request waiting for a free slot before 429 (Cloud
+    /// Run: 60 s).
+    pub front_queue_timeout: Duration,
 }
 
 pub const ENV_OPERATION_POLLS: &str = "STACKCTL_EMULATOR_OPERATION_POLLS";
@@ -52,6 +55,7 @@ pub const ENV_QUEUE_TOMBSTONE_SECS: &str = "STACKCTL_EMULATOR_QUEUE_TOMBSTONE_SE
 pub const ENV_FAULTS: &str = "STACKCTL_EMULATOR_FAULTS";
 pub const ENV_ENFORCE_SERVICES: &str = "STACKCTL_EMULATOR_ENFORCE_SERVICES";
 pub const ENV_EXECUTE: &str = "STACKCTL_EMULATOR_EXECUTE";
+pub const ENV_FRONT_QUEUE_SECS: &str = "STACKCTL_EMULATOR_FRONT_QUEUE_SECS";
 
 impl Default for Settings {
     fn default() -> Self {
@@ -62,6 +66,7 @@ impl Default for Settings {
             faults: FaultPlan::default(),
             enforce_services: false,
             execute: false,
+            front_queue_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -96,6 +101,13 @@ impl Settings {
         if let Some(raw) = lookup(ENV_FAULTS).filter(|v| !v.trim().is_empty()) {
             settings.faults =
                 serde_json::from_str(&raw).map_err(|e| invalid(ENV_FAULTS, e.to_string()))?;
+        }
+        if let Some(raw) = lookup(ENV_FRONT_QUEUE_SECS).filter(|v| !v.trim().is_empty()) {
+            let seconds: f64 = raw
+                .trim()
+                .parse()
+                .map_err(|e| invalid(ENV_FRONT_QUEUE_SECS, format!("{raw:?}: {e}")))?;
+            settings.front_queue_timeout = Duration::from_secs_f64(seconds.max(0.0));
         }
         for (name, flag) in [
             (ENV_ENFORCE_SERVICES, &mut settings.enforce_services),

@@ -132,6 +132,10 @@ pub fn complete(context: &mut Context<'_>, name: &str, now: &str) {
     if is_done(&record.operation) {
         return;
     }
+    // With the execution plane on, a job execution ends when its tasks do, not on a poll.
+    if context.settings.execute && record.kind == crate::state::OperationKind::RunJob {
+        return;
+    }
     if let Some(hook) = context.completions.hook_for(record.kind) {
         hook(context.state, name, now);
     }

@@ -297,24 +297,68 @@ pub fn complete_operation(state: &mut State, operation_name: &str, now: &str) {
     lro::finish(state, operation_name, response.map(Some));
 }
 
-/// Runs an execution to its end: every task succeeds unless an image carries the failure marker.
+/// How an execution's tasks ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionOutcome {
+    pub succeeded: u64,
+    pub failed: u64,
+    /// Tasks that were retried at least once.
+    pub retried: u64,
+    /// Why it failed (the `Completed` condition's message).
+    pub failure: Option<String>,
+}
+
+/// The simulated end of an execution when nothing runs it: every task succeeds unless an image
+/// carries the failure marker.
 fn finish_execution(state: &mut State, execution_name: &str, now: &str) -> Result<Value, Value> {
-    let Some(execution) = state.executions.get_mut(execution_name) else {
+    let Some(execution) = state.executions.get(execution_name) else {
         return Err(ApiError::not_found("The execution no longer exists.").to_rpc_status());
     };
-    let task_count = execution.get("taskCount").cloned().unwrap_or(json!(1));
+    let task_count = execution
+        .get("taskCount")
+        .and_then(Value::as_u64)
+        .unwrap_or(1);
     let failure = execution.get("template").and_then(failing_image).map(|image| {
         format!("Task failed: the user-provided container failed: image '{image}' carries the emulator-fail marker.")
     });
+    let outcome = ExecutionOutcome {
+        succeeded: if failure.is_none() { task_count } else { 0 },
+        failed: if failure.is_some() { task_count } else { 0 },
+        retried: 0,
+        failure,
+    };
+    record_execution_end(state, execution_name, now, &outcome)
+}
+
+/// Records how an execution ended (counts, conditions, the job's `latestCreatedExecution`) and
+/// returns its operation's outcome.
+pub fn record_execution_end(
+    state: &mut State,
+    execution_name: &str,
+    now: &str,
+    outcome: &ExecutionOutcome,
+) -> Result<Value, Value> {
+    let Some(execution) = state.executions.get_mut(execution_name) else {
+        return Err(ApiError::not_found("The execution no longer exists.").to_rpc_status());
+    };
+    let failure = outcome.failure.clone();
     if let Value::Object(fields) = execution {
         fields.remove("reconciling");
         fields.remove("runningCount");
     }
     execution["completionTime"] = json!(now);
     execution["observedGeneration"] = json!("1");
+    if outcome.succeeded > 0 {
+        execution["succeededCount"] = json!(outcome.succeeded);
+    }
+    if outcome.failed > 0 {
+        execution["failedCount"] = json!(outcome.failed);
+    }
+    if outcome.retried > 0 {
+        execution["retriedCount"] = json!(outcome.retried);
+    }
     let status = match &failure {
         None => {
-            execution["succeededCount"] = task_count;
             execution["conditions"] = json!([
                 condition("ResourcesAvailable", "CONDITION_SUCCEEDED", now, None),
                 condition("Started", "CONDITION_SUCCEEDED", now, None),
@@ -323,7 +367,6 @@ fn finish_execution(state: &mut State, execution_name: &str, now: &str) -> Resul
             "EXECUTION_SUCCEEDED"
         }
         Some(message) => {
-            execution["failedCount"] = task_count;
             execution["conditions"] = json!([
                 condition("ResourcesAvailable", "CONDITION_SUCCEEDED", now, None),
                 condition("Started", "CONDITION_SUCCEEDED", now, None),

@@ -3,8 +3,14 @@
 //! executions). Off unless `Settings::execute`; the clock and the token issuer always exist.
 
 pub mod clock;
+pub mod env;
+pub mod executions;
 pub mod identity;
+pub mod images;
+pub mod metadata;
+pub mod process;
 pub mod routes;
+pub mod services;
 
 pub use clock::Clock;
 pub use identity::Identity;
@@ -21,6 +27,12 @@ pub struct Runtime {
     pub routes: Routes,
     /// The emulator's own `http://127.0.0.1:PORT`, once it listens.
     pub url: std::sync::OnceLock<String>,
+    /// Output of every local process, to files and live followers.
+    pub logs: process::LogSink,
+    /// More env for every local process (`up` adds `FIRESTORE_EMULATOR_HOST`).
+    extra_env: std::sync::RwLock<Vec<(String, String)>>,
+    /// The services supervisor, once the runners started.
+    pub services: std::sync::OnceLock<std::sync::Arc<services::Supervisor>>,
 }
 
 impl Runtime {
@@ -30,7 +42,35 @@ impl Runtime {
             identity: Identity::new(state_dir),
             routes: Routes::default(),
             url: std::sync::OnceLock::new(),
+            logs: process::LogSink {
+                dir: state_dir.map(|d| d.join("runtime").join("logs")),
+                live: tokio::sync::broadcast::channel(4096).0,
+            },
+            extra_env: std::sync::RwLock::default(),
+            services: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Adds `name=value` to the env of every process started from now on.
+    pub fn add_env(&self, name: &str, value: &str) {
+        let mut env = self.extra_env.write().unwrap_or_else(|p| p.into_inner());
+        env.retain(|(n, _)| n != name);
+        env.push((name.to_string(), value.to_string()));
+    }
+
+    pub fn extra_env(&self) -> Vec<(String, String)> {
+        self.extra_env
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Every stored service with its front and whether it runs (empty until the runners start).
+    pub fn service_statuses(&self) -> Vec<services::ServiceStatus> {
+        self.services
+            .get()
+            .map(|s| s.statuses())
+            .unwrap_or_default()
     }
 }
 
@@ -43,5 +83,18 @@ pub fn start_runners(
     if !emulator.settings.execute {
         return;
     }
-    let _ = shutdown;
+    let supervisor = services::Supervisor::new(
+        std::sync::Arc::clone(emulator),
+        emulator.runtime.logs.clone(),
+        shutdown.clone(),
+    );
+    let _ = emulator
+        .runtime
+        .services
+        .set(std::sync::Arc::clone(&supervisor));
+    tokio::spawn(supervisor.run(std::time::Duration::from_millis(300)));
+    tokio::spawn(executions::run(
+        std::sync::Arc::clone(emulator),
+        shutdown.clone(),
+    ));
 }
