@@ -67,6 +67,12 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Serve the local Google Cloud emulator on loopback until killed.
     Emulator(EmulatorArgs),
+    /// Run the stack locally (`--local`): apply it to the emulator, build and start every built
+    /// service as a process behind its own port, dispatch tasks, fire schedules, run jobs.
+    Up(UpArgs),
+    /// Secret values: `stackctl secret set NAME` adds a version (value from stdin or --from-file).
+    #[command(subcommand)]
+    Secret(SecretCommand),
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
 }
@@ -99,6 +105,29 @@ pub struct PlanArgs {
     pub allow_data_loss: bool,
     #[command(flatten)]
     pub prices: PriceArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SecretCommand {
+    /// Add a version to a declared secret; the value is read from stdin (a hidden prompt on a
+    /// terminal) or --from-file, never from an argument, and never printed or logged.
+    Set {
+        /// The secret, `secret.NAME` or `NAME`.
+        name: String,
+        /// Read the value from this file instead of stdin.
+        #[arg(long, value_name = "FILE")]
+        from_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Serve the emulator on this loopback port; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Apply without asking when the plan is not empty.
+    #[arg(long)]
+    pub auto_approve: bool,
 }
 
 #[derive(Debug, Args)]
@@ -235,6 +264,9 @@ pub struct DeployArgs {
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Build for this machine instead of Cloud Run (`stackctl up --local` runs the binaries here).
+    #[arg(skip)]
+    pub for_host: bool,
 }
 
 #[derive(Debug, Args)]

@@ -18,7 +18,15 @@ pub async fn run(cli: &Cli, args: &BuildArgs, printer: &Printer) -> Result<ExitS
     let mut built = Vec::new();
     for target in &targets {
         built.push(
-            deploy::build(&stack, &target.address, target.id(), &target.dir, &progress).await?,
+            deploy::build(
+                &stack,
+                &target.address,
+                target.id(),
+                &target.dir,
+                deploy::Platform::CloudRun,
+                &progress,
+            )
+            .await?,
         );
     }
     if args.json {

@@ -231,7 +231,13 @@ async fn deploy_all(
     for target in targets {
         let (address, dir) = (&target.address, &target.dir);
         let result = async {
-            let built = deploy::build(stack, address, target.id(), dir, &progress).await?;
+            let platform = if args.for_host {
+                deploy::Platform::Host
+            } else {
+                deploy::Platform::CloudRun
+            };
+            let built =
+                deploy::build(stack, address, target.id(), dir, platform, &progress).await?;
             let tag = deploy::git_tag(dir).await;
             let pushed = deploy::push(&pusher, &built, tag.as_deref(), &progress).await?;
             let done = match target.workload {

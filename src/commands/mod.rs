@@ -12,8 +12,10 @@ mod live_prices;
 mod local;
 mod plan;
 mod rollback;
+mod secret;
 mod traffic;
 mod unlock;
+mod up;
 mod validate;
 
 use std::process::ExitCode;
@@ -64,6 +66,8 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Traffic(args) => traffic::run(&cli, args, &printer).await,
         Command::Rollback(args) => rollback::run(&cli, args, &printer).await,
         Command::Emulator(args) => emulator::run(args).await,
+        Command::Up(args) => up::run(&cli, args, &printer).await,
+        Command::Secret(command) => secret::run(&cli, command, &printer).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(*shell, &mut cmd, "stackctl", &mut std::io::stdout());

@@ -126,13 +126,42 @@ pub fn reproducible_rustflags(workspace_root: &Path, cargo_home: Option<&Path>) 
     flags.join("\u{1f}")
 }
 
-/// `cargo build --release --target x86_64-unknown-linux-musl` for the package in `package_dir`.
-pub async fn compile(package_dir: &Path) -> Result<CompiledBinary, CompileError> {
-    check_target_installed().await?;
+/// What a binary is built to run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    /// Cloud Run: a static x86-64 Linux binary (the musl target).
+    CloudRun,
+    /// This machine, for `stackctl up --local`: the host target, no musl needed.
+    Host,
+}
+
+impl Platform {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::CloudRun => "x86_64-unknown-linux-musl, release",
+            Self::Host => "this machine's target, release",
+        }
+    }
+}
+
+/// `cargo build --release --target x86_64-unknown-linux-musl` (or for the host) for the package
+/// in `package_dir`.
+pub async fn compile(
+    package_dir: &Path,
+    platform: Platform,
+) -> Result<CompiledBinary, CompileError> {
+    if platform == Platform::CloudRun {
+        check_target_installed().await?;
+    }
     let started = Instant::now();
     let (name, workspace_root) = locate(package_dir).await?;
+    let target_args: &[&str] = match platform {
+        Platform::CloudRun => &["--target", TARGET],
+        Platform::Host => &[],
+    };
     let output = tokio::process::Command::new("cargo")
-        .args(["build", "--release", "--target", TARGET])
+        .args(["build", "--release"])
+        .args(target_args)
         .args(["--message-format", "json-render-diagnostics"])
         .arg("--manifest-path")
         .arg(package_dir.join("Cargo.toml"))
@@ -162,10 +191,12 @@ pub async fn compile(package_dir: &Path) -> Result<CompiledBinary, CompileError>
         path: path.clone(),
         source,
     })?;
-    check_static_x86_64(&bytes).map_err(|reason| CompileError::NotStatic {
-        path: path.clone(),
-        reason,
-    })?;
+    if platform == Platform::CloudRun {
+        check_static_x86_64(&bytes).map_err(|reason| CompileError::NotStatic {
+            path: path.clone(),
+            reason,
+        })?;
+    }
     Ok(CompiledBinary {
         name,
         path,

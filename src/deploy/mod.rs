@@ -19,7 +19,7 @@ use crate::provider::run::{OperationObserver, RolloutState, RolloutWrite};
 use crate::provider::{ApiError, Cloud, RetryObserver};
 use crate::resources::service::full_name;
 
-pub use compile::{CompileError, CompiledBinary};
+pub use compile::{CompileError, CompiledBinary, Platform};
 pub use image::{ImageError, OciImage};
 pub use push::{BlobOutcome, ImageName, PushError, PushReport, Pusher, Transport};
 pub use traffic::TrafficError;
@@ -87,6 +87,7 @@ pub enum DeployError {
 pub enum DeployEvent {
     Compiling {
         package: String,
+        platform: Platform,
     },
     Compiled {
         bytes: u64,
@@ -204,6 +205,7 @@ pub async fn build(
     address: &ResourceAddr,
     id: &str,
     package_dir: &Path,
+    platform: Platform,
     reporter: &dyn DeployReporter,
 ) -> Result<BuiltImage, DeployError> {
     let name = image_name(stack, id).unwrap_or_else(|| {
@@ -213,9 +215,10 @@ pub async fn build(
         address,
         DeployEvent::Compiling {
             package: package_dir.display().to_string(),
+            platform,
         },
     );
-    let binary = compile::compile(package_dir)
+    let binary = compile::compile(package_dir, platform)
         .await
         .map_err(|source| DeployError::Compile {
             address: address.clone(),

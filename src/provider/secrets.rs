@@ -1,5 +1,6 @@
 //! Secret Manager v1 secrets through `google-cloud-secretmanager-v1`: list, create (automatic
-//! replication), label patch, delete. Secret *versions* (the values) are never read or written.
+//! replication), label patch, delete; and adding a version for `stackctl secret set` (the only
+//! place stackctl writes a value; it never reads one).
 
 use std::collections::BTreeMap;
 
@@ -30,6 +31,21 @@ fn with_project_id(mut record: SecretRecord, project: &str) -> SecretRecord {
 }
 
 impl Cloud {
+    /// Adds a version holding `value` to secret `id`; returns the version's name. Not retried: a
+    /// retry after a lost answer could add the value twice.
+    pub async fn add_secret_version(&self, id: &str, value: Vec<u8>) -> Result<String, ApiError> {
+        let parent = format!("projects/{}/secrets/{id}", self.project);
+        let version = self
+            .secrets
+            .add_secret_version()
+            .set_parent(&parent)
+            .set_payload(gm::SecretPayload::new().set_data(value))
+            .send()
+            .await
+            .map_err(|e| ApiError::from_gax("secretmanager.secrets.addVersion", &parent, &e))?;
+        Ok(version.name)
+    }
+
     /// Every secret of the project: one paged list call per page.
     pub async fn list_secrets(
         &self,

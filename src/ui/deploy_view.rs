@@ -28,11 +28,11 @@ fn short_digest(digest: &str) -> &str {
 /// The text of one progress event.
 pub fn event_text(event: &DeployEvent) -> String {
     match event {
-        DeployEvent::Compiling { package } => {
-            format!("compiling {package} (x86_64-unknown-linux-musl, release)")
+        DeployEvent::Compiling { package, platform } => {
+            format!("compiling {package} ({})", platform.describe())
         }
         DeployEvent::Compiled { bytes, elapsed } => format!(
-            "compiled a {} static binary in {:.1}s",
+            "compiled a {} binary in {:.1}s",
             human_bytes(*bytes),
             elapsed.as_secs_f64()
         ),

@@ -45,6 +45,7 @@ impl Runtime {
             logs: process::LogSink {
                 dir: state_dir.map(|d| d.join("runtime").join("logs")),
                 live: tokio::sync::broadcast::channel(4096).0,
+                processes: std::sync::Arc::default(),
             },
             extra_env: std::sync::RwLock::default(),
             services: std::sync::OnceLock::new(),
@@ -71,6 +72,36 @@ impl Runtime {
             .get()
             .map(|s| s.statuses())
             .unwrap_or_default()
+    }
+
+    /// Waits (up to `within`) until every service with a ready revision either listens behind
+    /// its front or is known not to run; returns the statuses.
+    pub async fn wait_services_settled(
+        &self,
+        within: std::time::Duration,
+    ) -> Vec<services::ServiceStatus> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let settled = self.services.get().is_some_and(|s| s.settled());
+            if settled || tokio::time::Instant::now() >= deadline {
+                return self.service_statuses();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits (up to `within`) until every local process has exited.
+    pub async fn wait_processes_gone(&self, within: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while self
+            .logs
+            .processes
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 }
 

@@ -28,6 +28,8 @@ pub struct LogLine {
 pub struct LogSink {
     pub dir: Option<PathBuf>,
     pub live: tokio::sync::broadcast::Sender<LogLine>,
+    /// How many started processes still have their output open (still running).
+    pub processes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl LogSink {
@@ -60,7 +62,13 @@ pub fn spawn(
     }
     let mut child = command.spawn()?;
     if let Some(out) = child.stdout.take() {
-        tokio::spawn(capture(out, source.to_string(), sink.clone()));
+        let processes = std::sync::Arc::clone(&sink.processes);
+        processes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let (source, sink) = (source.to_string(), sink.clone());
+        tokio::spawn(async move {
+            capture(out, source, sink).await;
+            processes.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        });
     }
     if let Some(err) = child.stderr.take() {
         tokio::spawn(capture(err, source.to_string(), sink.clone()));

@@ -38,6 +38,8 @@ pub struct ServiceStatus {
     pub front: Option<String>,
     /// The revision running, or why none runs.
     pub running: Result<String, String>,
+    /// Whether the process listens on its `PORT` now (the front forwards).
+    pub listening: bool,
 }
 
 /// What the supervisor wants running for one service, read from the state.
@@ -128,7 +130,13 @@ struct Front {
 struct Running {
     revision: String,
     stop: watch::Sender<bool>,
+    /// When it last failed to start (a missing secret version, an image that cannot run):
+    /// retried every few seconds, as Cloud Run retries starting instances.
+    failed_at: Option<std::time::Instant>,
 }
+
+/// How long after a failed start the supervisor tries again.
+const RETRY_START_AFTER: Duration = Duration::from_secs(2);
 
 /// The services supervisor: reconciles processes and fronts with the stored services.
 pub struct Supervisor {
@@ -160,7 +168,30 @@ impl Supervisor {
 
     /// Every stored service, with its front and whether it runs.
     pub fn statuses(&self) -> Vec<ServiceStatus> {
-        lock(&self.statuses).values().cloned().collect()
+        let fronts = lock(&self.fronts);
+        lock(&self.statuses)
+            .values()
+            .cloned()
+            .map(|mut status| {
+                status.listening = fronts
+                    .get(&status.name)
+                    .is_some_and(|f| f.backend.borrow().is_some());
+                status
+            })
+            .collect()
+    }
+
+    /// Every service with a ready revision has a status, and each runs and listens or cannot run.
+    pub fn settled(&self) -> bool {
+        let wanted = wanted_services(&self.emulator);
+        let statuses = self.statuses();
+        wanted.iter().all(|w| {
+            statuses.iter().any(|s| {
+                s.name == w.name
+                    && (s.running.is_err()
+                        || (s.listening && s.running.as_deref() == Ok(w.revision.as_str())))
+            })
+        })
     }
 
     /// Reconciles until stopped: every `period`, and whenever the state changes.
@@ -205,8 +236,12 @@ impl Supervisor {
             lock(&self.statuses).remove(&name);
         }
         for w in wanted {
-            let current = lock(&self.running).get(&w.name).map(|r| r.revision.clone());
-            if current.as_deref() == Some(w.revision.as_str()) {
+            let settled = lock(&self.running).get(&w.name).is_some_and(|r| {
+                r.revision == w.revision
+                    && r.failed_at
+                        .is_none_or(|at| at.elapsed() < RETRY_START_AFTER)
+            });
+            if settled {
                 continue;
             }
             if let Some(old) = lock(&self.running).remove(&w.name) {
@@ -231,17 +266,18 @@ impl Supervisor {
                         Running {
                             revision: w.revision.clone(),
                             stop,
+                            failed_at: None,
                         },
                     );
                     self.set_status(&w.name, Some(front_url), Ok(w.revision.clone()));
                 }
                 Err(reason) => {
-                    // Not retried until the revision changes: the reason is in the status.
                     lock(&self.running).insert(
                         w.name.clone(),
                         Running {
                             revision: w.revision.clone(),
                             stop: watch::channel(false).0,
+                            failed_at: Some(std::time::Instant::now()),
                         },
                     );
                     self.set_status(&w.name, Some(front_url), Err(reason));
@@ -257,6 +293,7 @@ impl Supervisor {
                 name: name.to_string(),
                 front,
                 running,
+                listening: false,
             },
         );
     }
