@@ -18,3 +18,4 @@ mod prices;
 mod races;
 mod support;
 mod trust;
+mod up;

@@ -41,6 +41,25 @@ pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
     let path = request.raw_path.trim_end_matches('/');
     match (request.method.as_str(), path) {
         ("GET", "/_emulator/health") => HttpResponse::json(200, &json!({"status": "ok"})),
+        // An ID token from the local issuer, for calling a service's front by hand:
+        // `curl -H "Authorization: Bearer $(curl -s 'URL/_emulator/id-token?email=E&audience=A')"`.
+        ("GET", "/_emulator/id-token") => {
+            let query = crate::conventions::Query::parse(request.raw_query.as_deref());
+            match (query.non_empty("email"), query.non_empty("audience")) {
+                (Some(email), Some(audience)) => HttpResponse::text(
+                    200,
+                    &emulator.runtime.identity.id_token(
+                        email,
+                        audience,
+                        emulator.runtime.clock.now(),
+                    ),
+                ),
+                _ => HttpResponse::error(
+                    &ApiError::invalid_argument("expected ?email=SERVICE_ACCOUNT&audience=URL"),
+                    ErrorStyle::Proto,
+                ),
+            }
+        }
         ("GET", "/_emulator/clock") => HttpResponse::json(
             200,
             &json!({"now": emulator.runtime.clock.now().to_rfc3339()}),

@@ -39,6 +39,14 @@ impl HttpResponse {
         }
     }
 
+    pub fn text(status: u16, text: &str) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), "text/plain; charset=UTF-8".into())],
+            body: text.as_bytes().to_vec(),
+        }
+    }
+
     pub fn error(error: &ApiError, style: ErrorStyle) -> Self {
         Self::json(error.http_status(), &error.to_body(style))
     }

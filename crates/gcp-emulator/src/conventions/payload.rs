@@ -399,10 +399,13 @@ impl Walker<'_> {
     }
 }
 
-/// `google.protobuf.BoolValue` fields: an explicit `false` is served, not omitted.
+/// Fields with presence (`google.protobuf.BoolValue`, members of a `oneof`): an explicit `false`
+/// or `0` is served, not omitted. Cloud Run's `maxRetries` is `oneof retries`: omitting an explicit
+/// 0 made every read-modify-write (a deploy) turn `max_retries = 0` into the default 3.
 const PRESENCE_FIELDS: &[(&str, &str)] = &[
     ("AlertPolicy", "enabled"),
     ("NotificationChannel", "enabled"),
+    ("GoogleCloudRunV2TaskTemplate", "maxRetries"),
 ];
 
 fn has_presence(schema_id: &str, field: &str) -> bool {

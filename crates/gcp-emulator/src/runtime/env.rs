@@ -35,7 +35,8 @@ fn is_enabled(version: &Value) -> bool {
 }
 
 /// The payload of a secret version (`latest` = the newest enabled one), as Cloud Run reads it
-/// when an instance starts; `Err` is the reason the revision cannot start.
+/// when an instance starts; `Err` is the reason the revision cannot start. Secret Manager names
+/// versions by project number, references use the project id: both are looked up.
 pub fn secret_payload(
     state: &State,
     project: &str,
@@ -44,21 +45,30 @@ pub fn secret_payload(
 ) -> Result<String, String> {
     let wanted = version_name(project, secret, version);
     let not_found = || format!("Secret {wanted} was not found");
-    let record = if version == "latest" {
-        let prefix = wanted.trim_end_matches("latest");
-        state
-            .secret_versions
-            .iter()
-            .filter(|(name, record)| name.starts_with(prefix) && is_enabled(&record.version))
-            .max_by_key(|(name, _)| version_number(name))
-            .map(|(_, record)| record)
-    } else {
-        state
-            .secret_versions
-            .get(&wanted)
-            .filter(|record| is_enabled(&record.version))
-    };
-    let record = record.ok_or_else(not_found)?;
+    let by_number = wanted.replacen(
+        &format!("projects/{project}/"),
+        &format!("projects/{}/", crate::apis::project_number(project)),
+        1,
+    );
+    let record = [wanted.as_str(), by_number.as_str()]
+        .into_iter()
+        .find_map(|candidate| {
+            if version == "latest" {
+                let prefix = candidate.trim_end_matches("latest");
+                state
+                    .secret_versions
+                    .iter()
+                    .filter(|(name, r)| name.starts_with(prefix) && is_enabled(&r.version))
+                    .max_by_key(|(name, _)| version_number(name))
+                    .map(|(_, record)| record)
+            } else {
+                state
+                    .secret_versions
+                    .get(candidate)
+                    .filter(|record| is_enabled(&record.version))
+            }
+        })
+        .ok_or_else(not_found)?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(&record.payload_base64)
         .map_err(|_| not_found())?;

@@ -30,11 +30,13 @@ fn not_runnable(image: &str, why: &str) -> String {
 }
 
 /// Where unpacked images live: `<state>/runtime/images`, or a temp directory without state.
+/// Absolute, since processes start in their image's working directory.
 fn images_dir(emulator: &Emulator) -> PathBuf {
-    match &emulator.settings.state_dir {
+    let dir = match &emulator.settings.state_dir {
         Some(dir) => dir.join("runtime").join("images"),
         None => std::env::temp_dir().join(format!("stackctl-emulator-{}", std::process::id())),
-    }
+    };
+    std::path::absolute(&dir).unwrap_or(dir)
 }
 
 /// The manifest an image reference names in the emulator's registry: `HOST/PATH@sha256:…`

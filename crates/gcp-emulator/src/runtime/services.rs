@@ -208,7 +208,7 @@ impl Supervisor {
             .into_values()
             .collect();
         for r in running {
-            let _ = r.stop.send(true);
+            let _ = r.stop.send_replace(true);
         }
     }
 
@@ -224,10 +224,10 @@ impl Supervisor {
             .collect();
         for name in gone {
             if let Some(r) = lock(&self.running).remove(&name) {
-                let _ = r.stop.send(true);
+                let _ = r.stop.send_replace(true);
             }
             if let Some(front) = lock(&self.fronts).get(&name) {
-                let _ = front.backend.send(None);
+                let _ = front.backend.send_replace(None);
                 self.emulator
                     .runtime
                     .routes
@@ -245,7 +245,7 @@ impl Supervisor {
                 continue;
             }
             if let Some(old) = lock(&self.running).remove(&w.name) {
-                let _ = old.stop.send(true);
+                let _ = old.stop.send_replace(true);
             }
             let front = match self.front_for(&w).await {
                 Ok(front) => front,
@@ -390,11 +390,7 @@ impl Supervisor {
         let mut global_stop = self.stop.clone();
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(250);
-            loop {
-                let port = match process::free_port() {
-                    Ok(port) => port,
-                    Err(_) => break,
-                };
+            while let Ok(port) = process::free_port() {
                 let mut env = contract.clone();
                 env.push(("PORT".to_string(), port.to_string()));
                 let started = tokio::time::Instant::now();
@@ -420,11 +416,11 @@ impl Supervisor {
                     }
                 };
                 if ready {
-                    let _ = backend.send(Some(port));
+                    let _ = backend.send_replace(Some(port));
                 }
                 tokio::select! {
                     status = child.wait() => {
-                        let _ = backend.send(None);
+                        let _ = backend.send_replace(None);
                         let _ = sink.live.send(process::LogLine {
                             source: source.clone(),
                             line: format!("[stackctl] process exited ({}); restarting in {backoff:?}",
@@ -432,12 +428,12 @@ impl Supervisor {
                         });
                     }
                     () = stopped(&mut stop) => {
-                        let _ = backend.send(None);
+                        let _ = backend.send_replace(None);
                         process::stop(&mut child, process::GRACE).await;
                         return;
                     }
                     () = stopped(&mut global_stop) => {
-                        let _ = backend.send(None);
+                        let _ = backend.send_replace(None);
                         process::stop(&mut child, process::GRACE).await;
                         return;
                     }
