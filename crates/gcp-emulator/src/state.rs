@@ -24,6 +24,11 @@ pub struct State {
     pub queues: BTreeMap<String, Value>,
     /// Deleted queue names -> RFC 3339 deletion time (blocks re-creation for a while).
     pub queue_tombstones: BTreeMap<String, String>,
+    /// Cloud Tasks tasks waiting or being dispatched, by full name.
+    pub tasks: BTreeMap<String, TaskRecord>,
+    /// Task names used recently (created, executed or deleted) -> when: reused within about an
+    /// hour answers ALREADY_EXISTS.
+    pub task_names: BTreeMap<String, String>,
     /// Cloud Run services by full name.
     pub services: BTreeMap<String, ServiceRecord>,
     /// Cloud Run revisions by full name (`.../services/S/revisions/R`).
@@ -80,6 +85,22 @@ pub struct State {
     /// Artifact Registry Docker repositories by path (`PROJECT/REPO/IMAGE`); blob bytes are
     /// kept apart (see `apis::registry`).
     pub registry: BTreeMap<String, RepositoryRecord>,
+}
+
+/// A Cloud Tasks task: its wire form and what dispatch needs to know.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskRecord {
+    /// The task as `tasks.get` answers it with `responseView: FULL` (body included).
+    pub task: Value,
+    /// When the next attempt is due (RFC 3339); the task's `scheduleTime`.
+    pub due: String,
+    /// The HTTP status of the previous attempt (0 = no response), for the retry headers.
+    pub previous_response: Option<u16>,
+    /// Why the previous attempt failed, for `X-CloudTasks-TaskRetryReason`.
+    pub retry_reason: Option<String>,
+    /// `tasks.run` asked for an attempt now, whatever the queue's state and rate.
+    pub forced: bool,
 }
 
 /// A Cloud Run job and its bookkeeping.

@@ -18,6 +18,7 @@ pub mod secretmanager;
 pub mod serviceusage;
 pub mod storage;
 pub mod tasks;
+pub mod tasks_data;
 
 use std::collections::BTreeMap;
 
@@ -39,7 +40,6 @@ pub struct Context<'a> {
     /// How each kind of long-running operation completes.
     pub completions: &'a lro::Completions,
     /// The execution plane: the clock, the token issuer, fronts and runners' wake-ups.
-    #[allow(dead_code)] // read by the execution plane's handlers as they land
     pub runtime: &'a crate::runtime::Runtime,
 }
 
@@ -153,6 +153,17 @@ const HANDLERS: &[(&str, Handler)] = &[
         tasks::create_queue,
     ),
     ("cloudtasks.projects.locations.queues.get", tasks::get_queue),
+    (
+        "cloudtasks.projects.locations.queues.tasks.create",
+        tasks_data::create_task,
+    ),
+    ("cloudtasks.projects.locations.queues.tasks.get", tasks_data::get_task),
+    ("cloudtasks.projects.locations.queues.tasks.list", tasks_data::list_tasks),
+    (
+        "cloudtasks.projects.locations.queues.tasks.delete",
+        tasks_data::delete_task,
+    ),
+    ("cloudtasks.projects.locations.queues.tasks.run", tasks_data::run_task),
     (
         "cloudtasks.projects.locations.queues.list",
         tasks::list_queues,

@@ -246,6 +246,7 @@ pub fn patch_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
 pub fn delete_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let name = queue_name(call)?;
     QUEUES.remove(context.state, &name)?;
+    super::tasks_data::drop_tasks_of(context.state, &name);
     super::iam_policy::forget(context.state, &name);
     context
         .state
@@ -276,6 +277,7 @@ pub fn resume_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply,
 
 pub fn purge_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let purged_at = timestamp(call.now);
+    super::tasks_data::drop_tasks_of(context.state, &queue_name(call)?);
     update_existing(context, call, move |queue| {
         queue.insert("purgeTime".into(), json!(purged_at));
     })

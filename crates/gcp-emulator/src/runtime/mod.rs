@@ -3,6 +3,7 @@
 //! executions). Off unless `Settings::execute`; the clock and the token issuer always exist.
 
 pub mod clock;
+pub mod dispatcher;
 pub mod env;
 pub mod executions;
 pub mod identity;
@@ -31,6 +32,8 @@ pub struct Runtime {
     pub logs: process::LogSink,
     /// More env for every local process (`up` adds `FIRESTORE_EMULATOR_HOST`).
     extra_env: std::sync::RwLock<Vec<(String, String)>>,
+    /// Woken when a task is created or forced, so the dispatcher looks again at once.
+    pub dispatch_wake: tokio::sync::Notify,
     /// The services supervisor, once the runners started.
     pub services: std::sync::OnceLock<std::sync::Arc<services::Supervisor>>,
 }
@@ -49,6 +52,7 @@ impl Runtime {
             },
             extra_env: std::sync::RwLock::default(),
             services: std::sync::OnceLock::new(),
+            dispatch_wake: tokio::sync::Notify::new(),
         }
     }
 
