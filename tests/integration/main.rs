@@ -8,6 +8,7 @@ mod conformance;
 mod deploy;
 
 mod data;
+mod dispatch;
 
 mod faults;
 mod identity;

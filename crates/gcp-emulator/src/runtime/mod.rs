@@ -132,4 +132,8 @@ pub fn start_runners(
         std::sync::Arc::clone(emulator),
         shutdown.clone(),
     ));
+    tokio::spawn(dispatcher::run(
+        std::sync::Arc::clone(emulator),
+        shutdown.clone(),
+    ));
 }
