@@ -53,6 +53,8 @@ pub struct State {
     pub executions: BTreeMap<String, Value>,
     /// Cloud Scheduler jobs by full name.
     pub scheduler_jobs: BTreeMap<String, Value>,
+    /// Scheduler jobs `jobs.run` asked to fire now (the execution plane fires them).
+    pub scheduler_runs: std::collections::BTreeSet<String>,
     /// BigQuery datasets by `project:dataset`.
     pub bq_datasets: BTreeMap<String, Value>,
     /// BigQuery tables by `project:dataset.table`.

@@ -446,10 +446,23 @@ pub fn resume_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, A
     set_state(context, call, "ENABLED")
 }
 
-/// `:run` records an attempt (the emulator does not call the target).
+/// When a job fires next, strictly after `after` (its cron in its time zone).
+pub fn next_fire(job: &Value, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let (cron, offset) = validate_schedule(job).ok()?;
+    cron.next_after(after, offset)
+}
+
+/// `:run` records an attempt; with the execution plane on, the job's target is called now.
 pub fn run_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let attempted = whole_seconds(call.now);
-    JOBS.update(context.state, &job_name(call)?, |job| {
+    let name = job_name(call)?;
+    if context.settings.execute && context.state.scheduler_jobs.contains_key(&name) {
+        context.state.scheduler_runs.insert(name.clone());
+        context.runtime.dispatch_wake.notify_one();
+        let job = context.state.scheduler_jobs.get(&name).cloned().unwrap_or_default();
+        return Ok(Reply::Json(job));
+    }
+    JOBS.update(context.state, &name, |job| {
         job.insert("lastAttemptTime".into(), json!(attempted));
         job.insert("status".into(), json!({}));
     })

@@ -3,6 +3,7 @@
 //! executions). Off unless `Settings::execute`; the clock and the token issuer always exist.
 
 pub mod clock;
+pub mod cron;
 pub mod dispatcher;
 pub mod env;
 pub mod executions;
@@ -136,4 +137,5 @@ pub fn start_runners(
         std::sync::Arc::clone(emulator),
         shutdown.clone(),
     ));
+    tokio::spawn(cron::run(std::sync::Arc::clone(emulator), shutdown.clone()));
 }
