@@ -51,7 +51,11 @@ impl Recorder {
                 if reader.read_line(&mut line).is_err() {
                     continue;
                 }
-                let path = line.split_whitespace().nth(1).unwrap_or_default().to_string();
+                let path = line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_string();
                 let mut headers = Vec::new();
                 loop {
                     let mut header = String::new();
@@ -95,7 +99,11 @@ impl Recorder {
     fn wait_for(&self, n: usize) -> Vec<Received> {
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.count() < n {
-            assert!(Instant::now() < deadline, "only {} of {n} requests arrived", self.count());
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} requests arrived",
+                self.count()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         self.received.lock().unwrap().clone()
@@ -133,7 +141,8 @@ fn advance(emulator: &Emulator, seconds: u64) {
 }
 
 #[test]
-fn tasks_carry_googles_headers_and_a_verifiable_token_and_retry_on_the_queues_backoff_until_deleted() {
+fn tasks_carry_googles_headers_and_a_verifiable_token_and_retry_on_the_queues_backoff_until_deleted()
+ {
     let emulator = executing_emulator();
     let target = Recorder::start(500);
     make_queue(
@@ -170,7 +179,10 @@ fn tasks_carry_googles_headers_and_a_verifiable_token_and_retry_on_the_queues_ba
         .and_then(|v| v.strip_prefix("Bearer "))
         .expect("an OIDC token")
         .to_string();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let claims = runtime
         .block_on(
             google_cloud_auth::credentials::idtoken::verifier::Builder::new([url.clone()])
@@ -180,7 +192,11 @@ fn tasks_carry_googles_headers_and_a_verifiable_token_and_retry_on_the_queues_ba
                 .verify(&token),
         )
         .expect("the official verifier accepts the local token");
-    assert_eq!(claims["aud"], url.as_str(), "the audience defaults to the task's URL");
+    assert_eq!(
+        claims["aud"],
+        url.as_str(),
+        "the audience defaults to the task's URL"
+    );
     let forged = format!("{}x", &token[..token.len() - 1]);
     assert!(
         runtime
@@ -202,7 +218,10 @@ fn tasks_carry_googles_headers_and_a_verifiable_token_and_retry_on_the_queues_ba
     assert_eq!(task["dispatchCount"], 1, "{task}");
     // A 5xx does not count as an execution (X-CloudTasks-TaskExecutionCount excludes them).
     assert_eq!(task.get("responseCount"), None, "{task}");
-    assert_eq!(task["lastAttempt"]["responseStatus"]["code"], 13, "INTERNAL for HTTP 500: {task}");
+    assert_eq!(
+        task["lastAttempt"]["responseStatus"]["code"], 13,
+        "INTERNAL for HTTP 500: {task}"
+    );
     advance(&emulator, 9);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(target.count(), 1, "9 s is not yet the 10 s backoff");
@@ -210,13 +229,20 @@ fn tasks_carry_googles_headers_and_a_verifiable_token_and_retry_on_the_queues_ba
     let second = target.wait_for(2)[1].clone();
     assert_eq!(second.header("X-CloudTasks-TaskRetryCount"), Some("1"));
     assert_eq!(second.header("X-CloudTasks-TaskExecutionCount"), Some("0"));
-    assert_eq!(second.header("X-CloudTasks-TaskPreviousResponse"), Some("500"));
+    assert_eq!(
+        second.header("X-CloudTasks-TaskPreviousResponse"),
+        Some("500")
+    );
     assert!(second.header("X-CloudTasks-TaskRetryReason").is_some());
 
     // The second retry doubles (20 s); the third attempt is the last of maxAttempts = 3.
     advance(&emulator, 15);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(target.count(), 2, "15 s is not yet the doubled 20 s backoff");
+    assert_eq!(
+        target.count(),
+        2,
+        "15 s is not yet the doubled 20 s backoff"
+    );
     advance(&emulator, 6);
     target.wait_for(3);
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -225,7 +251,10 @@ fn tasks_carry_googles_headers_and_a_verifiable_token_and_retry_on_the_queues_ba
         if status == 404 {
             break;
         }
-        assert!(Instant::now() < deadline, "the task was not deleted after its last attempt");
+        assert!(
+            Instant::now() < deadline,
+            "the task was not deleted after its last attempt"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     advance(&emulator, 3600);
@@ -252,12 +281,19 @@ fn paused_queues_hold_tasks_and_a_2xx_deletes_them_while_the_name_stays_reserved
     assert_eq!(status, 200, "{body}");
     target.wait_for(1);
     let deadline = Instant::now() + Duration::from_secs(5);
-    while emulator.http("GET", &format!("{QUEUES}/held/tasks/t1"), None).0 != 404 {
+    while emulator
+        .http("GET", &format!("{QUEUES}/held/tasks/t1"), None)
+        .0
+        != 404
+    {
         assert!(Instant::now() < deadline, "a 2xx deletes the task");
         std::thread::sleep(Duration::from_millis(50));
     }
     let (status, body) = emulator.http("POST", &format!("{QUEUES}/held/tasks"), Some(&task));
-    assert_eq!(status, 409, "the name is reserved after the task ran: {body}");
+    assert_eq!(
+        status, 409,
+        "the name is reserved after the task ran: {body}"
+    );
     assert!(body.contains("ALREADY_EXISTS"), "{body}");
     *target.status.lock().unwrap() = 200;
 }
@@ -270,17 +306,28 @@ fn googles_python_client_creates_and_lists_a_task_that_reaches_its_target() {
     // Paused while the client lists it, then resumed so it is dispatched.
     emulator.http("POST", &format!("{QUEUES}/webhooks:pause"), Some("{}"));
     let out = std::process::Command::new(python())
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance/python_tasks.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/conformance/python_tasks.py"
+        ))
         .args(["--endpoint", &emulator.url])
-        .args(["--queue", "projects/test-project/locations/us-central1/queues/webhooks"])
+        .args([
+            "--queue",
+            "projects/test-project/locations/us-central1/queues/webhooks",
+        ])
         .args(["--url", &format!("{}/hook", target.url)])
         .args(["--service-account", INVOKER])
         .output()
         .expect("run python_tasks.py");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
-    let name = "projects/test-project/locations/us-central1/queues/webhooks/tasks/orders-create-1001";
+    let name =
+        "projects/test-project/locations/us-central1/queues/webhooks/tasks/orders-create-1001";
     assert_eq!(report["created"], name);
     assert_eq!(report["listed"], serde_json::json!([name]));
     let duplicate = report["duplicate"].as_str().unwrap_or_default();
@@ -291,6 +338,13 @@ fn googles_python_client_creates_and_lists_a_task_that_reaches_its_target() {
     emulator.http("POST", &format!("{QUEUES}/webhooks:resume"), Some("{}"));
     let received = target.wait_for(1);
     assert_eq!(received[0].body, r#"{"id": 1001}"#);
-    assert_eq!(received[0].header("X-CloudTasks-TaskName"), Some("orders-create-1001"));
-    assert!(received[0].header("Authorization").is_some_and(|a| a.starts_with("Bearer ey")));
+    assert_eq!(
+        received[0].header("X-CloudTasks-TaskName"),
+        Some("orders-create-1001")
+    );
+    assert!(
+        received[0]
+            .header("Authorization")
+            .is_some_and(|a| a.starts_with("Bearer ey"))
+    );
 }

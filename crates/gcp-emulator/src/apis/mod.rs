@@ -157,13 +157,22 @@ const HANDLERS: &[(&str, Handler)] = &[
         "cloudtasks.projects.locations.queues.tasks.create",
         tasks_data::create_task,
     ),
-    ("cloudtasks.projects.locations.queues.tasks.get", tasks_data::get_task),
-    ("cloudtasks.projects.locations.queues.tasks.list", tasks_data::list_tasks),
+    (
+        "cloudtasks.projects.locations.queues.tasks.get",
+        tasks_data::get_task,
+    ),
+    (
+        "cloudtasks.projects.locations.queues.tasks.list",
+        tasks_data::list_tasks,
+    ),
     (
         "cloudtasks.projects.locations.queues.tasks.delete",
         tasks_data::delete_task,
     ),
-    ("cloudtasks.projects.locations.queues.tasks.run", tasks_data::run_task),
+    (
+        "cloudtasks.projects.locations.queues.tasks.run",
+        tasks_data::run_task,
+    ),
     (
         "cloudtasks.projects.locations.queues.list",
         tasks::list_queues,
@@ -399,6 +408,18 @@ const HANDLERS: &[(&str, Handler)] = &[
     (
         "secretmanager.projects.secrets.versions.access",
         secretmanager::access_version,
+    ),
+    (
+        "secretmanager.projects.secrets.versions.disable",
+        secretmanager::disable_version,
+    ),
+    (
+        "secretmanager.projects.secrets.versions.enable",
+        secretmanager::enable_version,
+    ),
+    (
+        "secretmanager.projects.secrets.versions.destroy",
+        secretmanager::destroy_version,
     ),
     ("serviceusage.services.get", serviceusage::get_service),
     ("serviceusage.services.batchGet", serviceusage::batch_get),

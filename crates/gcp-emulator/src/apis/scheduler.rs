@@ -459,7 +459,12 @@ pub fn run_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiE
     if context.settings.execute && context.state.scheduler_jobs.contains_key(&name) {
         context.state.scheduler_runs.insert(name.clone());
         context.runtime.dispatch_wake.notify_one();
-        let job = context.state.scheduler_jobs.get(&name).cloned().unwrap_or_default();
+        let job = context
+            .state
+            .scheduler_jobs
+            .get(&name)
+            .cloned()
+            .unwrap_or_default();
         return Ok(Reply::Json(job));
     }
     JOBS.update(context.state, &name, |job| {

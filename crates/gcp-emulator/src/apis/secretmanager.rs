@@ -1,5 +1,5 @@
 //! Secret Manager v1 secrets and versions: create/get/list/patch/delete, `addVersion`, version
-//! get/list/`:access`, and secret IAM. Names carry the project *number*, as the real API
+//! get/list/`:access`/`:disable`/`:enable`/`:destroy`, and secret IAM. Names carry the project *number*, as the real API
 //! answers. Payloads are stored but never logged (the request log holds no bodies).
 
 use serde_json::{Value, json};
@@ -274,9 +274,14 @@ pub fn access_version(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
         .get(&name)
         .cloned()
         .unwrap_or_default();
-    if record.version.get("state").and_then(Value::as_str) != Some("ENABLED") {
+    let state = record
+        .version
+        .get("state")
+        .and_then(Value::as_str)
+        .unwrap_or("DISABLED");
+    if state != "ENABLED" {
         return Err(ApiError::failed_precondition(format!(
-            "Secret Version [{name}] is in DISABLED state."
+            "Secret Version [{name}] is in {state} state."
         )));
     }
     let bytes = crate::conventions::wire::base64_decode(&record.payload_base64).unwrap_or_default();
@@ -285,6 +290,59 @@ pub fn access_version(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
         "name": name,
         "payload": {"data": record.payload_base64, "dataCrc32c": crc.to_string()},
     })))
+}
+
+/// `:disable`, `:enable` and `:destroy`: a version's state moves as Google's does. A sent
+/// `etag` must be the version's own; a destroyed version stays destroyed (its payload is dropped,
+/// `destroyTime` set), and changing it again is FAILED_PRECONDITION.
+fn set_version_state(
+    context: &mut Context<'_>,
+    call: &Call<'_>,
+    wanted: &str,
+) -> Result<Reply, ApiError> {
+    let name = version_name(context, call)?;
+    let sent_etag = call
+        .body
+        .as_ref()
+        .and_then(|b| b.get("etag"))
+        .and_then(Value::as_str);
+    let record = context
+        .state
+        .secret_versions
+        .get_mut(&name)
+        .ok_or_else(|| ApiError::not_found(format!("Secret Version [{name}] not found.")))?;
+    if let Some(sent) = sent_etag.filter(|e| !e.is_empty())
+        && Some(sent) != record.version.get("etag").and_then(Value::as_str)
+    {
+        return Err(ApiError::failed_precondition(
+            "The etag provided in the request does not match the current etag of the secret version.",
+        ));
+    }
+    if record.version.get("state").and_then(Value::as_str) == Some("DESTROYED") {
+        return Err(ApiError::failed_precondition(format!(
+            "Secret Version [{name}] is in DESTROYED state."
+        )));
+    }
+    let now = timestamp(call.now);
+    record.version["state"] = json!(wanted);
+    record.version["etag"] = json!(etag(&format!("{name}/{wanted}"), &now));
+    if wanted == "DESTROYED" {
+        record.version["destroyTime"] = json!(now);
+        record.payload_base64.clear();
+    }
+    Ok(Reply::Json(record.version.clone()))
+}
+
+pub fn disable_version(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
+    set_version_state(context, call, "DISABLED")
+}
+
+pub fn enable_version(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
+    set_version_state(context, call, "ENABLED")
+}
+
+pub fn destroy_version(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
+    set_version_state(context, call, "DESTROYED")
 }
 
 pub fn list_versions(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -408,5 +466,124 @@ mod tests {
             .send("GET", "/v1/projects/p1/secrets/db-password", None)
             .await;
         assert_eq!(status, 404, "{error}");
+    }
+
+    #[tokio::test]
+    async fn versions_are_disabled_enabled_and_destroyed_as_google_answers() {
+        let emulator = TestEmulator::with_polls(0);
+        let base = "/v1/projects/p1/secrets/api-key";
+        let (status, _) = emulator
+            .send(
+                "POST",
+                "/v1/projects/p1/secrets?secretId=api-key",
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(status, 200);
+        for value in ["b25l", "dHdv"] {
+            let (status, _) = emulator
+                .send(
+                    "POST",
+                    &format!("{base}:addVersion"),
+                    Some(json!({"payload": {"data": value}})),
+                )
+                .await;
+            assert_eq!(status, 200);
+        }
+        let (status, disabled) = emulator
+            .send(
+                "POST",
+                &format!("{base}/versions/2:disable"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(
+            (status, disabled["state"].clone()),
+            (200, json!("DISABLED")),
+            "{disabled}"
+        );
+        let (_, latest) = emulator
+            .send("GET", &format!("{base}/versions/latest:access"), None)
+            .await;
+        assert_eq!(
+            latest["payload"]["data"], "b25l",
+            "latest skips the disabled version"
+        );
+        let (status, error) = emulator
+            .send("GET", &format!("{base}/versions/2:access"), None)
+            .await;
+        assert_eq!(status, 400, "{error}");
+        assert_eq!(error["error"]["status"], "FAILED_PRECONDITION");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("/versions/2] is in DISABLED state.")
+        );
+        let (status, error) = emulator
+            .send(
+                "POST",
+                &format!("{base}/versions/2:enable"),
+                Some(json!({"etag": "\"stale\""})),
+            )
+            .await;
+        assert_eq!(
+            (status, error["error"]["status"].clone()),
+            (400, json!("FAILED_PRECONDITION"))
+        );
+        let (status, enabled) = emulator
+            .send(
+                "POST",
+                &format!("{base}/versions/2:enable"),
+                Some(json!({"etag": disabled["etag"]})),
+            )
+            .await;
+        assert_eq!(
+            (status, enabled["state"].clone()),
+            (200, json!("ENABLED")),
+            "{enabled}"
+        );
+        let (status, destroyed) = emulator
+            .send(
+                "POST",
+                &format!("{base}/versions/2:destroy"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(
+            (status, destroyed["state"].clone()),
+            (200, json!("DESTROYED"))
+        );
+        assert!(destroyed["destroyTime"].is_string());
+        let (_, latest) = emulator
+            .send("GET", &format!("{base}/versions/latest:access"), None)
+            .await;
+        assert_eq!(latest["payload"]["data"], "b25l");
+        let (status, error) = emulator
+            .send("GET", &format!("{base}/versions/2:access"), None)
+            .await;
+        assert_eq!(status, 400);
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("is in DESTROYED state.")
+        );
+        let (status, _) = emulator
+            .send(
+                "POST",
+                &format!("{base}/versions/2:enable"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(status, 400, "a destroyed version cannot come back");
+        let (status, _) = emulator
+            .send(
+                "POST",
+                &format!("{base}/versions/9:disable"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(status, 404);
     }
 }

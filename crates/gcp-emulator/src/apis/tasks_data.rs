@@ -38,7 +38,11 @@ fn queue_of(call: &Call<'_>) -> Result<String, ApiError> {
 }
 
 fn task_of(call: &Call<'_>) -> Result<String, ApiError> {
-    Ok(format!("{}/tasks/{}", queue_of(call)?, call.param("tasksId")?))
+    Ok(format!(
+        "{}/tasks/{}",
+        queue_of(call)?,
+        call.param("tasksId")?
+    ))
 }
 
 fn not_found() -> ApiError {
@@ -48,7 +52,9 @@ fn not_found() -> ApiError {
 fn valid_task_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 500
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// The task as answered: `BASIC` (the default) leaves the body out.
@@ -73,14 +79,19 @@ fn full_view(call: &Call<'_>, from_body: Option<&Value>) -> bool {
 
 /// Forgets reserved names older than the reservation.
 fn expire_names(state: &mut State, now: DateTime<Utc>) {
-    state.task_names.retain(|_, at| {
-        parse_timestamp(at).is_some_and(|at| now - at < NAME_RESERVED)
-    });
+    state
+        .task_names
+        .retain(|_, at| parse_timestamp(at).is_some_and(|at| now - at < NAME_RESERVED));
 }
 
 pub fn create_task(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let queue = queue_of(call)?;
-    let queue_value = context.state.queues.get(&queue).cloned().ok_or_else(not_found)?;
+    let queue_value = context
+        .state
+        .queues
+        .get(&queue)
+        .cloned()
+        .ok_or_else(not_found)?;
     let body = call.body_or_empty();
     let mut task = body.get("task").cloned().unwrap_or_else(|| json!({}));
     if task.get("appEngineHttpRequest").is_some() {
@@ -89,7 +100,10 @@ pub fn create_task(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
         ));
     }
     let has_queue_target = queue_value.get("httpTarget").is_some();
-    let url = task.pointer("/httpRequest/url").and_then(Value::as_str).unwrap_or_default();
+    let url = task
+        .pointer("/httpRequest/url")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if task.get("httpRequest").is_none() && !has_queue_target {
         return Err(ApiError::bad_field(
             "task.http_request",
@@ -120,7 +134,11 @@ pub fn create_task(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
     }
     let now = call.now;
     expire_names(context.state, now);
-    let name = match task.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+    let name = match task
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    {
         Some(name) => {
             let id = name
                 .strip_prefix(&format!("{queue}/tasks/"))
@@ -155,14 +173,18 @@ pub fn create_task(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
         ));
     }
     if let Some(body_text) = task.pointer("/httpRequest/body").and_then(Value::as_str)
-        && base64::engine::general_purpose::STANDARD.decode(body_text).is_err()
+        && base64::engine::general_purpose::STANDARD
+            .decode(body_text)
+            .is_err()
     {
         return Err(ApiError::bad_field(
             "task.http_request.body",
             "The body must be base64-encoded bytes.".into(),
         ));
     }
-    let fields = task.as_object_mut().ok_or_else(|| ApiError::invalid_argument("task must be an object"))?;
+    let fields = task
+        .as_object_mut()
+        .ok_or_else(|| ApiError::invalid_argument("task must be an object"))?;
     fields.insert("name".into(), json!(name));
     fields.insert("scheduleTime".into(), json!(timestamp(schedule)));
     fields.insert("createTime".into(), json!(timestamp(now)));
@@ -174,7 +196,10 @@ pub fn create_task(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
     if let Some(request) = fields.get_mut("httpRequest").and_then(Value::as_object_mut) {
         request.entry("httpMethod").or_insert_with(|| json!("POST"));
     }
-    context.state.task_names.insert(name.clone(), timestamp(now));
+    context
+        .state
+        .task_names
+        .insert(name.clone(), timestamp(now));
     context.state.tasks.insert(
         name.clone(),
         TaskRecord {

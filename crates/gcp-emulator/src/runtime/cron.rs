@@ -58,10 +58,16 @@ async fn attempt(
             reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST),
             local_target(emulator, uri),
         )
-        .timeout(duration_of(job.get("attemptDeadline"), Duration::from_secs(180)))
+        .timeout(duration_of(
+            job.get("attemptDeadline"),
+            Duration::from_secs(180),
+        ))
         .header("User-Agent", "Google-Cloud-Scheduler")
         .header("X-CloudScheduler", "true")
-        .header("X-CloudScheduler-JobName", name.rsplit('/').next().unwrap_or(name))
+        .header(
+            "X-CloudScheduler-JobName",
+            name.rsplit('/').next().unwrap_or(name),
+        )
         .header("X-CloudScheduler-ScheduleTime", timestamp(scheduled));
     let mut has_content_type = false;
     for (k, v) in target["headers"].as_object().into_iter().flatten() {
@@ -71,7 +77,10 @@ async fn attempt(
         }
     }
     let now = emulator.runtime.clock.now();
-    if let Some(email) = target.pointer("/oidcToken/serviceAccountEmail").and_then(Value::as_str) {
+    if let Some(email) = target
+        .pointer("/oidcToken/serviceAccountEmail")
+        .and_then(Value::as_str)
+    {
         let audience = target
             .pointer("/oidcToken/audience")
             .and_then(Value::as_str)
@@ -79,7 +88,10 @@ async fn attempt(
             .unwrap_or(uri);
         let token = emulator.runtime.identity.id_token(email, audience, now);
         request = request.header("Authorization", format!("Bearer {token}"));
-    } else if let Some(email) = target.pointer("/oauthToken/serviceAccountEmail").and_then(Value::as_str) {
+    } else if let Some(email) = target
+        .pointer("/oauthToken/serviceAccountEmail")
+        .and_then(Value::as_str)
+    {
         let token = emulator.runtime.identity.access_token(email);
         request = request.header("Authorization", format!("Bearer {token}"));
     }
@@ -105,7 +117,13 @@ async fn attempt(
 }
 
 /// Fires one job (with its retries) and records the outcome.
-async fn fire(emulator: Arc<Emulator>, client: reqwest::Client, name: String, job: Value, scheduled: DateTime<Utc>) {
+async fn fire(
+    emulator: Arc<Emulator>,
+    client: reqwest::Client,
+    name: String,
+    job: Value,
+    scheduled: DateTime<Utc>,
+) {
     let retry = &job["retryConfig"];
     let retries = retry["retryCount"].as_u64().unwrap_or(0).min(5);
     let min_backoff = duration_of(retry.get("minBackoffDuration"), Duration::from_secs(5));
@@ -116,8 +134,11 @@ async fn fire(emulator: Arc<Emulator>, client: reqwest::Client, name: String, jo
         if outcome.is_ok() || k == retries {
             break;
         }
-        let wait = min_backoff.mul_f64(2f64.powi(i32::try_from(k).unwrap_or(30))).min(max_backoff);
-        let until = emulator.runtime.clock.now() + chrono::Duration::from_std(wait).unwrap_or_default();
+        let wait = min_backoff
+            .mul_f64(2f64.powi(i32::try_from(k).unwrap_or(30)))
+            .min(max_backoff);
+        let until =
+            emulator.runtime.clock.now() + chrono::Duration::from_std(wait).unwrap_or_default();
         emulator.runtime.clock.sleep_until(until).await;
     }
     let mut state = lock(&emulator.state);
@@ -184,14 +205,19 @@ pub async fn run(emulator: Arc<Emulator>, mut stop: watch::Receiver<bool>) {
         };
         for (name, job, scheduled) in due {
             lock(&firing).insert(name.clone());
-            let (emulator, client, firing) = (Arc::clone(&emulator), client.clone(), Arc::clone(&firing));
+            let (emulator, client, firing) =
+                (Arc::clone(&emulator), client.clone(), Arc::clone(&firing));
             tokio::spawn(async move {
                 fire(Arc::clone(&emulator), client, name.clone(), job, scheduled).await;
                 lock(&firing).remove(&name);
             });
         }
         let wait = next
-            .map(|at| (at - emulator.runtime.clock.now()).to_std().unwrap_or_default())
+            .map(|at| {
+                (at - emulator.runtime.clock.now())
+                    .to_std()
+                    .unwrap_or_default()
+            })
             .unwrap_or(Duration::from_secs(1))
             .min(Duration::from_secs(1));
         tokio::select! {

@@ -95,7 +95,9 @@ fn short(name: &str) -> &str {
 
 /// The task's URL after the queue's `httpTarget.uriOverride`.
 fn override_uri(url: &str, uri_override: &Value) -> String {
-    let enforce = uri_override["uriOverrideEnforceMode"].as_str().unwrap_or("ALWAYS");
+    let enforce = uri_override["uriOverrideEnforceMode"]
+        .as_str()
+        .unwrap_or("ALWAYS");
     if enforce == "IF_NOT_EXISTS" && !url.is_empty() {
         return url.to_string();
     }
@@ -112,7 +114,10 @@ fn override_uri(url: &str, uri_override: &Value) -> String {
         _ => scheme,
     };
     let host = uri_override["host"].as_str().unwrap_or(host);
-    let port = match uri_override.get("port").and_then(|p| p.as_i64().or_else(|| p.as_str()?.parse().ok())) {
+    let port = match uri_override
+        .get("port")
+        .and_then(|p| p.as_i64().or_else(|| p.as_str()?.parse().ok()))
+    {
         Some(0) => String::new(),
         Some(p) => p.to_string(),
         None => port.to_string(),
@@ -144,9 +149,17 @@ fn seconds_since_epoch(at: DateTime<Utc>) -> String {
     format!("{}.{:06}", at.timestamp(), at.timestamp_subsec_micros())
 }
 
-fn prepare(emulator: &Emulator, name: &str, queue: &Value, record: &crate::state::TaskRecord) -> Attempt {
+fn prepare(
+    emulator: &Emulator,
+    name: &str,
+    queue: &Value,
+    record: &crate::state::TaskRecord,
+) -> Attempt {
     let task = &record.task;
-    let request = task.get("httpRequest").cloned().unwrap_or_else(|| json!({}));
+    let request = task
+        .get("httpRequest")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     let target = queue.get("httpTarget").cloned().unwrap_or(Value::Null);
     let mut url = request["url"].as_str().unwrap_or_default().to_string();
     if let Some(uri_override) = target.get("uriOverride") {
@@ -162,7 +175,11 @@ fn prepare(emulator: &Emulator, name: &str, queue: &Value, record: &crate::state
         .or_else(|| request.get("oidcToken"))
         .and_then(|t| {
             let email = t["serviceAccountEmail"].as_str()?.to_string();
-            let audience = t["audience"].as_str().filter(|a| !a.is_empty()).unwrap_or(&url).to_string();
+            let audience = t["audience"]
+                .as_str()
+                .filter(|a| !a.is_empty())
+                .unwrap_or(&url)
+                .to_string();
             Some((email, audience))
         });
     let body = request["body"]
@@ -171,21 +188,32 @@ fn prepare(emulator: &Emulator, name: &str, queue: &Value, record: &crate::state
         .unwrap_or_default();
     let dispatch_count = task["dispatchCount"].as_u64().unwrap_or(0);
     let response_count = task["responseCount"].as_u64().unwrap_or(0);
-    let schedule = task["scheduleTime"].as_str().and_then(parse_timestamp).unwrap_or_else(Utc::now);
+    let schedule = task["scheduleTime"]
+        .as_str()
+        .and_then(parse_timestamp)
+        .unwrap_or_else(Utc::now);
     let mut headers: Vec<(String, String)> = request["headers"]
         .as_object()
         .into_iter()
         .flatten()
         .filter(|(k, _)| {
             let k = k.to_ascii_lowercase();
-            !(k.starts_with("x-google-") || k.starts_with("x-appengine-") || k == "host" || k == "content-length" || k == "user-agent")
+            !(k.starts_with("x-google-")
+                || k.starts_with("x-appengine-")
+                || k == "host"
+                || k == "content-length"
+                || k == "user-agent")
         })
         .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
         .collect();
     for override_header in target["headerOverrides"].as_array().into_iter().flatten() {
         if let (Some(k), Some(v)) = (
-            override_header.pointer("/header/key").and_then(Value::as_str),
-            override_header.pointer("/header/value").and_then(Value::as_str),
+            override_header
+                .pointer("/header/key")
+                .and_then(Value::as_str),
+            override_header
+                .pointer("/header/value")
+                .and_then(Value::as_str),
         ) {
             headers.retain(|(name, _)| !name.eq_ignore_ascii_case(k));
             headers.push((k.to_string(), v.to_string()));
@@ -193,11 +221,23 @@ fn prepare(emulator: &Emulator, name: &str, queue: &Value, record: &crate::state
     }
     headers.extend([
         ("User-Agent".to_string(), "Google-Cloud-Tasks".to_string()),
-        ("X-CloudTasks-QueueName".to_string(), short(name.split("/tasks/").next().unwrap_or_default()).to_string()),
+        (
+            "X-CloudTasks-QueueName".to_string(),
+            short(name.split("/tasks/").next().unwrap_or_default()).to_string(),
+        ),
         ("X-CloudTasks-TaskName".to_string(), short(name).to_string()),
-        ("X-CloudTasks-TaskRetryCount".to_string(), dispatch_count.to_string()),
-        ("X-CloudTasks-TaskExecutionCount".to_string(), response_count.to_string()),
-        ("X-CloudTasks-TaskETA".to_string(), seconds_since_epoch(schedule)),
+        (
+            "X-CloudTasks-TaskRetryCount".to_string(),
+            dispatch_count.to_string(),
+        ),
+        (
+            "X-CloudTasks-TaskExecutionCount".to_string(),
+            response_count.to_string(),
+        ),
+        (
+            "X-CloudTasks-TaskETA".to_string(),
+            seconds_since_epoch(schedule),
+        ),
     ]);
     if dispatch_count > 0 {
         headers.push((
@@ -228,14 +268,21 @@ struct Answer {
 }
 
 async fn send(emulator: &Emulator, client: &reqwest::Client, attempt: &Attempt) -> Answer {
-    let method = reqwest::Method::from_bytes(attempt.method.as_bytes()).unwrap_or(reqwest::Method::POST);
+    let method =
+        reqwest::Method::from_bytes(attempt.method.as_bytes()).unwrap_or(reqwest::Method::POST);
     let with_body = matches!(attempt.method.as_str(), "POST" | "PUT" | "PATCH");
-    let mut request = client.request(method, &attempt.send_to).timeout(attempt.deadline);
+    let mut request = client
+        .request(method, &attempt.send_to)
+        .timeout(attempt.deadline);
     for (k, v) in &attempt.headers {
         request = request.header(k, v);
     }
     if let Some((email, audience)) = &attempt.oidc {
-        let token = emulator.runtime.identity.id_token(email, audience, emulator.runtime.clock.now());
+        let token =
+            emulator
+                .runtime
+                .identity
+                .id_token(email, audience, emulator.runtime.clock.now());
         request = request.header("Authorization", format!("Bearer {token}"));
     }
     if with_body {
@@ -291,7 +338,9 @@ fn settle(emulator: &Emulator, attempt: &Attempt, dispatched_at: DateTime<Utc>, 
     if got_response {
         task["responseCount"] = json!(task["responseCount"].as_u64().unwrap_or(0) + 1);
     }
-    let code = answer.status.map_or(Code::Unavailable, Code::from_http_status);
+    let code = answer
+        .status
+        .map_or(Code::Unavailable, Code::from_http_status);
     let mut attempt_record = json!({
         "scheduleTime": task["scheduleTime"],
         "dispatchTime": timestamp(dispatched_at),
@@ -309,19 +358,26 @@ fn settle(emulator: &Emulator, attempt: &Attempt, dispatched_at: DateTime<Utc>, 
         emulator.persist(&state);
         return;
     }
-    let first = task["firstAttempt"]["dispatchTime"].as_str().and_then(parse_timestamp).unwrap_or(now);
+    let first = task["firstAttempt"]["dispatchTime"]
+        .as_str()
+        .and_then(parse_timestamp)
+        .unwrap_or(now);
     let attempts_used = policy.max_attempts >= 0 && dispatch_count >= policy.max_attempts as u64;
     let duration_used = policy
         .max_retry_duration
         .is_none_or(|limit| (now - first).to_std().unwrap_or_default() >= limit);
     let unlimited_attempts = policy.max_attempts < 0;
-    if (attempts_used && duration_used) || (unlimited_attempts && policy.max_retry_duration.is_some() && duration_used) {
+    if (attempts_used && duration_used)
+        || (unlimited_attempts && policy.max_retry_duration.is_some() && duration_used)
+    {
         state.tasks.remove(&attempt.name);
         emulator.persist(&state);
         return;
     }
     let k = u32::try_from(dispatch_count - 1).unwrap_or(u32::MAX);
-    let wait = policy.backoff(k).max(answer.retry_after.unwrap_or_default());
+    let wait = policy
+        .backoff(k)
+        .max(answer.retry_after.unwrap_or_default());
     let due = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
     task["scheduleTime"] = json!(timestamp(due));
     record.due = timestamp(due);
@@ -365,7 +421,9 @@ pub async fn run(emulator: Arc<Emulator>, mut stop: watch::Receiver<bool>) {
                     continue;
                 }
                 let queue_name = name.split("/tasks/").next().unwrap_or_default();
-                let Some(queue) = state.queues.get(queue_name) else { continue };
+                let Some(queue) = state.queues.get(queue_name) else {
+                    continue;
+                };
                 let running = queue["state"].as_str().unwrap_or("RUNNING") == "RUNNING";
                 if !running && !record.forced {
                     continue;
@@ -382,7 +440,10 @@ pub async fn run(emulator: Arc<Emulator>, mut stop: watch::Receiver<bool>) {
                         name: name.clone(),
                         queue: queue_name.to_string(),
                         forced: record.forced,
-                        rate: limits["maxDispatchesPerSecond"].as_f64().unwrap_or(500.0).max(0.001),
+                        rate: limits["maxDispatchesPerSecond"]
+                            .as_f64()
+                            .unwrap_or(500.0)
+                            .max(0.001),
                         burst: limits["maxBurstSize"].as_f64().unwrap_or(100.0).max(1.0),
                         max_concurrent: limits["maxConcurrentDispatches"]
                             .as_u64()
@@ -416,8 +477,12 @@ pub async fn run(emulator: Arc<Emulator>, mut stop: watch::Receiver<bool>) {
             }
             let attempt = {
                 let mut state = lock(&emulator.state);
-                let Some(queue) = state.queues.get(&task.queue).cloned() else { continue };
-                let Some(record) = state.tasks.get_mut(&task.name) else { continue };
+                let Some(queue) = state.queues.get(&task.queue).cloned() else {
+                    continue;
+                };
+                let Some(record) = state.tasks.get_mut(&task.name) else {
+                    continue;
+                };
                 record.forced = false;
                 let record = record.clone();
                 prepare(&emulator, &task.name, &queue, &record)
@@ -438,9 +503,15 @@ pub async fn run(emulator: Arc<Emulator>, mut stop: watch::Receiver<bool>) {
             });
         }
         let clock_wait = next_due
-            .map(|at| (at - emulator.runtime.clock.now()).to_std().unwrap_or_default())
+            .map(|at| {
+                (at - emulator.runtime.clock.now())
+                    .to_std()
+                    .unwrap_or_default()
+            })
             .unwrap_or(Duration::from_secs(1));
-        let wait = refill_wait.map_or(clock_wait, |w| w.min(clock_wait)).min(Duration::from_secs(1));
+        let wait = refill_wait
+            .map_or(clock_wait, |w| w.min(clock_wait))
+            .min(Duration::from_secs(1));
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = emulator.runtime.dispatch_wake.notified() => {}
@@ -475,10 +546,16 @@ mod tests {
             "https://worker-abc-uc.a.run.app/tasks/webhook"
         );
         assert_eq!(
-            override_uri("http://example.com:8080/x?y=1", &json!({"host": "h", "port": 0})),
+            override_uri(
+                "http://example.com:8080/x?y=1",
+                &json!({"host": "h", "port": 0})
+            ),
             "http://h/x?y=1"
         );
         let only_missing = json!({"host": "h", "uriOverrideEnforceMode": "IF_NOT_EXISTS"});
-        assert_eq!(override_uri("https://kept/a", &only_missing), "https://kept/a");
+        assert_eq!(
+            override_uri("https://kept/a", &only_missing),
+            "https://kept/a"
+        );
     }
 }
