@@ -15,14 +15,14 @@ const INVOKER: &str = "invoker@test-project.iam.gserviceaccount.com";
 
 /// One request the recorder received.
 #[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(crate) struct Received {
+    pub(crate) path: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Received {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -31,14 +31,14 @@ impl Received {
 }
 
 /// A loopback HTTP target that records every request and answers with `status`.
-struct Recorder {
-    url: String,
+pub(crate) struct Recorder {
+    pub(crate) url: String,
     received: Arc<Mutex<Vec<Received>>>,
-    status: Arc<Mutex<u16>>,
+    pub(crate) status: Arc<Mutex<u16>>,
 }
 
 impl Recorder {
-    fn start(status: u16) -> Self {
+    pub(crate) fn start(status: u16) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
@@ -92,11 +92,11 @@ impl Recorder {
         }
     }
 
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.received.lock().unwrap().len()
     }
 
-    fn wait_for(&self, n: usize) -> Vec<Received> {
+    pub(crate) fn wait_for(&self, n: usize) -> Vec<Received> {
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.count() < n {
             assert!(
@@ -110,7 +110,7 @@ impl Recorder {
     }
 }
 
-fn executing_emulator() -> Emulator {
+pub(crate) fn executing_emulator() -> Emulator {
     Emulator::start_with(&[("STACKCTL_EMULATOR_EXECUTE", "1")])
 }
 
@@ -131,7 +131,7 @@ fn make_queue(emulator: &Emulator, id: &str, retry: &str) {
     assert_eq!(status, 200, "{body}");
 }
 
-fn advance(emulator: &Emulator, seconds: u64) {
+pub(crate) fn advance(emulator: &Emulator, seconds: u64) {
     let (status, body) = emulator.http(
         "POST",
         "/_emulator/clock",

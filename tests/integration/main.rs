@@ -17,6 +17,7 @@ mod lock;
 mod ownership;
 mod prices;
 mod races;
+mod runtime;
 mod support;
 mod trust;
 mod up;

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use super::dispatcher::RetryPolicy;
 use super::services::stopped;
 use crate::apis::scheduler::next_fire;
 use crate::conventions::Code;
@@ -116,7 +117,25 @@ async fn attempt(
     }
 }
 
-/// Fires one job (with its retries) and records the outcome.
+/// The wait before each retry of a job (its `retryConfig`: `min/maxBackoffDuration` and
+/// `maxDoublings`, the same schedule shape as Cloud Tasks).
+fn scheduler_backoff(retry: &Value) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: retry["retryCount"].as_i64().unwrap_or(0).clamp(0, 5) + 1,
+        max_retry_duration: Some(duration_of(retry.get("maxRetryDuration"), Duration::ZERO))
+            .filter(|d| !d.is_zero()),
+        min_backoff: duration_of(retry.get("minBackoffDuration"), Duration::from_secs(5)),
+        max_backoff: duration_of(retry.get("maxBackoffDuration"), Duration::from_secs(3600)),
+        max_doublings: retry["maxDoublings"]
+            .as_u64()
+            .and_then(|d| u32::try_from(d).ok())
+            .unwrap_or(5),
+    }
+}
+
+/// Fires one job and retries a failure by its `retryConfig`: up to `retryCount` retries (and,
+/// when set, until `maxRetryDuration` has passed too), never past the job's next schedule time;
+/// then records the outcome.
 async fn fire(
     emulator: Arc<Emulator>,
     client: reqwest::Client,
@@ -124,21 +143,29 @@ async fn fire(
     job: Value,
     scheduled: DateTime<Utc>,
 ) {
-    let retry = &job["retryConfig"];
-    let retries = retry["retryCount"].as_u64().unwrap_or(0).min(5);
-    let min_backoff = duration_of(retry.get("minBackoffDuration"), Duration::from_secs(5));
-    let max_backoff = duration_of(retry.get("maxBackoffDuration"), Duration::from_secs(3600));
-    let mut outcome = Err((None, String::new()));
-    for k in 0..=retries {
+    let policy = scheduler_backoff(&job["retryConfig"]);
+    let started = emulator.runtime.clock.now();
+    let next_schedule = next_fire(&job, started.max(scheduled));
+    let mut outcome;
+    let mut attempts: i64 = 0;
+    loop {
         outcome = attempt(&emulator, &client, &name, &job, scheduled).await;
-        if outcome.is_ok() || k == retries {
+        attempts += 1;
+        let now = emulator.runtime.clock.now();
+        let count_left = attempts < policy.max_attempts;
+        // `retryCount` 0 = never retried: the job waits for its next schedule.
+        let duration_left = policy.max_attempts > 1
+            && policy
+                .max_retry_duration
+                .is_some_and(|d| now - started < chrono::Duration::from_std(d).unwrap_or_default());
+        if outcome.is_ok() || !(count_left || duration_left) {
             break;
         }
-        let wait = min_backoff
-            .mul_f64(2f64.powi(i32::try_from(k).unwrap_or(30)))
-            .min(max_backoff);
-        let until =
-            emulator.runtime.clock.now() + chrono::Duration::from_std(wait).unwrap_or_default();
+        let wait = policy.backoff(u32::try_from(attempts - 1).unwrap_or(u32::MAX));
+        let until = now + chrono::Duration::from_std(wait).unwrap_or_default();
+        if next_schedule.is_some_and(|next| until >= next) {
+            break;
+        }
         emulator.runtime.clock.sleep_until(until).await;
     }
     let mut state = lock(&emulator.state);
