@@ -19,6 +19,8 @@ pub(crate) struct Received {
     pub(crate) path: String,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: String,
+    /// When it arrived.
+    pub(crate) at: Instant,
 }
 
 impl Received {
@@ -77,6 +79,7 @@ impl Recorder {
                     path,
                     headers,
                     body: String::from_utf8_lossy(&body).into(),
+                    at: Instant::now(),
                 });
                 let code = *answer.lock().unwrap();
                 let _ = reader.get_mut().write_all(

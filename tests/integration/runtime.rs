@@ -253,3 +253,84 @@ fn a_scheduler_job_targeting_the_run_api_starts_an_execution_on_the_emulator() {
         "one execution started: {body}"
     );
 }
+
+/// The dispatch benchmark behind the README's Performance figures (ignored: it measures, it
+/// does not judge). `cargo test --release --test integration runtime::benchmark -- --ignored
+/// --nocapture` prints the median and p95 of a local task round trip (create -> dispatch ->
+/// 2xx at the target) and how long 1,000 tasks take through a queue limited to 500/s.
+#[test]
+#[ignore = "benchmark; run by hand with --ignored --nocapture"]
+fn benchmark_task_round_trip_and_a_500_per_second_queue() {
+    let emulator = executing_emulator();
+    let target = Recorder::start(200);
+    let queues = "/v2/projects/test-project/locations/us-central1/queues";
+    for id in ["bench", "rate"] {
+        let (status, body) = emulator.http(
+            "POST",
+            queues,
+            Some(&format!(
+                r#"{{"name": "projects/test-project/locations/us-central1/queues/{id}",
+                    "rateLimits": {{"maxDispatchesPerSecond": 500}}}}"#
+            )),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    let task = format!(
+        r#"{{"task": {{"httpRequest": {{"url": "{}/t"}}}}}}"#,
+        target.url
+    );
+
+    let rounds = 200;
+    let mut round_trips = Vec::with_capacity(rounds);
+    for n in 0..rounds {
+        let sent = Instant::now();
+        let (status, body) = emulator.http("POST", &format!("{queues}/bench/tasks"), Some(&task));
+        assert_eq!(status, 200, "{body}");
+        let arrived = target.wait_for(n + 1)[n].at;
+        round_trips.push(arrived - sent);
+    }
+    round_trips.sort();
+    let median = round_trips[rounds / 2];
+    let p95 = round_trips[rounds * 95 / 100];
+
+    let (status, body) = emulator.http("POST", &format!("{queues}/rate:pause"), Some("{}"));
+    assert_eq!(status, 200, "{body}");
+    let (_, queue) = emulator.http("GET", &format!("{queues}/rate"), None);
+    let burst = json_of(&queue)["rateLimits"]["maxBurstSize"]
+        .as_f64()
+        .unwrap();
+    let count: u32 = 1000;
+    for _ in 0..count {
+        let (status, body) = emulator.http("POST", &format!("{queues}/rate/tasks"), Some(&task));
+        assert_eq!(status, 200, "{body}");
+    }
+    let resumed = Instant::now();
+    let (status, body) = emulator.http("POST", &format!("{queues}/rate:resume"), Some("{}"));
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while target.count() < rounds + count as usize {
+        assert!(
+            Instant::now() < deadline,
+            "only {} arrived",
+            target.count() - rounds
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let last = target
+        .wait_for(rounds + count as usize)
+        .iter()
+        .map(|r| r.at)
+        .max()
+        .unwrap();
+    let took = (last - resumed).as_secs_f64();
+    let expected = (f64::from(count) - burst) / 500.0;
+    println!(
+        "round trip (create -> 2xx at the target), {rounds} tasks one at a time: median {:.2} ms, p95 {:.2} ms",
+        median.as_secs_f64() * 1000.0,
+        p95.as_secs_f64() * 1000.0
+    );
+    println!(
+        "{count} tasks through a 500/s queue (maxBurstSize {burst}): {took:.3} s from resume to the last 2xx; (1000 - burst)/500 = {expected:.3} s; off by {:+.1}%",
+        (took - expected) / expected * 100.0
+    );
+}

@@ -318,6 +318,9 @@ async fn send(emulator: &Emulator, client: &reqwest::Client, attempt: &Attempt) 
 }
 
 /// Records an attempt's outcome: done (deleted), retried later, or deleted when out of attempts.
+/// The state file is written by the run loop a little later ([`PERSIST_EVERY`]), not here:
+/// writing the whole state after every attempt held the state lock long enough to cap a queue
+/// far below its rate (a task dispatched again after a crash is at-least-once, as Google's).
 fn settle(emulator: &Emulator, attempt: &Attempt, dispatched_at: DateTime<Utc>, answer: &Answer) {
     let mut state = lock(&emulator.state);
     let now = emulator.runtime.clock.now();
@@ -355,7 +358,6 @@ fn settle(emulator: &Emulator, attempt: &Attempt, dispatched_at: DateTime<Utc>, 
     task["lastAttempt"] = attempt_record;
     if answer.status.is_some_and(|s| (200..300).contains(&s)) {
         state.tasks.remove(&attempt.name);
-        emulator.persist(&state);
         return;
     }
     let first = task["firstAttempt"]["dispatchTime"]
@@ -371,7 +373,6 @@ fn settle(emulator: &Emulator, attempt: &Attempt, dispatched_at: DateTime<Utc>, 
         || (unlimited_attempts && policy.max_retry_duration.is_some() && duration_used)
     {
         state.tasks.remove(&attempt.name);
-        emulator.persist(&state);
         return;
     }
     let k = u32::try_from(dispatch_count - 1).unwrap_or(u32::MAX);
@@ -384,8 +385,10 @@ fn settle(emulator: &Emulator, attempt: &Attempt, dispatched_at: DateTime<Utc>, 
     record.previous_response = Some(answer.status.unwrap_or(0));
     record.retry_reason = answer.reason.clone();
     record.forced = false;
-    emulator.persist(&state);
 }
+
+/// How often settled attempts are written to the state file (at most).
+const PERSIST_EVERY: Duration = Duration::from_millis(250);
 
 /// A due task the dispatcher may start now.
 struct Due {
@@ -409,7 +412,15 @@ pub async fn run(emulator: Arc<Emulator>, mut stop: watch::Receiver<bool>) {
     let in_flight: Arc<Mutex<BTreeSet<String>>> = Arc::default();
     let per_queue: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
     let mut buckets: BTreeMap<String, Bucket> = BTreeMap::new();
+    let settled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut persisted = Instant::now();
     loop {
+        if persisted.elapsed() >= PERSIST_EVERY
+            && settled.swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            emulator.persist(&lock(&emulator.state));
+            persisted = Instant::now();
+        }
         let now = emulator.runtime.clock.now();
         let mut next_due: Option<DateTime<Utc>> = None;
         let due: Vec<Due> = {
@@ -491,10 +502,12 @@ pub async fn run(emulator: Arc<Emulator>, mut stop: watch::Receiver<bool>) {
             *lock(&per_queue).entry(task.queue.clone()).or_default() += 1;
             let (emulator, client) = (Arc::clone(&emulator), client.clone());
             let (in_flight, per_queue) = (Arc::clone(&in_flight), Arc::clone(&per_queue));
+            let settled = Arc::clone(&settled);
             tokio::spawn(async move {
                 let dispatched_at = emulator.runtime.clock.now();
                 let answer = send(&emulator, &client, &attempt).await;
                 settle(&emulator, &attempt, dispatched_at, &answer);
+                settled.store(true, std::sync::atomic::Ordering::SeqCst);
                 lock(&in_flight).remove(&attempt.name);
                 if let Some(n) = lock(&per_queue).get_mut(&attempt.queue) {
                     *n = n.saturating_sub(1);
@@ -511,12 +524,18 @@ pub async fn run(emulator: Arc<Emulator>, mut stop: watch::Receiver<bool>) {
             .unwrap_or(Duration::from_secs(1));
         let wait = refill_wait
             .map_or(clock_wait, |w| w.min(clock_wait))
-            .min(Duration::from_secs(1));
+            .min(Duration::from_secs(1))
+            .min(PERSIST_EVERY);
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = emulator.runtime.dispatch_wake.notified() => {}
             () = emulator.runtime.clock.jumped() => {}
-            () = stopped(&mut stop) => return,
+            () = stopped(&mut stop) => {
+                if settled.load(std::sync::atomic::Ordering::SeqCst) {
+                    emulator.persist(&lock(&emulator.state));
+                }
+                return;
+            }
         }
     }
 }
