@@ -458,7 +458,7 @@ pub fn run_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiE
     let name = job_name(call)?;
     if context.settings.execute && context.state.scheduler_jobs.contains_key(&name) {
         context.state.scheduler_runs.insert(name.clone());
-        context.runtime.dispatch_wake.notify_one();
+        context.runtime.scheduler_wake.notify_one();
         let job = context
             .state
             .scheduler_jobs

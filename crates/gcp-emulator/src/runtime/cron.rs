@@ -249,7 +249,7 @@ pub async fn run(emulator: Arc<Emulator>, mut stop: watch::Receiver<bool>) {
             .min(Duration::from_secs(1));
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            () = emulator.runtime.dispatch_wake.notified() => {}
+            () = emulator.runtime.scheduler_wake.notified() => {}
             () = emulator.runtime.clock.jumped() => {}
             () = stopped(&mut stop) => return,
         }

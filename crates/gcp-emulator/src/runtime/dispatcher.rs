@@ -23,11 +23,33 @@ use crate::conventions::wire::{parse_duration_nanos, parse_timestamp, timestamp}
 use crate::emulator::Emulator;
 use crate::lock;
 
-/// A queue's token bucket.
+/// A queue's token bucket: `burst` tokens at most, refilled at `rate` per second; each dispatch
+/// takes one.
 #[derive(Debug)]
 struct Bucket {
     tokens: f64,
     refilled: Instant,
+}
+
+impl Bucket {
+    fn full(burst: f64, now: Instant) -> Self {
+        Self {
+            tokens: burst,
+            refilled: now,
+        }
+    }
+
+    /// Takes a token at `now`, or says how long until one is there.
+    fn take(&mut self, rate: f64, burst: f64, now: Instant) -> Result<(), Duration> {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate).min(burst);
+        self.refilled = now;
+        if self.tokens < 1.0 {
+            return Err(Duration::from_secs_f64((1.0 - self.tokens) / rate));
+        }
+        self.tokens -= 1.0;
+        Ok(())
+    }
 }
 
 /// The retry settings of a queue, read from its `retryConfig`.
@@ -317,22 +339,28 @@ async fn send(emulator: &Emulator, client: &reqwest::Client, attempt: &Attempt) 
     }
 }
 
-/// Records an attempt's outcome: done (deleted), retried later, or deleted when out of attempts.
+/// Records an attempt's outcome: done (deleted), retried later (`true`), or deleted when out of
+/// attempts.
 /// The state file is written by the run loop a little later ([`PERSIST_EVERY`]), not here:
 /// writing the whole state after every attempt held the state lock long enough to cap a queue
 /// far below its rate (a task dispatched again after a crash is at-least-once, as Google's).
-fn settle(emulator: &Emulator, attempt: &Attempt, dispatched_at: DateTime<Utc>, answer: &Answer) {
+fn settle(
+    emulator: &Emulator,
+    attempt: &Attempt,
+    dispatched_at: DateTime<Utc>,
+    answer: &Answer,
+) -> bool {
     let mut state = lock(&emulator.state);
     let now = emulator.runtime.clock.now();
     let policy = match state.queues.get(&attempt.queue) {
         Some(queue) => RetryPolicy::of(queue),
         None => {
             state.tasks.remove(&attempt.name);
-            return;
+            return false;
         }
     };
     let Some(record) = state.tasks.get_mut(&attempt.name) else {
-        return;
+        return false;
     };
     let task = &mut record.task;
     let dispatch_count = task["dispatchCount"].as_u64().unwrap_or(0) + 1;
@@ -358,7 +386,7 @@ fn settle(emulator: &Emulator, attempt: &Attempt, dispatched_at: DateTime<Utc>, 
     task["lastAttempt"] = attempt_record;
     if answer.status.is_some_and(|s| (200..300).contains(&s)) {
         state.tasks.remove(&attempt.name);
-        return;
+        return false;
     }
     let first = task["firstAttempt"]["dispatchTime"]
         .as_str()
@@ -373,7 +401,7 @@ fn settle(emulator: &Emulator, attempt: &Attempt, dispatched_at: DateTime<Utc>, 
         || (unlimited_attempts && policy.max_retry_duration.is_some() && duration_used)
     {
         state.tasks.remove(&attempt.name);
-        return;
+        return false;
     }
     let k = u32::try_from(dispatch_count - 1).unwrap_or(u32::MAX);
     let wait = policy
@@ -385,6 +413,7 @@ fn settle(emulator: &Emulator, attempt: &Attempt, dispatched_at: DateTime<Utc>, 
     record.previous_response = Some(answer.status.unwrap_or(0));
     record.retry_reason = answer.reason.clone();
     record.forced = false;
+    true
 }
 
 /// How often settled attempts are written to the state file (at most).
@@ -413,6 +442,9 @@ pub async fn run(emulator: Arc<Emulator>, mut stop: watch::Receiver<bool>) {
     let per_queue: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
     let mut buckets: BTreeMap<String, Bucket> = BTreeMap::new();
     let settled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Set when a queue waited for a free dispatch slot: only then does a finished attempt wake
+    // the loop (a full scan per finished attempt would cap a busy queue below its rate).
+    let concurrency_bound = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut persisted = Instant::now();
     loop {
         if persisted.elapsed() >= PERSIST_EVERY
@@ -470,21 +502,17 @@ pub async fn run(emulator: Arc<Emulator>, mut stop: watch::Receiver<bool>) {
         for task in due {
             if !task.forced {
                 if lock(&per_queue).get(&task.queue).copied().unwrap_or(0) >= task.max_concurrent {
+                    concurrency_bound.store(true, std::sync::atomic::Ordering::SeqCst);
                     continue;
                 }
-                let bucket = buckets.entry(task.queue.clone()).or_insert(Bucket {
-                    tokens: task.burst,
-                    refilled: Instant::now(),
-                });
-                let elapsed = bucket.refilled.elapsed().as_secs_f64();
-                bucket.tokens = (bucket.tokens + elapsed * task.rate).min(task.burst);
-                bucket.refilled = Instant::now();
-                if bucket.tokens < 1.0 {
-                    let wait = Duration::from_secs_f64((1.0 - bucket.tokens) / task.rate);
+                let now = Instant::now();
+                let bucket = buckets
+                    .entry(task.queue.clone())
+                    .or_insert_with(|| Bucket::full(task.burst, now));
+                if let Err(wait) = bucket.take(task.rate, task.burst, now) {
                     refill_wait = Some(refill_wait.map_or(wait, |w| w.min(wait)));
                     continue;
                 }
-                bucket.tokens -= 1.0;
             }
             let attempt = {
                 let mut state = lock(&emulator.state);
@@ -502,17 +530,20 @@ pub async fn run(emulator: Arc<Emulator>, mut stop: watch::Receiver<bool>) {
             *lock(&per_queue).entry(task.queue.clone()).or_default() += 1;
             let (emulator, client) = (Arc::clone(&emulator), client.clone());
             let (in_flight, per_queue) = (Arc::clone(&in_flight), Arc::clone(&per_queue));
-            let settled = Arc::clone(&settled);
+            let (settled, concurrency_bound) =
+                (Arc::clone(&settled), Arc::clone(&concurrency_bound));
             tokio::spawn(async move {
                 let dispatched_at = emulator.runtime.clock.now();
                 let answer = send(&emulator, &client, &attempt).await;
-                settle(&emulator, &attempt, dispatched_at, &answer);
+                let retried = settle(&emulator, &attempt, dispatched_at, &answer);
                 settled.store(true, std::sync::atomic::Ordering::SeqCst);
                 lock(&in_flight).remove(&attempt.name);
                 if let Some(n) = lock(&per_queue).get_mut(&attempt.queue) {
                     *n = n.saturating_sub(1);
                 }
-                emulator.runtime.dispatch_wake.notify_one();
+                if retried || concurrency_bound.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                    emulator.runtime.dispatch_wake.notify_one();
+                }
             });
         }
         let clock_wait = next_due
@@ -555,6 +586,39 @@ mod tests {
         };
         let waits: Vec<u64> = (0..9).map(|k| policy.backoff(k).as_secs()).collect();
         assert_eq!(waits, vec![10, 20, 40, 80, 160, 240, 300, 300, 300]);
+    }
+
+    #[test]
+    fn the_token_bucket_spends_its_burst_then_refills_at_the_rate() {
+        let start = Instant::now();
+        let mut bucket = Bucket::full(3.0, start);
+        for _ in 0..3 {
+            assert_eq!(bucket.take(10.0, 3.0, start), Ok(()));
+        }
+        let wait = bucket.take(10.0, 3.0, start).unwrap_err();
+        assert!(
+            (wait.as_secs_f64() - 0.1).abs() < 1e-9,
+            "one token per 100 ms: {wait:?}"
+        );
+        let later = start + Duration::from_millis(250);
+        assert_eq!(
+            bucket.take(10.0, 3.0, later),
+            Ok(()),
+            "2.5 tokens came back"
+        );
+        assert_eq!(bucket.take(10.0, 3.0, later), Ok(()));
+        assert!(
+            bucket.take(10.0, 3.0, later).is_err(),
+            "half a token is not one"
+        );
+        let idle = later + Duration::from_secs(60);
+        for _ in 0..3 {
+            assert_eq!(bucket.take(10.0, 3.0, idle), Ok(()));
+        }
+        assert!(
+            bucket.take(10.0, 3.0, idle).is_err(),
+            "idle time refills only up to the burst"
+        );
     }
 
     #[test]

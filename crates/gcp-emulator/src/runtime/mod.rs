@@ -35,6 +35,8 @@ pub struct Runtime {
     extra_env: std::sync::RwLock<Vec<(String, String)>>,
     /// Woken when a task is created or forced, so the dispatcher looks again at once.
     pub dispatch_wake: tokio::sync::Notify,
+    /// Woken when `jobs.run` forces a scheduler job, so the cron runner fires it at once.
+    pub scheduler_wake: tokio::sync::Notify,
     /// The services supervisor, once the runners started.
     pub services: std::sync::OnceLock<std::sync::Arc<services::Supervisor>>,
 }
@@ -54,6 +56,7 @@ impl Runtime {
             extra_env: std::sync::RwLock::default(),
             services: std::sync::OnceLock::new(),
             dispatch_wake: tokio::sync::Notify::new(),
+            scheduler_wake: tokio::sync::Notify::new(),
         }
     }
 
