@@ -269,10 +269,13 @@ pub fn pause_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
     })
 }
 
+/// `:resume`; the dispatcher looks at the queue's held tasks at once.
 pub fn resume_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
-    update_existing(context, call, |queue| {
+    let reply = update_existing(context, call, |queue| {
         queue.insert("state".into(), json!("RUNNING"));
-    })
+    })?;
+    context.runtime.dispatch_wake.notify_one();
+    Ok(reply)
 }
 
 pub fn purge_queue(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
