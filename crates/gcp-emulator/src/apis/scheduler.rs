@@ -1,7 +1,8 @@
 //! Cloud Scheduler v1 jobs: create/get/list/patch/delete, pause/resume/run, the defaults the
-//! real API echoes for HTTP targets, unix-cron and time-zone validation, and `scheduleTime`.
+//! real API echoes for HTTP targets, unix-cron and time-zone validation, and `scheduleTime` (on
+//! the job's wall clock, daylight saving included).
 
-use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
+use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDateTime, TimeZone, Timelike, Utc};
 use serde_json::{Map, Value, json};
 
 use super::collection::{Collection, is_word_id, ordered, without_name};
@@ -51,57 +52,9 @@ const FIELD_ORDER: &[&str] = &[
     "attemptDeadline",
 ];
 
-/// Time zones the emulator knows, with their standard UTC offset in minutes (DST is ignored
-/// when computing `scheduleTime`).
-const TIME_ZONES: &[(&str, i64)] = &[
-    ("Etc/UTC", 0),
-    ("UTC", 0),
-    ("Etc/GMT", 0),
-    ("GMT", 0),
-    ("Europe/London", 0),
-    ("Europe/Dublin", 0),
-    ("Europe/Lisbon", 0),
-    ("Europe/Paris", 60),
-    ("Europe/Berlin", 60),
-    ("Europe/Madrid", 60),
-    ("Europe/Amsterdam", 60),
-    ("Europe/Brussels", 60),
-    ("Europe/Zurich", 60),
-    ("Europe/Rome", 60),
-    ("Europe/Stockholm", 60),
-    ("Europe/Warsaw", 60),
-    ("Europe/Helsinki", 120),
-    ("Europe/Athens", 120),
-    ("Europe/Moscow", 180),
-    ("Africa/Johannesburg", 120),
-    ("Asia/Dubai", 240),
-    ("Asia/Kolkata", 330),
-    ("Asia/Singapore", 480),
-    ("Asia/Shanghai", 480),
-    ("Asia/Hong_Kong", 480),
-    ("Asia/Tokyo", 540),
-    ("Asia/Seoul", 540),
-    ("Australia/Sydney", 600),
-    ("Pacific/Auckland", 720),
-    ("America/Sao_Paulo", -180),
-    ("America/New_York", -300),
-    ("America/Toronto", -300),
-    ("America/Chicago", -360),
-    ("America/Denver", -420),
-    ("America/Phoenix", -420),
-    ("America/Los_Angeles", -480),
-    ("America/Vancouver", -480),
-    ("Pacific/Honolulu", -600),
-];
-
-fn zone_offset_minutes(zone: &str) -> Option<i64> {
-    if let Some((_, offset)) = TIME_ZONES.iter().find(|(name, _)| *name == zone) {
-        return Some(*offset);
-    }
-    // Etc/GMT+5 is UTC-5 (POSIX sign).
-    let rest = zone.strip_prefix("Etc/GMT")?;
-    let hours: i64 = rest.parse().ok()?;
-    (-14..=12).contains(&hours).then_some(-hours * 60)
+/// A job's time zone: any tz database name, as Cloud Scheduler takes (`Etc/GMT+5` included).
+fn time_zone(zone: &str) -> Option<chrono_tz::Tz> {
+    zone.parse().ok()
 }
 
 /// One field of a unix-cron expression, as the set of values it allows.
@@ -175,7 +128,7 @@ fn parse_cron(schedule: &str) -> Option<Cron> {
 }
 
 impl Cron {
-    fn matches(&self, at: DateTime<Utc>) -> bool {
+    fn matches(&self, at: NaiveDateTime) -> bool {
         let day = self.days[at.day() as usize];
         let weekday = self.weekdays[at.weekday().num_days_from_sunday() as usize];
         let day_ok = match (self.days_restricted, self.weekdays_restricted) {
@@ -190,13 +143,24 @@ impl Cron {
             && day_ok
     }
 
-    /// The next matching minute strictly after `after` in a zone `offset` minutes from UTC.
-    fn next_after(&self, after: DateTime<Utc>, offset: i64) -> Option<DateTime<Utc>> {
-        let local = after + Duration::minutes(offset);
+    /// The next matching minute strictly after `after`, on the wall clock of `zone` (daylight
+    /// saving included). A wall time the clocks skip does not fire; one they repeat fires once,
+    /// at its first occurrence (Google does not document either case; this is what cron daemons
+    /// that skip do).
+    fn next_after(&self, after: DateTime<Utc>, zone: chrono_tz::Tz) -> Option<DateTime<Utc>> {
+        let local = after.with_timezone(&zone).naive_local();
         let mut candidate = local.with_second(0)?.with_nanosecond(0)? + Duration::minutes(1);
         for _ in 0..(366 * 24 * 60) {
             if self.matches(candidate) {
-                return Some(candidate - Duration::minutes(offset));
+                let at = match zone.from_local_datetime(&candidate) {
+                    LocalResult::Single(at) | LocalResult::Ambiguous(at, _) => Some(at),
+                    LocalResult::None => None,
+                };
+                if let Some(at) = at.map(|at| at.with_timezone(&Utc))
+                    && at > after
+                {
+                    return Some(at);
+                }
             }
             candidate += Duration::minutes(1);
         }
@@ -204,7 +168,7 @@ impl Cron {
     }
 }
 
-fn validate_schedule(job: &Value) -> Result<(Cron, i64), ApiError> {
+fn validate_schedule(job: &Value) -> Result<(Cron, chrono_tz::Tz), ApiError> {
     let schedule = job
         .get("schedule")
         .and_then(Value::as_str)
@@ -213,8 +177,8 @@ fn validate_schedule(job: &Value) -> Result<(Cron, i64), ApiError> {
         .get("timeZone")
         .and_then(Value::as_str)
         .unwrap_or(DEFAULT_TIME_ZONE);
-    match (parse_cron(schedule), zone_offset_minutes(zone)) {
-        (Some(cron), Some(offset)) => Ok((cron, offset)),
+    match (parse_cron(schedule), time_zone(zone)) {
+        (Some(cron), Some(zone)) => Ok((cron, zone)),
         _ => Err(ApiError::invalid_argument(INVALID_SCHEDULE)),
     }
 }
@@ -334,11 +298,11 @@ fn with_server_fields(
         }
     }
     let value = Value::Object(job.clone());
-    let (cron, offset) = validate_schedule(&value)?;
+    let (cron, zone) = validate_schedule(&value)?;
     job.insert("state".into(), json!(state));
     job.remove("scheduleTime");
     if state == "ENABLED"
-        && let Some(next) = cron.next_after(now, offset)
+        && let Some(next) = cron.next_after(now, zone)
     {
         job.insert("scheduleTime".into(), json!(timestamp(next)));
     }
@@ -448,8 +412,8 @@ pub fn resume_job(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, A
 
 /// When a job fires next, strictly after `after` (its cron in its time zone).
 pub fn next_fire(job: &Value, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let (cron, offset) = validate_schedule(job).ok()?;
-    cron.next_after(after, offset)
+    let (cron, zone) = validate_schedule(job).ok()?;
+    cron.next_after(after, zone)
 }
 
 /// `:run` records an attempt; with the execution plane on, the job's target is called now.
@@ -492,16 +456,16 @@ mod tests {
         };
         let daily = parse_cron("0 3 * * *").expect("valid");
         assert_eq!(
-            daily.next_after(at("2026-01-10T05:00:00Z"), 0),
+            daily.next_after(at("2026-01-10T05:00:00Z"), chrono_tz::UTC),
             Some(at("2026-01-11T03:00:00Z"))
         );
         assert_eq!(
-            daily.next_after(at("2026-01-10T05:00:00Z"), -300),
+            daily.next_after(at("2026-01-10T05:00:00Z"), chrono_tz::America::New_York),
             Some(at("2026-01-10T08:00:00Z"))
         );
         let weekdays = parse_cron("*/15 9-17 * * MON-FRI").expect("valid");
         assert_eq!(
-            weekdays.next_after(at("2026-01-10T12:00:00Z"), 0),
+            weekdays.next_after(at("2026-01-10T12:00:00Z"), chrono_tz::UTC),
             Some(at("2026-01-12T09:00:00Z"))
         );
         for bad in [
@@ -513,8 +477,41 @@ mod tests {
         ] {
             assert!(parse_cron(bad).is_none(), "{bad}");
         }
-        assert_eq!(zone_offset_minutes("Etc/GMT+5"), Some(-300));
-        assert_eq!(zone_offset_minutes("Mars/Olympus"), None);
+        assert_eq!(time_zone("Etc/GMT+5"), Some(chrono_tz::Etc::GMTPlus5));
+        assert_eq!(time_zone("Mars/Olympus"), None);
+    }
+
+    #[test]
+    fn schedules_follow_daylight_saving_in_the_job_time_zone() {
+        let at = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .expect("time")
+        };
+        let paris = chrono_tz::Europe::Paris;
+        let daily = parse_cron("0 3 * * *").expect("valid");
+        // 03:00 in Paris is 02:00 UTC in winter (CET) and 01:00 UTC in summer (CEST).
+        assert_eq!(
+            daily.next_after(at("2026-01-10T05:00:00Z"), paris),
+            Some(at("2026-01-11T02:00:00Z"))
+        );
+        assert_eq!(
+            daily.next_after(at("2026-07-10T05:00:00Z"), paris),
+            Some(at("2026-07-11T01:00:00Z"))
+        );
+        // 29 March 2026: Paris skips 02:00-03:00; a 02:30 job does not run that day.
+        let skipped = parse_cron("30 2 * * *").expect("valid");
+        assert_eq!(
+            skipped.next_after(at("2026-03-28T12:00:00Z"), paris),
+            Some(at("2026-03-30T00:30:00Z"))
+        );
+        // 25 October 2026: Paris repeats 02:00-03:00; a 02:30 job runs once, at the first.
+        let first = skipped.next_after(at("2026-10-24T12:00:00Z"), paris);
+        assert_eq!(first, Some(at("2026-10-25T00:30:00Z")));
+        assert_eq!(
+            skipped.next_after(first.unwrap(), paris),
+            Some(at("2026-10-26T01:30:00Z"))
+        );
     }
 
     #[tokio::test]
