@@ -110,7 +110,7 @@ pub fn create_task(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
             "Task must have an http_request.".into(),
         ));
     }
-    if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+    if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
         return Err(ApiError::bad_field(
             "task.http_request.url",
             format!("Invalid URL {url:?}: it must start with http:// or https://."),
