@@ -445,7 +445,7 @@ mod tests {
         assert_eq!(response.status, 404);
         assert!(String::from_utf8_lossy(&response.body).contains("Error 404 (Not Found)"));
         let (status, body) = emulator
-            .send("GET", "/v2/projects/p/locations/l/queues/q/tasks", None)
+            .send("GET", "/v2/projects/p/locations/l", None)
             .await;
         assert_eq!(status, 501);
         assert_eq!(body["error"]["status"], "UNIMPLEMENTED");
