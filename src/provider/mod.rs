@@ -5,6 +5,7 @@
 //! The records themselves are defined below this module, in [`crate::model::live`], and re-exported
 //! here; the conversions from Google's types stay in each area's file.
 
+pub mod adc;
 pub mod apis;
 pub mod artifacts;
 pub mod bigquery;
@@ -64,10 +65,31 @@ pub struct Cloud {
 
 /// Why the clients could not be built (credentials, usually).
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "could not set up Google API clients: {0}\n  hint: run `gcloud auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS, or use --local"
-)]
-pub struct SetupError(String);
+pub enum SetupError {
+    #[error(
+        "could not set up Google API clients: {0}\n  hint: run `gcloud auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS, or use --local"
+    )]
+    Clients(String),
+    /// Application Default Credentials missing or not working: names the source and the fix.
+    #[error("{0}")]
+    Credentials(String),
+}
+
+/// Builds Application Default Credentials and fetches one token, so a missing or broken
+/// source is reported once, up front, naming the source and the fix.
+async fn google_credentials() -> Result<Credentials, SetupError> {
+    let source = adc::AdcSource::detect();
+    let credentials = google_cloud_auth::credentials::Builder::default()
+        .build()
+        .map_err(|e| SetupError::Credentials(adc::explain(&source, &e.to_string())))?;
+    if let Err(e) = credentials.headers(Default::default()).await {
+        return Err(SetupError::Credentials(adc::explain(
+            &source,
+            &e.to_string(),
+        )));
+    }
+    Ok(credentials)
+}
 
 impl Cloud {
     pub async fn connect(
@@ -76,9 +98,7 @@ impl Cloud {
         region: &str,
     ) -> Result<Self, SetupError> {
         let credentials: Credentials = match &endpoint {
-            Endpoint::Google => google_cloud_auth::credentials::Builder::default()
-                .build()
-                .map_err(|e| SetupError(e.to_string()))?,
+            Endpoint::Google => google_credentials().await?,
             Endpoint::Local { .. } | Endpoint::Custom { .. } => anonymous::Builder::new().build(),
         };
         let (backoff, poll_initial) = match endpoint {
@@ -106,7 +126,9 @@ impl Cloud {
                 if let Some(url) = endpoint.url() {
                     b = b.with_endpoint(url);
                 }
-                b.build().await.map_err(|e| SetupError(e.to_string()))?
+                b.build()
+                    .await
+                    .map_err(|e| SetupError::Clients(e.to_string()))?
             }};
         }
         let tasks = client!(google_cloud_tasks_v2::client::CloudTasks);
@@ -119,12 +141,12 @@ impl Cloud {
         let secrets = client!(google_cloud_secretmanager_v1::client::SecretManagerService);
         let service_usage = client!(google_cloud_api_serviceusage_v1::client::ServiceUsage);
         let storage = storage::StorageClient::new(endpoint.url(), credentials.clone())
-            .map_err(|e| SetupError(e.to_string()))?;
+            .map_err(|e| SetupError::Clients(e.to_string()))?;
         let metrics = metrics::MonitoringClient::new(endpoint.url(), credentials.clone())
-            .map_err(|e| SetupError(e.to_string()))?;
+            .map_err(|e| SetupError::Clients(e.to_string()))?;
         let rest = |google: &str| {
             rest::RestClient::new(endpoint.url(), google, credentials.clone())
-                .map_err(|e| SetupError(e.to_string()))
+                .map_err(|e| SetupError::Clients(e.to_string()))
         };
         let bigquery = rest(bigquery::GOOGLE_BIGQUERY)?;
         let budgets = rest(budgets::GOOGLE_BUDGETS)?;
@@ -181,14 +203,16 @@ impl Cloud {
         let headers = match self.credentials.headers(Default::default()).await {
             Ok(CacheableResource::New { data, .. }) => data,
             Ok(CacheableResource::NotModified) => Default::default(),
-            Err(e) => return Err(SetupError(e.to_string())),
+            Err(e) => return Err(SetupError::Clients(e.to_string())),
         };
         headers
             .get(reqwest::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(|token| Some(token.to_string()))
-            .ok_or_else(|| SetupError("the credentials gave no bearer access token".into()))
+            .ok_or_else(|| {
+                SetupError::Clients("the credentials gave no bearer access token".into())
+            })
     }
 
     /// `projects/NUMBER` of the project (Resource Manager v3 `projects.get`).

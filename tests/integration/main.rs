@@ -14,6 +14,7 @@ mod faults;
 mod identity;
 mod kinds;
 mod lock;
+mod newcomer;
 mod ownership;
 mod prices;
 mod races;

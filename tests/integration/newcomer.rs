@@ -1,0 +1,115 @@
+//! A new user's first hour: credential errors that say what to do, plan output for people and
+//! pull requests, the cost gate, init, destroy and forget.
+
+use std::process::{Command, Stdio};
+
+use crate::support::*;
+
+/// Runs stackctl without any Application Default Credentials: HOME is an empty folder (no
+/// gcloud file), GOOGLE_APPLICATION_CREDENTIALS is unset, and the metadata server is a closed
+/// loopback port, so the probe fails at once.
+fn run_without_adc(ws: &Workspace, args: &[&str], extra: &[(&str, &str)]) -> Run {
+    let home = tempfile::tempdir().expect("home");
+    // A port that was free a moment ago: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(ws.path())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("HOME", home.path())
+        .env("GCE_METADATA_HOST", format!("127.0.0.1:{closed}"))
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .env_remove("CLOUDSDK_CONFIG")
+        .env_remove("STACKCTL_ENDPOINT")
+        .stdin(Stdio::null());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let started = std::time::Instant::now();
+    let out = cmd.output().expect("run stackctl");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the credential probe took {:?}",
+        started.elapsed()
+    );
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    };
+    assert_no_canary("stdout", &run.stdout);
+    assert_no_canary("stderr", &run.stderr);
+    run
+}
+
+#[test]
+fn plan_without_credentials_names_missing_adc_and_both_ways_forward() {
+    let ws = Workspace::example();
+    let run = run_without_adc(&ws, &["plan"], &[]).expect(1);
+    let err = &run.stderr;
+    assert!(
+        err.contains("no Application Default Credentials found"),
+        "{err}"
+    );
+    assert!(
+        err.contains("GOOGLE_APPLICATION_CREDENTIALS is not set"),
+        "{err}"
+    );
+    assert!(
+        err.contains("gcloud auth application-default login"),
+        "{err}"
+    );
+    assert!(err.contains("--local"), "{err}");
+    // The first line is ours, not google-cloud-auth's "transient errors" text.
+    let first = err.lines().next().unwrap_or_default();
+    assert!(!first.contains("transient"), "{err}");
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
+
+#[test]
+fn a_federation_file_whose_exchange_fails_is_named_with_its_fix() {
+    let ws = Workspace::example();
+    // An external_account file (what google-github-actions/auth writes) pointing at a token
+    // exchange on a closed port and a subject token file that exists.
+    let dir = tempfile::tempdir().expect("dir");
+    let token = dir.path().join("oidc-token");
+    std::fs::write(&token, "header.payload.signature").expect("token");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let file = dir.path().join("wif.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({
+            "type": "external_account",
+            "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/gh",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": format!("http://127.0.0.1:{closed}/v1/token"),
+            "credential_source": { "file": token.display().to_string() }
+        })
+        .to_string(),
+    )
+    .expect("wif file");
+    let path = file.display().to_string();
+    let run = run_without_adc(
+        &ws,
+        &["plan"],
+        &[("GOOGLE_APPLICATION_CREDENTIALS", path.as_str())],
+    )
+    .expect(1);
+    let err = &run.stderr;
+    assert!(
+        err.contains(
+            "workload identity federation (external_account) from GOOGLE_APPLICATION_CREDENTIALS"
+        ),
+        "{err}"
+    );
+    assert!(err.contains(&path), "{err}");
+    assert!(err.contains("token exchange failed"), "{err}");
+}
