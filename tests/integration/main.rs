@@ -15,6 +15,7 @@ mod identity;
 mod kinds;
 mod lock;
 mod ownership;
+mod persistence;
 mod prices;
 mod races;
 mod support;
