@@ -273,9 +273,7 @@ impl ApplyCtx {
 
     pub async fn forget_binding(&self, change: &Step) -> Result<(), LedgerError> {
         let key = change.name.clone();
-        self.ledger
-            .update(move |l| l.forget_binding(&key))
-            .await
+        self.ledger.update(move |l| l.forget_binding(&key)).await
     }
 
     /// The cross-resource facts known now: service hosts and channel names applied so far.

@@ -102,8 +102,14 @@ mod fencing_tests {
         log.iter()
             .filter(|r| {
                 matches!(r["method"].as_str(), Some("POST" | "PUT"))
-                    && r["path"].as_str().unwrap_or_default().starts_with("/upload/")
-                    && r["query"].as_str().unwrap_or_default().contains("ledger.json")
+                    && r["path"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .starts_with("/upload/")
+                    && r["query"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("ledger.json")
             })
             .count()
     }

@@ -8,7 +8,8 @@ const QUEUES: &str = "/v2/projects/test-project/locations/us-central1/queues";
 fn a_killed_emulator_keeps_every_acknowledged_change_after_a_restart() {
     let emulator = Emulator::start();
     for i in 0..30 {
-        let body = format!(r#"{{"name":"projects/test-project/locations/us-central1/queues/kept-{i}"}}"#);
+        let body =
+            format!(r#"{{"name":"projects/test-project/locations/us-central1/queues/kept-{i}"}}"#);
         let (status, answer) = emulator.http("POST", QUEUES, Some(&body));
         assert_eq!(status, 200, "{answer}");
     }

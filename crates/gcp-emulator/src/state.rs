@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-
 const FORMAT_VERSION: u32 = 1;
 
 /// Everything the emulated APIs know. Resources are kept as their wire JSON (enum names).

@@ -173,12 +173,11 @@ impl StateStore {
             let Some(line) = line.strip_suffix(b"\n") else {
                 break;
             };
-            let change: Change = serde_json::from_slice(line).map_err(|source| {
-                EmulatorError::StateCorrupt {
+            let change: Change =
+                serde_json::from_slice(line).map_err(|source| EmulatorError::StateCorrupt {
                     path: log_path.clone(),
                     source,
-                }
-            })?;
+                })?;
             change.apply(&mut fields);
             complete += line.len() + 1;
         }
@@ -313,7 +312,8 @@ mod tests {
             .append(true)
             .open(dir.join(LOG_FILE))
             .unwrap();
-        log.write_all(br#"{"field":"queues","key":"torn","va"#).unwrap();
+        log.write_all(br#"{"field":"queues","key":"torn","va"#)
+            .unwrap();
         drop(log);
 
         let (store, mut reopened) = StateStore::open(&dir).unwrap();
