@@ -56,9 +56,10 @@ pub async fn apply(
     let semaphore = Arc::new(Semaphore::new(parallelism.max(1)));
     let mut running = JoinSet::new();
     let mut task_of: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let order = start_order(plan);
 
     loop {
-        for i in 0..n {
+        for &i in &order {
             let ready = !started[i]
                 && prereqs[i]
                     .iter()
@@ -150,6 +151,20 @@ pub async fn apply(
     let mut results: Vec<ResourceResult> = outcomes.into_iter().flatten().collect();
     results.sort_by(|a, b| a.address.cmp(&b.address));
     ApplyReport { results }
+}
+
+/// The order ready changes start in (the semaphore serves waiters first come, first served):
+/// long operations first, since Cloud Run services and jobs take tens of seconds on Google, so
+/// the wall time approaches the longest chain instead of queueing them behind queues and grants
+/// that nothing waits for; otherwise the plan's order.
+fn start_order(plan: &Plan) -> Vec<usize> {
+    use crate::model::Kind;
+    let mut order: Vec<usize> = (0..plan.changes.len()).collect();
+    order.sort_by_key(|&i| {
+        let long = matches!(plan.changes[i].address.kind, Kind::Service | Kind::Job);
+        !long
+    });
+    order
 }
 
 /// What a panicked step said, or why it did not finish.

@@ -262,7 +262,7 @@ async fn locked(
         .collect();
     let ctx = Arc::new(ApplyCtx {
         cloud: session.cloud.clone(),
-        ledger: tokio::sync::Mutex::new(ledger),
+        ledger: crate::state::ledger::SharedLedger::new(ledger),
         hosts: tokio::sync::Mutex::new(hosts),
         names: tokio::sync::Mutex::new(names),
         policy_locks: Default::default(),

@@ -36,7 +36,8 @@ use crate::model::change::{FieldChange, FieldValue, Step};
 use crate::provider::run::OperationObserver;
 use crate::provider::{ApiError, Cloud};
 use crate::state::ledger::LedgerError;
-use crate::state::{Ledger, LedgerStatus, LedgerStore};
+use crate::state::ledger::SharedLedger;
+use crate::state::{Ledger, LedgerStatus};
 
 pub use registry::{Desired, Observed};
 
@@ -225,7 +226,8 @@ pub trait Reconcile {
 /// What every change of one apply shares.
 pub struct ApplyCtx {
     pub cloud: Cloud,
-    pub ledger: tokio::sync::Mutex<LedgerStore>,
+    /// Written by group commit: concurrent steps' records share writes.
+    pub ledger: SharedLedger,
     /// Service hosts by address: observed before apply, updated as services are applied.
     pub hosts: tokio::sync::Mutex<BTreeMap<ResourceAddr, String>>,
     /// Server-assigned names (notification channels) by address: observed, then learned as created.
@@ -257,9 +259,7 @@ impl ApplyCtx {
     ) -> Result<(), LedgerError> {
         let (name, address) = (change.name.clone(), change.address.clone());
         self.ledger
-            .lock()
-            .await
-            .update(|l| l.record(&name, &address, status))
+            .update(move |l| l.record(&name, &address, status))
             .await
     }
 
@@ -267,19 +267,13 @@ impl ApplyCtx {
     pub async fn record_binding(&self, change: &Step) -> Result<(), LedgerError> {
         let (key, address) = (change.name.clone(), change.address.clone());
         self.ledger
-            .lock()
-            .await
-            .update(|l| l.record_binding(&key, &address))
+            .update(move |l| l.record_binding(&key, &address))
             .await
     }
 
     pub async fn forget_binding(&self, change: &Step) -> Result<(), LedgerError> {
         let key = change.name.clone();
-        self.ledger
-            .lock()
-            .await
-            .update(|l| l.forget_binding(&key))
-            .await
+        self.ledger.update(move |l| l.forget_binding(&key)).await
     }
 
     /// The cross-resource facts known now: service hosts and channel names applied so far.
@@ -331,7 +325,7 @@ impl ApplyCtx {
 
     pub async fn forget_in_ledger(&self, change: &Step) -> Result<(), LedgerError> {
         let name = change.name.clone();
-        self.ledger.lock().await.update(|l| l.forget(&name)).await
+        self.ledger.update(move |l| l.forget(&name)).await
     }
 }
 

@@ -155,6 +155,27 @@ pub enum LedgerError {
     },
 }
 
+impl LedgerError {
+    /// The same error for another change that rode in the same group-committed write.
+    fn for_batch_member(&self) -> Self {
+        match self {
+            Self::Api(e) => Self::Api(e.clone()),
+            Self::Fenced { holder } => Self::Fenced {
+                holder: holder.clone(),
+            },
+            Self::Corrupt {
+                bucket,
+                object,
+                source,
+            } => Self::Corrupt {
+                bucket: bucket.clone(),
+                object: object.clone(),
+                source: <serde_json::Error as serde::de::Error>::custom(source),
+            },
+        }
+    }
+}
+
 /// The ledger object in the state bucket, with the generation it was read at.
 pub struct LedgerStore {
     storage: StorageClient,
@@ -290,7 +311,7 @@ impl LedgerStore {
 
     /// Writes `next` conditioned on the generation read; on success it becomes the ledger.
     async fn write(&mut self, next: &Ledger) -> Result<(), LedgerError> {
-        let body = serde_json::to_vec_pretty(next).map_err(|source| LedgerError::Corrupt {
+        let body = serde_json::to_vec(next).map_err(|source| LedgerError::Corrupt {
             bucket: self.bucket.clone(),
             object: self.object.clone(),
             source,
@@ -314,7 +335,7 @@ impl LedgerStore {
             if next == self.ledger && self.generation != 0 {
                 return Ok(());
             }
-            let body = serde_json::to_vec_pretty(&next).map_err(|source| LedgerError::Corrupt {
+            let body = serde_json::to_vec(&next).map_err(|source| LedgerError::Corrupt {
                 bucket: self.bucket.clone(),
                 object: self.object.clone(),
                 source,
@@ -349,9 +370,100 @@ impl LedgerStore {
     }
 }
 
+/// A change to the ledger, applied again when its write is retried on a newer generation.
+type LedgerChange = Box<dyn Fn(&mut Ledger) + Send + Sync>;
+
+/// A change waiting for the next write, and where its outcome goes.
+type Waiting = (
+    LedgerChange,
+    tokio::sync::oneshot::Sender<Result<(), LedgerError>>,
+);
+
+/// The ledger shared by one apply's concurrent steps, written by group commit: changes that
+/// arrive while a write is in flight wait and go together into the next one, so at most one
+/// write is in flight and a step waits for about two writes, not for every step before it.
+/// Each write is still one [`LedgerStore::update`] (conditioned on the generation, refused
+/// under another apply's fence), and [`SharedLedger::update`] returns only once the write
+/// carrying its change succeeded (or with that write's error).
+pub struct SharedLedger {
+    store: tokio::sync::Mutex<LedgerStore>,
+    waiting: std::sync::Mutex<Vec<Waiting>>,
+}
+
+impl SharedLedger {
+    pub fn new(store: LedgerStore) -> Self {
+        Self {
+            store: tokio::sync::Mutex::new(store),
+            waiting: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Vec<Waiting>> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Applies `change` and writes it, together with every change waiting at the time.
+    pub async fn update(
+        &self,
+        change: impl Fn(&mut Ledger) + Send + Sync + 'static,
+    ) -> Result<(), LedgerError> {
+        let (reply, mut outcome) = tokio::sync::oneshot::channel();
+        self.waiting().push((Box::new(change), reply));
+        let mut store = self.store.lock().await;
+        // The write before this one may have carried this change.
+        match outcome.try_recv() {
+            Ok(result) => return result,
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                return Err(batch_abandoned(&store));
+            }
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+        }
+        let (changes, replies): (Vec<LedgerChange>, Vec<_>) =
+            std::mem::take(&mut *self.waiting()).into_iter().unzip();
+        let result = store
+            .update(|ledger| changes.iter().for_each(|change| change(ledger)))
+            .await;
+        for reply in replies {
+            let shared = match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(e.for_batch_member()),
+            };
+            let _ = reply.send(shared);
+        }
+        drop(store);
+        outcome.await.unwrap_or(result)
+    }
+
+    /// The ledger as last written.
+    pub async fn snapshot(&self) -> Ledger {
+        self.store.lock().await.ledger.clone()
+    }
+}
+
+/// The error of a change whose group write was abandoned midway (its writer was cancelled).
+fn batch_abandoned(store: &LedgerStore) -> LedgerError {
+    ApiError::new(
+        "storage.objects.insert",
+        format!("gs://{}/{}", store.bucket, store.object),
+        None,
+        None,
+        "the ledger write carrying this change was cancelled; re-run `stackctl plan`",
+    )
+    .into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ledger_written_pretty_by_older_versions_still_reads() {
+        let pretty = "{\n  \"version\": 1,\n  \"stack\": \"s\",\n  \"resources\": {\n    \"projects/p/locations/r/queues/q\": {\n      \"address\": \"queue.q\",\n      \"status\": \"active\"\n    }\n  }\n}";
+        let ledger: Ledger = serde_json::from_str(pretty).unwrap();
+        assert!(ledger.entry("projects/p/locations/r/queues/q").is_some());
+    }
 
     #[test]
     fn a_pending_entry_makes_the_ledger_version_2_and_version_1_still_reads() {

@@ -20,7 +20,7 @@ pub fn lock_object(stack: &str) -> String {
 mod fencing_tests {
     use std::time::Duration;
 
-    use super::ledger::{LedgerError, claim_fence};
+    use super::ledger::{LedgerError, SharedLedger, claim_fence};
     use super::lock::{ApplyLock, force_unlock};
     use super::{LedgerStatus, LedgerStore};
     use crate::provider::storage::StorageClient;
@@ -87,6 +87,124 @@ mod fencing_tests {
         assert!(first.renew().await.is_err());
         first.release().await.unwrap();
         assert!(second.confirm().await.is_ok(), "the second still holds it");
+        emulator.shutdown().await;
+    }
+
+    /// The ledger uploads the emulator served, from its request log.
+    async fn ledger_uploads(emulator: &gcp_emulator::RunningEmulator) -> usize {
+        let log: Vec<serde_json::Value> =
+            reqwest::get(format!("{}/_emulator/requests", emulator.url()))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        log.iter()
+            .filter(|r| {
+                matches!(r["method"].as_str(), Some("POST" | "PUT"))
+                    && r["path"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .starts_with("/upload/")
+                    && r["query"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("ledger.json")
+            })
+            .count()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_records_share_ledger_writes_and_every_record_lands() {
+        let (emulator, storage) = storage().await;
+        // Each upload takes 50 ms, as a region away from Google's front ends would.
+        reqwest::Client::new()
+            .post(format!("{}/_emulator/faults", emulator.url()))
+            .body(r#"{"rules":[{"path_contains":"/upload/","latency_ms":50}]}"#)
+            .send()
+            .await
+            .unwrap();
+        let lease = Duration::from_secs(60);
+        let lock = ApplyLock::acquire(&storage, "state-b", "s", "me", lease)
+            .await
+            .unwrap();
+        claim_fence(&storage, "state-b", "s", &lock.fence())
+            .await
+            .unwrap();
+        let mut store = LedgerStore::load(&storage, "state-b", "s").await.unwrap();
+        store.fenced(lock.fence(), lock.lost_flag()).unwrap();
+        let ledger = std::sync::Arc::new(SharedLedger::new(store));
+        let before = ledger_uploads(&emulator).await;
+
+        const RECORDS: usize = 40;
+        let mut steps = tokio::task::JoinSet::new();
+        for i in 0..RECORDS {
+            let ledger = ledger.clone();
+            steps.spawn(async move {
+                let addr: crate::model::ResourceAddr = format!("queue.q{i}").parse().unwrap();
+                let name = format!("projects/p/locations/r/queues/q{i}");
+                ledger
+                    .update(move |l| l.record(&name, &addr, LedgerStatus::Pending))
+                    .await
+            });
+        }
+        while let Some(done) = steps.join_next().await {
+            done.unwrap().unwrap();
+        }
+
+        let writes = ledger_uploads(&emulator).await - before;
+        assert!(
+            writes <= RECORDS / 4,
+            "{RECORDS} concurrent records took {writes} ledger writes"
+        );
+        let stored = LedgerStore::load(&storage, "state-b", "s").await.unwrap();
+        for i in 0..RECORDS {
+            let entry = stored
+                .ledger
+                .entry(&format!("projects/p/locations/r/queues/q{i}"))
+                .expect("every record is in the stored ledger");
+            assert_eq!(entry.status, LedgerStatus::Pending);
+        }
+        assert_eq!(stored.ledger.fence, Some(lock.fence()), "the fence is kept");
+        emulator.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_ledger_write_by_group_commit_is_refused_under_another_fence() {
+        let (emulator, storage) = storage().await;
+        let lease = Duration::from_secs(60);
+        let first = ApplyLock::acquire(&storage, "state-b", "s", "first", lease)
+            .await
+            .unwrap();
+        claim_fence(&storage, "state-b", "s", &first.fence())
+            .await
+            .unwrap();
+        let mut store = LedgerStore::load(&storage, "state-b", "s").await.unwrap();
+        store.fenced(first.fence(), first.lost_flag()).unwrap();
+        let ledger = SharedLedger::new(store);
+        force_unlock(&storage, "state-b", "s").await.unwrap();
+        let second = ApplyLock::acquire(&storage, "state-b", "s", "second", lease)
+            .await
+            .unwrap();
+        claim_fence(&storage, "state-b", "s", &second.fence())
+            .await
+            .unwrap();
+        let addr: crate::model::ResourceAddr = "queue.q".parse().unwrap();
+        let (a, b) = tokio::join!(
+            ledger.update({
+                let addr = addr.clone();
+                move |l| l.record("q1", &addr, LedgerStatus::Active)
+            }),
+            ledger.update(move |l| l.record("q2", &addr, LedgerStatus::Active)),
+        );
+        for refused in [a, b] {
+            assert!(
+                matches!(&refused, Err(LedgerError::Fenced { holder }) if holder == "second"),
+                "{refused:?}"
+            );
+        }
+        let stored = LedgerStore::load(&storage, "state-b", "s").await.unwrap();
+        assert!(stored.ledger.entry("q1").is_none() && stored.ledger.entry("q2").is_none());
         emulator.shutdown().await;
     }
 

@@ -16,6 +16,7 @@ mod kinds;
 mod lock;
 mod newcomer;
 mod ownership;
+mod persistence;
 mod prices;
 mod races;
 mod runtime;

@@ -102,7 +102,11 @@ impl Emulator {
                 &format!("/v1/projects/{project}/secrets?secretId=stackctl-canary"),
                 Some(r#"{"replication": {"automatic": {}}}"#),
             );
-            assert_eq!(status, 200, "planting the canary secret: {body}");
+            // 409: planted before a restart on the same state dir.
+            assert!(
+                status == 200 || status == 409,
+                "planting the canary secret: {body}"
+            );
             let (status, body) = self.http(
                 "POST",
                 &format!("/v1/projects/{project}/secrets/stackctl-canary:addVersion"),
@@ -151,6 +155,14 @@ impl Emulator {
 
     pub fn clear_requests(&self) {
         self.http("DELETE", "/_emulator/requests", None);
+    }
+
+    /// Kills the process (SIGKILL: no shutdown, no flush) and hands back its state dir.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let placeholder = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self._state_dir, placeholder)
     }
 }
 

@@ -10,7 +10,8 @@ use crate::apis::lro::Completions;
 use crate::blobs::RegistryStore;
 use crate::discovery::Discovery;
 use crate::faults::FaultInjector;
-use crate::state::{State, StateStore};
+use crate::state::State;
+use crate::store::StateStore;
 use crate::{EmulatorError, Settings};
 
 /// One served API request, as listed by `GET /_emulator/requests`.

@@ -15,6 +15,7 @@ mod http;
 pub mod runtime;
 mod server;
 mod state;
+mod store;
 
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -568,7 +568,7 @@ mod socket_tests {
         };
         assert_eq!(health, 200);
         // Written on change: readable before shutdown, as after a kill.
-        let saved = std::fs::read_to_string(dir.join("state.json")).expect("state written");
+        let saved = std::fs::read_to_string(dir.join("changes.jsonl")).expect("change logged");
         assert!(saved.contains("queues/kept"));
         running.shutdown().await;
 

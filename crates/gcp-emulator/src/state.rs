@@ -1,18 +1,10 @@
-//! Emulated resources and their persistence: one JSON file per state dir, rewritten (temp file +
-//! rename) after every change, guarded by an exclusive lock so only one process uses a dir.
+//! Emulated resources: everything the emulated APIs know (persisted by [`crate::store`]).
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::EmulatorError;
-
-const STATE_FILE: &str = "state.json";
-const LOCK_FILE: &str = "emulator.lock";
 const FORMAT_VERSION: u32 = 1;
 
 /// Everything the emulated APIs know. Resources are kept as their wire JSON (enum names).
@@ -205,73 +197,5 @@ impl State {
             format_version: FORMAT_VERSION,
             ..Self::default()
         }
-    }
-}
-
-/// The on-disk home of a [`State`]; holds the directory lock for its lifetime.
-#[derive(Debug)]
-pub struct StateStore {
-    dir: PathBuf,
-    _lock: File,
-}
-
-impl StateStore {
-    /// Creates `dir` if needed, takes its lock, and loads the saved state (empty if none).
-    pub fn open(dir: &Path) -> Result<(Self, State), EmulatorError> {
-        let io_error = |source| EmulatorError::StateDir {
-            dir: dir.to_path_buf(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(io_error)?;
-        let lock_path = dir.join(LOCK_FILE);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_error)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(EmulatorError::StateDirLocked {
-                    dir: dir.to_path_buf(),
-                    lock: lock_path,
-                });
-            }
-            Err(std::fs::TryLockError::Error(source)) => return Err(io_error(source)),
-        }
-        let state_path = dir.join(STATE_FILE);
-        let state = match std::fs::read(&state_path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|source| EmulatorError::StateCorrupt {
-                    path: state_path.clone(),
-                    source,
-                })?
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => State::empty(),
-            Err(error) => return Err(io_error(error)),
-        };
-        Ok((
-            Self {
-                dir: dir.to_path_buf(),
-                _lock: lock,
-            },
-            state,
-        ))
-    }
-
-    /// Writes `state` atomically (temp file, then rename over `state.json`).
-    pub fn save(&self, state: &State) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec(state).map_err(std::io::Error::other)?;
-        let temp_path = self.dir.join(format!("{STATE_FILE}.tmp"));
-        let mut temp = File::create(&temp_path)?;
-        temp.write_all(&bytes)?;
-        temp.flush()?;
-        drop(temp);
-        std::fs::rename(&temp_path, self.dir.join(STATE_FILE))
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
