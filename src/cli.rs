@@ -73,6 +73,9 @@ pub enum Command {
     /// Secret values: `stackctl secret set NAME` adds a version (value from stdin or --from-file).
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// What a service's revisions or a job's tasks printed (Cloud Logging; with --local, the
+    /// local processes), the last --limit entries; --follow keeps printing new ones.
+    Logs(LogsArgs),
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
 }
@@ -118,6 +121,18 @@ pub enum SecretCommand {
         #[arg(long, value_name = "FILE")]
         from_file: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// `service.NAME` or `job.NAME` from stack.toml.
+    pub address: String,
+    /// Keep printing new entries until Ctrl-C.
+    #[arg(long)]
+    pub follow: bool,
+    /// How many of the latest entries to print first.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub limit: u32,
 }
 
 #[derive(Debug, Args)]
@@ -285,4 +300,13 @@ pub struct RollbackArgs {
     /// The ready revision to send all traffic to (default: the one before the revision serving now).
     #[arg(long, value_name = "REVISION")]
     pub to: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

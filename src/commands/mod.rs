@@ -10,6 +10,7 @@ mod deploy;
 mod emulator;
 mod live_prices;
 mod local;
+mod logs;
 mod plan;
 mod rollback;
 mod secret;
@@ -68,6 +69,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Emulator(args) => emulator::run(args).await,
         Command::Up(args) => up::run(&cli, args, &printer).await,
         Command::Secret(command) => secret::run(&cli, command, &printer).await,
+        Command::Logs(args) => logs::run(&cli, args, &printer).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(*shell, &mut cmd, "stackctl", &mut std::io::stdout());

@@ -15,6 +15,7 @@ pub mod container;
 pub mod error;
 pub mod iam;
 pub mod jobs;
+pub mod logging;
 pub mod metrics;
 pub mod monitoring;
 pub mod rest;
@@ -56,6 +57,7 @@ pub struct Cloud {
     bigquery: rest::RestClient,
     budgets: rest::RestClient,
     billing_catalog: rest::RestClient,
+    logging: rest::RestClient,
     channels: google_cloud_monitoring_v3::client::NotificationChannelService,
     alerts: google_cloud_monitoring_v3::client::AlertPolicyService,
     /// Alert policy writes are serialized per project, as the Monitoring API asks.
@@ -151,6 +153,7 @@ impl Cloud {
         let bigquery = rest(bigquery::GOOGLE_BIGQUERY)?;
         let budgets = rest(budgets::GOOGLE_BUDGETS)?;
         let billing_catalog = rest(billing_catalog::GOOGLE_CLOUDBILLING)?;
+        let logging = rest(logging::GOOGLE_LOGGING)?;
         let channels = client!(google_cloud_monitoring_v3::client::NotificationChannelService);
         let alerts = client!(google_cloud_monitoring_v3::client::AlertPolicyService);
         let artifacts = client!(google_cloud_artifactregistry_v1::client::ArtifactRegistry);
@@ -174,6 +177,7 @@ impl Cloud {
             bigquery,
             budgets,
             billing_catalog,
+            logging,
             channels,
             alerts,
             alert_writes: Default::default(),

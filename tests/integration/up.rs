@@ -406,6 +406,67 @@ fn jobs_run_their_binary_per_task_with_retries_and_their_own_identity() {
         );
     }
 
+    // `stackctl logs` reads the same lines back through Cloud Logging's entries.list.
+    let logs = ws.run(&["logs", "job.probe", "--local"]).expect(0).stdout;
+    for task in 0..2 {
+        assert!(
+            logs.lines().any(|l| l.contains(&format!(
+                "[task {task}] probe email=runner@test-project.iam.gserviceaccount.com job=probe execution={execution} task={task}/2"
+            ))),
+            "task {task} in `stackctl logs`: {logs}"
+        );
+    }
+    let unknown = ws.run(&["logs", "job.nope", "--local"]).expect(1);
+    assert!(
+        unknown.stderr.contains("declared: job.flaky, job.probe"),
+        "{}",
+        unknown.stderr
+    );
+    // --follow prints what a later execution prints, once.
+    let mut follow = Command::new(BIN)
+        .current_dir(ws.path())
+        .args(["logs", "job.probe", "--local", "--follow", "--limit", "1"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn logs --follow");
+    let (lines_tx, lines_rx) = mpsc::channel::<String>();
+    let stdout = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let first = lines_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the latest entry first");
+    assert!(first.contains(&execution), "{first}");
+    let again = run_job(&up, "probe");
+    let second_execution = again["name"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut followed = Vec::new();
+    while followed.len() < 2 {
+        followed.push(
+            lines_rx
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| {
+                    panic!("--follow printed the new execution's lines: {followed:?}")
+                }),
+        );
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert!(
+        followed.iter().all(|l| l.contains(&second_execution)),
+        "only the new lines, each once: {followed:?}"
+    );
+
     let failed = run_job(&up, "flaky");
     assert_eq!(failed["failedCount"], 1, "{failed}");
     assert_eq!(failed["retriedCount"], 1, "{failed}");
@@ -435,6 +496,16 @@ fn jobs_run_their_binary_per_task_with_retries_and_their_own_identity() {
         !log.contains("job.flaky | probe email=") || !log.contains("attempt=3"),
         "no fourth attempt"
     );
+    // The last two entries, oldest first: the second and third attempts.
+    let last_two = ws
+        .run(&["logs", "job.flaky", "--local", "--limit", "2"])
+        .expect(0)
+        .stdout;
+    let attempts: Vec<&str> = last_two
+        .lines()
+        .map(|l| l.rsplit("attempt=").next().unwrap_or_default())
+        .collect();
+    assert_eq!(attempts, ["1", "2"], "{last_two}");
     let (status, _) = up.stop();
     assert!(status.success());
 }

@@ -23,10 +23,11 @@ pub enum Api {
     SecretManager,
     ServiceUsage,
     CloudBilling,
+    Logging,
 }
 
 impl Api {
-    pub const ALL: [Api; 13] = [
+    pub const ALL: [Api; 14] = [
         Api::CloudTasks,
         Api::CloudRun,
         Api::Storage,
@@ -40,6 +41,7 @@ impl Api {
         Api::SecretManager,
         Api::ServiceUsage,
         Api::CloudBilling,
+        Api::Logging,
     ];
 
     fn document_text(self) -> &'static str {
@@ -57,6 +59,7 @@ impl Api {
             Api::SecretManager => include_str!("../discovery/secretmanager.v1.json"),
             Api::ServiceUsage => include_str!("../discovery/serviceusage.v1.json"),
             Api::CloudBilling => include_str!("../discovery/cloudbilling.v1.json"),
+            Api::Logging => include_str!("../discovery/logging.v2.json"),
         }
     }
 

@@ -7,6 +7,7 @@ pub mod cloudbilling;
 pub mod collection;
 pub mod iam;
 pub mod iam_policy;
+pub mod logging;
 pub mod lro;
 pub mod monitoring;
 pub mod registry;
@@ -434,6 +435,7 @@ const HANDLERS: &[(&str, Handler)] = &[
         serviceusage::batch_enable,
     ),
     ("serviceusage.operations.get", lro::get_global_operation),
+    ("logging.entries.list", logging::list_entries),
     (
         "monitoring.projects.notificationChannels.create",
         monitoring::create_channel,

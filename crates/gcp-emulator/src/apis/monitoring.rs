@@ -61,13 +61,23 @@ fn record(now: &str) -> Value {
 
 // ---- filters ----
 
-/// One `key OP "value"` term of a Monitoring filter.
+/// One `key OP "value"` term of a Monitoring (or Logging) filter.
 #[derive(Debug, Clone, PartialEq)]
-struct Term {
-    key: String,
-    negated: bool,
-    value: String,
+pub(crate) struct Term {
+    pub key: String,
+    /// `=`, `!=`, `:`, or a comparison where the caller allows it.
+    pub op: String,
+    pub value: String,
 }
+
+impl Term {
+    fn negated(&self) -> bool {
+        self.op == "!="
+    }
+}
+
+/// The operators timeSeries.list filters take (`:` is a match, as `=` here).
+const MONITORING_OPERATORS: &[&str] = &["=", "!=", ":"];
 
 /// Splits a filter into tokens: identifiers, quoted strings (either quote), operators, parens.
 fn tokenize(filter: &str) -> Result<Vec<String>, ApiError> {
@@ -149,12 +159,14 @@ pub fn normalize_filter(filter: &str) -> Result<String, ApiError> {
     Ok(out)
 }
 
-/// Parses the conjunctive subset `a = "x" AND b != "y" AND ...` used by timeSeries.list.
-fn parse_terms(filter: &str) -> Result<Vec<Term>, ApiError> {
+/// Parses the conjunctive subset `a = "x" AND b != "y" AND ...` used by timeSeries.list and
+/// entries.list, with the operators in `operators`.
+pub(crate) fn parse_terms(filter: &str, operators: &[&str]) -> Result<Vec<Term>, ApiError> {
     let tokens = tokenize(filter)?;
     let unsupported = || {
         ApiError::invalid_argument(format!(
-            "Unsupported filter \"{filter}\": the emulator supports KEY = \"VALUE\" terms joined by AND."
+            "Unsupported filter \"{filter}\": the emulator supports KEY OP \"VALUE\" terms joined by AND, with OP one of {}.",
+            operators.join(" ")
         ))
     };
     let mut terms = Vec::new();
@@ -167,7 +179,7 @@ fn parse_terms(filter: &str) -> Result<Vec<Term>, ApiError> {
         ) else {
             return Err(unsupported());
         };
-        if !matches!(op.as_str(), "=" | "!=" | ":") {
+        if !operators.contains(&op.as_str()) {
             return Err(unsupported());
         }
         let value = value
@@ -178,7 +190,7 @@ fn parse_terms(filter: &str) -> Result<Vec<Term>, ApiError> {
         let key = key.replace(".label.", ".labels.");
         terms.push(Term {
             key,
-            negated: op == "!=",
+            op: op.clone(),
             value,
         });
         index += 3;
@@ -595,8 +607,8 @@ pub fn list_time_series(context: &mut Context<'_>, call: &Call<'_>) -> Result<Re
     let filter = call.query.non_empty("filter").ok_or_else(|| {
         ApiError::bad_field("filter", "filter: Required field is not set.".into())
     })?;
-    let terms = parse_terms(filter)?;
-    if !terms.iter().any(|t| t.key == "metric.type" && !t.negated) {
+    let terms = parse_terms(filter, MONITORING_OPERATORS)?;
+    if !terms.iter().any(|t| t.key == "metric.type" && !t.negated()) {
         return Err(ApiError::invalid_argument(format!(
             "The filter must specify a metric type: {filter}"
         )));
@@ -684,7 +696,7 @@ pub fn list_time_series(context: &mut Context<'_>, call: &Call<'_>) -> Result<Re
         .unwrap_or_default();
     let matching = seeded.iter().filter(|series| {
         terms.iter().all(|term| {
-            (series_field(series, &term.key) == Some(term.value.as_str())) != term.negated
+            (series_field(series, &term.key) == Some(term.value.as_str())) != term.negated()
         })
     });
     let mut aligned: Vec<Aligned> = Vec::new();

@@ -66,7 +66,12 @@ pub fn service_of(api: Api) -> Option<&'static str> {
         Api::ArtifactRegistry => Some("artifactregistry.googleapis.com"),
         Api::SecretManager => Some("secretmanager.googleapis.com"),
         // Budgets live under billing accounts and the catalog is public: no project to gate.
-        Api::ResourceManager | Api::ServiceUsage | Api::BillingBudgets | Api::CloudBilling => None,
+        // Cloud Logging is enabled in every project by default.
+        Api::ResourceManager
+        | Api::ServiceUsage
+        | Api::BillingBudgets
+        | Api::CloudBilling
+        | Api::Logging => None,
     }
 }
 

@@ -181,7 +181,7 @@ async fn run_tasks(
         Instance {
             email,
             project: project.clone(),
-            region: location,
+            region: location.clone(),
         },
         metadata_stopped,
     )
@@ -202,7 +202,7 @@ async fn run_tasks(
     base.extend(emulator.runtime.extra_env());
     base.extend([
         ("CLOUD_RUN_JOB".to_string(), job_id.clone()),
-        ("CLOUD_RUN_EXECUTION".to_string(), execution_id),
+        ("CLOUD_RUN_EXECUTION".to_string(), execution_id.clone()),
         (
             "CLOUD_RUN_TASK_COUNT".to_string(),
             started.task_count.to_string(),
@@ -222,14 +222,14 @@ async fn run_tasks(
     let slots = Arc::new(tokio::sync::Semaphore::new(
         usize::try_from(parallelism).unwrap_or(1).max(1),
     ));
-    let source = format!("job.{job_id}");
     let mut handles = Vec::new();
     for index in 0..started.task_count {
         let slots = Arc::clone(&slots);
         let base = base.clone();
         let image = image.clone();
         let sink = emulator.runtime.logs.clone();
-        let source = source.clone();
+        let source =
+            process::LogSource::job_task(&project, &location, &job_id, &execution_id, index);
         let mut stop = stop.clone();
         handles.push(tokio::spawn(async move {
             let _slot = slots.acquire_owned().await;

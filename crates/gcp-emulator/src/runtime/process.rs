@@ -1,13 +1,16 @@
 //! Local processes under Cloud Run's contract: started from an unpacked image with the env the
-//! runtime gives them, their output captured line by line (to `<state>/runtime/logs/NAME.log`
-//! and to whoever follows the runtime's log stream), stopped with SIGTERM then SIGKILL after the
+//! runtime gives them, their output captured line by line (as Cloud Logging entries in
+//! `<state>/runtime/logs/NAME.jsonl`, and to whoever follows the runtime's log stream), stopped with SIGTERM then SIGKILL after the
 //! grace period Cloud Run gives (10 s).
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use std::io::Write;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use super::images::Unpacked;
@@ -23,7 +26,77 @@ pub struct LogLine {
     pub line: String,
 }
 
-/// Where output goes: a file per source, and a broadcast for live followers (`up`, `logs -f`).
+/// Whose output a line is: the name `up` shows and the Cloud Logging resource it is filed under
+/// (`cloud_run_revision` with `service_name`/`revision_name`, or `cloud_run_job` with
+/// `job_name`), as Cloud Run files its containers' output.
+#[derive(Debug, Clone)]
+pub struct LogSource {
+    /// `service.ID` or `job.ID`; also the log file's stem.
+    pub name: String,
+    /// The monitored resource: `{"type": ..., "labels": {...}}`.
+    pub resource: Value,
+    /// The entry's own labels (`run.googleapis.com/execution_name`, ...).
+    pub labels: Value,
+}
+
+impl LogSource {
+    /// A Cloud Run service revision's output.
+    pub fn revision(project: &str, location: &str, service: &str, revision: &str) -> Self {
+        Self {
+            name: format!("service.{service}"),
+            resource: json!({"type": "cloud_run_revision", "labels": {
+                "project_id": project, "location": location, "service_name": service,
+                "revision_name": revision, "configuration_name": service}}),
+            labels: json!({}),
+        }
+    }
+
+    /// A Cloud Run job task's output.
+    pub fn job_task(project: &str, location: &str, job: &str, execution: &str, task: u64) -> Self {
+        Self {
+            name: format!("job.{job}"),
+            resource: json!({"type": "cloud_run_job", "labels": {
+                "project_id": project, "location": location, "job_name": job}}),
+            labels: json!({"run.googleapis.com/execution_name": execution,
+                "run.googleapis.com/task_index": task.to_string()}),
+        }
+    }
+
+    /// The Cloud Logging entry for one line on `stream` (`stdout`/`stderr`): a JSON object line
+    /// becomes `jsonPayload` with its `severity` lifted onto the entry, anything else
+    /// `textPayload`, as Cloud Run's logging agent does.
+    pub fn entry(&self, stream: &str, line: &str, now: chrono::DateTime<chrono::Utc>) -> Value {
+        static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let project = self.resource["labels"]["project_id"]
+            .as_str()
+            .unwrap_or_default();
+        let mut entry = json!({
+            "insertId": format!("{:x}{sequence:06x}", now.timestamp_micros()),
+            "logName": format!("projects/{project}/logs/run.googleapis.com%2F{stream}"),
+            "resource": self.resource,
+            "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "receiveTimestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "severity": "DEFAULT",
+        });
+        if self.labels.as_object().is_some_and(|l| !l.is_empty()) {
+            entry["labels"] = self.labels.clone();
+        }
+        match serde_json::from_str::<Value>(line) {
+            Ok(Value::Object(mut payload)) => {
+                if let Some(Value::String(severity)) = payload.remove("severity") {
+                    entry["severity"] = Value::String(severity.to_ascii_uppercase());
+                }
+                entry["jsonPayload"] = Value::Object(payload);
+            }
+            _ => entry["textPayload"] = Value::String(line.to_string()),
+        }
+        entry
+    }
+}
+
+/// Where output goes: a file of Cloud Logging entries per source (what `entries.list` and
+/// `stackctl logs` read), and a broadcast for live followers (`up`).
 #[derive(Debug, Clone)]
 pub struct LogSink {
     pub dir: Option<PathBuf>,
@@ -33,9 +106,33 @@ pub struct LogSink {
 }
 
 impl LogSink {
-    /// The file a source's output is appended to.
+    /// The file a source's entries are appended to (one JSON entry a line).
     pub fn file_of(&self, source: &str) -> Option<PathBuf> {
-        self.dir.as_ref().map(|d| d.join(format!("{source}.log")))
+        self.dir.as_ref().map(|d| d.join(format!("{source}.jsonl")))
+    }
+
+    /// Files and broadcasts one line of `source` (the runtime's own notes go through here too).
+    pub fn record(&self, source: &LogSource, stream: &str, line: String) {
+        if let Some(path) = self.file_of(&source.name) {
+            let entry = source.entry(stream, &line, chrono::Utc::now());
+            let appended = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| {
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&path)
+                })
+                .and_then(|mut file| writeln!(file, "{entry}"));
+            if let Err(e) = appended {
+                tracing::warn!(file = %path.display(), error = %e, "cannot write a process log");
+            }
+        }
+        let _ = self.live.send(LogLine {
+            source: source.name.clone(),
+            line,
+        });
     }
 }
 
@@ -43,7 +140,7 @@ impl LogSink {
 pub fn spawn(
     image: &Unpacked,
     env: &[(String, String)],
-    source: &str,
+    source: &LogSource,
     sink: &LogSink,
 ) -> std::io::Result<Child> {
     let mut command = Command::new(&image.program);
@@ -64,42 +161,27 @@ pub fn spawn(
     if let Some(out) = child.stdout.take() {
         let processes = std::sync::Arc::clone(&sink.processes);
         processes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let (source, sink) = (source.to_string(), sink.clone());
+        let (source, sink) = (source.clone(), sink.clone());
         tokio::spawn(async move {
-            capture(out, source, sink).await;
+            capture(out, "stdout", source, sink).await;
             processes.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         });
     }
     if let Some(err) = child.stderr.take() {
-        tokio::spawn(capture(err, source.to_string(), sink.clone()));
+        tokio::spawn(capture(err, "stderr", source.clone(), sink.clone()));
     }
     Ok(child)
 }
 
-async fn capture(stream: impl tokio::io::AsyncRead + Unpin, source: String, sink: LogSink) {
+async fn capture(
+    stream: impl tokio::io::AsyncRead + Unpin,
+    name: &'static str,
+    source: LogSource,
+    sink: LogSink,
+) {
     let mut lines = BufReader::new(stream).lines();
-    let mut file = match sink.file_of(&source) {
-        Some(path) => {
-            if let Some(parent) = path.parent() {
-                let _ = tokio::fs::create_dir_all(parent).await;
-            }
-            tokio::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .await
-                .ok()
-        }
-        None => None,
-    };
     while let Ok(Some(line)) = lines.next_line().await {
-        if let Some(file) = file.as_mut() {
-            let _ = file.write_all(format!("{line}\n").as_bytes()).await;
-        }
-        let _ = sink.live.send(LogLine {
-            source: source.clone(),
-            line,
-        });
+        sink.record(&source, name, line);
     }
 }
 

@@ -378,12 +378,13 @@ impl Supervisor {
             .next()
             .unwrap_or_default()
             .to_string();
+        let revision_id_for_logs = revision_id.clone();
         contract.extend([
             ("K_SERVICE".to_string(), id.to_string()),
             ("K_REVISION".to_string(), revision_id),
             ("K_CONFIGURATION".to_string(), id.to_string()),
         ]);
-        let source = format!("service.{id}");
+        let source = process::LogSource::revision(project, location, id, &revision_id_for_logs);
         let sink = self.sink.clone();
         let backend = front.backend.clone();
         let mut stop = stop_rx;
@@ -397,13 +398,14 @@ impl Supervisor {
                 let mut child = match process::spawn(&image, &env, &source, &sink) {
                     Ok(child) => child,
                     Err(e) => {
-                        let _ = sink.live.send(process::LogLine {
-                            source: source.clone(),
-                            line: format!(
+                        sink.record(
+                            &source,
+                            "stderr",
+                            format!(
                                 "[stackctl] could not start {}: {e}",
                                 image.program.display()
                             ),
-                        });
+                        );
                         break;
                     }
                 };
@@ -421,11 +423,12 @@ impl Supervisor {
                 tokio::select! {
                     status = child.wait() => {
                         let _ = backend.send_replace(None);
-                        let _ = sink.live.send(process::LogLine {
-                            source: source.clone(),
-                            line: format!("[stackctl] process exited ({}); restarting in {backoff:?}",
+                        sink.record(
+                            &source,
+                            "stderr",
+                            format!("[stackctl] process exited ({}); restarting in {backoff:?}",
                                 status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string())),
-                        });
+                        );
                     }
                     () = stopped(&mut stop) => {
                         let _ = backend.send_replace(None);
