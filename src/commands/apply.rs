@@ -216,6 +216,9 @@ async fn locked(
     if !args.json {
         printer.out(&plan_view::render(&plan, printer.color));
     }
+    for warning in session.secret_version_warnings().await {
+        printer.err(&warning);
+    }
     if plan.is_empty() {
         if args.json {
             printer.json(&serde_json::json!({ "plan": plan, "report": { "results": [] } }));

@@ -157,6 +157,56 @@ impl Session {
     }
 
     /// Stops the in-process emulator (flushing its state).
+    /// Warnings for declared secrets that a service or job reads but that have no enabled
+    /// version yet: Cloud Run refuses to start such a revision, so the apply would fail there.
+    pub async fn secret_version_warnings(&self) -> Vec<String> {
+        let stack = &self.stack;
+        let mut readers: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        let services = stack
+            .services
+            .iter()
+            .map(|(n, s)| (format!("service.{n}"), &s.secrets));
+        let jobs = stack
+            .jobs
+            .iter()
+            .map(|(n, j)| (format!("job.{n}"), &j.secrets));
+        for (reader, secrets) in services.chain(jobs) {
+            for secret in secrets.values() {
+                readers
+                    .entry(secret.name.as_str())
+                    .or_default()
+                    .push(reader.clone());
+            }
+        }
+        let mut warnings = Vec::new();
+        for (name, readers) in readers {
+            let Some(config) = stack.secrets.get(name) else {
+                continue;
+            };
+            let has_version = match self.cloud.secret_has_enabled_version(&config.id).await {
+                Ok(has) => has.unwrap_or(false),
+                Err(e) => {
+                    tracing::debug!(secret = name, error = %e, "cannot check the secret's versions");
+                    continue;
+                }
+            };
+            if !has_version {
+                let (last, others) = readers.split_last().expect("a secret listed has readers");
+                let who = if others.is_empty() {
+                    format!("{last} reads it")
+                } else {
+                    format!("{} and {last} read it", others.join(", "))
+                };
+                warnings.push(format!(
+                    "warning: secret.{name} has no enabled version, and {who}: Cloud Run will not start {} until it has one; add it with `stackctl secret set {name}{}`",
+                    if others.is_empty() { "it" } else { "them" },
+                    if self.local.is_some() { " --local" } else { "" },
+                ));
+            }
+        }
+        warnings
+    }
+
     pub async fn close(self) {
         if let Some(local) = self.local {
             local.shutdown().await;

@@ -27,12 +27,16 @@ pub async fn run(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<ExitSt
         .await
     }
     .await;
+    let secret_warnings = session.secret_version_warnings().await;
     session.close().await;
     let plan = result?;
     if args.json {
         printer.json(&plan);
     } else {
         printer.out(&plan_view::render(&plan, printer.color));
+    }
+    for warning in &secret_warnings {
+        printer.err(warning);
     }
     if !args.allow_data_loss && plan.changes.iter().any(|c| c.data_loss().is_some()) {
         printer.err(

@@ -46,6 +46,44 @@ impl Cloud {
         Ok(version.name)
     }
 
+    /// Whether secret `id` has an enabled version (what Cloud Run needs to start a revision that
+    /// reads it); `None` when the secret does not exist (yet).
+    pub async fn secret_has_enabled_version(&self, id: &str) -> Result<Option<bool>, ApiError> {
+        let parent = format!("projects/{}/secrets/{id}", self.project);
+        let mut token = String::new();
+        loop {
+            let page = retrying(self.backoff, &super::Silent, || async {
+                self.secrets
+                    .list_secret_versions()
+                    .set_parent(&parent)
+                    .set_page_size(100)
+                    .set_page_token(&token)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        ApiError::from_gax("secretmanager.secrets.versions.list", &parent, &e)
+                    })
+            })
+            .await;
+            let page = match page {
+                Ok(page) => page,
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            if page
+                .versions
+                .iter()
+                .any(|v| v.state == gm::secret_version::State::Enabled)
+            {
+                return Ok(Some(true));
+            }
+            if page.next_page_token.is_empty() {
+                return Ok(Some(false));
+            }
+            token = page.next_page_token;
+        }
+    }
+
     /// Every secret of the project: one paged list call per page.
     pub async fn list_secrets(
         &self,

@@ -224,6 +224,13 @@ fn up_runs_the_example_worker_behind_a_front_that_only_lets_invokers_in() {
         "{}",
         up.log()
     );
+    // plan says so before anyone finds out at the first real apply.
+    let warned = ws.run(&["plan", "--local"]).expect(0);
+    assert!(
+        warned.stderr.contains("warning: secret.shopify-api-secret has no enabled version, and service.worker and job.ingest-orders read it: Cloud Run will not start them until it has one; add it with `stackctl secret set shopify-api-secret --local`"),
+        "{}",
+        warned.stderr
+    );
     // Other --local commands talk to the running emulator instead of failing on its lock.
     let said = set_secret(
         &ws,
@@ -234,8 +241,14 @@ fn up_runs_the_example_worker_behind_a_front_that_only_lets_invokers_in() {
         said.contains("Added version 1 to secret.shopify-api-secret"),
         "{said}"
     );
-    ws.run(&["plan", "--local", "--detailed-exitcode"])
+    let quiet = ws
+        .run(&["plan", "--local", "--detailed-exitcode"])
         .expect(0);
+    assert!(
+        !quiet.stderr.contains("has no enabled version"),
+        "{}",
+        quiet.stderr
+    );
     drop(up);
 
     let up = Up::start(&ws);
