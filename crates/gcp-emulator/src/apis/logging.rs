@@ -175,14 +175,13 @@ fn field<'e>(entry: &'e Value, key: &str) -> Result<Option<&'e str>, ()> {
         "timestamp" => "/timestamp".to_string(),
         "insertId" | "insert_id" => "/insertId".to_string(),
         other => {
-            let label = if let Some(label) = other.strip_prefix("resource.labels.") {
+            if let Some(label) = other.strip_prefix("resource.labels.") {
                 format!("/resource/labels/{label}")
             } else if let Some(label) = other.strip_prefix("labels.") {
                 format!("/labels/{}", label.replace('~', "~0").replace('/', "~1"))
             } else {
                 return Err(());
-            };
-            label
+            }
         }
     };
     Ok(entry.pointer(&pointer).and_then(Value::as_str))
