@@ -35,18 +35,24 @@ mod fencing_tests {
         (emulator, storage)
     }
 
+    /// Takes the lock of stack `s` as `holder`, fences the ledger for it and loads the ledger
+    /// under that fence.
+    async fn locked_as(storage: &StorageClient, holder: &str) -> (ApplyLock, LedgerStore) {
+        let lock = ApplyLock::acquire(storage, "state-b", "s", holder, Duration::from_secs(60))
+            .await
+            .unwrap();
+        claim_fence(storage, "state-b", "s", &lock.fence())
+            .await
+            .unwrap();
+        let mut ledger = LedgerStore::load(storage, "state-b", "s").await.unwrap();
+        ledger.fenced(lock.fence(), lock.lost_flag()).unwrap();
+        (lock, ledger)
+    }
+
     #[tokio::test]
     async fn a_ledger_write_after_another_apply_fenced_it_is_refused_not_reapplied() {
         let (emulator, storage) = storage().await;
-        let lease = Duration::from_secs(60);
-        let first = ApplyLock::acquire(&storage, "state-b", "s", "first", lease)
-            .await
-            .unwrap();
-        claim_fence(&storage, "state-b", "s", &first.fence())
-            .await
-            .unwrap();
-        let mut ledger = LedgerStore::load(&storage, "state-b", "s").await.unwrap();
-        ledger.fenced(first.fence(), first.lost_flag()).unwrap();
+        let (first, mut ledger) = locked_as(&storage, "first").await;
         let addr: crate::model::ResourceAddr = "queue.q".parse().unwrap();
         ledger
             .update(|l| l.record("q1", &addr, LedgerStatus::Active))
@@ -56,12 +62,7 @@ mod fencing_tests {
 
         // Someone breaks the lock; a second apply takes it and fences the ledger.
         force_unlock(&storage, "state-b", "s").await.unwrap();
-        let second = ApplyLock::acquire(&storage, "state-b", "s", "second", lease)
-            .await
-            .unwrap();
-        claim_fence(&storage, "state-b", "s", &second.fence())
-            .await
-            .unwrap();
+        let (second, _) = locked_as(&storage, "second").await;
 
         let refused = ledger
             .update(|l| l.record("q2", &addr, LedgerStatus::Active))
@@ -172,23 +173,10 @@ mod fencing_tests {
     #[tokio::test]
     async fn a_ledger_write_by_group_commit_is_refused_under_another_fence() {
         let (emulator, storage) = storage().await;
-        let lease = Duration::from_secs(60);
-        let first = ApplyLock::acquire(&storage, "state-b", "s", "first", lease)
-            .await
-            .unwrap();
-        claim_fence(&storage, "state-b", "s", &first.fence())
-            .await
-            .unwrap();
-        let mut store = LedgerStore::load(&storage, "state-b", "s").await.unwrap();
-        store.fenced(first.fence(), first.lost_flag()).unwrap();
+        let (_first, store) = locked_as(&storage, "first").await;
         let ledger = SharedLedger::new(store);
         force_unlock(&storage, "state-b", "s").await.unwrap();
-        let second = ApplyLock::acquire(&storage, "state-b", "s", "second", lease)
-            .await
-            .unwrap();
-        claim_fence(&storage, "state-b", "s", &second.fence())
-            .await
-            .unwrap();
+        let (_second, _) = locked_as(&storage, "second").await;
         let addr: crate::model::ResourceAddr = "queue.q".parse().unwrap();
         let (a, b) = tokio::join!(
             ledger.update({

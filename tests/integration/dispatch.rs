@@ -182,18 +182,7 @@ fn tasks_carry_googles_headers_and_a_verifiable_token_and_retry_on_the_queues_ba
         .and_then(|v| v.strip_prefix("Bearer "))
         .expect("an OIDC token")
         .to_string();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let claims = runtime
-        .block_on(
-            google_cloud_auth::credentials::idtoken::verifier::Builder::new([url.clone()])
-                .with_email(INVOKER)
-                .with_jwks_url(format!("{}/oauth2/v3/certs", emulator.url))
-                .build()
-                .verify(&token),
-        )
+    let claims = verify_local_id_token(&emulator.url, &url, Some(INVOKER), &token)
         .expect("the official verifier accepts the local token");
     assert_eq!(
         claims["aud"],
@@ -202,14 +191,7 @@ fn tasks_carry_googles_headers_and_a_verifiable_token_and_retry_on_the_queues_ba
     );
     let forged = format!("{}x", &token[..token.len() - 1]);
     assert!(
-        runtime
-            .block_on(
-                google_cloud_auth::credentials::idtoken::verifier::Builder::new([url.clone()])
-                    .with_jwks_url(format!("{}/oauth2/v3/certs", emulator.url))
-                    .build()
-                    .verify(&forged)
-            )
-            .is_err(),
+        verify_local_id_token(&emulator.url, &url, None, &forged).is_err(),
         "a tampered token is refused"
     );
 

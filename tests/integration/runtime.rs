@@ -120,17 +120,7 @@ fn scheduler_jobs_fire_on_run_and_on_their_cron_with_googles_headers_a_verifiabl
         .and_then(|v| v.strip_prefix("Bearer "))
         .expect("an OIDC token")
         .to_string();
-    let claims = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(
-            google_cloud_auth::credentials::idtoken::verifier::Builder::new([uri.clone()])
-                .with_email(SCHEDULER_SA)
-                .with_jwks_url(format!("{}/oauth2/v3/certs", emulator.url))
-                .build()
-                .verify(&token),
-        )
+    let claims = verify_local_id_token(&emulator.url, &uri, Some(SCHEDULER_SA), &token)
         .expect("the official verifier accepts the local token");
     assert_eq!(
         claims["aud"],

@@ -520,3 +520,26 @@ impl Drop for Registry {
         let _ = self.child.wait();
     }
 }
+
+/// Verifies an ID token the emulator signed with Google's own verifier (google-cloud-auth),
+/// against the emulator's JWKS; `email` also checks the token's identity.
+pub fn verify_local_id_token(
+    emulator_url: &str,
+    audience: &str,
+    email: Option<&str>,
+    token: &str,
+) -> Result<std::collections::HashMap<String, serde_json::Value>, String> {
+    let mut verifier =
+        google_cloud_auth::credentials::idtoken::verifier::Builder::new([audience.to_string()])
+            .with_jwks_url(format!("{emulator_url}/oauth2/v3/certs"));
+    if let Some(email) = email {
+        verifier = verifier.with_email(email);
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(verifier.build().verify(token))
+        .map(|claims| claims.into_iter().collect())
+        .map_err(|e| e.to_string())
+}

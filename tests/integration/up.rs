@@ -354,6 +354,12 @@ max_retries = 2
 env = { FAIL = "1" }
 "#;
 
+/// The id of the execution `run_job` returned.
+fn execution_id(execution: &serde_json::Value) -> String {
+    let name = execution["name"].as_str().expect("an execution name");
+    name.rsplit('/').next().unwrap_or_default().to_string()
+}
+
 /// Runs a job through the Run API and waits for its execution to complete.
 fn run_job(up: &Up, job: &str) -> serde_json::Value {
     let (status, operation) = up.api(
@@ -404,13 +410,7 @@ fn jobs_run_their_binary_per_task_with_retries_and_their_own_identity() {
         .find(|c| c["type"] == "Completed")
         .cloned();
     assert_eq!(completed.unwrap()["state"], "CONDITION_SUCCEEDED", "{done}");
-    let execution = done["name"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let execution = execution_id(&done);
     let log = up.log();
     for task in ["task=0/2 attempt=0", "task=1/2 attempt=0"] {
         assert!(
@@ -456,13 +456,7 @@ fn jobs_run_their_binary_per_task_with_retries_and_their_own_identity() {
         .expect("the latest entry first");
     assert!(first.contains(&execution), "{first}");
     let again = run_job(&up, "probe");
-    let second_execution = again["name"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let second_execution = execution_id(&again);
     let mut followed = Vec::new();
     while followed.len() < 2 {
         followed.push(
