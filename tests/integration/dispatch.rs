@@ -333,3 +333,68 @@ fn googles_python_client_creates_and_lists_a_task_that_reaches_its_target() {
             .is_some_and(|a| a.starts_with("Bearer ey"))
     );
 }
+
+#[test]
+fn a_caller_needs_the_enqueuer_role_and_act_as_on_the_tasks_token_account() {
+    let emulator = executing_emulator();
+    make_queue(&emulator, "webhooks", r#"{"maxAttempts": 1}"#);
+    let (status, body) = emulator.http(
+        "POST",
+        "/v1/projects/test-project/serviceAccounts",
+        Some(r#"{"accountId": "webhook-relay"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let relay = "webhook-relay@test-project.iam.gserviceaccount.com";
+    let (_, token) = emulator.http(
+        "GET",
+        &format!("/_emulator/access-token?email={relay}"),
+        None,
+    );
+    let bearer = format!("Bearer {token}");
+    let create = |id: &str| {
+        http_with(
+            &emulator.addr(),
+            "POST",
+            &format!("{QUEUES}/webhooks/tasks"),
+            &[("Authorization", &bearer)],
+            Some(&format!(
+                r#"{{"task": {{"name": "projects/test-project/locations/us-central1/queues/webhooks/tasks/{id}",
+                    "httpRequest": {{"url": "http://127.0.0.1:9/hook", "oidcToken": {{"serviceAccountEmail": "{INVOKER}"}}}}}}}}"#
+            )),
+        )
+    };
+    let grant = |resource: &str, role: &str| {
+        let (status, body) = emulator.http(
+            "POST",
+            &format!("{resource}:setIamPolicy"),
+            Some(&format!(
+                r#"{{"policy": {{"bindings": [{{"role": "{role}", "members": ["serviceAccount:{relay}"]}}]}}}}"#
+            )),
+        );
+        assert_eq!(status, 200, "{body}");
+    };
+
+    let (status, body) = create("w1");
+    assert_eq!(status, 403, "no role on the queue: {body}");
+    assert!(body.contains("cloudtasks.tasks.create"), "{body}");
+    grant(&format!("{QUEUES}/webhooks"), "roles/cloudtasks.enqueuer");
+    let (status, body) = create("w1");
+    assert_eq!(
+        status, 403,
+        "an enqueuer may not act as another account: {body}"
+    );
+    assert!(body.contains("iam.serviceAccounts.actAs"), "{body}");
+    grant(
+        &format!("/v1/projects/test-project/serviceAccounts/{INVOKER}"),
+        "roles/iam.serviceAccountUser",
+    );
+    let (status, body) = create("w1");
+    assert_eq!(status, 200, "enqueuer and Service Account User: {body}");
+    // Anonymous callers (stackctl and tests) act as the project's owner.
+    let (status, body) = emulator.http(
+        "POST",
+        &format!("{QUEUES}/webhooks/tasks"),
+        Some(r#"{"task": {"httpRequest": {"url": "http://127.0.0.1:9/hook"}}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+}

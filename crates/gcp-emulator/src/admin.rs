@@ -60,6 +60,20 @@ pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
                 ),
             }
         }
+        // An access token naming a service account, as the local metadata server hands to a
+        // process: the emulator then checks that caller's IAM (Cloud Tasks' create and actAs).
+        ("GET", "/_emulator/access-token") => {
+            let query = crate::conventions::Query::parse(request.raw_query.as_deref());
+            match query.non_empty("email") {
+                Some(email) => {
+                    HttpResponse::text(200, &emulator.runtime.identity.access_token(email))
+                }
+                None => HttpResponse::error(
+                    &ApiError::invalid_argument("expected ?email=SERVICE_ACCOUNT"),
+                    ErrorStyle::Proto,
+                ),
+            }
+        }
         ("GET", "/_emulator/clock") => HttpResponse::json(
             200,
             &json!({"now": emulator.runtime.clock.now().to_rfc3339()}),

@@ -65,6 +65,56 @@ pub fn policy_of(state: &State, resource: &str) -> Value {
         .unwrap_or_else(|| json!({ "version": 1, "etag": EMPTY_POLICY_ETAG }))
 }
 
+/// Whether `email` (a service account, or a user) holds one of `roles` on any of `resources`
+/// (a resource and the parents that pass their grants down), directly or through
+/// `allUsers`/`allAuthenticatedUsers`; `None` is an unauthenticated caller (only `allUsers`).
+pub fn holds_role(state: &State, resources: &[&str], roles: &[&str], email: Option<&str>) -> bool {
+    let members: Vec<String> = match email {
+        Some(email) => vec![
+            format!("serviceAccount:{email}"),
+            format!("user:{email}"),
+            "allUsers".into(),
+            "allAuthenticatedUsers".into(),
+        ],
+        None => vec!["allUsers".into()],
+    };
+    resources
+        .iter()
+        .filter_map(|resource| state.iam_policies.get(*resource))
+        .flat_map(|policy| {
+            policy
+                .get("bindings")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+        .filter(|binding| {
+            binding
+                .get("role")
+                .and_then(Value::as_str)
+                .is_some_and(|role| roles.contains(&role))
+        })
+        .flat_map(|binding| {
+            binding
+                .get("members")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(Value::as_str)
+        .any(|member| members.iter().any(|wanted| wanted == member))
+}
+
+/// IAM's refusal of a caller that lacks `permission` on `resource`.
+pub fn permission_denied(permission: &str, resource: &str) -> ApiError {
+    ApiError::new(
+        crate::conventions::Code::PermissionDenied,
+        format!(
+            "The principal (user or service account) lacks IAM permission \"{permission}\" for the resource \"{resource}\" (or the resource may not exist)."
+        ),
+    )
+}
+
 /// Forgets the policy of a deleted resource.
 pub fn forget(state: &mut State, resource: &str) {
     state.iam_policies.remove(resource);

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{Call, Context, Reply};
+use super::{Call, Context, Reply, iam_policy};
 use crate::conventions::ApiError;
 use crate::conventions::paging::PagePolicy;
 use crate::conventions::wire::{parse_timestamp, timestamp};
@@ -84,6 +84,57 @@ fn expire_names(state: &mut State, now: DateTime<Utc>) {
         .retain(|_, at| parse_timestamp(at).is_some_and(|at| now - at < NAME_RESERVED));
 }
 
+/// What Cloud Tasks checks of a caller that names itself (a token minted by the local metadata
+/// server): `cloudtasks.tasks.create` on the queue (an enqueuer, admin or owner role on the
+/// queue or its project), and `iam.serviceAccounts.actAs` on a token's service account other
+/// than its own (Service Account User on that account or the project). Anonymous callers (the
+/// CLI and tests talking to the emulator) act as the project's owner.
+fn check_caller_may_create(
+    state: &State,
+    call: &Call<'_>,
+    queue: &str,
+    task: &Value,
+) -> Result<(), ApiError> {
+    let Some(caller) = call
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(crate::runtime::Identity::email_of_access_token)
+    else {
+        return Ok(());
+    };
+    let project = queue.split('/').take(2).collect::<Vec<_>>().join("/");
+    let owners = ["roles/owner", "roles/editor"];
+    let enqueuers = [
+        "roles/cloudtasks.enqueuer",
+        "roles/cloudtasks.admin",
+        owners[0],
+        owners[1],
+    ];
+    if !iam_policy::holds_role(state, &[queue, &project], &enqueuers, Some(&caller)) {
+        return Err(iam_policy::permission_denied(
+            "cloudtasks.tasks.create",
+            queue,
+        ));
+    }
+    let acted_as = task
+        .pointer("/httpRequest/oidcToken/serviceAccountEmail")
+        .or_else(|| task.pointer("/httpRequest/oauthToken/serviceAccountEmail"))
+        .and_then(Value::as_str);
+    if let Some(account) = acted_as.filter(|account| *account != caller) {
+        let resource = format!("{project}/serviceAccounts/{account}");
+        let users = ["roles/iam.serviceAccountUser", owners[0], owners[1]];
+        if !iam_policy::holds_role(state, &[&resource, &project], &users, Some(&caller)) {
+            return Err(iam_policy::permission_denied(
+                "iam.serviceAccounts.actAs",
+                &resource,
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn create_task(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let queue = queue_of(call)?;
     let queue_value = context
@@ -132,6 +183,7 @@ pub fn create_task(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, 
             "Service account {email} does not exist or is not in the queue's project."
         )));
     }
+    check_caller_may_create(context.state, call, &queue, &task)?;
     let now = call.now;
     expire_names(context.state, now);
     let name = match task

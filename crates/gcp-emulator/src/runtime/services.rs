@@ -471,38 +471,16 @@ fn plain(status: StatusCode, content_type: &str, body: String) -> Response<Body>
 /// Whether `email` may invoke the service: `run.invoker` (or a role that includes it) for the
 /// service account or `allUsers`/`allAuthenticatedUsers` in the service's policy.
 fn may_invoke(emulator: &Emulator, service: &str, email: Option<&str>) -> bool {
-    let state = lock(&emulator.state);
-    let Some(policy) = state.iam_policies.get(service) else {
-        return false;
-    };
-    let members: Vec<String> = match email {
-        Some(email) => vec![
-            format!("serviceAccount:{email}"),
-            format!("user:{email}"),
-            "allUsers".into(),
-            "allAuthenticatedUsers".into(),
+    crate::apis::iam_policy::holds_role(
+        &lock(&emulator.state),
+        &[service],
+        &[
+            "roles/run.invoker",
+            "roles/run.admin",
+            "roles/run.developer",
         ],
-        None => vec!["allUsers".into()],
-    };
-    policy
-        .get("bindings")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|b| {
-            matches!(
-                b.get("role").and_then(Value::as_str),
-                Some("roles/run.invoker" | "roles/run.admin" | "roles/run.developer")
-            )
-        })
-        .flat_map(|b| {
-            b.get("members")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-        })
-        .filter_map(Value::as_str)
-        .any(|m| members.iter().any(|wanted| wanted == m))
+        email,
+    )
 }
 
 async fn forward(
