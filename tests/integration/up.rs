@@ -253,8 +253,48 @@ fn up_runs_the_example_worker_behind_a_front_that_only_lets_invokers_in() {
 
     let up = Up::start(&ws);
     let front = up.front("service.worker");
+    // The example worker takes internal traffic only: Cloud Tasks reaches it (the Python client
+    // test below), a caller from outside gets Cloud Run's 404 whatever its token.
     let (status, body) = request(&front, "POST", "/tasks/webhook", &[]);
-    assert_eq!(status, 403, "no token: {body}");
+    assert_eq!(status, 404, "internal ingress: {body}");
+    let queue = "/v2/projects/acme-shop-dev/locations/us-central1/queues/webhooks";
+    let (status, body) = up.api(
+        "POST",
+        &format!("{queue}/tasks"),
+        Some(&format!(
+            r#"{{"task": {{"name": "projects/acme-shop-dev/locations/us-central1/queues/webhooks/tasks/order-7", "httpRequest": {{"body": "{}"}}}}}}"#,
+            base64(b"{\"id\": 7}")
+        )),
+    );
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while up.api("GET", &format!("{queue}/tasks/order-7"), None).0 != 404 {
+        assert!(
+            Instant::now() < deadline,
+            "Cloud Tasks reaches the internal worker: {}",
+            up.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        up.log().contains("task-worker: task order-7 (9 bytes)"),
+        "{}",
+        up.log()
+    );
+    ws.edit(
+        r#"ingress = "internal-and-cloud-load-balancing""#,
+        r#"ingress = "all""#,
+    );
+    ws.run(&["apply", "--local", "--auto-approve"]).expect(0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (status, body) = loop {
+        let (status, body) = request(&front, "POST", "/tasks/webhook", &[]);
+        if status != 404 || Instant::now() > deadline {
+            break (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status, 403, "ingress all, no token: {body}");
     assert!(body.contains("Error: Forbidden"), "{body}");
     let (_, service) = up.api(
         "GET",

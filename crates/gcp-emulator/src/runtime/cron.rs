@@ -70,6 +70,8 @@ async fn attempt(
             name.rsplit('/').next().unwrap_or(name),
         )
         .header("X-CloudScheduler-ScheduleTime", timestamp(scheduled));
+    let (internal, key) = emulator.runtime.routes.internal_caller();
+    request = request.header(internal, key);
     let mut has_content_type = false;
     for (k, v) in target["headers"].as_object().into_iter().flatten() {
         if let Some(v) = v.as_str() {

@@ -299,6 +299,8 @@ async fn send(emulator: &Emulator, client: &reqwest::Client, attempt: &Attempt) 
     for (k, v) in &attempt.headers {
         request = request.header(k, v);
     }
+    let (internal, key) = emulator.runtime.routes.internal_caller();
+    request = request.header(internal, key);
     if let Some((email, audience)) = &attempt.oidc {
         let token =
             emulator

@@ -5,10 +5,26 @@
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
-#[derive(Debug, Default)]
+/// The header Google's own callers (the dispatcher, the scheduler) carry to a front, so an
+/// internal-only service admits them and nobody else; its value is this emulator's secret, and
+/// the front strips it before the service sees the request.
+pub const INTERNAL_CALLER_HEADER: &str = "x-stackctl-internal-caller";
+
+#[derive(Debug)]
 pub struct Routes {
     /// `NAME-….run.app` host -> `127.0.0.1:PORT`.
     fronts: RwLock<BTreeMap<String, String>>,
+    /// The value of [`INTERNAL_CALLER_HEADER`]: random per emulator process.
+    internal_key: String,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Self {
+            fronts: RwLock::default(),
+            internal_key: format!("{:032x}", rand::random::<u128>()),
+        }
+    }
 }
 
 fn host_of(url: &str) -> Option<(&str, &str, &str)> {
@@ -43,6 +59,12 @@ impl Routes {
             Some(front) => format!("http://{front}{rest}"),
             None => url.to_string(),
         }
+    }
+
+    /// The header that marks a request from one of Google's own products (Cloud Tasks, Cloud
+    /// Scheduler), which Cloud Run counts as internal traffic.
+    pub fn internal_caller(&self) -> (&'static str, &str) {
+        (INTERNAL_CALLER_HEADER, &self.internal_key)
     }
 
     /// Whether the URL's host is a service served locally.

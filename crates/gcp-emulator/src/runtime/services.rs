@@ -28,6 +28,9 @@ const DEFAULT_MAX_INSTANCES: u64 = 100;
 /// The largest request body a front forwards (Cloud Run's HTTP/1 limit is 32 MiB).
 const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
 const FORBIDDEN_BODY: &str = "<html><head>\n<meta http-equiv=\"content-type\" content=\"text/html;charset=utf-8\">\n<title>403 Forbidden</title>\n</head>\n<body text=#000000 bgcolor=#ffffff>\n<h1>Error: Forbidden</h1>\n<h2>Your client does not have permission to get URL <code>PATH</code> from this server.</h2>\n<h2></h2>\n</body></html>\n";
+/// What Cloud Run answers a request its ingress setting does not admit (Google's 404 page; the
+/// status for Cloud Run is unverified, see RUNTIME-NOTES 1.8).
+const NOT_FOUND_BODY: &str = "<html><head>\n<meta http-equiv=\"content-type\" content=\"text/html;charset=utf-8\">\n<title>404 Page not found</title>\n</head>\n<body text=#000000 bgcolor=#ffffff>\n<h1>Error: Page not found</h1>\n<h2>The requested URL <code>PATH</code> was not found on this server.</h2>\n<h2></h2>\n</body></html>\n";
 
 /// What `up` lists for a service.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +56,9 @@ struct Wanted {
     email: String,
     slots: usize,
     invoker_check: bool,
+    /// Who may reach it at all: `INGRESS_TRAFFIC_ALL` (default), `..._INTERNAL_ONLY`,
+    /// `..._INTERNAL_LOAD_BALANCER`, `..._NONE`.
+    ingress: String,
 }
 
 fn wanted_services(emulator: &Emulator) -> Vec<Wanted> {
@@ -101,6 +107,11 @@ fn wanted_services(emulator: &Emulator) -> Vec<Wanted> {
                     .unwrap_or(usize::MAX),
                 invoker_check: service.get("invokerIamDisabled").and_then(Value::as_bool)
                     != Some(true),
+                ingress: service
+                    .get("ingress")
+                    .and_then(Value::as_str)
+                    .unwrap_or("INGRESS_TRAFFIC_ALL")
+                    .to_string(),
             })
         })
         .collect()
@@ -242,6 +253,10 @@ impl Supervisor {
                         .is_none_or(|at| at.elapsed() < RETRY_START_AFTER)
             });
             if settled {
+                // Service-level settings (ingress, the invoker check) change without a revision.
+                if let Some(front) = lock(&self.fronts).get(&w.name) {
+                    *lock(&front.wanted) = w.clone();
+                }
                 continue;
             }
             if let Some(old) = lock(&self.running).remove(&w.name) {
@@ -492,6 +507,25 @@ async fn forward(
         .uri()
         .path_and_query()
         .map_or("/".to_string(), ToString::to_string);
+    // Ingress, approximated: on loopback every caller looks alike, so "internal" means Google's
+    // own products (the dispatcher, the scheduler), which carry the emulator's secret header.
+    let (internal_header, internal_key) = front.emulator.runtime.routes.internal_caller();
+    let internal = request
+        .headers()
+        .get(internal_header)
+        .is_some_and(|v| v.as_bytes() == internal_key.as_bytes());
+    let admitted = match wanted.ingress.as_str() {
+        "INGRESS_TRAFFIC_INTERNAL_ONLY" | "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" => internal,
+        "INGRESS_TRAFFIC_NONE" => false,
+        _ => true,
+    };
+    if !admitted {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "text/html; charset=UTF-8",
+            NOT_FOUND_BODY.replace("PATH", request.uri().path()),
+        );
+    }
     if wanted.invoker_check {
         let token = request
             .headers()
@@ -565,7 +599,7 @@ async fn forward(
         )
         .body(bytes);
     for (name, value) in &head.headers {
-        if name != "host" && name != "content-length" {
+        if name != "host" && name != "content-length" && name != internal_header {
             outgoing = outgoing.header(name, value);
         }
     }
