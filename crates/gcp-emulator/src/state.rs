@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::tracked::{Touched, Tracked};
+
 const FORMAT_VERSION: u32 = 1;
 
 /// Everything the emulated APIs know. Resources are kept as their wire JSON (enum names).
@@ -13,74 +15,129 @@ const FORMAT_VERSION: u32 = 1;
 pub struct State {
     pub format_version: u32,
     /// Cloud Tasks queues by full name.
-    pub queues: BTreeMap<String, Value>,
+    pub queues: Tracked<Value>,
     /// Deleted queue names -> RFC 3339 deletion time (blocks re-creation for a while).
-    pub queue_tombstones: BTreeMap<String, String>,
+    pub queue_tombstones: Tracked<String>,
     /// Cloud Tasks tasks waiting or being dispatched, by full name.
-    pub tasks: BTreeMap<String, TaskRecord>,
+    pub tasks: Tracked<TaskRecord>,
     /// Task names used recently (created, executed or deleted) -> when: reused within about an
     /// hour answers ALREADY_EXISTS.
-    pub task_names: BTreeMap<String, String>,
+    pub task_names: Tracked<String>,
     /// Cloud Run services by full name.
-    pub services: BTreeMap<String, ServiceRecord>,
+    pub services: Tracked<ServiceRecord>,
     /// Cloud Run revisions by full name (`.../services/S/revisions/R`).
-    pub revisions: BTreeMap<String, Value>,
+    pub revisions: Tracked<Value>,
     /// Long-running operations by full name.
-    pub operations: BTreeMap<String, OperationRecord>,
+    pub operations: Tracked<OperationRecord>,
     /// Storage buckets by name.
-    pub buckets: BTreeMap<String, Value>,
+    pub buckets: Tracked<Value>,
     /// Storage objects: bucket -> object name -> object.
-    pub objects: BTreeMap<String, BTreeMap<String, StoredObject>>,
+    pub objects: Tracked<BTreeMap<String, StoredObject>>,
     /// Highest object generation handed out (generations only increase).
     pub last_object_generation: i64,
     /// IAM policies of every resource kind, by resource name (`projects/p/secrets/s`, ...).
-    pub iam_policies: BTreeMap<String, Value>,
+    pub iam_policies: Tracked<Value>,
     /// How many times each policy was written (feeds its etag).
-    pub iam_policy_writes: BTreeMap<String, u64>,
+    pub iam_policy_writes: Tracked<u64>,
     /// IAM service accounts by email.
-    pub service_accounts: BTreeMap<String, Value>,
+    pub service_accounts: Tracked<Value>,
     /// Cloud Run jobs by full name.
-    pub run_jobs: BTreeMap<String, JobRecord>,
+    pub run_jobs: Tracked<JobRecord>,
     /// Cloud Run executions by full name (`.../jobs/J/executions/E`).
-    pub executions: BTreeMap<String, Value>,
+    pub executions: Tracked<Value>,
     /// Cloud Scheduler jobs by full name.
-    pub scheduler_jobs: BTreeMap<String, Value>,
+    pub scheduler_jobs: Tracked<Value>,
     /// Scheduler jobs `jobs.run` asked to fire now (the execution plane fires them).
     pub scheduler_runs: std::collections::BTreeSet<String>,
     /// BigQuery datasets by `project:dataset`.
-    pub bq_datasets: BTreeMap<String, Value>,
+    pub bq_datasets: Tracked<Value>,
     /// BigQuery tables by `project:dataset.table`.
-    pub bq_tables: BTreeMap<String, Value>,
+    pub bq_tables: Tracked<Value>,
     /// BigQuery jobs (seeded through the admin API) by `project:location.jobId`.
-    pub bq_jobs: BTreeMap<String, Value>,
+    pub bq_jobs: Tracked<Value>,
     /// Billing budgets by full name.
-    pub budgets: BTreeMap<String, Value>,
+    pub budgets: Tracked<Value>,
     /// Monitoring notification channels by full name.
-    pub notification_channels: BTreeMap<String, Value>,
+    pub notification_channels: Tracked<Value>,
     /// Monitoring alert policies by full name.
-    pub alert_policies: BTreeMap<String, Value>,
+    pub alert_policies: Tracked<Value>,
     /// Seeded Monitoring time series per project id.
-    pub time_series: BTreeMap<String, Vec<Value>>,
+    pub time_series: Tracked<Vec<Value>>,
     /// Artifact Registry repositories by full name.
-    pub repositories: BTreeMap<String, Value>,
+    pub repositories: Tracked<Value>,
     /// Artifact Registry docker images by full name.
-    pub docker_images: BTreeMap<String, Value>,
+    pub docker_images: Tracked<Value>,
     /// Secret Manager secrets by full name.
-    pub secrets: BTreeMap<String, Value>,
+    pub secrets: Tracked<Value>,
     /// Secret versions by full name, with their payloads.
-    pub secret_versions: BTreeMap<String, SecretVersionRecord>,
+    pub secret_versions: Tracked<SecretVersionRecord>,
     /// Enabled services per project number.
-    pub enabled_services: BTreeMap<String, std::collections::BTreeSet<String>>,
+    pub enabled_services: Tracked<std::collections::BTreeSet<String>>,
     /// Cloud Billing Catalog prices set through the admin API, by SKU id: the SKU's replaced
     /// `tieredRates`, or `None` when the SKU was withdrawn from the catalog.
-    pub catalog_overrides: BTreeMap<String, Option<Value>>,
+    pub catalog_overrides: Tracked<Option<Value>>,
     /// A counter for server-assigned ids (alert policies, channels, conditions, executions).
     pub last_id: u64,
     /// Artifact Registry Docker repositories by path (`PROJECT/REPO/IMAGE`); blob bytes are
     /// kept apart (see `apis::registry`).
-    pub registry: BTreeMap<String, RepositoryRecord>,
+    pub registry: Tracked<RepositoryRecord>,
 }
 
+impl State {
+    /// Each field's changes since the last call (its JSON name and what changed), for the
+    /// store's log; map fields report the keys they touched, the others their whole value.
+    pub(crate) fn take_touched(&self) -> Result<Vec<(&'static str, Touched)>, serde_json::Error> {
+        let mut touched = Vec::new();
+        macro_rules! tracked {
+            ($($field:ident),* $(,)?) => {
+                $(touched.push((stringify!($field), self.$field.take_touched()?));)*
+            };
+        }
+        macro_rules! whole {
+            ($($field:ident),* $(,)?) => {
+                $(touched.push((stringify!($field), Touched::Whole(serde_json::to_value(&self.$field)?)));)*
+            };
+        }
+        tracked!(
+            queues,
+            queue_tombstones,
+            tasks,
+            task_names,
+            services,
+            revisions,
+            operations,
+            buckets,
+            objects,
+            iam_policies,
+            iam_policy_writes,
+            service_accounts,
+            run_jobs,
+            executions,
+            scheduler_jobs,
+            bq_datasets,
+            bq_tables,
+            bq_jobs,
+            budgets,
+            notification_channels,
+            alert_policies,
+            time_series,
+            repositories,
+            docker_images,
+            secrets,
+            secret_versions,
+            enabled_services,
+            catalog_overrides,
+            registry
+        );
+        whole!(
+            format_version,
+            last_object_generation,
+            scheduler_runs,
+            last_id
+        );
+        Ok(touched)
+    }
+}
 /// A Cloud Tasks task: its wire form and what dispatch needs to know.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -197,5 +254,26 @@ impl State {
             format_version: FORMAT_VERSION,
             ..Self::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_of_the_state_reports_its_changes_to_the_store() {
+        let serialized = serde_json::to_value(State::empty()).unwrap();
+        let mut fields: Vec<&str> = serialized
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let touched = State::empty().take_touched().unwrap();
+        let mut reported: Vec<&str> = touched.iter().map(|(field, _)| *field).collect();
+        fields.sort_unstable();
+        reported.sort_unstable();
+        assert_eq!(reported, fields, "add the field to State::take_touched");
     }
 }

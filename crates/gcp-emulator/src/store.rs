@@ -2,10 +2,10 @@
 //! change log (`changes.jsonl`) of the top-level entries each change touched, compacted into a
 //! new snapshot once the log outgrows it; guarded by an exclusive lock so one process uses a dir.
 //!
-//! Changes are found generically, without per-field code: the state's top-level fields are
-//! compared, as JSON, with what was last persisted, entry by entry for fields that are maps, so
-//! a field added to [`State`] is persisted with no change here. Disk writes grow with the change;
-//! finding it still walks the whole state in memory (no handler marks what it touched).
+//! Changes are found without per-field code here: the state's map fields remember the keys a
+//! request touched ([`crate::tracked::Tracked`]), and only those entries are serialized and
+//! compared with what was last persisted; the few other fields are compared whole. So both the
+//! disk write and the work to find it grow with the change, not with the state.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::EmulatorError;
 use crate::state::State;
+use crate::tracked::Touched;
 
 const SNAPSHOT_FILE: &str = "state.json";
 const LOG_FILE: &str = "changes.jsonl";
@@ -63,45 +64,36 @@ impl Change {
     }
 }
 
-/// The changes that turn `old` into `new`.
-fn changes_between(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<Change> {
-    let mut changes = Vec::new();
-    for (field, value) in new {
-        match (old.get(field), value) {
-            (Some(before), after) if before == after => {}
-            (Some(Value::Object(before)), Value::Object(after)) => {
-                for (key, entry) in after {
-                    if before.get(key) != Some(entry) {
-                        changes.push(Change {
-                            field: field.clone(),
-                            key: Some(key.clone()),
-                            value: Some(entry.clone()),
-                        });
-                    }
-                }
-                for key in before.keys().filter(|k| !after.contains_key(*k)) {
-                    changes.push(Change {
-                        field: field.clone(),
-                        key: Some(key.clone()),
-                        value: None,
-                    });
-                }
-            }
-            _ => changes.push(Change {
-                field: field.clone(),
-                key: None,
-                value: Some(value.clone()),
-            }),
+/// The changes that turn field `field` from `old` (as saved) into `new`: entry by entry for maps.
+fn field_changes(field: &str, old: Option<&Value>, new: &Value) -> Vec<Change> {
+    let whole = || Change {
+        field: field.to_string(),
+        key: None,
+        value: Some(new.clone()),
+    };
+    match (old, new) {
+        (Some(before), after) if before == after => Vec::new(),
+        (Some(Value::Object(before)), Value::Object(after)) => {
+            let set = after
+                .iter()
+                .filter(|(key, entry)| before.get(*key) != Some(*entry))
+                .map(|(key, entry)| Change {
+                    field: field.to_string(),
+                    key: Some(key.clone()),
+                    value: Some(entry.clone()),
+                });
+            let removed = before
+                .keys()
+                .filter(|key| !after.contains_key(*key))
+                .map(|key| Change {
+                    field: field.to_string(),
+                    key: Some(key.clone()),
+                    value: None,
+                });
+            set.chain(removed).collect()
         }
+        _ => vec![whole()],
     }
-    for field in old.keys().filter(|f| !new.contains_key(*f)) {
-        changes.push(Change {
-            field: field.clone(),
-            key: None,
-            value: None,
-        });
-    }
-    changes
 }
 
 /// What was last persisted and where the log stands.
@@ -209,9 +201,31 @@ impl StateStore {
     /// Appends what changed since the last save to the log and flushes it; compacts the log
     /// into a new snapshot (temp file, then rename) once it outgrows the snapshot.
     pub fn save(&self, state: &State) -> std::io::Result<()> {
-        let fields = to_fields(state).map_err(std::io::Error::other)?;
+        let touched = state.take_touched().map_err(std::io::Error::other)?;
         let mut persisted = crate::lock(&self.persisted);
-        let changes = changes_between(&persisted.fields, &fields);
+        let mut changes = Vec::new();
+        for (field, touched) in touched {
+            let saved = persisted.fields.get(field);
+            match touched {
+                Touched::Nothing => {}
+                Touched::Entries(entries) => {
+                    let saved = saved.and_then(Value::as_object);
+                    changes.extend(
+                        entries
+                            .into_iter()
+                            .filter(|(key, value)| {
+                                saved.and_then(|map| map.get(key)) != value.as_ref()
+                            })
+                            .map(|(key, value)| Change {
+                                field: field.to_string(),
+                                key: Some(key),
+                                value,
+                            }),
+                    );
+                }
+                Touched::Whole(value) => changes.extend(field_changes(field, saved, &value)),
+            }
+        }
         if changes.is_empty() {
             return Ok(());
         }
@@ -223,7 +237,9 @@ impl StateStore {
         persisted.log.write_all(&lines)?;
         persisted.log.flush()?;
         persisted.log_bytes += lines.len() as u64;
-        persisted.fields = fields;
+        for change in changes {
+            change.apply(&mut persisted.fields);
+        }
         if persisted.log_bytes > persisted.snapshot_bytes.max(COMPACT_AT_LEAST_BYTES) {
             self.compact(&mut persisted)?;
         }
@@ -348,6 +364,55 @@ mod tests {
         drop(store);
         let (_store, reopened) = StateStore::open(&dir).unwrap();
         assert_eq!(reopened, state);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_save_serializes_only_what_was_touched_and_a_replaced_state_is_saved_whole() {
+        let dir = temp_dir();
+        let (store, mut state) = StateStore::open(&dir).unwrap();
+        for i in 0..20 {
+            with_queue(&mut state, &format!("q{i}"));
+        }
+        store.save(&state).unwrap();
+        assert!(
+            state
+                .take_touched()
+                .unwrap()
+                .iter()
+                .all(|(field, touched)| {
+                    *touched == Touched::Nothing
+                        || [
+                            "format_version",
+                            "last_object_generation",
+                            "scheduler_runs",
+                            "last_id",
+                        ]
+                        .contains(field)
+                }),
+            "a save forgets what it wrote"
+        );
+        let before = std::fs::metadata(dir.join(LOG_FILE)).unwrap().len();
+        store.save(&state).unwrap();
+        assert_eq!(
+            std::fs::metadata(dir.join(LOG_FILE)).unwrap().len(),
+            before,
+            "nothing touched, nothing written"
+        );
+        let _ = state.queues.get_mut("q3");
+        store.save(&state).unwrap();
+        assert_eq!(
+            std::fs::metadata(dir.join(LOG_FILE)).unwrap().len(),
+            before,
+            "touched but unchanged, nothing written"
+        );
+        // `/_emulator/reset` replaces the whole state: every field is compared whole.
+        state = State::empty();
+        with_queue(&mut state, "after-reset");
+        store.save(&state).unwrap();
+        drop(store);
+        let (_store, reopened) = StateStore::open(&dir).unwrap();
+        assert_eq!(reopened.queues.keys().collect::<Vec<_>>(), ["after-reset"]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

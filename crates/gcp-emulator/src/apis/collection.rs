@@ -11,6 +11,7 @@ use crate::conventions::paging::{Page, PagePolicy, paginate};
 use crate::conventions::wire::stable_hash;
 use crate::conventions::{ApiError, Query};
 use crate::state::State;
+use crate::tracked::Tracked;
 
 /// The stored entries whose keys start with `prefix` (one parent's children), in key order.
 pub fn entries_under<'a, T>(
@@ -30,8 +31,16 @@ pub fn children<'a, T>(
 }
 
 /// Forgets every entry under `prefix` (a deleted parent's children).
-pub fn remove_under<T>(map: &mut BTreeMap<String, T>, prefix: &str) {
-    map.retain(|key, _| !key.starts_with(prefix));
+pub fn remove_under<T>(map: &mut Tracked<T>, prefix: &str) {
+    let children: Vec<String> = map
+        .range(prefix.to_string()..)
+        .map(|(key, _)| key)
+        .take_while(|key| key.starts_with(prefix))
+        .cloned()
+        .collect();
+    for key in children {
+        map.remove(&key);
+    }
 }
 
 /// One page of resources ordered and paged by their `name`, answered as a list method does.
@@ -143,7 +152,7 @@ pub struct Collection {
     pub field: &'static str,
     pub policy: PagePolicy,
     pub map: fn(&State) -> &BTreeMap<String, Value>,
-    pub map_mut: fn(&mut State) -> &mut BTreeMap<String, Value>,
+    pub map_mut: fn(&mut State) -> &mut Tracked<Value>,
     /// The NOT_FOUND error for a name.
     pub not_found: fn(&str) -> ApiError,
 }
