@@ -16,6 +16,7 @@ pub mod runtime;
 mod server;
 mod state;
 mod store;
+mod table_rows;
 
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
