@@ -495,3 +495,216 @@ pub fn list_rows(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, Ap
     }
     Ok(Reply::Json(response))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::server::testing::TestEmulator;
+
+    const TABLES: &str = "/bigquery/v2/projects/p1/datasets/raw/tables";
+
+    async fn with_table(table: Value) -> TestEmulator {
+        let emulator = TestEmulator::with_polls(0);
+        emulator
+            .send(
+                "POST",
+                "/bigquery/v2/projects/p1/datasets",
+                Some(json!({"datasetReference": {"datasetId": "raw"}})),
+            )
+            .await;
+        let (status, created) = emulator.send("POST", TABLES, Some(table)).await;
+        assert_eq!(status, 200, "{created}");
+        emulator
+    }
+
+    fn events() -> Value {
+        json!({"tableReference": {"tableId": "events"},
+               "schema": {"fields": [{"name": "n", "type": "INTEGER", "mode": "REQUIRED"},
+                                     {"name": "note", "type": "STRING"}]},
+               "timePartitioning": {"type": "DAY", "expirationMs": "172800000"}})
+    }
+
+    async fn insert(emulator: &TestEmulator, table: &str, body: Value) -> Value {
+        let (status, answer) = emulator
+            .send("POST", &format!("{TABLES}/{table}/insertAll"), Some(body))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+
+    async fn listed(emulator: &TestEmulator, query: &str) -> Value {
+        let (status, list) = emulator
+            .send("GET", &format!("{TABLES}/events/data?{query}"), None)
+            .await;
+        assert_eq!(status, 200, "{list}");
+        list
+    }
+
+    fn numbers(list: &Value) -> Vec<String> {
+        list["rows"]
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| r["f"][0]["v"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn streaming_inserts_dedupe_skip_or_stop_and_expire_with_their_partition() {
+        let emulator = with_table(events()).await;
+        let rows = |ids: &[(&str, Value)]| {
+            Value::Array(
+                ids.iter()
+                    .map(|(id, json)| json!({"insertId": id, "json": json}))
+                    .collect(),
+            )
+        };
+        insert(
+            &emulator,
+            "events",
+            json!({"rows": rows(&[("a", json!({"n": 1})), ("a", json!({"n": 1}))])}),
+        )
+        .await;
+        insert(
+            &emulator,
+            "events",
+            json!({"rows": rows(&[("a", json!({"n": 1})), ("b", json!({"n": 2}))])}),
+        )
+        .await;
+        assert_eq!(
+            numbers(&listed(&emulator, "").await),
+            ["1", "2"],
+            "insertId a kept once"
+        );
+
+        let mixed = rows(&[("c", json!({"n": 3})), ("d", json!({"note": "no n"}))]);
+        let stopped = insert(&emulator, "events", json!({"rows": mixed})).await;
+        assert_eq!(
+            stopped["insertErrors"],
+            json!([{"index": 0, "errors": [{"reason": "stopped", "location": "", "debugInfo": "", "message": ""}]},
+                   {"index": 1, "errors": [{"reason": "invalid", "location": "n", "debugInfo": "", "message": "Missing required field: n."}]}])
+        );
+        let skipped = insert(
+            &emulator,
+            "events",
+            json!({"rows": mixed, "skipInvalidRows": true}),
+        )
+        .await;
+        assert_eq!(skipped["insertErrors"][0]["index"], 1);
+        let unknown = rows(&[("e", json!({"n": 5, "extra": true}))]);
+        insert(
+            &emulator,
+            "events",
+            json!({"rows": unknown, "ignoreUnknownValues": true}),
+        )
+        .await;
+        assert_eq!(numbers(&listed(&emulator, "").await), ["1", "2", "3", "5"]);
+
+        // After a minute an insertId is forgotten; after two days the partition expires.
+        emulator
+            .emulator
+            .runtime
+            .clock
+            .advance(std::time::Duration::from_secs(61));
+        insert(
+            &emulator,
+            "events",
+            json!({"rows": rows(&[("a", json!({"n": 1}))])}),
+        )
+        .await;
+        assert_eq!(listed(&emulator, "").await["totalRows"], "5");
+        emulator
+            .emulator
+            .runtime
+            .clock
+            .advance(std::time::Duration::from_secs(2 * 86_400));
+        let (_, table) = emulator
+            .send("GET", &format!("{TABLES}/events"), None)
+            .await;
+        assert_eq!(
+            (&table["numRows"], &table["numBytes"]),
+            (&json!("0"), &json!("0"))
+        );
+        assert_eq!(listed(&emulator, "").await["totalRows"], "0");
+    }
+
+    #[tokio::test]
+    async fn rows_are_paged_selected_and_read_per_partition() {
+        let mut kept = events();
+        kept["timePartitioning"] = json!({"type": "DAY"});
+        let emulator = with_table(kept.clone()).await;
+        let today = chrono::Utc::now().format("%Y%m%d").to_string();
+        let batch: Vec<Value> = (1..=5)
+            .map(|n| json!({"json": {"n": n, "note": format!("#{n}")}}))
+            .collect();
+        insert(&emulator, "events", json!({"rows": batch})).await;
+        insert(
+            &emulator,
+            "events$20240101",
+            json!({"rows": [{"json": {"n": 6}}]}),
+        )
+        .await;
+
+        let first = listed(&emulator, "maxResults=4").await;
+        assert_eq!(first["totalRows"], "6");
+        assert_eq!(numbers(&first), ["6", "1", "2", "3"], "partitions in order");
+        let token = first["pageToken"]
+            .as_str()
+            .expect("a next page")
+            .to_string();
+        let rest = listed(&emulator, &format!("maxResults=4&pageToken={token}")).await;
+        assert_eq!(
+            (numbers(&rest), rest.get("pageToken")),
+            (vec!["4".into(), "5".into()], None)
+        );
+        assert_eq!(
+            numbers(&listed(&emulator, "startIndex=4").await),
+            ["4", "5"]
+        );
+
+        let selected = listed(&emulator, "selectedFields=note,n&maxResults=1&startIndex=1").await;
+        assert_eq!(selected["rows"], json!([{"f": [{"v": "#1"}, {"v": "1"}]}]));
+        let (status, _) = emulator
+            .send(
+                "GET",
+                &format!("{TABLES}/events/data?selectedFields=nope"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 400);
+
+        let (_, partition) = emulator
+            .send("GET", &format!("{TABLES}/events$20240101/data"), None)
+            .await;
+        assert_eq!(
+            partition["totalRows"], "1",
+            "the decorator reads one partition"
+        );
+        let (_, today_rows) = emulator
+            .send("GET", &format!("{TABLES}/events${today}/data"), None)
+            .await;
+        assert_eq!(today_rows["totalRows"], "5");
+        let (status, error) = emulator
+            .send("GET", &format!("{TABLES}/events$2024/data"), None)
+            .await;
+        assert_eq!(
+            (status, &error["error"]["errors"][0]["reason"]),
+            (400, &json!("invalid"))
+        );
+
+        let (status, _) = emulator
+            .send("DELETE", &format!("{TABLES}/events"), None)
+            .await;
+        assert_eq!(status, 204);
+        let (status, _) = emulator.send("POST", TABLES, Some(kept)).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            listed(&emulator, "").await["totalRows"],
+            "0",
+            "a new table of the same name is empty"
+        );
+    }
+}

@@ -178,9 +178,7 @@ fn run_job(
         });
     };
     let Some(data) = data else {
-        return Err(not_supported(
-            "Loads from URIs (sourceUris) are; upload the data with the job:",
-        ));
+        return Err(not_supported("Loads from URIs (sourceUris) are"));
     };
     let started = epoch_ms(call.now);
     let (status, load_statistics) = match run_load(context, call, project, load, &data)? {
@@ -585,4 +583,258 @@ fn parse_rows(
         bad_records: bad_errors,
         bad_count: bad.len(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::server::testing::TestEmulator;
+
+    const BASE: &str = "/bigquery/v2/projects/p1";
+    const UPLOAD: &str = "/upload/bigquery/v2/projects/p1/jobs";
+
+    async fn with_dataset() -> TestEmulator {
+        let emulator = TestEmulator::with_polls(0);
+        let (status, _) = emulator
+            .send(
+                "POST",
+                &format!("{BASE}/datasets"),
+                Some(json!({"datasetReference": {"datasetId": "raw"}})),
+            )
+            .await;
+        assert_eq!(status, 200);
+        emulator
+    }
+
+    /// A multipart load (`uploadType=multipart`); answers (status, job).
+    async fn load(emulator: &TestEmulator, load: Value, data: &str) -> (u16, Value) {
+        let job = json!({"configuration": {"load": load}});
+        let body = format!(
+            "--XX\r\ncontent-type: application/json; charset=UTF-8\r\n\r\n{job}\r\n--XX\r\ncontent-type: */*\r\n\r\n{data}\r\n--XX--"
+        );
+        let response = emulator
+            .raw(
+                "POST",
+                &format!("{UPLOAD}?uploadType=multipart"),
+                body.into_bytes(),
+                &[("content-type", "multipart/related; boundary=XX")],
+            )
+            .await;
+        (
+            response.status,
+            serde_json::from_slice(&response.body).unwrap_or(Value::Null),
+        )
+    }
+
+    fn csv_load(table: &str, write: &str) -> Value {
+        json!({"destinationTable": {"projectId": "p1", "datasetId": "raw", "tableId": table},
+               "sourceFormat": "CSV", "skipLeadingRows": 1, "writeDisposition": write,
+               "schema": {"fields": [{"name": "day", "type": "DATE"}, {"name": "n", "type": "INT64"}]}})
+    }
+
+    async fn values(emulator: &TestEmulator, table: &str) -> Vec<Value> {
+        let (status, list) = emulator
+            .send(
+                "GET",
+                &format!("{BASE}/datasets/raw/tables/{table}/data"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{list}");
+        list["rows"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|row| row["f"][1]["v"].clone())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn csv_loads_create_the_table_and_honour_every_write_disposition() {
+        let emulator = with_dataset().await;
+        let (status, job) = load(
+            &emulator,
+            csv_load("daily", "WRITE_EMPTY"),
+            "day,n\n2024-01-01,1\n2024-01-02,2\n",
+        )
+        .await;
+        assert_eq!(status, 200, "{job}");
+        assert_eq!(job["status"], json!({"state": "DONE"}));
+        assert_eq!(job["statistics"]["load"]["outputRows"], "2");
+        assert_eq!(job["statistics"]["load"]["outputBytes"], "32");
+        assert_eq!(job["configuration"]["jobType"], "LOAD");
+        let (_, table) = emulator
+            .send("GET", &format!("{BASE}/datasets/raw/tables/daily"), None)
+            .await;
+        assert_eq!(
+            (
+                &table["numRows"],
+                &table["numBytes"],
+                &table["schema"]["fields"][1]["type"]
+            ),
+            (&json!("2"), &json!("32"), &json!("INTEGER")),
+            "CREATE_IF_NEEDED made the table from the load's schema: {table}"
+        );
+
+        let (_, refused) = load(
+            &emulator,
+            csv_load("daily", "WRITE_EMPTY"),
+            "day,n\n2024-01-03,3\n",
+        )
+        .await;
+        assert_eq!(
+            refused["status"]["errorResult"],
+            json!({"reason": "duplicate", "message": "Already Exists: Table p1:raw.daily"})
+        );
+        load(
+            &emulator,
+            csv_load("daily", "WRITE_APPEND"),
+            "day,n\n2024-01-03,3\n",
+        )
+        .await;
+        assert_eq!(
+            values(&emulator, "daily").await,
+            [json!("1"), json!("2"), json!("3")]
+        );
+        load(
+            &emulator,
+            csv_load("daily", "WRITE_TRUNCATE"),
+            "day,n\n2024-01-04,4\n",
+        )
+        .await;
+        assert_eq!(values(&emulator, "daily").await, [json!("4")]);
+
+        let mut never = csv_load("missing", "WRITE_APPEND");
+        never["createDisposition"] = json!("CREATE_NEVER");
+        let (_, missing) = load(&emulator, never, "day,n\n").await;
+        assert_eq!(
+            missing["status"]["errorResult"],
+            json!({"reason": "notFound", "message": "Not found: Table p1:raw.missing"})
+        );
+
+        // Within maxBadRecords the good rows land and the bad ones are listed.
+        let mut tolerant = csv_load("daily", "WRITE_APPEND");
+        tolerant["maxBadRecords"] = json!(1);
+        let (_, job) = load(&emulator, tolerant, "day,n\n2024-01-05,x\n2024-01-06,6\n").await;
+        assert_eq!(job["statistics"]["load"]["badRecords"], "1");
+        assert!(job["status"].get("errorResult").is_none(), "{job}");
+        assert!(
+            job["status"]["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Could not parse 'x' as INT64 for field n")),
+            "{job}"
+        );
+        assert_eq!(values(&emulator, "daily").await, [json!("4"), json!("6")]);
+
+        let (status, got) = emulator
+            .send(
+                "GET",
+                &format!(
+                    "{BASE}/jobs/{}",
+                    job["jobReference"]["jobId"].as_str().unwrap()
+                ),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, &got["statistics"], got.get("state")),
+            (200, &job["statistics"], None)
+        );
+        let (_, listed) = emulator.send("GET", &format!("{BASE}/jobs"), None).await;
+        assert_eq!(listed["jobs"].as_array().map(Vec::len), Some(6), "{listed}");
+    }
+
+    #[tokio::test]
+    async fn resumable_uploads_take_chunks_and_run_the_job_on_the_last() {
+        let emulator = with_dataset().await;
+        let job = json!({"jobReference": {"jobId": "chunked"}, "configuration": {"load": csv_load("t", "WRITE_APPEND")}});
+        let started = emulator
+            .raw(
+                "POST",
+                &format!("{UPLOAD}?uploadType=resumable"),
+                serde_json::to_vec(&job).unwrap(),
+                &[
+                    ("host", "127.0.0.1:9"),
+                    ("content-type", "application/json"),
+                ],
+            )
+            .await;
+        assert_eq!(started.status, 200);
+        let location = started
+            .headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("location"))
+            .map(|(_, value)| value.clone())
+            .expect("a Location header");
+        let session = location
+            .strip_prefix("http://127.0.0.1:9")
+            .expect("same host");
+        let data = "day,n\n2024-01-01,1\n2024-01-02,2\n";
+        let (head, tail) = data.split_at(10);
+        let first = emulator
+            .raw(
+                "PUT",
+                session,
+                head.into(),
+                &[("content-range", &format!("bytes 0-9/{}", data.len()))],
+            )
+            .await;
+        assert_eq!(first.status, 308);
+        assert!(
+            first
+                .headers
+                .contains(&("Range".into(), "bytes=0-9".into()))
+        );
+        let last = emulator
+            .raw(
+                "PUT",
+                session,
+                tail.into(),
+                &[(
+                    "content-range",
+                    &format!("bytes 10-{}/{}", data.len() - 1, data.len()),
+                )],
+            )
+            .await;
+        assert_eq!(last.status, 200, "{}", String::from_utf8_lossy(&last.body));
+        let job: Value = serde_json::from_slice(&last.body).unwrap();
+        assert_eq!(job["jobReference"]["jobId"], "chunked");
+        assert_eq!(values(&emulator, "t").await, [json!("1"), json!("2")]);
+        let again = emulator.raw("PUT", session, tail.into(), &[]).await;
+        assert_eq!(again.status, 404, "the session ended with the job");
+    }
+
+    #[tokio::test]
+    async fn queries_and_loads_without_data_are_refused_as_not_supported() {
+        let emulator = with_dataset().await;
+        let (status, error) = emulator
+            .send(
+                "POST",
+                &format!("{BASE}/queries"),
+                Some(json!({"query": "SELECT 1"})),
+            )
+            .await;
+        assert_eq!(
+            (status, &error["error"]["errors"][0]["reason"]),
+            (501, &json!("notImplemented"))
+        );
+        let (status, error) = emulator
+            .send(
+                "POST",
+                &format!("{BASE}/jobs"),
+                Some(
+                    json!({"configuration": {"load": {"sourceUris": ["gs://b/o"],
+                    "destinationTable": {"datasetId": "raw", "tableId": "t"}}}}),
+                ),
+            )
+            .await;
+        assert_eq!(status, 501);
+        assert!(
+            error["error"]["message"].as_str().is_some_and(|m| m
+                .starts_with("Loads from URIs (sourceUris) are not supported by this emulator")),
+            "{error}"
+        );
+    }
 }
