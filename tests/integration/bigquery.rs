@@ -7,29 +7,12 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// Runs `tests/conformance/bigquery_rows.py PHASE` against `emulator` and parses its JSON.
+/// Runs `tests/conformance/bigquery_rows.py PHASE` against `emulator`.
 fn bigquery_rows(emulator: &Emulator, phase: &str) -> Value {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/conformance/bigquery_rows.py"
-    );
-    let out = std::process::Command::new(python())
-        .args([
-            script,
-            phase,
-            "--endpoint",
-            &emulator.url,
-            "--project",
-            "p1",
-        ])
-        .output()
-        .expect("run bigquery_rows.py");
-    assert!(
-        out.status.success(),
-        "bigquery_rows.py {phase} failed (is the venv from scripts/test there?):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("bigquery_rows.py prints JSON")
+    conformance_script(
+        "bigquery_rows.py",
+        &[phase, "--endpoint", &emulator.url, "--project", "p1"],
+    )
 }
 
 /// `(order_id, customer, created_at day)` of each row, in the order listed.

@@ -461,13 +461,8 @@ mod tests {
         store
             .with_table("p:d.t", |t| t.append(batch("", &[1])))
             .unwrap();
+        let table_dir = store.table_dir("p:d.t").unwrap();
         drop(store);
-        let table_dir = std::fs::read_dir(dir.path().join("bigquery").join("tables"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
         let mut log = OpenOptions::new()
             .append(true)
             .open(table_dir.join(LOG_FILE))

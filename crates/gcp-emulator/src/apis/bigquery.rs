@@ -571,15 +571,15 @@ pub(super) fn check_schema_change(
             .unwrap_or_default()
             .to_ascii_lowercase()
     };
+    let shown_of = |f: &Value| {
+        format!(
+            "{path}{}",
+            f.get("name").and_then(Value::as_str).unwrap_or_default()
+        )
+    };
     for old_field in old_fields {
         let name = name_of(old_field);
-        let shown = format!(
-            "{path}{}",
-            old_field
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-        );
+        let shown = shown_of(old_field);
         let Some(new_field) = new_fields.iter().find(|f| name_of(f) == name) else {
             return Err(mismatch(format!("Field {shown} is missing in new schema")));
         };
@@ -613,23 +613,14 @@ pub(super) fn check_schema_change(
     }
     for new_field in new_fields {
         let name = name_of(new_field);
+        let shown = shown_of(new_field);
         let added = !old_fields.iter().any(|f| name_of(f) == name);
         if added && !allowed.add_fields {
-            return Err(mismatch(format!(
-                "Cannot add fields (field: {path}{})",
-                new_field
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-            )));
+            return Err(mismatch(format!("Cannot add fields (field: {shown})")));
         }
         if added && new_field["mode"] == "REQUIRED" {
             return Err(mismatch(format!(
-                "Cannot add required fields to an existing schema. (field: {path}{})",
-                new_field
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
+                "Cannot add required fields to an existing schema. (field: {shown})"
             )));
         }
     }
