@@ -56,6 +56,10 @@ struct Base {
 #[derive(Debug, Default)]
 pub struct TableRows {
     pub partitions: Partitions,
+    /// Logical bytes per partition as last counted, and the schema they were counted with
+    /// (filled by the BigQuery layer; a write forgets the partitions it touches).
+    pub byte_counts: BTreeMap<String, u64>,
+    pub byte_counts_schema: Value,
     /// Rows were written to this table at some point (its counters follow its rows).
     written: bool,
     last_seq: u64,
@@ -197,6 +201,12 @@ impl TableRows {
         }
         self.last_seq = batch.seq;
         self.written = true;
+        if truncate {
+            self.byte_counts.clear();
+        }
+        for partition in batch.rows.keys() {
+            self.byte_counts.remove(partition);
+        }
         batch.apply(&mut self.partitions);
         self.compact_if_due()
     }
@@ -207,6 +217,7 @@ impl TableRows {
             files.write_base(partition, self.last_seq, &rows)?;
         }
         self.written = true;
+        self.byte_counts.remove(partition);
         if rows.is_empty() {
             self.partitions.remove(partition);
         } else {
@@ -380,6 +391,8 @@ fn load(dir: &Path) -> std::io::Result<TableRows> {
     };
     Ok(TableRows {
         partitions,
+        byte_counts: BTreeMap::new(),
+        byte_counts_schema: Value::Null,
         written: last_seq > 0 || !bases.is_empty(),
         last_seq,
         files: Some(TableFiles {

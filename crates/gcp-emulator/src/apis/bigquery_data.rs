@@ -219,23 +219,44 @@ fn visible<'a>(
     })
 }
 
-/// Row and logical-byte counts of a table's live rows (of `decorator`'s partition only).
+/// Row and logical-byte counts of a table's live rows (of `decorator`'s partition only); the
+/// bytes of a partition are counted again only after it changed.
 pub(super) fn counts(
-    rows: &TableRows,
+    rows: &mut TableRows,
     table: &Value,
     decorator: Option<&str>,
     now: DateTime<Utc>,
 ) -> (u64, u64) {
     let partitioning = Partitioning::of(table);
     let fields = table.pointer("/schema/fields").unwrap_or(&Value::Null);
-    visible(rows, &partitioning, decorator, now).fold((0, 0), |(n, bytes), (_, partition)| {
-        let partition_bytes: u64 = partition
-            .iter()
-            .filter_map(Value::as_object)
-            .map(|row| values::row_bytes(fields, row))
-            .sum();
-        (n + partition.len() as u64, bytes + partition_bytes)
-    })
+    if rows.byte_counts_schema != *fields {
+        rows.byte_counts.clear();
+        rows.byte_counts_schema = fields.clone();
+    }
+    let live: Vec<String> = visible(rows, &partitioning, decorator, now)
+        .map(|(partition, _)| partition.clone())
+        .collect();
+    let (mut total_rows, mut total_bytes) = (0, 0);
+    for partition in live {
+        let stored = rows
+            .partitions
+            .get(&partition)
+            .map_or(&[][..], Vec::as_slice);
+        total_rows += stored.len() as u64;
+        total_bytes += match rows.byte_counts.get(&partition) {
+            Some(bytes) => *bytes,
+            None => {
+                let bytes = stored
+                    .iter()
+                    .filter_map(Value::as_object)
+                    .map(|row| values::row_bytes(fields, row))
+                    .sum();
+                rows.byte_counts.insert(partition, bytes);
+                bytes
+            }
+        };
+    }
+    (total_rows, total_bytes)
 }
 
 /// A table as `tables.get` answers it: once rows were written, `numRows`, `numBytes` and the
