@@ -352,12 +352,14 @@ fn run_load(
         }
         (Some(table), None) => table.clone(),
         (Some(table), Some(fields)) => {
+            // A whole-table WRITE_TRUNCATE takes the load's schema; other writes must match
+            // the table's, and change it only as `schemaUpdateOptions` allow.
             let replaces_schema = write == "WRITE_TRUNCATE" && decorator.is_none();
+            let options: Vec<&str> = load["schemaUpdateOptions"]
+                .as_array()
+                .map(|o| o.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             if !replaces_schema {
-                let options: Vec<&str> = load["schemaUpdateOptions"]
-                    .as_array()
-                    .map(|o| o.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
                 let allowed = SchemaChanges {
                     add_fields: options.contains(&"ALLOW_FIELD_ADDITION"),
                     relax_modes: options.contains(&"ALLOW_FIELD_RELAXATION"),
@@ -371,7 +373,9 @@ fn run_load(
                 }
             }
             let mut table = table.clone();
-            table["schema"] = json!({"fields": fields});
+            if replaces_schema || !options.is_empty() {
+                table["schema"] = json!({"fields": fields});
+            }
             table
         }
     };
@@ -744,6 +748,35 @@ mod tests {
         );
         let (_, listed) = emulator.send("GET", &format!("{BASE}/jobs"), None).await;
         assert_eq!(listed["jobs"].as_array().map(Vec::len), Some(6), "{listed}");
+    }
+
+    #[tokio::test]
+    async fn a_load_adds_columns_only_with_allow_field_addition() {
+        let emulator = with_dataset().await;
+        load(
+            &emulator,
+            csv_load("t", "WRITE_APPEND"),
+            "day,n\n2024-01-01,1\n",
+        )
+        .await;
+        let mut wider = csv_load("t", "WRITE_APPEND");
+        wider["schema"]["fields"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "extra", "type": "STRING"}));
+        let (_, refused) = load(&emulator, wider.clone(), "day,n,extra\n2024-01-02,2,x\n").await;
+        assert_eq!(
+            refused["status"]["errorResult"]["message"],
+            "Provided Schema does not match Table p1:raw.t. Cannot add fields (field: extra)"
+        );
+        wider["schemaUpdateOptions"] = json!(["ALLOW_FIELD_ADDITION"]);
+        let (_, job) = load(&emulator, wider, "day,n,extra\n2024-01-02,2,x\n").await;
+        assert_eq!(job["status"], json!({"state": "DONE"}), "{job}");
+        let (_, table) = emulator
+            .send("GET", &format!("{BASE}/datasets/raw/tables/t"), None)
+            .await;
+        assert_eq!(table["schema"]["fields"][2]["name"], "extra");
+        assert_eq!(table["numRows"], "2");
     }
 
     #[tokio::test]
