@@ -2,7 +2,8 @@
 """Drives Google's google-cloud-bigquery client against the emulator's BigQuery rows: load jobs
 with an explicit schema (a resumable upload and a multipart one), a partition replaced with
 WRITE_TRUNCATE on its decorator, streaming inserts with insertIds, list_rows, and the errors of
-a schema mismatch and of rows outside the decorator's partition. Prints one JSON document of
+a schema mismatch and of rows outside the decorator's partition, and a value of every type
+round-tripped by insert_rows and list_rows. Prints one JSON document of
 what the client saw, for a Rust test to check.
 
     bigquery_rows.py write --endpoint http://127.0.0.1:PORT --project p1
@@ -10,6 +11,8 @@ what the client saw, for a Rust test to check.
 """
 
 import argparse
+import datetime
+import decimal
 import io
 import json
 
@@ -55,6 +58,28 @@ def rows_of(client, table, **kwargs):
     return [{key: (value.isoformat() if hasattr(value, "isoformat") else value)
              for key, value in row.items()}
             for row in client.list_rows(table, **kwargs)]
+
+
+def round_trip_every_type(client, project):
+    """insert_rows one row with a value of every type, and one of NULLs; list_rows reads them."""
+    schema = [bigquery.SchemaField(name, kind, mode=mode) for name, kind, mode in [
+        ("i", "INT64", "NULLABLE"), ("f", "FLOAT64", "NULLABLE"), ("b", "BOOL", "NULLABLE"),
+        ("s", "STRING", "NULLABLE"), ("by", "BYTES", "NULLABLE"), ("d", "DATE", "NULLABLE"),
+        ("dt", "DATETIME", "NULLABLE"), ("t", "TIME", "NULLABLE"), ("ts", "TIMESTAMP", "NULLABLE"),
+        ("n", "NUMERIC", "NULLABLE"), ("bn", "BIGNUMERIC", "NULLABLE"), ("j", "JSON", "NULLABLE"),
+        ("r", "STRING", "REPEATED")]]
+    schema.append(bigquery.SchemaField("rec", "RECORD", mode="REPEATED", fields=[
+        bigquery.SchemaField("k", "STRING"), bigquery.SchemaField("v", "INT64")]))
+    table = client.create_table(bigquery.Table(f"{project}.shop.types", schema=schema))
+    sent = {"i": 7, "f": 1.25, "b": True, "s": "héllo", "by": b"\x00\x01",
+            "d": datetime.date(2024, 1, 2), "dt": datetime.datetime(2024, 1, 2, 3, 4, 5, 678900),
+            "t": datetime.time(3, 4, 5),
+            "ts": datetime.datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=datetime.timezone.utc),
+            "n": decimal.Decimal("1.23"), "bn": decimal.Decimal("123456789.123"),
+            "j": {"a": [1, 2]}, "r": ["x", "y"], "rec": [{"k": "a", "v": 1}, {"k": "b", "v": None}]}
+    errors = client.insert_rows(table, [sent, {"i": None}])
+    read = [dict(row) for row in client.list_rows(client.get_table(table.reference))]
+    return {"errors": errors, "sent": repr(sent), "read": [repr(row) for row in read]}
 
 
 def write(client, project):
@@ -111,6 +136,7 @@ def write(client, project):
     iterator = client.list_rows(table, page_size=2)
     out["page_sizes"] = [page.num_items for page in iterator.pages]
     out["selected"] = rows_of(client, table, selected_fields=[SCHEMA[2], SCHEMA[0]])
+    out["types"] = round_trip_every_type(client, project)
     try:
         client.query("SELECT 1").result()
         out["query"] = None

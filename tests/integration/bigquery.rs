@@ -1,7 +1,8 @@
 //! The emulator's BigQuery rows as Google's Python `google-cloud-bigquery` client sees them:
 //! load jobs (resumable and multipart uploads, explicit schema), a partition replaced with
-//! WRITE_TRUNCATE on its decorator, streaming inserts with insertIds, `list_rows`, BigQuery's
-//! error shapes, and no acknowledged row lost when the emulator is killed.
+//! WRITE_TRUNCATE on its decorator, streaming inserts with insertIds, `list_rows` (every type
+//! round-trips), BigQuery's error shapes, and no acknowledged row lost when the emulator is
+//! killed.
 
 use serde_json::{Value, json};
 
@@ -122,6 +123,14 @@ fn googles_bigquery_client_loads_replaces_a_partition_streams_and_reads_rows() {
     assert_eq!(
         seen["table"],
         json!({"num_rows": 6, "num_bytes": 6 * 24 + strings})
+    );
+    // Every type, written by insert_rows and read by list_rows, comes back as it was sent.
+    let types = &seen["types"];
+    assert_eq!(types["errors"], json!([]), "{types}");
+    assert_eq!(types["read"][0], types["sent"]);
+    assert_eq!(
+        types["read"][1],
+        "{'i': None, 'f': None, 'b': None, 's': None, 'by': None, 'd': None, 'dt': None, 't': None, 'ts': None, 'n': None, 'bn': None, 'j': None, 'r': [], 'rec': []}"
     );
     assert_eq!(seen["query"]["exception"], "MethodNotImplemented");
     assert!(
