@@ -146,47 +146,36 @@ impl Partitioning {
 
     /// Whether `decorator` names a partition of this table; the error is BigQuery's.
     pub(super) fn check_decorator(&self, key: &str, decorator: &str) -> Result<(), String> {
-        let digits = match self {
+        let granularity = match self {
             Self::None => {
                 return Err(format!(
                     "Cannot read partition information from a table that is not partitioned: {key}${decorator}"
                 ));
             }
-            Self::Range { .. } => {
-                return if decorator.parse::<i64>().is_ok() || decorator == NULL_PARTITION {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "Invalid range partition decorator: {key}${decorator}"
-                    ))
-                };
-            }
-            Self::Ingestion { granularity, .. } | Self::Column { granularity, .. } => {
-                match granularity.as_str() {
-                    "HOUR" => 10,
-                    "MONTH" => 6,
-                    "YEAR" => 4,
-                    _ => 8,
-                }
-            }
+            Self::Range { .. } if decorator.parse::<i64>().is_ok() => return Ok(()),
+            Self::Range { .. } => "RANGE",
+            Self::Ingestion { granularity, .. } | Self::Column { granularity, .. } => granularity,
+        };
+        let digits = match granularity {
+            "HOUR" => 10,
+            "MONTH" => 6,
+            "YEAR" => 4,
+            _ => 8,
         };
         let valid = decorator == NULL_PARTITION
-            || (decorator.len() == digits && values::partition_start(decorator).is_some());
+            || (granularity != "RANGE"
+                && decorator.len() == digits
+                && values::partition_start(decorator).is_some());
         if valid {
             Ok(())
         } else {
             Err(format!(
-                "Invalid partition decorator {decorator} for table {key}: expected a partition of its {} partitioning.",
-                match self {
-                    Self::Ingestion { granularity, .. } | Self::Column { granularity, .. } =>
-                        granularity.as_str(),
-                    _ => "",
-                }
+                "Invalid partition decorator {decorator} for table {key} partitioned by {granularity}."
             ))
         }
     }
 
-    /// Whether a rows written to `decorator` must fall in it (column and range partitioning)
+    /// Whether rows written to `decorator` must fall in it (column and range partitioning)
     /// rather than being put there (ingestion time).
     pub(super) fn rows_choose_partition(&self) -> bool {
         matches!(self, Self::Column { .. } | Self::Range { .. })
@@ -727,5 +716,34 @@ mod tests {
             "0",
             "a new table of the same name is empty"
         );
+    }
+
+    #[tokio::test]
+    async fn integer_ranges_partition_rows() {
+        let ranged = json!({"tableReference": {"tableId": "events"},
+            "schema": {"fields": [{"name": "n", "type": "INTEGER"}]},
+            "rangePartitioning": {"field": "n", "range": {"start": "0", "end": "30", "interval": "10"}}});
+        let emulator = with_table(ranged).await;
+        let rows: Vec<Value> = [25, 3, 12, 99, 17]
+            .iter()
+            .map(|n| json!({"json": {"n": n}}))
+            .collect();
+        insert(&emulator, "events", json!({"rows": rows})).await;
+        assert_eq!(
+            numbers(&listed(&emulator, "").await),
+            ["3", "12", "17", "25", "99"],
+            "buckets 0, 10, 20, then __UNPARTITIONED__ for out-of-range values"
+        );
+        let (_, bucket) = emulator
+            .send("GET", &format!("{TABLES}/events$10/data"), None)
+            .await;
+        assert_eq!(numbers(&bucket), ["12", "17"]);
+        let refused = insert(
+            &emulator,
+            "events$10",
+            json!({"rows": [{"json": {"n": 5}}]}),
+        )
+        .await;
+        assert_eq!(refused["insertErrors"][0]["errors"][0]["reason"], "invalid");
     }
 }
