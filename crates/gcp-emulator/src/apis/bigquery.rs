@@ -305,7 +305,10 @@ pub fn insert_dataset(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
     Ok(Reply::Json(dataset))
 }
 
-fn existing_dataset(context: &Context<'_>, call: &Call<'_>) -> Result<(String, Value), ApiError> {
+pub(super) fn existing_dataset(
+    context: &Context<'_>,
+    call: &Call<'_>,
+) -> Result<(String, Value), ApiError> {
     let key = dataset_key(call.param("projectsId")?, call.param("datasetsId")?);
     let dataset = context
         .state
@@ -897,9 +900,12 @@ pub(super) fn create_table(
     Ok(table)
 }
 
+/// `tables.get`; on a partition decorator (`table$20240101`), the counters are the partition's.
 pub fn get_table(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
-    let (key, table, _) = existing_table(context, call)?;
-    super::bigquery_data::with_row_counters(context, &key, table, call.now).map(Reply::Json)
+    let (key, table, decorator) = super::bigquery_data::addressed_table(context, call)?;
+    let table = table.clone();
+    super::bigquery_data::with_row_counters(context, &key, table, decorator.as_deref(), call.now)
+        .map(Reply::Json)
 }
 
 fn drop_rows(context: &Context<'_>, key: &str) -> Result<(), ApiError> {
@@ -1028,8 +1034,16 @@ pub fn update_table(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply,
     write_table(context, call, true)
 }
 
+/// `tables.delete`; on a partition decorator (`table$20240101`), deletes that partition's rows.
 pub fn delete_table(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
-    let (key, _, _) = existing_table(context, call)?;
+    let (key, _, decorator) = super::bigquery_data::addressed_table(context, call)?;
+    if let Some(partition) = decorator {
+        context
+            .table_rows
+            .with_table(&key, |rows| rows.replace_partition(&partition, Vec::new()))
+            .map_err(|e| super::bigquery_data::storage_error(&key, &e))?;
+        return Ok(Reply::NoContent);
+    }
     drop_rows(context, &key)?;
     context.state.bq_tables.remove(&key);
     let resource = format!(

@@ -249,17 +249,19 @@ pub(super) fn counts(
 }
 
 /// A table as `tables.get` answers it: once rows were written, `numRows`, `numBytes` and the
-/// logical-bytes counters are those of its live rows.
+/// logical-bytes counters are those of its live rows (of `decorator`'s partition only).
 pub(super) fn with_row_counters(
     context: &Context<'_>,
     key: &str,
     mut table: Value,
+    decorator: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Value, ApiError> {
     let counted = context
         .table_rows
         .with_table(key, |rows| {
-            Ok(rows.written().then(|| counts(rows, &table, None, now)))
+            let counted = rows.written() || decorator.is_some();
+            Ok(counted.then(|| counts(rows, &table, decorator, now)))
         })
         .map_err(|e| storage_error(key, &e))?;
     if let Some((rows, bytes)) = counted {
@@ -280,11 +282,12 @@ pub(super) fn with_row_counters(
     Ok(table)
 }
 
-/// The table a data method addresses (its path may carry a partition decorator).
-fn addressed_table<'c>(
+/// The table a path addresses, and the partition its decorator names, if any.
+pub(super) fn addressed_table<'c>(
     context: &'c Context<'_>,
     call: &Call<'_>,
 ) -> Result<(String, &'c Value, Option<String>), ApiError> {
+    super::bigquery::existing_dataset(context, call)?;
     let (project, dataset) = (call.param("projectsId")?, call.param("datasetsId")?);
     let (table_id, decorator) = split_decorator(call.param("tablesId")?);
     let key = table_key(project, dataset, table_id);
@@ -697,6 +700,22 @@ mod tests {
             .send("GET", &format!("{TABLES}/events${today}/data"), None)
             .await;
         assert_eq!(today_rows["totalRows"], "5");
+        let (_, partition_table) = emulator
+            .send("GET", &format!("{TABLES}/events$20240101"), None)
+            .await;
+        assert_eq!(
+            partition_table["numRows"], "1",
+            "tables.get counts the partition"
+        );
+        let (status, _) = emulator
+            .send("DELETE", &format!("{TABLES}/events${today}"), None)
+            .await;
+        assert_eq!(status, 204);
+        assert_eq!(
+            numbers(&listed(&emulator, "").await),
+            ["6"],
+            "deleting a decorator deleted that partition only"
+        );
         let (status, error) = emulator
             .send("GET", &format!("{TABLES}/events$2024/data"), None)
             .await;
