@@ -14,7 +14,7 @@
 //! Also kept here, in memory: streaming inserts' recent `insertId`s (best-effort dedupe) and
 //! resumable load uploads in progress.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -73,9 +73,8 @@ struct TableFiles {
     /// Opened on the first append.
     log: Option<File>,
     log_bytes: u64,
-    /// Partition ids that have a file, and the files' total size.
-    bases: BTreeSet<String>,
-    base_bytes: u64,
+    /// Partition ids that have a file -> the file's size.
+    bases: BTreeMap<String, u64>,
 }
 
 impl TableRows {
@@ -233,16 +232,16 @@ impl TableRows {
         let Some(files) = &mut self.files else {
             return Ok(());
         };
-        if files.log_bytes <= files.base_bytes.max(COMPACT_AT_LEAST_BYTES) {
+        let base_bytes: u64 = files.bases.values().sum();
+        if files.log_bytes <= base_bytes.max(COMPACT_AT_LEAST_BYTES) {
             return Ok(());
         }
-        files.base_bytes = 0;
         for (partition, rows) in &self.partitions {
             files.write_base(partition, self.last_seq, rows)?;
         }
         let gone: Vec<String> = files
             .bases
-            .iter()
+            .keys()
             .filter(|p| !self.partitions.contains_key(*p))
             .cloned()
             .collect();
@@ -286,8 +285,7 @@ impl TableFiles {
         drop(temp);
         std::fs::rename(&temp_path, self.dir.join(&name))?;
         File::open(&self.dir)?.sync_all()?;
-        self.bases.insert(partition.to_string());
-        self.base_bytes += bytes.len() as u64;
+        self.bases.insert(partition.to_string(), bytes.len() as u64);
         Ok(())
     }
 }
@@ -324,8 +322,7 @@ fn load(dir: &Path) -> std::io::Result<TableRows> {
     }
     // (sequence, a batch before the partition files that follow it, event)
     let mut events: Vec<(u64, u8, Event)> = Vec::new();
-    let mut bases = BTreeSet::new();
-    let mut base_bytes = 0;
+    let mut bases = BTreeMap::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries.collect::<Result<Vec<_>, _>>()?,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -345,10 +342,9 @@ fn load(dir: &Path) -> std::io::Result<TableRows> {
         };
         let partition = crate::conventions::wire::percent_decode(encoded);
         let bytes = std::fs::read(entry.path())?;
-        base_bytes += bytes.len() as u64;
         let base: Base =
             serde_json::from_slice(&bytes).map_err(|e| invalid_data(&entry.path(), e))?;
-        bases.insert(partition.clone());
+        bases.insert(partition.clone(), bytes.len() as u64);
         events.push((base.after, 1, Event::Base(partition, base.rows)));
     }
     let log_path = dir.join(LOG_FILE);
@@ -400,7 +396,6 @@ fn load(dir: &Path) -> std::io::Result<TableRows> {
             log,
             log_bytes: complete as u64,
             bases,
-            base_bytes,
         }),
     })
 }
