@@ -19,6 +19,7 @@ import json
 from google.api_core import exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
+from google.cloud.bigquery import client as bigquery_client
 
 SCHEMA = [
     bigquery.SchemaField("order_id", "INTEGER", mode="REQUIRED"),
@@ -82,6 +83,24 @@ def round_trip_every_type(client, project):
     return {"errors": errors, "sent": repr(sent), "read": [repr(row) for row in read]}
 
 
+def chunked_load(client, project):
+    """A resumable upload in 256 KiB chunks (the client's 100 MB default made small): each chunk
+    but the last is answered 308, the last runs the job."""
+    default = bigquery_client._DEFAULT_CHUNKSIZE
+    bigquery_client._DEFAULT_CHUNKSIZE = 256 * 1024
+    try:
+        rows = [{"order_id": i, "created_at": "2024-02-01 00:00:00", "customer": "c" * 40}
+                for i in range(10000)]
+        data = ndjson(rows)
+        job = client.load_table_from_file(io.BytesIO(data), f"{project}.shop.chunked",
+                                          job_config=load_config())
+        job.result()
+    finally:
+        bigquery_client._DEFAULT_CHUNKSIZE = default
+    return {"bytes": len(data), "output_rows": job.output_rows,
+            "num_rows": client.get_table(f"{project}.shop.chunked").num_rows}
+
+
 def write(client, project):
     out = {}
     client.create_dataset("shop")
@@ -137,6 +156,7 @@ def write(client, project):
     out["page_sizes"] = [page.num_items for page in iterator.pages]
     out["selected"] = rows_of(client, table, selected_fields=[SCHEMA[2], SCHEMA[0]])
     out["types"] = round_trip_every_type(client, project)
+    out["chunked"] = chunked_load(client, project)
     try:
         client.query("SELECT 1").result()
         out["query"] = None

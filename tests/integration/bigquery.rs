@@ -132,6 +132,30 @@ fn googles_bigquery_client_loads_replaces_a_partition_streams_and_reads_rows() {
         types["read"][1],
         "{'i': None, 'f': None, 'b': None, 's': None, 'by': None, 'd': None, 'dt': None, 't': None, 'ts': None, 'n': None, 'bn': None, 'j': None, 'r': [], 'rec': []}"
     );
+    // A resumable upload in 256 KiB chunks: several PUTs, one job, every row.
+    let chunked = &seen["chunked"];
+    assert_eq!(
+        (&chunked["output_rows"], &chunked["num_rows"]),
+        (&json!(10_000), &json!(10_000)),
+        "{chunked}"
+    );
+    let (_, log) = emulator.http("GET", "/_emulator/requests", None);
+    let log: Value = serde_json::from_str(&log).expect("request log");
+    let mut puts_per_session = std::collections::BTreeMap::<String, usize>::new();
+    for request in log.as_array().expect("requests") {
+        if request["method"] == "PUT" && request["path"] == "/upload/bigquery/v2/projects/p1/jobs" {
+            *puts_per_session
+                .entry(request["query"].as_str().unwrap_or_default().to_string())
+                .or_default() += 1;
+        }
+    }
+    let chunks = puts_per_session.values().max().copied().unwrap_or(0);
+    let bytes = chunked["bytes"].as_u64().unwrap_or(0) as usize;
+    assert_eq!(
+        chunks,
+        bytes.div_ceil(256 * 1024),
+        "{bytes} bytes in 256 KiB chunks"
+    );
     assert_eq!(seen["query"]["exception"], "MethodNotImplemented");
     assert!(
         seen["query"]["message"]
