@@ -14,7 +14,7 @@ use crate::conventions::wire::{base64, stable_hash};
 
 /// The principal the emulator records as dataset creator (added as `OWNER`).
 pub const CREATOR_EMAIL: &str = "emulator@stackctl.local";
-const SELF_LINK_BASE: &str = "https://bigquery.googleapis.com/bigquery/v2";
+pub(super) const SELF_LINK_BASE: &str = "https://bigquery.googleapis.com/bigquery/v2";
 
 const DATASETS_POLICY: PagePolicy = PagePolicy {
     default_size: 50,

@@ -15,7 +15,7 @@ use crate::table_rows::{Partitions, TableRows};
 
 /// The partition of rows of a table that is not partitioned (and of range-partitioned rows
 /// outside every range).
-pub const UNPARTITIONED: &str = "__UNPARTITIONED__";
+const UNPARTITIONED: &str = "__UNPARTITIONED__";
 /// The partition of rows whose partitioning column is NULL.
 const NULL_PARTITION: &str = "__NULL__";
 /// How long an `insertId` is remembered for dedupe ("about a minute", best effort).

@@ -7,8 +7,8 @@
 use serde_json::{Value, json};
 
 use super::bigquery::{
-    CREATOR_EMAIL, SchemaChanges, bad_request, check_schema_change, create_table, dataset_key,
-    epoch_ms, finish_table, new_etag, normalize_fields, table_key,
+    CREATOR_EMAIL, SELF_LINK_BASE, SchemaChanges, bad_request, check_schema_change, create_table,
+    dataset_key, epoch_ms, finish_table, new_etag, normalize_fields, table_key,
 };
 use super::bigquery_data::{Partitioning, counts, split_decorator, storage_error};
 use super::bigquery_values::{self as values, CsvOptions, Row};
@@ -17,7 +17,6 @@ use crate::conventions::ApiError;
 use crate::conventions::upload::{content_range, split_multipart};
 use crate::table_rows::{Partitions, Upload};
 
-const SELF_LINK_BASE: &str = "https://bigquery.googleapis.com/bigquery/v2";
 /// At most this many bad records are listed in a failed load's `errors[]`.
 const LISTED_BAD_RECORDS: usize = 5;
 
