@@ -97,3 +97,41 @@ pub fn content_range(
     };
     Ok((first, total))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_ranges_give_the_first_byte_and_the_total_when_known() {
+        assert_eq!(
+            content_range(Some("bytes 0-9/25"), 10).unwrap(),
+            (0, Some(25))
+        );
+        assert_eq!(
+            content_range(Some("bytes 10-19/*"), 10).unwrap(),
+            (10, None)
+        );
+        assert_eq!(
+            content_range(Some("bytes */25"), 0).unwrap(),
+            (25, Some(25))
+        );
+        assert_eq!(content_range(None, 7).unwrap(), (0, Some(7)));
+        assert_eq!(
+            content_range(Some("items 0-9/25"), 10)
+                .unwrap_err()
+                .http_status(),
+            400
+        );
+    }
+
+    #[test]
+    fn multipart_bodies_split_into_metadata_and_media() {
+        let body = b"--B\r\ncontent-type: application/json\r\n\r\n{\"a\": 1}\r\n--B\r\ncontent-type: text/csv\r\n\r\nx,y\n1,2\r\n--B--";
+        let (metadata, media_type, media) =
+            split_multipart("multipart/related; boundary=\"B\"", body).unwrap();
+        assert_eq!(metadata, serde_json::json!({"a": 1}));
+        assert_eq!(media_type.as_deref(), Some("text/csv"));
+        assert_eq!(media, b"x,y\n1,2");
+    }
+}
