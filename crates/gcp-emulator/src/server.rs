@@ -118,6 +118,7 @@ impl Emulator {
                 .params
                 .get("projectsId")
                 .or_else(|| call.params.get("project"))
+                .or_else(|| call.params.get("projectId"))
             && !apis::serviceusage::is_enabled(&state, project, service)
         {
             return Err(apis::serviceusage::service_disabled(project, service));

@@ -839,6 +839,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_upload_needs_the_bigquery_api_enabled_when_services_are_enforced() {
+        let emulator = TestEmulator::new(crate::Settings {
+            operation_polls: 0,
+            enforce_services: true,
+            ..crate::Settings::default()
+        });
+        let (status, error) = load(&emulator, csv_load("t", "WRITE_APPEND"), "day,n\n").await;
+        assert_eq!(status, 403, "{error}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("bigquery.googleapis.com")),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
     async fn queries_and_loads_without_data_are_refused_as_not_supported() {
         let emulator = with_dataset().await;
         let (status, error) = emulator
