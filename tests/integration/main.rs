@@ -1,6 +1,7 @@
 //! stackctl end to end: the built binary against the emulator, as a user or CI would run it.
 
 mod audit;
+mod bigquery;
 mod chaos;
 mod cli;
 mod conformance;

@@ -397,6 +397,22 @@ pub fn python() -> String {
     })
 }
 
+/// Runs `tests/conformance/SCRIPT ARGS...` with [`python`] and parses the JSON it prints.
+pub fn conformance_script(script: &str, args: &[&str]) -> serde_json::Value {
+    let path = format!("{}/tests/conformance/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(python())
+        .arg(&path)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+    assert!(
+        out.status.success(),
+        "{script} failed (is the venv from scripts/test there?):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{script} printed no JSON ({e})"))
+}
+
 /// A tool a test needs. In CI (`CI` set) a missing tool fails the test loudly; elsewhere the
 /// test is skipped with the reason printed.
 pub fn require(what: &str, present: bool, install: &str) -> bool {

@@ -109,6 +109,9 @@ pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
         ("POST", "/_emulator/reset") => {
             let mut state = lock(&emulator.state);
             *state = State::empty();
+            if let Err(error) = emulator.table_rows.clear() {
+                tracing::error!(%error, "cannot remove BigQuery rows");
+            }
             emulator.persist(&state);
             HttpResponse::json(200, &json!({}))
         }

@@ -1,5 +1,5 @@
 //! The shared emulator core: discovery, settings, the state and its store, fault rules, the
-//! request log and registry blobs, and how state is persisted. The fronts (`server`, `admin`,
+//! request log, registry blobs and BigQuery rows, and how state is persisted. The fronts (`server`, `admin`,
 //! `apis::registry`) all work on it; it imports none of them.
 
 use std::sync::Mutex;
@@ -12,6 +12,7 @@ use crate::discovery::Discovery;
 use crate::faults::FaultInjector;
 use crate::state::State;
 use crate::store::StateStore;
+use crate::table_rows::RowStore;
 use crate::{EmulatorError, Settings};
 
 /// One served API request, as listed by `GET /_emulator/requests`.
@@ -34,6 +35,8 @@ pub struct Emulator {
     pub(crate) requests: Mutex<Vec<RequestRecord>>,
     /// Blob bytes and uploads of the OCI distribution API.
     pub(crate) registry: RegistryStore,
+    /// BigQuery table rows (kept apart from the state file).
+    pub(crate) table_rows: RowStore,
     /// The completion hook of each long-running operation kind.
     pub(crate) completions: Completions,
     /// The execution plane's shared parts: the clock, the token issuer, service fronts.
@@ -52,9 +55,11 @@ impl Emulator {
         };
         let faults = FaultInjector::new(settings.faults.clone());
         let registry = RegistryStore::new(settings.state_dir.as_deref());
+        let table_rows = RowStore::new(settings.state_dir.as_deref());
         let runtime = crate::runtime::Runtime::new(settings.state_dir.as_deref());
         Ok(Self {
             registry,
+            table_rows,
             discovery,
             settings,
             state: Mutex::new(state),

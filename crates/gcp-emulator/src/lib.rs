@@ -16,6 +16,7 @@ pub mod runtime;
 mod server;
 mod state;
 mod store;
+mod table_rows;
 mod tracked;
 
 use std::path::PathBuf;

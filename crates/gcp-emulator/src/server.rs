@@ -65,10 +65,11 @@ impl Emulator {
     }
 
     fn dispatch(&self, request: &HttpRequest) -> HttpResponse {
-        match self
-            .discovery
-            .match_route(&request.method, &request.raw_path, apis::is_implemented)
-        {
+        match self.discovery.match_route(
+            routed_method(request),
+            &request.raw_path,
+            apis::is_implemented,
+        ) {
             RouteMatch::NotFound => HttpResponse::html_not_found(&request.raw_path),
             RouteMatch::Unimplemented(route) => HttpResponse::error(
                 &ApiError::unimplemented(format!(
@@ -117,6 +118,7 @@ impl Emulator {
                 .params
                 .get("projectsId")
                 .or_else(|| call.params.get("project"))
+                .or_else(|| call.params.get("projectId"))
             && !apis::serviceusage::is_enabled(&state, project, service)
         {
             return Err(apis::serviceusage::service_disabled(project, service));
@@ -127,6 +129,7 @@ impl Emulator {
             settings: &self.settings,
             completions: &self.completions,
             runtime: &self.runtime,
+            table_rows: &self.table_rows,
         };
         let reply = handler(&mut context, &call)?;
         if route.http_method != "GET" || apis::reads_mutate(&route.id) {
@@ -185,15 +188,35 @@ impl Emulator {
                 headers: Vec::new(),
                 body: Vec::new(),
             },
+            Reply::ResumeIncomplete { received } => HttpResponse {
+                status: 308,
+                headers: (received > 0)
+                    .then(|| ("Range".to_string(), format!("bytes=0-{}", received - 1)))
+                    .into_iter()
+                    .collect(),
+                body: Vec::new(),
+            },
         }
     }
+}
+
+/// The method a request is routed as: a resumable upload's chunks (`PUT /upload/...?upload_id=`)
+/// continue the upload method that started the session (a POST).
+fn routed_method(request: &HttpRequest) -> &str {
+    let chunk = request.method == "PUT"
+        && request.raw_path.starts_with("/upload/")
+        && Query::parse(request.raw_query.as_deref())
+            .non_empty("upload_id")
+            .is_some();
+    if chunk { "POST" } else { &request.method }
 }
 
 /// The error family of a path, for answers given before routing (injected faults).
 fn error_style_for_path(raw_path: &str) -> ErrorStyle {
     if raw_path.contains("/storage/v1/") {
         ErrorStyle::Storage
-    } else if raw_path.starts_with("/bigquery/v2/") {
+    } else if raw_path.starts_with("/bigquery/v2/") || raw_path.starts_with("/upload/bigquery/v2/")
+    {
         ErrorStyle::BigQuery
     } else {
         ErrorStyle::Proto

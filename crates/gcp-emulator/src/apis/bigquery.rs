@@ -1,6 +1,7 @@
 //! BigQuery v2 datasets and tables (insert/get/list/patch/update/delete), table IAM policies,
-//! `jobs.list` over jobs seeded through the admin API, and seeded table storage (bytes and
-//! creation time, which only loaded data and passing time change). BigQuery is an apiary API:
+//! `jobs.list` over load jobs and jobs seeded through the admin API, and seeded table storage
+//! (bytes and creation time; once rows are written, the counters follow them: see
+//! `bigquery_data`, `bigquery_jobs`). BigQuery is an apiary API:
 //! bodies are served as built here (legacy type names, int64 as strings, epoch-ms times).
 
 use chrono::{DateTime, Utc};
@@ -13,7 +14,7 @@ use crate::conventions::wire::{base64, stable_hash};
 
 /// The principal the emulator records as dataset creator (added as `OWNER`).
 pub const CREATOR_EMAIL: &str = "emulator@stackctl.local";
-const SELF_LINK_BASE: &str = "https://bigquery.googleapis.com/bigquery/v2";
+pub(super) const SELF_LINK_BASE: &str = "https://bigquery.googleapis.com/bigquery/v2";
 
 const DATASETS_POLICY: PagePolicy = PagePolicy {
     default_size: 50,
@@ -34,31 +35,31 @@ const JOBS_POLICY: PagePolicy = PagePolicy {
     token_kind: "bqjobs",
 };
 
-fn bad_request(message: impl Into<String>) -> ApiError {
+pub(super) fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError::invalid_argument(message)
 }
 
-fn dataset_key(project: &str, dataset: &str) -> String {
+pub(super) fn dataset_key(project: &str, dataset: &str) -> String {
     format!("{project}:{dataset}")
 }
 
-fn table_key(project: &str, dataset: &str, table: &str) -> String {
+pub(super) fn table_key(project: &str, dataset: &str, table: &str) -> String {
     format!("{project}:{dataset}.{table}")
 }
 
-fn dataset_not_found(key: &str) -> ApiError {
+pub(super) fn dataset_not_found(key: &str) -> ApiError {
     ApiError::not_found(format!("Not found: Dataset {key}"))
 }
 
-fn table_not_found(key: &str) -> ApiError {
+pub(super) fn table_not_found(key: &str) -> ApiError {
     ApiError::not_found(format!("Not found: Table {key}"))
 }
 
-fn epoch_ms(at: DateTime<Utc>) -> String {
+pub(super) fn epoch_ms(at: DateTime<Utc>) -> String {
     at.timestamp_millis().to_string()
 }
 
-fn new_etag(key: &str, modified: &str, salt: u64) -> String {
+pub(super) fn new_etag(key: &str, modified: &str, salt: u64) -> String {
     let digest = stable_hash(&["bigquery-etag", key, modified, &salt.to_string()]);
     base64(&hex::decode(&digest[..32]).unwrap_or_default())
 }
@@ -73,7 +74,7 @@ fn int64_string(value: &Value) -> Option<Value> {
 }
 
 /// An int64 served as a string (or seeded as a number).
-fn int64_value(value: &Value) -> Option<i64> {
+pub(super) fn int64_value(value: &Value) -> Option<i64> {
     value
         .as_str()
         .and_then(|s| s.parse().ok())
@@ -304,7 +305,10 @@ pub fn insert_dataset(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
     Ok(Reply::Json(dataset))
 }
 
-fn existing_dataset(context: &Context<'_>, call: &Call<'_>) -> Result<(String, Value), ApiError> {
+pub(super) fn existing_dataset(
+    context: &Context<'_>,
+    call: &Call<'_>,
+) -> Result<(String, Value), ApiError> {
     let key = dataset_key(call.param("projectsId")?, call.param("datasetsId")?);
     let dataset = context
         .state
@@ -458,6 +462,7 @@ pub fn delete_dataset(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
             .map(|(k, _)| k.clone())
             .collect();
     for table in table_names {
+        drop_rows(context, &table)?;
         context.state.bq_tables.remove(&table);
     }
     context.state.bq_datasets.remove(&key);
@@ -478,7 +483,7 @@ fn legacy_type(kind: &str) -> String {
 }
 
 /// Upper-cases types and modes, fills `mode: NULLABLE`, recurses into RECORD fields.
-fn normalize_fields(fields: &Value, path: &str) -> Result<Value, ApiError> {
+pub(super) fn normalize_fields(fields: &Value, path: &str) -> Result<Value, ApiError> {
     let mut out = Vec::new();
     for field in fields.as_array().map_or(&[][..], Vec::as_slice) {
         let mut field = field.as_object().cloned().unwrap_or_default();
@@ -534,8 +539,28 @@ fn normalize_fields(fields: &Value, path: &str) -> Result<Value, ApiError> {
     Ok(Value::Array(out))
 }
 
-/// Only additive changes (new NULLABLE/REPEATED columns) and REQUIRED -> NULLABLE relaxations.
-fn check_schema_change(table: &str, old: &Value, new: &Value, path: &str) -> Result<(), ApiError> {
+/// Only additive changes (new NULLABLE/REPEATED columns) and REQUIRED -> NULLABLE relaxations,
+/// each if `allowed`.
+/// Which schema changes a write may make (`schemaUpdateOptions` of a load; a table patch may
+/// make both).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SchemaChanges {
+    pub add_fields: bool,
+    pub relax_modes: bool,
+}
+
+const PATCH_CHANGES: SchemaChanges = SchemaChanges {
+    add_fields: true,
+    relax_modes: true,
+};
+
+pub(super) fn check_schema_change(
+    table: &str,
+    old: &Value,
+    new: &Value,
+    path: &str,
+    allowed: SchemaChanges,
+) -> Result<(), ApiError> {
     let mismatch = |detail: String| {
         bad_request(format!(
             "Provided Schema does not match Table {table}. {detail}"
@@ -549,15 +574,15 @@ fn check_schema_change(table: &str, old: &Value, new: &Value, path: &str) -> Res
             .unwrap_or_default()
             .to_ascii_lowercase()
     };
+    let shown_of = |f: &Value| {
+        format!(
+            "{path}{}",
+            f.get("name").and_then(Value::as_str).unwrap_or_default()
+        )
+    };
     for old_field in old_fields {
         let name = name_of(old_field);
-        let shown = format!(
-            "{path}{}",
-            old_field
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-        );
+        let shown = shown_of(old_field);
         let Some(new_field) = new_fields.iter().find(|f| name_of(f) == name) else {
             return Err(mismatch(format!("Field {shown} is missing in new schema")));
         };
@@ -573,7 +598,7 @@ fn check_schema_change(table: &str, old: &Value, new: &Value, path: &str) -> Res
             old_field["mode"].as_str().unwrap_or_default(),
             new_field["mode"].as_str().unwrap_or_default(),
         );
-        let relaxed = old_mode == "REQUIRED" && new_mode == "NULLABLE";
+        let relaxed = allowed.relax_modes && old_mode == "REQUIRED" && new_mode == "NULLABLE";
         if old_mode != new_mode && !relaxed {
             return Err(mismatch(format!(
                 "Field {shown} has changed mode from {old_mode} to {new_mode}"
@@ -585,18 +610,20 @@ fn check_schema_change(table: &str, old: &Value, new: &Value, path: &str) -> Res
                 &old_field["fields"],
                 &new_field["fields"],
                 &format!("{shown}."),
+                allowed,
             )?;
         }
     }
     for new_field in new_fields {
         let name = name_of(new_field);
-        if !old_fields.iter().any(|f| name_of(f) == name) && new_field["mode"] == "REQUIRED" {
+        let shown = shown_of(new_field);
+        let added = !old_fields.iter().any(|f| name_of(f) == name);
+        if added && !allowed.add_fields {
+            return Err(mismatch(format!("Cannot add fields (field: {shown})")));
+        }
+        if added && new_field["mode"] == "REQUIRED" {
             return Err(mismatch(format!(
-                "Cannot add required fields to an existing schema. (field: {path}{})",
-                new_field
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
+                "Cannot add required fields to an existing schema. (field: {shown})"
             )));
         }
     }
@@ -649,7 +676,7 @@ const TABLE_ORDER: &[&str] = &[
 ];
 
 /// Normalizes a table body and sets what the server owns.
-fn finish_table(
+pub(super) fn finish_table(
     mut table: Map<String, Value>,
     dataset: &Value,
     key: &str,
@@ -775,7 +802,26 @@ pub fn insert_table(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply,
     let (_, dataset) = existing_dataset(context, call)?;
     let project = call.param("projectsId")?.to_string();
     let dataset_id = call.param("datasetsId")?.to_string();
-    let body = call.body_or_empty();
+    let table = create_table(
+        context,
+        &dataset,
+        &project,
+        &dataset_id,
+        &call.body_or_empty(),
+        call.now,
+    )?;
+    Ok(Reply::Json(table))
+}
+
+/// Creates table `body` in a dataset (`tables.insert`, or a load job that may create it).
+pub(super) fn create_table(
+    context: &mut Context<'_>,
+    dataset: &Value,
+    project: &str,
+    dataset_id: &str,
+    body: &Value,
+    now: DateTime<Utc>,
+) -> Result<Value, ApiError> {
     let table_id = body
         .pointer("/tableReference/tableId")
         .and_then(Value::as_str)
@@ -784,13 +830,14 @@ pub fn insert_table(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply,
     if !valid_table_id(&table_id) {
         return Err(bad_request(format!("Invalid table ID \"{table_id}\".")));
     }
-    let key = table_key(&project, &dataset_id, &table_id);
+    let key = table_key(project, dataset_id, &table_id);
     if context.state.bq_tables.contains_key(&key) {
         return Err(ApiError::already_exists(format!(
             "Already Exists: Table {key}"
         )));
     }
-    let now = epoch_ms(call.now);
+    let created = now;
+    let now = epoch_ms(created);
     let mut table = body.as_object().cloned().unwrap_or_default();
     for output_only in [
         "etag",
@@ -836,7 +883,7 @@ pub fn insert_table(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply,
     {
         table.insert(
             "expirationTime".into(),
-            json!((call.now.timestamp_millis() + default).to_string()),
+            json!((created.timestamp_millis() + default).to_string()),
         );
     }
     if let Some(Value::Object(partitioning)) = table.get_mut("timePartitioning")
@@ -846,13 +893,26 @@ pub fn insert_table(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply,
         partitioning.insert("expirationMs".into(), default.clone());
     }
     let salt = context.state.next_id();
-    let table = finish_table(table, &dataset, &key, &now, salt)?;
+    let table = finish_table(table, dataset, &key, &now, salt)?;
+    // Rows a killed emulator left behind for an earlier table of this name are not this one's.
+    drop_rows(context, &key)?;
     context.state.bq_tables.insert(key, table.clone());
-    Ok(Reply::Json(table))
+    Ok(table)
 }
 
+/// `tables.get`; on a partition decorator (`table$20240101`), the counters are the partition's.
 pub fn get_table(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
-    existing_table(context, call).map(|(_, t, _)| Reply::Json(t))
+    let (key, table, decorator) = super::bigquery_data::addressed_table(context, call)?;
+    let table = table.clone();
+    super::bigquery_data::with_row_counters(context, &key, table, decorator.as_deref(), call.now)
+        .map(Reply::Json)
+}
+
+fn drop_rows(context: &Context<'_>, key: &str) -> Result<(), ApiError> {
+    context
+        .table_rows
+        .drop_table(key)
+        .map_err(|e| super::bigquery_data::storage_error(key, &e))
 }
 
 pub fn list_tables(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -954,7 +1014,13 @@ fn write_table(
             .pointer("/schema/fields")
             .cloned()
             .unwrap_or_else(|| json!([]));
-        check_schema_change(&key, &existing["schema"]["fields"], &new_fields, "")?;
+        check_schema_change(
+            &key,
+            &existing["schema"]["fields"],
+            &new_fields,
+            "",
+            PATCH_CHANGES,
+        )?;
     }
     context.state.bq_tables.insert(key, updated.clone());
     Ok(Reply::Json(updated))
@@ -968,8 +1034,17 @@ pub fn update_table(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply,
     write_table(context, call, true)
 }
 
+/// `tables.delete`; on a partition decorator (`table$20240101`), deletes that partition's rows.
 pub fn delete_table(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
-    let (key, _, _) = existing_table(context, call)?;
+    let (key, _, decorator) = super::bigquery_data::addressed_table(context, call)?;
+    if let Some(partition) = decorator {
+        context
+            .table_rows
+            .with_table(&key, |rows| rows.replace_partition(&partition, Vec::new()))
+            .map_err(|e| super::bigquery_data::storage_error(&key, &e))?;
+        return Ok(Reply::NoContent);
+    }
+    drop_rows(context, &key)?;
     context.state.bq_tables.remove(&key);
     let resource = format!(
         "projects/{}/datasets/{}/tables/{}",

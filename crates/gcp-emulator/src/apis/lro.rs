@@ -263,12 +263,14 @@ mod tests {
         completions.register(&[OperationKind::CreateOrUpdateJob], by_hook);
         let mut state = State::empty();
         let runtime = crate::runtime::Runtime::new(None);
+        let table_rows = crate::table_rows::RowStore::new(None);
         let mut context = Context {
             state: &mut state,
             discovery: &discovery,
             settings: &settings,
             completions: &completions,
             runtime: &runtime,
+            table_rows: &table_rows,
         };
         let unhooked = start(&mut context, new(OperationKind::RunJob, None), "t");
         assert_eq!(unhooked["done"], false, "no hook, no completion");

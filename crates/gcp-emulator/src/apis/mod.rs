@@ -2,6 +2,9 @@
 
 pub mod artifactregistry;
 pub mod bigquery;
+pub mod bigquery_data;
+pub mod bigquery_jobs;
+pub mod bigquery_values;
 pub mod budgets;
 pub mod cloudbilling;
 pub mod collection;
@@ -42,6 +45,8 @@ pub struct Context<'a> {
     pub completions: &'a lro::Completions,
     /// The execution plane: the clock, the token issuer, fronts and runners' wake-ups.
     pub runtime: &'a crate::runtime::Runtime,
+    /// BigQuery table rows (kept apart from the state file).
+    pub table_rows: &'a crate::table_rows::RowStore,
 }
 
 /// The completion hooks of the APIs whose operations finish with more than a known result.
@@ -143,6 +148,8 @@ pub enum Reply {
     },
     /// 204 with no body (Storage deletes).
     NoContent,
+    /// 308 with `Range: bytes=0-LAST`: a resumable upload has `received` bytes and wants more.
+    ResumeIncomplete { received: u64 },
 }
 
 pub type Handler = fn(&mut Context<'_>, &Call<'_>) -> Result<Reply, ApiError>;
@@ -362,6 +369,12 @@ const HANDLERS: &[(&str, Handler)] = &[
     ("bigquery.tables.getIamPolicy", bigquery::table_iam),
     ("bigquery.tables.setIamPolicy", bigquery::table_iam),
     ("bigquery.jobs.list", bigquery::list_jobs),
+    ("bigquery.jobs.insert", bigquery_jobs::insert_job),
+    ("bigquery.jobs.get", bigquery_jobs::get_job),
+    ("bigquery.jobs.query", bigquery_jobs::refuse_query),
+    ("bigquery.jobs.getQueryResults", bigquery_jobs::refuse_query),
+    ("bigquery.tabledata.insertAll", bigquery_data::insert_all),
+    ("bigquery.tabledata.list", bigquery_data::list_rows),
     (
         "secretmanager.projects.secrets.create",
         secretmanager::create_secret,

@@ -192,68 +192,6 @@ fn header<'a>(call: &'a Call<'_>, name: &str) -> Option<&'a str> {
     call.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Splits a `multipart/related` upload into its JSON metadata and media parts.
-fn split_multipart(
-    content_type: &str,
-    body: &[u8],
-) -> Result<(Value, Option<String>, Vec<u8>), ApiError> {
-    let boundary = content_type
-        .split(';')
-        .filter_map(|part| part.trim().strip_prefix("boundary="))
-        .next()
-        .map(|b| b.trim_matches('"').to_string())
-        .ok_or_else(|| invalid("Multipart upload without a boundary."))?;
-    let delimiter = format!("--{boundary}").into_bytes();
-    let mut parts = Vec::new();
-    let mut rest = body;
-    while let Some(start) = find(rest, &delimiter) {
-        rest = &rest[start + delimiter.len()..];
-        if rest.starts_with(b"--") {
-            break;
-        }
-        let end = find(rest, &delimiter).unwrap_or(rest.len());
-        parts.push(&rest[..end]);
-        rest = &rest[end..];
-    }
-    let parse_part = |part: &[u8]| -> (Option<String>, Vec<u8>) {
-        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
-        let split = find(part, b"\r\n\r\n")
-            .map(|i| (i, 4))
-            .or_else(|| find(part, b"\n\n").map(|i| (i, 2)));
-        let (head, content) = match split {
-            Some((index, gap)) => (&part[..index], &part[index + gap..]),
-            None => (&part[..0], part),
-        };
-        let content = content
-            .strip_suffix(b"\r\n")
-            .or_else(|| content.strip_suffix(b"\n"))
-            .unwrap_or(content);
-        let content_type = String::from_utf8_lossy(head).lines().find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.trim()
-                .eq_ignore_ascii_case("content-type")
-                .then(|| value.trim().to_string())
-        });
-        (content_type, content.to_vec())
-    };
-    let [metadata_part, media_part] = parts.as_slice() else {
-        return Err(invalid(
-            "Multipart upload must have exactly a metadata part and a media part.",
-        ));
-    };
-    let (_, metadata_bytes) = parse_part(metadata_part);
-    let metadata: Value = serde_json::from_slice(&metadata_bytes)
-        .map_err(|e| invalid(format!("Invalid multipart metadata: {e}")))?;
-    let (media_type, media) = parse_part(media_part);
-    Ok((metadata, media_type, media))
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
-}
-
 pub fn insert_object(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let bucket = call.param("bucket")?.to_string();
     if !context.state.buckets.contains_key(&bucket) {
@@ -263,7 +201,10 @@ pub fn insert_object(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply
     let (metadata, content_type, content) = if call.route.is_media_upload {
         match call.query.non_empty("uploadType").unwrap_or("media") {
             "media" => (json!({}), request_type, call.raw_body.to_vec()),
-            "multipart" => split_multipart(request_type.as_deref().unwrap_or(""), call.raw_body)?,
+            "multipart" => crate::conventions::upload::split_multipart(
+                request_type.as_deref().unwrap_or(""),
+                call.raw_body,
+            )?,
             other => {
                 return Err(ApiError::unimplemented(format!(
                     "uploadType={other} is not emulated; use media or multipart."
