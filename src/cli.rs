@@ -34,7 +34,7 @@ pub struct Cli {
     /// No colours in output (also NO_COLOR).
     #[arg(long, global = true)]
     pub no_color: bool,
-    /// More logs on stderr (-v, -vv).
+    /// More logs on stderr (-v, -vv); `stackctl cost -v` also lists the free allowances.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     #[command(subcommand)]
@@ -89,14 +89,58 @@ pub struct PriceArgs {
     pub live_prices: bool,
 }
 
+/// Spending limits that fail plan and apply (exit 1, nothing changed) when the estimate exceeds them.
+#[derive(Debug, Default, Args)]
+pub struct CostGateArgs {
+    /// Fail when the stack's monthly estimate after the plan exceeds USD.
+    #[arg(long, value_name = "USD", value_parser = non_negative_usd)]
+    pub cost_limit: Option<f64>,
+    /// Fail when the plan raises the stack's monthly estimate by more than USD.
+    #[arg(long, value_name = "USD", value_parser = non_negative_usd)]
+    pub max_monthly_increase: Option<f64>,
+}
+
+impl CostGateArgs {
+    pub fn gate(&self) -> crate::cost::CostGate {
+        crate::cost::CostGate {
+            limit_usd: self.cost_limit,
+            max_increase_usd: self.max_monthly_increase,
+        }
+    }
+}
+
+/// A dollar amount: a finite number, zero or more (`25`, `12.50`).
+fn non_negative_usd(text: &str) -> Result<f64, String> {
+    match text.trim_start_matches('$').parse::<f64>() {
+        Ok(usd) if usd.is_finite() && usd >= 0.0 => Ok(usd),
+        _ => Err(format!(
+            "`{text}` is not an amount in USD; give a number such as 25 or 12.50"
+        )),
+    }
+}
+
+/// How `stackctl plan` prints the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// Terraform-like text for people.
+    Text,
+    /// JSON (the same as --json).
+    Json,
+    /// Markdown for a pull-request comment: summary, changes by action, cost, details folded.
+    Markdown,
+}
+
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Save the plan; `stackctl apply FILE` executes exactly it.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Print the plan as JSON.
-    #[arg(long)]
+    /// Print the plan as JSON (same as --format json).
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -108,6 +152,19 @@ pub struct PlanArgs {
     pub allow_data_loss: bool,
     #[command(flatten)]
     pub prices: PriceArgs,
+    #[command(flatten)]
+    pub cost_gate: CostGateArgs,
+}
+
+impl PlanArgs {
+    /// The format asked for, `--json` included.
+    pub fn output(&self) -> PlanFormat {
+        if self.json {
+            PlanFormat::Json
+        } else {
+            self.format
+        }
+    }
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -176,6 +233,9 @@ pub struct ApplyArgs {
     // --live-prices: the plan apply shows is priced as `plan` prices it with the same flags.
     #[command(flatten)]
     pub prices: PriceArgs,
+    /// Checked before anything changes, on a saved plan too.
+    #[command(flatten)]
+    pub cost_gate: CostGateArgs,
 }
 
 #[derive(Debug, Args)]

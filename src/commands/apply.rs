@@ -219,6 +219,14 @@ async fn locked(
     for warning in session.secret_version_warnings().await {
         printer.err(&warning);
     }
+    if !super::plan::cost_gate_passes(
+        &args.cost_gate.gate(),
+        &plan,
+        printer,
+        "; nothing was changed",
+    ) {
+        return Ok(ExitStatus::Failure);
+    }
     if plan.is_empty() {
         if args.json {
             printer.json(&serde_json::json!({ "plan": plan, "report": { "results": [] } }));

@@ -116,6 +116,7 @@ async fn bring_up(
             allow_queue_delete: false,
             allow_data_loss: false,
             prices: PriceArgs { live_prices: false },
+            cost_gate: Default::default(),
         },
         printer,
     )

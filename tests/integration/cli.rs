@@ -111,7 +111,7 @@ fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
     );
     assert!(
         plan.stdout.contains(
-            "Monthly cost: $0.00 -> $16.52 (+$16.52/mo); free tier not included: Cloud Run 180,000 vCPU-seconds"
+            "Monthly cost: $0.00 -> $16.52 (+$16.52/mo); free tier not included, see `stackctl cost -v`.\n"
         ),
         "{}",
         plan.stdout

@@ -113,3 +113,119 @@ fn a_federation_file_whose_exchange_fails_is_named_with_its_fix() {
     assert!(err.contains(&path), "{err}");
     assert!(err.contains("token exchange failed"), "{err}");
 }
+
+#[test]
+fn plan_as_a_pull_request_comment_and_the_cost_gate_fail_with_exit_1() {
+    let ws = Workspace::example();
+    let markdown = ws
+        .run(&["plan", "--local", "--format", "markdown"])
+        .expect(0);
+    let md = &markdown.stdout;
+    assert!(md.starts_with("### stackctl plan: `shopify-ops` in project acme-shop-dev (us-central1) on the local emulator (--local)\n"), "{md}");
+    assert!(
+        md.contains("**Plan: 35 to create, 0 to update, 0 to destroy.** Monthly cost: $0.00 -> $16.52 (+$16.52/mo)"),
+        "{md}"
+    );
+    assert!(md.contains("#### Create (35)\n"), "{md}");
+    assert!(md.contains("- `service.worker` (+$6.86/mo)\n"), "{md}");
+    // Free resources carry no cost, in the list or in the details.
+    assert!(md.contains("- `api.run`\n"), "{md}");
+    assert!(!md.contains("$0.00/mo -> $0.00/mo"), "{md}");
+    assert!(
+        md.contains("<details><summary>Field details</summary>"),
+        "{md}"
+    );
+    assert!(
+        md.lines()
+            .any(|l| l.starts_with("      + max_instances ") && l.ends_with(" = 10")),
+        "{md}"
+    );
+    assert!(md.contains("</details>"), "{md}");
+    // No 700-character free-tier list in a plan: `cost -v` has it.
+    assert!(!md.contains("180,000"), "{md}");
+    let cost = ws.run(&["cost"]).expect(0);
+    assert!(
+        cost.stdout
+            .contains("Free tier not included: 10 allowances; `stackctl cost -v` lists them."),
+        "{}",
+        cost.stdout
+    );
+    let cost = ws.run(&["cost", "-v"]).expect(0);
+    assert!(
+        cost.stdout
+            .contains("Free tier not included: Cloud Run 180,000 vCPU-seconds"),
+        "{}",
+        cost.stdout
+    );
+
+    // The gate: the estimate after the plan ($16.52) and the increase (+$16.52).
+    let over = ws.run(&["plan", "--local", "--cost-limit", "10"]).expect(1);
+    assert!(
+        over.stderr.contains(
+            "error: the stack's monthly estimate after this plan, $16.52, exceeds --cost-limit $10.00"
+        ),
+        "{}",
+        over.stderr
+    );
+    assert!(
+        over.stdout.contains("+ service.worker"),
+        "the plan is still shown: {}",
+        over.stdout
+    );
+    ws.run(&[
+        "plan",
+        "--local",
+        "--cost-limit",
+        "20",
+        "--detailed-exitcode",
+    ])
+    .expect(2);
+    let refused = ws
+        .run(&[
+            "apply",
+            "--local",
+            "--auto-approve",
+            "--max-monthly-increase",
+            "5",
+        ])
+        .expect(1);
+    assert!(
+        refused.stderr.contains(
+            "error: this plan raises the monthly estimate by $16.52 ($0.00 -> $16.52), more than --max-monthly-increase $5.00; nothing was changed"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !refused.stdout.contains("Apply complete"),
+        "{}",
+        refused.stdout
+    );
+    let unchanged = ws.run(&["plan", "--local", "--json"]).expect(0);
+    let unchanged: serde_json::Value = serde_json::from_str(&unchanged.stdout).expect("plan JSON");
+    assert_eq!(unchanged["changes"].as_array().map(Vec::len), Some(35));
+    // A bad amount is an error naming it, exit 1 (never 2, which means changes).
+    let bad = ws
+        .run(&["plan", "--local", "--cost-limit", "lots"])
+        .expect(1);
+    assert!(
+        bad.stderr.contains("`lots` is not an amount in USD"),
+        "{}",
+        bad.stderr
+    );
+
+    ws.run(&[
+        "apply",
+        "--local",
+        "--auto-approve",
+        "--cost-limit",
+        "20",
+        "--max-monthly-increase",
+        "20",
+    ])
+    .expect(0);
+    // Once applied, the increase is zero but the whole estimate still counts.
+    ws.run(&["plan", "--local", "--max-monthly-increase", "0"])
+        .expect(0);
+    ws.run(&["plan", "--local", "--cost-limit", "16"]).expect(1);
+}
