@@ -43,6 +43,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a starter stack.toml (and its schema files): a wizard on a terminal, or
+    /// `--yes --project ID` for scripts. Refuses to overwrite without --force.
+    #[command(
+        after_help = "Examples:\n  stackctl init\n  stackctl init --yes --project acme-shop-dev --region europe-west1 --template webhooks"
+    )]
+    Init(InitArgs),
     /// Check stack.toml: every error with file, line, column and the fix.
     Validate,
     /// Show what apply would change, field by field.
@@ -78,6 +84,42 @@ pub enum Command {
     Logs(LogsArgs),
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
+}
+
+/// Which parts `stackctl init` writes without asking (the wizard starts from them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InitTemplate {
+    /// Webhooks, ingestion, budget and alerts.
+    Full,
+    /// A Cloud Tasks queue feeding a capped Cloud Run worker, with alerts.
+    Webhooks,
+    /// An hourly Cloud Run job loading a BigQuery table, with alerts.
+    Ingestion,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Ask nothing: take the flags and the defaults (for scripts); needs --project.
+    #[arg(long)]
+    pub yes: bool,
+    /// The parts to write (the wizard's starting choice).
+    #[arg(long, value_enum, default_value_t = InitTemplate::Full)]
+    pub template: InitTemplate,
+    /// The stack's name, the ownership label's value (default: the directory's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Where alerts go (default: a placeholder the file tells you to change).
+    #[arg(long, value_name = "EMAIL")]
+    pub alert_email: Option<String>,
+    /// The billing account for a monthly budget; without it no budget is written.
+    #[arg(long, value_name = "ID")]
+    pub billing_account: Option<String>,
+    /// The monthly budget in USD.
+    #[arg(long, value_name = "USD", default_value_t = 100)]
+    pub budget_usd: u32,
+    /// Overwrite the stack file and schema files that exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Where cost estimates take their prices from (plan, apply, cost, audit).

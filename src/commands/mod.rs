@@ -8,6 +8,7 @@ mod build;
 mod cost;
 mod deploy;
 mod emulator;
+mod init;
 mod live_prices;
 mod local;
 mod logs;
@@ -55,6 +56,7 @@ impl From<ExitStatus> for ExitCode {
 pub async fn run(cli: Cli) -> Result<ExitStatus> {
     let printer = Printer::new(cli.no_color);
     match &cli.command {
+        Command::Init(args) => init::run(&cli, args, &printer),
         Command::Validate => validate::run(&cli, &printer),
         Command::Plan(args) => plan::run(&cli, args, &printer).await,
         Command::Apply(args) => apply::run(&cli, args, &printer).await,

@@ -229,3 +229,182 @@ fn plan_as_a_pull_request_comment_and_the_cost_gate_fail_with_exit_1() {
         .expect(0);
     ws.run(&["plan", "--local", "--cost-limit", "16"]).expect(1);
 }
+
+#[test]
+fn init_without_questions_writes_a_stack_that_applies_locally_and_never_overwrites() {
+    let ws = Workspace::empty();
+    // Without a terminal and without --yes, init says how to script it.
+    let asked = ws.run(&["init"]).expect(1);
+    assert!(
+        asked.stderr.contains("--yes --project ID"),
+        "{}",
+        asked.stderr
+    );
+    let bad = ws
+        .run(&["init", "--yes", "--project", "Acme", "--region", "mars"])
+        .expect(1);
+    assert!(
+        bad.stderr.contains("nothing was written")
+            && bad
+                .stderr
+                .contains("project \"Acme\" is not a valid GCP project id")
+            && bad.stderr.contains("region \"mars\" is not a GCP region"),
+        "{}",
+        bad.stderr
+    );
+    assert!(!ws.file().exists());
+
+    let init = ws
+        .run(&[
+            "init",
+            "--yes",
+            "--project",
+            "acme-init-dev",
+            "--region",
+            "europe-west1",
+            "--name",
+            "shop",
+            "--billing-account",
+            "012345-6789AB-CDEF01",
+        ])
+        .expect(0);
+    assert!(
+        init.stdout.starts_with(
+            "Wrote stack.toml and schemas/orders.json for stack `shop` in project acme-init-dev (europe-west1)."
+        ),
+        "{}",
+        init.stdout
+    );
+    assert!(
+        init.stdout
+            .contains("stackctl apply --local --auto-approve"),
+        "{}",
+        init.stdout
+    );
+    assert!(
+        init.stdout.contains("placeholder ops@example.com"),
+        "{}",
+        init.stdout
+    );
+    ws.run(&["validate"]).expect(0);
+    let text = std::fs::read_to_string(ws.file()).expect("stack.toml");
+    for stanza in [
+        "[service.worker]",
+        "[queue.webhooks]",
+        "[job.ingest-orders]",
+        "[table.orders]",
+        "[channel.oncall]",
+        "[alert.worker-errors]",
+        "[budget.monthly]",
+    ] {
+        assert!(text.contains(stanza), "{stanza}: {text}");
+    }
+
+    // Never over what exists, unless --force.
+    let again = ws
+        .run(&[
+            "init",
+            "--yes",
+            "--project",
+            "acme-other",
+            "--template",
+            "webhooks",
+        ])
+        .expect(1);
+    assert!(
+        again.stderr.contains("stack.toml already exists") && again.stderr.contains("--force"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.file()).expect("stack.toml"),
+        text
+    );
+
+    let applied = ws.run(&["apply", "--local", "--auto-approve"]).expect(0);
+    assert!(
+        applied.stdout.contains("Apply complete:"),
+        "{}",
+        applied.stdout
+    );
+    ws.run(&["plan", "--local", "--detailed-exitcode"])
+        .expect(0);
+    ws.run(&["audit", "--local"]).expect(0);
+
+    // --force replaces it; a template leaves out what it does not need.
+    ws.run(&[
+        "init",
+        "--yes",
+        "--force",
+        "--project",
+        "acme-init-dev",
+        "--template",
+        "webhooks",
+    ])
+    .expect(0);
+    let text = std::fs::read_to_string(ws.file()).expect("stack.toml");
+    assert!(
+        text.contains("[service.worker]") && !text.contains("[table.orders]"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("[budget."),
+        "no billing account, no budget: {text}"
+    );
+}
+
+#[test]
+fn the_init_wizard_asks_on_a_terminal_and_its_stack_applies_locally() {
+    let ws = Workspace::empty();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/pty_dialog.py");
+    let out = Command::new(python())
+        .arg(script)
+        .args([
+            "Google Cloud project id",
+            "acme-wizard\\r",
+            "Region",
+            "europe-west1\\r",
+            "Stack name",
+            "wizard-shop\\r",
+            // Down to ingestion, untick it, accept.
+            "Which parts?",
+            "\\x1b[B \\r",
+            "Alert email",
+            "oncall@acme.test\\r",
+            "Billing account",
+            "\\r",
+            "--",
+            BIN,
+            "init",
+        ])
+        .current_dir(ws.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run the pty helper");
+    let screen = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{screen}");
+    assert!(
+        screen.contains(
+            "Wrote stack.toml for stack `wizard-shop` in project acme-wizard (europe-west1)."
+        ),
+        "{screen}"
+    );
+    let text = std::fs::read_to_string(ws.file()).expect("stack.toml");
+    assert!(text.contains("project = \"acme-wizard\""), "{text}");
+    assert!(text.contains("email = \"oncall@acme.test\"\n"), "{text}");
+    assert!(
+        text.contains("[queue.webhooks]") && text.contains("[alert.worker-errors]"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("[job.") && !text.contains("[budget."),
+        "{text}"
+    );
+    assert!(
+        !ws.path().join("schemas").exists(),
+        "no table, no schema file"
+    );
+    ws.run(&["apply", "--local", "--auto-approve"]).expect(0);
+    ws.run(&["plan", "--local", "--detailed-exitcode"])
+        .expect(0);
+}

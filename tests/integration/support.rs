@@ -272,6 +272,13 @@ impl Workspace {
         ws
     }
 
+    /// A folder with nothing in it yet (for `stackctl init`).
+    pub fn empty() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
     /// The repository's example: stack.toml and the files and directories it references
     /// (schemas/, and the `build` directory, which must exist; deploy tests copy the worker).
     pub fn example() -> Self {
