@@ -57,6 +57,12 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Take ownership of existing resources declared in stack.toml (by label, or into the ledger).
     Adopt(AdoptArgs),
+    /// Delete everything the stack owns (grants first, then in reverse dependency order); APIs
+    /// stay enabled and nothing the stack does not own is touched.
+    #[command(
+        after_help = "Examples:\n  stackctl destroy --local\n  stackctl destroy --auto-approve --allow-data-loss --allow-queue-delete"
+    )]
+    Destroy(DestroyArgs),
     /// Show the apply lock (holder, host, lease) and remove it if its lease has ended (or with --force).
     Unlock(UnlockArgs),
     /// The stack's monthly cost as declared, by resource and component (no cloud access unless --live-prices).
@@ -278,6 +284,26 @@ pub struct ApplyArgs {
     /// Checked before anything changes, on a saved plan too.
     #[command(flatten)]
     pub cost_gate: CostGateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Do not ask for the stack name (needed without a terminal, e.g. in CI).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// How many resources to delete at once.
+    #[arg(long, default_value_t = 10)]
+    pub parallelism: usize,
+    /// Delete the stack's queues (their names are blocked for days) instead of pausing them.
+    #[arg(long)]
+    pub allow_queue_delete: bool,
+    /// Allow deleting what holds data: datasets, tables, repositories, secrets (with their
+    /// versions). A dataset with deletion_protection = true is still refused.
+    #[arg(long)]
+    pub allow_data_loss: bool,
+    /// Keep the ownership ledger (otherwise removed once it records nothing).
+    #[arg(long)]
+    pub keep_state: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ mod audit;
 mod build;
 mod cost;
 mod deploy;
+mod destroy;
 mod emulator;
 mod init;
 mod live_prices;
@@ -61,6 +62,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Plan(args) => plan::run(&cli, args, &printer).await,
         Command::Apply(args) => apply::run(&cli, args, &printer).await,
         Command::Adopt(args) => adopt::run(&cli, args, &printer).await,
+        Command::Destroy(args) => destroy::run(&cli, args, &printer).await,
         Command::Unlock(args) => unlock::run(&cli, args, &printer).await,
         Command::Cost(args) => cost::run(&cli, args, &printer).await,
         Command::Audit(args) => audit::run(&cli, args, &printer).await,

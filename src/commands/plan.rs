@@ -21,6 +21,7 @@ pub async fn run(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<ExitSt
             PlanOptions {
                 allow_queue_delete: args.allow_queue_delete,
                 allow_data_loss: args.allow_data_loss,
+                destroy: false,
             },
             &prices,
             printer,

@@ -88,6 +88,28 @@ impl Stack {
         Ok(self)
     }
 
+    /// The same stack (file, settings) declaring nothing: what `stackctl destroy` plans
+    /// against, so every resource the stack owns is planned for removal.
+    pub fn without_resources(&self) -> Stack {
+        Stack {
+            file: self.file.clone(),
+            settings: self.settings.clone(),
+            services: Default::default(),
+            queues: Default::default(),
+            usage: Default::default(),
+            datasets: Default::default(),
+            tables: Default::default(),
+            repositories: Default::default(),
+            channels: Default::default(),
+            budgets: Default::default(),
+            alerts: Default::default(),
+            service_accounts: Default::default(),
+            secrets: Default::default(),
+            jobs: Default::default(),
+            schedules: Default::default(),
+        }
+    }
+
     /// The directory relative paths in the stack file (like `build`) start from.
     pub fn base_dir(&self) -> PathBuf {
         base_dir(&self.file).to_path_buf()

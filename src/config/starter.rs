@@ -60,7 +60,7 @@ const ALERTS: &str = include_str!("../../templates/init/alerts.toml");
 const ALERTS_WEBHOOKS: &str = include_str!("../../templates/init/alerts-webhooks.toml");
 const ALERTS_INGESTION: &str = include_str!("../../templates/init/alerts-ingestion.toml");
 const BUDGET: &str = include_str!("../../templates/init/budget.toml");
-const ORDERS_SCHEMA: &str = include_str!("../../templates/init/schemas/orders.json");
+const ORDERS_SCHEMA: &str = include_str!("../../schemas/orders.json");
 
 /// Where the ingestion part's table schema goes, beside the stack file.
 pub const ORDERS_SCHEMA_PATH: &str = "schemas/orders.json";

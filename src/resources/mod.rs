@@ -106,6 +106,9 @@ pub struct PlanOptions {
     pub allow_queue_delete: bool,
     /// Allow replacing or deleting data-bearing resources (tables, datasets).
     pub allow_data_loss: bool,
+    /// Planning `stackctl destroy`: owned secrets are deleted (with their versions, which needs
+    /// `allow_data_loss`) instead of kept.
+    pub destroy: bool,
 }
 
 /// The pure half of a kind: declared specs, ownership, diff.

@@ -238,17 +238,17 @@ pub fn render_markdown(plan: &Plan) -> String {
     out
 }
 
-/// The closing summary of an apply, listing every failure.
-pub fn render_report(report: &ApplyReport) -> String {
+/// The closing summary of an apply (`verb` "Apply" or "Destroy"), listing every failure.
+pub fn render_report(report: &ApplyReport, verb: &str) -> String {
     let mut out = String::new();
     let failures: Vec<_> = report.failures().collect();
     if failures.is_empty() {
-        let _ = writeln!(out, "Apply complete: {} changed.", report.succeeded());
+        let _ = writeln!(out, "{verb} complete: {} changed.", report.succeeded());
         return out;
     }
     let _ = writeln!(
         out,
-        "Apply finished with errors: {} changed, {} failed or skipped.",
+        "{verb} finished with errors: {} changed, {} failed or skipped.",
         report.succeeded(),
         failures.len()
     );
@@ -265,7 +265,8 @@ pub fn render_report(report: &ApplyReport) -> String {
     }
     let _ = writeln!(
         out,
-        "Re-run `stackctl apply`: it converges from where this one stopped."
+        "Re-run `stackctl {}`: it converges from where this one stopped.",
+        verb.to_lowercase()
     );
     out
 }

@@ -8,10 +8,10 @@ use crate::config::starter::{Answers, Part, is_email};
 #[derive(Debug, thiserror::Error)]
 pub enum PromptError {
     #[error(
-        "apply needs confirmation but there is no terminal to ask on; pass --auto-approve (e.g. in CI) or apply a saved plan file"
+        "this needs confirmation but there is no terminal to ask on; pass --auto-approve (e.g. in CI), or for apply a saved plan file"
     )]
     NoTerminal,
-    #[error("apply cancelled: nothing was changed")]
+    #[error("cancelled: nothing was changed")]
     Declined,
     #[error("could not read the answer: {0}")]
     Io(String),
@@ -28,6 +28,26 @@ pub fn confirm_apply() -> Result<(), PromptError> {
         .interact()
         .map_err(|e| PromptError::Io(e.to_string()))?;
     if answer {
+        Ok(())
+    } else {
+        Err(PromptError::Declined)
+    }
+}
+
+/// Asks for the stack's name before `stackctl destroy` deletes anything; only the exact name
+/// proceeds.
+pub fn confirm_destroy(stack: &str) -> Result<(), PromptError> {
+    if !has_terminal() {
+        return Err(PromptError::NoTerminal);
+    }
+    let answer = dialoguer::Input::<String>::new()
+        .with_prompt(format!(
+            "This deletes everything stack `{stack}` owns. Type the stack name to confirm"
+        ))
+        .allow_empty(true)
+        .interact_text()
+        .map_err(io)?;
+    if answer.trim() == stack {
         Ok(())
     } else {
         Err(PromptError::Declined)

@@ -408,3 +408,132 @@ fn the_init_wizard_asks_on_a_terminal_and_its_stack_applies_locally() {
     ws.run(&["plan", "--local", "--detailed-exitcode"])
         .expect(0);
 }
+
+/// `POST`s `body` to the emulator as a person with gcloud would, expecting 200.
+fn make_by_hand(emulator: &Emulator, path: &str, body: &str) {
+    let (status, reply) = emulator.http("POST", path, Some(body));
+    assert_eq!(status, 200, "{path}: {reply}");
+}
+
+fn exists(emulator: &Emulator, path: &str) -> bool {
+    emulator.http("GET", path, None).0 == 200
+}
+
+#[test]
+fn destroy_leaves_nothing_owned_and_an_unowned_look_alike_untouched() {
+    let emulator = Emulator::start();
+    let ws = Workspace::empty();
+    ws.run(&[
+        "init",
+        "--yes",
+        "--project",
+        "acme-destroy",
+        "--name",
+        "shop",
+        "--template",
+        "webhooks",
+    ])
+    .expect(0);
+    ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    // Look-alikes made by hand beside the stack's own: never the stack's to delete.
+    let project = "/v1/projects/acme-destroy";
+    let queues = "/v2/projects/acme-destroy/locations/us-central1/queues";
+    make_by_hand(
+        &emulator,
+        &format!("{project}/secrets?secretId=shopify-api-secret-copy"),
+        r#"{"replication":{"automatic":{}}}"#,
+    );
+    make_by_hand(
+        &emulator,
+        &format!("{project}/serviceAccounts"),
+        r#"{"accountId":"worker-copy"}"#,
+    );
+    make_by_hand(
+        &emulator,
+        queues,
+        r#"{"name":"projects/acme-destroy/locations/us-central1/queues/webhooks-copy"}"#,
+    );
+
+    // Without a terminal it needs --auto-approve; the secret's versions need --allow-data-loss.
+    let asked = ws
+        .on(
+            &emulator,
+            &["destroy", "--allow-data-loss", "--allow-queue-delete"],
+        )
+        .expect(1);
+    assert!(asked.stderr.contains("--auto-approve"), "{}", asked.stderr);
+    let refused = ws.on(&emulator, &["destroy", "--auto-approve"]).expect(1);
+    assert!(
+        refused
+            .stderr
+            .contains("refusing to apply a plan that drops data; nothing was changed")
+            && refused.stderr.contains("secret.shopify-api-secret"),
+        "{}",
+        refused.stderr
+    );
+
+    // On a terminal: the stack's name, typed; anything else changes nothing.
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/pty_dialog.py");
+    let typed = |answer: &str| {
+        let out = Command::new(python())
+            .arg(script)
+            .args(["Type the stack name", answer, "--", BIN, "destroy"])
+            .args(["--allow-data-loss", "--allow-queue-delete"])
+            .args(["--endpoint", &emulator.url])
+            .current_dir(ws.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run the pty helper");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let (code, screen) = typed("yes\\r");
+    assert_eq!(code, Some(1), "{screen}");
+    assert!(
+        screen.contains("cancelled: nothing was changed"),
+        "{screen}"
+    );
+    assert!(exists(&emulator, &format!("{queues}/webhooks")));
+    let (code, screen) = typed("shop\\r");
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(
+        screen.contains("- iam: roles/run.invoker on service.worker for service_account.tasks"),
+        "{screen}"
+    );
+    assert!(screen.contains("Destroy complete:"), "{screen}");
+    assert!(screen.contains("Removed the ownership ledger"), "{screen}");
+
+    // Nothing is owned any more: the stack plans every resource as a create again, and the
+    // APIs stay enabled (none is planned).
+    let plan = ws.on(&emulator, &["plan", "--json"]).expect(0);
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).expect("plan JSON");
+    let changes = plan["changes"].as_array().expect("changes");
+    assert!(!changes.is_empty());
+    for change in changes {
+        assert_eq!(change["action"], "create", "{change}");
+        assert_ne!(
+            change["address"].as_str().map(|a| a.starts_with("api.")),
+            Some(true),
+            "{change}"
+        );
+    }
+    for gone in [
+        format!("{queues}/webhooks"),
+        format!("{project}/secrets/shopify-api-secret"),
+        format!("{project}/serviceAccounts/tasks-invoker@acme-destroy.iam.gserviceaccount.com"),
+    ] {
+        assert!(!exists(&emulator, &gone), "{gone} is left");
+    }
+    for untouched in [
+        format!("{queues}/webhooks-copy"),
+        format!("{project}/secrets/shopify-api-secret-copy"),
+        format!("{project}/serviceAccounts/worker-copy@acme-destroy.iam.gserviceaccount.com"),
+    ] {
+        assert!(exists(&emulator, &untouched), "{untouched} was touched");
+    }
+    // Again: nothing to destroy.
+    let again = ws.on(&emulator, &["destroy", "--auto-approve"]).expect(0);
+    assert!(again.stdout.starts_with("No changes."), "{}", again.stdout);
+}
