@@ -63,6 +63,12 @@ pub enum Command {
         after_help = "Examples:\n  stackctl destroy --local\n  stackctl destroy --auto-approve --allow-data-loss --allow-queue-delete"
     )]
     Destroy(DestroyArgs),
+    /// Drop resources from the stack's ownership without deleting or changing them: a queue,
+    /// service account, schedule or budget leaves the ledger, a grant's member its record.
+    #[command(
+        after_help = "Examples:\n  stackctl forget queue.webhooks\n  stackctl forget 'iam: roles/run.invoker on service.worker for service_account.tasks'"
+    )]
+    Forget(ForgetArgs),
     /// Show the apply lock (holder, host, lease) and remove it if its lease has ended (or with --force).
     Unlock(UnlockArgs),
     /// The stack's monthly cost as declared, by resource and component (no cloud access unless --live-prices).
@@ -304,6 +310,13 @@ pub struct DestroyArgs {
     /// Keep the ownership ledger (otherwise removed once it records nothing).
     #[arg(long)]
     pub keep_state: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Addresses the stack owns, e.g. `queue.webhooks`.
+    #[arg(required = true)]
+    pub addresses: Vec<String>,
 }
 
 #[derive(Debug, Args)]

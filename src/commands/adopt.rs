@@ -13,8 +13,7 @@ use crate::cli::{AdoptArgs, Cli};
 use crate::model::ResourceAddr;
 use crate::resources::adopt::{self, Found, Ownership};
 use crate::resources::inventory::{self, Scope};
-use crate::state::lock::holder_name;
-use crate::state::{ApplyLock, LedgerStatus, LedgerStore};
+use crate::state::{LedgerStatus, LedgerStore};
 use crate::ui::Printer;
 
 pub async fn run(cli: &Cli, args: &AdoptArgs, printer: &Printer) -> Result<ExitStatus> {
@@ -117,14 +116,7 @@ async fn adopt(
             .create_bucket(&stack.settings.project, &bucket, &stack.settings.region)
             .await?;
     }
-    let lock = ApplyLock::acquire(
-        storage,
-        &bucket,
-        &stack.settings.name,
-        &holder_name(),
-        std::time::Duration::from_secs(300),
-    )
-    .await?;
+    let lock = session.ownership_lock().await?;
     let result = async {
         let mut ledger = LedgerStore::load(storage, &bucket, &stack.settings.name).await?;
         let observed =

@@ -9,6 +9,7 @@ mod cost;
 mod deploy;
 mod destroy;
 mod emulator;
+mod forget;
 mod init;
 mod live_prices;
 mod local;
@@ -63,6 +64,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Apply(args) => apply::run(&cli, args, &printer).await,
         Command::Adopt(args) => adopt::run(&cli, args, &printer).await,
         Command::Destroy(args) => destroy::run(&cli, args, &printer).await,
+        Command::Forget(args) => forget::run(&cli, args, &printer).await,
         Command::Unlock(args) => unlock::run(&cli, args, &printer).await,
         Command::Cost(args) => cost::run(&cli, args, &printer).await,
         Command::Audit(args) => audit::run(&cli, args, &printer).await,
@@ -209,6 +211,19 @@ impl Session {
             }
         }
         warnings
+    }
+
+    /// The apply lock for a command that only changes ownership records (adopt, forget), with a
+    /// short lease: no apply runs while the ledger changes under it.
+    pub async fn ownership_lock(&self) -> Result<crate::state::ApplyLock> {
+        Ok(crate::state::ApplyLock::acquire(
+            self.cloud.storage(),
+            &self.stack.state_bucket(),
+            &self.stack.settings.name,
+            &crate::state::lock::holder_name(),
+            std::time::Duration::from_secs(300),
+        )
+        .await?)
     }
 
     pub async fn close(self) {

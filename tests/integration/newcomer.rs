@@ -537,3 +537,79 @@ fn destroy_leaves_nothing_owned_and_an_unowned_look_alike_untouched() {
     let again = ws.on(&emulator, &["destroy", "--auto-approve"]).expect(0);
     assert!(again.stdout.starts_with("No changes."), "{}", again.stdout);
 }
+
+#[test]
+fn forget_drops_ledger_records_and_leaves_the_resources_as_they_are() {
+    let emulator = Emulator::start();
+    let ws = Workspace::new(&format!(
+        "{}\n[service_account.tasks]\nid = \"tasks-invoker\"\n",
+        basic_stack("forget")
+    ));
+    ws.edit(
+        "timeout = \"60s\"",
+        "timeout = \"60s\"\ninvokers = [\"service_account.tasks\"]",
+    );
+    ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    let grant = "iam: roles/run.invoker on service.worker for service_account.tasks";
+
+    // What forget cannot drop is refused, and nothing is written.
+    let labelled = ws.on(&emulator, &["forget", "service.worker"]).expect(1);
+    assert!(
+        labelled
+            .stderr
+            .contains("remove the label stackctl-stack by hand"),
+        "{}",
+        labelled.stderr
+    );
+    let api = ws.on(&emulator, &["forget", "api.run"]).expect(1);
+    assert!(api.stderr.contains("nothing to forget"), "{}", api.stderr);
+    let unknown = ws
+        .on(&emulator, &["forget", "queue.webhooks", "queue.other"])
+        .expect(1);
+    assert!(
+        unknown
+            .stderr
+            .contains("queue.other is not in this stack's ownership ledger"),
+        "{}",
+        unknown.stderr
+    );
+
+    let forgot = ws
+        .on(&emulator, &["forget", "queue.webhooks", grant])
+        .expect(0);
+    assert!(
+        forgot.stdout.contains(
+            "Forgot queue.webhooks (projects/test-project/locations/us-central1/queues/webhooks)"
+        ) && forgot.stdout.contains(&format!("Forgot {grant}")),
+        "{}",
+        forgot.stdout
+    );
+    // Out of stack.toml, neither is paused, deleted or revoked: they are not the stack's.
+    let text = std::fs::read_to_string(ws.file()).expect("stack.toml");
+    let without_queue = text
+        .split("[queue.webhooks]")
+        .next()
+        .expect("before the queue");
+    let rest = text
+        .split("min_backoff = \"1s\"\n")
+        .nth(1)
+        .expect("after the queue");
+    ws.write(&format!("{without_queue}{rest}"));
+    ws.edit("invokers = [\"service_account.tasks\"]", "");
+    ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(0);
+    let (status, queue) = emulator.http(
+        "GET",
+        "/v2/projects/test-project/locations/us-central1/queues/webhooks",
+        None,
+    );
+    assert_eq!(status, 200, "{queue}");
+    assert!(queue.contains("RUNNING"), "{queue}");
+    // Declared again, it is somebody else's until adopted.
+    ws.write(&text);
+    let refused = ws.on(&emulator, &["plan"]).expect(1);
+    assert!(
+        refused.stderr.contains("stackctl adopt queue.webhooks"),
+        "{}",
+        refused.stderr
+    );
+}
