@@ -116,26 +116,22 @@ async fn adopt(
             .create_bucket(&stack.settings.project, &bucket, &stack.settings.region)
             .await?;
     }
-    let lock = session.ownership_lock().await?;
-    let result = async {
-        let mut ledger = LedgerStore::load(storage, &bucket, &stack.settings.name).await?;
-        let observed =
-            inventory::observe(&session.cloud, Scope::Stack(stack), &ledger.ledger).await?;
-        for note in &observed.notes {
-            printer.err(&format!("note: {note}"));
-        }
-        let mut adopted = false;
-        for addr in addresses {
-            adopted |= adopt_one(session, &mut ledger, &observed.observed, addr, printer).await?;
-        }
-        if adopted {
-            printer.out("Run `stackctl plan` to see how they differ from stack.toml.");
-        }
-        Ok(ExitStatus::Success)
-    }
-    .await;
-    if let Err(e) = lock.release().await {
-        printer.err(&format!("warning: could not release the apply lock: {e}"));
-    }
-    result
+    session
+        .with_ownership_ledger(printer, async |mut ledger| {
+            let observed =
+                inventory::observe(&session.cloud, Scope::Stack(stack), &ledger.ledger).await?;
+            for note in &observed.notes {
+                printer.err(&format!("note: {note}"));
+            }
+            let mut adopted = false;
+            for addr in addresses {
+                adopted |=
+                    adopt_one(session, &mut ledger, &observed.observed, addr, printer).await?;
+            }
+            if adopted {
+                printer.out("Run `stackctl plan` to see how they differ from stack.toml.");
+            }
+            Ok(ExitStatus::Success)
+        })
+        .await
 }

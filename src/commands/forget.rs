@@ -3,6 +3,8 @@
 //! grant's member leaves the ledger's `bindings` (so it is never revoked). Kinds owned by label
 //! are refused with the label to remove by hand; APIs are nobody's.
 
+use std::collections::BTreeMap;
+
 use anyhow::{Result, anyhow, bail};
 
 use super::{ExitStatus, Session, load_stack};
@@ -58,44 +60,39 @@ async fn forget(
             "the state bucket gs://{bucket} does not exist, so this stack records nothing to forget"
         );
     }
-    let lock = session.ownership_lock().await?;
-    let result = async {
-        let mut ledger = LedgerStore::load(storage, &bucket, &stack.settings.name).await?;
-        // Every address is checked before anything is written: all are forgotten, or none.
-        let records: Vec<Records> = addresses
-            .iter()
-            .map(|address| records_of(&ledger, address))
-            .collect::<Result<_>>()?;
-        let dropped = records.clone();
-        ledger
-            .update(move |l| {
-                for records in &dropped {
-                    records.names.iter().for_each(|name| l.forget(name));
-                    records.bindings.iter().for_each(|key| l.forget_binding(key));
-                }
-            })
-            .await?;
-        for (address, records) in addresses.iter().zip(records) {
-            let what: Vec<String> = records
-                .names
-                .into_iter()
-                .chain(records.bindings.iter().map(|key| key.replace('|', " ")))
-                .collect();
-            printer.out(&format!(
-                "Forgot {address} ({}): no longer this stack's.",
-                what.join(", ")
-            ));
-        }
-        printer.out(
-            "Nothing was deleted or changed in the project. Take what you forgot out of stack.toml: the next plan refuses a declared resource it does not own (`stackctl adopt` takes it back).",
-        );
-        Ok(ExitStatus::Success)
-    }
-    .await;
-    if let Err(e) = lock.release().await {
-        printer.err(&format!("warning: could not release the apply lock: {e}"));
-    }
-    result
+    session
+        .with_ownership_ledger(printer, async |mut ledger| {
+            // Every address is checked before anything is written: all are forgotten, or none.
+            let records: Vec<Records> = addresses
+                .iter()
+                .map(|address| records_of(&ledger, address))
+                .collect::<Result<_>>()?;
+            let dropped = records.clone();
+            ledger
+                .update(move |l| {
+                    for records in &dropped {
+                        records.names.iter().for_each(|name| l.forget(name));
+                        records.bindings.iter().for_each(|key| l.forget_binding(key));
+                    }
+                })
+                .await?;
+            for (address, records) in addresses.iter().zip(records) {
+                let what: Vec<String> = records
+                    .names
+                    .into_iter()
+                    .chain(records.bindings.iter().map(|key| key.replace('|', " ")))
+                    .collect();
+                printer.out(&format!(
+                    "Forgot {address} ({}): no longer this stack's.",
+                    what.join(", ")
+                ));
+            }
+            printer.out(
+                "Nothing was deleted or changed in the project. Take what you forgot out of stack.toml: the next plan refuses a declared resource it does not own (`stackctl adopt` takes it back).",
+            );
+            Ok(ExitStatus::Success)
+        })
+        .await
 }
 
 /// The ledger records of one address: resource entries by full name, grant members by key.
@@ -106,20 +103,14 @@ struct Records {
 }
 
 fn records_of(ledger: &LedgerStore, address: &ResourceAddr) -> Result<Records> {
-    let names: Vec<String> = ledger
-        .ledger
-        .resources
-        .iter()
-        .filter(|(_, entry)| entry.address == *address)
-        .map(|(name, _)| name.clone())
-        .collect();
-    let bindings: Vec<String> = ledger
-        .ledger
-        .bindings
-        .iter()
-        .filter(|(_, binding)| binding.address == *address)
-        .map(|(key, _)| key.clone())
-        .collect();
+    fn keys_where<V>(map: &BTreeMap<String, V>, of: impl Fn(&V) -> bool) -> Vec<String> {
+        map.iter()
+            .filter(|(_, v)| of(v))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+    let names = keys_where(&ledger.ledger.resources, |e| e.address == *address);
+    let bindings = keys_where(&ledger.ledger.bindings, |b| b.address == *address);
     if names.is_empty() && bindings.is_empty() {
         return Err(anyhow!(
             "{address} is not in this stack's ownership ledger, so there is nothing to forget; nothing was changed"

@@ -213,17 +213,29 @@ impl Session {
         warnings
     }
 
-    /// The apply lock for a command that only changes ownership records (adopt, forget), with a
-    /// short lease: no apply runs while the ledger changes under it.
-    pub async fn ownership_lock(&self) -> Result<crate::state::ApplyLock> {
-        Ok(crate::state::ApplyLock::acquire(
-            self.cloud.storage(),
-            &self.stack.state_bucket(),
-            &self.stack.settings.name,
+    /// Runs `body` on the ledger read under the apply lock (a short lease), then releases the
+    /// lock: for commands that only change ownership records (adopt, forget), so no apply runs
+    /// while the ledger changes under it.
+    pub async fn with_ownership_ledger<T>(
+        &self,
+        printer: &Printer,
+        body: impl AsyncFnOnce(LedgerStore) -> Result<T>,
+    ) -> Result<T> {
+        let storage = self.cloud.storage();
+        let (bucket, stack) = (self.stack.state_bucket(), &self.stack.settings.name);
+        let lock = crate::state::ApplyLock::acquire(
+            storage,
+            &bucket,
+            stack,
             &crate::state::lock::holder_name(),
             std::time::Duration::from_secs(300),
         )
-        .await?)
+        .await?;
+        let result = async { body(LedgerStore::load(storage, &bucket, stack).await?).await }.await;
+        if let Err(e) = lock.release().await {
+            printer.err(&format!("warning: could not release the apply lock: {e}"));
+        }
+        result
     }
 
     pub async fn close(self) {

@@ -356,33 +356,20 @@ fn init_without_questions_writes_a_stack_that_applies_locally_and_never_overwrit
 #[test]
 fn the_init_wizard_asks_on_a_terminal_and_its_stack_applies_locally() {
     let ws = Workspace::empty();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/pty_dialog.py");
-    let out = Command::new(python())
-        .arg(script)
-        .args([
-            "Google Cloud project id",
-            "acme-wizard\\r",
-            "Region",
-            "europe-west1\\r",
-            "Stack name",
-            "wizard-shop\\r",
+    let (code, screen) = in_terminal(
+        ws.path(),
+        &[
+            ("Google Cloud project id", "acme-wizard\\r"),
+            ("Region", "europe-west1\\r"),
+            ("Stack name", "wizard-shop\\r"),
             // Down to ingestion, untick it, accept.
-            "Which parts?",
-            "\\x1b[B \\r",
-            "Alert email",
-            "oncall@acme.test\\r",
-            "Billing account",
-            "\\r",
-            "--",
-            BIN,
-            "init",
-        ])
-        .current_dir(ws.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run the pty helper");
-    let screen = String::from_utf8_lossy(&out.stdout).to_string();
-    assert_eq!(out.status.code(), Some(0), "{screen}");
+            ("Which parts?", "\\x1b[B \\r"),
+            ("Alert email", "oncall@acme.test\\r"),
+            ("Billing account", "\\r"),
+        ],
+        &["init"],
+    );
+    assert_eq!(code, 0, "{screen}");
     assert!(
         screen.contains(
             "Wrote stack.toml for stack `wizard-shop` in project acme-wizard (europe-west1)."
@@ -473,31 +460,28 @@ fn destroy_leaves_nothing_owned_and_an_unowned_look_alike_untouched() {
     );
 
     // On a terminal: the stack's name, typed; anything else changes nothing.
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/pty_dialog.py");
     let typed = |answer: &str| {
-        let out = Command::new(python())
-            .arg(script)
-            .args(["Type the stack name", answer, "--", BIN, "destroy"])
-            .args(["--allow-data-loss", "--allow-queue-delete"])
-            .args(["--endpoint", &emulator.url])
-            .current_dir(ws.path())
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("run the pty helper");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
+        in_terminal(
+            ws.path(),
+            &[("Type the stack name", answer)],
+            &[
+                "destroy",
+                "--allow-data-loss",
+                "--allow-queue-delete",
+                "--endpoint",
+                &emulator.url,
+            ],
         )
     };
     let (code, screen) = typed("yes\\r");
-    assert_eq!(code, Some(1), "{screen}");
+    assert_eq!(code, 1, "{screen}");
     assert!(
         screen.contains("cancelled: nothing was changed"),
         "{screen}"
     );
     assert!(exists(&emulator, &format!("{queues}/webhooks")));
     let (code, screen) = typed("shop\\r");
-    assert_eq!(code, Some(0), "{screen}");
+    assert_eq!(code, 0, "{screen}");
     assert!(
         screen.contains("- iam: roles/run.invoker on service.worker for service_account.tasks"),
         "{screen}"
