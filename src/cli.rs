@@ -51,6 +51,12 @@ pub enum Command {
     Init(InitArgs),
     /// Check stack.toml: every error with file, line, column and the fix.
     Validate,
+    /// What would stop an apply, each with its fix: credentials (source and account), project
+    /// access, APIs enabled, and the permissions the stack's kinds need. Read-only.
+    #[command(
+        after_help = "Examples:\n  stackctl doctor\n  stackctl doctor --project acme-shop-prod"
+    )]
+    Doctor,
     /// Show what apply would change, field by field.
     Plan(PlanArgs),
     /// Make the cloud match stack.toml (or a saved plan).

@@ -8,6 +8,7 @@ mod build;
 mod cost;
 mod deploy;
 mod destroy;
+mod doctor;
 mod emulator;
 mod forget;
 mod init;
@@ -60,6 +61,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
     match &cli.command {
         Command::Init(args) => init::run(&cli, args, &printer),
         Command::Validate => validate::run(&cli, &printer),
+        Command::Doctor => doctor::run(&cli, &printer).await,
         Command::Plan(args) => plan::run(&cli, args, &printer).await,
         Command::Apply(args) => apply::run(&cli, args, &printer).await,
         Command::Adopt(args) => adopt::run(&cli, args, &printer).await,

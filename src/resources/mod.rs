@@ -16,6 +16,7 @@ pub mod dataset;
 pub mod grant;
 pub mod inventory;
 pub mod job;
+pub mod permissions;
 pub mod queue;
 pub mod registry;
 pub mod repository;

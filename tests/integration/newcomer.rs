@@ -597,3 +597,58 @@ fn forget_drops_ledger_records_and_leaves_the_resources_as_they_are() {
         refused.stderr
     );
 }
+
+#[test]
+fn doctor_reports_what_an_apply_needs_and_the_permission_the_caller_lacks() {
+    let emulator = Emulator::start_with(&[(
+        "STACKCTL_EMULATOR_DENIED_PERMISSIONS",
+        "run.services.create,cloudtasks.queues.create",
+    )]);
+    let ws = Workspace::new(&basic_stack("doctor"));
+    let run = ws.on(&emulator, &["doctor"]).expect(1);
+    let out = &run.stdout;
+    assert!(
+        out.contains("ok    credentials: none needed: anonymous calls to the endpoint"),
+        "{out}"
+    );
+    assert!(out.contains("ok    project: test-project ("), "{out}");
+    assert!(
+        out.contains("warn  APIs: not enabled yet: ") && out.contains("run.googleapis.com"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "FAIL  permissions: the caller lacks run.services.create (in roles/run.admin); cloudtasks.queues.create (in roles/cloudtasks.queueAdmin)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("fix: gcloud projects add-iam-policy-binding test-project --member=user:YOU@example.com --role=roles/run.admin"),
+        "{out}"
+    );
+    assert!(out.ends_with("1 check failed.\n"), "{out}");
+
+    // Applied by a caller that may, the stack's APIs are on; with every permission, all pass.
+    let ws = Workspace::new(&basic_stack("doctor"));
+    let emulator = Emulator::start();
+    ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    let run = ws.on(&emulator, &["doctor"]).expect(0);
+    assert!(
+        run.stdout.contains("ok    APIs: all ") && run.stdout.ends_with("All checks passed.\n"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn doctor_without_credentials_names_the_source_and_the_fix() {
+    let ws = Workspace::example();
+    let run = run_without_adc(&ws, &["doctor"], &[]).expect(1);
+    assert!(
+        run.stdout
+            .contains("FAIL  credentials: no Application Default Credentials found")
+            && run.stdout.contains("gcloud auth application-default login"),
+        "{}",
+        run.stdout
+    );
+}
