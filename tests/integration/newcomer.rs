@@ -331,6 +331,46 @@ fn init_without_questions_writes_a_stack_that_applies_locally_and_never_overwrit
         .expect(0);
     ws.run(&["audit", "--local"]).expect(0);
 
+    // destroy: a dataset with deletion_protection = true is refused, whatever the flags.
+    let all = [
+        "destroy",
+        "--local",
+        "--auto-approve",
+        "--allow-data-loss",
+        "--allow-queue-delete",
+    ];
+    let protected = ws.run(&all).expect(1);
+    assert!(
+        protected.stderr.contains("dataset.shopify")
+            && protected.stderr.contains("deletion_protection = true"),
+        "{}",
+        protected.stderr
+    );
+    ws.run(&["plan", "--local", "--detailed-exitcode"])
+        .expect(0);
+    ws.edit("deletion_protection = true ", "deletion_protection = false");
+    ws.run(&["apply", "--local", "--auto-approve"]).expect(0);
+    let kept = ws
+        .run(&[all.as_slice(), &["--keep-state"]].concat())
+        .expect(0);
+    assert!(kept.stdout.contains("Destroy complete:"), "{}", kept.stdout);
+    assert!(
+        kept.stderr.contains("is kept (--keep-state)"),
+        "{}",
+        kept.stderr
+    );
+    // Nothing is owned any more: apply creates it all again.
+    let again = ws.run(&["plan", "--local", "--json"]).expect(0);
+    let again: serde_json::Value = serde_json::from_str(&again.stdout).expect("plan JSON");
+    assert!(
+        again["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .all(|c| c["action"] == "create"),
+        "{again}"
+    );
+
     // --force replaces it; a template leaves out what it does not need.
     ws.run(&[
         "init",
