@@ -109,13 +109,7 @@ async fn adopt(
     printer: &Printer,
 ) -> Result<ExitStatus> {
     let stack = &session.stack;
-    let storage = session.cloud.storage();
-    let bucket = stack.state_bucket();
-    if !storage.bucket_exists(&bucket).await? {
-        storage
-            .create_bucket(&stack.settings.project, &bucket, &stack.settings.region)
-            .await?;
-    }
+    session.ensure_state_bucket(printer).await?;
     session
         .with_ownership_ledger(printer, async |mut ledger| {
             let observed =

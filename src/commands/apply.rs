@@ -106,20 +106,9 @@ async fn with_lock(
             );
         }
     }
+    session.ensure_state_bucket(printer).await?;
     let storage = session.cloud.storage();
     let bucket = session.stack.state_bucket();
-    if !storage.bucket_exists(&bucket).await? {
-        printer.err(&format!(
-            "Creating the state bucket gs://{bucket} (ownership ledger and apply lock)."
-        ));
-        storage
-            .create_bucket(
-                &session.stack.settings.project,
-                &bucket,
-                &session.stack.settings.region,
-            )
-            .await?;
-    }
     let lock = Arc::new(
         ApplyLock::acquire(
             storage,

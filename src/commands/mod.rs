@@ -215,6 +215,22 @@ impl Session {
         warnings
     }
 
+    /// Creates the state bucket (ownership ledger and apply lock) on first use.
+    pub async fn ensure_state_bucket(&self, printer: &Printer) -> Result<()> {
+        let storage = self.cloud.storage();
+        let bucket = self.stack.state_bucket();
+        if !storage.bucket_exists(&bucket).await? {
+            printer.err(&format!(
+                "Creating the state bucket gs://{bucket} (ownership ledger and apply lock)."
+            ));
+            let settings = &self.stack.settings;
+            storage
+                .create_bucket(&settings.project, &bucket, &settings.region)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Runs `body` on the ledger read under the apply lock (a short lease), then releases the
     /// lock: for commands that only change ownership records (adopt, forget), so no apply runs
     /// while the ledger changes under it.
