@@ -149,6 +149,30 @@ pub struct PriceArgs {
     pub live_prices: bool,
 }
 
+/// What plan, apply and destroy may do to data; without these flags they refuse.
+#[derive(Debug, Default, Clone, Copy, Args)]
+pub struct DataSafetyArgs {
+    /// Delete queues that leave the stack instead of pausing them (their names are blocked for days).
+    #[arg(long)]
+    pub allow_queue_delete: bool,
+    /// Allow changes that drop data: replacing tables; deleting datasets, tables and
+    /// repositories; with destroy, secrets and their versions. A dataset with
+    /// deletion_protection = true is still refused.
+    #[arg(long)]
+    pub allow_data_loss: bool,
+}
+
+impl DataSafetyArgs {
+    /// The planner's options; `destroy` plans `stackctl destroy`.
+    pub fn plan_options(&self, destroy: bool) -> crate::plan::PlanOptions {
+        crate::plan::PlanOptions {
+            allow_queue_delete: self.allow_queue_delete,
+            allow_data_loss: self.allow_data_loss,
+            destroy,
+        }
+    }
+}
+
 /// Spending limits that fail plan and apply (exit 1, nothing changed) when the estimate exceeds them.
 #[derive(Debug, Default, Args)]
 pub struct CostGateArgs {
@@ -204,12 +228,8 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Delete queues removed from stack.toml instead of pausing them (their names are blocked for days).
-    #[arg(long)]
-    pub allow_queue_delete: bool,
-    /// Allow changes that drop data: replacing tables, deleting datasets, tables and repositories.
-    #[arg(long)]
-    pub allow_data_loss: bool,
+    #[command(flatten)]
+    pub safety: DataSafetyArgs,
     #[command(flatten)]
     pub prices: PriceArgs,
     #[command(flatten)]
@@ -284,12 +304,8 @@ pub struct ApplyArgs {
     /// How many resources to change at once.
     #[arg(long, default_value_t = 10)]
     pub parallelism: usize,
-    /// Delete queues removed from stack.toml instead of pausing them.
-    #[arg(long)]
-    pub allow_queue_delete: bool,
-    /// Allow changes that drop data: replacing tables, deleting datasets, tables and repositories.
-    #[arg(long)]
-    pub allow_data_loss: bool,
+    #[command(flatten)]
+    pub safety: DataSafetyArgs,
     // --live-prices: the plan apply shows is priced as `plan` prices it with the same flags.
     #[command(flatten)]
     pub prices: PriceArgs,
@@ -306,13 +322,8 @@ pub struct DestroyArgs {
     /// How many resources to delete at once.
     #[arg(long, default_value_t = 10)]
     pub parallelism: usize,
-    /// Delete the stack's queues (their names are blocked for days) instead of pausing them.
-    #[arg(long)]
-    pub allow_queue_delete: bool,
-    /// Allow deleting what holds data: datasets, tables, repositories, secrets (with their
-    /// versions). A dataset with deletion_protection = true is still refused.
-    #[arg(long)]
-    pub allow_data_loss: bool,
+    #[command(flatten)]
+    pub safety: DataSafetyArgs,
     /// Keep the ownership ledger (otherwise removed once it records nothing).
     #[arg(long)]
     pub keep_state: bool,

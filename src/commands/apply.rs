@@ -10,9 +10,7 @@ use anyhow::{Context, Result, bail};
 use super::{ExitStatus, Session, load_stack};
 use crate::apply::{ApplyCtx, ApplyReporter, StepGate, apply};
 use crate::cli::{ApplyArgs, Cli};
-use crate::plan::{
-    Observed, PLAN_FORMAT_VERSION, Plan, PlanOptions, ResourceChange, known_before_apply, plan,
-};
+use crate::plan::{Observed, PLAN_FORMAT_VERSION, Plan, ResourceChange, known_before_apply, plan};
 use crate::provider::retry::Backoff;
 use crate::state::ApplyLock;
 use crate::state::ledger::claim_fence;
@@ -226,11 +224,8 @@ async fn locked(
             &desired,
             session.target(),
             &observed,
-            PlanOptions {
-                allow_queue_delete: args.allow_queue_delete,
-                allow_data_loss: args.allow_data_loss,
-                destroy: matches!(intent, Intent::Destroy { .. }),
-            },
+            args.safety
+                .plan_options(matches!(intent, Intent::Destroy { .. })),
             &session.price_table(&args.prices, printer).await?,
         )?,
     };
@@ -265,7 +260,7 @@ async fn locked(
         .iter()
         .filter_map(ResourceChange::data_loss)
         .collect();
-    if !losses.is_empty() && !args.allow_data_loss {
+    if !losses.is_empty() && !args.safety.allow_data_loss {
         printer.err(&format!(
             "error: refusing to apply a plan that drops data; nothing was changed:\n  {}",
             losses.join("\n  ")

@@ -15,8 +15,7 @@ pub async fn run(cli: &Cli, args: &DestroyArgs, printer: &Printer) -> Result<Exi
         auto_approve: args.auto_approve,
         json: false,
         parallelism: args.parallelism,
-        allow_queue_delete: args.allow_queue_delete,
-        allow_data_loss: args.allow_data_loss,
+        safety: args.safety,
         prices: PriceArgs { live_prices: false },
         cost_gate: CostGateArgs::default(),
     };

@@ -16,17 +16,7 @@ pub async fn run(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<ExitSt
     let session = Session::open(cli, stack).await?;
     let result = async {
         let prices = session.price_table(&args.prices, printer).await?;
-        make_plan(
-            &session,
-            PlanOptions {
-                allow_queue_delete: args.allow_queue_delete,
-                allow_data_loss: args.allow_data_loss,
-                destroy: false,
-            },
-            &prices,
-            printer,
-        )
-        .await
+        make_plan(&session, args.safety.plan_options(false), &prices, printer).await
     }
     .await;
     let secret_warnings = session.secret_version_warnings().await;
@@ -40,7 +30,7 @@ pub async fn run(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<ExitSt
     for warning in &secret_warnings {
         printer.err(warning);
     }
-    if !args.allow_data_loss && plan.changes.iter().any(|c| c.data_loss().is_some()) {
+    if !args.safety.allow_data_loss && plan.changes.iter().any(|c| c.data_loss().is_some()) {
         printer.err(
             "warning: this plan drops data (see the notes above); `stackctl apply` refuses it without --allow-data-loss",
         );
