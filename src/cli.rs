@@ -50,6 +50,7 @@ pub enum Command {
     )]
     Init(InitArgs),
     /// Check stack.toml: every error with file, line, column and the fix.
+    #[command(after_help = "Examples:\n  stackctl validate\n  stackctl -f staging.toml validate")]
     Validate,
     /// What would stop an apply, each with its fix: credentials (source and account), project
     /// access, APIs enabled, and the permissions the stack's kinds need. Read-only.
@@ -58,10 +59,17 @@ pub enum Command {
     )]
     Doctor,
     /// Show what apply would change, field by field.
+    #[command(
+        after_help = "Examples:\n  stackctl plan --local\n  stackctl plan --format markdown --detailed-exitcode --max-monthly-increase 25 > plan.md\n  stackctl plan --out plan.json --cost-limit 200"
+    )]
     Plan(PlanArgs),
     /// Make the cloud match stack.toml (or a saved plan).
+    #[command(
+        after_help = "Examples:\n  stackctl apply --local --auto-approve\n  stackctl apply plan.json"
+    )]
     Apply(ApplyArgs),
     /// Take ownership of existing resources declared in stack.toml (by label, or into the ledger).
+    #[command(after_help = "Examples:\n  stackctl adopt queue.webhooks service_account.tasks")]
     Adopt(AdoptArgs),
     /// Delete everything the stack owns (grants first, then in reverse dependency order); APIs
     /// stay enabled and nothing the stack does not own is touched.
@@ -76,31 +84,55 @@ pub enum Command {
     )]
     Forget(ForgetArgs),
     /// Show the apply lock (holder, host, lease) and remove it if its lease has ended (or with --force).
+    #[command(after_help = "Examples:\n  stackctl unlock\n  stackctl unlock --force")]
     Unlock(UnlockArgs),
     /// The stack's monthly cost as declared, by resource and component (no cloud access unless --live-prices).
+    #[command(after_help = "Examples:\n  stackctl cost\n  stackctl cost -v --live-prices")]
     Cost(CostArgs),
     /// Find unused and wasteful resources in the live project and price the waste (read-only).
+    #[command(
+        after_help = "Examples:\n  stackctl audit --local\n  stackctl audit --format markdown --fail-on high"
+    )]
     Audit(AuditArgs),
     /// Compile built services (`build = "..."`) into reproducible OCI images, without pushing.
+    #[command(after_help = "Examples:\n  stackctl build service.worker")]
     Build(BuildArgs),
     /// Build, push and roll out built services: a new Cloud Run revision pinned by digest.
+    #[command(
+        after_help = "Examples:\n  stackctl deploy --local\n  stackctl deploy service.worker --no-traffic --tag candidate"
+    )]
     Deploy(DeployArgs),
     /// Shift a service's traffic between tags and revisions, e.g. `candidate=10`.
+    #[command(after_help = "Examples:\n  stackctl traffic service.worker candidate=10")]
     Traffic(TrafficArgs),
     /// Send all of a service's traffic back to its previous (or a named) ready revision.
+    #[command(
+        after_help = "Examples:\n  stackctl rollback service.worker\n  stackctl rollback service.worker --to worker-00002-abc"
+    )]
     Rollback(RollbackArgs),
     /// Serve the local Google Cloud emulator on loopback until killed.
+    #[command(after_help = "Examples:\n  stackctl emulator --port 8085 --state-dir .emulator")]
     Emulator(EmulatorArgs),
     /// Run the stack locally (`--local`): apply it to the emulator, build and start every built
     /// service as a process behind its own port, dispatch tasks, fire schedules, run jobs.
+    #[command(after_help = "Examples:\n  stackctl up --local --auto-approve")]
     Up(UpArgs),
     /// Secret values: `stackctl secret set NAME` adds a version (value from stdin or --from-file).
+    #[command(
+        after_help = "Examples:\n  stackctl secret set shopify-api-secret --from-file secret.txt"
+    )]
     #[command(subcommand)]
     Secret(SecretCommand),
     /// What a service's revisions or a job's tasks printed (Cloud Logging; with --local, the
     /// local processes), the last --limit entries; --follow keeps printing new ones.
+    #[command(
+        after_help = "Examples:\n  stackctl logs service.worker --follow\n  stackctl logs job.ingest-orders --limit 20 --local"
+    )]
     Logs(LogsArgs),
     /// Print shell completions.
+    #[command(
+        after_help = "Examples:\n  stackctl completions bash > /etc/bash_completion.d/stackctl"
+    )]
     Completions { shell: clap_complete::Shell },
 }
 
@@ -466,5 +498,18 @@ mod tests {
     fn the_command_line_definition_is_consistent() {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_shows_examples_in_its_help() {
+        use clap::CommandFactory;
+        for command in super::Cli::command().get_subcommands() {
+            let help = command.get_after_help().map(|h| h.to_string());
+            assert!(
+                help.is_some_and(|h| h.starts_with("Examples:\n  stackctl ")),
+                "`stackctl {} --help` has no examples",
+                command.get_name()
+            );
+        }
     }
 }
