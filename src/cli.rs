@@ -37,6 +37,9 @@ pub struct Cli {
     /// More logs on stderr (-v, -vv); `stackctl cost -v` also lists the free allowances.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// No progress and no notes on stderr, only warnings and errors (stdout is unchanged).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }

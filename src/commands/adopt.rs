@@ -115,7 +115,7 @@ async fn adopt(
             let observed =
                 inventory::observe(&session.cloud, Scope::Stack(stack), &ledger.ledger).await?;
             for note in &observed.notes {
-                printer.err(&format!("note: {note}"));
+                printer.note(&format!("note: {note}"));
             }
             let mut adopted = false;
             for addr in addresses {

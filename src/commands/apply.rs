@@ -15,7 +15,7 @@ use crate::provider::retry::Backoff;
 use crate::state::ApplyLock;
 use crate::state::ledger::claim_fence;
 use crate::state::lock::{LockError, holder_name};
-use crate::ui::progress::{LogProgress, TerminalProgress};
+use crate::ui::progress::{LogProgress, NoProgress, TerminalProgress};
 use crate::ui::prompt::{PromptError, confirm_apply, confirm_destroy};
 use crate::ui::{Printer, plan_view};
 
@@ -281,7 +281,9 @@ async fn locked(
             Err(e) => return Err(e.into()),
         }
     }
-    let reporter: Arc<dyn ApplyReporter> = if printer.stderr_is_terminal {
+    let reporter: Arc<dyn ApplyReporter> = if printer.quiet {
+        Arc::new(NoProgress)
+    } else if printer.stderr_is_terminal {
         Arc::new(TerminalProgress::default())
     } else {
         Arc::new(LogProgress)
@@ -348,7 +350,7 @@ async fn settle_state(
             })
             .collect();
         kept.extend(left.bindings.values().map(|b| b.address.to_string()));
-        printer.err(&format!(
+        printer.note(&format!(
             "note: the ownership ledger gs://{bucket}/{object} is kept: it still records {}{}",
             kept.join(", "),
             if left
@@ -362,11 +364,11 @@ async fn settle_state(
             }
         ));
     } else if keep_state {
-        printer.err(&format!(
+        printer.note(&format!(
             "The ownership ledger gs://{bucket}/{object} is kept (--keep-state)."
         ));
     } else if ledger.remove_if_empty().await? {
-        printer.err(&format!(
+        printer.note(&format!(
             "Removed the ownership ledger gs://{bucket}/{object}; the state bucket stays (other stacks may use it)."
         ));
     }

@@ -57,7 +57,7 @@ impl From<ExitStatus> for ExitCode {
 }
 
 pub async fn run(cli: Cli) -> Result<ExitStatus> {
-    let printer = Printer::new(cli.no_color);
+    let printer = Printer::new(cli.no_color, cli.quiet);
     match &cli.command {
         Command::Init(args) => init::run(&cli, args, &printer),
         Command::Validate => validate::run(&cli, &printer),
@@ -159,7 +159,7 @@ impl Session {
         let (inventory, ledger) =
             crate::resources::inventory::observe_stack(&self.cloud, &self.stack).await?;
         for note in &inventory.notes {
-            printer.err(&format!("note: {note}"));
+            printer.note(&format!("note: {note}"));
         }
         Ok((inventory.observed, ledger))
     }
@@ -220,7 +220,7 @@ impl Session {
         let storage = self.cloud.storage();
         let bucket = self.stack.state_bucket();
         if !storage.bucket_exists(&bucket).await? {
-            printer.err(&format!(
+            printer.note(&format!(
                 "Creating the state bucket gs://{bucket} (ownership ledger and apply lock)."
             ));
             let settings = &self.stack.settings;

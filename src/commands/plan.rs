@@ -40,7 +40,7 @@ pub async fn run(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<ExitSt
     }
     if let Some(path) = &args.out {
         save(&plan, path)?;
-        printer.err(&format!(
+        printer.note(&format!(
             "Saved the plan to {}; run `stackctl apply {}` to execute exactly it.",
             path.display(),
             path.display()

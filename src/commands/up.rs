@@ -61,7 +61,7 @@ pub async fn run(cli: &Cli, args: &UpArgs, printer: &Printer) -> Result<ExitStat
             _ = tokio::signal::ctrl_c() => {}
             () = terminated() => {}
         }
-        printer.err("stopping: SIGTERM to every process, SIGKILL after 10 s");
+        printer.note("stopping: SIGTERM to every process, SIGKILL after 10 s");
     }
     let _ = std::fs::remove_file(&up_file);
     running.shutdown().await;

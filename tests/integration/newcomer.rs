@@ -214,16 +214,29 @@ fn plan_as_a_pull_request_comment_and_the_cost_gate_fail_with_exit_1() {
         bad.stderr
     );
 
-    ws.run(&[
-        "apply",
-        "--local",
-        "--auto-approve",
-        "--cost-limit",
-        "20",
-        "--max-monthly-increase",
-        "20",
-    ])
-    .expect(0);
+    let quiet = ws
+        .run(&[
+            "apply",
+            "--local",
+            "--auto-approve",
+            "--quiet",
+            "--cost-limit",
+            "20",
+            "--max-monthly-increase",
+            "20",
+        ])
+        .expect(0);
+    // --quiet: no progress and no status lines; warnings still show.
+    assert!(
+        !quiet.stderr.contains(": created") && !quiet.stderr.contains("Creating the state bucket"),
+        "{}",
+        quiet.stderr
+    );
+    assert!(
+        quiet.stdout.contains("Apply complete: 35 changed."),
+        "{}",
+        quiet.stdout
+    );
     // Once applied, the increase is zero but the whole estimate still counts.
     ws.run(&["plan", "--local", "--max-monthly-increase", "0"])
         .expect(0);
