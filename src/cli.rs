@@ -132,6 +132,11 @@ pub enum Command {
         after_help = "Examples:\n  stackctl logs service.worker --follow\n  stackctl logs job.ingest-orders --limit 20 --local"
     )]
     Logs(LogsArgs),
+    /// Print the man page (roff), generated from this command line.
+    #[command(
+        after_help = "Examples:\n  stackctl man > stackctl.1 && man ./stackctl.1\n  stackctl man | sudo tee /usr/local/share/man/man1/stackctl.1"
+    )]
+    Man,
     /// Print shell completions.
     #[command(
         after_help = "Examples:\n  stackctl completions bash > /etc/bash_completion.d/stackctl"

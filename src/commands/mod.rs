@@ -78,6 +78,11 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Up(args) => up::run(&cli, args, &printer).await,
         Command::Secret(command) => secret::run(&cli, command, &printer).await,
         Command::Logs(args) => logs::run(&cli, args, &printer).await,
+        Command::Man => {
+            let cli = <Cli as clap::CommandFactory>::command();
+            printer.out(&crate::ui::man_view::render(&cli));
+            Ok(ExitStatus::Success)
+        }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(*shell, &mut cmd, "stackctl", &mut std::io::stdout());

@@ -5,6 +5,7 @@ pub mod audit_view;
 pub mod cost_view;
 pub mod deploy_view;
 pub mod doctor_view;
+pub mod man_view;
 pub mod plan_view;
 pub mod progress;
 pub mod prompt;
