@@ -85,9 +85,9 @@ pub fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Result<ExitStatus> 
         stack.settings.region,
         stack.settings.project,
     );
-    if !stack.secrets.is_empty() {
+    for secret in stack.secrets.keys() {
         next.push_str(&format!(
-            "  stackctl{file_flag} secret set shopify-api-secret    # its value, once the secret exists\n"
+            "  stackctl{file_flag} secret set {secret}    # its value, once apply created the secret\n"
         ));
     }
     if stack
