@@ -6,7 +6,15 @@ use clap::Parser;
 use stackctl::cli::Cli;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A command line clap refuses exits 1 like any other error: 2 means "changes" to
+    // `plan --detailed-exitcode`, and a typo in CI must not read as drift.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(u8::from(error.use_stderr()));
+        }
+    };
     let level = match cli.verbose {
         0 => "warn",
         1 => "info,stackctl=debug",

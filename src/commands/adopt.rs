@@ -13,8 +13,7 @@ use crate::cli::{AdoptArgs, Cli};
 use crate::model::ResourceAddr;
 use crate::resources::adopt::{self, Found, Ownership};
 use crate::resources::inventory::{self, Scope};
-use crate::state::lock::holder_name;
-use crate::state::{ApplyLock, LedgerStatus, LedgerStore};
+use crate::state::{LedgerStatus, LedgerStore};
 use crate::ui::Printer;
 
 pub async fn run(cli: &Cli, args: &AdoptArgs, printer: &Printer) -> Result<ExitStatus> {
@@ -110,40 +109,23 @@ async fn adopt(
     printer: &Printer,
 ) -> Result<ExitStatus> {
     let stack = &session.stack;
-    let storage = session.cloud.storage();
-    let bucket = stack.state_bucket();
-    if !storage.bucket_exists(&bucket).await? {
-        storage
-            .create_bucket(&stack.settings.project, &bucket, &stack.settings.region)
-            .await?;
-    }
-    let lock = ApplyLock::acquire(
-        storage,
-        &bucket,
-        &stack.settings.name,
-        &holder_name(),
-        std::time::Duration::from_secs(300),
-    )
-    .await?;
-    let result = async {
-        let mut ledger = LedgerStore::load(storage, &bucket, &stack.settings.name).await?;
-        let observed =
-            inventory::observe(&session.cloud, Scope::Stack(stack), &ledger.ledger).await?;
-        for note in &observed.notes {
-            printer.err(&format!("note: {note}"));
-        }
-        let mut adopted = false;
-        for addr in addresses {
-            adopted |= adopt_one(session, &mut ledger, &observed.observed, addr, printer).await?;
-        }
-        if adopted {
-            printer.out("Run `stackctl plan` to see how they differ from stack.toml.");
-        }
-        Ok(ExitStatus::Success)
-    }
-    .await;
-    if let Err(e) = lock.release().await {
-        printer.err(&format!("warning: could not release the apply lock: {e}"));
-    }
-    result
+    session.ensure_state_bucket(printer).await?;
+    session
+        .with_ownership_ledger(printer, async |mut ledger| {
+            let observed =
+                inventory::observe(&session.cloud, Scope::Stack(stack), &ledger.ledger).await?;
+            for note in &observed.notes {
+                printer.note(&format!("note: {note}"));
+            }
+            let mut adopted = false;
+            for addr in addresses {
+                adopted |=
+                    adopt_one(session, &mut ledger, &observed.observed, addr, printer).await?;
+            }
+            if adopted {
+                printer.out("Run `stackctl plan` to see how they differ from stack.toml.");
+            }
+            Ok(ExitStatus::Success)
+        })
+        .await
 }

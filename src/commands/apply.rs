@@ -1,5 +1,6 @@
-//! `stackctl apply [FILE]`: lock, observe, plan (or check a saved plan is still current), confirm,
-//! execute with progress, report every outcome, unlock.
+//! `stackctl apply [FILE]` and `stackctl destroy`: lock, observe, plan (or check a saved plan is
+//! still current), confirm, execute with progress, report every outcome, unlock. Destroy is an
+//! apply of the stack with no resources (and, when that leaves it empty, removes the ledger).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,21 +10,41 @@ use anyhow::{Context, Result, bail};
 use super::{ExitStatus, Session, load_stack};
 use crate::apply::{ApplyCtx, ApplyReporter, StepGate, apply};
 use crate::cli::{ApplyArgs, Cli};
-use crate::plan::{
-    Observed, PLAN_FORMAT_VERSION, Plan, PlanOptions, ResourceChange, known_before_apply, plan,
-};
+use crate::plan::{Observed, PLAN_FORMAT_VERSION, Plan, ResourceChange, known_before_apply, plan};
 use crate::provider::retry::Backoff;
 use crate::state::ApplyLock;
 use crate::state::ledger::claim_fence;
 use crate::state::lock::{LockError, holder_name};
-use crate::ui::progress::{LogProgress, TerminalProgress};
-use crate::ui::prompt::{PromptError, confirm_apply};
+use crate::ui::progress::{LogProgress, NoProgress, TerminalProgress};
+use crate::ui::prompt::{PromptError, confirm_apply, confirm_destroy};
 use crate::ui::{Printer, plan_view};
 
 /// How long an apply lock lives without renewal; a killed apply blocks the next one at most this long.
 const LOCK_LEASE: Duration = Duration::from_secs(15 * 60);
 
+/// What an apply makes of the project: what stack.toml declares, or (`stackctl destroy`) nothing
+/// the stack owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Intent {
+    Apply,
+    /// Plans against the stack with every resource left out; `keep_state` keeps the ledger,
+    /// which is otherwise removed once it records nothing.
+    Destroy {
+        keep_state: bool,
+    },
+}
+
 pub async fn run(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<ExitStatus> {
+    execute(cli, args, Intent::Apply, printer).await
+}
+
+/// Loads the stack, takes the apply lock, plans for `intent`, confirms, executes, reports.
+pub(crate) async fn execute(
+    cli: &Cli,
+    args: &ApplyArgs,
+    intent: Intent,
+    printer: &Printer,
+) -> Result<ExitStatus> {
     let Some(stack) = load_stack(cli, printer) else {
         return Ok(ExitStatus::Failure);
     };
@@ -32,7 +53,7 @@ pub async fn run(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<ExitS
         None => None,
     };
     let session = Session::open(cli, stack).await?;
-    let result = with_lock(&session, args, saved, printer).await;
+    let result = with_lock(&session, args, intent, saved, printer).await;
     session.close().await;
     result
 }
@@ -59,6 +80,7 @@ fn read_plan(path: &std::path::Path) -> Result<Plan> {
 async fn with_lock(
     session: &Session,
     args: &ApplyArgs,
+    intent: Intent,
     saved: Option<Plan>,
     printer: &Printer,
 ) -> Result<ExitStatus> {
@@ -82,20 +104,9 @@ async fn with_lock(
             );
         }
     }
+    session.ensure_state_bucket(printer).await?;
     let storage = session.cloud.storage();
     let bucket = session.stack.state_bucket();
-    if !storage.bucket_exists(&bucket).await? {
-        printer.err(&format!(
-            "Creating the state bucket gs://{bucket} (ownership ledger and apply lock)."
-        ));
-        storage
-            .create_bucket(
-                &session.stack.settings.project,
-                &bucket,
-                &session.stack.settings.region,
-            )
-            .await?;
-    }
     let lock = Arc::new(
         ApplyLock::acquire(
             storage,
@@ -119,7 +130,7 @@ async fn with_lock(
         Err(e) => Err(e.into()),
         Ok(()) => {
             let renewer = tokio::spawn(keep_lease(lock.clone()));
-            let result = locked(session, args, saved, printer, &lock).await;
+            let result = locked(session, args, intent, saved, printer, &lock).await;
             renewer.abort();
             let _ = renewer.await;
             result
@@ -190,6 +201,7 @@ impl StepGate for LockGate {
 async fn locked(
     session: &Session,
     args: &ApplyArgs,
+    intent: Intent,
     saved: Option<Plan>,
     printer: &Printer,
     lock: &Arc<ApplyLock>,
@@ -197,31 +209,49 @@ async fn locked(
     let (observed, mut ledger) = session.observe(printer).await?;
     ledger.fenced(lock.fence(), lock.lost_flag())?;
     let from_file = saved.is_some();
+    // What to converge to: stack.toml, or for destroy the same stack without any resource (it
+    // was observed as declared, so whatever it declares elsewhere is seen, and then deleted).
+    let desired = match intent {
+        Intent::Apply => std::borrow::Cow::Borrowed(&session.stack),
+        Intent::Destroy { .. } => std::borrow::Cow::Owned(session.stack.without_resources()),
+    };
     let plan = match saved {
         Some(saved) => {
             check_current(&saved, &observed)?;
             saved
         }
         None => plan(
-            &session.stack,
+            &desired,
             session.target(),
             &observed,
-            PlanOptions {
-                allow_queue_delete: args.allow_queue_delete,
-                allow_data_loss: args.allow_data_loss,
-            },
+            args.safety
+                .plan_options(matches!(intent, Intent::Destroy { .. })),
             &session.price_table(&args.prices, printer).await?,
         )?,
     };
     if !args.json {
         printer.out(&plan_view::render(&plan, printer.color));
     }
-    for warning in session.secret_version_warnings().await {
-        printer.err(&warning);
+    if intent == Intent::Apply {
+        for warning in session.secret_version_warnings().await {
+            printer.err(&warning);
+        }
+    }
+    if !super::plan::cost_gate_passes(
+        &args.cost_gate.gate(),
+        &plan,
+        printer,
+        "; nothing was changed",
+    ) {
+        return Ok(ExitStatus::Failure);
     }
     if plan.is_empty() {
         if args.json {
             printer.json(&serde_json::json!({ "plan": plan, "report": { "results": [] } }));
+        }
+        if let Intent::Destroy { keep_state } = intent {
+            let shared = crate::state::ledger::SharedLedger::new(ledger);
+            settle_state(&shared, keep_state, session, printer).await?;
         }
         return Ok(ExitStatus::Success);
     }
@@ -230,7 +260,7 @@ async fn locked(
         .iter()
         .filter_map(ResourceChange::data_loss)
         .collect();
-    if !losses.is_empty() && !args.allow_data_loss {
+    if !losses.is_empty() && !args.safety.allow_data_loss {
         printer.err(&format!(
             "error: refusing to apply a plan that drops data; nothing was changed:\n  {}",
             losses.join("\n  ")
@@ -238,7 +268,11 @@ async fn locked(
         return Ok(ExitStatus::Failure);
     }
     if !from_file && !args.auto_approve {
-        match confirm_apply() {
+        let confirmed = match intent {
+            Intent::Apply => confirm_apply(),
+            Intent::Destroy { .. } => confirm_destroy(&session.stack.settings.name),
+        };
+        match confirmed {
             Ok(()) => {}
             Err(e @ (PromptError::NoTerminal | PromptError::Declined)) => {
                 printer.err(&format!("error: {e}"));
@@ -247,12 +281,14 @@ async fn locked(
             Err(e) => return Err(e.into()),
         }
     }
-    let reporter: Arc<dyn ApplyReporter> = if printer.stderr_is_terminal {
+    let reporter: Arc<dyn ApplyReporter> = if printer.quiet {
+        Arc::new(NoProgress)
+    } else if printer.stderr_is_terminal {
         Arc::new(TerminalProgress::default())
     } else {
         Arc::new(LogProgress)
     };
-    let known = known_before_apply(&session.stack, &observed);
+    let known = known_before_apply(&desired, &observed);
     let hosts = known
         .hosts
         .into_iter()
@@ -271,17 +307,72 @@ async fn locked(
         policy_locks: Default::default(),
     });
     let gate = Arc::new(LockGate(lock.clone()));
-    let report = apply(ctx, reporter, &plan, args.parallelism, gate).await;
+    let report = apply(ctx.clone(), reporter, &plan, args.parallelism, gate).await;
     if args.json {
         printer.json(&serde_json::json!({ "plan": plan, "report": report }));
     } else {
-        printer.out(&plan_view::render_report(&report));
+        let verb = match intent {
+            Intent::Apply => "Apply",
+            Intent::Destroy { .. } => "Destroy",
+        };
+        printer.out(&plan_view::render_report(&report, verb));
+    }
+    if let Intent::Destroy { keep_state } = intent
+        && report.is_success()
+    {
+        settle_state(&ctx.ledger, keep_state, session, printer).await?;
     }
     Ok(if report.is_success() {
         ExitStatus::Success
     } else {
         ExitStatus::Failure
     })
+}
+
+/// After a destroy: the ledger object goes once it records nothing (unless `--keep-state`);
+/// otherwise says what it still records and why.
+async fn settle_state(
+    ledger: &crate::state::ledger::SharedLedger,
+    keep_state: bool,
+    session: &Session,
+    printer: &Printer,
+) -> Result<()> {
+    let bucket = session.stack.state_bucket();
+    let object = crate::state::ledger_object(&session.stack.settings.name);
+    let left = ledger.snapshot().await;
+    if !left.resources.is_empty() || !left.bindings.is_empty() {
+        let mut kept: Vec<String> = left
+            .resources
+            .values()
+            .map(|entry| {
+                let status = format!("{:?}", entry.status).to_lowercase();
+                format!("{} ({status})", entry.address)
+            })
+            .collect();
+        kept.extend(left.bindings.values().map(|b| b.address.to_string()));
+        printer.note(&format!(
+            "note: the ownership ledger gs://{bucket}/{object} is kept: it still records {}{}",
+            kept.join(", "),
+            if left
+                .resources
+                .values()
+                .any(|e| e.address.kind == crate::model::Kind::Queue)
+            {
+                "; queues are paused, not deleted, unless --allow-queue-delete"
+            } else {
+                ""
+            }
+        ));
+    } else if keep_state {
+        printer.note(&format!(
+            "The ownership ledger gs://{bucket}/{object} is kept (--keep-state)."
+        ));
+    } else if ledger.remove_if_empty().await? {
+        printer.note(&format!(
+            "Removed the ownership ledger gs://{bucket}/{object}; the state bucket stays (other stacks may use it)."
+        ));
+    }
+    Ok(())
 }
 
 /// A saved plan applies only if nothing it planned against has changed since.

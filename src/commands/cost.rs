@@ -28,7 +28,7 @@ pub async fn run(cli: &Cli, args: &CostArgs, printer: &Printer) -> Result<ExitSt
     if args.json {
         printer.json(&cost);
     } else {
-        printer.out(&cost_view::render_stack_cost(&cost));
+        printer.out(&cost_view::render_stack_cost(&cost, cli.verbose > 0));
     }
     Ok(ExitStatus::Success)
 }

@@ -89,7 +89,7 @@ async fn print_entries(
     }
     if !args.follow {
         if entries.is_empty() {
-            printer.err(&format!(
+            printer.note(&format!(
                 "no log entries yet for {} (they appear once it runs{})",
                 args.address,
                 if session.cloud.endpoint == Endpoint::Google {

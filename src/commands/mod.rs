@@ -7,7 +7,11 @@ mod audit;
 mod build;
 mod cost;
 mod deploy;
+mod destroy;
+mod doctor;
 mod emulator;
+mod forget;
+mod init;
 mod live_prices;
 mod local;
 mod logs;
@@ -53,12 +57,16 @@ impl From<ExitStatus> for ExitCode {
 }
 
 pub async fn run(cli: Cli) -> Result<ExitStatus> {
-    let printer = Printer::new(cli.no_color);
+    let printer = Printer::new(cli.no_color, cli.quiet);
     match &cli.command {
+        Command::Init(args) => init::run(&cli, args, &printer),
         Command::Validate => validate::run(&cli, &printer),
+        Command::Doctor => doctor::run(&cli, &printer).await,
         Command::Plan(args) => plan::run(&cli, args, &printer).await,
         Command::Apply(args) => apply::run(&cli, args, &printer).await,
         Command::Adopt(args) => adopt::run(&cli, args, &printer).await,
+        Command::Destroy(args) => destroy::run(&cli, args, &printer).await,
+        Command::Forget(args) => forget::run(&cli, args, &printer).await,
         Command::Unlock(args) => unlock::run(&cli, args, &printer).await,
         Command::Cost(args) => cost::run(&cli, args, &printer).await,
         Command::Audit(args) => audit::run(&cli, args, &printer).await,
@@ -70,6 +78,11 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Up(args) => up::run(&cli, args, &printer).await,
         Command::Secret(command) => secret::run(&cli, command, &printer).await,
         Command::Logs(args) => logs::run(&cli, args, &printer).await,
+        Command::Man => {
+            let cli = <Cli as clap::CommandFactory>::command();
+            printer.out(&crate::ui::man_view::render(&cli));
+            Ok(ExitStatus::Success)
+        }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(*shell, &mut cmd, "stackctl", &mut std::io::stdout());
@@ -151,7 +164,7 @@ impl Session {
         let (inventory, ledger) =
             crate::resources::inventory::observe_stack(&self.cloud, &self.stack).await?;
         for note in &inventory.notes {
-            printer.err(&format!("note: {note}"));
+            printer.note(&format!("note: {note}"));
         }
         Ok((inventory.observed, ledger))
     }
@@ -205,6 +218,47 @@ impl Session {
             }
         }
         warnings
+    }
+
+    /// Creates the state bucket (ownership ledger and apply lock) on first use.
+    pub async fn ensure_state_bucket(&self, printer: &Printer) -> Result<()> {
+        let storage = self.cloud.storage();
+        let bucket = self.stack.state_bucket();
+        if !storage.bucket_exists(&bucket).await? {
+            printer.note(&format!(
+                "Creating the state bucket gs://{bucket} (ownership ledger and apply lock)."
+            ));
+            let settings = &self.stack.settings;
+            storage
+                .create_bucket(&settings.project, &bucket, &settings.region)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Runs `body` on the ledger read under the apply lock (a short lease), then releases the
+    /// lock: for commands that only change ownership records (adopt, forget), so no apply runs
+    /// while the ledger changes under it.
+    pub async fn with_ownership_ledger<T>(
+        &self,
+        printer: &Printer,
+        body: impl AsyncFnOnce(LedgerStore) -> Result<T>,
+    ) -> Result<T> {
+        let storage = self.cloud.storage();
+        let (bucket, stack) = (self.stack.state_bucket(), &self.stack.settings.name);
+        let lock = crate::state::ApplyLock::acquire(
+            storage,
+            &bucket,
+            stack,
+            &crate::state::lock::holder_name(),
+            std::time::Duration::from_secs(300),
+        )
+        .await?;
+        let result = async { body(LedgerStore::load(storage, &bucket, stack).await?).await }.await;
+        if let Err(e) = lock.release().await {
+            printer.err(&format!("warning: could not release the apply lock: {e}"));
+        }
+        result
     }
 
     pub async fn close(self) {

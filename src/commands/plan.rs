@@ -1,10 +1,11 @@
-//! `stackctl plan`: observe, diff, render; optionally save the plan for `apply FILE`.
+//! `stackctl plan`: observe, diff, render (text, JSON or markdown), check the spending limits;
+//! optionally save the plan for `apply FILE`.
 
 use anyhow::{Context, Result};
 
 use super::{ExitStatus, Session, load_stack};
-use crate::cli::{Cli, PlanArgs};
-use crate::cost::PriceTable;
+use crate::cli::{Cli, PlanArgs, PlanFormat};
+use crate::cost::{CostGate, PriceTable};
 use crate::plan::{Plan, PlanOptions, plan};
 use crate::ui::{Printer, plan_view};
 
@@ -15,37 +16,31 @@ pub async fn run(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<ExitSt
     let session = Session::open(cli, stack).await?;
     let result = async {
         let prices = session.price_table(&args.prices, printer).await?;
-        make_plan(
-            &session,
-            PlanOptions {
-                allow_queue_delete: args.allow_queue_delete,
-                allow_data_loss: args.allow_data_loss,
-            },
-            &prices,
-            printer,
-        )
-        .await
+        make_plan(&session, args.safety.plan_options(false), &prices, printer).await
     }
     .await;
     let secret_warnings = session.secret_version_warnings().await;
     session.close().await;
     let plan = result?;
-    if args.json {
-        printer.json(&plan);
-    } else {
-        printer.out(&plan_view::render(&plan, printer.color));
+    match args.output() {
+        PlanFormat::Json => printer.json(&plan),
+        PlanFormat::Markdown => printer.out(&plan_view::render_markdown(&plan)),
+        PlanFormat::Text => printer.out(&plan_view::render(&plan, printer.color)),
     }
     for warning in &secret_warnings {
         printer.err(warning);
     }
-    if !args.allow_data_loss && plan.changes.iter().any(|c| c.data_loss().is_some()) {
+    if !args.safety.allow_data_loss && plan.changes.iter().any(|c| c.data_loss().is_some()) {
         printer.err(
             "warning: this plan drops data (see the notes above); `stackctl apply` refuses it without --allow-data-loss",
         );
     }
+    if !cost_gate_passes(&args.cost_gate.gate(), &plan, printer, "") {
+        return Ok(ExitStatus::Failure);
+    }
     if let Some(path) = &args.out {
         save(&plan, path)?;
-        printer.err(&format!(
+        printer.note(&format!(
             "Saved the plan to {}; run `stackctl apply {}` to execute exactly it.",
             path.display(),
             path.display()
@@ -72,6 +67,21 @@ pub(crate) async fn make_plan(
         options,
         prices,
     )?)
+}
+
+/// Prints each spending limit the plan exceeds as an error (`consequence` says what did not
+/// happen); false when any is exceeded.
+pub(crate) fn cost_gate_passes(
+    gate: &CostGate,
+    plan: &Plan,
+    printer: &Printer,
+    consequence: &str,
+) -> bool {
+    let violations = gate.violations(&plan.cost);
+    for violation in &violations {
+        printer.err(&format!("error: {violation}{consequence}"));
+    }
+    violations.is_empty()
 }
 
 fn save(plan: &Plan, path: &std::path::Path) -> Result<()> {

@@ -61,7 +61,7 @@ pub async fn run(cli: &Cli, args: &UpArgs, printer: &Printer) -> Result<ExitStat
             _ = tokio::signal::ctrl_c() => {}
             () = terminated() => {}
         }
-        printer.err("stopping: SIGTERM to every process, SIGKILL after 10 s");
+        printer.note("stopping: SIGTERM to every process, SIGKILL after 10 s");
     }
     let _ = std::fs::remove_file(&up_file);
     running.shutdown().await;
@@ -113,9 +113,9 @@ async fn bring_up(
             auto_approve: args.auto_approve,
             json: false,
             parallelism: 10,
-            allow_queue_delete: false,
-            allow_data_loss: false,
+            safety: Default::default(),
             prices: PriceArgs { live_prices: false },
+            cost_gate: Default::default(),
         },
         printer,
     )

@@ -4,7 +4,7 @@
 //! default, so it is never diffed. Non-`Option` fields are declared or defaulted.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::model::ResourceAddr;
@@ -12,10 +12,12 @@ use crate::model::ResourceAddr;
 pub mod cron;
 mod diagnostics;
 mod load;
+pub mod starter;
 pub mod templates;
 pub mod units;
 
 pub use diagnostics::{ConfigError, ConfigErrors};
+pub(crate) use load::{base_dir, is_billing_account, is_project_id, is_region, is_stack_name};
 pub use load::{load, parse};
 
 /// A whole, validated stack.
@@ -86,13 +88,31 @@ impl Stack {
         Ok(self)
     }
 
+    /// The same stack (file, settings) declaring nothing: what `stackctl destroy` plans
+    /// against, so every resource the stack owns is planned for removal.
+    pub fn without_resources(&self) -> Stack {
+        Stack {
+            file: self.file.clone(),
+            settings: self.settings.clone(),
+            services: Default::default(),
+            queues: Default::default(),
+            usage: Default::default(),
+            datasets: Default::default(),
+            tables: Default::default(),
+            repositories: Default::default(),
+            channels: Default::default(),
+            budgets: Default::default(),
+            alerts: Default::default(),
+            service_accounts: Default::default(),
+            secrets: Default::default(),
+            jobs: Default::default(),
+            schedules: Default::default(),
+        }
+    }
+
     /// The directory relative paths in the stack file (like `build`) start from.
     pub fn base_dir(&self) -> PathBuf {
-        self.file
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."))
+        base_dir(&self.file).to_path_buf()
     }
 
     /// The bucket holding the ownership ledger and the apply lock.

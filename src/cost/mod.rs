@@ -43,6 +43,57 @@ impl ResourceCost {
     pub fn unchanged(estimate: Estimate) -> Self {
         Self::new(estimate.clone(), estimate)
     }
+
+    /// Nothing to say about money: free before and after, with no usage cost left unknown
+    /// (grants, APIs, datasets, channels). Plans show no cost line for it.
+    pub fn is_free(&self) -> bool {
+        [&self.before, &self.after]
+            .iter()
+            .all(|e| e.monthly_usd == 0.0 && e.unknown.is_none())
+    }
+}
+
+/// CI's spending limits on a plan (`--cost-limit`, `--max-monthly-increase`), in USD a month.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CostGate {
+    /// The stack's whole monthly estimate after the plan may not exceed this.
+    pub limit_usd: Option<f64>,
+    /// The plan may not raise the monthly estimate by more than this.
+    pub max_increase_usd: Option<f64>,
+}
+
+impl CostGate {
+    /// Each limit the plan's cost exceeds, as a sentence naming the flag and both figures;
+    /// empty when it passes. Usage costs left unknown are named, since they are not counted.
+    pub fn violations(&self, cost: &PlanCost) -> Vec<String> {
+        let unknown = if cost.unknown.is_empty() {
+            String::new()
+        } else {
+            " (not counting the usage costs left unknown)".to_string()
+        };
+        let mut out = Vec::new();
+        if let Some(limit) = self.limit_usd
+            && cost.total_monthly_usd > limit
+        {
+            out.push(format!(
+                "the stack's monthly estimate after this plan, {}{unknown}, exceeds --cost-limit {}",
+                format_usd(cost.total_monthly_usd),
+                format_usd(limit)
+            ));
+        }
+        if let Some(limit) = self.max_increase_usd
+            && cost.diff_monthly_usd > limit
+        {
+            out.push(format!(
+                "this plan raises the monthly estimate by {} ({} -> {}){unknown}, more than --max-monthly-increase {}",
+                format_usd(cost.diff_monthly_usd),
+                format_usd(cost.past_total_monthly_usd),
+                format_usd(cost.total_monthly_usd),
+                format_usd(limit)
+            ));
+        }
+        out
+    }
 }
 
 /// A free allowance as outputs show it (owned, so saved plans read back).
@@ -424,5 +475,34 @@ mod tests {
         assert_eq!(format_usd(0.004), "$0.0040");
         assert_eq!(format_delta(-3.0), "-$3.00");
         assert_eq!(format_delta(0.0), "+$0.00");
+    }
+
+    #[test]
+    fn the_cost_gate_names_each_limit_exceeded_and_passes_at_the_limit() {
+        let prices = PriceTable::builtin("us-central1");
+        let mut cost = PlanCost::total(&prices, []);
+        cost.past_total_monthly_usd = 10.0;
+        cost.total_monthly_usd = 16.52;
+        cost.diff_monthly_usd = 6.52;
+        let gate = |limit, increase| CostGate {
+            limit_usd: limit,
+            max_increase_usd: increase,
+        };
+        assert!(gate(None, None).violations(&cost).is_empty());
+        assert!(gate(Some(16.52), Some(6.52)).violations(&cost).is_empty());
+        assert_eq!(
+            gate(Some(15.0), Some(5.0)).violations(&cost),
+            vec![
+                "the stack's monthly estimate after this plan, $16.52, exceeds --cost-limit $15.00"
+                    .to_string(),
+                "this plan raises the monthly estimate by $6.52 ($10.00 -> $16.52), more than --max-monthly-increase $5.00"
+                    .to_string(),
+            ]
+        );
+        cost.unknown = vec!["no [usage] for service.worker".into()];
+        assert!(
+            gate(Some(1.0), None).violations(&cost)[0]
+                .contains("not counting the usage costs left unknown")
+        );
     }
 }

@@ -395,6 +395,7 @@ fn every_kind_and_action_renders() {
         let options = PlanOptions {
             allow_data_loss: name.ends_with("_delete"),
             allow_queue_delete: *name == "queue_delete",
+            destroy: false,
         };
         insta::assert_snapshot!(*name, rendered(edit, options));
     }

@@ -40,6 +40,25 @@ impl AdcSource {
         }
     }
 
+    /// The account the credentials act as, when the file says: a key's `client_email`, or the
+    /// service account a federation file impersonates. User credentials and the metadata server
+    /// do not say without a call.
+    pub fn account(&self) -> Option<String> {
+        let path = match self {
+            Self::EnvFile { path, .. } | Self::WellKnownFile { path, .. } => path,
+            Self::MetadataServer { .. } => return None,
+        };
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+        if let Some(email) = json.get("client_email").and_then(|e| e.as_str()) {
+            return Some(email.to_string());
+        }
+        // `.../serviceAccounts/EMAIL:generateAccessToken`
+        let url = json.get("service_account_impersonation_url")?.as_str()?;
+        let email = url.rsplit('/').next()?.split(':').next()?;
+        Some(email.to_string())
+    }
+
     /// One line for people: `gcloud user credentials (/home/me/.config/...)`.
     pub fn describe(&self) -> String {
         match self {

@@ -172,6 +172,32 @@ pub struct ServiceAccountWrite {
 }
 
 impl Cloud {
+    /// Which of `permissions` the caller holds on the project (`projects.testIamPermissions`).
+    pub async fn test_project_permissions(
+        &self,
+        permissions: &[&str],
+        observer: &dyn RetryObserver,
+    ) -> Result<Vec<String>, ApiError> {
+        let name = format!("projects/{}", self.project);
+        retrying(self.backoff, observer, || async {
+            self.projects
+                .test_iam_permissions()
+                .set_resource(&name)
+                .set_permissions(permissions.iter().map(|p| p.to_string()))
+                .send()
+                .await
+                .map(|answer| answer.permissions)
+                .map_err(|e| {
+                    ApiError::from_gax(
+                        "cloudresourcemanager.projects.testIamPermissions",
+                        &name,
+                        &e,
+                    )
+                })
+        })
+        .await
+    }
+
     /// The policy of `target`; a resource that does not exist (yet) has the empty policy.
     pub async fn get_iam_policy(
         &self,

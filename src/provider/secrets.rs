@@ -171,6 +171,24 @@ impl Cloud {
         .await
     }
 
+    /// Deletes the secret with every version; already gone counts as done.
+    pub async fn delete_secret(
+        &self,
+        name: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<(), ApiError> {
+        let deleted = retrying(self.backoff, observer, || async {
+            self.secrets
+                .delete_secret()
+                .set_name(name)
+                .send()
+                .await
+                .map_err(|e| ApiError::from_gax("secretmanager.secrets.delete", name, &e))
+        })
+        .await;
+        deleted.not_found_as_done()
+    }
+
     pub async fn get_secret(
         &self,
         name: &str,

@@ -16,6 +16,7 @@ pub mod dataset;
 pub mod grant;
 pub mod inventory;
 pub mod job;
+pub mod permissions;
 pub mod queue;
 pub mod registry;
 pub mod repository;
@@ -106,6 +107,9 @@ pub struct PlanOptions {
     pub allow_queue_delete: bool,
     /// Allow replacing or deleting data-bearing resources (tables, datasets).
     pub allow_data_loss: bool,
+    /// Planning `stackctl destroy`: owned secrets are deleted (with their versions, which needs
+    /// `allow_data_loss`) instead of kept.
+    pub destroy: bool,
 }
 
 /// The pure half of a kind: declared specs, ownership, diff.

@@ -127,6 +127,18 @@ pub fn tier(kind: Kind) -> u8 {
     for_kind(kind, Tier)
 }
 
+/// How stackctl takes ownership of resources of `kind` ([`Reconcile::ADOPTION`]).
+pub fn adoption(kind: Kind) -> super::Adoption {
+    struct Adoption;
+    impl KindVisitor for Adoption {
+        type Output = super::Adoption;
+        fn visit<K: Registered>(self) -> Self::Output {
+            K::ADOPTION
+        }
+    }
+    for_kind(kind, Adoption)
+}
+
 /// The APIs resources of `kind` are served by ([`Reconcile::APIS`]).
 pub fn apis_for(kind: Kind) -> &'static [&'static str] {
     struct Apis;

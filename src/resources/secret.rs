@@ -108,9 +108,24 @@ impl Reconcile for SecretKind {
         diff(spec, live)
     }
     /// A secret's versions hold values stackctl never saw: removing it from stack.toml leaves
-    /// it in place (delete it with `gcloud secrets delete` when you mean it).
-    fn removal(_: &SecretRecord, _: &Ledger, _: PlanOptions) -> Removal {
-        Removal::Keep
+    /// it in place (delete it with `gcloud secrets delete` when you mean it); only `stackctl
+    /// destroy` deletes it, and that drops data.
+    fn removal(_: &SecretRecord, _: &Ledger, options: PlanOptions) -> Removal {
+        if options.destroy {
+            Removal::Delete {
+                notes: vec!["deletes the secret with every version of its value".into()],
+            }
+        } else {
+            Removal::Keep
+        }
+    }
+    fn data_loss(step: &Step, _: Option<&SecretSpec>) -> Option<String> {
+        (step.action == Action::Delete).then(|| {
+            format!(
+                "{} would be deleted with every version of its value; pass --allow-data-loss to delete it",
+                step.address
+            )
+        })
     }
 }
 
@@ -154,9 +169,13 @@ impl Converge for SecretKind {
                     .label_secret(&spec.name, &spec.labels, observer)
                     .await?;
             }
+            (Action::Delete, _) => {
+                observer.phase("deleting secret");
+                cloud.delete_secret(&change.name, observer).await?;
+            }
             (action, _) => {
                 return Err(StepError::Plan(format!(
-                    "stackctl never deletes secrets, yet the plan asks to {action:?} {}; re-run `stackctl plan`",
+                    "stackctl never replaces secrets, yet the plan asks to {action:?} {}; re-run `stackctl plan`",
                     change.address
                 )));
             }

@@ -370,6 +370,25 @@ impl LedgerStore {
     }
 }
 
+impl LedgerStore {
+    /// Deletes the ledger object when it records no resource and no binding (`stackctl
+    /// destroy`), conditioned on the generation read and only under this apply's fence; true
+    /// when it is gone.
+    pub async fn remove_if_empty(&mut self) -> Result<bool, LedgerError> {
+        self.check_fence()?;
+        if !self.ledger.resources.is_empty() || !self.ledger.bindings.is_empty() {
+            return Ok(false);
+        }
+        if self.generation != 0 {
+            self.storage
+                .delete(&self.bucket, &self.object, self.generation)
+                .await?;
+            self.generation = 0;
+        }
+        Ok(true)
+    }
+}
+
 /// A change to the ledger, applied again when its write is retried on a newer generation.
 type LedgerChange = Box<dyn Fn(&mut Ledger) + Send + Sync>;
 
@@ -434,6 +453,11 @@ impl SharedLedger {
         }
         drop(store);
         outcome.await.unwrap_or(result)
+    }
+
+    /// [`LedgerStore::remove_if_empty`], after every write in flight.
+    pub async fn remove_if_empty(&self) -> Result<bool, LedgerError> {
+        self.store.lock().await.remove_if_empty().await
     }
 
     /// The ledger as last written.

@@ -1,5 +1,5 @@
 //! Renders cost figures: the per-resource `# cost:` line and the total line of a plan, and the
-//! `stackctl cost` breakdown table. Pure text from the same values `--json` prints.
+//! `stackctl cost` breakdown table (the free allowances only with `-v`). Pure text from the same values `--json` prints.
 
 use std::fmt::Write;
 
@@ -101,20 +101,45 @@ fn basis_text(basis: &PriceBasis) -> String {
     )
 }
 
-/// The plan's closing cost lines.
-pub fn plan_total_lines(cost: &PlanCost) -> Vec<String> {
+/// `$0.00 -> $16.52 + unknown (+$16.52/mo)`: the stack's monthly estimate before and after a plan.
+pub fn plan_cost_change(cost: &PlanCost) -> String {
     let unknown = if cost.unknown.is_empty() {
-        String::new()
+        ""
     } else {
-        " + unknown".into()
+        " + unknown"
     };
-    let mut lines = vec![format!(
-        "Monthly cost: {} -> {}{unknown} ({}/mo); free tier not included: {}.",
+    format!(
+        "{} -> {}{unknown} ({}/mo)",
         format_usd(cost.past_total_monthly_usd),
         format_usd(cost.total_monthly_usd),
-        format_delta(cost.diff_monthly_usd),
-        free_tiers_text(&cost.free_tier_not_included)
+        format_delta(cost.diff_monthly_usd)
+    )
+}
+
+/// `; free tier not included, see `stackctl cost -v``: the allowances themselves are listed
+/// only by `stackctl cost -v`, so a plan stays short.
+pub fn free_tier_pointer(tiers: &[FreeTierNote]) -> &'static str {
+    if tiers.is_empty() {
+        ""
+    } else {
+        "; free tier not included, see `stackctl cost -v`"
+    }
+}
+
+/// The plan's closing cost lines.
+pub fn plan_total_lines(cost: &PlanCost) -> Vec<String> {
+    let mut lines = vec![format!(
+        "Monthly cost: {}{}.",
+        plan_cost_change(cost),
+        free_tier_pointer(&cost.free_tier_not_included)
     )];
+    lines.extend(plan_cost_footnotes(cost));
+    lines
+}
+
+/// What the plan's estimate leaves out and assumes: the usage left unknown, the prices.
+pub fn plan_cost_footnotes(cost: &PlanCost) -> Vec<String> {
+    let mut lines = Vec::new();
     if !cost.unknown.is_empty() {
         lines.push(format!(
             "Usage cost unknown: {}; add the assumptions to [usage] in stack.toml.",
@@ -125,8 +150,9 @@ pub fn plan_total_lines(cost: &PlanCost) -> Vec<String> {
     lines
 }
 
-/// `stackctl cost`: one row per resource and component, then the total.
-pub fn render_stack_cost(cost: &StackCost) -> String {
+/// `stackctl cost`: one row per resource and component, then the total; `verbose` (`-v`) lists
+/// the free allowances not subtracted, otherwise only how many there are.
+pub fn render_stack_cost(cost: &StackCost, verbose: bool) -> String {
     let mut rows: Vec<[String; 4]> = Vec::new();
     for (address, estimate) in &cost.resources {
         rows.push([
@@ -200,11 +226,17 @@ pub fn render_stack_cost(cost: &StackCost) -> String {
         "Total: {}/mo{unknown}",
         format_usd(cost.total_monthly_usd)
     );
-    let _ = writeln!(
-        out,
-        "Free tier not included: {}.",
-        free_tiers_text(&cost.free_tier_not_included)
-    );
+    let free = &cost.free_tier_not_included;
+    if verbose || free.is_empty() {
+        let _ = writeln!(out, "Free tier not included: {}.", free_tiers_text(free));
+    } else {
+        let _ = writeln!(
+            out,
+            "Free tier not included: {} allowance{}; `stackctl cost -v` lists them.",
+            free.len(),
+            if free.len() == 1 { "" } else { "s" }
+        );
+    }
     let _ = writeln!(out, "Prices: {}.", basis_text(&cost.basis));
     out
 }

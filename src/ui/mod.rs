@@ -4,6 +4,8 @@
 pub mod audit_view;
 pub mod cost_view;
 pub mod deploy_view;
+pub mod doctor_view;
+pub mod man_view;
 pub mod plan_view;
 pub mod progress;
 pub mod prompt;
@@ -15,15 +17,25 @@ use std::io::{IsTerminal, Write};
 pub struct Printer {
     pub color: bool,
     pub stderr_is_terminal: bool,
+    /// `--quiet`: no progress and no notes, only warnings and errors on stderr.
+    pub quiet: bool,
 }
 
 impl Printer {
-    pub fn new(no_color: bool) -> Self {
+    pub fn new(no_color: bool, quiet: bool) -> Self {
         let color =
             !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
         Self {
             color,
             stderr_is_terminal: std::io::stderr().is_terminal(),
+            quiet,
+        }
+    }
+
+    /// Writes a status line to stderr (what stackctl is doing, notes), unless `--quiet`.
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            self.err(text);
         }
     }
 

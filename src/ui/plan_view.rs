@@ -66,11 +66,10 @@ fn field_text(field: &FieldChange, width: usize, action: Action) -> (String, Str
     }
 }
 
-/// The full human plan.
-pub fn render(plan: &Plan, color: bool) -> String {
-    let mut out = String::new();
+/// `project acme-shop (us-central1)`, naming the emulator or endpoint when not Google.
+fn place(plan: &Plan) -> String {
     let t = &plan.target;
-    let place = match &t.endpoint {
+    match &t.endpoint {
         crate::model::Endpoint::Google => format!("project {} ({})", t.project, t.region),
         other => format!(
             "project {} ({}) on {}",
@@ -78,7 +77,68 @@ pub fn render(plan: &Plan, color: bool) -> String {
             t.region,
             other.describe()
         ),
+    }
+}
+
+/// One change: its headline, symbol and name, field lines, notes and (unless free) cost line.
+fn render_change(out: &mut String, change: &ResourceChange, color: bool) {
+    let st = style(color, change.action);
+    let _ = writeln!(out, "  # {}", headline(change));
+    // A grant's name is `resource|role|member`; the address already says role and member.
+    let name = change.name.split('|').next().unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "  {} {} ({name})",
+        st.apply_to(change.action.symbol()),
+        change.address,
+    );
+    let width = change
+        .fields
+        .iter()
+        .map(|f| f.field.len())
+        .max()
+        .unwrap_or(0);
+    for field in &change.fields {
+        let (symbol, text) = field_line(field, width, change.action);
+        let symbol_style = match symbol.as_str() {
+            "+" => style(color, Action::Create),
+            "-" => style(color, Action::Delete),
+            _ => style(color, Action::Update),
+        };
+        let _ = writeln!(out, "      {} {}", symbol_style.apply_to(symbol), text);
+    }
+    for note in &change.notes {
+        let _ = writeln!(out, "      # {note}");
+    }
+    if !change.cost.is_free() {
+        let _ = writeln!(out, "      {}", cost_view::resource_cost_line(&change.cost));
+    }
+}
+
+/// `Plan: 1 to create, 1 to update, 1 to retire, 1 to destroy.`
+fn summary_line(plan: &Plan) -> String {
+    let s = plan.summary();
+    let retire = if s.retire > 0 {
+        format!(", {} to retire", s.retire)
+    } else {
+        String::new()
     };
+    let replace = if s.replace > 0 {
+        format!(", {} to replace", s.replace)
+    } else {
+        String::new()
+    };
+    format!(
+        "Plan: {} to create, {} to update{retire}{replace}, {} to destroy.",
+        s.create, s.update, s.delete
+    )
+}
+
+/// The full human plan.
+pub fn render(plan: &Plan, color: bool) -> String {
+    let mut out = String::new();
+    let t = &plan.target;
+    let place = place(plan);
     if plan.is_empty() {
         let _ = writeln!(out, "No changes. Stack `{}` matches {place}.", t.stack);
         for line in cost_view::plan_total_lines(&plan.cost) {
@@ -92,71 +152,103 @@ pub fn render(plan: &Plan, color: bool) -> String {
         t.stack
     );
     for change in &plan.changes {
-        let st = style(color, change.action);
         let _ = writeln!(out);
-        let _ = writeln!(out, "  # {}", headline(change));
-        // A grant's name is `resource|role|member`; the address already says role and member.
-        let name = change.name.split('|').next().unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "  {} {} ({name})",
-            st.apply_to(change.action.symbol()),
-            change.address,
-        );
-        let width = change
-            .fields
-            .iter()
-            .map(|f| f.field.len())
-            .max()
-            .unwrap_or(0);
-        for field in &change.fields {
-            let (symbol, text) = field_line(field, width, change.action);
-            let symbol_style = match symbol.as_str() {
-                "+" => style(color, Action::Create),
-                "-" => style(color, Action::Delete),
-                _ => style(color, Action::Update),
-            };
-            let _ = writeln!(out, "      {} {}", symbol_style.apply_to(symbol), text);
-        }
-        for note in &change.notes {
-            let _ = writeln!(out, "      # {note}");
-        }
-        let _ = writeln!(out, "      {}", cost_view::resource_cost_line(&change.cost));
+        render_change(&mut out, change, color);
     }
-    let s = plan.summary();
     let _ = writeln!(out);
-    let retire = if s.retire > 0 {
-        format!(", {} to retire", s.retire)
-    } else {
-        String::new()
-    };
-    let replace = if s.replace > 0 {
-        format!(", {} to replace", s.replace)
-    } else {
-        String::new()
-    };
-    let _ = writeln!(
-        out,
-        "Plan: {} to create, {} to update{retire}{replace}, {} to destroy.",
-        s.create, s.update, s.delete
-    );
+    let _ = writeln!(out, "{}", summary_line(plan));
     for line in cost_view::plan_total_lines(&plan.cost) {
         let _ = writeln!(out, "{line}");
     }
     out
 }
 
-/// The closing summary of an apply, listing every failure.
-pub fn render_report(report: &ApplyReport) -> String {
+/// Headings of the markdown plan's groups, in the order a reviewer reads them.
+const MARKDOWN_GROUPS: [(Action, &str); 5] = [
+    (Action::Delete, "Destroy"),
+    (Action::Replace, "Replace (destroy, then create)"),
+    (Action::Retire, "Pause (retired, not deleted)"),
+    (Action::Update, "Update in place"),
+    (Action::Create, "Create"),
+];
+
+/// The plan as a pull-request comment: a heading, the summary and cost, the changes grouped by
+/// action (destructive first), then every field and note inside a collapsed `<details>`.
+pub fn render_markdown(plan: &Plan) -> String {
+    let mut out = String::new();
+    let t = &plan.target;
+    let _ = writeln!(out, "### stackctl plan: `{}` in {}", t.stack, place(plan));
+    let _ = writeln!(out);
+    let summary = if plan.is_empty() {
+        "No changes.".to_string()
+    } else {
+        summary_line(plan)
+    };
+    let _ = writeln!(
+        out,
+        "**{summary}** Monthly cost: {}{}.",
+        cost_view::plan_cost_change(&plan.cost),
+        cost_view::free_tier_pointer(&plan.cost.free_tier_not_included)
+    );
+    for (action, heading) in MARKDOWN_GROUPS {
+        let group: Vec<&ResourceChange> =
+            plan.changes.iter().filter(|c| c.action == action).collect();
+        if group.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "#### {heading} ({})", group.len());
+        let _ = writeln!(out);
+        for change in group {
+            let cost = if change.cost.is_free() {
+                String::new()
+            } else {
+                format!(
+                    " ({}/mo)",
+                    crate::cost::format_delta(change.cost.delta_monthly_usd)
+                )
+            };
+            let refused = if change.data_loss().is_some() {
+                " **drops data**"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "- `{}`{cost}{refused}", change.address);
+        }
+    }
+    if !plan.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "<details><summary>Field details</summary>");
+        let _ = writeln!(out);
+        let _ = writeln!(out, "```text");
+        for (i, change) in plan.changes.iter().enumerate() {
+            if i > 0 {
+                let _ = writeln!(out);
+            }
+            render_change(&mut out, change, false);
+        }
+        let _ = writeln!(out, "```");
+        let _ = writeln!(out);
+        let _ = writeln!(out, "</details>");
+    }
+    let _ = writeln!(out);
+    for line in cost_view::plan_cost_footnotes(&plan.cost) {
+        let _ = writeln!(out, "<sub>{line}</sub>");
+    }
+    out
+}
+
+/// The closing summary of an apply (`verb` "Apply" or "Destroy"), listing every failure.
+pub fn render_report(report: &ApplyReport, verb: &str) -> String {
     let mut out = String::new();
     let failures: Vec<_> = report.failures().collect();
     if failures.is_empty() {
-        let _ = writeln!(out, "Apply complete: {} changed.", report.succeeded());
+        let _ = writeln!(out, "{verb} complete: {} changed.", report.succeeded());
         return out;
     }
     let _ = writeln!(
         out,
-        "Apply finished with errors: {} changed, {} failed or skipped.",
+        "{verb} finished with errors: {} changed, {} failed or skipped.",
         report.succeeded(),
         failures.len()
     );
@@ -173,7 +265,8 @@ pub fn render_report(report: &ApplyReport) -> String {
     }
     let _ = writeln!(
         out,
-        "Re-run `stackctl apply`: it converges from where this one stopped."
+        "Re-run `stackctl {}`: it converges from where this one stopped.",
+        verb.to_lowercase()
     );
     out
 }
@@ -233,8 +326,9 @@ mod tests {
         Some(FieldValue::Known(v.into()))
     }
 
-    #[test]
-    fn every_action_renders_like_terraform() {
+    /// One change of every action but replace, priced: a retired queue, a created queue, an
+    /// updated and a deleted service.
+    fn every_action_plan() -> Plan {
         let plan = Plan {
             format_version: 1,
             target: PlanTarget {
@@ -305,7 +399,38 @@ mod tests {
         };
         let mut plan = plan;
         plan.cost = PlanCost::total(&prices(), plan.changes.iter().map(|c| &c.cost));
-        insta::assert_snapshot!(render(&plan, false));
+        plan
+    }
+
+    #[test]
+    fn every_action_renders_like_terraform() {
+        insta::assert_snapshot!(render(&every_action_plan(), false));
+    }
+
+    #[test]
+    fn the_markdown_plan_groups_changes_by_action_and_folds_the_fields() {
+        let mut plan = every_action_plan();
+        let mut grant = change(
+            "iam: roles/run.invoker on service.worker for service_account.tasks",
+            Action::Create,
+            vec![FieldChange::new(
+                "member",
+                None,
+                known("\"serviceAccount:tasks@acme-shop.iam.gserviceaccount.com\""),
+            )],
+            vec![],
+        );
+        grant.name = "projects/acme-shop/locations/us-central1/services/worker|roles/run.invoker|serviceAccount:tasks@acme-shop.iam.gserviceaccount.com".into();
+        plan.changes.push(grant);
+        insta::assert_snapshot!(render_markdown(&plan));
+        plan.changes.clear();
+        assert_eq!(
+            render_markdown(&plan),
+            "### stackctl plan: `shop` in project acme-shop (us-central1) on the local emulator (--local)\n\n\
+             **No changes.** Monthly cost: $58.97 -> $21.04 + unknown (-$37.93/mo); free tier not included, see `stackctl cost -v`.\n\n\
+             <sub>Usage cost unknown: no [usage] for service.worker; add the assumptions to [usage] in stack.toml.</sub>\n\
+             <sub>Prices: USD list prices of 2026-11-25, us-central1 tier 1, 30-day month.</sub>\n"
+        );
     }
 
     #[test]
@@ -379,9 +504,8 @@ mod tests {
         assert_eq!(
             render(&plan, false),
             "No changes. Stack `shop` matches project acme-shop (us-central1).\n\
-             Monthly cost: $9.72 -> $9.72 + unknown (+$0.00/mo); free tier not included: \
-             Cloud Run 180,000 vCPU-seconds (request-based, per billing account per month), \
-             Cloud Run 360,000 GiB-seconds (request-based, per billing account per month).\n\
+             Monthly cost: $9.72 -> $9.72 + unknown (+$0.00/mo); free tier not included, \
+             see `stackctl cost -v`.\n\
              Usage cost unknown: no [usage] for service.worker; add the assumptions to [usage] in stack.toml.\n\
              Prices: USD list prices of 2026-11-25, us-central1 tier 1, 30-day month.\n"
         );

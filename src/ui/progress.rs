@@ -116,6 +116,16 @@ impl ApplyReporter for TerminalProgress {
     }
 }
 
+/// `--quiet`: no progress at all; the closing report (stdout) lists every failure.
+pub struct NoProgress;
+
+impl ApplyReporter for NoProgress {
+    fn started(&self, _: &ResourceChange) {}
+    fn phase(&self, _: &ResourceAddr, _: &str) {}
+    fn retrying(&self, _: &ResourceAddr, _: u32, _: Duration, _: &str) {}
+    fn finished(&self, _: &ResourceAddr, _: Action, _: &Outcome, _: Duration) {}
+}
+
 /// One plain line per event on stderr, for CI logs.
 pub struct LogProgress;
 

@@ -111,7 +111,7 @@ fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
     );
     assert!(
         plan.stdout.contains(
-            "Monthly cost: $0.00 -> $16.52 (+$16.52/mo); free tier not included: Cloud Run 180,000 vCPU-seconds"
+            "Monthly cost: $0.00 -> $16.52 (+$16.52/mo); free tier not included, see `stackctl cost -v`.\n"
         ),
         "{}",
         plan.stdout
@@ -468,17 +468,11 @@ fn observing_uses_one_list_call_per_kind_not_a_get_per_resource() {
 fn the_prompt_asks_on_a_terminal_and_only_yes_applies() {
     let emulator = Emulator::start();
     let ws = Workspace::new(&basic_stack("prompt"));
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/pty_answer.py");
     let answer = |reply: &str| {
-        let out = std::process::Command::new(python())
-            .args([script, reply, BIN, "apply", "--endpoint", &emulator.url])
-            .current_dir(ws.path())
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("run the pty helper");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).to_string(),
+        in_terminal(
+            ws.path(),
+            &[("Apply these changes?", &format!("{reply}\\r"))],
+            &["apply", "--endpoint", &emulator.url],
         )
     };
     let (code, screen) = answer("n");

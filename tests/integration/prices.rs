@@ -252,6 +252,6 @@ fn apply_with_live_prices_shows_the_plan_priced_as_plan_did() {
     // A saved plan keeps the prices it was planned with: --live-prices does not go with it.
     let run = ws
         .on(&emulator, &["apply", "plan.json", "--live-prices"])
-        .expect(2);
+        .expect(1);
     assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
 }

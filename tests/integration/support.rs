@@ -287,6 +287,13 @@ impl Workspace {
         ws
     }
 
+    /// A folder with nothing in it yet (for `stackctl init`).
+    pub fn empty() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
     /// The repository's example: stack.toml and the files and directories it references
     /// (schemas/, and the `build` directory, which must exist; deploy tests copy the worker).
     pub fn example() -> Self {
@@ -349,6 +356,28 @@ impl Workspace {
         full.extend(["--endpoint", emulator.url.as_str()]);
         self.run(&full)
     }
+}
+
+/// Runs `stackctl ARGS` in `dir` inside a pseudo-terminal, typing each answer once its prompt
+/// shows (answers in Python string escapes: `\\r` is Enter, `\\x1b[B` the down arrow); the
+/// exit code and everything the terminal showed.
+pub fn in_terminal(dir: &Path, dialog: &[(&str, &str)], args: &[&str]) -> (i32, String) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/pty_dialog.py");
+    let out = Command::new(python())
+        .arg(script)
+        .args(dialog.iter().flat_map(|(prompt, answer)| [prompt, answer]))
+        .arg("--")
+        .arg(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("STACKCTL_ENDPOINT")
+        .output()
+        .expect("run the pty helper");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
 }
 
 /// A small stack used by most tests: one service, one queue targeting it.

@@ -40,7 +40,7 @@ fn refused(message: String, help: &str) -> Refused {
 }
 
 /// The directory the stack file's relative paths start from.
-pub(super) fn base_dir(stack_file: &Path) -> &Path {
+pub(crate) fn base_dir(stack_file: &Path) -> &Path {
     match stack_file.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),

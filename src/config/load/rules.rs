@@ -45,7 +45,7 @@ pub(super) fn is_label_key(key: &str) -> bool {
 }
 
 /// The stack name is the ownership label's value, and must start with a letter.
-pub(super) fn is_stack_name(name: &str) -> bool {
+pub(crate) fn is_stack_name(name: &str) -> bool {
     is_label_key(name)
 }
 
@@ -102,7 +102,7 @@ pub(super) fn is_env_name(name: &str) -> bool {
 }
 
 /// Billing account id: three groups of six uppercase hex digits, `012345-6789AB-CDEF01`.
-pub(super) fn is_billing_account(id: &str) -> bool {
+pub(crate) fn is_billing_account(id: &str) -> bool {
     let groups: Vec<&str> = id.split('-').collect();
     groups.len() == 3
         && groups.iter().all(|g| {

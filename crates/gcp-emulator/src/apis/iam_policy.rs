@@ -45,12 +45,18 @@ pub fn answer(
             set_policy(context.state, resource, &call.body_or_empty()).map(Reply::Json)
         }
         PolicyMethod::Test => {
-            let permissions = call
+            let denied = std::env::var(crate::ENV_DENIED_PERMISSIONS).unwrap_or_default();
+            let denied: Vec<&str> = denied.split(',').map(str::trim).collect();
+            let permissions: Vec<Value> = call
                 .body
                 .as_ref()
                 .and_then(|b| b.get("permissions"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|p| !p.as_str().is_some_and(|p| denied.contains(&p)))
                 .cloned()
-                .unwrap_or_else(|| json!([]));
+                .collect();
             Ok(Reply::Json(json!({ "permissions": permissions })))
         }
     }

@@ -1,0 +1,201 @@
+//! `stackctl doctor`: what would stop an apply before it starts, each with its fix: which
+//! credentials ADC found and as whom, whether the project answers, which APIs are on, and
+//! whether the caller holds the permissions the stack's kinds need (`testIamPermissions` on the
+//! project). Read-only.
+
+use std::collections::BTreeSet;
+
+use anyhow::Result;
+
+use super::{ExitStatus, Session, load_stack};
+use crate::cli::Cli;
+use crate::model::Endpoint;
+use crate::provider::Silent;
+use crate::provider::adc::AdcSource;
+use crate::resources::{api, permissions};
+use crate::ui::Printer;
+use crate::ui::doctor_view::{self, Check, CheckStatus};
+
+pub async fn run(cli: &Cli, printer: &Printer) -> Result<ExitStatus> {
+    let Some(stack) = load_stack(cli, printer) else {
+        return Ok(ExitStatus::Failure);
+    };
+    let mut checks = Vec::new();
+    match Session::open(cli, stack).await {
+        // The credentials are probed when the session opens: a failure names source and fix.
+        Err(e) => checks.push(Check::new(
+            "credentials",
+            CheckStatus::Fail,
+            format!("{e:#}"),
+        )),
+        Ok(session) => {
+            let (check, member) = credentials(&session.cloud.endpoint);
+            checks.push(check);
+            checks.extend(cloud_checks(&session, &member).await);
+            session.close().await;
+        }
+    }
+    printer.out(&doctor_view::render(&checks));
+    Ok(if checks.iter().any(|c| c.status == CheckStatus::Fail) {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
+}
+
+/// Where the credentials come from, and the IAM member to grant roles to (a placeholder when
+/// the credentials do not say).
+fn credentials(endpoint: &Endpoint) -> (Check, String) {
+    if *endpoint != Endpoint::Google {
+        let check = Check::new(
+            "credentials",
+            CheckStatus::Ok,
+            format!("none needed: anonymous calls to {}", endpoint.describe()),
+        );
+        return (check, "user:YOU@example.com".into());
+    }
+    let source = AdcSource::detect();
+    let account = source.account();
+    let detail = match &account {
+        Some(account) => format!("{} as {account}; a token was issued", source.describe()),
+        None => format!("{}; a token was issued", source.describe()),
+    };
+    let member = account
+        .map(|a| format!("serviceAccount:{a}"))
+        .unwrap_or_else(|| "user:YOU@example.com".into());
+    (Check::new("credentials", CheckStatus::Ok, detail), member)
+}
+
+async fn cloud_checks(session: &Session, member: &str) -> Vec<Check> {
+    let cloud = &session.cloud;
+    let stack = &session.stack;
+    let project = &stack.settings.project;
+    let mut checks = Vec::new();
+    match cloud.project_number(&Silent).await {
+        Ok(number) => checks.push(Check::new(
+            "project",
+            CheckStatus::Ok,
+            format!("{project} ({number}) answers"),
+        )),
+        Err(e) => {
+            checks.push(
+                Check::new("project", CheckStatus::Fail, e.to_string()).with_fix([format!(
+                    "check `project` in {} (or --project), and that the caller may read it: gcloud projects add-iam-policy-binding {project} --member={member} --role=roles/viewer",
+                    stack.file.display()
+                )]),
+            );
+            // Nothing else can be read from a project that does not answer.
+            return checks;
+        }
+    }
+
+    let needed: BTreeSet<String> = api::needed(stack)
+        .into_iter()
+        .map(|a| format!("{a}.googleapis.com"))
+        .collect();
+    match cloud.list_enabled_apis(&Silent).await {
+        Ok(enabled) => {
+            let enabled: BTreeSet<&str> = enabled
+                .iter()
+                .filter_map(|a| a.name.rsplit('/').next())
+                .collect();
+            let missing: Vec<&str> = needed
+                .iter()
+                .map(String::as_str)
+                .filter(|a| !enabled.contains(a))
+                .collect();
+            checks.push(if missing.is_empty() {
+                Check::new(
+                    "APIs",
+                    CheckStatus::Ok,
+                    format!("all {} the stack uses are enabled", needed.len()),
+                )
+            } else {
+                Check::new(
+                    "APIs",
+                    CheckStatus::Warn,
+                    format!(
+                        "not enabled yet: {} (apply enables them, with serviceusage.services.enable)",
+                        missing.join(", ")
+                    ),
+                )
+                .with_fix([format!(
+                    "gcloud services enable {} --project {project}",
+                    missing.join(" ")
+                )])
+            });
+        }
+        Err(e) => checks.push(
+            Check::new("APIs", CheckStatus::Fail, e.to_string()).with_fix([format!(
+                "gcloud services enable serviceusage.googleapis.com --project {project}"
+            )]),
+        ),
+    }
+
+    let needs = permissions::needed(stack);
+    let asked: BTreeSet<&str> = needs
+        .iter()
+        .flat_map(|n| n.permissions.iter().copied())
+        .collect();
+    let asked: Vec<&str> = asked.into_iter().collect();
+    match cloud.test_project_permissions(&asked, &Silent).await {
+        Ok(granted) => {
+            let granted: BTreeSet<&str> = granted.iter().map(String::as_str).collect();
+            let mut missing = Vec::new();
+            let mut fixes = Vec::new();
+            for needs in &needs {
+                let lacking: Vec<&str> = needs
+                    .permissions
+                    .iter()
+                    .copied()
+                    .filter(|p| !granted.contains(p))
+                    .collect();
+                if !lacking.is_empty() {
+                    missing.push(format!("{} (in {})", lacking.join(", "), needs.role));
+                    fixes.push(format!(
+                        "gcloud projects add-iam-policy-binding {project} --member={member} --role={}",
+                        needs.role
+                    ));
+                }
+            }
+            checks.push(if missing.is_empty() {
+                Check::new(
+                    "permissions",
+                    CheckStatus::Ok,
+                    format!(
+                        "the caller holds all {} permissions apply uses on {project}",
+                        asked.len()
+                    ),
+                )
+            } else {
+                Check::new(
+                    "permissions",
+                    CheckStatus::Fail,
+                    format!("the caller lacks {}", missing.join("; ")),
+                )
+                .with_fix(fixes)
+            });
+        }
+        Err(e) => checks.push(Check::new("permissions", CheckStatus::Fail, e.to_string())),
+    }
+    if let Some(account) = stack
+        .settings
+        .billing_account
+        .as_deref()
+        .filter(|_| !stack.budgets.is_empty())
+    {
+        checks.push(
+            Check::new(
+                "budgets",
+                CheckStatus::Warn,
+                format!(
+                    "budgets live in billing account {account}, which the project cannot answer for: the caller needs roles/billing.costsManager there"
+                ),
+            )
+            .with_fix([format!(
+                "gcloud billing accounts add-iam-policy-binding {account} --member={member} --role=roles/billing.costsManager"
+            )]),
+        );
+    }
+    checks
+}
