@@ -18,7 +18,7 @@ const SCHEMA: &str = include_str!("../../../schemas/orders.json");
 const CASES: usize = 3000;
 
 /// One load may not take longer than this.
-const CASE_BOUND: Duration = Duration::from_secs(2);
+const CASE_BOUND: Duration = Duration::from_secs(10);
 
 /// Values put in place of a `key = value` line's value.
 const HOSTILE_VALUES: &[&str] = &[
@@ -196,5 +196,7 @@ fn mutated_example_stacks_load_without_panics_quickly_and_every_error_is_located
         rejected > CASES / 2 && rejected < CASES,
         "{rejected} of {CASES} rejected"
     );
-    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+    // A guard against loads that grow without bound (the /dev/zero schema), not a benchmark:
+    // generous enough for a debug build on a loaded 2-core machine.
+    assert!(elapsed < Duration::from_secs(300), "took {elapsed:?}");
 }
