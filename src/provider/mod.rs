@@ -93,6 +93,12 @@ async fn google_credentials() -> Result<Credentials, SetupError> {
     Ok(credentials)
 }
 
+/// `STACKCTL_ENDPOINT_CREDENTIALS=adc`: send Application Default Credentials to an `--endpoint`
+/// too (a Private Service Connect or restricted endpoint, a proxy), instead of none.
+fn custom_endpoint_uses_adc() -> bool {
+    std::env::var("STACKCTL_ENDPOINT_CREDENTIALS").is_ok_and(|v| v.eq_ignore_ascii_case("adc"))
+}
+
 impl Cloud {
     pub async fn connect(
         endpoint: Endpoint,
@@ -101,6 +107,7 @@ impl Cloud {
     ) -> Result<Self, SetupError> {
         let credentials: Credentials = match &endpoint {
             Endpoint::Google => google_credentials().await?,
+            Endpoint::Custom { .. } if custom_endpoint_uses_adc() => google_credentials().await?,
             Endpoint::Local { .. } | Endpoint::Custom { .. } => anonymous::Builder::new().build(),
         };
         let (backoff, poll_initial) = match endpoint {

@@ -705,3 +705,192 @@ fn doctor_without_credentials_names_the_source_and_the_fix() {
         run.stdout
     );
 }
+
+/// A stand-in for the token sources CI uses, serving loopback HTTP: the GCE metadata server
+/// (`/computeMetadata/v1/...`) and a Security Token Service exchange (`POST /v1/token`, as an
+/// `external_account` file's `token_url` names it). Both hand out `token`; every request line
+/// and body is recorded.
+struct FakeTokenSource {
+    addr: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FakeTokenSource {
+    fn start(token: &str) -> Self {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (token, log) = (token.to_string(), std::sync::Arc::clone(&seen));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).is_err() {
+                    continue;
+                }
+                let mut length = 0;
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = header.split_once(':')
+                        && name.eq_ignore_ascii_case("content-length")
+                    {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let path = request_line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("")
+                    .to_string();
+                log.lock().unwrap().push(format!(
+                    "{} {}",
+                    request_line.trim(),
+                    String::from_utf8_lossy(&body)
+                ));
+                let (content_type, answer) = if path.ends_with("/universe/universe-domain") {
+                    ("text/plain", "googleapis.com".to_string())
+                } else if path.contains("/service-accounts/default/token") || path == "/v1/token" {
+                    (
+                        "application/json",
+                        serde_json::json!({
+                            "access_token": token,
+                            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                            "token_type": "Bearer",
+                            "expires_in": 3600
+                        })
+                        .to_string(),
+                    )
+                } else {
+                    ("text/plain", String::new())
+                };
+                let mut stream = stream;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nMetadata-Flavor: Google\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+            }
+        });
+        Self { addr, seen }
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// The API calls the emulator served, with the identity each carried.
+fn callers(emulator: &Emulator) -> Vec<Option<String>> {
+    let (_, log) = emulator.http("GET", "/_emulator/requests", None);
+    let log: serde_json::Value = serde_json::from_str(&log).expect("request log");
+    log.as_array()
+        .expect("a list")
+        .iter()
+        .map(|r| r["caller"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn ci_credentials_reach_the_api_offline_from_the_metadata_server_and_from_a_federation_file() {
+    let emulator = Emulator::start();
+    let deployer = "ci-deployer@acme-shop-dev.iam.gserviceaccount.com";
+    let (_, token) = emulator.http(
+        "GET",
+        &format!("/_emulator/access-token?email={deployer}"),
+        None,
+    );
+    let source = FakeTokenSource::start(&token);
+    let ws = Workspace::example();
+    let endpoint_with_adc = [
+        ("STACKCTL_ENDPOINT", emulator.url.as_str()),
+        ("STACKCTL_ENDPOINT_CREDENTIALS", "adc"),
+    ];
+
+    // On a runner with a metadata server (Cloud Build, GCE): ADC asks it for a token.
+    emulator.http("DELETE", "/_emulator/requests", None);
+    let home = tempfile::tempdir().expect("home");
+    let run = Command::new(BIN)
+        .current_dir(ws.path())
+        .args(["plan", "--detailed-exitcode"])
+        .env("NO_COLOR", "1")
+        .env("HOME", home.path())
+        .env("GCE_METADATA_HOST", &source.addr)
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .env_remove("CLOUDSDK_CONFIG")
+        .envs(endpoint_with_adc)
+        .output()
+        .expect("plan");
+    assert_eq!(
+        run.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        source
+            .seen()
+            .iter()
+            .any(|r| r
+                .starts_with("GET /computeMetadata/v1/instance/service-accounts/default/token")),
+        "{:?}",
+        source.seen()
+    );
+    let served = callers(&emulator);
+    assert!(
+        !served.is_empty() && served.iter().all(|c| c.as_deref() == Some(deployer)),
+        "every API call carried the metadata server's token: {served:?}"
+    );
+
+    // On GitHub Actions: google-github-actions/auth writes an external_account file; ADC
+    // exchanges the runner's OIDC token for an access token at the file's token_url.
+    emulator.http("DELETE", "/_emulator/requests", None);
+    let dir = tempfile::tempdir().expect("dir");
+    let subject = dir.path().join("github-oidc-token");
+    std::fs::write(&subject, "gh.oidc.token").expect("subject token");
+    let file = dir.path().join("wif.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({
+            "type": "external_account",
+            "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/github/providers/acme",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": format!("http://{}/v1/token", source.addr),
+            "credential_source": { "file": subject.display().to_string() }
+        })
+        .to_string(),
+    )
+    .expect("wif file");
+    let path = file.display().to_string();
+    let run = run_without_adc(
+        &ws,
+        &["plan", "--detailed-exitcode"],
+        &[
+            ("GOOGLE_APPLICATION_CREDENTIALS", path.as_str()),
+            endpoint_with_adc[0],
+            endpoint_with_adc[1],
+        ],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let exchange = source
+        .seen()
+        .into_iter()
+        .find(|r| r.starts_with("POST /v1/token"))
+        .expect("a token exchange");
+    assert!(
+        exchange.contains("subject_token=gh.oidc.token")
+            && exchange.contains("token-exchange")
+            && exchange.contains("workloadIdentityPools"),
+        "{exchange}"
+    );
+    let served = callers(&emulator);
+    assert!(
+        !served.is_empty() && served.iter().all(|c| c.as_deref() == Some(deployer)),
+        "every API call carried the exchanged token: {served:?}"
+    );
+}

@@ -22,6 +22,10 @@ pub struct RequestRecord {
     pub path: String,
     pub query: String,
     pub status: u16,
+    /// Who called, when the request carried an access token the local identities minted (a
+    /// process's metadata server, `/_emulator/access-token`); absent for anonymous callers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller: Option<String>,
 }
 
 /// The shared emulator: discovery, state, faults and the request log.
