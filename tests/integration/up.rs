@@ -481,7 +481,7 @@ fn jobs_run_their_binary_per_task_with_retries_and_their_own_identity() {
         .args(["logs", "job.probe", "--local", "--follow", "--limit", "1"])
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(ws.path().join("follow.err")).expect("stderr file"))
         .spawn()
         .expect("spawn logs --follow");
     let (lines_tx, lines_rx) = mpsc::channel::<String>();
@@ -492,7 +492,7 @@ fn jobs_run_their_binary_per_task_with_retries_and_their_own_identity() {
         }
     });
     let first = lines_rx
-        .recv_timeout(Duration::from_secs(30))
+        .recv_timeout(Duration::from_secs(60))
         .expect("the latest entry first");
     assert!(first.contains(&execution), "{first}");
     let again = run_job(&up, "probe");
@@ -501,9 +501,13 @@ fn jobs_run_their_binary_per_task_with_retries_and_their_own_identity() {
     while followed.len() < 2 {
         followed.push(
             lines_rx
-                .recv_timeout(Duration::from_secs(30))
+                .recv_timeout(Duration::from_secs(60))
                 .unwrap_or_else(|_| {
-                    panic!("--follow printed the new execution's lines: {followed:?}")
+                    let stderr = std::fs::read_to_string(ws.path().join("follow.err"));
+                    panic!(
+                        "--follow printed the new execution's lines: {followed:?}\n--- its stderr:\n{stderr:?}\n--- up:\n{}",
+                        up.log()
+                    )
                 }),
         );
     }
