@@ -60,12 +60,7 @@ impl Emulator {
             path: crate::conventions::wire::percent_decode(&request.raw_path),
             query: request.raw_query.clone().unwrap_or_default(),
             status: response.status,
-            caller: request
-                .headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .and_then(crate::runtime::Identity::email_of_access_token),
+            caller: crate::runtime::Identity::caller_of(&request.headers),
         });
         response
     }

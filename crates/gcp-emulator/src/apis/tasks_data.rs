@@ -95,13 +95,7 @@ fn check_caller_may_create(
     queue: &str,
     task: &Value,
 ) -> Result<(), ApiError> {
-    let Some(caller) = call
-        .headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(crate::runtime::Identity::email_of_access_token)
-    else {
+    let Some(caller) = crate::runtime::Identity::caller_of(call.headers) else {
         return Ok(());
     };
     let project = queue.split('/').take(2).collect::<Vec<_>>().join("/");

@@ -204,6 +204,16 @@ impl Identity {
         let (email, _) = rest.split_once('.')?;
         String::from_utf8(B64.decode(email).ok()?).ok()
     }
+
+    /// The service account a request names itself as: its `Authorization: Bearer` access token,
+    /// when one minted here; `None` for anonymous callers and other tokens.
+    pub fn caller_of(headers: &axum::http::HeaderMap) -> Option<String> {
+        headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(Self::email_of_access_token)
+    }
 }
 
 /// A stable 21-digit numeric id for a service account, like Google's `uniqueId`.

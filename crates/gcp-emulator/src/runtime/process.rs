@@ -111,22 +111,45 @@ impl LogSink {
         self.dir.as_ref().map(|d| d.join(format!("{source}.jsonl")))
     }
 
-    /// Files and broadcasts one line of `source` (the runtime's own notes go through here too).
+    /// Files and broadcasts one line of `source` (the runtime's own notes), opening its file
+    /// for this line only.
     pub fn record(&self, source: &LogSource, stream: &str, line: String) {
-        if let Some(path) = self.file_of(&source.name) {
+        let mut file = self.open(source);
+        self.write(&mut file, source, stream, line);
+    }
+
+    /// The source's log file opened for appending (`None` in memory, or when it cannot be
+    /// opened, which is said once).
+    fn open(&self, source: &LogSource) -> Option<std::fs::File> {
+        let path = self.file_of(&source.name)?;
+        let opened = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+            });
+        opened
+            .map_err(|e| {
+                tracing::warn!(file = %path.display(), error = %e, "cannot open a process log");
+            })
+            .ok()
+    }
+
+    /// Appends one line's entry to `file` (if any) and broadcasts the line.
+    fn write(
+        &self,
+        file: &mut Option<std::fs::File>,
+        source: &LogSource,
+        stream: &str,
+        line: String,
+    ) {
+        if let Some(open) = file {
             let entry = source.entry(stream, &line, chrono::Utc::now());
-            let appended = path
-                .parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| {
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(&path)
-                })
-                .and_then(|mut file| writeln!(file, "{entry}"));
-            if let Err(e) = appended {
-                tracing::warn!(file = %path.display(), error = %e, "cannot write a process log");
+            if let Err(e) = writeln!(open, "{entry}") {
+                tracing::warn!(source = %source.name, error = %e, "cannot write a process log");
             }
         }
         let _ = self.live.send(LogLine {
@@ -180,8 +203,9 @@ async fn capture(
     sink: LogSink,
 ) {
     let mut lines = BufReader::new(stream).lines();
+    let mut file = sink.open(&source);
     while let Ok(Some(line)) = lines.next_line().await {
-        sink.record(&source, name, line);
+        sink.write(&mut file, &source, name, line);
     }
 }
 
