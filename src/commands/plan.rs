@@ -19,7 +19,10 @@ pub async fn run(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<ExitSt
         make_plan(&session, args.safety.plan_options(false), &prices, printer).await
     }
     .await;
-    let secret_warnings = session.secret_version_warnings().await;
+    let secret_warnings = match &result {
+        Ok(_) => session.secret_version_warnings().await,
+        Err(_) => Vec::new(),
+    };
     session.close().await;
     let plan = result?;
     match args.output() {
