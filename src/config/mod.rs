@@ -40,6 +40,7 @@ pub struct Stack {
     pub secrets: BTreeMap<String, SecretConfig>,
     pub jobs: BTreeMap<String, JobConfig>,
     pub schedules: BTreeMap<String, ScheduleConfig>,
+    pub firestores: BTreeMap<String, FirestoreConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -107,6 +108,7 @@ impl Stack {
             secrets: Default::default(),
             jobs: Default::default(),
             schedules: Default::default(),
+            firestores: Default::default(),
         }
     }
 
@@ -296,6 +298,17 @@ pub struct Usage {
     pub tables: BTreeMap<String, TableUsage>,
     pub repositories: BTreeMap<String, RepositoryUsage>,
     pub jobs: BTreeMap<String, JobUsage>,
+    pub firestores: BTreeMap<String, FirestoreUsage>,
+}
+
+/// `"firestore.NAME" = { reads_per_month, writes_per_month, deletes_per_month, stored_gib }`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FirestoreUsage {
+    pub reads_per_month: f64,
+    pub writes_per_month: f64,
+    /// Deletes, TTL deletes included. Default 0.
+    pub deletes_per_month: f64,
+    pub stored_gib: f64,
 }
 
 /// `"table.NAME" = { stored_gib, long_term_gib, scanned_tib_per_month }`.
@@ -357,6 +370,53 @@ pub struct DatasetConfig {
     pub default_table_expiration: Option<Duration>,
     /// Default true: stackctl refuses to delete the dataset.
     pub deletion_protection: bool,
+}
+
+/// `[firestore.NAME]`: a Firestore database and its TTL policies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FirestoreConfig {
+    /// Database id (`NAME` unless `id = "..."`; `"(default)"` is the project's default database).
+    pub id: String,
+    /// Default: the stack's region. A region (`us-central1`) or multi-region (`nam5`, `eur3`);
+    /// cannot change after creation.
+    pub location: String,
+    /// `"native"` (Firestore Native, the default) or `"datastore"` (Datastore mode).
+    pub mode: FirestoreMode,
+    /// TTL policies: `collection_group.field`, the field holding each document's expiry time.
+    pub ttl: Vec<TtlField>,
+    /// Default true: Firestore refuses deletes, and so does stackctl.
+    pub deletion_protection: bool,
+    pub point_in_time_recovery: bool,
+}
+
+/// The database mode, fixed at creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum FirestoreMode {
+    Native,
+    Datastore,
+}
+
+impl FirestoreMode {
+    /// The Firestore Admin API's `Database.type`.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            FirestoreMode::Native => "FIRESTORE_NATIVE",
+            FirestoreMode::Datastore => "DATASTORE_MODE",
+        }
+    }
+}
+
+/// One TTL policy: documents of `collection_group` expire at the time in `field`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct TtlField {
+    pub collection_group: String,
+    pub field: String,
+}
+
+impl std::fmt::Display for TtlField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.collection_group, self.field)
+    }
 }
 
 /// `[table.NAME]`: a BigQuery table or materialized view.

@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::prices::{PriceItem, PriceTable, SECONDS_PER_MONTH};
-use crate::config::{QueueUsage, ServiceUsage};
+use crate::config::{FirestoreUsage, QueueUsage, ServiceUsage};
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -57,6 +57,14 @@ pub enum Component {
     SchedulerJob,
     /// Cloud Monitoring: alert policy conditions.
     AlertConditions,
+    /// Firestore: document reads.
+    DocumentReads,
+    /// Firestore: document writes.
+    DocumentWrites,
+    /// Firestore: document deletes.
+    DocumentDeletes,
+    /// Firestore: stored data.
+    DocumentStorage,
 }
 
 impl Component {
@@ -77,6 +85,10 @@ impl Component {
             Component::ImageStorage => PriceItem::ArtifactRegistryGbMonth,
             Component::SchedulerJob => PriceItem::SchedulerJobMonth,
             Component::AlertConditions => PriceItem::AlertConditionMonth,
+            Component::DocumentReads => PriceItem::FirestoreRead,
+            Component::DocumentWrites => PriceItem::FirestoreWrite,
+            Component::DocumentDeletes => PriceItem::FirestoreDelete,
+            Component::DocumentStorage => PriceItem::FirestoreStorageGibMonth,
         }
     }
 
@@ -99,6 +111,10 @@ impl Component {
             Component::ImageStorage => "image storage",
             Component::SchedulerJob => "scheduler job",
             Component::AlertConditions => "alert conditions",
+            Component::DocumentReads => "document reads",
+            Component::DocumentWrites => "document writes",
+            Component::DocumentDeletes => "document deletes",
+            Component::DocumentStorage => "document storage",
         }
     }
 }
@@ -317,6 +333,22 @@ pub fn job(prices: &PriceTable, sizing: JobSizing, runs: JobRuns, address: &str)
         ],
         None,
     )
+}
+
+/// A Firestore database's month: document operations and stored data, from its `[usage]`.
+pub fn firestore(prices: &PriceTable, usage: Option<&FirestoreUsage>, address: &str) -> Estimate {
+    match usage {
+        Some(u) => Estimate::from_lines(
+            vec![
+                line(prices, Component::DocumentReads, u.reads_per_month),
+                line(prices, Component::DocumentWrites, u.writes_per_month),
+                line(prices, Component::DocumentDeletes, u.deletes_per_month),
+                line(prices, Component::DocumentStorage, u.stored_gib),
+            ],
+            None,
+        ),
+        None => Estimate::from_lines(vec![], Some(missing_usage(address))),
+    }
 }
 
 /// A Cloud Scheduler job: a fixed monthly fee, paused or not; no usage needed.

@@ -41,6 +41,14 @@ pub enum PriceItem {
     SchedulerJobMonth,
     /// Cloud Monitoring alerting: condition-month.
     AlertConditionMonth,
+    /// Firestore (Standard edition): document read.
+    FirestoreRead,
+    /// Firestore: document write.
+    FirestoreWrite,
+    /// Firestore: document delete (TTL deletes included).
+    FirestoreDelete,
+    /// Firestore: stored data, GiB-month.
+    FirestoreStorageGibMonth,
 }
 
 impl PriceItem {
@@ -60,6 +68,10 @@ impl PriceItem {
             PriceItem::ArtifactRegistryGbMonth => "Artifact Registry",
             PriceItem::SchedulerJobMonth => "Cloud Scheduler",
             PriceItem::AlertConditionMonth => "Cloud Monitoring",
+            PriceItem::FirestoreRead
+            | PriceItem::FirestoreWrite
+            | PriceItem::FirestoreDelete
+            | PriceItem::FirestoreStorageGibMonth => "Firestore",
         }
     }
 
@@ -79,10 +91,14 @@ impl PriceItem {
             PriceItem::ArtifactRegistryGbMonth => "Artifact Registry GB-month",
             PriceItem::SchedulerJobMonth => "Cloud Scheduler job-month",
             PriceItem::AlertConditionMonth => "Cloud Monitoring alert condition-month",
+            PriceItem::FirestoreRead => "Firestore document read",
+            PriceItem::FirestoreWrite => "Firestore document write",
+            PriceItem::FirestoreDelete => "Firestore document delete",
+            PriceItem::FirestoreStorageGibMonth => "Firestore storage GiB-month",
         }
     }
 
-    pub const ALL: [PriceItem; 13] = [
+    pub const ALL: [PriceItem; 17] = [
         PriceItem::RunRequestVcpuSecond,
         PriceItem::RunRequestGibSecond,
         PriceItem::RunRequest,
@@ -96,6 +112,10 @@ impl PriceItem {
         PriceItem::ArtifactRegistryGbMonth,
         PriceItem::SchedulerJobMonth,
         PriceItem::AlertConditionMonth,
+        PriceItem::FirestoreRead,
+        PriceItem::FirestoreWrite,
+        PriceItem::FirestoreDelete,
+        PriceItem::FirestoreStorageGibMonth,
     ];
 }
 
@@ -126,7 +146,7 @@ pub struct FreeTier {
 
 const RUN_PRICING: &str = "cloud.google.com/run/pricing (stored copy) and firebase-tools src/deploy/functions/pricing.ts V2_RATES";
 
-const BUILTIN: [Price; 13] = [
+const BUILTIN: [Price; 17] = [
     Price {
         item: PriceItem::RunRequestVcpuSecond,
         usd: 0.000024,
@@ -231,9 +251,45 @@ const BUILTIN: [Price; 13] = [
         source: "cloud.google.com/monitoring/alerts/cost-control ($1.50 per condition per month, from April 2025; time series returned not estimated)",
         as_of: "2025-04-01",
     },
+    Price {
+        item: PriceItem::FirestoreRead,
+        usd: 0.06 / 100_000.0,
+        tier2_usd: None,
+        unit: "document read",
+        source: FIRESTORE_PRICING,
+        as_of: "2026-12-05",
+    },
+    Price {
+        item: PriceItem::FirestoreWrite,
+        usd: 0.18 / 100_000.0,
+        tier2_usd: None,
+        unit: "document write",
+        source: FIRESTORE_PRICING,
+        as_of: "2026-12-05",
+    },
+    Price {
+        item: PriceItem::FirestoreDelete,
+        usd: 0.02 / 100_000.0,
+        tier2_usd: None,
+        unit: "document delete",
+        source: FIRESTORE_PRICING,
+        as_of: "2026-12-05",
+    },
+    Price {
+        item: PriceItem::FirestoreStorageGibMonth,
+        usd: 0.18,
+        tier2_usd: None,
+        unit: "GiB-month",
+        source: FIRESTORE_PRICING,
+        as_of: "2026-12-05",
+    },
 ];
 
-const FREE_TIERS: [FreeTier; 10] = [
+/// Firestore Standard edition, multi-region (nam5, eur3) rates: the higher ones, so regional
+/// databases are over- rather than under-estimated.
+const FIRESTORE_PRICING: &str = "cloud.google.com/firestore/pricing (stored copies): multi-region $0.06 per 100,000 reads, $0.18 per 100,000 writes, $0.02 per 100,000 deletes; storage $0.18/GiB-month (multi-region, not re-read: unverified)";
+
+const FREE_TIERS: [FreeTier; 14] = [
     FreeTier {
         item: PriceItem::RunRequestVcpuSecond,
         allowance: 180_000.0,
@@ -293,6 +349,30 @@ const FREE_TIERS: [FreeTier; 10] = [
         allowance: 3.0,
         unit: "jobs",
         scope: "per billing account",
+    },
+    FreeTier {
+        item: PriceItem::FirestoreRead,
+        allowance: 1_500_000.0,
+        unit: "document reads",
+        scope: "50,000 a day, the (default) database only",
+    },
+    FreeTier {
+        item: PriceItem::FirestoreWrite,
+        allowance: 600_000.0,
+        unit: "document writes",
+        scope: "20,000 a day, the (default) database only",
+    },
+    FreeTier {
+        item: PriceItem::FirestoreDelete,
+        allowance: 600_000.0,
+        unit: "document deletes",
+        scope: "20,000 a day, the (default) database only; TTL deletes have no free quota",
+    },
+    FreeTier {
+        item: PriceItem::FirestoreStorageGibMonth,
+        allowance: 1.0,
+        unit: "GiB of storage",
+        scope: "the (default) database only",
     },
 ];
 

@@ -13,6 +13,7 @@ pub mod billing_catalog;
 pub mod budgets;
 pub mod container;
 pub mod error;
+pub mod firestore;
 pub mod iam;
 pub mod jobs;
 pub mod logging;
@@ -63,6 +64,7 @@ pub struct Cloud {
     /// Alert policy writes are serialized per project, as the Monitoring API asks.
     alert_writes: std::sync::Arc<tokio::sync::Mutex<()>>,
     artifacts: google_cloud_artifactregistry_v1::client::ArtifactRegistry,
+    firestore: google_cloud_firestore_admin_v1::client::FirestoreAdmin,
 }
 
 /// Why the clients could not be built (credentials, usually).
@@ -164,6 +166,7 @@ impl Cloud {
         let channels = client!(google_cloud_monitoring_v3::client::NotificationChannelService);
         let alerts = client!(google_cloud_monitoring_v3::client::AlertPolicyService);
         let artifacts = client!(google_cloud_artifactregistry_v1::client::ArtifactRegistry);
+        let firestore = client!(google_cloud_firestore_admin_v1::client::FirestoreAdmin);
         Ok(Self {
             endpoint,
             project: project.to_string(),
@@ -189,6 +192,7 @@ impl Cloud {
             alerts,
             alert_writes: Default::default(),
             artifacts,
+            firestore,
         })
     }
 

@@ -117,6 +117,7 @@ fn target_of(stack: &Stack, addr: &ResourceAddr) -> Option<PolicyTarget> {
         Kind::Table => PolicyTarget::Table(table::spec(stack, stack.tables.get(&addr.name)?).name),
         // No IAM policy stackctl grants on (BigQuery datasets use access[] in v2).
         Kind::Schedule
+        | Kind::Firestore
         | Kind::Api
         | Kind::Grant
         | Kind::Dataset

@@ -232,20 +232,41 @@ pub async fn observe(
             None => Ok(Vec::new()),
         }
     };
+    let firestores = async {
+        let wanted = match scope {
+            Scope::Stack(stack) => {
+                !stack.firestores.is_empty()
+                    || ledger
+                        .resources
+                        .values()
+                        .any(|e| e.address.kind == Kind::Firestore)
+            }
+            Scope::Project { .. } => true,
+        };
+        match wanted {
+            true => n.list(
+                Kind::Firestore,
+                cloud.list_firestore_databases(&Silent).await,
+            ),
+            false => Ok(Vec::new()),
+        }
+    };
     let project_number = async {
         if !needs_project_number {
             return Ok(None);
         }
         Ok::<_, InventoryError>(Some(cloud.project_number(&Silent).await?))
     };
-    let ((datasets, tables), repositories, channels, alerts, budgets, project_number) = tokio::try_join!(
-        bigquery,
-        repositories,
-        channels,
-        alerts,
-        budgets,
-        project_number
-    )?;
+    let ((datasets, tables), repositories, channels, alerts, budgets, firestores, project_number) =
+        tokio::try_join!(
+            bigquery,
+            repositories,
+            channels,
+            alerts,
+            budgets,
+            firestores,
+            project_number
+        )?;
     let grants = match stack {
         Some(stack) => {
             let targets = grant::policy_targets(stack, ledger);
@@ -278,6 +299,7 @@ pub async fn observe(
             secrets,
             jobs,
             schedules,
+            firestores,
             apis,
             grants,
             project_number,

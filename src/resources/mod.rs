@@ -13,6 +13,7 @@ pub mod budget;
 pub mod channel;
 pub mod container;
 pub mod dataset;
+pub mod firestore;
 pub mod grant;
 pub mod inventory;
 pub mod job;

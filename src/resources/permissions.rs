@@ -118,6 +118,18 @@ pub fn for_kind(kind: Kind) -> Option<Needed> {
                 "cloudscheduler.jobs.update",
             ],
         ),
+        Kind::Firestore => (
+            "roles/datastore.owner",
+            &[
+                "datastore.databases.create",
+                "datastore.databases.delete",
+                "datastore.databases.get",
+                "datastore.databases.list",
+                "datastore.databases.update",
+                "datastore.indexes.list",
+                "datastore.indexes.update",
+            ],
+        ),
         Kind::Dataset => (
             "roles/bigquery.dataOwner",
             &[

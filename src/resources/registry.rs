@@ -101,6 +101,7 @@ registry! {
     Secret => secret::SecretKind in secrets;
     Job => job::JobKind in jobs;
     Schedule => schedule::ScheduleKind in schedules;
+    Firestore => firestore::FirestoreKind in firestores;
     Api => api::ApiKind in apis;
     Grant => grant::GrantKind in grants;
 }

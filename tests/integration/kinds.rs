@@ -13,7 +13,7 @@ const README: &str = include_str!("../../README.md");
 
 /// The kinds whose declared resources have a monthly price (the others are free); `cost --json`
 /// must price exactly these for the fixture, with nothing unknown.
-const PRICED: [Kind; 7] = [
+const PRICED: [Kind; 8] = [
     Kind::Service,
     Kind::Queue,
     Kind::Table,
@@ -21,6 +21,7 @@ const PRICED: [Kind; 7] = [
     Kind::Alert,
     Kind::Job,
     Kind::Schedule,
+    Kind::Firestore,
 ];
 
 fn all_kinds() -> BTreeSet<Kind> {

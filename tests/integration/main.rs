@@ -12,6 +12,7 @@ mod data;
 mod dispatch;
 
 mod faults;
+mod firestore;
 mod identity;
 mod kinds;
 mod lock;

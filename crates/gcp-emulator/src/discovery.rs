@@ -24,10 +24,11 @@ pub enum Api {
     ServiceUsage,
     CloudBilling,
     Logging,
+    Firestore,
 }
 
 impl Api {
-    pub const ALL: [Api; 14] = [
+    pub const ALL: [Api; 15] = [
         Api::CloudTasks,
         Api::CloudRun,
         Api::Storage,
@@ -42,6 +43,7 @@ impl Api {
         Api::ServiceUsage,
         Api::CloudBilling,
         Api::Logging,
+        Api::Firestore,
     ];
 
     fn document_text(self) -> &'static str {
@@ -60,6 +62,7 @@ impl Api {
             Api::ServiceUsage => include_str!("../discovery/serviceusage.v1.json"),
             Api::CloudBilling => include_str!("../discovery/cloudbilling.v1.json"),
             Api::Logging => include_str!("../discovery/logging.v2.json"),
+            Api::Firestore => include_str!("../discovery/firestore.v1.json"),
         }
     }
 

@@ -81,6 +81,11 @@ pub struct State {
     /// Artifact Registry Docker repositories by path (`PROJECT/REPO/IMAGE`); blob bytes are
     /// kept apart (see `apis::registry`).
     pub registry: Tracked<RepositoryRecord>,
+    /// Firestore databases by full name (`projects/P/databases/D`).
+    pub firestore_databases: Tracked<Value>,
+    /// Firestore fields with a TTL policy, by full name
+    /// (`projects/P/databases/D/collectionGroups/C/fields/F`).
+    pub firestore_fields: Tracked<Value>,
 }
 
 impl State {
@@ -127,7 +132,9 @@ impl State {
             secret_versions,
             enabled_services,
             catalog_overrides,
-            registry
+            registry,
+            firestore_databases,
+            firestore_fields
         );
         whole!(
             format_version,

@@ -13,7 +13,7 @@ use toml::de::{DeTable, DeValue};
 use super::units;
 use super::{
     AlertConfig, BudgetConfig, ChannelConfig, Column, ConfigError, ConfigErrors, DatasetConfig,
-    ImageSource, Ingress, JobConfig, JobUsage, Partition, QueueConfig, QueueUsage,
+    FirestoreUsage, ImageSource, Ingress, JobConfig, JobUsage, Partition, QueueConfig, QueueUsage,
     RepositoryConfig, RepositoryUsage, ScheduleConfig, SecretConfig, ServiceAccountConfig,
     ServiceConfig, ServiceUsage, Stack, StackSettings, TableConfig, TableUsage, Usage,
 };
@@ -26,6 +26,7 @@ mod budget;
 mod channel;
 mod dataset;
 mod files;
+mod firestore;
 mod job;
 mod queue;
 mod reader;
@@ -364,6 +365,22 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
                 .map(|p| (name.as_str(), p.config.id.as_str(), p.id_span.clone()))
         }),
     );
+    let mut firestores = BTreeMap::new();
+    for table in tables_of(Kind::Firestore) {
+        firestores.insert(
+            table.name.clone(),
+            firestore::read_firestore(checker, table, region.as_deref()),
+        );
+    }
+    check_unique_ids(
+        checker,
+        Kind::Firestore,
+        firestores.iter().filter_map(|(name, parsed)| {
+            parsed
+                .as_ref()
+                .map(|p| (name.as_str(), p.config.id.as_str(), p.id_span.clone()))
+        }),
+    );
     let mut channels = BTreeMap::new();
     for table in tables_of(Kind::Channel) {
         channels.insert(table.name.clone(), read_channel(checker, table));
@@ -418,6 +435,7 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
         secrets: collect_all(secret_results)?,
         jobs: collect_all(job_results)?,
         schedules: collect_all(schedule_results)?,
+        firestores: collect_all(firestores)?,
     })
 }
 
@@ -781,6 +799,7 @@ fn kind_noun(kind: Kind) -> &'static str {
         Kind::Secret => "Secret Manager secret",
         Kind::Job => "Cloud Run job",
         Kind::Schedule => "Cloud Scheduler job",
+        Kind::Firestore => "Firestore database",
         Kind::Api => "Google API",
         Kind::Grant => "IAM grant",
     }

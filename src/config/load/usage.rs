@@ -13,7 +13,13 @@ pub(super) const TABLE_USAGE_KEYS: &[&str] =
     &["long_term_gib", "scanned_tib_per_month", "stored_gib"];
 pub(super) const REPOSITORY_USAGE_KEYS: &[&str] = &["stored_gb"];
 pub(super) const JOB_USAGE_KEYS: &[&str] = &["avg_task_seconds", "executions_per_month"];
-const USAGE_KINDS_HELP: &str = "usage entries describe declared services, queues, tables, repositories and jobs: \"service.NAME\", \"queue.NAME\", \"table.NAME\", \"repository.NAME\", \"job.NAME\"";
+pub(super) const FIRESTORE_USAGE_KEYS: &[&str] = &[
+    "deletes_per_month",
+    "reads_per_month",
+    "stored_gib",
+    "writes_per_month",
+];
+const USAGE_KINDS_HELP: &str = "usage entries describe declared services, queues, tables, repositories, jobs and Firestore databases: \"service.NAME\", \"queue.NAME\", \"table.NAME\", \"repository.NAME\", \"job.NAME\", \"firestore.NAME\"";
 
 /// Longest task the estimate accepts: Cloud Run jobs' 168-hour task timeout.
 const MAX_AVG_TASK_SECONDS: f64 = 168.0 * 3600.0;
@@ -112,7 +118,7 @@ fn read_entry(
     };
     if !matches!(
         address.kind,
-        Kind::Service | Kind::Queue | Kind::Table | Kind::Repository | Kind::Job
+        Kind::Service | Kind::Queue | Kind::Table | Kind::Repository | Kind::Job | Kind::Firestore
     ) {
         checker.error(
             entry.key_span.clone(),
@@ -199,6 +205,13 @@ fn read_entry(
         Kind::Job => match read_job_usage(checker, &table) {
             Some(parsed) => {
                 usage.jobs.insert(address.name, parsed);
+                true
+            }
+            None => false,
+        },
+        Kind::Firestore => match read_firestore_usage(checker, &table) {
+            Some(parsed) => {
+                usage.firestores.insert(address.name, parsed);
                 true
             }
             None => false,
@@ -315,6 +328,34 @@ fn read_table_usage(checker: &mut Checker, table: &TableRef) -> Option<TableUsag
         stored_gib: stored_gib?,
         long_term_gib: long_term_gib?,
         scanned_tib_per_month: scanned_tib_per_month?,
+    })
+}
+
+fn read_firestore_usage(checker: &mut Checker, table: &TableRef) -> Option<FirestoreUsage> {
+    checker.check_keys(table, FIRESTORE_USAGE_KEYS);
+    let mut amount = |key: &str, example: &str, required: bool| -> Option<f64> {
+        let read = checker.read_number(table, key);
+        let field = if required {
+            read.required(
+                checker,
+                table,
+                key,
+                format!("add {key} = {example} (your estimate)"),
+            )
+        } else {
+            read.or_default(0.0)
+        }?;
+        check_number_range(checker, table, key, &field, 0.0, 1e15, "0 or more")
+    };
+    let reads = amount("reads_per_month", "3_000_000", true);
+    let writes = amount("writes_per_month", "1_000_000", true);
+    let deletes = amount("deletes_per_month", "500_000", false);
+    let stored_gib = amount("stored_gib", "1", true);
+    Some(FirestoreUsage {
+        reads_per_month: reads?,
+        writes_per_month: writes?,
+        deletes_per_month: deletes?,
+        stored_gib: stored_gib?,
     })
 }
 

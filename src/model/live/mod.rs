@@ -5,6 +5,7 @@ pub mod artifacts;
 pub mod bigquery;
 pub mod billing_catalog;
 pub mod budgets;
+pub mod firestore;
 pub mod iam;
 pub mod jobs;
 pub mod metrics;

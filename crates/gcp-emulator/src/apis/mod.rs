@@ -8,6 +8,7 @@ pub mod bigquery_values;
 pub mod budgets;
 pub mod cloudbilling;
 pub mod collection;
+pub mod firestore_admin;
 pub mod iam;
 pub mod iam_policy;
 pub mod logging;
@@ -449,6 +450,42 @@ const HANDLERS: &[(&str, Handler)] = &[
     ),
     ("serviceusage.operations.get", lro::get_global_operation),
     ("logging.entries.list", logging::list_entries),
+    (
+        "firestore.projects.databases.create",
+        firestore_admin::create_database,
+    ),
+    (
+        "firestore.projects.databases.get",
+        firestore_admin::get_database,
+    ),
+    (
+        "firestore.projects.databases.list",
+        firestore_admin::list_databases,
+    ),
+    (
+        "firestore.projects.databases.patch",
+        firestore_admin::patch_database,
+    ),
+    (
+        "firestore.projects.databases.delete",
+        firestore_admin::delete_database,
+    ),
+    (
+        "firestore.projects.databases.collectionGroups.fields.get",
+        firestore_admin::get_field,
+    ),
+    (
+        "firestore.projects.databases.collectionGroups.fields.list",
+        firestore_admin::list_fields,
+    ),
+    (
+        "firestore.projects.databases.collectionGroups.fields.patch",
+        firestore_admin::patch_field,
+    ),
+    (
+        "firestore.projects.databases.operations.get",
+        firestore_admin::get_operation,
+    ),
     (
         "monitoring.projects.notificationChannels.create",
         monitoring::create_channel,

@@ -33,6 +33,7 @@ const CATALOG: &[(&str, &str)] = &[
     ),
     ("cloudscheduler.googleapis.com", "Cloud Scheduler API"),
     ("cloudtasks.googleapis.com", "Cloud Tasks API"),
+    ("firestore.googleapis.com", "Cloud Firestore API"),
     (
         "iam.googleapis.com",
         "Identity and Access Management (IAM) API",
@@ -65,6 +66,7 @@ pub fn service_of(api: Api) -> Option<&'static str> {
         Api::Monitoring => Some("monitoring.googleapis.com"),
         Api::ArtifactRegistry => Some("artifactregistry.googleapis.com"),
         Api::SecretManager => Some("secretmanager.googleapis.com"),
+        Api::Firestore => Some("firestore.googleapis.com"),
         // Budgets live under billing accounts and the catalog is public: no project to gate.
         // Cloud Logging is enabled in every project by default.
         Api::ResourceManager
