@@ -90,6 +90,7 @@ pub async fn inventory(
         alerts: observed.alerts,
         tables: observed.tables,
         schedules: observed.schedules,
+        firestores: observed.firestores,
         jobs: observed.jobs.into_iter().map(|j| j.name).collect(),
         budgets,
     })
@@ -138,6 +139,7 @@ async fn per_label(
 const REQUESTS: &str =
     "metric.type = \"run.googleapis.com/request_count\" AND resource.type = \"cloud_run_revision\"";
 const QUEUE_DEPTH: &str = "metric.type = \"cloudtasks.googleapis.com/queue/depth\" AND resource.type = \"cloud_tasks_queue\"";
+const DOCUMENT_READS: &str = "metric.type = \"firestore.googleapis.com/document/read_count\" AND resource.type = \"firestore.googleapis.com/Database\"";
 const QUEUE_ATTEMPTS: &str = "metric.type = \"cloudtasks.googleapis.com/queue/task_attempt_count\" AND resource.type = \"cloud_tasks_queue\"";
 
 /// Which tables finished jobs of any user read in the last `days`: the top-level jobs since the
@@ -183,7 +185,7 @@ async fn table_reads_or_why(
     })
 }
 
-/// The four Monitoring signals the rules read, each one aligned, reduced query, and the BigQuery
+/// The five Monitoring signals the rules read, each one aligned, reduced query, and the BigQuery
 /// table reads.
 pub async fn signals(
     cloud: &Cloud,
@@ -198,7 +200,7 @@ pub async fn signals(
         aligner,
         reducer,
     };
-    let (requests, hourly, depth, attempts, table_reads) = tokio::try_join!(
+    let (requests, hourly, depth, attempts, reads, table_reads) = tokio::try_join!(
         per_label(
             cloud,
             signal(
@@ -247,6 +249,18 @@ pub async fn signals(
             ),
             end
         ),
+        per_label(
+            cloud,
+            signal(
+                DOCUMENT_READS,
+                "database_id",
+                window.idle_days,
+                None,
+                Aligner::Sum,
+                Reducer::Sum
+            ),
+            end
+        ),
         table_reads_or_why(cloud, window.cold_table_days, end),
     )?;
     let total = |m: BTreeMap<String, Vec<f64>>| -> BTreeMap<String, f64> {
@@ -271,6 +285,7 @@ pub async fn signals(
             .collect(),
         queue_depth_max: max(depth),
         queue_attempts: total(attempts),
+        document_reads: total(reads),
         table_reads,
     })
 }

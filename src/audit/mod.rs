@@ -110,6 +110,9 @@ pub enum Rule {
     /// No budget of the billing account covers the project.
     #[serde(rename = "BU1")]
     NoBudget,
+    /// A Firestore database no one read a document of in the idle window.
+    #[serde(rename = "FS1")]
+    UnreadFirestoreDatabase,
 }
 
 impl Rule {
@@ -133,6 +136,7 @@ impl Rule {
             Rule::LargeTableWithoutPartitionFilter => "BQ4",
             Rule::PausedOrOrphanedSchedule => "SC1",
             Rule::NoBudget => "BU1",
+            Rule::UnreadFirestoreDatabase => "FS1",
         }
     }
 
@@ -160,6 +164,7 @@ impl Rule {
             }
             Rule::PausedOrOrphanedSchedule => "paused or orphaned Scheduler job",
             Rule::NoBudget => "no budget for the project",
+            Rule::UnreadFirestoreDatabase => "Firestore database nobody reads",
         }
     }
 }
@@ -245,6 +250,8 @@ pub struct Inventory {
     pub tables: Vec<TableRecord>,
     /// Cloud Scheduler jobs in the region.
     pub schedules: Vec<ScheduleRecord>,
+    /// Firestore databases of the project.
+    pub firestores: Vec<crate::provider::firestore::FirestoreRecord>,
     /// Cloud Run job full names in the region (targets of schedules).
     pub jobs: BTreeSet<String>,
     /// The budgets of `[stack] billing_account` and the project's `projects/NUMBER`; `None`
@@ -274,6 +281,8 @@ pub struct Signals {
     pub queue_depth_max: BTreeMap<String, f64>,
     /// `cloudtasks.googleapis.com/queue/task_attempt_count` summed over the idle window.
     pub queue_attempts: BTreeMap<String, f64>,
+    /// `firestore.googleapis.com/document/read_count` summed over the idle window, by database id.
+    pub document_reads: BTreeMap<String, f64>,
     /// BigQuery reads over the cold-table window (`jobs.list`).
     pub table_reads: TableReads,
 }

@@ -5,6 +5,7 @@
 
 mod bigquery;
 mod budgets;
+mod firestore;
 mod monitoring;
 mod ownership;
 mod registry;
@@ -52,6 +53,7 @@ pub(super) const RULES: &[RuleFn] = &[
     bigquery::large_table_without_partition_filter,
     scheduler::paused_or_orphaned_schedule,
     budgets::no_budget,
+    firestore::unread_database,
 ];
 
 /// Rules the audit could not run, and why: BU1 without a billing account to read, BQ3 without
