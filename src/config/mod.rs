@@ -148,6 +148,11 @@ pub struct ServiceConfig {
     /// Request timeout. Default 300s.
     pub timeout: Duration,
     pub ingress: Option<Ingress>,
+    /// `startup_probe = { path = "/healthz" }`: an HTTP startup probe (`None` = Cloud Run's
+    /// default TCP probe, not managed).
+    pub startup_probe: Option<crate::model::live::run::HttpProbe>,
+    /// `liveness_probe = { path = "/healthz" }`: an HTTP liveness probe.
+    pub liveness_probe: Option<crate::model::live::run::HttpProbe>,
     pub env: BTreeMap<String, String>,
     /// Extra labels for this service (the stack's labels and the ownership label are added).
     pub labels: BTreeMap<String, String>,

@@ -635,6 +635,8 @@ path = "/t"
                 ("memory".into(), "512Mi".into()),
             ]),
             cpu_idle,
+            startup_probe: None,
+            liveness_probe: None,
             min_instances,
             max_instances: 3,
             concurrency: 80,

@@ -151,6 +151,8 @@ fn live(stack: &Stack) -> Observed {
             ("memory".into(), "512Mi".into()),
         ]),
         cpu_idle: true,
+        startup_probe: None,
+        liveness_probe: None,
         min_instances: 0,
         max_instances: 3,
         concurrency: 80,

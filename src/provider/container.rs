@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use google_cloud_run_v2::model as gm;
 
-pub use crate::model::live::run::SecretEnvRef;
+pub use crate::model::live::run::{HttpProbe, SecretEnvRef};
 
 /// What apply does to the container image.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -27,6 +27,37 @@ pub(super) struct FirstContainer {
     /// `resources.limits` (`cpu`, `memory`).
     pub limits: BTreeMap<String, String>,
     pub cpu_idle: bool,
+    pub startup_probe: Option<HttpProbe>,
+    pub liveness_probe: Option<HttpProbe>,
+}
+
+/// An HTTP probe as stackctl reads it; TCP and gRPC probes read as `None`.
+fn http_probe(probe: Option<gm::Probe>) -> Option<HttpProbe> {
+    let probe = probe?;
+    match probe.probe_type? {
+        gm::probe::ProbeType::HttpGet(get) => Some(HttpProbe {
+            path: if get.path.is_empty() {
+                "/".into()
+            } else {
+                get.path
+            },
+            initial_delay_seconds: probe.initial_delay_seconds,
+            period_seconds: probe.period_seconds,
+            timeout_seconds: probe.timeout_seconds,
+            failure_threshold: probe.failure_threshold,
+        }),
+        _ => None,
+    }
+}
+
+/// The Cloud Run probe for a declared HTTP probe (on the container's serving port).
+pub(super) fn probe_of(probe: &HttpProbe) -> gm::Probe {
+    gm::Probe::new()
+        .set_initial_delay_seconds(probe.initial_delay_seconds)
+        .set_period_seconds(probe.period_seconds)
+        .set_timeout_seconds(probe.timeout_seconds)
+        .set_failure_threshold(probe.failure_threshold)
+        .set_http_get(gm::HTTPGetAction::new().set_path(probe.path.clone()))
 }
 
 impl FirstContainer {
@@ -40,6 +71,8 @@ impl FirstContainer {
             secret_env,
             limits: resources.limits.into_iter().collect(),
             cpu_idle: resources.cpu_idle,
+            startup_probe: http_probe(container.startup_probe),
+            liveness_probe: http_probe(container.liveness_probe),
         }
     }
 }

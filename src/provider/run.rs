@@ -9,7 +9,8 @@ use google_cloud_wkt as wkt;
 
 use super::Cloud;
 use super::container::{
-    FirstContainer, ImageWrite, SecretEnvRef, first_container_mut, overlay_first_container,
+    FirstContainer, HttpProbe, ImageWrite, SecretEnvRef, first_container_mut,
+    overlay_first_container, probe_of,
 };
 use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{Created, all_pages, creating, retrying};
@@ -41,6 +42,11 @@ pub struct ServiceWrite {
     pub concurrency: i32,
     pub timeout: Duration,
     pub ingress: Option<IngressKind>,
+    /// `None` = the probe is not managed; `Some` = exactly this HTTP probe.
+    #[serde(default)]
+    pub startup_probe: Option<HttpProbe>,
+    #[serde(default)]
+    pub liveness_probe: Option<HttpProbe>,
     /// The failed revision (short name) to roll out again: the template is annotated with it
     /// ([`RETRY_ANNOTATION`]), so the write creates a new revision even when nothing else changed.
     #[serde(default)]
@@ -102,6 +108,8 @@ fn service_from_api(s: gm::Service) -> ServiceRecord {
         service_account: template.service_account,
         limits: container.limits,
         cpu_idle: container.cpu_idle,
+        startup_probe: container.startup_probe,
+        liveness_probe: container.liveness_probe,
         min_instances: scaling.min_instance_count,
         max_instances: scaling.max_instance_count,
         concurrency: template.max_instance_request_concurrency,
@@ -150,6 +158,12 @@ impl ServiceWrite {
             self.secrets.as_ref(),
         );
         container.resources.get_or_insert_default().cpu_idle = self.cpu_idle;
+        if let Some(probe) = &self.startup_probe {
+            container.startup_probe = Some(probe_of(probe));
+        }
+        if let Some(probe) = &self.liveness_probe {
+            container.liveness_probe = Some(probe_of(probe));
+        }
         if let Some(account) = &self.service_account {
             template.service_account = account.clone();
         }

@@ -18,6 +18,7 @@ use super::{
 use crate::config::units::{format_cpu, format_duration, format_memory};
 use crate::config::{Ingress, ServiceConfig, Stack};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
+use crate::model::live::run::HttpProbe;
 use crate::model::{Kind, ResourceAddr};
 use crate::provider::Created;
 use crate::provider::run::{IngressKind, OperationObserver, ServiceRecord, ServiceWrite};
@@ -47,6 +48,12 @@ pub struct ServiceSpec {
     pub cpu_idle: bool,
     pub timeout: Duration,
     pub ingress: Option<Ingress>,
+    /// `None` = not managed (Cloud Run's default TCP startup probe stays).
+    #[serde(default)]
+    pub startup_probe: Option<HttpProbe>,
+    /// `None` = not managed (no liveness probe unless one was set by hand).
+    #[serde(default)]
+    pub liveness_probe: Option<HttpProbe>,
     /// `None` = env not managed.
     pub env: Option<BTreeMap<String, String>>,
     /// Env var -> secret id (latest version); `None` = secret env not managed.
@@ -93,6 +100,8 @@ pub fn spec(stack: &Stack, cfg: &ServiceConfig) -> ServiceSpec {
         cpu_idle: cfg.cpu_idle,
         timeout: cfg.timeout,
         ingress: cfg.ingress,
+        startup_probe: cfg.startup_probe.clone(),
+        liveness_probe: cfg.liveness_probe.clone(),
         env,
         secrets,
         service_account,
@@ -145,6 +154,9 @@ pub fn create_fields(spec: &ServiceSpec) -> Vec<FieldChange> {
     if let Some(i) = spec.ingress {
         out.push(created("ingress", quoted(ingress_name(i))));
     }
+    for (field, probe) in probes(spec) {
+        out.push(created(field, quoted(&probe.describe())));
+    }
     identity_env_labels(spec).push_created(&mut out);
     out.push(FieldChange::new(
         "url",
@@ -152,6 +164,16 @@ pub fn create_fields(spec: &ServiceSpec) -> Vec<FieldChange> {
         Some(FieldValue::KnownAfterApply),
     ));
     out
+}
+
+/// The declared probes with their plan field names.
+fn probes(spec: &ServiceSpec) -> impl Iterator<Item = (&'static str, &HttpProbe)> {
+    [
+        ("startup_probe", spec.startup_probe.as_ref()),
+        ("liveness_probe", spec.liveness_probe.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(field, probe)| probe.map(|p| (field, p)))
 }
 
 fn identity_env_labels(spec: &ServiceSpec) -> IdentityEnvLabels<'_> {
@@ -218,6 +240,16 @@ pub fn diff(spec: &ServiceSpec, live: &ServiceRecord) -> Vec<FieldChange> {
             live_ingress(live.ingress),
             |v| quoted(v),
         );
+    }
+    for (field, probe) in probes(spec) {
+        let live_probe = match field {
+            "startup_probe" => live.startup_probe.as_ref(),
+            _ => live.liveness_probe.as_ref(),
+        };
+        push_if_differs(&mut out, field, Some(probe), live_probe, |p| match p {
+            Some(p) => quoted(&p.describe()),
+            None => "none".into(),
+        });
     }
     identity_env_labels(spec).push_diff(
         &mut out,
@@ -306,6 +338,8 @@ pub fn to_write(spec: &ServiceSpec) -> ServiceWrite {
         concurrency: spec.concurrency as i32,
         timeout: spec.timeout,
         ingress: spec.ingress.map(ingress_kind),
+        startup_probe: spec.startup_probe.clone(),
+        liveness_probe: spec.liveness_probe.clone(),
         retry_of: None,
     }
 }
@@ -490,6 +524,8 @@ mod tests {
             cpu_millis: 1000,
             memory_bytes: 512 * 1024 * 1024,
             cpu_idle: true,
+            startup_probe: None,
+            liveness_probe: None,
             timeout: Duration::from_secs(60),
             ingress: Some(Ingress::Internal),
             env: Some(BTreeMap::from([("RUST_LOG".into(), "info".into())])),
@@ -525,6 +561,8 @@ mod tests {
                 ("memory".into(), "512Mi".into()),
             ]),
             cpu_idle: true,
+            startup_probe: None,
+            liveness_probe: None,
             min_instances: 0,
             max_instances: 10,
             concurrency: 80,
@@ -532,6 +570,37 @@ mod tests {
             traffic: vec![],
             created: None,
         }
+    }
+
+    #[test]
+    fn declared_probes_are_diffed_and_undeclared_ones_are_left_alone() {
+        let probe = HttpProbe {
+            path: "/healthz".into(),
+            initial_delay_seconds: 0,
+            period_seconds: 10,
+            timeout_seconds: 1,
+            failure_threshold: 3,
+        };
+        let mut s = spec();
+        let mut l = live();
+        l.liveness_probe = Some(probe.clone());
+        assert_eq!(diff(&s, &l), vec![], "an undeclared probe is not managed");
+        s.startup_probe = Some(probe.clone());
+        let fields = diff(&s, &l);
+        assert_eq!(fields.len(), 1, "{fields:?}");
+        assert_eq!(fields[0].field, "startup_probe");
+        assert_eq!(fields[0].before.as_deref(), Some("none"));
+        l.startup_probe = Some(HttpProbe {
+            period_seconds: 5,
+            ..probe.clone()
+        });
+        let fields = diff(&s, &l);
+        assert_eq!(
+            fields[0].before.as_deref(),
+            Some("\"GET /healthz every 5s (timeout 1s, 3 failures, after 0s)\"")
+        );
+        l.startup_probe = Some(probe);
+        assert_eq!(diff(&s, &l), vec![]);
     }
 
     #[test]

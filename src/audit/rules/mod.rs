@@ -200,6 +200,8 @@ mod tests {
                 ("memory".into(), "512Mi".into()),
             ]),
             cpu_idle,
+            startup_probe: None,
+            liveness_probe: None,
             min_instances: min,
             max_instances: 3,
             concurrency: 80,

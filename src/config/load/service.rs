@@ -13,11 +13,21 @@ pub(super) const SERVICE_KEYS: &[&str] = &[
     "ingress",
     "invokers",
     "labels",
+    "liveness_probe",
     "max_instances",
     "memory",
     "min_instances",
     "secrets",
     "service_account",
+    "startup_probe",
+    "timeout",
+];
+
+const PROBE_KEYS: &[&str] = &[
+    "failure_threshold",
+    "initial_delay",
+    "path",
+    "period",
     "timeout",
 ];
 
@@ -123,6 +133,8 @@ pub(super) fn read_service(
         )
         .or_default(DEFAULT_TIMEOUT);
     let ingress = read_ingress(checker, table);
+    let startup_probe = read_probe(checker, table, "startup_probe", 240);
+    let liveness_probe = read_probe(checker, table, "liveness_probe", 3600);
     let env = read_env(checker, table);
     let secrets = read_secret_env(checker, table, declared, env.as_ref());
     let account = checker.read_reference(table, "service_account", Kind::ServiceAccount, declared);
@@ -143,6 +155,8 @@ pub(super) fn read_service(
         cpu_idle: cpu_idle?.value,
         timeout: timeout?.value,
         ingress: ingress?,
+        startup_probe: startup_probe?,
+        liveness_probe: liveness_probe?,
         env: env?,
         labels: labels?,
         service_account: account?.map(|f| f.value),
@@ -150,6 +164,90 @@ pub(super) fn read_service(
         secrets: secrets?.into_iter().map(|(k, (a, _))| (k, a)).collect(),
     };
     Some(Parsed { config, id_span })
+}
+
+/// `startup_probe = { path = "/healthz", period = "10s", timeout = "1s", failure_threshold = 3,
+/// initial_delay = "0s" }`: an HTTP GET on the serving port, with Cloud Run's defaults for what is
+/// left out; `max_period_seconds` is 240 for startup probes and 3600 for liveness probes.
+fn read_probe(
+    checker: &mut Checker,
+    table: &TableRef,
+    key: &str,
+    max_period_seconds: u64,
+) -> Option<Option<crate::model::live::run::HttpProbe>> {
+    let Some(value) = table.get(key) else {
+        return Some(None);
+    };
+    let example = format!(
+        "write {key} = {{ path = \"/healthz\" }} (optionally period, timeout, failure_threshold, initial_delay)"
+    );
+    let DeValue::Table(inner) = value.get_ref() else {
+        let p = type_problem(key, &table.title, "a table", value.get_ref(), Some(example));
+        checker.error(value.span(), p.message, p.help);
+        return None;
+    };
+    let sub = TableRef {
+        kind: table.kind,
+        title: format!("`{key}` of {}", table.title),
+        name: table.name.clone(),
+        name_span: table.name_span.clone(),
+        span: value.span(),
+        table: inner,
+    };
+    checker.check_keys(&sub, PROBE_KEYS);
+    let path = checker
+        .read_string(&sub, "path")
+        .required(checker, &sub, "path", example);
+    if let Some(Field {
+        value: path,
+        span: Some(span),
+    }) = &path
+        && !path.starts_with('/')
+    {
+        checker.error(
+            span.clone(),
+            format!("probe path `{path}` in {} must start with `/`", sub.title),
+            Some("write path = \"/healthz\"".into()),
+        );
+    }
+    let seconds = Duration::from_secs;
+    let period = checker
+        .read_duration(&sub, "period", seconds(1)..=seconds(max_period_seconds))
+        .or_default(seconds(10));
+    let timeout = checker
+        .read_duration(&sub, "timeout", seconds(1)..=seconds(max_period_seconds))
+        .or_default(seconds(1));
+    let delay = checker
+        .read_duration(&sub, "initial_delay", seconds(0)..=seconds(240))
+        .or_default(seconds(0));
+    let failures = checker
+        .read_integer(
+            &sub,
+            "failure_threshold",
+            1..=i64::from(i32::MAX),
+            "a count, e.g. 3",
+        )
+        .or_default(3);
+    let (period, timeout) = (period?, timeout?);
+    if timeout.value > period.value {
+        checker.error(
+            timeout.span.clone().unwrap_or_else(|| sub.span.clone()),
+            format!(
+                "the probe timeout in {} is longer than its period",
+                sub.title
+            ),
+            Some("Cloud Run requires timeout <= period: shorten timeout or lengthen period".into()),
+        );
+        return None;
+    }
+    let secs = |d: Duration| i32::try_from(d.as_secs()).unwrap_or(i32::MAX);
+    Some(Some(crate::model::live::run::HttpProbe {
+        path: path?.value,
+        initial_delay_seconds: secs(delay?.value),
+        period_seconds: secs(period.value),
+        timeout_seconds: secs(timeout.value),
+        failure_threshold: i32::try_from(failures?.value).unwrap_or(i32::MAX),
+    }))
 }
 
 /// Exactly one of `image = "..."` (apply manages the image) or `build = "DIR"` (a cargo

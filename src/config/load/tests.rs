@@ -92,6 +92,8 @@ fn the_example_parses_to_typed_values_with_defaults() {
             cpu_idle: true,
             timeout: Duration::from_secs(60),
             ingress: Some(Ingress::InternalAndCloudLoadBalancing),
+            startup_probe: None,
+            liveness_probe: None,
             env: BTreeMap::from([("RUST_LOG".into(), "info".into())]),
             labels: BTreeMap::new(),
             service_account: Some(ResourceAddr::new(Kind::ServiceAccount, "worker")),
@@ -117,6 +119,8 @@ fn the_example_parses_to_typed_values_with_defaults() {
             cpu_idle: false,
             timeout: Duration::from_secs(300),
             ingress: None,
+            startup_probe: None,
+            liveness_probe: None,
             env: BTreeMap::new(),
             labels: BTreeMap::from([("tier".into(), "frontend".into())]),
             service_account: None,
@@ -1559,4 +1563,44 @@ mod hostile {
             ("acme-staging", "europe-west1")
         );
     }
+}
+
+#[test]
+fn probes_get_cloud_runs_defaults_and_impossible_ones_are_located() {
+    let stack = parse_str(&service_source(
+        "max_instances = 2\nstartup_probe = { path = \"/healthz\" }\nliveness_probe = { path = \"/live\", period = \"30s\", timeout = \"5s\", failure_threshold = 2 }\n",
+    ))
+    .expect("parses");
+    let service = &stack.services["worker"];
+    let startup = service.startup_probe.as_ref().expect("startup probe");
+    assert_eq!(
+        (
+            startup.path.as_str(),
+            startup.period_seconds,
+            startup.timeout_seconds,
+            startup.failure_threshold,
+            startup.initial_delay_seconds
+        ),
+        ("/healthz", 10, 1, 3, 0)
+    );
+    let liveness = service.liveness_probe.as_ref().expect("liveness probe");
+    assert_eq!((liveness.period_seconds, liveness.timeout_seconds), (30, 5));
+
+    let (line, _, message, help) = single_error(&service_source(
+        "max_instances = 2\nstartup_probe = { path = \"/healthz\", period = \"2s\", timeout = \"5s\" }\n",
+    ));
+    assert_eq!(line, 8);
+    assert!(message.contains("longer than its period"), "{message}");
+    assert!(help.is_some_and(|h| h.contains("timeout <= period")));
+    let (_, _, message, _) = single_error(&service_source(
+        "max_instances = 2\nstartup_probe = { path = \"healthz\" }\n",
+    ));
+    assert!(message.contains("must start with `/`"), "{message}");
+    let (_, _, message, _) = single_error(&service_source(
+        "max_instances = 2\nstartup_probe = { path = \"/h\", period = \"300s\" }\n",
+    ));
+    assert!(
+        message.contains("period"),
+        "startup probes run at most every 240s: {message}"
+    );
 }

@@ -39,6 +39,10 @@ pub struct ServiceRecord {
     /// `resources.limits` of the first container (`cpu`, `memory`).
     pub limits: BTreeMap<String, String>,
     pub cpu_idle: bool,
+    /// The first container's HTTP startup probe (`None`: none, or not an HTTP probe).
+    pub startup_probe: Option<HttpProbe>,
+    /// The first container's HTTP liveness probe.
+    pub liveness_probe: Option<HttpProbe>,
     pub min_instances: i32,
     pub max_instances: i32,
     pub concurrency: i32,
@@ -48,6 +52,31 @@ pub struct ServiceRecord {
     /// `createTime`: how long the service has existed (an audit window it does not cover
     /// says nothing about its use).
     pub created: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// An HTTP probe of a Cloud Run container (startup or liveness): `GET path` on the serving
+/// port, as declared in stack.toml or as Cloud Run reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HttpProbe {
+    pub path: String,
+    pub initial_delay_seconds: i32,
+    pub period_seconds: i32,
+    pub timeout_seconds: i32,
+    pub failure_threshold: i32,
+}
+
+impl HttpProbe {
+    /// How plans show it: `GET /healthz every 10s (timeout 1s, 3 failures, after 0s)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "GET {} every {}s (timeout {}s, {} failures, after {}s)",
+            self.path,
+            self.period_seconds,
+            self.timeout_seconds,
+            self.failure_threshold,
+            self.initial_delay_seconds
+        )
+    }
 }
 
 /// One traffic status: a revision's share of requests and its tag, if any.
