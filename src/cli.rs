@@ -74,6 +74,12 @@ pub enum Command {
     /// Take ownership of existing resources declared in stack.toml (by label, or into the ledger).
     #[command(after_help = "Examples:\n  stackctl adopt queue.webhooks service_account.tasks")]
     Adopt(AdoptArgs),
+    /// Write stack.toml stanzas for resources in the project that no stack owns (from their live
+    /// values, with schema files for tables), then adopt the ones that plan empty.
+    #[command(
+        after_help = "Examples:\n  stackctl import --all --dry-run\n  stackctl import queue.webhooks service.worker service_account.tasks-invoker"
+    )]
+    Import(ImportArgs),
     /// Delete everything the stack owns (grants first, then in reverse dependency order); APIs
     /// stay enabled and nothing the stack does not own is touched.
     #[command(
@@ -381,6 +387,19 @@ pub struct AdoptArgs {
     /// Addresses declared in stack.toml, e.g. `queue.webhooks`.
     #[arg(required = true)]
     pub addresses: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// What to import, `KIND.ID` by the live id (e.g. `queue.webhooks`; `firestore.default` is
+    /// the `(default)` database).
+    pub addresses: Vec<String>,
+    /// Import everything in the project that no stack owns or declares.
+    #[arg(long, conflicts_with = "addresses")]
+    pub all: bool,
+    /// Print the stanzas; write nothing and adopt nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

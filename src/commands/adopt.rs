@@ -33,7 +33,7 @@ pub async fn run(cli: &Cli, args: &AdoptArgs, printer: &Printer) -> Result<ExitS
         addresses.push(addr);
     }
     let session = Session::open(cli, stack).await?;
-    let result = adopt(&session, &addresses, printer).await;
+    let result = adopt_declared(&session, &addresses, printer).await;
     session.close().await;
     result
 }
@@ -103,7 +103,8 @@ async fn adopt_one(
     }
 }
 
-async fn adopt(
+/// Adopts declared resources (all of them in one pass over the ledger).
+pub(super) async fn adopt_declared(
     session: &Session,
     addresses: &[ResourceAddr],
     printer: &Printer,

@@ -11,6 +11,7 @@ mod destroy;
 mod doctor;
 mod emulator;
 mod forget;
+mod import;
 mod init;
 mod live_prices;
 mod local;
@@ -65,6 +66,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Plan(args) => plan::run(&cli, args, &printer).await,
         Command::Apply(args) => apply::run(&cli, args, &printer).await,
         Command::Adopt(args) => adopt::run(&cli, args, &printer).await,
+        Command::Import(args) => import::run(&cli, args, &printer).await,
         Command::Destroy(args) => destroy::run(&cli, args, &printer).await,
         Command::Forget(args) => forget::run(&cli, args, &printer).await,
         Command::Unlock(args) => unlock::run(&cli, args, &printer).await,

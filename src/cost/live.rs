@@ -22,6 +22,7 @@ const BIGQUERY: &str = "24E6-581D-38E5";
 const ARTIFACT_REGISTRY: &str = "149C-F9EC-3994";
 const CLOUD_SCHEDULER: &str = "1F14-4801-0E16";
 const CLOUD_MONITORING: &str = "58CD-E7C3-72CA";
+const CLOUD_FIRESTORE: &str = "EE2C-7FAC-5E08";
 
 /// An item's unit as the catalog meters it: the usage unit a SKU for it normally quotes, and
 /// the item's unit in the catalog's base unit (`GiB-second` = 2^30 `By.s`).
@@ -89,7 +90,7 @@ struct SkuMapping {
     unit: CatalogUnit,
 }
 
-const MAPPINGS: [SkuMapping; 13] = [
+const MAPPINGS: [SkuMapping; 17] = [
     SkuMapping {
         item: PriceItem::RunRequestVcpuSecond,
         service_id: CLOUD_RUN,
@@ -202,6 +203,40 @@ const MAPPINGS: [SkuMapping; 13] = [
         descriptions: &["Alerting Policy Conditions"],
         offered: Offered::Globally,
         unit: MONTHS,
+    },
+    // Firestore bills per location; the built-in figures are the nam5 multi-region's, so nam5's
+    // SKUs are the ones compared (matched by description: their ids are not recorded here).
+    SkuMapping {
+        item: PriceItem::FirestoreRead,
+        service_id: CLOUD_FIRESTORE,
+        sku_ids: &[],
+        descriptions: &["Cloud Firestore Read Ops"],
+        offered: Offered::In("nam5"),
+        unit: COUNT,
+    },
+    SkuMapping {
+        item: PriceItem::FirestoreWrite,
+        service_id: CLOUD_FIRESTORE,
+        sku_ids: &[],
+        descriptions: &["Cloud Firestore Entity Writes"],
+        offered: Offered::In("nam5"),
+        unit: COUNT,
+    },
+    SkuMapping {
+        item: PriceItem::FirestoreDelete,
+        service_id: CLOUD_FIRESTORE,
+        sku_ids: &[],
+        descriptions: &["Cloud Firestore Entity Deletes"],
+        offered: Offered::In("nam5"),
+        unit: COUNT,
+    },
+    SkuMapping {
+        item: PriceItem::FirestoreStorageGibMonth,
+        service_id: CLOUD_FIRESTORE,
+        sku_ids: &[],
+        descriptions: &["Cloud Firestore Storage"],
+        offered: Offered::In("nam5"),
+        unit: GIB_MONTHS,
     },
 ];
 
@@ -644,7 +679,7 @@ mod tests {
         assert!(warnings.iter().any(|w| w.starts_with(
             "the Cloud Billing Catalog gave no price for Cloud Tasks operation: service F3A6-D7B7-9BDA (Cloud Tasks) is not in the catalog;"
         )));
-        assert_eq!(warnings.len(), 11, "{warnings:#?}");
+        assert_eq!(warnings.len(), 15, "{warnings:#?}");
         // Every item is either priced live or named.
         let live = table.live.as_ref().expect("live");
         assert_eq!(live.prices.len() + live.missing.len(), PriceItem::ALL.len());
@@ -676,6 +711,6 @@ mod tests {
                 "{item:?}"
             );
         }
-        assert_eq!(service_ids().len(), 6);
+        assert_eq!(service_ids().len(), 7);
     }
 }

@@ -15,6 +15,7 @@ pub mod container;
 pub mod dataset;
 pub mod firestore;
 pub mod grant;
+pub mod import;
 pub mod inventory;
 pub mod job;
 pub mod permissions;

@@ -14,6 +14,7 @@ mod dispatch;
 mod faults;
 mod firestore;
 mod identity;
+mod import;
 mod kinds;
 mod lock;
 mod newcomer;

@@ -42,7 +42,7 @@ fn live_prices_follow_the_catalog_and_name_what_it_lacks() {
     assert_eq!(live["basis"]["price_source"], "cloud_billing_catalog");
     assert_eq!(
         live["basis"]["live"]["prices"].as_array().map(Vec::len),
-        Some(13)
+        Some(17)
     );
     assert_eq!(live["basis"]["live"]["missing"], serde_json::json!([]));
 

@@ -37,6 +37,7 @@ const ARTIFACT_REGISTRY: &str = "149C-F9EC-3994";
 const CLOUD_TASKS: &str = "F3A6-D7B7-9BDA";
 const CLOUD_SCHEDULER: &str = "1F14-4801-0E16";
 const CLOUD_MONITORING: &str = "58CD-E7C3-72CA";
+const CLOUD_FIRESTORE: &str = "EE2C-7FAC-5E08";
 
 /// `services.list`: the priced services and a few neighbours (their SKUs are not served).
 const SERVICES: &[(&str, &str)] = &[
@@ -46,6 +47,7 @@ const SERVICES: &[(&str, &str)] = &[
     (BIGQUERY, "BigQuery"),
     (CLOUD_MONITORING, "Cloud Monitoring"),
     (CLOUD_TASKS, "Cloud Tasks"),
+    (CLOUD_FIRESTORE, "Firestore"),
     ("5490-F7B7-8DF6", "Cloud Logging"),
     ("6F81-5844-456A", "Compute Engine"),
     ("95FF-2EF5-5EA1", "Cloud Storage"),
@@ -368,6 +370,48 @@ const SKUS: &[SkuSeed] = &[
         offered: Offered::Global,
         meter: &MONTHS,
         tiers: &[(0.0, 1, 500_000_000)],
+    },
+    // Firestore Standard edition in nam5 (the multi-region rates); the free quota of the
+    // (default) database as a monthly first tier.
+    SkuSeed {
+        service: CLOUD_FIRESTORE,
+        sku_id: "A4F2-9C1E-7B30",
+        description: "Cloud Firestore Read Ops",
+        resource_family: "ApplicationServices",
+        resource_group: "Firestore",
+        offered: Offered::MultiRegion("nam5"),
+        meter: &COUNT,
+        tiers: &[FREE, (1_500_000.0, 0, 600)],
+    },
+    SkuSeed {
+        service: CLOUD_FIRESTORE,
+        sku_id: "B7D3-0E5A-2C81",
+        description: "Cloud Firestore Entity Writes",
+        resource_family: "ApplicationServices",
+        resource_group: "Firestore",
+        offered: Offered::MultiRegion("nam5"),
+        meter: &COUNT,
+        tiers: &[FREE, (600_000.0, 0, 1_800)],
+    },
+    SkuSeed {
+        service: CLOUD_FIRESTORE,
+        sku_id: "C0E9-4F6B-8D12",
+        description: "Cloud Firestore Entity Deletes",
+        resource_family: "ApplicationServices",
+        resource_group: "Firestore",
+        offered: Offered::MultiRegion("nam5"),
+        meter: &COUNT,
+        tiers: &[FREE, (600_000.0, 0, 200)],
+    },
+    SkuSeed {
+        service: CLOUD_FIRESTORE,
+        sku_id: "D5A1-3B7C-9E44",
+        description: "Cloud Firestore Storage",
+        resource_family: "Storage",
+        resource_group: "Firestore",
+        offered: Offered::MultiRegion("nam5"),
+        meter: &GIB_MONTHS,
+        tiers: &[FREE, (1.0, 0, 180_000_000)],
     },
     SkuSeed {
         service: CLOUD_MONITORING,
@@ -719,7 +763,7 @@ mod tests {
             .iter()
             .flat_map(|page| page["services"].as_array().cloned().unwrap_or_default())
             .collect();
-        assert_eq!(all.len(), 10);
+        assert_eq!(all.len(), 11);
         assert!(rest.get("nextPageToken").is_none());
         let run = all
             .iter()

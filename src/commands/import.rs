@@ -1,0 +1,563 @@
+//! `stackctl import KIND.ID... | --all`: writes the stack.toml stanzas (and table schema files)
+//! of resources that exist in the project and that no stack owns, from their live values; then,
+//! only for those whose stanza plans empty, takes ownership as `adopt` does. Nothing else in the
+//! project changes: the label or ledger entry is the only write.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+use super::{ExitStatus, Session, load_stack};
+use crate::cli::{Cli, ImportArgs};
+use crate::config::Stack;
+use crate::model::{Kind, ResourceAddr};
+use crate::plan::Observed;
+use crate::provider::{Cloud, Silent};
+use crate::resources::import::{self, ImportError, References, Stanza};
+use crate::resources::inventory::{self, Scope};
+use crate::resources::registry::{declared_diff, declared_names};
+use crate::resources::{NAME_LABEL, OWNER_LABEL};
+use crate::state::Ledger;
+use crate::ui::Printer;
+
+pub async fn run(cli: &Cli, args: &ImportArgs, printer: &Printer) -> Result<ExitStatus> {
+    if args.addresses.is_empty() && !args.all {
+        bail!(
+            "name what to import (`stackctl import queue.webhooks service.worker`), or pass --all for everything in the project that no stack owns"
+        );
+    }
+    let mut wanted = Vec::new();
+    for a in &args.addresses {
+        let address: ResourceAddr = a.parse().map_err(anyhow::Error::msg)?;
+        wanted.push(address);
+    }
+    let Some(stack) = load_stack(cli, printer) else {
+        return Ok(ExitStatus::Failure);
+    };
+    let session = Session::open(cli, stack).await?;
+    let found = find_stanzas(&session, &wanted, args.all, printer).await;
+    session.close().await;
+    let stanzas = found?;
+    if stanzas.is_empty() {
+        printer.out("Nothing to import: every resource found is declared in stack.toml or owned by a stack.");
+        return Ok(ExitStatus::Success);
+    }
+    let original = std::fs::read_to_string(&cli.file)
+        .with_context(|| format!("reading {}", cli.file.display()))?;
+    let text = with_stanzas(&original, &stanzas);
+    if args.dry_run {
+        for stanza in &stanzas {
+            printer.out(&stanza.render());
+        }
+        printer.out("Dry run: nothing was written and nothing adopted.");
+        return Ok(ExitStatus::Success);
+    }
+    let dir = cli.file.parent().unwrap_or(Path::new("."));
+    let mut new_files = Vec::new();
+    for stanza in &stanzas {
+        for (path, contents) in &stanza.files {
+            if write_new_file(&dir.join(path), contents)? {
+                new_files.push(dir.join(path));
+            }
+        }
+    }
+    if let Err(errors) = crate::config::parse(&cli.file, &text) {
+        for file in new_files {
+            let _ = std::fs::remove_file(file);
+        }
+        bail!(
+            "the stanzas import wrote do not validate; nothing was written (this is a stackctl bug, please report it):\n{errors}"
+        );
+    }
+    std::fs::write(&cli.file, &text).with_context(|| format!("writing {}", cli.file.display()))?;
+    for stanza in &stanzas {
+        printer.out(&format!(
+            "Wrote [{}] to {} from {}.",
+            stanza.address,
+            cli.file.display(),
+            stanza.name
+        ));
+    }
+    adopt_if_planned_empty(cli, &stanzas, printer).await
+}
+
+/// stack.toml with the stanzas appended under a comment.
+fn with_stanzas(original: &str, stanzas: &[Stanza]) -> String {
+    let mut text = original.to_string();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str("\n# --- written by `stackctl import` from the live project ---\n");
+    for stanza in stanzas {
+        text.push('\n');
+        text.push_str(&stanza.render());
+    }
+    text
+}
+
+/// Writes a file import made (a table schema); an existing file with other contents is never
+/// overwritten. True when the file is new.
+fn write_new_file(path: &Path, contents: &str) -> Result<bool> {
+    match std::fs::read_to_string(path) {
+        Ok(existing) if existing == contents => return Ok(false),
+        Ok(_) => bail!(
+            "{} exists with other contents; import does not overwrite it: move it away and run import again",
+            path.display()
+        ),
+        Err(_) => {}
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))?;
+    Ok(true)
+}
+
+/// Diffs each new stanza against the live resource it describes: the ones that match exactly are
+/// adopted, the others are named with what differs (the stanza stays for the user to edit;
+/// nothing is owned yet).
+async fn adopt_if_planned_empty(
+    cli: &Cli,
+    stanzas: &[Stanza],
+    printer: &Printer,
+) -> Result<ExitStatus> {
+    let Some(stack) = load_stack(cli, printer) else {
+        return Ok(ExitStatus::Failure);
+    };
+    let session = Session::open(cli, stack).await?;
+    let result = async {
+        let (observed, _) = session.observe(printer).await?;
+        let known = crate::plan::known_before_apply(&session.stack, &observed);
+        let mut ready = Vec::new();
+        let mut differing = 0;
+        for stanza in stanzas {
+            // The ownership labels are what adopting writes: they are not a difference.
+            let diff = declared_diff(&session.stack, &observed, &known, &stanza.address).map(
+                |fields| {
+                    fields
+                        .into_iter()
+                        .filter(|f| {
+                            !f.field.ends_with(&format!(".{OWNER_LABEL}"))
+                                && !f.field.ends_with(&format!(".{NAME_LABEL}"))
+                        })
+                        .collect::<Vec<_>>()
+                },
+            );
+            match diff {
+                Some(fields) if fields.is_empty() => ready.push(stanza.address.clone()),
+                Some(fields) => {
+                    differing += 1;
+                    let shown: Vec<String> = fields
+                        .iter()
+                        .map(|f| {
+                            format!(
+                                "{}: {} -> {}",
+                                f.field,
+                                f.before.as_deref().unwrap_or("none"),
+                                f.after
+                                    .as_ref()
+                                    .map(|a| a.to_string())
+                                    .unwrap_or_else(|| "none".into())
+                            )
+                        })
+                        .collect();
+                    printer.err(&format!(
+                        "{}: the written stanza differs from the live resource ({}); it is not adopted: edit the stanza until `stackctl plan` would change nothing, then run `stackctl adopt {}`",
+                        stanza.address,
+                        shown.join("; "),
+                        stanza.address
+                    ));
+                }
+                None => {
+                    differing += 1;
+                    printer.err(&format!(
+                        "{}: the live resource was not found again; it is not adopted",
+                        stanza.address
+                    ));
+                }
+            }
+        }
+        super::adopt::adopt_declared(&session, &ready, printer).await?;
+        Ok(if differing == 0 {
+            ExitStatus::Success
+        } else {
+            ExitStatus::Failure
+        })
+    }
+    .await;
+    session.close().await;
+    result
+}
+
+/// Who owns what: every stack's ledger in the state bucket, and the full names stack.toml
+/// declares.
+struct Owned {
+    ledgered: BTreeSet<String>,
+    declared: BTreeSet<String>,
+}
+
+impl Owned {
+    fn is_free(&self, name: &str, labels: Option<&BTreeMap<String, String>>) -> bool {
+        !self.ledgered.contains(name)
+            && !self.declared.contains(name)
+            && labels.is_none_or(|l| !l.contains_key(OWNER_LABEL))
+    }
+}
+
+/// The live resources of the project that could be imported, as their stanzas.
+async fn find_stanzas(
+    session: &Session,
+    wanted: &[ResourceAddr],
+    all: bool,
+    printer: &Printer,
+) -> Result<Vec<Stanza>> {
+    let stack = &session.stack;
+    let cloud = &session.cloud;
+    let read = inventory::observe(
+        cloud,
+        Scope::Project {
+            billing_account: None,
+        },
+        &Ledger::default(),
+    )
+    .await?;
+    for note in &read.notes {
+        printer.note(&format!("note: {note}"));
+    }
+    let observed = read.observed;
+    let ledgered =
+        match crate::state::ledger::read_all(cloud.storage(), &stack.state_bucket()).await {
+            Ok(ledgers) => ledgers
+                .into_iter()
+                .flat_map(|l| l.resources.into_keys())
+                .collect(),
+            Err(e) if e.to_string().contains("404") || e.to_string().contains("NOT_FOUND") => {
+                BTreeSet::new()
+            }
+            Err(e) => return Err(e.into()),
+        };
+    let declared = Kind::ALL
+        .into_iter()
+        .flat_map(|kind| declared_names(stack, kind).into_values())
+        .collect();
+    let owned = Owned { ledgered, declared };
+    let (datasets, tables) = bigquery(cloud, &owned).await?;
+    let candidates = Candidates::of(stack, &observed, &owned, datasets, tables);
+    let chosen = candidates.choose(wanted, all)?;
+    let refs = references(stack, &observed, &chosen);
+    chosen.stanzas(&refs).map_err(Into::into)
+}
+
+/// The project's datasets and tables that no stack owns.
+async fn bigquery(
+    cloud: &Cloud,
+    owned: &Owned,
+) -> Result<(
+    Vec<crate::model::live::bigquery::DatasetRecord>,
+    Vec<crate::model::live::bigquery::TableRecord>,
+)> {
+    let mut datasets = Vec::new();
+    let mut tables = Vec::new();
+    let listed = match cloud.list_datasets(&Silent).await {
+        Ok(listed) => listed,
+        // BigQuery not enabled: nothing to import from it.
+        Err(e) if e.to_string().contains("SERVICE_DISABLED") => return Ok((datasets, tables)),
+        Err(e) => return Err(e.into()),
+    };
+    for (id, _) in listed {
+        if let Some(dataset) = cloud.get_dataset(&id, &Silent).await?
+            && owned.is_free(&dataset.name, Some(&dataset.labels))
+        {
+            datasets.push(dataset);
+        }
+        for table_id in cloud.list_table_ids(&id, &Silent).await? {
+            if let Some(table) = cloud.get_table(&id, &table_id, &Silent).await?
+                && owned.is_free(&table.name, Some(&table.labels))
+            {
+                tables.push(table);
+            }
+        }
+    }
+    Ok((datasets, tables))
+}
+
+/// Everything importable that no stack owns, by kind.
+#[derive(Default)]
+struct Candidates {
+    accounts: Vec<crate::model::live::iam::ServiceAccountRecord>,
+    secrets: Vec<crate::model::live::secrets::SecretRecord>,
+    datasets: Vec<crate::model::live::bigquery::DatasetRecord>,
+    firestores: Vec<crate::model::live::firestore::FirestoreRecord>,
+    services: Vec<crate::model::live::run::ServiceRecord>,
+    jobs: Vec<crate::model::live::jobs::JobRecord>,
+    queues: Vec<crate::model::live::tasks::QueueRecord>,
+    tables: Vec<crate::model::live::bigquery::TableRecord>,
+    schedules: Vec<crate::model::live::scheduler::ScheduleRecord>,
+}
+
+/// The kinds import writes.
+const IMPORTABLE: [Kind; 9] = [
+    Kind::ServiceAccount,
+    Kind::Secret,
+    Kind::Dataset,
+    Kind::Firestore,
+    Kind::Service,
+    Kind::Job,
+    Kind::Queue,
+    Kind::Table,
+    Kind::Schedule,
+];
+
+fn last(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+impl Candidates {
+    fn of(
+        stack: &Stack,
+        observed: &Observed,
+        owned: &Owned,
+        datasets: Vec<crate::model::live::bigquery::DatasetRecord>,
+        tables: Vec<crate::model::live::bigquery::TableRecord>,
+    ) -> Self {
+        let project_accounts = format!("@{}.iam.gserviceaccount.com", stack.settings.project);
+        Self {
+            accounts: observed
+                .service_accounts
+                .iter()
+                .filter(|a| a.email.ends_with(&project_accounts))
+                .filter(|a| owned.is_free(&a.name, None))
+                .cloned()
+                .collect(),
+            secrets: observed
+                .secrets
+                .iter()
+                .filter(|s| owned.is_free(&s.name, Some(&s.labels)))
+                .cloned()
+                .collect(),
+            datasets,
+            firestores: observed
+                .firestores
+                .iter()
+                .filter(|f| owned.is_free(&f.name, None))
+                .cloned()
+                .collect(),
+            services: observed
+                .services
+                .iter()
+                .filter(|s| owned.is_free(&s.name, Some(&s.labels)))
+                .cloned()
+                .collect(),
+            jobs: observed
+                .jobs
+                .iter()
+                .filter(|j| owned.is_free(&j.name, Some(&j.labels)))
+                .cloned()
+                .collect(),
+            queues: observed
+                .queues
+                .iter()
+                .filter(|q| owned.is_free(&q.name, None))
+                .cloned()
+                .collect(),
+            tables,
+            schedules: observed
+                .schedules
+                .iter()
+                .filter(|s| owned.is_free(&s.name, None))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// The live resource ids per kind.
+    fn ids(&self, kind: Kind) -> Vec<String> {
+        let names: Vec<&str> = match kind {
+            Kind::ServiceAccount => {
+                return self
+                    .accounts
+                    .iter()
+                    .map(|a| a.email.split('@').next().unwrap_or_default().to_string())
+                    .collect();
+            }
+            Kind::Secret => self.secrets.iter().map(|s| s.name.as_str()).collect(),
+            Kind::Dataset => self.datasets.iter().map(|d| d.name.as_str()).collect(),
+            Kind::Firestore => self.firestores.iter().map(|f| f.name.as_str()).collect(),
+            Kind::Service => self.services.iter().map(|s| s.name.as_str()).collect(),
+            Kind::Job => self.jobs.iter().map(|j| j.name.as_str()).collect(),
+            Kind::Queue => self.queues.iter().map(|q| q.name.as_str()).collect(),
+            Kind::Table => self.tables.iter().map(|t| t.name.as_str()).collect(),
+            Kind::Schedule => self.schedules.iter().map(|s| s.name.as_str()).collect(),
+            _ => vec![],
+        };
+        names.into_iter().map(|n| last(n).to_string()).collect()
+    }
+
+    /// Keeps what `wanted` names (every candidate with `all`); a named resource that is not a
+    /// free candidate is an error that says why.
+    fn choose(self, wanted: &[ResourceAddr], all: bool) -> Result<Self> {
+        if all {
+            return Ok(self);
+        }
+        for address in wanted {
+            if !IMPORTABLE.contains(&address.kind) {
+                bail!(
+                    "{address}: import does not write [{}] stanzas; declare it by hand, then run `stackctl adopt {address}`",
+                    address.kind
+                );
+            }
+            let id = match (address.kind, address.name.as_str()) {
+                (Kind::Firestore, "default") => "(default)",
+                (_, name) => name,
+            };
+            if !self.ids(address.kind).iter().any(|i| i == id) {
+                bail!(
+                    "{address}: no {} with the id `{id}` exists in the project that no stack owns or declares (check the id, or `stackctl adopt` it if stack.toml declares it)",
+                    address.kind
+                );
+            }
+        }
+        let keep = |kind: Kind, name: &str| {
+            let id = last(name);
+            wanted.iter().any(|a| {
+                a.kind == kind
+                    && (a.name == id
+                        || (kind == Kind::Firestore && a.name == "default" && id == "(default)"))
+            })
+        };
+        let account_id = |email: &str| email.split('@').next().unwrap_or_default().to_string();
+        Ok(Self {
+            accounts: self
+                .accounts
+                .into_iter()
+                .filter(|a| keep(Kind::ServiceAccount, &account_id(&a.email)))
+                .collect(),
+            secrets: self
+                .secrets
+                .into_iter()
+                .filter(|s| keep(Kind::Secret, &s.name))
+                .collect(),
+            datasets: self
+                .datasets
+                .into_iter()
+                .filter(|d| keep(Kind::Dataset, &d.name))
+                .collect(),
+            firestores: self
+                .firestores
+                .into_iter()
+                .filter(|f| keep(Kind::Firestore, &f.name))
+                .collect(),
+            services: self
+                .services
+                .into_iter()
+                .filter(|s| keep(Kind::Service, &s.name))
+                .collect(),
+            jobs: self
+                .jobs
+                .into_iter()
+                .filter(|j| keep(Kind::Job, &j.name))
+                .collect(),
+            queues: self
+                .queues
+                .into_iter()
+                .filter(|q| keep(Kind::Queue, &q.name))
+                .collect(),
+            tables: self
+                .tables
+                .into_iter()
+                .filter(|t| keep(Kind::Table, &t.name))
+                .collect(),
+            schedules: self
+                .schedules
+                .into_iter()
+                .filter(|s| keep(Kind::Schedule, &s.name))
+                .collect(),
+        })
+    }
+
+    /// The stanzas, identities and secrets first, what points at others last.
+    fn stanzas(&self, refs: &References) -> Result<Vec<Stanza>, ImportError> {
+        let mut out = Vec::new();
+        out.extend(self.accounts.iter().map(import::service_account));
+        out.extend(self.secrets.iter().map(import::secret));
+        out.extend(self.datasets.iter().map(import::dataset));
+        out.extend(self.firestores.iter().map(import::firestore));
+        for s in &self.services {
+            out.push(import::service(s, refs)?);
+        }
+        for j in &self.jobs {
+            out.push(import::job(j, refs)?);
+        }
+        for q in &self.queues {
+            out.push(import::queue(q, refs)?);
+        }
+        for t in &self.tables {
+            out.push(import::table(t, refs)?);
+        }
+        for s in &self.schedules {
+            out.push(import::schedule(s, refs)?);
+        }
+        Ok(out)
+    }
+}
+
+/// The names stanzas use for other resources: what stack.toml declares, then what this run
+/// imports.
+fn references(stack: &Stack, observed: &Observed, chosen: &Candidates) -> References {
+    let mut refs = References::default();
+    for (name, cfg) in &stack.service_accounts {
+        refs.accounts.insert(
+            cfg.email(&stack.settings.project),
+            ResourceAddr::new(Kind::ServiceAccount, name),
+        );
+    }
+    for (name, cfg) in &stack.secrets {
+        refs.secrets
+            .insert(cfg.id.clone(), ResourceAddr::new(Kind::Secret, name));
+    }
+    for (name, cfg) in &stack.datasets {
+        refs.datasets
+            .insert(cfg.id.clone(), ResourceAddr::new(Kind::Dataset, name));
+    }
+    let declared_services = declared_names(stack, Kind::Service);
+    for service in &observed.services {
+        if let Some((address, _)) = declared_services.iter().find(|(_, n)| **n == service.name)
+            && let Some(host) = crate::resources::service::host_of(&service.uri)
+        {
+            refs.service_hosts.insert(host, address.clone());
+        }
+    }
+    for (address, name) in declared_names(stack, Kind::Job) {
+        refs.jobs.insert(name, address);
+    }
+    for a in &chosen.accounts {
+        let id = a.email.split('@').next().unwrap_or_default();
+        refs.accounts
+            .insert(a.email.clone(), ResourceAddr::new(Kind::ServiceAccount, id));
+    }
+    for s in &chosen.secrets {
+        refs.secrets.insert(
+            last(&s.name).to_string(),
+            ResourceAddr::new(Kind::Secret, last(&s.name)),
+        );
+    }
+    for d in &chosen.datasets {
+        refs.datasets.insert(
+            d.dataset_id.clone(),
+            ResourceAddr::new(Kind::Dataset, &d.dataset_id),
+        );
+    }
+    for s in &chosen.services {
+        if let Some(host) = crate::resources::service::host_of(&s.uri) {
+            refs.service_hosts
+                .insert(host, ResourceAddr::new(Kind::Service, last(&s.name)));
+        }
+    }
+    for j in &chosen.jobs {
+        refs.jobs
+            .insert(j.name.clone(), ResourceAddr::new(Kind::Job, last(&j.name)));
+    }
+    refs
+}
