@@ -148,6 +148,9 @@ pub struct ServiceConfig {
     /// Request timeout. Default 300s.
     pub timeout: Duration,
     pub ingress: Option<Ingress>,
+    /// Default false: callers need `roles/run.invoker`. True: anyone may call it (Cloud Run's
+    /// `invokerIamDisabled`), for webhooks from outside Google such as Shopify's.
+    pub public: bool,
     /// `startup_probe = { path = "/healthz" }`: an HTTP startup probe (`None` = Cloud Run's
     /// default TCP probe, not managed).
     pub startup_probe: Option<crate::model::live::run::HttpProbe>,

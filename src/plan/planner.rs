@@ -635,6 +635,7 @@ path = "/t"
                 ("memory".into(), "512Mi".into()),
             ]),
             cpu_idle,
+            public: false,
             startup_probe: None,
             liveness_probe: None,
             min_instances,

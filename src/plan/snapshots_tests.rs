@@ -151,6 +151,7 @@ fn live(stack: &Stack) -> Observed {
             ("memory".into(), "512Mi".into()),
         ]),
         cpu_idle: true,
+        public: false,
         startup_probe: None,
         liveness_probe: None,
         min_instances: 0,

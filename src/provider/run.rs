@@ -42,6 +42,9 @@ pub struct ServiceWrite {
     pub concurrency: i32,
     pub timeout: Duration,
     pub ingress: Option<IngressKind>,
+    /// `invokerIamDisabled`: no IAM check on calls.
+    #[serde(default)]
+    pub public: bool,
     /// `None` = the probe is not managed; `Some` = exactly this HTTP probe.
     #[serde(default)]
     pub startup_probe: Option<HttpProbe>,
@@ -102,6 +105,7 @@ fn service_from_api(s: gm::Service) -> ServiceRecord {
             _ => IngressKind::Unspecified,
         },
         service_max_instances: s.scaling.map(|sc| sc.max_instance_count).unwrap_or(0),
+        public: s.invoker_iam_disabled,
         image: container.image,
         env: container.env,
         secret_env: container.secret_env,
@@ -136,6 +140,7 @@ impl ServiceWrite {
                 IngressKind::None => gm::IngressTraffic::None,
             };
         }
+        service.invoker_iam_disabled = self.public;
         let mut scaling = service.scaling.take().unwrap_or_default();
         scaling.max_instance_count = self.max_instances;
         service.scaling = Some(scaling);

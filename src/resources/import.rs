@@ -261,6 +261,9 @@ pub fn service(live: &ServiceRecord, refs: &References) -> Result<Stanza, Import
         }
     }
     s.key("cpu_idle", live.cpu_idle.to_string());
+    if live.public {
+        s.key("public", "true".into());
+    }
     if let Some(t) = live.timeout {
         s.key("timeout", duration(t));
     }

@@ -48,6 +48,9 @@ pub struct ServiceSpec {
     pub cpu_idle: bool,
     pub timeout: Duration,
     pub ingress: Option<Ingress>,
+    /// Callable without IAM (`invokerIamDisabled`), for webhooks from outside Google.
+    #[serde(default)]
+    pub public: bool,
     /// `None` = not managed (Cloud Run's default TCP startup probe stays).
     #[serde(default)]
     pub startup_probe: Option<HttpProbe>,
@@ -100,6 +103,7 @@ pub fn spec(stack: &Stack, cfg: &ServiceConfig) -> ServiceSpec {
         cpu_idle: cfg.cpu_idle,
         timeout: cfg.timeout,
         ingress: cfg.ingress,
+        public: cfg.public,
         startup_probe: cfg.startup_probe.clone(),
         liveness_probe: cfg.liveness_probe.clone(),
         env,
@@ -153,6 +157,9 @@ pub fn create_fields(spec: &ServiceSpec) -> Vec<FieldChange> {
     out.push(created("timeout", quoted(&format_duration(spec.timeout))));
     if let Some(i) = spec.ingress {
         out.push(created("ingress", quoted(ingress_name(i))));
+    }
+    if spec.public {
+        out.push(created("public", "true".into()));
     }
     for (field, probe) in probes(spec) {
         out.push(created(field, quoted(&probe.describe())));
@@ -241,6 +248,9 @@ pub fn diff(spec: &ServiceSpec, live: &ServiceRecord) -> Vec<FieldChange> {
             |v| quoted(v),
         );
     }
+    push_if_differs(&mut out, "public", spec.public, live.public, |v| {
+        v.to_string()
+    });
     for (field, probe) in probes(spec) {
         let live_probe = match field {
             "startup_probe" => live.startup_probe.as_ref(),
@@ -338,6 +348,7 @@ pub fn to_write(spec: &ServiceSpec) -> ServiceWrite {
         concurrency: spec.concurrency as i32,
         timeout: spec.timeout,
         ingress: spec.ingress.map(ingress_kind),
+        public: spec.public,
         startup_probe: spec.startup_probe.clone(),
         liveness_probe: spec.liveness_probe.clone(),
         retry_of: None,
@@ -524,6 +535,7 @@ mod tests {
             cpu_millis: 1000,
             memory_bytes: 512 * 1024 * 1024,
             cpu_idle: true,
+            public: false,
             startup_probe: None,
             liveness_probe: None,
             timeout: Duration::from_secs(60),
@@ -561,6 +573,7 @@ mod tests {
                 ("memory".into(), "512Mi".into()),
             ]),
             cpu_idle: true,
+            public: false,
             startup_probe: None,
             liveness_probe: None,
             min_instances: 0,

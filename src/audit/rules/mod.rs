@@ -200,6 +200,7 @@ mod tests {
                 ("memory".into(), "512Mi".into()),
             ]),
             cpu_idle,
+            public: false,
             startup_probe: None,
             liveness_probe: None,
             min_instances: min,

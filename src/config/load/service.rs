@@ -17,6 +17,7 @@ pub(super) const SERVICE_KEYS: &[&str] = &[
     "max_instances",
     "memory",
     "min_instances",
+    "public",
     "secrets",
     "service_account",
     "startup_probe",
@@ -133,6 +134,7 @@ pub(super) fn read_service(
         )
         .or_default(DEFAULT_TIMEOUT);
     let ingress = read_ingress(checker, table);
+    let public = checker.read_bool(table, "public").or_default(false);
     let startup_probe = read_probe(checker, table, "startup_probe", 240);
     let liveness_probe = read_probe(checker, table, "liveness_probe", 3600);
     let env = read_env(checker, table);
@@ -155,6 +157,7 @@ pub(super) fn read_service(
         cpu_idle: cpu_idle?.value,
         timeout: timeout?.value,
         ingress: ingress?,
+        public: public?.value,
         startup_probe: startup_probe?,
         liveness_probe: liveness_probe?,
         env: env?,

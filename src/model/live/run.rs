@@ -27,6 +27,8 @@ pub struct ServiceRecord {
     /// The `Ready` condition's failure message, when the last revision failed.
     pub failure: Option<String>,
     pub ingress: IngressKind,
+    /// `invokerIamDisabled`: anyone may call it, no `run.invoker` check.
+    pub public: bool,
     /// Service-wide `scaling.maxInstanceCount` (0 = unset).
     pub service_max_instances: i32,
     pub image: String,
