@@ -24,6 +24,8 @@ pub enum Kind {
     Secret,
     Job,
     Schedule,
+    /// A Shopify webhook subscription (Shopify Admin GraphQL API), not a Google resource.
+    ShopifyWebhook,
     /// An enabled Google API (Service Usage), implied by the kinds in use.
     Api,
     /// One IAM member added to one role on one resource's policy (`iam: ROLE on TARGET for MEMBER`).
@@ -31,7 +33,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Service,
         Kind::Queue,
         Kind::Dataset,
@@ -44,6 +46,7 @@ impl Kind {
         Kind::Secret,
         Kind::Job,
         Kind::Schedule,
+        Kind::ShopifyWebhook,
         Kind::Api,
         Kind::Grant,
     ];
@@ -63,6 +66,7 @@ impl Kind {
             Kind::Secret => "secret",
             Kind::Job => "job",
             Kind::Schedule => "schedule",
+            Kind::ShopifyWebhook => "shopify_webhook",
             Kind::Api => "api",
             Kind::Grant => "iam",
         }

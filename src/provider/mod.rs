@@ -23,6 +23,7 @@ pub mod retry;
 pub mod run;
 pub mod scheduler;
 pub mod secrets;
+pub mod shopify;
 pub mod storage;
 pub mod tasks;
 
@@ -63,6 +64,8 @@ pub struct Cloud {
     /// Alert policy writes are serialized per project, as the Monitoring API asks.
     alert_writes: std::sync::Arc<tokio::sync::Mutex<()>>,
     artifacts: google_cloud_artifactregistry_v1::client::ArtifactRegistry,
+    /// Plain HTTPS for the Shopify Admin API (its own token, never Google's credentials).
+    shopify_http: reqwest::Client,
 }
 
 /// Why the clients could not be built (credentials, usually).
@@ -164,6 +167,9 @@ impl Cloud {
         let channels = client!(google_cloud_monitoring_v3::client::NotificationChannelService);
         let alerts = client!(google_cloud_monitoring_v3::client::AlertPolicyService);
         let artifacts = client!(google_cloud_artifactregistry_v1::client::ArtifactRegistry);
+        let shopify_http = reqwest::Client::builder()
+            .build()
+            .map_err(|e| SetupError::Clients(e.to_string()))?;
         Ok(Self {
             endpoint,
             project: project.to_string(),
@@ -189,6 +195,7 @@ impl Cloud {
             alerts,
             alert_writes: Default::default(),
             artifacts,
+            shopify_http,
         })
     }
 

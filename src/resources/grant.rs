@@ -119,6 +119,7 @@ fn target_of(stack: &Stack, addr: &ResourceAddr) -> Option<PolicyTarget> {
         Kind::Schedule
         | Kind::Api
         | Kind::Grant
+        | Kind::ShopifyWebhook
         | Kind::Dataset
         | Kind::Repository
         | Kind::Channel

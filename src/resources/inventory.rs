@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::registry::apis_for;
-use super::{OWNER_LABEL, Observed, grant};
+use super::{OWNER_LABEL, Observed, grant, shopify_webhook};
 use crate::config::Stack;
 use crate::model::Kind;
 use crate::provider::error::is_service_disabled;
@@ -30,6 +30,9 @@ pub enum InventoryError {
     Api(#[from] ApiError),
     #[error("reading the ownership ledger: {0}")]
     Ledger(#[from] LedgerError),
+    /// The shop's webhook subscriptions could not be read (the message says why and the fix).
+    #[error("listing the Shopify webhook subscriptions failed: {0}")]
+    Shopify(String),
 }
 
 /// What was read, and what the reader should know about what could not be (an API that is not
@@ -238,13 +241,33 @@ pub async fn observe(
         }
         Ok::<_, InventoryError>(Some(cloud.project_number(&Silent).await?))
     };
-    let ((datasets, tables), repositories, channels, alerts, budgets, project_number) = tokio::try_join!(
+    let shopify_webhooks = async {
+        let Some(stack) = stack else {
+            return Ok(Vec::new());
+        };
+        shopify_webhook::observe(cloud, stack, &services)
+            .await
+            .map_err(|e| match e {
+                shopify_webhook::ObserveError::Token(why) => InventoryError::Shopify(why),
+                shopify_webhook::ObserveError::Api(e) => InventoryError::Shopify(e.to_string()),
+            })
+    };
+    let (
+        (datasets, tables),
+        repositories,
+        channels,
+        alerts,
+        budgets,
+        project_number,
+        shopify_webhooks,
+    ) = tokio::try_join!(
         bigquery,
         repositories,
         channels,
         alerts,
         budgets,
-        project_number
+        project_number,
+        shopify_webhooks
     )?;
     let grants = match stack {
         Some(stack) => {
@@ -280,6 +303,7 @@ pub async fn observe(
             schedules,
             apis,
             grants,
+            shopify_webhooks,
             project_number,
             ledger: ledger.clone(),
         },

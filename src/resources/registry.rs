@@ -101,6 +101,7 @@ registry! {
     Secret => secret::SecretKind in secrets;
     Job => job::JobKind in jobs;
     Schedule => schedule::ScheduleKind in schedules;
+    ShopifyWebhook => shopify_webhook::ShopifyWebhookKind in shopify_webhooks;
     Api => api::ApiKind in apis;
     Grant => grant::GrantKind in grants;
 }
