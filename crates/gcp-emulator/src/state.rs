@@ -81,6 +81,8 @@ pub struct State {
     /// Artifact Registry Docker repositories by path (`PROJECT/REPO/IMAGE`); blob bytes are
     /// kept apart (see `apis::registry`).
     pub registry: Tracked<RepositoryRecord>,
+    /// The fake Shopify Admin API's shops by domain (`acme.myshopify.com`).
+    pub shopify_shops: Tracked<crate::apis::shopify::ShopRecord>,
 }
 
 impl State {
@@ -127,7 +129,8 @@ impl State {
             secret_versions,
             enabled_services,
             catalog_overrides,
-            registry
+            registry,
+            shopify_shops
         );
         whole!(
             format_version,
