@@ -241,34 +241,31 @@ pub async fn observe(
         }
         Ok::<_, InventoryError>(Some(cloud.project_number(&Silent).await?))
     };
-    let shopify_webhooks = async {
-        let Some(stack) = stack else {
-            return Ok(Vec::new());
-        };
-        shopify_webhook::observe(cloud, stack, &services)
-            .await
-            .map_err(|e| match e {
-                shopify_webhook::ObserveError::Token(why) => InventoryError::Shopify(why),
-                shopify_webhook::ObserveError::Api(e) => InventoryError::Shopify(e.to_string()),
-            })
+    let shopify = async {
+        match stack {
+            Some(stack) => shopify_webhook::observe(cloud, stack, &services)
+                .await
+                .map_err(InventoryError::Shopify),
+            None => Ok(Default::default()),
+        }
     };
-    let (
-        (datasets, tables),
-        repositories,
-        channels,
-        alerts,
-        budgets,
-        project_number,
-        shopify_webhooks,
-    ) = tokio::try_join!(
+    let ((datasets, tables), repositories, channels, alerts, budgets, project_number, shopify) = tokio::try_join!(
         bigquery,
         repositories,
         channels,
         alerts,
         budgets,
         project_number,
-        shopify_webhooks
+        shopify
     )?;
+    let shopify_unread = shopify.unread;
+    if let Some(why) = &shopify_unread {
+        notes
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(why.clone());
+    }
     let grants = match stack {
         Some(stack) => {
             let targets = grant::policy_targets(stack, ledger);
@@ -303,8 +300,9 @@ pub async fn observe(
             schedules,
             apis,
             grants,
-            shopify_webhooks,
+            shopify_webhooks: shopify.subscriptions,
             project_number,
+            shopify_unread,
             ledger: ledger.clone(),
         },
         notes: notes.into_inner(),

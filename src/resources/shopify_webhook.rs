@@ -16,11 +16,11 @@ use super::{
 use crate::config::{ShopifyConfig, Stack};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
 use crate::model::{Kind, ResourceAddr};
+use crate::provider::Cloud;
 use crate::provider::run::OperationObserver;
 use crate::provider::shopify::{
     PointsAt, ShopifyAdmin, SubscriptionInput, WebhookSubscriptionRecord,
 };
-use crate::provider::{ApiError, Cloud};
 use crate::state::Ledger;
 
 /// The declared state of one webhook subscription.
@@ -70,15 +70,34 @@ impl ShopAccess {
     }
 
     /// The shop's Admin API with the token read from Secret Manager now (never shown anywhere).
-    pub async fn connect(&self, cloud: &Cloud) -> Result<ShopifyAdmin, String> {
+    pub async fn connect(&self, cloud: &Cloud) -> Result<ShopifyAdmin, TokenError> {
         let source = self.token_source.to_string();
         match cloud.access_secret_value(&self.token_secret_id).await {
             Ok(Some(token)) => Ok(cloud.shopify_admin(&self.shop, token, &source)),
-            Ok(None) => Err(format!(
-                "the Shopify access token {source} has no value yet, so the webhook subscriptions of {} cannot be read; store it with `stackctl secret set {}` (apply the secret first if it does not exist yet), then plan again",
+            Ok(None) => Err(TokenError::NoValue(format!(
+                "the Shopify access token {source} has no value yet, so the webhook subscriptions of {} are not planned; store it with `stackctl secret set {}` (after the apply that creates the secret), then plan again",
                 self.shop, self.token_secret_id
-            )),
-            Err(e) => Err(format!("reading the Shopify access token {source}: {e}")),
+            ))),
+            Err(e) => Err(TokenError::Unreadable(format!(
+                "reading the Shopify access token {source}: {e}"
+            ))),
+        }
+    }
+}
+
+/// Why the shop's access token could not be used; each message names its secret and the fix.
+#[derive(Debug)]
+pub enum TokenError {
+    /// The secret does not exist yet or has no enabled version.
+    NoValue(String),
+    /// Secret Manager failed.
+    Unreadable(String),
+}
+
+impl TokenError {
+    pub fn message(self) -> String {
+        match self {
+            TokenError::NoValue(why) | TokenError::Unreadable(why) => why,
         }
     }
 }
@@ -289,7 +308,10 @@ async fn shop_admin(ctx: &ApplyCtx, change: &Step) -> Result<(ShopifyAdmin, Stri
             change.address
         ))
     })?;
-    let admin = access.connect(&ctx.cloud).await.map_err(StepError::Plan)?;
+    let admin = access
+        .connect(&ctx.cloud)
+        .await
+        .map_err(|e| StepError::Plan(e.message()))?;
     Ok((admin, access.api_version.clone()))
 }
 
@@ -365,30 +387,43 @@ impl Converge for ShopifyWebhookKind {
     }
 }
 
-/// Reads the shop's subscriptions for a plan: `None` when the stack has no `[shopify]`.
+/// What a plan reads of the shop.
+#[derive(Debug, Default)]
+pub struct Observation {
+    pub subscriptions: Vec<WebhookSubscriptionRecord>,
+    /// Why the subscriptions were not read (the token has no value yet).
+    pub unread: Option<String>,
+}
+
+/// Reads the shop's subscriptions for a plan, each marked with the service it delivers to;
+/// nothing when the stack has no `[shopify]`.
 pub async fn observe(
     cloud: &Cloud,
     stack: &Stack,
     services: &[crate::provider::run::ServiceRecord],
-) -> Result<Vec<WebhookSubscriptionRecord>, ObserveError> {
+) -> Result<Observation, String> {
     let Some(access) = ShopAccess::of(stack) else {
-        return Ok(Vec::new());
+        return Ok(Observation::default());
     };
-    let admin = access.connect(cloud).await.map_err(ObserveError::Token)?;
+    let admin = match access.connect(cloud).await {
+        Ok(admin) => admin,
+        Err(TokenError::NoValue(why)) => {
+            return Ok(Observation {
+                subscriptions: Vec::new(),
+                unread: Some(why),
+            });
+        }
+        Err(TokenError::Unreadable(why)) => return Err(why),
+    };
     let mut subscriptions = admin
         .list_webhook_subscriptions(&access.api_version, &crate::provider::Silent)
         .await
-        .map_err(ObserveError::Api)?;
+        .map_err(|e| e.to_string())?;
     mark_targets(&mut subscriptions, &ServiceHost::of(services));
-    Ok(subscriptions)
-}
-
-/// Why the shop's subscriptions could not be read.
-#[derive(Debug)]
-pub enum ObserveError {
-    /// The access token could not be read (the message names its secret and the fix).
-    Token(String),
-    Api(ApiError),
+    Ok(Observation {
+        subscriptions,
+        unread: None,
+    })
 }
 
 #[cfg(test)]
