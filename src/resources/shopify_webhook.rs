@@ -244,9 +244,9 @@ impl Reconcile for ShopifyWebhookKind {
             None => FieldValue::KnownAfterApply,
         };
         vec![
-            created("topic", spec.topic.clone()),
+            created("topic", quoted(&spec.topic)),
             FieldChange::new("callback_url", None, Some(callback)),
-            created("format", spec.format.clone()),
+            created("format", quoted(&spec.format)),
             created("api_version", quoted(&spec.api_version)),
         ]
     }
@@ -273,7 +273,7 @@ impl Reconcile for ShopifyWebhookKind {
             )),
         }
         push_if_differs(&mut out, "format", &spec.format, &live.format, |f| {
-            f.to_string()
+            quoted(f)
         });
         push_if_differs(
             &mut out,
