@@ -247,3 +247,31 @@ fn config_errors_name_the_line_and_the_fix() {
         run.stderr
     );
 }
+
+#[test]
+fn a_throttled_list_waits_for_the_cost_bucket_then_succeeds() {
+    let emulator = Emulator::start();
+    // 110 points, 5 restored a second: a 100-subscription page (102 points) fits only after
+    // the creates have drained the bucket for a few seconds.
+    let body =
+        json!({"shop": SHOP, "access_token": TOKEN, "maximum_available": 110, "restore_rate": 5});
+    let (status, answer) =
+        emulator.http("POST", "/_emulator/shopify/shops", Some(&body.to_string()));
+    assert_eq!(status, 200, "{answer}");
+    let ws = Workspace::new(&stack());
+    ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    set_token(&emulator, TOKEN);
+    ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    emulator.clear_requests();
+    let plan = ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(0);
+    assert!(plan.stdout.starts_with("No changes."), "{}", plan.stdout);
+    let calls = emulator
+        .requests()
+        .iter()
+        .filter(|(_, path)| path.ends_with("/graphql.json"))
+        .count();
+    assert!(
+        calls >= 2,
+        "the throttled list was not asked again: {calls} call(s)"
+    );
+}

@@ -280,6 +280,16 @@ fn execute(
         Err(error) => return json!({"errors": [error.to_json()]}),
     };
     shop.bucket.refill(now);
+    if requested > shop.bucket.maximum_available {
+        let error = GraphqlError::new(
+            format!(
+                "Query cost is {requested}, which exceeds the single query max cost limit ({}).",
+                shop.bucket.maximum_available
+            ),
+            "MAX_COST_EXCEEDED",
+        );
+        return json!({"errors": [error.to_json()]});
+    }
     if requested > shop.bucket.currently_available {
         let error = GraphqlError {
             message: "Throttled".into(),
