@@ -305,6 +305,7 @@ async fn locked(
         hosts: tokio::sync::Mutex::new(hosts),
         names: tokio::sync::Mutex::new(names),
         policy_locks: Default::default(),
+        shopify: crate::resources::shopify_webhook::ShopAccess::of(&desired),
     });
     let gate = Arc::new(LockGate(lock.clone()));
     let report = apply(ctx.clone(), reporter, &plan, args.parallelism, gate).await;

@@ -41,6 +41,9 @@ pub struct Stack {
     pub jobs: BTreeMap<String, JobConfig>,
     pub schedules: BTreeMap<String, ScheduleConfig>,
     pub firestores: BTreeMap<String, FirestoreConfig>,
+    /// `[shopify]`: the shop whose webhook subscriptions `[shopify_webhook.*]` declare.
+    pub shopify: Option<ShopifyConfig>,
+    pub shopify_webhooks: BTreeMap<String, ShopifyWebhookConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -109,6 +112,9 @@ impl Stack {
             jobs: Default::default(),
             schedules: Default::default(),
             firestores: Default::default(),
+            // The shop stays: destroy lists its subscriptions to delete this stack's.
+            shopify: self.shopify.clone(),
+            shopify_webhooks: Default::default(),
         }
     }
 
@@ -295,6 +301,32 @@ pub struct ScheduleConfig {
     /// Default `Etc/UTC`.
     pub time_zone: String,
     pub service_account: ResourceAddr,
+}
+
+/// `[shopify]`: the shop and how stackctl reaches its Admin API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShopifyConfig {
+    /// `acme.myshopify.com`
+    pub shop: String,
+    /// The `[secret.NAME]` holding the Admin API access token (read when planning, never shown).
+    pub access_token: ResourceAddr,
+    /// Admin API version, e.g. `2025-10` (the default).
+    pub api_version: String,
+}
+
+/// `[shopify_webhook.NAME]`: one webhook subscription of the `[shopify]` shop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShopifyWebhookConfig {
+    /// GraphQL `WebhookSubscriptionTopic` enum value, e.g. `ORDERS_UPDATE`.
+    pub topic: String,
+    /// The `[service.NAME]` whose URL receives the deliveries.
+    pub target: ResourceAddr,
+    /// Path on the service, starting with `/`.
+    pub path: String,
+    /// `JSON` (the default) or `XML`.
+    pub format: String,
+    /// The Admin API version the subscription is managed under; default `[shopify].api_version`.
+    pub api_version: String,
 }
 
 /// `[usage]`: what each resource is expected to do in a month, keyed by the resource's NAME.

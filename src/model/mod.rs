@@ -26,6 +26,8 @@ pub enum Kind {
     Schedule,
     /// A Firestore database (and the TTL policies of its collection groups).
     Firestore,
+    /// A Shopify webhook subscription (Shopify Admin GraphQL API), not a Google resource.
+    ShopifyWebhook,
     /// An enabled Google API (Service Usage), implied by the kinds in use.
     Api,
     /// One IAM member added to one role on one resource's policy (`iam: ROLE on TARGET for MEMBER`).
@@ -33,7 +35,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Service,
         Kind::Queue,
         Kind::Dataset,
@@ -47,6 +49,7 @@ impl Kind {
         Kind::Job,
         Kind::Schedule,
         Kind::Firestore,
+        Kind::ShopifyWebhook,
         Kind::Api,
         Kind::Grant,
     ];
@@ -67,6 +70,7 @@ impl Kind {
             Kind::Job => "job",
             Kind::Schedule => "schedule",
             Kind::Firestore => "firestore",
+            Kind::ShopifyWebhook => "shopify_webhook",
             Kind::Api => "api",
             Kind::Grant => "iam",
         }

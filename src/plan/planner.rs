@@ -59,6 +59,9 @@ pub fn plan(
         if kind == Kind::Grant {
             // Grants are planned last: a replaced resource comes back with an empty IAM policy.
             plan_grants(&inputs, &observed.grants, &mut planned);
+        } else if kind == Kind::ShopifyWebhook && observed.shopify_unread.is_some() {
+            // The shop could not be read (no token yet): nothing of it is planned; the
+            // inventory's note says why and what to do.
         } else {
             for_kind(
                 kind,

@@ -21,6 +21,7 @@ use crate::provider::monitoring::{AlertRecord, ChannelRecord};
 use crate::provider::run::{IngressKind, ServiceRecord};
 use crate::provider::scheduler::ScheduleRecord;
 use crate::provider::secrets::SecretRecord;
+use crate::provider::shopify::{PointsAt, WebhookSubscriptionRecord};
 use crate::resources::grant::{self, GrantRecord};
 use crate::resources::{NAME_LABEL, OWNER_LABEL, Reconcile, api, budget, dataset, queue};
 use crate::state::{Ledger, LedgerStatus};
@@ -88,6 +89,15 @@ image = "cleanup:1"
 job = "job.nightly"
 cron = "0 * * * *"
 service_account = "service_account.runner"
+
+[shopify]
+shop = "acme.myshopify.com"
+access_token = "secret.api-key"
+
+[shopify_webhook.orders]
+topic = "ORDERS_UPDATED"
+target = "service.worker"
+path = "/webhooks/shopify"
 "#;
 
 const PROJECT_NUMBER: &str = "projects/123456789";
@@ -96,7 +106,7 @@ const PROJECT_NUMBER: &str = "projects/123456789";
 enum Edit {
     /// Replace text in stack.toml.
     Toml(&'static str, &'static str),
-    /// Remove the section `[NAME]` from stack.toml.
+    /// Remove the section `[NAME]` from stack.toml, and the sections that reference it.
     Drop(&'static str),
     /// Change the live records.
     Live(fn(&mut Observed)),
@@ -279,6 +289,17 @@ fn live(stack: &Stack) -> Observed {
         oauth_service_account: "runner@acme-shop.iam.gserviceaccount.com".into(),
         oauth_scope: String::new(),
     });
+    o.shopify_webhooks.push(WebhookSubscriptionRecord {
+        id: "gid://shopify/WebhookSubscription/1001".into(),
+        topic: "ORDERS_UPDATED".into(),
+        callback_url: Some("https://worker-x-uc.a.run.app/webhooks/shopify".into()),
+        format: "JSON".into(),
+        api_version: "2025-10".into(),
+        points_at: Some(PointsAt {
+            service: "worker".into(),
+            stack: Some("shop".into()),
+        }),
+    });
     o.apis = api::needed(stack)
         .into_iter()
         .map(|a| ApiRecord {
@@ -314,9 +335,11 @@ fn rendered(edit: &Edit, options: PlanOptions) -> String {
         }
         Edit::Drop(section) => {
             let header = format!("[{section}]");
+            // What references the dropped resource goes with it.
+            let reference = format!("= \"{section}\"");
             text = text
                 .split("\n\n")
-                .filter(|s| !s.starts_with(&header))
+                .filter(|s| !s.starts_with(&header) && !s.contains(&reference))
                 .collect::<Vec<_>>()
                 .join("\n\n");
             assert!(text.len() < BASE.len(), "{header} is not in the base stack");
@@ -392,6 +415,10 @@ fn every_kind_and_action_renders() {
         ("schedule_delete", Drop("schedule.hourly")),
         ("api_create", Live(|o| o.apis.retain(|a| !a.name.ends_with("/run.googleapis.com")))),
         ("iam_create", Live(|o| o.grants.retain(|g| !g.name.contains("logWriter")))),
+        ("shopify_webhook_create", Live(|o| o.shopify_webhooks.clear())),
+        ("shopify_webhook_update", Toml(r#""/webhooks/shopify""#, r#""/webhooks/orders""#)),
+        ("shopify_webhook_new_topic", Toml(r#""ORDERS_UPDATED""#, r#""ORDERS_CREATE""#)),
+        ("shopify_webhook_delete", Drop("shopify_webhook.orders")),
         ("iam_delete", Toml(r#"roles = ["roles/logging.logWriter"]"#, "")),
     ];
     for (name, edit) in cases {

@@ -109,6 +109,10 @@ impl ApiError {
     }
 
     fn static_hint(&self) -> Option<&'static str> {
+        if self.call.starts_with("shopify.") && matches!(self.http_status, Some(401 | 403)) {
+            // Not Google's credentials: the message names the token's secret and the fix.
+            return None;
+        }
         match self.http_status {
             Some(401) => Some(
                 "credentials were rejected: run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS",

@@ -24,6 +24,7 @@ pub mod retry;
 pub mod run;
 pub mod scheduler;
 pub mod secrets;
+pub mod shopify;
 pub mod storage;
 pub mod tasks;
 
@@ -65,6 +66,8 @@ pub struct Cloud {
     alert_writes: std::sync::Arc<tokio::sync::Mutex<()>>,
     artifacts: google_cloud_artifactregistry_v1::client::ArtifactRegistry,
     firestore: google_cloud_firestore_admin_v1::client::FirestoreAdmin,
+    /// Plain HTTPS for the Shopify Admin API (its own token, never Google's credentials).
+    shopify_http: reqwest::Client,
 }
 
 /// Why the clients could not be built (credentials, usually).
@@ -167,6 +170,9 @@ impl Cloud {
         let alerts = client!(google_cloud_monitoring_v3::client::AlertPolicyService);
         let artifacts = client!(google_cloud_artifactregistry_v1::client::ArtifactRegistry);
         let firestore = client!(google_cloud_firestore_admin_v1::client::FirestoreAdmin);
+        let shopify_http = reqwest::Client::builder()
+            .build()
+            .map_err(|e| SetupError::Clients(e.to_string()))?;
         Ok(Self {
             endpoint,
             project: project.to_string(),
@@ -193,6 +199,7 @@ impl Cloud {
             alert_writes: Default::default(),
             artifacts,
             firestore,
+            shopify_http,
         })
     }
 

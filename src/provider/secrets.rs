@@ -13,6 +13,28 @@ use super::retry::{Created, all_pages, creating, retrying};
 
 pub use crate::model::live::secrets::SecretRecord;
 
+/// A secret's value read by stackctl itself: shown nowhere (`Debug` prints `<redacted>`),
+/// never serialized.
+#[derive(Clone)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one header that carries it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 fn secret_from_api(s: gm::Secret) -> SecretRecord {
     SecretRecord {
         automatic_replication: s.replication.as_ref().and_then(|r| r.automatic()).is_some(),
@@ -44,6 +66,42 @@ impl Cloud {
             .await
             .map_err(|e| ApiError::from_gax("secretmanager.secrets.addVersion", &parent, &e))?;
         Ok(version.name)
+    }
+
+    /// The latest enabled value of secret `id` (`accessSecretVersion` on `latest`), for the
+    /// credentials stackctl itself needs (the Shopify access token); the caller never prints,
+    /// logs or stores it. `None` when the secret or an enabled version does not exist.
+    pub async fn access_secret_value(&self, id: &str) -> Result<Option<SecretValue>, ApiError> {
+        let name = format!("projects/{}/secrets/{id}/versions/latest", self.project);
+        let answer = retrying(self.backoff, &super::Silent, || async {
+            self.secrets
+                .access_secret_version()
+                .set_name(&name)
+                .send()
+                .await
+                .map_err(|e| ApiError::from_gax("secretmanager.versions.access", &name, &e))
+        })
+        .await;
+        match answer {
+            Ok(response) => {
+                let data = response.payload.map(|p| p.data).unwrap_or_default();
+                let text = String::from_utf8(data.to_vec()).map_err(|_| {
+                    ApiError::new(
+                        "secretmanager.versions.access",
+                        &name,
+                        None,
+                        Some("INVALID_ARGUMENT".into()),
+                        "the secret's value is not UTF-8 text",
+                    )
+                })?;
+                Ok(Some(SecretValue(text.trim().to_string())))
+            }
+            // No version yet, or every version disabled or destroyed.
+            Err(e) if e.is_not_found() || e.code.as_deref() == Some("FAILED_PRECONDITION") => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether secret `id` has an enabled version (what Cloud Run needs to start a revision that

@@ -120,6 +120,7 @@ fn target_of(stack: &Stack, addr: &ResourceAddr) -> Option<PolicyTarget> {
         | Kind::Firestore
         | Kind::Api
         | Kind::Grant
+        | Kind::ShopifyWebhook
         | Kind::Dataset
         | Kind::Repository
         | Kind::Channel

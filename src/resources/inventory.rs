@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::registry::apis_for;
-use super::{OWNER_LABEL, Observed, grant};
+use super::{OWNER_LABEL, Observed, grant, shopify_webhook};
 use crate::config::Stack;
 use crate::model::Kind;
 use crate::provider::error::is_service_disabled;
@@ -30,6 +30,9 @@ pub enum InventoryError {
     Api(#[from] ApiError),
     #[error("reading the ownership ledger: {0}")]
     Ledger(#[from] LedgerError),
+    /// The shop's webhook subscriptions could not be read (the message says why and the fix).
+    #[error("listing the Shopify webhook subscriptions failed: {0}")]
+    Shopify(String),
 }
 
 /// What was read, and what the reader should know about what could not be (an API that is not
@@ -257,16 +260,41 @@ pub async fn observe(
         }
         Ok::<_, InventoryError>(Some(cloud.project_number(&Silent).await?))
     };
-    let ((datasets, tables), repositories, channels, alerts, budgets, firestores, project_number) =
-        tokio::try_join!(
-            bigquery,
-            repositories,
-            channels,
-            alerts,
-            budgets,
-            firestores,
-            project_number
-        )?;
+    let shopify = async {
+        match stack {
+            Some(stack) => shopify_webhook::observe(cloud, stack, &services)
+                .await
+                .map_err(InventoryError::Shopify),
+            None => Ok(Default::default()),
+        }
+    };
+    let (
+        (datasets, tables),
+        repositories,
+        channels,
+        alerts,
+        budgets,
+        firestores,
+        project_number,
+        shopify,
+    ) = tokio::try_join!(
+        bigquery,
+        repositories,
+        channels,
+        alerts,
+        budgets,
+        firestores,
+        project_number,
+        shopify
+    )?;
+    let shopify_unread = shopify.unread;
+    if let Some(why) = &shopify_unread {
+        notes
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(why.clone());
+    }
     let grants = match stack {
         Some(stack) => {
             let targets = grant::policy_targets(stack, ledger);
@@ -302,7 +330,9 @@ pub async fn observe(
             firestores,
             apis,
             grants,
+            shopify_webhooks: shopify.subscriptions,
             project_number,
+            shopify_unread,
             ledger: ledger.clone(),
         },
         notes: notes.into_inner(),

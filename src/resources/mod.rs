@@ -26,6 +26,7 @@ pub mod schedule;
 pub mod secret;
 pub mod service;
 pub mod service_account;
+pub mod shopify_webhook;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -240,6 +241,8 @@ pub struct ApplyCtx {
     pub names: tokio::sync::Mutex<BTreeMap<ResourceAddr, String>>,
     /// One lock per IAM policy, so grants on the same resource do not race each other's etag.
     pub policy_locks: PolicyLocks,
+    /// The `[shopify]` shop whose webhook subscriptions this apply changes, if any.
+    pub shopify: Option<shopify_webhook::ShopAccess>,
 }
 
 /// Per-resource mutexes for IAM policy read-modify-writes (GCP-NOTES 5.9).

@@ -181,7 +181,8 @@ pub fn for_kind(kind: Kind) -> Option<Needed> {
                 "monitoring.alertPolicies.update",
             ],
         ),
-        Kind::Budget | Kind::Api | Kind::Grant => return None,
+        // Shopify subscriptions need the shop's token, no Google permission.
+        Kind::Budget | Kind::Api | Kind::Grant | Kind::ShopifyWebhook => return None,
     };
     Some(Needed { role, permissions })
 }

@@ -46,6 +46,9 @@ macro_rules! registry {
             $(pub $list: Vec<<super::$module::$implementation as Reconcile>::Live>,)*
             /// `projects/NUMBER`, looked up with Resource Manager when budgets need it.
             pub project_number: Option<String>,
+            /// Why the `[shopify]` shop's subscriptions were not read (its access token has no
+            /// value yet): the plan leaves `shopify_webhook` out until it has one.
+            pub shopify_unread: Option<String>,
             pub ledger: Ledger,
         }
 
@@ -102,6 +105,7 @@ registry! {
     Job => job::JobKind in jobs;
     Schedule => schedule::ScheduleKind in schedules;
     Firestore => firestore::FirestoreKind in firestores;
+    ShopifyWebhook => shopify_webhook::ShopifyWebhookKind in shopify_webhooks;
     Api => api::ApiKind in apis;
     Grant => grant::GrantKind in grants;
 }

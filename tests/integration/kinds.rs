@@ -165,6 +165,8 @@ fn one_resource_of_every_kind_validates_prices_applies_replans_empty_adopts_and_
         assert_eq!(change["action"], "create", "{change:#}");
         created.insert(kind_of(change["address"].as_str().expect("address")));
     }
+    // Shopify subscriptions wait for their token (api-key's value, set after this apply).
+    created.insert(Kind::ShopifyWebhook);
     assert_eq!(created, all_kinds(), "{plan:#}");
 
     // apply: every planned create happens, then the plan is empty.
@@ -183,6 +185,18 @@ fn one_resource_of_every_kind_validates_prices_applies_replans_empty_adopts_and_
             .contains(&format!("Apply complete: {} changed.", changes.len())),
         "{}",
         applied.stdout
+    );
+    let (status, body) = emulator.http(
+        "POST",
+        "/v1/projects/test-project/secrets/api-key:addVersion",
+        Some(r#"{"payload": {"data": "c2hwYXRfZXZlcnlfa2luZA=="}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let subscribed = ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    assert!(
+        subscribed.stdout.contains("+ shopify_webhook.orders"),
+        "{}",
+        subscribed.stdout
     );
     let again = ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(0);
     assert!(again.stdout.starts_with("No changes."), "{}", again.stdout);

@@ -23,6 +23,7 @@ mod persistence;
 mod prices;
 mod races;
 mod runtime;
+mod shopify;
 mod support;
 mod trust;
 mod up;

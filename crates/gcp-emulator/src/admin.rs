@@ -1,6 +1,6 @@
 //! The `/_emulator/*` admin surface: health, request log, reset, fault rules, and the seeding
 //! endpoints (BigQuery jobs and table storage, service ages, Monitoring series, Docker images,
-//! catalog prices). Never faulted,
+//! catalog prices, the fake Shopify's shops and webhook subscriptions). Never faulted,
 //! never recorded in the request log.
 
 use serde_json::{Value, json};
@@ -149,6 +149,14 @@ pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
         ("POST", "/_emulator/cloudbilling/skus") => {
             seed(emulator, request, crate::apis::cloudbilling::seed_sku_price)
         }
+        ("POST", "/_emulator/shopify/shops") => {
+            seed(emulator, request, crate::apis::shopify::seed_shop)
+        }
+        ("POST", "/_emulator/shopify/webhookSubscriptions") => seed(
+            emulator,
+            request,
+            crate::apis::shopify::seed_webhook_subscription,
+        ),
         ("DELETE", "/_emulator/faults") => {
             lock(&emulator.faults).replace(FaultPlan::default());
             HttpResponse::json(200, &json!({}))

@@ -53,6 +53,9 @@ impl Emulator {
             None if apis::registry::is_registry_path(&request.raw_path) => {
                 apis::registry::handle(self, &request)
             }
+            None if apis::shopify::is_shopify_path(&request.raw_path) => {
+                apis::shopify::handle(self, &request)
+            }
             None => self.dispatch(&request),
         };
         lock(&self.requests).push(RequestRecord {

@@ -86,6 +86,8 @@ pub struct State {
     /// Firestore fields with a TTL policy, by full name
     /// (`projects/P/databases/D/collectionGroups/C/fields/F`).
     pub firestore_fields: Tracked<Value>,
+    /// The fake Shopify Admin API's shops by domain (`acme.myshopify.com`).
+    pub shopify_shops: Tracked<crate::apis::shopify::ShopRecord>,
 }
 
 impl State {
@@ -134,7 +136,8 @@ impl State {
             catalog_overrides,
             registry,
             firestore_databases,
-            firestore_fields
+            firestore_fields,
+            shopify_shops
         );
         whole!(
             format_version,

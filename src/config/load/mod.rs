@@ -15,7 +15,8 @@ use super::{
     AlertConfig, BudgetConfig, ChannelConfig, Column, ConfigError, ConfigErrors, DatasetConfig,
     FirestoreUsage, ImageSource, Ingress, JobConfig, JobUsage, Partition, QueueConfig, QueueUsage,
     RepositoryConfig, RepositoryUsage, ScheduleConfig, SecretConfig, ServiceAccountConfig,
-    ServiceConfig, ServiceUsage, Stack, StackSettings, TableConfig, TableUsage, Usage,
+    ServiceConfig, ServiceUsage, ShopifyConfig, ShopifyWebhookConfig, Stack, StackSettings,
+    TableConfig, TableUsage, Usage,
 };
 use crate::model::{Kind, ResourceAddr};
 // The label stackctl puts on everything it owns; users cannot set it.
@@ -37,6 +38,7 @@ mod schedule;
 mod secret;
 mod service;
 mod service_account;
+mod shopify;
 mod table;
 mod usage;
 mod values;
@@ -61,6 +63,7 @@ use schedule::*;
 use secret::*;
 use service::*;
 use service_account::*;
+use shopify::*;
 use table::*;
 use usage::*;
 
@@ -75,7 +78,7 @@ const STACK_KEYS: &[&str] = &[
 ];
 
 /// The tables stackctl understands, for "supported tables" hints.
-const SUPPORTED_TABLES: &str = "[stack], [service.NAME], [queue.NAME], [service_account.NAME], [secret.NAME], [job.NAME], [schedule.NAME], [dataset.NAME], [table.NAME], [repository.NAME], [channel.NAME], [budget.NAME], [alert.NAME], [usage]";
+const SUPPORTED_TABLES: &str = "[stack], [service.NAME], [queue.NAME], [service_account.NAME], [secret.NAME], [job.NAME], [schedule.NAME], [dataset.NAME], [table.NAME], [repository.NAME], [channel.NAME], [budget.NAME], [alert.NAME], [shopify], [shopify_webhook.NAME], [usage]";
 
 /// Reads and parses the stack file at `path`.
 pub fn load(path: &Path) -> Result<Stack, ConfigErrors> {
@@ -174,6 +177,7 @@ impl<'s> std::ops::DerefMut for Checker<'s> {
 fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
     let mut stack_table = None;
     let mut usage_value = None;
+    let mut shopify_value = None;
     let mut services = Vec::new();
     let mut queues = Vec::new();
     let mut others: BTreeMap<Kind, Vec<TableRef>> = BTreeMap::new();
@@ -205,6 +209,10 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
         }
         if name == "usage" {
             usage_value = Some(value);
+            continue;
+        }
+        if name == "shopify" {
+            shopify_value = Some((key, value));
             continue;
         }
         match name.parse::<Kind>() {
@@ -413,6 +421,23 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
     let schedule_results = read_all(checker, Kind::Schedule, &schedules, |c, t| {
         read_schedule(c, t, &declared)
     });
+    let shopify = match shopify_value {
+        Some((key, value)) => read_shopify(checker, key, value, &declared).map(Some),
+        None => Some(None),
+    };
+    let webhook_tables = tables_of(Kind::ShopifyWebhook);
+    let mut shopify_webhooks = BTreeMap::new();
+    for table in webhook_tables {
+        let webhook = read_shopify_webhook(
+            checker,
+            table,
+            shopify.as_ref().and_then(Option::as_ref),
+            shopify_value.is_some(),
+            &declared,
+        );
+        shopify_webhooks.insert(table.name.clone(), webhook);
+    }
+    check_unique_subscriptions(checker, webhook_tables, &shopify_webhooks);
     let references = std::mem::take(&mut checker.references);
     check_cycles(checker, &references);
 
@@ -436,6 +461,8 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
         jobs: collect_all(job_results)?,
         schedules: collect_all(schedule_results)?,
         firestores: collect_all(firestores)?,
+        shopify: shopify?,
+        shopify_webhooks: collect_plain(shopify_webhooks)?,
     })
 }
 
@@ -800,6 +827,7 @@ fn kind_noun(kind: Kind) -> &'static str {
         Kind::Job => "Cloud Run job",
         Kind::Schedule => "Cloud Scheduler job",
         Kind::Firestore => "Firestore database",
+        Kind::ShopifyWebhook => "Shopify webhook subscription",
         Kind::Api => "Google API",
         Kind::Grant => "IAM grant",
     }

@@ -436,7 +436,7 @@ fn unsupported_kinds_say_which_tables_are_supported() {
             1,
             "unknown table kind `function` in [function.ingest-orders]",
             Some(
-                "supported tables: [stack], [service.NAME], [queue.NAME], [service_account.NAME], [secret.NAME], [job.NAME], [schedule.NAME], [dataset.NAME], [table.NAME], [repository.NAME], [channel.NAME], [budget.NAME], [alert.NAME], [usage]"
+                "supported tables: [stack], [service.NAME], [queue.NAME], [service_account.NAME], [secret.NAME], [job.NAME], [schedule.NAME], [dataset.NAME], [table.NAME], [repository.NAME], [channel.NAME], [budget.NAME], [alert.NAME], [shopify], [shopify_webhook.NAME], [usage]"
             )
         )
     );
@@ -1605,4 +1605,79 @@ fn probes_get_cloud_runs_defaults_and_impossible_ones_are_located() {
         message.contains("period"),
         "startup probes run at most every 240s: {message}"
     );
+}
+
+/// `[secret.token]` and `[shopify]` after [`STACK`] and [`WORKER`]: lines 8 to 12.
+const SHOPIFY: &str =
+    "[secret.token]\n[shopify]\nshop = \"acme.myshopify.com\"\naccess_token = \"secret.token\"\n\n";
+
+fn webhook_source(body: &str) -> String {
+    format!("{STACK}{WORKER}{SHOPIFY}[shopify_webhook.orders]\n{body}")
+}
+
+#[test]
+fn a_shopify_webhook_parses_with_its_defaults() {
+    let stack = parse_str(&webhook_source(
+        "topic = \"ORDERS_UPDATED\"\ntarget = \"service.worker\"\npath = \"/webhooks/shopify\"\n",
+    ))
+    .unwrap();
+    let shopify = stack.shopify.expect("[shopify]");
+    assert_eq!(shopify.shop, "acme.myshopify.com");
+    assert_eq!(shopify.access_token.to_string(), "secret.token");
+    assert_eq!(shopify.api_version, "2025-10");
+    let orders = &stack.shopify_webhooks["orders"];
+    assert_eq!(orders.topic, "ORDERS_UPDATED");
+    assert_eq!(orders.target.to_string(), "service.worker");
+    assert_eq!(orders.format, "JSON");
+    assert_eq!(orders.api_version, "2025-10");
+}
+
+#[test]
+fn a_rest_style_topic_is_located_with_its_graphql_form() {
+    let (line, column, message, help) = single_error(&webhook_source(
+        "topic = \"orders/updated\"\ntarget = \"service.worker\"\npath = \"/w\"\n",
+    ));
+    assert_eq!((line, column), (14, 9), "{message}");
+    assert!(message.contains("WebhookSubscriptionTopic"), "{message}");
+    assert!(help.unwrap().contains("topic = \"ORDERS_UPDATED\""));
+}
+
+#[test]
+fn shopify_webhook_errors_are_located_with_the_fix() {
+    let (line, _, message, help) = single_error(&webhook_source(
+        "topic = \"ORDERS_UPDATED\"\ntarget = \"service.worker\"\npath = \"/w\"\nformat = \"json\"\n",
+    ));
+    assert_eq!(line, 17, "{message}");
+    assert!(help.unwrap().contains("format = \"JSON\""));
+
+    let (line, _, message, _) = single_error(&webhook_source(
+        "topic = \"ORDERS_UPDATED\"\ntarget = \"service.nope\"\npath = \"/w\"\n",
+    ));
+    assert_eq!(line, 15, "{message}");
+    assert!(message.contains("service.nope"), "{message}");
+
+    let duplicate = format!(
+        "{}\n[shopify_webhook.again]\ntopic = \"ORDERS_UPDATED\"\ntarget = \"service.worker\"\npath = \"/x\"\n",
+        webhook_source("topic = \"ORDERS_UPDATED\"\ntarget = \"service.worker\"\npath = \"/w\"\n")
+    );
+    let (line, _, message, _) = single_error(&duplicate);
+    assert_eq!(line, 19, "{message}");
+    assert!(message.contains("[shopify_webhook.orders]"), "{message}");
+}
+
+#[test]
+fn a_shop_is_its_myshopify_domain_and_webhooks_need_one() {
+    let source =
+        webhook_source("topic = \"ORDERS_UPDATED\"\ntarget = \"service.worker\"\npath = \"/w\"\n")
+            .replace("\"acme.myshopify.com\"", "\"https://acme.myshopify.com/\"");
+    let (line, _, _, help) = single_error(&source);
+    assert_eq!(line, 10);
+    assert!(help.unwrap().contains("shop = \"acme.myshopify.com\""));
+
+    let without = format!(
+        "{STACK}{WORKER}[shopify_webhook.orders]\ntopic = \"ORDERS_UPDATED\"\ntarget = \"service.worker\"\npath = \"/w\"\n"
+    );
+    let (line, _, message, help) = single_error(&without);
+    assert_eq!(line, 8, "{message}");
+    assert!(help.unwrap().contains("[shopify]"));
 }

@@ -13,4 +13,5 @@ pub mod monitoring;
 pub mod run;
 pub mod scheduler;
 pub mod secrets;
+pub mod shopify;
 pub mod tasks;

@@ -21,6 +21,7 @@ pub mod run_jobs;
 pub mod scheduler;
 pub mod secretmanager;
 pub mod serviceusage;
+pub mod shopify;
 pub mod storage;
 pub mod tasks;
 pub mod tasks_data;
