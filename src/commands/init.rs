@@ -93,7 +93,7 @@ pub fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Result<ExitStatus> 
     if stack
         .channels
         .values()
-        .any(|c| c.email == PLACEHOLDER_EMAIL)
+        .any(|c| c.labels.get("email_address").map(String::as_str) == Some(PLACEHOLDER_EMAIL))
     {
         next.push_str(&format!(
             "\nchannel.oncall sends alerts to the placeholder {PLACEHOLDER_EMAIL}: put your on-call address in {} (or pass --alert-email).\n",

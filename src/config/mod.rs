@@ -518,11 +518,25 @@ pub struct RepositoryConfig {
 /// `[channel.NAME]`: a Monitoring notification channel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChannelConfig {
-    /// Only `"email"`.
+    /// Google's channel type: `email`, `slack`, `pagerduty`, `webhook_tokenauth` or
+    /// `webhook_basicauth` (`type = "webhook"` with or without `password`).
     pub kind: String,
-    pub email: String,
+    /// The channel's non-sensitive labels as Google names them (`email_address`,
+    /// `channel_name`, `url`, `username`).
+    pub labels: BTreeMap<String, String>,
+    /// The sensitive label and the `secret.NAME` holding its value (read at apply only).
+    pub secret: Option<ChannelSecret>,
     /// Default: the table name.
     pub display_name: String,
+}
+
+/// A channel's sensitive label, sent with the value of a Secret Manager secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelSecret {
+    /// `auth_token` (slack), `service_key` (pagerduty) or `password` (webhook basic auth).
+    pub label: String,
+    /// `secret.NAME`.
+    pub source: ResourceAddr,
 }
 
 /// `[budget.NAME]`: a Billing budget on the stack's project.

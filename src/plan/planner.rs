@@ -686,7 +686,7 @@ path = "/t"
             name: format!("projects/acme-shop/notificationChannels/{id}"),
             kind: "email".into(),
             display_name: display_name.into(),
-            email: Some("ops@example.com".into()),
+            labels: BTreeMap::from([("email_address".into(), "ops@example.com".into())]),
             user_labels: owner
                 .map(|o| BTreeMap::from([(crate::resources::OWNER_LABEL.into(), o.into())]))
                 .unwrap_or_default(),

@@ -221,7 +221,7 @@ fn live(stack: &Stack) -> Observed {
         name: format!("{p}/notificationChannels/101"),
         kind: "email".into(),
         display_name: "oncall".into(),
-        email: Some("ops@example.com".into()),
+        labels: BTreeMap::from([("email_address".into(), "ops@example.com".into())]),
         user_labels: labels(&[(NAME_LABEL, "oncall")]),
     });
     o.budgets.push(BudgetRecord {

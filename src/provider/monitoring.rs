@@ -15,24 +15,33 @@ use serde::{Deserialize, Serialize};
 use super::Cloud;
 use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{all_pages, retrying};
+use super::secrets::SecretValue;
 
 pub use crate::model::live::monitoring::{AlertRecord, ChannelRecord, ConditionRecord};
 
-/// The label key of an email channel's address.
-const EMAIL_LABEL: &str = "email_address";
+/// The labels Google treats as sensitive (write-only, returned masked): never read back, never
+/// compared, never stored.
+pub const SENSITIVE_LABELS: &[&str] = &["auth_token", "service_key", "password"];
 
 /// What stackctl writes on a channel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct ChannelWrite {
     pub kind: String,
     pub display_name: String,
-    pub email: String,
+    /// Non-sensitive labels.
+    pub labels: BTreeMap<String, String>,
+    /// The sensitive label and its value, read from Secret Manager just before the call.
+    pub sensitive: Option<(String, SecretValue)>,
     pub user_labels: BTreeMap<String, String>,
 }
 
 fn channel_from_api(c: NotificationChannel) -> ChannelRecord {
     ChannelRecord {
-        email: c.labels.get(EMAIL_LABEL).cloned(),
+        labels: c
+            .labels
+            .into_iter()
+            .filter(|(k, _)| !SENSITIVE_LABELS.contains(&k.as_str()))
+            .collect(),
         name: c.name,
         kind: c.r#type,
         display_name: c.display_name,
@@ -42,11 +51,15 @@ fn channel_from_api(c: NotificationChannel) -> ChannelRecord {
 
 impl ChannelWrite {
     fn to_api(&self, name: &str) -> NotificationChannel {
+        let sensitive = self
+            .sensitive
+            .iter()
+            .map(|(k, v)| (k.clone(), v.expose().to_string()));
         NotificationChannel::new()
             .set_name(name)
             .set_type(self.kind.clone())
             .set_display_name(self.display_name.clone())
-            .set_labels([(EMAIL_LABEL.to_string(), self.email.clone())])
+            .set_labels(self.labels.clone().into_iter().chain(sensitive))
             .set_user_labels(self.user_labels.clone())
     }
 }

@@ -260,7 +260,7 @@ notify = ["channel.oncall"]
             name: name.into(),
             kind: "email".into(),
             display_name: display_name.into(),
-            email: Some("ops@example.com".into()),
+            labels: BTreeMap::from([("email_address".into(), "ops@example.com".into())]),
             user_labels: labels
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -1,5 +1,5 @@
-//! `channel`: Monitoring email notification channels, found again by their `stackctl-name` label
-//! (the server assigns their ids).
+//! `channel`: Monitoring notification channels (email, Slack, PagerDuty, webhook), found again by
+//! their `stackctl-name` label (the server assigns their ids).
 
 use std::collections::BTreeMap;
 
@@ -22,15 +22,39 @@ pub struct ChannelSpec {
     pub key: String,
     /// `projects/P/notificationChannels/(assigned on create)`
     pub placeholder: String,
+    /// Google's channel type (`email`, `slack`, `pagerduty`, `webhook_tokenauth`, ...).
     pub kind: String,
     pub display_name: String,
-    pub email: String,
+    /// Non-sensitive labels as Google names them.
+    pub labels: BTreeMap<String, String>,
+    /// The sensitive label: only where its value comes from, never the value.
+    pub secret: Option<SecretLabel>,
     pub user_labels: BTreeMap<String, String>,
+}
+
+/// A sensitive channel label whose value is read from Secret Manager when the channel is written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretLabel {
+    /// `auth_token`, `service_key` or `password`.
+    pub label: String,
+    /// `secret.NAME`.
+    pub source: ResourceAddr,
+    /// Its Secret Manager id.
+    pub secret_id: String,
 }
 
 pub fn spec(stack: &Stack, name: &str, cfg: &ChannelConfig) -> ChannelSpec {
     let mut user_labels = owned_labels(stack, &BTreeMap::new());
     user_labels.insert(NAME_LABEL.to_string(), name.to_string());
+    let secret = cfg.secret.as_ref().map(|s| SecretLabel {
+        label: s.label.clone(),
+        source: s.source.clone(),
+        secret_id: stack
+            .secrets
+            .get(&s.source.name)
+            .map(|c| c.id.clone())
+            .unwrap_or_else(|| s.source.name.clone()),
+    });
     ChannelSpec {
         key: format!("{}/{name}", stack.settings.name),
         placeholder: format!(
@@ -39,17 +63,26 @@ pub fn spec(stack: &Stack, name: &str, cfg: &ChannelConfig) -> ChannelSpec {
         ),
         kind: cfg.kind.clone(),
         display_name: cfg.display_name.clone(),
-        email: cfg.email.clone(),
+        labels: cfg.labels.clone(),
+        secret,
         user_labels,
     }
 }
 
+/// How a plan shows a sensitive label: where its value comes from, never the value.
+fn from_secret(secret: &SecretLabel) -> String {
+    format!("(from {})", secret.source)
+}
+
 pub fn create_fields(spec: &ChannelSpec) -> Vec<FieldChange> {
-    let mut out = vec![
-        created("type", quoted(&spec.kind)),
-        created("email", quoted(&spec.email)),
-        created("display_name", quoted(&spec.display_name)),
-    ];
+    let mut out = vec![created("type", quoted(&spec.kind))];
+    for (k, v) in &spec.labels {
+        out.push(created(label_field(k), quoted(v)));
+    }
+    if let Some(secret) = &spec.secret {
+        out.push(created(label_field(&secret.label), from_secret(secret)));
+    }
+    out.push(created("display_name", quoted(&spec.display_name)));
     for (k, v) in &spec.user_labels {
         out.push(created(&format!("user_labels.{k}"), quoted(v)));
     }
@@ -57,6 +90,12 @@ pub fn create_fields(spec: &ChannelSpec) -> Vec<FieldChange> {
 }
 
 /// Declared fields that differ; email addresses compare case-insensitively.
+///
+/// The sensitive label is never compared: Google returns it masked, so comparing would flap on
+/// every plan, and the alternative (a hash of the sent value in a user label) would make every
+/// plan read the secret and put a digest of a credential where anyone with
+/// `monitoring.viewer` reads it. A new token in the same secret is sent by the next apply that
+/// writes the channel for another reason; a changed `secret.NAME` reference is not detected.
 pub fn diff(spec: &ChannelSpec, live: &ChannelRecord) -> Vec<FieldChange> {
     let mut out = Vec::new();
     push_if_differs(
@@ -66,15 +105,16 @@ pub fn diff(spec: &ChannelSpec, live: &ChannelRecord) -> Vec<FieldChange> {
         live.kind.as_str(),
         |v| quoted(v),
     );
-    let live_email = live.email.clone().unwrap_or_default();
-    if !spec.email.eq_ignore_ascii_case(&live_email) {
-        push_if_differs(
-            &mut out,
-            "email",
-            spec.email.as_str(),
-            live_email.as_str(),
-            |v| quoted(v),
-        );
+    for (k, want) in &spec.labels {
+        let have = live.labels.get(k).map(String::as_str).unwrap_or_default();
+        let same = if k == EMAIL_LABEL {
+            want.eq_ignore_ascii_case(have)
+        } else {
+            want == have
+        };
+        if !same {
+            push_if_differs(&mut out, label_field(k), want.as_str(), have, |v| quoted(v));
+        }
     }
     push_if_differs(
         &mut out,
@@ -92,13 +132,41 @@ pub fn diff(spec: &ChannelSpec, live: &ChannelRecord) -> Vec<FieldChange> {
     out
 }
 
-pub fn to_write(spec: &ChannelSpec) -> ChannelWrite {
-    ChannelWrite {
+/// The label key of an email channel's address.
+const EMAIL_LABEL: &str = "email_address";
+
+/// The stack.toml key (and plan field) of Google label `label`: `email` for `email_address`,
+/// the label's own name otherwise.
+fn label_field(label: &str) -> &str {
+    if label == EMAIL_LABEL { "email" } else { label }
+}
+
+/// What is written on the channel, with the sensitive label's value read from Secret Manager now
+/// (held in a [`crate::provider::secrets::SecretValue`], shown nowhere).
+pub async fn to_write(
+    cloud: &crate::provider::Cloud,
+    address: &ResourceAddr,
+    spec: &ChannelSpec,
+) -> Result<ChannelWrite, StepError> {
+    let sensitive = match &spec.secret {
+        None => None,
+        Some(secret) => match cloud.access_secret_value(&secret.secret_id).await? {
+            Some(value) => Some((secret.label.clone(), value)),
+            None => {
+                return Err(StepError::Plan(format!(
+                    "{address}: its {} comes from {}, which has no value yet; store it with `stackctl secret set {}`, then apply again",
+                    secret.label, secret.source, secret.secret_id
+                )));
+            }
+        },
+    };
+    Ok(ChannelWrite {
         kind: spec.kind.clone(),
         display_name: spec.display_name.clone(),
-        email: spec.email.clone(),
+        labels: spec.labels.clone(),
+        sensitive,
         user_labels: spec.user_labels.clone(),
-    }
+    })
 }
 
 /// `channel`: notification channels, owned by user label.
@@ -148,6 +216,9 @@ impl Reconcile for ChannelKind {
     fn address_of(live: &ChannelRecord, _: &Ledger) -> ResourceAddr {
         labelled_address(Kind::Channel, &live.user_labels, &live.name)
     }
+    fn depends_on(spec: &ChannelSpec) -> Vec<ResourceAddr> {
+        spec.secret.iter().map(|s| s.source.clone()).collect()
+    }
     fn create_fields(spec: &ChannelSpec, _: &Known) -> Vec<FieldChange> {
         create_fields(spec)
     }
@@ -185,7 +256,8 @@ impl Converge for ChannelKind {
         match (change.action, spec) {
             (Action::Create, Some(spec)) => {
                 observer.phase("creating notification channel");
-                let made = cloud.create_channel(&to_write(spec), observer).await?;
+                let write = to_write(cloud, &change.address, spec).await?;
+                let made = cloud.create_channel(&write, observer).await?;
                 ctx.names
                     .lock()
                     .await
@@ -193,9 +265,8 @@ impl Converge for ChannelKind {
             }
             (Action::Update | Action::Replace, Some(spec)) => {
                 observer.phase("updating notification channel");
-                cloud
-                    .update_channel(&change.name, &to_write(spec), observer)
-                    .await?;
+                let write = to_write(cloud, &change.address, spec).await?;
+                cloud.update_channel(&change.name, &write, observer).await?;
             }
             (Action::Delete | Action::Retire, _) => {
                 observer.phase("deleting notification channel");
@@ -245,7 +316,8 @@ mod tests {
             placeholder: "projects/p/notificationChannels/(assigned on create)".into(),
             kind: "email".into(),
             display_name: "oncall".into(),
-            email: "ops@example.com".into(),
+            labels: BTreeMap::from([(EMAIL_LABEL.into(), "ops@example.com".into())]),
+            secret: None,
             user_labels: BTreeMap::from([
                 (OWNER_LABEL.into(), "s".into()),
                 (NAME_LABEL.into(), "oncall".into()),
@@ -258,7 +330,7 @@ mod tests {
             name: "projects/p/notificationChannels/123".into(),
             kind: "email".into(),
             display_name: "oncall".into(),
-            email: Some("Ops@Example.com".into()),
+            labels: BTreeMap::from([(EMAIL_LABEL.into(), "Ops@Example.com".into())]),
             user_labels: spec().user_labels,
         }
     }

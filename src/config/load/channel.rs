@@ -1,8 +1,56 @@
-//! `[channel.NAME]`: a Monitoring notification channel's keys, defaults and checks.
+//! `[channel.NAME]`: a Monitoring notification channel's keys (per type), defaults and checks.
 
 use super::*;
 
-pub(super) const CHANNEL_KEYS: &[&str] = &["display_name", "email", "type"];
+pub(super) const CHANNEL_KEYS: &[&str] = &[
+    "auth_token",
+    "channel_name",
+    "display_name",
+    "email",
+    "password",
+    "service_key",
+    "type",
+    "url",
+    "username",
+];
+
+/// One channel type of `type = "..."`: the keys it takes (beside `type` and `display_name`),
+/// which of them is a `secret.NAME` reference, and the Google label each key is sent as.
+struct ChannelType {
+    name: &'static str,
+    /// `(key, Google label, required)`, plain values.
+    plain: &'static [(&'static str, &'static str, bool)],
+    /// `(key, Google label)` of the sensitive label read from Secret Manager, when the type has one.
+    secret: Option<(&'static str, &'static str)>,
+    example: &'static str,
+}
+
+const CHANNEL_TYPES: &[ChannelType] = &[
+    ChannelType {
+        name: "email",
+        plain: &[("email", "email_address", true)],
+        secret: None,
+        example: "email = \"ops@example.com\"",
+    },
+    ChannelType {
+        name: "slack",
+        plain: &[("channel_name", "channel_name", true)],
+        secret: Some(("auth_token", "auth_token")),
+        example: "channel_name = \"#alerts\" and auth_token = \"secret.NAME\"",
+    },
+    ChannelType {
+        name: "pagerduty",
+        plain: &[],
+        secret: Some(("service_key", "service_key")),
+        example: "service_key = \"secret.NAME\"",
+    },
+    ChannelType {
+        name: "webhook",
+        plain: &[("url", "url", true), ("username", "username", false)],
+        secret: Some(("password", "password")),
+        example: "url = \"https://hooks.example.com/alerts\"",
+    },
+];
 
 /// Kinds whose ids the server assigns are found again by a `stackctl-name` label: the table
 /// name must be a valid label value.
@@ -18,55 +66,158 @@ pub(super) fn check_label_name(checker: &mut Checker, table: &TableRef) -> bool 
     false
 }
 
-pub(super) fn read_channel(checker: &mut Checker, table: &TableRef) -> Option<ChannelConfig> {
+pub(super) fn read_channel(
+    checker: &mut Checker,
+    table: &TableRef,
+    declared: &Declared,
+) -> Option<ChannelConfig> {
     checker.check_keys(table, CHANNEL_KEYS);
     let name_ok = check_label_name(checker, table);
+    let names = CHANNEL_TYPES
+        .iter()
+        .map(|t| format!("\"{}\"", t.name))
+        .collect::<Vec<_>>()
+        .join(", ");
     let kind = checker.read_string(table, "type").required(
         checker,
         table,
         "type",
-        "add type = \"email\"".into(),
-    );
-    if let Some(Field {
-        value,
-        span: Some(span),
-    }) = &kind
-        && value != "email"
-    {
-        checker.error(
-            span.clone(),
-            format!("channel type `{value}` is not supported"),
-            Some("stackctl manages email channels: type = \"email\"".into()),
-        );
+        format!("add type = one of {names}"),
+    )?;
+    let Some(channel_type) = CHANNEL_TYPES.iter().find(|t| t.name == kind.value) else {
+        if let Some(span) = kind.span {
+            checker.error(
+                span,
+                format!("channel type `{}` is not supported", kind.value),
+                Some(format!("write type = one of {names}")),
+            );
+        }
+        return None;
+    };
+    let mut valid = name_ok;
+    // A key of another type is an error naming the keys this type takes.
+    let own: Vec<&str> = channel_type
+        .plain
+        .iter()
+        .map(|(key, _, _)| *key)
+        .chain(channel_type.secret.map(|(key, _)| key))
+        .collect();
+    for key in CHANNEL_KEYS {
+        if ["type", "display_name"].contains(key) || own.contains(key) {
+            continue;
+        }
+        if let Some(value) = table.get(key) {
+            valid = false;
+            checker.error(
+                value.span(),
+                format!(
+                    "`{key}` is not a key of a {} channel in {}",
+                    channel_type.name, table.title
+                ),
+                Some(format!(
+                    "a {} channel takes {}; remove `{key}`",
+                    channel_type.name, channel_type.example
+                )),
+            );
+        }
     }
-    let email = checker.read_string(table, "email").required(
-        checker,
-        table,
-        "email",
-        "add email = \"ops@example.com\"".into(),
-    );
-    if let Some(Field {
-        value,
-        span: Some(span),
-    }) = &email
-        && !is_email(value)
-    {
-        checker.error(
-            span.clone(),
-            format!("`{value}` is not an email address"),
-            Some("write email = \"name@example.com\"".into()),
-        );
+    let mut labels = BTreeMap::new();
+    for (key, label, required) in channel_type.plain {
+        let read = checker.read_string(table, key);
+        let field = if *required {
+            read.required(checker, table, key, format!("add {}", channel_type.example))
+                .map(Some)
+        } else {
+            read.optional()
+        };
+        let field = match field {
+            Some(Some(field)) => field,
+            Some(None) => continue,
+            None => {
+                valid = false;
+                continue;
+            }
+        };
+        if let Some(span) = &field.span {
+            valid &= check_plain(checker, key, &field.value, span.clone());
+        }
+        labels.insert(label.to_string(), field.value);
     }
+    let mut secret = None;
+    if let Some((key, label)) = channel_type.secret {
+        match checker.read_reference(table, key, Kind::Secret, declared) {
+            Some(Some(source)) => {
+                secret = Some(ChannelSecret {
+                    label: label.to_string(),
+                    source: source.value,
+                })
+            }
+            // Basic auth is optional on a webhook; the others need their secret.
+            Some(None) if channel_type.name == "webhook" => {}
+            Some(None) => {
+                valid = false;
+                checker.error(
+                    table.span.clone(),
+                    format!("{} has no `{key}`", table.title),
+                    Some(format!(
+                        "add {key} = \"secret.NAME\": the [secret.NAME] holding it (set its value with `stackctl secret set NAME`)"
+                    )),
+                );
+            }
+            None => valid = false,
+        }
+    }
+    let google_type = match channel_type.name {
+        "webhook" => {
+            let basic = secret.is_some() || labels.contains_key("username");
+            if basic && (secret.is_none() || !labels.contains_key("username")) {
+                valid = false;
+                checker.error(
+                    table.span.clone(),
+                    format!("{} has only half of basic auth", table.title),
+                    Some("write both username = \"...\" and password = \"secret.NAME\", or neither (token auth)".into()),
+                );
+            }
+            if basic {
+                "webhook_basicauth"
+            } else {
+                "webhook_tokenauth"
+            }
+        }
+        other => other,
+    };
     let display_name = checker
         .read_string(table, "display_name")
         .or_default(table.name.clone());
-    let kind = kind?;
-    (name_ok && kind.value == "email").then_some(())?;
+    valid.then_some(())?;
     Some(ChannelConfig {
-        kind: kind.value,
-        email: email?.value,
+        kind: google_type.to_string(),
+        labels,
+        secret,
         display_name: display_name?.value,
     })
+}
+
+/// An `email` is an address, a `url` an http(s) URL; other plain keys take any text.
+fn check_plain(checker: &mut Checker, key: &str, value: &str, span: Span) -> bool {
+    let problem = match key {
+        "email" if !is_email(value) => Some((
+            format!("`{value}` is not an email address"),
+            "write email = \"name@example.com\"",
+        )),
+        "url" if !(value.starts_with("https://") || value.starts_with("http://")) => Some((
+            format!("`{value}` is not an http(s) URL"),
+            "write url = \"https://hooks.example.com/alerts\"",
+        )),
+        _ => None,
+    };
+    match problem {
+        Some((message, help)) => {
+            checker.error(span, message, Some(help.into()));
+            false
+        }
+        None => true,
+    }
 }
 
 fn is_email(s: &str) -> bool {

@@ -12,11 +12,11 @@ use toml::de::{DeTable, DeValue};
 
 use super::units;
 use super::{
-    AlertConfig, BudgetConfig, ChannelConfig, Column, ConfigError, ConfigErrors, DatasetConfig,
-    FirestoreUsage, ImageSource, Ingress, JobConfig, JobUsage, Partition, QueueConfig, QueueUsage,
-    RepositoryConfig, RepositoryUsage, ScheduleConfig, SecretConfig, ServiceAccountConfig,
-    ServiceConfig, ServiceUsage, ShopifyConfig, ShopifyWebhookConfig, Stack, StackSettings,
-    TableConfig, TableUsage, Usage,
+    AlertConfig, BudgetConfig, ChannelConfig, ChannelSecret, Column, ConfigError, ConfigErrors,
+    DatasetConfig, FirestoreUsage, ImageSource, Ingress, JobConfig, JobUsage, Partition,
+    QueueConfig, QueueUsage, RepositoryConfig, RepositoryUsage, ScheduleConfig, SecretConfig,
+    ServiceAccountConfig, ServiceConfig, ServiceUsage, ShopifyConfig, ShopifyWebhookConfig, Stack,
+    StackSettings, TableConfig, TableUsage, Usage,
 };
 use crate::model::{Kind, ResourceAddr};
 // The label stackctl puts on everything it owns; users cannot set it.
@@ -391,7 +391,7 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
     );
     let mut channels = BTreeMap::new();
     for table in tables_of(Kind::Channel) {
-        channels.insert(table.name.clone(), read_channel(checker, table));
+        channels.insert(table.name.clone(), read_channel(checker, table, &declared));
     }
     let stack_name = settings.as_ref().map(|s| s.name.clone());
     let billing = settings.as_ref().and_then(|s| s.billing_account.clone());

@@ -12,8 +12,9 @@ pub struct ChannelRecord {
     pub name: String,
     pub kind: String,
     pub display_name: String,
-    /// The `email_address` label of an email channel.
-    pub email: Option<String>,
+    /// The channel's non-sensitive labels (`email_address`, `channel_name`, `url`, ...); the
+    /// sensitive ones, which Google returns masked, are dropped when read.
+    pub labels: BTreeMap<String, String>,
     pub user_labels: BTreeMap<String, String>,
 }
 

@@ -488,6 +488,14 @@ const HANDLERS: &[(&str, Handler)] = &[
         firestore_admin::get_operation,
     ),
     (
+        "monitoring.projects.notificationChannelDescriptors.list",
+        monitoring::list_descriptors,
+    ),
+    (
+        "monitoring.projects.notificationChannelDescriptors.get",
+        monitoring::get_descriptor,
+    ),
+    (
         "monitoring.projects.notificationChannels.create",
         monitoring::create_channel,
     ),

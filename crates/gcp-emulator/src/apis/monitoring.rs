@@ -1,6 +1,7 @@
-//! Cloud Monitoring v3: notification channels, alert policies (server-assigned policy and
-//! condition ids, normalized filters, mask and no-mask patch semantics) and `timeSeries.list`
-//! with alignment and cross-series reduction over series seeded via the admin API.
+//! Cloud Monitoring v3: notification channels (checked against their type's descriptor, sensitive
+//! labels masked) and the descriptors, alert policies (server-assigned policy and condition ids,
+//! normalized filters, mask and no-mask patch semantics) and `timeSeries.list` with alignment and
+//! cross-series reduction over series seeded via the admin API.
 
 use std::collections::BTreeMap;
 
@@ -16,17 +17,77 @@ use crate::discovery::Api;
 use crate::state::State;
 
 const MUTATOR: &str = "emulator@stackctl.local";
-const CHANNEL_TYPES: &[&str] = &[
-    "email",
-    "sms",
-    "slack",
-    "pagerduty",
-    "webhook_tokenauth",
-    "webhook_basicauth",
-    "pubsub",
-    "campfire",
-    "hipchat",
+/// One notification channel type as `notificationChannelDescriptors` describes it.
+struct Descriptor {
+    kind: &'static str,
+    display_name: &'static str,
+    description: &'static str,
+    /// `(key, description, sensitive)`; every label is required.
+    labels: &'static [(&'static str, &'static str, bool)],
+}
+
+/// The channel types Cloud Monitoring offers and the labels each takes (Google's
+/// `notificationChannelDescriptors.list`, and the `labels` / `sensitive_labels` of Terraform's
+/// `google_monitoring_notification_channel` documentation).
+const DESCRIPTORS: &[Descriptor] = &[
+    Descriptor {
+        kind: "email",
+        display_name: "Email",
+        description: "A channel that sends notifications via email.",
+        labels: &[("email_address", "An address to send email.", false)],
+    },
+    Descriptor {
+        kind: "sms",
+        display_name: "SMS",
+        description: "A channel that sends notifications via SMS.",
+        labels: &[("number", "The phone number to receive SMS.", false)],
+    },
+    Descriptor {
+        kind: "slack",
+        display_name: "Slack",
+        description: "A channel that sends notifications to a Slack channel.",
+        labels: &[
+            (
+                "channel_name",
+                "The Slack channel to send notifications to.",
+                false,
+            ),
+            ("auth_token", "The OAuth token of the Slack app.", true),
+        ],
+    },
+    Descriptor {
+        kind: "pagerduty",
+        display_name: "PagerDuty",
+        description: "A channel that sends notifications to PagerDuty.",
+        labels: &[("service_key", "The PagerDuty integration key.", true)],
+    },
+    Descriptor {
+        kind: "webhook_tokenauth",
+        display_name: "Webhook with Token Authentication",
+        description: "A channel that POSTs notifications to a URL carrying its token.",
+        labels: &[("url", "The public URL to send notifications to.", false)],
+    },
+    Descriptor {
+        kind: "webhook_basicauth",
+        display_name: "Webhook with Basic Authentication",
+        description: "A channel that POSTs notifications to a URL with basic authentication.",
+        labels: &[
+            ("url", "The public URL to send notifications to.", false),
+            ("username", "The basic authentication user name.", false),
+            ("password", "The basic authentication password.", true),
+        ],
+    },
+    Descriptor {
+        kind: "pubsub",
+        display_name: "Pub/Sub",
+        description: "A channel that publishes notifications to a Pub/Sub topic.",
+        labels: &[("topic", "The topic to publish to.", false)],
+    },
 ];
+
+/// What Google returns in place of a sensitive label's value: the value itself is never read
+/// back (nor kept in the emulator's state file).
+const MASKED: &str = "**************";
 
 const POLICIES_POLICY: PagePolicy = PagePolicy {
     default_size: 100,
@@ -225,19 +286,48 @@ fn channel_name(call: &Call<'_>) -> Result<String, ApiError> {
     ))
 }
 
+/// The channel's type and labels checked against its descriptor as Google checks them: an unknown
+/// type, an unknown (misspelled) label, a missing or empty one are `INVALID_ARGUMENT`.
 fn validate_channel(channel: &Value) -> Result<(), ApiError> {
     let kind = channel
         .get("type")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if !CHANNEL_TYPES.contains(&kind) {
+    let Some(descriptor) = DESCRIPTORS.iter().find(|d| d.kind == kind) else {
         return Err(ApiError::invalid_argument(format!(
             "Unsupported notification channel type \"{kind}\"."
         )));
+    };
+    let empty = serde_json::Map::new();
+    let labels = channel
+        .get("labels")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    for key in labels.keys() {
+        if !descriptor.labels.iter().any(|(k, _, _)| k == key) {
+            return Err(ApiError::invalid_argument(format!(
+                "Field notification_channel.labels[{key}] had an invalid value: \"{key}\" is not a label of notification channel type \"{kind}\"."
+            )));
+        }
+    }
+    for (key, _, _) in descriptor.labels {
+        match labels.get(*key).and_then(Value::as_str) {
+            None => {
+                return Err(ApiError::invalid_argument(format!(
+                    "Request was missing field notification_channel.labels[{key}]."
+                )));
+            }
+            Some("") => {
+                return Err(ApiError::invalid_argument(format!(
+                    "Field notification_channel.labels[{key}] had an invalid value: Value must NOT be empty if provided."
+                )));
+            }
+            Some(_) => {}
+        }
     }
     if kind == "email"
-        && channel
-            .pointer("/labels/email_address")
+        && labels
+            .get("email_address")
             .and_then(Value::as_str)
             .is_none_or(|e| !e.contains('@'))
     {
@@ -246,6 +336,60 @@ fn validate_channel(channel: &Value) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// Replaces the values of the channel's sensitive labels by [`MASKED`], as Google answers.
+fn mask_sensitive(channel: &mut Value) {
+    let kind = channel["type"].as_str().unwrap_or_default().to_string();
+    let Some(descriptor) = DESCRIPTORS.iter().find(|d| d.kind == kind) else {
+        return;
+    };
+    if let Some(labels) = channel.get_mut("labels").and_then(Value::as_object_mut) {
+        for (key, _, sensitive) in descriptor.labels {
+            if *sensitive && let Some(value) = labels.get_mut(*key) {
+                *value = json!(MASKED);
+            }
+        }
+    }
+}
+
+fn descriptor_json(project: &str, d: &Descriptor) -> Value {
+    json!({
+        "name": format!("projects/{project}/notificationChannelDescriptors/{}", d.kind),
+        "type": d.kind,
+        "displayName": d.display_name,
+        "description": d.description,
+        "labels": d.labels.iter().map(|(key, description, _)| json!({
+            "key": key,
+            "valueType": "STRING",
+            "description": description,
+        })).collect::<Vec<_>>(),
+        "supportedTiers": ["SERVICE_TIER_BASIC", "SERVICE_TIER_PREMIUM"],
+        "launchStage": "GA",
+    })
+}
+
+pub fn list_descriptors(_context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
+    let project = call.param("projectsId")?;
+    let all: Vec<Value> = DESCRIPTORS
+        .iter()
+        .map(|d| descriptor_json(project, d))
+        .collect();
+    Ok(Reply::Json(json!({ "channelDescriptors": all })))
+}
+
+pub fn get_descriptor(_context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
+    let project = call.param("projectsId")?;
+    let kind = call.param("notificationChannelDescriptorsId")?;
+    DESCRIPTORS
+        .iter()
+        .find(|d| d.kind == kind)
+        .map(|d| Reply::Json(descriptor_json(project, d)))
+        .ok_or_else(|| {
+            not_found(&format!(
+                "projects/{project}/notificationChannelDescriptors/{kind}"
+            ))
+        })
 }
 
 pub fn create_channel(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -264,6 +408,7 @@ pub fn create_channel(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
     }
     channel["creationRecord"] = record(&now);
     channel["mutationRecords"] = json!([record(&now)]);
+    mask_sensitive(&mut channel);
     context
         .state
         .notification_channels
@@ -338,6 +483,7 @@ pub fn patch_channel(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply
     if let Some(Value::Array(records)) = channel.get_mut("mutationRecords") {
         records.push(record(&now));
     }
+    mask_sensitive(&mut channel);
     context
         .state
         .notification_channels
@@ -918,6 +1064,73 @@ mod tests {
             "metric.labels.code != \"ok\""
         );
         assert!(normalize_filter("metric.type = \"unterminated").is_err());
+    }
+
+    #[tokio::test]
+    async fn channel_labels_follow_the_descriptor_and_sensitive_ones_come_back_masked() {
+        let emulator = TestEmulator::with_polls(0);
+        let (status, descriptor) = emulator
+            .send(
+                "GET",
+                "/v3/projects/p1/notificationChannelDescriptors/slack",
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{descriptor}");
+        let keys: Vec<&str> = descriptor["labels"]
+            .as_array()
+            .expect("labels")
+            .iter()
+            .filter_map(|l| l["key"].as_str())
+            .collect();
+        assert_eq!(keys, ["channel_name", "auth_token"]);
+        let (status, list) = emulator
+            .send(
+                "GET",
+                "/v3/projects/p1/notificationChannelDescriptors",
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{list}");
+        assert!(list["channelDescriptors"].as_array().expect("list").len() >= 5);
+
+        // A misspelled label is refused as Google refuses it.
+        let (status, error) = emulator
+            .send("POST", "/v3/projects/p1/notificationChannels", Some(json!({"type": "slack", "labels": {"channel_name": "#ops", "auth_tokn": "xoxb-1"}})))
+            .await;
+        assert_eq!(status, 400, "{error}");
+        assert_eq!(error["error"]["status"], "INVALID_ARGUMENT");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("notification_channel.labels[auth_tokn]")),
+            "{error}"
+        );
+        // A missing one too.
+        let (status, error) = emulator
+            .send(
+                "POST",
+                "/v3/projects/p1/notificationChannels",
+                Some(json!({"type": "pagerduty", "labels": {}})),
+            )
+            .await;
+        assert_eq!(status, 400, "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("missing field notification_channel.labels[service_key]")
+        );
+
+        let (status, made) = emulator
+            .send("POST", "/v3/projects/p1/notificationChannels", Some(json!({"type": "slack", "labels": {"channel_name": "#ops", "auth_token": "xoxb-secret"}})))
+            .await;
+        assert_eq!(status, 200, "{made}");
+        assert_eq!(made["labels"]["channel_name"], "#ops");
+        assert_eq!(made["labels"]["auth_token"], MASKED);
+        let name = made["name"].as_str().expect("name").to_string();
+        let (_, read) = emulator.send("GET", &format!("/v3/{name}"), None).await;
+        assert_eq!(read["labels"]["auth_token"], MASKED);
+        assert!(!read.to_string().contains("xoxb-secret"));
     }
 
     #[tokio::test]
