@@ -2,6 +2,7 @@
 
 mod audit;
 mod bigquery;
+mod channels;
 mod chaos;
 mod cli;
 mod conformance;
