@@ -42,7 +42,7 @@ pub struct TemplateCondition {
 }
 
 /// Template names and their TOML text.
-pub const TEMPLATES: [(&str, &str); 3] = [
+pub const TEMPLATES: [(&str, &str); 4] = [
     (
         "bigquery_bytes_billed",
         include_str!("../../templates/alerts/bigquery_bytes_billed.toml"),
@@ -50,6 +50,10 @@ pub const TEMPLATES: [(&str, &str); 3] = [
     (
         "cloud_run_5xx_ratio",
         include_str!("../../templates/alerts/cloud_run_5xx_ratio.toml"),
+    ),
+    (
+        "cloud_run_p95_latency",
+        include_str!("../../templates/alerts/cloud_run_p95_latency.toml"),
     ),
     (
         "cloud_tasks_queue_depth",
@@ -108,5 +112,20 @@ mod tests {
             assert!(!c.filter.contains('{'), "{name}: {}", c.filter);
             assert!(c.comparison.starts_with("COMPARISON_"));
         }
+    }
+
+    #[test]
+    fn p95_latency_watches_the_request_latencies_distribution_of_its_service() {
+        let t = template("cloud_run_p95_latency").expect("shipped");
+        let c = t.expand("relay", t.threshold, t.default_duration());
+        assert!(
+            c.filter
+                .contains("resource.labels.service_name = \"relay\"")
+        );
+        assert!(
+            c.filter
+                .contains("metric.type = \"run.googleapis.com/request_latencies\"")
+        );
+        assert_eq!(c.aligner, "ALIGN_PERCENTILE_95");
     }
 }
