@@ -52,11 +52,13 @@ impl FirestoreEmulator {
             .expect("a free port")
             .port();
         let host = format!("127.0.0.1:{port}");
-        // A shell in its own process group runs the emulator (gcloud starts a JVM) and, once this
-        // test process is gone, kills the whole group, so no emulator outlives its tests.
+        // A shell in its own process group runs the emulator and, once this test process is gone,
+        // stops it: gcloud puts itself and its JVM in a process group of their own, so that group
+        // is killed, then the shell's, and no emulator outlives its tests.
         let script = format!(
             "gcloud emulators firestore start --host-port={host} --quiet >/dev/null 2>&1 & \
-             while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill -TERM -$$ 2>/dev/null",
+             emulator=$!; while kill -0 {parent} 2>/dev/null; do sleep 1; done; \
+             kill -TERM -$emulator $emulator 2>/dev/null; kill -TERM -$$ 2>/dev/null",
             parent = std::process::id()
         );
         let mut command = Command::new("sh");
@@ -79,11 +81,63 @@ impl FirestoreEmulator {
             );
             std::thread::sleep(Duration::from_millis(250));
         }
+        warm_up(&host);
         Self {
             host,
             _watchdog: watchdog,
         }
     }
+}
+
+/// A first large commit, so the JVM has compiled its write path before a test's time budget
+/// (the relay's 2 s) meets a cold emulator.
+fn warm_up(host: &str) {
+    let payload = "A".repeat(400 * 1024);
+    for round in 0..3 {
+        let body = format!(
+            r#"{{"writes":[{{"update":{{"name":"projects/warm-up/databases/(default)/documents/warm_up/{round}","fields":{{"b":{{"bytesValue":"{payload}"}}}}}}}}]}}"#
+        );
+        let Ok(mut stream) = TcpStream::connect(host) else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+        let request = format!(
+            "POST /v1/projects/warm-up/databases/(default)/documents:commit HTTP/1.1\r\nHost: {host}\r\n\
+             Authorization: Bearer owner\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(request.as_bytes());
+        read_answer(&mut stream);
+    }
+}
+
+/// Reads one HTTP answer (head and `Content-Length` body) without waiting for the emulator to
+/// close the connection (it keeps it open); returns the head.
+fn read_answer(stream: &mut TcpStream) -> String {
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    while let Ok(n) = stream.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&received);
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if received.len() >= end + 4 + length {
+                return text[..end].to_string();
+            }
+        }
+    }
+    String::from_utf8_lossy(&received).into_owned()
 }
 
 /// Whether the emulator answers `GET /` ("Ok").
@@ -100,7 +154,5 @@ fn answers(host: &str) -> bool {
     {
         return false;
     }
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    answer.starts_with("HTTP/1.1 200")
+    read_answer(&mut stream).starts_with("HTTP/1.1 200")
 }
