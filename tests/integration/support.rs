@@ -466,9 +466,14 @@ pub fn musl_target_installed() -> bool {
         .is_dir()
 }
 
-/// Copies the example worker crate (Cargo.toml and src/) into `dir`.
+/// The std-only worker the tests build and deploy (`tests/fixtures/hello-worker`).
+pub fn hello_worker_source() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hello-worker")
+}
+
+/// Copies the fixture worker crate (Cargo.toml and src/) into `dir`.
 pub fn copy_worker(dir: &Path) {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("workers/task-worker");
+    let source = hello_worker_source();
     std::fs::create_dir_all(dir.join("src")).expect("mkdir");
     std::fs::copy(source.join("Cargo.toml"), dir.join("Cargo.toml")).expect("copy Cargo.toml");
     std::fs::copy(source.join("src/main.rs"), dir.join("src/main.rs")).expect("copy main.rs");

@@ -213,7 +213,7 @@ fn id_token(up: &Up, email: &str, audience: &str) -> String {
 fn up_runs_the_example_worker_behind_a_front_that_only_lets_invokers_in() {
     let ws = Workspace::example();
     copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("workers/task-worker"),
+        &hello_worker_source(),
         &ws.path().join("workers/task-worker"),
     );
     let up = Up::start(&ws);
@@ -277,7 +277,7 @@ fn up_runs_the_example_worker_behind_a_front_that_only_lets_invokers_in() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(
-        up.log().contains("task-worker: task order-7 (9 bytes)"),
+        up.log().contains("hello-worker: task order-7 (9 bytes)"),
         "{}",
         up.log()
     );
