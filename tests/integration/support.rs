@@ -298,7 +298,9 @@ impl Workspace {
     /// (schemas/, and the `build` directory, which must exist; deploy tests copy the worker).
     pub fn example() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("workers/task-worker")).expect("build dir");
+        for build in ["workers/task-worker", "workers/webhook-relay"] {
+            std::fs::create_dir_all(dir.path().join(build)).expect("build dir");
+        }
         let ws = Self { dir };
         ws.write(EXAMPLE_STACK);
         std::fs::create_dir_all(ws.path().join("schemas")).expect("schemas dir");

@@ -54,9 +54,14 @@ pub fn router(worker: Arc<Worker>) -> Router {
 pub async fn from_env() -> Result<Arc<Worker>, String> {
     let http = cloud::http_client();
     let cloud = Cloud::from_env(&http).await.map_err(|e| e.to_string())?;
-    let audiences = env_list("OIDC_AUDIENCE");
+    let mut audiences = env_list("OIDC_AUDIENCE");
     if audiences.is_empty() {
-        return Err("OIDC_AUDIENCE is unset: set it to the audience the queue's OIDC token carries (the worker's https://...run.app URL)".into());
+        // The queue's token is for this service's URL: `https://SERVICE-<hash>-<region code>.a.run.app`
+        // or `https://SERVICE-<project number>.REGION.run.app`. Cloud Run names itself in K_SERVICE.
+        match env("K_SERVICE") {
+            Some(service) => audiences.push(format!("https://{service}-*.run.app")),
+            None => return Err("OIDC_AUDIENCE is unset and so is K_SERVICE: set OIDC_AUDIENCE to the audience the queue's OIDC token carries (the worker's https://...run.app URL)".into()),
+        }
     }
     let mut allowed = env_list("OIDC_ALLOWED_EMAILS");
     if allowed.is_empty() {

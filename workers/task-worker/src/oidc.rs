@@ -126,7 +126,7 @@ impl Verifier {
         if !self
             .audiences
             .iter()
-            .any(|a| a.trim_end_matches('/') == audience)
+            .any(|a| matches_pattern(a.trim_end_matches('/'), audience))
         {
             return Err(format!("audience {audience:?} is not accepted"));
         }
@@ -144,13 +144,58 @@ impl Verifier {
     }
 
     fn email_allowed(&self, email: &str) -> bool {
+        // (`*@domain` is a pattern like any other.)
         !email.is_empty()
             && self
                 .allowed_emails
                 .iter()
-                .any(|allowed| match allowed.strip_prefix('*') {
-                    Some(domain) => email.ends_with(domain),
-                    None => allowed == email,
-                })
+                .any(|allowed| matches_pattern(allowed, email))
+    }
+}
+
+/// Whether `value` is `pattern`, where one `*` in the pattern stands for any text
+/// (`https://worker-*.run.app`, `*@p.iam.gserviceaccount.com`).
+pub fn matches_pattern(pattern: &str, value: &str) -> bool {
+    match pattern.split_once('*') {
+        Some((prefix, suffix)) => {
+            value.len() >= prefix.len() + suffix.len()
+                && value.starts_with(prefix)
+                && value.ends_with(suffix)
+        }
+        None => pattern == value,
+    }
+}
+
+#[cfg(test)]
+mod pattern_tests {
+    use super::matches_pattern;
+
+    #[test]
+    fn one_star_matches_any_middle() {
+        assert!(matches_pattern(
+            "https://worker-*.run.app",
+            "https://worker-3fa9c1d2e4-uc.a.run.app"
+        ));
+        assert!(matches_pattern(
+            "https://worker-*.run.app",
+            "https://worker-123456789.us-central1.run.app"
+        ));
+        assert!(!matches_pattern(
+            "https://worker-*.run.app",
+            "https://other-123.us-central1.run.app"
+        ));
+        assert!(!matches_pattern(
+            "https://worker-*.run.app",
+            "https://worker-.run.ap"
+        ));
+        assert!(matches_pattern(
+            "*@p.iam.gserviceaccount.com",
+            "a@p.iam.gserviceaccount.com"
+        ));
+        assert!(!matches_pattern(
+            "*@p.iam.gserviceaccount.com",
+            "a@q.iam.gserviceaccount.com"
+        ));
+        assert!(matches_pattern("exact", "exact"));
     }
 }
