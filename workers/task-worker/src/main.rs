@@ -3,48 +3,15 @@
 
 use std::process::ExitCode;
 
-use worker_kit::log::Logger;
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    let startup = Logger::new(
-        std::env::var("GOOGLE_CLOUD_PROJECT").unwrap_or_default(),
-        task_worker::SERVICE,
-    );
-    let worker = match task_worker::from_env().await {
-        Ok(worker) => worker,
-        Err(reason) => {
-            startup.error(format!("cannot start: {reason}")).emit();
-            return ExitCode::FAILURE;
-        }
-    };
-    let port: u16 = worker_kit::cloud::env("PORT")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(8080);
-    let listener = match tokio::net::TcpListener::bind(("0.0.0.0", port)).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            startup
-                .error(format!("cannot listen on port {port}: {error}"))
-                .emit();
-            return ExitCode::FAILURE;
-        }
-    };
-    let logger = worker.logger.clone();
-    logger.info(format!("listening on port {port}")).emit();
-    let served = axum::serve(listener, task_worker::router(worker))
-        .with_graceful_shutdown(worker_kit::shutdown::signal())
-        .await;
-    match served {
-        Ok(()) => {
-            logger
-                .info("stopped after finishing in-flight requests")
-                .emit();
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            logger.error(format!("server failed: {error}")).emit();
-            ExitCode::FAILURE
-        }
-    }
+    worker_kit::serve::run(task_worker::SERVICE, async {
+        let worker = task_worker::from_env().await?;
+        Ok(worker_kit::serve::Serving {
+            logger: worker.logger.clone(),
+            router: task_worker::router(worker),
+            listening_note: String::new(),
+        })
+    })
+    .await
 }

@@ -4,6 +4,7 @@
 pub mod cloud;
 pub mod firestore;
 pub mod log;
+pub mod serve;
 pub mod shopify;
 pub mod shutdown;
 #[cfg(feature = "testing")]
