@@ -24,8 +24,13 @@ pub enum LocalEmulator {
     },
 }
 
-/// `.stackctl/local/` beside the stack file.
+/// `.stackctl/local/` beside the stack file, or `STACKCTL_LOCAL_DIR`.
 pub fn state_dir(stack_file: &Path) -> PathBuf {
+    // Elsewhere on request: a test (or a read-only checkout) keeps the local cloud out of the
+    // stack's directory.
+    if let Some(dir) = std::env::var_os("STACKCTL_LOCAL_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
     let dir = stack_file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

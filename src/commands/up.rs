@@ -55,7 +55,17 @@ pub async fn run(cli: &Cli, args: &UpArgs, printer: &Printer) -> Result<ExitStat
         emulator.runtime.add_env("FIRESTORE_EMULATOR_HOST", host);
     }
 
-    let outcome = bring_up(cli, args, &stack, printer, &emulator, &running.url()).await;
+    let firestore_host = firestore.as_ref().map(|(_, host)| host.clone());
+    let outcome = bring_up(
+        cli,
+        args,
+        &stack,
+        printer,
+        &emulator,
+        &running.url(),
+        firestore_host.as_deref(),
+    )
+    .await;
     if let Ok(ExitStatus::Success) = outcome {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
@@ -105,6 +115,7 @@ async fn bring_up(
     printer: &Printer,
     emulator: &gcp_emulator::Emulator,
     url: &str,
+    firestore: Option<&str>,
 ) -> Result<ExitStatus> {
     let applied = apply::run(
         cli,
@@ -147,6 +158,15 @@ async fn bring_up(
     let statuses = emulator.runtime.wait_services_settled(STARTUP_WAIT).await;
     let mut out = std::io::stdout();
     writeln!(out, "emulator {url}")?;
+    if let Some(host) = firestore {
+        match firestore_answers(host, FIRESTORE_WAIT).await {
+            true => writeln!(out, "firestore http://{host}")?,
+            false => printer.err(&format!(
+                "firestore not answering on {host} after {}s: workers that use Firestore will fail",
+                FIRESTORE_WAIT.as_secs()
+            )),
+        }
+    }
     for status in &statuses {
         let id = status.name.rsplit('/').next().unwrap_or_default();
         match (&status.running, &status.front) {
@@ -161,6 +181,29 @@ async fn bring_up(
     writeln!(out, "ready")?;
     out.flush()?;
     Ok(ExitStatus::Success)
+}
+
+/// How long Google's Firestore emulator (a JVM) may take to answer.
+const FIRESTORE_WAIT: Duration = Duration::from_secs(60);
+
+/// Whether the Firestore emulator at `host` answers HTTP within `wait` (it starts in seconds,
+/// and started beside the build, it is usually up before the services are).
+async fn firestore_answers(host: &str, wait: Duration) -> bool {
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while tokio::time::Instant::now() < deadline {
+        let answered = client
+            .get(format!("http://{host}/"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if answered {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    false
 }
 
 /// Google's Firestore emulator (`gcloud emulators firestore start`) on a free port, if gcloud

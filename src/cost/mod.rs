@@ -371,7 +371,19 @@ mod tests {
                 (Component::TaskMemory, 32_400.0, 0.0648),
             ]
         );
-        assert_eq!(cost.total_monthly_usd, 16.5162);
+        // service.relay: 2,000,000 requests x 40 ms = 80,000 instance-seconds of 1 vCPU ($1.92)
+        // and 0.5 GiB ($0.10), plus 2,000,000 x $0.0000004 ($0.80).
+        assert_eq!(
+            cost.resources[&"service.relay".parse().unwrap()].monthly_usd,
+            2.82
+        );
+        // firestore.default: 4M reads x $0.06/100k ($2.40), 6M writes x $0.18/100k ($10.80),
+        // 2M deletes x $0.02/100k ($0.40), 2 GiB x $0.18 ($0.36).
+        assert_eq!(
+            cost.resources[&"firestore.default".parse().unwrap()].monthly_usd,
+            13.96
+        );
+        assert_eq!(cost.total_monthly_usd, 33.2962);
         assert_eq!(cost.unknown, Vec::<String>::new());
         let free: Vec<PriceItem> = cost.free_tier_not_included.iter().map(|f| f.item).collect();
         assert_eq!(
@@ -387,6 +399,10 @@ mod tests {
                 PriceItem::BigQueryScannedTib,
                 PriceItem::ArtifactRegistryGbMonth,
                 PriceItem::SchedulerJobMonth,
+                PriceItem::FirestoreRead,
+                PriceItem::FirestoreWrite,
+                PriceItem::FirestoreDelete,
+                PriceItem::FirestoreStorageGibMonth,
             ]
         );
     }
@@ -460,9 +476,11 @@ mod tests {
         assert_eq!(
             cost.unknown,
             vec![
+                "no [usage] for firestore.default".to_string(),
                 "no [usage] for job.ingest-orders".to_string(),
                 "no [usage] for queue.webhooks".to_string(),
                 "no [usage] for repository.workers".to_string(),
+                "no [usage] for service.relay".to_string(),
                 "no [usage] for service.worker".to_string(),
                 "no [usage] for table.orders".to_string(),
             ]

@@ -175,6 +175,32 @@ fn plain_env(env: &BTreeMap<String, String>) -> Option<String> {
     (!env.is_empty()).then(|| inline_table(env.iter().map(|(k, v)| (k.clone(), string(v)))))
 }
 
+/// A container's `cpu` and `memory` limits as Cloud Run reports them.
+fn limits(s: &mut Stanza, limits: &BTreeMap<String, String>) {
+    for key in ["cpu", "memory"] {
+        if let Some(value) = limits.get(key) {
+            s.key(key, string(value));
+        }
+    }
+}
+
+/// A container's plain `env` and its secret-backed `secrets`, by reference.
+fn env_and_secrets(
+    s: &mut Stanza,
+    address: &ResourceAddr,
+    refs: &References,
+    env: &BTreeMap<String, String>,
+    secrets: &BTreeMap<String, SecretEnvRef>,
+) -> Result<(), ImportError> {
+    if let Some(env) = plain_env(env) {
+        s.key("env", env);
+    }
+    if let Some(secrets) = refs.secret_env(address, secrets)? {
+        s.key("secrets", secrets);
+    }
+    Ok(())
+}
+
 pub fn service_account(live: &ServiceAccountRecord) -> Stanza {
     let id = live.email.split('@').next().unwrap_or_default();
     let mut s = Stanza::new(ResourceAddr::new(Kind::ServiceAccount, id), &live.name);
@@ -255,11 +281,7 @@ pub fn service(live: &ServiceRecord, refs: &References) -> Result<Stanza, Import
     if live.concurrency > 0 {
         s.key("concurrency", live.concurrency.to_string());
     }
-    for (key, limit) in [("cpu", "cpu"), ("memory", "memory")] {
-        if let Some(value) = live.limits.get(limit) {
-            s.key(key, string(value));
-        }
-    }
+    limits(&mut s, &live.limits);
     s.key("cpu_idle", live.cpu_idle.to_string());
     if live.public {
         s.key("public", "true".into());
@@ -283,12 +305,7 @@ pub fn service(live: &ServiceRecord, refs: &References) -> Result<Stanza, Import
             refs.account(&address, &live.service_account)?,
         );
     }
-    if let Some(env) = plain_env(&live.env) {
-        s.key("env", env);
-    }
-    if let Some(secrets) = refs.secret_env(&address, &live.secret_env)? {
-        s.key("secrets", secrets);
-    }
+    env_and_secrets(&mut s, &address, refs, &live.env, &live.secret_env)?;
     Ok(s)
 }
 
@@ -296,11 +313,7 @@ pub fn job(live: &JobRecord, refs: &References) -> Result<Stanza, ImportError> {
     let address = ResourceAddr::new(Kind::Job, last(&live.name));
     let mut s = Stanza::new(address.clone(), &live.name);
     s.key("image", string(&live.image));
-    for (key, limit) in [("cpu", "cpu"), ("memory", "memory")] {
-        if let Some(value) = live.limits.get(limit) {
-            s.key(key, string(value));
-        }
-    }
+    limits(&mut s, &live.limits);
     if let Some(t) = live.task_timeout.filter(|t| !t.is_zero()) {
         s.key("task_timeout", duration(t));
     }
@@ -319,12 +332,7 @@ pub fn job(live: &JobRecord, refs: &References) -> Result<Stanza, ImportError> {
             refs.account(&address, &live.service_account)?,
         );
     }
-    if let Some(env) = plain_env(&live.env) {
-        s.key("env", env);
-    }
-    if let Some(secrets) = refs.secret_env(&address, &live.secret_env)? {
-        s.key("secrets", secrets);
-    }
+    env_and_secrets(&mut s, &address, refs, &live.env, &live.secret_env)?;
     Ok(s)
 }
 

@@ -249,6 +249,7 @@ mod tests {
                 "roles/iam.serviceAccountAdmin",
                 "roles/secretmanager.admin",
                 "roles/cloudscheduler.admin",
+                "roles/datastore.owner",
             ]
         );
         let run = needed(&stack)

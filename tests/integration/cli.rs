@@ -40,7 +40,7 @@ fn readme_tour_apply_local_then_plan_is_empty_then_one_field_shows() {
         );
     }
     assert!(
-        first.stdout.contains("Apply complete: 35 changed."),
+        first.stdout.contains("Apply complete: 44 changed."),
         "{}",
         first.stdout
     );
@@ -111,7 +111,7 @@ fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
     );
     assert!(
         plan.stdout.contains(
-            "Monthly cost: $0.00 -> $16.52 (+$16.52/mo); free tier not included, see `stackctl cost -v`.\n"
+            "Monthly cost: $0.00 -> $33.30 (+$33.30/mo); free tier not included, see `stackctl cost -v`.\n"
         ),
         "{}",
         plan.stdout
@@ -119,15 +119,17 @@ fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
     let json = ws.run(&["plan", "--local", "--json"]).expect(0);
     let plan: serde_json::Value = serde_json::from_str(&json.stdout).expect("plan JSON");
     assert_eq!(plan["cost"]["past_total_monthly_usd"], 0.0);
-    // 6.86 worker + 1.60 queue + 3.525 orders table + 0.20 repository + 2 x 1.50 alerts
+    // 6.86 worker + 2.82 relay + 13.96 Firestore + 1.60 queue + 3.525 orders table + 0.20 repository + 2 x 1.50 alerts
     // + 0.10 scheduler job + the job's 720 hourly runs of 90 s (1 vCPU, 0.5 GiB) at the
     // instance rates: 64,800 x $0.000018 + 32,400 x $0.000002 = 1.2312. Nothing is unknown.
-    assert_eq!(plan["cost"]["total_monthly_usd"], 16.5162);
-    assert_eq!(plan["cost"]["diff_monthly_usd"], 16.5162);
+    assert_eq!(plan["cost"]["total_monthly_usd"], 33.2962);
+    assert_eq!(plan["cost"]["diff_monthly_usd"], 33.2962);
     assert_eq!(plan["cost"]["unknown"], serde_json::json!([]));
     assert_eq!(plan["cost"]["basis"]["currency"], "USD");
-    let worker = &plan["changes"][0];
-    assert_eq!(worker["address"], "service.worker");
+    let worker = plan["changes"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["address"] == "service.worker"))
+        .expect("service.worker in the plan");
     assert_eq!(worker["cost"]["after"]["monthly_usd"], 6.86);
     assert_eq!(
         worker["cost"]["after"]["lines"][0]["component"],
@@ -152,9 +154,11 @@ fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
     assert_eq!(
         cost["unknown"],
         serde_json::json!([
+            "no [usage] for firestore.default",
             "no [usage] for job.ingest-orders",
             "no [usage] for queue.webhooks",
             "no [usage] for repository.workers",
+            "no [usage] for service.relay",
             "no [usage] for service.worker",
             "no [usage] for table.orders"
         ])

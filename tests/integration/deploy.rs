@@ -207,6 +207,7 @@ fn deploy_local_on_the_example_stack_builds_pushes_and_rolls_out() {
     }
     let ws = Workspace::example();
     copy_worker(&ws.path().join("workers/task-worker"));
+    copy_worker(&ws.path().join("workers/webhook-relay"));
     let applied = ws.run(&["apply", "--local", "--auto-approve"]).expect(0);
     assert!(
         applied
@@ -246,12 +247,10 @@ fn deploy_local_on_the_example_stack_builds_pushes_and_rolls_out() {
         first.stdout
     );
     assert!(
-        first.stdout.contains(
-            "job.ingest-orders: job projects/acme-shop-dev/locations/us-central1/jobs/ingest-orders"
-        ) && first.stdout.contains(
-            "image   us-central1-docker.pkg.dev/acme-shop-dev/workers/ingest-orders@sha256:"
-        ),
-        "the example's job is built too:\n{}",
+        first
+            .stdout
+            .contains("image   us-central1-docker.pkg.dev/acme-shop-dev/workers/relay@sha256:"),
+        "the example's relay is built too:\n{}",
         first.stdout
     );
 

@@ -123,10 +123,10 @@ fn plan_as_a_pull_request_comment_and_the_cost_gate_fail_with_exit_1() {
     let md = &markdown.stdout;
     assert!(md.starts_with("### stackctl plan: `shopify-ops` in project acme-shop-dev (us-central1) on the local emulator (--local)\n"), "{md}");
     assert!(
-        md.contains("**Plan: 35 to create, 0 to update, 0 to destroy.** Monthly cost: $0.00 -> $16.52 (+$16.52/mo)"),
+        md.contains("**Plan: 44 to create, 0 to update, 0 to destroy.** Monthly cost: $0.00 -> $33.30 (+$33.30/mo)"),
         "{md}"
     );
-    assert!(md.contains("#### Create (35)\n"), "{md}");
+    assert!(md.contains("#### Create (44)\n"), "{md}");
     assert!(md.contains("- `service.worker` (+$6.86/mo)\n"), "{md}");
     // Free resources carry no cost, in the list or in the details.
     assert!(md.contains("- `api.run`\n"), "{md}");
@@ -146,7 +146,7 @@ fn plan_as_a_pull_request_comment_and_the_cost_gate_fail_with_exit_1() {
     let cost = ws.run(&["cost"]).expect(0);
     assert!(
         cost.stdout
-            .contains("Free tier not included: 10 allowances; `stackctl cost -v` lists them."),
+            .contains("Free tier not included: 14 allowances; `stackctl cost -v` lists them."),
         "{}",
         cost.stdout
     );
@@ -158,11 +158,11 @@ fn plan_as_a_pull_request_comment_and_the_cost_gate_fail_with_exit_1() {
         cost.stdout
     );
 
-    // The gate: the estimate after the plan ($16.52) and the increase (+$16.52).
+    // The gate: the estimate after the plan ($33.30) and the increase (+$33.30).
     let over = ws.run(&["plan", "--local", "--cost-limit", "10"]).expect(1);
     assert!(
         over.stderr.contains(
-            "error: the stack's monthly estimate after this plan, $16.52, exceeds --cost-limit $10.00"
+            "error: the stack's monthly estimate after this plan, $33.30, exceeds --cost-limit $10.00"
         ),
         "{}",
         over.stderr
@@ -176,7 +176,7 @@ fn plan_as_a_pull_request_comment_and_the_cost_gate_fail_with_exit_1() {
         "plan",
         "--local",
         "--cost-limit",
-        "20",
+        "40",
         "--detailed-exitcode",
     ])
     .expect(2);
@@ -191,7 +191,7 @@ fn plan_as_a_pull_request_comment_and_the_cost_gate_fail_with_exit_1() {
         .expect(1);
     assert!(
         refused.stderr.contains(
-            "error: this plan raises the monthly estimate by $16.52 ($0.00 -> $16.52), more than --max-monthly-increase $5.00; nothing was changed"
+            "error: this plan raises the monthly estimate by $33.30 ($0.00 -> $33.30), more than --max-monthly-increase $5.00; nothing was changed"
         ),
         "{}",
         refused.stderr
@@ -203,7 +203,7 @@ fn plan_as_a_pull_request_comment_and_the_cost_gate_fail_with_exit_1() {
     );
     let unchanged = ws.run(&["plan", "--local", "--json"]).expect(0);
     let unchanged: serde_json::Value = serde_json::from_str(&unchanged.stdout).expect("plan JSON");
-    assert_eq!(unchanged["changes"].as_array().map(Vec::len), Some(35));
+    assert_eq!(unchanged["changes"].as_array().map(Vec::len), Some(44));
     // A bad amount is an error naming it, exit 1 (never 2, which means changes).
     let bad = ws
         .run(&["plan", "--local", "--cost-limit", "lots"])
@@ -221,9 +221,9 @@ fn plan_as_a_pull_request_comment_and_the_cost_gate_fail_with_exit_1() {
             "--auto-approve",
             "--quiet",
             "--cost-limit",
-            "20",
+            "40",
             "--max-monthly-increase",
-            "20",
+            "40",
         ])
         .expect(0);
     // --quiet: no progress and no status lines; warnings still show.
@@ -233,14 +233,14 @@ fn plan_as_a_pull_request_comment_and_the_cost_gate_fail_with_exit_1() {
         quiet.stderr
     );
     assert!(
-        quiet.stdout.contains("Apply complete: 35 changed."),
+        quiet.stdout.contains("Apply complete: 44 changed."),
         "{}",
         quiet.stdout
     );
     // Once applied, the increase is zero but the whole estimate still counts.
     ws.run(&["plan", "--local", "--max-monthly-increase", "0"])
         .expect(0);
-    ws.run(&["plan", "--local", "--cost-limit", "16"]).expect(1);
+    ws.run(&["plan", "--local", "--cost-limit", "33"]).expect(1);
 }
 
 #[test]

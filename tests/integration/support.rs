@@ -298,7 +298,9 @@ impl Workspace {
     /// (schemas/, and the `build` directory, which must exist; deploy tests copy the worker).
     pub fn example() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("workers/task-worker")).expect("build dir");
+        for build in ["workers/task-worker", "workers/webhook-relay"] {
+            std::fs::create_dir_all(dir.path().join(build)).expect("build dir");
+        }
         let ws = Self { dir };
         ws.write(EXAMPLE_STACK);
         std::fs::create_dir_all(ws.path().join("schemas")).expect("schemas dir");
@@ -466,9 +468,14 @@ pub fn musl_target_installed() -> bool {
         .is_dir()
 }
 
-/// Copies the example worker crate (Cargo.toml and src/) into `dir`.
+/// The std-only worker the tests build and deploy (`tests/fixtures/hello-worker`).
+pub fn hello_worker_source() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hello-worker")
+}
+
+/// Copies the fixture worker crate (Cargo.toml and src/) into `dir`.
 pub fn copy_worker(dir: &Path) {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("workers/task-worker");
+    let source = hello_worker_source();
     std::fs::create_dir_all(dir.join("src")).expect("mkdir");
     std::fs::copy(source.join("Cargo.toml"), dir.join("Cargo.toml")).expect("copy Cargo.toml");
     std::fs::copy(source.join("src/main.rs"), dir.join("src/main.rs")).expect("copy main.rs");

@@ -16,16 +16,24 @@ struct Up {
     child: Child,
     emulator: String,
     services: Vec<(String, String)>,
+    /// `http://HOST:PORT` of Google's Firestore emulator, when up started it.
+    firestore: Option<String>,
     stderr: tempfile::NamedTempFile,
 }
 
 impl Up {
     fn start(ws: &Workspace) -> Self {
+        Self::start_in(ws.path(), &[])
+    }
+
+    /// `stackctl up --local` for the stack.toml in `dir`, with `env` added.
+    fn start_in(dir: &Path, env: &[(&str, &str)]) -> Self {
         let stderr = tempfile::NamedTempFile::new().expect("stderr file");
         let mut child = Command::new(BIN)
-            .current_dir(ws.path())
+            .current_dir(dir)
             .args(["up", "--local", "--auto-approve"])
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .env_remove("STACKCTL_ENDPOINT")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -42,7 +50,7 @@ impl Up {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(300);
-        let (mut emulator, mut services) = (String::new(), Vec::new());
+        let (mut emulator, mut services, mut firestore) = (String::new(), Vec::new(), None);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = lines.recv_timeout(left).unwrap_or_else(|_| {
@@ -56,6 +64,8 @@ impl Up {
             }
             if let Some(url) = line.strip_prefix("emulator ") {
                 emulator = url.to_string();
+            } else if let Some(url) = line.strip_prefix("firestore ") {
+                firestore = Some(url.to_string());
             } else if let Some((address, url)) = line.split_once(' ')
                 && address.starts_with("service.")
                 && url.starts_with("http://127.0.0.1:")
@@ -67,6 +77,7 @@ impl Up {
             child,
             emulator,
             services,
+            firestore,
             stderr,
         }
     }
@@ -129,29 +140,65 @@ impl Drop for Up {
 
 /// A raw HTTP/1.0 request with headers; returns (status, body).
 fn request(url: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    send(url, method, path, headers, "")
+}
+
+/// [`request`] with a body. HTTP/1.0, so the server closes the connection after answering.
+fn send(
+    url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let address = url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(address).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(70)))
         .expect("timeout");
-    let mut head = format!("{method} {path} HTTP/1.0\r\nHost: {address}\r\nContent-Length: 0\r\n");
+    let mut head = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {address}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
+    head.push_str(body);
     stream.write_all(head.as_bytes()).expect("send");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read");
-    let status = answer
+    // Read the head, then Content-Length bytes (some servers, Google's Firestore emulator among
+    // them, keep the connection open even for HTTP/1.0), else to the end.
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).expect("read");
+    let status = status_line
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let mut length = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).expect("read") == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse::<usize>().ok();
+        }
+    }
+    let mut body = Vec::new();
+    match length {
+        Some(n) => {
+            body.resize(n, 0);
+            reader.read_exact(&mut body).expect("read body");
+        }
+        None => {
+            reader.read_to_end(&mut body).expect("read body");
+        }
+    }
+    (status, String::from_utf8_lossy(&body).to_string())
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -171,10 +218,15 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// `printf VALUE | stackctl secret set NAME --local`
 fn set_secret(ws: &Workspace, name: &str, value: &str) -> String {
+    set_secret_in(ws.path(), &[], name, value)
+}
+
+fn set_secret_in(dir: &Path, env: &[(&str, &str)], name: &str, value: &str) -> String {
     let mut child = Command::new(BIN)
-        .current_dir(ws.path())
+        .current_dir(dir)
         .args(["secret", "set", name, "--local"])
         .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -212,10 +264,10 @@ fn id_token(up: &Up, email: &str, audience: &str) -> String {
 #[test]
 fn up_runs_the_example_worker_behind_a_front_that_only_lets_invokers_in() {
     let ws = Workspace::example();
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("workers/task-worker"),
-        &ws.path().join("workers/task-worker"),
-    );
+    // The fixture stands in for both workers (the real ones run in the webhook test below).
+    for build in ["workers/task-worker", "workers/webhook-relay"] {
+        copy_dir(&hello_worker_source(), &ws.path().join(build));
+    }
     let up = Up::start(&ws);
     // The secret has no version yet: Cloud Run would not start the revision, and neither does up.
     assert!(up.services.is_empty(), "{:?}", up.services);
@@ -245,7 +297,9 @@ fn up_runs_the_example_worker_behind_a_front_that_only_lets_invokers_in() {
         .run(&["plan", "--local", "--detailed-exitcode"])
         .expect(0);
     assert!(
-        !quiet.stderr.contains("has no enabled version"),
+        !quiet
+            .stderr
+            .contains("secret.shopify-api-secret has no enabled version"),
         "{}",
         quiet.stderr
     );
@@ -277,7 +331,7 @@ fn up_runs_the_example_worker_behind_a_front_that_only_lets_invokers_in() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(
-        up.log().contains("task-worker: task order-7 (9 bytes)"),
+        up.log().contains("hello-worker: task order-7 (9 bytes)"),
         "{}",
         up.log()
     );
@@ -559,4 +613,175 @@ fn jobs_run_their_binary_per_task_with_retries_and_their_own_identity() {
     assert_eq!(attempts, ["1", "2"], "{last_two}");
     let (status, _) = up.stop();
     assert!(status.success());
+}
+
+/// HMAC-SHA256 (RFC 2104) of `message` under `key`, as Shopify signs a webhook body.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.map(|b| b ^ byte);
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+/// POSTs a Shopify webhook delivery to the relay's local front.
+fn deliver(relay: &str, body: &str, signature: &str, webhook_id: &str) -> (u16, String) {
+    send(
+        relay,
+        "POST",
+        "/webhooks/shopify",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Shopify-Hmac-Sha256", signature),
+            ("X-Shopify-Topic", "orders/updated"),
+            ("X-Shopify-Shop-Domain", "acme-shop.myshopify.com"),
+            ("X-Shopify-API-Version", "2025-10"),
+            ("X-Shopify-Webhook-Id", webhook_id),
+            ("X-Shopify-Event-Id", &format!("event-{webhook_id}")),
+        ],
+        body,
+    )
+}
+
+/// A Firestore document from Google's emulator (`Bearer owner`): status and JSON.
+fn document(firestore: &str, path: &str) -> (u16, serde_json::Value) {
+    let (status, body) = request(
+        firestore,
+        "GET",
+        &format!("/v1/projects/acme-shop-dev/databases/(default)/documents/{path}"),
+        &[("Authorization", "Bearer owner")],
+    );
+    (status, serde_json::from_str(&body).unwrap_or_default())
+}
+
+/// Waits for the document at `path` to exist (the queue dispatches within a second or two).
+fn wait_document(firestore: &str, path: &str, up: &Up) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, doc) = document(firestore, path);
+        if status == 200 {
+            return doc;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} never appeared in Firestore:\n{}",
+            up.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The README's tour, end to end on the repository's own stack.toml: the relay and the worker
+/// built from `workers/`, Google's Firestore emulator, the queue dispatching with OIDC tokens.
+#[test]
+fn a_signed_webhook_flows_from_the_relay_to_one_order_document_and_a_forged_one_goes_nowhere() {
+    let firestore_installed = Command::new("gcloud")
+        .args(["emulators", "firestore", "--help"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !require(
+        "Google's Firestore emulator (gcloud emulators firestore)",
+        firestore_installed,
+        "the Google Cloud CLI with its cloud-firestore-emulator component, and java",
+    ) {
+        return;
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let local = tempfile::tempdir().expect("local state dir");
+    let local_dir = local.path().to_str().expect("utf-8 path").to_string();
+    let env = [("STACKCTL_LOCAL_DIR", local_dir.as_str())];
+    let applied = Command::new(BIN)
+        .current_dir(repo)
+        .args(["apply", "--local", "--auto-approve"])
+        .env("NO_COLOR", "1")
+        .envs(env)
+        .env_remove("STACKCTL_ENDPOINT")
+        .output()
+        .expect("apply");
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let client_secret = "e2e-client-secret-8c1f";
+    for (name, value) in [
+        ("shopify-client-secret", client_secret),
+        ("shopify-admin-token", "shpat_e2e_token"),
+        ("shopify-api-secret", "e2e-api-secret"),
+    ] {
+        set_secret_in(repo, &env, name, value);
+    }
+    let up = Up::start_in(repo, &env);
+    let relay = up.front("service.relay");
+    up.front("service.worker");
+    let firestore = up
+        .firestore
+        .clone()
+        .unwrap_or_else(|| panic!("no `firestore` line from up:\n{}", up.log()));
+
+    let order = r#"{"id":7001,"updated_at":"2026-12-05T10:00:00Z","total_price":"42.00","email":"buyer@example.com"}"#;
+    let signature = base64(&hmac_sha256(client_secret.as_bytes(), order.as_bytes()));
+    let (status, body) = deliver(&relay, order, &signature, "wh-e2e-1");
+    assert_eq!(status, 200, "{body}\n{}", up.log());
+    let stored = wait_document(&firestore, "orders/7001", &up);
+    let first_update = stored["updateTime"].clone();
+    assert!(
+        stored.to_string().contains("buyer@example.com"),
+        "{stored:#}"
+    );
+
+    // The same delivery again (Shopify retries): 200, and nothing changes.
+    let (status, body) = deliver(&relay, order, &signature, "wh-e2e-1");
+    assert_eq!(status, 200, "{body}");
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, again) = document(&firestore, "orders/7001");
+    assert_eq!(again["updateTime"], first_update, "a replay wrote again");
+
+    // A forged delivery: 401, and nothing is enqueued, so no delivery record ever appears.
+    let forged = order.replace("42.00", "0.01");
+    let (status, _) = deliver(&relay, &forged, &signature, "wh-e2e-forged");
+    assert_eq!(status, 401);
+    std::thread::sleep(Duration::from_secs(3));
+    let forged_record = {
+        use sha2::{Digest, Sha256};
+        format!(
+            "webhook_deliveries/shopify-{}",
+            hex::encode(Sha256::digest(b"wh-e2e-forged"))
+        )
+    };
+    let honest_record = {
+        use sha2::{Digest, Sha256};
+        format!(
+            "webhook_deliveries/shopify-{}",
+            hex::encode(Sha256::digest(b"wh-e2e-1"))
+        )
+    };
+    assert_eq!(
+        document(&firestore, &honest_record).0,
+        200,
+        "the honest delivery's record"
+    );
+    assert_eq!(document(&firestore, &forged_record).0, 404, "{}", up.log());
+    let (_, order_now) = document(&firestore, "orders/7001");
+    assert!(order_now.to_string().contains("42.00"), "{order_now:#}");
+
+    let (status, log) = up.stop();
+    assert!(status.success(), "{log}");
+    for secret in [client_secret, "shpat_e2e_token"] {
+        assert!(!log.contains(secret), "a secret value reached the log");
+    }
 }

@@ -158,7 +158,9 @@ fn mutated_example_stacks_load_without_panics_quickly_and_every_error_is_located
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("schemas")).unwrap();
     std::fs::write(dir.path().join("schemas/orders.json"), SCHEMA).unwrap();
-    std::fs::create_dir_all(dir.path().join("workers/task-worker")).unwrap();
+    for build in ["workers/task-worker", "workers/webhook-relay"] {
+        std::fs::create_dir_all(dir.path().join(build)).unwrap();
+    }
     let file = dir.path().join("stack.toml");
     // The unmutated example loads, so mutants start from a valid file.
     parse_bytes(&file, EXAMPLE.as_bytes().to_vec()).expect("the example loads");

@@ -1083,7 +1083,9 @@ fn the_example_data_kinds_parse_with_defaults() {
         include_str!("../../../schemas/orders.json"),
     )
     .unwrap();
-    std::fs::create_dir_all(dir.path().join("workers/task-worker")).unwrap();
+    for build in ["workers/task-worker", "workers/webhook-relay"] {
+        std::fs::create_dir_all(dir.path().join(build)).unwrap();
+    }
     let file = dir.path().join("stack.toml");
     let stack = parse(&file, include_str!("../../../stack.toml")).unwrap();
     let dataset = &stack.datasets["shopify"];

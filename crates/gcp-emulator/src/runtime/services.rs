@@ -43,6 +43,8 @@ pub struct ServiceStatus {
     pub running: Result<String, String>,
     /// Whether the process listens on its `PORT` now (the front forwards).
     pub listening: bool,
+    /// The revision this status is about (the one wanted when it was set).
+    pub revision: String,
 }
 
 /// What the supervisor wants running for one service, read from the state.
@@ -192,13 +194,15 @@ impl Supervisor {
             .collect()
     }
 
-    /// Every service with a ready revision has a status, and each runs and listens or cannot run.
+    /// Every service with a ready revision has a status about that revision (not an earlier
+    /// one, such as the placeholder a deploy replaced), and each runs and listens or cannot run.
     pub fn settled(&self) -> bool {
         let wanted = wanted_services(&self.emulator);
         let statuses = self.statuses();
         wanted.iter().all(|w| {
             statuses.iter().any(|s| {
                 s.name == w.name
+                    && s.revision == w.revision
                     && (s.running.is_err()
                         || (s.listening && s.running.as_deref() == Ok(w.revision.as_str())))
             })
@@ -267,6 +271,7 @@ impl Supervisor {
                 Err(e) => {
                     self.set_status(
                         &w.name,
+                        &w.revision,
                         None,
                         Err(format!("its front could not listen: {e}")),
                     );
@@ -284,7 +289,12 @@ impl Supervisor {
                             failed_at: None,
                         },
                     );
-                    self.set_status(&w.name, Some(front_url), Ok(w.revision.clone()));
+                    self.set_status(
+                        &w.name,
+                        &w.revision,
+                        Some(front_url),
+                        Ok(w.revision.clone()),
+                    );
                 }
                 Err(reason) => {
                     lock(&self.running).insert(
@@ -295,13 +305,19 @@ impl Supervisor {
                             failed_at: Some(std::time::Instant::now()),
                         },
                     );
-                    self.set_status(&w.name, Some(front_url), Err(reason));
+                    self.set_status(&w.name, &w.revision, Some(front_url), Err(reason));
                 }
             }
         }
     }
 
-    fn set_status(&self, name: &str, front: Option<String>, running: Result<String, String>) {
+    fn set_status(
+        &self,
+        name: &str,
+        revision: &str,
+        front: Option<String>,
+        running: Result<String, String>,
+    ) {
         lock(&self.statuses).insert(
             name.to_string(),
             ServiceStatus {
@@ -309,6 +325,7 @@ impl Supervisor {
                 front,
                 running,
                 listening: false,
+                revision: revision.to_string(),
             },
         );
     }
