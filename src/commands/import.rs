@@ -14,7 +14,7 @@ use crate::config::Stack;
 use crate::model::{Kind, ResourceAddr};
 use crate::plan::Observed;
 use crate::provider::{Cloud, Silent};
-use crate::resources::import::{self, ImportError, References, Stanza};
+use crate::resources::import::{self, ImportError, References, Stanza, last};
 use crate::resources::inventory::{self, Scope};
 use crate::resources::registry::{declared_diff, declared_names};
 use crate::resources::{NAME_LABEL, OWNER_LABEL};
@@ -309,10 +309,6 @@ const IMPORTABLE: [Kind; 9] = [
     Kind::Table,
     Kind::Schedule,
 ];
-
-fn last(name: &str) -> &str {
-    name.rsplit('/').next().unwrap_or(name)
-}
 
 impl Candidates {
     fn of(

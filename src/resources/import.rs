@@ -167,7 +167,8 @@ impl References {
     }
 }
 
-fn last(name: &str) -> &str {
+/// The id that ends a full resource name.
+pub(crate) fn last(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)
 }
 
@@ -289,15 +290,13 @@ pub fn service(live: &ServiceRecord, refs: &References) -> Result<Stanza, Import
     if let Some(t) = live.timeout {
         s.key("timeout", duration(t));
     }
-    if let Some(ingress) = match live.ingress {
-        crate::model::live::run::IngressKind::InternalOnly => Some("internal"),
-        crate::model::live::run::IngressKind::InternalLoadBalancer => {
-            Some("internal-and-cloud-load-balancing")
-        }
-        crate::model::live::run::IngressKind::All => Some("all"),
-        _ => None,
-    } {
-        s.key("ingress", string(ingress));
+    // An unspecified or `none` ingress has no stack.toml form: it stays undeclared.
+    use crate::model::live::run::IngressKind;
+    if !matches!(live.ingress, IngressKind::Unspecified | IngressKind::None) {
+        s.key(
+            "ingress",
+            string(super::service::live_ingress(live.ingress)),
+        );
     }
     if !live.service_account.is_empty() {
         s.key(
@@ -342,8 +341,7 @@ pub fn schedule(live: &ScheduleRecord, refs: &References) -> Result<Stanza, Impo
     let job = live
         .uri
         .as_deref()
-        .and_then(|u| u.strip_prefix("https://run.googleapis.com/v2/"))
-        .and_then(|u| u.strip_suffix(":run"))
+        .and_then(super::schedule::job_of_run_uri)
         .ok_or_else(|| ImportError::Unsupported {
             address: address.clone(),
             why: "stack.toml's schedules run Cloud Run jobs; this one calls another target (declare it by hand if stackctl should own it)".into(),

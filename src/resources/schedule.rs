@@ -41,7 +41,14 @@ pub fn full_name(stack: &Stack, id: &str) -> String {
 
 /// The Cloud Run Admin API URL that starts an execution of `job_name`.
 pub fn run_uri(job_name: &str) -> String {
-    format!("https://run.googleapis.com/v2/{job_name}:run")
+    format!("{RUN_URI_PREFIX}{job_name}:run")
+}
+
+const RUN_URI_PREFIX: &str = "https://run.googleapis.com/v2/";
+
+/// The Cloud Run job (full name) a [`run_uri`] starts; `None` for any other URL.
+pub fn job_of_run_uri(uri: &str) -> Option<&str> {
+    uri.strip_prefix(RUN_URI_PREFIX)?.strip_suffix(":run")
 }
 
 pub fn spec(stack: &Stack, cfg: &ScheduleConfig) -> ScheduleSpec {

@@ -134,7 +134,7 @@ fn ingress_kind(i: Ingress) -> IngressKind {
     }
 }
 
-fn live_ingress(k: IngressKind) -> &'static str {
+pub(crate) fn live_ingress(k: IngressKind) -> &'static str {
     match k {
         IngressKind::All | IngressKind::Unspecified => "all",
         IngressKind::InternalOnly => "internal",

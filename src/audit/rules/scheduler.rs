@@ -6,10 +6,7 @@ use crate::audit::{Finding, Rule, Severity};
 /// Why a Scheduler job's Cloud Run target is gone: a `…/jobs/J:run` URL of a job that does not
 /// exist, or a `*.run.app` URL no service answers.
 fn missing_target(context: &RuleContext, uri: &str) -> Option<String> {
-    if let Some(job) = uri
-        .strip_prefix("https://run.googleapis.com/v2/")
-        .and_then(|rest| rest.strip_suffix(":run"))
-    {
+    if let Some(job) = crate::resources::schedule::job_of_run_uri(uri) {
         return (!context.inventory.jobs.contains(job))
             .then(|| format!("its target Cloud Run job {job} does not exist"));
     }
