@@ -152,6 +152,9 @@ pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
         ("POST", "/_emulator/shopify/shops") => {
             seed(emulator, request, crate::apis::shopify::seed_shop)
         }
+        ("POST", "/_emulator/shopify/orders") => {
+            seed(emulator, request, crate::apis::shopify::seed_orders)
+        }
         ("POST", "/_emulator/shopify/webhookSubscriptions") => seed(
             emulator,
             request,

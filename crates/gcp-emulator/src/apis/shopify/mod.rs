@@ -13,9 +13,11 @@
 //!
 //! A shop exists once seeded (`POST /_emulator/shopify/shops`) or, for local development, when a
 //! first call reaches it: the token that call carries becomes the shop's. Each root field is one
-//! [`Operation`] in [`OPERATIONS`]; a new area (the ingest job's `orders`) adds its module and
-//! its lines there.
+//! [`Operation`] in [`OPERATIONS`]: webhook subscriptions, and the ingest job's `orders`. A shop
+//! seeded with `too_many_requests = N` answers its next N requests HTTP 429 with `Retry-After`,
+//! the REST-style limit some clients meet in front of GraphQL's own cost throttling.
 
+mod orders;
 mod webhooks;
 
 use serde::{Deserialize, Serialize};
@@ -33,6 +35,9 @@ const PREFIX: &str = "/shopify/";
 const INVALID_TOKEN: &str =
     "[API] Invalid API key or access token (unrecognized login or wrong password)";
 
+/// Shopify's 429 body when a client calls too fast.
+const TOO_MANY_REQUESTS: &str = "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service.";
+
 /// The default bucket: Shopify's Standard plan (100 points/s restored; RUNTIME-NOTES 9).
 const DEFAULT_MAXIMUM_AVAILABLE: f64 = 2000.0;
 const DEFAULT_RESTORE_RATE: f64 = 100.0;
@@ -47,6 +52,10 @@ pub struct ShopRecord {
     pub webhook_subscriptions: std::collections::BTreeMap<String, Value>,
     /// The last numeric id handed out in this shop.
     pub last_id: u64,
+    /// Orders by zero-padded numeric id, in the shape the `orders` connection answers.
+    pub orders: std::collections::BTreeMap<String, Value>,
+    /// How many of the next requests are answered HTTP 429 before any GraphQL runs (seeded).
+    pub too_many_requests: u32,
 }
 
 impl ShopRecord {
@@ -56,6 +65,8 @@ impl ShopRecord {
             bucket: CostBucket::default(),
             webhook_subscriptions: Default::default(),
             last_id: 1000,
+            orders: Default::default(),
+            too_many_requests: 0,
         }
     }
 
@@ -167,6 +178,7 @@ const OPERATIONS: &[Operation] = &[
     webhooks::CREATE,
     webhooks::UPDATE,
     webhooks::DELETE,
+    orders::LIST,
 ];
 
 /// Whether `path` is the fake Shopify's.
@@ -236,6 +248,14 @@ pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
         None => ShopRecord::new(token),
     };
     let mut record = record;
+    if record.too_many_requests > 0 {
+        record.too_many_requests -= 1;
+        state.shopify_shops.insert(shop.to_string(), record);
+        emulator.persist(&state);
+        let mut response = error_body(429, json!(TOO_MANY_REQUESTS));
+        response.headers.push(("retry-after".into(), "1.0".into()));
+        return response;
+    }
     let answer = execute(&mut record, query, variables, version, now);
     state.shopify_shops.insert(shop.to_string(), record);
     emulator.persist(&state);
@@ -350,8 +370,8 @@ fn root_field(query: &str) -> Option<(bool, &str)> {
 }
 
 /// `POST /_emulator/shopify/shops` `{"shop": "acme.myshopify.com", "access_token": "...",
-/// "maximum_available": 2000, "restore_rate": 100}`: creates or resets a shop's token and bucket
-/// (its subscriptions are kept).
+/// "maximum_available": 2000, "restore_rate": 100, "too_many_requests": 0}`: creates or resets a
+/// shop's token, bucket and 429s (its subscriptions and orders are kept).
 pub fn seed_shop(state: &mut State, body: &Value) -> Result<Value, String> {
     let shop = body["shop"]
         .as_str()
@@ -379,6 +399,7 @@ pub fn seed_shop(state: &mut State, body: &Value) -> Result<Value, String> {
         currently_available: maximum,
         at: String::new(),
     };
+    record.too_many_requests = body["too_many_requests"].as_u64().unwrap_or(0) as u32;
     state.shopify_shops.insert(shop.to_string(), record);
     Ok(json!({"shop": shop}))
 }
@@ -393,6 +414,17 @@ pub fn seed_webhook_subscription(state: &mut State, body: &Value) -> Result<Valu
     })?;
     let mut record = record;
     let made = webhooks::seed(&mut record, body)?;
+    state.shopify_shops.insert(shop.to_string(), record);
+    Ok(made)
+}
+
+/// `POST /_emulator/shopify/orders`: see [`orders::seed`].
+pub fn seed_orders(state: &mut State, body: &Value) -> Result<Value, String> {
+    let shop = body["shop"].as_str().ok_or("expected a shop")?;
+    let mut record = state.shopify_shops.get(shop).cloned().ok_or_else(|| {
+        format!("no shop {shop}: seed it first with POST /_emulator/shopify/shops")
+    })?;
+    let made = orders::seed(&mut record, body)?;
     state.shopify_shops.insert(shop.to_string(), record);
     Ok(made)
 }
