@@ -143,3 +143,57 @@ pub fn http_client() -> reqwest::Client {
         .build()
         .unwrap_or_default()
 }
+
+/// How a worker's own REST calls to Google's APIs authenticate: an ADC access token, or none
+/// against the local emulator without a metadata server (it then acts as the owner).
+#[derive(Clone)]
+pub enum Bearer {
+    None,
+    Google(AccessTokenCredentials),
+}
+
+impl std::fmt::Debug for Bearer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::None => "Bearer::None",
+            Self::Google(_) => "Bearer::Google",
+        })
+    }
+}
+
+impl Bearer {
+    /// The `Authorization` header's value, if any.
+    pub async fn header(&self) -> Result<Option<String>, CloudError> {
+        match self {
+            Self::None => Ok(None),
+            Self::Google(credentials) => credentials
+                .access_token()
+                .await
+                .map(|t| Some(format!("Bearer {}", t.token)))
+                .map_err(|e| CloudError::Credentials(e.to_string())),
+        }
+    }
+}
+
+impl Cloud {
+    /// The credentials of the worker's REST calls (see [`Bearer`]).
+    pub fn bearer(&self) -> Result<Bearer, CloudError> {
+        if self.api_endpoint.is_some() && env("GCE_METADATA_HOST").is_none() {
+            return Ok(Bearer::None);
+        }
+        google_cloud_auth::credentials::Builder::default()
+            .build_access_token_credentials()
+            .map(Bearer::Google)
+            .map_err(|e| CloudError::Credentials(e.to_string()))
+    }
+
+    /// The root of one of Google's REST APIs (`https://bigquery.googleapis.com`), or the local
+    /// emulator's, which serves them all.
+    pub fn api_root(&self, google: &str) -> String {
+        self.api_endpoint
+            .as_deref()
+            .unwrap_or(google)
+            .trim_end_matches('/')
+            .to_string()
+    }
+}
