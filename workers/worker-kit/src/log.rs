@@ -78,8 +78,11 @@ impl Logger {
     }
 
     /// The trace of a request from its `X-Cloud-Trace-Context: TRACE_ID/SPAN_ID;o=1` header, as
-    /// `projects/PROJECT/traces/TRACE_ID`.
+    /// `projects/PROJECT/traces/TRACE_ID`; none when the project is unknown (empty).
     pub fn trace_of(&self, trace_context: Option<&str>) -> Option<String> {
+        if self.project.is_empty() {
+            return None;
+        }
         let trace_id = trace_context?.split('/').next()?.trim();
         (!trace_id.is_empty() && trace_id.bytes().all(|b| b.is_ascii_hexdigit()))
             .then(|| format!("projects/{}/traces/{trace_id}", self.project))
@@ -163,6 +166,11 @@ mod tests {
         );
         assert_eq!(logger.trace_of(Some("not a trace")), None);
         assert_eq!(logger.trace_of(None), None);
+        assert_eq!(
+            Logger::new("", "task-worker").trace_of(Some("105445aa7843bc8bf206b12000100000/1")),
+            None,
+            "no project, no trace"
+        );
         let line: Value = serde_json::from_str(
             &logger
                 .error("boom")
