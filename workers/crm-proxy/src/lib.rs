@@ -125,6 +125,9 @@ impl Config {
         let api_key = lookup("CRM_API_KEY").ok_or(
             "CRM_API_KEY is unset: on Cloud Run, set it from the CRM key's Secret Manager secret",
         )?;
+        if HeaderValue::from_str(&format!("Bearer {api_key}")).is_err() {
+            return Err("CRM_API_KEY holds characters an HTTP header cannot carry".into());
+        }
         let mut config = Self::new(&url, &api_key);
         if let Some(updated_by) = lookup("CRM_UPDATED_BY") {
             config.updated_by = updated_by;
@@ -258,6 +261,18 @@ impl Attempt {
     }
 }
 
+/// An error with its causes (`error sending request ...: ... Connection refused`).
+fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// The end of one update: the last attempt and how many there were.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sent {
@@ -304,11 +319,11 @@ impl Proxy {
                             body,
                         },
                         Err(error) if error.is_timeout() => Attempt::TimedOut,
-                        Err(error) => Attempt::Unreachable(error.to_string()),
+                        Err(error) => Attempt::Unreachable(describe(&error)),
                     }
                 }
                 Err(error) if error.is_timeout() => Attempt::TimedOut,
-                Err(error) => Attempt::Unreachable(error.to_string()),
+                Err(error) => Attempt::Unreachable(describe(&error)),
             };
             if !last.is_retryable() || attempts >= self.config.max_attempts {
                 return Sent { last, attempts };

@@ -310,6 +310,31 @@ async fn a_crm_failing_every_time_is_a_502_so_the_caller_retries_later() {
 }
 
 #[tokio::test]
+async fn an_unreachable_crm_is_retried_then_a_502() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/crm", closed.local_addr().unwrap());
+    drop(closed);
+    let harness = harness().await;
+    let (logger, logs) = Logger::capturing("acme", crm_proxy::SERVICE);
+    let unreachable = Harness {
+        proxy: Arc::new(Proxy::new(test_config(&url, KEY), logger)),
+        logs,
+        ..harness
+    };
+    let (status, _, body) = unreachable.update_customer(json!(40), None).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("unreachable"),
+        "{body}"
+    );
+    let line = unreachable.last_line();
+    assert_eq!(
+        (line["crmStatus"].clone(), line["attempts"].clone()),
+        (Value::Null, json!(4))
+    );
+}
+
+#[tokio::test]
 async fn a_refused_key_is_a_502_and_refused_data_a_422() {
     let harness = harness().await;
     harness.script("21", json!([{"status": 409}])).await;
@@ -449,6 +474,15 @@ fn the_configuration_names_what_is_missing_and_never_shows_the_key() {
     )]))
     .unwrap_err();
     assert!(no_key.contains("CRM_API_KEY"), "{no_key}");
+    let bad_key = Config::from_lookup(lookup(&[
+        ("EXTERNAL_CRM_API_URL", "https://crm.example.com"),
+        ("CRM_API_KEY", "line\nbreak"),
+    ]))
+    .unwrap_err();
+    assert!(
+        bad_key.contains("CRM_API_KEY") && !bad_key.contains("break"),
+        "{bad_key}"
+    );
     let config = Config::from_lookup(lookup(&[
         ("EXTERNAL_CRM_API_URL", "https://crm.example.com/v1/"),
         ("CRM_API_KEY", KEY),
