@@ -1,6 +1,7 @@
 //! The `/_emulator/*` admin surface: health, request log, reset, fault rules, and the seeding
 //! endpoints (BigQuery jobs and table storage, service ages, Monitoring series, Docker images,
-//! catalog prices, the fake Shopify's shops and webhook subscriptions). Never faulted,
+//! catalog prices, the fake Shopify's shops and webhook subscriptions, the fake CRM's key, scripted
+//! answers and customers). Never faulted,
 //! never recorded in the request log.
 
 use serde_json::{Value, json};
@@ -160,6 +161,11 @@ pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
             request,
             crate::apis::shopify::seed_webhook_subscription,
         ),
+        ("POST", "/_emulator/crm/config") => seed(emulator, request, crate::apis::crm::configure),
+        ("POST", "/_emulator/crm/script") => seed(emulator, request, crate::apis::crm::script),
+        ("GET", "/_emulator/crm/customers") => {
+            HttpResponse::json(200, &crate::apis::crm::list(&lock(&emulator.state)))
+        }
         ("DELETE", "/_emulator/faults") => {
             lock(&emulator.faults).replace(FaultPlan::default());
             HttpResponse::json(200, &json!({}))

@@ -56,6 +56,9 @@ impl Emulator {
             None if apis::shopify::is_shopify_path(&request.raw_path) => {
                 apis::shopify::handle(self, &request)
             }
+            None if apis::crm::is_crm_path(&request.raw_path) => {
+                apis::crm::handle(self, &request).await
+            }
             None => self.dispatch(&request),
         };
         lock(&self.requests).push(RequestRecord {

@@ -88,6 +88,10 @@ pub struct State {
     pub firestore_fields: Tracked<Value>,
     /// The fake Shopify Admin API's shops by domain (`acme.myshopify.com`).
     pub shopify_shops: Tracked<crate::apis::shopify::ShopRecord>,
+    /// The fake CRM's customers by id.
+    pub crm_customers: Tracked<crate::apis::crm::CustomerRecord>,
+    /// The key the fake CRM accepts (`POST /_emulator/crm/config`, or the first one used).
+    pub crm_api_key: Option<String>,
 }
 
 impl State {
@@ -137,13 +141,15 @@ impl State {
             registry,
             firestore_databases,
             firestore_fields,
-            shopify_shops
+            shopify_shops,
+            crm_customers
         );
         whole!(
             format_version,
             last_object_generation,
             scheduler_runs,
-            last_id
+            last_id,
+            crm_api_key
         );
         Ok(touched)
     }

@@ -387,6 +387,7 @@ mod tests {
                             "last_object_generation",
                             "scheduler_runs",
                             "last_id",
+                            "crm_api_key",
                         ]
                         .contains(field)
                 }),

@@ -8,6 +8,7 @@ pub mod bigquery_values;
 pub mod budgets;
 pub mod cloudbilling;
 pub mod collection;
+pub mod crm;
 pub mod firestore_admin;
 pub mod iam;
 pub mod iam_policy;
