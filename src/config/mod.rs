@@ -171,6 +171,9 @@ pub struct ServiceConfig {
     pub invokers: Vec<ResourceAddr>,
     /// Env var name -> `secret.NAME` (latest version).
     pub secrets: BTreeMap<String, ResourceAddr>,
+    /// Env var name -> `service.NAME` whose URL (`https://HOST`) it holds, known after that
+    /// service is applied.
+    pub service_urls: BTreeMap<String, ResourceAddr>,
 }
 
 /// A service's or job's image: declared in stack.toml, or built and deployed by `stackctl deploy`.

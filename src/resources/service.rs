@@ -65,7 +65,12 @@ pub struct ServiceSpec {
     /// The revisions' identity (email); `None` = don't care (Cloud Run's default account).
     #[serde(default)]
     pub service_account: Option<String>,
-    /// What must exist first: its identity, secrets, and the grants that let it read them.
+    /// Env var -> the declared service whose URL it holds (resolved at plan, or at apply once
+    /// that service exists).
+    #[serde(default)]
+    pub service_urls: BTreeMap<String, ResourceAddr>,
+    /// What must exist first: its identity, secrets, the grants that let it read them, and the
+    /// services whose URLs it holds.
     #[serde(default)]
     pub depends_on: Vec<ResourceAddr>,
 }
@@ -109,8 +114,62 @@ pub fn spec(stack: &Stack, cfg: &ServiceConfig) -> ServiceSpec {
         env,
         secrets,
         service_account,
-        depends_on,
+        service_urls: cfg.service_urls.clone(),
+        depends_on: {
+            let mut depends_on = depends_on;
+            depends_on.extend(cfg.service_urls.values().cloned());
+            depends_on.sort();
+            depends_on.dedup();
+            depends_on
+        },
     }
+}
+
+/// `https://HOST`: the URL a `service_urls` env var holds.
+pub fn url_of_host(host: &str) -> String {
+    format!("https://{host}")
+}
+
+/// `spec` with its `service_urls` written into its env where `hosts` knows them, and the env
+/// vars whose service's host is not known yet.
+pub fn with_service_urls(
+    spec: &ServiceSpec,
+    hosts: &BTreeMap<ResourceAddr, Option<String>>,
+) -> (ServiceSpec, Vec<String>) {
+    let mut resolved = spec.clone();
+    let mut unknown = Vec::new();
+    for (name, target) in &spec.service_urls {
+        match hosts.get(target).cloned().flatten() {
+            Some(host) => {
+                resolved
+                    .env
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(name.clone(), url_of_host(&host));
+            }
+            None => unknown.push(name.clone()),
+        }
+    }
+    (resolved, unknown)
+}
+
+/// Marks the env vars whose URL is known only after apply: one `(known after apply)` change each,
+/// in place of anything the diff said of them.
+fn known_after_apply(
+    mut fields: Vec<FieldChange>,
+    unknown: &[String],
+    live: Option<&ServiceRecord>,
+) -> Vec<FieldChange> {
+    for name in unknown {
+        let path = format!("env.{name}");
+        fields.retain(|f| f.field != path);
+        fields.push(FieldChange::new(
+            path,
+            live.and_then(|l| l.env.get(name))
+                .map(|v| super::container::shown_env(name, v)),
+            Some(FieldValue::KnownAfterApply),
+        ));
+    }
+    fields
 }
 
 /// The stack that owns a live service, from its ownership label.
@@ -413,11 +472,18 @@ impl Reconcile for ServiceKind {
     fn depends_on(spec: &ServiceSpec) -> Vec<ResourceAddr> {
         spec.depends_on.clone()
     }
-    fn create_fields(spec: &ServiceSpec, _: &Known) -> Vec<FieldChange> {
-        create_fields(spec)
+    fn create_fields(spec: &ServiceSpec, known: &Known) -> Vec<FieldChange> {
+        let (resolved, unknown) = with_service_urls(spec, &known.hosts);
+        known_after_apply(create_fields(&resolved), &unknown, None)
     }
-    fn diff(spec: &ServiceSpec, live: &ServiceRecord, _: &Known) -> Vec<FieldChange> {
-        diff(spec, live)
+    fn diff(spec: &ServiceSpec, live: &ServiceRecord, known: &Known) -> Vec<FieldChange> {
+        let (resolved, unknown) = with_service_urls(spec, &known.hosts);
+        let fields = diff(&resolved, live);
+        if unknown.is_empty() {
+            fields
+        } else {
+            known_after_apply(fields, &unknown, Some(live))
+        }
     }
     fn notes(
         address: &ResourceAddr,
@@ -470,6 +536,11 @@ impl Converge for ServiceKind {
         observer: &dyn OperationObserver,
     ) -> Result<(), StepError> {
         let cloud = &ctx.cloud;
+        let resolved = match spec {
+            Some(spec) => Some(applied_service_urls(ctx, spec).await?),
+            None => None,
+        };
+        let spec = resolved.as_ref();
         let record = match (change.action, spec) {
             (Action::Create, Some(spec)) => {
                 observer.phase("creating service");
@@ -519,6 +590,31 @@ impl Converge for ServiceKind {
     }
 }
 
+/// `spec` with the URLs of the services it calls, which were applied first.
+async fn applied_service_urls(
+    ctx: &ApplyCtx,
+    spec: &ServiceSpec,
+) -> Result<ServiceSpec, StepError> {
+    if spec.service_urls.is_empty() {
+        return Ok(spec.clone());
+    }
+    let hosts: BTreeMap<ResourceAddr, Option<String>> = ctx
+        .hosts
+        .lock()
+        .await
+        .iter()
+        .map(|(address, host)| (address.clone(), Some(host.clone())))
+        .collect();
+    let (resolved, unknown) = with_service_urls(spec, &hosts);
+    match unknown.first() {
+        None => Ok(resolved),
+        Some(name) => Err(StepError::Plan(format!(
+            "the URL of {} (for {name}) is unknown: that service has no URL yet; re-run apply",
+            spec.service_urls[name]
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -543,6 +639,7 @@ mod tests {
             env: Some(BTreeMap::from([("RUST_LOG".into(), "info".into())])),
             secrets: None,
             service_account: None,
+            service_urls: BTreeMap::new(),
             depends_on: vec![],
         }
     }
@@ -630,6 +727,44 @@ mod tests {
         s.timeout = SERVER_TIMEOUT;
         l.timeout = None;
         assert_eq!(diff(&s, &l), vec![]);
+    }
+
+    #[test]
+    fn a_service_url_env_var_is_known_after_apply_until_its_service_has_a_host() {
+        let proxy = ResourceAddr::new(Kind::Service, "crm-proxy");
+        let mut s = spec();
+        s.service_urls = BTreeMap::from([("CRM_PROXY_URL".into(), proxy.clone())]);
+        let unknown = Known {
+            hosts: BTreeMap::from([(proxy.clone(), None)]),
+            ..Known::default()
+        };
+        let created = ServiceKind::create_fields(&s, &unknown);
+        let url = created
+            .iter()
+            .find(|f| f.field == "env.CRM_PROXY_URL")
+            .unwrap();
+        assert_eq!(url.after, Some(FieldValue::KnownAfterApply));
+
+        let known = Known {
+            hosts: BTreeMap::from([(proxy, Some("crm-proxy-x-uc.a.run.app".into()))]),
+            ..Known::default()
+        };
+        let mut l = live();
+        assert_eq!(
+            ServiceKind::diff(&s, &l, &known),
+            vec![FieldChange::new(
+                "env.CRM_PROXY_URL",
+                None,
+                Some(FieldValue::Known(
+                    "\"https://crm-proxy-x-uc.a.run.app\"".into()
+                ))
+            )]
+        );
+        l.env.insert(
+            "CRM_PROXY_URL".into(),
+            "https://crm-proxy-x-uc.a.run.app".into(),
+        );
+        assert!(ServiceKind::diff(&s, &l, &known).is_empty());
     }
 
     #[test]

@@ -150,6 +150,22 @@ pub fn handle(emulator: &Emulator, request: &HttpRequest) -> HttpResponse {
         ("POST", "/_emulator/cloudbilling/skus") => {
             seed(emulator, request, crate::apis::cloudbilling::seed_sku_price)
         }
+        // Where a Cloud Run URL is served locally: workers calling another service ask here (the
+        // local cloud has no DNS or TLS for `*.run.app`).
+        ("GET", "/_emulator/route") => {
+            let url = crate::conventions::Query::parse(request.raw_query.as_deref())
+                .get("url")
+                .unwrap_or_default()
+                .to_string();
+            if url.is_empty() {
+                return HttpResponse::error(
+                    &ApiError::invalid_argument("expected ?url=https://SERVICE-....run.app/PATH"),
+                    ErrorStyle::Proto,
+                );
+            }
+            let local = emulator.runtime.routes.resolve(&url);
+            HttpResponse::json(200, &json!({"url": url, "local": local}))
+        }
         ("POST", "/_emulator/shopify/shops") => {
             seed(emulator, request, crate::apis::shopify::seed_shop)
         }

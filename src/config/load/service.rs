@@ -20,6 +20,7 @@ pub(super) const SERVICE_KEYS: &[&str] = &[
     "public",
     "secrets",
     "service_account",
+    "service_urls",
     "startup_probe",
     "timeout",
 ];
@@ -139,6 +140,7 @@ pub(super) fn read_service(
     let liveness_probe = read_probe(checker, table, "liveness_probe", 3600);
     let env = read_env(checker, table);
     let secrets = read_secret_env(checker, table, declared, env.as_ref());
+    let service_urls = read_service_urls(checker, table, declared, env.as_ref(), secrets.as_ref());
     let account = checker.read_reference(table, "service_account", Kind::ServiceAccount, declared);
     needs_account(checker, table, account.as_ref(), secrets.as_ref(), None);
     let invokers = checker.read_reference_list(table, "invokers", Kind::ServiceAccount, declared);
@@ -165,6 +167,10 @@ pub(super) fn read_service(
         service_account: account?.map(|f| f.value),
         invokers: invokers?,
         secrets: secrets?.into_iter().map(|(k, (a, _))| (k, a)).collect(),
+        service_urls: service_urls?
+            .into_iter()
+            .map(|(k, (a, _))| (k, a))
+            .collect(),
     };
     Some(Parsed { config, id_span })
 }
@@ -328,8 +334,39 @@ pub(super) fn read_secret_env(
     env: Option<&BTreeMap<String, String>>,
 ) -> Option<BTreeMap<String, (ResourceAddr, Span)>> {
     let secrets = checker.read_reference_map(table, "secrets", Kind::Secret, declared)?;
+    let taken = [("env", env.map(|e| e.keys().collect::<Vec<_>>()))];
+    check_env_names(checker, table, "secrets", &secrets, &taken).then_some(secrets)
+}
+
+/// `service_urls = { CRM_PROXY_URL = "service.crm-proxy" }`: env vars holding another declared
+/// service's URL, so one service can call another without a URL written in stack.toml.
+fn read_service_urls(
+    checker: &mut Checker,
+    table: &TableRef,
+    declared: &Declared,
+    env: Option<&BTreeMap<String, String>>,
+    secrets: Option<&BTreeMap<String, (ResourceAddr, Span)>>,
+) -> Option<BTreeMap<String, (ResourceAddr, Span)>> {
+    let urls = checker.read_reference_map(table, "service_urls", Kind::Service, declared)?;
+    let taken = [
+        ("env", env.map(|e| e.keys().collect::<Vec<_>>())),
+        ("secrets", secrets.map(|s| s.keys().collect::<Vec<_>>())),
+    ];
+    // A service naming itself is refused as a reference cycle, like any other.
+    check_env_names(checker, table, "service_urls", &urls, &taken).then_some(urls)
+}
+
+/// Env var names a `key` map declares: not reserved by Cloud Run, and not already set by another
+/// of the table's env keys (`taken`: key and its names).
+fn check_env_names(
+    checker: &mut Checker,
+    table: &TableRef,
+    key: &str,
+    names: &BTreeMap<String, (ResourceAddr, Span)>,
+    taken: &[(&str, Option<Vec<&String>>)],
+) -> bool {
     let mut valid = true;
-    for (name, (_, span)) in &secrets {
+    for (name, (_, span)) in names {
         if RESERVED_ENV.contains(&name.as_str()) {
             valid = false;
             checker.error(
@@ -340,19 +377,24 @@ pub(super) fn read_secret_env(
                     RESERVED_ENV.join(", ")
                 )),
             );
-        } else if env.is_some_and(|env| env.contains_key(name)) {
+        } else if let Some((other, _)) = taken
+            .iter()
+            .find(|(_, names)| names.as_ref().is_some_and(|n| n.contains(&name)))
+        {
             valid = false;
             checker.error(
                 span.clone(),
                 format!(
-                    "`{name}` in {} is both in `env` and in `secrets`",
+                    "`{name}` in {} is both in `{other}` and in `{key}`",
                     table.title
                 ),
-                Some("an environment variable has one value: keep it in env or in secrets".into()),
+                Some(format!(
+                    "an environment variable has one value: keep it in {other} or in {key}"
+                )),
             );
         }
     }
-    valid.then_some(secrets)
+    valid
 }
 
 /// Secrets and BigQuery writes are granted to the resource's own identity, so they need one.

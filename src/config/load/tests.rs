@@ -103,6 +103,7 @@ fn the_example_parses_to_typed_values_with_defaults() {
                 "SHOPIFY_API_SECRET".into(),
                 ResourceAddr::new(Kind::Secret, "shopify-api-secret")
             )]),
+            service_urls: BTreeMap::new(),
         }
     );
     assert_eq!(
@@ -128,6 +129,7 @@ fn the_example_parses_to_typed_values_with_defaults() {
             service_account: None,
             invokers: vec![],
             secrets: BTreeMap::new(),
+            service_urls: BTreeMap::new(),
         }
     );
     assert_eq!(
@@ -1201,6 +1203,29 @@ fn secrets_need_an_identity_and_cannot_shadow_env() {
         (13, 13, "`secrets` in [job.j] needs a `service_account`")
     );
     assert!(help.unwrap().contains("roles/secretmanager.secretAccessor"));
+}
+
+#[test]
+fn service_urls_name_other_declared_services_and_no_env_var_twice() {
+    let (_, _, message, help) = single_error(&wired(
+        "[service.w]\nimage = \"i\"\nmax_instances = 1\nservice_urls = { W_URL = \"service.w\" }\n",
+    ));
+    assert_eq!(message, "reference cycle: service.w -> service.w");
+    assert!(help.unwrap().contains("circle"));
+    let (_, _, message, _) = single_error(&wired(
+        "[service.p]\nimage = \"i\"\nmax_instances = 1\n[service.w]\nimage = \"i\"\nmax_instances = 1\nenv = { P_URL = \"x\" }\nservice_urls = { P_URL = \"service.p\" }\n",
+    ));
+    assert_eq!(
+        message,
+        "`P_URL` in [service.w] is both in `env` and in `service_urls`"
+    );
+    let (_, _, message, _) = single_error(&wired(
+        "[service.w]\nimage = \"i\"\nmax_instances = 1\nservice_urls = { P_URL = \"service.p\" }\n",
+    ));
+    assert!(
+        message.contains("no [service.p] in stack.toml"),
+        "{message}"
+    );
 }
 
 #[test]

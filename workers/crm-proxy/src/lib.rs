@@ -103,7 +103,8 @@ impl Config {
     }
 
     /// From the variables `lookup` finds (non-empty values only): `EXTERNAL_CRM_API_URL` and
-    /// `CRM_API_KEY` required, `CRM_UPDATED_BY` optional.
+    /// `CRM_API_KEY` required, `CRM_UPDATED_BY` optional. Under `up --local`
+    /// (`STACKCTL_API_ENDPOINT` set) the CRM is the emulator's fake at `ENDPOINT/crm`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let Some(url) = lookup("EXTERNAL_CRM_API_URL") else {
             let misspelt = if lookup("EXTERMAL_CRM_API_URL").is_some() {
@@ -128,6 +129,12 @@ impl Config {
         if HeaderValue::from_str(&format!("Bearer {api_key}")).is_err() {
             return Err("CRM_API_KEY holds characters an HTTP header cannot carry".into());
         }
+        // In the local cloud of `stackctl up --local` the CRM is the emulator's fake: no
+        // customer data leaves the machine.
+        let url = match lookup("STACKCTL_API_ENDPOINT") {
+            Some(emulator) => format!("{}/crm", emulator.trim_end_matches('/')),
+            None => url,
+        };
         let mut config = Self::new(&url, &api_key);
         if let Some(updated_by) = lookup("CRM_UPDATED_BY") {
             config.updated_by = updated_by;

@@ -493,6 +493,16 @@ fn the_configuration_names_what_is_missing_and_never_shows_the_key() {
     assert_eq!(config.updated_by, "acme-sync");
     assert_eq!(config.crm_origin(), "https://crm.example.com");
     assert!(!format!("{config:?}").contains(KEY));
+    let local = Config::from_lookup(lookup(&[
+        ("EXTERNAL_CRM_API_URL", "https://crm.example.com/v1/"),
+        ("CRM_API_KEY", KEY),
+        ("STACKCTL_API_ENDPOINT", "http://127.0.0.1:4000/"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        local.crm_url, "http://127.0.0.1:4000/crm",
+        "under up --local the CRM is the emulator's fake"
+    );
 }
 
 #[test]

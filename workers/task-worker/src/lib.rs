@@ -37,8 +37,11 @@ pub struct Worker {
     pub verifier: oidc::Verifier,
     pub firestore: firestore::Client,
     pub http: reqwest::Client,
-    /// `CRM_PROXY_URL`: where `customers/*` go; unset, they are recorded as skipped.
+    /// `CRM_PROXY_URL`: the crm-proxy service (its URL; `/customers` is added when it names no
+    /// path) where `customers/*` go; unset, they are recorded as skipped.
     pub crm_proxy: Option<String>,
+    /// The ID token and local route of calls to the CRM proxy.
+    pub calls: worker_kit::calls::ServiceCalls,
     pub logger: Logger,
 }
 
@@ -77,10 +80,24 @@ pub async fn from_env() -> Result<Arc<Worker>, String> {
     Ok(Arc::new(Worker {
         verifier,
         firestore: cloud.firestore(http.clone()).map_err(|e| e.to_string())?,
+        calls: worker_kit::calls::ServiceCalls::new(&cloud, http.clone()),
         http,
-        crm_proxy: env("CRM_PROXY_URL"),
+        crm_proxy: env("CRM_PROXY_URL").map(|url| crm_customers_url(&url)),
         logger: Logger::new(cloud.project.clone(), SERVICE),
     }))
+}
+
+/// Where customer updates go: `CRM_PROXY_URL` as given when it names a path, else its
+/// `/customers` (the crm-proxy's route), so `service_urls` can hand over the bare service URL.
+pub fn crm_customers_url(url: &str) -> String {
+    let trimmed = url.trim_end_matches('/');
+    let has_path =
+        worker_kit::calls::origin(trimmed).is_some_and(|origin| origin.len() < trimmed.len());
+    if has_path {
+        url.to_string()
+    } else {
+        format!("{trimmed}/customers")
+    }
 }
 
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -457,9 +474,17 @@ impl Worker {
                 )
                 .await;
         };
-        let sent = self
-            .http
-            .post(url)
+        let prepared = match self.calls.prepare(url).await {
+            Ok(prepared) => prepared,
+            Err(reason) => {
+                return Outcome::Transient(format!("cannot call the CRM proxy: {reason}"));
+            }
+        };
+        let mut request = self.http.post(&prepared.url);
+        if let Some(authorization) = &prepared.authorization {
+            request = request.header("authorization", authorization);
+        }
+        let sent = request
             .header("content-type", "application/json")
             .header(
                 "idempotency-key",

@@ -42,6 +42,7 @@ async fn harness(project: &str, crm: Option<String>, issuer: &str) -> Harness {
             vec![INVOKER.into()],
         ),
         firestore: cloud.firestore(http.clone()).expect("firestore"),
+        calls: worker_kit::calls::ServiceCalls::new(&cloud, http.clone()),
         http,
         crm_proxy: crm,
         logger: Logger::new(project, task_worker::SERVICE),
@@ -317,4 +318,20 @@ async fn a_body_by_reference_is_read_from_firestore() {
     assert_eq!(status, StatusCode::OK, "{answer}");
     let order = firestore.get("orders/4242", None).await.unwrap().unwrap();
     assert_eq!(order.string("payload").map(str::len), Some(body.len()));
+}
+
+#[test]
+fn a_bare_crm_proxy_url_gets_its_customers_route_and_a_full_one_is_kept() {
+    assert_eq!(
+        task_worker::crm_customers_url("https://crm-proxy-abc-uc.a.run.app"),
+        "https://crm-proxy-abc-uc.a.run.app/customers"
+    );
+    assert_eq!(
+        task_worker::crm_customers_url("https://crm-proxy-abc-uc.a.run.app/"),
+        "https://crm-proxy-abc-uc.a.run.app/customers"
+    );
+    assert_eq!(
+        task_worker::crm_customers_url("http://127.0.0.1:9/v2/customers"),
+        "http://127.0.0.1:9/v2/customers"
+    );
 }

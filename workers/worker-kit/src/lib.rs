@@ -1,6 +1,7 @@
 //! worker-kit: what the Shopify workers share (Firestore REST documents, JSON log lines, the
 //! cloud a process runs in, graceful shutdown, Shopify's header names and delivery ids).
 
+pub mod calls;
 pub mod cloud;
 pub mod firestore;
 pub mod log;
