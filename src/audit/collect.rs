@@ -72,6 +72,11 @@ pub async fn inventory(
         }),
         _ => None,
     };
+    let mut job_executions = Vec::new();
+    for job in &observed.jobs {
+        let executions = cloud.list_executions(&job.name, &Silent).await?;
+        job_executions.push((job.clone(), executions));
+    }
     let ledgered = crate::state::ledger::read_all(cloud.storage(), state_bucket)
         .await?
         .into_iter()
@@ -92,6 +97,7 @@ pub async fn inventory(
         schedules: observed.schedules,
         firestores: observed.firestores,
         jobs: observed.jobs.into_iter().map(|j| j.name).collect(),
+        job_executions,
         budgets,
     })
 }

@@ -113,6 +113,9 @@ pub enum Rule {
     /// A Firestore database no one read a document of in the idle window.
     #[serde(rename = "FS1")]
     UnreadFirestoreDatabase,
+    /// A Cloud Run job whose latest executions all failed: its retries burn task-seconds.
+    #[serde(rename = "CR10")]
+    FailingJob,
 }
 
 impl Rule {
@@ -137,6 +140,7 @@ impl Rule {
             Rule::PausedOrOrphanedSchedule => "SC1",
             Rule::NoBudget => "BU1",
             Rule::UnreadFirestoreDatabase => "FS1",
+            Rule::FailingJob => "CR10",
         }
     }
 
@@ -165,6 +169,7 @@ impl Rule {
             Rule::PausedOrOrphanedSchedule => "paused or orphaned Scheduler job",
             Rule::NoBudget => "no budget for the project",
             Rule::UnreadFirestoreDatabase => "Firestore database nobody reads",
+            Rule::FailingJob => "job whose executions keep failing",
         }
     }
 }
@@ -254,6 +259,11 @@ pub struct Inventory {
     pub firestores: Vec<crate::provider::firestore::FirestoreRecord>,
     /// Cloud Run job full names in the region (targets of schedules).
     pub jobs: BTreeSet<String>,
+    /// Each Cloud Run job with its executions (newest first).
+    pub job_executions: Vec<(
+        crate::provider::jobs::JobRecord,
+        Vec<crate::provider::jobs::ExecutionRecord>,
+    )>,
     /// The budgets of `[stack] billing_account` and the project's `projects/NUMBER`; `None`
     /// without a billing account (BU1 is then reported as not checked).
     pub budgets: Option<BudgetScope>,

@@ -15,7 +15,7 @@ use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{Created, all_pages, creating, retrying};
 use super::run::{OperationObserver, unchanged_since_plan, wait_for};
 
-pub use crate::model::live::jobs::JobRecord;
+pub use crate::model::live::jobs::{ExecutionRecord, JobRecord};
 
 /// The declared state stackctl writes onto a job; everything else on the job is kept.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -110,6 +110,42 @@ impl Cloud {
                 let items = page.jobs.into_iter().map(job_from_api);
                 Ok((items.collect(), page.next_page_token))
             }
+        })
+        .await
+    }
+
+    /// The executions of `job` (newest first, as the API lists them).
+    pub async fn list_executions(
+        &self,
+        job: &str,
+        observer: &dyn RetryObserver,
+    ) -> Result<Vec<ExecutionRecord>, ApiError> {
+        let time = |t: Option<wkt::Timestamp>| {
+            t.and_then(|t| {
+                chrono::DateTime::from_timestamp(t.seconds(), u32::try_from(t.nanos()).unwrap_or(0))
+            })
+        };
+        all_pages(|token| async move {
+            let page = retrying(self.backoff, observer, || async {
+                self.executions
+                    .list_executions()
+                    .set_parent(job)
+                    .set_page_token(&token)
+                    .send()
+                    .await
+                    .map_err(|e| ApiError::from_gax("run.jobs.executions.list", job, &e))
+            })
+            .await?;
+            let items = page.executions.into_iter().map(|e| ExecutionRecord {
+                name: e.name,
+                start: time(e.start_time),
+                completion: time(e.completion_time),
+                task_count: e.task_count,
+                succeeded_count: e.succeeded_count,
+                failed_count: e.failed_count,
+                retried_count: e.retried_count,
+            });
+            Ok((items.collect(), page.next_page_token))
         })
         .await
     }

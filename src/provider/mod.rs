@@ -48,6 +48,7 @@ pub struct Cloud {
     services: google_cloud_run_v2::client::Services,
     revisions: google_cloud_run_v2::client::Revisions,
     jobs: google_cloud_run_v2::client::Jobs,
+    executions: google_cloud_run_v2::client::Executions,
     iam: google_cloud_iam_admin_v1::client::Iam,
     projects: google_cloud_resourcemanager_v3::client::Projects,
     scheduler: google_cloud_scheduler_v1::client::CloudScheduler,
@@ -149,6 +150,7 @@ impl Cloud {
         let services = client!(google_cloud_run_v2::client::Services);
         let revisions = client!(google_cloud_run_v2::client::Revisions);
         let jobs = client!(google_cloud_run_v2::client::Jobs);
+        let executions = client!(google_cloud_run_v2::client::Executions);
         let iam = client!(google_cloud_iam_admin_v1::client::Iam);
         let projects = client!(google_cloud_resourcemanager_v3::client::Projects);
         let scheduler = client!(google_cloud_scheduler_v1::client::CloudScheduler);
@@ -182,6 +184,7 @@ impl Cloud {
             services,
             revisions,
             jobs,
+            executions,
             iam,
             projects,
             scheduler,

@@ -456,9 +456,13 @@ fn execution_id(execution: &serde_json::Value) -> String {
 
 /// Runs a job through the Run API and waits for its execution to complete.
 fn run_job(up: &Up, job: &str) -> serde_json::Value {
+    run_job_in(up, "test-project", job)
+}
+
+fn run_job_in(up: &Up, project: &str, job: &str) -> serde_json::Value {
     let (status, operation) = up.api(
         "POST",
-        &format!("/v2/projects/test-project/locations/us-central1/jobs/{job}:run"),
+        &format!("/v2/projects/{project}/locations/us-central1/jobs/{job}:run"),
         Some("{}"),
     );
     assert_eq!(status, 200, "{operation}");
@@ -636,8 +640,18 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
         .into()
 }
 
-/// POSTs a Shopify webhook delivery to the relay's local front.
+/// POSTs a Shopify `orders/updated` delivery to the relay's local front.
 fn deliver(relay: &str, body: &str, signature: &str, webhook_id: &str) -> (u16, String) {
+    deliver_topic(relay, "orders/updated", body, signature, webhook_id)
+}
+
+fn deliver_topic(
+    relay: &str,
+    topic: &str,
+    body: &str,
+    signature: &str,
+    webhook_id: &str,
+) -> (u16, String) {
     send(
         relay,
         "POST",
@@ -645,7 +659,7 @@ fn deliver(relay: &str, body: &str, signature: &str, webhook_id: &str) -> (u16, 
         &[
             ("Content-Type", "application/json"),
             ("X-Shopify-Hmac-Sha256", signature),
-            ("X-Shopify-Topic", "orders/updated"),
+            ("X-Shopify-Topic", topic),
             ("X-Shopify-Shop-Domain", "acme-shop.myshopify.com"),
             ("X-Shopify-API-Version", "2025-10"),
             ("X-Shopify-Webhook-Id", webhook_id),
@@ -683,10 +697,12 @@ fn wait_document(firestore: &str, path: &str, up: &Up) -> serde_json::Value {
     }
 }
 
-/// The README's tour, end to end on the repository's own stack.toml: the relay and the worker
-/// built from `workers/`, Google's Firestore emulator, the queue dispatching with OIDC tokens.
+/// The README's tour, end to end on the repository's own stack.toml: the relay, the worker and
+/// crm-proxy built from `workers/`, Google's Firestore emulator, the queue dispatching with OIDC
+/// tokens, the emulator's fake CRM; then the ingest job, run on demand, filling the orders table
+/// from the fake shop.
 #[test]
-fn a_signed_webhook_flows_from_the_relay_to_one_order_document_and_a_forged_one_goes_nowhere() {
+fn the_example_stack_runs_webhooks_to_firestore_and_the_crm_and_the_ingest_job_to_bigquery() {
     let firestore_installed = Command::new("gcloud")
         .args(["emulators", "firestore", "--help"])
         .stdout(Stdio::null())
@@ -722,12 +738,14 @@ fn a_signed_webhook_flows_from_the_relay_to_one_order_document_and_a_forged_one_
         ("shopify-client-secret", client_secret),
         ("shopify-admin-token", "shpat_e2e_token"),
         ("shopify-api-secret", "e2e-api-secret"),
+        ("crm-api-key", "e2e-crm-key-5d2a"),
     ] {
         set_secret_in(repo, &env, name, value);
     }
     let up = Up::start_in(repo, &env);
     let relay = up.front("service.relay");
     up.front("service.worker");
+    up.front("service.crm-proxy");
     let firestore = up
         .firestore
         .clone()
@@ -779,9 +797,105 @@ fn a_signed_webhook_flows_from_the_relay_to_one_order_document_and_a_forged_one_
     let (_, order_now) = document(&firestore, "orders/7001");
     assert!(order_now.to_string().contains("42.00"), "{order_now:#}");
 
+    // A customer update: relay -> queue -> worker -> crm-proxy (an ID token for its URL, which
+    // only the worker's identity may invoke) -> the fake CRM, once, even when Shopify retries.
+    let customer = r#"{"id":9001,"email":"buyer@example.com","first_name":"Ada"}"#;
+    let customer_signature = base64(&hmac_sha256(client_secret.as_bytes(), customer.as_bytes()));
+    for _ in 0..2 {
+        let (status, body) = deliver_topic(
+            &relay,
+            "customers/update",
+            customer,
+            &customer_signature,
+            "wh-e2e-customer",
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let crm_customer = loop {
+        let (_, listed) = up.api("GET", "/_emulator/crm/customers", None);
+        let listed: serde_json::Value = serde_json::from_str(&listed).unwrap_or_default();
+        let found = listed["customers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["id"] == "9001")
+            .cloned();
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "customer 9001 never reached the CRM: {listed}\n{}",
+            up.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, listed) = up.api("GET", "/_emulator/crm/customers", None);
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(
+        listed["customers"][0]["writes"], 1,
+        "one write for one customer update delivered twice: {listed}"
+    );
+    assert_eq!(
+        crm_customer["idempotency_keys"].as_array().map(Vec::len),
+        Some(1),
+        "{crm_customer}"
+    );
+
+    // The ingest job, run on demand: the shop's orders land in their day partitions, one row each.
+    let (status, seeded) = up.api(
+        "POST",
+        "/_emulator/shopify/shops",
+        Some(r#"{"shop":"acme-shop.myshopify.com","access_token":"shpat_e2e_token"}"#),
+    );
+    assert_eq!(status, 200, "{seeded}");
+    let today = chrono::Utc::now().date_naive();
+    let orders: Vec<serde_json::Value> = (0..5)
+        .map(|n| {
+            let created = (today - chrono::Duration::days(n % 2 + 1))
+                .and_hms_opt(9, n as u32, 0)
+                .unwrap()
+                .and_utc();
+            serde_json::json!({"id": 8000 + n, "created_at": created.to_rfc3339(),
+                               "total_price": "19.90", "customer_id": 9001,
+                               "line_items": [{"sku": "MUG", "quantity": 2}]})
+        })
+        .collect();
+    let (status, seeded) = up.api(
+        "POST",
+        "/_emulator/shopify/orders",
+        Some(&serde_json::json!({"shop": "acme-shop.myshopify.com", "orders": orders}).to_string()),
+    );
+    assert_eq!(status, 200, "{seeded}");
+    for _ in 0..2 {
+        let done = run_job_in(&up, "acme-shop-dev", "ingest-orders");
+        assert_eq!(done["succeededCount"], 1, "{done}\n{}", up.log());
+    }
+    let (status, data) = up.api(
+        "GET",
+        "/bigquery/v2/projects/acme-shop-dev/datasets/shopify/tables/orders/data",
+        None,
+    );
+    assert_eq!(status, 200, "{data}");
+    let data: serde_json::Value = serde_json::from_str(&data).unwrap();
+    let mut ids: Vec<String> = data["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| row["f"][0]["v"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["8000", "8001", "8002", "8003", "8004"],
+        "two runs, one row per order"
+    );
+
     let (status, log) = up.stop();
     assert!(status.success(), "{log}");
-    for secret in [client_secret, "shpat_e2e_token"] {
+    for secret in [client_secret, "shpat_e2e_token", "e2e-crm-key-5d2a"] {
         assert!(!log.contains(secret), "a secret value reached the log");
     }
 }

@@ -38,6 +38,7 @@ pub(super) const RULES: &[RuleFn] = &[
     run::instance_billing_on_bursty_traffic,
     run::tagged_revision_keeps_min_instances,
     run::service_without_max_instances,
+    run::failing_job,
     tasks::idle_queue,
     tasks::queue_retries_forever,
     tasks::paused_queue_with_backlog,

@@ -1,5 +1,6 @@
-//! Cloud Run rules (CR1, CR2, CR3, CR5, CR9): services and revisions that pay for idle
-//! instances, bill CPU on bursty traffic or may scale without a cap.
+//! Cloud Run rules (CR1, CR2, CR3, CR5, CR9, CR10): services and revisions that pay for idle
+//! instances, bill CPU on bursty traffic or may scale without a cap; jobs whose executions keep
+//! failing and burn their retries' task-seconds.
 
 use std::collections::BTreeMap;
 
@@ -292,4 +293,159 @@ pub(super) fn service_without_max_instances(context: &RuleContext) -> Vec<Findin
             )
         })
         .collect()
+}
+
+/// How many of a job's newest finished executions must all have failed (at least two).
+const FAILING_EXECUTIONS: usize = 3;
+
+/// CR10: the newest finished executions of a job in the idle window all failed, so each run
+/// burns its tasks' attempts (up to the task timeout each, times the retries) for nothing; priced
+/// as the task-seconds of the failed executions in the window, per month.
+pub(super) fn failing_job(context: &RuleContext) -> Vec<Finding> {
+    let since = context.signals.idle_since;
+    let days = f64::from(context.window.idle_days.max(1));
+    context
+        .inventory
+        .job_executions
+        .iter()
+        .filter_map(|(job, executions)| {
+            let mut finished: Vec<_> = executions
+                .iter()
+                .filter(|e| e.completion.is_some_and(|c| c >= since))
+                .collect();
+            finished.sort_by_key(|e| std::cmp::Reverse(e.completion));
+            let newest = &finished[..finished.len().min(FAILING_EXECUTIONS)];
+            if newest.len() < 2 || !newest.iter().all(|e| e.failed()) {
+                return None;
+            }
+            let failed: Vec<_> = finished.iter().filter(|e| e.failed()).collect();
+            let task_seconds: Vec<f64> = failed
+                .iter()
+                .filter_map(|e| {
+                    let seconds = (e.completion? - e.start?).num_milliseconds() as f64 / 1000.0;
+                    Some(seconds.max(0.0) * f64::from(e.task_count.max(1)))
+                })
+                .collect();
+            let burned: f64 = task_seconds.iter().sum();
+            let per_month = failed.len() as f64 * 30.0 / days;
+            let sizing = crate::cost::estimate::JobSizing {
+                cpu_millis: job.limits.get("cpu").and_then(|c| parse_cpu(c).ok()).unwrap_or(1000),
+                memory_bytes: job
+                    .limits
+                    .get("memory")
+                    .and_then(|m| parse_memory(m).ok())
+                    .unwrap_or(512 << 20),
+                task_count: 1,
+            };
+            let waste = (!task_seconds.is_empty()).then(|| {
+                let runs = crate::cost::estimate::JobRuns {
+                    executions_per_month: Some(per_month),
+                    avg_task_seconds: Some(burned / task_seconds.len() as f64),
+                };
+                round_usd(estimate::job(context.prices, sizing, runs, &job.name).monthly_usd)
+            });
+            let id = short(&job.name);
+            Some(finding(
+                Rule::FailingJob,
+                &job.name,
+                format!(
+                    "the newest {} finished executions failed ({} of {} in {} days, {:.0} task-seconds burned)",
+                    newest.len(),
+                    failed.len(),
+                    finished.len(),
+                    context.window.idle_days,
+                    burned
+                ),
+                waste,
+                Severity::High,
+                owned_fix(
+                    &job.labels,
+                    "job",
+                    id,
+                    "fix the job (its logs: stackctl logs job.NAME), or pause its schedule; an alert on failed executions (template cloud_run_job_failed_executions) catches the next one",
+                    format!("read why: gcloud run jobs executions list --job {id}; gcloud logging read 'resource.type=\"cloud_run_job\" resource.labels.job_name=\"{id}\" severity>=ERROR'"),
+                ),
+            ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::{Duration, Utc};
+
+    use super::super::tests::{inventory, run_audit};
+    use crate::audit::Signals;
+    use crate::provider::jobs::{ExecutionRecord, JobRecord};
+
+    fn job(id: &str) -> JobRecord {
+        JobRecord {
+            name: format!("projects/p/locations/us-central1/jobs/{id}"),
+            labels: BTreeMap::new(),
+            etag: String::new(),
+            image: "img".into(),
+            env: BTreeMap::new(),
+            secret_env: BTreeMap::new(),
+            limits: BTreeMap::from([
+                ("cpu".into(), "1".into()),
+                ("memory".into(), "512Mi".into()),
+            ]),
+            task_timeout: None,
+            max_retries: None,
+            parallelism: 0,
+            task_count: 1,
+            service_account: String::new(),
+        }
+    }
+
+    /// `hours` hourly executions ending now, each `seconds` long, failed or not.
+    fn hourly(
+        job: &JobRecord,
+        hours: i64,
+        seconds: i64,
+        failed: impl Fn(i64) -> bool,
+    ) -> Vec<ExecutionRecord> {
+        let now = Utc::now();
+        (0..hours)
+            .map(|h| {
+                let completion = now - Duration::hours(h);
+                ExecutionRecord {
+                    name: format!("{}/executions/e{h}", job.name),
+                    start: Some(completion - Duration::seconds(seconds)),
+                    completion: Some(completion),
+                    task_count: 1,
+                    succeeded_count: i32::from(!failed(h)),
+                    failed_count: i32::from(failed(h)),
+                    retried_count: 1,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_hourly_job_timing_out_on_every_attempt_is_priced_by_the_task_seconds_it_burns() {
+        // The case: a job that never exits, 900 s timeout, 3 retries, hourly: 4 × 900 s
+        // of a 1 vCPU / 512 MiB task 720 times a month.
+        let broken = job("ingest-orders");
+        let healthy = job("nightly");
+        let mut inv = inventory(vec![], vec![]);
+        inv.job_executions = vec![
+            (broken.clone(), hourly(&broken, 720, 3600, |_| true)),
+            // Failed twice long ago, fine since: not reported.
+            (healthy.clone(), hourly(&healthy, 30, 60, |h| h > 2)),
+        ];
+        let signals = Signals {
+            idle_since: Utc::now() - Duration::days(30),
+            ..Signals::default()
+        };
+        let findings = run_audit(&inv, &signals);
+        let cr10: Vec<_> = findings.iter().filter(|f| f.1 == "CR10").collect();
+        assert_eq!(cr10.len(), 1, "{findings:?}");
+        assert_eq!(cr10[0].0, "ingest-orders");
+        let waste = cr10[0].2.expect("priced");
+        // 2,592,000 task-seconds: $0.000018/vCPU-s and $0.000002/GiB-s × 0.5 GiB ≈ $49.
+        assert!((45.0..55.0).contains(&waste), "{waste}");
+    }
 }

@@ -26,3 +26,25 @@ pub struct JobRecord {
     pub task_count: i32,
     pub service_account: String,
 }
+
+/// One execution of a job, as the audit reads it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ExecutionRecord {
+    /// `projects/P/locations/L/jobs/ID/executions/E`
+    pub name: String,
+    pub start: Option<chrono::DateTime<chrono::Utc>>,
+    /// `None` while it runs.
+    pub completion: Option<chrono::DateTime<chrono::Utc>>,
+    pub task_count: i32,
+    pub succeeded_count: i32,
+    pub failed_count: i32,
+    /// Tasks that were retried at least once.
+    pub retried_count: i32,
+}
+
+impl ExecutionRecord {
+    /// Finished with at least one task failed for good.
+    pub fn failed(&self) -> bool {
+        self.completion.is_some() && self.failed_count > 0
+    }
+}
