@@ -206,8 +206,9 @@ fn deploy_local_on_the_example_stack_builds_pushes_and_rolls_out() {
         return;
     }
     let ws = Workspace::example();
-    copy_worker(&ws.path().join("workers/task-worker"));
-    copy_worker(&ws.path().join("workers/webhook-relay"));
+    for build in EXAMPLE_BUILDS {
+        copy_worker(&ws.path().join(build));
+    }
     let applied = ws.run(&["apply", "--local", "--auto-approve"]).expect(0);
     assert!(
         applied

@@ -10,6 +10,13 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_stackctl");
 /// The example stack at the repository root, and the schema file it references.
 pub const EXAMPLE_STACK: &str = include_str!("../../stack.toml");
 pub const EXAMPLE_SCHEMA: &str = include_str!("../../schemas/orders.json");
+/// The example's `build` directories: its services' and its job's workers.
+pub const EXAMPLE_BUILDS: [&str; 4] = [
+    "workers/task-worker",
+    "workers/webhook-relay",
+    "workers/crm-proxy",
+    "workers/shopify-ingest",
+];
 
 /// The secret canary: a Secret Manager version value every emulator holds (an unowned secret
 /// `stackctl-canary` in each test project). No stackctl output, saved plan or workspace file of
@@ -298,7 +305,7 @@ impl Workspace {
     /// (schemas/, and the `build` directory, which must exist; deploy tests copy the worker).
     pub fn example() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        for build in ["workers/task-worker", "workers/webhook-relay"] {
+        for build in EXAMPLE_BUILDS {
             std::fs::create_dir_all(dir.path().join(build)).expect("build dir");
         }
         let ws = Self { dir };

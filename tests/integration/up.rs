@@ -264,22 +264,22 @@ fn id_token(up: &Up, email: &str, audience: &str) -> String {
 #[test]
 fn up_runs_the_example_worker_behind_a_front_that_only_lets_invokers_in() {
     let ws = Workspace::example();
-    // The fixture stands in for both workers (the real ones run in the webhook test below).
-    for build in ["workers/task-worker", "workers/webhook-relay"] {
+    // The fixture stands in for every worker (the real ones run in the webhook test below).
+    for build in EXAMPLE_BUILDS {
         copy_dir(&hello_worker_source(), &ws.path().join(build));
     }
     let up = Up::start(&ws);
     // The secret has no version yet: Cloud Run would not start the revision, and neither does up.
     assert!(up.services.is_empty(), "{:?}", up.services);
     assert!(
-        up.log().contains("service.worker not running: spec.template.spec.containers[0].env[1].value_from.secret_key_ref.name: Secret projects/acme-shop-dev/secrets/shopify-api-secret/versions/latest was not found"),
+        up.log().contains("service.worker not running: spec.template.spec.containers[0].env[2].value_from.secret_key_ref.name: Secret projects/acme-shop-dev/secrets/shopify-api-secret/versions/latest was not found"),
         "{}",
         up.log()
     );
     // plan says so before anyone finds out at the first real apply.
     let warned = ws.run(&["plan", "--local"]).expect(0);
     assert!(
-        warned.stderr.contains("warning: secret.shopify-api-secret has no enabled version, and service.worker and job.ingest-orders read it: Cloud Run will not start them until it has one; add it with `stackctl secret set shopify-api-secret --local`"),
+        warned.stderr.contains("warning: secret.shopify-api-secret has no enabled version, and service.worker reads it: Cloud Run will not start it until it has one; add it with `stackctl secret set shopify-api-secret --local`"),
         "{}",
         warned.stderr
     );
