@@ -12,7 +12,16 @@ use super::AlertCondition;
 pub enum Needs {
     Service,
     Queue,
+    Job,
     None,
+}
+
+/// Where a template's default threshold comes from when `[alert.NAME]` sets none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThresholdFrom {
+    /// The watched service's declared `max_instances`.
+    MaxInstances,
 }
 
 /// One template file.
@@ -20,6 +29,9 @@ pub enum Needs {
 #[serde(deny_unknown_fields)]
 pub struct AlertTemplate {
     pub needs: Needs,
+    /// Replaces `threshold` as the default when the watched resource declares the value.
+    #[serde(default)]
+    pub threshold_from: Option<ThresholdFrom>,
     pub threshold: f64,
     pub duration: String,
     pub condition: TemplateCondition,
@@ -42,7 +54,7 @@ pub struct TemplateCondition {
 }
 
 /// Template names and their TOML text.
-pub const TEMPLATES: [(&str, &str); 4] = [
+pub const TEMPLATES: [(&str, &str); 6] = [
     (
         "bigquery_bytes_billed",
         include_str!("../../templates/alerts/bigquery_bytes_billed.toml"),
@@ -50,6 +62,14 @@ pub const TEMPLATES: [(&str, &str); 4] = [
     (
         "cloud_run_5xx_ratio",
         include_str!("../../templates/alerts/cloud_run_5xx_ratio.toml"),
+    ),
+    (
+        "cloud_run_instances_at_max",
+        include_str!("../../templates/alerts/cloud_run_instances_at_max.toml"),
+    ),
+    (
+        "cloud_run_job_failed_executions",
+        include_str!("../../templates/alerts/cloud_run_job_failed_executions.toml"),
     ),
     (
         "cloud_run_p95_latency",
@@ -74,11 +94,12 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 }
 
 impl AlertTemplate {
-    /// The condition with `{service}` / `{queue}` replaced by the watched resource's GCP id.
+    /// The condition with `{service}` / `{queue}` / `{job}` replaced by the watched resource's GCP id.
     pub fn expand(&self, target_id: &str, threshold: f64, duration: Duration) -> AlertCondition {
         let fill = |s: &str| {
             s.replace("{service}", target_id)
                 .replace("{queue}", target_id)
+                .replace("{job}", target_id)
         };
         let c = &self.condition;
         AlertCondition {
@@ -127,5 +148,42 @@ mod tests {
                 .contains("metric.type = \"run.googleapis.com/request_latencies\"")
         );
         assert_eq!(c.aligner, "ALIGN_PERCENTILE_95");
+    }
+
+    #[test]
+    fn job_failed_executions_counts_only_failed_completions_of_its_job() {
+        let t = template("cloud_run_job_failed_executions").expect("shipped");
+        assert_eq!(t.needs, Needs::Job);
+        let c = t.expand("shopify-ingest", t.threshold, t.default_duration());
+        assert!(c.filter.contains("resource.type = \"cloud_run_job\""));
+        assert!(
+            c.filter
+                .contains("resource.labels.job_name = \"shopify-ingest\"")
+        );
+        assert!(
+            c.filter
+                .contains("metric.type = \"run.googleapis.com/job/completed_execution_count\"")
+        );
+        assert!(c.filter.contains("metric.labels.result = \"failed\""));
+        assert_eq!((c.comparison.as_str(), c.threshold), ("COMPARISON_GT", 0.0));
+    }
+
+    #[test]
+    fn instances_at_max_compares_the_summed_instance_count_with_the_declared_cap() {
+        let t = template("cloud_run_instances_at_max").expect("shipped");
+        assert_eq!(t.needs, Needs::Service);
+        assert_eq!(t.threshold_from, Some(ThresholdFrom::MaxInstances));
+        let c = t.expand("relay", 4.0, t.default_duration());
+        assert!(
+            c.filter
+                .contains("metric.type = \"run.googleapis.com/container/instance_count\"")
+        );
+        assert!(
+            c.filter
+                .contains("resource.labels.service_name = \"relay\"")
+        );
+        assert_eq!(c.comparison, "COMPARISON_GE");
+        assert_eq!(c.reducer.as_deref(), Some("REDUCE_SUM"));
+        assert_eq!(c.threshold, 4.0);
     }
 }

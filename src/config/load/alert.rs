@@ -2,12 +2,13 @@
 
 use super::*;
 use crate::config::AlertCondition;
-use crate::config::templates::{self, Needs};
+use crate::config::templates::{self, Needs, ThresholdFrom};
 
 pub(super) const ALERT_KEYS: &[&str] = &[
     "conditions",
     "display_name",
     "duration",
+    "job",
     "notify",
     "queue",
     "service",
@@ -73,6 +74,7 @@ pub(super) fn read_alert(
     table: &TableRef,
     declared: &Declared,
     ids: &BTreeMap<ResourceAddr, String>,
+    max_instances: &BTreeMap<ResourceAddr, u32>,
 ) -> Option<AlertConfig> {
     checker.check_keys(table, ALERT_KEYS);
     let name_ok = check_label_name(checker, table);
@@ -89,6 +91,9 @@ pub(super) fn read_alert(
     let queue = checker
         .read_reference_at(table, "queue", Kind::Queue, declared)
         .optional();
+    let job = checker
+        .read_reference_at(table, "job", Kind::Job, declared)
+        .optional();
     let threshold = checker.read_number(table, "threshold").optional();
     let duration = checker
         .read_duration(
@@ -98,8 +103,8 @@ pub(super) fn read_alert(
         )
         .optional();
     let explicit = read_conditions(checker, table);
-    let (template, service, queue, threshold, duration, explicit) = (
-        template?, service?, queue?, threshold?, duration?, explicit?,
+    let (template, service, queue, job, threshold, duration, explicit) = (
+        template?, service?, queue?, job?, threshold?, duration?, explicit?,
     );
 
     let mut watches = Vec::new();
@@ -124,7 +129,7 @@ pub(super) fn read_alert(
             return None;
         }
         (None, Some((conditions, _))) => {
-            for (key, field) in [("service", &service), ("queue", &queue)] {
+            for (key, field) in [("service", &service), ("queue", &queue), ("job", &job)] {
                 if let Some(f) = field {
                     checker.error(
                         f.span.clone().unwrap_or_else(|| table.span.clone()),
@@ -169,23 +174,24 @@ pub(super) fn read_alert(
                 );
                 return None;
             };
-            let (wanted, other) = match t.needs {
-                Needs::Service => (
-                    Some(("service", service.clone())),
-                    queue.clone().map(|q| ("queue", q)),
-                ),
-                Needs::Queue => (
-                    Some(("queue", queue.clone())),
-                    service.clone().map(|s| ("service", s)),
-                ),
-                Needs::None => (
-                    None,
-                    service
-                        .clone()
-                        .map(|s| ("service", s))
-                        .or(queue.clone().map(|q| ("queue", q))),
-                ),
+            let wanted_key = match t.needs {
+                Needs::Service => Some("service"),
+                Needs::Queue => Some("queue"),
+                Needs::Job => Some("job"),
+                Needs::None => None,
             };
+            let parameters = [("service", &service), ("queue", &queue), ("job", &job)];
+            let other = parameters
+                .iter()
+                .find(|(key, field)| Some(*key) != wanted_key && field.is_some())
+                .and_then(|(key, field)| (*field).clone().map(|f| (*key, f)));
+            let wanted = wanted_key.map(|key| {
+                let field = parameters
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .and_then(|(_, f)| (*f).clone());
+                (key, field)
+            });
             if let Some((key, f)) = other {
                 checker.error(
                     f.span.unwrap_or_else(|| table.span.clone()),
@@ -210,7 +216,16 @@ pub(super) fn read_alert(
                 }
                 None => String::new(),
             };
-            let threshold = threshold.map(|f| f.value).unwrap_or(t.threshold);
+            let declared_default = match (t.threshold_from, watches.first()) {
+                (Some(ThresholdFrom::MaxInstances), Some(service)) => {
+                    max_instances.get(service).map(|&cap| f64::from(cap))
+                }
+                _ => None,
+            };
+            let threshold = threshold
+                .map(|f| f.value)
+                .or(declared_default)
+                .unwrap_or(t.threshold);
             let duration = duration
                 .map(|f| f.value)
                 .unwrap_or_else(|| t.default_duration());

@@ -408,16 +408,31 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
             ),
         );
     }
+    let job_results = read_all(checker, Kind::Job, &jobs, |c, t| {
+        read_job(c, t, image_repository, &declared)
+    });
+    for (name, parsed) in &job_results {
+        if let Some(p) = parsed {
+            ids.insert(ResourceAddr::new(Kind::Job, name), p.config.id.clone());
+        }
+    }
+    let max_instances: BTreeMap<ResourceAddr, u32> = service_results
+        .iter()
+        .filter_map(|(name, parsed)| {
+            let p = parsed.as_ref()?;
+            Some((
+                ResourceAddr::new(Kind::Service, name),
+                p.config.max_instances,
+            ))
+        })
+        .collect();
     let mut alerts = BTreeMap::new();
     for table in tables_of(Kind::Alert) {
         alerts.insert(
             table.name.clone(),
-            read_alert(checker, table, &declared, &ids),
+            read_alert(checker, table, &declared, &ids, &max_instances),
         );
     }
-    let job_results = read_all(checker, Kind::Job, &jobs, |c, t| {
-        read_job(c, t, image_repository, &declared)
-    });
     let schedule_results = read_all(checker, Kind::Schedule, &schedules, |c, t| {
         read_schedule(c, t, &declared)
     });

@@ -1708,3 +1708,59 @@ fn a_shop_is_its_myshopify_domain_and_webhooks_need_one() {
     assert_eq!(line, 8, "{message}");
     assert!(help.unwrap().contains("[shopify]"));
 }
+
+#[test]
+fn instances_at_max_alerts_default_their_threshold_to_the_services_declared_cap() {
+    let source = format!(
+        "{STACK}{WORKER}[alert.capped]\ntemplate = \"cloud_run_instances_at_max\"\nservice = \"service.worker\"\n[alert.lower]\ntemplate = \"cloud_run_instances_at_max\"\nservice = \"service.worker\"\nthreshold = 8\n"
+    );
+    let stack = parse_str(&source).unwrap();
+    assert_eq!(stack.alerts["capped"].conditions[0].threshold, 10.0);
+    assert_eq!(stack.alerts["lower"].conditions[0].threshold, 8.0);
+}
+
+#[test]
+fn failed_execution_alerts_watch_a_declared_job_by_its_gcp_id() {
+    let source = format!(
+        "{STACK}[job.ingest]\nid = \"shopify-ingest\"\nimage = \"img\"\n[alert.failed]\ntemplate = \"cloud_run_job_failed_executions\"\njob = \"job.ingest\"\n"
+    );
+    let stack = parse_str(&source).unwrap();
+    let alert = &stack.alerts["failed"];
+    assert!(
+        alert.conditions[0]
+            .filter
+            .contains("resource.labels.job_name = \"shopify-ingest\""),
+        "{}",
+        alert.conditions[0].filter
+    );
+    assert_eq!(alert.watches, vec![ResourceAddr::new(Kind::Job, "ingest")]);
+}
+
+#[test]
+fn failed_execution_alerts_need_a_job_and_take_no_service() {
+    let needs_job = single_error(&format!(
+        "{STACK}[alert.failed]\ntemplate = \"cloud_run_job_failed_executions\"\n"
+    ));
+    assert_eq!(
+        (needs_job.2.as_str(), needs_job.3.as_deref()),
+        (
+            "template `cloud_run_job_failed_executions` in [alert.failed] needs `job`",
+            Some("add job = \"job.NAME\"")
+        )
+    );
+    let takes_no_service = single_error(&format!(
+        "{STACK}{WORKER}[alert.failed]\ntemplate = \"cloud_run_job_failed_executions\"\nservice = \"service.worker\"\n"
+    ));
+    assert_eq!(
+        (
+            takes_no_service.0,
+            takes_no_service.1,
+            takes_no_service.2.as_str()
+        ),
+        (
+            10,
+            11,
+            "template `cloud_run_job_failed_executions` takes no `service`"
+        )
+    );
+}
