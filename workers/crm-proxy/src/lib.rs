@@ -212,13 +212,7 @@ pub fn router(proxy: Arc<Proxy>) -> Router {
         .with_state(proxy)
 }
 
-fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-}
+use worker_kit::serve::header;
 
 /// The customer object and its id, or why the body is not one.
 fn parse_customer(body: &[u8]) -> Result<(Map<String, Value>, String), &'static str> {

@@ -63,13 +63,7 @@ fn answer(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-}
+use worker_kit::serve::header;
 
 async fn receive(State(relay): State<Arc<Relay>>, headers: HeaderMap, body: Bytes) -> Response {
     let trace = relay

@@ -6,6 +6,15 @@ use std::process::ExitCode;
 
 use crate::log::Logger;
 
+/// A request header's trimmed value, `None` when absent, empty or not text.
+pub fn header<'h>(headers: &'h axum::http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
 /// What a started worker hands over: its logger, its routes, and what to say once listening.
 pub struct Serving {
     pub logger: Logger,

@@ -152,6 +152,26 @@ impl GraphqlError {
     }
 }
 
+/// The `after` cursor of a connection's variables, decoded by `decode`: `None` when absent, or
+/// the errors Shopify answers for a cursor it cannot read or a value that is not a string.
+pub(crate) fn after_cursor<T>(
+    variables: &Value,
+    decode: impl Fn(&str) -> Option<T>,
+) -> Result<Option<T>, GraphqlError> {
+    match &variables["after"] {
+        Value::Null => Ok(None),
+        Value::String(cursor) => decode(cursor).map(Some).ok_or_else(|| {
+            GraphqlError::new("Invalid cursor for current pagination sort.", "BAD_REQUEST")
+        }),
+        other => Err(GraphqlError::invalid_variable(
+            "after",
+            "String",
+            other,
+            "Could not coerce value to String",
+        )),
+    }
+}
+
 /// What one operation receives.
 pub(crate) struct Request<'a> {
     pub variables: &'a Value,

@@ -194,20 +194,7 @@ fn list(shop: &mut ShopRecord, request: &Request) -> Answer {
         Some(query) => parse_search(query)?,
         None => Vec::new(),
     };
-    let after = match &request.variables["after"] {
-        Value::Null => None,
-        Value::String(cursor) => Some(key_of_cursor(cursor).ok_or_else(|| {
-            GraphqlError::new("Invalid cursor for current pagination sort.", "BAD_REQUEST")
-        })?),
-        other => {
-            return Err(GraphqlError::invalid_variable(
-                "after",
-                "String",
-                other,
-                "Could not coerce value to String",
-            ));
-        }
-    };
+    let after = super::after_cursor(request.variables, key_of_cursor)?;
     let mut matching: Vec<(&Value, (String, u64))> = shop
         .orders
         .values()

@@ -91,20 +91,7 @@ fn key_of(id: u64) -> String {
 
 fn list(shop: &mut ShopRecord, request: &Request) -> Answer {
     let first = page_size(request.variables)? as usize;
-    let after = match &request.variables["after"] {
-        Value::Null => None,
-        Value::String(cursor) => Some(id_of_cursor(cursor).ok_or_else(|| {
-            GraphqlError::new("Invalid cursor for current pagination sort.", "BAD_REQUEST")
-        })?),
-        other => {
-            return Err(GraphqlError::invalid_variable(
-                "after",
-                "String",
-                other,
-                "Could not coerce value to String",
-            ));
-        }
-    };
+    let after = super::after_cursor(request.variables, id_of_cursor)?;
     let remaining: Vec<&Value> = shop
         .webhook_subscriptions
         .iter()
