@@ -336,12 +336,12 @@ mod tests {
         assert_eq!(worker.monthly_usd, 6.86);
         let webhooks = &cost.resources[&"queue.webhooks".parse().unwrap()];
         assert_eq!(webhooks.monthly_usd, 1.6);
-        // Two alert policies of one condition each: 2 x $1.50.
-        let alerts: f64 = ["alert.worker-errors", "alert.webhook-backlog"]
+        // Three alert policies of one condition each: 3 x $1.50.
+        let alerts: f64 = ["alert.worker-errors", "alert.webhook-backlog", "alert.ingest-failures"]
             .iter()
             .map(|a| cost.resources[&a.parse().unwrap()].monthly_usd)
             .sum();
-        assert_eq!(alerts, 3.0);
+        assert_eq!(alerts, 4.5);
         // table.orders: 20 GiB x $0.02 + 0.5 TiB x $6.25; repository.workers: 2 GB x $0.10.
         assert_eq!(
             cost.resources[&"table.orders".parse().unwrap()].monthly_usd,
@@ -383,7 +383,13 @@ mod tests {
             cost.resources[&"firestore.default".parse().unwrap()].monthly_usd,
             13.96
         );
-        assert_eq!(cost.total_monthly_usd, 33.2962);
+        // service.crm-proxy: 200,000 requests x 300 ms = 60,000 instance-seconds of 1 vCPU
+        // ($1.44) and 0.5 GiB ($0.075), plus 200,000 x $0.0000004 ($0.08).
+        assert_eq!(
+            cost.resources[&"service.crm-proxy".parse().unwrap()].monthly_usd,
+            1.595
+        );
+        assert_eq!(cost.total_monthly_usd, 36.3912);
         assert_eq!(cost.unknown, Vec::<String>::new());
         let free: Vec<PriceItem> = cost.free_tier_not_included.iter().map(|f| f.item).collect();
         assert_eq!(
@@ -471,8 +477,8 @@ mod tests {
                 crate::resources::registry::declared_costs(&stack, &prices),
             )
         };
-        // Only the fixed fees remain: two alert conditions and one Scheduler job.
-        assert_eq!(cost.total_monthly_usd, 3.1);
+        // Only the fixed fees remain: three alert conditions and one Scheduler job.
+        assert_eq!(cost.total_monthly_usd, 4.6);
         assert_eq!(
             cost.unknown,
             vec![
@@ -480,6 +486,7 @@ mod tests {
                 "no [usage] for job.ingest-orders".to_string(),
                 "no [usage] for queue.webhooks".to_string(),
                 "no [usage] for repository.workers".to_string(),
+                "no [usage] for service.crm-proxy".to_string(),
                 "no [usage] for service.relay".to_string(),
                 "no [usage] for service.worker".to_string(),
                 "no [usage] for table.orders".to_string(),

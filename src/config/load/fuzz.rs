@@ -14,6 +14,22 @@ use super::parse_bytes;
 const EXAMPLE: &str = include_str!("../../../stack.toml");
 const SCHEMA: &str = include_str!("../../../schemas/orders.json");
 
+/// A directory the example stack.toml loads in: its schema file and one (empty) directory
+/// for each `build = "..."` the example names, read from the example itself.
+pub(super) fn example_project_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("schemas")).unwrap();
+    std::fs::write(dir.path().join("schemas/orders.json"), SCHEMA).unwrap();
+    let builds = EXAMPLE.lines().filter_map(|line| {
+        let value = line.trim().strip_prefix("build")?.trim_start().strip_prefix('=')?;
+        value.trim_start().strip_prefix('"')?.split('"').next()
+    });
+    for build in builds {
+        std::fs::create_dir_all(dir.path().join(build)).unwrap();
+    }
+    dir
+}
+
 /// Mutants per run: about 3 s in a debug build.
 const CASES: usize = 3000;
 
@@ -155,12 +171,7 @@ fn check(file: &Path, text: Vec<u8>) -> Result<bool, String> {
 
 #[test]
 fn mutated_example_stacks_load_without_panics_quickly_and_every_error_is_located() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("schemas")).unwrap();
-    std::fs::write(dir.path().join("schemas/orders.json"), SCHEMA).unwrap();
-    for build in ["workers/task-worker", "workers/webhook-relay"] {
-        std::fs::create_dir_all(dir.path().join(build)).unwrap();
-    }
+    let dir = example_project_dir();
     let file = dir.path().join("stack.toml");
     // The unmutated example loads, so mutants start from a valid file.
     parse_bytes(&file, EXAMPLE.as_bytes().to_vec()).expect("the example loads");

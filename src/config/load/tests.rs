@@ -1078,16 +1078,7 @@ fn alerts_name_unknown_templates_and_missing_parameters() {
 
 #[test]
 fn the_example_data_kinds_parse_with_defaults() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("schemas")).unwrap();
-    std::fs::write(
-        dir.path().join("schemas/orders.json"),
-        include_str!("../../../schemas/orders.json"),
-    )
-    .unwrap();
-    for build in ["workers/task-worker", "workers/webhook-relay"] {
-        std::fs::create_dir_all(dir.path().join(build)).unwrap();
-    }
+    let dir = super::fuzz::example_project_dir();
     let file = dir.path().join("stack.toml");
     let stack = parse(&file, include_str!("../../../stack.toml")).unwrap();
     let dataset = &stack.datasets["shopify"];
@@ -1096,7 +1087,9 @@ fn the_example_data_kinds_parse_with_defaults() {
     let orders = &stack.tables["orders"];
     assert_eq!(orders.partition.as_ref().unwrap().granularity, "DAY");
     assert_eq!(orders.columns[0].kind, "INT64");
-    assert_eq!(orders.columns.last().unwrap().fields.len(), 2);
+    let line_items = orders.columns.iter().find(|c| c.name == "line_items").unwrap();
+    assert_eq!((line_items.kind.as_str(), line_items.fields.len()), ("RECORD", 2));
+    assert_eq!(orders.columns.last().unwrap().name, "ingested_at");
     assert_eq!(stack.repositories["workers"].location, "us-central1");
     assert_eq!(stack.budgets["monthly"].thresholds, vec![0.5, 0.9, 1.0]);
     let alert = &stack.alerts["webhook-backlog"];
