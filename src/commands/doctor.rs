@@ -178,6 +178,7 @@ async fn cloud_checks(session: &Session, member: &str) -> Vec<Check> {
         }
         Err(e) => checks.push(Check::new("permissions", CheckStatus::Fail, e.to_string())),
     }
+    checks.push(billing_check(session, member).await);
     if let Some(account) = stack
         .settings
         .billing_account
@@ -198,4 +199,49 @@ async fn cloud_checks(session: &Session, member: &str) -> Vec<Check> {
         );
     }
     checks
+}
+
+/// Whether the project is linked to a billing account (nothing that costs money can be created
+/// otherwise), and to the one `[stack] billing_account` names.
+async fn billing_check(session: &Session, member: &str) -> Check {
+    let project = &session.stack.settings.project;
+    let declared = session.stack.settings.billing_account.as_deref();
+    let link_fix = |account: &str| {
+        format!("gcloud billing projects link {project} --billing-account={account}")
+    };
+    match session.cloud.project_billing(&Silent).await {
+        Ok(info) if !info.billing_enabled || info.billing_account_name.is_empty() => Check::new(
+            "billing",
+            CheckStatus::Fail,
+            format!("{project} is not linked to a billing account: Cloud Run, BigQuery loads and the rest refuse to be created"),
+        )
+        .with_fix([link_fix(declared.unwrap_or("XXXXXX-XXXXXX-XXXXXX"))]),
+        Ok(info) => {
+            let linked = info
+                .billing_account_name
+                .trim_start_matches("billingAccounts/")
+                .to_string();
+            match declared {
+                Some(account) if account != linked => Check::new(
+                    "billing",
+                    CheckStatus::Warn,
+                    format!(
+                        "{project} is billed to {linked}, but [stack] billing_account is {account}: budgets there would not cover this project's spend"
+                    ),
+                )
+                .with_fix([
+                    format!("set billing_account = \"{linked}\" in {}", session.stack.file.display()),
+                    link_fix(account),
+                ]),
+                _ => Check::new(
+                    "billing",
+                    CheckStatus::Ok,
+                    format!("{project} is billed to {linked}"),
+                ),
+            }
+        }
+        Err(e) => Check::new("billing", CheckStatus::Warn, e.to_string()).with_fix([format!(
+            "gcloud projects add-iam-policy-binding {project} --member={member} --role=roles/billing.projectManager (or read it: gcloud billing projects describe {project})"
+        )]),
+    }
 }

@@ -337,10 +337,14 @@ mod tests {
         let webhooks = &cost.resources[&"queue.webhooks".parse().unwrap()];
         assert_eq!(webhooks.monthly_usd, 1.6);
         // Three alert policies of one condition each: 3 x $1.50.
-        let alerts: f64 = ["alert.worker-errors", "alert.webhook-backlog", "alert.ingest-failures"]
-            .iter()
-            .map(|a| cost.resources[&a.parse().unwrap()].monthly_usd)
-            .sum();
+        let alerts: f64 = [
+            "alert.worker-errors",
+            "alert.webhook-backlog",
+            "alert.ingest-failures",
+        ]
+        .iter()
+        .map(|a| cost.resources[&a.parse().unwrap()].monthly_usd)
+        .sum();
         assert_eq!(alerts, 4.5);
         // table.orders: 20 GiB x $0.02 + 0.5 TiB x $6.25; repository.workers: 2 GB x $0.10.
         assert_eq!(

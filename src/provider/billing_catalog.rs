@@ -1,5 +1,6 @@
-//! Cloud Billing Catalog v1 through a small typed REST module (there is no official Rust crate):
-//! the public services and their SKUs with USD list prices, read for `--live-prices`.
+//! Cloud Billing v1 through a small typed REST module (there is no official Rust crate): the
+//! catalog's public services and their SKUs with USD list prices, read for `--live-prices`, and
+//! the project's billing link, read by `stackctl doctor`.
 
 use reqwest::Method;
 use serde::Deserialize;
@@ -130,7 +131,31 @@ impl From<SkuWire> for SkuRecord {
     }
 }
 
+/// `projects.getBillingInfo`: which billing account pays for the project.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ProjectBillingInfo {
+    /// `billingAccounts/XXXXXX-XXXXXX-XXXXXX`, empty when the project is not linked.
+    pub billing_account_name: String,
+    pub billing_enabled: bool,
+}
+
 impl Cloud {
+    /// The stack's project's billing link.
+    pub async fn project_billing(
+        &self,
+        observer: &dyn RetryObserver,
+    ) -> Result<ProjectBillingInfo, ApiError> {
+        let path = format!("/v1/projects/{}/billingInfo", self.project);
+        retrying(self.backoff, observer, || async {
+            let request = self.billing_catalog.request(Method::GET, &path);
+            self.billing_catalog
+                .json("cloudbilling.projects.getBillingInfo", &path, request)
+                .await
+        })
+        .await
+    }
+
     /// Every item of one catalog list call: `pageToken` paging, each page retried.
     async fn catalog_pages<Page: DeserializeOwned, T>(
         &self,

@@ -691,6 +691,45 @@ fn doctor_reports_what_an_apply_needs_and_the_permission_the_caller_lacks() {
         "{}",
         run.stdout
     );
+    assert!(
+        run.stdout
+            .contains("ok    billing: test-project is billed to 000000-000000-000000"),
+        "{}",
+        run.stdout
+    );
+
+    // A stack that names another billing account is warned: its budgets would miss this spend.
+    let elsewhere = basic_stack("doctor").replace(
+        "region = \"us-central1\"",
+        "region = \"us-central1\"\nbilling_account = \"0A0A0A-0A0A0A-0A0A0A\"",
+    );
+    let run = Workspace::new(&elsewhere)
+        .on(&emulator, &["doctor"])
+        .expect(0);
+    assert!(
+        run.stdout.contains("warn  billing: test-project is billed to 000000-000000-000000, but [stack] billing_account is 0A0A0A-0A0A0A-0A0A0A"),
+        "{}",
+        run.stdout
+    );
+
+    // Unlinked (as `gcloud billing projects unlink` leaves it), nothing billable can be created.
+    let (status, body) = http(
+        &emulator.addr(),
+        "PUT",
+        "/v1/projects/test-project/billingInfo",
+        Some(r#"{"billingAccountName": ""}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let run = ws.on(&emulator, &["doctor"]).expect(1);
+    assert!(
+        run.stdout
+            .contains("FAIL  billing: test-project is not linked to a billing account")
+            && run
+                .stdout
+                .contains("fix: gcloud billing projects link test-project --billing-account="),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

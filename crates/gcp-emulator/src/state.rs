@@ -90,6 +90,9 @@ pub struct State {
     pub shopify_shops: Tracked<crate::apis::shopify::ShopRecord>,
     /// The fake CRM's customers by id.
     pub crm_customers: Tracked<crate::apis::crm::CustomerRecord>,
+    /// Projects' billing links (`ProjectBillingInfo`) by project id, as `updateBillingInfo` set
+    /// them; a project never set is linked to the emulator's own account.
+    pub project_billing: Tracked<Value>,
     /// The key the fake CRM accepts (`POST /_emulator/crm/config`, or the first one used).
     pub crm_api_key: Option<String>,
 }
@@ -142,7 +145,8 @@ impl State {
             firestore_databases,
             firestore_fields,
             shopify_shops,
-            crm_customers
+            crm_customers,
+            project_billing
         );
         whole!(
             format_version,

@@ -21,7 +21,11 @@ pub(super) fn example_project_dir() -> tempfile::TempDir {
     std::fs::create_dir_all(dir.path().join("schemas")).unwrap();
     std::fs::write(dir.path().join("schemas/orders.json"), SCHEMA).unwrap();
     let builds = EXAMPLE.lines().filter_map(|line| {
-        let value = line.trim().strip_prefix("build")?.trim_start().strip_prefix('=')?;
+        let value = line
+            .trim()
+            .strip_prefix("build")?
+            .trim_start()
+            .strip_prefix('=')?;
         value.trim_start().strip_prefix('"')?.split('"').next()
     });
     for build in builds {

@@ -1087,8 +1087,15 @@ fn the_example_data_kinds_parse_with_defaults() {
     let orders = &stack.tables["orders"];
     assert_eq!(orders.partition.as_ref().unwrap().granularity, "DAY");
     assert_eq!(orders.columns[0].kind, "INT64");
-    let line_items = orders.columns.iter().find(|c| c.name == "line_items").unwrap();
-    assert_eq!((line_items.kind.as_str(), line_items.fields.len()), ("RECORD", 2));
+    let line_items = orders
+        .columns
+        .iter()
+        .find(|c| c.name == "line_items")
+        .unwrap();
+    assert_eq!(
+        (line_items.kind.as_str(), line_items.fields.len()),
+        ("RECORD", 2)
+    );
     assert_eq!(orders.columns.last().unwrap().name, "ingested_at");
     assert_eq!(stack.repositories["workers"].location, "us-central1");
     assert_eq!(stack.budgets["monthly"].thresholds, vec![0.5, 0.9, 1.0]);

@@ -1,6 +1,9 @@
 //! Cloud Billing Catalog v1 (`cloudbilling.googleapis.com`): the public services and the SKUs,
 //! with list prices, of the products stackctl prices; tests change a SKU's price or withdraw it
-//! through `POST /_emulator/cloudbilling/skus`.
+//! through `POST /_emulator/cloudbilling/skus`. And projects' billing links
+//! (`projects.getBillingInfo`/`updateBillingInfo`): a project is linked to
+//! [`LOCAL_BILLING_ACCOUNT`] until someone links it elsewhere or unlinks it (an empty
+//! `billingAccountName`), so `stackctl doctor` can be tested both ways.
 //!
 //! The catalog is seeded with the figures of stackctl's built-in price table (2026-11-25), so a
 //! live read changes no estimate until a test changes a price. Service ids are Google's; SKU
@@ -16,6 +19,53 @@ use crate::conventions::ApiError;
 use crate::conventions::paging::PagePolicy;
 use crate::conventions::wire::{parse_timestamp, stable_hash, timestamp};
 use crate::state::State;
+
+/// The billing account every emulated project starts linked to.
+pub const LOCAL_BILLING_ACCOUNT: &str = "billingAccounts/000000-000000-000000";
+
+/// `ProjectBillingInfo` of `project`.
+fn billing_info(state: &State, project: &str) -> Value {
+    state
+        .project_billing
+        .get(project)
+        .cloned()
+        .unwrap_or_else(|| {
+            json!({
+                "name": format!("projects/{project}/billingInfo"),
+                "projectId": project,
+                "billingAccountName": LOCAL_BILLING_ACCOUNT,
+                "billingEnabled": true,
+            })
+        })
+}
+
+/// `projects.getBillingInfo`.
+pub fn get_billing_info(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
+    let project = call.param("projectsId")?;
+    Ok(Reply::Json(billing_info(context.state, project)))
+}
+
+/// `projects.updateBillingInfo`: links the project to `billingAccountName`, or unlinks it (empty).
+pub fn update_billing_info(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
+    let project = call.param("projectsId")?.to_string();
+    let account = call.body_or_empty()["billingAccountName"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if !account.is_empty() && !account.starts_with("billingAccounts/") {
+        return Err(ApiError::invalid_argument(format!(
+            "Invalid billing account name: {account} (expected billingAccounts/XXXXXX-XXXXXX-XXXXXX)."
+        )));
+    }
+    let info = json!({
+        "name": format!("projects/{project}/billingInfo"),
+        "projectId": project,
+        "billingAccountName": account,
+        "billingEnabled": !account.is_empty(),
+    });
+    context.state.project_billing.insert(project, info.clone());
+    Ok(Reply::Json(info))
+}
 
 /// "Defaults to 5000": both list methods answer up to 5000 per page.
 const SERVICES_POLICY: PagePolicy = PagePolicy {

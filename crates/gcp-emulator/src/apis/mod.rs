@@ -561,6 +561,14 @@ const HANDLERS: &[(&str, Handler)] = &[
         budgets::delete_budget,
     ),
     ("cloudbilling.services.list", cloudbilling::list_services),
+    (
+        "cloudbilling.projects.getBillingInfo",
+        cloudbilling::get_billing_info,
+    ),
+    (
+        "cloudbilling.projects.updateBillingInfo",
+        cloudbilling::update_billing_info,
+    ),
     ("cloudbilling.services.skus.list", cloudbilling::list_skus),
     (
         "artifactregistry.projects.locations.repositories.create",
