@@ -88,8 +88,9 @@ pub fn create_fields(spec: &UptimeSpec) -> Vec<FieldChange> {
     out
 }
 
-/// Declared fields that differ. A live check that is not HTTPS on 443 shows as a changed `url`;
-/// an empty accepted-status list is Google's default, 2xx.
+/// Declared fields that differ. A live check that is not HTTPS on 443 shows as a changed `url`
+/// (updated in place), another host as one that forces replacement; an empty accepted-status
+/// list is Google's default, 2xx.
 pub fn diff(spec: &UptimeSpec, live: &UptimeRecord) -> Vec<FieldChange> {
     let mut out = Vec::new();
     let live_url = if live.use_ssl && (live.port == 443 || live.port == 0) {
@@ -107,6 +108,12 @@ pub fn diff(spec: &UptimeSpec, live: &UptimeRecord) -> Vec<FieldChange> {
         live_url,
         |v| quoted(v),
     );
+    // The host sits in the check's monitored resource, which Google never changes in place.
+    if spec.host != live.host
+        && let Some(last) = out.last_mut()
+    {
+        *last = last.clone().forcing_replacement();
+    }
     push_if_differs(
         &mut out,
         "period",
@@ -259,7 +266,16 @@ impl Converge for UptimeKind {
                     .await
                     .insert(change.address.clone(), made.name);
             }
-            (Action::Update | Action::Replace, Some(spec)) => {
+            (Action::Replace, Some(spec)) => {
+                observer.phase("replacing uptime check (its host changed)");
+                cloud.delete_uptime_check(&change.name, observer).await?;
+                let made = cloud.create_uptime_check(&to_write(spec), observer).await?;
+                ctx.names
+                    .lock()
+                    .await
+                    .insert(change.address.clone(), made.name);
+            }
+            (Action::Update, Some(spec)) => {
                 observer.phase("updating uptime check");
                 cloud
                     .update_uptime_check(&change.name, &to_write(spec), observer)
@@ -334,5 +350,15 @@ mod tests {
         let fields = diff(&spec(), &plain);
         assert_eq!(fields.len(), 1, "{fields:?}");
         assert_eq!(fields[0].field, "url");
+        assert!(!fields[0].forces_replacement);
+    }
+
+    #[test]
+    fn another_host_forces_replacement() {
+        let mut moved = live();
+        moved.host = "old.example.com".into();
+        let fields = diff(&spec(), &moved);
+        assert_eq!(fields.len(), 1, "{fields:?}");
+        assert!(fields[0].forces_replacement, "{fields:?}");
     }
 }

@@ -1,6 +1,6 @@
 //! `[uptime.NAME]` against the emulator: apply then an empty re-plan, a changed period is one
-//! in-place update, a check removed from stack.toml is deleted, and an unowned look-alike with
-//! the same display name and host is never touched.
+//! in-place update, another host replaces the check, a check removed from stack.toml is
+//! deleted, and an unowned look-alike with the same display name and host is never touched.
 
 use serde_json::Value;
 
@@ -80,10 +80,25 @@ fn uptime_checks_apply_plan_empty_update_in_place_and_delete_only_their_own() {
         "the update did not converge"
     );
 
-    ws.write(&STACK.replace(
-        "[uptime.gateway]\nurl = \"https://gateway.example.com/\"\nperiod = \"60s\"\nregions = [\"USA\", \"EUROPE\", \"ASIA_PACIFIC\"]\n",
-        "",
-    ).replace("timeout = \"5s\"", "timeout = \"5s\"\nperiod = \"900s\""));
+    // Another host cannot be patched into a check: it is replaced.
+    ws.edit("https://gateway.example.com/", "https://gw.example.com/");
+    let moved = ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    assert!(
+        moved.stdout.contains("forces replacement"),
+        "{}",
+        moved.stdout
+    );
+    assert!(
+        !ws.on(&emulator, &["plan"])
+            .expect(0)
+            .stdout
+            .contains("uptime."),
+        "the replacement did not converge"
+    );
+    assert_eq!(checks(&emulator).len(), 3);
+
+    let without_gateway = STACK.split("[uptime.gateway]").next().expect("stack");
+    ws.write(&without_gateway.replace("timeout = \"5s\"", "timeout = \"5s\"\nperiod = \"900s\""));
     let removed = ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
     assert!(
         removed.stdout.contains("- uptime.gateway"),
