@@ -181,7 +181,7 @@ pub struct UptimeKind;
 
 impl Reconcile for UptimeKind {
     const KIND: Kind = Kind::Uptime;
-    const TIER: u8 = 3;
+    const TIER: u8 = 2;
     const APIS: &'static [&'static str] = &["monitoring"];
     const ADOPTION: Adoption = Adoption::Labels;
     fn owner_labels(live: &Self::Live) -> Option<&BTreeMap<String, String>> {

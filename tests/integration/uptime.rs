@@ -1,6 +1,7 @@
 //! `[uptime.NAME]` against the emulator: apply then an empty re-plan, a changed period is one
 //! in-place update, another host replaces the check, a check removed from stack.toml is
-//! deleted, and an unowned look-alike with the same display name and host is never touched.
+//! deleted, and an unowned look-alike with the same display name and host is never touched; an
+//! `uptime_check_failed` alert on the check re-plans empty too.
 
 use serde_json::Value;
 
@@ -14,6 +15,10 @@ region = "us-central1"
 [uptime.relay]
 url = "https://relay.example.com/healthz"
 timeout = "5s"
+
+[alert.relay-down]
+template = "uptime_check_failed"
+uptime = "uptime.relay"
 
 [uptime.gateway]
 url = "https://gateway.example.com/"
@@ -50,14 +55,16 @@ fn uptime_checks_apply_plan_empty_update_in_place_and_delete_only_their_own() {
     let ws = Workspace::new(STACK);
     let applied = ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
     assert!(
-        applied.stdout.contains("+ uptime.relay") && applied.stdout.contains("+ uptime.gateway"),
+        applied.stdout.contains("+ uptime.relay")
+            && applied.stdout.contains("+ uptime.gateway")
+            && applied.stdout.contains("+ alert.relay-down"),
         "{}",
         applied.stdout
     );
     assert_eq!(checks(&emulator).len(), 3);
     let plan = ws.on(&emulator, &["plan"]).expect(0);
     assert!(
-        !plan.stdout.contains("uptime."),
+        !plan.stdout.contains("uptime.") && !plan.stdout.contains("alert.relay-down"),
         "the re-plan is not empty:\n{}",
         plan.stdout
     );

@@ -412,7 +412,12 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
     }
     let mut uptimes = BTreeMap::new();
     for table in tables_of(Kind::Uptime) {
-        uptimes.insert(table.name.clone(), read_uptime(checker, table));
+        let uptime = read_uptime(checker, table);
+        if let Some(u) = &uptime {
+            // What alert templates watch of an uptime check: its host.
+            ids.insert(ResourceAddr::new(Kind::Uptime, &table.name), u.host.clone());
+        }
+        uptimes.insert(table.name.clone(), uptime);
     }
     let job_results = read_all(checker, Kind::Job, &jobs, |c, t| {
         read_job(c, t, image_repository, &declared)

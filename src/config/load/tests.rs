@@ -1786,3 +1786,23 @@ fn uptime_checks_refuse_periods_google_does_not_offer_and_plain_http_at_their_li
         )
     );
 }
+
+#[test]
+fn uptime_check_failed_alerts_watch_the_checks_host() {
+    let stack = parse_str(&format!(
+        "{STACK}[uptime.relay]\nurl = \"https://relay.example.com/healthz\"\n[alert.relay-down]\ntemplate = \"uptime_check_failed\"\nuptime = \"uptime.relay\"\n"
+    ))
+    .unwrap();
+    let alert = &stack.alerts["relay-down"];
+    assert!(
+        alert.conditions[0]
+            .filter
+            .contains("resource.labels.host = \"relay.example.com\""),
+        "{}",
+        alert.conditions[0].filter
+    );
+    assert_eq!(
+        alert.watches,
+        vec![ResourceAddr::new(Kind::Uptime, "relay")]
+    );
+}
