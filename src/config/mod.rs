@@ -36,6 +36,7 @@ pub struct Stack {
     pub channels: BTreeMap<String, ChannelConfig>,
     pub budgets: BTreeMap<String, BudgetConfig>,
     pub alerts: BTreeMap<String, AlertConfig>,
+    pub uptimes: BTreeMap<String, UptimeConfig>,
     pub service_accounts: BTreeMap<String, ServiceAccountConfig>,
     pub secrets: BTreeMap<String, SecretConfig>,
     pub jobs: BTreeMap<String, JobConfig>,
@@ -107,6 +108,7 @@ impl Stack {
             channels: Default::default(),
             budgets: Default::default(),
             alerts: Default::default(),
+            uptimes: Default::default(),
             service_accounts: Default::default(),
             secrets: Default::default(),
             jobs: Default::default(),
@@ -562,6 +564,25 @@ pub struct AlertConfig {
     pub notify: Vec<ResourceAddr>,
     /// What the conditions watch (`service.x`, `queue.y`), for ordering.
     pub watches: Vec<ResourceAddr>,
+}
+
+/// `[uptime.NAME]`: a Cloud Monitoring uptime check of a public HTTPS URL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UptimeConfig {
+    /// Default: the table name.
+    pub display_name: String,
+    /// The checked host, from `url`.
+    pub host: String,
+    /// Path with query, from `url` or `path`; default `/`.
+    pub path: String,
+    /// 60s, 300s, 600s or 900s; default 300s.
+    pub period: Duration,
+    /// 1s to 60s; default 10s.
+    pub timeout: Duration,
+    /// Checker regions (`USA`, `EUROPE`, ...); empty: Google's default (all).
+    pub regions: Vec<String>,
+    /// Accepted status class: `2xx` (default), `3xx`, `4xx`, `5xx` or `any`.
+    pub expect_status: String,
 }
 
 /// One threshold condition, after the template was expanded.

@@ -13,6 +13,7 @@ pub enum Needs {
     Service,
     Queue,
     Job,
+    Uptime,
     None,
 }
 
@@ -54,7 +55,7 @@ pub struct TemplateCondition {
 }
 
 /// Template names and their TOML text.
-pub const TEMPLATES: [(&str, &str); 6] = [
+pub const TEMPLATES: [(&str, &str); 7] = [
     (
         "bigquery_bytes_billed",
         include_str!("../../templates/alerts/bigquery_bytes_billed.toml"),
@@ -79,6 +80,10 @@ pub const TEMPLATES: [(&str, &str); 6] = [
         "cloud_tasks_queue_depth",
         include_str!("../../templates/alerts/cloud_tasks_queue_depth.toml"),
     ),
+    (
+        "uptime_check_failed",
+        include_str!("../../templates/alerts/uptime_check_failed.toml"),
+    ),
 ];
 
 /// A template by name; `None` for unknown names. The shipped files are checked by a unit test.
@@ -94,12 +99,14 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 }
 
 impl AlertTemplate {
-    /// The condition with `{service}` / `{queue}` / `{job}` replaced by the watched resource's GCP id.
+    /// The condition with `{service}` / `{queue}` / `{job}` replaced by the watched resource's GCP
+    /// id, `{uptime}` by the checked host.
     pub fn expand(&self, target_id: &str, threshold: f64, duration: Duration) -> AlertCondition {
         let fill = |s: &str| {
             s.replace("{service}", target_id)
                 .replace("{queue}", target_id)
                 .replace("{job}", target_id)
+                .replace("{uptime}", target_id)
         };
         let c = &self.condition;
         AlertCondition {
@@ -185,5 +192,24 @@ mod tests {
         assert_eq!(c.comparison, "COMPARISON_GE");
         assert_eq!(c.reducer.as_deref(), Some("REDUCE_SUM"));
         assert_eq!(c.threshold, 4.0);
+    }
+
+    #[test]
+    fn uptime_check_failed_counts_failing_regions_of_the_checked_host() {
+        let t = template("uptime_check_failed").expect("shipped");
+        assert_eq!(t.needs, Needs::Uptime);
+        let c = t.expand("relay.example.com", t.threshold, t.default_duration());
+        assert!(
+            c.filter
+                .contains("metric.type = \"monitoring.googleapis.com/uptime_check/check_passed\"")
+        );
+        assert!(
+            c.filter
+                .contains("resource.labels.host = \"relay.example.com\"")
+        );
+        assert_eq!(
+            (c.aligner.as_str(), c.reducer.as_deref()),
+            ("ALIGN_NEXT_OLDER", Some("REDUCE_COUNT_FALSE"))
+        );
     }
 }

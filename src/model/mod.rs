@@ -32,10 +32,12 @@ pub enum Kind {
     Api,
     /// One IAM member added to one role on one resource's policy (`iam: ROLE on TARGET for MEMBER`).
     Grant,
+    /// A Cloud Monitoring uptime check on a public HTTPS URL.
+    Uptime,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Service,
         Kind::Queue,
         Kind::Dataset,
@@ -52,6 +54,7 @@ impl Kind {
         Kind::ShopifyWebhook,
         Kind::Api,
         Kind::Grant,
+        Kind::Uptime,
     ];
 
     /// The table prefix in stack.toml and in addresses (`service`, `queue`).
@@ -73,6 +76,7 @@ impl Kind {
             Kind::ShopifyWebhook => "shopify_webhook",
             Kind::Api => "api",
             Kind::Grant => "iam",
+            Kind::Uptime => "uptime",
         }
     }
 

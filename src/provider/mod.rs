@@ -27,6 +27,7 @@ pub mod secrets;
 pub mod shopify;
 pub mod storage;
 pub mod tasks;
+pub mod uptime;
 
 use std::time::Duration;
 
@@ -63,6 +64,7 @@ pub struct Cloud {
     logging: rest::RestClient,
     channels: google_cloud_monitoring_v3::client::NotificationChannelService,
     alerts: google_cloud_monitoring_v3::client::AlertPolicyService,
+    uptime: google_cloud_monitoring_v3::client::UptimeCheckService,
     /// Alert policy writes are serialized per project, as the Monitoring API asks.
     alert_writes: std::sync::Arc<tokio::sync::Mutex<()>>,
     artifacts: google_cloud_artifactregistry_v1::client::ArtifactRegistry,
@@ -170,6 +172,7 @@ impl Cloud {
         let logging = rest(logging::GOOGLE_LOGGING)?;
         let channels = client!(google_cloud_monitoring_v3::client::NotificationChannelService);
         let alerts = client!(google_cloud_monitoring_v3::client::AlertPolicyService);
+        let uptime = client!(google_cloud_monitoring_v3::client::UptimeCheckService);
         let artifacts = client!(google_cloud_artifactregistry_v1::client::ArtifactRegistry);
         let firestore = client!(google_cloud_firestore_admin_v1::client::FirestoreAdmin);
         let shopify_http = reqwest::Client::builder()
@@ -199,6 +202,7 @@ impl Cloud {
             logging,
             channels,
             alerts,
+            uptime,
             alert_writes: Default::default(),
             artifacts,
             firestore,

@@ -125,7 +125,8 @@ fn target_of(stack: &Stack, addr: &ResourceAddr) -> Option<PolicyTarget> {
         | Kind::Repository
         | Kind::Channel
         | Kind::Budget
-        | Kind::Alert => return None,
+        | Kind::Alert
+        | Kind::Uptime => return None,
     })
 }
 

@@ -229,6 +229,7 @@ pub async fn observe(
         }
     };
     let alerts = async { n.list(Kind::Alert, cloud.list_alerts(&Silent).await) };
+    let uptimes = async { n.list(Kind::Uptime, cloud.list_uptime_checks(&Silent).await) };
     let budgets = async {
         match billing_account {
             Some(account) => n.list(Kind::Budget, cloud.list_budgets(account, &Silent).await),
@@ -273,6 +274,7 @@ pub async fn observe(
         repositories,
         channels,
         alerts,
+        uptimes,
         budgets,
         firestores,
         project_number,
@@ -282,6 +284,7 @@ pub async fn observe(
         repositories,
         channels,
         alerts,
+        uptimes,
         budgets,
         firestores,
         project_number,
@@ -323,6 +326,7 @@ pub async fn observe(
             channels,
             budgets,
             alerts,
+            uptimes,
             service_accounts,
             secrets,
             jobs,

@@ -28,6 +28,7 @@ pub mod service;
 pub mod service_account;
 pub mod shopify_webhook;
 pub mod table;
+pub mod uptime;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

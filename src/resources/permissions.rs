@@ -171,6 +171,16 @@ pub fn for_kind(kind: Kind) -> Option<Needed> {
                 "monitoring.notificationChannels.update",
             ],
         ),
+        Kind::Uptime => (
+            "roles/monitoring.uptimeCheckConfigEditor",
+            &[
+                "monitoring.uptimeCheckConfigs.create",
+                "monitoring.uptimeCheckConfigs.delete",
+                "monitoring.uptimeCheckConfigs.get",
+                "monitoring.uptimeCheckConfigs.list",
+                "monitoring.uptimeCheckConfigs.update",
+            ],
+        ),
         Kind::Alert => (
             "roles/monitoring.alertPolicyEditor",
             &[

@@ -108,6 +108,7 @@ registry! {
     ShopifyWebhook => shopify_webhook::ShopifyWebhookKind in shopify_webhooks;
     Api => api::ApiKind in apis;
     Grant => grant::GrantKind in grants;
+    Uptime => uptime::UptimeKind in uptimes;
 }
 
 impl Observed {

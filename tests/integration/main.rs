@@ -28,3 +28,4 @@ mod shopify;
 mod support;
 mod trust;
 mod up;
+mod uptime;

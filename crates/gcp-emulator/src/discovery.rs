@@ -431,6 +431,20 @@ const NON_CONTIGUOUS_ENUMS: &[(&str, &[(&str, i64)])] = &[
         ],
     ),
     (
+        // Monitoring UptimeCheckConfig.HttpCheck.ResponseStatusCode.StatusClass
+        // (google-cloud-monitoring-v3 1.14): the class's first status code.
+        "STATUS_CLASS_UNSPECIFIED",
+        &[
+            ("STATUS_CLASS_UNSPECIFIED", 0),
+            ("STATUS_CLASS_1XX", 100),
+            ("STATUS_CLASS_2XX", 200),
+            ("STATUS_CLASS_3XX", 300),
+            ("STATUS_CLASS_4XX", 400),
+            ("STATUS_CLASS_5XX", 500),
+            ("STATUS_CLASS_ANY", 1000),
+        ],
+    ),
+    (
         "NOTIFICATION_PROMPT_UNSPECIFIED",
         &[
             ("NOTIFICATION_PROMPT_UNSPECIFIED", 0),

@@ -61,6 +61,8 @@ pub struct State {
     pub notification_channels: Tracked<Value>,
     /// Monitoring alert policies by full name.
     pub alert_policies: Tracked<Value>,
+    /// Monitoring uptime check configs by full name.
+    pub uptime_check_configs: Tracked<Value>,
     /// Seeded Monitoring time series per project id.
     pub time_series: Tracked<Vec<Value>>,
     /// Artifact Registry repositories by full name.
@@ -134,6 +136,7 @@ impl State {
             budgets,
             notification_channels,
             alert_policies,
+            uptime_check_configs,
             time_series,
             repositories,
             docker_images,

@@ -14,6 +14,7 @@ pub(super) const ALERT_KEYS: &[&str] = &[
     "service",
     "template",
     "threshold",
+    "uptime",
 ];
 
 const CONDITION_KEYS: &[&str] = &[
@@ -94,6 +95,9 @@ pub(super) fn read_alert(
     let job = checker
         .read_reference_at(table, "job", Kind::Job, declared)
         .optional();
+    let uptime = checker
+        .read_reference_at(table, "uptime", Kind::Uptime, declared)
+        .optional();
     let threshold = checker.read_number(table, "threshold").optional();
     let duration = checker
         .read_duration(
@@ -103,8 +107,8 @@ pub(super) fn read_alert(
         )
         .optional();
     let explicit = read_conditions(checker, table);
-    let (template, service, queue, job, threshold, duration, explicit) = (
-        template?, service?, queue?, job?, threshold?, duration?, explicit?,
+    let (template, service, queue, job, uptime, threshold, duration, explicit) = (
+        template?, service?, queue?, job?, uptime?, threshold?, duration?, explicit?,
     );
 
     let mut watches = Vec::new();
@@ -129,7 +133,12 @@ pub(super) fn read_alert(
             return None;
         }
         (None, Some((conditions, _))) => {
-            for (key, field) in [("service", &service), ("queue", &queue), ("job", &job)] {
+            for (key, field) in [
+                ("service", &service),
+                ("queue", &queue),
+                ("job", &job),
+                ("uptime", &uptime),
+            ] {
                 if let Some(f) = field {
                     checker.error(
                         f.span.clone().unwrap_or_else(|| table.span.clone()),
@@ -178,9 +187,15 @@ pub(super) fn read_alert(
                 Needs::Service => Some("service"),
                 Needs::Queue => Some("queue"),
                 Needs::Job => Some("job"),
+                Needs::Uptime => Some("uptime"),
                 Needs::None => None,
             };
-            let parameters = [("service", &service), ("queue", &queue), ("job", &job)];
+            let parameters = [
+                ("service", &service),
+                ("queue", &queue),
+                ("job", &job),
+                ("uptime", &uptime),
+            ];
             let other = parameters
                 .iter()
                 .find(|(key, field)| Some(*key) != wanted_key && field.is_some())

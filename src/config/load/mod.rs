@@ -40,6 +40,7 @@ mod service;
 mod service_account;
 mod shopify;
 mod table;
+mod uptime;
 mod usage;
 mod values;
 
@@ -65,6 +66,7 @@ use service::*;
 use service_account::*;
 use shopify::*;
 use table::*;
+use uptime::*;
 use usage::*;
 
 const STACK_KEYS: &[&str] = &[
@@ -408,6 +410,15 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
             ),
         );
     }
+    let mut uptimes = BTreeMap::new();
+    for table in tables_of(Kind::Uptime) {
+        let uptime = read_uptime(checker, table);
+        if let Some(u) = &uptime {
+            // What alert templates watch of an uptime check: its host.
+            ids.insert(ResourceAddr::new(Kind::Uptime, &table.name), u.host.clone());
+        }
+        uptimes.insert(table.name.clone(), uptime);
+    }
     let job_results = read_all(checker, Kind::Job, &jobs, |c, t| {
         read_job(c, t, image_repository, &declared)
     });
@@ -471,6 +482,7 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
         channels: collect_plain(channels)?,
         budgets: collect_plain(budgets)?,
         alerts: collect_plain(alerts)?,
+        uptimes: collect_plain(uptimes)?,
         service_accounts: collect_all(account_results)?,
         secrets: collect_all(secret_results)?,
         jobs: collect_all(job_results)?,
@@ -837,6 +849,7 @@ fn kind_noun(kind: Kind) -> &'static str {
         Kind::Channel => "notification channel",
         Kind::Budget => "budget",
         Kind::Alert => "alert policy",
+        Kind::Uptime => "uptime check",
         Kind::ServiceAccount => "service account",
         Kind::Secret => "Secret Manager secret",
         Kind::Job => "Cloud Run job",

@@ -1764,3 +1764,70 @@ fn failed_execution_alerts_need_a_job_and_take_no_service() {
         )
     );
 }
+
+#[test]
+fn uptime_checks_take_an_https_url_and_default_period_timeout_and_status() {
+    let stack = parse_str(&format!(
+        "{STACK}[uptime.relay]\nurl = \"https://relay.example.com/healthz\"\n"
+    ))
+    .unwrap();
+    let relay = &stack.uptimes["relay"];
+    assert_eq!(
+        (
+            relay.host.as_str(),
+            relay.path.as_str(),
+            relay.expect_status.as_str()
+        ),
+        ("relay.example.com", "/healthz", "2xx")
+    );
+    assert_eq!(
+        (relay.period, relay.timeout),
+        (Duration::from_secs(300), Duration::from_secs(10))
+    );
+}
+
+#[test]
+fn uptime_checks_refuse_periods_google_does_not_offer_and_plain_http_at_their_line() {
+    assert_eq!(
+        single_error(&format!(
+            "{STACK}[uptime.relay]\nurl = \"https://relay.example.com/\"\nperiod = \"120s\"\n"
+        )),
+        owned(
+            7,
+            10,
+            "`period` in [uptime.relay] must be 60s, 300s, 600s or 900s",
+            Some("write period = \"300s\" (the periods Cloud Monitoring offers)")
+        )
+    );
+    let (line, column, message, _) = single_error(&format!(
+        "{STACK}[uptime.relay]\nurl = \"http://relay.example.com/\"\n"
+    ));
+    assert_eq!(
+        (line, column, message.as_str()),
+        (
+            6,
+            7,
+            "`http://relay.example.com/` in [uptime.relay] is not an https URL with a host name"
+        )
+    );
+}
+
+#[test]
+fn uptime_check_failed_alerts_watch_the_checks_host() {
+    let stack = parse_str(&format!(
+        "{STACK}[uptime.relay]\nurl = \"https://relay.example.com/healthz\"\n[alert.relay-down]\ntemplate = \"uptime_check_failed\"\nuptime = \"uptime.relay\"\n"
+    ))
+    .unwrap();
+    let alert = &stack.alerts["relay-down"];
+    assert!(
+        alert.conditions[0]
+            .filter
+            .contains("resource.labels.host = \"relay.example.com\""),
+        "{}",
+        alert.conditions[0].filter
+    );
+    assert_eq!(
+        alert.watches,
+        vec![ResourceAddr::new(Kind::Uptime, "relay")]
+    );
+}

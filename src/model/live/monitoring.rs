@@ -47,3 +47,23 @@ pub struct AlertRecord {
     pub conditions: Vec<Option<ConditionRecord>>,
     pub channels: Vec<String>,
 }
+
+/// An HTTPS uptime check config as the API reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UptimeRecord {
+    /// `projects/P/uptimeCheckConfigs/ID` (server-assigned)
+    pub name: String,
+    pub display_name: String,
+    /// The `host` label of its `uptime_url` monitored resource.
+    pub host: String,
+    pub path: String,
+    pub use_ssl: bool,
+    pub port: i32,
+    pub period: Duration,
+    pub timeout: Duration,
+    /// `USA`, `EUROPE`, ... sorted; empty: all regions.
+    pub regions: Vec<String>,
+    /// Accepted status classes (`STATUS_CLASS_2XX`, ...); empty: Google's default (2xx).
+    pub status_classes: Vec<String>,
+    pub user_labels: BTreeMap<String, String>,
+}

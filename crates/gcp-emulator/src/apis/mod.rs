@@ -26,6 +26,7 @@ pub mod shopify;
 pub mod storage;
 pub mod tasks;
 pub mod tasks_data;
+pub mod uptime;
 
 use std::collections::BTreeMap;
 
@@ -535,6 +536,26 @@ const HANDLERS: &[(&str, Handler)] = &[
     (
         "monitoring.projects.alertPolicies.delete",
         monitoring::delete_policy,
+    ),
+    (
+        "monitoring.projects.uptimeCheckConfigs.create",
+        uptime::create_check,
+    ),
+    (
+        "monitoring.projects.uptimeCheckConfigs.get",
+        uptime::get_check,
+    ),
+    (
+        "monitoring.projects.uptimeCheckConfigs.list",
+        uptime::list_checks,
+    ),
+    (
+        "monitoring.projects.uptimeCheckConfigs.patch",
+        uptime::patch_check,
+    ),
+    (
+        "monitoring.projects.uptimeCheckConfigs.delete",
+        uptime::delete_check,
     ),
     (
         "monitoring.projects.timeSeries.list",

@@ -1,0 +1,364 @@
+//! `uptime`: Cloud Monitoring HTTPS uptime checks, found again by their `stackctl-name` label
+//! (the server assigns their ids).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Adoption, ApplyCtx, Converge, Known, NAME_LABEL, OWNER_LABEL, Reconcile, StepError, created,
+    diff_labels, labelled_address, labelled_key, owned_labels, push_if_differs, quoted,
+    quoted_duration,
+};
+use crate::config::{Stack, UptimeConfig};
+use crate::model::change::{Action, FieldChange, Step};
+use crate::model::{Kind, ResourceAddr};
+use crate::provider::run::OperationObserver;
+use crate::provider::uptime::{UptimeRecord, UptimeWrite};
+use crate::state::Ledger;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UptimeSpec {
+    /// `<stack>/<name>`: what finds the live check.
+    pub key: String,
+    /// `projects/P/uptimeCheckConfigs/(assigned on create)`
+    pub placeholder: String,
+    pub display_name: String,
+    pub host: String,
+    pub path: String,
+    pub period: Duration,
+    pub timeout: Duration,
+    /// Sorted; empty: every region.
+    pub regions: Vec<String>,
+    /// `STATUS_CLASS_2XX`, ...
+    pub status_class: String,
+    pub user_labels: BTreeMap<String, String>,
+}
+
+/// `2xx` -> `STATUS_CLASS_2XX`, `any` -> `STATUS_CLASS_ANY`.
+fn status_class(expect_status: &str) -> String {
+    format!("STATUS_CLASS_{}", expect_status.to_ascii_uppercase())
+}
+
+pub fn spec(stack: &Stack, name: &str, cfg: &UptimeConfig) -> UptimeSpec {
+    let mut user_labels = owned_labels(stack, &BTreeMap::new());
+    user_labels.insert(NAME_LABEL.to_string(), name.to_string());
+    UptimeSpec {
+        key: format!("{}/{name}", stack.settings.name),
+        placeholder: format!(
+            "projects/{}/uptimeCheckConfigs/(assigned on create)",
+            stack.settings.project
+        ),
+        display_name: cfg.display_name.clone(),
+        host: cfg.host.clone(),
+        path: cfg.path.clone(),
+        period: cfg.period,
+        timeout: cfg.timeout,
+        regions: cfg.regions.clone(),
+        status_class: status_class(&cfg.expect_status),
+        user_labels,
+    }
+}
+
+fn url(host: &str, path: &str) -> String {
+    format!("https://{host}{path}")
+}
+
+fn regions_shown(regions: &[String]) -> String {
+    if regions.is_empty() {
+        "(all)".into()
+    } else {
+        format!("[{}]", regions.join(", "))
+    }
+}
+
+pub fn create_fields(spec: &UptimeSpec) -> Vec<FieldChange> {
+    let mut out = vec![
+        created("url", quoted(&url(&spec.host, &spec.path))),
+        created("period", quoted_duration(&spec.period)),
+        created("timeout", quoted_duration(&spec.timeout)),
+        created("regions", regions_shown(&spec.regions)),
+        created("expect_status", quoted(&spec.status_class)),
+        created("display_name", quoted(&spec.display_name)),
+    ];
+    for (k, v) in &spec.user_labels {
+        out.push(created(&format!("user_labels.{k}"), quoted(v)));
+    }
+    out
+}
+
+/// Declared fields that differ. A live check that is not HTTPS on 443 shows as a changed `url`
+/// (updated in place), another host as one that forces replacement; an empty accepted-status
+/// list is Google's default, 2xx.
+pub fn diff(spec: &UptimeSpec, live: &UptimeRecord) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    let live_url = if live.use_ssl && (live.port == 443 || live.port == 0) {
+        url(&live.host, &live.path)
+    } else {
+        format!(
+            "http(s={}) {}:{}{}",
+            live.use_ssl, live.host, live.port, live.path
+        )
+    };
+    push_if_differs(
+        &mut out,
+        "url",
+        url(&spec.host, &spec.path),
+        live_url,
+        |v| quoted(v),
+    );
+    // The host sits in the check's monitored resource, which Google never changes in place.
+    if spec.host != live.host
+        && let Some(last) = out.last_mut()
+    {
+        *last = last.clone().forcing_replacement();
+    }
+    push_if_differs(
+        &mut out,
+        "period",
+        spec.period,
+        live.period,
+        quoted_duration,
+    );
+    push_if_differs(
+        &mut out,
+        "timeout",
+        spec.timeout,
+        live.timeout,
+        quoted_duration,
+    );
+    push_if_differs(
+        &mut out,
+        "regions",
+        spec.regions.as_slice(),
+        live.regions.as_slice(),
+        |v| regions_shown(v),
+    );
+    let live_status = match live.status_classes.as_slice() {
+        [] => "STATUS_CLASS_2XX".to_string(),
+        [one] => one.clone(),
+        many => many.join("+"),
+    };
+    push_if_differs(
+        &mut out,
+        "expect_status",
+        spec.status_class.as_str(),
+        live_status.as_str(),
+        |v| quoted(v),
+    );
+    push_if_differs(
+        &mut out,
+        "display_name",
+        spec.display_name.as_str(),
+        live.display_name.as_str(),
+        |v| quoted(v),
+    );
+    diff_labels(
+        &mut out,
+        "user_labels",
+        &spec.user_labels,
+        &live.user_labels,
+    );
+    out
+}
+
+fn to_write(spec: &UptimeSpec) -> UptimeWrite {
+    UptimeWrite {
+        display_name: spec.display_name.clone(),
+        host: spec.host.clone(),
+        path: spec.path.clone(),
+        period: spec.period,
+        timeout: spec.timeout,
+        regions: spec.regions.clone(),
+        status_class: spec.status_class.clone(),
+        user_labels: spec.user_labels.clone(),
+    }
+}
+
+/// `uptime`: uptime check configs, owned by user label.
+pub struct UptimeKind;
+
+impl Reconcile for UptimeKind {
+    const KIND: Kind = Kind::Uptime;
+    const TIER: u8 = 2;
+    const APIS: &'static [&'static str] = &["monitoring"];
+    const ADOPTION: Adoption = Adoption::Labels;
+    fn owner_labels(live: &Self::Live) -> Option<&BTreeMap<String, String>> {
+        Some(&live.user_labels)
+    }
+    type Spec = UptimeSpec;
+    type Live = UptimeRecord;
+
+    fn declared(stack: &Stack) -> Vec<(ResourceAddr, UptimeSpec)> {
+        stack
+            .uptimes
+            .iter()
+            .map(|(name, cfg)| {
+                (
+                    ResourceAddr::new(Kind::Uptime, name),
+                    spec(stack, name, cfg),
+                )
+            })
+            .collect()
+    }
+    fn spec_name(spec: &UptimeSpec) -> &str {
+        &spec.placeholder
+    }
+    fn live_name(live: &UptimeRecord) -> &str {
+        &live.name
+    }
+    fn spec_key(spec: &UptimeSpec) -> String {
+        spec.key.clone()
+    }
+    fn live_key(live: &UptimeRecord) -> String {
+        labelled_key(&live.user_labels, &live.name)
+    }
+    fn spec_display_name(spec: &UptimeSpec) -> Option<&str> {
+        Some(&spec.display_name)
+    }
+    fn live_display_name(live: &UptimeRecord) -> Option<&str> {
+        Some(&live.display_name)
+    }
+    fn address_of(live: &UptimeRecord, _: &Ledger) -> ResourceAddr {
+        labelled_address(Kind::Uptime, &live.user_labels, &live.name)
+    }
+    fn create_fields(spec: &UptimeSpec, _: &Known) -> Vec<FieldChange> {
+        create_fields(spec)
+    }
+    fn diff(spec: &UptimeSpec, live: &UptimeRecord, _: &Known) -> Vec<FieldChange> {
+        diff(spec, live)
+    }
+    fn unowned_hint(address: &ResourceAddr, name: &str) -> String {
+        format!(
+            "{address}: {name} carries the label {NAME_LABEL}={} but not {OWNER_LABEL} of this stack; remove that label from it, or rename the table",
+            address.name
+        )
+    }
+}
+
+impl Converge for UptimeKind {
+    async fn write_adoption_labels(
+        cloud: &crate::provider::Cloud,
+        live: &Self::Live,
+        labels: &BTreeMap<String, String>,
+        _stack: &Stack,
+    ) -> Result<(), crate::provider::ApiError> {
+        use crate::provider::Silent;
+        cloud
+            .label_uptime_check(&live.name, labels, &Silent)
+            .await
+            .map(drop)
+    }
+    async fn converge(
+        ctx: &ApplyCtx,
+        change: &Step,
+        spec: Option<&UptimeSpec>,
+        observer: &dyn OperationObserver,
+    ) -> Result<(), StepError> {
+        let cloud = &ctx.cloud;
+        match (change.action, spec) {
+            (Action::Create, Some(spec)) => {
+                observer.phase("creating uptime check");
+                let made = cloud.create_uptime_check(&to_write(spec), observer).await?;
+                ctx.names
+                    .lock()
+                    .await
+                    .insert(change.address.clone(), made.name);
+            }
+            (Action::Replace, Some(spec)) => {
+                observer.phase("replacing uptime check (its host changed)");
+                cloud.delete_uptime_check(&change.name, observer).await?;
+                let made = cloud.create_uptime_check(&to_write(spec), observer).await?;
+                ctx.names
+                    .lock()
+                    .await
+                    .insert(change.address.clone(), made.name);
+            }
+            (Action::Update, Some(spec)) => {
+                observer.phase("updating uptime check");
+                cloud
+                    .update_uptime_check(&change.name, &to_write(spec), observer)
+                    .await?;
+            }
+            (Action::Delete | Action::Retire, _) => {
+                observer.phase("deleting uptime check");
+                cloud.delete_uptime_check(&change.name, observer).await?;
+            }
+            (action, None) => {
+                return Err(StepError::no_desired_state(action, &change.address));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> UptimeSpec {
+        UptimeSpec {
+            key: "s/relay".into(),
+            placeholder: "projects/p/uptimeCheckConfigs/(assigned on create)".into(),
+            display_name: "relay".into(),
+            host: "relay.example.com".into(),
+            path: "/healthz".into(),
+            period: Duration::from_secs(300),
+            timeout: Duration::from_secs(10),
+            regions: vec![],
+            status_class: "STATUS_CLASS_2XX".into(),
+            user_labels: BTreeMap::from([
+                (OWNER_LABEL.into(), "s".into()),
+                (NAME_LABEL.into(), "relay".into()),
+            ]),
+        }
+    }
+
+    fn live() -> UptimeRecord {
+        UptimeRecord {
+            name: "projects/p/uptimeCheckConfigs/relay-abc".into(),
+            display_name: "relay".into(),
+            host: "relay.example.com".into(),
+            path: "/healthz".into(),
+            use_ssl: true,
+            port: 443,
+            period: Duration::from_secs(300),
+            timeout: Duration::from_secs(10),
+            regions: vec![],
+            status_classes: vec![],
+            user_labels: spec().user_labels,
+        }
+    }
+
+    #[test]
+    fn the_live_check_is_found_by_labels_and_googles_default_status_does_not_diff() {
+        assert_eq!(UptimeKind::live_key(&live()), UptimeKind::spec_key(&spec()));
+        assert_eq!(diff(&spec(), &live()), vec![]);
+    }
+
+    #[test]
+    fn a_changed_period_or_plain_http_check_shows_exactly_that_field() {
+        let mut slower = live();
+        slower.period = Duration::from_secs(900);
+        let fields = diff(&spec(), &slower);
+        assert_eq!(fields.len(), 1, "{fields:?}");
+        assert_eq!(fields[0].field, "period");
+        let mut plain = live();
+        plain.use_ssl = false;
+        plain.port = 80;
+        let fields = diff(&spec(), &plain);
+        assert_eq!(fields.len(), 1, "{fields:?}");
+        assert_eq!(fields[0].field, "url");
+        assert!(!fields[0].forces_replacement);
+    }
+
+    #[test]
+    fn another_host_forces_replacement() {
+        let mut moved = live();
+        moved.host = "old.example.com".into();
+        let fields = diff(&spec(), &moved);
+        assert_eq!(fields.len(), 1, "{fields:?}");
+        assert!(fields[0].forces_replacement, "{fields:?}");
+    }
+}
