@@ -454,6 +454,7 @@ fn observing_uses_one_list_call_per_kind_not_a_get_per_resource() {
         "/v1/projects/test-project/locations/us-central1/repositories", // Artifact Registry
         "/v3/projects/test-project/alertPolicies",
         "/v3/projects/test-project/notificationChannels",
+        "/v3/projects/test-project/uptimeCheckConfigs",
     ];
     let mut expected: Vec<(String, String)> = lists
         .iter()
