@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::model::ResourceAddr;
 
 pub mod cron;
+pub mod openapi;
 mod diagnostics;
 mod load;
 pub mod starter;
@@ -37,6 +38,8 @@ pub struct Stack {
     pub budgets: BTreeMap<String, BudgetConfig>,
     pub alerts: BTreeMap<String, AlertConfig>,
     pub uptimes: BTreeMap<String, UptimeConfig>,
+    pub gateways: BTreeMap<String, GatewayConfig>,
+    pub api_keys: BTreeMap<String, ApiKeyConfig>,
     pub service_accounts: BTreeMap<String, ServiceAccountConfig>,
     pub secrets: BTreeMap<String, SecretConfig>,
     pub jobs: BTreeMap<String, JobConfig>,
@@ -109,6 +112,8 @@ impl Stack {
             budgets: Default::default(),
             alerts: Default::default(),
             uptimes: Default::default(),
+            gateways: Default::default(),
+            api_keys: Default::default(),
             service_accounts: Default::default(),
             secrets: Default::default(),
             jobs: Default::default(),
@@ -583,6 +588,37 @@ pub struct UptimeConfig {
     pub regions: Vec<String>,
     /// Accepted status class: `2xx` (default), `3xx`, `4xx`, `5xx` or `any`.
     pub expect_status: String,
+}
+
+/// `[gateway.NAME]`: an API Gateway (its api, api config and gateway) in front of one declared
+/// Cloud Run service, serving an OpenAPI 2.0 document rendered from a template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayConfig {
+    /// The api's and the gateway's id; default: the table name.
+    pub id: String,
+    /// Default: the table name.
+    pub display_name: String,
+    /// `service.NAME` the gateway forwards to.
+    pub backend: ResourceAddr,
+    /// `service_account.NAME` the gateway calls the backend as (gets roles/run.invoker on it).
+    pub service_account: ResourceAddr,
+    /// Per consumer project and minute, the unit API Gateway supports; default 60.
+    pub requests_per_minute: u32,
+    /// The rendered document, `${BACKEND_URL}` still in it.
+    pub document: serde_json::Value,
+    /// `templates/gateways/api_key.json` or the stack's `openapi` file, for messages.
+    pub document_source: String,
+}
+
+/// `[api_key.NAME]`: an API Keys v2 key restricted to one gateway's managed service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeyConfig {
+    /// The key id; default: the table name.
+    pub id: String,
+    /// Default: the table name.
+    pub display_name: String,
+    /// `gateway.NAME` whose managed service the key may call.
+    pub gateway: ResourceAddr,
 }
 
 /// One threshold condition, after the template was expanded.

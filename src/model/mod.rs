@@ -34,10 +34,14 @@ pub enum Kind {
     Grant,
     /// A Cloud Monitoring uptime check on a public HTTPS URL.
     Uptime,
+    /// An API Gateway (api, api config, gateway) in front of one Cloud Run service.
+    Gateway,
+    /// An API Keys v2 key restricted to one gateway's API.
+    ApiKey,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 19] = [
         Kind::Service,
         Kind::Queue,
         Kind::Dataset,
@@ -55,6 +59,8 @@ impl Kind {
         Kind::Api,
         Kind::Grant,
         Kind::Uptime,
+        Kind::Gateway,
+        Kind::ApiKey,
     ];
 
     /// The table prefix in stack.toml and in addresses (`service`, `queue`).
@@ -77,6 +83,8 @@ impl Kind {
             Kind::Api => "api",
             Kind::Grant => "iam",
             Kind::Uptime => "uptime",
+            Kind::Gateway => "gateway",
+            Kind::ApiKey => "api_key",
         }
     }
 

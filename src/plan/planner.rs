@@ -9,6 +9,7 @@ use crate::config::Stack;
 use crate::cost::{Estimate, PlanCost, PriceTable, ResourceCost};
 use crate::model::{Kind, ResourceAddr};
 use crate::resources::channel::ChannelKind;
+use crate::resources::gateway::GatewayKind;
 use crate::resources::grant::{self, GrantKind};
 use crate::resources::registry::{self, KindVisitor, Registered, for_kind};
 use crate::resources::service::{self, ServiceKind};
@@ -147,7 +148,7 @@ pub fn known_before_apply(stack: &Stack, observed: &Observed) -> Known {
             (address, host)
         })
         .collect();
-    let names = ChannelKind::declared(stack)
+    let channels = ChannelKind::declared(stack)
         .into_iter()
         .map(|(address, spec)| {
             let key = ChannelKind::spec_key(&spec);
@@ -157,8 +158,18 @@ pub fn known_before_apply(stack: &Stack, observed: &Observed) -> Known {
                 .find(|c| ChannelKind::live_key(c) == key)
                 .map(|c| c.name.clone());
             (address, name)
-        })
-        .collect();
+        });
+    // A gateway's server-assigned name that others use: its api's managed service.
+    let gateways = GatewayKind::declared(stack).into_iter().map(|(address, spec)| {
+        let service = observed
+            .gateways
+            .iter()
+            .find(|g| g.name == spec.name)
+            .and_then(|g| g.api.as_ref())
+            .map(|api| api.managed_service.clone());
+        (address, service)
+    });
+    let names = channels.chain(gateways).collect();
     Known {
         hosts,
         names,

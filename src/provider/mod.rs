@@ -28,6 +28,8 @@ pub mod shopify;
 pub mod storage;
 pub mod tasks;
 pub mod uptime;
+pub mod gateway;
+pub mod api_keys;
 
 use std::time::Duration;
 
@@ -69,6 +71,8 @@ pub struct Cloud {
     alert_writes: std::sync::Arc<tokio::sync::Mutex<()>>,
     artifacts: google_cloud_artifactregistry_v1::client::ArtifactRegistry,
     firestore: google_cloud_firestore_admin_v1::client::FirestoreAdmin,
+    gateways: google_cloud_apigateway_v1::client::ApiGatewayService,
+    api_keys: rest::RestClient,
     /// Plain HTTPS for the Shopify Admin API (its own token, never Google's credentials).
     shopify_http: reqwest::Client,
 }
@@ -175,6 +179,8 @@ impl Cloud {
         let uptime = client!(google_cloud_monitoring_v3::client::UptimeCheckService);
         let artifacts = client!(google_cloud_artifactregistry_v1::client::ArtifactRegistry);
         let firestore = client!(google_cloud_firestore_admin_v1::client::FirestoreAdmin);
+        let gateways = client!(google_cloud_apigateway_v1::client::ApiGatewayService);
+        let api_keys = rest(api_keys::GOOGLE_API_KEYS)?;
         let shopify_http = reqwest::Client::builder()
             .build()
             .map_err(|e| SetupError::Clients(e.to_string()))?;
@@ -206,6 +212,8 @@ impl Cloud {
             alert_writes: Default::default(),
             artifacts,
             firestore,
+            gateways,
+            api_keys,
             shopify_http,
         })
     }

@@ -126,7 +126,9 @@ fn target_of(stack: &Stack, addr: &ResourceAddr) -> Option<PolicyTarget> {
         | Kind::Channel
         | Kind::Budget
         | Kind::Alert
-        | Kind::Uptime => return None,
+        | Kind::Uptime
+        | Kind::Gateway
+        | Kind::ApiKey => return None,
     })
 }
 
@@ -184,6 +186,12 @@ pub fn declared_grants(stack: &Stack) -> Vec<(ResourceAddr, GrantSpec)> {
             {
                 grants.add(t, Some(oidc), SERVICE_ACCOUNT_USER, enqueuer);
             }
+        }
+    }
+    for cfg in stack.gateways.values() {
+        // The gateway calls its backend with an ID token of its identity.
+        if let Some(t) = target_of(stack, &cfg.backend) {
+            grants.add(t, Some(&cfg.backend), RUN_INVOKER, &cfg.service_account);
         }
     }
     for cfg in stack.jobs.values() {

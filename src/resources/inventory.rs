@@ -230,6 +230,42 @@ pub async fn observe(
     };
     let alerts = async { n.list(Kind::Alert, cloud.list_alerts(&Silent).await) };
     let uptimes = async { n.list(Kind::Uptime, cloud.list_uptime_checks(&Silent).await) };
+    let gateways = async {
+        let wanted = match scope {
+            Scope::Stack(stack) => !stack.gateways.is_empty(),
+            Scope::Project { .. } => true,
+        };
+        let listed = n.list(Kind::Gateway, cloud.list_gateways(&Silent).await)?;
+        // Only this stack's gateways (or every one, for the project scope) have their api and
+        // config read: one list of apis, one config GET per gateway read.
+        let owner = stack.map(|s| s.settings.name.as_str());
+        let read: Vec<_> = listed
+            .into_iter()
+            .filter(|g| owner.is_none() || g.labels.get(OWNER_LABEL).map(String::as_str) == owner)
+            .collect();
+        if read.is_empty() && !wanted {
+            return Ok::<_, InventoryError>(Vec::new());
+        }
+        let apis = n.list(Kind::Gateway, cloud.list_gateway_apis(&Silent).await)?;
+        let mut out = Vec::new();
+        for mut gateway in read {
+            let api_name = gateway.api_config.split("/configs/").next().unwrap_or_default();
+            gateway.api = apis.iter().find(|a| a.name == api_name).cloned();
+            gateway.config = cloud.get_api_config(&gateway.api_config, &Silent).await?;
+            out.push(gateway);
+        }
+        Ok(out)
+    };
+    let api_keys = async {
+        let wanted = match scope {
+            Scope::Stack(stack) => !stack.api_keys.is_empty() || !stack.gateways.is_empty(),
+            Scope::Project { .. } => true,
+        };
+        match wanted {
+            true => n.list(Kind::ApiKey, cloud.list_api_keys(&Silent).await),
+            false => Ok(Vec::new()),
+        }
+    };
     let budgets = async {
         match billing_account {
             Some(account) => n.list(Kind::Budget, cloud.list_budgets(account, &Silent).await),
@@ -275,6 +311,8 @@ pub async fn observe(
         channels,
         alerts,
         uptimes,
+        gateways,
+        api_keys,
         budgets,
         firestores,
         project_number,
@@ -285,6 +323,8 @@ pub async fn observe(
         channels,
         alerts,
         uptimes,
+        gateways,
+        api_keys,
         budgets,
         firestores,
         project_number,
@@ -327,6 +367,8 @@ pub async fn observe(
             budgets,
             alerts,
             uptimes,
+            gateways,
+            api_keys,
             service_accounts,
             secrets,
             jobs,

@@ -29,6 +29,8 @@ pub mod service_account;
 pub mod shopify_webhook;
 pub mod table;
 pub mod uptime;
+pub mod gateway;
+pub mod api_key;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -97,7 +99,8 @@ pub enum Removal {
 pub struct Known {
     /// Service hosts by address; `None` = the service will be created, host known after apply.
     pub hosts: BTreeMap<ResourceAddr, Option<String>>,
-    /// Server-assigned names of declared resources (notification channels) by address;
+    /// Server-assigned names of declared resources by address (notification channels; a
+    /// gateway's api managed service, which its API keys are restricted to);
     /// `None` = created by this apply, known after it.
     pub names: BTreeMap<ResourceAddr, Option<String>>,
     /// `projects/NUMBER` of the stack's project, when it was looked up.

@@ -181,6 +181,34 @@ pub fn for_kind(kind: Kind) -> Option<Needed> {
                 "monitoring.uptimeCheckConfigs.update",
             ],
         ),
+        Kind::Gateway => (
+            "roles/apigateway.admin",
+            &[
+                "apigateway.apis.create",
+                "apigateway.apis.delete",
+                "apigateway.apis.get",
+                "apigateway.apis.list",
+                "apigateway.apiconfigs.create",
+                "apigateway.apiconfigs.delete",
+                "apigateway.apiconfigs.get",
+                "apigateway.apiconfigs.list",
+                "apigateway.gateways.create",
+                "apigateway.gateways.delete",
+                "apigateway.gateways.get",
+                "apigateway.gateways.list",
+                "apigateway.gateways.update",
+            ],
+        ),
+        Kind::ApiKey => (
+            "roles/serviceusage.apiKeysAdmin",
+            &[
+                "apikeys.keys.create",
+                "apikeys.keys.delete",
+                "apikeys.keys.get",
+                "apikeys.keys.list",
+                "apikeys.keys.update",
+            ],
+        ),
         Kind::Alert => (
             "roles/monitoring.alertPolicyEditor",
             &[

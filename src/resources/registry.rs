@@ -109,6 +109,8 @@ registry! {
     Api => api::ApiKind in apis;
     Grant => grant::GrantKind in grants;
     Uptime => uptime::UptimeKind in uptimes;
+    Gateway => gateway::GatewayKind in gateways;
+    ApiKey => api_key::ApiKeyKind in api_keys;
 }
 
 impl Observed {

@@ -12,7 +12,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::units;
 use super::{
-    AlertConfig, BudgetConfig, ChannelConfig, ChannelSecret, Column, ConfigError, ConfigErrors,
+    AlertConfig, ApiKeyConfig, BudgetConfig, GatewayConfig, ChannelConfig, ChannelSecret, Column, ConfigError, ConfigErrors,
     DatasetConfig, FirestoreUsage, ImageSource, Ingress, JobConfig, JobUsage, Partition,
     QueueConfig, QueueUsage, RepositoryConfig, RepositoryUsage, ScheduleConfig, SecretConfig,
     ServiceAccountConfig, ServiceConfig, ServiceUsage, ShopifyConfig, ShopifyWebhookConfig, Stack,
@@ -41,6 +41,7 @@ mod service_account;
 mod shopify;
 mod table;
 mod uptime;
+mod gateway;
 mod usage;
 mod values;
 
@@ -67,6 +68,7 @@ use service_account::*;
 use shopify::*;
 use table::*;
 use uptime::*;
+use gateway::*;
 use usage::*;
 
 const STACK_KEYS: &[&str] = &[
@@ -80,7 +82,7 @@ const STACK_KEYS: &[&str] = &[
 ];
 
 /// The tables stackctl understands, for "supported tables" hints.
-const SUPPORTED_TABLES: &str = "[stack], [service.NAME], [queue.NAME], [service_account.NAME], [secret.NAME], [job.NAME], [schedule.NAME], [dataset.NAME], [table.NAME], [repository.NAME], [channel.NAME], [budget.NAME], [alert.NAME], [shopify], [shopify_webhook.NAME], [usage]";
+const SUPPORTED_TABLES: &str = "[stack], [service.NAME], [queue.NAME], [service_account.NAME], [secret.NAME], [job.NAME], [schedule.NAME], [dataset.NAME], [table.NAME], [repository.NAME], [channel.NAME], [budget.NAME], [alert.NAME], [uptime.NAME], [firestore.NAME], [gateway.NAME], [api_key.NAME], [shopify], [shopify_webhook.NAME], [usage]";
 
 /// Reads and parses the stack file at `path`.
 pub fn load(path: &Path) -> Result<Stack, ConfigErrors> {
@@ -419,6 +421,12 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
         }
         uptimes.insert(table.name.clone(), uptime);
     }
+    let gateway_results = read_all(checker, Kind::Gateway, tables_of(Kind::Gateway), |c, t| {
+        read_gateway(c, t, &declared)
+    });
+    let api_key_results = read_all(checker, Kind::ApiKey, tables_of(Kind::ApiKey), |c, t| {
+        read_api_key(c, t, &declared)
+    });
     let job_results = read_all(checker, Kind::Job, &jobs, |c, t| {
         read_job(c, t, image_repository, &declared)
     });
@@ -483,6 +491,8 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
         budgets: collect_plain(budgets)?,
         alerts: collect_plain(alerts)?,
         uptimes: collect_plain(uptimes)?,
+        gateways: collect_all(gateway_results)?,
+        api_keys: collect_all(api_key_results)?,
         service_accounts: collect_all(account_results)?,
         secrets: collect_all(secret_results)?,
         jobs: collect_all(job_results)?,
@@ -535,7 +545,9 @@ has_id!(
     ServiceAccountConfig,
     SecretConfig,
     JobConfig,
-    ScheduleConfig
+    ScheduleConfig,
+    GatewayConfig,
+    ApiKeyConfig
 );
 
 /// `[api.x]` or `[iam.x]`: these kinds are implied by the others, never declared.
@@ -850,6 +862,8 @@ fn kind_noun(kind: Kind) -> &'static str {
         Kind::Budget => "budget",
         Kind::Alert => "alert policy",
         Kind::Uptime => "uptime check",
+        Kind::Gateway => "API gateway",
+        Kind::ApiKey => "API key",
         Kind::ServiceAccount => "service account",
         Kind::Secret => "Secret Manager secret",
         Kind::Job => "Cloud Run job",

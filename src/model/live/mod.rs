@@ -6,6 +6,7 @@ pub mod bigquery;
 pub mod billing_catalog;
 pub mod budgets;
 pub mod firestore;
+pub mod gateway;
 pub mod iam;
 pub mod jobs;
 pub mod metrics;
