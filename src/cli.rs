@@ -132,6 +132,14 @@ pub enum Command {
     )]
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// API keys: `stackctl api-key show NAME` prints a declared key's name and restrictions; its
+    /// key string only with --reveal.
+    #[command(
+        subcommand,
+        name = "api-key",
+        after_help = "Examples:\n  stackctl api-key show partner\n  stackctl api-key show api_key.partner --reveal --local"
+    )]
+    ApiKey(ApiKeyCommand),
     /// What a service's revisions or a job's tasks printed (Cloud Logging; with --local, the
     /// local processes), the last --limit entries; --follow keeps printing new ones.
     #[command(
@@ -303,6 +311,19 @@ pub enum SecretCommand {
         /// Read the value from this file instead of stdin.
         #[arg(long, value_name = "FILE")]
         from_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// A declared key's resource name and the API it is restricted to; the key string itself
+    /// only with --reveal (it is never logged or written anywhere).
+    Show {
+        /// The key, `api_key.NAME` or `NAME`.
+        name: String,
+        /// Print the key string (on stdout, alone on its line after the details).
+        #[arg(long)]
+        reveal: bool,
     },
 }
 

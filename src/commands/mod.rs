@@ -2,6 +2,7 @@
 //! observing it, and exit statuses.
 
 mod adopt;
+mod api_key;
 mod apply;
 mod audit;
 mod build;
@@ -79,6 +80,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Emulator(args) => emulator::run(args).await,
         Command::Up(args) => up::run(&cli, args, &printer).await,
         Command::Secret(command) => secret::run(&cli, command, &printer).await,
+        Command::ApiKey(command) => api_key::run(&cli, command, &printer).await,
         Command::Logs(args) => logs::run(&cli, args, &printer).await,
         Command::Man => {
             let cli = <Cli as clap::CommandFactory>::command();

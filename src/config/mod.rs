@@ -349,6 +349,13 @@ pub struct Usage {
     pub repositories: BTreeMap<String, RepositoryUsage>,
     pub jobs: BTreeMap<String, JobUsage>,
     pub firestores: BTreeMap<String, FirestoreUsage>,
+    pub gateways: BTreeMap<String, GatewayUsage>,
+}
+
+/// `"gateway.NAME" = { calls_per_month }`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GatewayUsage {
+    pub calls_per_month: f64,
 }
 
 /// `"firestore.NAME" = { reads_per_month, writes_per_month, deletes_per_month, stored_gib }`.

@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::prices::{PriceItem, PriceTable, SECONDS_PER_MONTH};
-use crate::config::{FirestoreUsage, QueueUsage, ServiceUsage};
+use crate::config::{FirestoreUsage, GatewayUsage, QueueUsage, ServiceUsage};
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -65,6 +65,8 @@ pub enum Component {
     DocumentDeletes,
     /// Firestore: stored data.
     DocumentStorage,
+    /// API Gateway: calls through the gateway.
+    GatewayCalls,
 }
 
 impl Component {
@@ -89,6 +91,7 @@ impl Component {
             Component::DocumentWrites => PriceItem::FirestoreWrite,
             Component::DocumentDeletes => PriceItem::FirestoreDelete,
             Component::DocumentStorage => PriceItem::FirestoreStorageGibMonth,
+            Component::GatewayCalls => PriceItem::ApiGatewayCall,
         }
     }
 
@@ -115,6 +118,7 @@ impl Component {
             Component::DocumentWrites => "document writes",
             Component::DocumentDeletes => "document deletes",
             Component::DocumentStorage => "document storage",
+            Component::GatewayCalls => "gateway calls",
         }
     }
 }
@@ -345,6 +349,17 @@ pub fn firestore(prices: &PriceTable, usage: Option<&FirestoreUsage>, address: &
                 line(prices, Component::DocumentDeletes, u.deletes_per_month),
                 line(prices, Component::DocumentStorage, u.stored_gib),
             ],
+            None,
+        ),
+        None => Estimate::from_lines(vec![], Some(missing_usage(address))),
+    }
+}
+
+/// An API Gateway: its calls (the gateway itself has no fixed fee; the backend is priced apart).
+pub fn gateway(prices: &PriceTable, usage: Option<&GatewayUsage>, address: &str) -> Estimate {
+    match usage {
+        Some(u) => Estimate::from_lines(
+            vec![line(prices, Component::GatewayCalls, u.calls_per_month)],
             None,
         ),
         None => Estimate::from_lines(vec![], Some(missing_usage(address))),

@@ -23,6 +23,7 @@ const ARTIFACT_REGISTRY: &str = "149C-F9EC-3994";
 const CLOUD_SCHEDULER: &str = "1F14-4801-0E16";
 const CLOUD_MONITORING: &str = "58CD-E7C3-72CA";
 const CLOUD_FIRESTORE: &str = "EE2C-7FAC-5E08";
+const API_GATEWAY: &str = "36A9-155B-23F0";
 
 /// An item's unit as the catalog meters it: the usage unit a SKU for it normally quotes, and
 /// the item's unit in the catalog's base unit (`GiB-second` = 2^30 `By.s`).
@@ -90,7 +91,7 @@ struct SkuMapping {
     unit: CatalogUnit,
 }
 
-const MAPPINGS: [SkuMapping; 17] = [
+const MAPPINGS: [SkuMapping; 18] = [
     SkuMapping {
         item: PriceItem::RunRequestVcpuSecond,
         service_id: CLOUD_RUN,
@@ -237,6 +238,15 @@ const MAPPINGS: [SkuMapping; 17] = [
         descriptions: &["Cloud Firestore Storage"],
         offered: Offered::In("nam5"),
         unit: GIB_MONTHS,
+    },
+    // Matched by description: the SKU id of API Gateway calls is not in our notes.
+    SkuMapping {
+        item: PriceItem::ApiGatewayCall,
+        service_id: API_GATEWAY,
+        sku_ids: &[],
+        descriptions: &["API Gateway API calls"],
+        offered: Offered::Globally,
+        unit: COUNT,
     },
 ];
 

@@ -49,6 +49,8 @@ pub enum PriceItem {
     FirestoreDelete,
     /// Firestore: stored data, GiB-month.
     FirestoreStorageGibMonth,
+    /// API Gateway: a call (Service Control tracked operation).
+    ApiGatewayCall,
 }
 
 impl PriceItem {
@@ -72,6 +74,7 @@ impl PriceItem {
             | PriceItem::FirestoreWrite
             | PriceItem::FirestoreDelete
             | PriceItem::FirestoreStorageGibMonth => "Firestore",
+            PriceItem::ApiGatewayCall => "API Gateway",
         }
     }
 
@@ -95,10 +98,11 @@ impl PriceItem {
             PriceItem::FirestoreWrite => "Firestore document write",
             PriceItem::FirestoreDelete => "Firestore document delete",
             PriceItem::FirestoreStorageGibMonth => "Firestore storage GiB-month",
+            PriceItem::ApiGatewayCall => "API Gateway call",
         }
     }
 
-    pub const ALL: [PriceItem; 17] = [
+    pub const ALL: [PriceItem; 18] = [
         PriceItem::RunRequestVcpuSecond,
         PriceItem::RunRequestGibSecond,
         PriceItem::RunRequest,
@@ -116,6 +120,7 @@ impl PriceItem {
         PriceItem::FirestoreWrite,
         PriceItem::FirestoreDelete,
         PriceItem::FirestoreStorageGibMonth,
+        PriceItem::ApiGatewayCall,
     ];
 }
 
@@ -146,7 +151,7 @@ pub struct FreeTier {
 
 const RUN_PRICING: &str = "cloud.google.com/run/pricing (stored copy) and firebase-tools src/deploy/functions/pricing.ts V2_RATES";
 
-const BUILTIN: [Price; 17] = [
+const BUILTIN: [Price; 18] = [
     Price {
         item: PriceItem::RunRequestVcpuSecond,
         usd: 0.000024,
@@ -283,13 +288,21 @@ const BUILTIN: [Price; 17] = [
         source: FIRESTORE_PRICING,
         as_of: "2026-12-05",
     },
+    Price {
+        item: PriceItem::ApiGatewayCall,
+        usd: 3.00 / 1_000_000.0,
+        tier2_usd: None,
+        unit: "call",
+        source: "cloud.google.com/api-gateway/docs/pricing (GCP-NOTES; RUNTIME-NOTES 11): 0-2M calls a month free, 2M-1B $3.00 per million, over 1B $1.50 per million (the 1B tier is not applied)",
+        as_of: "2026-12-05",
+    },
 ];
 
 /// Firestore Standard edition, multi-region (nam5, eur3) rates: the higher ones, so regional
 /// databases are over- rather than under-estimated.
 const FIRESTORE_PRICING: &str = "cloud.google.com/firestore/pricing (stored copies): multi-region $0.06 per 100,000 reads, $0.18 per 100,000 writes, $0.02 per 100,000 deletes; storage $0.18/GiB-month (multi-region, not re-read: unverified)";
 
-const FREE_TIERS: [FreeTier; 14] = [
+const FREE_TIERS: [FreeTier; 15] = [
     FreeTier {
         item: PriceItem::RunRequestVcpuSecond,
         allowance: 180_000.0,
@@ -373,6 +386,12 @@ const FREE_TIERS: [FreeTier; 14] = [
         allowance: 1.0,
         unit: "GiB of storage",
         scope: "the (default) database only",
+    },
+    FreeTier {
+        item: PriceItem::ApiGatewayCall,
+        allowance: 2_000_000.0,
+        unit: "calls",
+        scope: "per billing account",
     },
 ];
 

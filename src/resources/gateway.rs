@@ -234,6 +234,18 @@ impl Reconcile for GatewayKind {
     fn diff(spec: &GatewaySpec, live: &GatewayRecord, known: &Known) -> Vec<FieldChange> {
         diff(spec, live, known)
     }
+    fn estimate(
+        stack: &Stack,
+        prices: &crate::cost::PriceTable,
+        address: &ResourceAddr,
+    ) -> Option<crate::cost::Estimate> {
+        stack.gateways.get(&address.name)?;
+        Some(crate::cost::estimate::gateway(
+            prices,
+            stack.usage.gateways.get(&address.name),
+            &address.to_string(),
+        ))
+    }
     fn change_notes(fields: &[FieldChange]) -> Vec<String> {
         let config_changes = fields
             .iter()

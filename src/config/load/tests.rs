@@ -1831,3 +1831,90 @@ fn uptime_check_failed_alerts_watch_the_checks_host() {
         vec![ResourceAddr::new(Kind::Uptime, "relay")]
     );
 }
+
+/// A gateway in front of [`WORKER`] (lines 5-7), its identity on line 8.
+fn gateway_stack(gateway: &str) -> String {
+    format!("{STACK}{WORKER}[service_account.crm-gateway]\n{gateway}")
+}
+
+#[test]
+fn a_gateway_renders_its_routes_into_the_default_template() {
+    let stack = parse_str(&gateway_stack(
+        "[gateway.crm]\nbackend = \"service.worker\"\nservice_account = \"service_account.crm-gateway\"\nroutes = [\"POST /customers\"]\nrequests_per_minute = 30\n[api_key.partner]\ngateway = \"gateway.crm\"\n",
+    ))
+    .unwrap();
+    let gateway = &stack.gateways["crm"];
+    assert_eq!(gateway.backend, ResourceAddr::new(Kind::Service, "worker"));
+    assert_eq!(gateway.requests_per_minute, 30);
+    assert_eq!(
+        crate::config::openapi::requests_per_minute(&gateway.document),
+        Some(30)
+    );
+    assert!(gateway.document["paths"]["/customers"]["post"].is_object());
+    assert_eq!(gateway.document_source, "templates/gateways/api_key.json");
+    assert_eq!(
+        stack.api_keys["partner"].gateway,
+        ResourceAddr::new(Kind::Gateway, "crm")
+    );
+}
+
+#[test]
+fn gateway_mistakes_are_located_with_the_fix() {
+    assert_eq!(
+        single_error(&gateway_stack(
+            "[gateway.crm]\nbackend = \"service.worker\"\nservice_account = \"service_account.crm-gateway\"\nroutes = [\"SEND /customers\"]\n"
+        )),
+        owned(
+            12,
+            11,
+            "route `send` is not an HTTP method OpenAPI 2.0 knows (get, put, post, delete, options, head, patch) in [gateway.crm]",
+            Some("write routes = [\"POST /customers\", \"GET /customers/{id}\"]")
+        )
+    );
+    let (line, _, message, help) = single_error(&gateway_stack(
+        "[gateway.crm]\nbackend = \"service.worker\"\nservice_account = \"service_account.crm-gateway\"\n",
+    ));
+    assert_eq!(line, 9);
+    assert!(message.contains("declares no `paths` and the gateway lists no `routes`"), "{message}");
+    assert_eq!(
+        help.as_deref(),
+        Some("add routes = [\"POST /customers\"]: the METHOD /path operations the gateway serves")
+    );
+    let (line, _, message, _) = single_error(&gateway_stack(
+        "[gateway.crm]\nbackend = \"service.wroker\"\nservice_account = \"service_account.crm-gateway\"\nroutes = [\"POST /customers\"]\n",
+    ));
+    assert_eq!(line, 10);
+    assert!(message.contains("service.wroker"), "{message}");
+    let (line, _, message, _) = single_error(&format!(
+        "{}[api_key.partner]\ngateway = \"gateway.nope\"\n",
+        gateway_stack("")
+    ));
+    assert_eq!(line, 10);
+    assert!(message.contains("gateway.nope"), "{message}");
+}
+
+#[test]
+fn a_gateway_may_name_its_own_openapi_file_and_it_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("crm.json"),
+        r#"{"swagger": "2.0", "info": {"title": "${TITLE}", "version": "1"}, "x-google-backend": {"address": "${BACKEND_URL}"}, "paths": {"/customers": {"post": {"responses": {}}}}}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("v3.json"), r#"{"openapi": "3.0.0"}"#).unwrap();
+    let file = dir.path().join("stack.toml");
+    let stack = parse(
+        &file,
+        &gateway_stack("[gateway.crm]\nbackend = \"service.worker\"\nservice_account = \"service_account.crm-gateway\"\nopenapi = \"crm.json\"\n"),
+    )
+    .unwrap();
+    assert_eq!(stack.gateways["crm"].document["info"]["title"], "crm");
+    let errors = parse(
+        &file,
+        &gateway_stack("[gateway.crm]\nbackend = \"service.worker\"\nservice_account = \"service_account.crm-gateway\"\nopenapi = \"v3.json\"\n"),
+    )
+    .unwrap_err();
+    let error = errors.iter().next().unwrap();
+    assert_eq!((error.line, error.column), (Some(12), Some(11)));
+    assert!(error.message.contains("not an OpenAPI 2.0 document"), "{}", error.message);
+}

@@ -19,7 +19,8 @@ pub(super) const FIRESTORE_USAGE_KEYS: &[&str] = &[
     "stored_gib",
     "writes_per_month",
 ];
-const USAGE_KINDS_HELP: &str = "usage entries describe declared services, queues, tables, repositories, jobs and Firestore databases: \"service.NAME\", \"queue.NAME\", \"table.NAME\", \"repository.NAME\", \"job.NAME\", \"firestore.NAME\"";
+pub(super) const GATEWAY_USAGE_KEYS: &[&str] = &["calls_per_month"];
+const USAGE_KINDS_HELP: &str = "usage entries describe declared services, queues, tables, repositories, jobs, Firestore databases and gateways: \"service.NAME\", \"queue.NAME\", \"table.NAME\", \"repository.NAME\", \"job.NAME\", \"firestore.NAME\", \"gateway.NAME\"";
 
 /// Longest task the estimate accepts: Cloud Run jobs' 168-hour task timeout.
 const MAX_AVG_TASK_SECONDS: f64 = 168.0 * 3600.0;
@@ -118,7 +119,13 @@ fn read_entry(
     };
     if !matches!(
         address.kind,
-        Kind::Service | Kind::Queue | Kind::Table | Kind::Repository | Kind::Job | Kind::Firestore
+        Kind::Service
+            | Kind::Queue
+            | Kind::Table
+            | Kind::Repository
+            | Kind::Job
+            | Kind::Firestore
+            | Kind::Gateway
     ) {
         checker.error(
             entry.key_span.clone(),
@@ -216,6 +223,26 @@ fn read_entry(
             }
             None => false,
         },
+        Kind::Gateway => {
+            checker.check_keys(&table, GATEWAY_USAGE_KEYS);
+            let calls = required_number(
+                checker,
+                &table,
+                "calls_per_month",
+                "add calls_per_month = 500_000 (requests through the gateway a month)",
+                (0.0, 1e15),
+                "0 or more",
+            );
+            match calls {
+                Some(calls_per_month) => {
+                    usage
+                        .gateways
+                        .insert(address.name, crate::config::GatewayUsage { calls_per_month });
+                    true
+                }
+                None => false,
+            }
+        }
         // Refused above: the other kinds take no usage assumptions.
         _ => false,
     }

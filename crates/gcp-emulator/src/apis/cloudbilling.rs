@@ -88,6 +88,7 @@ const CLOUD_TASKS: &str = "F3A6-D7B7-9BDA";
 const CLOUD_SCHEDULER: &str = "1F14-4801-0E16";
 const CLOUD_MONITORING: &str = "58CD-E7C3-72CA";
 const CLOUD_FIRESTORE: &str = "EE2C-7FAC-5E08";
+const API_GATEWAY: &str = "36A9-155B-23F0";
 
 /// `services.list`: the priced services and a few neighbours (their SKUs are not served).
 const SERVICES: &[(&str, &str)] = &[
@@ -98,6 +99,7 @@ const SERVICES: &[(&str, &str)] = &[
     (CLOUD_MONITORING, "Cloud Monitoring"),
     (CLOUD_TASKS, "Cloud Tasks"),
     (CLOUD_FIRESTORE, "Firestore"),
+    (API_GATEWAY, "API Gateway"),
     ("5490-F7B7-8DF6", "Cloud Logging"),
     ("6F81-5844-456A", "Compute Engine"),
     ("95FF-2EF5-5EA1", "Cloud Storage"),
@@ -462,6 +464,17 @@ const SKUS: &[SkuSeed] = &[
         offered: Offered::MultiRegion("nam5"),
         meter: &GIB_MONTHS,
         tiers: &[FREE, (1.0, 0, 180_000_000)],
+    },
+    // API Gateway calls: 2M a month free, $3.00 per million to 1B, $1.50 above.
+    SkuSeed {
+        service: API_GATEWAY,
+        sku_id: "9A1F-62C4-E7B5",
+        description: "API Gateway API calls",
+        resource_family: "ApplicationServices",
+        resource_group: "APIGateway",
+        offered: Offered::Global,
+        meter: &COUNT,
+        tiers: &[FREE, (2_000_000.0, 0, 3_000), (1_000_000_000.0, 0, 1_500)],
     },
     SkuSeed {
         service: CLOUD_MONITORING,
