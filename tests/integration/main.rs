@@ -14,6 +14,7 @@ mod dispatch;
 
 mod faults;
 mod firestore;
+mod gateway;
 mod identity;
 mod import;
 mod kinds;
