@@ -25,10 +25,12 @@ pub enum Api {
     CloudBilling,
     Logging,
     Firestore,
+    Apigateway,
+    Apikeys,
 }
 
 impl Api {
-    pub const ALL: [Api; 15] = [
+    pub const ALL: [Api; 17] = [
         Api::CloudTasks,
         Api::CloudRun,
         Api::Storage,
@@ -44,6 +46,8 @@ impl Api {
         Api::CloudBilling,
         Api::Logging,
         Api::Firestore,
+        Api::Apigateway,
+        Api::Apikeys,
     ];
 
     fn document_text(self) -> &'static str {
@@ -63,6 +67,8 @@ impl Api {
             Api::CloudBilling => include_str!("../discovery/cloudbilling.v1.json"),
             Api::Logging => include_str!("../discovery/logging.v2.json"),
             Api::Firestore => include_str!("../discovery/firestore.v1.json"),
+            Api::Apigateway => include_str!("../discovery/apigateway.v1.json"),
+            Api::Apikeys => include_str!("../discovery/apikeys.v2.json"),
         }
     }
 

@@ -242,6 +242,8 @@ fn request_root_field(schema_name: &str) -> String {
         "GoogleIamV1",
         "GoogleCloudBillingBudgetsV1",
         "GoogleApiServiceusageV1",
+        "Apigateway",
+        "V2",
     ]
     .iter()
     .find_map(|prefix| schema_name.strip_prefix(prefix))
