@@ -72,6 +72,16 @@ impl Api {
         }
     }
 
+    /// The prefix this API's discovery document puts on message names (`ApigatewayApi` for
+    /// `google.cloud.apigateway.v1.Api`, `V2Key` for `google.api.apikeys.v2.Key`).
+    pub fn schema_prefix(self) -> &'static str {
+        match self {
+            Api::Apigateway => "Apigateway",
+            Api::Apikeys => "V2",
+            _ => "",
+        }
+    }
+
     /// Storage and BigQuery are apiary (non-proto) APIs: lenient about unknown fields and query
     /// params, and their errors use the `errors: [{domain, reason}]` shape.
     pub fn is_proto_based(self) -> bool {
@@ -205,6 +215,43 @@ impl Discovery {
         self.global_params
             .get(&api)
             .is_some_and(|p| p.contains(name))
+    }
+
+    /// The API whose proto package a `type.googleapis.com/...` URL names
+    /// (`google.cloud.apigateway.v1.OperationMetadata` -> API Gateway), by discovery `name`.
+    pub fn api_of_type_url(&self, type_url: &str) -> Option<Api> {
+        let full_name = type_url.rsplit_once('/').map_or(type_url, |(_, name)| name);
+        let packages: Vec<&str> = full_name.split('.').collect();
+        self.documents.iter().find_map(|(api, document)| {
+            let name = document.get("name")?.as_str()?;
+            packages.contains(&name).then_some(*api)
+        })
+    }
+
+    /// The route of `api` with the same method and path template as `route` (APIs that share
+    /// `v1/projects/*/locations/*/operations/*`).
+    pub fn same_route_of(
+        &self,
+        api: Api,
+        route: &Route,
+        is_implemented: impl Fn(&str) -> bool,
+    ) -> Option<&Route> {
+        self.routes.iter().find(|other| {
+            other.api == api
+                && other.http_method == route.http_method
+                && other.segments.len() == route.segments.len()
+                && other.verb == route.verb
+                && other
+                    .segments
+                    .iter()
+                    .zip(&route.segments)
+                    .all(|(a, b)| match (a, b) {
+                        (Segment::Literal(a), Segment::Literal(b)) => a == b,
+                        (Segment::Variable(_), Segment::Variable(_)) => true,
+                        _ => false,
+                    })
+                && is_implemented(&other.id)
+        })
     }
 
     /// Matches a raw (still percent-encoded) path. Literal-rich templates win over variable ones,

@@ -942,6 +942,33 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
+    async fn operations_answer_as_api_gateway_even_where_paths_are_shared() {
+        // `v1/projects/*/locations/*/operations/*` is Artifact Registry's path too.
+        let emulator = TestEmulator::new(crate::Settings {
+            operation_polls: 1,
+            enforce_services: true,
+            ..crate::Settings::default()
+        });
+        emulator
+            .send(
+                "POST",
+                "/v1/projects/p1/services/apigateway.googleapis.com:enable",
+                Some(json!({})),
+            )
+            .await;
+        let (status, operation) = emulator
+            .send("POST", &format!("{APIS}?apiId=orders"), Some(json!({})))
+            .await;
+        assert_eq!(status, 200, "{operation}");
+        let name = operation["name"].as_str().unwrap_or_default();
+        let poll = format!("/v1/{name}?%24alt=json%3Benum-encoding%3Dint");
+        emulator.send("GET", &poll, None).await;
+        let (status, done) = emulator.send("GET", &poll, None).await;
+        assert_eq!(status, 200, "{done}");
+        assert_eq!(done["response"]["state"], 2, "ACTIVE as its number: {done}");
+    }
+
+    #[tokio::test]
     async fn a_gateway_managed_service_can_be_enabled_by_name() {
         let emulator = TestEmulator::with_polls(0);
         let (api, _, _) = create_stack(&emulator, &document("https://x.a.run.app")).await;
