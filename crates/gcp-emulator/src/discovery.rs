@@ -25,10 +25,12 @@ pub enum Api {
     CloudBilling,
     Logging,
     Firestore,
+    Apigateway,
+    Apikeys,
 }
 
 impl Api {
-    pub const ALL: [Api; 15] = [
+    pub const ALL: [Api; 17] = [
         Api::CloudTasks,
         Api::CloudRun,
         Api::Storage,
@@ -44,6 +46,8 @@ impl Api {
         Api::CloudBilling,
         Api::Logging,
         Api::Firestore,
+        Api::Apigateway,
+        Api::Apikeys,
     ];
 
     fn document_text(self) -> &'static str {
@@ -63,6 +67,18 @@ impl Api {
             Api::CloudBilling => include_str!("../discovery/cloudbilling.v1.json"),
             Api::Logging => include_str!("../discovery/logging.v2.json"),
             Api::Firestore => include_str!("../discovery/firestore.v1.json"),
+            Api::Apigateway => include_str!("../discovery/apigateway.v1.json"),
+            Api::Apikeys => include_str!("../discovery/apikeys.v2.json"),
+        }
+    }
+
+    /// The prefix this API's discovery document puts on message names (`ApigatewayApi` for
+    /// `google.cloud.apigateway.v1.Api`, `V2Key` for `google.api.apikeys.v2.Key`).
+    pub fn schema_prefix(self) -> &'static str {
+        match self {
+            Api::Apigateway => "Apigateway",
+            Api::Apikeys => "V2",
+            _ => "",
         }
     }
 
@@ -199,6 +215,43 @@ impl Discovery {
         self.global_params
             .get(&api)
             .is_some_and(|p| p.contains(name))
+    }
+
+    /// The API whose proto package a `type.googleapis.com/...` URL names
+    /// (`google.cloud.apigateway.v1.OperationMetadata` -> API Gateway), by discovery `name`.
+    pub fn api_of_type_url(&self, type_url: &str) -> Option<Api> {
+        let full_name = type_url.rsplit_once('/').map_or(type_url, |(_, name)| name);
+        let packages: Vec<&str> = full_name.split('.').collect();
+        self.documents.iter().find_map(|(api, document)| {
+            let name = document.get("name")?.as_str()?;
+            packages.contains(&name).then_some(*api)
+        })
+    }
+
+    /// The route of `api` with the same method and path template as `route` (APIs that share
+    /// `v1/projects/*/locations/*/operations/*`).
+    pub fn same_route_of(
+        &self,
+        api: Api,
+        route: &Route,
+        is_implemented: impl Fn(&str) -> bool,
+    ) -> Option<&Route> {
+        self.routes.iter().find(|other| {
+            other.api == api
+                && other.http_method == route.http_method
+                && other.segments.len() == route.segments.len()
+                && other.verb == route.verb
+                && other
+                    .segments
+                    .iter()
+                    .zip(&route.segments)
+                    .all(|(a, b)| match (a, b) {
+                        (Segment::Literal(a), Segment::Literal(b)) => a == b,
+                        (Segment::Variable(_), Segment::Variable(_)) => true,
+                        _ => false,
+                    })
+                && is_implemented(&other.id)
+        })
     }
 
     /// Matches a raw (still percent-encoded) path. Literal-rich templates win over variable ones,

@@ -86,6 +86,7 @@ impl Emulator {
                 route.api.error_style(),
             ),
             RouteMatch::Found { route, params } => {
+                let route = self.operation_route(route, &params).unwrap_or(route);
                 let query = Query::parse(request.raw_query.as_deref());
                 let style = route.api.error_style();
                 match self.call(route, params, &query, request) {
@@ -94,6 +95,39 @@ impl Emulator {
                 }
             }
         }
+    }
+
+    /// APIs share operation paths (`v1/projects/*/locations/*/operations/*`: Artifact Registry,
+    /// API Gateway); an operation is served by the route of the API that started it (its
+    /// metadata's type URL), so the service gate and the rendering are that API's.
+    fn operation_route<'d>(
+        &'d self,
+        route: &'d Route,
+        params: &std::collections::BTreeMap<String, String>,
+    ) -> Option<&'d Route> {
+        if !route.id.contains(".operations.") {
+            return None;
+        }
+        let name = format!(
+            "projects/{}/locations/{}/operations/{}",
+            params.get("projectsId")?,
+            params.get("locationsId")?,
+            params.get("operationsId")?
+        );
+        let type_url = {
+            let state = lock(&self.state);
+            let operation = &state.operations.get(&name)?.operation;
+            operation
+                .pointer("/metadata/@type")
+                .and_then(Value::as_str)?
+                .to_string()
+        };
+        let api = self.discovery.api_of_type_url(&type_url)?;
+        if api == route.api {
+            return None;
+        }
+        self.discovery
+            .same_route_of(api, route, apis::is_implemented)
     }
 
     fn call(
@@ -242,6 +276,8 @@ fn request_root_field(schema_name: &str) -> String {
         "GoogleIamV1",
         "GoogleCloudBillingBudgetsV1",
         "GoogleApiServiceusageV1",
+        "Apigateway",
+        "V2",
     ]
     .iter()
     .find_map(|prefix| schema_name.strip_prefix(prefix))

@@ -95,6 +95,14 @@ pub struct State {
     /// Projects' billing links (`ProjectBillingInfo`) by project id, as `updateBillingInfo` set
     /// them; a project never set is linked to the emulator's own account.
     pub project_billing: Tracked<Value>,
+    /// API Gateway APIs by full name (`projects/P/locations/global/apis/A`).
+    pub gateway_apis: Tracked<Value>,
+    /// API Gateway API configs by full name (`.../apis/A/configs/C`), documents included.
+    pub gateway_configs: Tracked<Value>,
+    /// API Gateway gateways by full name (`projects/P/locations/REGION/gateways/G`).
+    pub gateways: Tracked<Value>,
+    /// API Keys keys by full name (`projects/NUMBER/locations/global/keys/K`).
+    pub api_keys: Tracked<ApiKeyRecord>,
     /// The key the fake CRM accepts (`POST /_emulator/crm/config`, or the first one used).
     pub crm_api_key: Option<String>,
 }
@@ -149,7 +157,11 @@ impl State {
             firestore_fields,
             shopify_shops,
             crm_customers,
-            project_billing
+            project_billing,
+            gateway_apis,
+            gateway_configs,
+            gateways,
+            api_keys
         );
         whole!(
             format_version,
@@ -175,6 +187,15 @@ pub struct TaskRecord {
     pub retry_reason: Option<String>,
     /// `tasks.run` asked for an attempt now, whatever the queue's state and rate.
     pub forced: bool,
+}
+
+/// An API key: its resource (without the key string, as `keys.get` answers) and its secret.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApiKeyRecord {
+    pub key: Value,
+    /// `AIza…`, 39 characters, as `keys.getKeyString` answers.
+    pub key_string: String,
 }
 
 /// A Cloud Run job and its bookkeeping.

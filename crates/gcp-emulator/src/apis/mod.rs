@@ -1,5 +1,7 @@
 //! The emulated API methods, bound to discovery method ids; plus what every handler receives.
 
+pub mod apigateway;
+pub mod apikeys;
 pub mod artifactregistry;
 pub mod bigquery;
 pub mod bigquery_data;
@@ -635,6 +637,95 @@ const HANDLERS: &[(&str, Handler)] = &[
         "artifactregistry.projects.locations.repositories.dockerImages.get",
         artifactregistry::get_docker_image,
     ),
+    (
+        "apigateway.projects.locations.apis.create",
+        apigateway::create_api,
+    ),
+    (
+        "apigateway.projects.locations.apis.get",
+        apigateway::get_api,
+    ),
+    (
+        "apigateway.projects.locations.apis.list",
+        apigateway::list_apis,
+    ),
+    (
+        "apigateway.projects.locations.apis.patch",
+        apigateway::patch_api,
+    ),
+    (
+        "apigateway.projects.locations.apis.delete",
+        apigateway::delete_api,
+    ),
+    (
+        "apigateway.projects.locations.apis.configs.create",
+        apigateway::create_config,
+    ),
+    (
+        "apigateway.projects.locations.apis.configs.get",
+        apigateway::get_config,
+    ),
+    (
+        "apigateway.projects.locations.apis.configs.list",
+        apigateway::list_configs,
+    ),
+    (
+        "apigateway.projects.locations.apis.configs.patch",
+        apigateway::patch_config,
+    ),
+    (
+        "apigateway.projects.locations.apis.configs.delete",
+        apigateway::delete_config,
+    ),
+    (
+        "apigateway.projects.locations.gateways.create",
+        apigateway::create_gateway,
+    ),
+    (
+        "apigateway.projects.locations.gateways.get",
+        apigateway::get_gateway,
+    ),
+    (
+        "apigateway.projects.locations.gateways.list",
+        apigateway::list_gateways,
+    ),
+    (
+        "apigateway.projects.locations.gateways.patch",
+        apigateway::patch_gateway,
+    ),
+    (
+        "apigateway.projects.locations.gateways.delete",
+        apigateway::delete_gateway,
+    ),
+    (
+        "apigateway.projects.locations.operations.get",
+        lro::get_operation,
+    ),
+    (
+        "apigateway.projects.locations.operations.list",
+        lro::list_operations,
+    ),
+    (
+        "apikeys.projects.locations.keys.create",
+        apikeys::create_key,
+    ),
+    ("apikeys.projects.locations.keys.get", apikeys::get_key),
+    ("apikeys.projects.locations.keys.list", apikeys::list_keys),
+    ("apikeys.projects.locations.keys.patch", apikeys::patch_key),
+    (
+        "apikeys.projects.locations.keys.delete",
+        apikeys::delete_key,
+    ),
+    (
+        "apikeys.projects.locations.keys.undelete",
+        apikeys::undelete_key,
+    ),
+    (
+        "apikeys.projects.locations.keys.getKeyString",
+        apikeys::get_key_string,
+    ),
+    ("apikeys.keys.lookupKey", apikeys::lookup_key),
+    ("apikeys.operations.get", lro::get_global_operation),
 ];
 
 pub fn handler_for(id: &str) -> Option<Handler> {

@@ -23,6 +23,8 @@ const METADATA_TYPE_URL: &str = "type.googleapis.com/google.api.serviceusage.v1.
 
 /// Services the emulator lists (others can still be enabled and read by name).
 const CATALOG: &[(&str, &str)] = &[
+    ("apigateway.googleapis.com", "API Gateway API"),
+    ("apikeys.googleapis.com", "API Keys API"),
     ("artifactregistry.googleapis.com", "Artifact Registry API"),
     ("bigquery.googleapis.com", "BigQuery API"),
     ("billingbudgets.googleapis.com", "Cloud Billing Budget API"),
@@ -67,6 +69,8 @@ pub fn service_of(api: Api) -> Option<&'static str> {
         Api::ArtifactRegistry => Some("artifactregistry.googleapis.com"),
         Api::SecretManager => Some("secretmanager.googleapis.com"),
         Api::Firestore => Some("firestore.googleapis.com"),
+        Api::Apigateway => Some("apigateway.googleapis.com"),
+        Api::Apikeys => Some("apikeys.googleapis.com"),
         // Budgets live under billing accounts and the catalog is public: no project to gate.
         // Cloud Logging is enabled in every project by default.
         Api::ResourceManager
@@ -115,12 +119,16 @@ fn parent(call: &Call<'_>) -> Result<String, ApiError> {
     Ok(project_number(call.param("v1Id1")?))
 }
 
-fn validate_service(service: &str) -> Result<(), ApiError> {
-    if service.contains('.')
+/// A service name Service Usage knows: a dotted name, and for an API Gateway managed service
+/// (`….cloud.goog`) one an API in the state created (Google knows no others).
+fn validate_service(state: &State, service: &str) -> Result<(), ApiError> {
+    let well_formed = service.contains('.')
         && service
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-    {
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    let known = !service.ends_with(".cloud.goog")
+        || super::apigateway::api_of_managed_service(state, service).is_some();
+    if well_formed && known {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -128,6 +136,16 @@ fn validate_service(service: &str) -> Result<(), ApiError> {
             format!("Not found or permission denied for service(s): {service}."),
         ))
     }
+}
+
+/// An API Gateway managed service is titled by its API's display name (or id).
+fn managed_title(state: &State, service: &str) -> Option<String> {
+    let api = super::apigateway::api_of_managed_service(state, service)?;
+    let shown = api
+        .get("displayName")
+        .and_then(Value::as_str)
+        .or_else(|| api.get("name")?.as_str()?.rsplit('/').next())?;
+    Some(shown.to_string())
 }
 
 fn service_resource(state: &State, number: &str, service: &str) -> Value {
@@ -138,7 +156,7 @@ fn service_resource(state: &State, number: &str, service: &str) -> Value {
     json!({
         "name": format!("projects/{number}/services/{service}"),
         "parent": format!("projects/{number}"),
-        "config": {"name": service, "title": title(service)},
+        "config": {"name": service, "title": managed_title(state, service).unwrap_or_else(|| title(service))},
         "state": if enabled { "ENABLED" } else { "DISABLED" },
     })
 }
@@ -146,7 +164,7 @@ fn service_resource(state: &State, number: &str, service: &str) -> Value {
 pub fn get_service(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let number = parent(call)?;
     let service = call.param("servicesId")?;
-    validate_service(service)?;
+    validate_service(context.state, service)?;
     Ok(Reply::Json(service_resource(
         context.state,
         &number,
@@ -165,7 +183,7 @@ pub fn batch_get(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, Ap
     let mut services = Vec::new();
     for name in names {
         let service = name.rsplit('/').next().unwrap_or_default().to_string();
-        validate_service(&service)?;
+        validate_service(context.state, &service)?;
         services.push(service_resource(context.state, &number, &service));
     }
     Ok(Reply::Json(json!({ "services": services })))
@@ -267,14 +285,14 @@ fn change(context: &mut Context<'_>, call: &Call<'_>, services: &[String], enabl
 pub fn enable_service(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     parent(call)?;
     let service = call.param("servicesId")?.to_string();
-    validate_service(&service)?;
+    validate_service(context.state, &service)?;
     Ok(Reply::Json(change(context, call, &[service], true)))
 }
 
 pub fn disable_service(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     parent(call)?;
     let service = call.param("servicesId")?.to_string();
-    validate_service(&service)?;
+    validate_service(context.state, &service)?;
     Ok(Reply::Json(change(context, call, &[service], false)))
 }
 
@@ -298,7 +316,7 @@ pub fn batch_enable(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply,
         ));
     }
     for id in &ids {
-        validate_service(id)?;
+        validate_service(context.state, id)?;
     }
     Ok(Reply::Json(change(context, call, &ids, true)))
 }

@@ -107,7 +107,10 @@ impl Walker<'_> {
             .and_then(|n| self.discovery.schema(self.api, &n))
             .or_else(|| {
                 let short = type_url.rsplit('.').next()?;
-                self.discovery.schema(self.api, short)
+                self.discovery.schema(self.api, short).or_else(|| {
+                    let prefixed = format!("{}{short}", self.api.schema_prefix());
+                    self.discovery.schema(self.api, &prefixed)
+                })
             })
     }
 

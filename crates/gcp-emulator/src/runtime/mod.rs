@@ -7,6 +7,7 @@ pub mod cron;
 pub mod dispatcher;
 pub mod env;
 pub mod executions;
+pub mod gateways;
 pub mod identity;
 pub mod images;
 pub mod metadata;
@@ -39,6 +40,8 @@ pub struct Runtime {
     pub scheduler_wake: tokio::sync::Notify,
     /// The services supervisor, once the runners started.
     pub services: std::sync::OnceLock<std::sync::Arc<services::Supervisor>>,
+    /// The API Gateway fronts, once the runners started.
+    pub gateways: std::sync::OnceLock<std::sync::Arc<gateways::GatewayFronts>>,
 }
 
 impl Runtime {
@@ -55,6 +58,7 @@ impl Runtime {
             },
             extra_env: std::sync::RwLock::default(),
             services: std::sync::OnceLock::new(),
+            gateways: std::sync::OnceLock::new(),
             dispatch_wake: tokio::sync::Notify::new(),
             scheduler_wake: tokio::sync::Notify::new(),
         }
@@ -98,6 +102,28 @@ impl Runtime {
         }
     }
 
+    /// `(gateway name, http://127.0.0.1:PORT)` of every API Gateway gateway served locally
+    /// (`projects/P/locations/REGION/gateways/G`), by name; empty until the runners start.
+    pub fn gateway_fronts(&self) -> Vec<(String, String)> {
+        self.gateways.get().map(|g| g.fronts()).unwrap_or_default()
+    }
+
+    /// Waits (up to `within`) until every ACTIVE gateway listens and serves its current config;
+    /// returns [`Runtime::gateway_fronts`].
+    pub async fn wait_gateways_settled(
+        &self,
+        within: std::time::Duration,
+    ) -> Vec<(String, String)> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let settled = self.gateways.get().is_some_and(|g| g.settled());
+            if settled || tokio::time::Instant::now() >= deadline {
+                return self.gateway_fronts();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits (up to `within`) until every local process has exited.
     pub async fn wait_processes_gone(&self, within: std::time::Duration) {
         let deadline = tokio::time::Instant::now() + within;
@@ -132,6 +158,12 @@ pub fn start_runners(
         .services
         .set(std::sync::Arc::clone(&supervisor));
     tokio::spawn(supervisor.run(std::time::Duration::from_millis(300)));
+    let gateways = gateways::GatewayFronts::new(std::sync::Arc::clone(emulator), shutdown.clone());
+    let _ = emulator
+        .runtime
+        .gateways
+        .set(std::sync::Arc::clone(&gateways));
+    tokio::spawn(gateways.run(std::time::Duration::from_millis(300)));
     tokio::spawn(executions::run(
         std::sync::Arc::clone(emulator),
         shutdown.clone(),

@@ -3,7 +3,7 @@
 //! modifier, etag checks). Each submodule owns one part.
 
 mod defaults;
-mod names;
+pub(crate) mod names;
 mod revisions;
 mod rollout;
 mod seed;

@@ -56,7 +56,7 @@ pub(super) fn service_not_found(name: &ServiceName) -> ApiError {
     ))
 }
 
-pub(super) fn region_code(location: &str) -> String {
+pub(crate) fn region_code(location: &str) -> String {
     let known = [
         ("us-central1", "uc"),
         ("us-east1", "ue"),
