@@ -276,10 +276,6 @@ fn patched(
     Ok(resource)
 }
 
-fn finish(fields: Map<String, Value>, order: &[&str]) -> Value {
-    ordered(fields, order)
-}
-
 // ---- APIs ----
 
 /// `{apiId}-{13 hex}.apigateway.{project}.cloud.goog`, the managed service Google creates.
@@ -315,7 +311,7 @@ pub fn create_api(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, A
     api.insert("createTime".into(), json!(now));
     api.insert("updateTime".into(), json!(now));
     api.insert("state".into(), json!("ACTIVE"));
-    let api = finish(api, API_ORDER);
+    let api = ordered(api, API_ORDER);
     APIS.store(context.state, name.clone(), api.clone());
     operate(context, call, "create", &name, Some(("Api", &api)))
 }
@@ -513,7 +509,7 @@ pub fn create_config(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply
     config.insert("updateTime".into(), json!(now));
     config.insert("serviceConfigId".into(), json!(format!("{id}-{hash}")));
     config.insert("state".into(), json!("ACTIVE"));
-    let config = finish(config, CONFIG_ORDER);
+    let config = ordered(config, CONFIG_ORDER);
     CONFIGS.store(context.state, name.clone(), config.clone());
     operate(context, call, "create", &name, Some(("ApiConfig", &config)))
 }
@@ -661,7 +657,7 @@ pub fn create_gateway(context: &mut Context<'_>, call: &Call<'_>) -> Result<Repl
         "defaultHostname".into(),
         json!(default_hostname(call.param("projectsId")?, &location, id)),
     );
-    let gateway = finish(gateway, GATEWAY_ORDER);
+    let gateway = ordered(gateway, GATEWAY_ORDER);
     GATEWAYS.store(context.state, name.clone(), gateway.clone());
     operate(context, call, "create", &name, Some(("Gateway", &gateway)))
 }

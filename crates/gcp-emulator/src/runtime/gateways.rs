@@ -1055,6 +1055,41 @@ mod tests {
     }
 
     #[test]
+    fn keys_are_read_where_their_definition_says() {
+        let document = json!({
+            "security": [{"header_key": []}],
+            "securityDefinitions": {
+                "header_key": {"type": "apiKey", "name": "x-api-key", "in": "header"},
+                "query_key": {"type": "apiKey", "name": "key", "in": "query"},
+                "google_id_token": {"type": "oauth2", "flow": "implicit"}
+            }
+        });
+        let inherited = key_locations(&document, &json!({}));
+        assert_eq!(
+            inherited,
+            vec![("header".to_string(), "x-api-key".to_string())]
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert("X-API-KEY", "AIzaHeader".parse().expect("header"));
+        assert_eq!(
+            key_from_request(&inherited, "key=AIzaQuery", &headers).as_deref(),
+            Some("AIzaHeader")
+        );
+        let own = key_locations(
+            &document,
+            &json!({"security": [{"query_key": []}, {"google_id_token": []}]}),
+        );
+        assert_eq!(
+            key_from_request(&own, "a=1&key=AIza%2Bq", &headers).as_deref(),
+            Some("AIza+q")
+        );
+        assert!(
+            key_locations(&document, &json!({"security": []})).is_empty(),
+            "an operation may opt out"
+        );
+    }
+
+    #[test]
     fn quotas_charge_all_or_nothing_per_consumer_and_minute() {
         let mut ledger = QuotaLedger::default();
         let charges = [
