@@ -178,6 +178,16 @@ async fn bring_up(
             (Err(reason), _) => printer.err(&format!("service.{id} not running: {reason}")),
         }
     }
+    for (name, front) in emulator.runtime.wait_gateways_settled(STARTUP_WAIT).await {
+        let id = name.rsplit('/').next().unwrap_or_default();
+        // The stack's name for it: the [gateway.NAME] whose id it is.
+        let declared = stack
+            .gateways
+            .iter()
+            .find(|(_, g)| g.id == id)
+            .map_or(id, |(name, _)| name.as_str());
+        writeln!(out, "gateway.{declared} {front}")?;
+    }
     writeln!(out, "ready")?;
     out.flush()?;
     Ok(ExitStatus::Success)

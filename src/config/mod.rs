@@ -10,9 +10,9 @@ use std::time::Duration;
 use crate::model::ResourceAddr;
 
 pub mod cron;
-pub mod openapi;
 mod diagnostics;
 mod load;
+pub mod openapi;
 pub mod starter;
 pub mod templates;
 pub mod units;

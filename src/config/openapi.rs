@@ -187,9 +187,10 @@ fn substitute(value: &mut Value, fill: &Fill<'_>) {
             *value = json!(fill.requests_per_minute);
         }
         Value::String(text) => {
-            *text = text
-                .replace("${TITLE}", fill.title)
-                .replace("${REQUESTS_PER_MINUTE}", &fill.requests_per_minute.to_string());
+            *text = text.replace("${TITLE}", fill.title).replace(
+                "${REQUESTS_PER_MINUTE}",
+                &fill.requests_per_minute.to_string(),
+            );
         }
         Value::Array(items) => items.iter_mut().for_each(|v| substitute(v, fill)),
         Value::Object(map) => map.values_mut().for_each(|v| substitute(v, fill)),

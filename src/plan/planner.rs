@@ -160,15 +160,17 @@ pub fn known_before_apply(stack: &Stack, observed: &Observed) -> Known {
             (address, name)
         });
     // A gateway's server-assigned name that others use: its api's managed service.
-    let gateways = GatewayKind::declared(stack).into_iter().map(|(address, spec)| {
-        let service = observed
-            .gateways
-            .iter()
-            .find(|g| g.name == spec.name)
-            .and_then(|g| g.api.as_ref())
-            .map(|api| api.managed_service.clone());
-        (address, service)
-    });
+    let gateways = GatewayKind::declared(stack)
+        .into_iter()
+        .map(|(address, spec)| {
+            let service = observed
+                .gateways
+                .iter()
+                .find(|g| g.name == spec.name)
+                .and_then(|g| g.api.as_ref())
+                .map(|api| api.managed_service.clone());
+            (address, service)
+        });
     let names = channels.chain(gateways).collect();
     Known {
         hosts,

@@ -18,10 +18,7 @@ pub use crate::model::live::gateway::{ApiConfigRecord, GatewayApiRecord, Gateway
 const DOCUMENT_PATH: &str = "openapi.json";
 
 fn labels_of(labels: &std::collections::HashMap<String, String>) -> BTreeMap<String, String> {
-    labels
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+    labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 fn api_from(api: gm::Api) -> GatewayApiRecord {
@@ -93,9 +90,7 @@ impl Cloud {
                         .set_page_token(&token)
                         .send()
                         .await
-                        .map_err(|e| {
-                            ApiError::from_gax("apigateway.gateways.list", &parent, &e)
-                        })
+                        .map_err(|e| ApiError::from_gax("apigateway.gateways.list", &parent, &e))
                 })
                 .await?;
                 Ok((

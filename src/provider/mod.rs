@@ -6,6 +6,7 @@
 //! here; the conversions from Google's types stay in each area's file.
 
 pub mod adc;
+pub mod api_keys;
 pub mod apis;
 pub mod artifacts;
 pub mod bigquery;
@@ -14,6 +15,7 @@ pub mod budgets;
 pub mod container;
 pub mod error;
 pub mod firestore;
+pub mod gateway;
 pub mod iam;
 pub mod jobs;
 pub mod logging;
@@ -28,8 +30,6 @@ pub mod shopify;
 pub mod storage;
 pub mod tasks;
 pub mod uptime;
-pub mod gateway;
-pub mod api_keys;
 
 use std::time::Duration;
 

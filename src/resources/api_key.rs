@@ -64,7 +64,11 @@ fn target(spec: &ApiKeySpec, known: &Known) -> Option<String> {
 fn shown_targets(targets: &[String]) -> String {
     format!(
         "[{}]",
-        targets.iter().map(|t| quoted(t)).collect::<Vec<_>>().join(", ")
+        targets
+            .iter()
+            .map(|t| quoted(t))
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 
@@ -106,7 +110,12 @@ pub fn diff(spec: &ApiKeySpec, live: &ApiKeyRecord, known: &Known) -> Vec<FieldC
             Some(FieldValue::KnownAfterApply),
         )),
     }
-    diff_labels(&mut out, "annotations", &spec.annotations, &live.annotations);
+    diff_labels(
+        &mut out,
+        "annotations",
+        &spec.annotations,
+        &live.annotations,
+    );
     out
 }
 
@@ -128,7 +137,12 @@ impl Reconcile for ApiKeyKind {
         stack
             .api_keys
             .iter()
-            .map(|(name, cfg)| (ResourceAddr::new(Kind::ApiKey, name), spec(stack, name, cfg)))
+            .map(|(name, cfg)| {
+                (
+                    ResourceAddr::new(Kind::ApiKey, name),
+                    spec(stack, name, cfg),
+                )
+            })
             .collect()
     }
     fn spec_name(spec: &ApiKeySpec) -> &str {
@@ -299,7 +313,11 @@ mod tests {
     fn the_key_is_found_by_annotations_and_an_applied_key_diffs_empty() {
         assert_eq!(ApiKeyKind::live_key(&live()), ApiKeyKind::spec_key(&spec()));
         assert_eq!(
-            diff(&spec(), &live(), &known(Some("crm-abc.apigateway.p.cloud.goog"))),
+            diff(
+                &spec(),
+                &live(),
+                &known(Some("crm-abc.apigateway.p.cloud.goog"))
+            ),
             vec![]
         );
     }
@@ -308,7 +326,11 @@ mod tests {
     fn a_key_open_to_every_api_is_restricted_again() {
         let mut open = live();
         open.api_targets.clear();
-        let fields = diff(&spec(), &open, &known(Some("crm-abc.apigateway.p.cloud.goog")));
+        let fields = diff(
+            &spec(),
+            &open,
+            &known(Some("crm-abc.apigateway.p.cloud.goog")),
+        );
         assert_eq!(fields.len(), 1, "{fields:?}");
         assert_eq!(fields[0].field, "restricted_to");
         assert_eq!(fields[0].before.as_deref(), Some("[]"));

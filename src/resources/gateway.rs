@@ -81,7 +81,10 @@ fn routes_of(document: &Value) -> Vec<String> {
     if let Some(paths) = document.get("paths").and_then(Value::as_object) {
         for (path, item) in paths {
             if let Some(ops) = item.as_object() {
-                for method in ops.keys().filter(|m| !m.starts_with("x-") && *m != "parameters") {
+                for method in ops
+                    .keys()
+                    .filter(|m| !m.starts_with("x-") && *m != "parameters")
+                {
                     out.push(format!("{} {path}", method.to_ascii_uppercase()));
                 }
             }
@@ -124,11 +127,13 @@ pub fn create_fields(spec: &GatewaySpec, known: &Known) -> Vec<FieldChange> {
     out
 }
 
-/// Every leaf of `desired` that differs from `live`, as `openapi.a.b` fields; arrays compare whole.
+/// Every leaf of `desired` that differs from `live`, as `openapi.a.b[0].c` fields; arrays of
+/// different lengths compare whole.
 fn diff_documents(prefix: &str, desired: &Value, live: &Value, out: &mut Vec<FieldChange>) {
     match (desired, live) {
         (Value::Object(want), Value::Object(have)) => {
-            let keys: std::collections::BTreeSet<&String> = want.keys().chain(have.keys()).collect();
+            let keys: std::collections::BTreeSet<&String> =
+                want.keys().chain(have.keys()).collect();
             for key in keys {
                 let field = format!("{prefix}.{key}");
                 match (want.get(key), have.get(key)) {
@@ -137,6 +142,11 @@ fn diff_documents(prefix: &str, desired: &Value, live: &Value, out: &mut Vec<Fie
                     (None, Some(h)) => out.push(FieldChange::new(field, Some(h.to_string()), None)),
                     (None, None) => {}
                 }
+            }
+        }
+        (Value::Array(want), Value::Array(have)) if want.len() == have.len() => {
+            for (index, (w, h)) in want.iter().zip(have).enumerate() {
+                diff_documents(&format!("{prefix}[{index}]"), w, h, out);
             }
         }
         (want, have) if want != have => out.push(FieldChange::new(
@@ -322,7 +332,9 @@ async fn ensure_config(
     match ctx.cloud.create_api_config(&write, observer).await? {
         Created::New(made) => Ok(made.name),
         Created::Exists { error, .. } => match ctx.cloud.get_api_config(&name, observer).await? {
-            Some(found) => owned_or_refused(found, &name, stack_name, |c| &c.labels).map(|c| c.name),
+            Some(found) => {
+                owned_or_refused(found, &name, stack_name, |c| &c.labels).map(|c| c.name)
+            }
             None => Err(error.into()),
         },
     }
@@ -361,7 +373,10 @@ impl Converge for GatewayKind {
                 observer.phase("enabling the api's managed service");
                 cloud
                     .enable_api(
-                        &format!("projects/{}/services/{}", cloud.project, api.managed_service),
+                        &format!(
+                            "projects/{}/services/{}",
+                            cloud.project, api.managed_service
+                        ),
                         observer,
                     )
                     .await?;
@@ -373,7 +388,13 @@ impl Converge for GatewayKind {
                 if change.action == Action::Create {
                     observer.phase("creating gateway");
                     match cloud
-                        .create_gateway(&spec.id, &config, &spec.display_name, &spec.labels, observer)
+                        .create_gateway(
+                            &spec.id,
+                            &config,
+                            &spec.display_name,
+                            &spec.labels,
+                            observer,
+                        )
                         .await?
                     {
                         Created::New(_) => {}
@@ -393,7 +414,13 @@ impl Converge for GatewayKind {
                 } else {
                     observer.phase("moving gateway to the new config");
                     cloud
-                        .update_gateway(&spec.name, &config, &spec.display_name, &spec.labels, observer)
+                        .update_gateway(
+                            &spec.name,
+                            &config,
+                            &spec.display_name,
+                            &spec.labels,
+                            observer,
+                        )
                         .await?;
                 }
                 delete_old_configs(cloud, &spec.api, Some(&config), &stack_name, observer).await?;
@@ -508,7 +535,7 @@ mod tests {
         assert_eq!(fields.len(), 1, "{fields:?}");
         assert_eq!(
             fields[0].field,
-            "openapi.x-google-management.quota.limits"
+            "openapi.x-google-management.quota.limits[0].values.STANDARD"
         );
         assert!(!GatewayKind::change_notes(&fields).is_empty());
     }
@@ -519,7 +546,10 @@ mod tests {
         let document = resolved_document(&spec, Some("h.a.run.app")).unwrap();
         let id = config_id("crm", &document, &spec.service_account);
         assert!(id.starts_with("crm-") && id.len() == 16, "{id}");
-        assert_ne!(id, config_id("crm", &document, "other@p.iam.gserviceaccount.com"));
+        assert_ne!(
+            id,
+            config_id("crm", &document, "other@p.iam.gserviceaccount.com")
+        );
         let mut more = document.clone();
         more["paths"]["/orders"] = serde_json::json!({"get": {}});
         assert_ne!(id, config_id("crm", &more, &spec.service_account));
@@ -539,8 +569,13 @@ mod tests {
         let fields = create_fields(&spec, &known());
         assert_eq!(
             fields[0].after,
-            Some(FieldValue::Known("\"https://crm-proxy-abc-uc.a.run.app\"".into()))
+            Some(FieldValue::Known(
+                "\"https://crm-proxy-abc-uc.a.run.app\"".into()
+            ))
         );
-        assert_eq!(fields[2].after, Some(FieldValue::Known("[\"POST /customers\"]".into())));
+        assert_eq!(
+            fields[2].after,
+            Some(FieldValue::Known("[\"POST /customers\"]".into()))
+        );
     }
 }

@@ -235,7 +235,11 @@ pub async fn observe(
             Scope::Stack(stack) => !stack.gateways.is_empty(),
             Scope::Project { .. } => true,
         };
-        let listed = n.list(Kind::Gateway, cloud.list_gateways(&Silent).await)?;
+        let listed = match cloud.list_gateways(&Silent).await {
+            // A stack without gateways in a project without API Gateway: nothing to say.
+            Err(e) if !wanted && is_service_disabled(&e) => Vec::new(),
+            result => n.list(Kind::Gateway, result)?,
+        };
         // Only this stack's gateways (or every one, for the project scope) have their api and
         // config read: one list of apis, one config GET per gateway read.
         let owner = stack.map(|s| s.settings.name.as_str());
@@ -249,7 +253,11 @@ pub async fn observe(
         let apis = n.list(Kind::Gateway, cloud.list_gateway_apis(&Silent).await)?;
         let mut out = Vec::new();
         for mut gateway in read {
-            let api_name = gateway.api_config.split("/configs/").next().unwrap_or_default();
+            let api_name = gateway
+                .api_config
+                .split("/configs/")
+                .next()
+                .unwrap_or_default();
             gateway.api = apis.iter().find(|a| a.name == api_name).cloned();
             gateway.config = cloud.get_api_config(&gateway.api_config, &Silent).await?;
             out.push(gateway);
@@ -261,9 +269,11 @@ pub async fn observe(
             Scope::Stack(stack) => !stack.api_keys.is_empty() || !stack.gateways.is_empty(),
             Scope::Project { .. } => true,
         };
-        match wanted {
-            true => n.list(Kind::ApiKey, cloud.list_api_keys(&Silent).await),
-            false => Ok(Vec::new()),
+        // Listed even when none is declared: a key this stack made and no longer declares is
+        // deleted.
+        match cloud.list_api_keys(&Silent).await {
+            Err(e) if !wanted && is_service_disabled(&e) => Ok(Vec::new()),
+            result => n.list(Kind::ApiKey, result),
         }
     };
     let budgets = async {

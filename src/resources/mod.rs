@@ -9,11 +9,13 @@
 pub mod adopt;
 pub mod alert;
 pub mod api;
+pub mod api_key;
 pub mod budget;
 pub mod channel;
 pub mod container;
 pub mod dataset;
 pub mod firestore;
+pub mod gateway;
 pub mod grant;
 pub mod import;
 pub mod inventory;
@@ -29,8 +31,6 @@ pub mod service_account;
 pub mod shopify_webhook;
 pub mod table;
 pub mod uptime;
-pub mod gateway;
-pub mod api_key;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

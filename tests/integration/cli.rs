@@ -455,6 +455,8 @@ fn observing_uses_one_list_call_per_kind_not_a_get_per_resource() {
         "/v3/projects/test-project/alertPolicies",
         "/v3/projects/test-project/notificationChannels",
         "/v3/projects/test-project/uptimeCheckConfigs",
+        "/v1/projects/test-project/locations/us-central1/gateways", // API Gateway
+        "/v2/projects/test-project/locations/global/keys",          // API Keys
     ];
     let mut expected: Vec<(String, String)> = lists
         .iter()

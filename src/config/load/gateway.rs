@@ -229,7 +229,10 @@ pub(super) fn read_api_key(
     {
         checker.error(
             span.clone(),
-            format!("`display_name` in {} is longer than 63 characters", table.title),
+            format!(
+                "`display_name` in {} is longer than 63 characters",
+                table.title
+            ),
             Some("API Keys allows at most 63 characters".into()),
         );
     }

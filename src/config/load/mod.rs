@@ -12,11 +12,11 @@ use toml::de::{DeTable, DeValue};
 
 use super::units;
 use super::{
-    AlertConfig, ApiKeyConfig, BudgetConfig, GatewayConfig, ChannelConfig, ChannelSecret, Column, ConfigError, ConfigErrors,
-    DatasetConfig, FirestoreUsage, ImageSource, Ingress, JobConfig, JobUsage, Partition,
-    QueueConfig, QueueUsage, RepositoryConfig, RepositoryUsage, ScheduleConfig, SecretConfig,
-    ServiceAccountConfig, ServiceConfig, ServiceUsage, ShopifyConfig, ShopifyWebhookConfig, Stack,
-    StackSettings, TableConfig, TableUsage, Usage,
+    AlertConfig, ApiKeyConfig, BudgetConfig, ChannelConfig, ChannelSecret, Column, ConfigError,
+    ConfigErrors, DatasetConfig, FirestoreUsage, GatewayConfig, ImageSource, Ingress, JobConfig,
+    JobUsage, Partition, QueueConfig, QueueUsage, RepositoryConfig, RepositoryUsage,
+    ScheduleConfig, SecretConfig, ServiceAccountConfig, ServiceConfig, ServiceUsage, ShopifyConfig,
+    ShopifyWebhookConfig, Stack, StackSettings, TableConfig, TableUsage, Usage,
 };
 use crate::model::{Kind, ResourceAddr};
 // The label stackctl puts on everything it owns; users cannot set it.
@@ -28,6 +28,7 @@ mod channel;
 mod dataset;
 mod files;
 mod firestore;
+mod gateway;
 mod job;
 mod queue;
 mod reader;
@@ -41,7 +42,6 @@ mod service_account;
 mod shopify;
 mod table;
 mod uptime;
-mod gateway;
 mod usage;
 mod values;
 
@@ -54,6 +54,7 @@ use channel::*;
 use dataset::*;
 pub(crate) use files::base_dir;
 use files::*;
+use gateway::*;
 use job::*;
 use queue::*;
 use reader::*;
@@ -68,7 +69,6 @@ use service_account::*;
 use shopify::*;
 use table::*;
 use uptime::*;
-use gateway::*;
 use usage::*;
 
 const STACK_KEYS: &[&str] = &[

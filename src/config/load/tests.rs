@@ -1875,7 +1875,10 @@ fn gateway_mistakes_are_located_with_the_fix() {
         "[gateway.crm]\nbackend = \"service.worker\"\nservice_account = \"service_account.crm-gateway\"\n",
     ));
     assert_eq!(line, 9);
-    assert!(message.contains("declares no `paths` and the gateway lists no `routes`"), "{message}");
+    assert!(
+        message.contains("declares no `paths` and the gateway lists no `routes`"),
+        "{message}"
+    );
     assert_eq!(
         help.as_deref(),
         Some("add routes = [\"POST /customers\"]: the METHOD /path operations the gateway serves")
@@ -1916,5 +1919,9 @@ fn a_gateway_may_name_its_own_openapi_file_and_it_is_checked() {
     .unwrap_err();
     let error = errors.iter().next().unwrap();
     assert_eq!((error.line, error.column), (Some(12), Some(11)));
-    assert!(error.message.contains("not an OpenAPI 2.0 document"), "{}", error.message);
+    assert!(
+        error.message.contains("not an OpenAPI 2.0 document"),
+        "{}",
+        error.message
+    );
 }

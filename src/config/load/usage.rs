@@ -235,9 +235,10 @@ fn read_entry(
             );
             match calls {
                 Some(calls_per_month) => {
-                    usage
-                        .gateways
-                        .insert(address.name, crate::config::GatewayUsage { calls_per_month });
+                    usage.gateways.insert(
+                        address.name,
+                        crate::config::GatewayUsage { calls_per_month },
+                    );
                     true
                 }
                 None => false,

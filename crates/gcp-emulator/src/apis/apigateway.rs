@@ -526,9 +526,10 @@ fn basic(mut config: Value) -> Value {
 
 pub fn get_config(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let config = CONFIGS.get(context.state, &config_name(call)?)?;
+    // Query enums arrive by name or, from the proto-based clients, by number.
     Ok(Reply::Json(match call.query.non_empty("view") {
-        Some("FULL") => config,
-        Some("BASIC" | "CONFIG_VIEW_UNSPECIFIED") | None => basic(config),
+        Some("FULL" | "2") => config,
+        Some("BASIC" | "CONFIG_VIEW_UNSPECIFIED" | "1" | "0") | None => basic(config),
         Some(other) => {
             return Err(ApiError::bad_field(
                 "view",
