@@ -393,7 +393,12 @@ mod tests {
             cost.resources[&"service.crm-proxy".parse().unwrap()].monthly_usd,
             1.595
         );
-        assert_eq!(cost.total_monthly_usd, 36.3912);
+        // gateway.crm: 200,000 calls x $3.00 per million.
+        assert_eq!(
+            cost.resources[&"gateway.crm".parse().unwrap()].monthly_usd,
+            0.6
+        );
+        assert_eq!(cost.total_monthly_usd, 36.9912);
         assert_eq!(cost.unknown, Vec::<String>::new());
         let free: Vec<PriceItem> = cost.free_tier_not_included.iter().map(|f| f.item).collect();
         assert_eq!(
@@ -413,6 +418,7 @@ mod tests {
                 PriceItem::FirestoreWrite,
                 PriceItem::FirestoreDelete,
                 PriceItem::FirestoreStorageGibMonth,
+                PriceItem::ApiGatewayCall,
             ]
         );
     }
@@ -487,6 +493,7 @@ mod tests {
             cost.unknown,
             vec![
                 "no [usage] for firestore.default".to_string(),
+                "no [usage] for gateway.crm".to_string(),
                 "no [usage] for job.ingest-orders".to_string(),
                 "no [usage] for queue.webhooks".to_string(),
                 "no [usage] for repository.workers".to_string(),

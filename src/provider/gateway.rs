@@ -307,6 +307,52 @@ impl Cloud {
         .map(gateway_from)
     }
 
+    /// Sets the labels of api `name` (for `stackctl adopt`); nothing else changes.
+    pub async fn label_gateway_api(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        observer: &dyn OperationObserver,
+    ) -> Result<(), ApiError> {
+        let api = gm::Api::new().set_name(name).set_labels(labels.clone());
+        let mask = wkt::FieldMask::default().set_paths(["labels"]);
+        retrying(self.backoff, observer, || {
+            let poller = self
+                .gateways
+                .update_api()
+                .set_api(api.clone())
+                .set_update_mask(mask.clone())
+                .poller();
+            wait_for("apigateway.apis.patch", name, poller, observer)
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Sets the labels of config `name` (for `stackctl adopt`); its document cannot change.
+    pub async fn label_api_config(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        observer: &dyn OperationObserver,
+    ) -> Result<(), ApiError> {
+        let config = gm::ApiConfig::new()
+            .set_name(name)
+            .set_labels(labels.clone());
+        let mask = wkt::FieldMask::default().set_paths(["labels"]);
+        retrying(self.backoff, observer, || {
+            let poller = self
+                .gateways
+                .update_api_config()
+                .set_api_config(config.clone())
+                .set_update_mask(mask.clone())
+                .poller();
+            wait_for("apigateway.apis.configs.patch", name, poller, observer)
+        })
+        .await
+        .map(drop)
+    }
+
     pub async fn delete_gateway(
         &self,
         name: &str,

@@ -359,6 +359,46 @@ async fn delete_old_configs(
 }
 
 impl Converge for GatewayKind {
+    /// Labels the gateway, its api and the config it serves: apply later deletes only labelled
+    /// configs and apis.
+    async fn write_adoption_labels(
+        cloud: &Cloud,
+        live: &Self::Live,
+        labels: &BTreeMap<String, String>,
+        _stack: &Stack,
+    ) -> Result<(), crate::provider::ApiError> {
+        use crate::provider::Silent;
+        let owner: BTreeMap<String, String> = labels
+            .iter()
+            .filter(|(k, _)| k.as_str() == OWNER_LABEL)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if let Some(api) = &live.api {
+            let mut api_labels = api.labels.clone();
+            api_labels.extend(owner.clone());
+            cloud
+                .label_gateway_api(&api.name, &api_labels, &Silent)
+                .await?;
+        }
+        if let Some(config) = &live.config {
+            let mut config_labels = config.labels.clone();
+            config_labels.extend(owner);
+            cloud
+                .label_api_config(&config.name, &config_labels, &Silent)
+                .await?;
+        }
+        cloud
+            .update_gateway(
+                &live.name,
+                &live.api_config,
+                &live.display_name,
+                labels,
+                &Silent,
+            )
+            .await
+            .map(drop)
+    }
+
     async fn converge(
         ctx: &ApplyCtx,
         change: &Step,

@@ -288,6 +288,8 @@ mod tests {
                 "roles/secretmanager.admin",
                 "roles/cloudscheduler.admin",
                 "roles/datastore.owner",
+                "roles/apigateway.admin",
+                "roles/serviceusage.apiKeysAdmin",
             ]
         );
         let run = needed(&stack)

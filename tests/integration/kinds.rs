@@ -13,7 +13,7 @@ const README: &str = include_str!("../../README.md");
 
 /// The kinds whose declared resources have a monthly price (the others are free); `cost --json`
 /// must price exactly these for the fixture, with nothing unknown.
-const PRICED: [Kind; 8] = [
+const PRICED: [Kind; 9] = [
     Kind::Service,
     Kind::Queue,
     Kind::Table,
@@ -22,6 +22,7 @@ const PRICED: [Kind; 8] = [
     Kind::Job,
     Kind::Schedule,
     Kind::Firestore,
+    Kind::Gateway,
 ];
 
 fn all_kinds() -> BTreeSet<Kind> {
@@ -232,7 +233,9 @@ fn one_resource_of_every_kind_validates_prices_applies_replans_empty_adopts_and_
             }
             _ => {
                 assert!(
-                    owned_by.starts_with("label ") || owned_by.starts_with("user labels "),
+                    owned_by.starts_with("label ")
+                        || owned_by.starts_with("user labels ")
+                        || owned_by.starts_with("annotations "),
                     "README kinds table, {kind}: owned by {owned_by:?}"
                 );
                 assert!(
