@@ -96,6 +96,8 @@ pub async fn inventory(
         tables: observed.tables,
         schedules: observed.schedules,
         firestores: observed.firestores,
+        gateways: observed.gateways,
+        api_keys: observed.api_keys,
         jobs: observed.jobs.into_iter().map(|j| j.name).collect(),
         job_executions,
         budgets,
@@ -105,6 +107,7 @@ pub async fn inventory(
 /// One aligned, reduced read: a metric per label over the last `days`.
 struct Signal {
     filter: &'static str,
+    /// A resource label, or a metric label when it starts with `metric.`.
     label: &'static str,
     days: u32,
     /// `None` = one bucket over the whole window.
@@ -127,7 +130,10 @@ async fn per_label(
         alignment_seconds: signal.alignment_seconds.unwrap_or(window_seconds),
         aligner: signal.aligner,
         reducer: signal.reducer,
-        group_by: vec![format!("resource.label.{}", signal.label)],
+        group_by: vec![match signal.label.strip_prefix("metric.") {
+            Some(metric_label) => format!("metric.label.{metric_label}"),
+            None => format!("resource.label.{}", signal.label),
+        }],
     };
     let series = cloud
         .metrics()
@@ -135,7 +141,11 @@ async fn per_label(
         .await?;
     let mut out: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for s in series {
-        if let Some(id) = s.resource_labels.get(signal.label) {
+        let id = match signal.label.strip_prefix("metric.") {
+            Some(metric_label) => s.metric_labels.get(metric_label),
+            None => s.resource_labels.get(signal.label),
+        };
+        if let Some(id) = id {
             out.entry(id.clone()).or_default().extend(s.values);
         }
     }
@@ -146,6 +156,11 @@ const REQUESTS: &str =
     "metric.type = \"run.googleapis.com/request_count\" AND resource.type = \"cloud_run_revision\"";
 const QUEUE_DEPTH: &str = "metric.type = \"cloudtasks.googleapis.com/queue/depth\" AND resource.type = \"cloud_tasks_queue\"";
 const DOCUMENT_READS: &str = "metric.type = \"firestore.googleapis.com/document/read_count\" AND resource.type = \"firestore.googleapis.com/Database\"";
+/// Calls an API's producer saw (Service Control): an API Gateway api is its managed service.
+const API_REQUESTS: &str =
+    "metric.type = \"serviceruntime.googleapis.com/api/request_count\" AND resource.type = \"api\"";
+/// Calls consumers made, by credential (`apikey:UID` for API keys).
+const CONSUMED_REQUESTS: &str = "metric.type = \"serviceruntime.googleapis.com/api/request_count\" AND resource.type = \"consumed_api\"";
 const QUEUE_ATTEMPTS: &str = "metric.type = \"cloudtasks.googleapis.com/queue/task_attempt_count\" AND resource.type = \"cloud_tasks_queue\"";
 
 /// Which tables finished jobs of any user read in the last `days`: the top-level jobs since the
@@ -206,6 +221,32 @@ pub async fn signals(
         aligner,
         reducer,
     };
+    let (gateway_calls, key_calls) = tokio::try_join!(
+        per_label(
+            cloud,
+            signal(
+                API_REQUESTS,
+                "service",
+                window.idle_days,
+                None,
+                Aligner::Sum,
+                Reducer::Sum
+            ),
+            end
+        ),
+        per_label(
+            cloud,
+            signal(
+                CONSUMED_REQUESTS,
+                "metric.credential_id",
+                window.idle_days,
+                None,
+                Aligner::Sum,
+                Reducer::Sum
+            ),
+            end
+        ),
+    )?;
     let (requests, hourly, depth, attempts, reads, table_reads) = tokio::try_join!(
         per_label(
             cloud,
@@ -292,6 +333,8 @@ pub async fn signals(
         queue_depth_max: max(depth),
         queue_attempts: total(attempts),
         document_reads: total(reads),
+        api_calls: total(gateway_calls),
+        credential_calls: total(key_calls),
         table_reads,
     })
 }

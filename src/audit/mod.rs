@@ -116,6 +116,12 @@ pub enum Rule {
     /// A Cloud Run job whose latest executions all failed: its retries burn task-seconds.
     #[serde(rename = "CR10")]
     FailingJob,
+    /// An API Gateway whose API no one called in the idle window.
+    #[serde(rename = "GW1")]
+    IdleGateway,
+    /// An API key not used in the idle window.
+    #[serde(rename = "AK1")]
+    UnusedApiKey,
 }
 
 impl Rule {
@@ -141,6 +147,8 @@ impl Rule {
             Rule::NoBudget => "BU1",
             Rule::UnreadFirestoreDatabase => "FS1",
             Rule::FailingJob => "CR10",
+            Rule::IdleGateway => "GW1",
+            Rule::UnusedApiKey => "AK1",
         }
     }
 
@@ -170,6 +178,8 @@ impl Rule {
             Rule::NoBudget => "no budget for the project",
             Rule::UnreadFirestoreDatabase => "Firestore database nobody reads",
             Rule::FailingJob => "job whose executions keep failing",
+            Rule::IdleGateway => "gateway nobody calls",
+            Rule::UnusedApiKey => "API key nobody uses",
         }
     }
 }
@@ -257,6 +267,10 @@ pub struct Inventory {
     pub schedules: Vec<ScheduleRecord>,
     /// Firestore databases of the project.
     pub firestores: Vec<crate::provider::firestore::FirestoreRecord>,
+    /// API Gateway gateways in the region, with their apis (managed services).
+    pub gateways: Vec<crate::provider::gateway::GatewayRecord>,
+    /// API keys of the project.
+    pub api_keys: Vec<crate::provider::api_keys::ApiKeyRecord>,
     /// Cloud Run job full names in the region (targets of schedules).
     pub jobs: BTreeSet<String>,
     /// Each Cloud Run job with its executions (newest first).
@@ -293,6 +307,11 @@ pub struct Signals {
     pub queue_attempts: BTreeMap<String, f64>,
     /// `firestore.googleapis.com/document/read_count` summed over the idle window, by database id.
     pub document_reads: BTreeMap<String, f64>,
+    /// `serviceruntime.googleapis.com/api/request_count` of `api` resources summed over the idle
+    /// window, by service (a gateway's managed service).
+    pub api_calls: BTreeMap<String, f64>,
+    /// The same metric of `consumed_api` resources, by `credential_id` (`apikey:UID`).
+    pub credential_calls: BTreeMap<String, f64>,
     /// BigQuery reads over the cold-table window (`jobs.list`).
     pub table_reads: TableReads,
 }

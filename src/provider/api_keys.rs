@@ -39,6 +39,8 @@ struct KeyWire {
     #[serde(default)]
     display_name: String,
     #[serde(default)]
+    uid: String,
+    #[serde(default)]
     restrictions: Option<Restrictions>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
@@ -58,6 +60,7 @@ impl KeyWire {
         ApiKeyRecord {
             name: self.name,
             display_name: self.display_name,
+            uid: self.uid,
             api_targets,
             annotations: self.annotations,
             etag: self.etag,

@@ -303,6 +303,7 @@ mod tests {
         ApiKeyRecord {
             name: "projects/123/locations/global/keys/partner".into(),
             display_name: "partner".into(),
+            uid: "u-1".into(),
             api_targets: vec!["crm-abc.apigateway.p.cloud.goog".into()],
             annotations: spec().annotations,
             etag: "e1".into(),

@@ -156,6 +156,7 @@ fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
         cost["unknown"],
         serde_json::json!([
             "no [usage] for firestore.default",
+            "no [usage] for gateway.crm",
             "no [usage] for job.ingest-orders",
             "no [usage] for queue.webhooks",
             "no [usage] for repository.workers",

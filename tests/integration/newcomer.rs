@@ -146,7 +146,7 @@ fn plan_as_a_pull_request_comment_and_the_cost_gate_fail_with_exit_1() {
     let cost = ws.run(&["cost"]).expect(0);
     assert!(
         cost.stdout
-            .contains("Free tier not included: 14 allowances; `stackctl cost -v` lists them."),
+            .contains("Free tier not included: 15 allowances; `stackctl cost -v` lists them."),
         "{}",
         cost.stdout
     );

@@ -67,7 +67,7 @@ impl Up {
             } else if let Some(url) = line.strip_prefix("firestore ") {
                 firestore = Some(url.to_string());
             } else if let Some((address, url)) = line.split_once(' ')
-                && address.starts_with("service.")
+                && (address.starts_with("service.") || address.starts_with("gateway."))
                 && url.starts_with("http://127.0.0.1:")
             {
                 services.push((address.to_string(), url.to_string()));
@@ -702,7 +702,8 @@ fn wait_document(firestore: &str, path: &str, up: &Up) -> serde_json::Value {
 /// tokens, the emulator's fake CRM; then the ingest job, run on demand, filling the orders table
 /// from the fake shop.
 #[test]
-fn the_example_stack_runs_webhooks_to_firestore_and_the_crm_and_the_ingest_job_to_bigquery() {
+fn the_example_stack_runs_webhooks_to_firestore_the_crm_directly_and_through_the_gateway_and_the_ingest_job_to_bigquery()
+ {
     let firestore_installed = Command::new("gcloud")
         .args(["emulators", "firestore", "--help"])
         .stdout(Stdio::null())
@@ -844,6 +845,62 @@ fn the_example_stack_runs_webhooks_to_firestore_and_the_crm_and_the_ingest_job_t
         "{crm_customer}"
     );
 
+    // A partner through API Gateway: its key (printed only with --reveal) reaches crm-proxy and
+    // the CRM; no key is Google's 401; past 60 requests a minute, 429.
+    let gateway = up.front("gateway.crm");
+    let shown = Command::new(BIN)
+        .current_dir(repo)
+        .args(["api-key", "show", "partner", "--reveal", "--local"])
+        .env("NO_COLOR", "1")
+        .envs(env)
+        .output()
+        .expect("api-key show");
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    let key = shown.lines().last().unwrap_or_default().to_string();
+    assert!(key.starts_with("AIza"), "{shown}");
+    let gateway_host = gateway.trim_start_matches("http://");
+    let partner = r#"{"id":9002,"email":"partner@example.com","first_name":"Grace"}"#;
+    let (status, body) = http(
+        gateway_host,
+        "POST",
+        &format!("/customers?key={key}"),
+        Some(partner),
+    );
+    assert_eq!(status, 200, "{body}\n{}", up.log());
+    let (_, listed) = up.api("GET", "/_emulator/crm/customers", None);
+    assert!(
+        listed.contains("\"9002\""),
+        "the partner's customer never reached the CRM: {listed}"
+    );
+    let (status, body) = http(gateway_host, "POST", "/customers", Some(partner));
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("UNAUTHENTICATED"), "{body}");
+    let (status, body) = http(
+        gateway_host,
+        "POST",
+        "/customers?key=AIzaNotAKeyOfThisProject00000000000000",
+        Some(partner),
+    );
+    assert_eq!(status, 403, "{body}");
+    // The quota counts per minute: within two minutes' worth of requests one is refused.
+    let refused = (0..121).find_map(|_| {
+        let (status, body) = http(
+            gateway_host,
+            "POST",
+            &format!("/customers?key={key}"),
+            Some(partner),
+        );
+        (status == 429).then_some(body)
+    });
+    let refused =
+        refused.unwrap_or_else(|| panic!("no 429 past the 60-a-minute quota\n{}", up.log()));
+    assert!(refused.contains("RESOURCE_EXHAUSTED"), "{refused}");
+
     // The ingest job, run on demand: the shop's orders land in their day partitions, one row each.
     let (status, seeded) = up.api(
         "POST",
@@ -895,6 +952,7 @@ fn the_example_stack_runs_webhooks_to_firestore_and_the_crm_and_the_ingest_job_t
 
     let (status, log) = up.stop();
     assert!(status.success(), "{log}");
+    assert!(!log.contains(&key), "the API key reached the log");
     for secret in [client_secret, "shpat_e2e_token", "e2e-crm-key-5d2a"] {
         assert!(!log.contains(secret), "a secret value reached the log");
     }

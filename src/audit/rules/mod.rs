@@ -6,6 +6,7 @@
 mod bigquery;
 mod budgets;
 mod firestore;
+mod gateway;
 mod monitoring;
 mod ownership;
 mod registry;
@@ -55,6 +56,8 @@ pub(super) const RULES: &[RuleFn] = &[
     scheduler::paused_or_orphaned_schedule,
     budgets::no_budget,
     firestore::unread_database,
+    gateway::idle_gateway,
+    gateway::unused_api_key,
 ];
 
 /// Rules the audit could not run, and why: BU1 without a billing account to read, BQ3 without

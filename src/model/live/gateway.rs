@@ -55,6 +55,8 @@ pub struct ApiKeyRecord {
     pub display_name: String,
     /// The services it may call (`apiTargets[].service`), sorted; empty: any.
     pub api_targets: Vec<String>,
+    /// The key's unique id: Service Control reports its calls as `credential_id = apikey:UID`.
+    pub uid: String,
     /// Annotations (stackctl's ownership marks live here: keys have no labels).
     pub annotations: BTreeMap<String, String>,
     pub etag: String,
