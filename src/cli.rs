@@ -161,12 +161,14 @@ pub enum Command {
 /// Which parts `stackctl init` writes without asking (the wizard starts from them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum InitTemplate {
-    /// Webhooks, ingestion, budget and alerts.
+    /// Webhooks, ingestion, the CRM gateway, budget and alerts.
     Full,
     /// A Cloud Tasks queue feeding a capped Cloud Run worker, with alerts.
     Webhooks,
     /// An hourly Cloud Run job loading a BigQuery table, with alerts.
     Ingestion,
+    /// A private CRM proxy behind API Gateway with an API key, with alerts.
+    CrmGateway,
 }
 
 #[derive(Debug, Args)]

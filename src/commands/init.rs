@@ -114,6 +114,7 @@ fn starting_answers(cli: &Cli, args: &InitArgs) -> Answers {
         InitTemplate::Full => Part::ALL.to_vec(),
         InitTemplate::Webhooks => vec![Part::Webhooks, Part::BudgetAndAlerts],
         InitTemplate::Ingestion => vec![Part::Ingestion, Part::BudgetAndAlerts],
+        InitTemplate::CrmGateway => vec![Part::CrmGateway, Part::BudgetAndAlerts],
     };
     Answers {
         name: args

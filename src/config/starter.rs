@@ -10,13 +10,20 @@ pub enum Part {
     Webhooks,
     /// An hourly Cloud Run job loading orders into a partitioned BigQuery table.
     Ingestion,
+    /// A private CRM proxy behind API Gateway, with an API key and a per-project quota.
+    CrmGateway,
     /// An email channel, alert policies on what the other parts run, and a budget when a
     /// billing account is given.
     BudgetAndAlerts,
 }
 
 impl Part {
-    pub const ALL: [Part; 3] = [Part::Webhooks, Part::Ingestion, Part::BudgetAndAlerts];
+    pub const ALL: [Part; 4] = [
+        Part::Webhooks,
+        Part::Ingestion,
+        Part::CrmGateway,
+        Part::BudgetAndAlerts,
+    ];
 }
 
 impl fmt::Display for Part {
@@ -24,6 +31,7 @@ impl fmt::Display for Part {
         f.write_str(match self {
             Part::Webhooks => "webhooks: Cloud Tasks queue -> capped Cloud Run worker",
             Part::Ingestion => "ingestion: hourly Cloud Run job -> BigQuery orders table",
+            Part::CrmGateway => "CRM gateway: API Gateway with API keys -> private CRM proxy",
             Part::BudgetAndAlerts => "budget and alerts: email channel, alert policies, budget",
         })
     }
@@ -60,6 +68,7 @@ const ALERTS: &str = include_str!("../../templates/init/alerts.toml");
 const ALERTS_WEBHOOKS: &str = include_str!("../../templates/init/alerts-webhooks.toml");
 const ALERTS_INGESTION: &str = include_str!("../../templates/init/alerts-ingestion.toml");
 const BUDGET: &str = include_str!("../../templates/init/budget.toml");
+const CRM_GATEWAY: &str = include_str!("../../templates/init/crm-gateway.toml");
 const ORDERS_SCHEMA: &str = include_str!("../../schemas/orders.json");
 
 /// Where the ingestion part's table schema goes, beside the stack file.
@@ -132,6 +141,7 @@ impl Answers {
         let fragments = [
             (has(Part::Webhooks), WEBHOOKS),
             (has(Part::Ingestion), INGESTION),
+            (has(Part::CrmGateway), CRM_GATEWAY),
             (alerts, ALERTS),
             (alerts && has(Part::Webhooks), ALERTS_WEBHOOKS),
             (alerts && has(Part::Ingestion), ALERTS_INGESTION),
@@ -224,7 +234,7 @@ mod tests {
 
     #[test]
     fn every_combination_of_parts_validates() {
-        for mask in 0..8u8 {
+        for mask in 0..16u8 {
             let parts: Vec<Part> = Part::ALL
                 .into_iter()
                 .enumerate()
@@ -242,6 +252,10 @@ mod tests {
                 assert_eq!(
                     stack.tables.contains_key("orders"),
                     parts.contains(&Part::Ingestion)
+                );
+                assert_eq!(
+                    stack.gateways.contains_key("crm") && stack.api_keys.contains_key("partner"),
+                    parts.contains(&Part::CrmGateway)
                 );
                 assert_eq!(
                     stack.budgets.contains_key("monthly"),

@@ -48,6 +48,8 @@ struct KeyWire {
     etag: String,
     #[serde(default)]
     delete_time: Option<String>,
+    #[serde(default)]
+    create_time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl KeyWire {
@@ -64,6 +66,7 @@ impl KeyWire {
             api_targets,
             annotations: self.annotations,
             etag: self.etag,
+            created: self.create_time,
         }
     }
 }

@@ -52,6 +52,9 @@ fn gateway_from(gateway: gm::Gateway) -> GatewayRecord {
         display_name: gateway.display_name,
         api_config: gateway.api_config,
         default_hostname: gateway.default_hostname,
+        created: gateway.create_time.and_then(|t| {
+            chrono::DateTime::from_timestamp(t.seconds(), u32::try_from(t.nanos()).unwrap_or(0))
+        }),
         api: None,
         config: None,
     }

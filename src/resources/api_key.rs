@@ -307,6 +307,7 @@ mod tests {
             api_targets: vec!["crm-abc.apigateway.p.cloud.goog".into()],
             annotations: spec().annotations,
             etag: "e1".into(),
+            created: None,
         }
     }
 

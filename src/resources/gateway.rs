@@ -549,6 +549,7 @@ mod tests {
             api_config: format!("{}/configs/crm-1", spec.api),
             default_hostname: "crm-abc.uc.gateway.dev".into(),
             state: "ACTIVE".into(),
+            created: None,
             api: Some(GatewayApiRecord {
                 name: spec.api.clone(),
                 managed_service: "crm-abc.apigateway.p.cloud.goog".into(),

@@ -11,6 +11,7 @@ pub(super) fn idle_gateway(context: &RuleContext) -> Vec<Finding> {
         .inventory
         .gateways
         .iter()
+        .filter(|gateway| !younger_than_window(context, gateway.created))
         .filter_map(|gateway| {
             let api = gateway.api.as_ref()?;
             let calls = context
@@ -62,10 +63,7 @@ pub(super) fn unused_api_key(context: &RuleContext) -> Vec<Finding> {
                 .unwrap_or(0.0);
             calls <= 0.0
         })
-        .filter(|key| {
-            let recorded = context.inventory.ledgered.get(&key.name).copied().flatten();
-            !younger_than_window(context, recorded)
-        })
+        .filter(|key| !younger_than_window(context, key.created))
         .map(|key| {
             let id = short(&key.name);
             let reach = match key.api_targets.as_slice() {
@@ -121,6 +119,7 @@ mod tests {
                 labels: BTreeMap::new(),
             }),
             config: None,
+            created: None,
         }
     }
 
@@ -132,6 +131,7 @@ mod tests {
             api_targets: targets.iter().map(|t| t.to_string()).collect(),
             annotations: BTreeMap::new(),
             etag: "e".into(),
+            created: None,
         }
     }
 
@@ -147,6 +147,9 @@ mod tests {
         let gw1: Vec<_> = findings.iter().filter(|f| f.1 == "GW1").collect();
         assert_eq!(gw1.len(), 1, "{findings:?}");
         assert_eq!(gw1[0].0, "legacy");
+        // Made within the window: not idle for the window yet.
+        inv.gateways[1].created = Some(chrono::Utc::now());
+        assert!(!run_audit(&inv, &signals).iter().any(|f| f.1 == "GW1"));
     }
 
     #[test]

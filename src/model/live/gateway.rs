@@ -41,6 +41,8 @@ pub struct GatewayRecord {
     /// `G-HASH.REGION_CODE.gateway.dev`
     pub default_hostname: String,
     pub state: String,
+    /// When it was created (audit leaves younger gateways alone).
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
     /// The api of its config, when it was listed.
     pub api: Option<GatewayApiRecord>,
     /// Its config, read with the FULL view, for gateways of this stack.
@@ -60,4 +62,6 @@ pub struct ApiKeyRecord {
     /// Annotations (stackctl's ownership marks live here: keys have no labels).
     pub annotations: BTreeMap<String, String>,
     pub etag: String,
+    /// When it was created (audit leaves younger keys alone).
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
 }
