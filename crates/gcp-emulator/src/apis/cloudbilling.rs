@@ -826,7 +826,7 @@ mod tests {
             .iter()
             .flat_map(|page| page["services"].as_array().cloned().unwrap_or_default())
             .collect();
-        assert_eq!(all.len(), 11);
+        assert_eq!(all.len(), 12);
         assert!(rest.get("nextPageToken").is_none());
         let run = all
             .iter()
