@@ -42,6 +42,25 @@ pub const PROJECT_GRANTS: Needed = Needed {
     ],
 };
 
+/// Making something run as one of the stack's service accounts (a service, job, gateway config,
+/// queue's OIDC token or schedule): `iam.serviceAccounts.actAs` on it.
+pub const RUNS_AS: Needed = Needed {
+    role: "roles/iam.serviceAccountUser",
+    permissions: &["iam.serviceAccounts.actAs"],
+};
+
+/// Whether anything in `stack` runs as, or mints tokens of, a declared identity.
+fn runs_as_an_identity(stack: &Stack) -> bool {
+    stack.services.values().any(|s| s.service_account.is_some())
+        || stack.jobs.values().any(|j| j.service_account.is_some())
+        || stack
+            .queues
+            .values()
+            .any(|q| q.oidc_service_account.is_some())
+        || !stack.gateways.is_empty()
+        || !stack.schedules.is_empty()
+}
+
 /// What managing resources of `kind` takes; `None` for kinds the project cannot answer for
 /// (budgets), or whose permissions come with another kind (APIs, grants).
 pub fn for_kind(kind: Kind) -> Option<Needed> {
@@ -248,6 +267,7 @@ pub fn needed(stack: &Stack) -> Vec<RoleNeeds> {
         .into_iter()
         .chain(grants_on_project.then_some(PROJECT_GRANTS))
         .chain(kinds)
+        .chain(runs_as_an_identity(stack).then_some(RUNS_AS))
     {
         match needed.iter_mut().find(|n| n.role == needs.role) {
             Some(entry) => entry.permissions.extend(needs.permissions),
@@ -290,6 +310,7 @@ mod tests {
                 "roles/datastore.owner",
                 "roles/apigateway.admin",
                 "roles/serviceusage.apiKeysAdmin",
+                "roles/iam.serviceAccountUser",
             ]
         );
         let run = needed(&stack)

@@ -272,7 +272,9 @@ fn up_runs_the_example_worker_behind_a_front_that_only_lets_invokers_in() {
     // The secret has no version yet: Cloud Run would not start the revision, and neither does up
     // (the gateway in front of crm-proxy serves; its backend does not answer).
     assert!(
-        up.services.iter().all(|(address, _)| address.starts_with("gateway.")),
+        up.services
+            .iter()
+            .all(|(address, _)| address.starts_with("gateway.")),
         "{:?}",
         up.services
     );
