@@ -277,7 +277,7 @@ fn plan_kind<K: Registered>(inputs: &Inputs, lives: &[K::Live], out: &mut Planne
                 ownership @ (Ownership::Ours | Ownership::Pending) => {
                     let fields = K::diff(&spec, live, known);
                     let claimed = ownership == Ownership::Pending;
-                    if claimed && !fields.is_empty() {
+                    if claimed && fields.iter().any(|f| K::written_by_create(&f.field)) {
                         // What exists is not what this stack sent: it may be someone else's.
                         out.conflicts.push(format!(
                             "{address}: {name} was being created by this stack when an apply stopped, and what exists differs from stack.toml; stackctl will not claim it. If it is yours, run `stackctl adopt {address}`; otherwise delete it or give this one another `id`"

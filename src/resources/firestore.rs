@@ -177,6 +177,11 @@ impl Reconcile for FirestoreKind {
             &address.to_string(),
         ))
     }
+    /// TTL policies are set after the database exists: a create stopped before them is still
+    /// this stack's, and the claim sets them.
+    fn written_by_create(field: &str) -> bool {
+        ttl_of(field).is_none()
+    }
     fn change_notes(fields: &[FieldChange]) -> Vec<String> {
         if fields.iter().any(|f| ttl_of(&f.field).is_some()) {
             vec!["Firestore deletes expired documents within about 24 hours of their expiry time; TTL deletes are billed as deletes".into()]
@@ -328,6 +333,15 @@ mod tests {
             etag: "e".into(),
             ttl: vec![ttl("webhook_deliveries")],
         }
+    }
+
+    #[test]
+    fn ttl_policies_are_not_part_of_what_an_interrupted_create_must_match() {
+        assert!(!FirestoreKind::written_by_create(
+            "ttl.deliveries.expire_at"
+        ));
+        assert!(FirestoreKind::written_by_create("location"));
+        assert!(FirestoreKind::written_by_create("deletion_protection"));
     }
 
     #[test]

@@ -186,6 +186,11 @@ pub trait Reconcile {
         vec![]
     }
     fn create_fields(spec: &Self::Spec, known: &Known) -> Vec<FieldChange>;
+    /// Whether the create call itself writes `field`; fields written by later calls of the same
+    /// step (a database's TTL policies) may still differ when an interrupted create is claimed.
+    fn written_by_create(_field: &str) -> bool {
+        true
+    }
     fn diff(spec: &Self::Spec, live: &Self::Live, known: &Known) -> Vec<FieldChange>;
     /// Notes for the reader on a create (`live` is `None`) or an update, e.g. a paused queue
     /// being resumed or a service image that deploy owns.
