@@ -562,6 +562,8 @@ pub struct BudgetConfig {
     pub amount_usd: f64,
     /// Fractions of the amount; default [0.5, 0.9, 1.0].
     pub thresholds: Vec<f64>,
+    /// Fractions of the amount the month's forecasted spend is warned at; default none.
+    pub forecast_thresholds: Vec<f64>,
     /// `channel.NAME`s.
     pub notify: Vec<ResourceAddr>,
 }

@@ -230,6 +230,7 @@ fn live(stack: &Stack) -> Observed {
         projects: vec![PROJECT_NUMBER.into()],
         amount: Some(budget::usd(300.0)),
         thresholds: vec![0.5, 1.0],
+        forecast_thresholds: vec![],
         channels: vec![],
         etag: "e".into(),
     });

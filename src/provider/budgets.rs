@@ -35,6 +35,15 @@ struct Filter {
 struct ThresholdRule {
     #[serde(default)]
     threshold_percent: f64,
+    /// `CURRENT_SPEND` (the default when absent) or `FORECASTED_SPEND`.
+    #[serde(default)]
+    spend_basis: Option<String>,
+}
+
+impl ThresholdRule {
+    fn forecast(&self) -> bool {
+        self.spend_basis.as_deref() == Some("FORECASTED_SPEND")
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -79,6 +88,13 @@ impl From<BudgetWire> for BudgetRecord {
             thresholds: w
                 .threshold_rules
                 .iter()
+                .filter(|t| !t.forecast())
+                .map(|t| t.threshold_percent)
+                .collect(),
+            forecast_thresholds: w
+                .threshold_rules
+                .iter()
+                .filter(|t| t.forecast())
                 .map(|t| t.threshold_percent)
                 .collect(),
             channels: w
@@ -98,6 +114,7 @@ pub struct BudgetWrite {
     pub project: String,
     pub amount: MoneyAmount,
     pub thresholds: Vec<f64>,
+    pub forecast_thresholds: Vec<f64>,
     pub channels: Vec<String>,
 }
 
@@ -114,6 +131,9 @@ impl BudgetWrite {
             .thresholds
             .iter()
             .map(|t| serde_json::json!({"thresholdPercent": t, "spendBasis": "CURRENT_SPEND"}))
+            .chain(self.forecast_thresholds.iter().map(
+                |t| serde_json::json!({"thresholdPercent": t, "spendBasis": "FORECASTED_SPEND"}),
+            ))
             .collect();
         serde_json::json!({
             "displayName": self.display_name,

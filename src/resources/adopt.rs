@@ -275,6 +275,7 @@ notify = ["channel.oncall"]
             projects: vec![project.into()],
             amount: None,
             thresholds: vec![],
+            forecast_thresholds: vec![],
             channels: vec![],
             etag: String::new(),
         }

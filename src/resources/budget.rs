@@ -27,6 +27,9 @@ pub struct BudgetSpec {
     pub amount: MoneyAmount,
     /// Sorted.
     pub thresholds: Vec<f64>,
+    /// Sorted; rules on forecasted spend.
+    #[serde(default)]
+    pub forecast_thresholds: Vec<f64>,
     pub notify: Vec<ResourceAddr>,
 }
 
@@ -104,6 +107,8 @@ pub fn pending_key(billing_account: &str, display_name: &str) -> String {
 pub fn spec(stack: &Stack, name: &str, cfg: &BudgetConfig) -> BudgetSpec {
     let mut thresholds = cfg.thresholds.clone();
     thresholds.sort_by(f64::total_cmp);
+    let mut forecast_thresholds = cfg.forecast_thresholds.clone();
+    forecast_thresholds.sort_by(f64::total_cmp);
     let account = stack.settings.billing_account.clone().unwrap_or_default();
     BudgetSpec {
         placeholder: format!("billingAccounts/{account}/budgets/(assigned on create)"),
@@ -111,6 +116,7 @@ pub fn spec(stack: &Stack, name: &str, cfg: &BudgetConfig) -> BudgetSpec {
         display_name: format!("sc:{}:{name}", stack.settings.name),
         amount: usd(cfg.amount_usd),
         thresholds,
+        forecast_thresholds,
         notify: cfg.notify.clone(),
     }
 }
@@ -121,6 +127,12 @@ pub fn create_fields(spec: &BudgetSpec, known: &Known) -> Vec<FieldChange> {
         created("amount_usd", show_amount(&spec.amount)),
         created("thresholds", show_thresholds(&spec.thresholds)),
     ];
+    if !spec.forecast_thresholds.is_empty() {
+        out.push(created(
+            "forecast_thresholds",
+            show_thresholds(&spec.forecast_thresholds),
+        ));
+    }
     out.push(FieldChange::new(
         "project",
         None,
@@ -162,6 +174,15 @@ pub fn diff(spec: &BudgetSpec, live: &BudgetRecord, known: &Known) -> Vec<FieldC
             "thresholds",
             Some(show_thresholds(&live.thresholds)),
             Some(FieldValue::Known(show_thresholds(&spec.thresholds))),
+        ));
+    }
+    if !same_thresholds(&spec.forecast_thresholds, &live.forecast_thresholds) {
+        out.push(FieldChange::new(
+            "forecast_thresholds",
+            Some(show_thresholds(&live.forecast_thresholds)),
+            Some(FieldValue::Known(show_thresholds(
+                &spec.forecast_thresholds,
+            ))),
         ));
     }
     if let Some(p) = &known.project_number
@@ -291,6 +312,7 @@ impl Converge for BudgetKind {
             project,
             amount: spec.amount.clone(),
             thresholds: spec.thresholds.clone(),
+            forecast_thresholds: spec.forecast_thresholds.clone(),
             channels,
         };
         match (change.action, spec) {
@@ -374,6 +396,7 @@ mod tests {
             placeholder: "x".into(),
             amount: usd(300.0),
             thresholds: vec![0.5, 0.9, 1.0],
+            forecast_thresholds: vec![],
             notify: vec!["channel.oncall".parse().unwrap()],
         }
     }
@@ -389,6 +412,7 @@ mod tests {
                 nanos: 0,
             }),
             thresholds: vec![1.0, 0.5, 0.9000000000000001],
+            forecast_thresholds: vec![],
             channels: vec!["projects/p/notificationChannels/7".into()],
             etag: "e".into(),
         }
@@ -421,6 +445,19 @@ mod tests {
         assert!(same_thresholds(&[0.5, 0.9, 1.0], &[1.0, 0.9, 0.5]));
         assert!(!same_thresholds(&[0.5, 0.9], &[0.5, 0.9, 1.0]));
         assert_eq!(diff(&spec(), &live(), &known()), vec![]);
+    }
+
+    #[test]
+    fn a_forecast_threshold_is_its_own_field_and_not_a_current_spend_one() {
+        let mut forecast = spec();
+        forecast.forecast_thresholds = vec![1.0];
+        let fields = diff(&forecast, &live(), &known());
+        assert_eq!(fields.len(), 1, "{fields:?}");
+        assert_eq!(fields[0].field, "forecast_thresholds");
+        assert_eq!(fields[0].before.as_deref(), Some("[]"));
+        let mut applied = live();
+        applied.forecast_thresholds = vec![1.0];
+        assert_eq!(diff(&forecast, &applied, &known()), vec![]);
     }
 
     #[test]

@@ -50,6 +50,7 @@ mod tests {
             projects: projects.iter().map(|p| p.to_string()).collect(),
             amount: None,
             thresholds: vec![],
+            forecast_thresholds: vec![],
             channels: vec![],
             etag: String::new(),
         };

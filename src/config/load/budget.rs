@@ -6,7 +6,8 @@ use super::*;
 /// money amounts are whole units in an int64 plus nanos, so huge floats cannot be sent exactly.
 const MAX_AMOUNT_USD: f64 = 1e12;
 
-pub(super) const BUDGET_KEYS: &[&str] = &["amount_usd", "notify", "thresholds"];
+pub(super) const BUDGET_KEYS: &[&str] =
+    &["amount_usd", "forecast_thresholds", "notify", "thresholds"];
 
 pub(super) const DEFAULT_THRESHOLDS: [f64; 3] = [0.5, 0.9, 1.0];
 
@@ -76,46 +77,8 @@ pub(super) fn read_budget(
             Some("write the monthly budget in US dollars, e.g. amount_usd = 300".into()),
         );
     }
-    let thresholds = checker
-        .read_number_list(table, "thresholds")
-        .or_default(DEFAULT_THRESHOLDS.to_vec());
-    if let Some(Field {
-        value,
-        span: Some(span),
-    }) = &thresholds
-    {
-        if value.is_empty() {
-            ok = false;
-            checker.error(
-                span.clone(),
-                format!("`thresholds` in {} is empty", table.title),
-                Some("write thresholds = [0.5, 0.9, 1.0] (fractions of amount_usd)".into()),
-            );
-        }
-        for t in value {
-            if !(*t > 0.0 && *t <= 10.0) {
-                ok = false;
-                checker.error(
-                    span.clone(),
-                    format!(
-                        "threshold {t} in {} is not a fraction of the amount between 0 and 10",
-                        table.title
-                    ),
-                    Some("thresholds are fractions: 0.5 is 50% of amount_usd, 1.0 is 100%".into()),
-                );
-            }
-        }
-        let mut sorted = value.clone();
-        sorted.sort_by(f64::total_cmp);
-        if sorted.windows(2).any(|w| w[0] == w[1]) {
-            ok = false;
-            checker.error(
-                span.clone(),
-                format!("`thresholds` in {} lists a value twice", table.title),
-                Some("remove the duplicate".into()),
-            );
-        }
-    }
+    let thresholds = read_thresholds(checker, table, "thresholds", &DEFAULT_THRESHOLDS, &mut ok);
+    let forecast_thresholds = read_thresholds(checker, table, "forecast_thresholds", &[], &mut ok);
     let notify = checker
         .read_reference_list_at(table, "notify", Kind::Channel, declared)
         .or_default(Vec::new());
@@ -136,10 +99,63 @@ pub(super) fn read_budget(
             None,
         );
     }
-    let (amount, thresholds, notify) = (amount?, thresholds?, notify?);
+    let (amount, thresholds, forecast_thresholds, notify) =
+        (amount?, thresholds?, forecast_thresholds?, notify?);
     ok.then_some(BudgetConfig {
         amount_usd: amount.value,
         thresholds: thresholds.value,
+        forecast_thresholds: forecast_thresholds.value,
         notify: notify.value,
     })
+}
+
+/// `key = [fractions]`: each in (0, 10], none twice; `thresholds` may not be empty.
+fn read_thresholds(
+    checker: &mut Checker,
+    table: &TableRef,
+    key: &str,
+    default: &[f64],
+    ok: &mut bool,
+) -> Option<Field<Vec<f64>>> {
+    let thresholds = checker
+        .read_number_list(table, key)
+        .or_default(default.to_vec());
+    if let Some(Field {
+        value,
+        span: Some(span),
+    }) = &thresholds
+    {
+        if value.is_empty() && key == "thresholds" {
+            *ok = false;
+            checker.error(
+                span.clone(),
+                format!("`{key}` in {} is empty", table.title),
+                Some("write thresholds = [0.5, 0.9, 1.0] (fractions of amount_usd)".into()),
+            );
+        }
+        for t in value {
+            if !(*t > 0.0 && *t <= 10.0) {
+                *ok = false;
+                checker.error(
+                    span.clone(),
+                    format!(
+                        "threshold {t} in {} is not a fraction of the amount between 0 and 10",
+                        table.title
+                    ),
+                    Some("thresholds are fractions: 0.5 is 50% of amount_usd, 1.0 is 100%".into()),
+                );
+            }
+        }
+        let mut sorted = value.clone();
+        sorted.sort_by(f64::total_cmp);
+        if sorted.windows(2).any(|w| w[0] == w[1]) {
+            *ok = false;
+            checker.error(
+                span.clone(),
+                format!("`{key}` in {} lists a value twice", table.title),
+                Some("remove the duplicate".into()),
+            );
+        }
+    }
+    thresholds
 }

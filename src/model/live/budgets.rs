@@ -12,7 +12,10 @@ pub struct BudgetRecord {
     pub projects: Vec<String>,
     /// The specified amount; `None` when the budget uses last period's spend.
     pub amount: Option<MoneyAmount>,
+    /// Threshold rules on current spend, as fractions of the amount.
     pub thresholds: Vec<f64>,
+    /// Threshold rules on forecasted spend (`spendBasis = FORECASTED_SPEND`).
+    pub forecast_thresholds: Vec<f64>,
     pub channels: Vec<String>,
     pub etag: String,
 }
