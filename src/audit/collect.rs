@@ -93,6 +93,7 @@ pub async fn inventory(
         repositories: observed.repositories,
         images,
         alerts: observed.alerts,
+        channels: observed.channels.iter().map(|c| c.name.clone()).collect(),
         tables: observed.tables,
         schedules: observed.schedules,
         firestores: observed.firestores,

@@ -261,6 +261,8 @@ pub struct Inventory {
     pub images: BTreeMap<String, Vec<DockerImageRecord>>,
     /// Cloud Monitoring alert policies of the project.
     pub alerts: Vec<AlertRecord>,
+    /// The names of the project's notification channels (`projects/P/notificationChannels/ID`).
+    pub channels: BTreeSet<String>,
     /// BigQuery tables (tables.get of every table of every dataset).
     pub tables: Vec<TableRecord>,
     /// Cloud Scheduler jobs in the region.

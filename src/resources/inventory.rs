@@ -222,12 +222,8 @@ pub async fn observe(
         }
         Ok::<_, InventoryError>(out)
     };
-    let channels = async {
-        match stack {
-            Some(_) => n.list(Kind::Channel, cloud.list_channels(&Silent).await),
-            None => Ok(Vec::new()),
-        }
-    };
+    // Listed for the project scope too: audit checks that alert policies' channels still exist.
+    let channels = async { n.list(Kind::Channel, cloud.list_channels(&Silent).await) };
     let alerts = async { n.list(Kind::Alert, cloud.list_alerts(&Silent).await) };
     let uptimes = async { n.list(Kind::Uptime, cloud.list_uptime_checks(&Silent).await) };
     let gateways = async {

@@ -502,11 +502,34 @@ mod tests {
             alert("silent", vec![], 2),
             alert("loud", vec!["projects/p/notificationChannels/1".into()], 1),
         ];
+        inv.channels =
+            std::collections::BTreeSet::from(["projects/p/notificationChannels/1".to_string()]);
         let signals = Signals {
             requests: BTreeMap::from([("api".into(), 1000.0)]),
             hours_with_traffic: BTreeMap::from([("api".into(), 300)]),
             ..Signals::default()
         };
+        // Its only channel deleted, "loud" notifies nobody either.
+        let mut orphaned = inv.clone();
+        orphaned.channels.clear();
+        let findings = report_of(&orphaned, &signals).findings;
+        let loud = findings
+            .iter()
+            .find(|f| f.resource.ends_with("/loud"))
+            .expect("loud is reported once its channel is gone");
+        assert!(
+            loud.evidence
+                .contains("only deleted notificationChannels (projects/p/notificationChannels/1)"),
+            "{}",
+            loud.evidence
+        );
+        assert_eq!(
+            findings
+                .iter()
+                .filter(|f| f.rule == crate::audit::Rule::AlertWithoutChannels)
+                .count(),
+            2
+        );
         assert_eq!(
             run_audit(&inv, &signals),
             vec![

@@ -1,4 +1,5 @@
-//! The Cloud Monitoring rule (OB3): alert policies that notify nobody.
+//! The Cloud Monitoring rule (OB3): alert policies that notify nobody, because they name no
+//! channel or every channel they name was deleted.
 
 use super::{RuleContext, alert_cost, finding, owned_fix, short};
 use crate::audit::{Finding, Rule, Severity};
@@ -8,16 +9,28 @@ pub(super) fn alert_without_channels(context: &RuleContext) -> Vec<Finding> {
         .inventory
         .alerts
         .iter()
-        .filter(|a| a.channels.is_empty())
+        .filter(|a| {
+            a.channels
+                .iter()
+                .all(|c| !context.inventory.channels.contains(c))
+        })
         .map(|alert| {
             let conditions = alert.conditions.len();
             let waste = alert_cost(context, alert);
             let id = short(&alert.name);
+            let why = if alert.channels.is_empty() {
+                "no notificationChannels".to_string()
+            } else {
+                format!(
+                    "only deleted notificationChannels ({})",
+                    alert.channels.join(", ")
+                )
+            };
             finding(
                 Rule::AlertWithoutChannels,
                 &alert.name,
                 format!(
-                    "`{}` ({}) has {conditions} condition(s) and no notificationChannels: an incident notifies nobody",
+                    "`{}` ({}) has {conditions} condition(s) and {why}: an incident notifies nobody",
                     alert.display_name,
                     if alert.enabled { "enabled" } else { "disabled" }
                 ),
