@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     Adoption, ApplyCtx, Converge, Known, NAME_LABEL, OWNER_LABEL, Reconcile, StepError, created,
     diff_labels, labelled_address, labelled_key, owned_labels, push_if_differs, quoted,
+    quoted_list,
 };
 use crate::config::{ApiKeyConfig, Stack};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
@@ -61,20 +62,9 @@ fn target(spec: &ApiKeySpec, known: &Known) -> Option<String> {
     known.names.get(&spec.gateway).cloned().flatten()
 }
 
-fn shown_targets(targets: &[String]) -> String {
-    format!(
-        "[{}]",
-        targets
-            .iter()
-            .map(|t| quoted(t))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
-}
-
 pub fn create_fields(spec: &ApiKeySpec, known: &Known) -> Vec<FieldChange> {
     let targets = match target(spec, known) {
-        Some(service) => FieldValue::Known(shown_targets(&[service])),
+        Some(service) => FieldValue::Known(quoted_list(&[service])),
         None => FieldValue::KnownAfterApply,
     };
     let mut out = vec![
@@ -102,11 +92,11 @@ pub fn diff(spec: &ApiKeySpec, live: &ApiKeyRecord, known: &Known) -> Vec<FieldC
             "restricted_to",
             vec![service],
             live.api_targets.clone(),
-            |v| shown_targets(v),
+            |v| quoted_list(v),
         ),
         None => out.push(FieldChange::new(
             "restricted_to",
-            Some(shown_targets(&live.api_targets)),
+            Some(quoted_list(&live.api_targets)),
             Some(FieldValue::KnownAfterApply),
         )),
     }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::channel::{applied_channel_names, planned_channel_names};
 use super::{
     Adoption, ApplyCtx, Converge, Known, Ownership, Reconcile, StepError, created, ledger_address,
-    ledger_ownership, quoted,
+    ledger_ownership, quoted, quoted_list,
 };
 use crate::config::{BudgetConfig, Stack};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
@@ -94,10 +94,6 @@ fn show_thresholds(v: &[f64]) -> String {
     )
 }
 
-fn show_list(v: &[String]) -> String {
-    format!("{v:?}")
-}
-
 /// The ledger key of a budget being created: its id is the server's, so the pending entry is
 /// keyed by the display name stackctl gives it.
 pub fn pending_key(billing_account: &str, display_name: &str) -> String {
@@ -146,7 +142,7 @@ pub fn create_fields(spec: &BudgetSpec, known: &Known) -> Vec<FieldChange> {
             "notify",
             None,
             Some(match planned_channel_names(&spec.notify, known) {
-                Some(names) => FieldValue::Known(show_list(&names)),
+                Some(names) => FieldValue::Known(quoted_list(&names)),
                 None => FieldValue::KnownAfterApply,
             }),
         ));
@@ -190,7 +186,7 @@ pub fn diff(spec: &BudgetSpec, live: &BudgetRecord, known: &Known) -> Vec<FieldC
     {
         out.push(FieldChange::new(
             "project",
-            Some(show_list(&live.projects)),
+            Some(quoted_list(&live.projects)),
             Some(FieldValue::Known(quoted(p))),
         ));
     }
@@ -202,14 +198,14 @@ pub fn diff(spec: &BudgetSpec, live: &BudgetRecord, known: &Known) -> Vec<FieldC
             if names != live_channels {
                 out.push(FieldChange::new(
                     "notify",
-                    Some(show_list(&live_channels)),
-                    Some(FieldValue::Known(show_list(&names))),
+                    Some(quoted_list(&live_channels)),
+                    Some(FieldValue::Known(quoted_list(&names))),
                 ));
             }
         }
         None => out.push(FieldChange::new(
             "notify",
-            Some(show_list(&live_channels)),
+            Some(quoted_list(&live_channels)),
             Some(FieldValue::KnownAfterApply),
         )),
     }

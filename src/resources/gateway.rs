@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{
     Adoption, ApplyCtx, Converge, Known, OWNER_LABEL, Reconcile, StepError, address_from_name,
-    created, diff_labels, owned_labels, push_if_differs, quoted,
+    created, diff_labels, owned_labels, push_if_differs, quoted, quoted_list,
 };
 use crate::config::openapi;
 use crate::config::{GatewayConfig, Stack};
@@ -94,17 +94,6 @@ fn routes_of(document: &Value) -> Vec<String> {
     out
 }
 
-fn shown_list(items: &[String]) -> String {
-    format!(
-        "[{}]",
-        items
-            .iter()
-            .map(|s| quoted(s))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
-}
-
 pub fn create_fields(spec: &GatewaySpec, known: &Known) -> Vec<FieldChange> {
     let host = known.hosts.get(&spec.backend).cloned().flatten();
     let backend = match &host {
@@ -114,7 +103,7 @@ pub fn create_fields(spec: &GatewaySpec, known: &Known) -> Vec<FieldChange> {
     let mut out = vec![
         FieldChange::new("backend", None, Some(backend)),
         created("service_account", quoted(&spec.service_account)),
-        created("routes", shown_list(&routes_of(&spec.document))),
+        created("routes", quoted_list(&routes_of(&spec.document))),
     ];
     if let Some(limit) = openapi::requests_per_minute(&spec.document) {
         out.push(created("requests_per_minute", limit.to_string()));
@@ -425,9 +414,11 @@ impl Converge for GatewayKind {
                     .await
                     .insert(change.address.clone(), api.managed_service.clone());
                 let config = ensure_config(ctx, spec, &stack_name, observer).await?;
-                if change.action == Action::Create {
+                // A create that finds the gateway made (by an earlier, interrupted apply) moves
+                // it to this config like an update does.
+                let made = change.action == Action::Create && {
                     observer.phase("creating gateway");
-                    match cloud
+                    let created = cloud
                         .create_gateway(
                             &spec.id,
                             &config,
@@ -435,24 +426,11 @@ impl Converge for GatewayKind {
                             &spec.labels,
                             observer,
                         )
-                        .await?
-                    {
-                        Created::New(_) => {}
-                        // An earlier, interrupted apply made it: move it to this config.
-                        Created::Exists { .. } => {
-                            cloud
-                                .update_gateway(
-                                    &spec.name,
-                                    &config,
-                                    &spec.display_name,
-                                    &spec.labels,
-                                    observer,
-                                )
-                                .await?;
-                        }
-                    }
-                } else {
-                    observer.phase("moving gateway to the new config");
+                        .await?;
+                    matches!(created, Created::New(_))
+                };
+                if !made {
+                    observer.phase("moving gateway to the config");
                     cloud
                         .update_gateway(
                             &spec.name,

@@ -546,6 +546,11 @@ pub(crate) fn quoted(s: &str) -> String {
     format!("{s:?}")
 }
 
+/// A list of strings as plans show it (`["a", "b"]`).
+pub(crate) fn quoted_list(items: &[String]) -> String {
+    format!("{items:?}")
+}
+
 /// A duration as plans show it (`"1m30s"`).
 pub(crate) fn quoted_duration(d: &Duration) -> String {
     quoted(&crate::config::units::format_duration(*d))

@@ -12,25 +12,11 @@ fn googles_python_clients_read_back_exactly_the_declared_values() {
     ));
     ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance/readback.py");
-    let out = std::process::Command::new(python())
-        .args([
-            script,
-            "--endpoint",
-            &emulator.url,
-            "--project",
-            "test-project",
-            "--region",
-            "us-central1",
-        ])
-        .output()
-        .expect("run readback.py");
-    assert!(
-        out.status.success(),
-        "readback.py failed (is the venv from .ci/run there?):\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let seen: serde_json::Value = python_readback(
+        "readback.py",
+        &emulator,
+        &["--project", "test-project", "--region", "us-central1"],
     );
-    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("readback JSON");
 
     let queue = &seen["queues"]["webhooks"];
     assert_eq!(queue["state"], "RUNNING", "{queue}");

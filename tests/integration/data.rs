@@ -300,28 +300,16 @@ fn googles_python_clients_read_back_the_data_kinds() {
     let emulator = Emulator::start();
     let ws = workspace("readers");
     ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/conformance/readback_data.py"
-    );
-    let out = std::process::Command::new(python())
-        .args([
-            script,
-            "--endpoint",
-            &emulator.url,
+    let seen: serde_json::Value = python_readback(
+        "readback_data.py",
+        &emulator,
+        &[
             "--project",
             "test-project",
             "--billing-account",
             "012345-6789AB-CDEF01",
-        ])
-        .output()
-        .expect("run readback_data.py");
-    assert!(
-        out.status.success(),
-        "readback_data.py failed (is the venv there?):\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
 
     let dataset = &seen["datasets"]["shopify"];
     assert_eq!(dataset["location"], "US", "{dataset}");

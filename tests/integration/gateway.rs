@@ -33,28 +33,11 @@ display_name = "Partner integration"
 "#;
 
 fn readback(emulator: &Emulator) -> Value {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/conformance/readback_gateway.py"
-    );
-    let out = std::process::Command::new(python())
-        .args([
-            script,
-            "--endpoint",
-            &emulator.url,
-            "--project",
-            "test-project",
-            "--region",
-            "us-central1",
-        ])
-        .output()
-        .expect("run readback_gateway.py");
-    assert!(
-        out.status.success(),
-        "readback_gateway.py failed (is the venv from .ci/run there?):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("readback JSON")
+    python_readback(
+        "readback_gateway.py",
+        emulator,
+        &["--project", "test-project", "--region", "us-central1"],
+    )
 }
 
 #[test]

@@ -467,25 +467,11 @@ fn googles_python_run_client_reads_the_job_and_the_oidc_queue() {
     let emulator = Emulator::start();
     let ws = Workspace::new(&identity_stack("python-identity"));
     ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance/readback.py");
-    let out = std::process::Command::new(python())
-        .args([
-            script,
-            "--endpoint",
-            &emulator.url,
-            "--project",
-            "test-project",
-            "--region",
-            "us-central1",
-        ])
-        .output()
-        .expect("run readback.py");
-    assert!(
-        out.status.success(),
-        "readback.py failed (is the venv from scripts/test there?):\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let seen: serde_json::Value = python_readback(
+        "readback.py",
+        &emulator,
+        &["--project", "test-project", "--region", "us-central1"],
     );
-    let seen: Value = serde_json::from_slice(&out.stdout).expect("readback JSON");
     let job = &seen["jobs"]["ingest"];
     assert_eq!(job["labels"]["stackctl-stack"], "python-identity", "{job}");
     let task = &job["template"]["template"];

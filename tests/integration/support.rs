@@ -424,6 +424,24 @@ pub fn field_lines(plan: &str) -> Vec<String> {
 }
 
 /// The Python interpreter with Google's client libraries (.ci/run makes the venv).
+/// Runs `tests/conformance/SCRIPT` (one of Google's Python clients reading the emulator back)
+/// with `--endpoint` and `args`, and parses the JSON it prints.
+pub fn python_readback(script: &str, emulator: &Emulator, args: &[&str]) -> serde_json::Value {
+    let path = format!("{}/tests/conformance/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(python())
+        .arg(&path)
+        .args(["--endpoint", &emulator.url])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
+    assert!(
+        out.status.success(),
+        "{script} failed (is the venv from scripts/test there?):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{script} JSON: {e}"))
+}
+
 pub fn python() -> String {
     std::env::var("STACKCTL_PYTHON").unwrap_or_else(|_| {
         let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
