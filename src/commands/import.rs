@@ -290,6 +290,7 @@ struct Candidates {
     secrets: Vec<crate::model::live::secrets::SecretRecord>,
     datasets: Vec<crate::model::live::bigquery::DatasetRecord>,
     firestores: Vec<crate::model::live::firestore::FirestoreRecord>,
+    repositories: Vec<crate::model::live::artifacts::RepositoryRecord>,
     services: Vec<crate::model::live::run::ServiceRecord>,
     jobs: Vec<crate::model::live::jobs::JobRecord>,
     queues: Vec<crate::model::live::tasks::QueueRecord>,
@@ -298,11 +299,12 @@ struct Candidates {
 }
 
 /// The kinds import writes.
-const IMPORTABLE: [Kind; 9] = [
+const IMPORTABLE: [Kind; 10] = [
     Kind::ServiceAccount,
     Kind::Secret,
     Kind::Dataset,
     Kind::Firestore,
+    Kind::Repository,
     Kind::Service,
     Kind::Job,
     Kind::Queue,
@@ -338,6 +340,13 @@ impl Candidates {
                 .firestores
                 .iter()
                 .filter(|f| owned.is_free(&f.name, None))
+                .cloned()
+                .collect(),
+            // stackctl's repositories hold Docker images.
+            repositories: observed
+                .repositories
+                .iter()
+                .filter(|r| r.format == "DOCKER" && owned.is_free(&r.name, Some(&r.labels)))
                 .cloned()
                 .collect(),
             services: observed
@@ -381,6 +390,7 @@ impl Candidates {
             Kind::Secret => self.secrets.iter().map(|s| s.name.as_str()).collect(),
             Kind::Dataset => self.datasets.iter().map(|d| d.name.as_str()).collect(),
             Kind::Firestore => self.firestores.iter().map(|f| f.name.as_str()).collect(),
+            Kind::Repository => self.repositories.iter().map(|r| r.name.as_str()).collect(),
             Kind::Service => self.services.iter().map(|s| s.name.as_str()).collect(),
             Kind::Job => self.jobs.iter().map(|j| j.name.as_str()).collect(),
             Kind::Queue => self.queues.iter().map(|q| q.name.as_str()).collect(),
@@ -445,6 +455,11 @@ impl Candidates {
                 .into_iter()
                 .filter(|f| keep(Kind::Firestore, &f.name))
                 .collect(),
+            repositories: self
+                .repositories
+                .into_iter()
+                .filter(|r| keep(Kind::Repository, &r.name))
+                .collect(),
             services: self
                 .services
                 .into_iter()
@@ -480,6 +495,7 @@ impl Candidates {
         out.extend(self.secrets.iter().map(import::secret));
         out.extend(self.datasets.iter().map(import::dataset));
         out.extend(self.firestores.iter().map(import::firestore));
+        out.extend(self.repositories.iter().map(import::repository));
         for s in &self.services {
             out.push(import::service(s, refs)?);
         }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::config::units::format_duration;
+use crate::model::live::artifacts::RepositoryRecord;
 use crate::model::live::bigquery::{DatasetRecord, FieldRecord, TableRecord};
 use crate::model::live::firestore::FirestoreRecord;
 use crate::model::live::iam::ServiceAccountRecord;
@@ -436,6 +437,29 @@ pub fn table(live: &TableRecord, refs: &References) -> Result<Stanza, ImportErro
         s.key("require_partition_filter", "true".into());
     }
     Ok(s)
+}
+
+/// A Docker repository: its location and the two cleanup policies stackctl manages (others
+/// are left as they are).
+pub fn repository(live: &RepositoryRecord) -> Stanza {
+    let mut s = Stanza::new(
+        ResourceAddr::new(Kind::Repository, last(&live.name)),
+        &live.name,
+    );
+    let location = live
+        .name
+        .split("/locations/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default();
+    s.key("location", string(location));
+    if let Some(n) = live.keep_recent {
+        s.key("keep_recent", n.to_string());
+    }
+    if let Some(d) = live.delete_untagged_after {
+        s.key("delete_untagged_after", duration(d));
+    }
+    s
 }
 
 pub fn firestore(live: &FirestoreRecord) -> Stanza {

@@ -30,6 +30,7 @@ fn build_by_hand(emulator: &Emulator) {
         "bigquery",
         "cloudscheduler",
         "firestore",
+        "artifactregistry",
     ] {
         ok(
             emulator,
@@ -110,6 +111,12 @@ fn build_by_hand(emulator: &Emulator) {
         &format!("/v1/{p}/databases?databaseId=(default)"),
         r#"{"locationId": "nam5", "type": "FIRESTORE_NATIVE"}"#,
     );
+    ok(
+        emulator,
+        "POST",
+        &format!("/v1/{l}/repositories?repositoryId=images"),
+        r#"{"format": "DOCKER", "cleanupPolicies": {"keep-recent": {"id": "keep-recent", "action": "KEEP", "mostRecentVersions": {"keepCount": 5}}}}"#,
+    );
 }
 
 #[test]
@@ -140,6 +147,7 @@ fn a_hand_made_project_imports_to_stanzas_that_plan_empty_and_are_adopted() {
         "[job.ingest]",
         "[schedule.ingest-hourly]",
         "[firestore.default]",
+        "[repository.images]",
     ] {
         assert!(written.contains(stanza), "{stanza}:\n{written}");
     }
@@ -150,6 +158,7 @@ fn a_hand_made_project_imports_to_stanzas_that_plan_empty_and_are_adopted() {
         "job = \"job.ingest\"",
         "dataset = \"dataset.shopify\"",
         "schema = \"schemas/orders.json\"",
+        "keep_recent = 5",
     ] {
         assert!(written.contains(reference), "{reference}:\n{written}");
     }
@@ -167,6 +176,7 @@ fn a_hand_made_project_imports_to_stanzas_that_plan_empty_and_are_adopted() {
         "table.orders",
         "schedule.ingest-hourly",
         "firestore.default",
+        "repository.images",
     ] {
         assert!(
             !plan.stdout.contains(&format!("# {address} ")),
