@@ -585,8 +585,10 @@ pub struct AlertConfig {
 pub struct UptimeConfig {
     /// Default: the table name.
     pub display_name: String,
-    /// The checked host, from `url`.
+    /// The checked host, from `url`; empty with `target` (the service's host, known at apply).
     pub host: String,
+    /// `service.NAME` whose URL is checked (`target` with `path`), instead of a literal `url`.
+    pub target: Option<ResourceAddr>,
     /// Path with query, from `url` or `path`; default `/`.
     pub path: String,
     /// 60s, 300s, 600s or 900s; default 300s.

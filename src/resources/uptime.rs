@@ -12,7 +12,7 @@ use super::{
     quoted_duration,
 };
 use crate::config::{Stack, UptimeConfig};
-use crate::model::change::{Action, FieldChange, Step};
+use crate::model::change::{Action, FieldChange, FieldValue, Step};
 use crate::model::{Kind, ResourceAddr};
 use crate::provider::run::OperationObserver;
 use crate::provider::uptime::{UptimeRecord, UptimeWrite};
@@ -25,7 +25,11 @@ pub struct UptimeSpec {
     /// `projects/P/uptimeCheckConfigs/(assigned on create)`
     pub placeholder: String,
     pub display_name: String,
+    /// Empty with `target`: the service's host, known once it exists.
     pub host: String,
+    /// The declared service whose URL is checked.
+    #[serde(default)]
+    pub target: Option<ResourceAddr>,
     pub path: String,
     pub period: Duration,
     pub timeout: Duration,
@@ -52,6 +56,7 @@ pub fn spec(stack: &Stack, name: &str, cfg: &UptimeConfig) -> UptimeSpec {
         ),
         display_name: cfg.display_name.clone(),
         host: cfg.host.clone(),
+        target: cfg.target.clone(),
         path: cfg.path.clone(),
         period: cfg.period,
         timeout: cfg.timeout,
@@ -163,6 +168,40 @@ pub fn diff(spec: &UptimeSpec, live: &UptimeRecord) -> Vec<FieldChange> {
     out
 }
 
+/// `spec` with its target service's host filled in; `None` while that host is unknown.
+pub fn with_target_host(
+    spec: &UptimeSpec,
+    hosts: &BTreeMap<ResourceAddr, Option<String>>,
+) -> Option<UptimeSpec> {
+    match &spec.target {
+        None => Some(spec.clone()),
+        Some(service) => {
+            let host = hosts.get(service).cloned().flatten()?;
+            Some(UptimeSpec {
+                host,
+                ..spec.clone()
+            })
+        }
+    }
+}
+
+/// The fields of a check whose target's host is not known yet: the url after apply.
+fn url_known_after_apply(
+    mut fields: Vec<FieldChange>,
+    live: Option<&UptimeRecord>,
+) -> Vec<FieldChange> {
+    fields.retain(|f| f.field != "url");
+    fields.insert(
+        0,
+        FieldChange::new(
+            "url",
+            live.map(|l| quoted(&url(&l.host, &l.path))),
+            Some(FieldValue::KnownAfterApply),
+        ),
+    );
+    fields
+}
+
 fn to_write(spec: &UptimeSpec) -> UptimeWrite {
     UptimeWrite {
         display_name: spec.display_name.clone(),
@@ -223,11 +262,20 @@ impl Reconcile for UptimeKind {
     fn address_of(live: &UptimeRecord, _: &Ledger) -> ResourceAddr {
         labelled_address(Kind::Uptime, &live.user_labels, &live.name)
     }
-    fn create_fields(spec: &UptimeSpec, _: &Known) -> Vec<FieldChange> {
-        create_fields(spec)
+    fn depends_on(spec: &UptimeSpec) -> Vec<ResourceAddr> {
+        spec.target.iter().cloned().collect()
     }
-    fn diff(spec: &UptimeSpec, live: &UptimeRecord, _: &Known) -> Vec<FieldChange> {
-        diff(spec, live)
+    fn create_fields(spec: &UptimeSpec, known: &Known) -> Vec<FieldChange> {
+        match with_target_host(spec, &known.hosts) {
+            Some(resolved) => create_fields(&resolved),
+            None => url_known_after_apply(create_fields(spec), None),
+        }
+    }
+    fn diff(spec: &UptimeSpec, live: &UptimeRecord, known: &Known) -> Vec<FieldChange> {
+        match with_target_host(spec, &known.hosts) {
+            Some(resolved) => diff(&resolved, live),
+            None => url_known_after_apply(diff(spec, live), Some(live)),
+        }
     }
     fn unowned_hint(address: &ResourceAddr, name: &str) -> String {
         format!(
@@ -257,7 +305,28 @@ impl Converge for UptimeKind {
         observer: &dyn OperationObserver,
     ) -> Result<(), StepError> {
         let cloud = &ctx.cloud;
-        match (change.action, spec) {
+        let resolved = match spec {
+            Some(spec) => {
+                let hosts: BTreeMap<ResourceAddr, Option<String>> = ctx
+                    .hosts
+                    .lock()
+                    .await
+                    .iter()
+                    .map(|(address, host)| (address.clone(), Some(host.clone())))
+                    .collect();
+                Some(with_target_host(spec, &hosts).ok_or_else(|| {
+                    StepError::Plan(format!(
+                        "the URL of {} is unknown: that service has no URL yet; re-run apply",
+                        spec.target
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    ))
+                })?)
+            }
+            None => None,
+        };
+        match (change.action, resolved.as_ref()) {
             (Action::Create, Some(spec)) => {
                 observer.phase("creating uptime check");
                 let made = cloud.create_uptime_check(&to_write(spec), observer).await?;
@@ -303,6 +372,7 @@ mod tests {
             placeholder: "projects/p/uptimeCheckConfigs/(assigned on create)".into(),
             display_name: "relay".into(),
             host: "relay.example.com".into(),
+            target: None,
             path: "/healthz".into(),
             period: Duration::from_secs(300),
             timeout: Duration::from_secs(10),
@@ -351,6 +421,29 @@ mod tests {
         assert_eq!(fields.len(), 1, "{fields:?}");
         assert_eq!(fields[0].field, "url");
         assert!(!fields[0].forces_replacement);
+    }
+
+    #[test]
+    fn a_check_of_a_service_takes_its_host_once_known() {
+        let mut targeted = spec();
+        targeted.host = String::new();
+        targeted.target = Some(ResourceAddr::new(Kind::Service, "relay"));
+        let unknown = Known::default();
+        let fields = UptimeKind::create_fields(&targeted, &unknown);
+        assert_eq!(fields[0].field, "url");
+        assert_eq!(fields[0].after, Some(FieldValue::KnownAfterApply));
+        let known = Known {
+            hosts: BTreeMap::from([(
+                ResourceAddr::new(Kind::Service, "relay"),
+                Some("relay.example.com".into()),
+            )]),
+            ..Known::default()
+        };
+        assert_eq!(UptimeKind::diff(&targeted, &live(), &known), vec![]);
+        assert_eq!(
+            UptimeKind::depends_on(&targeted),
+            vec![ResourceAddr::new(Kind::Service, "relay")]
+        );
     }
 
     #[test]

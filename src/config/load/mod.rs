@@ -414,8 +414,10 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
     }
     let mut uptimes = BTreeMap::new();
     for table in tables_of(Kind::Uptime) {
-        let uptime = read_uptime(checker, table);
-        if let Some(u) = &uptime {
+        let uptime = read_uptime(checker, table, &declared);
+        if let Some(u) = &uptime
+            && u.target.is_none()
+        {
             // What alert templates watch of an uptime check: its host.
             ids.insert(ResourceAddr::new(Kind::Uptime, &table.name), u.host.clone());
         }

@@ -1925,3 +1925,37 @@ fn a_gateway_may_name_its_own_openapi_file_and_it_is_checked() {
         error.message
     );
 }
+
+#[test]
+fn an_uptime_check_may_target_a_service_but_then_no_alert_can_watch_its_host() {
+    let stack = parse_str(&format!(
+        "{STACK}{WORKER}[uptime.worker]\ntarget = \"service.worker\"\npath = \"/healthz\"\n"
+    ))
+    .unwrap();
+    let check = &stack.uptimes["worker"];
+    assert_eq!(
+        (
+            check.target.clone(),
+            check.path.as_str(),
+            check.host.as_str()
+        ),
+        (
+            Some(ResourceAddr::new(Kind::Service, "worker")),
+            "/healthz",
+            ""
+        )
+    );
+    let (line, _, message, help) = single_error(&format!(
+        "{STACK}{WORKER}[uptime.worker]\ntarget = \"service.worker\"\n[alert.down]\ntemplate = \"uptime_check_failed\"\nuptime = \"uptime.worker\"\n"
+    ));
+    assert_eq!(line, 12);
+    assert!(message.contains("known only after apply"), "{message}");
+    assert_eq!(
+        help.as_deref(),
+        Some("give uptime.worker a literal url = \"https://HOST/PATH\"")
+    );
+    let (_, _, message, _) = single_error(&format!(
+        "{STACK}{WORKER}[uptime.worker]\ntarget = \"service.worker\"\nurl = \"https://a.example.com/\"\n"
+    ));
+    assert!(message.contains("has both `url` and `target`"), "{message}");
+}

@@ -7,8 +7,10 @@ use crate::config::UptimeConfig;
 pub(super) const UPTIME_KEYS: &[&str] = &[
     "display_name",
     "expect_status",
+    "path",
     "period",
     "regions",
+    "target",
     "timeout",
     "url",
 ];
@@ -41,18 +43,64 @@ pub(crate) fn split_https_url(url: &str) -> Option<(String, String)> {
     plain_host.then(|| (host.to_string(), path))
 }
 
-pub(super) fn read_uptime(checker: &mut Checker, table: &TableRef) -> Option<UptimeConfig> {
+pub(super) fn read_uptime(
+    checker: &mut Checker,
+    table: &TableRef,
+    declared: &Declared,
+) -> Option<UptimeConfig> {
     checker.check_keys(table, UPTIME_KEYS);
     let name_ok = check_label_name(checker, table);
     let display_name = checker
         .read_string(table, "display_name")
         .or_default(table.name.clone());
-    let url = checker.read_string(table, "url").required(
-        checker,
-        table,
-        "url",
-        "add url = \"https://HOST/PATH\" (the public HTTPS URL to check)".into(),
-    );
+    let target = checker
+        .read_reference(table, "target", Kind::Service, declared)?
+        .map(|f| f.value);
+    let target_path = checker.read_string(table, "path").optional()?;
+    let url = match &target {
+        // A declared service's own URL: its host is known once it exists.
+        Some(service) => {
+            if let Some(url) = table.get("url") {
+                checker.error(
+                    url.span(),
+                    format!("{} has both `url` and `target`", table.title),
+                    Some(format!(
+                        "keep target = \"{service}\" (with path = \"/healthz\") or a literal url, not both"
+                    )),
+                );
+                return None;
+            }
+            let path = target_path.map_or("/".to_string(), |p| p.value);
+            if !path.starts_with('/') {
+                checker.error(
+                    table.span.clone(),
+                    format!("`path` in {} must start with `/`", table.title),
+                    Some("write path = \"/healthz\"".into()),
+                );
+                return None;
+            }
+            Some(Field {
+                value: format!("https://{}.service.invalid{path}", service.name),
+                span: None,
+            })
+        }
+        None => {
+            if let Some(path) = target_path {
+                checker.error(
+                    path.span.unwrap_or_else(|| table.span.clone()),
+                    format!("`path` in {} goes with `target`", table.title),
+                    Some("put the path in url = \"https://HOST/PATH\"".into()),
+                );
+                return None;
+            }
+            checker.read_string(table, "url").required(
+                checker,
+                table,
+                "url",
+                "add url = \"https://HOST/PATH\" (the public HTTPS URL to check), or target = \"service.NAME\" with path = \"/healthz\"".into(),
+            )
+        }
+    };
     let period = checker
         .read_duration(
             table,
@@ -155,12 +203,19 @@ pub(super) fn read_uptime(checker: &mut Checker, table: &TableRef) -> Option<Upt
         );
     }
     let (host, path) = split?;
+    // With a target the host is the service's, known at apply.
+    let host = if target.is_some() {
+        String::new()
+    } else {
+        host
+    };
     let mut regions = regions.value;
     regions.sort();
     regions.dedup();
     ok.then_some(UptimeConfig {
         display_name: display_name.value,
         host,
+        target,
         path,
         period: period.value,
         timeout: timeout.value,
