@@ -308,6 +308,7 @@ mod tests {
                 "roles/secretmanager.admin",
                 "roles/cloudscheduler.admin",
                 "roles/datastore.owner",
+                "roles/monitoring.uptimeCheckConfigEditor",
                 "roles/apigateway.admin",
                 "roles/serviceusage.apiKeysAdmin",
                 "roles/iam.serviceAccountUser",
