@@ -49,7 +49,8 @@ impl Up {
                 }
             }
         });
-        let deadline = Instant::now() + Duration::from_secs(300);
+        // Up builds every worker in release first: minutes on a busy 2-core machine.
+        let deadline = Instant::now() + Duration::from_secs(900);
         let (mut emulator, mut services, mut firestore) = (String::new(), Vec::new(), None);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
