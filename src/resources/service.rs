@@ -598,13 +598,7 @@ async fn applied_service_urls(
     if spec.service_urls.is_empty() {
         return Ok(spec.clone());
     }
-    let hosts: BTreeMap<ResourceAddr, Option<String>> = ctx
-        .hosts
-        .lock()
-        .await
-        .iter()
-        .map(|(address, host)| (address.clone(), Some(host.clone())))
-        .collect();
+    let hosts = ctx.known().await.hosts;
     let (resolved, unknown) = with_service_urls(spec, &hosts);
     match unknown.first() {
         None => Ok(resolved),

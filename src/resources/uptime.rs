@@ -307,13 +307,7 @@ impl Converge for UptimeKind {
         let cloud = &ctx.cloud;
         let resolved = match spec {
             Some(spec) => {
-                let hosts: BTreeMap<ResourceAddr, Option<String>> = ctx
-                    .hosts
-                    .lock()
-                    .await
-                    .iter()
-                    .map(|(address, host)| (address.clone(), Some(host.clone())))
-                    .collect();
+                let hosts = ctx.known().await.hosts;
                 Some(with_target_host(spec, &hosts).ok_or_else(|| {
                     StepError::Plan(format!(
                         "the URL of {} is unknown: that service has no URL yet; re-run apply",
