@@ -181,6 +181,16 @@ pub fn for_kind(kind: Kind) -> Option<Needed> {
                 "monitoring.uptimeCheckConfigs.update",
             ],
         ),
+        Kind::Dashboard => (
+            "roles/monitoring.dashboardEditor",
+            &[
+                "monitoring.dashboards.create",
+                "monitoring.dashboards.delete",
+                "monitoring.dashboards.get",
+                "monitoring.dashboards.list",
+                "monitoring.dashboards.update",
+            ],
+        ),
         Kind::Gateway => (
             "roles/apigateway.admin",
             &[
@@ -290,6 +300,7 @@ mod tests {
                 "roles/datastore.owner",
                 "roles/apigateway.admin",
                 "roles/serviceusage.apiKeysAdmin",
+                "roles/monitoring.dashboardEditor",
             ]
         );
         let run = needed(&stack)

@@ -41,7 +41,7 @@ fn readme_tour_apply_local_then_plan_is_empty_then_one_field_shows() {
         );
     }
     assert!(
-        first.stdout.contains("Apply complete: 63 changed."),
+        first.stdout.contains("Apply complete: 64 changed."),
         "{}",
         first.stdout
     );
