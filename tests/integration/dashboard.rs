@@ -92,7 +92,7 @@ fn dashboards_apply_replan_empty_update_by_etag_and_delete_only_their_own() {
         plan.stdout
     );
     assert!(
-        !plan.stdout.contains("service.worker"),
+        !plan.stdout.contains("~ service.worker") && !plan.stdout.contains("- service.worker"),
         "the service itself is unchanged:\n{}",
         plan.stdout
     );
