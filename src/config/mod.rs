@@ -40,6 +40,7 @@ pub struct Stack {
     pub uptimes: BTreeMap<String, UptimeConfig>,
     pub gateways: BTreeMap<String, GatewayConfig>,
     pub api_keys: BTreeMap<String, ApiKeyConfig>,
+    pub dashboards: BTreeMap<String, DashboardConfig>,
     pub service_accounts: BTreeMap<String, ServiceAccountConfig>,
     pub secrets: BTreeMap<String, SecretConfig>,
     pub jobs: BTreeMap<String, JobConfig>,
@@ -114,6 +115,7 @@ impl Stack {
             uptimes: Default::default(),
             gateways: Default::default(),
             api_keys: Default::default(),
+            dashboards: Default::default(),
             service_accounts: Default::default(),
             secrets: Default::default(),
             jobs: Default::default(),
@@ -630,6 +632,20 @@ pub struct ApiKeyConfig {
     pub display_name: String,
     /// `gateway.NAME` whose managed service the key may call.
     pub gateway: ResourceAddr,
+}
+
+/// `[dashboard.NAME]`: a Cloud Monitoring dashboard rendered from a template in
+/// `templates/dashboards/` with the stack's own resources.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DashboardConfig {
+    /// Default: `<stack> NAME`.
+    pub display_name: String,
+    /// Default `stack_overview`.
+    pub template: String,
+    pub services: Vec<ResourceAddr>,
+    pub queues: Vec<ResourceAddr>,
+    pub jobs: Vec<ResourceAddr>,
+    pub tables: Vec<ResourceAddr>,
 }
 
 /// One threshold condition, after the template was expanded.

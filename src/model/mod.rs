@@ -38,10 +38,12 @@ pub enum Kind {
     Gateway,
     /// An API Keys v2 key restricted to one gateway's API.
     ApiKey,
+    /// A Cloud Monitoring dashboard rendered from a template.
+    Dashboard,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 20] = [
         Kind::Service,
         Kind::Queue,
         Kind::Dataset,
@@ -61,6 +63,7 @@ impl Kind {
         Kind::Uptime,
         Kind::Gateway,
         Kind::ApiKey,
+        Kind::Dashboard,
     ];
 
     /// The table prefix in stack.toml and in addresses (`service`, `queue`).
@@ -85,6 +88,7 @@ impl Kind {
             Kind::Uptime => "uptime",
             Kind::Gateway => "gateway",
             Kind::ApiKey => "api_key",
+            Kind::Dashboard => "dashboard",
         }
     }
 

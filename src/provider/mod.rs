@@ -13,6 +13,7 @@ pub mod bigquery;
 pub mod billing_catalog;
 pub mod budgets;
 pub mod container;
+pub mod dashboards;
 pub mod error;
 pub mod firestore;
 pub mod gateway;
@@ -64,6 +65,7 @@ pub struct Cloud {
     budgets: rest::RestClient,
     billing_catalog: rest::RestClient,
     logging: rest::RestClient,
+    dashboards: rest::RestClient,
     channels: google_cloud_monitoring_v3::client::NotificationChannelService,
     alerts: google_cloud_monitoring_v3::client::AlertPolicyService,
     uptime: google_cloud_monitoring_v3::client::UptimeCheckService,
@@ -174,6 +176,7 @@ impl Cloud {
         let budgets = rest(budgets::GOOGLE_BUDGETS)?;
         let billing_catalog = rest(billing_catalog::GOOGLE_CLOUDBILLING)?;
         let logging = rest(logging::GOOGLE_LOGGING)?;
+        let dashboards = rest(dashboards::GOOGLE_MONITORING)?;
         let channels = client!(google_cloud_monitoring_v3::client::NotificationChannelService);
         let alerts = client!(google_cloud_monitoring_v3::client::AlertPolicyService);
         let uptime = client!(google_cloud_monitoring_v3::client::UptimeCheckService);
@@ -206,6 +209,7 @@ impl Cloud {
             budgets,
             billing_catalog,
             logging,
+            dashboards,
             channels,
             alerts,
             uptime,

@@ -116,15 +116,23 @@ pub fn create_fields(spec: &GatewaySpec, known: &Known) -> Vec<FieldChange> {
     out
 }
 
-/// Every leaf of `desired` that differs from `live`, as `openapi.a.b[0].c` fields; arrays of
-/// different lengths compare whole.
-fn diff_documents(prefix: &str, desired: &Value, live: &Value, out: &mut Vec<FieldChange>) {
+/// Every leaf of `desired` that differs from `live`, as `openapi.a.b[0].c` fields (`a.b[0].c`
+/// under the empty prefix); arrays of different lengths compare whole.
+pub(crate) fn diff_documents(
+    prefix: &str,
+    desired: &Value,
+    live: &Value,
+    out: &mut Vec<FieldChange>,
+) {
     match (desired, live) {
         (Value::Object(want), Value::Object(have)) => {
             let keys: std::collections::BTreeSet<&String> =
                 want.keys().chain(have.keys()).collect();
             for key in keys {
-                let field = format!("{prefix}.{key}");
+                let field = match prefix {
+                    "" => key.clone(),
+                    _ => format!("{prefix}.{key}"),
+                };
                 match (want.get(key), have.get(key)) {
                     (Some(w), Some(h)) => diff_documents(&field, w, h, out),
                     (Some(w), None) => out.push(created(&field, w.to_string())),

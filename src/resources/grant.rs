@@ -128,7 +128,8 @@ fn target_of(stack: &Stack, addr: &ResourceAddr) -> Option<PolicyTarget> {
         | Kind::Alert
         | Kind::Uptime
         | Kind::Gateway
-        | Kind::ApiKey => return None,
+        | Kind::ApiKey
+        | Kind::Dashboard => return None,
     })
 }
 

@@ -272,6 +272,18 @@ pub async fn observe(
             result => n.list(Kind::ApiKey, result),
         }
     };
+    let dashboards = async {
+        let wanted = match scope {
+            Scope::Stack(stack) => !stack.dashboards.is_empty(),
+            Scope::Project { .. } => true,
+        };
+        // Listed even when none is declared: a dashboard this stack made and no longer declares
+        // is deleted.
+        match cloud.list_dashboards(&Silent).await {
+            Err(e) if !wanted && is_service_disabled(&e) => Ok(Vec::new()),
+            result => n.list(Kind::Dashboard, result),
+        }
+    };
     let budgets = async {
         match billing_account {
             Some(account) => n.list(Kind::Budget, cloud.list_budgets(account, &Silent).await),
@@ -319,6 +331,7 @@ pub async fn observe(
         uptimes,
         gateways,
         api_keys,
+        dashboards,
         budgets,
         firestores,
         project_number,
@@ -331,6 +344,7 @@ pub async fn observe(
         uptimes,
         gateways,
         api_keys,
+        dashboards,
         budgets,
         firestores,
         project_number,
@@ -375,6 +389,7 @@ pub async fn observe(
             uptimes,
             gateways,
             api_keys,
+            dashboards,
             service_accounts,
             secrets,
             jobs,

@@ -13,6 +13,7 @@ pub mod api_key;
 pub mod budget;
 pub mod channel;
 pub mod container;
+pub mod dashboard;
 pub mod dataset;
 pub mod firestore;
 pub mod gateway;

@@ -200,6 +200,16 @@ pub fn for_kind(kind: Kind) -> Option<Needed> {
                 "monitoring.uptimeCheckConfigs.update",
             ],
         ),
+        Kind::Dashboard => (
+            "roles/monitoring.dashboardEditor",
+            &[
+                "monitoring.dashboards.create",
+                "monitoring.dashboards.delete",
+                "monitoring.dashboards.get",
+                "monitoring.dashboards.list",
+                "monitoring.dashboards.update",
+            ],
+        ),
         Kind::Gateway => (
             "roles/apigateway.admin",
             &[
@@ -311,6 +321,7 @@ mod tests {
                 "roles/monitoring.uptimeCheckConfigEditor",
                 "roles/apigateway.admin",
                 "roles/serviceusage.apiKeysAdmin",
+                "roles/monitoring.dashboardEditor",
                 "roles/iam.serviceAccountUser",
             ]
         );

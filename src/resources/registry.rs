@@ -111,6 +111,7 @@ registry! {
     Uptime => uptime::UptimeKind in uptimes;
     Gateway => gateway::GatewayKind in gateways;
     ApiKey => api_key::ApiKeyKind in api_keys;
+    Dashboard => dashboard::DashboardKind in dashboards;
 }
 
 impl Observed {

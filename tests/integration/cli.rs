@@ -41,7 +41,7 @@ fn readme_tour_apply_local_then_plan_is_empty_then_one_field_shows() {
         );
     }
     assert!(
-        first.stdout.contains("Apply complete: 64 changed."),
+        first.stdout.contains("Apply complete: 65 changed."),
         "{}",
         first.stdout
     );
@@ -458,6 +458,7 @@ fn observing_uses_one_list_call_per_kind_not_a_get_per_resource() {
         "/v3/projects/test-project/uptimeCheckConfigs",
         "/v1/projects/test-project/locations/us-central1/gateways", // API Gateway
         "/v2/projects/test-project/locations/global/keys",          // API Keys
+        "/v1/projects/test-project/dashboards",                     // Monitoring v1
     ];
     let mut expected: Vec<(String, String)> = lists
         .iter()

@@ -9,6 +9,7 @@ mod conformance;
 
 mod deploy;
 
+mod dashboard;
 mod data;
 mod dispatch;
 

@@ -27,10 +27,12 @@ pub enum Api {
     Firestore,
     Apigateway,
     Apikeys,
+    /// Monitoring v1: dashboards.
+    MonitoringDashboards,
 }
 
 impl Api {
-    pub const ALL: [Api; 17] = [
+    pub const ALL: [Api; 18] = [
         Api::CloudTasks,
         Api::CloudRun,
         Api::Storage,
@@ -48,6 +50,7 @@ impl Api {
         Api::Firestore,
         Api::Apigateway,
         Api::Apikeys,
+        Api::MonitoringDashboards,
     ];
 
     fn document_text(self) -> &'static str {
@@ -69,6 +72,7 @@ impl Api {
             Api::Firestore => include_str!("../discovery/firestore.v1.json"),
             Api::Apigateway => include_str!("../discovery/apigateway.v1.json"),
             Api::Apikeys => include_str!("../discovery/apikeys.v2.json"),
+            Api::MonitoringDashboards => include_str!("../discovery/monitoring.v1.json"),
         }
     }
 

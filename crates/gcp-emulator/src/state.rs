@@ -63,6 +63,8 @@ pub struct State {
     pub alert_policies: Tracked<Value>,
     /// Monitoring uptime check configs by full name.
     pub uptime_check_configs: Tracked<Value>,
+    /// Monitoring v1 dashboards by full name.
+    pub dashboards: Tracked<Value>,
     /// Seeded Monitoring time series per project id.
     pub time_series: Tracked<Vec<Value>>,
     /// Artifact Registry repositories by full name.
@@ -145,6 +147,7 @@ impl State {
             notification_channels,
             alert_policies,
             uptime_check_configs,
+            dashboards,
             time_series,
             repositories,
             docker_images,

@@ -25,6 +25,7 @@ use crate::resources::OWNER_LABEL;
 mod alert;
 mod budget;
 mod channel;
+mod dashboard;
 mod dataset;
 mod files;
 mod firestore;
@@ -51,6 +52,7 @@ mod fuzz;
 use alert::*;
 use budget::*;
 use channel::*;
+use dashboard::*;
 use dataset::*;
 pub(crate) use files::base_dir;
 use files::*;
@@ -82,7 +84,7 @@ const STACK_KEYS: &[&str] = &[
 ];
 
 /// The tables stackctl understands, for "supported tables" hints.
-const SUPPORTED_TABLES: &str = "[stack], [service.NAME], [queue.NAME], [service_account.NAME], [secret.NAME], [job.NAME], [schedule.NAME], [dataset.NAME], [table.NAME], [repository.NAME], [channel.NAME], [budget.NAME], [alert.NAME], [uptime.NAME], [firestore.NAME], [gateway.NAME], [api_key.NAME], [shopify], [shopify_webhook.NAME], [usage]";
+const SUPPORTED_TABLES: &str = "[stack], [service.NAME], [queue.NAME], [service_account.NAME], [secret.NAME], [job.NAME], [schedule.NAME], [dataset.NAME], [table.NAME], [repository.NAME], [channel.NAME], [budget.NAME], [alert.NAME], [uptime.NAME], [dashboard.NAME], [firestore.NAME], [gateway.NAME], [api_key.NAME], [shopify], [shopify_webhook.NAME], [usage]";
 
 /// Reads and parses the stack file at `path`.
 pub fn load(path: &Path) -> Result<Stack, ConfigErrors> {
@@ -447,6 +449,11 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
             ))
         })
         .collect();
+    let mut dashboards = BTreeMap::new();
+    for table in tables_of(Kind::Dashboard) {
+        let dashboard = read_dashboard(checker, table, stack_name.as_deref(), &declared);
+        dashboards.insert(table.name.clone(), dashboard);
+    }
     let mut alerts = BTreeMap::new();
     for table in tables_of(Kind::Alert) {
         alerts.insert(
@@ -495,6 +502,7 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
         uptimes: collect_plain(uptimes)?,
         gateways: collect_all(gateway_results)?,
         api_keys: collect_all(api_key_results)?,
+        dashboards: collect_plain(dashboards)?,
         service_accounts: collect_all(account_results)?,
         secrets: collect_all(secret_results)?,
         jobs: collect_all(job_results)?,
@@ -866,6 +874,7 @@ fn kind_noun(kind: Kind) -> &'static str {
         Kind::Uptime => "uptime check",
         Kind::Gateway => "API gateway",
         Kind::ApiKey => "API key",
+        Kind::Dashboard => "dashboard",
         Kind::ServiceAccount => "service account",
         Kind::Secret => "Secret Manager secret",
         Kind::Job => "Cloud Run job",

@@ -438,7 +438,7 @@ fn unsupported_kinds_say_which_tables_are_supported() {
             1,
             "unknown table kind `function` in [function.ingest-orders]",
             Some(
-                "supported tables: [stack], [service.NAME], [queue.NAME], [service_account.NAME], [secret.NAME], [job.NAME], [schedule.NAME], [dataset.NAME], [table.NAME], [repository.NAME], [channel.NAME], [budget.NAME], [alert.NAME], [uptime.NAME], [firestore.NAME], [gateway.NAME], [api_key.NAME], [shopify], [shopify_webhook.NAME], [usage]"
+                "supported tables: [stack], [service.NAME], [queue.NAME], [service_account.NAME], [secret.NAME], [job.NAME], [schedule.NAME], [dataset.NAME], [table.NAME], [repository.NAME], [channel.NAME], [budget.NAME], [alert.NAME], [uptime.NAME], [dashboard.NAME], [firestore.NAME], [gateway.NAME], [api_key.NAME], [shopify], [shopify_webhook.NAME], [usage]"
             )
         )
     );

@@ -11,6 +11,7 @@ pub mod budgets;
 pub mod cloudbilling;
 pub mod collection;
 pub mod crm;
+pub mod dashboards;
 pub mod firestore_admin;
 pub mod iam;
 pub mod iam_policy;
@@ -538,6 +539,26 @@ const HANDLERS: &[(&str, Handler)] = &[
     (
         "monitoring.projects.alertPolicies.delete",
         monitoring::delete_policy,
+    ),
+    (
+        "monitoring.projects.dashboards.create",
+        dashboards::create_dashboard,
+    ),
+    (
+        "monitoring.projects.dashboards.get",
+        dashboards::get_dashboard,
+    ),
+    (
+        "monitoring.projects.dashboards.list",
+        dashboards::list_dashboards,
+    ),
+    (
+        "monitoring.projects.dashboards.patch",
+        dashboards::patch_dashboard,
+    ),
+    (
+        "monitoring.projects.dashboards.delete",
+        dashboards::delete_dashboard,
     ),
     (
         "monitoring.projects.uptimeCheckConfigs.create",

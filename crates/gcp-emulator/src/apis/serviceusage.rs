@@ -65,7 +65,7 @@ pub fn service_of(api: Api) -> Option<&'static str> {
         Api::Iam => Some("iam.googleapis.com"),
         Api::Scheduler => Some("cloudscheduler.googleapis.com"),
         Api::BigQuery => Some("bigquery.googleapis.com"),
-        Api::Monitoring => Some("monitoring.googleapis.com"),
+        Api::Monitoring | Api::MonitoringDashboards => Some("monitoring.googleapis.com"),
         Api::ArtifactRegistry => Some("artifactregistry.googleapis.com"),
         Api::SecretManager => Some("secretmanager.googleapis.com"),
         Api::Firestore => Some("firestore.googleapis.com"),
