@@ -63,7 +63,7 @@ pub async fn apply(
             let ready = !started[i]
                 && prereqs[i]
                     .iter()
-                    .all(|&p| matches!(&outcomes[p], Some(r) if r.outcome == Outcome::Succeeded));
+                    .all(|&p| matches!(&outcomes[p], Some(r) if r.outcome.lets_dependents_run()));
             if !ready {
                 continue;
             }
@@ -84,6 +84,7 @@ pub async fn apply(
                         reporter.started(&change);
                         match execute(&ctx, &change, reporter.as_ref()).await {
                             Ok(()) => Outcome::Succeeded,
+                            Err(StepError::Waiting(reason)) => Outcome::Waiting { reason },
                             Err(e) => Outcome::Failed {
                                 error: e.to_string(),
                             },
@@ -128,7 +129,7 @@ pub async fn apply(
                 (i, result)
             }
         };
-        if result.outcome != Outcome::Succeeded {
+        if !result.outcome.lets_dependents_run() {
             for d in dependents_of(&prereqs, i) {
                 if !started[d] {
                     started[d] = true;

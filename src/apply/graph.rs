@@ -99,6 +99,7 @@ mod tests {
             },
             changes,
             unchanged: vec![],
+            waiting: vec![],
             cost: crate::cost::PlanCost::total(&crate::cost::PriceTable::builtin("r"), []),
         }
     }

@@ -32,6 +32,19 @@ pub enum Outcome {
     Skipped {
         because: ResourceAddr,
     },
+    /// Not made yet because a value only the user can give is missing (a channel's token in a
+    /// secret with no version): not a failure; its dependents go on without it, and the next
+    /// apply after the fix makes it.
+    Waiting {
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// Whether the changes that depend on this one may go ahead.
+    pub fn lets_dependents_run(&self) -> bool {
+        matches!(self, Outcome::Succeeded | Outcome::Waiting { .. })
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -60,7 +73,15 @@ impl ApplyReport {
     pub fn failures(&self) -> impl Iterator<Item = &ResourceResult> {
         self.results
             .iter()
-            .filter(|r| r.outcome != Outcome::Succeeded)
+            .filter(|r| !r.outcome.lets_dependents_run())
+    }
+
+    /// The changes left for a later apply, each with what it waits for.
+    pub fn waiting(&self) -> impl Iterator<Item = (&ResourceAddr, &str)> {
+        self.results.iter().filter_map(|r| match &r.outcome {
+            Outcome::Waiting { reason } => Some((&r.address, reason.as_str())),
+            _ => None,
+        })
     }
 
     pub fn is_success(&self) -> bool {

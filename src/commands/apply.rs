@@ -304,6 +304,12 @@ async fn locked(
         ledger: crate::state::ledger::SharedLedger::new(ledger),
         hosts: tokio::sync::Mutex::new(hosts),
         names: tokio::sync::Mutex::new(names),
+        waiting: std::sync::Mutex::new(
+            plan.waiting
+                .iter()
+                .map(|w| (w.address.clone(), w.reason.clone()))
+                .collect(),
+        ),
         policy_locks: Default::default(),
         shopify: crate::resources::shopify_webhook::ShopAccess::of(&desired),
     });

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::AlertCondition;
+use crate::model::ResourceAddr;
 
 /// What a template watches: the reference key it takes in `[alert.NAME]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -96,6 +97,12 @@ pub fn template(name: &str) -> Option<AlertTemplate> {
 
 pub fn names() -> impl Iterator<Item = &'static str> {
     TEMPLATES.iter().map(|(n, _)| *n)
+}
+
+/// What an alert template's `{uptime}` becomes when the check's host is a declared service's,
+/// known only once that service exists: the plan and apply put the host in its place.
+pub fn service_host_placeholder(service: &ResourceAddr) -> String {
+    format!("(host of {service})")
 }
 
 impl AlertTemplate {

@@ -75,8 +75,19 @@ pub struct Plan {
     pub changes: Vec<ResourceChange>,
     /// Declared resources that already match.
     pub unchanged: Vec<ResourceAddr>,
+    /// Declared resources no apply can make until the user gives a value (a channel whose
+    /// token's secret has no version): left out of `changes`, each with what to do.
+    #[serde(default)]
+    pub waiting: Vec<WaitingResource>,
     /// The stack's monthly cost before and after the plan (unchanged resources included).
     pub cost: PlanCost,
+}
+
+/// A declared resource the plan leaves out until the user acts, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingResource {
+    pub address: ResourceAddr,
+    pub reason: String,
 }
 
 /// Counts per action, for the summary line.

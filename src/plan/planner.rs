@@ -4,11 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Action, PLAN_FORMAT_VERSION, Plan, PlanTarget, ResourceChange, Step};
+use super::{Action, PLAN_FORMAT_VERSION, Plan, PlanTarget, ResourceChange, Step, WaitingResource};
 use crate::config::Stack;
 use crate::cost::{Estimate, PlanCost, PriceTable, ResourceCost};
 use crate::model::{Kind, ResourceAddr};
-use crate::resources::channel::ChannelKind;
+use crate::resources::channel::{self, ChannelKind};
 use crate::resources::gateway::GatewayKind;
 use crate::resources::grant::{self, GrantKind};
 use crate::resources::registry::{self, KindVisitor, Registered, for_kind};
@@ -27,6 +27,7 @@ pub struct PlanError(pub Vec<String>);
 struct Planned {
     changes: Vec<ResourceChange>,
     unchanged: Vec<ResourceAddr>,
+    waiting: Vec<WaitingResource>,
     conflicts: Vec<String>,
 }
 
@@ -107,6 +108,7 @@ pub fn plan(
         target,
         changes: planned.changes,
         unchanged: planned.unchanged,
+        waiting: planned.waiting,
         cost,
     })
 }
@@ -171,11 +173,23 @@ pub fn known_before_apply(stack: &Stack, observed: &Observed) -> Known {
                 .map(|api| api.managed_service.clone());
             (address, service)
         });
-    let names = channels.chain(gateways).collect();
+    let names: BTreeMap<ResourceAddr, Option<String>> = channels.chain(gateways).collect();
+    let waiting = ChannelKind::declared(stack)
+        .into_iter()
+        .filter(|(address, _)| names.get(address).is_some_and(Option::is_none))
+        .filter_map(|(address, spec)| {
+            let secret = spec.secret?;
+            observed
+                .secrets_without_value
+                .contains(&secret.source)
+                .then(|| (address, channel::waiting_for_value(&secret)))
+        })
+        .collect();
     Known {
         hosts,
         names,
         project_number: observed.project_number.clone(),
+        waiting,
     }
 }
 
@@ -257,6 +271,10 @@ fn plan_kind<K: Registered>(inputs: &Inputs, lives: &[K::Live], out: &mut Planne
             None => K::spec_name(&spec).to_string(),
         };
         match live {
+            None if known.waiting.contains_key(&address) => out.waiting.push(WaitingResource {
+                reason: known.waiting[&address].clone(),
+                address,
+            }),
             None => out.changes.push(ResourceChange {
                 notes: K::notes(&address, &spec, None)
                     .into_iter()

@@ -222,9 +222,42 @@ fn live_condition_fields(prefix: &str, c: &ConditionRecord) -> BTreeMap<String, 
     condition_fields(prefix, &as_declared).into_iter().collect()
 }
 
+/// The conditions with each service host placeholder (an uptime check of a `target` service)
+/// replaced by the host `known` has for it; `Err` names a service whose host is not known yet.
+pub fn conditions_with_hosts(
+    spec: &AlertSpec,
+    known: &Known,
+) -> Result<Vec<AlertCondition>, ResourceAddr> {
+    let mut conditions = spec.conditions.clone();
+    for (service, host) in &known.hosts {
+        let placeholder = crate::config::templates::service_host_placeholder(service);
+        if !conditions.iter().any(|c| c.filter.contains(&placeholder)) {
+            continue;
+        }
+        let Some(host) = host else {
+            return Err(service.clone());
+        };
+        for c in &mut conditions {
+            c.filter = c.filter.replace(&placeholder, host);
+            c.display_name = c.display_name.replace(&placeholder, host);
+        }
+    }
+    // A placeholder left over names a service `known` has no entry for.
+    let unknown = conditions.iter().find_map(|c| {
+        let rest = c.filter.split("(host of ").nth(1)?;
+        rest.split(')').next()?.parse::<ResourceAddr>().ok()
+    });
+    match unknown {
+        Some(service) => Err(service),
+        None => Ok(conditions),
+    }
+}
+
 pub fn create_fields(spec: &AlertSpec, known: &Known) -> Vec<FieldChange> {
     let mut out = vec![created("display_name", quoted(&spec.display_name))];
-    for (i, c) in spec.conditions.iter().enumerate() {
+    // Before the service exists, its host shows as the placeholder `(host of service.NAME)`.
+    let conditions = conditions_with_hosts(spec, known).unwrap_or_else(|_| spec.conditions.clone());
+    for (i, c) in conditions.iter().enumerate() {
         for (field, value) in condition_fields(&format!("conditions[{i}]"), c) {
             out.push(created(&field, value));
         }
@@ -261,10 +294,11 @@ pub fn diff(spec: &AlertSpec, live: &AlertRecord, known: &Known) -> Vec<FieldCha
             Some(FieldValue::Known("true".into())),
         ));
     }
-    let count = spec.conditions.len().max(live.conditions.len());
+    let conditions = conditions_with_hosts(spec, known).unwrap_or_else(|_| spec.conditions.clone());
+    let count = conditions.len().max(live.conditions.len());
     for i in 0..count {
         let prefix = format!("conditions[{i}]");
-        match (spec.conditions.get(i), live.conditions.get(i)) {
+        match (conditions.get(i), live.conditions.get(i)) {
             (Some(d), Some(Some(l))) => {
                 let live_fields = live_condition_fields(&prefix, l);
                 for (field, value) in condition_fields(&prefix, d) {
@@ -415,10 +449,19 @@ impl Converge for AlertKind {
         observer: &dyn OperationObserver,
     ) -> Result<(), StepError> {
         let cloud = &ctx.cloud;
+        let conditions = match spec {
+            None => vec![],
+            Some(spec) => conditions_with_hosts(spec, &ctx.known().await).map_err(|service| {
+                StepError::Plan(format!(
+                    "{}: its conditions watch the host of {service}, which is not known yet; re-run apply once {service} exists",
+                    change.address
+                ))
+            })?,
+        };
         let write = |spec: &AlertSpec, channels: Vec<String>| AlertWrite {
             display_name: spec.display_name.clone(),
             user_labels: spec.user_labels.clone(),
-            conditions: spec.conditions.iter().map(condition_record).collect(),
+            conditions: conditions.iter().map(condition_record).collect(),
             channels,
         };
         match (change.action, spec) {
@@ -537,5 +580,56 @@ mod tests {
                 Some(FieldValue::Known("500".into()))
             )]
         );
+    }
+
+    #[test]
+    fn a_target_services_host_fills_the_uptime_filter_once_known() {
+        let relay = ResourceAddr::new(Kind::Service, "relay");
+        let mut s = spec();
+        s.conditions[0].filter = format!(
+            "resource.type = \"uptime_url\" AND resource.labels.host = \"{}\"",
+            crate::config::templates::service_host_placeholder(&relay)
+        );
+        let mut known = Known::default();
+        assert_eq!(conditions_with_hosts(&s, &known), Err(relay.clone()));
+        known.hosts.insert(relay.clone(), None);
+        assert_eq!(conditions_with_hosts(&s, &known), Err(relay.clone()));
+        known
+            .hosts
+            .insert(relay, Some("relay-abc-uc.a.run.app".into()));
+        let filled = conditions_with_hosts(&s, &known).expect("known");
+        assert_eq!(
+            filled[0].filter,
+            "resource.type = \"uptime_url\" AND resource.labels.host = \"relay-abc-uc.a.run.app\""
+        );
+        // The live policy carries the host: no diff once it is known.
+        let mut live = live();
+        live.conditions[0] = Some(condition_record(&filled[0]));
+        assert_eq!(diff(&s, &live, &known), vec![]);
+    }
+
+    #[test]
+    fn a_channel_waiting_for_its_secret_is_left_out_of_the_planned_channels() {
+        let (oncall, slack) = (
+            ResourceAddr::new(Kind::Channel, "oncall"),
+            ResourceAddr::new(Kind::Channel, "slack"),
+        );
+        let mut s = spec();
+        s.notify = vec![oncall.clone(), slack.clone()];
+        let mut known = Known::default();
+        known.names.insert(
+            oncall.clone(),
+            Some("projects/p/notificationChannels/1".into()),
+        );
+        known.names.insert(slack.clone(), None);
+        let mut live = live();
+        live.channels = vec!["projects/p/notificationChannels/1".into()];
+        // Slack is still to be made: the alert's channels are known after apply.
+        assert_eq!(diff(&s, &live, &known).len(), 1);
+        // Slack waits for its token: the alert already notifies everything it can.
+        known
+            .waiting
+            .insert(slack, "its auth_token has no value yet".into());
+        assert_eq!(diff(&s, &live, &known), vec![]);
     }
 }

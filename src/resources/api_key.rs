@@ -286,6 +286,7 @@ mod tests {
                 service.map(String::from),
             )]),
             project_number: None,
+            ..Known::default()
         }
     }
 

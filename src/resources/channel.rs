@@ -69,6 +69,46 @@ pub fn spec(stack: &Stack, name: &str, cfg: &ChannelConfig) -> ChannelSpec {
     }
 }
 
+/// The secrets that a declared channel not made yet takes its token from and that have no
+/// enabled version (one `versions.list` per such secret that exists; none when every channel
+/// exists already).
+pub async fn secrets_without_value(
+    cloud: &crate::provider::Cloud,
+    stack: &Stack,
+    channels: &[ChannelRecord],
+    secrets: &[crate::provider::secrets::SecretRecord],
+) -> Result<std::collections::BTreeSet<ResourceAddr>, crate::provider::ApiError> {
+    let live_keys: std::collections::BTreeSet<String> =
+        channels.iter().map(ChannelKind::live_key).collect();
+    let mut without = std::collections::BTreeSet::new();
+    for (_, spec) in ChannelKind::declared(stack) {
+        let Some(secret) = spec.secret.filter(|_| !live_keys.contains(&spec.key)) else {
+            continue;
+        };
+        let exists = secrets
+            .iter()
+            .any(|s| s.name.rsplit('/').next() == Some(secret.secret_id.as_str()));
+        let has_value = exists
+            && cloud
+                .secret_has_enabled_version(&secret.secret_id)
+                .await?
+                .unwrap_or(false);
+        if !has_value {
+            without.insert(secret.source);
+        }
+    }
+    Ok(without)
+}
+
+/// Why a channel is not made yet, and what makes it: said by plan (the secret had no version
+/// when it looked) and by apply (none when it read it).
+pub fn waiting_for_value(secret: &SecretLabel) -> String {
+    format!(
+        "its {} comes from {}, which has no value yet: store it with `stackctl secret set {}`, then apply (until then the alerts that notify this channel go without it)",
+        secret.label, secret.source, secret.secret_id
+    )
+}
+
 /// How a plan shows a sensitive label: where its value comes from, never the value.
 fn from_secret(secret: &SecretLabel) -> String {
     format!("(from {})", secret.source)
@@ -153,10 +193,8 @@ pub async fn to_write(
         Some(secret) => match cloud.access_secret_value(&secret.secret_id).await? {
             Some(value) => Some((secret.label.clone(), value)),
             None => {
-                return Err(StepError::Plan(format!(
-                    "{address}: its {} comes from {}, which has no value yet; store it with `stackctl secret set {}`, then apply again",
-                    secret.label, secret.source, secret.secret_id
-                )));
+                tracing::debug!(%address, "its secret has no value yet");
+                return Err(StepError::Waiting(waiting_for_value(secret)));
             }
         },
     };
@@ -256,7 +294,14 @@ impl Converge for ChannelKind {
         match (change.action, spec) {
             (Action::Create, Some(spec)) => {
                 observer.phase("creating notification channel");
-                let write = to_write(cloud, &change.address, spec).await?;
+                let write = match to_write(cloud, &change.address, spec).await {
+                    Err(StepError::Waiting(reason)) => {
+                        let mut waiting = ctx.waiting.lock().unwrap_or_else(|e| e.into_inner());
+                        waiting.insert(change.address.clone(), reason.clone());
+                        return Err(StepError::Waiting(reason));
+                    }
+                    other => other?,
+                };
                 let made = cloud.create_channel(&write, observer).await?;
                 ctx.names
                     .lock()
@@ -280,14 +325,22 @@ impl Converge for ChannelKind {
     }
 }
 
-/// The server names of `channels` known now (observed or created earlier in this apply).
+/// The server names of `channels` known now (observed or created earlier in this apply),
+/// leaving out the channels this apply could not create yet (their secret has no value): the
+/// alert notifies the others now, and the apply after the fix adds them.
 pub async fn applied_channel_names(
     ctx: &ApplyCtx,
     channels: &[ResourceAddr],
 ) -> Result<Vec<String>, StepError> {
     let names = ctx.names.lock().await;
+    let waiting = ctx
+        .waiting
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     channels
         .iter()
+        .filter(|c| !waiting.contains_key(*c))
         .map(|c| {
             names.get(c).cloned().ok_or_else(|| {
                 StepError::Plan(format!(
@@ -298,10 +351,12 @@ pub async fn applied_channel_names(
         .collect()
 }
 
-/// Channel names for the plan: `None` when some channel is created by this apply.
+/// Channel names for the plan: `None` when some channel is created by this apply; channels
+/// left waiting for a secret's value are left out, as apply leaves them out.
 pub fn planned_channel_names(channels: &[ResourceAddr], known: &Known) -> Option<Vec<String>> {
     channels
         .iter()
+        .filter(|c| !known.waiting.contains_key(*c))
         .map(|c| known.names.get(c).cloned().flatten())
         .collect()
 }

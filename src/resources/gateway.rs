@@ -523,6 +523,7 @@ mod tests {
             )]),
             names: BTreeMap::new(),
             project_number: None,
+            ..Known::default()
         }
     }
 
@@ -590,6 +591,7 @@ mod tests {
             hosts: BTreeMap::new(),
             names: BTreeMap::new(),
             project_number: None,
+            ..Known::default()
         };
         let fields = create_fields(&spec, &unknown);
         assert_eq!(fields[0].after, Some(FieldValue::KnownAfterApply));

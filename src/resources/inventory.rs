@@ -358,6 +358,12 @@ pub async fn observe(
             .unwrap_or_else(|p| p.into_inner())
             .push(why.clone());
     }
+    let secrets_without_value = match stack {
+        Some(stack) => {
+            super::channel::secrets_without_value(cloud, stack, &channels, &secrets).await?
+        }
+        None => BTreeSet::new(),
+    };
     let grants = match stack {
         Some(stack) => {
             let targets = grant::policy_targets(stack, ledger);
@@ -400,6 +406,7 @@ pub async fn observe(
             shopify_webhooks: shopify.subscriptions,
             project_number,
             shopify_unread,
+            secrets_without_value,
             ledger: ledger.clone(),
         },
         notes: notes.into_inner(),

@@ -106,6 +106,9 @@ pub struct Known {
     pub names: BTreeMap<ResourceAddr, Option<String>>,
     /// `projects/NUMBER` of the stack's project, when it was looked up.
     pub project_number: Option<String>,
+    /// Declared resources the plan leaves out until the user gives a value, with what to do
+    /// (a channel whose token's secret has no version); what refers to them goes without them.
+    pub waiting: BTreeMap<ResourceAddr, String>,
 }
 
 /// Options that change what planning may do.
@@ -249,6 +252,9 @@ pub struct ApplyCtx {
     pub hosts: tokio::sync::Mutex<BTreeMap<ResourceAddr, String>>,
     /// Server-assigned names (notification channels) by address: observed, then learned as created.
     pub names: tokio::sync::Mutex<BTreeMap<ResourceAddr, String>>,
+    /// Resources this apply leaves for a later one (a channel whose secret has no value yet):
+    /// what depends on them is written without them.
+    pub waiting: std::sync::Mutex<BTreeMap<ResourceAddr, String>>,
     /// One lock per IAM policy, so grants on the same resource do not race each other's etag.
     pub policy_locks: PolicyLocks,
     /// The `[shopify]` shop whose webhook subscriptions this apply changes, if any.
@@ -312,6 +318,11 @@ impl ApplyCtx {
                 .iter()
                 .map(|(a, n)| (a.clone(), Some(n.clone())))
                 .collect(),
+            waiting: self
+                .waiting
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
             project_number: None,
         }
     }
@@ -375,6 +386,9 @@ pub enum StepError {
     Ledger(#[from] LedgerError),
     #[error("{0}")]
     Plan(String),
+    /// The change needs a value only the user can give (see [`crate::apply::reporter::Outcome::Waiting`]).
+    #[error("{0}")]
+    Waiting(String),
 }
 
 impl StepError {

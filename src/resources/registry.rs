@@ -49,6 +49,9 @@ macro_rules! registry {
             /// Why the `[shopify]` shop's subscriptions were not read (its access token has no
             /// value yet): the plan leaves `shopify_webhook` out until it has one.
             pub shopify_unread: Option<String>,
+            /// Secrets (`secret.NAME`) that a channel still to be created takes its token from
+            /// and that have no enabled version: the plan leaves such a channel waiting.
+            pub secrets_without_value: std::collections::BTreeSet<crate::model::ResourceAddr>,
             pub ledger: Ledger,
         }
 

@@ -141,6 +141,9 @@ pub fn render(plan: &Plan, color: bool) -> String {
     let place = place(plan);
     if plan.is_empty() {
         let _ = writeln!(out, "No changes. Stack `{}` matches {place}.", t.stack);
+        for line in waiting_lines(plan) {
+            let _ = writeln!(out, "{line}");
+        }
         for line in cost_view::plan_total_lines(&plan.cost) {
             let _ = writeln!(out, "{line}");
         }
@@ -157,10 +160,35 @@ pub fn render(plan: &Plan, color: bool) -> String {
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "{}", summary_line(plan));
+    for line in waiting_lines(plan) {
+        let _ = writeln!(out, "{line}");
+    }
     for line in cost_view::plan_total_lines(&plan.cost) {
         let _ = writeln!(out, "{line}");
     }
     out
+}
+
+/// The declared resources the plan leaves out until the user acts, each with what to do.
+fn waiting_lines(plan: &Plan) -> Vec<String> {
+    if plan.waiting.is_empty() {
+        return vec![];
+    }
+    let mut lines = vec![format!(
+        "Waiting for you ({} not made until you act; apply makes nothing of {}):",
+        plan.waiting.len(),
+        if plan.waiting.len() == 1 {
+            "it"
+        } else {
+            "them"
+        }
+    )];
+    lines.extend(
+        plan.waiting
+            .iter()
+            .map(|w| format!("  … {}: {}", w.address, w.reason)),
+    );
+    lines
 }
 
 /// Headings of the markdown plan's groups, in the order a reviewer reads them.
@@ -190,6 +218,14 @@ pub fn render_markdown(plan: &Plan) -> String {
         cost_view::plan_cost_change(&plan.cost),
         cost_view::free_tier_pointer(&plan.cost.free_tier_not_included)
     );
+    if !plan.waiting.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "#### Waiting for you ({})", plan.waiting.len());
+        let _ = writeln!(out);
+        for w in &plan.waiting {
+            let _ = writeln!(out, "- `{}`: {}", w.address, w.reason);
+        }
+    }
     for (action, heading) in MARKDOWN_GROUPS {
         let group: Vec<&ResourceChange> =
             plan.changes.iter().filter(|c| c.action == action).collect();
@@ -242,16 +278,32 @@ pub fn render_markdown(plan: &Plan) -> String {
 pub fn render_report(report: &ApplyReport, verb: &str) -> String {
     let mut out = String::new();
     let failures: Vec<_> = report.failures().collect();
+    let waiting: Vec<_> = report.waiting().collect();
+    let waiting_count = match waiting.len() {
+        0 => String::new(),
+        1 => ", 1 waiting for a value only you can give".to_string(),
+        n => format!(", {n} waiting for values only you can give"),
+    };
     if failures.is_empty() {
-        let _ = writeln!(out, "{verb} complete: {} changed.", report.succeeded());
+        let _ = writeln!(
+            out,
+            "{verb} complete: {} changed{waiting_count}.",
+            report.succeeded()
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "{verb} finished with errors: {} changed, {} failed or skipped{waiting_count}.",
+            report.succeeded(),
+            failures.len()
+        );
+    }
+    for (address, reason) in &waiting {
+        let _ = writeln!(out, "  … {address}: {reason}");
+    }
+    if failures.is_empty() {
         return out;
     }
-    let _ = writeln!(
-        out,
-        "{verb} finished with errors: {} changed, {} failed or skipped.",
-        report.succeeded(),
-        failures.len()
-    );
     for f in failures {
         match &f.outcome {
             Outcome::Failed { error } => {
@@ -260,7 +312,7 @@ pub fn render_report(report: &ApplyReport, verb: &str) -> String {
             Outcome::Skipped { because } => {
                 let _ = writeln!(out, "  - {}: skipped because {because} failed", f.address);
             }
-            Outcome::Succeeded => {}
+            Outcome::Succeeded | Outcome::Waiting { .. } => {}
         }
     }
     let _ = writeln!(
@@ -395,6 +447,7 @@ mod tests {
                 ),
             ],
             unchanged: vec![],
+            waiting: vec![],
             cost: PlanCost::total(&prices(), []),
         };
         let mut plan = plan;
@@ -482,6 +535,7 @@ mod tests {
                 grant(Action::Delete, "roles/run.invoker", "old"),
             ],
             unchanged: vec![],
+            waiting: vec![],
             cost: PlanCost::total(&prices(), []),
         };
         insta::assert_snapshot!(render(&plan, false));
@@ -499,6 +553,7 @@ mod tests {
             },
             changes: vec![],
             unchanged: vec!["service.worker".parse().unwrap()],
+            waiting: vec![],
             cost: PlanCost::total(&prices(), [&ResourceCost::unchanged(warm(1, true))]),
         };
         assert_eq!(

@@ -28,6 +28,7 @@ fn outcome_text(action: Action, outcome: &Outcome, elapsed: Duration) -> String 
             format!("failed: {}", error.lines().next().unwrap_or_default())
         }
         Outcome::Skipped { because } => format!("skipped: {because} failed"),
+        Outcome::Waiting { reason } => format!("waiting: {reason}"),
     }
 }
 

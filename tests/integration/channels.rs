@@ -38,14 +38,27 @@ fn set_secret(emulator: &Emulator, id: &str, value: &str) {
 fn slack_and_pagerduty_channels_apply_then_plan_empty_and_their_secrets_never_show() {
     let emulator = Emulator::start();
     let ws = Workspace::new(STACK);
-    // The first apply creates the secrets; the channels wait for their values.
-    let first = ws.on(&emulator, &["apply", "--auto-approve"]);
+    // The first apply creates the secrets; the channels wait for their values, which is not
+    // a failure, and the plan after it has nothing an apply could do.
+    let first = ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
     assert!(
-        first.stderr.contains("stackctl secret set slack-token")
-            || first.stdout.contains("stackctl secret set slack-token"),
-        "{}\n{}",
-        first.stdout,
-        first.stderr
+        first
+            .stdout
+            .contains("… channel.slack: its auth_token comes from secret.slack-token, which has no value yet: store it with `stackctl secret set slack-token`"),
+        "{}",
+        first.stdout
+    );
+    let waiting = ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(0);
+    assert!(
+        waiting.stdout.starts_with("No changes.")
+            && waiting
+                .stdout
+                .contains("Waiting for you (2 not made until you act")
+            && waiting
+                .stdout
+                .contains("… channel.pager: its service_key comes from secret.pagerduty-key"),
+        "{}",
+        waiting.stdout
     );
     set_secret(&emulator, "slack-token", SECRET_CANARY);
     set_secret(&emulator, "pagerduty-key", SECRET_CANARY);
@@ -82,6 +95,21 @@ fn slack_and_pagerduty_channels_apply_then_plan_empty_and_their_secrets_never_sh
         .collect();
     types.sort();
     assert_eq!(types, ["pagerduty", "slack"]);
+
+    // Google's own client reads them back by label: the declared channel name, the sensitive
+    // labels masked (never the canary).
+    let read = python_readback(
+        "readback_monitoring.py",
+        &emulator,
+        &["--project", "test-project"],
+    );
+    assert_no_canary("what Google's client reads", &read.to_string());
+    assert_eq!(read["channels"]["slack"]["type"], "slack", "{read}");
+    assert_eq!(
+        read["channels"]["slack"]["labels"]["channel_name"],
+        "#alerts"
+    );
+    assert_eq!(read["channels"]["pager"]["type"], "pagerduty");
 }
 
 #[test]

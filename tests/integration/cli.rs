@@ -41,7 +41,7 @@ fn readme_tour_apply_local_then_plan_is_empty_then_one_field_shows() {
         );
     }
     assert!(
-        first.stdout.contains("Apply complete: 65 changed."),
+        first.stdout.contains("Apply complete: 67 changed."),
         "{}",
         first.stdout
     );
@@ -58,11 +58,38 @@ fn readme_tour_apply_local_then_plan_is_empty_then_one_field_shows() {
     );
     assert!(ws.path().join(".stackctl/local").is_dir());
 
-    // A new process sees the same cloud: nothing to do.
+    // A new process sees the same cloud: nothing an apply could do. The Slack channel waits
+    // for its token, which only you can give.
     let again = ws
         .run(&["plan", "--local", "--detailed-exitcode"])
         .expect(0);
     assert!(again.stdout.starts_with("No changes."), "{}", again.stdout);
+    assert!(
+        again.stdout.contains(
+            "… channel.slack: its auth_token comes from secret.slack-token, which has no value yet"
+        ),
+        "{}",
+        again.stdout
+    );
+    // Given the token, apply makes the channel and adds it to the alerts that notify it.
+    set_secret_local(&ws, "slack-token", SECRET_CANARY);
+    let slack = ws.run(&["apply", "--local", "--auto-approve"]).expect(0);
+    for line in [
+        "+ channel.slack",
+        "~ alert.relay-down",
+        "~ alert.worker-errors",
+        "Apply complete: 3 changed.",
+    ] {
+        assert!(slack.stdout.contains(line), "{line}: {}", slack.stdout);
+    }
+    let settled = ws
+        .run(&["plan", "--local", "--detailed-exitcode"])
+        .expect(0);
+    assert!(
+        !settled.stdout.contains("Waiting for you"),
+        "{}",
+        settled.stdout
+    );
     ws.run(&["apply", "--local", "--auto-approve"]).expect(0);
     // Minutes old, nothing in it has been idle for a window yet: audit finds no waste.
     let audit = ws.run(&["audit", "--local", "--fail-on", "low"]).expect(0);
@@ -112,7 +139,7 @@ fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
     );
     assert!(
         plan.stdout.contains(
-            "Monthly cost: $0.00 -> $36.99 (+$36.99/mo); free tier not included, see `stackctl cost -v`.\n"
+            "Monthly cost: $0.00 -> $38.49 (+$38.49/mo); free tier not included, see `stackctl cost -v`.\n"
         ),
         "{}",
         plan.stdout
@@ -123,8 +150,8 @@ fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
     // 6.86 worker + 2.82 relay + 13.96 Firestore + 1.60 queue + 3.525 orders table + 0.20 repository + 2 x 1.50 alerts
     // + 0.10 scheduler job + the job's 720 hourly runs of 90 s (1 vCPU, 0.5 GiB) at the
     // instance rates: 64,800 x $0.000018 + 32,400 x $0.000002 = 1.2312. Nothing is unknown.
-    assert_eq!(plan["cost"]["total_monthly_usd"], 36.9912);
-    assert_eq!(plan["cost"]["diff_monthly_usd"], 36.9912);
+    assert_eq!(plan["cost"]["total_monthly_usd"], 38.4912);
+    assert_eq!(plan["cost"]["diff_monthly_usd"], 38.4912);
     assert_eq!(plan["cost"]["unknown"], serde_json::json!([]));
     assert_eq!(plan["cost"]["basis"]["currency"], "USD");
     let worker = plan["changes"]

@@ -74,6 +74,30 @@ fn dashboards_apply_replan_empty_update_by_etag_and_delete_only_their_own() {
     assert_eq!(ours["displayName"], "dash-test overview");
     assert_no_changes(&ws, &emulator, "apply");
 
+    // Google's own client reads it back: by its label, with a chart per declared service.
+    let read = python_readback(
+        "readback_monitoring.py",
+        &emulator,
+        &["--project", "test-project"],
+    );
+    let overview = &read["dashboards"]["overview"];
+    assert_eq!(overview["displayName"], "dash-test overview", "{read}");
+    let filters: Vec<&str> = overview["chart_filters"]
+        .as_array()
+        .expect("filters")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for service in ["web", "worker"] {
+        let latency = format!(
+            "resource.labels.service_name = \"{service}\" AND metric.type = \"run.googleapis.com/request_latencies\""
+        );
+        assert!(
+            filters.iter().any(|f| f.contains(&latency)),
+            "no latency chart for {service}: {filters:?}"
+        );
+    }
+
     // worker off the list: its tiles go, the project tile moves up.
     ws.edit(
         r#"services = ["service.web", "service.worker"]"#,

@@ -635,3 +635,38 @@ pub fn verify_local_id_token(
         .map(|claims| claims.into_iter().collect())
         .map_err(|e| e.to_string())
 }
+
+/// `printf VALUE | stackctl secret set NAME --local`
+pub fn set_secret_local(ws: &Workspace, name: &str, value: &str) -> String {
+    set_secret_in(ws.path(), &[], name, value)
+}
+
+pub fn set_secret_in(dir: &Path, env: &[(&str, &str)], name: &str, value: &str) -> String {
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .args(["secret", "set", name, "--local"])
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn secret set");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(value.as_bytes())
+        .expect("write value");
+    let out = child.wait_with_output().expect("secret set");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        !stdout.contains(value) && !stderr.contains(value),
+        "the value is never printed"
+    );
+    stdout
+}

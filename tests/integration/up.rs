@@ -217,41 +217,6 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// `printf VALUE | stackctl secret set NAME --local`
-fn set_secret(ws: &Workspace, name: &str, value: &str) -> String {
-    set_secret_in(ws.path(), &[], name, value)
-}
-
-fn set_secret_in(dir: &Path, env: &[(&str, &str)], name: &str, value: &str) -> String {
-    let mut child = Command::new(BIN)
-        .current_dir(dir)
-        .args(["secret", "set", name, "--local"])
-        .env("NO_COLOR", "1")
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn secret set");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(value.as_bytes())
-        .expect("write value");
-    let out = child.wait_with_output().expect("secret set");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    );
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(
-        !stdout.contains(value) && !stderr.contains(value),
-        "the value is never printed"
-    );
-    stdout
-}
-
 fn id_token(up: &Up, email: &str, audience: &str) -> String {
     let (status, token) = up.api(
         "GET",
@@ -292,7 +257,7 @@ fn up_runs_the_example_worker_behind_a_front_that_only_lets_invokers_in() {
         warned.stderr
     );
     // Other --local commands talk to the running emulator instead of failing on its lock.
-    let said = set_secret(
+    let said = set_secret_local(
         &ws,
         "secret.shopify-api-secret",
         "shpss_not_a_real_secret_1234",

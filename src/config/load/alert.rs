@@ -226,16 +226,6 @@ pub(super) fn read_alert(
                 }
                 Some((_, Some(f))) => {
                     let Some(id) = ids.get(&f.value).cloned() else {
-                        if f.value.kind == Kind::Uptime {
-                            checker.error(
-                                f.span.clone().unwrap_or_else(|| table.span.clone()),
-                                format!(
-                                    "template `{}` watches the host of {}, which checks a `target` service whose host is known only after apply",
-                                    name.value, f.value
-                                ),
-                                Some(format!("give {} a literal url = \"https://HOST/PATH\"", f.value)),
-                            );
-                        }
                         return None;
                     };
                     watches.push(f.value);

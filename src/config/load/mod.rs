@@ -417,11 +417,14 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
     let mut uptimes = BTreeMap::new();
     for table in tables_of(Kind::Uptime) {
         let uptime = read_uptime(checker, table, &declared);
-        if let Some(u) = &uptime
-            && u.target.is_none()
-        {
-            // What alert templates watch of an uptime check: its host.
-            ids.insert(ResourceAddr::new(Kind::Uptime, &table.name), u.host.clone());
+        if let Some(u) = &uptime {
+            // What alert templates watch of an uptime check: its host, or a placeholder for the
+            // target service's host that the plan fills in once the service exists.
+            let host = match &u.target {
+                None => u.host.clone(),
+                Some(service) => crate::config::templates::service_host_placeholder(service),
+            };
+            ids.insert(ResourceAddr::new(Kind::Uptime, &table.name), host);
         }
         uptimes.insert(table.name.clone(), uptime);
     }

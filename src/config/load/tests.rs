@@ -1927,7 +1927,7 @@ fn a_gateway_may_name_its_own_openapi_file_and_it_is_checked() {
 }
 
 #[test]
-fn an_uptime_check_may_target_a_service_but_then_no_alert_can_watch_its_host() {
+fn an_uptime_check_may_target_a_service_and_its_alert_watches_the_hosts_placeholder() {
     let stack = parse_str(&format!(
         "{STACK}{WORKER}[uptime.worker]\ntarget = \"service.worker\"\npath = \"/healthz\"\n"
     ))
@@ -1945,14 +1945,17 @@ fn an_uptime_check_may_target_a_service_but_then_no_alert_can_watch_its_host() {
             ""
         )
     );
-    let (line, _, message, help) = single_error(&format!(
+    // The host is the service's, known once it exists: the plan fills it in then.
+    let watched = parse_str(&format!(
         "{STACK}{WORKER}[uptime.worker]\ntarget = \"service.worker\"\n[alert.down]\ntemplate = \"uptime_check_failed\"\nuptime = \"uptime.worker\"\n"
-    ));
-    assert_eq!(line, 12);
-    assert!(message.contains("known only after apply"), "{message}");
-    assert_eq!(
-        help.as_deref(),
-        Some("give uptime.worker a literal url = \"https://HOST/PATH\"")
+    ))
+    .unwrap();
+    assert!(
+        watched.alerts["down"].conditions[0]
+            .filter
+            .contains("resource.labels.host = \"(host of service.worker)\""),
+        "{:?}",
+        watched.alerts["down"]
     );
     let (_, _, message, _) = single_error(&format!(
         "{STACK}{WORKER}[uptime.worker]\ntarget = \"service.worker\"\nurl = \"https://a.example.com/\"\n"
