@@ -225,9 +225,7 @@ pub(super) fn read_alert(
                     return None;
                 }
                 Some((_, Some(f))) => {
-                    let Some(id) = ids.get(&f.value).cloned() else {
-                        return None;
-                    };
+                    let id = ids.get(&f.value).cloned()?;
                     watches.push(f.value);
                     id
                 }
