@@ -94,6 +94,7 @@ pub async fn inventory(
         images,
         alerts: observed.alerts,
         channels: observed.channels.iter().map(|c| c.name.clone()).collect(),
+        dashboards: observed.dashboards,
         tables: observed.tables,
         schedules: observed.schedules,
         firestores: observed.firestores,

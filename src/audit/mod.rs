@@ -92,6 +92,9 @@ pub enum Rule {
     /// An alert policy that notifies no channel.
     #[serde(rename = "OB3")]
     AlertWithoutChannels,
+    /// A dashboard whose charts watch services, jobs or queues that no longer exist.
+    #[serde(rename = "OB5")]
+    DashboardOfDeletedResources,
     /// A BigQuery table without partitioning.
     #[serde(rename = "BQ1")]
     TableWithoutPartitioning,
@@ -139,6 +142,7 @@ impl Rule {
             Rule::UnusedImage => "AR1",
             Rule::RepositoryWithoutCleanup => "AR2",
             Rule::AlertWithoutChannels => "OB3",
+            Rule::DashboardOfDeletedResources => "OB5",
             Rule::TableWithoutPartitioning => "BQ1",
             Rule::PartitionsNeverExpire => "BQ2",
             Rule::ColdTable => "BQ3",
@@ -168,6 +172,7 @@ impl Rule {
             Rule::UnusedImage => "image no revision uses",
             Rule::RepositoryWithoutCleanup => "repository without a cleanup policy",
             Rule::AlertWithoutChannels => "alert policy without notification channels",
+            Rule::DashboardOfDeletedResources => "dashboard of deleted resources",
             Rule::TableWithoutPartitioning => "table without partitioning",
             Rule::PartitionsNeverExpire => "partitions never expire",
             Rule::ColdTable => "table not read in the window",
@@ -263,6 +268,8 @@ pub struct Inventory {
     pub alerts: Vec<AlertRecord>,
     /// The names of the project's notification channels (`projects/P/notificationChannels/ID`).
     pub channels: BTreeSet<String>,
+    /// Cloud Monitoring dashboards of the project.
+    pub dashboards: Vec<crate::provider::dashboards::DashboardRecord>,
     /// BigQuery tables (tables.get of every table of every dataset).
     pub tables: Vec<TableRecord>,
     /// Cloud Scheduler jobs in the region.

@@ -26,7 +26,7 @@ pub struct DashboardRecord {
     pub body: Value,
 }
 
-fn record(body: Value) -> DashboardRecord {
+pub(crate) fn record(body: Value) -> DashboardRecord {
     let text = |key: &str| body[key].as_str().unwrap_or_default().to_string();
     DashboardRecord {
         name: text("name"),

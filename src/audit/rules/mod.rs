@@ -49,6 +49,7 @@ pub(super) const RULES: &[RuleFn] = &[
     registry::unused_images,
     registry::repository_without_cleanup,
     monitoring::alert_without_channels,
+    monitoring::dashboard_of_deleted_resources,
     bigquery::table_without_partitioning,
     bigquery::partitions_never_expire,
     bigquery::cold_tables,
