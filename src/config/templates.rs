@@ -15,6 +15,7 @@ pub enum Needs {
     Queue,
     Job,
     Uptime,
+    Gateway,
     None,
 }
 
@@ -56,7 +57,11 @@ pub struct TemplateCondition {
 }
 
 /// Template names and their TOML text.
-pub const TEMPLATES: [(&str, &str); 7] = [
+pub const TEMPLATES: [(&str, &str); 8] = [
+    (
+        "api_gateway_error_ratio",
+        include_str!("../../templates/alerts/api_gateway_error_ratio.toml"),
+    ),
     (
         "bigquery_bytes_billed",
         include_str!("../../templates/alerts/bigquery_bytes_billed.toml"),
@@ -105,6 +110,12 @@ pub fn service_host_placeholder(service: &ResourceAddr) -> String {
     format!("(host of {service})")
 }
 
+/// What an alert template's `{gateway}` becomes: the gateway api's managed service, assigned by
+/// Google when the api is created; the plan and apply put it in its place once it exists.
+pub fn gateway_service_placeholder(gateway: &ResourceAddr) -> String {
+    format!("(managed service of {gateway})")
+}
+
 impl AlertTemplate {
     /// The condition with `{service}` / `{queue}` / `{job}` replaced by the watched resource's GCP
     /// id, `{uptime}` by the checked host.
@@ -114,6 +125,7 @@ impl AlertTemplate {
                 .replace("{queue}", target_id)
                 .replace("{job}", target_id)
                 .replace("{uptime}", target_id)
+                .replace("{gateway}", target_id)
         };
         let c = &self.condition;
         AlertCondition {
@@ -218,5 +230,28 @@ mod tests {
             (c.aligner.as_str(), c.reducer.as_deref()),
             ("ALIGN_NEXT_OLDER", Some("REDUCE_COUNT_FALSE"))
         );
+    }
+
+    #[test]
+    fn api_gateway_error_ratio_divides_the_non_2xx_calls_of_the_gateways_service_by_all() {
+        let t = template("api_gateway_error_ratio").expect("shipped");
+        assert_eq!(t.needs, Needs::Gateway);
+        let gateway = ResourceAddr::new(crate::model::Kind::Gateway, "crm");
+        let c = t.expand(
+            &gateway_service_placeholder(&gateway),
+            t.threshold,
+            t.default_duration(),
+        );
+        let service = "resource.labels.service = \"(managed service of gateway.crm)\"";
+        assert!(c.filter.contains(service), "{}", c.filter);
+        assert!(
+            c.filter
+                .contains("metric.labels.response_code_class != \"2xx\""),
+            "{}",
+            c.filter
+        );
+        let denominator = c.denominator_filter.expect("a ratio");
+        assert!(denominator.contains(service) && !denominator.contains("response_code_class"));
+        assert_eq!((c.threshold, c.comparison.as_str()), (0.1, "COMPARISON_GT"));
     }
 }

@@ -222,33 +222,49 @@ fn live_condition_fields(prefix: &str, c: &ConditionRecord) -> BTreeMap<String, 
     condition_fields(prefix, &as_declared).into_iter().collect()
 }
 
-/// The conditions with each service host placeholder (an uptime check of a `target` service)
-/// replaced by the host `known` has for it; `Err` names a service whose host is not known yet.
-pub fn conditions_with_hosts(
+/// The conditions with each placeholder for a value Google assigns on create replaced by the
+/// value `known` has for it: a service's host (an uptime check of a `target` service), a
+/// gateway's managed service. `Err` names a resource whose value is not known yet.
+pub fn conditions_with_known(
     spec: &AlertSpec,
     known: &Known,
 ) -> Result<Vec<AlertCondition>, ResourceAddr> {
+    use crate::config::templates::{gateway_service_placeholder, service_host_placeholder};
     let mut conditions = spec.conditions.clone();
-    for (service, host) in &known.hosts {
-        let placeholder = crate::config::templates::service_host_placeholder(service);
+    let hosts = known
+        .hosts
+        .iter()
+        .map(|(service, host)| (service, service_host_placeholder(service), host));
+    let gateways = known
+        .names
+        .iter()
+        .filter(|(address, _)| address.kind == Kind::Gateway)
+        .map(|(gateway, name)| (gateway, gateway_service_placeholder(gateway), name));
+    for (address, placeholder, value) in hosts.chain(gateways) {
         if !conditions.iter().any(|c| c.filter.contains(&placeholder)) {
             continue;
         }
-        let Some(host) = host else {
-            return Err(service.clone());
+        let Some(value) = value else {
+            return Err(address.clone());
         };
         for c in &mut conditions {
-            c.filter = c.filter.replace(&placeholder, host);
-            c.display_name = c.display_name.replace(&placeholder, host);
+            let fill = |text: &str| text.replace(&placeholder, value);
+            c.filter = fill(&c.filter);
+            c.denominator_filter = c.denominator_filter.as_deref().map(fill);
+            c.display_name = fill(&c.display_name);
         }
     }
-    // A placeholder left over names a service `known` has no entry for.
+    // A placeholder left over names a resource `known` has no entry for.
     let unknown = conditions.iter().find_map(|c| {
-        let rest = c.filter.split("(host of ").nth(1)?;
-        rest.split(')').next()?.parse::<ResourceAddr>().ok()
+        ["(host of ", "(managed service of "]
+            .iter()
+            .find_map(|open| {
+                let rest = c.filter.split(open).nth(1)?;
+                rest.split(')').next()?.parse::<ResourceAddr>().ok()
+            })
     });
     match unknown {
-        Some(service) => Err(service),
+        Some(address) => Err(address),
         None => Ok(conditions),
     }
 }
@@ -256,7 +272,7 @@ pub fn conditions_with_hosts(
 pub fn create_fields(spec: &AlertSpec, known: &Known) -> Vec<FieldChange> {
     let mut out = vec![created("display_name", quoted(&spec.display_name))];
     // Before the service exists, its host shows as the placeholder `(host of service.NAME)`.
-    let conditions = conditions_with_hosts(spec, known).unwrap_or_else(|_| spec.conditions.clone());
+    let conditions = conditions_with_known(spec, known).unwrap_or_else(|_| spec.conditions.clone());
     for (i, c) in conditions.iter().enumerate() {
         for (field, value) in condition_fields(&format!("conditions[{i}]"), c) {
             out.push(created(&field, value));
@@ -294,7 +310,7 @@ pub fn diff(spec: &AlertSpec, live: &AlertRecord, known: &Known) -> Vec<FieldCha
             Some(FieldValue::Known("true".into())),
         ));
     }
-    let conditions = conditions_with_hosts(spec, known).unwrap_or_else(|_| spec.conditions.clone());
+    let conditions = conditions_with_known(spec, known).unwrap_or_else(|_| spec.conditions.clone());
     let count = conditions.len().max(live.conditions.len());
     for i in 0..count {
         let prefix = format!("conditions[{i}]");
@@ -451,9 +467,9 @@ impl Converge for AlertKind {
         let cloud = &ctx.cloud;
         let conditions = match spec {
             None => vec![],
-            Some(spec) => conditions_with_hosts(spec, &ctx.known().await).map_err(|service| {
+            Some(spec) => conditions_with_known(spec, &ctx.known().await).map_err(|service| {
                 StepError::Plan(format!(
-                    "{}: its conditions watch the host of {service}, which is not known yet; re-run apply once {service} exists",
+                    "{}: its conditions watch {service}, whose Google-assigned name is not known yet; re-run apply once {service} exists",
                     change.address
                 ))
             })?,
@@ -591,13 +607,13 @@ mod tests {
             crate::config::templates::service_host_placeholder(&relay)
         );
         let mut known = Known::default();
-        assert_eq!(conditions_with_hosts(&s, &known), Err(relay.clone()));
+        assert_eq!(conditions_with_known(&s, &known), Err(relay.clone()));
         known.hosts.insert(relay.clone(), None);
-        assert_eq!(conditions_with_hosts(&s, &known), Err(relay.clone()));
+        assert_eq!(conditions_with_known(&s, &known), Err(relay.clone()));
         known
             .hosts
             .insert(relay, Some("relay-abc-uc.a.run.app".into()));
-        let filled = conditions_with_hosts(&s, &known).expect("known");
+        let filled = conditions_with_known(&s, &known).expect("known");
         assert_eq!(
             filled[0].filter,
             "resource.type = \"uptime_url\" AND resource.labels.host = \"relay-abc-uc.a.run.app\""
@@ -631,5 +647,24 @@ mod tests {
             .waiting
             .insert(slack, "its auth_token has no value yet".into());
         assert_eq!(diff(&s, &live, &known), vec![]);
+    }
+
+    #[test]
+    fn a_gateways_managed_service_fills_both_filters_once_known() {
+        let crm = ResourceAddr::new(Kind::Gateway, "crm");
+        let placeholder = crate::config::templates::gateway_service_placeholder(&crm);
+        let mut s = spec();
+        s.conditions[0].filter = format!("resource.labels.service = \"{placeholder}\"");
+        s.conditions[0].denominator_filter = Some(s.conditions[0].filter.clone());
+        let mut known = Known::default();
+        known.names.insert(crm.clone(), None);
+        assert_eq!(conditions_with_known(&s, &known), Err(crm.clone()));
+        known
+            .names
+            .insert(crm, Some("crm-0a1b.apigateway.p.cloud.goog".into()));
+        let filled = conditions_with_known(&s, &known).expect("known");
+        let want = "resource.labels.service = \"crm-0a1b.apigateway.p.cloud.goog\"";
+        assert_eq!(filled[0].filter, want);
+        assert_eq!(filled[0].denominator_filter.as_deref(), Some(want));
     }
 }

@@ -8,6 +8,7 @@ pub(super) const ALERT_KEYS: &[&str] = &[
     "conditions",
     "display_name",
     "duration",
+    "gateway",
     "job",
     "notify",
     "queue",
@@ -98,6 +99,9 @@ pub(super) fn read_alert(
     let uptime = checker
         .read_reference_at(table, "uptime", Kind::Uptime, declared)
         .optional();
+    let gateway = checker
+        .read_reference_at(table, "gateway", Kind::Gateway, declared)
+        .optional();
     let threshold = checker.read_number(table, "threshold").optional();
     let duration = checker
         .read_duration(
@@ -107,9 +111,9 @@ pub(super) fn read_alert(
         )
         .optional();
     let explicit = read_conditions(checker, table);
-    let (template, service, queue, job, uptime, threshold, duration, explicit) = (
-        template?, service?, queue?, job?, uptime?, threshold?, duration?, explicit?,
-    );
+    let (template, service, queue, job, uptime, gateway) =
+        (template?, service?, queue?, job?, uptime?, gateway?);
+    let (threshold, duration, explicit) = (threshold?, duration?, explicit?);
 
     let mut watches = Vec::new();
     let conditions = match (template, explicit) {
@@ -138,6 +142,7 @@ pub(super) fn read_alert(
                 ("queue", &queue),
                 ("job", &job),
                 ("uptime", &uptime),
+                ("gateway", &gateway),
             ] {
                 if let Some(f) = field {
                     checker.error(
@@ -188,6 +193,7 @@ pub(super) fn read_alert(
                 Needs::Queue => Some("queue"),
                 Needs::Job => Some("job"),
                 Needs::Uptime => Some("uptime"),
+                Needs::Gateway => Some("gateway"),
                 Needs::None => None,
             };
             let parameters = [
@@ -195,6 +201,7 @@ pub(super) fn read_alert(
                 ("queue", &queue),
                 ("job", &job),
                 ("uptime", &uptime),
+                ("gateway", &gateway),
             ];
             let other = parameters
                 .iter()

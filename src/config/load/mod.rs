@@ -431,6 +431,12 @@ fn read_document(checker: &mut Checker, document: &DeTable) -> Option<Stack> {
     let gateway_results = read_all(checker, Kind::Gateway, tables_of(Kind::Gateway), |c, t| {
         read_gateway(c, t, &declared)
     });
+    for name in gateway_results.keys() {
+        // What alert templates watch of a gateway: its managed service, assigned on create.
+        let gateway = ResourceAddr::new(Kind::Gateway, name);
+        let service = crate::config::templates::gateway_service_placeholder(&gateway);
+        ids.insert(gateway, service);
+    }
     let api_key_results = read_all(checker, Kind::ApiKey, tables_of(Kind::ApiKey), |c, t| {
         read_api_key(c, t, &declared)
     });
