@@ -646,6 +646,7 @@ pub struct DashboardConfig {
     pub queues: Vec<ResourceAddr>,
     pub jobs: Vec<ResourceAddr>,
     pub tables: Vec<ResourceAddr>,
+    pub gateways: Vec<ResourceAddr>,
 }
 
 /// One threshold condition, after the template was expanded.

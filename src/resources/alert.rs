@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::channel::{applied_channel_names, planned_channel_names};
 use super::{
     Adoption, ApplyCtx, Converge, Known, NAME_LABEL, OWNER_LABEL, Reconcile, StepError, created,
-    diff_labels, labelled_address, labelled_key, owned_labels, quoted, quoted_duration,
+    diff_labels, fill_assigned, labelled_address, labelled_key, owned_labels, quoted,
+    quoted_duration,
 };
 use crate::config::{AlertCondition, AlertConfig, Stack};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
@@ -222,51 +223,28 @@ fn live_condition_fields(prefix: &str, c: &ConditionRecord) -> BTreeMap<String, 
     condition_fields(prefix, &as_declared).into_iter().collect()
 }
 
-/// The conditions with each placeholder for a value Google assigns on create replaced by the
-/// value `known` has for it: a service's host (an uptime check of a `target` service), a
-/// gateway's managed service. `Err` names a resource whose value is not known yet.
+/// The conditions with each placeholder for a value Google assigns on create (a `target`
+/// service's host, a gateway's managed service) filled in from `known`; `Err` names a resource
+/// whose value is not known yet.
 pub fn conditions_with_known(
     spec: &AlertSpec,
     known: &Known,
 ) -> Result<Vec<AlertCondition>, ResourceAddr> {
-    use crate::config::templates::{gateway_service_placeholder, service_host_placeholder};
-    let mut conditions = spec.conditions.clone();
-    let hosts = known
-        .hosts
+    spec.conditions
         .iter()
-        .map(|(service, host)| (service, service_host_placeholder(service), host));
-    let gateways = known
-        .names
-        .iter()
-        .filter(|(address, _)| address.kind == Kind::Gateway)
-        .map(|(gateway, name)| (gateway, gateway_service_placeholder(gateway), name));
-    for (address, placeholder, value) in hosts.chain(gateways) {
-        if !conditions.iter().any(|c| c.filter.contains(&placeholder)) {
-            continue;
-        }
-        let Some(value) = value else {
-            return Err(address.clone());
-        };
-        for c in &mut conditions {
-            let fill = |text: &str| text.replace(&placeholder, value);
-            c.filter = fill(&c.filter);
-            c.denominator_filter = c.denominator_filter.as_deref().map(fill);
-            c.display_name = fill(&c.display_name);
-        }
-    }
-    // A placeholder left over names a resource `known` has no entry for.
-    let unknown = conditions.iter().find_map(|c| {
-        ["(host of ", "(managed service of "]
-            .iter()
-            .find_map(|open| {
-                let rest = c.filter.split(open).nth(1)?;
-                rest.split(')').next()?.parse::<ResourceAddr>().ok()
+        .map(|c| {
+            Ok(AlertCondition {
+                display_name: fill_assigned(&c.display_name, known)?,
+                filter: fill_assigned(&c.filter, known)?,
+                denominator_filter: c
+                    .denominator_filter
+                    .as_deref()
+                    .map(|d| fill_assigned(d, known))
+                    .transpose()?,
+                ..c.clone()
             })
-    });
-    match unknown {
-        Some(address) => Err(address),
-        None => Ok(conditions),
-    }
+        })
+        .collect()
 }
 
 pub fn create_fields(spec: &AlertSpec, known: &Known) -> Vec<FieldChange> {

@@ -66,7 +66,8 @@ fn template_text(_template: &str) -> &'static str {
 }
 
 /// The placeholders of one listed resource: `{service}`, `{queue}`, `{job}` or
-/// `{dataset}`/`{table}`, each its GCP id.
+/// `{dataset}`/`{table}`, each its GCP id; `{gateway_id}` and `{gateway}` (its api's managed
+/// service, a placeholder until Google assigns it).
 fn placeholders_of(stack: &Stack, address: &ResourceAddr) -> Vec<(&'static str, String)> {
     let name = &address.name;
     match address.kind {
@@ -79,6 +80,17 @@ fn placeholders_of(stack: &Stack, address: &ResourceAddr) -> Vec<(&'static str, 
             .get(name)
             .map(|q| vec![("{queue}", q.id.clone())]),
         Kind::Job => stack.jobs.get(name).map(|j| vec![("{job}", j.id.clone())]),
+        // Google assigns the managed service when the api is created: a placeholder until
+        // then, filled in by plan and apply from what is live.
+        Kind::Gateway => stack.gateways.get(name).map(|g| {
+            vec![
+                (
+                    "{gateway}",
+                    crate::config::templates::gateway_service_placeholder(address),
+                ),
+                ("{gateway_id}", g.id.clone()),
+            ]
+        }),
         Kind::Table => stack.tables.get(name).map(|t| {
             let dataset = stack
                 .datasets
@@ -134,6 +146,7 @@ pub fn render(stack: &Stack, cfg: &DashboardConfig, labels: &BTreeMap<String, St
         ("queues", &cfg.queues),
         ("jobs", &cfg.jobs),
         ("tables", &cfg.tables),
+        ("gateways", &cfg.gateways),
     ] {
         for address in listed {
             let placeholders = placeholders_of(stack, address);
@@ -177,11 +190,17 @@ pub fn spec(stack: &Stack, name: &str, cfg: &DashboardConfig) -> DashboardSpec {
         ),
         display_name: cfg.display_name.clone(),
         template: cfg.template.clone(),
-        shows: [&cfg.services, &cfg.queues, &cfg.jobs, &cfg.tables]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect(),
+        shows: [
+            &cfg.services,
+            &cfg.queues,
+            &cfg.jobs,
+            &cfg.tables,
+            &cfg.gateways,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect(),
         document: render(stack, cfg, &labels),
         labels,
     }
@@ -258,9 +277,19 @@ pub fn create_fields(spec: &DashboardSpec) -> Vec<FieldChange> {
 
 /// Changed leaves of the normalized documents (`mosaicLayout.tiles[3].widget.title`); tiles
 /// compare by position, an added or removed one shows as `mosaicLayout.tiles[N]` with its title.
-pub fn diff(spec: &DashboardSpec, live: &DashboardRecord) -> Vec<FieldChange> {
+/// The document with the values Google assigns on create (a gateway's managed service) filled
+/// in from `known`; `Err` names a resource whose value is not known yet.
+pub fn document_with_known(spec: &DashboardSpec, known: &Known) -> Result<Value, ResourceAddr> {
+    let text = spec.document.to_string();
+    let filled = super::fill_assigned(&text, known)?;
+    Ok(serde_json::from_str(&filled).expect("a filled JSON document is JSON"))
+}
+
+pub fn diff(spec: &DashboardSpec, live: &DashboardRecord, known: &Known) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    let mut want = normalized(&spec.document);
+    // Until the value exists, the placeholder shows (and differs) where it goes.
+    let document = document_with_known(spec, known).unwrap_or_else(|_| spec.document.clone());
+    let mut want = normalized(&document);
     let mut have = normalized(&live.body);
     let want_tiles = tiles_of(&want).to_vec();
     let have_tiles = tiles_of(&have).to_vec();
@@ -339,8 +368,8 @@ impl Reconcile for DashboardKind {
     fn create_fields(spec: &DashboardSpec, _: &Known) -> Vec<FieldChange> {
         create_fields(spec)
     }
-    fn diff(spec: &DashboardSpec, live: &DashboardRecord, _: &Known) -> Vec<FieldChange> {
-        diff(spec, live)
+    fn diff(spec: &DashboardSpec, live: &DashboardRecord, known: &Known) -> Vec<FieldChange> {
+        diff(spec, live, known)
     }
     fn unowned_hint(address: &ResourceAddr, name: &str) -> String {
         format!(
@@ -372,16 +401,25 @@ impl Converge for DashboardKind {
         observer: &dyn OperationObserver,
     ) -> Result<(), StepError> {
         let cloud = &ctx.cloud;
+        let document = match spec {
+            None => Value::Null,
+            Some(spec) => document_with_known(spec, &ctx.known().await).map_err(|gateway| {
+                StepError::Plan(format!(
+                    "{}: it charts {gateway}, whose Google-assigned name is not known yet; re-run apply once {gateway} exists",
+                    change.address
+                ))
+            })?,
+        };
         match (change.action, spec) {
-            (Action::Create, Some(spec)) => {
+            (Action::Create, Some(_)) => {
                 observer.phase("creating dashboard");
-                let made = cloud.create_dashboard(&spec.document, observer).await?;
+                let made = cloud.create_dashboard(&document, observer).await?;
                 ctx.names
                     .lock()
                     .await
                     .insert(change.address.clone(), made.name);
             }
-            (Action::Update | Action::Replace, Some(spec)) => {
+            (Action::Update | Action::Replace, Some(_)) => {
                 observer.phase("updating dashboard");
                 // The etag read now, not the plan's: the plan's fingerprint already guards
                 // against changes made since it was made.
@@ -392,7 +430,7 @@ impl Converge for DashboardKind {
                     .find(|d| d.name == change.name);
                 let etag = live.map(|d| d.etag).unwrap_or_default();
                 cloud
-                    .replace_dashboard(&change.name, &etag, &spec.document, observer)
+                    .replace_dashboard(&change.name, &etag, &document, observer)
                     .await?;
             }
             (Action::Delete | Action::Retire, _) => {
@@ -473,7 +511,7 @@ mod tests {
             DashboardKind::live_key(&live),
             DashboardKind::spec_key(&spec)
         );
-        assert_eq!(diff(&spec, &live), vec![]);
+        assert_eq!(diff(&spec, &live, &Known::default()), vec![]);
     }
 
     #[test]
@@ -481,7 +519,7 @@ mod tests {
         let mut stack = example();
         let live = as_served(&overview(&stack));
         stack.services.get_mut("relay").expect("relay").id = "relay-v2".into();
-        let fields = diff(&overview(&stack), &live);
+        let fields = diff(&overview(&stack), &live, &Known::default());
         let touched: std::collections::BTreeSet<&str> = fields
             .iter()
             .map(|f| f.field.split(".widget").next().expect("a tile field"))

@@ -111,6 +111,45 @@ pub struct Known {
     pub waiting: BTreeMap<ResourceAddr, String>,
 }
 
+/// `text` with each placeholder for a value Google assigns on create (a service's host, a
+/// gateway's managed service; see [`crate::config::templates`]) replaced by the value `known`
+/// has for it. `Err` names a resource whose value is not known yet.
+pub fn fill_assigned(text: &str, known: &Known) -> Result<String, ResourceAddr> {
+    use crate::config::templates::{gateway_service_placeholder, service_host_placeholder};
+    const OPENINGS: [&str; 2] = ["(host of ", "(managed service of "];
+    if !OPENINGS.iter().any(|open| text.contains(open)) {
+        return Ok(text.to_string());
+    }
+    let hosts = known
+        .hosts
+        .iter()
+        .map(|(service, host)| (service, service_host_placeholder(service), host));
+    let gateways = known
+        .names
+        .iter()
+        .filter(|(address, _)| address.kind == crate::model::Kind::Gateway)
+        .map(|(gateway, name)| (gateway, gateway_service_placeholder(gateway), name));
+    let mut out = text.to_string();
+    for (address, placeholder, value) in hosts.chain(gateways) {
+        if !out.contains(&placeholder) {
+            continue;
+        }
+        match value {
+            Some(value) => out = out.replace(&placeholder, value),
+            None => return Err(address.clone()),
+        }
+    }
+    // A placeholder left over names a resource `known` has no entry for.
+    let unknown = OPENINGS.iter().find_map(|open| {
+        let rest = out.split(open).nth(1)?;
+        rest.split(')').next()?.parse::<ResourceAddr>().ok()
+    });
+    match unknown {
+        Some(address) => Err(address),
+        None => Ok(out),
+    }
+}
+
 /// Options that change what planning may do.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PlanOptions {

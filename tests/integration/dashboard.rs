@@ -98,7 +98,7 @@ fn dashboards_apply_replan_empty_update_by_etag_and_delete_only_their_own() {
         );
     }
 
-    // worker off the list: its tiles go, the project tile moves up.
+    // worker off the list: its tiles go, the project tiles move up.
     ws.edit(
         r#"services = ["service.web", "service.worker"]"#,
         r#"services = ["service.web"]"#,
@@ -136,7 +136,7 @@ fn dashboards_apply_replan_empty_update_by_etag_and_delete_only_their_own() {
             .as_array()
             .expect("tiles")
             .len(),
-        6
+        7
     );
     assert_no_changes(&ws, &emulator, "the update");
 

@@ -30,6 +30,13 @@ requests_per_minute = 60
 [api_key.partner]
 gateway = "gateway.crm"
 display_name = "Partner integration"
+
+[alert.partner-errors]
+template = "api_gateway_error_ratio"
+gateway = "gateway.crm"
+
+[dashboard.partners]
+gateways = ["gateway.crm"]
 "#;
 
 fn readback(emulator: &Emulator) -> Value {
@@ -72,6 +79,37 @@ fn gateways_apply_read_back_move_to_a_new_config_and_delete_only_their_own() {
     let seen = readback(&emulator);
     let gateway = &seen["gateways"]["crm"];
     assert_eq!(gateway["state"], "ACTIVE", "{gateway}");
+    // The alert and the dashboard watch the managed service Google assigned to the api: the
+    // plan's placeholder was filled in at apply (and the re-plan above compared the filled one).
+    let managed = gateway["api"]["managedService"]
+        .as_str()
+        .expect("managed service");
+    let watched = format!("resource.labels.service = \"{managed}\"");
+    let monitoring = python_readback(
+        "readback_monitoring.py",
+        &emulator,
+        &["--project", "test-project"],
+    );
+    let alert = &monitoring["alerts"]["partner-errors"]["conditions"][0]["conditionThreshold"];
+    for filter in [&alert["filter"], &alert["denominatorFilter"]] {
+        assert!(
+            filter
+                .as_str()
+                .is_some_and(|f| f.replace(' ', "").contains(&watched.replace(' ', ""))),
+            "{alert}"
+        );
+    }
+    let charts: Vec<&str> = monitoring["dashboards"]["partners"]["chart_filters"]
+        .as_array()
+        .expect("filters")
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|f| f.starts_with("resource.type = \"api\""))
+        .collect();
+    assert!(
+        charts.len() == 2 && charts.iter().all(|f| f.contains(&watched)),
+        "{charts:?}"
+    );
     assert!(
         gateway["defaultHostname"]
             .as_str()

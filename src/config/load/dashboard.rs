@@ -1,11 +1,12 @@
 //! `[dashboard.NAME]`: a Monitoring dashboard's keys (`template`, `display_name` and the
-//! `services`, `queues`, `jobs`, `tables` it shows), defaults and checks.
+//! `services`, `queues`, `jobs`, `tables`, `gateways` it shows), defaults and checks.
 
 use super::*;
 use crate::config::DashboardConfig;
 
 pub(super) const DASHBOARD_KEYS: &[&str] = &[
     "display_name",
+    "gateways",
     "jobs",
     "queues",
     "services",
@@ -36,6 +37,7 @@ pub(super) fn read_dashboard(
         ("queues", Kind::Queue),
         ("jobs", Kind::Job),
         ("tables", Kind::Table),
+        ("gateways", Kind::Gateway),
     ] {
         lists.push(
             checker
@@ -59,14 +61,18 @@ pub(super) fn read_dashboard(
     }
     let mut lists = lists.into_iter();
     let mut next = || lists.next().flatten().map(|f| f.value);
-    let (services, queues, jobs, tables) = (next(), next(), next(), next());
-    let (services, queues, jobs, tables) = (services?, queues?, jobs?, tables?);
-    if services.is_empty() && queues.is_empty() && jobs.is_empty() && tables.is_empty() {
+    let (services, queues, jobs, tables, gateways) = (next(), next(), next(), next(), next());
+    let (services, queues, jobs, tables, gateways) =
+        (services?, queues?, jobs?, tables?, gateways?);
+    if [&services, &queues, &jobs, &tables, &gateways]
+        .iter()
+        .all(|listed| listed.is_empty())
+    {
         ok = false;
         checker.error(
             table.span.clone(),
             format!("{} shows nothing", table.title),
-            Some("list what it shows, e.g. services = [\"service.NAME\"], queues = [\"queue.NAME\"], jobs = [\"job.NAME\"] or tables = [\"table.NAME\"]".into()),
+            Some("list what it shows, e.g. services = [\"service.NAME\"], queues = [\"queue.NAME\"], jobs = [\"job.NAME\"], tables = [\"table.NAME\"] or gateways = [\"gateway.NAME\"]".into()),
         );
     }
     ok.then_some(DashboardConfig {
@@ -76,5 +82,6 @@ pub(super) fn read_dashboard(
         queues,
         jobs,
         tables,
+        gateways,
     })
 }
