@@ -398,7 +398,7 @@ mod tests {
             cost.resources[&"gateway.crm".parse().unwrap()].monthly_usd,
             0.6
         );
-        assert_eq!(cost.total_monthly_usd, 39.9912);
+        assert_eq!(cost.total_monthly_usd, 41.4912);
         assert_eq!(cost.unknown, Vec::<String>::new());
         let free: Vec<PriceItem> = cost.free_tier_not_included.iter().map(|f| f.item).collect();
         assert_eq!(
@@ -487,8 +487,8 @@ mod tests {
                 crate::resources::registry::declared_costs(&stack, &prices),
             )
         };
-        // Only the fixed fees remain: five alert conditions and one Scheduler job.
-        assert_eq!(cost.total_monthly_usd, 7.6);
+        // Only the fixed fees remain: six alert conditions and one Scheduler job.
+        assert_eq!(cost.total_monthly_usd, 9.1);
         assert_eq!(
             cost.unknown,
             vec![

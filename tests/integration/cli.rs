@@ -41,7 +41,7 @@ fn readme_tour_apply_local_then_plan_is_empty_then_one_field_shows() {
         );
     }
     assert!(
-        first.stdout.contains("Apply complete: 68 changed."),
+        first.stdout.contains("Apply complete: 69 changed."),
         "{}",
         first.stdout
     );
@@ -139,7 +139,7 @@ fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
     );
     assert!(
         plan.stdout.contains(
-            "Monthly cost: $0.00 -> $39.99 (+$39.99/mo); free tier not included, see `stackctl cost -v`.\n"
+            "Monthly cost: $0.00 -> $41.49 (+$41.49/mo); free tier not included, see `stackctl cost -v`.\n"
         ),
         "{}",
         plan.stdout
@@ -150,8 +150,8 @@ fn plan_shows_monthly_cost_per_resource_and_in_total_and_json_carries_it() {
     // 6.86 worker + 2.82 relay + 13.96 Firestore + 1.60 queue + 3.525 orders table + 0.20 repository + 2 x 1.50 alerts
     // + 0.10 scheduler job + the job's 720 hourly runs of 90 s (1 vCPU, 0.5 GiB) at the
     // instance rates: 64,800 x $0.000018 + 32,400 x $0.000002 = 1.2312. Nothing is unknown.
-    assert_eq!(plan["cost"]["total_monthly_usd"], 39.9912);
-    assert_eq!(plan["cost"]["diff_monthly_usd"], 39.9912);
+    assert_eq!(plan["cost"]["total_monthly_usd"], 41.4912);
+    assert_eq!(plan["cost"]["diff_monthly_usd"], 41.4912);
     assert_eq!(plan["cost"]["unknown"], serde_json::json!([]));
     assert_eq!(plan["cost"]["basis"]["currency"], "USD");
     let worker = plan["changes"]

@@ -123,10 +123,10 @@ fn plan_as_a_pull_request_comment_and_the_cost_gate_fail_with_exit_1() {
     let md = &markdown.stdout;
     assert!(md.starts_with("### stackctl plan: `shopify-ops` in project acme-shop-dev (us-central1) on the local emulator (--local)\n"), "{md}");
     assert!(
-        md.contains("**Plan: 68 to create, 0 to update, 0 to destroy.** Monthly cost: $0.00 -> $39.99 (+$39.99/mo)"),
+        md.contains("**Plan: 69 to create, 0 to update, 0 to destroy.** Monthly cost: $0.00 -> $41.49 (+$41.49/mo)"),
         "{md}"
     );
-    assert!(md.contains("#### Create (68)\n"), "{md}");
+    assert!(md.contains("#### Create (69)\n"), "{md}");
     assert!(md.contains("- `service.worker` (+$6.86/mo)\n"), "{md}");
     // Free resources carry no cost, in the list or in the details.
     assert!(md.contains("- `api.run`\n"), "{md}");
@@ -158,11 +158,11 @@ fn plan_as_a_pull_request_comment_and_the_cost_gate_fail_with_exit_1() {
         cost.stdout
     );
 
-    // The gate: the estimate after the plan ($39.99) and the increase (+$39.99).
+    // The gate: the estimate after the plan ($41.49) and the increase (+$41.49).
     let over = ws.run(&["plan", "--local", "--cost-limit", "10"]).expect(1);
     assert!(
         over.stderr.contains(
-            "error: the stack's monthly estimate after this plan, $39.99, exceeds --cost-limit $10.00"
+            "error: the stack's monthly estimate after this plan, $41.49, exceeds --cost-limit $10.00"
         ),
         "{}",
         over.stderr
@@ -176,7 +176,7 @@ fn plan_as_a_pull_request_comment_and_the_cost_gate_fail_with_exit_1() {
         "plan",
         "--local",
         "--cost-limit",
-        "40",
+        "45",
         "--detailed-exitcode",
     ])
     .expect(2);
@@ -191,7 +191,7 @@ fn plan_as_a_pull_request_comment_and_the_cost_gate_fail_with_exit_1() {
         .expect(1);
     assert!(
         refused.stderr.contains(
-            "error: this plan raises the monthly estimate by $39.99 ($0.00 -> $39.99), more than --max-monthly-increase $5.00; nothing was changed"
+            "error: this plan raises the monthly estimate by $41.49 ($0.00 -> $41.49), more than --max-monthly-increase $5.00; nothing was changed"
         ),
         "{}",
         refused.stderr
@@ -203,7 +203,7 @@ fn plan_as_a_pull_request_comment_and_the_cost_gate_fail_with_exit_1() {
     );
     let unchanged = ws.run(&["plan", "--local", "--json"]).expect(0);
     let unchanged: serde_json::Value = serde_json::from_str(&unchanged.stdout).expect("plan JSON");
-    assert_eq!(unchanged["changes"].as_array().map(Vec::len), Some(68));
+    assert_eq!(unchanged["changes"].as_array().map(Vec::len), Some(69));
     // A bad amount is an error naming it, exit 1 (never 2, which means changes).
     let bad = ws
         .run(&["plan", "--local", "--cost-limit", "lots"])
@@ -233,7 +233,7 @@ fn plan_as_a_pull_request_comment_and_the_cost_gate_fail_with_exit_1() {
         quiet.stderr
     );
     assert!(
-        quiet.stdout.contains("Apply complete: 68 changed."),
+        quiet.stdout.contains("Apply complete: 69 changed."),
         "{}",
         quiet.stdout
     );

@@ -30,7 +30,7 @@ fn live_prices_follow_the_catalog_and_name_what_it_lacks() {
 
     // The emulator's catalog starts at the built-in prices: the same figures, a live source.
     let builtin = json(ws.run(&["cost", "--json"]).expect(0));
-    assert_eq!(builtin["total_monthly_usd"], 39.9912);
+    assert_eq!(builtin["total_monthly_usd"], 41.4912);
     assert_eq!(builtin["basis"]["price_source"], "builtin");
     assert!(builtin["basis"].get("live").is_none());
     let run = ws
@@ -38,7 +38,7 @@ fn live_prices_follow_the_catalog_and_name_what_it_lacks() {
         .expect(0);
     assert!(!run.stderr.contains("warning"), "{}", run.stderr);
     let live = json(run);
-    assert_eq!(live["total_monthly_usd"], 39.9912);
+    assert_eq!(live["total_monthly_usd"], 41.4912);
     assert_eq!(live["basis"]["price_source"], "cloud_billing_catalog");
     assert_eq!(
         live["basis"]["live"]["prices"].as_array().map(Vec::len),
@@ -48,7 +48,7 @@ fn live_prices_follow_the_catalog_and_name_what_it_lacks() {
 
     // Double the request-based vCPU-second: service.worker's 240,000 vCPU-seconds go from
     // $5.76 to 240,000 x $0.000048 = $11.52, the worker from $6.86 to $12.62, and the stack
-    // from $39.9912 to $49.1112 (+$7.68 for the worker and the relay, +$1.44 for crm-proxy's
+    // from $41.4912 to $50.6112 (+$7.68 for the worker and the relay, +$1.44 for crm-proxy's
     // 60,000; the job's instance-based vCPU-seconds keep their price).
     set_sku(
         &emulator,
@@ -87,17 +87,17 @@ fn live_prices_follow_the_catalog_and_name_what_it_lacks() {
         ws.on(&emulator, &["cost", "--live-prices", "--json"])
             .expect(0),
     );
-    assert_eq!(doubled["total_monthly_usd"], 49.1112);
+    assert_eq!(doubled["total_monthly_usd"], 50.6112);
     // Without the flag: the built-in table, whatever the catalog says.
     let without = json(ws.on(&emulator, &["cost", "--json"]).expect(0));
-    assert_eq!(without["total_monthly_usd"], 39.9912);
+    assert_eq!(without["total_monthly_usd"], 41.4912);
 
     // plan prices with the same table, and its JSON names the source of every price.
     let plan = json(
         ws.on(&emulator, &["plan", "--live-prices", "--json"])
             .expect(0),
     );
-    assert_eq!(plan["cost"]["total_monthly_usd"], 49.1112);
+    assert_eq!(plan["cost"]["total_monthly_usd"], 50.6112);
     assert_eq!(
         plan["cost"]["basis"]["price_source"],
         "cloud_billing_catalog"
@@ -141,7 +141,7 @@ fn live_prices_follow_the_catalog_and_name_what_it_lacks() {
         run.stderr
     );
     let partial = json(run);
-    assert_eq!(partial["total_monthly_usd"], 49.1112);
+    assert_eq!(partial["total_monthly_usd"], 50.6112);
     assert_eq!(
         partial["basis"]["live"]["missing"][0]["item"],
         "run_request"
@@ -166,7 +166,7 @@ fn live_prices_with_local_read_the_in_process_emulators_catalog() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("Total: $39.99/mo"), "{}", run.stdout);
+    assert!(run.stdout.contains("Total: $41.49/mo"), "{}", run.stdout);
 }
 
 /// The emulator's catalog is seeded at the built-in prices: read live, in every tier-1 and
@@ -215,7 +215,7 @@ async fn live_prices_of_the_seeded_catalog_equal_the_builtin_table_in_every_list
 fn apply_with_live_prices_shows_the_plan_priced_as_plan_did() {
     let emulator = Emulator::start();
     let ws = Workspace::example();
-    // Double the request-based vCPU-second, as above: the stack goes from $39.9912 to $49.1112.
+    // Double the request-based vCPU-second, as above: the stack goes from $41.4912 to $50.6112.
     set_sku(
         &emulator,
         &format!(
@@ -226,9 +226,9 @@ fn apply_with_live_prices_shows_the_plan_priced_as_plan_did() {
         ws.on(&emulator, &["plan", "--live-prices", "--json"])
             .expect(0),
     );
-    assert_eq!(plan["cost"]["total_monthly_usd"], 49.1112);
+    assert_eq!(plan["cost"]["total_monthly_usd"], 50.6112);
     let builtin = json(ws.on(&emulator, &["plan", "--json"]).expect(0));
-    assert_eq!(builtin["cost"]["total_monthly_usd"], 39.9912);
+    assert_eq!(builtin["cost"]["total_monthly_usd"], 41.4912);
 
     let apply = json(
         ws.on(
@@ -238,7 +238,7 @@ fn apply_with_live_prices_shows_the_plan_priced_as_plan_did() {
         .expect(0),
     );
     let cost = &apply["plan"]["cost"];
-    assert_eq!(cost["total_monthly_usd"], 49.1112);
+    assert_eq!(cost["total_monthly_usd"], 50.6112);
     assert_eq!(cost["basis"]["price_source"], "cloud_billing_catalog");
     assert_eq!(
         cost["basis"]["live"]["prices"],
