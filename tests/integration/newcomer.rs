@@ -221,9 +221,9 @@ fn plan_as_a_pull_request_comment_and_the_cost_gate_fail_with_exit_1() {
             "--auto-approve",
             "--quiet",
             "--cost-limit",
-            "40",
+            "45",
             "--max-monthly-increase",
-            "40",
+            "45",
         ])
         .expect(0);
     // --quiet: no progress and no status lines; warnings still show.
