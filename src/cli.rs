@@ -56,7 +56,8 @@ pub enum Command {
     #[command(after_help = "Examples:\n  stackctl validate\n  stackctl -f staging.toml validate")]
     Validate,
     /// What would stop an apply, each with its fix: credentials (source and account), project
-    /// access, APIs enabled, and the permissions the stack's kinds need. Read-only.
+    /// access, APIs enabled, and the permissions the stack's kinds need, on the project and on
+    /// each of the stack's queues, services, jobs, secrets and repositories that exists. Read-only.
     #[command(
         after_help = "Examples:\n  stackctl doctor\n  stackctl doctor --project acme-shop-prod"
     )]
