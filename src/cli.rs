@@ -56,7 +56,8 @@ pub enum Command {
     #[command(after_help = "Examples:\n  stackctl validate\n  stackctl -f staging.toml validate")]
     Validate,
     /// What would stop an apply, each with its fix: credentials (source and account), project
-    /// access, APIs enabled, and the permissions the stack's kinds need. Read-only.
+    /// access, APIs enabled, and the permissions the stack's kinds need, on the project and on
+    /// each of the stack's queues, services, jobs, secrets and repositories that exists. Read-only.
     #[command(
         after_help = "Examples:\n  stackctl doctor\n  stackctl doctor --project acme-shop-prod"
     )]
@@ -146,11 +147,12 @@ pub enum Command {
         after_help = "Examples:\n  stackctl logs service.worker --follow\n  stackctl logs job.ingest-orders --limit 20 --local"
     )]
     Logs(LogsArgs),
-    /// Print the man page (roff), generated from this command line.
+    /// Print the man page stackctl(1) (roff), generated from this command line; with --out DIR,
+    /// write it and one page per command (stackctl-plan.1, ...) there.
     #[command(
-        after_help = "Examples:\n  stackctl man > stackctl.1 && man ./stackctl.1\n  stackctl man | sudo tee /usr/local/share/man/man1/stackctl.1"
+        after_help = "Examples:\n  stackctl man > stackctl.1 && man ./stackctl.1\n  stackctl man --out ~/.local/share/man/man1 && man stackctl-plan"
     )]
-    Man,
+    Man(ManArgs),
     /// Print shell completions.
     #[command(
         after_help = "Examples:\n  stackctl completions bash > /etc/bash_completion.d/stackctl"
@@ -327,6 +329,14 @@ pub enum ApiKeyCommand {
         #[arg(long)]
         reveal: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write stackctl.1 and a page per command into this folder (created if missing) instead of
+    /// printing stackctl.1.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

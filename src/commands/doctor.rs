@@ -1,7 +1,8 @@
 //! `stackctl doctor`: what would stop an apply before it starts, each with its fix: which
 //! credentials ADC found and as whom, whether the project answers, which APIs are on, and
 //! whether the caller holds the permissions the stack's kinds need (`testIamPermissions` on the
-//! project). Read-only.
+//! project, and on each of the stack's resources that exists and has a policy of its own).
+//! Read-only.
 
 use std::collections::BTreeSet;
 
@@ -9,10 +10,11 @@ use anyhow::Result;
 
 use super::{ExitStatus, Session, load_stack};
 use crate::cli::Cli;
-use crate::model::Endpoint;
+use crate::model::{Endpoint, Kind, ResourceAddr};
 use crate::provider::Silent;
 use crate::provider::adc::AdcSource;
-use crate::resources::{api, permissions};
+use crate::resources::registry::{declared_names, observed_names};
+use crate::resources::{api, inventory, permissions};
 use crate::ui::Printer;
 use crate::ui::doctor_view::{self, Check, CheckStatus};
 
@@ -178,6 +180,7 @@ async fn cloud_checks(session: &Session, member: &str) -> Vec<Check> {
         }
         Err(e) => checks.push(Check::new("permissions", CheckStatus::Fail, e.to_string())),
     }
+    checks.extend(resource_permission_checks(session, member).await);
     checks.push(billing_check(session, member).await);
     if let Some(account) = stack
         .settings
@@ -199,6 +202,136 @@ async fn cloud_checks(session: &Session, member: &str) -> Vec<Check> {
         );
     }
     checks
+}
+
+/// `testIamPermissions` on each of the stack's queues, services, jobs, secrets and repositories
+/// that exists already (read as plan reads the project), with what apply uses on it: a role
+/// granted only there, or a deny on it, makes it differ from the project. One failing check per
+/// resource that lacks something, naming it and the grant on it that fixes it; nothing when the
+/// stack declares none of these kinds.
+async fn resource_permission_checks(session: &Session, member: &str) -> Vec<Check> {
+    let (cloud, stack) = (&session.cloud, &session.stack);
+    let declared: Vec<(ResourceAddr, String)> = permissions::TESTED_ON_THE_RESOURCE
+        .into_iter()
+        .flat_map(|kind| declared_names(stack, kind))
+        .collect();
+    if declared.is_empty() {
+        return Vec::new();
+    }
+    let observed = match inventory::observe_stack(cloud, stack).await {
+        Ok((inventory, _ledger)) => inventory.observed,
+        Err(e) => {
+            return vec![Check::new(
+                "resource permissions",
+                CheckStatus::Fail,
+                format!("plan could not read which of the stack's resources exist: {e}"),
+            )];
+        }
+    };
+    let existing: Vec<(ResourceAddr, String)> = declared
+        .into_iter()
+        .filter(|(address, name)| observed_names(&observed, address.kind).contains(name))
+        .collect();
+    if existing.is_empty() {
+        return vec![Check::new(
+            "resource permissions",
+            CheckStatus::Ok,
+            "none of the stack's queues, services, jobs, secrets or repositories exists yet: apply creates them with the project's permissions",
+        )];
+    }
+    let tested = futures::future::join_all(existing.iter().map(|(address, name)| async move {
+        let needs = permissions::on_the_resource(address.kind)?;
+        let held = cloud
+            .test_resource_permissions(address.kind, name, &needs.permissions, &Silent)
+            .await;
+        Some((address, name, needs, held))
+    }))
+    .await;
+    let mut checks = Vec::new();
+    let mut tested_count = 0;
+    for (address, name, needs, held) in tested.into_iter().flatten() {
+        let held = match held {
+            Ok(held) => held,
+            // Deleted since it was listed: apply would create it.
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => {
+                checks.push(Check::new(
+                    "resource permissions",
+                    CheckStatus::Fail,
+                    format!("{address}: {e}"),
+                ));
+                continue;
+            }
+        };
+        tested_count += 1;
+        let lacking: Vec<&str> = needs
+            .permissions
+            .iter()
+            .copied()
+            .filter(|p| !held.iter().any(|h| h == p))
+            .collect();
+        if !lacking.is_empty() {
+            checks.push(
+                Check::new(
+                    "resource permissions",
+                    CheckStatus::Fail,
+                    format!(
+                        "on {address} ({name}) the caller lacks {} (in {})",
+                        lacking.join(", "),
+                        needs.role
+                    ),
+                )
+                .with_fix([grant_on_resource(
+                    address.kind,
+                    name,
+                    member,
+                    needs.role,
+                )]),
+            );
+        }
+    }
+    if checks.is_empty() {
+        checks.push(Check::new(
+            "resource permissions",
+            CheckStatus::Ok,
+            format!(
+                "the caller holds what apply uses on each of the {tested_count} of the stack's queues, services, jobs, secrets and repositories that exist"
+            ),
+        ));
+    }
+    checks
+}
+
+/// The `gcloud ... add-iam-policy-binding` that grants `role` to `member` on the resource
+/// `name` of `kind` (`projects/P/locations/L/queues/ID`, `projects/P/secrets/ID`, ...).
+fn grant_on_resource(kind: Kind, name: &str, member: &str, role: &str) -> String {
+    let segments: Vec<&str> = name.split('/').collect();
+    let after = |collection: &str| {
+        segments
+            .iter()
+            .position(|s| *s == collection)
+            .and_then(|i| segments.get(i + 1))
+            .copied()
+            .unwrap_or_default()
+    };
+    let (project, location) = (after("projects"), after("locations"));
+    let id = segments.last().copied().unwrap_or_default();
+    let (command, place) = match kind {
+        Kind::Queue => ("tasks queues", format!(" --location={location}")),
+        Kind::Service => ("run services", format!(" --region={location}")),
+        Kind::Job => ("run jobs", format!(" --region={location}")),
+        Kind::Repository => ("artifacts repositories", format!(" --location={location}")),
+        Kind::Secret => ("secrets", String::new()),
+        // No policy of its own: the project's grant covers it.
+        _ => {
+            return format!(
+                "gcloud projects add-iam-policy-binding {project} --member={member} --role={role}"
+            );
+        }
+    };
+    format!(
+        "gcloud {command} add-iam-policy-binding {id}{place} --project={project} --member={member} --role={role}"
+    )
 }
 
 /// Whether the project is linked to a billing account (nothing that costs money can be created
@@ -243,5 +376,51 @@ async fn billing_check(session: &Session, member: &str) -> Check {
         Err(e) => Check::new("billing", CheckStatus::Warn, e.to_string()).with_fix([format!(
             "gcloud projects add-iam-policy-binding {project} --member={member} --role=roles/billing.projectManager (or read it: gcloud billing projects describe {project})"
         )]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grant_on_one_resource_names_its_gcloud_group_and_location() {
+        let member = "serviceAccount:deployer@p.iam.gserviceaccount.com";
+        assert_eq!(
+            grant_on_resource(
+                Kind::Queue,
+                "projects/p/locations/europe-west1/queues/webhooks",
+                member,
+                "roles/cloudtasks.queueAdmin"
+            ),
+            "gcloud tasks queues add-iam-policy-binding webhooks --location=europe-west1 --project=p --member=serviceAccount:deployer@p.iam.gserviceaccount.com --role=roles/cloudtasks.queueAdmin"
+        );
+        assert_eq!(
+            grant_on_resource(
+                Kind::Job,
+                "projects/p/locations/us-central1/jobs/ingest",
+                member,
+                "roles/run.admin"
+            ),
+            "gcloud run jobs add-iam-policy-binding ingest --region=us-central1 --project=p --member=serviceAccount:deployer@p.iam.gserviceaccount.com --role=roles/run.admin"
+        );
+        assert_eq!(
+            grant_on_resource(
+                Kind::Secret,
+                "projects/p/secrets/shopify-api-secret",
+                member,
+                "roles/secretmanager.admin"
+            ),
+            "gcloud secrets add-iam-policy-binding shopify-api-secret --project=p --member=serviceAccount:deployer@p.iam.gserviceaccount.com --role=roles/secretmanager.admin"
+        );
+        assert_eq!(
+            grant_on_resource(
+                Kind::Repository,
+                "projects/p/locations/us/repositories/images",
+                member,
+                "roles/artifactregistry.admin"
+            ),
+            "gcloud artifacts repositories add-iam-policy-binding images --location=us --project=p --member=serviceAccount:deployer@p.iam.gserviceaccount.com --role=roles/artifactregistry.admin"
+        );
     }
 }

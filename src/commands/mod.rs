@@ -17,6 +17,7 @@ mod init;
 mod live_prices;
 mod local;
 mod logs;
+mod man;
 mod plan;
 mod rollback;
 mod secret;
@@ -82,11 +83,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Secret(command) => secret::run(&cli, command, &printer).await,
         Command::ApiKey(command) => api_key::run(&cli, command, &printer).await,
         Command::Logs(args) => logs::run(&cli, args, &printer).await,
-        Command::Man => {
-            let cli = <Cli as clap::CommandFactory>::command();
-            printer.out(&crate::ui::man_view::render(&cli));
-            Ok(ExitStatus::Success)
-        }
+        Command::Man(args) => man::run(args, &printer),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(*shell, &mut cmd, "stackctl", &mut std::io::stdout());

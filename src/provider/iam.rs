@@ -1,5 +1,6 @@
-//! IAM through Google's clients: service accounts (`google-cloud-iam-admin-v1`) and the
-//! resource-level policy of anything a grant can target, read-modify-written with its etag.
+//! IAM through Google's clients: service accounts (`google-cloud-iam-admin-v1`), the
+//! resource-level policy of anything a grant can target, read-modify-written with its etag, and
+//! which permissions the caller holds on the project or on one resource (`testIamPermissions`).
 //!
 //! Every policy endpoint (Resource Manager v3 projects, Run v2 services and jobs, Tasks v2 queues,
 //! IAM v1 service accounts, Secret Manager v1 secrets, BigQuery v2 tables) speaks the same
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::Cloud;
 use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
 use super::retry::{Created, all_pages, creating, retrying};
+use crate::model::Kind;
 
 pub use crate::model::live::iam::{PolicyRecord, ServiceAccountRecord};
 
@@ -140,6 +142,17 @@ macro_rules! get_policy {
     };
 }
 
+macro_rules! test_permissions {
+    ($client:expr, $resource:expr, $permissions:expr) => {
+        $client
+            .test_iam_permissions()
+            .set_resource($resource)
+            .set_permissions($permissions)
+            .send()
+            .await
+    };
+}
+
 macro_rules! set_policy {
     ($client:expr, $resource:expr, $policy:expr) => {
         $client
@@ -194,6 +207,51 @@ impl Cloud {
                         &e,
                     )
                 })
+        })
+        .await
+    }
+
+    /// Which of `permissions` the caller holds on `resource`, a queue, service, job, secret or
+    /// repository of that `kind` (its own `testIamPermissions`: the project's grants, the
+    /// resource's own, less what a deny takes away). Google answers the empty set, not
+    /// NOT_FOUND, for a resource that does not exist: ask only about ones that do.
+    pub async fn test_resource_permissions(
+        &self,
+        kind: Kind,
+        resource: &str,
+        permissions: &[&str],
+        observer: &dyn RetryObserver,
+    ) -> Result<Vec<String>, ApiError> {
+        let permissions = permissions.iter().map(|p| p.to_string());
+        let err =
+            |e: google_cloud_gax::error::Error| ApiError::from_gax(test_call(kind), resource, &e);
+        retrying(self.backoff, observer, || async {
+            let permissions = permissions.clone();
+            let held =
+                match kind {
+                    Kind::Queue => {
+                        test_permissions!(self.tasks, resource, permissions).map(|a| a.permissions)
+                    }
+                    Kind::Service => test_permissions!(self.services, resource, permissions)
+                        .map(|a| a.permissions),
+                    Kind::Job => {
+                        test_permissions!(self.jobs, resource, permissions).map(|a| a.permissions)
+                    }
+                    Kind::Secret => test_permissions!(self.secrets, resource, permissions)
+                        .map(|a| a.permissions),
+                    Kind::Repository => test_permissions!(self.artifacts, resource, permissions)
+                        .map(|a| a.permissions),
+                    other => {
+                        return Err(ApiError::new(
+                            test_call(kind),
+                            resource,
+                            None,
+                            None,
+                            format!("a {other} has no IAM policy of its own to test"),
+                        ));
+                    }
+                };
+            held.map_err(err)
         })
         .await
     }
@@ -401,6 +459,17 @@ fn get_call(target: &PolicyTarget) -> &'static str {
         PolicyTarget::ServiceAccount(_) => "iam.serviceAccounts.getIamPolicy",
         PolicyTarget::Secret(_) => "secretmanager.secrets.getIamPolicy",
         PolicyTarget::Table(_) => "bigquery.tables.getIamPolicy",
+    }
+}
+
+fn test_call(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Queue => "cloudtasks.queues.testIamPermissions",
+        Kind::Service => "run.services.testIamPermissions",
+        Kind::Job => "run.jobs.testIamPermissions",
+        Kind::Secret => "secretmanager.secrets.testIamPermissions",
+        Kind::Repository => "artifactregistry.repositories.testIamPermissions",
+        _ => "testIamPermissions",
     }
 }
 

@@ -1,5 +1,6 @@
 //! The IAM permissions plan and apply use on each kind, and the predefined role that holds them,
-//! for `stackctl doctor` to test on the project (`projects.testIamPermissions`) before an apply
+//! for `stackctl doctor` to test on the project (`projects.testIamPermissions`) and on each
+//! existing resource that has a policy of its own (its `testIamPermissions`) before an apply
 //! fails halfway. Budgets live in the billing account and are not listed: the project cannot
 //! answer for them.
 
@@ -290,6 +291,36 @@ pub fn needed(stack: &Stack) -> Vec<RoleNeeds> {
     needed
 }
 
+/// The kinds whose resources answer `testIamPermissions` on their own policy (Cloud Tasks
+/// queues, Cloud Run services and jobs, Secret Manager secrets, Artifact Registry repositories):
+/// a role granted on one of them, or a deny on it, changes what apply may do there.
+pub const TESTED_ON_THE_RESOURCE: [Kind; 5] = [
+    Kind::Queue,
+    Kind::Service,
+    Kind::Job,
+    Kind::Secret,
+    Kind::Repository,
+];
+
+/// What apply uses on one existing resource of `kind`, and the role that holds it: the kind's
+/// permissions but `create` and `list`, which act on the parent. `None` for a kind not in
+/// [`TESTED_ON_THE_RESOURCE`].
+pub fn on_the_resource(kind: Kind) -> Option<RoleNeeds> {
+    if !TESTED_ON_THE_RESOURCE.contains(&kind) {
+        return None;
+    }
+    let needs = for_kind(kind)?;
+    Some(RoleNeeds {
+        role: needs.role,
+        permissions: needs
+            .permissions
+            .iter()
+            .copied()
+            .filter(|p| !p.ends_with(".create") && !p.ends_with(".list"))
+            .collect(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,5 +362,42 @@ mod tests {
             .expect("run");
         assert!(run.permissions.contains(&"run.services.create"));
         assert!(run.permissions.contains(&"run.jobs.create"));
+    }
+
+    #[test]
+    fn on_a_resource_apply_needs_what_changes_it_but_not_what_acts_on_its_parent() {
+        let queue = on_the_resource(Kind::Queue).expect("queue");
+        assert_eq!(queue.role, "roles/cloudtasks.queueAdmin");
+        assert_eq!(
+            queue.permissions,
+            vec![
+                "cloudtasks.queues.delete",
+                "cloudtasks.queues.get",
+                "cloudtasks.queues.getIamPolicy",
+                "cloudtasks.queues.pause",
+                "cloudtasks.queues.resume",
+                "cloudtasks.queues.setIamPolicy",
+                "cloudtasks.queues.update",
+            ]
+        );
+        for kind in TESTED_ON_THE_RESOURCE {
+            let needs = on_the_resource(kind).expect("tested kind");
+            let all = for_kind(kind).expect("a kind with permissions");
+            assert_eq!(needs.role, all.role, "{kind}");
+            assert!(
+                needs.permissions.iter().any(|p| p.ends_with(".update")),
+                "{kind}: {:?}",
+                needs.permissions
+            );
+            assert!(
+                needs
+                    .permissions
+                    .iter()
+                    .all(|p| all.permissions.contains(p) && !p.ends_with(".create")),
+                "{kind}: {:?}",
+                needs.permissions
+            );
+        }
+        assert_eq!(on_the_resource(Kind::Schedule), None);
     }
 }

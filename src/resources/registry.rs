@@ -2,7 +2,7 @@
 //! [`Observed`]; [`Desired`], [`Observed`] and every dispatch over kinds ([`for_kind`]) come
 //! from it, so a kind missing here does not compile.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -179,6 +179,21 @@ pub fn declared_names(stack: &Stack, kind: Kind) -> BTreeMap<ResourceAddr, Strin
         }
     }
     for_kind(kind, Declared(stack))
+}
+
+/// The full GCP names of the live resources of `kind` in `observed`.
+pub fn observed_names(observed: &Observed, kind: Kind) -> BTreeSet<String> {
+    struct Live<'a>(&'a Observed);
+    impl KindVisitor for Live<'_> {
+        type Output = BTreeSet<String>;
+        fn visit<K: Registered>(self) -> Self::Output {
+            K::lives(self.0)
+                .iter()
+                .map(|live| K::live_name(live).to_string())
+                .collect()
+        }
+    }
+    for_kind(kind, Live(observed))
 }
 
 /// The monthly cost of the declared resource at `address` ([`Reconcile::estimate`]); `None` when

@@ -1,151 +1,209 @@
-//! The man page (`stackctl man`), generated from the clap definition so it never drifts from
-//! `--help`: name, synopsis, global options, every command with its options and examples, exit
-//! status and environment, as roff for man(1).
+//! The man pages (`stackctl man`), generated with clap_mangen from the clap definition so they
+//! never drift from `--help`: stackctl(1) with the global options, the commands, the exit status
+//! and the environment, and one page per command (stackctl-plan(1), stackctl-secret-set(1)) with
+//! its options and examples.
 
-use std::fmt::Write;
+use clap::Command;
+use clap_mangen::Man;
+use clap_mangen::roff::{Roff, bold, roman};
 
-use clap::{Arg, Command};
+/// One man page: its file name (`stackctl-plan.1`) and its roff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub file_name: String,
+    pub roff: String,
+}
 
-/// Text safe in roff: backslashes escaped, a line never starting with a control character.
-fn roff(text: &str) -> String {
-    text.replace('\\', "\\e")
-        .lines()
-        .map(|line| {
-            let line = line.trim_end();
-            if line.starts_with('.') || line.starts_with('\'') {
-                format!("\\&{line}")
+/// Every page of `cli` (the root command): stackctl.1 first, then one per command and nested
+/// command, in the order of `--help`; hidden commands and `help` have none.
+pub fn pages(cli: Command) -> Vec<Page> {
+    let mut root = cli.disable_help_subcommand(true);
+    root.build();
+    let source = format!(
+        "{} {}",
+        root.get_name(),
+        root.get_version().unwrap_or_default()
+    );
+    let mut pages = Vec::new();
+    collect(&root, &source, true, &mut pages);
+    pages
+}
+
+fn collect(command: &Command, source: &str, root: bool, pages: &mut Vec<Page>) {
+    pages.push(page(command, source, root));
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        collect(sub, source, false, pages);
+    }
+}
+
+fn page(command: &Command, source: &str, root: bool) -> Page {
+    let name = command
+        .get_display_name()
+        .unwrap_or_else(|| command.get_name());
+    let mut command = command.clone();
+    if !root {
+        // Under their own heading, not mixed into the command's options.
+        command = command.mut_args(|arg| {
+            if arg.is_global_set() {
+                arg.help_heading("Global options")
             } else {
-                line.to_string()
+                arg
             }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+        });
+    }
+    let man = Man::new(command.clone())
+        .title(name.to_uppercase())
+        .source(source)
+        .manual("User Commands");
+    let file_name = man.get_filename();
+    // Every `render_*` starts with the same preamble (the apostrophe string): keep one.
+    let preamble = Roff::new().render();
+    let mut roff = preamble.clone();
+    let mut add = |render: &dyn Fn(&mut Vec<u8>) -> std::io::Result<()>| {
+        let mut part = Vec::new();
+        // Writing into a Vec cannot fail.
+        let _ = render(&mut part);
+        let part = String::from_utf8_lossy(&part);
+        roff.push_str(part.strip_prefix(preamble.as_str()).unwrap_or(&part));
+    };
+    add(&|w| man.render_title(w));
+    add(&|w| man.render_name_section(w));
+    add(&|w| man.render_synopsis_section(w));
+    add(&|w| man.render_description_section(w));
+    if command.get_arguments().any(|a| !a.is_hide_set()) {
+        add(&|w| man.render_options_section(w));
+    }
+    if command.get_subcommands().any(|s| !s.is_hide_set()) {
+        add(&|w| man.render_subcommands_section(w));
+    }
+    let mut extra = Roff::new();
+    examples(&command, &mut extra);
+    if root {
+        exit_status(&mut extra);
+        environment(&mut extra);
+    } else {
+        extra
+            .control("SH", ["SEE ALSO"])
+            .text([bold("stackctl"), roman("(1)")]);
+    }
+    add(&|w| extra.to_writer(w));
+    if command.get_version().is_some() {
+        add(&|w| man.render_version_section(w));
+    }
+    Page { file_name, roff }
 }
 
-/// `\-\-cost\-limit <USD>`, `\-f, \-\-file <FILE>`, `<ADDRESSES>...`
-fn arg_synopsis(arg: &Arg) -> String {
-    let mut names = Vec::new();
-    if let Some(short) = arg.get_short() {
-        names.push(format!("\\-{short}"));
+/// The command's `Examples:` (its after-help), one command a line, unfilled.
+fn examples(command: &Command, roff: &mut Roff) {
+    let Some(after) = command.get_after_help().map(|h| h.to_string()) else {
+        return;
+    };
+    let lines = after.strip_prefix("Examples:\n").unwrap_or(&after);
+    roff.control("SH", ["EXAMPLES"]).control("nf", []);
+    for line in lines.lines() {
+        roff.text([roman(line.trim())]);
     }
-    if let Some(long) = arg.get_long() {
-        names.push(format!("\\-\\-{}", long.replace('-', "\\-")));
-    }
-    let takes_value = arg.get_action().takes_values();
-    let value = arg
-        .get_value_names()
-        .and_then(|v| v.first())
-        .map(|v| v.to_string())
-        .unwrap_or_else(|| arg.get_id().to_string().to_uppercase());
-    match (names.is_empty(), takes_value) {
-        (true, _) => format!("<{value}>"),
-        (false, true) => format!("{} <{value}>", names.join(", ")),
-        (false, false) => names.join(", "),
+    roff.control("fi", []);
+}
+
+fn exit_status(roff: &mut Roff) {
+    roff.control("SH", ["EXIT STATUS"]);
+    for (status, meaning) in [
+        ("0", "Success; for plan --detailed-exitcode, no changes."),
+        (
+            "1",
+            "Any error, a refused plan (data loss, stale, over a spending limit), a declined or impossible prompt, a failed resource, audit --fail-on findings, a failing doctor check, a command line that does not parse.",
+        ),
+        ("2", "Only plan --detailed-exitcode: the plan has changes."),
+    ] {
+        roff.control("TP", [])
+            .text([bold(status)])
+            .text([roman(meaning)]);
     }
 }
 
-fn options(out: &mut String, command: &Command, include_global: bool) {
-    for arg in command.get_arguments() {
-        if arg.is_hide_set() || (arg.is_global_set() && !include_global) {
-            continue;
-        }
-        if matches!(arg.get_id().as_str(), "help" | "version") {
-            continue;
-        }
-        let _ = writeln!(out, ".TP\n.B {}", arg_synopsis(arg));
-        if let Some(help) = arg.get_long_help().or(arg.get_help()) {
-            let _ = writeln!(out, "{}", roff(&help.to_string()));
-        }
-        let defaults: Vec<String> = arg
-            .get_default_values()
-            .iter()
-            .map(|d| d.to_string_lossy().into_owned())
-            .collect();
-        if !defaults.is_empty() && arg.get_action().takes_values() {
-            let _ = writeln!(out, ".br\nDefault: {}.", roff(&defaults.join(", ")));
-        }
+fn environment(roff: &mut Roff) {
+    roff.control("SH", ["ENVIRONMENT"]);
+    for (name, meaning) in [
+        (
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            "Application Default Credentials file (a key, or workload identity federation).",
+        ),
+        (
+            "STACKCTL_ENDPOINT",
+            "Send every Google API call to this URL with anonymous credentials.",
+        ),
+        (
+            "STACKCTL_REGISTRY",
+            "Push images to this OCI registry (deploy --registry).",
+        ),
+        ("NO_COLOR", "No colours."),
+    ] {
+        roff.control("TP", [])
+            .text([bold(name)])
+            .text([roman(meaning)]);
     }
-}
-
-fn section(out: &mut String, prefix: &str, command: &Command) {
-    let name = format!("{prefix} {}", command.get_name());
-    let _ = writeln!(out, ".SS \"{name}\"");
-    if let Some(about) = command.get_long_about().or(command.get_about()) {
-        let _ = writeln!(out, "{}", roff(&about.to_string()));
-    }
-    options(out, command, false);
-    if let Some(after) = command.get_after_help() {
-        let _ = writeln!(out, ".PP\n.nf\n{}\n.fi", roff(&after.to_string()));
-    }
-    for sub in command.get_subcommands() {
-        section(out, &name, sub);
-    }
-}
-
-/// The whole page for `cli` (the root command).
-pub fn render(cli: &Command) -> String {
-    let name = cli.get_name();
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        ".TH {} 1 \"\" \"{name} {}\" \"User Commands\"",
-        name.to_uppercase(),
-        cli.get_version().unwrap_or_default()
-    );
-    let _ = writeln!(
-        out,
-        ".SH NAME\n{name} \\- {}",
-        roff(&cli.get_about().map(|a| a.to_string()).unwrap_or_default())
-    );
-    let _ = writeln!(
-        out,
-        ".SH SYNOPSIS\n.B {name}\n[\\fIGLOBAL OPTIONS\\fR] \\fICOMMAND\\fR [\\fIOPTIONS\\fR]"
-    );
-    let _ = writeln!(out, ".SH GLOBAL OPTIONS");
-    options(&mut out, cli, true);
-    let _ = writeln!(out, ".SH COMMANDS");
-    for command in cli.get_subcommands() {
-        if command.get_name() != "help" {
-            section(&mut out, name, command);
-        }
-    }
-    let _ = writeln!(
-        out,
-        ".SH EXIT STATUS\n.TP\n.B 0\nSuccess; for \\fBplan \\-\\-detailed\\-exitcode\\fR, no changes.\n.TP\n.B 1\nAny error, a refused plan (data loss, stale, over a spending limit), a declined or impossible prompt, a failed resource, \\fBaudit \\-\\-fail\\-on\\fR findings, a command line that does not parse.\n.TP\n.B 2\nOnly \\fBplan \\-\\-detailed\\-exitcode\\fR: the plan has changes."
-    );
-    let _ = writeln!(
-        out,
-        ".SH ENVIRONMENT\n.TP\n.B GOOGLE_APPLICATION_CREDENTIALS\nApplication Default Credentials file (a key, or workload identity federation).\n.TP\n.B STACKCTL_ENDPOINT\nSend every Google API call to this URL with anonymous credentials.\n.TP\n.B STACKCTL_REGISTRY\nPush images to this OCI registry (\\fBdeploy \\-\\-registry\\fR).\n.TP\n.B NO_COLOR\nNo colours."
-    );
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn cli() -> Command {
+        <crate::cli::Cli as clap::CommandFactory>::command()
+    }
+
     #[test]
-    fn the_man_page_lists_every_command_with_its_options_and_examples() {
-        let cli = <crate::cli::Cli as clap::CommandFactory>::command();
-        let page = render(&cli);
-        assert!(page.starts_with(".TH STACKCTL 1 "), "{page}");
-        for command in cli.get_subcommands() {
+    fn stackctl_1_names_every_command_and_each_has_its_own_page() {
+        let pages = pages(cli());
+        let main = &pages[0];
+        assert_eq!(main.file_name, "stackctl.1");
+        assert!(main.roff.contains(".TH STACKCTL 1 "), "{}", main.roff);
+        for command in cli().get_subcommands() {
+            let name = command.get_name();
+            let roff_name = name.replace('-', "\\-");
             assert!(
-                page.contains(&format!(".SS \"stackctl {}\"", command.get_name())),
-                "{}",
-                command.get_name()
+                main.roff.contains(&format!("stackctl\\-{roff_name}(1)")),
+                "stackctl.1 does not name `{name}`:\n{}",
+                main.roff
             );
+            let file = format!("stackctl-{name}.1");
+            assert!(pages.iter().any(|p| p.file_name == file), "no page {file}");
         }
-        assert!(page.contains(".B \\-\\-cost\\-limit <USD>"), "{page}");
         assert!(
-            page.contains("Examples:\n  stackctl plan --local\n"),
-            "{page}"
+            pages.iter().any(|p| p.file_name == "stackctl-secret-set.1"),
+            "nested commands have pages too"
         );
-        // Every request is one this page means to make: text never starts one by accident.
-        let requests = [".TH", ".SH", ".SS", ".TP", ".B", ".PP", ".br", ".nf", ".fi"];
-        for line in page.lines().filter(|l| l.starts_with('.')) {
-            let request = line.split(' ').next().unwrap_or_default();
-            assert!(requests.contains(&request), "{line}");
-        }
+        assert!(!pages.iter().any(|p| p.file_name.contains("help")));
+        assert!(main.roff.contains(".SH \"EXIT STATUS\""), "{}", main.roff);
+        assert!(main.roff.contains("STACKCTL_ENDPOINT"), "{}", main.roff);
+        assert_eq!(
+            main.roff.matches(".ie \\n(.g .ds Aq").count(),
+            1,
+            "one preamble:\n{}",
+            main.roff
+        );
+    }
+
+    #[test]
+    fn the_plan_page_has_its_options_and_examples() {
+        let pages = pages(cli());
+        let plan = pages
+            .iter()
+            .find(|p| p.file_name == "stackctl-plan.1")
+            .expect("plan page");
+        assert!(
+            plan.roff.contains("\\-\\-detailed\\-exitcode"),
+            "{}",
+            plan.roff
+        );
+        assert!(plan.roff.contains("\\-\\-cost\\-limit"), "{}", plan.roff);
+        assert!(
+            plan.roff
+                .contains(".SH EXAMPLES\n.nf\nstackctl plan \\-\\-local\n"),
+            "{}",
+            plan.roff
+        );
+        assert!(plan.roff.contains(".SH \"SEE ALSO\""), "{}", plan.roff);
     }
 }

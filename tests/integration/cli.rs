@@ -575,3 +575,28 @@ fn project_and_region_flags_override_the_stack_file_and_the_endpoint_env_var_wor
     )
     .expect(0);
 }
+
+#[test]
+fn man_prints_stackctl_1_or_writes_it_with_a_page_per_command() {
+    let ws = Workspace::empty();
+    let printed = ws.run(&["man"]).expect(0);
+    let written = ws.run(&["man", "--out", "man/man1"]).expect(0);
+    assert!(
+        written.stderr.contains("man pages to man/man1"),
+        "{}",
+        written.stderr
+    );
+    let dir = ws.path().join("man/man1");
+    let main = std::fs::read_to_string(dir.join("stackctl.1")).expect("stackctl.1");
+    assert_eq!(main, printed.stdout);
+    for page in [
+        "stackctl-plan.1",
+        "stackctl-doctor.1",
+        "stackctl-secret-set.1",
+    ] {
+        let roff = std::fs::read_to_string(dir.join(page)).expect(page);
+        assert!(roff.contains(".SH OPTIONS"), "{page}: {roff}");
+    }
+    let plan = std::fs::read_to_string(dir.join("stackctl-plan.1")).expect("plan page");
+    assert!(plan.contains("\\-\\-detailed\\-exitcode"), "{plan}");
+}

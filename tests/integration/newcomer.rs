@@ -692,6 +692,11 @@ fn doctor_reports_what_an_apply_needs_and_the_permission_the_caller_lacks() {
         run.stdout
     );
     assert!(
+        run.stdout.contains("ok    resource permissions: the caller holds what apply uses on each of the 2 of the stack's"),
+        "{}",
+        run.stdout
+    );
+    assert!(
         run.stdout
             .contains("ok    billing: test-project is billed to 000000-000000-000000"),
         "{}",
@@ -730,6 +735,49 @@ fn doctor_reports_what_an_apply_needs_and_the_permission_the_caller_lacks() {
         "{}",
         run.stdout
     );
+}
+
+#[test]
+fn doctor_tests_each_existing_resource_and_names_the_grant_on_it_that_is_missing() {
+    // Denied on the queue and the service only (a deny policy there, say): the project grants it.
+    let queue = "projects/test-project/locations/us-central1/queues/webhooks";
+    let service = "projects/test-project/locations/us-central1/services/worker";
+    let emulator = Emulator::start_with(&[(
+        "STACKCTL_EMULATOR_DENIED_PERMISSIONS",
+        &format!("cloudtasks.queues.update@{queue},run.services.setIamPolicy@{service}"),
+    )]);
+    let ws = Workspace::new(&basic_stack("doctor-resources"));
+    let run = ws.on(&emulator, &["doctor"]).expect(0);
+    assert!(
+        run.stdout.contains(
+            "ok    resource permissions: none of the stack's queues, services, jobs, secrets or repositories exists yet"
+        ),
+        "{}",
+        run.stdout
+    );
+
+    ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    let run = ws.on(&emulator, &["doctor"]).expect(1);
+    let out = &run.stdout;
+    assert!(
+        out.contains("ok    permissions: the caller holds all "),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "FAIL  resource permissions: on queue.webhooks ({queue}) the caller lacks cloudtasks.queues.update (in roles/cloudtasks.queueAdmin)\n        \
+             fix: gcloud tasks queues add-iam-policy-binding webhooks --location=us-central1 --project=test-project --member=user:YOU@example.com --role=roles/cloudtasks.queueAdmin\n"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "FAIL  resource permissions: on service.worker ({service}) the caller lacks run.services.setIamPolicy (in roles/run.admin)\n        \
+             fix: gcloud run services add-iam-policy-binding worker --region=us-central1 --project=test-project --member=user:YOU@example.com --role=roles/run.admin\n"
+        )),
+        "{out}"
+    );
+    assert!(out.ends_with("2 checks failed.\n"), "{out}");
 }
 
 #[test]

@@ -59,8 +59,9 @@ pub const ENV_FAULTS: &str = "STACKCTL_EMULATOR_FAULTS";
 pub const ENV_ENFORCE_SERVICES: &str = "STACKCTL_EMULATOR_ENFORCE_SERVICES";
 pub const ENV_EXECUTE: &str = "STACKCTL_EMULATOR_EXECUTE";
 pub const ENV_FRONT_QUEUE_SECS: &str = "STACKCTL_EMULATOR_FRONT_QUEUE_SECS";
-/// Permissions every `testIamPermissions` answers as not held, comma-separated: a caller
-/// without them (read at each call; `stackctl doctor`'s tests).
+/// Permissions every `testIamPermissions` (the project's and each resource's) answers as not
+/// held, comma-separated: a caller without them; `PERMISSION@NAME` only on the resource of that
+/// full name, e.g. a deny on one queue (read at each call; `stackctl doctor`'s tests).
 pub const ENV_DENIED_PERMISSIONS: &str = "STACKCTL_EMULATOR_DENIED_PERMISSIONS";
 
 impl Default for Settings {

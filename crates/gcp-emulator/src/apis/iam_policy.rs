@@ -46,7 +46,6 @@ pub fn answer(
         }
         PolicyMethod::Test => {
             let denied = std::env::var(crate::ENV_DENIED_PERMISSIONS).unwrap_or_default();
-            let denied: Vec<&str> = denied.split(',').map(str::trim).collect();
             let permissions: Vec<Value> = call
                 .body
                 .as_ref()
@@ -54,12 +53,25 @@ pub fn answer(
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .filter(|p| !p.as_str().is_some_and(|p| denied.contains(&p)))
+                .filter(|p| !p.as_str().is_some_and(|p| is_denied(&denied, p, resource)))
                 .cloned()
                 .collect();
             Ok(Reply::Json(json!({ "permissions": permissions })))
         }
     }
+}
+
+/// Whether `denied` (the comma-separated [`crate::ENV_DENIED_PERMISSIONS`]) takes `permission`
+/// away on `resource`: a bare permission everywhere, `PERMISSION@NAME` only on the resource
+/// named `NAME` (`projects/P/locations/L/queues/Q`; `projects/P` is the project).
+fn is_denied(denied: &str, permission: &str, resource: &str) -> bool {
+    denied
+        .split(',')
+        .map(str::trim)
+        .any(|entry| match entry.split_once('@') {
+            Some((p, on)) => p == permission && on == resource,
+            None => entry == permission,
+        })
 }
 
 /// The stored policy of `resource`, or the empty policy (`{version: 1, etag: "ACAB"}`).
@@ -380,6 +392,27 @@ mod tests {
         let cleared = set_policy(&mut state, "projects/p/secrets/s", &unconditional).expect("set");
         assert!(cleared.get("bindings").is_none());
         assert_ne!(cleared["etag"], json!(etag));
+    }
+
+    #[test]
+    fn a_denied_permission_is_taken_away_everywhere_or_on_the_one_resource_named() {
+        let queue = "projects/p/locations/us-central1/queues/webhooks";
+        let denied = format!("run.services.create, cloudtasks.queues.update@{queue}");
+        assert!(is_denied(&denied, "run.services.create", "projects/p"));
+        assert!(is_denied(&denied, "run.services.create", queue));
+        assert!(is_denied(&denied, "cloudtasks.queues.update", queue));
+        assert!(!is_denied(
+            &denied,
+            "cloudtasks.queues.update",
+            "projects/p"
+        ));
+        assert!(!is_denied(
+            &denied,
+            "cloudtasks.queues.update",
+            "projects/p/locations/us-central1/queues/orders"
+        ));
+        assert!(!is_denied(&denied, "cloudtasks.queues.get", queue));
+        assert!(!is_denied("", "cloudtasks.queues.get", queue));
     }
 
     #[test]
