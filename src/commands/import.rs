@@ -8,6 +8,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
+use super::adopt::Target;
 use super::{ExitStatus, Session, load_stack};
 use crate::cli::{Cli, ImportArgs};
 use crate::config::Stack;
@@ -115,9 +116,9 @@ fn write_new_file(path: &Path, contents: &str) -> Result<bool> {
     Ok(true)
 }
 
-/// Diffs each new stanza against the live resource it describes: the ones that match exactly are
-/// adopted, the others are named with what differs (the stanza stays for the user to edit;
-/// nothing is owned yet).
+/// Diffs each new stanza against the live resource it was written from: the ones that match
+/// exactly are adopted, the others are named with what differs (the stanza stays for the user to
+/// edit; nothing is owned yet).
 async fn adopt_if_planned_empty(
     cli: &Cli,
     stanzas: &[Stanza],
@@ -134,7 +135,14 @@ async fn adopt_if_planned_empty(
         let mut differing = 0;
         for stanza in stanzas {
             // The ownership labels are what adopting writes: they are not a difference.
-            let diff = declared_diff(&session.stack, &observed, &known, &stanza.address).map(
+            let diff = declared_diff(
+                &session.stack,
+                &observed,
+                &known,
+                &stanza.address,
+                &stanza.name,
+            )
+            .map(
                 |fields| {
                     fields
                         .into_iter()
@@ -146,7 +154,10 @@ async fn adopt_if_planned_empty(
                 },
             );
             match diff {
-                Some(fields) if fields.is_empty() => ready.push(stanza.address.clone()),
+                Some(fields) if fields.is_empty() => ready.push(Target {
+                    address: stanza.address.clone(),
+                    live_name: Some(stanza.name.clone()),
+                }),
                 Some(fields) => {
                     differing += 1;
                     let shown: Vec<String> = fields
