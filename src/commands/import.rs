@@ -13,12 +13,16 @@ use super::adopt::Target;
 use super::{ExitStatus, Session, load_stack};
 use crate::cli::{Cli, ImportArgs};
 use crate::config::Stack;
+use crate::model::live::budgets::BudgetRecord;
+use crate::model::live::monitoring::{AlertRecord, ChannelRecord, UptimeRecord};
 use crate::model::{Kind, ResourceAddr};
 use crate::plan::Observed;
 use crate::provider::{Cloud, Silent};
+use crate::resources::Reconcile;
+use crate::resources::budget::BudgetKind;
 use crate::resources::import::{self, ImportError, References, Stanza, last};
 use crate::resources::inventory::{self, Scope};
-use crate::resources::registry::{declared_diff, declared_names};
+use crate::resources::registry::{declared_diff, declared_display_names, declared_names};
 use crate::resources::{NAME_LABEL, OWNER_LABEL};
 use crate::state::Ledger;
 use crate::ui::Printer;
@@ -211,7 +215,8 @@ fn write_new_file(path: &Path, contents: &str) -> Result<bool> {
 
 /// Diffs each new stanza against the live resource it was written from: the ones that match
 /// exactly are adopted, the others are named with what differs (the stanza stays for the user to
-/// edit; nothing is owned yet).
+/// edit; nothing is owned yet). A channel that is adopted is the one its alert policies and
+/// budgets notify.
 async fn adopt_if_planned_empty(
     cli: &Cli,
     stanzas: &[Stanza],
@@ -223,9 +228,10 @@ async fn adopt_if_planned_empty(
     let session = Session::open(cli, stack).await?;
     let result = async {
         let (observed, _) = session.observe(printer).await?;
-        let known = crate::plan::known_before_apply(&session.stack, &observed);
+        let mut known = crate::plan::known_before_apply(&session.stack, &observed);
         let mut ready = Vec::new();
         let mut differing = 0;
+        // Channels come before what notifies them.
         for stanza in stanzas {
             // The ownership labels are what adopting writes: they are not a difference.
             let diff = declared_diff(
@@ -248,6 +254,12 @@ async fn adopt_if_planned_empty(
             );
             match diff {
                 Some(fields) if fields.is_empty() => {
+                    // Found by its labels once adopted; until then by what it was written from.
+                    if stanza.address.kind == Kind::Channel {
+                        known
+                            .names
+                            .insert(stanza.address.clone(), Some(stanza.name.clone()));
+                    }
                     ready.push(Target {
                         address: stanza.address.clone(),
                         live_name: Some(stanza.name.clone()),
@@ -348,7 +360,7 @@ async fn find_stanzas(
     let read = inventory::observe(
         cloud,
         Scope::Project {
-            billing_account: None,
+            billing_account: stack.settings.billing_account.as_deref(),
         },
         &Ledger::default(),
     )
@@ -377,7 +389,7 @@ async fn find_stanzas(
     let candidates = Candidates::of(stack, &observed, &owned, datasets, tables);
     let chosen = candidates.choose(wanted, all)?;
     let mut refs = declared_references(stack, &observed);
-    Ok(chosen.stanzas(&mut refs))
+    Ok(chosen.stanzas(stack, &mut refs))
 }
 
 /// The project's datasets and tables that no stack owns.
@@ -426,10 +438,23 @@ struct Candidates {
     queues: Vec<crate::model::live::tasks::QueueRecord>,
     tables: Vec<crate::model::live::bigquery::TableRecord>,
     schedules: Vec<crate::model::live::scheduler::ScheduleRecord>,
+    channels: Vec<Named<ChannelRecord>>,
+    uptimes: Vec<Named<UptimeRecord>>,
+    alerts: Vec<Named<AlertRecord>>,
+    budgets: Vec<Named<BudgetRecord>>,
+}
+
+/// The kinds import names from their display names: the server assigns their ids.
+const SERVER_ASSIGNED: [Kind; 4] = [Kind::Channel, Kind::Uptime, Kind::Alert, Kind::Budget];
+
+/// A live resource whose id the server assigns, with the stanza NAME import gives it.
+struct Named<T> {
+    name: String,
+    live: T,
 }
 
 /// The kinds import writes.
-const IMPORTABLE: [Kind; 10] = [
+const IMPORTABLE: [Kind; 14] = [
     Kind::ServiceAccount,
     Kind::Secret,
     Kind::Dataset,
@@ -440,7 +465,40 @@ const IMPORTABLE: [Kind; 10] = [
     Kind::Queue,
     Kind::Table,
     Kind::Schedule,
+    Kind::Channel,
+    Kind::Uptime,
+    Kind::Alert,
+    Kind::Budget,
 ];
+
+/// The live resources of a kind whose ids the server assigns, less those a declared resource
+/// will adopt (same display name), each named from its display name (`base_name`) and unique
+/// among the names stack.toml gives that kind and each other.
+fn named<'a, T: Clone + 'a>(
+    stack: &Stack,
+    kind: Kind,
+    lives: impl IntoIterator<Item = &'a T>,
+    display_name: impl Fn(&T) -> &str,
+    base_name: impl Fn(&str) -> String,
+) -> Vec<Named<T>> {
+    let declared_display_names = declared_display_names(stack, kind);
+    let mut taken: BTreeSet<String> = declared_names(stack, kind)
+        .into_keys()
+        .map(|address| address.name)
+        .collect();
+    lives
+        .into_iter()
+        .filter(|live| !declared_display_names.contains(display_name(live)))
+        .map(|live| {
+            let name = import::unique_name(&base_name(display_name(live)), &taken);
+            taken.insert(name.clone());
+            Named {
+                name,
+                live: live.clone(),
+            }
+        })
+        .collect()
+}
 
 impl Candidates {
     fn of(
@@ -504,6 +562,52 @@ impl Candidates {
                 .filter(|s| owned.is_free(&s.name, None))
                 .cloned()
                 .collect(),
+            channels: named(
+                stack,
+                Kind::Channel,
+                observed
+                    .channels
+                    .iter()
+                    .filter(|c| owned.is_free(&c.name, Some(&c.user_labels))),
+                |c| &c.display_name,
+                |display_name| import::name_from_display_name(display_name, Kind::Channel),
+            ),
+            uptimes: named(
+                stack,
+                Kind::Uptime,
+                observed
+                    .uptimes
+                    .iter()
+                    .filter(|u| owned.is_free(&u.name, Some(&u.user_labels))),
+                |u| &u.display_name,
+                |display_name| import::name_from_display_name(display_name, Kind::Uptime),
+            ),
+            alerts: named(
+                stack,
+                Kind::Alert,
+                observed
+                    .alerts
+                    .iter()
+                    .filter(|a| owned.is_free(&a.name, Some(&a.user_labels))),
+                |a| &a.display_name,
+                |display_name| import::name_from_display_name(display_name, Kind::Alert),
+            ),
+            // Only a budget of exactly this project: the others are not the project's.
+            budgets: named(
+                stack,
+                Kind::Budget,
+                observed
+                    .budgets
+                    .iter()
+                    .filter(|b| owned.is_free(&b.name, None) && BudgetKind::adoptable(b, observed)),
+                |b| &b.display_name,
+                |display_name| {
+                    // `sc:<stack>:<NAME>` is the name stackctl gave it.
+                    let own = crate::resources::budget::display_name(&stack.settings.name, "");
+                    let name = display_name.strip_prefix(&own).unwrap_or(display_name);
+                    import::name_from_display_name(name, Kind::Budget)
+                },
+            ),
         }
     }
 
@@ -526,6 +630,10 @@ impl Candidates {
             Kind::Queue => self.queues.iter().map(|q| q.name.as_str()).collect(),
             Kind::Table => self.tables.iter().map(|t| t.name.as_str()).collect(),
             Kind::Schedule => self.schedules.iter().map(|s| s.name.as_str()).collect(),
+            Kind::Channel => self.channels.iter().map(|c| c.name.as_str()).collect(),
+            Kind::Uptime => self.uptimes.iter().map(|u| u.name.as_str()).collect(),
+            Kind::Alert => self.alerts.iter().map(|a| a.name.as_str()).collect(),
+            Kind::Budget => self.budgets.iter().map(|b| b.name.as_str()).collect(),
             _ => vec![],
         };
         names.into_iter().map(|n| last(n).to_string()).collect()
@@ -549,8 +657,13 @@ impl Candidates {
                 (_, name) => name,
             };
             if !self.ids(address.kind).iter().any(|i| i == id) {
+                let named_how = if SERVER_ASSIGNED.contains(&address.kind) {
+                    " (its id is the server's: import names it from its display name, as `stackctl import --all --dry-run` shows)"
+                } else {
+                    ""
+                };
                 bail!(
-                    "{address}: no {} with the id `{id}` exists in the project that no stack owns or declares (check the id, or `stackctl adopt` it if stack.toml declares it)",
+                    "{address}: no {} with the id `{id}` exists in the project that no stack owns or declares{named_how} (check the id, or `stackctl adopt` it if stack.toml declares it)",
                     address.kind
                 );
             }
@@ -615,13 +728,33 @@ impl Candidates {
                 .into_iter()
                 .filter(|s| keep(Kind::Schedule, &s.name))
                 .collect(),
+            channels: self
+                .channels
+                .into_iter()
+                .filter(|c| keep(Kind::Channel, &c.name))
+                .collect(),
+            uptimes: self
+                .uptimes
+                .into_iter()
+                .filter(|u| keep(Kind::Uptime, &u.name))
+                .collect(),
+            alerts: self
+                .alerts
+                .into_iter()
+                .filter(|a| keep(Kind::Alert, &a.name))
+                .collect(),
+            budgets: self
+                .budgets
+                .into_iter()
+                .filter(|b| keep(Kind::Budget, &b.name))
+                .collect(),
         })
     }
 
     /// The stanzas, each after what it refers to, which joins `refs` once written; one that
     /// cannot be written is named in `not_importable`, and what refers to it then cannot be
-    /// written either.
-    fn stanzas(&self, refs: &mut References) -> Imported {
+    /// written either (except a channel, which an alert policy or budget leaves out of `notify`).
+    fn stanzas(&self, stack: &Stack, refs: &mut References) -> Imported {
         let mut out = Imported::default();
         for a in &self.accounts {
             if let Some(address) = out.add(Ok(import::service_account(a))) {
@@ -665,6 +798,20 @@ impl Candidates {
         for s in &self.schedules {
             out.add(import::schedule(s, refs));
         }
+        for c in &self.channels {
+            if let Some(address) = out.add(import::channel(&c.live, &c.name)) {
+                refs.channels.insert(c.live.name.clone(), address);
+            }
+        }
+        for u in &self.uptimes {
+            out.add(import::uptime(&u.live, &u.name, refs));
+        }
+        for a in &self.alerts {
+            out.add(import::alert(&a.live, &a.name, refs));
+        }
+        for b in &self.budgets {
+            out.add(import::budget(&b.live, &b.name, &stack.settings.name, refs));
+        }
         out
     }
 }
@@ -697,6 +844,15 @@ fn declared_references(stack: &Stack, observed: &Observed) -> References {
     }
     for (address, name) in declared_names(stack, Kind::Job) {
         refs.jobs.insert(name, address);
+    }
+    // Declared channels that exist, by the name Google gave them.
+    let known = crate::plan::known_before_apply(stack, observed);
+    for (address, name) in known.names {
+        if address.kind == Kind::Channel
+            && let Some(name) = name
+        {
+            refs.channels.insert(name, address);
+        }
     }
     refs
 }

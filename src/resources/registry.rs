@@ -266,6 +266,22 @@ pub fn declared_diff(
     )
 }
 
+/// The display names by which adopt finds the declared resources of `kind` whose ids the server
+/// assigns ([`Reconcile::spec_display_name`]); empty for other kinds.
+pub fn declared_display_names(stack: &Stack, kind: Kind) -> std::collections::BTreeSet<String> {
+    struct DisplayNames<'a>(&'a Stack);
+    impl KindVisitor for DisplayNames<'_> {
+        type Output = std::collections::BTreeSet<String>;
+        fn visit<K: Registered>(self) -> Self::Output {
+            K::declared(self.0)
+                .iter()
+                .filter_map(|(_, spec)| K::spec_display_name(spec).map(str::to_string))
+                .collect()
+        }
+    }
+    for_kind(kind, DisplayNames(stack))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
