@@ -30,12 +30,22 @@ pub async fn run(cli: &Cli, args: &AdoptArgs, printer: &Printer) -> Result<ExitS
             ),
             other => other.into(),
         })?;
-        addresses.push(addr);
+        addresses.push(Target {
+            address: addr,
+            live_name: None,
+        });
     }
     let session = Session::open(cli, stack).await?;
     let result = adopt_declared(&session, &addresses, printer).await;
     session.close().await;
     result
+}
+
+/// A declared resource to adopt, and the live resource it is when the caller knows it (import
+/// does: the stanza was written from it); otherwise adopt finds it by name or display name.
+pub(super) struct Target {
+    pub address: ResourceAddr,
+    pub live_name: Option<String>,
 }
 
 /// Adopts one declared resource: find it, check whose it is, then label it or record it.
@@ -44,11 +54,16 @@ async fn adopt_one(
     session: &Session,
     ledger: &mut LedgerStore,
     observed: &crate::plan::Observed,
-    addr: &ResourceAddr,
+    target: &Target,
     printer: &Printer,
 ) -> Result<bool> {
     let stack = &session.stack;
-    match adopt::find(stack, observed, addr)? {
+    let addr = &target.address;
+    let found = match &target.live_name {
+        Some(live_name) => adopt::find_named(stack, observed, addr, live_name),
+        None => adopt::find(stack, observed, addr)?,
+    };
+    match found {
         Found::Nothing { what } => bail!(
             "{addr}: {what} does not exist, so there is nothing to adopt; `stackctl apply` creates it"
         ),
@@ -106,7 +121,7 @@ async fn adopt_one(
 /// Adopts declared resources (all of them in one pass over the ledger).
 pub(super) async fn adopt_declared(
     session: &Session,
-    addresses: &[ResourceAddr],
+    targets: &[Target],
     printer: &Printer,
 ) -> Result<ExitStatus> {
     let stack = &session.stack;
@@ -119,9 +134,9 @@ pub(super) async fn adopt_declared(
                 printer.note(&format!("note: {note}"));
             }
             let mut adopted = false;
-            for addr in addresses {
+            for target in targets {
                 adopted |=
-                    adopt_one(session, &mut ledger, &observed.observed, addr, printer).await?;
+                    adopt_one(session, &mut ledger, &observed.observed, target, printer).await?;
             }
             if adopted {
                 printer.out("Run `stackctl plan` to see how they differ from stack.toml.");

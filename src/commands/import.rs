@@ -1,22 +1,28 @@
 //! `stackctl import KIND.ID... | --all`: writes the stack.toml stanzas (and table schema files)
 //! of resources that exist in the project and that no stack owns, from their live values; then,
 //! only for those whose stanza plans empty, takes ownership as `adopt` does. Nothing else in the
-//! project changes: the label or ledger entry is the only write.
+//! project changes: the label or ledger entry is the only write. What cannot be written (a live
+//! value stack.toml has no form for) is named as not importable, with the reason.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
+use super::adopt::Target;
 use super::{ExitStatus, Session, load_stack};
 use crate::cli::{Cli, ImportArgs};
 use crate::config::Stack;
+use crate::model::live::budgets::BudgetRecord;
+use crate::model::live::monitoring::{AlertRecord, ChannelRecord, UptimeRecord};
 use crate::model::{Kind, ResourceAddr};
 use crate::plan::Observed;
 use crate::provider::{Cloud, Silent};
+use crate::resources::Reconcile;
+use crate::resources::budget::BudgetKind;
 use crate::resources::import::{self, ImportError, References, Stanza, last};
 use crate::resources::inventory::{self, Scope};
-use crate::resources::registry::{declared_diff, declared_names};
+use crate::resources::registry::{declared_diff, declared_display_names, declared_names};
 use crate::resources::{NAME_LABEL, OWNER_LABEL};
 use crate::state::Ledger;
 use crate::ui::Printer;
@@ -38,37 +44,61 @@ pub async fn run(cli: &Cli, args: &ImportArgs, printer: &Printer) -> Result<Exit
     let session = Session::open(cli, stack).await?;
     let found = find_stanzas(&session, &wanted, args.all, printer).await;
     session.close().await;
-    let stanzas = found?;
-    if stanzas.is_empty() {
-        printer.out("Nothing to import: every resource found is declared in stack.toml or owned by a stack.");
-        return Ok(ExitStatus::Success);
+    let Imported {
+        stanzas,
+        mut not_importable,
+    } = found?;
+    if !args.all {
+        refuse_named(&not_importable)?;
     }
-    let original = std::fs::read_to_string(&cli.file)
-        .with_context(|| format!("reading {}", cli.file.display()))?;
-    let text = with_stanzas(&original, &stanzas);
     if args.dry_run {
+        report_not_importable(&not_importable, printer);
+        if stanzas.is_empty() {
+            printer.out(nothing_to_import(&not_importable));
+        }
         for stanza in &stanzas {
             printer.out(&stanza.render());
         }
         printer.out("Dry run: nothing was written and nothing adopted.");
         return Ok(ExitStatus::Success);
     }
+    if stanzas.is_empty() {
+        report_not_importable(&not_importable, printer);
+        printer.out(nothing_to_import(&not_importable));
+        return Ok(ExitStatus::Success);
+    }
+    let original = std::fs::read_to_string(&cli.file)
+        .with_context(|| format!("reading {}", cli.file.display()))?;
     let dir = cli.file.parent().unwrap_or(Path::new("."));
     let mut new_files = Vec::new();
     for stanza in &stanzas {
         for (path, contents) in &stanza.files {
             if write_new_file(&dir.join(path), contents)? {
-                new_files.push(dir.join(path));
+                new_files.push((stanza.address.clone(), dir.join(path)));
             }
         }
     }
-    if let Err(errors) = crate::config::parse(&cli.file, &text) {
-        for file in new_files {
-            let _ = std::fs::remove_file(file);
+    let checked = validated(&cli.file, &original, stanzas, &mut not_importable);
+    // The files of the stanzas that are not written go again (all of them when nothing is).
+    let kept: BTreeSet<&ResourceAddr> = match &checked {
+        Ok((_, kept)) if args.all || not_importable.is_empty() => {
+            kept.iter().map(|s| &s.address).collect()
         }
-        bail!(
-            "the stanzas import wrote do not validate; nothing was written (this is a stackctl bug, please report it):\n{errors}"
-        );
+        _ => BTreeSet::new(),
+    };
+    for (address, path) in &new_files {
+        if !kept.contains(address) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    let (text, stanzas) = checked?;
+    if !args.all {
+        refuse_named(&not_importable)?;
+    }
+    report_not_importable(&not_importable, printer);
+    if stanzas.is_empty() {
+        printer.out(nothing_to_import(&not_importable));
+        return Ok(ExitStatus::Success);
     }
     std::fs::write(&cli.file, &text).with_context(|| format!("writing {}", cli.file.display()))?;
     for stanza in &stanzas {
@@ -82,18 +112,86 @@ pub async fn run(cli: &Cli, args: &ImportArgs, printer: &Printer) -> Result<Exit
     adopt_if_planned_empty(cli, &stanzas, printer).await
 }
 
-/// stack.toml with the stanzas appended under a comment.
-fn with_stanzas(original: &str, stanzas: &[Stanza]) -> String {
+/// Named resources are imported all or none: one that cannot be is an error that says why.
+fn refuse_named(not_importable: &[ImportError]) -> Result<()> {
+    if not_importable.is_empty() {
+        return Ok(());
+    }
+    let reasons: Vec<String> = not_importable.iter().map(ToString::to_string).collect();
+    bail!("{}\nnothing was written", reasons.join("\n"))
+}
+
+/// With `--all`, what is left out is named with the reason (and what to declare by hand instead).
+fn report_not_importable(not_importable: &[ImportError], printer: &Printer) {
+    for reason in not_importable {
+        printer.err(&format!("not importable: {reason}"));
+    }
+}
+
+fn nothing_to_import(not_importable: &[ImportError]) -> &'static str {
+    if not_importable.is_empty() {
+        "Nothing to import: every resource found is declared in stack.toml or owned by a stack."
+    } else {
+        "Nothing else to import: every other resource found is declared in stack.toml or owned by a stack."
+    }
+}
+
+/// stack.toml with the stanzas that validate appended, and those stanzas: one that does not (a
+/// live value stack.toml does not take, or a reference to a stanza left out before it) is left
+/// out with the validation's reason, until the rest validates.
+fn validated(
+    file: &Path,
+    original: &str,
+    mut stanzas: Vec<Stanza>,
+    not_importable: &mut Vec<ImportError>,
+) -> Result<(String, Vec<Stanza>)> {
+    loop {
+        let (text, first_lines) = with_stanzas(original, &stanzas);
+        let errors = match crate::config::parse(file, &text) {
+            Ok(_) => return Ok((text, stanzas)),
+            Err(errors) => errors,
+        };
+        let mut reasons: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        for error in errors.errors() {
+            let Some(line) = error.line else { continue };
+            if let Some(at) = first_lines.iter().rposition(|first| *first <= line) {
+                let reason = match &error.help {
+                    Some(help) => format!("{} ({help})", error.message),
+                    None => error.message.clone(),
+                };
+                reasons.entry(at).or_default().push(reason);
+            }
+        }
+        if reasons.is_empty() {
+            bail!(
+                "the stanzas import wrote do not validate; nothing was written (this is a stackctl bug, please report it):\n{errors}"
+            );
+        }
+        for (at, why) in reasons.into_iter().rev() {
+            let stanza = stanzas.remove(at);
+            not_importable.push(ImportError::Unsupported {
+                address: stanza.address,
+                why: format!("its stanza would not validate: {}", why.join("; ")),
+            });
+        }
+    }
+}
+
+/// stack.toml with the stanzas appended under a comment, and the (1-based) line each stanza
+/// starts on.
+fn with_stanzas(original: &str, stanzas: &[Stanza]) -> (String, Vec<usize>) {
     let mut text = original.to_string();
     if !text.ends_with('\n') {
         text.push('\n');
     }
     text.push_str("\n# --- written by `stackctl import` from the live project ---\n");
+    let mut first_lines = Vec::new();
     for stanza in stanzas {
         text.push('\n');
+        first_lines.push(text.matches('\n').count() + 1);
         text.push_str(&stanza.render());
     }
-    text
+    (text, first_lines)
 }
 
 /// Writes a file import made (a table schema); an existing file with other contents is never
@@ -115,9 +213,10 @@ fn write_new_file(path: &Path, contents: &str) -> Result<bool> {
     Ok(true)
 }
 
-/// Diffs each new stanza against the live resource it describes: the ones that match exactly are
-/// adopted, the others are named with what differs (the stanza stays for the user to edit;
-/// nothing is owned yet).
+/// Diffs each new stanza against the live resource it was written from: the ones that match
+/// exactly are adopted, the others are named with what differs (the stanza stays for the user to
+/// edit; nothing is owned yet). A channel that is adopted is the one its alert policies and
+/// budgets notify.
 async fn adopt_if_planned_empty(
     cli: &Cli,
     stanzas: &[Stanza],
@@ -129,12 +228,20 @@ async fn adopt_if_planned_empty(
     let session = Session::open(cli, stack).await?;
     let result = async {
         let (observed, _) = session.observe(printer).await?;
-        let known = crate::plan::known_before_apply(&session.stack, &observed);
+        let mut known = crate::plan::known_before_apply(&session.stack, &observed);
         let mut ready = Vec::new();
         let mut differing = 0;
+        // Channels come before what notifies them.
         for stanza in stanzas {
             // The ownership labels are what adopting writes: they are not a difference.
-            let diff = declared_diff(&session.stack, &observed, &known, &stanza.address).map(
+            let diff = declared_diff(
+                &session.stack,
+                &observed,
+                &known,
+                &stanza.address,
+                &stanza.name,
+            )
+            .map(
                 |fields| {
                     fields
                         .into_iter()
@@ -146,7 +253,18 @@ async fn adopt_if_planned_empty(
                 },
             );
             match diff {
-                Some(fields) if fields.is_empty() => ready.push(stanza.address.clone()),
+                Some(fields) if fields.is_empty() => {
+                    // Found by its labels once adopted; until then by what it was written from.
+                    if stanza.address.kind == Kind::Channel {
+                        known
+                            .names
+                            .insert(stanza.address.clone(), Some(stanza.name.clone()));
+                    }
+                    ready.push(Target {
+                        address: stanza.address.clone(),
+                        live_name: Some(stanza.name.clone()),
+                    });
+                }
                 Some(fields) => {
                     differing += 1;
                     let shown: Vec<String> = fields
@@ -206,19 +324,43 @@ impl Owned {
     }
 }
 
+/// The stanzas import writes, and why the others cannot be written.
+#[derive(Default)]
+struct Imported {
+    stanzas: Vec<Stanza>,
+    not_importable: Vec<ImportError>,
+}
+
+impl Imported {
+    /// Keeps a stanza, or why it cannot be written; the stanza's address when it is kept.
+    fn add(&mut self, written: Result<Stanza, ImportError>) -> Option<ResourceAddr> {
+        match written {
+            Ok(stanza) => {
+                let address = stanza.address.clone();
+                self.stanzas.push(stanza);
+                Some(address)
+            }
+            Err(why) => {
+                self.not_importable.push(why);
+                None
+            }
+        }
+    }
+}
+
 /// The live resources of the project that could be imported, as their stanzas.
 async fn find_stanzas(
     session: &Session,
     wanted: &[ResourceAddr],
     all: bool,
     printer: &Printer,
-) -> Result<Vec<Stanza>> {
+) -> Result<Imported> {
     let stack = &session.stack;
     let cloud = &session.cloud;
     let read = inventory::observe(
         cloud,
         Scope::Project {
-            billing_account: None,
+            billing_account: stack.settings.billing_account.as_deref(),
         },
         &Ledger::default(),
     )
@@ -246,8 +388,8 @@ async fn find_stanzas(
     let (datasets, tables) = bigquery(cloud, &owned).await?;
     let candidates = Candidates::of(stack, &observed, &owned, datasets, tables);
     let chosen = candidates.choose(wanted, all)?;
-    let refs = references(stack, &observed, &chosen);
-    chosen.stanzas(&refs).map_err(Into::into)
+    let mut refs = declared_references(stack, &observed);
+    Ok(chosen.stanzas(stack, &mut refs))
 }
 
 /// The project's datasets and tables that no stack owns.
@@ -296,10 +438,23 @@ struct Candidates {
     queues: Vec<crate::model::live::tasks::QueueRecord>,
     tables: Vec<crate::model::live::bigquery::TableRecord>,
     schedules: Vec<crate::model::live::scheduler::ScheduleRecord>,
+    channels: Vec<Named<ChannelRecord>>,
+    uptimes: Vec<Named<UptimeRecord>>,
+    alerts: Vec<Named<AlertRecord>>,
+    budgets: Vec<Named<BudgetRecord>>,
+}
+
+/// The kinds import names from their display names: the server assigns their ids.
+const SERVER_ASSIGNED: [Kind; 4] = [Kind::Channel, Kind::Uptime, Kind::Alert, Kind::Budget];
+
+/// A live resource whose id the server assigns, with the stanza NAME import gives it.
+struct Named<T> {
+    name: String,
+    live: T,
 }
 
 /// The kinds import writes.
-const IMPORTABLE: [Kind; 10] = [
+const IMPORTABLE: [Kind; 14] = [
     Kind::ServiceAccount,
     Kind::Secret,
     Kind::Dataset,
@@ -310,7 +465,40 @@ const IMPORTABLE: [Kind; 10] = [
     Kind::Queue,
     Kind::Table,
     Kind::Schedule,
+    Kind::Channel,
+    Kind::Uptime,
+    Kind::Alert,
+    Kind::Budget,
 ];
+
+/// The live resources of a kind whose ids the server assigns, less those a declared resource
+/// will adopt (same display name), each named from its display name (`base_name`) and unique
+/// among the names stack.toml gives that kind and each other.
+fn named<'a, T: Clone + 'a>(
+    stack: &Stack,
+    kind: Kind,
+    lives: impl IntoIterator<Item = &'a T>,
+    display_name: impl Fn(&T) -> &str,
+    base_name: impl Fn(&str) -> String,
+) -> Vec<Named<T>> {
+    let declared_display_names = declared_display_names(stack, kind);
+    let mut taken: BTreeSet<String> = declared_names(stack, kind)
+        .into_keys()
+        .map(|address| address.name)
+        .collect();
+    lives
+        .into_iter()
+        .filter(|live| !declared_display_names.contains(display_name(live)))
+        .map(|live| {
+            let name = import::unique_name(&base_name(display_name(live)), &taken);
+            taken.insert(name.clone());
+            Named {
+                name,
+                live: live.clone(),
+            }
+        })
+        .collect()
+}
 
 impl Candidates {
     fn of(
@@ -374,6 +562,52 @@ impl Candidates {
                 .filter(|s| owned.is_free(&s.name, None))
                 .cloned()
                 .collect(),
+            channels: named(
+                stack,
+                Kind::Channel,
+                observed
+                    .channels
+                    .iter()
+                    .filter(|c| owned.is_free(&c.name, Some(&c.user_labels))),
+                |c| &c.display_name,
+                |display_name| import::name_from_display_name(display_name, Kind::Channel),
+            ),
+            uptimes: named(
+                stack,
+                Kind::Uptime,
+                observed
+                    .uptimes
+                    .iter()
+                    .filter(|u| owned.is_free(&u.name, Some(&u.user_labels))),
+                |u| &u.display_name,
+                |display_name| import::name_from_display_name(display_name, Kind::Uptime),
+            ),
+            alerts: named(
+                stack,
+                Kind::Alert,
+                observed
+                    .alerts
+                    .iter()
+                    .filter(|a| owned.is_free(&a.name, Some(&a.user_labels))),
+                |a| &a.display_name,
+                |display_name| import::name_from_display_name(display_name, Kind::Alert),
+            ),
+            // Only a budget of exactly this project: the others are not the project's.
+            budgets: named(
+                stack,
+                Kind::Budget,
+                observed
+                    .budgets
+                    .iter()
+                    .filter(|b| owned.is_free(&b.name, None) && BudgetKind::adoptable(b, observed)),
+                |b| &b.display_name,
+                |display_name| {
+                    // `sc:<stack>:<NAME>` is the name stackctl gave it.
+                    let own = crate::resources::budget::display_name(&stack.settings.name, "");
+                    let name = display_name.strip_prefix(&own).unwrap_or(display_name);
+                    import::name_from_display_name(name, Kind::Budget)
+                },
+            ),
         }
     }
 
@@ -396,6 +630,10 @@ impl Candidates {
             Kind::Queue => self.queues.iter().map(|q| q.name.as_str()).collect(),
             Kind::Table => self.tables.iter().map(|t| t.name.as_str()).collect(),
             Kind::Schedule => self.schedules.iter().map(|s| s.name.as_str()).collect(),
+            Kind::Channel => self.channels.iter().map(|c| c.name.as_str()).collect(),
+            Kind::Uptime => self.uptimes.iter().map(|u| u.name.as_str()).collect(),
+            Kind::Alert => self.alerts.iter().map(|a| a.name.as_str()).collect(),
+            Kind::Budget => self.budgets.iter().map(|b| b.name.as_str()).collect(),
             _ => vec![],
         };
         names.into_iter().map(|n| last(n).to_string()).collect()
@@ -419,8 +657,13 @@ impl Candidates {
                 (_, name) => name,
             };
             if !self.ids(address.kind).iter().any(|i| i == id) {
+                let named_how = if SERVER_ASSIGNED.contains(&address.kind) {
+                    " (its id is the server's: import names it from its display name, as `stackctl import --all --dry-run` shows)"
+                } else {
+                    ""
+                };
                 bail!(
-                    "{address}: no {} with the id `{id}` exists in the project that no stack owns or declares (check the id, or `stackctl adopt` it if stack.toml declares it)",
+                    "{address}: no {} with the id `{id}` exists in the project that no stack owns or declares{named_how} (check the id, or `stackctl adopt` it if stack.toml declares it)",
                     address.kind
                 );
             }
@@ -485,39 +728,97 @@ impl Candidates {
                 .into_iter()
                 .filter(|s| keep(Kind::Schedule, &s.name))
                 .collect(),
+            channels: self
+                .channels
+                .into_iter()
+                .filter(|c| keep(Kind::Channel, &c.name))
+                .collect(),
+            uptimes: self
+                .uptimes
+                .into_iter()
+                .filter(|u| keep(Kind::Uptime, &u.name))
+                .collect(),
+            alerts: self
+                .alerts
+                .into_iter()
+                .filter(|a| keep(Kind::Alert, &a.name))
+                .collect(),
+            budgets: self
+                .budgets
+                .into_iter()
+                .filter(|b| keep(Kind::Budget, &b.name))
+                .collect(),
         })
     }
 
-    /// The stanzas, identities and secrets first, what points at others last.
-    fn stanzas(&self, refs: &References) -> Result<Vec<Stanza>, ImportError> {
-        let mut out = Vec::new();
-        out.extend(self.accounts.iter().map(import::service_account));
-        out.extend(self.secrets.iter().map(import::secret));
-        out.extend(self.datasets.iter().map(import::dataset));
-        out.extend(self.firestores.iter().map(import::firestore));
-        out.extend(self.repositories.iter().map(import::repository));
+    /// The stanzas, each after what it refers to, which joins `refs` once written; one that
+    /// cannot be written is named in `not_importable`, and what refers to it then cannot be
+    /// written either (except a channel, which an alert policy or budget leaves out of `notify`).
+    fn stanzas(&self, stack: &Stack, refs: &mut References) -> Imported {
+        let mut out = Imported::default();
+        for a in &self.accounts {
+            if let Some(address) = out.add(Ok(import::service_account(a))) {
+                refs.accounts.insert(a.email.clone(), address);
+            }
+        }
+        for s in &self.secrets {
+            if let Some(address) = out.add(Ok(import::secret(s))) {
+                refs.secrets.insert(last(&s.name).to_string(), address);
+            }
+        }
+        for d in &self.datasets {
+            if let Some(address) = out.add(Ok(import::dataset(d))) {
+                refs.datasets.insert(d.dataset_id.clone(), address);
+            }
+        }
+        for f in &self.firestores {
+            out.add(Ok(import::firestore(f)));
+        }
+        for r in &self.repositories {
+            out.add(Ok(import::repository(r)));
+        }
         for s in &self.services {
-            out.push(import::service(s, refs)?);
+            if let Some(address) = out.add(import::service(s, refs))
+                && let Some(host) = crate::resources::service::host_of(&s.uri)
+            {
+                refs.service_hosts.insert(host, address);
+            }
         }
         for j in &self.jobs {
-            out.push(import::job(j, refs)?);
+            if let Some(address) = out.add(import::job(j, refs)) {
+                refs.jobs.insert(j.name.clone(), address);
+            }
         }
         for q in &self.queues {
-            out.push(import::queue(q, refs)?);
+            out.add(import::queue(q, refs));
         }
         for t in &self.tables {
-            out.push(import::table(t, refs)?);
+            out.add(import::table(t, refs));
         }
         for s in &self.schedules {
-            out.push(import::schedule(s, refs)?);
+            out.add(import::schedule(s, refs));
         }
-        Ok(out)
+        for c in &self.channels {
+            if let Some(address) = out.add(import::channel(&c.live, &c.name)) {
+                refs.channels.insert(c.live.name.clone(), address);
+            }
+        }
+        for u in &self.uptimes {
+            out.add(import::uptime(&u.live, &u.name, refs));
+        }
+        for a in &self.alerts {
+            out.add(import::alert(&a.live, &a.name, refs));
+        }
+        for b in &self.budgets {
+            out.add(import::budget(&b.live, &b.name, &stack.settings.name, refs));
+        }
+        out
     }
 }
 
-/// The names stanzas use for other resources: what stack.toml declares, then what this run
-/// imports.
-fn references(stack: &Stack, observed: &Observed, chosen: &Candidates) -> References {
+/// The names stanzas use for the resources stack.toml declares; what a run imports joins them
+/// as it is written.
+fn declared_references(stack: &Stack, observed: &Observed) -> References {
     let mut refs = References::default();
     for (name, cfg) in &stack.service_accounts {
         refs.accounts.insert(
@@ -544,32 +845,14 @@ fn references(stack: &Stack, observed: &Observed, chosen: &Candidates) -> Refere
     for (address, name) in declared_names(stack, Kind::Job) {
         refs.jobs.insert(name, address);
     }
-    for a in &chosen.accounts {
-        let id = a.email.split('@').next().unwrap_or_default();
-        refs.accounts
-            .insert(a.email.clone(), ResourceAddr::new(Kind::ServiceAccount, id));
-    }
-    for s in &chosen.secrets {
-        refs.secrets.insert(
-            last(&s.name).to_string(),
-            ResourceAddr::new(Kind::Secret, last(&s.name)),
-        );
-    }
-    for d in &chosen.datasets {
-        refs.datasets.insert(
-            d.dataset_id.clone(),
-            ResourceAddr::new(Kind::Dataset, &d.dataset_id),
-        );
-    }
-    for s in &chosen.services {
-        if let Some(host) = crate::resources::service::host_of(&s.uri) {
-            refs.service_hosts
-                .insert(host, ResourceAddr::new(Kind::Service, last(&s.name)));
+    // Declared channels that exist, by the name Google gave them.
+    let known = crate::plan::known_before_apply(stack, observed);
+    for (address, name) in known.names {
+        if address.kind == Kind::Channel
+            && let Some(name) = name
+        {
+            refs.channels.insert(name, address);
         }
-    }
-    for j in &chosen.jobs {
-        refs.jobs
-            .insert(j.name.clone(), ResourceAddr::new(Kind::Job, last(&j.name)));
     }
     refs
 }

@@ -18,7 +18,10 @@ pub mod templates;
 pub mod units;
 
 pub use diagnostics::{ConfigError, ConfigErrors};
-pub(crate) use load::{base_dir, is_billing_account, is_project_id, is_region, is_stack_name};
+pub(crate) use load::{
+    base_dir, channel_type, channel_type_names, is_billing_account, is_project_id, is_region,
+    is_stack_name,
+};
 pub use load::{load, parse};
 
 /// A whole, validated stack.

@@ -146,19 +146,51 @@ fn find_of<K: Registered>(
             }
         },
     };
-    let Some(live) = found else {
-        return Ok(Found::Nothing {
+    Ok(match found {
+        Some(live) => found_live::<K>(live, stack_name),
+        None => Found::Nothing {
             what: K::spec_name(&spec).to_string(),
-        });
-    };
+        },
+    })
+}
+
+/// What adopt takes over in `live`: its labels, or its ledger entry.
+fn found_live<K: Registered>(live: &K::Live, stack_name: &str) -> Found {
     let name = K::live_name(live).to_string();
-    Ok(match K::owner_labels(live) {
+    match K::owner_labels(live) {
         Some(labels) => Found::Labelled {
             name,
             owner: label_ownership(labels, stack_name),
         },
         None => Found::Ledger { name },
-    })
+    }
+}
+
+/// The live resource `live_name` of `address`'s kind, for a caller that knows which one the
+/// declared resource is (import: its stanza was written from it), so look-alikes with the same
+/// display name do not matter; `Nothing` when it is gone or is not one adopt may take.
+pub fn find_named(
+    stack: &Stack,
+    observed: &Observed,
+    address: &ResourceAddr,
+    live_name: &str,
+) -> Found {
+    struct FindNamed<'a>(&'a Stack, &'a Observed, &'a str);
+    impl KindVisitor for FindNamed<'_> {
+        type Output = Found;
+        fn visit<K: Registered>(self) -> Found {
+            let FindNamed(stack, observed, live_name) = self;
+            K::lives(observed)
+                .iter()
+                .filter(|live| K::adoptable(live, observed))
+                .find(|live| K::live_name(live) == live_name)
+                .map(|live| found_live::<K>(live, &stack.settings.name))
+                .unwrap_or_else(|| Found::Nothing {
+                    what: live_name.to_string(),
+                })
+        }
+    }
+    for_kind(address.kind, FindNamed(stack, observed, live_name))
 }
 
 /// The labels that make a live resource this stack's `address`: the ownership label, and the
@@ -360,6 +392,27 @@ notify = ["channel.oncall"]
             matches!(find(&stack(), &one, &address).unwrap(), Found::Ledger { name } if name == "b/1"),
             "another project's budget is no candidate"
         );
+    }
+
+    #[test]
+    fn a_named_live_resource_is_found_among_look_alikes_and_another_projects_budget_is_not() {
+        let observed = Observed {
+            channels: vec![channel("c/1", "oncall", &[]), channel("c/2", "oncall", &[])],
+            budgets: vec![budget("b/9", "sc:s:monthly", "projects/999")],
+            project_number: Some("projects/123".into()),
+            ..Observed::empty(Ledger::empty("s"))
+        };
+        let oncall: ResourceAddr = "channel.oncall".parse().unwrap();
+        let found = find_named(&stack(), &observed, &oncall, "c/2");
+        assert!(
+            matches!(&found, Found::Labelled { name, owner: Ownership::Unowned } if name == "c/2"),
+            "{found:?}"
+        );
+        let monthly: ResourceAddr = "budget.monthly".parse().unwrap();
+        assert!(matches!(
+            find_named(&stack(), &observed, &monthly, "b/9"),
+            Found::Nothing { .. }
+        ));
     }
 
     #[test]

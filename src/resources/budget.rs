@@ -71,15 +71,21 @@ fn same_amount(a: &MoneyAmount, b: &MoneyAmount) -> bool {
     a.units == b.units && a.nanos == b.nanos && currency(&a.currency) == currency(&b.currency)
 }
 
-/// Thresholds compare as sets, to a millionth (the API stores doubles).
+/// Thresholds as a sorted set of millionths: the API stores doubles, so `0.9000000000000001` is
+/// `0.9`.
+pub fn millionths(thresholds: &[f64]) -> Vec<i64> {
+    let mut v: Vec<i64> = thresholds
+        .iter()
+        .map(|t| (t * 1e6).round() as i64)
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Thresholds compare as sets, to a millionth.
 pub fn same_thresholds(a: &[f64], b: &[f64]) -> bool {
-    let sorted = |v: &[f64]| {
-        let mut v: Vec<i64> = v.iter().map(|t| (t * 1e6).round() as i64).collect();
-        v.sort();
-        v.dedup();
-        v
-    };
-    sorted(a) == sorted(b)
+    millionths(a) == millionths(b)
 }
 
 fn show_thresholds(v: &[f64]) -> String {
@@ -100,6 +106,11 @@ pub fn pending_key(billing_account: &str, display_name: &str) -> String {
     format!("billingAccounts/{billing_account}/budgets/(pending {display_name})")
 }
 
+/// `sc:<stack>:<name>`: the display name that finds the budget `[budget.<name>]` of a stack.
+pub fn display_name(stack: &str, name: &str) -> String {
+    format!("sc:{stack}:{name}")
+}
+
 pub fn spec(stack: &Stack, name: &str, cfg: &BudgetConfig) -> BudgetSpec {
     let mut thresholds = cfg.thresholds.clone();
     thresholds.sort_by(f64::total_cmp);
@@ -109,7 +120,7 @@ pub fn spec(stack: &Stack, name: &str, cfg: &BudgetConfig) -> BudgetSpec {
     BudgetSpec {
         placeholder: format!("billingAccounts/{account}/budgets/(assigned on create)"),
         billing_account: account,
-        display_name: format!("sc:{}:{name}", stack.settings.name),
+        display_name: display_name(&stack.settings.name, name),
         amount: usd(cfg.amount_usd),
         thresholds,
         forecast_thresholds,

@@ -4,17 +4,24 @@
 //! References between resources are written as references (`target = "service.api"`,
 //! `service_account = "service_account.runner"`, `secrets = { K = "secret.key" }`) when the
 //! resource referred to is declared or imported in the same run; otherwise the stanza cannot be
-//! written and the error names what to import with it.
+//! written and the error names what to import with it. The notification channels of an alert
+//! policy or a budget are the exception: one that cannot be referred to is left out of `notify`
+//! with a comment line saying so, and the stanza then differs from the live resource.
+//!
+//! Channels, uptime checks, alert policies and budgets have server-assigned ids: their stanza
+//! NAME is made from the display name ([`name_from_display_name`], [`unique_name`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::config::units::format_duration;
 use crate::model::live::artifacts::RepositoryRecord;
 use crate::model::live::bigquery::{DatasetRecord, FieldRecord, TableRecord};
+use crate::model::live::budgets::BudgetRecord;
 use crate::model::live::firestore::FirestoreRecord;
 use crate::model::live::iam::ServiceAccountRecord;
 use crate::model::live::jobs::JobRecord;
+use crate::model::live::monitoring::{AlertRecord, ChannelRecord, ConditionRecord, UptimeRecord};
 use crate::model::live::run::{SecretEnvRef, ServiceRecord};
 use crate::model::live::scheduler::ScheduleRecord;
 use crate::model::live::secrets::SecretRecord;
@@ -27,10 +34,19 @@ pub struct Stanza {
     pub address: ResourceAddr,
     /// The live resource's full name.
     pub name: String,
-    /// `key = value` lines in order, values already TOML.
-    pub keys: Vec<(String, String)>,
+    /// The table's lines in order.
+    pub lines: Vec<Line>,
     /// Files to write beside stack.toml (a table's schema), relative path and contents.
     pub files: Vec<(String, String)>,
+}
+
+/// One line of a stanza.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Line {
+    /// `key = value`, the value already TOML.
+    Key(String, String),
+    /// `# text`: what the reader must know, such as a reference the stanza leaves out.
+    Comment(String),
 }
 
 impl Stanza {
@@ -38,13 +54,18 @@ impl Stanza {
         Self {
             address,
             name: name.to_string(),
-            keys: Vec::new(),
+            lines: Vec::new(),
             files: Vec::new(),
         }
     }
 
     fn key(&mut self, key: &str, value: String) -> &mut Self {
-        self.keys.push((key.to_string(), value));
+        self.lines.push(Line::Key(key.to_string(), value));
+        self
+    }
+
+    fn comment(&mut self, text: String) -> &mut Self {
+        self.lines.push(Line::Comment(text));
         self
     }
 
@@ -54,8 +75,11 @@ impl Stanza {
             "[{}]                # imported from {}\n",
             self.address, self.name
         );
-        for (key, value) in &self.keys {
-            out.push_str(&format!("{key} = {value}\n"));
+        for line in &self.lines {
+            match line {
+                Line::Key(key, value) => out.push_str(&format!("{key} = {value}\n")),
+                Line::Comment(text) => out.push_str(&format!("# {text}\n")),
+            }
         }
         out
     }
@@ -68,6 +92,21 @@ fn string(s: &str) -> String {
 
 fn duration(d: Duration) -> String {
     string(&format_duration(d))
+}
+
+/// A TOML number: an integer when it is one (`1000`), else a float (`0.05`).
+fn number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x}")
+    } else {
+        toml::Value::Float(x).to_string()
+    }
+}
+
+/// `["a", "b"]`.
+fn strings(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| string(i)).collect();
+    format!("[{}]", quoted.join(", "))
 }
 
 /// `{ K = "v", ... }` with keys quoted when they need it.
@@ -117,6 +156,8 @@ pub struct References {
     pub jobs: BTreeMap<String, ResourceAddr>,
     /// BigQuery dataset id -> `dataset.NAME`.
     pub datasets: BTreeMap<String, ResourceAddr>,
+    /// Notification channel full name -> `channel.NAME`.
+    pub channels: BTreeMap<String, ResourceAddr>,
 }
 
 impl References {
@@ -165,6 +206,26 @@ impl References {
             entries.push((env.clone(), string(&secret.to_string())));
         }
         Ok(Some(inline_table(entries)))
+    }
+
+    /// `notify = [...]` with the channels of `channels` this run can refer to, and a comment line
+    /// for each other one: the stanza then differs from the live resource in `notify`, so it is
+    /// not adopted until the channel is declared and added.
+    fn notify(&self, s: &mut Stanza, channels: &[String]) {
+        let mut referred = Vec::new();
+        for channel in channels {
+            match self.channels.get(channel) {
+                Some(address) => referred.push(address.to_string()),
+                None => {
+                    s.comment(format!(
+                        "notify leaves out {channel}: no [channel] stanza declares or imports it; declare it, then add it here"
+                    ));
+                }
+            }
+        }
+        if !referred.is_empty() {
+            s.key("notify", strings(&referred));
+        }
     }
 }
 
@@ -430,8 +491,7 @@ pub fn table(live: &TableRecord, refs: &References) -> Result<Stanza, ImportErro
         s.key("partition", inline_table(entries));
     }
     if !live.cluster_by.is_empty() {
-        let columns: Vec<String> = live.cluster_by.iter().map(|c| string(c)).collect();
-        s.key("cluster_by", format!("[{}]", columns.join(", ")));
+        s.key("cluster_by", strings(&live.cluster_by));
     }
     if live.require_partition_filter {
         s.key("require_partition_filter", "true".into());
@@ -476,9 +536,9 @@ pub fn firestore(live: &FirestoreRecord) -> Stanza {
         "native"
     };
     s.key("mode", string(mode));
-    let ttl: Vec<String> = live.ttl.iter().map(|t| string(&t.to_string())).collect();
+    let ttl: Vec<String> = live.ttl.iter().map(ToString::to_string).collect();
     if !ttl.is_empty() {
-        s.key("ttl", format!("[{}]", ttl.join(", ")));
+        s.key("ttl", strings(&ttl));
     }
     s.key("deletion_protection", live.delete_protection.to_string());
     s.key(
@@ -488,10 +548,640 @@ pub fn firestore(live: &FirestoreRecord) -> Stanza {
     s
 }
 
+/// The longest label value: stanza names of server-assigned kinds are label values.
+const MAX_LABEL_VALUE: usize = 63;
+
+/// The stanza NAME of a resource whose id the server assigns, from its display name: lowercase
+/// letters, digits and `-` (every other character becomes `-`), starting with a letter (else
+/// prefixed with the kind), at most 63 characters; stackctl finds it again by this name as a
+/// label value.
+pub fn name_from_display_name(display_name: &str, kind: Kind) -> String {
+    let mut name = String::new();
+    for c in display_name.chars().flat_map(char::to_lowercase) {
+        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            c
+        } else {
+            '-'
+        };
+        if !(c == '-' && (name.is_empty() || name.ends_with('-'))) {
+            name.push(c);
+        }
+    }
+    let name = name.trim_end_matches('-');
+    let name = match name.chars().next() {
+        None => kind.to_string(),
+        Some(c) if c.is_ascii_lowercase() => name.to_string(),
+        Some(_) => format!("{kind}-{name}"),
+    };
+    truncated(&name, MAX_LABEL_VALUE).to_string()
+}
+
+/// `base`, else the first of `base-2`, `base-3`, ... that `taken` does not hold, each at most 63
+/// characters.
+pub fn unique_name(base: &str, taken: &BTreeSet<String>) -> String {
+    if !taken.contains(base) {
+        return base.to_string();
+    }
+    (2..)
+        .map(|n| {
+            let suffix = format!("-{n}");
+            let stem = truncated(base, MAX_LABEL_VALUE - suffix.len());
+            format!("{stem}{suffix}")
+        })
+        .find(|name| !taken.contains(name))
+        .unwrap_or_default()
+}
+
+/// `name` cut to `max` characters (all ASCII here), without a trailing `-`.
+fn truncated(name: &str, max: usize) -> &str {
+    name[..name.len().min(max)].trim_end_matches('-')
+}
+
+/// `display_name = "..."` unless it is the NAME, which is the default.
+fn display_name(s: &mut Stanza, name: &str, display_name: &str) {
+    if display_name != name {
+        s.key("display_name", string(display_name));
+    }
+}
+
+/// A channel with its plain labels. One that carries a sensitive label (Slack's `auth_token`,
+/// PagerDuty's `service_key`, a basic-auth webhook's `password`) is not written: Google returns
+/// that label masked, so the error says what to declare by hand instead.
+pub fn channel(live: &ChannelRecord, name: &str) -> Result<Stanza, ImportError> {
+    let address = ResourceAddr::new(Kind::Channel, name);
+    let Some(declared) = crate::config::channel_type(&live.kind) else {
+        return Err(ImportError::Unsupported {
+            address,
+            why: format!(
+                "it is a {} channel, and stack.toml's channel types are {}",
+                live.kind,
+                crate::config::channel_type_names()
+            ),
+        });
+    };
+    let mut s = Stanza::new(address.clone(), &live.name);
+    s.key("type", string(declared.name));
+    for (key, label, _) in declared.plain {
+        if let Some(value) = live.labels.get(*label) {
+            s.key(key, string(value));
+        }
+    }
+    display_name(&mut s, name, &live.display_name);
+    // A token-auth webhook carries its token in the URL; every other type with a secret key
+    // has the sensitive label.
+    if let Some((key, _)) = declared.secret.filter(|_| live.kind != "webhook_tokenauth") {
+        let keys: Vec<String> = s
+            .lines
+            .iter()
+            .filter_map(|line| match line {
+                Line::Key(k, v) => Some(format!("{k} = {v}")),
+                Line::Comment(_) => None,
+            })
+            .collect();
+        return Err(ImportError::Unsupported {
+            address: address.clone(),
+            why: format!(
+                "its {key} is sensitive: Google never returns it, so import cannot write it. Declare it by hand as [{address}] with {}, {key} = \"secret.NAME\" (a [secret.NAME] that holds it: `stackctl secret set NAME`), then run `stackctl adopt {address}`",
+                keys.join(", ")
+            ),
+        });
+    }
+    Ok(s)
+}
+
+/// An HTTPS uptime check of a URL on port 443; a URL on a service's host (declared or imported
+/// with it) is written as `target` and `path`.
+pub fn uptime(live: &UptimeRecord, name: &str, refs: &References) -> Result<Stanza, ImportError> {
+    let address = ResourceAddr::new(Kind::Uptime, name);
+    let unsupported = |why: String| ImportError::Unsupported {
+        address: address.clone(),
+        why,
+    };
+    if live.host.is_empty() || !live.use_ssl || !matches!(live.port, 0 | 443) {
+        return Err(unsupported(
+            "stack.toml's uptime checks are HTTPS checks of a URL on port 443, and this one is not (another protocol, port or monitored resource)".into(),
+        ));
+    }
+    let expect_status = match live.status_classes.as_slice() {
+        [] => None,
+        [class] => Some(
+            class
+                .strip_prefix("STATUS_CLASS_")
+                .unwrap_or(class)
+                .to_ascii_lowercase(),
+        ),
+        classes => {
+            return Err(unsupported(format!(
+                "it accepts {} status classes ({}), and stack.toml's expect_status is one",
+                classes.len(),
+                classes.join(", ")
+            )));
+        }
+    };
+    let mut s = Stanza::new(address.clone(), &live.name);
+    match refs.service_hosts.get(&live.host) {
+        Some(service) => {
+            s.key("target", string(&service.to_string()));
+            if live.path != "/" {
+                s.key("path", string(&live.path));
+            }
+        }
+        None => {
+            s.key(
+                "url",
+                string(&format!("https://{}{}", live.host, live.path)),
+            );
+        }
+    }
+    s.key("period", duration(live.period));
+    s.key("timeout", duration(live.timeout));
+    if !live.regions.is_empty() {
+        s.key("regions", strings(&live.regions));
+    }
+    if let Some(status) = expect_status {
+        s.key("expect_status", string(&status));
+    }
+    display_name(&mut s, name, &live.display_name);
+    Ok(s)
+}
+
+/// An enabled alert policy of threshold conditions, written as explicit `conditions`.
+pub fn alert(live: &AlertRecord, name: &str, refs: &References) -> Result<Stanza, ImportError> {
+    let address = ResourceAddr::new(Kind::Alert, name);
+    let unsupported = |why: String| ImportError::Unsupported {
+        address: address.clone(),
+        why,
+    };
+    if !live.enabled {
+        return Err(unsupported(
+            "it is disabled, and stack.toml's alert policies are enabled: enable it, then import it".into(),
+        ));
+    }
+    let mut conditions = Vec::new();
+    for (i, condition) in live.conditions.iter().enumerate() {
+        let Some(condition) = condition else {
+            return Err(unsupported(format!(
+                "its condition {} is not a metric threshold (an absence, log, MQL or PromQL condition), and stack.toml's conditions are thresholds",
+                i + 1
+            )));
+        };
+        conditions.push(condition_table(condition));
+    }
+    if conditions.len() > 1 && live.combiner != "OR" {
+        return Err(unsupported(format!(
+            "it combines its {} conditions with {}, and stack.toml's policies fire when any condition does (OR)",
+            conditions.len(),
+            live.combiner
+        )));
+    }
+    let mut s = Stanza::new(address.clone(), &live.name);
+    display_name(&mut s, name, &live.display_name);
+    let lines: String = conditions.iter().map(|c| format!("  {c},\n")).collect();
+    s.key("conditions", format!("[\n{lines}]"));
+    refs.notify(&mut s, &live.channels);
+    Ok(s)
+}
+
+/// `{ name = ..., filter = ..., comparison = ..., ... }`: one condition as stack.toml writes it.
+fn condition_table(c: &ConditionRecord) -> String {
+    let mut entries = vec![
+        ("name", string(&c.display_name)),
+        ("filter", string(&c.filter)),
+    ];
+    if let Some(d) = &c.denominator_filter {
+        entries.push(("denominator_filter", string(d)));
+    }
+    entries.extend([
+        ("comparison", string(&c.comparison)),
+        ("threshold", number(c.threshold)),
+        ("duration", duration(c.duration)),
+        ("aligner", string(&c.aligner)),
+        ("period", duration(c.period)),
+    ]);
+    if let Some(r) = &c.reducer {
+        entries.push(("reducer", string(r)));
+    }
+    if !c.group_by.is_empty() {
+        entries.push(("group_by", strings(&c.group_by)));
+    }
+    inline_table(entries.into_iter().map(|(k, v)| (k.to_string(), v)))
+}
+
+/// A budget of the stack's project, in US dollars, named as stackctl names its budgets
+/// (`sc:<stack>:<NAME>`, by which plan finds it).
+pub fn budget(
+    live: &BudgetRecord,
+    name: &str,
+    stack: &str,
+    refs: &References,
+) -> Result<Stanza, ImportError> {
+    let address = ResourceAddr::new(Kind::Budget, name);
+    let unsupported = |why: String| ImportError::Unsupported {
+        address: address.clone(),
+        why,
+    };
+    let display_name = super::budget::display_name(stack, name);
+    if live.display_name != display_name {
+        let account = live
+            .name
+            .strip_prefix("billingAccounts/")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default();
+        return Err(unsupported(format!(
+            "stackctl finds a budget by the display name {display_name:?}, and this one is named {:?}: rename it (`gcloud billing budgets update {} --billing-account={account} --display-name={display_name}`), then import it",
+            live.display_name,
+            last(&live.name)
+        )));
+    }
+    let amount = match &live.amount {
+        Some(amount) if matches!(amount.currency.as_str(), "" | "USD") => amount,
+        Some(amount) => {
+            return Err(unsupported(format!(
+                "its amount is in {}, and stack.toml's budgets are in US dollars (amount_usd)",
+                amount.currency
+            )));
+        }
+        None => {
+            return Err(unsupported(
+                "its amount follows last period's spend, and stack.toml's budgets have a fixed amount_usd: set an amount, then import it".into(),
+            ));
+        }
+    };
+    if live.thresholds.is_empty() {
+        return Err(unsupported(
+            "it has no threshold rule on actual spend, and stack.toml's budgets have at least one (`thresholds`)".into(),
+        ));
+    }
+    let mut s = Stanza::new(address.clone(), &live.name);
+    s.key("amount_usd", super::budget::show_amount(amount));
+    s.key("thresholds", fractions(&live.thresholds));
+    if !live.forecast_thresholds.is_empty() {
+        s.key("forecast_thresholds", fractions(&live.forecast_thresholds));
+    }
+    refs.notify(&mut s, &live.channels);
+    Ok(s)
+}
+
+/// Budget thresholds as the set plan compares them to.
+fn fractions(thresholds: &[f64]) -> String {
+    let written: Vec<String> = super::budget::millionths(thresholds)
+        .into_iter()
+        .map(|m| number(m as f64 / 1e6))
+        .collect();
+    format!("[{}]", written.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::change::FieldChange;
+    use crate::model::live::budgets::MoneyAmount;
     use crate::model::live::tasks::{HttpTargetRecord, OidcRecord, QueueState};
+    use crate::resources::{Known, NAME_LABEL, OWNER_LABEL};
+
+    /// The stanzas as the stack `s` declares them (the validation import runs before writing).
+    fn declared(stanzas: &[&Stanza]) -> crate::config::Stack {
+        let mut text = "[stack]\nname = \"s\"\nproject = \"acme-shop\"\nregion = \"us-central1\"\nbilling_account = \"012345-6789AB-CDEF01\"\n".to_string();
+        for stanza in stanzas {
+            text.push('\n');
+            text.push_str(&stanza.render());
+        }
+        crate::config::parse(std::path::Path::new("stack.toml"), &text)
+            .unwrap_or_else(|e| panic!("{e}\n{text}"))
+    }
+
+    /// What differs besides the ownership labels adopting writes.
+    fn besides_ownership(fields: Vec<FieldChange>) -> Vec<FieldChange> {
+        fields
+            .into_iter()
+            .filter(|f| {
+                f.field != format!("user_labels.{OWNER_LABEL}")
+                    && f.field != format!("user_labels.{NAME_LABEL}")
+            })
+            .collect()
+    }
+
+    fn channel_record(kind: &str, display_name: &str, labels: &[(&str, &str)]) -> ChannelRecord {
+        ChannelRecord {
+            name: "projects/acme-shop/notificationChannels/7".into(),
+            kind: kind.into(),
+            display_name: display_name.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            user_labels: BTreeMap::from([("team".into(), "ops".into())]),
+        }
+    }
+
+    #[test]
+    fn display_names_become_unique_label_values() {
+        assert_eq!(
+            name_from_display_name("Ops e-mail (EU)", Kind::Channel),
+            "ops-e-mail-eu"
+        );
+        assert_eq!(
+            name_from_display_name("5xx rate", Kind::Alert),
+            "alert-5xx-rate"
+        );
+        assert_eq!(name_from_display_name("  ", Kind::Uptime), "uptime");
+        assert_eq!(
+            name_from_display_name("Überwachung", Kind::Uptime),
+            "berwachung"
+        );
+        let long = name_from_display_name(&"a".repeat(80), Kind::Alert);
+        assert_eq!(long.len(), 63);
+        let taken = BTreeSet::from(["ops".to_string(), "ops-2".to_string(), long.clone()]);
+        assert_eq!(unique_name("ops", &taken), "ops-3");
+        assert_eq!(unique_name("api", &taken), "api");
+        let second = unique_name(&long, &taken);
+        assert_eq!(second.len(), 63);
+        assert!(second.ends_with("-2"), "{second}");
+    }
+
+    #[test]
+    fn an_email_channel_round_trips_and_a_slack_one_says_what_to_write_by_hand() {
+        let email = channel_record(
+            "email",
+            "Ops email",
+            &[("email_address", "ops@example.com")],
+        );
+        let stanza = channel(&email, "ops-email").expect("stanza");
+        let text = stanza.render();
+        for line in [
+            "type = \"email\"",
+            "email = \"ops@example.com\"",
+            "display_name = \"Ops email\"",
+        ] {
+            assert!(text.contains(line), "{line}: {text}");
+        }
+        let stack = declared(&[&stanza]);
+        let spec =
+            crate::resources::channel::spec(&stack, "ops-email", &stack.channels["ops-email"]);
+        assert_eq!(
+            besides_ownership(crate::resources::channel::diff(&spec, &email)),
+            vec![]
+        );
+
+        let webhook = channel_record(
+            "webhook_tokenauth",
+            "hook",
+            &[("url", "https://hooks.example.com/x?token=1")],
+        );
+        let text = channel(&webhook, "hook").expect("stanza").render();
+        assert!(
+            text.contains("type = \"webhook\"\nurl = \"https://hooks.example.com/x?token=1\"\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("display_name"),
+            "the NAME is the default: {text}"
+        );
+
+        let slack = channel_record("slack", "Team Slack", &[("channel_name", "#alerts")]);
+        let Err(ImportError::Unsupported { why, .. }) = channel(&slack, "team-slack") else {
+            panic!("a Slack channel's token cannot be read back");
+        };
+        for part in [
+            "auth_token is sensitive",
+            "[channel.team-slack] with type = \"slack\", channel_name = \"#alerts\", display_name = \"Team Slack\", auth_token = \"secret.NAME\"",
+            "stackctl adopt channel.team-slack",
+        ] {
+            assert!(why.contains(part), "{part}: {why}");
+        }
+        let basic = channel_record(
+            "webhook_basicauth",
+            "b",
+            &[("url", "https://h.example.com"), ("username", "u")],
+        );
+        assert!(
+            matches!(channel(&basic, "b"), Err(ImportError::Unsupported { why, .. }) if why.contains("password = \"secret.NAME\"")),
+        );
+        let sms = channel_record("sms", "pager", &[("number", "+15550100")]);
+        assert!(
+            matches!(channel(&sms, "pager"), Err(ImportError::Unsupported { why, .. }) if why.contains("sms channel")),
+        );
+    }
+
+    fn uptime_record() -> UptimeRecord {
+        UptimeRecord {
+            name: "projects/acme-shop/uptimeCheckConfigs/relay-x1".into(),
+            display_name: "Relay health".into(),
+            host: "relay-abc-uc.a.run.app".into(),
+            path: "/healthz".into(),
+            use_ssl: true,
+            port: 443,
+            period: Duration::from_secs(60),
+            timeout: Duration::from_secs(5),
+            regions: vec!["ASIA_PACIFIC".into(), "EUROPE".into(), "USA".into()],
+            status_classes: vec!["STATUS_CLASS_2XX".into()],
+            user_labels: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn an_uptime_check_round_trips_by_url_or_by_its_services_address() {
+        let live = uptime_record();
+        let stanza = uptime(&live, "relay-health", &References::default()).expect("stanza");
+        let text = stanza.render();
+        for line in [
+            "url = \"https://relay-abc-uc.a.run.app/healthz\"",
+            "period = \"1m\"",
+            "timeout = \"5s\"",
+            "regions = [\"ASIA_PACIFIC\", \"EUROPE\", \"USA\"]",
+            "expect_status = \"2xx\"",
+        ] {
+            assert!(text.contains(line), "{line}: {text}");
+        }
+        let stack = declared(&[&stanza]);
+        let spec =
+            crate::resources::uptime::spec(&stack, "relay-health", &stack.uptimes["relay-health"]);
+        assert_eq!(
+            besides_ownership(crate::resources::uptime::diff(&spec, &live)),
+            vec![]
+        );
+
+        let mut refs = References::default();
+        refs.service_hosts.insert(
+            "relay-abc-uc.a.run.app".into(),
+            ResourceAddr::new(Kind::Service, "relay"),
+        );
+        let text = uptime(&live, "relay-health", &refs)
+            .expect("stanza")
+            .render();
+        assert!(
+            text.contains("target = \"service.relay\"\npath = \"/healthz\"\n"),
+            "{text}"
+        );
+
+        let mut http = uptime_record();
+        http.use_ssl = false;
+        http.port = 80;
+        let mut two_classes = uptime_record();
+        two_classes.status_classes.push("STATUS_CLASS_3XX".into());
+        for unsupported in [http, two_classes] {
+            assert!(matches!(
+                uptime(&unsupported, "x", &References::default()),
+                Err(ImportError::Unsupported { .. })
+            ));
+        }
+    }
+
+    fn condition_record() -> ConditionRecord {
+        ConditionRecord {
+            display_name: "5xx responses".into(),
+            filter: "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND metric.labels.response_code_class=\"5xx\"".into(),
+            denominator_filter: None,
+            comparison: "COMPARISON_GT".into(),
+            threshold: 0.5,
+            duration: Duration::from_secs(300),
+            aligner: "ALIGN_RATE".into(),
+            reducer: Some("REDUCE_SUM".into()),
+            group_by: vec!["resource.labels.service_name".into()],
+            period: Duration::from_secs(60),
+        }
+    }
+
+    fn alert_record(channels: &[&str]) -> AlertRecord {
+        AlertRecord {
+            name: "projects/acme-shop/alertPolicies/42".into(),
+            display_name: "API 5xx".into(),
+            user_labels: BTreeMap::new(),
+            enabled: true,
+            combiner: "OR".into(),
+            conditions: vec![Some(condition_record())],
+            channels: channels.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn an_alert_policy_round_trips_with_explicit_conditions_and_its_channels_by_address() {
+        let email = channel_record("email", "Ops", &[("email_address", "ops@example.com")]);
+        let channel_stanza = channel(&email, "ops").expect("channel");
+        let mut refs = References::default();
+        refs.channels
+            .insert(email.name.clone(), channel_stanza.address.clone());
+        let live = alert_record(&[email.name.as_str()]);
+        let stanza = alert(&live, "api-5xx", &refs).expect("stanza");
+        let text = stanza.render();
+        assert!(text.contains("notify = [\"channel.ops\"]"), "{text}");
+        assert!(
+            text.contains("conditions = [\n  { name = \"5xx responses\", filter = "),
+            "{text}"
+        );
+        for part in [
+            "comparison = \"COMPARISON_GT\"",
+            "threshold = 0.5",
+            "duration = \"5m\"",
+            "aligner = \"ALIGN_RATE\"",
+            "period = \"1m\"",
+            "reducer = \"REDUCE_SUM\"",
+            "group_by = [\"resource.labels.service_name\"]",
+        ] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
+        let stack = declared(&[&channel_stanza, &stanza]);
+        let spec = crate::resources::alert::spec(&stack, "api-5xx", &stack.alerts["api-5xx"]);
+        let known = Known {
+            names: BTreeMap::from([(channel_stanza.address.clone(), Some(email.name.clone()))]),
+            ..Known::default()
+        };
+        assert_eq!(
+            besides_ownership(crate::resources::alert::diff(&spec, &live, &known)),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn an_alert_leaves_out_a_channel_it_cannot_name_and_refuses_what_it_cannot_declare() {
+        let slack = "projects/acme-shop/notificationChannels/9";
+        let text = alert(&alert_record(&[slack]), "api-5xx", &References::default())
+            .expect("stanza")
+            .render();
+        assert!(
+            text.contains(&format!("# notify leaves out {slack}: no [channel] stanza")),
+            "{text}"
+        );
+        assert!(!text.contains("notify ="), "{text}");
+
+        let mut absent = alert_record(&[]);
+        absent.conditions.push(None);
+        absent.combiner = "OR".into();
+        let mut disabled = alert_record(&[]);
+        disabled.enabled = false;
+        let mut all_of = alert_record(&[]);
+        all_of.conditions.push(Some(condition_record()));
+        all_of.combiner = "AND".into();
+        for (live, reason) in [
+            (absent, "condition 2 is not a metric threshold"),
+            (disabled, "it is disabled"),
+            (all_of, "with AND"),
+        ] {
+            match alert(&live, "x", &References::default()) {
+                Err(ImportError::Unsupported { why, .. }) => {
+                    assert!(why.contains(reason), "{reason}: {why}")
+                }
+                other => panic!("{reason}: {other:?}"),
+            }
+        }
+    }
+
+    fn budget_record(display_name: &str) -> BudgetRecord {
+        BudgetRecord {
+            name: "billingAccounts/012345-6789AB-CDEF01/budgets/b1".into(),
+            display_name: display_name.into(),
+            projects: vec!["projects/123".into()],
+            amount: Some(MoneyAmount {
+                currency: "USD".into(),
+                units: 299,
+                nanos: 990_000_000,
+            }),
+            thresholds: vec![1.0, 0.5, 0.9000000000000001],
+            forecast_thresholds: vec![1.2],
+            channels: vec![],
+            etag: "e".into(),
+        }
+    }
+
+    #[test]
+    fn a_budget_named_as_stackctl_names_it_round_trips_and_another_is_told_to_rename() {
+        let live = budget_record("sc:s:monthly");
+        let stanza = budget(&live, "monthly", "s", &References::default()).expect("stanza");
+        let text = stanza.render();
+        for line in [
+            "amount_usd = 299.99",
+            "thresholds = [0.5, 0.9, 1]",
+            "forecast_thresholds = [1.2]",
+        ] {
+            assert!(text.contains(line), "{line}: {text}");
+        }
+        let stack = declared(&[&stanza]);
+        let spec = crate::resources::budget::spec(&stack, "monthly", &stack.budgets["monthly"]);
+        let known = Known {
+            project_number: Some("projects/123".into()),
+            ..Known::default()
+        };
+        assert_eq!(crate::resources::budget::diff(&spec, &live, &known), vec![]);
+
+        let Err(ImportError::Unsupported { why, .. }) = budget(
+            &budget_record("Monthly"),
+            "monthly",
+            "s",
+            &References::default(),
+        ) else {
+            panic!("plan could not find it again");
+        };
+        assert!(
+            why.contains("--billing-account=012345-6789AB-CDEF01 --display-name=sc:s:monthly"),
+            "{why}"
+        );
+        let mut spend_based = budget_record("sc:s:monthly");
+        spend_based.amount = None;
+        assert!(matches!(
+            budget(&spend_based, "monthly", "s", &References::default()),
+            Err(ImportError::Unsupported { .. })
+        ));
+    }
 
     #[test]
     fn a_queue_refers_to_its_service_and_identity_by_address() {

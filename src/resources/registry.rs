@@ -246,27 +246,55 @@ pub fn data_loss(step: &Step, desired: Option<&Desired>) -> Option<String> {
     for_kind(step.address.kind, Loss(step, desired))
 }
 
-/// The fields in which the declared resource at `address` differs from the live one it matches
-/// (by key), whoever owns it: `None` when nothing live matches. `stackctl import` takes
-/// ownership only of what this finds empty.
+/// The fields in which the declared resource at `address` differs from the live resource
+/// `live_name`, whoever owns it: `None` when that is not live (or `address` not declared).
+/// `stackctl import` takes ownership only of what this finds empty, against the resource its
+/// stanza was written from.
 pub fn declared_diff(
     stack: &Stack,
     observed: &Observed,
     known: &super::Known,
     address: &ResourceAddr,
+    live_name: &str,
 ) -> Option<Vec<crate::model::change::FieldChange>> {
-    struct Diff<'a>(&'a Stack, &'a Observed, &'a super::Known, &'a ResourceAddr);
+    struct Diff<'a>(
+        &'a Stack,
+        &'a Observed,
+        &'a super::Known,
+        &'a ResourceAddr,
+        &'a str,
+    );
     impl KindVisitor for Diff<'_> {
         type Output = Option<Vec<crate::model::change::FieldChange>>;
         fn visit<K: Registered>(self) -> Self::Output {
-            let Diff(stack, observed, known, address) = self;
+            let Diff(stack, observed, known, address, live_name) = self;
             let (_, spec) = K::declared(stack).into_iter().find(|(a, _)| a == address)?;
-            let key = K::spec_key(&spec);
-            let live = K::lives(observed).iter().find(|l| K::live_key(l) == key)?;
+            let live = K::lives(observed)
+                .iter()
+                .find(|l| K::live_name(l) == live_name)?;
             Some(K::diff(&spec, live, known))
         }
     }
-    for_kind(address.kind, Diff(stack, observed, known, address))
+    for_kind(
+        address.kind,
+        Diff(stack, observed, known, address, live_name),
+    )
+}
+
+/// The display names by which adopt finds the declared resources of `kind` whose ids the server
+/// assigns ([`Reconcile::spec_display_name`]); empty for other kinds.
+pub fn declared_display_names(stack: &Stack, kind: Kind) -> std::collections::BTreeSet<String> {
+    struct DisplayNames<'a>(&'a Stack);
+    impl KindVisitor for DisplayNames<'_> {
+        type Output = std::collections::BTreeSet<String>;
+        fn visit<K: Registered>(self) -> Self::Output {
+            K::declared(self.0)
+                .iter()
+                .filter_map(|(_, spec)| K::spec_display_name(spec).map(str::to_string))
+                .collect()
+        }
+    }
+    for_kind(kind, DisplayNames(stack))
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! `stackctl import`: a project built by hand through the APIs (as the seed builds it with
 //! gcloud) becomes stack.toml stanzas that validate, plan empty and are adopted; what another
-//! stack owns is never imported.
+//! stack owns is never imported, and what stack.toml cannot declare (a Slack channel's token, a
+//! policy that is not thresholds, a budget not named as stackctl names it) is named with the
+//! reason and left unowned.
 
 use crate::support::*;
 
@@ -8,7 +10,13 @@ const EMPTY_STACK: &str = r#"[stack]
 name = "imported"
 project = "test-project"
 region = "us-central1"
+billing_account = "012345-6789AB-CDEF01"
 "#;
+
+const CHANNELS: &str = "/v3/projects/test-project/notificationChannels";
+const POLICIES: &str = "/v3/projects/test-project/alertPolicies";
+const UPTIME_CHECKS: &str = "/v3/projects/test-project/uptimeCheckConfigs";
+const BUDGETS: &str = "/v1/billingAccounts/012345-6789AB-CDEF01/budgets";
 
 fn ok(emulator: &Emulator, method: &str, path: &str, body: &str) -> serde_json::Value {
     let (status, text) = emulator.http(method, path, Some(body));
@@ -16,9 +24,28 @@ fn ok(emulator: &Emulator, method: &str, path: &str, body: &str) -> serde_json::
     serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
 }
 
+/// A Slack notification channel, whose token Google never returns; its full name.
+fn slack_channel(emulator: &Emulator) -> String {
+    let slack = ok(
+        emulator,
+        "POST",
+        CHANNELS,
+        r##"{"type": "slack", "displayName": "Team Slack", "labels": {"channel_name": "#alerts", "auth_token": "xoxb-not-a-real-token"}}"##,
+    );
+    slack["name"].as_str().expect("channel name").to_string()
+}
+
+/// `projects/NUMBER` of the test project, as budgets filter by it.
+fn project_number(emulator: &Emulator) -> String {
+    let project = ok(emulator, "GET", "/v3/projects/test-project", "");
+    project["name"].as_str().expect("project name").to_string()
+}
+
 /// The seed's resources, made through the APIs without stackctl: an identity, a secret, a
 /// capped Cloud Run service reading the secret, a queue pushing to it with OIDC, a dataset with
-/// a partitioned table, a job and the schedule that runs it, a Firestore database.
+/// a partitioned table, a job and the schedule that runs it, a Firestore database; and what
+/// watches it: an email channel, an uptime check of the service, an alert policy on its 5xx
+/// responses notifying the channel, a monthly budget, and a Slack channel.
 fn build_by_hand(emulator: &Emulator) {
     let p = "projects/test-project";
     let l = "projects/test-project/locations/us-central1";
@@ -31,6 +58,8 @@ fn build_by_hand(emulator: &Emulator) {
         "cloudscheduler",
         "firestore",
         "artifactregistry",
+        "monitoring",
+        "billingbudgets",
     ] {
         ok(
             emulator,
@@ -117,6 +146,58 @@ fn build_by_hand(emulator: &Emulator) {
         &format!("/v1/{l}/repositories?repositoryId=images"),
         r#"{"format": "DOCKER", "cleanupPolicies": {"keep-recent": {"id": "keep-recent", "action": "KEEP", "mostRecentVersions": {"keepCount": 5}}}}"#,
     );
+    let email = ok(
+        emulator,
+        "POST",
+        CHANNELS,
+        r#"{"type": "email", "displayName": "Ops email", "labels": {"email_address": "ops@example.com"}, "userLabels": {"team": "ops"}}"#,
+    );
+    let email = email["name"].as_str().expect("channel name");
+    slack_channel(emulator);
+    ok(
+        emulator,
+        "POST",
+        UPTIME_CHECKS,
+        &format!(
+            r#"{{"displayName": "Worker health", "monitoredResource": {{"type": "uptime_url", "labels": {{"host": "{}", "project_id": "test-project"}}}}, "httpCheck": {{"useSsl": true, "port": 443, "path": "/healthz", "acceptedResponseStatusCodes": [{{"statusClass": "STATUS_CLASS_2XX"}}]}}, "period": "60s", "timeout": "5s", "selectedRegions": ["USA", "EUROPE", "ASIA_PACIFIC"]}}"#,
+            uri.trim_start_matches("https://")
+        ),
+    );
+    ok(
+        emulator,
+        "POST",
+        POLICIES,
+        &format!(
+            r#"{{"displayName": "Worker 5xx", "combiner": "OR", "notificationChannels": ["{email}"], "conditions": [{{"displayName": "5xx responses", "conditionThreshold": {{"filter": "metric.type = \"run.googleapis.com/request_count\" AND resource.type = \"cloud_run_revision\" AND metric.labels.response_code_class = \"5xx\"", "comparison": "COMPARISON_GT", "thresholdValue": 1, "duration": "300s", "aggregations": [{{"alignmentPeriod": "60s", "perSeriesAligner": "ALIGN_RATE", "crossSeriesReducer": "REDUCE_SUM", "groupByFields": ["resource.labels.service_name"]}}]}}}}]}}"#
+        ),
+    );
+    ok(
+        emulator,
+        "POST",
+        BUDGETS,
+        &format!(
+            r#"{{"displayName": "sc:imported:monthly", "budgetFilter": {{"projects": ["{}"]}}, "amount": {{"specifiedAmount": {{"currencyCode": "USD", "units": "300"}}}}, "thresholdRules": [{{"thresholdPercent": 0.5}}, {{"thresholdPercent": 0.9}}, {{"thresholdPercent": 1.0}}], "notificationsRule": {{"monitoringNotificationChannels": ["{email}"]}}}}"#,
+            project_number(emulator)
+        ),
+    );
+}
+
+/// The user labels of the one live resource `list_path` lists under `field` with
+/// `display_name`.
+fn user_labels(
+    emulator: &Emulator,
+    list_path: &str,
+    field: &str,
+    display_name: &str,
+) -> serde_json::Value {
+    let list = ok(emulator, "GET", list_path, "");
+    let items = list[field].as_array().cloned().unwrap_or_default();
+    let found: Vec<&serde_json::Value> = items
+        .iter()
+        .filter(|item| item["displayName"] == display_name)
+        .collect();
+    assert_eq!(found.len(), 1, "{display_name} in {list}");
+    found[0]["userLabels"].clone()
 }
 
 #[test]
@@ -148,6 +229,10 @@ fn a_hand_made_project_imports_to_stanzas_that_plan_empty_and_are_adopted() {
         "[schedule.ingest-hourly]",
         "[firestore.default]",
         "[repository.images]",
+        "[channel.ops-email]",
+        "[uptime.worker-health]",
+        "[alert.worker-5xx]",
+        "[budget.monthly]",
     ] {
         assert!(written.contains(stanza), "{stanza}:\n{written}");
     }
@@ -159,9 +244,24 @@ fn a_hand_made_project_imports_to_stanzas_that_plan_empty_and_are_adopted() {
         "dataset = \"dataset.shopify\"",
         "schema = \"schemas/orders.json\"",
         "keep_recent = 5",
+        "email = \"ops@example.com\"",
+        "target = \"service.worker\"\npath = \"/healthz\"",
+        "notify = [\"channel.ops-email\"]",
+        "comparison = \"COMPARISON_GT\"",
+        "amount_usd = 300",
     ] {
         assert!(written.contains(reference), "{reference}:\n{written}");
     }
+    // The Slack channel's token cannot be read back: named, with what to write by hand.
+    assert!(!written.contains("team-slack"), "{written}");
+    assert!(
+        imported
+            .stderr
+            .contains("not importable: channel.team-slack: its auth_token is sensitive")
+            && imported.stderr.contains("auth_token = \"secret.NAME\""),
+        "{}",
+        imported.stderr
+    );
     let schema =
         std::fs::read_to_string(ws.path().join("schemas/orders.json")).expect("schema file");
     assert!(schema.contains("\"created_at\""), "{schema}");
@@ -177,6 +277,10 @@ fn a_hand_made_project_imports_to_stanzas_that_plan_empty_and_are_adopted() {
         "schedule.ingest-hourly",
         "firestore.default",
         "repository.images",
+        "channel.ops-email",
+        "uptime.worker-health",
+        "alert.worker-5xx",
+        "budget.monthly",
     ] {
         assert!(
             !plan.stdout.contains(&format!("# {address} ")),
@@ -184,12 +288,111 @@ fn a_hand_made_project_imports_to_stanzas_that_plan_empty_and_are_adopted() {
             plan.stdout
         );
     }
-    // A second import finds nothing left: everything is declared and owned.
+    // Found again by their labels, the ones they had kept.
+    let labels = user_labels(&emulator, CHANNELS, "notificationChannels", "Ops email");
+    assert_eq!(
+        labels,
+        serde_json::json!({"team": "ops", "stackctl-stack": "imported", "stackctl-name": "ops-email"})
+    );
+    let labels = user_labels(&emulator, POLICIES, "alertPolicies", "Worker 5xx");
+    assert_eq!(labels["stackctl-name"], "worker-5xx", "{labels}");
+    let labels = user_labels(
+        &emulator,
+        UPTIME_CHECKS,
+        "uptimeCheckConfigs",
+        "Worker health",
+    );
+    assert_eq!(labels["stackctl-name"], "worker-health", "{labels}");
+    // A second import finds nothing left but the Slack channel: the rest is declared and owned.
     let again = ws.on(&emulator, &["import", "--all"]).expect(0);
     assert!(
-        again.stdout.contains("Nothing to import"),
+        again.stdout.contains("Nothing else to import")
+            && again.stderr.contains("not importable: channel.team-slack"),
+        "{}\n{}",
+        again.stdout,
+        again.stderr
+    );
+}
+
+#[test]
+fn what_stack_toml_cannot_declare_is_named_with_the_reason_and_left_unowned() {
+    let emulator = Emulator::start();
+    let slack = slack_channel(&emulator);
+    ok(
+        &emulator,
+        "POST",
+        POLICIES,
+        &format!(
+            r#"{{"displayName": "Queue backlog", "combiner": "OR", "notificationChannels": ["{slack}"], "conditions": [{{"displayName": "depth", "conditionThreshold": {{"filter": "metric.type = \"cloudtasks.googleapis.com/queue/depth\" AND resource.type = \"cloud_tasks_queue\"", "comparison": "COMPARISON_GT", "thresholdValue": 1000, "duration": "600s", "aggregations": [{{"alignmentPeriod": "300s", "perSeriesAligner": "ALIGN_MAX"}}]}}}}]}}"#
+        ),
+    );
+    ok(
+        &emulator,
+        "POST",
+        POLICIES,
+        r#"{"displayName": "Heartbeat missing", "combiner": "OR", "conditions": [{"displayName": "no heartbeat", "conditionAbsent": {"filter": "metric.type = \"custom.googleapis.com/heartbeat\" AND resource.type = \"global\"", "duration": "600s", "aggregations": [{"alignmentPeriod": "300s", "perSeriesAligner": "ALIGN_COUNT"}]}}]}"#,
+    );
+    ok(
+        &emulator,
+        "POST",
+        BUDGETS,
+        &format!(
+            r#"{{"displayName": "Monthly", "budgetFilter": {{"projects": ["{}"]}}, "amount": {{"specifiedAmount": {{"currencyCode": "USD", "units": "100"}}}}, "thresholdRules": [{{"thresholdPercent": 1.0}}]}}"#,
+            project_number(&emulator)
+        ),
+    );
+    let ws = Workspace::new(EMPTY_STACK);
+
+    // Named, a resource that cannot be imported is an error and nothing is written.
+    let named = ws
+        .on(&emulator, &["import", "channel.team-slack"])
+        .expect(1);
+    assert!(
+        named.stderr.contains("its auth_token is sensitive"),
         "{}",
-        again.stdout
+        named.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.file()).expect("stack.toml"),
+        EMPTY_STACK
+    );
+
+    let run = ws.on(&emulator, &["import", "--all"]).expect(1);
+    for reason in [
+        "not importable: channel.team-slack: its auth_token is sensitive",
+        "not importable: alert.heartbeat-missing: its condition 1 is not a metric threshold",
+        "not importable: budget.monthly: stackctl finds a budget by the display name \"sc:imported:monthly\", and this one is named \"Monthly\": rename it",
+    ] {
+        assert!(run.stderr.contains(reason), "{reason}:\n{}", run.stderr);
+    }
+    // The policy is written without the channel it cannot name, says so, and is not adopted.
+    let written = std::fs::read_to_string(ws.file()).expect("stack.toml");
+    assert!(
+        written.contains(
+            "[alert.queue-backlog]                # imported from projects/test-project/alertPolicies/"
+        ) && written.contains(&format!(
+            "# notify leaves out {slack}: no [channel] stanza declares or imports it"
+        )),
+        "{written}"
+    );
+    assert!(
+        !written.contains("[channel.")
+            && !written.contains("[budget.")
+            && !written.contains("heartbeat"),
+        "{written}"
+    );
+    ws.run(&["validate"]).expect(0);
+    assert!(
+        run.stderr.contains(
+            "alert.queue-backlog: the written stanza differs from the live resource (notify: "
+        ),
+        "{}",
+        run.stderr
+    );
+    let labels = user_labels(&emulator, POLICIES, "alertPolicies", "Queue backlog");
+    assert!(
+        labels.get("stackctl-stack").is_none(),
+        "left unowned: {labels}"
     );
 }
 

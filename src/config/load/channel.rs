@@ -16,12 +16,12 @@ pub(super) const CHANNEL_KEYS: &[&str] = &[
 
 /// One channel type of `type = "..."`: the keys it takes (beside `type` and `display_name`),
 /// which of them is a `secret.NAME` reference, and the Google label each key is sent as.
-struct ChannelType {
-    name: &'static str,
+pub(crate) struct ChannelType {
+    pub(crate) name: &'static str,
     /// `(key, Google label, required)`, plain values.
-    plain: &'static [(&'static str, &'static str, bool)],
+    pub(crate) plain: &'static [(&'static str, &'static str, bool)],
     /// `(key, Google label)` of the sensitive label read from Secret Manager, when the type has one.
-    secret: Option<(&'static str, &'static str)>,
+    pub(crate) secret: Option<(&'static str, &'static str)>,
     example: &'static str,
 }
 
@@ -52,6 +52,27 @@ const CHANNEL_TYPES: &[ChannelType] = &[
     },
 ];
 
+/// The `type = "..."` that declares a live channel of Google's type `google_type`
+/// (`webhook_tokenauth` and `webhook_basicauth` are both `webhook`); `None` for a type stack.toml
+/// does not declare.
+pub(crate) fn channel_type(google_type: &str) -> Option<&'static ChannelType> {
+    let name = if google_type.starts_with("webhook_") {
+        "webhook"
+    } else {
+        google_type
+    };
+    CHANNEL_TYPES.iter().find(|t| t.name == name)
+}
+
+/// The `type = "..."` values stack.toml takes, quoted and comma-separated.
+pub(crate) fn channel_type_names() -> String {
+    CHANNEL_TYPES
+        .iter()
+        .map(|t| format!("\"{}\"", t.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Kinds whose ids the server assigns are found again by a `stackctl-name` label: the table
 /// name must be a valid label value.
 pub(super) fn check_label_name(checker: &mut Checker, table: &TableRef) -> bool {
@@ -73,11 +94,7 @@ pub(super) fn read_channel(
 ) -> Option<ChannelConfig> {
     checker.check_keys(table, CHANNEL_KEYS);
     let name_ok = check_label_name(checker, table);
-    let names = CHANNEL_TYPES
-        .iter()
-        .map(|t| format!("\"{}\"", t.name))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let names = channel_type_names();
     let kind = checker.read_string(table, "type").required(
         checker,
         table,

@@ -52,6 +52,7 @@ mod fuzz;
 use alert::*;
 use budget::*;
 use channel::*;
+pub(crate) use channel::{channel_type, channel_type_names};
 use dashboard::*;
 use dataset::*;
 pub(crate) use files::base_dir;
