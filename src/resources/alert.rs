@@ -7,16 +7,14 @@ use serde::{Deserialize, Serialize};
 
 use super::channel::{applied_channel_names, planned_channel_names};
 use super::{
-    Adoption, ApplyCtx, Converge, Known, NAME_LABEL, OWNER_LABEL, Reconcile, StepError, created,
-    diff_labels, fill_assigned, labelled_address, labelled_key, owned_labels, quoted,
-    quoted_duration,
+    ApplyCtx, Converge, Known, NAME_LABEL, Reconcile, StepError, created, diff_labels,
+    fill_assigned, owned_labels, quoted, quoted_duration,
 };
 use crate::config::{AlertCondition, AlertConfig, Stack};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
 use crate::model::{Kind, ResourceAddr};
 use crate::provider::monitoring::{AlertRecord, AlertWrite, ConditionRecord};
 use crate::provider::run::OperationObserver;
-use crate::state::Ledger;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertSpec {
@@ -357,10 +355,7 @@ impl Reconcile for AlertKind {
     const KIND: Kind = Kind::Alert;
     const TIER: u8 = 3;
     const APIS: &'static [&'static str] = &["monitoring"];
-    const ADOPTION: Adoption = Adoption::Labels;
-    fn owner_labels(live: &Self::Live) -> Option<&BTreeMap<String, String>> {
-        Some(&live.user_labels)
-    }
+    super::server_named_by_label!(Kind::Alert, user_labels, "label");
     fn estimate(
         stack: &Stack,
         prices: &crate::cost::PriceTable,
@@ -375,34 +370,12 @@ impl Reconcile for AlertKind {
     }
     type Spec = AlertSpec;
     type Live = AlertRecord;
-
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, AlertSpec)> {
         stack
             .alerts
             .iter()
             .map(|(name, cfg)| (ResourceAddr::new(Kind::Alert, name), spec(stack, name, cfg)))
             .collect()
-    }
-    fn spec_name(spec: &AlertSpec) -> &str {
-        &spec.placeholder
-    }
-    fn live_name(live: &AlertRecord) -> &str {
-        &live.name
-    }
-    fn spec_key(spec: &AlertSpec) -> String {
-        spec.key.clone()
-    }
-    fn live_key(live: &AlertRecord) -> String {
-        labelled_key(&live.user_labels, &live.name)
-    }
-    fn spec_display_name(spec: &AlertSpec) -> Option<&str> {
-        Some(&spec.display_name)
-    }
-    fn live_display_name(live: &AlertRecord) -> Option<&str> {
-        Some(&live.display_name)
-    }
-    fn address_of(live: &AlertRecord, _: &Ledger) -> ResourceAddr {
-        labelled_address(Kind::Alert, &live.user_labels, &live.name)
     }
     fn depends_on(spec: &AlertSpec) -> Vec<ResourceAddr> {
         let mut deps = spec.notify.clone();
@@ -414,12 +387,6 @@ impl Reconcile for AlertKind {
     }
     fn diff(spec: &AlertSpec, live: &AlertRecord, known: &Known) -> Vec<FieldChange> {
         diff(spec, live, known)
-    }
-    fn unowned_hint(address: &ResourceAddr, name: &str) -> String {
-        format!(
-            "{address}: {name} carries the label {NAME_LABEL}={} but not {OWNER_LABEL} of this stack; remove that label from it, or rename the table",
-            address.name
-        )
     }
 }
 
@@ -486,6 +453,7 @@ impl Converge for AlertKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::OWNER_LABEL;
     use std::time::Duration;
 
     #[test]

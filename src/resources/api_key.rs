@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Adoption, ApplyCtx, Converge, Known, NAME_LABEL, OWNER_LABEL, Reconcile, StepError, created,
-    diff_labels, labelled_address, labelled_key, owned_labels, push_if_differs, quoted,
-    quoted_list,
+    ApplyCtx, Converge, Known, NAME_LABEL, Reconcile, StepError, created, diff_labels,
+    owned_labels, push_if_differs, quoted, quoted_list,
 };
 use crate::config::{ApiKeyConfig, Stack};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
@@ -17,7 +16,6 @@ use crate::model::{Kind, ResourceAddr};
 use crate::provider::api_keys::{ApiKeyRecord, ApiKeyWrite};
 use crate::provider::retry::Created;
 use crate::provider::run::OperationObserver;
-use crate::state::Ledger;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiKeySpec {
@@ -116,13 +114,9 @@ impl Reconcile for ApiKeyKind {
     const KIND: Kind = Kind::ApiKey;
     const TIER: u8 = 4;
     const APIS: &'static [&'static str] = &["apikeys"];
-    const ADOPTION: Adoption = Adoption::Labels;
-    fn owner_labels(live: &Self::Live) -> Option<&BTreeMap<String, String>> {
-        Some(&live.annotations)
-    }
+    super::server_named_by_label!(Kind::ApiKey, annotations, "annotation");
     type Spec = ApiKeySpec;
     type Live = ApiKeyRecord;
-
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, ApiKeySpec)> {
         stack
             .api_keys
@@ -135,27 +129,6 @@ impl Reconcile for ApiKeyKind {
             })
             .collect()
     }
-    fn spec_name(spec: &ApiKeySpec) -> &str {
-        &spec.placeholder
-    }
-    fn live_name(live: &ApiKeyRecord) -> &str {
-        &live.name
-    }
-    fn spec_key(spec: &ApiKeySpec) -> String {
-        spec.key.clone()
-    }
-    fn live_key(live: &ApiKeyRecord) -> String {
-        labelled_key(&live.annotations, &live.name)
-    }
-    fn spec_display_name(spec: &ApiKeySpec) -> Option<&str> {
-        Some(&spec.display_name)
-    }
-    fn live_display_name(live: &ApiKeyRecord) -> Option<&str> {
-        Some(&live.display_name)
-    }
-    fn address_of(live: &ApiKeyRecord, _: &Ledger) -> ResourceAddr {
-        labelled_address(Kind::ApiKey, &live.annotations, &live.name)
-    }
     fn fingerprint(live: &ApiKeyRecord) -> String {
         live.etag.clone()
     }
@@ -167,12 +140,6 @@ impl Reconcile for ApiKeyKind {
     }
     fn diff(spec: &ApiKeySpec, live: &ApiKeyRecord, known: &Known) -> Vec<FieldChange> {
         diff(spec, live, known)
-    }
-    fn unowned_hint(address: &ResourceAddr, name: &str) -> String {
-        format!(
-            "{address}: {name} carries the annotation {NAME_LABEL}={} but not {OWNER_LABEL} of this stack; remove that annotation from it, or rename the key",
-            address.name
-        )
     }
 }
 
@@ -262,6 +229,7 @@ impl Converge for ApiKeyKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::OWNER_LABEL;
 
     fn spec() -> ApiKeySpec {
         ApiKeySpec {

@@ -301,7 +301,7 @@ impl Reconcile for BudgetKind {
     }
     fn unowned_hint(address: &ResourceAddr, name: &str) -> String {
         format!(
-            "{address}: the budget {name} is named like this stack's but is not in its ledger; if it is yours, run `stackctl adopt {address}`, or rename the table"
+            "{address}: the budget {name} is named like this stack's but is not in its ledger; if it is yours, run `stackctl adopt {address}`, or rename {address} in stack.toml"
         )
     }
 }

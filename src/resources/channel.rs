@@ -6,15 +6,14 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Adoption, ApplyCtx, Converge, Known, NAME_LABEL, OWNER_LABEL, Reconcile, StepError, created,
-    diff_labels, labelled_address, labelled_key, owned_labels, push_if_differs, quoted,
+    ApplyCtx, Converge, Known, NAME_LABEL, Reconcile, StepError, created, diff_labels,
+    owned_labels, push_if_differs, quoted,
 };
 use crate::config::{ChannelConfig, Stack};
 use crate::model::change::{Action, FieldChange, Step};
 use crate::model::{Kind, ResourceAddr};
 use crate::provider::monitoring::{ChannelRecord, ChannelWrite};
 use crate::provider::run::OperationObserver;
-use crate::state::Ledger;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChannelSpec {
@@ -214,13 +213,9 @@ impl Reconcile for ChannelKind {
     const KIND: Kind = Kind::Channel;
     const TIER: u8 = 1;
     const APIS: &'static [&'static str] = &["monitoring"];
-    const ADOPTION: Adoption = Adoption::Labels;
-    fn owner_labels(live: &Self::Live) -> Option<&BTreeMap<String, String>> {
-        Some(&live.user_labels)
-    }
+    super::server_named_by_label!(Kind::Channel, user_labels, "label");
     type Spec = ChannelSpec;
     type Live = ChannelRecord;
-
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, ChannelSpec)> {
         stack
             .channels
@@ -233,27 +228,6 @@ impl Reconcile for ChannelKind {
             })
             .collect()
     }
-    fn spec_name(spec: &ChannelSpec) -> &str {
-        &spec.placeholder
-    }
-    fn live_name(live: &ChannelRecord) -> &str {
-        &live.name
-    }
-    fn spec_key(spec: &ChannelSpec) -> String {
-        spec.key.clone()
-    }
-    fn live_key(live: &ChannelRecord) -> String {
-        labelled_key(&live.user_labels, &live.name)
-    }
-    fn spec_display_name(spec: &ChannelSpec) -> Option<&str> {
-        Some(&spec.display_name)
-    }
-    fn live_display_name(live: &ChannelRecord) -> Option<&str> {
-        Some(&live.display_name)
-    }
-    fn address_of(live: &ChannelRecord, _: &Ledger) -> ResourceAddr {
-        labelled_address(Kind::Channel, &live.user_labels, &live.name)
-    }
     fn depends_on(spec: &ChannelSpec) -> Vec<ResourceAddr> {
         spec.secret.iter().map(|s| s.source.clone()).collect()
     }
@@ -262,12 +236,6 @@ impl Reconcile for ChannelKind {
     }
     fn diff(spec: &ChannelSpec, live: &ChannelRecord, _: &Known) -> Vec<FieldChange> {
         diff(spec, live)
-    }
-    fn unowned_hint(address: &ResourceAddr, name: &str) -> String {
-        format!(
-            "{address}: {name} carries the label {NAME_LABEL}={} but not {OWNER_LABEL} of this stack; remove that label from it, or rename the table",
-            address.name
-        )
     }
 }
 
@@ -364,6 +332,7 @@ pub fn planned_channel_names(channels: &[ResourceAddr], known: &Known) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::OWNER_LABEL;
 
     fn spec() -> ChannelSpec {
         ChannelSpec {

@@ -9,15 +9,14 @@ use serde_json::{Map, Value, json};
 
 use super::gateway::diff_documents;
 use super::{
-    Adoption, ApplyCtx, Converge, Known, NAME_LABEL, OWNER_LABEL, Reconcile, StepError, created,
-    diff_labels, labelled_address, labelled_key, owned_labels, quoted,
+    ApplyCtx, Converge, Known, NAME_LABEL, Reconcile, StepError, created, diff_labels,
+    owned_labels, quoted,
 };
 use crate::config::{DashboardConfig, Stack};
 use crate::model::change::{Action, FieldChange, Step};
 use crate::model::{Kind, ResourceAddr};
 use crate::provider::dashboards::DashboardRecord;
 use crate::provider::run::OperationObserver;
-use crate::state::Ledger;
 
 /// The `stack_overview` template: layout and, per section, the widgets repeated for each
 /// resource listed under that key.
@@ -322,13 +321,9 @@ impl Reconcile for DashboardKind {
     const KIND: Kind = Kind::Dashboard;
     const TIER: u8 = 3;
     const APIS: &'static [&'static str] = &["monitoring"];
-    const ADOPTION: Adoption = Adoption::Labels;
-    fn owner_labels(live: &Self::Live) -> Option<&BTreeMap<String, String>> {
-        Some(&live.labels)
-    }
+    super::server_named_by_label!(Kind::Dashboard, labels, "label");
     type Spec = DashboardSpec;
     type Live = DashboardRecord;
-
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, DashboardSpec)> {
         stack
             .dashboards
@@ -341,27 +336,6 @@ impl Reconcile for DashboardKind {
             })
             .collect()
     }
-    fn spec_name(spec: &DashboardSpec) -> &str {
-        &spec.placeholder
-    }
-    fn live_name(live: &DashboardRecord) -> &str {
-        &live.name
-    }
-    fn spec_key(spec: &DashboardSpec) -> String {
-        spec.key.clone()
-    }
-    fn live_key(live: &DashboardRecord) -> String {
-        labelled_key(&live.labels, &live.name)
-    }
-    fn spec_display_name(spec: &DashboardSpec) -> Option<&str> {
-        Some(&spec.display_name)
-    }
-    fn live_display_name(live: &DashboardRecord) -> Option<&str> {
-        Some(&live.display_name)
-    }
-    fn address_of(live: &DashboardRecord, _: &Ledger) -> ResourceAddr {
-        labelled_address(Kind::Dashboard, &live.labels, &live.name)
-    }
     fn depends_on(spec: &DashboardSpec) -> Vec<ResourceAddr> {
         spec.shows.clone()
     }
@@ -370,12 +344,6 @@ impl Reconcile for DashboardKind {
     }
     fn diff(spec: &DashboardSpec, live: &DashboardRecord, known: &Known) -> Vec<FieldChange> {
         diff(spec, live, known)
-    }
-    fn unowned_hint(address: &ResourceAddr, name: &str) -> String {
-        format!(
-            "{address}: {name} carries the label {NAME_LABEL}={} but not {OWNER_LABEL} of this stack; remove that label from it, or rename the table",
-            address.name
-        )
     }
 }
 

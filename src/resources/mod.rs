@@ -518,6 +518,57 @@ pub(crate) fn labelled_address(
     }
 }
 
+/// What the server-named, label-owned kinds (channels, uptime checks, alert policies,
+/// dashboards, API keys) say alike in their [`Reconcile`] impl: a declared resource plans under
+/// its `placeholder` name until the server assigns one, matches a live one by the key of its
+/// owner and name labels (`$labels`: the record's field that holds them: Monitoring's user
+/// labels, a dashboard's labels, an API key's annotations), looks alike by display name, and is
+/// adopted by writing those labels. `$word` is what the record calls them, for the conflict hint.
+macro_rules! server_named_by_label {
+    ($kind:expr, $labels:ident, $word:literal) => {
+        const ADOPTION: $crate::resources::Adoption = $crate::resources::Adoption::Labels;
+        fn owner_labels(
+            live: &Self::Live,
+        ) -> Option<&::std::collections::BTreeMap<String, String>> {
+            Some(&live.$labels)
+        }
+        fn spec_name(spec: &Self::Spec) -> &str {
+            &spec.placeholder
+        }
+        fn live_name(live: &Self::Live) -> &str {
+            &live.name
+        }
+        fn spec_key(spec: &Self::Spec) -> String {
+            spec.key.clone()
+        }
+        fn live_key(live: &Self::Live) -> String {
+            $crate::resources::labelled_key(&live.$labels, &live.name)
+        }
+        fn spec_display_name(spec: &Self::Spec) -> Option<&str> {
+            Some(&spec.display_name)
+        }
+        fn live_display_name(live: &Self::Live) -> Option<&str> {
+            Some(&live.display_name)
+        }
+        fn address_of(live: &Self::Live, _: &$crate::state::Ledger) -> $crate::model::ResourceAddr {
+            $crate::resources::labelled_address($kind, &live.$labels, &live.name)
+        }
+        fn unowned_hint(address: &$crate::model::ResourceAddr, name: &str) -> String {
+            $crate::resources::label_conflict_hint(address, name, $word)
+        }
+    };
+}
+pub(crate) use server_named_by_label;
+
+/// The conflict of a live resource that carries a declared one's name label (`word`: label or
+/// annotation) but not this stack's owner label.
+pub(crate) fn label_conflict_hint(address: &ResourceAddr, name: &str, word: &str) -> String {
+    format!(
+        "{address}: {name} carries the {word} {NAME_LABEL}={} but not {OWNER_LABEL} of this stack; remove that {word} from it, or rename {address} in stack.toml",
+        address.name
+    )
+}
+
 /// The match key of a label-owned resource with a server-assigned id: `<stack>/<name>`.
 pub fn labelled_key(labels: &BTreeMap<String, String>, fallback: &str) -> String {
     match (labels.get(OWNER_LABEL), labels.get(NAME_LABEL)) {

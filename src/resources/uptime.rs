@@ -7,16 +7,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Adoption, ApplyCtx, Converge, Known, NAME_LABEL, OWNER_LABEL, Reconcile, StepError, created,
-    diff_labels, labelled_address, labelled_key, owned_labels, push_if_differs, quoted,
-    quoted_duration,
+    ApplyCtx, Converge, Known, NAME_LABEL, Reconcile, StepError, created, diff_labels,
+    owned_labels, push_if_differs, quoted, quoted_duration,
 };
 use crate::config::{Stack, UptimeConfig};
 use crate::model::change::{Action, FieldChange, FieldValue, Step};
 use crate::model::{Kind, ResourceAddr};
 use crate::provider::run::OperationObserver;
 use crate::provider::uptime::{UptimeRecord, UptimeWrite};
-use crate::state::Ledger;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UptimeSpec {
@@ -222,13 +220,9 @@ impl Reconcile for UptimeKind {
     const KIND: Kind = Kind::Uptime;
     const TIER: u8 = 2;
     const APIS: &'static [&'static str] = &["monitoring"];
-    const ADOPTION: Adoption = Adoption::Labels;
-    fn owner_labels(live: &Self::Live) -> Option<&BTreeMap<String, String>> {
-        Some(&live.user_labels)
-    }
+    super::server_named_by_label!(Kind::Uptime, user_labels, "label");
     type Spec = UptimeSpec;
     type Live = UptimeRecord;
-
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, UptimeSpec)> {
         stack
             .uptimes
@@ -240,27 +234,6 @@ impl Reconcile for UptimeKind {
                 )
             })
             .collect()
-    }
-    fn spec_name(spec: &UptimeSpec) -> &str {
-        &spec.placeholder
-    }
-    fn live_name(live: &UptimeRecord) -> &str {
-        &live.name
-    }
-    fn spec_key(spec: &UptimeSpec) -> String {
-        spec.key.clone()
-    }
-    fn live_key(live: &UptimeRecord) -> String {
-        labelled_key(&live.user_labels, &live.name)
-    }
-    fn spec_display_name(spec: &UptimeSpec) -> Option<&str> {
-        Some(&spec.display_name)
-    }
-    fn live_display_name(live: &UptimeRecord) -> Option<&str> {
-        Some(&live.display_name)
-    }
-    fn address_of(live: &UptimeRecord, _: &Ledger) -> ResourceAddr {
-        labelled_address(Kind::Uptime, &live.user_labels, &live.name)
     }
     fn depends_on(spec: &UptimeSpec) -> Vec<ResourceAddr> {
         spec.target.iter().cloned().collect()
@@ -276,12 +249,6 @@ impl Reconcile for UptimeKind {
             Some(resolved) => diff(&resolved, live),
             None => url_known_after_apply(diff(spec, live), Some(live)),
         }
-    }
-    fn unowned_hint(address: &ResourceAddr, name: &str) -> String {
-        format!(
-            "{address}: {name} carries the label {NAME_LABEL}={} but not {OWNER_LABEL} of this stack; remove that label from it, or rename the table",
-            address.name
-        )
     }
 }
 
@@ -359,6 +326,7 @@ impl Converge for UptimeKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::OWNER_LABEL;
 
     fn spec() -> UptimeSpec {
         UptimeSpec {
