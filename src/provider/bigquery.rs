@@ -641,18 +641,17 @@ impl Cloud {
         observer: &dyn RetryObserver,
     ) -> Result<(), ApiError> {
         let resource = format!("projects/{}/datasets/{dataset}", self.project);
-        let done = retrying(self.backoff, observer, || async {
-            let req = self
-                .bigquery
-                .request(Method::DELETE, &self.dataset_path(dataset))
-                .query(&[("deleteContents", "false")]);
-            self.bigquery
-                .send("bigquery.datasets.delete", &resource, req)
-                .await
-                .map(|_| ())
-        })
-        .await;
-        done.not_found_as_done()
+        // deleteContents=false: Google refuses to delete a dataset that still holds tables.
+        let path = format!("{}?deleteContents=false", self.dataset_path(dataset));
+        self.bigquery
+            .delete(
+                "bigquery.datasets.delete",
+                &resource,
+                &path,
+                self.backoff,
+                observer,
+            )
+            .await
     }
 
     /// The table ids of one dataset.
@@ -803,18 +802,15 @@ impl Cloud {
             self.project
         );
         let path = format!("{}/tables/{}", self.dataset_path(dataset), enc(table));
-        let done = retrying(self.backoff, observer, || async {
-            self.bigquery
-                .send(
-                    "bigquery.tables.delete",
-                    &resource,
-                    self.bigquery.request(Method::DELETE, &path),
-                )
-                .await
-                .map(|_| ())
-        })
-        .await;
-        done.not_found_as_done()
+        self.bigquery
+            .delete(
+                "bigquery.tables.delete",
+                &resource,
+                &path,
+                self.backoff,
+                observer,
+            )
+            .await
     }
 }
 

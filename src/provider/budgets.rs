@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
 use super::Cloud;
-use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
+use super::error::{ApiError, RetryObserver};
 use super::rest::{ListCall, MoneyWire};
 use super::retry::retrying;
 
@@ -246,17 +246,14 @@ impl Cloud {
         observer: &dyn RetryObserver,
     ) -> Result<(), ApiError> {
         let path = format!("/v1/{name}");
-        let done = retrying(self.backoff, observer, || async {
-            self.budgets
-                .send(
-                    "billingbudgets.budgets.delete",
-                    name,
-                    self.budgets.request(Method::DELETE, &path),
-                )
-                .await
-                .map(|_| ())
-        })
-        .await;
-        done.not_found_as_done()
+        self.budgets
+            .delete(
+                "billingbudgets.budgets.delete",
+                name,
+                &path,
+                self.backoff,
+                observer,
+            )
+            .await
     }
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::Cloud;
-use super::error::{ApiError, NotFoundAsAnswer, RetryObserver};
+use super::error::{ApiError, RetryObserver};
 use super::rest::ListCall;
 use super::retry::retrying;
 
@@ -142,17 +142,14 @@ impl Cloud {
         observer: &dyn RetryObserver,
     ) -> Result<(), ApiError> {
         let path = format!("/v1/{name}");
-        let done = retrying(self.backoff, observer, || async {
-            self.dashboards
-                .send(
-                    "monitoring.dashboards.delete",
-                    name,
-                    self.dashboards.request(Method::DELETE, &path),
-                )
-                .await
-                .map(|_| ())
-        })
-        .await;
-        done.not_found_as_done()
+        self.dashboards
+            .delete(
+                "monitoring.dashboards.delete",
+                name,
+                &path,
+                self.backoff,
+                observer,
+            )
+            .await
     }
 }

@@ -147,6 +147,28 @@ impl RestClient {
     }
 }
 
+impl RestClient {
+    /// One DELETE of `path`, retried on transient errors; a resource already gone counts as
+    /// deleted (a retried delete, or one racing another apply).
+    pub async fn delete(
+        &self,
+        call: &'static str,
+        resource: &str,
+        path: &str,
+        backoff: Backoff,
+        observer: &dyn RetryObserver,
+    ) -> Result<(), ApiError> {
+        use super::error::NotFoundAsAnswer;
+        retrying(backoff, observer, || async {
+            self.send(call, resource, self.request(reqwest::Method::DELETE, path))
+                .await
+                .map(drop)
+        })
+        .await
+        .not_found_as_done()
+    }
+}
+
 /// int64 fields arrive as JSON strings (and sometimes numbers).
 pub fn int64_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     #[derive(Deserialize)]

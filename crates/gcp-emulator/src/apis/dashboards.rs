@@ -57,22 +57,31 @@ fn etag(name: &str, writes: u64) -> String {
     stable_hash(&[name, &writes.to_string()])[..32].to_string()
 }
 
+/// Names `dashboard` and gives it a new etag; kept unless the call only validates.
+fn store(
+    context: &mut Context<'_>,
+    call: &Call<'_>,
+    name: String,
+    mut dashboard: Value,
+) -> Result<Reply, ApiError> {
+    dashboard["name"] = json!(name);
+    dashboard["etag"] = json!(etag(&name, context.state.next_id()));
+    if !call.query_bool("validateOnly")? {
+        context.state.dashboards.insert(name, dashboard.clone());
+    }
+    Ok(Reply::Json(dashboard))
+}
+
 pub fn create_dashboard(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
     let project = call.param("projectsId")?.to_string();
-    let mut dashboard = call.body_or_empty();
+    let dashboard = call.body_or_empty();
     check(&dashboard)?;
     let id = stable_hash(&["dashboard", &context.state.next_id().to_string()])[..36].to_string();
     let name = format!("projects/{project}/dashboards/{id}");
     if context.state.dashboards.get(&name).is_some() {
         return Err(ApiError::already_exists(format!("{name} already exists.")));
     }
-    dashboard["name"] = json!(name);
-    dashboard["etag"] = json!(etag(&name, context.state.next_id()));
-    if call.query_bool("validateOnly")? {
-        return Ok(Reply::Json(dashboard));
-    }
-    context.state.dashboards.insert(name, dashboard.clone());
-    Ok(Reply::Json(dashboard))
+    store(context, call, name, dashboard)
 }
 
 pub fn get_dashboard(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -104,7 +113,7 @@ pub fn patch_dashboard(context: &mut Context<'_>, call: &Call<'_>) -> Result<Rep
         .get(&name)
         .cloned()
         .ok_or_else(|| not_found(&name))?;
-    let mut dashboard = call.body_or_empty();
+    let dashboard = call.body_or_empty();
     check(&dashboard)?;
     if let Some(sent) = dashboard.get("etag").and_then(Value::as_str)
         && Some(sent) != existing["etag"].as_str()
@@ -113,13 +122,7 @@ pub fn patch_dashboard(context: &mut Context<'_>, call: &Call<'_>) -> Result<Rep
             "The etag of {name} does not match: the dashboard changed since it was read."
         )));
     }
-    dashboard["name"] = json!(name);
-    dashboard["etag"] = json!(etag(&name, context.state.next_id()));
-    if call.query_bool("validateOnly")? {
-        return Ok(Reply::Json(dashboard));
-    }
-    context.state.dashboards.insert(name, dashboard.clone());
-    Ok(Reply::Json(dashboard))
+    store(context, call, name, dashboard)
 }
 
 pub fn delete_dashboard(context: &mut Context<'_>, call: &Call<'_>) -> Result<Reply, ApiError> {
