@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use anyhow::Result;
+use futures::StreamExt;
 
 use super::{ExitStatus, Session, load_stack};
 use crate::cli::Cli;
@@ -17,6 +18,9 @@ use crate::resources::registry::{declared_names, observed_names};
 use crate::resources::{api, inventory, permissions};
 use crate::ui::Printer;
 use crate::ui::doctor_view::{self, Check, CheckStatus};
+
+/// How many resources doctor tests at once.
+const RESOURCE_TESTS_AT_ONCE: usize = 8;
 
 pub async fn run(cli: &Cli, printer: &Printer) -> Result<ExitStatus> {
     let Some(stack) = load_stack(cli, printer) else {
@@ -239,14 +243,19 @@ async fn resource_permission_checks(session: &Session, member: &str) -> Vec<Chec
             "none of the stack's queues, services, jobs, secrets or repositories exists yet: apply creates them with the project's permissions",
         )];
     }
-    let tested = futures::future::join_all(existing.iter().map(|(address, name)| async move {
-        let needs = permissions::on_the_resource(address.kind)?;
-        let held = cloud
-            .test_resource_permissions(address.kind, name, &needs.permissions, &Silent)
-            .await;
-        Some((address, name, needs, held))
-    }))
-    .await;
+    // A few calls at a time, in the stack's order: a large stack stays well inside the
+    // per-minute read quotas of each API.
+    let tested: Vec<_> = futures::stream::iter(existing.iter())
+        .map(|(address, name)| async move {
+            let needs = permissions::on_the_resource(address.kind)?;
+            let held = cloud
+                .test_resource_permissions(address.kind, name, &needs.permissions, &Silent)
+                .await;
+            Some((address, name, needs, held))
+        })
+        .buffered(RESOURCE_TESTS_AT_ONCE)
+        .collect()
+        .await;
     let mut checks = Vec::new();
     let mut tested_count = 0;
     for (address, name, needs, held) in tested.into_iter().flatten() {
