@@ -17,6 +17,7 @@ use crate::model::live::budgets::BudgetRecord;
 use crate::model::live::monitoring::{AlertRecord, ChannelRecord, UptimeRecord};
 use crate::model::{Kind, ResourceAddr};
 use crate::plan::Observed;
+use crate::provider::dashboards::DashboardRecord;
 use crate::provider::{Cloud, Silent};
 use crate::resources::Reconcile;
 use crate::resources::budget::BudgetKind;
@@ -442,10 +443,17 @@ struct Candidates {
     uptimes: Vec<Named<UptimeRecord>>,
     alerts: Vec<Named<AlertRecord>>,
     budgets: Vec<Named<BudgetRecord>>,
+    dashboards: Vec<Named<DashboardRecord>>,
 }
 
 /// The kinds import names from their display names: the server assigns their ids.
-const SERVER_ASSIGNED: [Kind; 4] = [Kind::Channel, Kind::Uptime, Kind::Alert, Kind::Budget];
+const SERVER_ASSIGNED: [Kind; 5] = [
+    Kind::Channel,
+    Kind::Uptime,
+    Kind::Alert,
+    Kind::Budget,
+    Kind::Dashboard,
+];
 
 /// A live resource whose id the server assigns, with the stanza NAME import gives it.
 struct Named<T> {
@@ -454,7 +462,7 @@ struct Named<T> {
 }
 
 /// The kinds import writes.
-const IMPORTABLE: [Kind; 14] = [
+const IMPORTABLE: [Kind; 15] = [
     Kind::ServiceAccount,
     Kind::Secret,
     Kind::Dataset,
@@ -469,6 +477,7 @@ const IMPORTABLE: [Kind; 14] = [
     Kind::Uptime,
     Kind::Alert,
     Kind::Budget,
+    Kind::Dashboard,
 ];
 
 /// The live resources of a kind whose ids the server assigns, less those a declared resource
@@ -608,6 +617,16 @@ impl Candidates {
                     import::name_from_display_name(name, Kind::Budget)
                 },
             ),
+            dashboards: named(
+                stack,
+                Kind::Dashboard,
+                observed
+                    .dashboards
+                    .iter()
+                    .filter(|d| owned.is_free(&d.name, Some(&d.labels))),
+                |d| &d.display_name,
+                |display_name| import::name_from_display_name(display_name, Kind::Dashboard),
+            ),
         }
     }
 
@@ -634,6 +653,7 @@ impl Candidates {
             Kind::Uptime => self.uptimes.iter().map(|u| u.name.as_str()).collect(),
             Kind::Alert => self.alerts.iter().map(|a| a.name.as_str()).collect(),
             Kind::Budget => self.budgets.iter().map(|b| b.name.as_str()).collect(),
+            Kind::Dashboard => self.dashboards.iter().map(|d| d.name.as_str()).collect(),
             _ => vec![],
         };
         names.into_iter().map(|n| last(n).to_string()).collect()
@@ -748,6 +768,11 @@ impl Candidates {
                 .into_iter()
                 .filter(|b| keep(Kind::Budget, &b.name))
                 .collect(),
+            dashboards: self
+                .dashboards
+                .into_iter()
+                .filter(|d| keep(Kind::Dashboard, &d.name))
+                .collect(),
         })
     }
 
@@ -811,6 +836,9 @@ impl Candidates {
         }
         for b in &self.budgets {
             out.add(import::budget(&b.live, &b.name, &stack.settings.name, refs));
+        }
+        for d in &self.dashboards {
+            out.add(Ok(import::dashboard(&d.live, &d.name)));
         }
         out
     }

@@ -638,18 +638,30 @@ pub struct ApiKeyConfig {
 }
 
 /// `[dashboard.NAME]`: a Cloud Monitoring dashboard rendered from a template in
-/// `templates/dashboards/` with the stack's own resources.
+/// `templates/dashboards/` with the stack's own resources, or the team's own dashboard JSON
+/// (`file`, as the console's JSON editor or `stackctl import` writes it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DashboardConfig {
     /// Default: `<stack> NAME`.
     pub display_name: String,
-    /// Default `stack_overview`.
+    /// Default `stack_overview`; not used with `file`.
     pub template: String,
+    /// `file = "dashboards/NAME.json"`: the path as written and the dashboard it holds.
+    pub file: Option<DashboardFile>,
     pub services: Vec<ResourceAddr>,
     pub queues: Vec<ResourceAddr>,
     pub jobs: Vec<ResourceAddr>,
     pub tables: Vec<ResourceAddr>,
     pub gateways: Vec<ResourceAddr>,
+}
+
+/// A dashboard's own JSON document, read from the file `[dashboard.NAME] file` names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DashboardFile {
+    /// As written in stack.toml, relative to it.
+    pub path: String,
+    /// A Monitoring v1 `Dashboard` object (its layout, filters and own labels).
+    pub document: serde_json::Value,
 }
 
 /// One threshold condition, after the template was expanded.

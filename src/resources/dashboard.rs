@@ -33,6 +33,8 @@ pub struct DashboardSpec {
     pub placeholder: String,
     pub display_name: String,
     pub template: String,
+    /// The dashboard file it is written from instead of the template, as stack.toml names it.
+    pub file: Option<String>,
     /// The resources it shows, in the order listed.
     pub shows: Vec<ResourceAddr>,
     pub labels: BTreeMap<String, String>,
@@ -134,9 +136,20 @@ fn chart(widget: &WidgetTemplate, placeholders: &[(&str, String)]) -> Value {
     })
 }
 
-/// The dashboard `cfg` declares: every section's widgets for each resource listed under it,
-/// then the `project` section once, tiled left to right, top to bottom.
+/// The dashboard `cfg` declares: its file's document as written, or, from a template, every
+/// section's widgets for each resource listed under it, then the `project` section once, tiled
+/// left to right, top to bottom. Its display name and `labels` are the stanza's either way.
 pub fn render(stack: &Stack, cfg: &DashboardConfig, labels: &BTreeMap<String, String>) -> Value {
+    if let Some(file) = &cfg.file {
+        let mut document = file.document.clone();
+        if let Some(map) = document.as_object_mut() {
+            map.remove("name");
+            map.remove("etag");
+        }
+        document["displayName"] = json!(cfg.display_name);
+        document["labels"] = json!(labels);
+        return document;
+    }
     let template: DashboardTemplate =
         serde_json::from_str(template_text(&cfg.template)).expect("shipped dashboard template");
     let mut widgets = Vec::new();
@@ -178,8 +191,17 @@ pub fn render(stack: &Stack, cfg: &DashboardConfig, labels: &BTreeMap<String, St
     })
 }
 
+/// The labels a dashboard file gives its dashboard (kept beside the stack's own).
+fn file_labels(cfg: &DashboardConfig) -> BTreeMap<String, String> {
+    cfg.file
+        .as_ref()
+        .and_then(|file| file.document.get("labels"))
+        .and_then(|labels| serde_json::from_value(labels.clone()).ok())
+        .unwrap_or_default()
+}
+
 pub fn spec(stack: &Stack, name: &str, cfg: &DashboardConfig) -> DashboardSpec {
-    let mut labels = owned_labels(stack, &BTreeMap::new());
+    let mut labels = owned_labels(stack, &file_labels(cfg));
     labels.insert(NAME_LABEL.to_string(), name.to_string());
     DashboardSpec {
         key: format!("{}/{name}", stack.settings.name),
@@ -189,6 +211,7 @@ pub fn spec(stack: &Stack, name: &str, cfg: &DashboardConfig) -> DashboardSpec {
         ),
         display_name: cfg.display_name.clone(),
         template: cfg.template.clone(),
+        file: cfg.file.as_ref().map(|file| file.path.clone()),
         shows: [
             &cfg.services,
             &cfg.queues,
@@ -246,6 +269,20 @@ fn tiles_of(document: &Value) -> &[Value] {
         .map_or(&[], Vec::as_slice)
 }
 
+/// How many widgets a dashboard of any layout holds.
+fn widget_count(document: &Value) -> usize {
+    let count = |list: &Value| list.as_array().map_or(0, Vec::len);
+    let nested = |outer: &str, inner: &str| {
+        document[outer][inner].as_array().map_or(0, |groups| {
+            groups.iter().map(|g| count(&g["widgets"])).sum()
+        })
+    };
+    count(&document["mosaicLayout"]["tiles"])
+        + count(&document["gridLayout"]["widgets"])
+        + nested("rowLayout", "rows")
+        + nested("columnLayout", "columns")
+}
+
 /// `"title"` of a tile, as plans show an added or removed one.
 fn tile_title(tile: &Value) -> String {
     quoted(tile["widget"]["title"].as_str().unwrap_or("(untitled)"))
@@ -254,7 +291,10 @@ fn tile_title(tile: &Value) -> String {
 pub fn create_fields(spec: &DashboardSpec) -> Vec<FieldChange> {
     let mut out = vec![
         created("display_name", quoted(&spec.display_name)),
-        created("template", quoted(&spec.template)),
+        match &spec.file {
+            Some(file) => created("file", quoted(file)),
+            None => created("template", quoted(&spec.template)),
+        },
         created(
             "shows",
             format!(
@@ -266,7 +306,7 @@ pub fn create_fields(spec: &DashboardSpec) -> Vec<FieldChange> {
                     .join(", ")
             ),
         ),
-        created("tiles", tiles_of(&spec.document).len().to_string()),
+        created("widgets", widget_count(&spec.document).to_string()),
     ];
     for (k, v) in &spec.labels {
         out.push(created(&format!("labels.{k}"), quoted(v)));
@@ -274,8 +314,6 @@ pub fn create_fields(spec: &DashboardSpec) -> Vec<FieldChange> {
     out
 }
 
-/// Changed leaves of the normalized documents (`mosaicLayout.tiles[3].widget.title`); tiles
-/// compare by position, an added or removed one shows as `mosaicLayout.tiles[N]` with its title.
 /// The document with the values Google assigns on create (a gateway's managed service) filled
 /// in from `known`; `Err` names a resource whose value is not known yet.
 pub fn document_with_known(spec: &DashboardSpec, known: &Known) -> Result<Value, ResourceAddr> {
@@ -284,6 +322,8 @@ pub fn document_with_known(spec: &DashboardSpec, known: &Known) -> Result<Value,
     Ok(serde_json::from_str(&filled).expect("a filled JSON document is JSON"))
 }
 
+/// Changed leaves of the normalized documents (`mosaicLayout.tiles[3].widget.title`); tiles
+/// compare by position, an added or removed one shows as `mosaicLayout.tiles[N]` with its title.
 pub fn diff(spec: &DashboardSpec, live: &DashboardRecord, known: &Known) -> Vec<FieldChange> {
     let mut out = Vec::new();
     // Until the value exists, the placeholder shows (and differs) where it goes.

@@ -8,7 +8,7 @@
 //! policy or a budget are the exception: one that cannot be referred to is left out of `notify`
 //! with a comment line saying so, and the stanza then differs from the live resource.
 //!
-//! Channels, uptime checks, alert policies and budgets have server-assigned ids: their stanza
+//! Channels, uptime checks, alert policies, dashboards and budgets have server-assigned ids: their stanza
 //! NAME is made from the display name ([`name_from_display_name`], [`unique_name`]).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,6 +27,7 @@ use crate::model::live::scheduler::ScheduleRecord;
 use crate::model::live::secrets::SecretRecord;
 use crate::model::live::tasks::QueueRecord;
 use crate::model::{Kind, ResourceAddr};
+use crate::provider::dashboards::DashboardRecord;
 
 /// One `[kind.NAME]` table and the files it refers to.
 #[derive(Debug, Clone, PartialEq)]
@@ -649,6 +650,42 @@ pub fn channel(live: &ChannelRecord, name: &str) -> Result<Stanza, ImportError> 
     Ok(s)
 }
 
+/// A dashboard as its own JSON file (`dashboards/NAME.json`: the layout, filters and labels as
+/// Google returns them, less its name, etag and display name, which the stanza holds), whatever
+/// it charts: stackctl's templates only make new ones.
+pub fn dashboard(live: &DashboardRecord, name: &str) -> Stanza {
+    let address = ResourceAddr::new(Kind::Dashboard, name);
+    let mut document = live.body.clone();
+    if let Some(map) = document.as_object_mut() {
+        for server_held in ["name", "etag", "displayName"] {
+            map.remove(server_held);
+        }
+        if let Some(labels) = map
+            .get_mut("labels")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            labels.remove(crate::resources::OWNER_LABEL);
+            labels.remove(crate::resources::NAME_LABEL);
+        }
+        if map
+            .get("labels")
+            .and_then(serde_json::Value::as_object)
+            .is_some_and(serde_json::Map::is_empty)
+        {
+            map.remove("labels");
+        }
+    }
+    let path = format!("dashboards/{name}.json");
+    let mut text = serde_json::to_string_pretty(&document).expect("a JSON value serializes");
+    text.push('\n');
+    let mut s = Stanza::new(address, &live.name);
+    // Always written: a dashboard's default display name is `<stack> NAME`.
+    s.key("display_name", string(&live.display_name));
+    s.key("file", string(&path));
+    s.files.push((path, text));
+    s
+}
+
 /// An HTTPS uptime check of a URL on port 443; a URL on a service's host (declared or imported
 /// with it) is written as `target` and `path`.
 pub fn uptime(live: &UptimeRecord, name: &str, refs: &References) -> Result<Stanza, ImportError> {
@@ -960,6 +997,75 @@ mod tests {
         let sms = channel_record("sms", "pager", &[("number", "+15550100")]);
         assert!(
             matches!(channel(&sms, "pager"), Err(ImportError::Unsupported { why, .. }) if why.contains("sms channel")),
+        );
+    }
+
+    #[test]
+    fn a_hand_made_dashboard_round_trips_through_its_own_file() {
+        let live = crate::provider::dashboards::record(serde_json::json!({
+            "name": "projects/acme-shop/dashboards/4f2a",
+            "etag": "e1",
+            "displayName": "Orders on call",
+            "labels": {"team": "ops"},
+            "gridLayout": {"columns": "2", "widgets": [
+                {"title": "orders", "xyChart": {"dataSets": [{"timeSeriesQuery": {"timeSeriesFilter": {"filter": "metric.type = \"run.googleapis.com/request_count\""}}}]}},
+                {"title": "runbook", "text": {"content": "page the ingest owner", "format": "MARKDOWN"}}
+            ]}
+        }));
+        let name = name_from_display_name(&live.display_name, Kind::Dashboard);
+        let stanza = dashboard(&live, &name);
+        let text = stanza.render();
+        assert!(
+            text.contains("[dashboard.orders-on-call]")
+                && text.contains("display_name = \"Orders on call\"")
+                && text.contains("file = \"dashboards/orders-on-call.json\""),
+            "{text}"
+        );
+        let [(path, contents)] = stanza.files.as_slice() else {
+            panic!("one file: {:?}", stanza.files)
+        };
+        let written: serde_json::Value = serde_json::from_str(contents).expect("JSON");
+        for server_held in ["name", "etag", "displayName"] {
+            assert!(
+                written.get(server_held).is_none(),
+                "{server_held}: {written}"
+            );
+        }
+        assert_eq!(written["labels"], serde_json::json!({"team": "ops"}));
+
+        // The stanza and its file declare the dashboard as it is: only ownership differs.
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("dashboards")).expect("dir");
+        std::fs::write(dir.path().join(path), contents).expect("file");
+        let toml = format!(
+            "[stack]\nname = \"s\"\nproject = \"acme-shop\"\nregion = \"us-central1\"\n\n{text}"
+        );
+        let stack = crate::config::parse(&dir.path().join("stack.toml"), &toml)
+            .unwrap_or_else(|e| panic!("{e}\n{toml}"));
+        let cfg = &stack.dashboards[&name];
+        let spec = crate::resources::dashboard::spec(&stack, &name, cfg);
+        assert_eq!(spec.labels["team"], "ops");
+        let differs: Vec<FieldChange> =
+            crate::resources::dashboard::diff(&spec, &live, &crate::resources::Known::default())
+                .into_iter()
+                .filter(|f| {
+                    f.field != format!("labels.{OWNER_LABEL}")
+                        && f.field != format!("labels.{NAME_LABEL}")
+                })
+                .collect();
+        assert_eq!(differs, vec![]);
+        // A widget edited in the console since is a change the plan shows.
+        let mut edited = live.body.clone();
+        edited["gridLayout"]["widgets"][1]["text"]["content"] = "page anyone".into();
+        let edited = crate::provider::dashboards::record(edited);
+        let fields: Vec<String> =
+            crate::resources::dashboard::diff(&spec, &edited, &crate::resources::Known::default())
+                .into_iter()
+                .map(|f| f.field)
+                .collect();
+        assert!(
+            fields.contains(&"gridLayout.widgets[1].text.content".to_string()),
+            "{fields:?}"
         );
     }
 

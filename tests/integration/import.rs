@@ -17,6 +17,7 @@ const CHANNELS: &str = "/v3/projects/test-project/notificationChannels";
 const POLICIES: &str = "/v3/projects/test-project/alertPolicies";
 const UPTIME_CHECKS: &str = "/v3/projects/test-project/uptimeCheckConfigs";
 const BUDGETS: &str = "/v1/billingAccounts/012345-6789AB-CDEF01/budgets";
+const DASHBOARDS: &str = "/v1/projects/test-project/dashboards";
 
 fn ok(emulator: &Emulator, method: &str, path: &str, body: &str) -> serde_json::Value {
     let (status, text) = emulator.http(method, path, Some(body));
@@ -45,7 +46,8 @@ fn project_number(emulator: &Emulator) -> String {
 /// capped Cloud Run service reading the secret, a queue pushing to it with OIDC, a dataset with
 /// a partitioned table, a job and the schedule that runs it, a Firestore database; and what
 /// watches it: an email channel, an uptime check of the service, an alert policy on its 5xx
-/// responses notifying the channel, a monthly budget, and a Slack channel.
+/// responses notifying the channel, a monthly budget, a Slack channel, and a dashboard made in
+/// the console (a grid of a chart and a runbook note).
 fn build_by_hand(emulator: &Emulator) {
     let p = "projects/test-project";
     let l = "projects/test-project/locations/us-central1";
@@ -180,6 +182,12 @@ fn build_by_hand(emulator: &Emulator) {
             project_number(emulator)
         ),
     );
+    ok(
+        emulator,
+        "POST",
+        DASHBOARDS,
+        r#"{"displayName": "Orders on call", "labels": {"team": "ops"}, "gridLayout": {"columns": "2", "widgets": [{"title": "worker requests", "xyChart": {"dataSets": [{"timeSeriesQuery": {"timeSeriesFilter": {"filter": "metric.type = \"run.googleapis.com/request_count\" AND resource.labels.service_name = \"worker\"", "aggregation": {"alignmentPeriod": "60s", "perSeriesAligner": "ALIGN_RATE"}}}}]}}, {"title": "runbook", "text": {"content": "Page the ingest owner.", "format": "MARKDOWN"}}]}}"#,
+    );
 }
 
 /// The user labels of the one live resource `list_path` lists under `field` with
@@ -233,6 +241,7 @@ fn a_hand_made_project_imports_to_stanzas_that_plan_empty_and_are_adopted() {
         "[uptime.worker-health]",
         "[alert.worker-5xx]",
         "[budget.monthly]",
+        "[dashboard.orders-on-call]",
     ] {
         assert!(written.contains(stanza), "{stanza}:\n{written}");
     }
@@ -249,6 +258,7 @@ fn a_hand_made_project_imports_to_stanzas_that_plan_empty_and_are_adopted() {
         "notify = [\"channel.ops-email\"]",
         "comparison = \"COMPARISON_GT\"",
         "amount_usd = 300",
+        "file = \"dashboards/orders-on-call.json\"",
     ] {
         assert!(written.contains(reference), "{reference}:\n{written}");
     }
@@ -265,6 +275,12 @@ fn a_hand_made_project_imports_to_stanzas_that_plan_empty_and_are_adopted() {
     let schema =
         std::fs::read_to_string(ws.path().join("schemas/orders.json")).expect("schema file");
     assert!(schema.contains("\"created_at\""), "{schema}");
+    let dashboard = std::fs::read_to_string(ws.path().join("dashboards/orders-on-call.json"))
+        .expect("dashboard file");
+    assert!(
+        dashboard.contains("Page the ingest owner.") && !dashboard.contains("\"etag\""),
+        "{dashboard}"
+    );
     ws.run(&["validate"]).expect(0);
     assert!(imported.stdout.contains("Adopted"), "{}", imported.stdout);
 
@@ -281,6 +297,7 @@ fn a_hand_made_project_imports_to_stanzas_that_plan_empty_and_are_adopted() {
         "uptime.worker-health",
         "alert.worker-5xx",
         "budget.monthly",
+        "dashboard.orders-on-call",
     ] {
         assert!(
             !plan.stdout.contains(&format!("# {address} ")),
@@ -303,6 +320,12 @@ fn a_hand_made_project_imports_to_stanzas_that_plan_empty_and_are_adopted() {
         "Worker health",
     );
     assert_eq!(labels["stackctl-name"], "worker-health", "{labels}");
+    let dashboards = ok(&emulator, "GET", DASHBOARDS, "");
+    assert_eq!(
+        dashboards["dashboards"][0]["labels"],
+        serde_json::json!({"team": "ops", "stackctl-stack": "imported", "stackctl-name": "orders-on-call"}),
+        "{dashboards}"
+    );
     // A second import finds nothing left but the Slack channel: the rest is declared and owned.
     let again = ws.on(&emulator, &["import", "--all"]).expect(0);
     assert!(
@@ -311,6 +334,28 @@ fn a_hand_made_project_imports_to_stanzas_that_plan_empty_and_are_adopted() {
         "{}\n{}",
         again.stdout,
         again.stderr
+    );
+
+    // The imported dashboard is managed from its file now: an edit there is planned and applied.
+    let file = ws.path().join("dashboards/orders-on-call.json");
+    let text = std::fs::read_to_string(&file).expect("dashboard file");
+    std::fs::write(
+        &file,
+        text.replace("Page the ingest owner.", "Page the data on-call."),
+    )
+    .expect("edit");
+    let plan = ws.on(&emulator, &["plan"]).expect(0);
+    assert!(
+        plan.stdout.contains("gridLayout.widgets[1].text.content"),
+        "{}",
+        plan.stdout
+    );
+    ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    let dashboards = ok(&emulator, "GET", DASHBOARDS, "");
+    assert_eq!(
+        dashboards["dashboards"][0]["gridLayout"]["widgets"][1]["text"]["content"],
+        "Page the data on-call.",
+        "{dashboards}"
     );
 }
 

@@ -1,11 +1,12 @@
-//! `[dashboard.NAME]`: a Monitoring dashboard's keys (`template`, `display_name` and the
-//! `services`, `queues`, `jobs`, `tables`, `gateways` it shows), defaults and checks.
+//! `[dashboard.NAME]`: a Monitoring dashboard's keys (`template` or `file`, `display_name` and
+//! the `services`, `queues`, `jobs`, `tables`, `gateways` it shows), defaults and checks.
 
 use super::*;
-use crate::config::DashboardConfig;
+use crate::config::{DashboardConfig, DashboardFile};
 
 pub(super) const DASHBOARD_KEYS: &[&str] = &[
     "display_name",
+    "file",
     "gateways",
     "jobs",
     "queues",
@@ -28,9 +29,8 @@ pub(super) fn read_dashboard(
     let display_name = checker
         .read_string(table, "display_name")
         .or_default(format!("{} {}", stack_name.unwrap_or_default(), table.name));
-    let template = checker
-        .read_string(table, "template")
-        .or_default("stack_overview".into());
+    let template = checker.read_string(table, "template").optional();
+    let file = checker.read_string(table, "file").optional();
     let mut lists = Vec::new();
     for (key, kind) in [
         ("services", Kind::Service),
@@ -45,8 +45,27 @@ pub(super) fn read_dashboard(
                 .or_default(Vec::new()),
         );
     }
-    let (display_name, template) = (display_name?, template?);
+    let (display_name, template, file) = (display_name?, template?, file?);
     let mut ok = name_ok;
+    let file = match (file, &template) {
+        (Some(file), Some(template)) => {
+            checker.error(
+                template.span.clone().unwrap_or_else(|| table.span.clone()),
+                format!("{} has both `template` and `file`", table.title),
+                Some(format!(
+                    "keep one: `file = \"{}\"` is the whole dashboard, a template is filled with what it shows",
+                    file.value
+                )),
+            );
+            return None;
+        }
+        (Some(file), None) => Some(read_dashboard_file(checker, table, file)?),
+        (None, _) => None,
+    };
+    let template = template.unwrap_or_else(|| Field {
+        value: "stack_overview".into(),
+        span: None,
+    });
     if !DASHBOARD_TEMPLATES.contains(&template.value.as_str()) {
         ok = false;
         let help = match closest(&template.value, DASHBOARD_TEMPLATES.iter().copied()) {
@@ -64,9 +83,10 @@ pub(super) fn read_dashboard(
     let (services, queues, jobs, tables, gateways) = (next(), next(), next(), next(), next());
     let (services, queues, jobs, tables, gateways) =
         (services?, queues?, jobs?, tables?, gateways?);
-    if [&services, &queues, &jobs, &tables, &gateways]
-        .iter()
-        .all(|listed| listed.is_empty())
+    if file.is_none()
+        && [&services, &queues, &jobs, &tables, &gateways]
+            .iter()
+            .all(|listed| listed.is_empty())
     {
         ok = false;
         checker.error(
@@ -78,10 +98,61 @@ pub(super) fn read_dashboard(
     ok.then_some(DashboardConfig {
         display_name: display_name.value,
         template: template.value,
+        file,
         services,
         queues,
         jobs,
         tables,
         gateways,
+    })
+}
+
+/// The dashboard JSON `file` names: a Monitoring v1 `Dashboard` object with a layout.
+fn read_dashboard_file(
+    checker: &mut Checker,
+    table: &TableRef,
+    file: Field<String>,
+) -> Option<DashboardFile> {
+    let span = file.span.clone().unwrap_or_else(|| table.span.clone());
+    let fix = "write a Monitoring dashboard's JSON there (the console's JSON editor shows one; `stackctl import dashboard.NAME` writes one)";
+    let text = match read_named_file(base_dir(checker.file), &file.value, "dashboard", fix) {
+        Ok((_, text)) => text,
+        Err(Refused { message, help }) => {
+            checker.error(span, message, Some(help));
+            return None;
+        }
+    };
+    let document: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(document) => document,
+        Err(e) => {
+            checker.error(
+                span,
+                format!(
+                    "the dashboard file {} of {} is not JSON: {e}",
+                    file.value, table.title
+                ),
+                Some("fix the JSON at that line and column".into()),
+            );
+            return None;
+        }
+    };
+    const LAYOUTS: [&str; 4] = ["mosaicLayout", "gridLayout", "rowLayout", "columnLayout"];
+    if !LAYOUTS.iter().any(|layout| document.get(layout).is_some()) {
+        checker.error(
+            span,
+            format!(
+                "the dashboard file {} of {} has no layout",
+                file.value, table.title
+            ),
+            Some(format!(
+                "a dashboard is a JSON object with one of {}",
+                LAYOUTS.join(", ")
+            )),
+        );
+        return None;
+    }
+    Some(DashboardFile {
+        path: file.value,
+        document,
     })
 }

@@ -1962,3 +1962,58 @@ fn an_uptime_check_may_target_a_service_and_its_alert_watches_the_hosts_placehol
     ));
     assert!(message.contains("has both `url` and `target`"), "{message}");
 }
+
+#[test]
+fn a_dashboard_may_be_its_own_json_file_and_it_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("dashboards")).unwrap();
+    std::fs::write(
+        dir.path().join("dashboards/ops.json"),
+        r#"{"gridLayout": {"columns": "2", "widgets": [{"title": "orders", "text": {"content": "hi"}}]}, "labels": {"team": "ops"}}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("dashboards/bad.json"), "{\"gridLayout\": ").unwrap();
+    std::fs::write(
+        dir.path().join("dashboards/bare.json"),
+        r#"{"displayName": "x"}"#,
+    )
+    .unwrap();
+    let file = dir.path().join("stack.toml");
+    let stack = parse(
+        &file,
+        &format!("{STACK}[dashboard.ops]\nfile = \"dashboards/ops.json\"\n"),
+    )
+    .unwrap();
+    let ops = &stack.dashboards["ops"];
+    let written = ops.file.as_ref().expect("file");
+    assert_eq!(written.path, "dashboards/ops.json");
+    assert_eq!(written.document["labels"]["team"], "ops");
+    assert_eq!(ops.display_name, "shop ops");
+
+    // (line, column, message) of the one error a stanza gives.
+    let error_of = |stanza: &str| {
+        let errors = parse(&file, &format!("{STACK}{stanza}")).unwrap_err();
+        let error = errors.iter().next().unwrap().clone();
+        (error.line, error.column, error.message, error.help)
+    };
+    let (line, column, message, _) = error_of("[dashboard.ops]\nfile = \"dashboards/bad.json\"\n");
+    assert_eq!((line, column), (Some(6), Some(8)));
+    assert!(
+        message.contains("dashboards/bad.json") && message.contains("not JSON"),
+        "{message}"
+    );
+    let (_, _, message, help) = error_of("[dashboard.ops]\nfile = \"dashboards/bare.json\"\n");
+    assert!(message.contains("has no layout"), "{message}");
+    assert!(help.unwrap_or_default().contains("mosaicLayout"));
+    let (_, _, message, _) = error_of("[dashboard.ops]\nfile = \"dashboards/none.json\"\n");
+    assert!(
+        message.contains("cannot read the dashboard file"),
+        "{message}"
+    );
+    let (line, _, message, help) = error_of(
+        "[dashboard.ops]\nfile = \"dashboards/ops.json\"\ntemplate = \"stack_overview\"\n",
+    );
+    assert_eq!(line, Some(7));
+    assert!(message.contains("both `template` and `file`"), "{message}");
+    assert!(help.unwrap_or_default().contains("keep one"));
+}
