@@ -14,6 +14,7 @@ use super::{ExitStatus, Session, load_stack};
 use crate::cli::{Cli, ImportArgs};
 use crate::config::Stack;
 use crate::model::live::budgets::BudgetRecord;
+use crate::model::live::gateway::{ApiKeyRecord, GatewayRecord};
 use crate::model::live::monitoring::{AlertRecord, ChannelRecord, UptimeRecord};
 use crate::model::{Kind, ResourceAddr};
 use crate::plan::Observed;
@@ -444,15 +445,18 @@ struct Candidates {
     alerts: Vec<Named<AlertRecord>>,
     budgets: Vec<Named<BudgetRecord>>,
     dashboards: Vec<Named<DashboardRecord>>,
+    gateways: Vec<GatewayRecord>,
+    api_keys: Vec<Named<ApiKeyRecord>>,
 }
 
 /// The kinds import names from their display names: the server assigns their ids.
-const SERVER_ASSIGNED: [Kind; 5] = [
+const SERVER_ASSIGNED: [Kind; 6] = [
     Kind::Channel,
     Kind::Uptime,
     Kind::Alert,
     Kind::Budget,
     Kind::Dashboard,
+    Kind::ApiKey,
 ];
 
 /// A live resource whose id the server assigns, with the stanza NAME import gives it.
@@ -462,7 +466,7 @@ struct Named<T> {
 }
 
 /// The kinds import writes.
-const IMPORTABLE: [Kind; 15] = [
+const IMPORTABLE: [Kind; 17] = [
     Kind::ServiceAccount,
     Kind::Secret,
     Kind::Dataset,
@@ -478,6 +482,8 @@ const IMPORTABLE: [Kind; 15] = [
     Kind::Alert,
     Kind::Budget,
     Kind::Dashboard,
+    Kind::Gateway,
+    Kind::ApiKey,
 ];
 
 /// The live resources of a kind whose ids the server assigns, less those a declared resource
@@ -627,6 +633,22 @@ impl Candidates {
                 |d| &d.display_name,
                 |display_name| import::name_from_display_name(display_name, Kind::Dashboard),
             ),
+            gateways: observed
+                .gateways
+                .iter()
+                .filter(|g| owned.is_free(&g.name, Some(&g.labels)))
+                .cloned()
+                .collect(),
+            api_keys: named(
+                stack,
+                Kind::ApiKey,
+                observed
+                    .api_keys
+                    .iter()
+                    .filter(|k| owned.is_free(&k.name, Some(&k.annotations))),
+                |k| &k.display_name,
+                |display_name| import::name_from_display_name(display_name, Kind::ApiKey),
+            ),
         }
     }
 
@@ -654,6 +676,8 @@ impl Candidates {
             Kind::Alert => self.alerts.iter().map(|a| a.name.as_str()).collect(),
             Kind::Budget => self.budgets.iter().map(|b| b.name.as_str()).collect(),
             Kind::Dashboard => self.dashboards.iter().map(|d| d.name.as_str()).collect(),
+            Kind::Gateway => self.gateways.iter().map(|g| g.name.as_str()).collect(),
+            Kind::ApiKey => self.api_keys.iter().map(|k| k.name.as_str()).collect(),
             _ => vec![],
         };
         names.into_iter().map(|n| last(n).to_string()).collect()
@@ -773,6 +797,16 @@ impl Candidates {
                 .into_iter()
                 .filter(|d| keep(Kind::Dashboard, &d.name))
                 .collect(),
+            gateways: self
+                .gateways
+                .into_iter()
+                .filter(|g| keep(Kind::Gateway, &g.name))
+                .collect(),
+            api_keys: self
+                .api_keys
+                .into_iter()
+                .filter(|k| keep(Kind::ApiKey, &k.name))
+                .collect(),
         })
     }
 
@@ -840,6 +874,17 @@ impl Candidates {
         for d in &self.dashboards {
             out.add(Ok(import::dashboard(&d.live, &d.name)));
         }
+        for g in &self.gateways {
+            if let Some(address) = out.add(import::gateway(g, &stack.settings.region, refs))
+                && let Some(api) = &g.api
+            {
+                refs.gateway_services
+                    .insert(api.managed_service.clone(), address);
+            }
+        }
+        for k in &self.api_keys {
+            out.add(import::api_key(&k.live, &k.name, refs));
+        }
         out
     }
 }
@@ -880,6 +925,16 @@ fn declared_references(stack: &Stack, observed: &Observed) -> References {
             && let Some(name) = name
         {
             refs.channels.insert(name, address);
+        }
+    }
+    // Declared gateways that exist, by their api's managed service (what keys are limited to).
+    let declared_gateways = declared_names(stack, Kind::Gateway);
+    for gateway in &observed.gateways {
+        if let Some((address, _)) = declared_gateways.iter().find(|(_, n)| **n == gateway.name)
+            && let Some(api) = &gateway.api
+        {
+            refs.gateway_services
+                .insert(api.managed_service.clone(), address.clone());
         }
     }
     refs

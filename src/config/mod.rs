@@ -19,8 +19,8 @@ pub mod units;
 
 pub use diagnostics::{ConfigError, ConfigErrors};
 pub(crate) use load::{
-    base_dir, channel_type, channel_type_names, is_billing_account, is_project_id, is_region,
-    is_stack_name,
+    base_dir, channel_type, channel_type_names, is_api_key_id, is_billing_account, is_project_id,
+    is_region, is_stack_name,
 };
 pub use load::{load, parse};
 

@@ -8,7 +8,8 @@
 //! policy or a budget are the exception: one that cannot be referred to is left out of `notify`
 //! with a comment line saying so, and the stanza then differs from the live resource.
 //!
-//! Channels, uptime checks, alert policies, dashboards and budgets have server-assigned ids: their stanza
+//! Channels, uptime checks, alert policies, dashboards, API keys and budgets are named by their
+//! display names (their ids are the server's, or free-form): their stanza
 //! NAME is made from the display name ([`name_from_display_name`], [`unique_name`]).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,6 +20,7 @@ use crate::model::live::artifacts::RepositoryRecord;
 use crate::model::live::bigquery::{DatasetRecord, FieldRecord, TableRecord};
 use crate::model::live::budgets::BudgetRecord;
 use crate::model::live::firestore::FirestoreRecord;
+use crate::model::live::gateway::{ApiKeyRecord, GatewayRecord};
 use crate::model::live::iam::ServiceAccountRecord;
 use crate::model::live::jobs::JobRecord;
 use crate::model::live::monitoring::{AlertRecord, ChannelRecord, ConditionRecord, UptimeRecord};
@@ -159,6 +161,8 @@ pub struct References {
     pub datasets: BTreeMap<String, ResourceAddr>,
     /// Notification channel full name -> `channel.NAME`.
     pub channels: BTreeMap<String, ResourceAddr>,
+    /// A gateway's api's managed service (`crm-x.apigateway.P.cloud.goog`) -> `gateway.NAME`.
+    pub gateway_services: BTreeMap<String, ResourceAddr>,
 }
 
 impl References {
@@ -686,6 +690,116 @@ pub fn dashboard(live: &DashboardRecord, name: &str) -> Stanza {
     s
 }
 
+/// An API Gateway whose api has its id and whose config holds one JSON OpenAPI document with a
+/// top-level `x-google-backend` at a Cloud Run service declared or imported with it: `backend`,
+/// `service_account` and `openapi = "gateways/ID.json"`, the document with the backend's URL
+/// written as `${BACKEND_URL}` (apply fills it in again).
+pub fn gateway(
+    live: &GatewayRecord,
+    region: &str,
+    refs: &References,
+) -> Result<Stanza, ImportError> {
+    let id = last(&live.name);
+    let address = ResourceAddr::new(Kind::Gateway, id);
+    let unsupported = |why: String| ImportError::Unsupported {
+        address: address.clone(),
+        why,
+    };
+    let location = live.name.split('/').nth(3).unwrap_or_default();
+    if location != region {
+        return Err(unsupported(format!(
+            "it serves in {location}, and the stack's gateways serve in [stack] region {region}"
+        )));
+    }
+    let api = live
+        .api_config
+        .split("/configs/")
+        .next()
+        .unwrap_or_default();
+    if last(api) != id {
+        return Err(unsupported(format!(
+            "its api is {api}, and stackctl names a gateway's api after the gateway (apis/{id}): declare a new [gateway.{id}] and move clients to it"
+        )));
+    }
+    let Some(config) = &live.config else {
+        return Err(unsupported(format!(
+            "its config {} could not be read",
+            live.api_config
+        )));
+    };
+    let Some(document) = &config.document else {
+        return Err(unsupported(
+            "its OpenAPI document is not JSON (stack.toml's `openapi` files are JSON): convert it, declare the gateway with `openapi` by hand, then run `stackctl adopt`".into(),
+        ));
+    };
+    let backend_url = document
+        .pointer("/x-google-backend/address")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| {
+            unsupported("its document has no top-level `x-google-backend.address`: stackctl's gateways front one service".into())
+        })?;
+    let host = crate::resources::service::host_of(backend_url).unwrap_or_default();
+    let backend = refs
+        .service_hosts
+        .get(&host)
+        .ok_or_else(|| ImportError::MissingReference {
+            address: address.clone(),
+            what: format!("the Cloud Run service at {host}"),
+            suggest: "service.NAME".into(),
+        })?;
+    let mut s = Stanza::new(address.clone(), &live.name);
+    s.key("backend", string(&backend.to_string()));
+    s.key(
+        "service_account",
+        refs.account(&address, &config.gateway_service_account)?,
+    );
+    display_name(&mut s, id, &live.display_name);
+    let path = format!("gateways/{id}.json");
+    s.key("openapi", string(&path));
+    // The service's URL (the address, and the ID token's audience) is the stanza's backend.
+    let service_url = crate::resources::service::url_of_host(&host);
+    let text = serde_json::to_string_pretty(document).expect("a JSON value serializes");
+    let mut text = text.replace(&service_url, crate::config::openapi::BACKEND_URL);
+    text.push('\n');
+    s.files.push((path, text));
+    Ok(s)
+}
+
+/// An API key restricted to exactly one gateway's api, declared or imported with it.
+pub fn api_key(live: &ApiKeyRecord, name: &str, refs: &References) -> Result<Stanza, ImportError> {
+    let address = ResourceAddr::new(Kind::ApiKey, name);
+    let [service] = live.api_targets.as_slice() else {
+        return Err(ImportError::Unsupported {
+            address,
+            why: format!(
+                "it may call {}, and stack.toml's API keys are restricted to one gateway's api",
+                match live.api_targets.as_slice() {
+                    [] => "any API".to_string(),
+                    targets => targets.join(", "),
+                }
+            ),
+        });
+    };
+    let gateway =
+        refs.gateway_services
+            .get(service)
+            .ok_or_else(|| ImportError::MissingReference {
+                address: address.clone(),
+                what: format!("the gateway whose api is {service}"),
+                suggest: "gateway.NAME".into(),
+            })?;
+    let mut s = Stanza::new(address.clone(), &live.name);
+    s.key("gateway", string(&gateway.to_string()));
+    // A server-made id (a UUID) is not one stack.toml takes: the key is found by its
+    // annotations once adopted, and `id` only names a key apply creates.
+    let id = last(&live.name);
+    if id != name && crate::config::is_api_key_id(id) {
+        s.key("id", string(id));
+    }
+    display_name(&mut s, name, &live.display_name);
+    Ok(s)
+}
+
 /// An HTTPS uptime check of a URL on port 443; a URL on a service's host (declared or imported
 /// with it) is written as `target` and `path`.
 pub fn uptime(live: &UptimeRecord, name: &str, refs: &References) -> Result<Stanza, ImportError> {
@@ -1067,6 +1181,158 @@ mod tests {
             fields.contains(&"gridLayout.widgets[1].text.content".to_string()),
             "{fields:?}"
         );
+    }
+
+    /// A gateway made by hand: api `crm`, config `crm-v1` with a JSON document whose backend is
+    /// the literal URL of `crm-proxy`.
+    fn hand_made_gateway() -> GatewayRecord {
+        use crate::model::live::gateway::{ApiConfigRecord, GatewayApiRecord};
+        let api = "projects/acme-shop/locations/global/apis/crm";
+        let url = "https://crm-proxy-abc-uc.a.run.app";
+        GatewayRecord {
+            name: "projects/acme-shop/locations/us-central1/gateways/crm".into(),
+            display_name: "CRM for partners".into(),
+            labels: BTreeMap::new(),
+            api_config: format!("{api}/configs/crm-v1"),
+            default_hostname: "crm-abc.uc.gateway.dev".into(),
+            state: "ACTIVE".into(),
+            created: None,
+            api: Some(GatewayApiRecord {
+                name: api.into(),
+                managed_service: "crm-abc.apigateway.acme-shop.cloud.goog".into(),
+                display_name: "crm".into(),
+                labels: BTreeMap::new(),
+            }),
+            config: Some(ApiConfigRecord {
+                name: format!("{api}/configs/crm-v1"),
+                gateway_service_account: "crm-gateway@acme-shop.iam.gserviceaccount.com".into(),
+                labels: BTreeMap::new(),
+                document: Some(serde_json::json!({
+                    "swagger": "2.0",
+                    "info": {"title": "CRM", "version": "1"},
+                    "x-google-backend": {"address": url, "jwt_audience": url},
+                    "securityDefinitions": {"api_key": {"type": "apiKey", "name": "key", "in": "query"}},
+                    "paths": {"/customers": {"post": {"operationId": "upsert", "security": [{"api_key": []}], "responses": {"200": {"description": "ok"}}}}}
+                })),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_hand_made_gateway_and_its_key_round_trip_with_the_backend_as_a_placeholder() {
+        let live = hand_made_gateway();
+        let mut refs = References::default();
+        refs.service_hosts.insert(
+            "crm-proxy-abc-uc.a.run.app".into(),
+            ResourceAddr::new(Kind::Service, "crm-proxy"),
+        );
+        refs.accounts.insert(
+            "crm-gateway@acme-shop.iam.gserviceaccount.com".into(),
+            ResourceAddr::new(Kind::ServiceAccount, "crm-gateway"),
+        );
+        let stanza = gateway(&live, "us-central1", &refs).expect("stanza");
+        let text = stanza.render();
+        for line in [
+            "[gateway.crm]",
+            "backend = \"service.crm-proxy\"",
+            "service_account = \"service_account.crm-gateway\"",
+            "display_name = \"CRM for partners\"",
+            "openapi = \"gateways/crm.json\"",
+        ] {
+            assert!(text.contains(line), "{line}: {text}");
+        }
+        let [(path, contents)] = stanza.files.as_slice() else {
+            panic!("one file: {:?}", stanza.files)
+        };
+        assert!(
+            contents.contains("\"address\": \"${BACKEND_URL}\"")
+                && contents.contains("\"jwt_audience\": \"${BACKEND_URL}\"")
+                && !contents.contains("run.app"),
+            "{contents}"
+        );
+
+        // The written stanza and file declare the gateway as it is: only ownership differs.
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("gateways")).expect("dir");
+        std::fs::write(dir.path().join(path), contents).expect("file");
+        let toml = format!(
+            "[stack]\nname = \"s\"\nproject = \"acme-shop\"\nregion = \"us-central1\"\n\n[service_account.crm-gateway]\n\n[service.crm-proxy]\nimage = \"img\"\nmax_instances = 2\n\n{text}"
+        );
+        let stack = crate::config::parse(&dir.path().join("stack.toml"), &toml)
+            .unwrap_or_else(|e| panic!("{e}\n{toml}"));
+        let spec = crate::resources::gateway::spec(&stack, &stack.gateways["crm"]);
+        let known = crate::resources::Known {
+            hosts: BTreeMap::from([(
+                ResourceAddr::new(Kind::Service, "crm-proxy"),
+                Some("crm-proxy-abc-uc.a.run.app".into()),
+            )]),
+            ..Default::default()
+        };
+        let differs: Vec<FieldChange> = crate::resources::gateway::diff(&spec, &live, &known)
+            .into_iter()
+            .filter(|f| f.field != format!("labels.{OWNER_LABEL}"))
+            .collect();
+        assert_eq!(differs, vec![]);
+
+        // Its key, restricted to its api, refers to it once the gateway is imported.
+        refs.gateway_services.insert(
+            "crm-abc.apigateway.acme-shop.cloud.goog".into(),
+            ResourceAddr::new(Kind::Gateway, "crm"),
+        );
+        let key = ApiKeyRecord {
+            name: "projects/123/locations/global/keys/0b9d3c1e-77aa-4c1e-9a8e-2f6d1c3b5a77".into(),
+            display_name: "Partner integration".into(),
+            api_targets: vec!["crm-abc.apigateway.acme-shop.cloud.goog".into()],
+            uid: "0b9d3c1e".into(),
+            annotations: BTreeMap::new(),
+            etag: "e".into(),
+            created: None,
+        };
+        let name = name_from_display_name(&key.display_name, Kind::ApiKey);
+        let text = api_key(&key, &name, &refs).expect("stanza").render();
+        assert!(
+            text.contains("[api_key.partner-integration]")
+                && text.contains("gateway = \"gateway.crm\"")
+                && !text.contains("id = "),
+            "a server-made id is left to the annotations: {text}"
+        );
+        let mut unrestricted = key.clone();
+        unrestricted.api_targets.clear();
+        assert!(matches!(
+            api_key(&unrestricted, &name, &refs),
+            Err(ImportError::Unsupported { why, .. }) if why.contains("any API")
+        ));
+        let mut elsewhere = key;
+        elsewhere.api_targets = vec!["other.apigateway.acme-shop.cloud.goog".into()];
+        assert!(matches!(
+            api_key(&elsewhere, &name, &refs),
+            Err(ImportError::MissingReference { .. })
+        ));
+    }
+
+    #[test]
+    fn a_gateway_stack_toml_cannot_declare_says_why() {
+        let refs = References::default();
+        let mut other_api = hand_made_gateway();
+        other_api.api_config = "projects/acme-shop/locations/global/apis/legacy/configs/v1".into();
+        assert!(matches!(
+            gateway(&other_api, "us-central1", &refs),
+            Err(ImportError::Unsupported { why, .. }) if why.contains("apis/legacy")
+        ));
+        let mut yaml = hand_made_gateway();
+        yaml.config.as_mut().expect("config").document = None;
+        assert!(matches!(
+            gateway(&yaml, "us-central1", &refs),
+            Err(ImportError::Unsupported { why, .. }) if why.contains("not JSON")
+        ));
+        assert!(matches!(
+            gateway(&hand_made_gateway(), "europe-west1", &refs),
+            Err(ImportError::Unsupported { why, .. }) if why.contains("serves in us-central1")
+        ));
+        assert!(matches!(
+            gateway(&hand_made_gateway(), "us-central1", &refs),
+            Err(ImportError::MissingReference { what, .. }) if what.contains("crm-proxy-abc-uc.a.run.app")
+        ));
     }
 
     fn uptime_record() -> UptimeRecord {

@@ -236,12 +236,24 @@ pub async fn observe(
             Err(e) if !wanted && is_service_disabled(&e) => Vec::new(),
             result => n.list(Kind::Gateway, result)?,
         };
-        // Only this stack's gateways (or every one, for the project scope) have their api and
-        // config read: one list of apis, one config GET per gateway read.
+        // Only this stack's gateways and the ones it declares (not owned yet: adopted, or a
+        // conflict) have their api and config read, or every one for the project scope: one
+        // list of apis, one config GET per gateway read.
         let owner = stack.map(|s| s.settings.name.as_str());
+        let declared: BTreeSet<String> = stack
+            .map(|s| {
+                super::registry::declared_names(s, Kind::Gateway)
+                    .into_values()
+                    .collect()
+            })
+            .unwrap_or_default();
         let read: Vec<_> = listed
             .into_iter()
-            .filter(|g| owner.is_none() || g.labels.get(OWNER_LABEL).map(String::as_str) == owner)
+            .filter(|g| {
+                owner.is_none()
+                    || g.labels.get(OWNER_LABEL).map(String::as_str) == owner
+                    || declared.contains(&g.name)
+            })
             .collect();
         if read.is_empty() && !wanted {
             return Ok::<_, InventoryError>(Vec::new());

@@ -489,3 +489,134 @@ fn a_named_import_needs_what_it_refers_to_and_never_takes_another_stacks_resourc
         .expect(0);
     assert!(!all.stdout.contains("other-"), "{}", all.stdout);
 }
+
+#[test]
+fn a_hand_made_gateway_and_its_api_key_import_with_the_openapi_file_and_plan_empty() {
+    let emulator = Emulator::start();
+    let p = "projects/test-project";
+    let l = "projects/test-project/locations/us-central1";
+    let global = "projects/test-project/locations/global";
+    for api in ["run", "iam", "apigateway", "apikeys"] {
+        ok(
+            &emulator,
+            "POST",
+            &format!("/v1/{p}/services/{api}.googleapis.com:enable"),
+            "{}",
+        );
+    }
+    ok(
+        &emulator,
+        "POST",
+        &format!("/v1/{p}/serviceAccounts"),
+        r#"{"accountId": "crm-gateway", "serviceAccount": {"displayName": "CRM gateway"}}"#,
+    );
+    let sa = "crm-gateway@test-project.iam.gserviceaccount.com";
+    ok(
+        &emulator,
+        "POST",
+        &format!("/v2/{l}/services?serviceId=crm-proxy"),
+        &format!(
+            r#"{{"scaling": {{"maxInstanceCount": 2}}, "template": {{"serviceAccount": "{sa}", "maxInstanceRequestConcurrency": 80, "timeout": "60s", "scaling": {{"maxInstanceCount": 2}}, "containers": [{{"image": "us-docker.pkg.dev/cloudrun/container/hello", "resources": {{"limits": {{"cpu": "1", "memory": "512Mi"}}, "cpuIdle": true}}}}]}}}}"#
+        ),
+    );
+    let service = ok(&emulator, "GET", &format!("/v2/{l}/services/crm-proxy"), "");
+    let uri = service["uri"].as_str().expect("service uri");
+    // The document as a team writes it for gcloud: the backend's URL spelled out.
+    let document = serde_json::json!({
+        "swagger": "2.0",
+        "info": {"title": "CRM for partners", "version": "1.0.0"},
+        "x-google-backend": {"address": uri, "jwt_audience": uri},
+        "securityDefinitions": {"api_key": {"type": "apiKey", "name": "key", "in": "query"}},
+        "paths": {"/customers": {"post": {"operationId": "upsertCustomer", "security": [{"api_key": []}], "responses": {"200": {"description": "upserted"}}}}}
+    });
+    ok(
+        &emulator,
+        "POST",
+        &format!("/v1/{global}/apis?apiId=crm"),
+        r#"{"displayName": "crm"}"#,
+    );
+    ok(
+        &emulator,
+        "POST",
+        &format!("/v1/{global}/apis/crm/configs?apiConfigId=crm-v1"),
+        &serde_json::json!({
+            "gatewayServiceAccount": sa,
+            "openapiDocuments": [{"document": {"path": "openapi.json", "contents": base64(document.to_string().as_bytes())}}]
+        })
+        .to_string(),
+    );
+    ok(
+        &emulator,
+        "POST",
+        &format!("/v1/{l}/gateways?gatewayId=crm"),
+        &format!(
+            r#"{{"apiConfig": "{global}/apis/crm/configs/crm-v1", "displayName": "CRM for partners"}}"#
+        ),
+    );
+    let api = ok(&emulator, "GET", &format!("/v1/{global}/apis/crm"), "");
+    let managed_service = api["managedService"].as_str().expect("managed service");
+    ok(
+        &emulator,
+        "POST",
+        &format!("/v2/{global}/keys"),
+        &format!(
+            r#"{{"displayName": "Partner integration", "restrictions": {{"apiTargets": [{{"service": "{managed_service}"}}]}}}}"#
+        ),
+    );
+    // A key that may call any API: stack.toml declares keys restricted to one gateway.
+    ok(
+        &emulator,
+        "POST",
+        &format!("/v2/{global}/keys"),
+        r#"{"displayName": "Old browser key"}"#,
+    );
+
+    let ws = Workspace::new(EMPTY_STACK);
+    let imported = ws.on(&emulator, &["import", "--all"]).expect(0);
+    let written = std::fs::read_to_string(ws.file()).expect("stack.toml");
+    for line in [
+        "[gateway.crm]",
+        "backend = \"service.crm-proxy\"",
+        "service_account = \"service_account.crm-gateway\"",
+        "openapi = \"gateways/crm.json\"",
+        "[api_key.partner-integration]",
+        "gateway = \"gateway.crm\"",
+    ] {
+        assert!(written.contains(line), "{line}:\n{written}");
+    }
+    assert!(
+        imported
+            .stderr
+            .contains("not importable: api_key.old-browser-key: it may call any API"),
+        "{}",
+        imported.stderr
+    );
+    let file = std::fs::read_to_string(ws.path().join("gateways/crm.json")).expect("openapi file");
+    assert!(
+        file.contains("${BACKEND_URL}") && !file.contains(uri),
+        "the backend's URL is the stanza's: {file}"
+    );
+    assert!(imported.stdout.contains("Adopted"), "{}", imported.stdout);
+
+    let plan = ws.on(&emulator, &["plan"]).expect(0);
+    for address in ["gateway.crm", "api_key.partner-integration"] {
+        assert!(
+            !plan.stdout.contains(&format!("# {address} ")),
+            "{address} must plan empty:\n{}",
+            plan.stdout
+        );
+    }
+    let gateway = ok(&emulator, "GET", &format!("/v1/{l}/gateways/crm"), "");
+    assert_eq!(gateway["labels"]["stackctl-stack"], "imported", "{gateway}");
+    let keys = ok(&emulator, "GET", &format!("/v2/{global}/keys"), "");
+    let partner: Vec<&serde_json::Value> = keys["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter(|k| k["displayName"] == "Partner integration")
+        .collect();
+    assert_eq!(
+        partner[0]["annotations"]["stackctl-name"], "partner-integration",
+        "{keys}"
+    );
+}

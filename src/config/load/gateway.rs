@@ -29,7 +29,7 @@ pub(super) fn is_gateway_id(id: &str) -> bool {
 }
 
 /// API Keys v2 key ids: `[a-z]([a-z0-9-]{0,61}[a-z0-9])?`.
-pub(super) fn is_api_key_id(id: &str) -> bool {
+pub(crate) fn is_api_key_id(id: &str) -> bool {
     (1..=63).contains(&id.len())
         && id.starts_with(|c: char| c.is_ascii_lowercase())
         && !id.ends_with('-')

@@ -57,6 +57,7 @@ use dashboard::*;
 use dataset::*;
 pub(crate) use files::base_dir;
 use files::*;
+pub(crate) use gateway::is_api_key_id;
 use gateway::*;
 use job::*;
 use queue::*;
