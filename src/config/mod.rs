@@ -583,6 +583,10 @@ pub struct AlertConfig {
     pub notify: Vec<ResourceAddr>,
     /// What the conditions watch (`service.x`, `queue.y`), for ordering.
     pub watches: Vec<ResourceAddr>,
+    /// Markdown sent with every notification; a template's runbook unless set.
+    pub documentation: Option<String>,
+    /// `CRITICAL`, `ERROR` or `WARNING`; `None`: unspecified.
+    pub severity: Option<String>,
 }
 
 /// `[uptime.NAME]`: a Cloud Monitoring uptime check of a public HTTPS URL.

@@ -37,6 +37,10 @@ pub struct AlertTemplate {
     pub threshold_from: Option<ThresholdFrom>,
     pub threshold: f64,
     pub duration: String,
+    /// The policy's documentation (Markdown, sent with every notification): what fired and
+    /// what to do, with the watched resource's `{service}`-style id and `{address}` filled in.
+    #[serde(default)]
+    pub documentation: Option<String>,
     pub condition: TemplateCondition,
 }
 
@@ -116,17 +120,21 @@ pub fn gateway_service_placeholder(gateway: &ResourceAddr) -> String {
     format!("(managed service of {gateway})")
 }
 
+/// `text` with the watched resource's placeholder (`{service}`, `{queue}`, `{job}`, `{uptime}`,
+/// `{gateway}`) replaced by its GCP id.
+fn fill_target(text: &str, target_id: &str) -> String {
+    ["{service}", "{queue}", "{job}", "{uptime}", "{gateway}"]
+        .iter()
+        .fold(text.to_string(), |text, placeholder| {
+            text.replace(placeholder, target_id)
+        })
+}
+
 impl AlertTemplate {
     /// The condition with `{service}` / `{queue}` / `{job}` replaced by the watched resource's GCP
     /// id, `{uptime}` by the checked host.
     pub fn expand(&self, target_id: &str, threshold: f64, duration: Duration) -> AlertCondition {
-        let fill = |s: &str| {
-            s.replace("{service}", target_id)
-                .replace("{queue}", target_id)
-                .replace("{job}", target_id)
-                .replace("{uptime}", target_id)
-                .replace("{gateway}", target_id)
-        };
+        let fill = |s: &str| fill_target(s, target_id);
         let c = &self.condition;
         AlertCondition {
             display_name: fill(&c.display_name),
@@ -140,6 +148,18 @@ impl AlertTemplate {
             group_by: c.group_by.clone(),
             period: super::units::parse_duration(&c.period).unwrap_or(Duration::from_secs(300)),
         }
+    }
+
+    /// The documentation for the resource at `address` (GCP id `target_id`); `None` when the
+    /// template has none.
+    pub fn documentation_for(
+        &self,
+        target_id: &str,
+        address: Option<&ResourceAddr>,
+    ) -> Option<String> {
+        let text = self.documentation.as_deref()?;
+        let address = address.map(ToString::to_string).unwrap_or_default();
+        Some(fill_target(text, target_id).replace("{address}", &address))
     }
 
     pub fn default_duration(&self) -> Duration {
@@ -158,7 +178,37 @@ mod tests {
             let c = t.expand("x", t.threshold, t.default_duration());
             assert!(!c.filter.contains('{'), "{name}: {}", c.filter);
             assert!(c.comparison.starts_with("COMPARISON_"));
+            // Every template carries a runbook, with every placeholder filled in.
+            let address = ResourceAddr::new(crate::model::Kind::Service, "x");
+            let runbook = t
+                .documentation_for("x", Some(&address))
+                .unwrap_or_else(|| panic!("{name} has no documentation"));
+            for placeholder in [
+                "{service}",
+                "{queue}",
+                "{job}",
+                "{uptime}",
+                "{gateway}",
+                "{address}",
+            ] {
+                assert!(!runbook.contains(placeholder), "{name}: {runbook}");
+            }
+            assert!(runbook.chars().count() <= 8_192, "{name}");
         }
+    }
+
+    #[test]
+    fn a_runbook_names_the_watched_resource_by_its_id_and_its_address() {
+        let t = template("cloud_run_5xx_ratio").expect("shipped");
+        let address = ResourceAddr::new(crate::model::Kind::Service, "worker");
+        let runbook = t
+            .documentation_for("worker-prod", Some(&address))
+            .expect("documentation");
+        assert!(
+            runbook.contains("`worker-prod`")
+                && runbook.contains("stackctl rollback service.worker"),
+            "{runbook}"
+        );
     }
 
     #[test]

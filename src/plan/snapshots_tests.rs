@@ -235,6 +235,8 @@ fn live(stack: &Stack) -> Observed {
         etag: "e".into(),
     });
     o.alerts.push(AlertRecord {
+        documentation: None,
+        severity: None,
         name: format!("{p}/alertPolicies/202"),
         display_name: "errors".into(),
         user_labels: labels(&[(NAME_LABEL, "errors")]),

@@ -71,6 +71,10 @@ pub struct AlertWrite {
     pub user_labels: BTreeMap<String, String>,
     pub conditions: Vec<ConditionRecord>,
     pub channels: Vec<String>,
+    /// Markdown sent with notifications.
+    pub documentation: Option<String>,
+    /// `CRITICAL`, `ERROR` or `WARNING`.
+    pub severity: Option<String>,
 }
 
 fn duration_of(d: Option<&wkt::Duration>) -> Duration {
@@ -159,6 +163,15 @@ fn alert_from_api(p: AlertPolicy) -> AlertRecord {
             .to_string(),
         conditions: p.conditions.into_iter().map(condition_from_api).collect(),
         channels: p.notification_channels,
+        documentation: p
+            .documentation
+            .map(|d| d.content)
+            .filter(|content| !content.is_empty()),
+        severity: p
+            .severity
+            .name()
+            .filter(|s| *s != "SEVERITY_UNSPECIFIED")
+            .map(String::from),
     }
 }
 
@@ -172,17 +185,27 @@ impl AlertWrite {
             .set_enabled(true)
             .set_conditions(self.conditions.iter().map(condition_to_api))
             .set_notification_channels(self.channels.clone())
+            .set_or_clear_documentation(self.documentation.as_ref().map(|content| {
+                gm::alert_policy::Documentation::new()
+                    .set_content(content.clone())
+                    .set_mime_type("text/markdown")
+            }))
+            .set_severity(gm::alert_policy::Severity::from(
+                self.severity.as_deref().unwrap_or("SEVERITY_UNSPECIFIED"),
+            ))
     }
 }
 
 /// The policy fields stackctl manages, as `updateMask` paths.
-const ALERT_FIELDS: [&str; 6] = [
+const ALERT_FIELDS: [&str; 8] = [
     "display_name",
     "user_labels",
     "combiner",
     "enabled",
     "conditions",
     "notification_channels",
+    "documentation",
+    "severity",
 ];
 
 const CHANNEL_FIELDS: [&str; 4] = ["type", "display_name", "labels", "user_labels"];

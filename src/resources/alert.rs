@@ -26,6 +26,10 @@ pub struct AlertSpec {
     pub notify: Vec<ResourceAddr>,
     pub watches: Vec<ResourceAddr>,
     pub user_labels: BTreeMap<String, String>,
+    /// Markdown sent with notifications (a template's runbook by default).
+    pub documentation: Option<String>,
+    /// `CRITICAL`, `ERROR` or `WARNING`.
+    pub severity: Option<String>,
 }
 
 pub fn spec(stack: &Stack, name: &str, cfg: &AlertConfig) -> AlertSpec {
@@ -42,7 +46,38 @@ pub fn spec(stack: &Stack, name: &str, cfg: &AlertConfig) -> AlertSpec {
         notify: cfg.notify.clone(),
         watches: cfg.watches.clone(),
         user_labels,
+        documentation: cfg.documentation.clone(),
+        severity: cfg.severity.clone(),
     }
+}
+
+/// The documentation with the values Google assigns filled in where they are known (a template's
+/// runbook names the checked host or the gateway's managed service).
+pub fn documentation_with_known(spec: &AlertSpec, known: &Known) -> Option<String> {
+    let text = spec.documentation.as_deref()?;
+    Some(fill_assigned(text, known).unwrap_or_else(|_| text.to_string()))
+}
+
+/// How a plan shows a Markdown text: the whole of a short one-line text, else its first line
+/// and its size (a change anywhere in it is still a change).
+fn text_summary(text: &str) -> String {
+    const SHOWN: usize = 60;
+    let first = text.lines().next().unwrap_or_default();
+    if text.lines().count() <= 1 && text.chars().count() <= SHOWN {
+        return quoted(text);
+    }
+    let head: String = first.chars().take(SHOWN).collect();
+    format!(
+        "{}… ({} lines, {} characters)",
+        quoted(&head),
+        text.lines().count(),
+        text.chars().count()
+    )
+}
+
+/// `severity` as stack.toml writes it.
+fn severity_shown(severity: &str) -> String {
+    quoted(&severity.to_ascii_lowercase())
 }
 
 /// One lexical piece of a Monitoring filter.
@@ -247,6 +282,12 @@ pub fn conditions_with_known(
 
 pub fn create_fields(spec: &AlertSpec, known: &Known) -> Vec<FieldChange> {
     let mut out = vec![created("display_name", quoted(&spec.display_name))];
+    if let Some(severity) = &spec.severity {
+        out.push(created("severity", severity_shown(severity)));
+    }
+    if let Some(documentation) = documentation_with_known(spec, known) {
+        out.push(created("documentation", text_summary(&documentation)));
+    }
     // Before the service exists, its host shows as the placeholder `(host of service.NAME)`.
     let conditions = conditions_with_known(spec, known).unwrap_or_else(|_| spec.conditions.clone());
     for (i, c) in conditions.iter().enumerate() {
@@ -284,6 +325,25 @@ pub fn diff(spec: &AlertSpec, live: &AlertRecord, known: &Known) -> Vec<FieldCha
             "enabled",
             Some("false".into()),
             Some(FieldValue::Known("true".into())),
+        ));
+    }
+    if spec.severity != live.severity {
+        out.push(FieldChange::new(
+            "severity",
+            live.severity.as_deref().map(severity_shown),
+            spec.severity
+                .as_deref()
+                .map(|s| FieldValue::Known(severity_shown(s))),
+        ));
+    }
+    let documentation = documentation_with_known(spec, known);
+    if documentation != live.documentation {
+        out.push(FieldChange::new(
+            "documentation",
+            live.documentation.as_deref().map(text_summary),
+            documentation
+                .as_deref()
+                .map(|d| FieldValue::Known(text_summary(d))),
         ));
     }
     let conditions = conditions_with_known(spec, known).unwrap_or_else(|_| spec.conditions.clone());
@@ -419,11 +479,14 @@ impl Converge for AlertKind {
                 ))
             })?,
         };
+        let known = ctx.known().await;
         let write = |spec: &AlertSpec, channels: Vec<String>| AlertWrite {
             display_name: spec.display_name.clone(),
             user_labels: spec.user_labels.clone(),
             conditions: conditions.iter().map(condition_record).collect(),
             channels,
+            documentation: documentation_with_known(spec, &known),
+            severity: spec.severity.clone(),
         };
         match (change.action, spec) {
             (Action::Create, Some(spec)) => {
@@ -497,6 +560,8 @@ mod tests {
 
     fn spec() -> AlertSpec {
         AlertSpec {
+            documentation: None,
+            severity: None,
             key: "s/backlog".into(),
             placeholder: "p".into(),
             display_name: "backlog".into(),
@@ -514,6 +579,8 @@ mod tests {
         let mut c = condition_record(&condition());
         c.filter = "metric.type=\"cloudtasks.googleapis.com/queue/depth\" AND resource.type=\"cloud_tasks_queue\"".into();
         AlertRecord {
+            documentation: None,
+            severity: None,
             name: "projects/p/alertPolicies/9".into(),
             display_name: "backlog".into(),
             user_labels: spec().user_labels,

@@ -887,6 +887,12 @@ pub fn alert(live: &AlertRecord, name: &str, refs: &References) -> Result<Stanza
     }
     let mut s = Stanza::new(address.clone(), &live.name);
     display_name(&mut s, name, &live.display_name);
+    if let Some(severity) = &live.severity {
+        s.key("severity", string(&severity.to_ascii_lowercase()));
+    }
+    if let Some(documentation) = &live.documentation {
+        s.key("documentation", string(documentation));
+    }
     let lines: String = conditions.iter().map(|c| format!("  {c},\n")).collect();
     s.key("conditions", format!("[\n{lines}]"));
     refs.notify(&mut s, &live.channels);
@@ -1416,6 +1422,8 @@ mod tests {
 
     fn alert_record(channels: &[&str]) -> AlertRecord {
         AlertRecord {
+            documentation: None,
+            severity: None,
             name: "projects/acme-shop/alertPolicies/42".into(),
             display_name: "API 5xx".into(),
             user_labels: BTreeMap::new(),
@@ -1433,10 +1441,15 @@ mod tests {
         let mut refs = References::default();
         refs.channels
             .insert(email.name.clone(), channel_stanza.address.clone());
-        let live = alert_record(&[email.name.as_str()]);
+        let mut live = alert_record(&[email.name.as_str()]);
+        live.severity = Some("WARNING".into());
+        live.documentation = Some(
+            "The API answers 5xx.\n\n1. `gcloud run services logs read api`\n2. Roll back: \"stackctl rollback service.api\"".into(),
+        );
         let stanza = alert(&live, "api-5xx", &refs).expect("stanza");
         let text = stanza.render();
         assert!(text.contains("notify = [\"channel.ops\"]"), "{text}");
+        assert!(text.contains("severity = \"warning\""), "{text}");
         assert!(
             text.contains("conditions = [\n  { name = \"5xx responses\", filter = "),
             "{text}"

@@ -99,6 +99,18 @@ fn gateways_apply_read_back_move_to_a_new_config_and_delete_only_their_own() {
             "{alert}"
         );
     }
+    // The template's runbook goes with every notification, naming the managed service.
+    let documentation = &monitoring["alerts"]["partner-errors"]["documentation"];
+    assert_eq!(
+        documentation["mimeType"], "text/markdown",
+        "{documentation}"
+    );
+    let runbook = documentation["content"].as_str().unwrap_or_default();
+    assert!(
+        runbook.contains(&format!("API Gateway `{managed}`"))
+            && !runbook.contains("(managed service of"),
+        "{runbook}"
+    );
     let charts: Vec<&str> = monitoring["dashboards"]["partners"]["chart_filters"]
         .as_array()
         .expect("filters")

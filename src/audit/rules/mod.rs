@@ -488,6 +488,8 @@ mod tests {
             ),
         ]);
         let alert = |id: &str, channels: Vec<String>, conditions: usize| AlertRecord {
+            documentation: None,
+            severity: None,
             name: format!("projects/p/alertPolicies/{id}"),
             display_name: id.into(),
             user_labels: BTreeMap::from([

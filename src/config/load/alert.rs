@@ -7,16 +7,25 @@ use crate::config::templates::{self, Needs, ThresholdFrom};
 pub(super) const ALERT_KEYS: &[&str] = &[
     "conditions",
     "display_name",
+    "documentation",
     "duration",
     "gateway",
     "job",
     "notify",
     "queue",
     "service",
+    "severity",
     "template",
     "threshold",
     "uptime",
 ];
+
+/// `AlertPolicy.severity` values, as stack.toml writes them.
+const SEVERITIES: [&str; 3] = ["critical", "error", "warning"];
+
+/// Google's limits on `documentation.content`.
+const DOCUMENTATION_MAX_CHARS: usize = 8_192;
+const DOCUMENTATION_MAX_BYTES: usize = 10_240;
 
 const CONDITION_KEYS: &[&str] = &[
     "aligner",
@@ -111,11 +120,15 @@ pub(super) fn read_alert(
         )
         .optional();
     let explicit = read_conditions(checker, table);
+    let documentation = read_documentation(checker, table);
+    let severity = read_severity(checker, table);
     let (template, service, queue, job, uptime, gateway) =
         (template?, service?, queue?, job?, uptime?, gateway?);
     let (threshold, duration, explicit) = (threshold?, duration?, explicit?);
 
+    let (documentation, severity) = (documentation?, severity?);
     let mut watches = Vec::new();
+    let mut template_documentation = None;
     let conditions = match (template, explicit) {
         (Some(_), Some((_, span))) => {
             checker.error(
@@ -251,6 +264,7 @@ pub(super) fn read_alert(
             let duration = duration
                 .map(|f| f.value)
                 .unwrap_or_else(|| t.default_duration());
+            template_documentation = t.documentation_for(&target_id, watches.first());
             vec![t.expand(&target_id, threshold, duration)]
         }
     };
@@ -260,7 +274,62 @@ pub(super) fn read_alert(
         conditions,
         notify: notify.value,
         watches,
+        // `documentation = ""` is none at all, not the template's.
+        documentation: match documentation {
+            Some(text) if text.is_empty() => None,
+            Some(text) => Some(text),
+            None => template_documentation,
+        },
+        severity,
     })
+}
+
+/// `documentation = "..."`: Markdown within Google's limits.
+fn read_documentation(checker: &mut Checker, table: &TableRef) -> Option<Option<String>> {
+    let Some(text) = checker.read_string(table, "documentation").optional()? else {
+        return Some(None);
+    };
+    let (chars, bytes) = (text.value.chars().count(), text.value.len());
+    if chars > DOCUMENTATION_MAX_CHARS || bytes > DOCUMENTATION_MAX_BYTES {
+        checker.error(
+            text.span.unwrap_or_else(|| table.span.clone()),
+            format!(
+                "`documentation` in {} is {chars} characters ({bytes} bytes); Google takes at most {DOCUMENTATION_MAX_CHARS} characters and {DOCUMENTATION_MAX_BYTES} bytes",
+                table.title
+            ),
+            Some("keep the runbook short and link to the rest".into()),
+        );
+        return None;
+    }
+    Some(Some(text.value))
+}
+
+/// `severity = "critical" | "error" | "warning"` as the API's enum value.
+fn read_severity(checker: &mut Checker, table: &TableRef) -> Option<Option<String>> {
+    let Some(text) = checker.read_string(table, "severity").optional()? else {
+        return Some(None);
+    };
+    let lower = text.value.to_ascii_lowercase();
+    if !SEVERITIES.contains(&lower.as_str()) {
+        checker.error(
+            text.span.unwrap_or_else(|| table.span.clone()),
+            format!(
+                "`severity` in {} is not one of {}",
+                table.title,
+                SEVERITIES.join(", ")
+            ),
+            Some(
+                match closest(&lower, SEVERITIES.iter().copied())
+                    .or_else(|| SEVERITIES.iter().copied().find(|s| s.starts_with(&lower)))
+                {
+                    Some(s) => format!("did you mean \"{s}\"?"),
+                    None => "write severity = \"critical\", \"error\" or \"warning\"".into(),
+                },
+            ),
+        );
+        return None;
+    }
+    Some(Some(lower.to_ascii_uppercase()))
 }
 
 /// `conditions = [{ filter, comparison, threshold, duration, aligner, ... }]`.

@@ -2017,3 +2017,52 @@ fn a_dashboard_may_be_its_own_json_file_and_it_is_checked() {
     assert!(message.contains("both `template` and `file`"), "{message}");
     assert!(help.unwrap_or_default().contains("keep one"));
 }
+
+#[test]
+fn an_alert_takes_a_severity_and_documentation_and_a_template_gives_its_runbook() {
+    let stack = parse_str(&format!(
+        "{STACK}{WORKER}[alert.worker-5xx]\ntemplate = \"cloud_run_5xx_ratio\"\nservice = \"service.worker\"\nseverity = \"Critical\"\n"
+    ))
+    .unwrap();
+    let alert = &stack.alerts["worker-5xx"];
+    assert_eq!(alert.severity.as_deref(), Some("CRITICAL"));
+    let runbook = alert
+        .documentation
+        .as_deref()
+        .expect("the template's runbook");
+    assert!(
+        runbook.contains("stackctl rollback service.worker"),
+        "{runbook}"
+    );
+
+    let stack = parse_str(&format!(
+        "{STACK}{WORKER}[alert.worker-5xx]\ntemplate = \"cloud_run_5xx_ratio\"\nservice = \"service.worker\"\ndocumentation = \"Call Ana.\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        stack.alerts["worker-5xx"].documentation.as_deref(),
+        Some("Call Ana.")
+    );
+    let stack = parse_str(&format!(
+        "{STACK}{WORKER}[alert.worker-5xx]\ntemplate = \"cloud_run_5xx_ratio\"\nservice = \"service.worker\"\ndocumentation = \"\"\n"
+    ))
+    .unwrap();
+    assert_eq!(stack.alerts["worker-5xx"].documentation, None);
+
+    let (line, column, message, help) = single_error(&format!(
+        "{STACK}{WORKER}[alert.worker-5xx]\ntemplate = \"cloud_run_5xx_ratio\"\nservice = \"service.worker\"\nseverity = \"warn\"\n"
+    ));
+    assert_eq!((line, column), (11, 12));
+    assert!(
+        message.contains("not one of critical, error, warning"),
+        "{message}"
+    );
+    assert_eq!(help.as_deref(), Some("did you mean \"warning\"?"));
+
+    let long = "x".repeat(8_193);
+    let (line, _, message, _) = single_error(&format!(
+        "{STACK}{WORKER}[alert.worker-5xx]\ntemplate = \"cloud_run_5xx_ratio\"\nservice = \"service.worker\"\ndocumentation = \"{long}\"\n"
+    ));
+    assert_eq!(line, 11);
+    assert!(message.contains("8193 characters"), "{message}");
+}

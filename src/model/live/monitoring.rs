@@ -46,6 +46,10 @@ pub struct AlertRecord {
     /// Threshold conditions; other condition types are reported as `None`.
     pub conditions: Vec<Option<ConditionRecord>>,
     pub channels: Vec<String>,
+    /// `documentation.content`; `None` when empty.
+    pub documentation: Option<String>,
+    /// `CRITICAL`, `ERROR` or `WARNING`; `None` when unspecified.
+    pub severity: Option<String>,
 }
 
 /// An HTTPS uptime check config as the API reports it.

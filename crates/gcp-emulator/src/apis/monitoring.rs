@@ -547,6 +547,20 @@ fn shape_policy(
             "Field alert_policy.combiner must be specified when there is more than one condition.",
         ));
     }
+    if let Some(documentation) = policy.get("documentation") {
+        let content = documentation["content"].as_str().unwrap_or_default();
+        if content.chars().count() > 8_192 || content.len() > 10_240 {
+            return Err(ApiError::invalid_argument(
+                "Field alert_policy.documentation.content may not exceed 8,192 Unicode characters or 10,240 bytes.",
+            ));
+        }
+        let mime_type = documentation["mimeType"].as_str().unwrap_or_default();
+        if !content.is_empty() && mime_type != "text/markdown" {
+            return Err(ApiError::invalid_argument(format!(
+                "Field alert_policy.documentation.mime_type had an invalid value of \"{mime_type}\": only \"text/markdown\" is supported."
+            )));
+        }
+    }
     let mut shaped = Vec::new();
     for (index, mut condition) in conditions.into_iter().enumerate() {
         let prefix = format!("{policy_name}/conditions/");
