@@ -144,9 +144,13 @@ async fn cloud_checks(session: &Session, member: &str) -> Vec<Check> {
         .flat_map(|n| n.permissions.iter().copied())
         .collect();
     let asked: Vec<&str> = asked.into_iter().collect();
+    // What the project check already reports missing: a resource lacking it too (it inherits
+    // the project's policy) is the same gap, fixed by the same grant, and not said again.
+    let mut lacking_on_project: BTreeSet<&str> = BTreeSet::new();
     match cloud.test_project_permissions(&asked, &Silent).await {
         Ok(granted) => {
             let granted: BTreeSet<&str> = granted.iter().map(String::as_str).collect();
+            lacking_on_project.extend(asked.iter().copied().filter(|p| !granted.contains(p)));
             let mut missing = Vec::new();
             let mut fixes = Vec::new();
             for needs in &needs {
@@ -184,7 +188,7 @@ async fn cloud_checks(session: &Session, member: &str) -> Vec<Check> {
         }
         Err(e) => checks.push(Check::new("permissions", CheckStatus::Fail, e.to_string())),
     }
-    checks.extend(resource_permission_checks(session, member).await);
+    checks.extend(resource_permission_checks(session, member, &lacking_on_project).await);
     checks.push(billing_check(session, member).await);
     if let Some(account) = stack
         .settings
@@ -212,8 +216,13 @@ async fn cloud_checks(session: &Session, member: &str) -> Vec<Check> {
 /// that exists already (read as plan reads the project), with what apply uses on it: a role
 /// granted only there, or a deny on it, makes it differ from the project. One failing check per
 /// resource that lacks something, naming it and the grant on it that fixes it; nothing when the
-/// stack declares none of these kinds.
-async fn resource_permission_checks(session: &Session, member: &str) -> Vec<Check> {
+/// stack declares none of these kinds. What the project lacks already (`lacking_on_project`) is
+/// left to the project's check.
+async fn resource_permission_checks(
+    session: &Session,
+    member: &str,
+    lacking_on_project: &BTreeSet<&str>,
+) -> Vec<Check> {
     let (cloud, stack) = (&session.cloud, &session.stack);
     let declared: Vec<(ResourceAddr, String)> = permissions::TESTED_ON_THE_RESOURCE
         .into_iter()
@@ -277,7 +286,7 @@ async fn resource_permission_checks(session: &Session, member: &str) -> Vec<Chec
             .permissions
             .iter()
             .copied()
-            .filter(|p| !held.iter().any(|h| h == p))
+            .filter(|p| !held.iter().any(|h| h == p) && !lacking_on_project.contains(p))
             .collect();
         if !lacking.is_empty() {
             checks.push(

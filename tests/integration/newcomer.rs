@@ -778,6 +778,23 @@ fn doctor_tests_each_existing_resource_and_names_the_grant_on_it_that_is_missing
         "{out}"
     );
     assert!(out.ends_with("2 checks failed.\n"), "{out}");
+
+    // Denied everywhere (not granted on the project), the gap is the project's: said once there,
+    // with the project grant, not again for each resource that inherits it.
+    let emulator = Emulator::start_with(&[(
+        "STACKCTL_EMULATOR_DENIED_PERMISSIONS",
+        "cloudtasks.queues.update",
+    )]);
+    let ws = Workspace::new(&basic_stack("doctor-everywhere"));
+    ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    let out = ws.on(&emulator, &["doctor"]).expect(1).stdout;
+    assert!(
+        out.contains(
+            "FAIL  permissions: the caller lacks cloudtasks.queues.update (in roles/cloudtasks.queueAdmin)"
+        ) && !out.contains("FAIL  resource permissions"),
+        "{out}"
+    );
+    assert!(out.ends_with("1 check failed.\n"), "{out}");
 }
 
 #[test]
