@@ -470,16 +470,27 @@ impl Converge for AlertKind {
         observer: &dyn OperationObserver,
     ) -> Result<(), StepError> {
         let cloud = &ctx.cloud;
+        let known = ctx.known().await;
         let conditions = match spec {
             None => vec![],
-            Some(spec) => conditions_with_known(spec, &ctx.known().await).map_err(|service| {
+            Some(spec) => conditions_with_known(spec, &known).map_err(|service| {
                 StepError::Plan(format!(
                     "{}: its conditions watch {service}, whose Google-assigned name is not known yet; re-run apply once {service} exists",
                     change.address
                 ))
             })?,
         };
-        let known = ctx.known().await;
+        // Google asks for the edits of one project's alert policies one at a time (concurrent
+        // ones fail with "too many concurrent edits"): this apply's go in turn.
+        let project_policies = change
+            .name
+            .split("/alertPolicies/")
+            .next()
+            .unwrap_or_default();
+        let serial = ctx
+            .policy_locks
+            .of(&format!("{project_policies}/alertPolicies"));
+        let _one_at_a_time = serial.lock().await;
         let write = |spec: &AlertSpec, channels: Vec<String>| AlertWrite {
             display_name: spec.display_name.clone(),
             user_labels: spec.user_labels.clone(),
