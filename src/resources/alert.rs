@@ -431,11 +431,9 @@ impl Reconcile for AlertKind {
     type Spec = AlertSpec;
     type Live = AlertRecord;
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, AlertSpec)> {
-        stack
-            .alerts
-            .iter()
-            .map(|(name, cfg)| (ResourceAddr::new(Kind::Alert, name), spec(stack, name, cfg)))
-            .collect()
+        super::each_declared(Self::KIND, &stack.alerts, |name, cfg| {
+            spec(stack, name, cfg)
+        })
     }
     fn depends_on(spec: &AlertSpec) -> Vec<ResourceAddr> {
         let mut deps = spec.notify.clone();

@@ -118,16 +118,9 @@ impl Reconcile for ApiKeyKind {
     type Spec = ApiKeySpec;
     type Live = ApiKeyRecord;
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, ApiKeySpec)> {
-        stack
-            .api_keys
-            .iter()
-            .map(|(name, cfg)| {
-                (
-                    ResourceAddr::new(Kind::ApiKey, name),
-                    spec(stack, name, cfg),
-                )
-            })
-            .collect()
+        super::each_declared(Self::KIND, &stack.api_keys, |name, cfg| {
+            spec(stack, name, cfg)
+        })
     }
     fn fingerprint(live: &ApiKeyRecord) -> String {
         live.etag.clone()

@@ -235,16 +235,9 @@ impl Reconcile for BudgetKind {
     type Live = BudgetRecord;
 
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, BudgetSpec)> {
-        stack
-            .budgets
-            .iter()
-            .map(|(name, cfg)| {
-                (
-                    ResourceAddr::new(Kind::Budget, name),
-                    spec(stack, name, cfg),
-                )
-            })
-            .collect()
+        super::each_declared(Self::KIND, &stack.budgets, |name, cfg| {
+            spec(stack, name, cfg)
+        })
     }
     fn spec_name(spec: &BudgetSpec) -> &str {
         &spec.placeholder

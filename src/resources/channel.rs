@@ -217,16 +217,9 @@ impl Reconcile for ChannelKind {
     type Spec = ChannelSpec;
     type Live = ChannelRecord;
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, ChannelSpec)> {
-        stack
-            .channels
-            .iter()
-            .map(|(name, cfg)| {
-                (
-                    ResourceAddr::new(Kind::Channel, name),
-                    spec(stack, name, cfg),
-                )
-            })
-            .collect()
+        super::each_declared(Self::KIND, &stack.channels, |name, cfg| {
+            spec(stack, name, cfg)
+        })
     }
     fn depends_on(spec: &ChannelSpec) -> Vec<ResourceAddr> {
         spec.secret.iter().map(|s| s.source.clone()).collect()

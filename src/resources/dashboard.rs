@@ -365,16 +365,9 @@ impl Reconcile for DashboardKind {
     type Spec = DashboardSpec;
     type Live = DashboardRecord;
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, DashboardSpec)> {
-        stack
-            .dashboards
-            .iter()
-            .map(|(name, cfg)| {
-                (
-                    ResourceAddr::new(Kind::Dashboard, name),
-                    spec(stack, name, cfg),
-                )
-            })
-            .collect()
+        super::each_declared(Self::KIND, &stack.dashboards, |name, cfg| {
+            spec(stack, name, cfg)
+        })
     }
     fn depends_on(spec: &DashboardSpec) -> Vec<ResourceAddr> {
         spec.shows.clone()

@@ -164,11 +164,7 @@ impl Reconcile for DatasetKind {
     type Live = DatasetRecord;
 
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, DatasetSpec)> {
-        stack
-            .datasets
-            .iter()
-            .map(|(name, cfg)| (ResourceAddr::new(Kind::Dataset, name), spec(stack, cfg)))
-            .collect()
+        super::each_declared(Self::KIND, &stack.datasets, |_, cfg| spec(stack, cfg))
     }
     fn spec_name(spec: &DatasetSpec) -> &str {
         &spec.name

@@ -142,11 +142,7 @@ impl Reconcile for FirestoreKind {
     type Live = FirestoreRecord;
 
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, FirestoreSpec)> {
-        stack
-            .firestores
-            .iter()
-            .map(|(name, cfg)| (ResourceAddr::new(Kind::Firestore, name), spec(stack, cfg)))
-            .collect()
+        super::each_declared(Self::KIND, &stack.firestores, |_, cfg| spec(stack, cfg))
     }
     fn spec_name(spec: &FirestoreSpec) -> &str {
         &spec.name

@@ -217,11 +217,7 @@ impl Reconcile for GatewayKind {
     type Live = GatewayRecord;
 
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, GatewaySpec)> {
-        stack
-            .gateways
-            .iter()
-            .map(|(name, cfg)| (ResourceAddr::new(Kind::Gateway, name), spec(stack, cfg)))
-            .collect()
+        super::each_declared(Self::KIND, &stack.gateways, |_, cfg| spec(stack, cfg))
     }
     fn spec_name(spec: &GatewaySpec) -> &str {
         &spec.name

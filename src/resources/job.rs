@@ -223,11 +223,7 @@ impl Reconcile for JobKind {
     type Live = JobRecord;
 
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, JobSpec)> {
-        stack
-            .jobs
-            .iter()
-            .map(|(name, cfg)| (ResourceAddr::new(Kind::Job, name), spec(stack, cfg)))
-            .collect()
+        super::each_declared(Self::KIND, &stack.jobs, |_, cfg| spec(stack, cfg))
     }
     fn spec_name(spec: &JobSpec) -> &str {
         &spec.name

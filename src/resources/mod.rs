@@ -489,6 +489,19 @@ pub fn ledger_ownership(ledger: &Ledger, name: &str) -> Ownership {
 /// The label that names the declared resource a live one is, for kinds with server-assigned ids.
 pub const NAME_LABEL: &str = "stackctl-name";
 
+/// Each `[kind.NAME]` of `configs` at its address, with the spec `spec` makes of it: what a
+/// kind's [`Reconcile::declared`] is, for every kind declared one table per resource.
+pub(crate) fn each_declared<C, S>(
+    kind: crate::model::Kind,
+    configs: &BTreeMap<String, C>,
+    spec: impl Fn(&str, &C) -> S,
+) -> Vec<(ResourceAddr, S)> {
+    configs
+        .iter()
+        .map(|(name, cfg)| (ResourceAddr::new(kind, name), spec(name, cfg)))
+        .collect()
+}
+
 /// The address a full GCP name implies: `kind` and the id that ends the name.
 pub(crate) fn address_from_name(kind: crate::model::Kind, name: &str) -> ResourceAddr {
     ResourceAddr::new(kind, name.rsplit('/').next().unwrap_or_default())

@@ -306,11 +306,7 @@ impl Reconcile for QueueKind {
     type Live = QueueRecord;
 
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, QueueSpec)> {
-        stack
-            .queues
-            .iter()
-            .map(|(name, cfg)| (ResourceAddr::new(Kind::Queue, name), spec(stack, cfg)))
-            .collect()
+        super::each_declared(Self::KIND, &stack.queues, |_, cfg| spec(stack, cfg))
     }
     fn spec_name(spec: &QueueSpec) -> &str {
         &spec.name

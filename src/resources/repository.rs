@@ -140,11 +140,7 @@ impl Reconcile for RepositoryKind {
     type Live = RepositoryRecord;
 
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, RepositorySpec)> {
-        stack
-            .repositories
-            .iter()
-            .map(|(name, cfg)| (ResourceAddr::new(Kind::Repository, name), spec(stack, cfg)))
-            .collect()
+        super::each_declared(Self::KIND, &stack.repositories, |_, cfg| spec(stack, cfg))
     }
     fn spec_name(spec: &RepositorySpec) -> &str {
         &spec.name

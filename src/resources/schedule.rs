@@ -163,11 +163,7 @@ impl Reconcile for ScheduleKind {
     type Live = ScheduleRecord;
 
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, ScheduleSpec)> {
-        stack
-            .schedules
-            .iter()
-            .map(|(name, cfg)| (ResourceAddr::new(Kind::Schedule, name), spec(stack, cfg)))
-            .collect()
+        super::each_declared(Self::KIND, &stack.schedules, |_, cfg| spec(stack, cfg))
     }
     fn spec_name(spec: &ScheduleSpec) -> &str {
         &spec.name

@@ -83,11 +83,7 @@ impl Reconcile for SecretKind {
     type Live = SecretRecord;
 
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, SecretSpec)> {
-        stack
-            .secrets
-            .iter()
-            .map(|(name, cfg)| (ResourceAddr::new(Kind::Secret, name), spec(stack, cfg)))
-            .collect()
+        super::each_declared(Self::KIND, &stack.secrets, |_, cfg| spec(stack, cfg))
     }
     fn spec_name(spec: &SecretSpec) -> &str {
         &spec.name

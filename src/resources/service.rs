@@ -451,11 +451,7 @@ impl Reconcile for ServiceKind {
     type Live = ServiceRecord;
 
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, ServiceSpec)> {
-        stack
-            .services
-            .iter()
-            .map(|(name, cfg)| (ResourceAddr::new(Kind::Service, name), spec(stack, cfg)))
-            .collect()
+        super::each_declared(Self::KIND, &stack.services, |_, cfg| spec(stack, cfg))
     }
     fn spec_name(spec: &ServiceSpec) -> &str {
         &spec.name

@@ -99,16 +99,9 @@ impl Reconcile for ServiceAccountKind {
     type Live = ServiceAccountRecord;
 
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, ServiceAccountSpec)> {
-        stack
-            .service_accounts
-            .iter()
-            .map(|(name, cfg)| {
-                (
-                    ResourceAddr::new(Kind::ServiceAccount, name),
-                    spec(stack, cfg),
-                )
-            })
-            .collect()
+        super::each_declared(Self::KIND, &stack.service_accounts, |_, cfg| {
+            spec(stack, cfg)
+        })
     }
     fn spec_name(spec: &ServiceAccountSpec) -> &str {
         &spec.name

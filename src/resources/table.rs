@@ -480,11 +480,7 @@ impl Reconcile for TableKind {
     type Live = TableRecord;
 
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, TableSpec)> {
-        stack
-            .tables
-            .iter()
-            .map(|(name, cfg)| (ResourceAddr::new(Kind::Table, name), spec(stack, cfg)))
-            .collect()
+        super::each_declared(Self::KIND, &stack.tables, |_, cfg| spec(stack, cfg))
     }
     fn spec_name(spec: &TableSpec) -> &str {
         &spec.name

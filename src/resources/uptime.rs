@@ -224,16 +224,9 @@ impl Reconcile for UptimeKind {
     type Spec = UptimeSpec;
     type Live = UptimeRecord;
     fn declared(stack: &Stack) -> Vec<(ResourceAddr, UptimeSpec)> {
-        stack
-            .uptimes
-            .iter()
-            .map(|(name, cfg)| {
-                (
-                    ResourceAddr::new(Kind::Uptime, name),
-                    spec(stack, name, cfg),
-                )
-            })
-            .collect()
+        super::each_declared(Self::KIND, &stack.uptimes, |name, cfg| {
+            spec(stack, name, cfg)
+        })
     }
     fn depends_on(spec: &UptimeSpec) -> Vec<ResourceAddr> {
         spec.target.iter().cloned().collect()
