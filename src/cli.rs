@@ -76,9 +76,10 @@ pub enum Command {
     #[command(after_help = "Examples:\n  stackctl adopt queue.webhooks service_account.tasks")]
     Adopt(AdoptArgs),
     /// Write stack.toml stanzas for resources in the project that no stack owns (from their live
-    /// values, with schema files for tables), then adopt the ones that plan empty.
+    /// values, with schema files for tables, JSON files for dashboards and gateways' OpenAPI
+    /// documents), then adopt the ones that plan empty.
     #[command(
-        after_help = "Examples:\n  stackctl import --all --dry-run\n  stackctl import queue.webhooks service.worker service_account.tasks-invoker"
+        after_help = "Examples:\n  stackctl import --all --dry-run\n  stackctl import queue.webhooks service.worker service_account.tasks-invoker\n  stackctl import gateway.crm api_key.partner-integration   # keys and dashboards are named from their display names"
     )]
     Import(ImportArgs),
     /// Delete everything the stack owns (grants first, then in reverse dependency order); APIs
@@ -425,7 +426,8 @@ pub struct AdoptArgs {
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// What to import, `KIND.ID` by the live id (e.g. `queue.webhooks`; `firestore.default` is
-    /// the `(default)` database).
+    /// the `(default)` database); channels, uptime checks, alert policies, budgets, dashboards
+    /// and API keys by the NAME `--dry-run` gives them from their display names.
     pub addresses: Vec<String>,
     /// Import everything in the project that no stack owns or declares.
     #[arg(long, conflicts_with = "addresses")]
