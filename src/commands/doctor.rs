@@ -309,11 +309,16 @@ async fn resource_permission_checks(
         }
     }
     if checks.is_empty() {
+        let beyond = if lacking_on_project.is_empty() {
+            ""
+        } else {
+            ", besides what the project lacks"
+        };
         checks.push(Check::new(
             "resource permissions",
             CheckStatus::Ok,
             format!(
-                "the caller holds what apply uses on each of the {tested_count} of the stack's queues, services, jobs, secrets and repositories that exist"
+                "the caller holds what apply uses on each of the {tested_count} of the stack's queues, services, jobs, secrets and repositories that exist{beyond}"
             ),
         ));
     }

@@ -23,6 +23,8 @@ pub const GOOGLE_API_KEYS: &str = "https://apikeys.googleapis.com";
 struct ApiTarget {
     #[serde(default)]
     service: String,
+    #[serde(default)]
+    methods: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -30,6 +32,9 @@ struct ApiTarget {
 struct Restrictions {
     #[serde(default)]
     api_targets: Vec<ApiTarget>,
+    /// Browser, server, Android and iOS restrictions: kept by name only.
+    #[serde(flatten)]
+    others: BTreeMap<String, Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -54,16 +59,33 @@ struct KeyWire {
 
 impl KeyWire {
     fn record(self) -> ApiKeyRecord {
-        let mut api_targets: Vec<String> = self
-            .restrictions
-            .map(|r| r.api_targets.into_iter().map(|t| t.service).collect())
-            .unwrap_or_default();
+        let restrictions = self.restrictions.unwrap_or_default();
+        let mut other_restrictions: Vec<String> = restrictions
+            .others
+            .iter()
+            .filter(|(_, value)| !value.is_null())
+            .map(|(key, _)| key.clone())
+            .collect();
+        if restrictions
+            .api_targets
+            .iter()
+            .any(|t| !t.methods.is_empty())
+        {
+            other_restrictions.push("apiTargets[].methods".into());
+        }
+        other_restrictions.sort();
+        let mut api_targets: Vec<String> = restrictions
+            .api_targets
+            .into_iter()
+            .map(|t| t.service)
+            .collect();
         api_targets.sort();
         ApiKeyRecord {
             name: self.name,
             display_name: self.display_name,
             uid: self.uid,
             api_targets,
+            other_restrictions,
             annotations: self.annotations,
             etag: self.etag,
             created: self.create_time,
@@ -249,8 +271,36 @@ impl Cloud {
         write: &ApiKeyWrite,
         observer: &dyn OperationObserver,
     ) -> Result<(), ApiError> {
+        self.patch_api_key(
+            name,
+            write.body(),
+            "displayName,restrictions,annotations",
+            observer,
+        )
+        .await
+    }
+
+    /// Sets the annotations of key `name` (send every one to keep); nothing else about it
+    /// changes, its restrictions least of all.
+    pub async fn annotate_api_key(
+        &self,
+        name: &str,
+        annotations: &BTreeMap<String, String>,
+        observer: &dyn OperationObserver,
+    ) -> Result<(), ApiError> {
+        let body = json!({ "annotations": annotations });
+        self.patch_api_key(name, body, "annotations", observer)
+            .await
+    }
+
+    async fn patch_api_key(
+        &self,
+        name: &str,
+        body: Value,
+        update_mask: &str,
+        observer: &dyn OperationObserver,
+    ) -> Result<(), ApiError> {
         let path = format!("/v2/{name}");
-        let body = write.body();
         retrying(self.backoff, observer, || async {
             let operation: Operation = self
                 .api_keys
@@ -259,7 +309,7 @@ impl Cloud {
                     name,
                     self.api_keys
                         .request(Method::PATCH, &path)
-                        .query(&[("updateMask", "displayName,restrictions,annotations")])
+                        .query(&[("updateMask", update_mask)])
                         .json(&body),
                 )
                 .await?;

@@ -197,14 +197,17 @@ impl AlertWrite {
 }
 
 /// The policy fields stackctl manages, as `updateMask` paths.
-const ALERT_FIELDS: [&str; 8] = [
+/// (Of the documentation, the content and its type: a subject line or links set in the console
+/// stay as they are.)
+const ALERT_FIELDS: [&str; 9] = [
     "display_name",
     "user_labels",
     "combiner",
     "enabled",
     "conditions",
     "notification_channels",
-    "documentation",
+    "documentation.content",
+    "documentation.mime_type",
     "severity",
 ];
 

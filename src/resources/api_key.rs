@@ -98,6 +98,15 @@ pub fn diff(spec: &ApiKeySpec, live: &ApiKeyRecord, known: &Known) -> Vec<FieldC
             Some(FieldValue::KnownAfterApply),
         )),
     }
+    // Written by hand since: stackctl's restrictions are the whole of them, so an update
+    // would drop these; the plan says so before it does.
+    if !live.other_restrictions.is_empty() {
+        out.push(FieldChange::new(
+            "restrictions",
+            Some(format!("also {}", live.other_restrictions.join(", "))),
+            Some(FieldValue::Known("api targets only".into())),
+        ));
+    }
     diff_labels(
         &mut out,
         "annotations",
@@ -173,12 +182,7 @@ impl Converge for ApiKeyKind {
         _stack: &Stack,
     ) -> Result<(), crate::provider::ApiError> {
         use crate::provider::Silent;
-        let write = ApiKeyWrite {
-            display_name: live.display_name.clone(),
-            api_targets: live.api_targets.clone(),
-            annotations: labels.clone(),
-        };
-        cloud.update_api_key(&live.name, &write, &Silent).await
+        cloud.annotate_api_key(&live.name, labels, &Silent).await
     }
 
     async fn converge(
@@ -253,6 +257,7 @@ mod tests {
 
     fn live() -> ApiKeyRecord {
         ApiKeyRecord {
+            other_restrictions: vec![],
             name: "projects/123/locations/global/keys/partner".into(),
             display_name: "partner".into(),
             uid: "u-1".into(),
@@ -288,6 +293,23 @@ mod tests {
         assert_eq!(fields.len(), 1, "{fields:?}");
         assert_eq!(fields[0].field, "restricted_to");
         assert_eq!(fields[0].before.as_deref(), Some("[]"));
+    }
+
+    #[test]
+    fn restrictions_stackctl_does_not_declare_show_as_dropped_by_an_update() {
+        let mut limited = live();
+        limited.other_restrictions = vec!["serverKeyRestrictions".into()];
+        let fields = diff(
+            &spec(),
+            &limited,
+            &known(Some("crm-abc.apigateway.p.cloud.goog")),
+        );
+        assert_eq!(fields.len(), 1, "{fields:?}");
+        assert_eq!(fields[0].field, "restrictions");
+        assert_eq!(
+            fields[0].before.as_deref(),
+            Some("also serverKeyRestrictions")
+        );
     }
 
     #[test]

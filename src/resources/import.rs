@@ -768,6 +768,15 @@ pub fn gateway(
 /// An API key restricted to exactly one gateway's api, declared or imported with it.
 pub fn api_key(live: &ApiKeyRecord, name: &str, refs: &References) -> Result<Stanza, ImportError> {
     let address = ResourceAddr::new(Kind::ApiKey, name);
+    if !live.other_restrictions.is_empty() {
+        return Err(ImportError::Unsupported {
+            address,
+            why: format!(
+                "it is also restricted by {}, and stack.toml's API keys are restricted to one gateway's api alone (declaring it would drop the rest)",
+                live.other_restrictions.join(", ")
+            ),
+        });
+    }
     let [service] = live.api_targets.as_slice() else {
         return Err(ImportError::Unsupported {
             address,
@@ -793,11 +802,21 @@ pub fn api_key(live: &ApiKeyRecord, name: &str, refs: &References) -> Result<Sta
     // A server-made id (a UUID) is not one stack.toml takes: the key is found by its
     // annotations once adopted, and `id` only names a key apply creates.
     let id = last(&live.name);
-    if id != name && crate::config::is_api_key_id(id) {
+    if id != name && crate::config::is_api_key_id(id) && !is_uuid(id) {
         s.key("id", string(id));
     }
     display_name(&mut s, name, &live.display_name);
     Ok(s)
+}
+
+/// `8-4-4-4-12` lowercase hex digits: the id the server gives a key created without one.
+fn is_uuid(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| {
+            g.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        })
 }
 
 /// An HTTPS uptime check of a URL on port 443; a URL on a service's host (declared or imported
@@ -1286,7 +1305,8 @@ mod tests {
             ResourceAddr::new(Kind::Gateway, "crm"),
         );
         let key = ApiKeyRecord {
-            name: "projects/123/locations/global/keys/0b9d3c1e-77aa-4c1e-9a8e-2f6d1c3b5a77".into(),
+            other_restrictions: vec![],
+            name: "projects/123/locations/global/keys/ab9d3c1e-77aa-4c1e-9a8e-2f6d1c3b5a77".into(),
             display_name: "Partner integration".into(),
             api_targets: vec!["crm-abc.apigateway.acme-shop.cloud.goog".into()],
             uid: "0b9d3c1e".into(),

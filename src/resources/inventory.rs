@@ -267,7 +267,15 @@ pub async fn observe(
                 .next()
                 .unwrap_or_default();
             gateway.api = apis.iter().find(|a| a.name == api_name).cloned();
-            gateway.config = cloud.get_api_config(&gateway.api_config, &Silent).await?;
+            let ours =
+                owner.is_none() || gateway.labels.get(OWNER_LABEL).map(String::as_str) == owner;
+            gateway.config = match cloud.get_api_config(&gateway.api_config, &Silent).await {
+                Ok(config) => config,
+                // Declared but not ours: what keeps its config from us is no reason to stop
+                // the plan, which shows the conflict with it either way.
+                Err(_) if !ours => None,
+                Err(e) => return Err(e.into()),
+            };
             out.push(gateway);
         }
         Ok(out)

@@ -170,7 +170,7 @@ fn build_by_hand(emulator: &Emulator) {
         "POST",
         POLICIES,
         &format!(
-            r#"{{"displayName": "Worker 5xx", "combiner": "OR", "notificationChannels": ["{email}"], "conditions": [{{"displayName": "5xx responses", "conditionThreshold": {{"filter": "metric.type = \"run.googleapis.com/request_count\" AND resource.type = \"cloud_run_revision\" AND metric.labels.response_code_class = \"5xx\"", "comparison": "COMPARISON_GT", "thresholdValue": 1, "duration": "300s", "aggregations": [{{"alignmentPeriod": "60s", "perSeriesAligner": "ALIGN_RATE", "crossSeriesReducer": "REDUCE_SUM", "groupByFields": ["resource.labels.service_name"]}}]}}}}]}}"#
+            r#"{{"displayName": "Worker 5xx", "severity": "ERROR", "documentation": {{"content": "Roll back the worker.", "mimeType": "text/markdown", "subject": "Worker on fire"}}, "combiner": "OR", "notificationChannels": ["{email}"], "conditions": [{{"displayName": "5xx responses", "conditionThreshold": {{"filter": "metric.type = \"run.googleapis.com/request_count\" AND resource.type = \"cloud_run_revision\" AND metric.labels.response_code_class = \"5xx\"", "comparison": "COMPARISON_GT", "thresholdValue": 1, "duration": "300s", "aggregations": [{{"alignmentPeriod": "60s", "perSeriesAligner": "ALIGN_RATE", "crossSeriesReducer": "REDUCE_SUM", "groupByFields": ["resource.labels.service_name"]}}]}}}}]}}"#
         ),
     );
     ok(
@@ -257,6 +257,7 @@ fn a_hand_made_project_imports_to_stanzas_that_plan_empty_and_are_adopted() {
         "target = \"service.worker\"\npath = \"/healthz\"",
         "notify = [\"channel.ops-email\"]",
         "comparison = \"COMPARISON_GT\"",
+        "severity = \"error\"\ndocumentation = \"Roll back the worker.\"",
         "amount_usd = 300",
         "file = \"dashboards/orders-on-call.json\"",
     ] {
@@ -335,6 +336,40 @@ fn a_hand_made_project_imports_to_stanzas_that_plan_empty_and_are_adopted() {
         again.stdout,
         again.stderr
     );
+
+    // A changed threshold rewrites the policy's conditions, and the console's subject line,
+    // which stack.toml does not declare, stays.
+    let text = std::fs::read_to_string(ws.file()).expect("stack.toml");
+    assert!(text.contains("threshold = 1,"), "{text}");
+    ws.write(&text.replace("threshold = 1,", "threshold = 3,"));
+    let plan = ws.on(&emulator, &["plan"]).expect(0);
+    assert!(
+        plan.stdout.contains("~ alert.worker-5xx"),
+        "{}",
+        plan.stdout
+    );
+    ws.on(&emulator, &["apply", "--auto-approve"]).expect(0);
+    let policies = ok(&emulator, "GET", POLICIES, "");
+    let policy = policies["alertPolicies"]
+        .as_array()
+        .expect("policies")
+        .iter()
+        .find(|p| p["displayName"] == "Worker 5xx")
+        .cloned()
+        .expect("Worker 5xx");
+    assert_eq!(
+        policy["conditions"][0]["conditionThreshold"]["thresholdValue"], 3.0,
+        "{policy}"
+    );
+    assert_eq!(
+        policy["documentation"]["subject"], "Worker on fire",
+        "{policy}"
+    );
+    assert_eq!(
+        policy["documentation"]["content"], "Roll back the worker.",
+        "{policy}"
+    );
+    assert_eq!(policy["severity"], "ERROR", "{policy}");
 
     // The imported dashboard is managed from its file now: an edit there is planned and applied.
     let file = ws.path().join("dashboards/orders-on-call.json");
@@ -563,6 +598,15 @@ fn a_hand_made_gateway_and_its_api_key_import_with_the_openapi_file_and_plan_emp
             r#"{{"displayName": "Partner integration", "restrictions": {{"apiTargets": [{{"service": "{managed_service}"}}]}}}}"#
         ),
     );
+    // Restricted to the gateway and to one office's address: declaring it would drop the latter.
+    ok(
+        &emulator,
+        "POST",
+        &format!("/v2/{global}/keys"),
+        &format!(
+            r#"{{"displayName": "Office tool", "restrictions": {{"apiTargets": [{{"service": "{managed_service}"}}], "serverKeyRestrictions": {{"allowedIps": ["203.0.113.7"]}}}}}}"#
+        ),
+    );
     // A key that may call any API: stack.toml declares keys restricted to one gateway.
     ok(
         &emulator,
@@ -587,7 +631,10 @@ fn a_hand_made_gateway_and_its_api_key_import_with_the_openapi_file_and_plan_emp
     assert!(
         imported
             .stderr
-            .contains("not importable: api_key.old-browser-key: it may call any API"),
+            .contains("not importable: api_key.old-browser-key: it may call any API")
+            && imported.stderr.contains(
+                "not importable: api_key.office-tool: it is also restricted by serverKeyRestrictions"
+            ),
         "{}",
         imported.stderr
     );

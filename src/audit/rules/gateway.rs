@@ -125,6 +125,7 @@ mod tests {
 
     fn key(id: &str, uid: &str, targets: &[&str]) -> ApiKeyRecord {
         ApiKeyRecord {
+            other_restrictions: vec![],
             name: format!("projects/123/locations/global/keys/{id}"),
             display_name: id.into(),
             uid: uid.into(),

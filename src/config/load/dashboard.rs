@@ -26,9 +26,7 @@ pub(super) fn read_dashboard(
 ) -> Option<DashboardConfig> {
     checker.check_keys(table, DASHBOARD_KEYS);
     let name_ok = check_label_name(checker, table);
-    let display_name = checker
-        .read_string(table, "display_name")
-        .or_default(format!("{} {}", stack_name.unwrap_or_default(), table.name));
+    let display_name = checker.read_string(table, "display_name").optional();
     let template = checker.read_string(table, "template").optional();
     let file = checker.read_string(table, "file").optional();
     let mut lists = Vec::new();
@@ -96,7 +94,16 @@ pub(super) fn read_dashboard(
         );
     }
     ok.then_some(DashboardConfig {
-        display_name: display_name.value,
+        // Unset: the file's own name (a dashboard pasted from the console keeps its title),
+        // else `<stack> NAME`.
+        display_name: display_name.map(|f| f.value).unwrap_or_else(|| {
+            file.as_ref()
+                .and_then(|f| f.document.get("displayName"))
+                .and_then(serde_json::Value::as_str)
+                .filter(|name| !name.is_empty())
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{} {}", stack_name.unwrap_or_default(), table.name))
+        }),
         template: template.value,
         file,
         services,

@@ -1989,6 +1989,20 @@ fn a_dashboard_may_be_its_own_json_file_and_it_is_checked() {
     assert_eq!(written.path, "dashboards/ops.json");
     assert_eq!(written.document["labels"]["team"], "ops");
     assert_eq!(ops.display_name, "shop ops");
+    std::fs::write(
+        dir.path().join("dashboards/titled.json"),
+        r#"{"displayName": "Orders on call", "mosaicLayout": {"columns": 48}}"#,
+    )
+    .unwrap();
+    let stack = parse(
+        &file,
+        &format!("{STACK}[dashboard.titled]\nfile = \"dashboards/titled.json\"\n"),
+    )
+    .unwrap();
+    assert_eq!(
+        stack.dashboards["titled"].display_name, "Orders on call",
+        "a file from the console keeps its title"
+    );
 
     // (line, column, message) of the one error a stanza gives.
     let error_of = |stanza: &str| {

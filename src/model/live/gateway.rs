@@ -57,6 +57,10 @@ pub struct ApiKeyRecord {
     pub display_name: String,
     /// The services it may call (`apiTargets[].service`), sorted; empty: any.
     pub api_targets: Vec<String>,
+    /// The restrictions stackctl does not declare that the key carries (`serverKeyRestrictions`,
+    /// `browserKeyRestrictions`, ..., `apiTargets[].methods`), sorted: a write of stackctl's
+    /// restrictions would drop them.
+    pub other_restrictions: Vec<String>,
     /// The key's unique id: Service Control reports its calls as `credential_id = apikey:UID`.
     pub uid: String,
     /// Annotations (stackctl's ownership marks live here: keys have no labels).
