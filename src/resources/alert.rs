@@ -478,17 +478,6 @@ impl Converge for AlertKind {
                 ))
             })?,
         };
-        // Google asks for the edits of one project's alert policies one at a time (concurrent
-        // ones fail with "too many concurrent edits"): this apply's go in turn.
-        let project_policies = change
-            .name
-            .split("/alertPolicies/")
-            .next()
-            .unwrap_or_default();
-        let serial = ctx
-            .policy_locks
-            .of(&format!("{project_policies}/alertPolicies"));
-        let _one_at_a_time = serial.lock().await;
         let write = |spec: &AlertSpec, channels: Vec<String>| AlertWrite {
             display_name: spec.display_name.clone(),
             user_labels: spec.user_labels.clone(),

@@ -294,8 +294,7 @@ pub struct ApplyCtx {
     /// Resources this apply leaves for a later one (a channel whose secret has no value yet):
     /// what depends on them is written without them.
     pub waiting: std::sync::Mutex<BTreeMap<ResourceAddr, String>>,
-    /// One lock per IAM policy, so grants on the same resource do not race each other's etag;
-    /// and one for a project's alert policies, whose edits Google asks to make one at a time.
+    /// One lock per IAM policy, so grants on the same resource do not race each other's etag.
     pub policy_locks: PolicyLocks,
     /// The `[shopify]` shop whose webhook subscriptions this apply changes, if any.
     pub shopify: Option<shopify_webhook::ShopAccess>,
