@@ -837,10 +837,8 @@ impl Candidates {
             out.add(Ok(import::repository(r)));
         }
         for s in &self.services {
-            if let Some(address) = out.add(import::service(s, refs))
-                && let Some(host) = crate::resources::service::host_of(&s.uri)
-            {
-                refs.service_hosts.insert(host, address);
+            if let Some(address) = out.add(import::service(s, refs)) {
+                refs.add_service(s, &address);
             }
         }
         for j in &self.jobs {
@@ -909,10 +907,8 @@ fn declared_references(stack: &Stack, observed: &Observed) -> References {
     }
     let declared_services = declared_names(stack, Kind::Service);
     for service in &observed.services {
-        if let Some((address, _)) = declared_services.iter().find(|(_, n)| **n == service.name)
-            && let Some(host) = crate::resources::service::host_of(&service.uri)
-        {
-            refs.service_hosts.insert(host, address.clone());
+        if let Some((address, _)) = declared_services.iter().find(|(_, n)| **n == service.name) {
+            refs.add_service(service, address);
         }
     }
     for (address, name) in declared_names(stack, Kind::Job) {

@@ -649,6 +649,7 @@ path = "/t"
 
     fn live_worker(min_instances: i32, cpu_idle: bool) -> ServiceRecord {
         ServiceRecord {
+            urls: vec![],
             secret_env: Default::default(),
             service_account: String::new(),
             name: "projects/acme-shop/locations/us-central1/services/worker".into(),

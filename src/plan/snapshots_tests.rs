@@ -141,6 +141,7 @@ fn live(stack: &Stack) -> Observed {
     let at = |kind: &str, id: &str| format!("{p}/locations/us-central1/{kind}/{id}");
     o.project_number = Some(PROJECT_NUMBER.into());
     o.services.push(ServiceRecord {
+        urls: vec![],
         name: at("services", "worker"),
         labels: labels(&[]),
         etag: "e".into(),

@@ -93,6 +93,7 @@ fn service_from_api(s: gm::Service) -> ServiceRecord {
         etag: s.etag,
         generation: s.generation,
         uri: s.uri,
+        urls: s.urls,
         reconciling: s.reconciling,
         latest_ready_revision: s.latest_ready_revision,
         latest_created_revision: s.latest_created_revision,

@@ -155,6 +155,8 @@ pub struct References {
     pub secrets: BTreeMap<String, ResourceAddr>,
     /// Service host (`x-uc.a.run.app`) -> `service.NAME`.
     pub service_hosts: BTreeMap<String, ResourceAddr>,
+    /// The other hosts a service answers on (`x-NUMBER.REGION.run.app`) -> `service.NAME`.
+    pub service_alternate_hosts: BTreeMap<String, ResourceAddr>,
     /// Cloud Run job full name -> `job.NAME`.
     pub jobs: BTreeMap<String, ResourceAddr>,
     /// BigQuery dataset id -> `dataset.NAME`.
@@ -166,6 +168,20 @@ pub struct References {
 }
 
 impl References {
+    /// Refers to the live service `live` as `address`, by each host it answers on.
+    pub fn add_service(&mut self, live: &ServiceRecord, address: &ResourceAddr) {
+        use crate::resources::service::host_of;
+        let primary = host_of(&live.uri);
+        if let Some(host) = &primary {
+            self.service_hosts.insert(host.clone(), address.clone());
+        }
+        for host in live.urls.iter().filter_map(|url| host_of(url)) {
+            if Some(&host) != primary.as_ref() {
+                self.service_alternate_hosts.insert(host, address.clone());
+            }
+        }
+    }
+
     fn account(&self, address: &ResourceAddr, email: &str) -> Result<String, ImportError> {
         self.accounts
             .get(email)
@@ -739,14 +755,22 @@ pub fn gateway(
             unsupported("its document has no top-level `x-google-backend.address`: stackctl's gateways front one service".into())
         })?;
     let host = crate::resources::service::host_of(backend_url).unwrap_or_default();
-    let backend = refs
-        .service_hosts
-        .get(&host)
-        .ok_or_else(|| ImportError::MissingReference {
-            address: address.clone(),
-            what: format!("the Cloud Run service at {host}"),
-            suggest: "service.NAME".into(),
-        })?;
+    // By the service's main URL, which apply fills in as `${BACKEND_URL}`; by another of its
+    // URLs, the document keeps that one as it is.
+    let (backend, placeholder) = match (
+        refs.service_hosts.get(&host),
+        refs.service_alternate_hosts.get(&host),
+    ) {
+        (Some(service), _) => (service, true),
+        (None, Some(service)) => (service, false),
+        (None, None) => {
+            return Err(ImportError::MissingReference {
+                address: address.clone(),
+                what: format!("the Cloud Run service at {host}"),
+                suggest: "service.NAME".into(),
+            });
+        }
+    };
     let mut s = Stanza::new(address.clone(), &live.name);
     s.key("backend", string(&backend.to_string()));
     s.key(
@@ -757,9 +781,13 @@ pub fn gateway(
     let path = format!("gateways/{id}.json");
     s.key("openapi", string(&path));
     // The service's URL (the address, and the ID token's audience) is the stanza's backend.
-    let service_url = crate::resources::service::url_of_host(&host);
     let text = serde_json::to_string_pretty(document).expect("a JSON value serializes");
-    let mut text = text.replace(&service_url, crate::config::openapi::BACKEND_URL);
+    let mut text = if placeholder {
+        let service_url = crate::resources::service::url_of_host(&host);
+        text.replace(&service_url, crate::config::openapi::BACKEND_URL)
+    } else {
+        text
+    };
     text.push('\n');
     s.files.push((path, text));
     Ok(s)
@@ -1334,6 +1362,33 @@ mod tests {
             api_key(&elsewhere, &name, &refs),
             Err(ImportError::MissingReference { .. })
         ));
+    }
+
+    #[test]
+    fn a_gateway_in_front_of_a_services_other_url_keeps_that_url() {
+        let mut live = hand_made_gateway();
+        let other = "https://crm-proxy-123456789.us-central1.run.app";
+        let config = live.config.as_mut().expect("config");
+        let document = config.document.as_mut().expect("document");
+        document["x-google-backend"] = serde_json::json!({"address": other, "jwt_audience": other});
+        let service = ServiceRecord {
+            uri: "https://crm-proxy-abc-uc.a.run.app".into(),
+            urls: vec!["https://crm-proxy-abc-uc.a.run.app".into(), other.into()],
+            ..crate::resources::service::tests::live()
+        };
+        let mut refs = References::default();
+        refs.add_service(&service, &ResourceAddr::new(Kind::Service, "crm-proxy"));
+        refs.accounts.insert(
+            "crm-gateway@acme-shop.iam.gserviceaccount.com".into(),
+            ResourceAddr::new(Kind::ServiceAccount, "crm-gateway"),
+        );
+        let stanza = gateway(&live, "us-central1", &refs).expect("stanza");
+        assert!(stanza.render().contains("backend = \"service.crm-proxy\""));
+        let contents = &stanza.files[0].1;
+        assert!(
+            contents.contains(other) && !contents.contains("${BACKEND_URL}"),
+            "{contents}"
+        );
     }
 
     #[test]

@@ -606,7 +606,7 @@ async fn applied_service_urls(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::provider::container::ImageWrite;
 
@@ -635,8 +635,9 @@ mod tests {
     }
 
     /// A live service as Cloud Run echoes it: server forms and defaults filled in.
-    fn live() -> ServiceRecord {
+    pub(crate) fn live() -> ServiceRecord {
         ServiceRecord {
+            urls: vec![],
             name: "projects/p/locations/r/services/worker".into(),
             labels: BTreeMap::from([
                 (OWNER_LABEL.into(), "s".into()),

@@ -185,6 +185,7 @@ mod tests {
             labels.insert(OWNER_LABEL.to_string(), "shop".to_string());
         }
         ServiceRecord {
+            urls: vec![],
             secret_env: Default::default(),
             service_account: String::new(),
             name: format!("{P}/services/{id}"),

@@ -21,6 +21,9 @@ pub struct ServiceRecord {
     pub etag: String,
     pub generation: i64,
     pub uri: String,
+    /// Every URL the service answers on (`uri` and the deterministic
+    /// `ID-PROJECT_NUMBER.REGION.run.app`).
+    pub urls: Vec<String>,
     pub reconciling: bool,
     pub latest_ready_revision: String,
     pub latest_created_revision: String,
