@@ -66,11 +66,20 @@ fn text_summary(text: &str) -> String {
     if text.lines().count() <= 1 && text.chars().count() <= SHOWN {
         return quoted(text);
     }
-    let head: String = first.chars().take(SHOWN).collect();
+    // Cut at a word: a half word (or half a code span) reads as a typo.
+    let mut head: String = first.chars().take(SHOWN).collect();
+    let cut_in_a_word = first[head.len()..]
+        .chars()
+        .next()
+        .is_some_and(|next| !next.is_whitespace());
+    if cut_in_a_word && let Some(space) = head.rfind(' ') {
+        head.truncate(space);
+    }
+    let lines = text.lines().count();
     format!(
-        "{}… ({} lines, {} characters)",
+        "{}… ({lines} line{}, {} characters)",
         quoted(&head),
-        text.lines().count(),
+        if lines == 1 { "" } else { "s" },
         text.chars().count()
     )
 }
@@ -515,6 +524,22 @@ impl Converge for AlertKind {
 mod tests {
     use super::*;
     use crate::resources::OWNER_LABEL;
+
+    #[test]
+    fn plans_show_a_runbook_by_its_first_words_and_size() {
+        assert_eq!(text_summary("Call Ana."), "\"Call Ana.\"");
+        let runbook = "The uptime check of `relay-abc-uc.a.run.app` is failing from more than one region.\n\n1. Does it answer?";
+        assert_eq!(
+            text_summary(runbook),
+            "\"The uptime check of `relay-abc-uc.a.run.app` is failing from\"… (3 lines, 102 characters)"
+        );
+        // Never half a word, nor half a code span.
+        let runbook = "A growing share of the requests to Cloud Run service `crm-proxy` fails.";
+        assert_eq!(
+            text_summary(runbook),
+            "\"A growing share of the requests to Cloud Run service\"… (1 line, 71 characters)"
+        );
+    }
     use std::time::Duration;
 
     #[test]
