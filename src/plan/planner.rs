@@ -161,7 +161,8 @@ pub fn known_before_apply(stack: &Stack, observed: &Observed) -> Known {
                 .map(|c| c.name.clone());
             (address, name)
         });
-    // A gateway's server-assigned name that others use: its api's managed service.
+    // A gateway's server-assigned name that others use: its api's managed service; not that of
+    // another stack's gateway of the same name (a conflict, never ours to point at).
     let gateways = GatewayKind::declared(stack)
         .into_iter()
         .map(|(address, spec)| {
@@ -169,6 +170,11 @@ pub fn known_before_apply(stack: &Stack, observed: &Observed) -> Known {
                 .gateways
                 .iter()
                 .find(|g| g.name == spec.name)
+                .filter(|g| {
+                    g.labels
+                        .get(crate::resources::OWNER_LABEL)
+                        .is_none_or(|owner| *owner == stack.settings.name)
+                })
                 .and_then(|g| g.api.as_ref())
                 .map(|api| api.managed_service.clone());
             (address, service)
@@ -763,5 +769,54 @@ path = "/t"
             channel_record(7, "Oncall", None),
         ]);
         assert_eq!(notes, Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_gateways_managed_service_is_known_from_ours_or_an_unowned_one_never_another_stacks() {
+        use crate::model::live::gateway::{GatewayApiRecord, GatewayRecord};
+        let stack = crate::config::parse(
+            std::path::Path::new("stack.toml"),
+            &format!(
+                "{STACK}\n[service_account.crm-gateway]\n\n[gateway.crm]\nbackend = \"service.worker\"\nservice_account = \"service_account.crm-gateway\"\nroutes = [\"POST /customers\"]\n"
+            ),
+        )
+        .unwrap();
+        let gateway = |owner: Option<&str>| GatewayRecord {
+            name: "projects/acme-shop/locations/us-central1/gateways/crm".into(),
+            display_name: "crm".into(),
+            labels: owner
+                .map(|o| {
+                    BTreeMap::from([(crate::resources::OWNER_LABEL.to_string(), o.to_string())])
+                })
+                .unwrap_or_default(),
+            api_config: "projects/acme-shop/locations/global/apis/crm/configs/c1".into(),
+            default_hostname: "crm.uc.gateway.dev".into(),
+            state: "ACTIVE".into(),
+            created: None,
+            api: Some(GatewayApiRecord {
+                name: "projects/acme-shop/locations/global/apis/crm".into(),
+                managed_service: "crm-abc.apigateway.acme-shop.cloud.goog".into(),
+                display_name: "crm".into(),
+                labels: BTreeMap::new(),
+            }),
+            config: None,
+        };
+        let address = ResourceAddr::new(Kind::Gateway, "crm");
+        for (owner, known) in [
+            (
+                Some("shop"),
+                Some("crm-abc.apigateway.acme-shop.cloud.goog"),
+            ),
+            (None, Some("crm-abc.apigateway.acme-shop.cloud.goog")),
+            (Some("other-shop"), None),
+        ] {
+            let mut observed = Observed::default();
+            observed.gateways.push(gateway(owner));
+            assert_eq!(
+                known_before_apply(&stack, &observed).names[&address].as_deref(),
+                known,
+                "owner {owner:?}"
+            );
+        }
     }
 }
