@@ -208,6 +208,44 @@ impl Endpoint {
         )
     }
 
+    /// What a `stackctl` command the user is told to run needs to reach this same cloud:
+    /// nothing for Google, ` --local`, or ` --endpoint URL`.
+    pub fn command_flags(&self) -> String {
+        match self {
+            Endpoint::Google => String::new(),
+            Endpoint::Local { .. } => " --local".into(),
+            Endpoint::Custom { url } => format!(" --endpoint {url}"),
+        }
+    }
+
+    /// `text` with every quoted command `` `stackctl ...` `` given [`Endpoint::command_flags`],
+    /// so a hint copied from a local plan acts on the local emulator too.
+    pub fn in_commands(&self, text: &str) -> String {
+        let flags = self.command_flags();
+        if flags.is_empty() {
+            return text.to_string();
+        }
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("`stackctl ") {
+            let (before, command) = rest.split_at(start);
+            out.push_str(before);
+            match command[1..].find('`') {
+                Some(end) => {
+                    out.push_str(&command[..end + 1]);
+                    out.push_str(&flags);
+                    rest = &command[end + 1..];
+                }
+                None => {
+                    rest = command;
+                    break;
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Endpoint::Google => "Google Cloud".into(),
@@ -220,6 +258,31 @@ impl Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hint_from_a_local_plan_names_the_same_emulator() {
+        let hint = "store it with `stackctl secret set slack-token`, then apply (`stackctl apply`)";
+        let local = Endpoint::Local {
+            url: "http://127.0.0.1:1".into(),
+        };
+        assert_eq!(
+            local.in_commands(hint),
+            "store it with `stackctl secret set slack-token --local`, then apply (`stackctl apply --local`)"
+        );
+        let custom = Endpoint::Custom {
+            url: "http://127.0.0.1:8085".into(),
+        };
+        assert!(
+            custom
+                .in_commands(hint)
+                .contains("`stackctl apply --endpoint http://127.0.0.1:8085`")
+        );
+        assert_eq!(Endpoint::Google.in_commands(hint), hint);
+        assert_eq!(
+            local.in_commands("an unclosed `stackctl x"),
+            "an unclosed `stackctl x"
+        );
+    }
 
     #[test]
     fn addresses_round_trip_and_reject_unknown_kinds() {

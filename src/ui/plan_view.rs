@@ -183,11 +183,13 @@ fn waiting_lines(plan: &Plan) -> Vec<String> {
             "them"
         }
     )];
-    lines.extend(
-        plan.waiting
-            .iter()
-            .map(|w| format!("  … {}: {}", w.address, w.reason)),
-    );
+    lines.extend(plan.waiting.iter().map(|w| {
+        format!(
+            "  … {}: {}",
+            w.address,
+            plan.target.endpoint.in_commands(&w.reason)
+        )
+    }));
     lines
 }
 
@@ -223,7 +225,12 @@ pub fn render_markdown(plan: &Plan) -> String {
         let _ = writeln!(out, "#### Waiting for you ({})", plan.waiting.len());
         let _ = writeln!(out);
         for w in &plan.waiting {
-            let _ = writeln!(out, "- `{}`: {}", w.address, w.reason);
+            let _ = writeln!(
+                out,
+                "- `{}`: {}",
+                w.address,
+                plan.target.endpoint.in_commands(&w.reason)
+            );
         }
     }
     for (action, heading) in MARKDOWN_GROUPS {

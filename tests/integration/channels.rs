@@ -44,8 +44,8 @@ fn slack_and_pagerduty_channels_apply_then_plan_empty_and_their_secrets_never_sh
     assert!(
         first
             .stdout
-            .contains("… channel.slack: its auth_token comes from secret.slack-token, which has no value yet: store it with `stackctl secret set slack-token`"),
-        "{}",
+            .contains(&format!("… channel.slack: its auth_token comes from secret.slack-token, which has no value yet: store it with `stackctl secret set slack-token --endpoint {}`", emulator.url)),
+        "the command reaches the same cloud as the plan: {}",
         first.stdout
     );
     let waiting = ws.on(&emulator, &["plan", "--detailed-exitcode"]).expect(0);
