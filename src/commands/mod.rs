@@ -214,7 +214,7 @@ impl Session {
                 warnings.push(format!(
                     "warning: secret.{name} has no enabled version, and {who}: Cloud Run will not start {} until it has one; add it with `stackctl secret set {name}{}`",
                     if others.is_empty() { "it" } else { "them" },
-                    if self.local.is_some() { " --local" } else { "" },
+                    self.cloud.endpoint.command_flags(),
                 ));
             }
         }
