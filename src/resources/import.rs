@@ -1045,22 +1045,37 @@ mod tests {
 
     /// The stanzas as the stack `s` declares them (the validation import runs before writing).
     fn declared(stanzas: &[&Stanza]) -> crate::config::Stack {
-        let mut text = "[stack]\nname = \"s\"\nproject = \"acme-shop\"\nregion = \"us-central1\"\nbilling_account = \"012345-6789AB-CDEF01\"\n".to_string();
+        declared_beside("", stanzas)
+    }
+
+    /// The stack of `stanzas` after the stanzas in `beside`, loaded as import leaves it: from a
+    /// directory holding the files the stanzas wrote (a dashboard's, a gateway's document).
+    fn declared_beside(beside: &str, stanzas: &[&Stanza]) -> crate::config::Stack {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut text = format!(
+            "[stack]\nname = \"s\"\nproject = \"acme-shop\"\nregion = \"us-central1\"\nbilling_account = \"012345-6789AB-CDEF01\"\n{beside}"
+        );
         for stanza in stanzas {
             text.push('\n');
             text.push_str(&stanza.render());
+            for (path, contents) in &stanza.files {
+                let path = dir.path().join(path);
+                std::fs::create_dir_all(path.parent().expect("a file in a directory"))
+                    .expect("dir");
+                std::fs::write(path, contents).expect("file");
+            }
         }
-        crate::config::parse(std::path::Path::new("stack.toml"), &text)
+        crate::config::parse(&dir.path().join("stack.toml"), &text)
             .unwrap_or_else(|e| panic!("{e}\n{text}"))
     }
 
-    /// What differs besides the ownership labels adopting writes.
+    /// What differs besides the ownership labels (or annotations) adopting writes.
     fn besides_ownership(fields: Vec<FieldChange>) -> Vec<FieldChange> {
         fields
             .into_iter()
             .filter(|f| {
-                f.field != format!("user_labels.{OWNER_LABEL}")
-                    && f.field != format!("user_labels.{NAME_LABEL}")
+                !f.field.ends_with(&format!(".{OWNER_LABEL}"))
+                    && !f.field.ends_with(&format!(".{NAME_LABEL}"))
             })
             .collect()
     }
@@ -1188,7 +1203,7 @@ mod tests {
                 && text.contains("file = \"dashboards/orders-on-call.json\""),
             "{text}"
         );
-        let [(path, contents)] = stanza.files.as_slice() else {
+        let [(_, contents)] = stanza.files.as_slice() else {
             panic!("one file: {:?}", stanza.files)
         };
         let written: serde_json::Value = serde_json::from_str(contents).expect("JSON");
@@ -1201,26 +1216,18 @@ mod tests {
         assert_eq!(written["labels"], serde_json::json!({"team": "ops"}));
 
         // The stanza and its file declare the dashboard as it is: only ownership differs.
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("dashboards")).expect("dir");
-        std::fs::write(dir.path().join(path), contents).expect("file");
-        let toml = format!(
-            "[stack]\nname = \"s\"\nproject = \"acme-shop\"\nregion = \"us-central1\"\n\n{text}"
-        );
-        let stack = crate::config::parse(&dir.path().join("stack.toml"), &toml)
-            .unwrap_or_else(|e| panic!("{e}\n{toml}"));
+        let stack = declared(&[&stanza]);
         let cfg = &stack.dashboards[&name];
         let spec = crate::resources::dashboard::spec(&stack, &name, cfg);
         assert_eq!(spec.labels["team"], "ops");
-        let differs: Vec<FieldChange> =
-            crate::resources::dashboard::diff(&spec, &live, &crate::resources::Known::default())
-                .into_iter()
-                .filter(|f| {
-                    f.field != format!("labels.{OWNER_LABEL}")
-                        && f.field != format!("labels.{NAME_LABEL}")
-                })
-                .collect();
-        assert_eq!(differs, vec![]);
+        assert_eq!(
+            besides_ownership(crate::resources::dashboard::diff(
+                &spec,
+                &live,
+                &crate::resources::Known::default()
+            )),
+            vec![]
+        );
         // A widget edited in the console since is a change the plan shows.
         let mut edited = live.body.clone();
         edited["gridLayout"]["widgets"][1]["text"]["content"] = "page anyone".into();
@@ -1294,7 +1301,7 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line}: {text}");
         }
-        let [(path, contents)] = stanza.files.as_slice() else {
+        let [(_, contents)] = stanza.files.as_slice() else {
             panic!("one file: {:?}", stanza.files)
         };
         assert!(
@@ -1305,14 +1312,10 @@ mod tests {
         );
 
         // The written stanza and file declare the gateway as it is: only ownership differs.
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("gateways")).expect("dir");
-        std::fs::write(dir.path().join(path), contents).expect("file");
-        let toml = format!(
-            "[stack]\nname = \"s\"\nproject = \"acme-shop\"\nregion = \"us-central1\"\n\n[service_account.crm-gateway]\n\n[service.crm-proxy]\nimage = \"img\"\nmax_instances = 2\n\n{text}"
+        let stack = declared_beside(
+            "\n[service_account.crm-gateway]\n\n[service.crm-proxy]\nimage = \"img\"\nmax_instances = 2\n",
+            &[&stanza],
         );
-        let stack = crate::config::parse(&dir.path().join("stack.toml"), &toml)
-            .unwrap_or_else(|e| panic!("{e}\n{toml}"));
         let spec = crate::resources::gateway::spec(&stack, &stack.gateways["crm"]);
         let known = crate::resources::Known {
             hosts: BTreeMap::from([(
@@ -1321,11 +1324,10 @@ mod tests {
             )]),
             ..Default::default()
         };
-        let differs: Vec<FieldChange> = crate::resources::gateway::diff(&spec, &live, &known)
-            .into_iter()
-            .filter(|f| f.field != format!("labels.{OWNER_LABEL}"))
-            .collect();
-        assert_eq!(differs, vec![]);
+        assert_eq!(
+            besides_ownership(crate::resources::gateway::diff(&spec, &live, &known)),
+            vec![]
+        );
 
         // Its key, restricted to its api, refers to it once the gateway is imported.
         refs.gateway_services.insert(
