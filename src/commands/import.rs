@@ -487,14 +487,15 @@ const IMPORTABLE: [Kind; 17] = [
 ];
 
 /// The live resources of a kind whose ids the server assigns, less those a declared resource
-/// will adopt (same display name), each named from its display name (`base_name`) and unique
-/// among the names stack.toml gives that kind and each other.
+/// will adopt (same display name), each named from its display name (less `prefix`, the part
+/// stackctl itself writes there) and unique among the names stack.toml gives that kind and each
+/// other.
 fn named<'a, T: Clone + 'a>(
     stack: &Stack,
     kind: Kind,
     lives: impl IntoIterator<Item = &'a T>,
     display_name: impl Fn(&T) -> &str,
-    base_name: impl Fn(&str) -> String,
+    prefix: &str,
 ) -> Vec<Named<T>> {
     let declared_display_names = declared_display_names(stack, kind);
     let mut taken: BTreeSet<String> = declared_names(stack, kind)
@@ -505,7 +506,10 @@ fn named<'a, T: Clone + 'a>(
         .into_iter()
         .filter(|live| !declared_display_names.contains(display_name(live)))
         .map(|live| {
-            let name = import::unique_name(&base_name(display_name(live)), &taken);
+            let shown = display_name(live);
+            let base =
+                import::name_from_display_name(shown.strip_prefix(prefix).unwrap_or(shown), kind);
+            let name = import::unique_name(&base, &taken);
             taken.insert(name.clone());
             Named {
                 name,
@@ -585,7 +589,7 @@ impl Candidates {
                     .iter()
                     .filter(|c| owned.is_free(&c.name, Some(&c.user_labels))),
                 |c| &c.display_name,
-                |display_name| import::name_from_display_name(display_name, Kind::Channel),
+                "",
             ),
             uptimes: named(
                 stack,
@@ -595,7 +599,7 @@ impl Candidates {
                     .iter()
                     .filter(|u| owned.is_free(&u.name, Some(&u.user_labels))),
                 |u| &u.display_name,
-                |display_name| import::name_from_display_name(display_name, Kind::Uptime),
+                "",
             ),
             alerts: named(
                 stack,
@@ -605,7 +609,7 @@ impl Candidates {
                     .iter()
                     .filter(|a| owned.is_free(&a.name, Some(&a.user_labels))),
                 |a| &a.display_name,
-                |display_name| import::name_from_display_name(display_name, Kind::Alert),
+                "",
             ),
             // Only a budget of exactly this project: the others are not the project's.
             budgets: named(
@@ -616,12 +620,8 @@ impl Candidates {
                     .iter()
                     .filter(|b| owned.is_free(&b.name, None) && BudgetKind::adoptable(b, observed)),
                 |b| &b.display_name,
-                |display_name| {
-                    // `sc:<stack>:<NAME>` is the name stackctl gave it.
-                    let own = crate::resources::budget::display_name(&stack.settings.name, "");
-                    let name = display_name.strip_prefix(&own).unwrap_or(display_name);
-                    import::name_from_display_name(name, Kind::Budget)
-                },
+                // `sc:<stack>:<NAME>` is the name stackctl gave it.
+                &crate::resources::budget::display_name(&stack.settings.name, ""),
             ),
             dashboards: named(
                 stack,
@@ -631,7 +631,7 @@ impl Candidates {
                     .iter()
                     .filter(|d| owned.is_free(&d.name, Some(&d.labels))),
                 |d| &d.display_name,
-                |display_name| import::name_from_display_name(display_name, Kind::Dashboard),
+                "",
             ),
             gateways: observed
                 .gateways
@@ -647,7 +647,7 @@ impl Candidates {
                     .iter()
                     .filter(|k| owned.is_free(&k.name, Some(&k.annotations))),
                 |k| &k.display_name,
-                |display_name| import::name_from_display_name(display_name, Kind::ApiKey),
+                "",
             ),
         }
     }
